@@ -7,23 +7,36 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-/// Signals that ward leaves unblocked: synchronous faults (blocking them
-/// would not help, the kernel kills anyway) and the two that can't be caught.
-const NOT_BLOCKED: &[i32] = &[
-    libc::SIGILL,
-    libc::SIGTRAP,
-    libc::SIGABRT,
-    libc::SIGBUS,
-    libc::SIGFPE,
-    libc::SIGSEGV,
-    libc::SIGSYS,
-    libc::SIGKILL,
-    libc::SIGSTOP,
-    // Ignored instead: ward must not stop when it touches the terminal from
-    // the background, and job control belongs to the child.
-    libc::SIGTTIN,
-    libc::SIGTTOU,
-];
+/// Signals that ward leaves unblocked: the two that can't be caught, and the
+/// job-control pair it ignores instead (ward must not stop when it touches the
+/// terminal from the background; job control belongs to the child).
+///
+/// Fault signals (SIGSEGV, SIGBUS, ...) are blocked too, unlike tini: a real
+/// fault in ward still kills it (the kernel unblocks a forced fault signal),
+/// while one *sent* with kill(2), e.g. `docker kill -s SEGV`, is forwarded to
+/// the child instead of taking PID 1 down.
+const NOT_BLOCKED: &[i32] = &[libc::SIGKILL, libc::SIGSTOP, libc::SIGTTIN, libc::SIGTTOU];
+
+/// The highest signal number on Linux.
+pub const SIG_MAX: i32 = 64;
+/// Size of the kernel's signal set (64 signals).
+pub const KERNEL_SIGSET_BYTES: usize = 8;
+
+/// A sigset_t holding exactly `signals`, built bit by bit: glibc's sigaddset
+/// refuses 32 and 33, the kernel does not.
+pub fn kernel_sigset(signals: &[i32]) -> libc::sigset_t {
+    let mut bits: u64 = 0;
+    for &sig in signals {
+        if (1..=SIG_MAX).contains(&sig) {
+            bits |= 1u64 << (sig - 1);
+        }
+    }
+    // SAFETY: sigset_t is plain data; the kernel reads its first 8 bytes as a
+    // bit mask of signals 1..=64, bit N-1 for signal N.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe { std::ptr::write_unaligned((&mut set as *mut libc::sigset_t).cast::<u64>(), bits) };
+    set
+}
 
 /// Signals that mean "stop" for `--kill-after` and the exit report.
 pub fn is_stop_signal(sig: i32) -> bool {
@@ -61,21 +74,29 @@ impl SignalSetup {
     /// non-blocking signalfd for the blocked set.
     pub fn install() -> std::io::Result<SignalSetup> {
         let last_os = std::io::Error::last_os_error;
-        // SAFETY: sigset_t is plain data; sigfillset/sigdelset initialise it.
-        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        let wanted: Vec<i32> = (1..=SIG_MAX).filter(|s| !NOT_BLOCKED.contains(s)).collect();
+        let set = kernel_sigset(&wanted);
+        // SAFETY: sigset_t is plain data.
         let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointers to sigset_t values we own.
+        // The raw syscall, because glibc's sigprocmask silently leaves out 32
+        // and 33 (its own SIGCANCEL/SIGSETXID): unblocked, their default
+        // action would kill ward. ward never cancels threads or calls setuid
+        // with threads running, so it does not need them.
+        // SAFETY: valid pointers; the kernel's sigset is 8 bytes.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_BLOCK,
+                &set,
+                &mut old,
+                KERNEL_SIGSET_BYTES,
+            )
+        };
+        if rc != 0 {
+            return Err(last_os());
+        }
+        // SAFETY: SIG_IGN for job-control signals; no handler function runs.
         unsafe {
-            libc::sigemptyset(&mut set);
-            for sig in 1..=libc::SIGRTMAX() {
-                if !NOT_BLOCKED.contains(&sig) {
-                    libc::sigaddset(&mut set, sig);
-                }
-            }
-            if libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old) != 0 {
-                return Err(last_os());
-            }
-            // SIG_IGN for job-control signals; no handler function runs.
             libc::signal(libc::SIGTTIN, libc::SIG_IGN);
             libc::signal(libc::SIGTTOU, libc::SIG_IGN);
         }
@@ -236,6 +257,15 @@ mod tests {
             rewrite(&map, libc::SIGHUP),
             Disposition::Forward(libc::SIGHUP)
         );
+    }
+
+    #[test]
+    fn kernel_sigset_holds_32_and_33() {
+        let set = kernel_sigset(&[1, 32, 33, 64]);
+        // SAFETY: reading the first 8 bytes of a sigset_t we built.
+        let bits =
+            unsafe { std::ptr::read_unaligned((&set as *const libc::sigset_t).cast::<u64>()) };
+        assert_eq!(bits, 1 | (1 << 31) | (1 << 32) | (1 << 63));
     }
 
     #[test]

@@ -191,7 +191,14 @@ unsafe fn child_after_fork(
         for sig in [libc::SIGTTIN, libc::SIGTTOU, libc::SIGPIPE] {
             libc::signal(sig, libc::SIG_DFL);
         }
-        libc::sigprocmask(libc::SIG_SETMASK, &setup.mask, std::ptr::null_mut());
+        // The raw syscall: glibc would filter 32/33 out of the mask.
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &setup.mask,
+            std::ptr::null_mut::<libc::sigset_t>(),
+            super::signals::KERNEL_SIGSET_BYTES,
+        );
 
         unsafe extern "C" {
             static environ: *const *const libc::c_char;

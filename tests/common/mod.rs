@@ -1,0 +1,387 @@
+//! Shared support for integration tests: running the real `ward` binary (often
+//! as PID 1 of a fresh PID namespace) with a kill-on-timeout guard, reading
+//! its output line by line, and finding processes from the host's view.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The ward binary under test.
+pub fn ward() -> &'static str {
+    env!("CARGO_BIN_EXE_ward")
+}
+
+/// The test workload binary.
+pub fn workload() -> &'static str {
+    env!("CARGO_BIN_EXE_ward-workload")
+}
+
+/// True in CI, where every environment the tests need must be present.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Returns false (after saying so) when a test that needs `what` cannot run
+/// here; panics instead in CI, where a skip would hide a broken setup.
+pub fn require(what: &str, available: bool, test: &str) -> bool {
+    if available {
+        return true;
+    }
+    if in_ci() {
+        panic!("{test}: needs {what}, which CI must provide");
+    }
+    eprintln!("SKIPPED {test}: needs {what}");
+    false
+}
+
+/// True when running as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Skip-or-fail guard for tests that need root (PID namespaces, cgroups).
+pub fn require_root(test: &str) -> bool {
+    require("root", is_root(), test)
+}
+
+/// `unshare --pid --fork --mount-proc --kill-child ward ARGS...`: ward as PID
+/// 1 of a new PID namespace, killed if the test's guard kills unshare.
+pub fn ward_pid1(args: &[&str]) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", ward()]);
+    cmd.args(args);
+    cmd
+}
+
+/// `ward ARGS...` as an ordinary process (a subreaper, not PID 1).
+pub fn ward_plain(args: &[&str]) -> Command {
+    let mut cmd = Command::new(ward());
+    cmd.args(args);
+    cmd
+}
+
+/// What a finished process left behind.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit code (128+N if it died of signal N).
+    pub code: i32,
+    /// Everything it wrote to stdout.
+    pub stdout: String,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+    /// How long it ran.
+    pub elapsed: Duration,
+}
+
+/// A running process under a guard: killed (with its whole process group)
+/// when dropped or when its deadline passes.
+pub struct Proc {
+    child: Child,
+    lines: Receiver<String>,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    started: Instant,
+    deadline: Instant,
+    what: String,
+}
+
+impl Proc {
+    /// Starts `cmd` in its own process group with piped output; `limit` is the
+    /// most it may run before the guard kills it and the test fails.
+    pub fn start(mut cmd: Command, limit: Duration) -> Proc {
+        let what = format!("{cmd:?}");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: setpgid is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setpgid(0, 0);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let (tx, lines) = channel();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+                let _ = tx.send(line);
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let started = Instant::now();
+        Proc {
+            child,
+            lines,
+            stdout,
+            stderr,
+            started,
+            deadline: started + limit,
+            what,
+        }
+    }
+
+    /// The host pid of the started process (unshare's, when under unshare).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The host pid of ward itself: unshare's only child, or the process.
+    pub fn ward_pid(&self) -> i32 {
+        let pid = self.pid();
+        let is_unshare = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim() == "unshare");
+        if !is_unshare {
+            return pid;
+        }
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let kids = children(pid);
+            if let Some(&k) = kids.first() {
+                // Wait until unshare's child has exec'd ward.
+                if std::fs::read_to_string(format!("/proc/{k}/comm"))
+                    .is_ok_and(|c| c.trim() == "ward")
+                {
+                    return k;
+                }
+            }
+            assert!(Instant::now() < until, "ward never started under unshare");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends `sig` to ward (not to unshare).
+    pub fn signal_ward(&self, sig: i32) {
+        // SAFETY: plain kill(2).
+        assert_eq!(unsafe { libc::kill(self.ward_pid(), sig) }, 0, "kill ward");
+    }
+
+    /// Waits for a stdout line satisfying `pred`; fails the test with all
+    /// output if the deadline passes first.
+    pub fn wait_line(&self, pred: impl Fn(&str) -> bool) -> String {
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if pred(&line) => return line,
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) => self.fail("timed out waiting for a line"),
+                Err(RecvTimeoutError::Disconnected) => self.fail("stdout closed before the line"),
+            }
+        }
+    }
+
+    /// Waits for an exact stdout line.
+    pub fn expect_line(&self, want: &str) {
+        self.wait_line(|l| l == want);
+    }
+
+    /// Returns the next stdout line if one arrives within `within`.
+    pub fn next_line(&self, within: Duration) -> Option<String> {
+        self.lines.recv_timeout(within).ok()
+    }
+
+    /// stderr so far.
+    pub fn stderr_now(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn fail(&self, why: &str) -> ! {
+        panic!(
+            "{why}: {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.what,
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        );
+    }
+
+    /// Waits for exit within the deadline.
+    pub fn wait(mut self) -> Outcome {
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    let code = status
+                        .code()
+                        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                    let elapsed = self.started.elapsed();
+                    // Let the reader threads drain the pipes.
+                    let until = Instant::now() + Duration::from_secs(2);
+                    while Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(10));
+                        if Arc::strong_count(&self.stdout) == 1
+                            && Arc::strong_count(&self.stderr) == 1
+                        {
+                            break;
+                        }
+                    }
+                    return Outcome {
+                        code,
+                        stdout: self.stdout.lock().unwrap().clone(),
+                        stderr: self.stderr.lock().unwrap().clone(),
+                        elapsed,
+                    };
+                }
+                Ok(None) if Instant::now() < self.deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                _ => self.fail("did not exit in time"),
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) on the process group we created.
+            unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `cmd` to completion under a guard.
+pub fn run(cmd: Command, limit: Duration) -> Outcome {
+    Proc::start(cmd, limit).wait()
+}
+
+/// Direct children of `pid` (host view).
+pub fn children(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// (pid, ppid, state) of every process on the host.
+pub fn process_table() -> Vec<(i32, i32, char)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let mut f = stat[close + 1..].split_ascii_whitespace();
+        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        out.push((pid, ppid, state));
+    }
+    out
+}
+
+/// All descendants of `root` with their states (host view).
+pub fn descendants(root: i32) -> Vec<(i32, char)> {
+    let table = process_table();
+    let mut found = vec![root];
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        for &(pid, ppid, state) in &table {
+            if ppid == parent {
+                found.push(pid);
+                out.push((pid, state));
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Zombies among the descendants of `root`.
+pub fn zombies_under(root: i32) -> usize {
+    descendants(root).iter().filter(|(_, s)| *s == 'Z').count()
+}
+
+/// A v1 pids cgroup that fences a test's processes; removed on drop.
+pub struct PidsFence {
+    path: std::path::PathBuf,
+}
+
+impl PidsFence {
+    /// Creates `/sys/fs/cgroup/pids/ward-test-NAME-PID` with `pids.max = max`.
+    pub fn new(name: &str, max: u64) -> PidsFence {
+        let path = std::path::PathBuf::from(format!(
+            "/sys/fs/cgroup/pids/ward-test-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::create_dir(&path);
+        std::fs::write(path.join("pids.max"), max.to_string()).expect("set pids.max");
+        PidsFence { path }
+    }
+
+    /// A command whose process (and descendants) start inside the fence.
+    pub fn wrap(&self, cmd: &mut Command) {
+        let procs = self.path.join("cgroup.procs");
+        // SAFETY: open/write/close of a path prepared before fork; no allocation.
+        let c = std::ffi::CString::new(procs.to_str().unwrap()).unwrap();
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = libc::open(c.as_ptr(), libc::O_WRONLY);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+                libc::close(fd);
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+}
+
+impl Drop for PidsFence {
+    fn drop(&mut self) {
+        for _ in 0..200 {
+            if std::fs::remove_dir(&self.path).is_ok() {
+                return;
+            }
+            if let Ok(procs) = std::fs::read_to_string(self.path.join("cgroup.procs")) {
+                for pid in procs
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                {
+                    // SAFETY: plain kill(2) on a process fenced by this test.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

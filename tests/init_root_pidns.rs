@@ -1,0 +1,429 @@
+//! The init, run for real as PID 1 of a fresh PID namespace (needs root):
+//! reaping, exit codes, signal forwarding, stopping, and the grace period.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+const T: Duration = Duration::from_secs(60);
+
+fn sh(script: &str) -> Vec<String> {
+    vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        script.replace("WL", workload()),
+    ]
+}
+
+#[test]
+fn orphan_storm_leaves_no_zombie_under_ward_and_thousands_without() {
+    if !require_root("orphan_storm") {
+        return;
+    }
+    // With ward as PID 1: 20,000 double-forked orphans, then count zombies
+    // from the host's view while the container is still up.
+    let script = sh("WL orphans 20000 && exec WL sleep 60");
+    let args: Vec<&str> = ["--"]
+        .into_iter()
+        .chain(script.iter().map(String::as_str))
+        .collect();
+    let p = Proc::start(ward_pid1(&args), Duration::from_secs(120));
+    let line = p.wait_line(|l| l.starts_with("orphans="));
+    assert_eq!(line, "orphans=20000 fork_failures=0");
+    std::thread::sleep(Duration::from_millis(200));
+    let zombies = zombies_under(p.pid());
+    assert_eq!(zombies, 0, "zombies left under ward");
+    drop(p);
+
+    // Control: the same storm with a PID 1 that never waits. Fenced by a
+    // pids cgroup so the zombies can't exhaust the machine's PID space.
+    let fence = PidsFence::new("storm", 4000);
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        "/bin/sh",
+        "-c",
+    ]);
+    cmd.arg(format!("{0} orphans 20000 & exec {0} sleep 60", workload()));
+    fence.wrap(&mut cmd);
+    let p = Proc::start(cmd, Duration::from_secs(120));
+    p.wait_line(|l| l.starts_with("orphans="));
+    let zombies = zombies_under(p.pid());
+    assert!(zombies >= 2000, "control run left only {zombies} zombies");
+    drop(p);
+}
+
+#[test]
+fn exit_codes_pass_through_and_signals_become_128_plus_n() {
+    if !require_root("exit_codes") {
+        return;
+    }
+    for code in 0..=255 {
+        let c = code.to_string();
+        let out = run(ward_pid1(&["--no-watch", "--", workload(), "exit", &c]), T);
+        assert_eq!(out.code, code, "exit {code}: {}", out.stderr);
+    }
+    // Every signal whose default action kills the process.
+    let fatal = [
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 25, 26, 27, 29, 30, 31,
+    ];
+    for sig in fatal.into_iter().chain(34..=64) {
+        let s = sig.to_string();
+        let out = run(ward_pid1(&["--no-watch", "--", workload(), "die", &s]), T);
+        assert_eq!(out.code, 128 + sig, "die {sig}: {}", out.stderr);
+        assert!(out.stderr.contains("was killed by"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn every_catchable_signal_reaches_the_child() {
+    if !require_root("every_signal") {
+        return;
+    }
+    let p = Proc::start(ward_pid1(&["--no-watch", "--", workload(), "signals"]), T);
+    p.expect_line("ready");
+    // All but KILL/STOP (uncatchable), CHLD (ward's own), TTIN/TTOU (ward
+    // ignores them: job control belongs to the child).
+    for sig in 1..=64 {
+        if [9, 19, 17, 21, 22].contains(&sig) {
+            continue;
+        }
+        p.signal_ward(sig);
+        p.expect_line(&format!("signal {sig}"));
+    }
+    p.signal_ward(libc::SIGKILL);
+}
+
+#[test]
+fn signal_group_reaches_the_grandchild_and_default_does_not() {
+    if !require_root("signal_group") {
+        return;
+    }
+    let p = Proc::start(
+        ward_pid1(&["--no-watch", "-g", "--", workload(), "signals", "--fork"]),
+        T,
+    );
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGUSR1);
+    let mut got = vec![
+        p.wait_line(|l| l.contains("signal 10")),
+        p.wait_line(|l| l.contains("signal 10")),
+    ];
+    got.sort();
+    assert_eq!(got, ["child signal 10", "signal 10"]);
+    drop(p);
+
+    let p = Proc::start(
+        ward_pid1(&["--no-watch", "--", workload(), "signals", "--fork"]),
+        T,
+    );
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGUSR1);
+    p.expect_line("signal 10");
+    p.signal_ward(libc::SIGUSR2);
+    // Without -g the next line is the parent's USR2, never the child's USR1.
+    assert_eq!(
+        p.next_line(Duration::from_secs(10)).as_deref(),
+        Some("signal 12")
+    );
+}
+
+#[test]
+fn rewrite_and_drop() {
+    if !require_root("rewrite") {
+        return;
+    }
+    let p = Proc::start(
+        ward_pid1(&[
+            "--no-watch",
+            "-r",
+            "USR1:USR2",
+            "-r",
+            "HUP:0",
+            "--",
+            workload(),
+            "signals",
+        ]),
+        T,
+    );
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGUSR1);
+    p.expect_line("signal 12");
+    p.signal_ward(libc::SIGHUP);
+    p.signal_ward(libc::SIGWINCH);
+    // HUP was dropped: the next thing the child sees is WINCH.
+    assert_eq!(
+        p.next_line(Duration::from_secs(10)).as_deref(),
+        Some("signal 28")
+    );
+    p.signal_ward(libc::SIGKILL);
+    let out = p.wait();
+    assert!(
+        out.stderr.contains("[signal_dropped] SIGHUP dropped"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn stop_delay_holds_the_first_term_and_a_second_goes_at_once() {
+    if !require_root("stop_delay") {
+        return;
+    }
+    let args = [
+        "--no-watch",
+        "--stop-delay",
+        "1500ms",
+        "--",
+        workload(),
+        "signals",
+        "--exit-on",
+        "TERM",
+        "--exit-code",
+        "7",
+    ];
+    let p = Proc::start(ward_pid1(&args), T);
+    p.expect_line("ready");
+    let sent = std::time::Instant::now();
+    p.signal_ward(libc::SIGTERM);
+    p.expect_line("signal 15");
+    assert!(
+        sent.elapsed() >= Duration::from_millis(1500),
+        "forwarded before the delay"
+    );
+    let out = p.wait();
+    assert_eq!(out.code, 7);
+    assert!(out.stderr.contains("[stop_delayed]"), "{}", out.stderr);
+
+    let args = [
+        "--no-watch",
+        "--stop-delay",
+        "60s",
+        "--",
+        workload(),
+        "signals",
+        "--exit-on",
+        "TERM",
+        "--exit-code",
+        "7",
+    ];
+    let p = Proc::start(ward_pid1(&args), T);
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(200));
+    p.signal_ward(libc::SIGTERM);
+    // Well before the 60 s delay (the guard is the 60 s test limit).
+    assert_eq!(p.wait().code, 7);
+}
+
+#[test]
+fn kill_after_sigkills_a_child_that_ignores_term() {
+    if !require_root("kill_after") {
+        return;
+    }
+    let p = Proc::start(
+        ward_pid1(&[
+            "--no-watch",
+            "--kill-after",
+            "500ms",
+            "--",
+            workload(),
+            "ignore-term",
+        ]),
+        T,
+    );
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    assert_eq!(out.code, 137, "{}", out.stderr);
+    assert!(out.stderr.contains("[kill_after]"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("[stop_requested] received SIGTERM from"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn grace_kills_stragglers_that_ignore_term() {
+    if !require_root("grace_kill") {
+        return;
+    }
+    let out = run(
+        ward_pid1(&[
+            "--no-watch",
+            "--grace",
+            "1s",
+            "--",
+            workload(),
+            "stragglers",
+            "5",
+            "--ignore-term",
+        ]),
+        T,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("sent SIGTERM to 5 remaining processes"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("5 processes still running after the 1 s grace: sent SIGKILL"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.elapsed >= Duration::from_secs(1));
+}
+
+#[test]
+fn grace_ends_as_soon_as_stragglers_are_gone() {
+    if !require_root("grace_early") {
+        return;
+    }
+    let out = run(
+        ward_pid1(&[
+            "--no-watch",
+            "--grace",
+            "30s",
+            "--",
+            workload(),
+            "stragglers",
+            "10",
+            "--exit-after",
+            "100",
+        ]),
+        T,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("sent SIGTERM to 10 remaining processes"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("SIGKILL"), "{}", out.stderr);
+    // Not a timing assertion on speed: only that it did not sit out the
+    // 30 s grace.
+    assert!(out.elapsed < Duration::from_secs(25), "{:?}", out.elapsed);
+}
+
+#[test]
+fn no_drain_when_nothing_is_left() {
+    if !require_root("no_drain") {
+        return;
+    }
+    let out = run(ward_pid1(&["--no-watch", "--", workload(), "exit", "0"]), T);
+    assert_eq!(out.code, 0);
+    assert!(!out.stderr.contains("[shutdown]"), "{}", out.stderr);
+}
+
+#[test]
+fn orphans_terminate_sends_term_to_adopted_orphans() {
+    if !require_root("orphans_terminate") {
+        return;
+    }
+    let script = sh("WL stragglers 3 --exit-after 0 --hold 0 && echo spawned && exec WL sleep 30");
+    let mut args = vec!["--no-watch", "--orphans", "terminate", "--"];
+    args.extend(script.iter().map(String::as_str));
+    let p = Proc::start(ward_pid1(&args), T);
+    p.expect_line("spawned");
+    // The stragglers exit on SIGTERM; ward should have sent it within its
+    // 1 s scan. Poll the host view until they are gone.
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let live = descendants(p.ward_pid()).len();
+        if live == 1 {
+            break; // only `sleep`
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "orphans still alive: {live}\n{}",
+            p.stderr_now()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        p.stderr_now().matches("[orphan_terminated]").count(),
+        3,
+        "{}",
+        p.stderr_now()
+    );
+}
+
+#[test]
+fn exec_failures_and_usage_errors() {
+    if !require_root("exec_failures") {
+        return;
+    }
+    let out = run(ward_pid1(&["--no-watch", "--", "/no/such/cmd"]), T);
+    assert_eq!(out.code, 127);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cannot run \"/no/such/cmd\": not found"),
+        "{}",
+        out.stderr
+    );
+    let out = run(ward_pid1(&["--no-watch", "--", "/etc/hostname"]), T);
+    assert_eq!(out.code, 126);
+    assert!(out.stderr.contains("cannot be executed"), "{}", out.stderr);
+    let out = run(ward_pid1(&["--grace", "soon", "--", "true"]), T);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        "ward: error [usage] --grace: invalid duration 'soon': expected e.g. 500ms, 10s, 2m\n"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn remap_exit_changes_the_code() {
+    if !require_root("remap_exit") {
+        return;
+    }
+    let out = run(
+        ward_pid1(&["--no-watch", "-e", "143", "--", workload(), "die", "TERM"]),
+        T,
+    );
+    assert_eq!(out.code, 0);
+    let out = run(
+        ward_pid1(&["--no-watch", "-e", "3:4", "--", workload(), "exit", "3"]),
+        T,
+    );
+    assert_eq!(out.code, 4);
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    if !require_root("json_logs") {
+        return;
+    }
+    let out = run(
+        ward_pid1(&[
+            "--no-watch",
+            "--log-format",
+            "json",
+            "--",
+            workload(),
+            "exit",
+            "5",
+        ]),
+        T,
+    );
+    assert_eq!(out.code, 5);
+    assert!(!out.stderr.is_empty());
+    for line in out.stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(v["event"].is_string() && v["ts"].is_string(), "{line}");
+    }
+}
