@@ -204,10 +204,10 @@ fn apply_env(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) -> Result<(
     if let Some(v) = get("WARD_ORPHANS") {
         cfg.orphans = orphan_policy(&v).map_err(ctx("WARD_ORPHANS"))?;
     }
-    if let Some(v) = get("WARD_WATCH") {
-        if !values::boolean(&v).map_err(ctx("WARD_WATCH"))? {
-            cfg.watch_interval = None;
-        }
+    if let Some(v) = get("WARD_WATCH")
+        && !values::boolean(&v).map_err(ctx("WARD_WATCH"))?
+    {
+        cfg.watch_interval = None;
     }
     if let Some(v) = get("WARD_WATCH_INTERVAL") {
         let d = watch_interval(&v).map_err(ctx("WARD_WATCH_INTERVAL"))?;
@@ -548,7 +548,8 @@ mod tests {
 
     #[test]
     fn bad_input_gives_one_clear_line() {
-        let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (&[], &[], "no command given"),
             (&["--"], &[], "no command given"),
             (&["--bogus", "app"], &[], "--bogus"),

@@ -1,0 +1,568 @@
+//! The event loop: one thread that owns reaping and signal forwarding.
+//!
+//! Sources are the signalfd, the timers, and file descriptors other
+//! subsystems register (the watch's OOM notification). Nothing here may block:
+//! every fd is non-blocking and every wait is a `poll` with a timeout from the
+//! timers.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+
+use super::reap::{self, Remaining};
+use super::shutdown;
+use super::signals::{self, ChildHandle, Received, SignalSetup};
+use super::stop::{STILL_RUNNING_AT, StopState};
+use super::timers::{Timer, Timers};
+use crate::cli::values::signal_name;
+use crate::cli::{Config, OrphanPolicy};
+use crate::exit::ChildEnd;
+use crate::log::{self, Level};
+use crate::report::facts::{RunFacts, StopRequest};
+
+/// How often adopted orphans are looked for under `--orphans terminate`, on
+/// top of every SIGCHLD.
+const ORPHAN_SCAN_EVERY: Duration = Duration::from_secs(1);
+/// After the final SIGKILL, how long to wait for processes to vanish before
+/// ward exits anyway (a process in uninterruptible sleep can't be hurried).
+const GIVE_UP_AFTER: Duration = Duration::from_secs(2);
+
+/// Where the run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The main child runs.
+    Running,
+    /// The main child is gone; others were sent SIGTERM.
+    Draining,
+    /// SIGKILL was sent to what was left.
+    Killing,
+    /// Nothing is left: ward may exit.
+    Done,
+}
+
+/// A file descriptor some other subsystem wants to be woken for.
+pub trait Source {
+    /// The fd to poll for readability.
+    fn fd(&self) -> RawFd;
+    /// Called when the fd is readable; must not block.
+    fn ready(&mut self, facts: &mut RunFacts);
+}
+
+/// The loop's state.
+pub struct Supervisor<'a> {
+    cfg: &'a Config,
+    signals: SignalSetup,
+    child: ChildHandle,
+    is_pid1: bool,
+    self_pid: i32,
+    proc_root: PathBuf,
+    timers: Timers,
+    stop: StopState,
+    phase: Phase,
+    orphans_signalled: Vec<i32>,
+    /// What the run learned; the exit report reads it.
+    pub facts: RunFacts,
+}
+
+impl<'a> Supervisor<'a> {
+    /// A supervisor for a running main child.
+    pub fn new(
+        cfg: &'a Config,
+        signals: SignalSetup,
+        child: ChildHandle,
+        is_pid1: bool,
+        facts: RunFacts,
+    ) -> Supervisor<'a> {
+        let mut timers = Timers::default();
+        if cfg.orphans == OrphanPolicy::Terminate {
+            timers.set(Timer::OrphanScan, Instant::now() + ORPHAN_SCAN_EVERY);
+        }
+        Supervisor {
+            cfg,
+            signals,
+            child,
+            is_pid1,
+            // SAFETY: getpid cannot fail.
+            self_pid: unsafe { libc::getpid() },
+            proc_root: PathBuf::from("/proc"),
+            timers,
+            stop: StopState::default(),
+            phase: Phase::Running,
+            orphans_signalled: Vec::new(),
+            facts,
+        }
+    }
+
+    /// Runs until nothing is left; returns how the main child ended.
+    pub fn run(&mut self, sources: &mut [&mut dyn Source]) -> Option<ChildEnd> {
+        // The child may have died before the signalfd was first read.
+        self.on_sigchld();
+        let mut pollfds: Vec<libc::pollfd> = Vec::with_capacity(1 + sources.len());
+        while self.phase != Phase::Done {
+            let now = Instant::now();
+            let timeout = match self.timers.poll_timeout(now) {
+                Some(d) => d.as_millis().min(i32::MAX as u128) as i32,
+                None => -1,
+            };
+            pollfds.clear();
+            pollfds.push(pollfd(self.signals.as_fd().as_raw_fd()));
+            pollfds.extend(sources.iter().map(|s| pollfd(s.fd())));
+            // SAFETY: pollfds is a valid array of pollfd of the given length.
+            let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as _, timeout) };
+            if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                // poll on valid fds does not fail otherwise; never spin.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // Other sources first: an OOM notification must be recorded before
+            // the SIGCHLD of its victim is handled in the same wake-up.
+            for (i, src) in sources.iter_mut().enumerate() {
+                if pollfds[i + 1].revents != 0 {
+                    src.ready(&mut self.facts);
+                }
+            }
+            let mut sigchld = false;
+            while let Some(sig) = self.signals.read() {
+                if sig.signo == libc::SIGCHLD {
+                    sigchld = true;
+                } else {
+                    self.on_signal(sig);
+                }
+            }
+            if sigchld {
+                self.on_sigchld();
+            }
+            for timer in self.timers.take_due(Instant::now()) {
+                self.on_timer(timer);
+            }
+        }
+        self.facts.main_end
+    }
+
+    /// Adds a timer owned by another subsystem (the watch).
+    pub fn timers(&mut self) -> &mut Timers {
+        &mut self.timers
+    }
+
+    fn on_signal(&mut self, sig: Received) {
+        if sig.signo == libc::SIGPIPE && sig.from_pid == self.self_pid {
+            // Ward's own write to a closed stderr: not meant for the child.
+            return;
+        }
+        if self.phase != Phase::Running {
+            log::event(
+                Level::Debug,
+                "signal_ignored",
+                &format!(
+                    "{} received after the main process ended; not forwarded",
+                    signal_name(sig.signo)
+                ),
+                &[("signal", json!(sig.signo))],
+            );
+            return;
+        }
+        let disp = signals::rewrite(&self.cfg.rewrite, sig.signo);
+        let d = self.stop.on_signal(sig.signo, disp, self.cfg.stop_delay);
+        let now = Instant::now();
+        if d.first_request {
+            self.record_stop_request(sig, now);
+        }
+        if let Some(delay) = d.hold {
+            self.timers.set(Timer::StopDelay, now + delay);
+            log::event(
+                Level::Info,
+                "stop_delayed",
+                &format!(
+                    "holding {} for {} (--stop-delay) before forwarding it; a second SIGTERM or SIGINT goes at once",
+                    signal_name(sig.signo),
+                    secs(delay)
+                ),
+                &[("delay_s", json!(delay.as_secs_f64()))],
+            );
+        }
+        if d.release_hold {
+            self.timers.cancel(Timer::StopDelay);
+        }
+        match d.send {
+            Some(out) => self.forward(sig.signo, out, d.stop_forwarded),
+            None if d.hold.is_none() => log::event(
+                Level::Info,
+                "signal_dropped",
+                &format!(
+                    "{} dropped (--rewrite {}:0)",
+                    signal_name(sig.signo),
+                    sig.signo
+                ),
+                &[("signal", json!(sig.signo))],
+            ),
+            None => {}
+        }
+    }
+
+    fn record_stop_request(&mut self, sig: Received, now: Instant) {
+        let from = self.sender(sig.from_pid);
+        log::event(
+            Level::Info,
+            "stop_requested",
+            &format!("received {} from {from}", signal_name(sig.signo)),
+            &[
+                ("signal", json!(signal_name(sig.signo))),
+                ("from_pid", json!(sig.from_pid)),
+                ("from", json!(from)),
+            ],
+        );
+        self.facts.stop = Some(StopRequest {
+            signal: sig.signo,
+            from_pid: sig.from_pid,
+            from,
+            received: now,
+            received_wall: SystemTime::now(),
+            forwarded: None,
+        });
+        for s in STILL_RUNNING_AT {
+            // One timer kind per second-mark; each fires once.
+            self.timers.set(
+                Timer::StillRunning(s),
+                now + Duration::from_secs(u64::from(s)),
+            );
+        }
+    }
+
+    /// Who sent a signal, in words.
+    fn sender(&self, pid: i32) -> String {
+        if pid == 0 {
+            return if self.is_pid1 {
+                "outside the container (the runtime or orchestrator, e.g. docker stop)".into()
+            } else {
+                "the kernel or outside ward's PID namespace".into()
+            };
+        }
+        match std::fs::read_to_string(self.proc_root.join(pid.to_string()).join("comm")) {
+            Ok(name) => format!("{} (pid {pid})", name.trim_end()),
+            Err(_) => format!("pid {pid}"),
+        }
+    }
+
+    fn forward(&mut self, received: i32, out: i32, is_stop: bool) {
+        let result = self.child.send(out, self.cfg.signal_group);
+        let what = if received == out {
+            signal_name(out)
+        } else {
+            format!(
+                "{} (rewritten from {})",
+                signal_name(out),
+                signal_name(received)
+            )
+        };
+        match result {
+            Ok(()) => log::event(
+                if is_stop { Level::Info } else { Level::Debug },
+                "signal_forwarded",
+                &format!(
+                    "forwarded {what} to {} {} (pid {})",
+                    if self.cfg.signal_group {
+                        "the process group of"
+                    } else {
+                        "main process"
+                    },
+                    self.facts.command,
+                    self.child.pid
+                ),
+                &[
+                    ("signal", json!(signal_name(out))),
+                    ("pid", json!(self.child.pid)),
+                ],
+            ),
+            Err(e) => log::event(
+                Level::Debug,
+                "signal_forward_failed",
+                &format!("could not forward {what}: {e}"),
+                &[],
+            ),
+        }
+        if is_stop {
+            let now = Instant::now();
+            if let Some(stop) = &mut self.facts.stop {
+                stop.forwarded.get_or_insert(now);
+            }
+            if let Some(after) = self.cfg.kill_after
+                && !self.timers.is_set(Timer::KillAfter)
+                && self.facts.killed_by_ward.is_none()
+            {
+                self.timers.set(Timer::KillAfter, now + after);
+            }
+        }
+    }
+
+    fn on_sigchld(&mut self) {
+        let main_pid = self.child.pid;
+        let mut main_end = None;
+        let mut orphans = 0u64;
+        let now = Instant::now();
+        let facts = &mut self.facts;
+        let signalled = &mut self.orphans_signalled;
+        let remaining = reap::reap_all(|pid, end| {
+            if pid == main_pid {
+                main_end = Some(end);
+            } else {
+                orphans += 1;
+                if let Some(i) = signalled.iter().position(|&p| p == pid) {
+                    signalled.swap_remove(i);
+                }
+            }
+            if end == ChildEnd::Signaled(libc::SIGKILL) {
+                facts.note_sigkilled(pid, now);
+            }
+        });
+        self.facts.reaped_orphans += orphans;
+        if let Some(end) = main_end {
+            self.child.set_reaped();
+            self.on_main_exit(end, now);
+        }
+        match (self.phase, remaining) {
+            (Phase::Running, _) if self.cfg.orphans == OrphanPolicy::Terminate => {
+                self.terminate_orphans();
+            }
+            (Phase::Draining | Phase::Killing, Remaining::None) => {
+                log::event(Level::Debug, "shutdown_done", "no process left", &[]);
+                self.phase = Phase::Done;
+            }
+            _ => {}
+        }
+    }
+
+    fn on_main_exit(&mut self, end: ChildEnd, now: Instant) {
+        self.facts.main_end = Some(end);
+        self.facts.main_ended = Some(now);
+        for t in [Timer::StopDelay, Timer::KillAfter, Timer::OrphanScan] {
+            self.timers.cancel(t);
+        }
+        for s in STILL_RUNNING_AT {
+            self.timers.cancel(Timer::StillRunning(s));
+        }
+        let how = match end {
+            ChildEnd::Exited(code) => format!("exited with code {code}"),
+            ChildEnd::Signaled(sig) => format!("was killed by {}", signal_name(sig)),
+        };
+        let after_stop = match &self.facts.stop {
+            Some(stop) => format!(
+                ", {} after {} was received",
+                secs(now.duration_since(stop.received)),
+                signal_name(stop.signal)
+            ),
+            None => String::new(),
+        };
+        let mut fields = vec![
+            ("pid", json!(self.child.pid)),
+            ("command", json!(self.facts.command)),
+        ];
+        match end {
+            ChildEnd::Exited(c) => fields.push(("code", json!(c))),
+            ChildEnd::Signaled(s) => fields.push(("signal", json!(signal_name(s)))),
+        }
+        log::event(
+            Level::Info,
+            "child_exited",
+            &format!(
+                "main process {} (pid {}) {how}{after_stop}",
+                self.facts.command, self.child.pid
+            ),
+            &fields,
+        );
+        self.start_drain(now);
+    }
+
+    /// Main child gone: SIGTERM everything else, or finish at once if nothing
+    /// is left.
+    fn start_drain(&mut self, now: Instant) {
+        let remaining = reap::reap_all(|pid, end| {
+            self.facts.reaped_orphans += 1;
+            if end == ChildEnd::Signaled(libc::SIGKILL) {
+                self.facts.note_sigkilled(pid, now);
+            }
+        });
+        if remaining == Remaining::None {
+            self.phase = Phase::Done;
+            return;
+        }
+        let n = shutdown::signal_rest(self.is_pid1, self.self_pid, libc::SIGTERM, &self.proc_root);
+        log::event(
+            Level::Info,
+            "shutdown",
+            &format!(
+                "sent SIGTERM to {n} remaining process{}; waiting up to {} (--grace)",
+                if n == 1 { "" } else { "es" },
+                secs(self.cfg.grace)
+            ),
+            &[
+                ("remaining", json!(n)),
+                ("grace_s", json!(self.cfg.grace.as_secs_f64())),
+            ],
+        );
+        self.phase = Phase::Draining;
+        self.timers.set(Timer::Grace, now + self.cfg.grace);
+    }
+
+    fn on_timer(&mut self, timer: Timer) {
+        let now = Instant::now();
+        match timer {
+            Timer::StopDelay => {
+                if self.stop.release() && self.child.alive() {
+                    self.forward(libc::SIGTERM, signals_out(self.cfg, libc::SIGTERM), true);
+                }
+            }
+            Timer::KillAfter => {
+                if self.child.alive() {
+                    let after = self.cfg.kill_after.unwrap_or_default();
+                    log::event(
+                        Level::Warning,
+                        "kill_after",
+                        &format!(
+                            "main process {} (pid {}) still running {} after the stop signal was forwarded: sending SIGKILL (--kill-after)",
+                            self.facts.command,
+                            self.child.pid,
+                            secs(after)
+                        ),
+                        &[
+                            ("pid", json!(self.child.pid)),
+                            ("kill_after_s", json!(after.as_secs_f64())),
+                        ],
+                    );
+                    self.facts.killed_by_ward = Some(now);
+                    let _ = self.child.send(libc::SIGKILL, self.cfg.signal_group);
+                }
+            }
+            Timer::StillRunning(s) => {
+                if self.child.alive() {
+                    let sig = self
+                        .facts
+                        .stop
+                        .as_ref()
+                        .map(|st| st.signal)
+                        .unwrap_or(libc::SIGTERM);
+                    log::event(
+                        Level::Warning,
+                        "still_running",
+                        &format!(
+                            "main process {} (pid {}) still running {s} s after {}",
+                            self.facts.command,
+                            self.child.pid,
+                            signal_name(sig)
+                        ),
+                        &[("after_s", json!(s)), ("pid", json!(self.child.pid))],
+                    );
+                }
+            }
+            Timer::Grace => {
+                if self.phase == Phase::Draining {
+                    let n = shutdown::signal_rest(
+                        self.is_pid1,
+                        self.self_pid,
+                        libc::SIGKILL,
+                        &self.proc_root,
+                    );
+                    log::event(
+                        Level::Warning,
+                        "shutdown_kill",
+                        &format!(
+                            "{n} process{} still running after the {} grace: sent SIGKILL",
+                            if n == 1 { "" } else { "es" },
+                            secs(self.cfg.grace)
+                        ),
+                        &[("remaining", json!(n))],
+                    );
+                    self.phase = Phase::Killing;
+                    self.timers.set(Timer::GiveUp, now + GIVE_UP_AFTER);
+                    // Anything already gone is reaped without waiting for
+                    // the next SIGCHLD.
+                    self.on_sigchld();
+                }
+            }
+            Timer::GiveUp => {
+                if self.phase == Phase::Killing {
+                    log::event(
+                        Level::Error,
+                        "shutdown_stuck",
+                        &format!(
+                            "processes still present {} after SIGKILL (uninterruptible sleep?); exiting anyway",
+                            secs(GIVE_UP_AFTER)
+                        ),
+                        &[],
+                    );
+                    self.phase = Phase::Done;
+                }
+            }
+            Timer::OrphanScan => {
+                if self.phase == Phase::Running {
+                    self.terminate_orphans();
+                    self.timers.set(Timer::OrphanScan, now + ORPHAN_SCAN_EVERY);
+                }
+            }
+            Timer::Watch => {}
+        }
+    }
+
+    /// `--orphans terminate`: SIGTERM every child that is not the main one.
+    fn terminate_orphans(&mut self) {
+        let path = self
+            .proc_root
+            .join(self.self_pid.to_string())
+            .join("task")
+            .join(self.self_pid.to_string())
+            .join("children");
+        let children: Vec<i32> = match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .split_ascii_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+            // Kernels without CONFIG_PROC_CHILDREN: scan parentage instead.
+            Err(_) => shutdown::descendants(&self.proc_root, self.self_pid),
+        };
+        for pid in children {
+            if pid == self.child.pid || self.orphans_signalled.contains(&pid) {
+                continue;
+            }
+            let name = self.sender(pid);
+            // SAFETY: plain kill(2) on our own (unreaped) child.
+            if unsafe { libc::kill(pid, libc::SIGTERM) } == 0 {
+                self.orphans_signalled.push(pid);
+                log::event(
+                    Level::Info,
+                    "orphan_terminated",
+                    &format!("sent SIGTERM to adopted orphan {name} (--orphans terminate)"),
+                    &[("pid", json!(pid))],
+                );
+            }
+        }
+    }
+}
+
+fn signals_out(cfg: &Config, sig: i32) -> i32 {
+    match signals::rewrite(&cfg.rewrite, sig) {
+        signals::Disposition::Forward(s) => s,
+        signals::Disposition::Drop => sig,
+    }
+}
+
+fn pollfd(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// A duration in words for the log: `500 ms`, `2.5 s`.
+pub fn secs(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        let s = d.as_secs_f64();
+        if s.fract() == 0.0 {
+            format!("{s:.0} s")
+        } else {
+            format!("{s:.1} s")
+        }
+    }
+}

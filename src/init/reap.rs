@@ -1,0 +1,81 @@
+//! Reaping: `waitpid(-1, WNOHANG)` until nothing has exited, after every
+//! SIGCHLD (several SIGCHLDs may have merged into one).
+//!
+//! Owns nothing but the wait loop; what a reaped pid means is the caller's.
+
+use crate::exit::ChildEnd;
+
+/// Whether any child is left after a reaping pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remaining {
+    /// Some children still run.
+    Some,
+    /// ECHILD: no child at all (as PID 1: nothing left in the container).
+    None,
+}
+
+/// Decodes a raw wait status.
+pub fn decode(status: libc::c_int) -> Option<ChildEnd> {
+    if libc::WIFEXITED(status) {
+        Some(ChildEnd::Exited(libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Some(ChildEnd::Signaled(libc::WTERMSIG(status)))
+    } else {
+        None
+    }
+}
+
+/// Reaps every child that has exited, calling `on_reaped` for each.
+pub fn reap_all(mut on_reaped: impl FnMut(i32, ChildEnd)) -> Remaining {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid with a valid status pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid > 0 {
+            if let Some(end) = decode(status) {
+                on_reaped(pid, end);
+            }
+            continue;
+        }
+        if pid == 0 {
+            return Remaining::Some;
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            // ECHILD, or anything else: no child can be waited for.
+            _ => return Remaining::None,
+        }
+    }
+}
+
+/// Waits (blocking) for one specific child; used only for a child known to
+/// have exited already (exec failure).
+pub fn wait_for(pid: i32) -> Option<ChildEnd> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid with a valid status pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc == pid {
+            return decode(status);
+        }
+        if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_exit_and_signal() {
+        // Linux wait status encoding: code << 8, or the signal number.
+        assert_eq!(decode(3 << 8), Some(ChildEnd::Exited(3)));
+        assert_eq!(decode(0), Some(ChildEnd::Exited(0)));
+        assert_eq!(decode(9), Some(ChildEnd::Signaled(9)));
+        assert_eq!(decode(9 | 0x80), Some(ChildEnd::Signaled(9)));
+        // Stopped (0x7f) is neither.
+        assert_eq!(decode((19 << 8) | 0x7f), None);
+    }
+}

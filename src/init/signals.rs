@@ -1,0 +1,249 @@
+//! Signal plumbing: which signals ward blocks and receives through a signalfd,
+//! how a received signal is rewritten, and how it is sent to the child.
+//!
+//! Owns the signal mask. It never reaps (that is `reap.rs`) and never decides
+//! stop policy (that is the event loop).
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Signals that ward leaves unblocked: synchronous faults (blocking them
+/// would not help, the kernel kills anyway) and the two that can't be caught.
+const NOT_BLOCKED: &[i32] = &[
+    libc::SIGILL,
+    libc::SIGTRAP,
+    libc::SIGABRT,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGSEGV,
+    libc::SIGSYS,
+    libc::SIGKILL,
+    libc::SIGSTOP,
+    // Ignored instead: ward must not stop when it touches the terminal from
+    // the background, and job control belongs to the child.
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+];
+
+/// Signals that mean "stop" for `--kill-after` and the exit report.
+pub fn is_stop_signal(sig: i32) -> bool {
+    matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)
+}
+
+/// The signal state ward installs at start, and what the child must get back.
+pub struct SignalSetup {
+    /// The mask ward had before blocking; restored in the child before exec.
+    pub original_mask: libc::sigset_t,
+    fd: OwnedFd,
+    batch: Vec<libc::signalfd_siginfo>,
+    next: usize,
+    filled: usize,
+}
+
+/// One signal as read from the signalfd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Signal number.
+    pub signo: i32,
+    /// Sender's pid as seen in ward's PID namespace; 0 when the sender is
+    /// outside it (the container runtime, `docker stop`, the kernel).
+    pub from_pid: i32,
+    /// `si_code` (SI_USER, SI_KERNEL, ...).
+    pub code: i32,
+}
+
+/// How many queued signals one read takes (an orphan storm queues SIGCHLDs).
+const BATCH: usize = 32;
+
+impl SignalSetup {
+    /// Blocks every catchable signal but the faults (including the real-time
+    /// ones glibc keeps for itself), ignores SIGTTIN/SIGTTOU, and opens a
+    /// non-blocking signalfd for the blocked set.
+    pub fn install() -> std::io::Result<SignalSetup> {
+        let last_os = std::io::Error::last_os_error;
+        // SAFETY: sigset_t is plain data; sigfillset/sigdelset initialise it.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointers to sigset_t values we own.
+        unsafe {
+            libc::sigemptyset(&mut set);
+            for sig in 1..=libc::SIGRTMAX() {
+                if !NOT_BLOCKED.contains(&sig) {
+                    libc::sigaddset(&mut set, sig);
+                }
+            }
+            if libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old) != 0 {
+                return Err(last_os());
+            }
+            // SIG_IGN for job-control signals; no handler function runs.
+            libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+            libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        }
+        // SAFETY: signalfd with a valid set; returns a new fd or -1.
+        let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(last_os());
+        }
+        Ok(SignalSetup {
+            original_mask: old,
+            // SAFETY: raw is a new fd we own.
+            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+            // SAFETY: signalfd_siginfo is plain data.
+            batch: vec![unsafe { std::mem::zeroed() }; BATCH],
+            next: 0,
+            filled: 0,
+        })
+    }
+
+    /// Returns the next pending signal, or `None` when none is left.
+    pub fn read(&mut self) -> Option<Received> {
+        if self.next >= self.filled {
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            // SAFETY: the kernel writes whole signalfd_siginfo records into
+            // our buffer of BATCH records.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    self.batch.as_mut_ptr().cast(),
+                    BATCH * size,
+                )
+            };
+            self.next = 0;
+            self.filled = if n > 0 { n as usize / size } else { 0 };
+            if self.filled == 0 {
+                return None;
+            }
+        }
+        let info = &self.batch[self.next];
+        self.next += 1;
+        Some(Received {
+            signo: info.ssi_signo as i32,
+            from_pid: info.ssi_pid as i32,
+            code: info.ssi_code,
+        })
+    }
+
+    /// The fd to poll.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// What to do with a received signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Send this signal to the child.
+    Forward(i32),
+    /// `--rewrite SIG:0`: drop it.
+    Drop,
+}
+
+/// Applies `--rewrite` to a received signal.
+pub fn rewrite(map: &BTreeMap<i32, i32>, signo: i32) -> Disposition {
+    match map.get(&signo).copied().unwrap_or(signo) {
+        0 => Disposition::Drop,
+        sig => Disposition::Forward(sig),
+    }
+}
+
+/// The main child, addressed through a pidfd where the kernel has them (5.3+).
+///
+/// ward is the child's parent and only ward reaps it, so its PID cannot be
+/// reused before ward calls wait; the pidfd makes that guarantee explicit and
+/// covers the window after the reap.
+pub struct ChildHandle {
+    /// The child's pid.
+    pub pid: i32,
+    pidfd: Option<OwnedFd>,
+    reaped: bool,
+}
+
+impl ChildHandle {
+    /// Opens a pidfd for a freshly forked child (falls back to the bare pid).
+    pub fn new(pid: i32) -> ChildHandle {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let pidfd = (fd >= 0).then(|| {
+            // pidfd_open(2) always sets close-on-exec.
+            let raw = fd as RawFd;
+            // SAFETY: raw is a valid, owned, open fd.
+            unsafe { OwnedFd::from_raw_fd(raw) }
+        });
+        ChildHandle {
+            pid,
+            pidfd,
+            reaped: false,
+        }
+    }
+
+    /// Marks the child as reaped: no signal is sent to its pid after this.
+    pub fn set_reaped(&mut self) {
+        self.reaped = true;
+        self.pidfd = None;
+    }
+
+    /// True until the child has been reaped.
+    pub fn alive(&self) -> bool {
+        !self.reaped
+    }
+
+    /// Sends `sig` to the child, or to its process group when `group`.
+    pub fn send(&self, sig: i32, group: bool) -> std::io::Result<()> {
+        if self.reaped {
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        let rc = if group {
+            // SAFETY: plain kill(2) on the child's process group.
+            unsafe { libc::kill(-self.pid, sig) }
+        } else if let Some(fd) = &self.pidfd {
+            // SAFETY: pidfd_send_signal(fd, sig, NULL, 0).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    sig,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                ) as i32
+            }
+        } else {
+            // SAFETY: plain kill(2); the pid is not reaped so not reused.
+            unsafe { libc::kill(self.pid, sig) }
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrite_forwards_drops_and_passes() {
+        let mut map = BTreeMap::new();
+        map.insert(libc::SIGTERM, libc::SIGQUIT);
+        map.insert(libc::SIGUSR1, 0);
+        assert_eq!(
+            rewrite(&map, libc::SIGTERM),
+            Disposition::Forward(libc::SIGQUIT)
+        );
+        assert_eq!(rewrite(&map, libc::SIGUSR1), Disposition::Drop);
+        assert_eq!(
+            rewrite(&map, libc::SIGHUP),
+            Disposition::Forward(libc::SIGHUP)
+        );
+    }
+
+    #[test]
+    fn stop_signals() {
+        assert!(is_stop_signal(libc::SIGTERM));
+        assert!(is_stop_signal(libc::SIGINT));
+        assert!(is_stop_signal(libc::SIGQUIT));
+        assert!(!is_stop_signal(libc::SIGHUP));
+        assert!(!is_stop_signal(libc::SIGUSR1));
+    }
+}

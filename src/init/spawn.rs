@@ -1,0 +1,263 @@
+//! Starting the main child: PATH lookup, fork, terminal hand-over, exec, and
+//! telling exec failures apart (126 not executable, 127 not found).
+//!
+//! Everything the child runs between fork and exec is async-signal-safe: all
+//! allocation happens before the fork.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+use thiserror::Error;
+
+use crate::exit;
+
+/// Why the child could not be started.
+#[derive(Debug, Error)]
+pub enum SpawnError {
+    /// The command or one of its arguments has a NUL byte.
+    #[error("cannot run {command:?}: argument contains a NUL byte")]
+    NulByte {
+        /// The command as given.
+        command: String,
+    },
+    /// fork(2) failed (EAGAIN under a pids limit, ENOMEM).
+    #[error("cannot start {command:?}: fork failed: {source}")]
+    Fork {
+        /// The command as given.
+        command: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A pipe for exec errors could not be created.
+    #[error("cannot start {command:?}: pipe failed: {source}")]
+    Pipe {
+        /// The command as given.
+        command: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The outcome of an exec attempt in the child.
+#[derive(Debug)]
+pub enum Started {
+    /// The command is running as this pid.
+    Running(i32),
+    /// exec failed in the child with this errno; the child has exited.
+    ExecFailed {
+        /// The (exited, not yet reaped) child.
+        pid: i32,
+        /// errno from the last meaningful exec attempt.
+        errno: i32,
+    },
+}
+
+/// The exit code and wording for an exec errno.
+pub fn exec_failure(errno: i32) -> (u8, &'static str) {
+    match errno {
+        libc::ENOENT | libc::ENOTDIR => (exit::NOT_FOUND, "not found"),
+        _ => (exit::NOT_EXECUTABLE, "cannot be executed"),
+    }
+}
+
+/// Candidate paths for `cmd`: itself if it has a slash, else each PATH entry.
+pub fn candidates(cmd: &OsStr, path_var: Option<&OsStr>) -> Vec<OsString> {
+    if cmd.as_bytes().contains(&b'/') {
+        return vec![cmd.to_owned()];
+    }
+    let default = OsStr::new("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path = path_var.unwrap_or(default);
+    path.as_bytes()
+        .split(|&b| b == b':')
+        .map(|dir| {
+            // An empty PATH entry means the current directory.
+            let dir = if dir.is_empty() { b"." as &[u8] } else { dir };
+            let mut full = dir.to_vec();
+            if !full.ends_with(b"/") {
+                full.push(b'/');
+            }
+            full.extend_from_slice(cmd.as_bytes());
+            OsString::from(std::ffi::OsStr::from_bytes(&full))
+        })
+        .collect()
+}
+
+/// What the child must do before exec, fixed before the fork.
+pub struct ChildSetup {
+    /// Signal mask to restore.
+    pub mask: libc::sigset_t,
+    /// Put the child in the terminal's foreground group (stdin is a TTY and
+    /// ward is in the foreground).
+    pub take_terminal: bool,
+}
+
+/// Forks and execs `argv`, returning once exec has succeeded or failed.
+pub fn spawn(argv: &[OsString], setup: &ChildSetup) -> Result<Started, SpawnError> {
+    let command = argv[0].to_string_lossy().into_owned();
+    let to_c = |s: &OsStr| CString::new(s.as_bytes());
+    let c_args: Vec<CString> = argv
+        .iter()
+        .map(|a| to_c(a))
+        .collect::<Result<_, _>>()
+        .map_err(|_| SpawnError::NulByte {
+            command: command.clone(),
+        })?;
+    let c_paths: Vec<CString> = candidates(&argv[0], std::env::var_os("PATH").as_deref())
+        .iter()
+        .filter_map(|p| to_c(p).ok())
+        .collect();
+    let mut arg_ptrs: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
+    arg_ptrs.push(std::ptr::null());
+    let path_ptrs: Vec<*const libc::c_char> = c_paths.iter().map(|p| p.as_ptr()).collect();
+
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(SpawnError::Pipe {
+            command,
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    let (read_end, write_end) = (fds[0], fds[1]);
+
+    // SAFETY: the child only calls async-signal-safe functions (see
+    // child_after_fork) on memory prepared above, then execs or _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        let source = std::io::Error::last_os_error();
+        // SAFETY: closing our own pipe fds.
+        unsafe {
+            libc::close(read_end);
+            libc::close(write_end);
+        }
+        return Err(SpawnError::Fork { command, source });
+    }
+    if pid == 0 {
+        // SAFETY: in the child, between fork and exec.
+        unsafe { child_after_fork(setup, &path_ptrs, &arg_ptrs, read_end, write_end) }
+    }
+    // Parent. Also set the group here so `-g` works even if ward signals the
+    // child before it ran its own setpgid (the race tini closes the same way).
+    // SAFETY: setpgid on our own child; EACCES after its exec is harmless.
+    unsafe {
+        libc::setpgid(pid, pid);
+        libc::close(write_end);
+    }
+    let mut buf = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        // SAFETY: reading into our buffer from our pipe.
+        let n = unsafe { libc::read(read_end, buf[got..].as_mut_ptr().cast(), 4 - got) };
+        if n > 0 {
+            got += n as usize;
+        } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    // SAFETY: closing our pipe end.
+    unsafe { libc::close(read_end) };
+    if got == 4 {
+        Ok(Started::ExecFailed {
+            pid,
+            errno: i32::from_ne_bytes(buf),
+        })
+    } else {
+        Ok(Started::Running(pid))
+    }
+}
+
+/// The child's side of the fork: new process group, terminal, signal state,
+/// exec each candidate; on failure report errno through the pipe and `_exit`.
+///
+/// # Safety
+/// Must only be called in a freshly forked child. Uses async-signal-safe calls
+/// only, on memory allocated before the fork.
+unsafe fn child_after_fork(
+    setup: &ChildSetup,
+    paths: &[*const libc::c_char],
+    argv: &[*const libc::c_char],
+    read_end: libc::c_int,
+    write_end: libc::c_int,
+) -> ! {
+    unsafe {
+        libc::close(read_end);
+        libc::setpgid(0, 0);
+        if setup.take_terminal {
+            // Signals are still blocked here, so SIGTTOU cannot stop us.
+            libc::tcsetpgrp(0, libc::getpid());
+        }
+        // Dispositions ward changed, back to default: SIGTTIN/SIGTTOU ignored
+        // by ward, SIGPIPE ignored by the Rust runtime. exec keeps SIG_IGN.
+        for sig in [libc::SIGTTIN, libc::SIGTTOU, libc::SIGPIPE] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &setup.mask, std::ptr::null_mut());
+
+        unsafe extern "C" {
+            static environ: *const *const libc::c_char;
+        }
+        let mut errno = libc::ENOENT;
+        let mut saw_eacces = false;
+        for &path in paths {
+            libc::execve(path, argv.as_ptr(), environ);
+            let e = *libc::__errno_location();
+            match e {
+                // Keep looking along PATH, as execvp does.
+                libc::ENOENT | libc::ENOTDIR => {}
+                libc::EACCES => saw_eacces = true,
+                _ => {
+                    errno = e;
+                    break;
+                }
+            }
+        }
+        if saw_eacces && errno == libc::ENOENT {
+            errno = libc::EACCES;
+        }
+        let bytes = errno.to_ne_bytes();
+        libc::write(write_end, bytes.as_ptr().cast(), 4);
+        libc::_exit(exec_failure(errno).0 as libc::c_int)
+    }
+}
+
+/// True when stdin is a terminal whose foreground group is ward's own.
+pub fn owns_terminal() -> bool {
+    // SAFETY: isatty/tcgetpgrp/getpgrp take no pointers.
+    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slash_means_no_path_search() {
+        assert_eq!(
+            candidates(OsStr::new("./app"), Some(OsStr::new("/bin"))),
+            vec![OsString::from("./app")]
+        );
+    }
+
+    #[test]
+    fn path_search_in_order_with_empty_entry_as_cwd() {
+        let got = candidates(OsStr::new("app"), Some(OsStr::new("/a:/b/::/c")));
+        assert_eq!(
+            got,
+            ["/a/app", "/b/app", "./app", "/c/app"].map(OsString::from)
+        );
+    }
+
+    #[test]
+    fn default_path_when_unset() {
+        let got = candidates(OsStr::new("sh"), None);
+        assert!(got.contains(&OsString::from("/bin/sh")));
+    }
+
+    #[test]
+    fn exec_errors_map_to_126_127() {
+        assert_eq!(exec_failure(libc::ENOENT).0, 127);
+        assert_eq!(exec_failure(libc::ENOTDIR).0, 127);
+        assert_eq!(exec_failure(libc::EACCES).0, 126);
+        assert_eq!(exec_failure(libc::ENOEXEC).0, 126);
+    }
+}

@@ -1,0 +1,180 @@
+//! Stop policy: what to do with a signal given `--stop-delay`, and when a stop
+//! counts as requested and as forwarded. Pure decisions, no I/O.
+
+use std::time::Duration;
+
+use super::signals::{Disposition, is_stop_signal};
+
+/// Seconds after a stop request at which ward says the child still runs.
+pub const STILL_RUNNING_AT: [u32; 5] = [1, 5, 10, 20, 30];
+
+/// Where the stop sequence stands.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StopState {
+    /// A stop signal has been received.
+    pub requested: bool,
+    /// A SIGTERM is being held by `--stop-delay`.
+    pub holding: bool,
+    /// A stop signal has been forwarded to the child.
+    pub forwarded: bool,
+}
+
+/// What to do with one received signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// Send this to the child now (`None`: send nothing now).
+    pub send: Option<i32>,
+    /// This is the first stop request: record it, start the "still running" clock.
+    pub first_request: bool,
+    /// Start holding: forward SIGTERM after the delay.
+    pub hold: Option<Duration>,
+    /// A held SIGTERM is released by this signal (cancel the delay timer).
+    pub release_hold: bool,
+    /// This send forwards a stop: arm `--kill-after` if not yet armed.
+    pub stop_forwarded: bool,
+}
+
+impl StopState {
+    /// Decides what to do with `signo` (already rewritten into `disp`).
+    pub fn on_signal(
+        &mut self,
+        signo: i32,
+        disp: Disposition,
+        stop_delay: Option<Duration>,
+    ) -> Decision {
+        let fwd = match disp {
+            Disposition::Forward(s) => Some(s),
+            Disposition::Drop => None,
+        };
+        let is_stop = is_stop_signal(signo) || fwd.is_some_and(is_stop_signal);
+        let mut d = Decision {
+            send: fwd,
+            first_request: is_stop && !self.requested,
+            hold: None,
+            release_hold: false,
+            stop_forwarded: false,
+        };
+        if is_stop {
+            self.requested = true;
+        }
+        if signo == libc::SIGTERM
+            && fwd.is_some()
+            && let Some(delay) = stop_delay.filter(|_| !self.holding && !self.forwarded)
+        {
+            self.holding = true;
+            d.send = None;
+            d.hold = Some(delay);
+            return d;
+        }
+        if self.holding && matches!(signo, libc::SIGTERM | libc::SIGINT) {
+            // A second SIGTERM, or SIGINT: the operator means it, go now.
+            self.holding = false;
+            d.release_hold = true;
+        }
+        if is_stop && d.send.is_some() {
+            self.forwarded = true;
+            d.stop_forwarded = true;
+        }
+        d
+    }
+
+    /// The `--stop-delay` ran out: the held SIGTERM is forwarded.
+    pub fn release(&mut self) -> bool {
+        let was = self.holding;
+        self.holding = false;
+        if was {
+            self.forwarded = true;
+        }
+        was
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const TERM: i32 = libc::SIGTERM;
+    const INT: i32 = libc::SIGINT;
+    const QUIT: i32 = libc::SIGQUIT;
+    const USR1: i32 = libc::SIGUSR1;
+    const HUP: i32 = libc::SIGHUP;
+
+    #[test]
+    fn term_without_delay_is_forwarded_and_is_a_stop() {
+        let mut s = StopState::default();
+        let d = s.on_signal(TERM, Disposition::Forward(TERM), None);
+        assert_eq!(d.send, Some(TERM));
+        assert!(d.first_request && d.stop_forwarded);
+        let d = s.on_signal(TERM, Disposition::Forward(TERM), None);
+        assert!(!d.first_request && d.stop_forwarded);
+    }
+
+    #[test]
+    fn non_stop_signals_pass_without_arming_anything() {
+        let mut s = StopState::default();
+        let d = s.on_signal(
+            USR1,
+            Disposition::Forward(USR1),
+            Some(Duration::from_secs(5)),
+        );
+        assert_eq!(d.send, Some(USR1));
+        assert!(!d.first_request && !d.stop_forwarded && d.hold.is_none());
+        assert!(!s.requested);
+    }
+
+    #[test]
+    fn delay_holds_first_term_then_second_term_goes_at_once() {
+        let mut s = StopState::default();
+        let delay = Some(Duration::from_secs(5));
+        let d = s.on_signal(TERM, Disposition::Forward(TERM), delay);
+        assert_eq!(d.send, None);
+        assert_eq!(d.hold, delay);
+        assert!(d.first_request && !d.stop_forwarded);
+        let d = s.on_signal(TERM, Disposition::Forward(TERM), delay);
+        assert_eq!(d.send, Some(TERM));
+        assert!(d.release_hold && d.stop_forwarded && !d.first_request);
+        assert!(!s.holding && s.forwarded);
+    }
+
+    #[test]
+    fn sigint_releases_a_held_term() {
+        let mut s = StopState::default();
+        let delay = Some(Duration::from_secs(5));
+        s.on_signal(TERM, Disposition::Forward(TERM), delay);
+        let d = s.on_signal(INT, Disposition::Forward(INT), delay);
+        assert_eq!(d.send, Some(INT));
+        assert!(d.release_hold && d.stop_forwarded);
+    }
+
+    #[test]
+    fn delay_expiry_forwards_the_held_term_once() {
+        let mut s = StopState::default();
+        s.on_signal(
+            TERM,
+            Disposition::Forward(TERM),
+            Some(Duration::from_secs(1)),
+        );
+        assert!(s.release());
+        assert!(s.forwarded);
+        assert!(!s.release());
+    }
+
+    #[test]
+    fn rewritten_stop_counts_both_ways() {
+        let mut s = StopState::default();
+        // TERM rewritten to QUIT is still a stop.
+        let d = s.on_signal(TERM, Disposition::Forward(QUIT), None);
+        assert!(d.first_request && d.stop_forwarded);
+        // HUP rewritten to TERM becomes a stop.
+        let mut s = StopState::default();
+        let d = s.on_signal(HUP, Disposition::Forward(TERM), None);
+        assert!(d.first_request && d.stop_forwarded);
+    }
+
+    #[test]
+    fn dropped_term_is_requested_but_not_forwarded() {
+        let mut s = StopState::default();
+        let d = s.on_signal(TERM, Disposition::Drop, Some(Duration::from_secs(3)));
+        assert_eq!(d.send, None);
+        assert!(d.first_request && !d.stop_forwarded && d.hold.is_none());
+    }
+}

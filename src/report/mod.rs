@@ -1,0 +1,3 @@
+//! What ward knows about the run, gathered as it happens, for the exit report.
+
+pub mod facts;
