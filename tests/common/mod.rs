@@ -3,6 +3,8 @@
 //! its output line by line, and finding processes from the host's view.
 #![allow(dead_code)]
 
+pub mod docker;
+
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
