@@ -53,7 +53,8 @@ pub struct CpuLimit {
     pub quota_cores: Option<f64>,
     /// CPUs in the group's cpuset, if known.
     pub cpuset_cpus: Option<u32>,
-    /// CPUs the host lets this process use (online ∩ affinity).
+    /// CPUs the host lets this process use: online CPUs, or fewer if its affinity
+    /// mask (which includes the cpuset) is smaller.
     pub host_cpus: Option<u32>,
 }
 
@@ -90,8 +91,8 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
         .cpuset
         .as_ref()
         .and_then(|g| cpuset_count(g, &mut buf).map(|n| (n, g)));
-    let host_cpus = host_cpus(roots, &mut buf);
-    let cpu = cpu_limit(quota, cpuset, host_cpus);
+    let (online, host_cpus) = host_cpus(roots, &mut buf);
+    let cpu = cpu_limit(quota, cpuset, online, host_cpus);
 
     let pids = cg.pids.as_ref().and_then(|g| {
         smallest(g, &mut buf, |b, dir| {
@@ -232,10 +233,10 @@ fn cpuset_count(g: &Group, buf: &mut String) -> Option<u32> {
     None
 }
 
-/// CPUs this process may run on: online CPUs and its affinity mask
-/// (`Cpus_allowed_list`, which is what sched_getaffinity returns), the smaller.
-/// Falls back to sched_getaffinity of ward itself when neither file is readable.
-fn host_cpus(roots: &Roots, buf: &mut String) -> Option<u32> {
+/// Online CPUs, and the smaller of that and this process's affinity mask
+/// (`Cpus_allowed_list`, which is what sched_getaffinity returns). Falls back to
+/// ward's own affinity when neither file is readable.
+fn host_cpus(roots: &Roots, buf: &mut String) -> (Option<u32>, Option<u32>) {
     let online = fsread::read_opt(buf, &roots.sys_cpu.join("online"))
         .and_then(|()| parse::cpu_list_count(buf))
         .filter(|&n| n > 0);
@@ -244,18 +245,20 @@ fn host_cpus(roots: &Roots, buf: &mut String) -> Option<u32> {
             parse::status_field(buf, "Cpus_allowed_list").and_then(parse::cpu_list_count)
         })
         .filter(|&n| n > 0);
-    match (online, allowed) {
+    let usable = match (online, allowed) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (Some(a), None) | (None, Some(a)) => Some(a),
         (None, None) => std::thread::available_parallelism()
             .ok()
             .map(|n| n.get() as u32),
-    }
+    };
+    (online, usable)
 }
 
 fn cpu_limit(
     quota: Option<(f64, LimitSource)>,
     cpuset: Option<(u32, &Group)>,
+    online: Option<u32>,
     host: Option<u32>,
 ) -> Option<CpuLimit> {
     let mut best: Option<(f64, LimitSource)> = None;
@@ -267,7 +270,10 @@ fn cpu_limit(
     if let Some((q, s)) = &quota {
         consider(*q, s.clone());
     }
-    if let Some((n, g)) = cpuset {
+    // A cpuset spanning every online CPU restricts nothing: name the host instead.
+    if let Some((n, g)) = cpuset
+        && online.is_none_or(|o| n < o)
+    {
         consider(
             n as f64,
             LimitSource::Cpuset {
@@ -303,11 +309,11 @@ mod tests {
 
     #[test]
     fn cpu_limit_takes_smallest_and_prefers_quota_on_ties() {
-        let l = cpu_limit(Some((2.0, LimitSource::OwnGroup)), None, Some(2)).unwrap();
+        let l = cpu_limit(Some((2.0, LimitSource::OwnGroup)), None, Some(2), Some(2)).unwrap();
         assert_eq!((l.cores, l.source), (2.0, LimitSource::OwnGroup));
-        let l = cpu_limit(None, None, Some(8)).unwrap();
+        let l = cpu_limit(None, None, Some(8), Some(8)).unwrap();
         assert_eq!((l.cores, l.source), (8.0, LimitSource::Host));
-        let l = cpu_limit(Some((0.5, LimitSource::OwnGroup)), None, Some(8)).unwrap();
+        let l = cpu_limit(Some((0.5, LimitSource::OwnGroup)), None, Some(8), Some(8)).unwrap();
         assert_eq!(l.cores, 0.5);
         assert_eq!(l.quota_cores, Some(0.5));
     }
