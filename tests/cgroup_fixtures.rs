@@ -148,3 +148,72 @@ fn missing_proc_is_a_read_error_with_its_path() {
         "{e}"
     );
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn v2_oom_watch_is_readable_after_memory_events_changes() {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+
+    let tmp = std::env::temp_dir().join(format!("ward-oomwatch-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    copy_tree(&fixtures_root().join("v2-handmade-container"), &tmp);
+    let cg = Cgroups::discover(&Roots::under(&tmp)).unwrap();
+    let watch = cg.oom_watch().expect("inotify watch");
+    let readable = |ms: u16| {
+        let mut fds = [PollFd::new(watch.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::from(ms)).unwrap() == 1
+    };
+    assert!(!readable(0));
+    let events = tmp.join("sys/fs/cgroup/memory.events");
+    fs::write(
+        &events,
+        "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\noom_group_kill 0\n",
+    )
+    .unwrap();
+    assert!(readable(1000));
+    assert_eq!(watch.drain(), 1);
+    assert!(!readable(0));
+    assert_eq!(cg.oom_kill_count(&mut String::new()), Some(2));
+    fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn real_machine_sample_cost() {
+    use std::io::Write as _;
+    // Measures this machine's real cgroups; nothing to measure without them.
+    let Ok(cg) = Cgroups::discover(&Roots::default()) else {
+        return;
+    };
+    let mut buf = String::with_capacity(4096);
+    let mut s = CgroupSample::default();
+    cg.sample(&mut buf, &mut s);
+    let n = 200;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        cg.sample(&mut buf, &mut s);
+    }
+    let per = t.elapsed() / n;
+    let _ = writeln!(
+        std::io::stderr(),
+        "real_machine_sample_cost: {per:?} per sample ({:?})",
+        cg.layout
+    );
+    // Generous bound for a debug build on a shared 2-core machine; typical is far lower.
+    assert!(
+        per < std::time::Duration::from_millis(2),
+        "{per:?} per sample"
+    );
+}

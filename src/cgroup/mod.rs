@@ -147,8 +147,9 @@ impl Roots {
     }
 }
 
-/// ward's own cgroup directories, one per controller it reads.
-#[derive(Debug, Clone, Serialize)]
+/// ward's own cgroup directories, one per controller it reads. Holds the sample's
+/// open files, hence not `Clone`.
+#[derive(Debug, Serialize)]
 pub struct Cgroups {
     /// How cgroups are mounted.
     pub layout: Layout,

@@ -5,6 +5,7 @@
 //! goes into the caller's buffer, numbers into the caller's [`CgroupSample`].
 //! The per-version file formats are in `v1` and `v2`.
 
+use std::fs::File;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -111,10 +112,21 @@ pub(crate) enum PsiKind {
     Io,
 }
 
-/// The files one sample reads, fixed at discovery.
-#[derive(Debug, Clone, Default)]
+/// One file of the plan: kept open when it could be opened at discovery.
+#[derive(Debug)]
+struct Entry {
+    probe: Probe,
+    path: PathBuf,
+    file: Option<File>,
+}
+
+/// The files one sample reads, fixed at discovery. Files are opened once (close-on-
+/// exec, so the child never inherits them) and re-read from offset 0; a file absent
+/// at discovery (e.g. `memory.peak` before 5.19) is left out for good, since a
+/// group's interface files do not appear later.
+#[derive(Debug, Default)]
 pub(crate) struct Plan {
-    files: Vec<(Probe, PathBuf)>,
+    entries: Vec<Entry>,
     psi: bool,
 }
 
@@ -140,7 +152,24 @@ impl Plan {
             files.push((Probe::Psi(PsiKind::Memory), u.dir.join("memory.pressure")));
             files.push((Probe::Psi(PsiKind::Io), u.dir.join("io.pressure")));
         }
-        Plan { files, psi }
+        let entries = files
+            .into_iter()
+            .filter_map(|(probe, path)| match File::open(&path) {
+                Ok(f) => Some(Entry {
+                    probe,
+                    path,
+                    file: Some(f),
+                }),
+                Err(e) if fsread::is_absent(&e) => None,
+                // Kept by path: retried, and counted, on every sample.
+                Err(_) => Some(Entry {
+                    probe,
+                    path,
+                    file: None,
+                }),
+            })
+            .collect();
+        Plan { entries, psi }
     }
 
     /// Takes one sample.
@@ -149,10 +178,14 @@ impl Plan {
         if self.psi {
             out.psi = Some(PsiSample::default());
         }
-        for (probe, path) in &self.files {
-            match fsread::read_into(buf, path) {
+        for e in &self.entries {
+            let read = match &e.file {
+                Some(f) => fsread::reread_into(buf, f),
+                None => fsread::read_into(buf, &e.path),
+            };
+            match read {
                 Ok(()) => {
-                    if !apply(*probe, buf, out) {
+                    if !apply(e.probe, buf, out) {
                         out.errors += 1;
                     }
                 }
