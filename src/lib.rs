@@ -2,12 +2,14 @@
 //!
 //! The library holds everything; `main.rs` only parses arguments and calls
 //! [`init::run`]. Subsystems:
+//! - [`cgroup`]: finding ward's own cgroup, its limits, usage samples and OOM events.
 //! - [`cli`]: options, `WARD_*` variables, help text.
 //! - [`init`]: starting the child, the event loop that reaps and forwards
 //!   signals, and the shutdown sequence.
 //! - [`exit`]: every exit code ward can return.
 //! - [`log`]: one event per line on stderr.
 
+pub mod cgroup;
 pub mod cli;
 pub mod exit;
 pub mod init;

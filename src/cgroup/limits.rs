@@ -1,0 +1,320 @@
+//! The limits that apply to ward's cgroup, and where each one comes from.
+//!
+//! Owns the "which limit wins" decisions: own group, then the smallest visible
+//! ancestor, then the host. Reads files (rarely: at start and on refresh) but never
+//! writes them. Numbers of the sample are in `sample`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::parse::{self, CpuQuota};
+use super::{Cgroups, Group, Roots, Version, fsread};
+
+/// Where a limit was found, so the log can say "64 MiB (own cgroup)".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LimitSource {
+    /// Set on ward's own cgroup.
+    OwnGroup,
+    /// Set on an ancestor. `path` is its directory, or `None` when only the kernel's
+    /// hierarchical value (v1 `hierarchical_memory_limit`) revealed it, from an
+    /// ancestor this mount does not show.
+    Ancestor {
+        /// The ancestor's directory.
+        path: Option<PathBuf>,
+    },
+    /// The CPU set of the group (v1/v2 cpuset) allows fewer CPUs than the quota.
+    Cpuset {
+        /// The cpuset directory.
+        path: PathBuf,
+    },
+    /// No cgroup limit: the machine's (MemTotal, online/affine CPUs, `pid_max`).
+    Host,
+}
+
+/// The memory limit in bytes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemoryLimit {
+    /// Bytes.
+    pub bytes: u64,
+    /// Where it comes from.
+    pub source: LimitSource,
+}
+
+/// The CPU limit in cores (may be fractional).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CpuLimit {
+    /// min(quota, cpuset, host).
+    pub cores: f64,
+    /// Where the minimum comes from.
+    pub source: LimitSource,
+    /// The CFS quota in cores (smallest of own group and ancestors), if any.
+    pub quota_cores: Option<f64>,
+    /// CPUs in the group's cpuset, if known.
+    pub cpuset_cpus: Option<u32>,
+    /// CPUs the host lets this process use: online CPUs, or fewer if its affinity
+    /// mask (which includes the cpuset) is smaller.
+    pub host_cpus: Option<u32>,
+}
+
+/// A PIDs limit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PidsLimit {
+    /// Maximum number of tasks.
+    pub max: u64,
+    /// Where it comes from (host means `/proc/sys/kernel/pid_max`).
+    pub source: LimitSource,
+}
+
+/// All limits; a field is `None` only when not even the host value could be read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Limits {
+    /// Memory.
+    pub memory: Option<MemoryLimit>,
+    /// CPU.
+    pub cpu: Option<CpuLimit>,
+    /// PIDs.
+    pub pids: Option<PidsLimit>,
+}
+
+/// Reads all limits.
+pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
+    let mut buf = String::with_capacity(2048);
+    let host_mem = fsread::read_opt(&mut buf, &roots.proc.join("meminfo"))
+        .and_then(|()| parse::meminfo_bytes(&buf, "MemTotal"));
+    let memory = cg.memory.as_ref().and_then(|g| memory_limit(g, &mut buf));
+    let memory = pick_with_host(memory, host_mem);
+
+    let quota = cg.cpu.as_ref().and_then(|g| cpu_quota(g, &mut buf));
+    let cpuset = cg
+        .cpuset
+        .as_ref()
+        .and_then(|g| cpuset_count(g, &mut buf).map(|n| (n, g)));
+    let (online, host_cpus) = host_cpus(roots, &mut buf);
+    let cpu = cpu_limit(quota, cpuset, online, host_cpus);
+
+    let pids = cg.pids.as_ref().and_then(|g| {
+        smallest(g, &mut buf, |b, dir| {
+            fsread::read_opt(b, &dir.join("pids.max"))?;
+            parse::max_or_u64(b)?
+        })
+    });
+    let pid_max = fsread::read_opt(&mut buf, &roots.proc.join("sys/kernel/pid_max"))
+        .and_then(|()| parse::single_u64(&buf));
+    let pids = match (pids, pid_max) {
+        (Some((max, source)), Some(h)) if max < h => Some(PidsLimit { max, source }),
+        (Some((max, source)), None) => Some(PidsLimit { max, source }),
+        (_, Some(h)) => Some(PidsLimit {
+            max: h,
+            source: LimitSource::Host,
+        }),
+        (None, None) => None,
+    };
+    Limits { memory, cpu, pids }
+}
+
+/// A cgroup limit above the host's memory is no limit in practice: report the host.
+fn pick_with_host(cg: Option<(u64, LimitSource)>, host: Option<u64>) -> Option<MemoryLimit> {
+    match (cg, host) {
+        (Some((bytes, source)), Some(h)) if bytes <= h => Some(MemoryLimit { bytes, source }),
+        (Some((bytes, source)), None) => Some(MemoryLimit { bytes, source }),
+        (_, Some(h)) => Some(MemoryLimit {
+            bytes: h,
+            source: LimitSource::Host,
+        }),
+        (None, None) => None,
+    }
+}
+
+/// The smallest value `read` finds on `g.dir` and its visible ancestors.
+fn smallest(
+    g: &Group,
+    buf: &mut String,
+    mut read: impl FnMut(&mut String, &Path) -> Option<u64>,
+) -> Option<(u64, LimitSource)> {
+    let mut best: Option<(u64, LimitSource)> = None;
+    for (i, dir) in g.levels().enumerate() {
+        let Some(v) = read(buf, dir) else { continue };
+        if best.as_ref().is_none_or(|(b, _)| v < *b) {
+            let source = if i == 0 {
+                LimitSource::OwnGroup
+            } else {
+                LimitSource::Ancestor {
+                    path: Some(dir.to_owned()),
+                }
+            };
+            best = Some((v, source));
+        }
+    }
+    best
+}
+
+fn memory_limit(g: &Group, buf: &mut String) -> Option<(u64, LimitSource)> {
+    match g.version {
+        Version::V2 => smallest(g, buf, |b, dir| {
+            fsread::read_opt(b, &dir.join("memory.max"))?;
+            parse::max_or_u64(b)?
+        }),
+        Version::V1 => {
+            let walked = smallest(g, buf, |b, dir| {
+                fsread::read_opt(b, &dir.join("memory.limit_in_bytes"))?;
+                parse::v1_memory_limit(b)?
+            });
+            // hierarchical_memory_limit is the kernel's min over all ancestors, even
+            // those outside this mount (Docker mounts only the container's group).
+            let hier = fsread::read_opt(buf, &g.dir.join("memory.stat"))
+                .and_then(|()| parse::flat_key(buf, "hierarchical_memory_limit"))
+                .and_then(parse::v1_limit_value);
+            match (walked, hier) {
+                (Some((w, s)), Some(h)) if w <= h => Some((w, s)),
+                (_, Some(h)) => Some((h, LimitSource::Ancestor { path: None })),
+                (w, None) => w,
+            }
+        }
+    }
+}
+
+fn quota_at(g: &Group, buf: &mut String, dir: &Path) -> Option<CpuQuota> {
+    match g.version {
+        Version::V2 => {
+            fsread::read_opt(buf, &dir.join("cpu.max"))?;
+            parse::cpu_max(buf)
+        }
+        Version::V1 => {
+            fsread::read_opt(buf, &dir.join("cpu.cfs_quota_us"))?;
+            let quota_usec = parse::v1_cfs_quota(buf)?;
+            fsread::read_opt(buf, &dir.join("cpu.cfs_period_us"))?;
+            let period_usec = parse::single_u64(buf)?;
+            Some(CpuQuota {
+                quota_usec,
+                period_usec,
+            })
+        }
+    }
+}
+
+/// Smallest quota in cores over own group and visible ancestors.
+fn cpu_quota(g: &Group, buf: &mut String) -> Option<(f64, LimitSource)> {
+    let mut best: Option<(f64, LimitSource)> = None;
+    for (i, dir) in g.levels().enumerate() {
+        let Some(cores) = quota_at(g, buf, dir).and_then(|q| q.cores()) else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|(b, _)| cores < *b) {
+            let source = if i == 0 {
+                LimitSource::OwnGroup
+            } else {
+                LimitSource::Ancestor {
+                    path: Some(dir.to_owned()),
+                }
+            };
+            best = Some((cores, source));
+        }
+    }
+    best
+}
+
+/// CPUs in the group's effective cpuset. The effective set already reflects the
+/// ancestors, so no walk is needed.
+fn cpuset_count(g: &Group, buf: &mut String) -> Option<u32> {
+    let files: &[&str] = match g.version {
+        Version::V2 => &["cpuset.cpus.effective"],
+        Version::V1 => &["cpuset.effective_cpus", "cpuset.cpus"],
+    };
+    for f in files {
+        if fsread::read_opt(buf, &g.dir.join(f)).is_some()
+            && let Some(n) = parse::cpu_list_count(buf)
+            && n > 0
+        {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// Online CPUs, and the smaller of that and this process's affinity mask
+/// (`Cpus_allowed_list`, which is what sched_getaffinity returns). Falls back to
+/// ward's own affinity when neither file is readable.
+fn host_cpus(roots: &Roots, buf: &mut String) -> (Option<u32>, Option<u32>) {
+    let online = fsread::read_opt(buf, &roots.sys_cpu.join("online"))
+        .and_then(|()| parse::cpu_list_count(buf))
+        .filter(|&n| n > 0);
+    let allowed = fsread::read_opt(buf, &roots.process_dir().join("status"))
+        .and_then(|()| {
+            parse::status_field(buf, "Cpus_allowed_list").and_then(parse::cpu_list_count)
+        })
+        .filter(|&n| n > 0);
+    let usable = match (online, allowed) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (Some(a), None) | (None, Some(a)) => Some(a),
+        (None, None) => std::thread::available_parallelism()
+            .ok()
+            .map(|n| n.get() as u32),
+    };
+    (online, usable)
+}
+
+fn cpu_limit(
+    quota: Option<(f64, LimitSource)>,
+    cpuset: Option<(u32, &Group)>,
+    online: Option<u32>,
+    host: Option<u32>,
+) -> Option<CpuLimit> {
+    let mut best: Option<(f64, LimitSource)> = None;
+    let mut consider = |cores: f64, source: LimitSource| {
+        if best.as_ref().is_none_or(|(b, _)| cores < *b) {
+            best = Some((cores, source));
+        }
+    };
+    if let Some((q, s)) = &quota {
+        consider(*q, s.clone());
+    }
+    // A cpuset spanning every online CPU restricts nothing: name the host instead.
+    if let Some((n, g)) = cpuset
+        && online.is_none_or(|o| n < o)
+    {
+        consider(
+            n as f64,
+            LimitSource::Cpuset {
+                path: g.dir.clone(),
+            },
+        );
+    }
+    if let Some(h) = host {
+        consider(h as f64, LimitSource::Host);
+    }
+    let (cores, source) = best?;
+    Some(CpuLimit {
+        cores,
+        source,
+        quota_cores: quota.map(|(q, _)| q),
+        cpuset_cpus: cpuset.map(|(n, _)| n),
+        host_cpus: host,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_limit_above_host_is_host() {
+        let l = pick_with_host(Some((1 << 40, LimitSource::OwnGroup)), Some(1 << 30)).unwrap();
+        assert_eq!(l.source, LimitSource::Host);
+        let l = pick_with_host(Some((1 << 20, LimitSource::OwnGroup)), Some(1 << 30)).unwrap();
+        assert_eq!((l.bytes, l.source), (1 << 20, LimitSource::OwnGroup));
+        assert!(pick_with_host(None, None).is_none());
+    }
+
+    #[test]
+    fn cpu_limit_takes_smallest_and_prefers_quota_on_ties() {
+        let l = cpu_limit(Some((2.0, LimitSource::OwnGroup)), None, Some(2), Some(2)).unwrap();
+        assert_eq!((l.cores, l.source), (2.0, LimitSource::OwnGroup));
+        let l = cpu_limit(None, None, Some(8), Some(8)).unwrap();
+        assert_eq!((l.cores, l.source), (8.0, LimitSource::Host));
+        let l = cpu_limit(Some((0.5, LimitSource::OwnGroup)), None, Some(8), Some(8)).unwrap();
+        assert_eq!(l.cores, 0.5);
+        assert_eq!(l.quota_cores, Some(0.5));
+    }
+}

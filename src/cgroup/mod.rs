@@ -1,0 +1,239 @@
+//! ward's view of its own cgroup: where it is, what its limits are, how close it is.
+//!
+//! Owns discovery ([`Cgroups::discover`]), limit resolution ([`Cgroups::limits`]),
+//! the cheap periodic sample ([`Cgroups::sample`]) and OOM notification
+//! ([`Cgroups::oom_watch`]). It only ever reads cgroup files (except registering a v1
+//! OOM eventfd) and never creates, moves or configures cgroups. Every file path is
+//! built from a [`Roots`], so tests run on fixture trees captured from real kernels.
+//!
+//! Layout: [`parse`] (pure text parsers), [`detect`] (v1 / v2 / hybrid),
+//! [`resolve`] (own directory per controller), `limits`, `sample` with its `v1` and
+//! `v2` file readers, and [`oom`].
+
+pub mod detect;
+pub mod limits;
+pub mod oom;
+pub mod parse;
+pub mod resolve;
+pub mod sample;
+
+mod fsread;
+mod v1;
+mod v2;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use limits::{CpuLimit, LimitSource, Limits, MemoryLimit, PidsLimit};
+pub use oom::OomWatch;
+pub use resolve::{Group, Placement, Version};
+pub use sample::{CgroupSample, CpuSample, MemoryEvents, MemorySample, PidsSample, PsiSample};
+
+/// Errors from discovery and OOM registration. Sampling never fails: it counts.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// A file ward needs could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// mountinfo lists no cgroup or cgroup2 filesystem.
+    #[error("no cgroup filesystem is mounted (according to {path})")]
+    NotMounted {
+        /// The mountinfo file that was read.
+        path: PathBuf,
+    },
+    /// ward's cgroup has no memory controller to watch for OOM.
+    #[error("no memory controller found for OOM notification")]
+    NoMemoryController,
+    /// Setting up the OOM notification fd failed.
+    #[error("cannot set up OOM notification on {path}: {source}")]
+    OomWatch {
+        /// The cgroup file involved.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// How the cgroup filesystems are mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Legacy: one cgroup v1 hierarchy per controller (or group of controllers).
+    V1,
+    /// Unified: a single cgroup2 hierarchy.
+    V2,
+    /// v1 controllers plus a controller-less cgroup2 (usually at `/sys/fs/cgroup/unified`).
+    Hybrid,
+}
+
+/// Which process's `/proc/<pid>/{cgroup,mountinfo,status}` describe "us".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcessRef {
+    /// `/proc/self`.
+    #[default]
+    SelfProcess,
+    /// `/proc/<pid>`, e.g. a child placed in a test cgroup.
+    Pid(u32),
+}
+
+/// Where `/proc` and the cgroup and CPU sysfs directories are. Defaults to the real
+/// ones; tests point them at a fixture tree with [`Roots::under`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roots {
+    /// procfs, default `/proc`.
+    pub proc: PathBuf,
+    /// Where `/sys/fs/cgroup` is. Mount points that mountinfo reports under
+    /// `/sys/fs/cgroup` are re-based here; other mount points are used as they are.
+    pub sys_cgroup: PathBuf,
+    /// Where `/sys/devices/system/cpu` is (for `online`).
+    pub sys_cpu: PathBuf,
+    /// The process whose view is taken.
+    pub process: ProcessRef,
+}
+
+impl Default for Roots {
+    fn default() -> Roots {
+        Roots {
+            proc: PathBuf::from("/proc"),
+            sys_cgroup: PathBuf::from(SYS_FS_CGROUP),
+            sys_cpu: PathBuf::from("/sys/devices/system/cpu"),
+            process: ProcessRef::SelfProcess,
+        }
+    }
+}
+
+const SYS_FS_CGROUP: &str = "/sys/fs/cgroup";
+
+impl Roots {
+    /// Roots of a fake filesystem tree: `dir/proc`, `dir/sys/fs/cgroup`, ...
+    pub fn under(dir: &Path) -> Roots {
+        Roots {
+            proc: dir.join("proc"),
+            sys_cgroup: dir.join("sys/fs/cgroup"),
+            sys_cpu: dir.join("sys/devices/system/cpu"),
+            process: ProcessRef::SelfProcess,
+        }
+    }
+
+    /// The real roots, seen from process `pid`.
+    pub fn for_pid(pid: u32) -> Roots {
+        Roots {
+            process: ProcessRef::Pid(pid),
+            ..Roots::default()
+        }
+    }
+
+    /// `/proc/self` or `/proc/<pid>` under [`Roots::proc`].
+    pub fn process_dir(&self) -> PathBuf {
+        match self.process {
+            ProcessRef::SelfProcess => self.proc.join("self"),
+            ProcessRef::Pid(pid) => self.proc.join(pid.to_string()),
+        }
+    }
+
+    /// Maps a mount point from mountinfo to a path under these roots.
+    pub fn rebase_mount_point(&self, mount_point: &str) -> PathBuf {
+        match mount_point.strip_prefix(SYS_FS_CGROUP) {
+            Some("") => self.sys_cgroup.clone(),
+            Some(rest) if rest.starts_with('/') => self.sys_cgroup.join(&rest[1..]),
+            _ => PathBuf::from(mount_point),
+        }
+    }
+}
+
+/// ward's own cgroup directories, one per controller it reads. Holds the sample's
+/// open files, hence not `Clone`.
+#[derive(Debug, Serialize)]
+pub struct Cgroups {
+    /// How cgroups are mounted.
+    pub layout: Layout,
+    /// The memory controller's directory.
+    pub memory: Option<Group>,
+    /// The cpu controller's directory (CFS quota, throttling).
+    pub cpu: Option<Group>,
+    /// The cpuacct controller's directory (v1; on v2 the same as `cpu`).
+    pub cpuacct: Option<Group>,
+    /// The cpuset controller's directory.
+    pub cpuset: Option<Group>,
+    /// The pids controller's directory.
+    pub pids: Option<Group>,
+    /// The cgroup2 directory (v2 and hybrid).
+    pub unified: Option<Group>,
+    #[serde(skip)]
+    roots: Roots,
+    #[serde(skip)]
+    plan: sample::Plan,
+}
+
+impl Cgroups {
+    /// Finds ward's (or `roots.process`'s) cgroups from `/proc/<pid>/cgroup` and
+    /// `/proc/<pid>/mountinfo`. Missing controllers are `None`, not errors.
+    pub fn discover(roots: &Roots) -> Result<Cgroups, CgroupError> {
+        let pdir = roots.process_dir();
+        let cgroup_path = pdir.join("cgroup");
+        let mountinfo_path = pdir.join("mountinfo");
+        let cgroup_text = fsread::read_file(&cgroup_path)?;
+        let mountinfo_text = fsread::read_file(&mountinfo_path)?;
+        let mounts: Vec<_> = parse::mountinfo(&mountinfo_text).collect();
+        let lines: Vec<_> = parse::proc_cgroup(&cgroup_text).collect();
+        let layout = detect::layout_from_mounts(&mounts).ok_or(CgroupError::NotMounted {
+            path: mountinfo_path,
+        })?;
+        let r = resolve::Resolved::new(roots, layout, &mounts, &lines);
+        let plan = sample::Plan::new(layout, &r);
+        Ok(Cgroups {
+            layout,
+            memory: r.memory,
+            cpu: r.cpu,
+            cpuacct: r.cpuacct,
+            cpuset: r.cpuset,
+            pids: r.pids,
+            unified: r.unified,
+            roots: roots.clone(),
+            plan,
+        })
+    }
+
+    /// Reads the effective limits (memory, CPU, PIDs) and where each comes from.
+    /// Meant for start-up and an occasional refresh, not every sample.
+    pub fn limits(&self) -> Limits {
+        limits::read(self, &self.roots)
+    }
+
+    /// Reads current usage into `out`, reusing `buf`. Never fails: unreadable files
+    /// leave their fields `None`, and unexpected errors are counted in `out.errors`.
+    pub fn sample(&self, buf: &mut String, out: &mut CgroupSample) {
+        self.plan.run(buf, out);
+    }
+
+    /// How many processes the kernel OOM killer has killed in ward's memory cgroup
+    /// (v1 `memory.oom_control` / v2 `memory.events` `oom_kill`; kernel 4.13+).
+    pub fn oom_kill_count(&self, buf: &mut String) -> Option<u64> {
+        let m = self.memory.as_ref()?;
+        let (file, key) = match m.version {
+            Version::V1 => ("memory.oom_control", "oom_kill"),
+            Version::V2 => ("memory.events", "oom_kill"),
+        };
+        fsread::read_into(buf, &m.dir.join(file)).ok()?;
+        parse::flat_key(buf, key)
+    }
+
+    /// A pollable fd that becomes readable when the memory cgroup hits OOM (v1
+    /// eventfd on `memory.oom_control`) or its `memory.events` changes (v2 inotify).
+    pub fn oom_watch(&self) -> Result<OomWatch, CgroupError> {
+        let m = self
+            .memory
+            .as_ref()
+            .ok_or(CgroupError::NoMemoryController)?;
+        match m.version {
+            Version::V1 => OomWatch::v1(&m.dir),
+            Version::V2 => OomWatch::v2(&m.dir),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Finds the directory of ward's own cgroup for each controller.
+//!
+//! Owns the mapping from a `/proc/<pid>/cgroup` path plus a mountinfo line to a
+//! directory. It reads no cgroup files besides checking that the directory exists
+//! (and `cgroup.controllers` on v2).
+//!
+//! The rule (as in OpenJDK's CgroupV1Controller, .NET's cgroup.cpp and youki):
+//! both the path in `/proc/<pid>/cgroup` and a cgroupfs mount's root are relative
+//! to the reader's cgroup namespace root, so the directory is the mount point plus
+//! the path with the mount root stripped. Cases this covers:
+//! - host or `--cgroupns=private`: mount root `/`, path used as is;
+//! - Docker on v1 with host cgroupns: mount root `/docker/<id>` and path
+//!   `/docker/<id>`: the mount point itself;
+//! - `unshare -C` then moved to a sibling: mount root `/..`, path `/../x`: `/x`;
+//! - path under `/..` that the mount does not cover (process outside the namespace
+//!   root and the mount root is `/`): fall back to the mount point, marked.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::parse::{MountInfo, ProcCgroup, v1_mount_has};
+use super::{Layout, Roots, fsread};
+
+/// Which cgroup version a group's files follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Version {
+    /// Legacy per-controller files (`memory.limit_in_bytes`, ...).
+    V1,
+    /// Unified files (`memory.max`, ...).
+    V2,
+}
+
+/// How well the directory found matches the process's real cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// The directory is the process's own cgroup.
+    Exact,
+    /// The process's cgroup is outside what the mount shows (a path under `/..`):
+    /// the mount point is used instead, which is the nearest visible ancestor.
+    OutsideMount,
+    /// The path is not below the mount root for another reason (the process moved
+    /// after the mount was made) or the directory does not exist: mount point used.
+    Fallback,
+}
+
+/// One resolved cgroup directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    /// File names follow this version.
+    pub version: Version,
+    /// The directory holding the controller files (under [`Roots`]).
+    pub dir: PathBuf,
+    /// The mount point (under [`Roots`]); ancestors are walked up to here.
+    pub mount_point: PathBuf,
+    /// The path from `/proc/<pid>/cgroup`, as the kernel printed it.
+    pub cgroup_path: String,
+    /// How `dir` was found.
+    pub placement: Placement,
+    /// The mount is read-only (normal in containers; ward only reads).
+    pub read_only: bool,
+}
+
+impl Group {
+    /// `dir` and its ancestors up to and including the mount point, nearest first.
+    pub fn levels(&self) -> impl Iterator<Item = &Path> {
+        let stop = self.mount_point.as_path();
+        let mut next = Some(self.dir.as_path());
+        std::iter::from_fn(move || {
+            let cur = next?;
+            next = if cur == stop || !cur.starts_with(stop) {
+                None
+            } else {
+                cur.parent()
+            };
+            Some(cur)
+        })
+    }
+}
+
+/// Strips `mount_root` from `cgroup_path`, component by component. Returns the
+/// relative rest and whether the path was below the root.
+pub fn relative_to_mount<'a>(mount_root: &str, cgroup_path: &'a str) -> (Vec<&'a str>, Placement) {
+    let root: Vec<&str> = mount_root.split('/').filter(|c| !c.is_empty()).collect();
+    let path: Vec<&'a str> = cgroup_path.split('/').filter(|c| !c.is_empty()).collect();
+    if path.len() >= root.len() && path.iter().zip(&root).all(|(a, b)| a == b) {
+        let rest = path[root.len()..].to_vec();
+        if !rest.contains(&"..") {
+            return (rest, Placement::Exact);
+        }
+    }
+    if path.contains(&"..") {
+        (Vec::new(), Placement::OutsideMount)
+    } else {
+        (Vec::new(), Placement::Fallback)
+    }
+}
+
+/// Resolves the group for one mount and one `/proc/<pid>/cgroup` line.
+fn group_for(roots: &Roots, version: Version, m: &MountInfo<'_>, line: &ProcCgroup<'_>) -> Group {
+    let mount_point = roots.rebase_mount_point(&m.mount_point);
+    let (rest, mut placement) = relative_to_mount(&m.root, line.path);
+    let mut dir = mount_point.clone();
+    for c in rest {
+        dir.push(c);
+    }
+    if !dir.is_dir() && dir != mount_point {
+        dir = mount_point.clone();
+        placement = Placement::Fallback;
+    }
+    Group {
+        version,
+        dir,
+        mount_point,
+        cgroup_path: line.path.to_owned(),
+        placement,
+        read_only: m.mount_options.split(',').any(|o| o == "ro"),
+    }
+}
+
+/// Picks the best of several groups (bind mounts of the same hierarchy): an exact
+/// match first, then one under `/sys/fs/cgroup`.
+fn best(mut candidates: Vec<Group>, roots: &Roots) -> Option<Group> {
+    candidates.sort_by_key(|g| {
+        (
+            g.placement != Placement::Exact,
+            !g.mount_point.starts_with(&roots.sys_cgroup),
+        )
+    });
+    candidates.into_iter().next()
+}
+
+/// The v1 group for `controller`, if a hierarchy carries it and it is mounted.
+pub fn v1(
+    roots: &Roots,
+    mounts: &[MountInfo<'_>],
+    lines: &[ProcCgroup<'_>],
+    controller: &str,
+) -> Option<Group> {
+    let line = lines
+        .iter()
+        .find(|l| !l.is_unified() && l.has(controller))?;
+    let found = mounts
+        .iter()
+        .filter(|m| m.fstype == "cgroup" && v1_mount_has(m.super_options, controller))
+        .map(|m| group_for(roots, Version::V1, m, line))
+        .collect();
+    best(found, roots)
+}
+
+/// The cgroup2 group, if cgroup2 is mounted and the process has a `0::` line.
+pub fn v2(roots: &Roots, mounts: &[MountInfo<'_>], lines: &[ProcCgroup<'_>]) -> Option<Group> {
+    let line = lines.iter().find(|l| l.is_unified())?;
+    let found = mounts
+        .iter()
+        .filter(|m| m.fstype == "cgroup2")
+        .map(|m| group_for(roots, Version::V2, m, line))
+        .collect();
+    best(found, roots)
+}
+
+/// All groups ward reads, for one layout.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// memory controller.
+    pub memory: Option<Group>,
+    /// cpu controller.
+    pub cpu: Option<Group>,
+    /// cpuacct controller (v1).
+    pub cpuacct: Option<Group>,
+    /// cpuset controller.
+    pub cpuset: Option<Group>,
+    /// pids controller.
+    pub pids: Option<Group>,
+    /// cgroup2 group.
+    pub unified: Option<Group>,
+}
+
+impl Resolved {
+    /// Resolves every controller ward reads.
+    pub fn new(
+        roots: &Roots,
+        layout: Layout,
+        mounts: &[MountInfo<'_>],
+        lines: &[ProcCgroup<'_>],
+    ) -> Resolved {
+        let unified = v2(roots, mounts, lines);
+        match layout {
+            Layout::V1 | Layout::Hybrid => Resolved {
+                memory: v1(roots, mounts, lines, "memory"),
+                cpu: v1(roots, mounts, lines, "cpu"),
+                cpuacct: v1(roots, mounts, lines, "cpuacct"),
+                cpuset: v1(roots, mounts, lines, "cpuset"),
+                pids: v1(roots, mounts, lines, "pids"),
+                unified,
+            },
+            Layout::V2 => {
+                let Some(u) = unified else {
+                    return Resolved::default();
+                };
+                // cgroup.controllers lists what is enabled for this group; without a
+                // readable file (very old kernels, odd fixtures) assume all are.
+                let mut buf = String::new();
+                let enabled =
+                    fsread::read_opt(&mut buf, &u.dir.join("cgroup.controllers")).map(|()| {
+                        buf.split_ascii_whitespace()
+                            .map(str::to_owned)
+                            .collect::<Vec<_>>()
+                    });
+                let has = |c: &str| enabled.as_ref().is_none_or(|e| e.iter().any(|x| x == c));
+                let pick = |c: &str| has(c).then(|| u.clone());
+                Resolved {
+                    memory: pick("memory"),
+                    cpu: pick("cpu"),
+                    // v2 always accounts CPU time in cpu.stat, even without the cpu controller.
+                    cpuacct: Some(u.clone()),
+                    cpuset: pick("cpuset"),
+                    pids: pick("pids"),
+                    unified: Some(u),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_mount_root() {
+        let (r, p) = relative_to_mount("/", "/system.slice/app.service");
+        assert_eq!(
+            (r, p),
+            (vec!["system.slice", "app.service"], Placement::Exact)
+        );
+        let (r, p) = relative_to_mount("/docker/abc", "/docker/abc");
+        assert_eq!((r.len(), p), (0, Placement::Exact));
+        let (r, p) = relative_to_mount("/docker/abc", "/docker/abc/sub");
+        assert_eq!((r, p), (vec!["sub"], Placement::Exact));
+        // Component-wise: /docker/ab is not a prefix of /docker/abc.
+        assert_eq!(
+            relative_to_mount("/docker/ab", "/docker/abc").1,
+            Placement::Fallback
+        );
+        let (r, p) = relative_to_mount("/..", "/../wardfx-b");
+        assert_eq!((r, p), (vec!["wardfx-b"], Placement::Exact));
+        assert_eq!(relative_to_mount("/", "/../..").1, Placement::OutsideMount);
+        assert_eq!(relative_to_mount("/", "/..").1, Placement::OutsideMount);
+        assert_eq!(relative_to_mount("/", "/").1, Placement::Exact);
+        assert_eq!(relative_to_mount("/docker/x", "/").1, Placement::Fallback);
+    }
+
+    #[test]
+    fn levels_walk_to_mount_point() {
+        let g = Group {
+            version: Version::V2,
+            dir: PathBuf::from("/r/sys/fs/cgroup/a/b"),
+            mount_point: PathBuf::from("/r/sys/fs/cgroup"),
+            cgroup_path: "/a/b".into(),
+            placement: Placement::Exact,
+            read_only: false,
+        };
+        let l: Vec<_> = g.levels().collect();
+        assert_eq!(
+            l,
+            vec![
+                Path::new("/r/sys/fs/cgroup/a/b"),
+                Path::new("/r/sys/fs/cgroup/a"),
+                Path::new("/r/sys/fs/cgroup")
+            ]
+        );
+    }
+}
