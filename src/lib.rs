@@ -12,3 +12,4 @@ pub mod cli;
 pub mod exit;
 pub mod init;
 pub mod log;
+pub mod procs;
