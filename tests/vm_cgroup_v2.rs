@@ -86,7 +86,7 @@ fn vm_cgroup_v2_limits_oom_and_throttling() {
             "controller {c} not enabled: {controllers:?}"
         );
     }
-    assert_eq!(out.info("psi"), Some("cpu io memory "), "PSI missing");
+    assert_eq!(out.info("psi"), Some("cpu io memory"), "PSI missing");
 
     for case in [
         "ward_runs",

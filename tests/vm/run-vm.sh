@@ -52,7 +52,8 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found: a
 busybox=$(command -v busybox || true)
 [ -n "$busybox" ] || die "busybox not found: apt-get install busybox-static"
 # A dynamically linked busybox would need its libraries in the initramfs.
-if file -L "$busybox" 2>/dev/null | grep -q 'dynamically linked'; then
+# (The checks with `file` are skipped where it is not installed.)
+if command -v file >/dev/null && file -L "$busybox" 2>/dev/null | grep -q 'dynamically linked'; then
     die "$busybox is dynamically linked: apt-get install busybox-static"
 fi
 command -v cpio >/dev/null || die "cpio not found: apt-get install cpio"
@@ -81,7 +82,7 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp,etc,host/bin,lib}
 cp "$busybox" "$root/bin/busybox"
 for b in "${bins[@]}"; do
     [ -x "$b" ] || die "binary $b is not an executable file"
-    if file -L "$b" 2>/dev/null | grep -q 'dynamically linked'; then
+    if command -v file >/dev/null && file -L "$b" 2>/dev/null | grep -q 'dynamically linked'; then
         die "binary $b is dynamically linked; the VM has no libc (build with +crt-static)"
     fi
     cp "$b" "$root/bin/$(basename "$b")"
@@ -108,12 +109,13 @@ initrd=$work/initramfs.cpio.gz
 (cd "$root" && find . -print0 | cpio --null -o -H newc --owner=0:0 --quiet | gzip -1 >"$initrd")
 
 cmdline="console=ttyS0 quiet panic=-1 psi=1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
+qemu_cmd=(qemu-system-x86_64 -accel tcg -m 512M -smp 2 -nographic -no-reboot
+    -kernel "$kernel" -initrd "$initrd" -append "$cmdline")
+echo "WARD-VM-HOST qemu_cmd=${qemu_cmd[*]}"
 start=$(date +%s.%N)
 set +e
 # stdin from /dev/null: -nographic would otherwise put a calling terminal in raw mode.
-timeout --kill-after=10 "$timeout_secs" qemu-system-x86_64 \
-    -accel tcg -m 512M -smp 2 -nographic -no-reboot \
-    -kernel "$kernel" -initrd "$initrd" -append "$cmdline" </dev/null 2>&1 |
+timeout --kill-after=10 "$timeout_secs" "${qemu_cmd[@]}" </dev/null 2>&1 |
     while IFS= read -r line || [ -n "$line" ]; do
         # Stripped here, not by tr, which would buffer and spoil the timing.
         line=${line%$'\r'}
