@@ -71,7 +71,7 @@ pub fn parse_stat(line: &str) -> Result<ProcStat<'_>, StatParseError> {
     let state_field = next("missing state")?;
     let mut state_chars = state_field.chars();
     let state = match (state_chars.next(), state_chars.next()) {
-        (Some(c), None) => c,
+        (Some(c), None) if c.is_ascii() => c,
         _ => return Err(StatParseError("bad state")),
     };
     let ppid = num(next("missing ppid")?, "bad ppid")?;
@@ -203,10 +203,16 @@ mod tests {
             "12 (a) SS 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 1 1",
             "12 (a) S one 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 1 1",
             "12 (a) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 1",
+            "12 (a) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 1 99999999999999999999",
+            "12 (a) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 -1 1",
+            "12 (a) S 2147483648 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 1 1",
+            "12 (a) S 1  1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 1 1",
+            "12 (a) \u{e9} 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 1 1",
         ] {
             assert!(parse_stat(bad).is_err(), "{bad:?}");
         }
-        // The shortest valid line ends at rss.
-        assert!(parse_stat("12 (a) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 1 1").is_ok());
+        // The shortest valid line ends at rss; signed fields may be negative.
+        let s = parse_stat("12 (a) S 1 1 1 -5 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 1 1").unwrap();
+        assert_eq!(s.tty_nr, -5);
     }
 }

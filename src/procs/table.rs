@@ -2,7 +2,11 @@
 //!
 //! This is the hot path of a census, so it uses raw `getdents64`, `openat`
 //! relative to the open `/proc` directory and `read` into buffers that are kept
-//! between calls: after the first scan it does not allocate. It owns no policy;
+//! between calls: after the first scan it does not allocate. Even so, the cost
+//! is the kernel's: at 4,000 processes (Linux 6.18 in a Firecracker VM) a scan
+//! takes ~70 ms CPU, ~90% of it in openat/read/close of `stat` (~16 us per
+//! process; `perf`: do_task_stat, dentry lookup). The census interval, not
+//! this code, is what bounds ward's CPU use. It owns no policy;
 //! [`super::census`] and [`super::tree`] decide what the table means.
 
 use std::ffi::CString;
