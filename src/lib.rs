@@ -19,4 +19,5 @@ pub mod init;
 pub mod log;
 pub mod procs;
 pub mod report;
+pub mod units;
 pub mod watch;

@@ -24,6 +24,7 @@ use crate::cli::values::signal_name;
 use crate::exit::{self, ChildEnd};
 use crate::log::{self, Level};
 use crate::report::facts::{RunFacts, command_name};
+use crate::watch::Watcher;
 use event_loop::Supervisor;
 use signals::{ChildHandle, SignalSetup};
 use spawn::{ChildSetup, Started};
@@ -96,8 +97,11 @@ pub fn run(cfg: Config) -> u8 {
     );
 
     let child = ChildHandle::new(pid);
-    let mut sup = Supervisor::new(&cfg, signals, child, is_pid1, facts);
-    let end = sup.run(&mut []);
+    let watch = cfg
+        .watch_interval
+        .map(|every| Watcher::start(every, cfg.thresholds.clone(), is_pid1, &mut facts));
+    let mut sup = Supervisor::new(&cfg, signals, child, is_pid1, facts, watch);
+    let end = sup.run();
     exit_code(end, &cfg)
 }
 
