@@ -21,7 +21,7 @@ use serde_json::json;
 
 pub use snapshot::{Derived, Sampler, Snapshot};
 
-use crate::cgroup::{Cgroups, LimitSource, OomWatch, Roots};
+use crate::cgroup::{Cgroups, OomWatch, Roots};
 use crate::cli::Thresholds;
 use crate::log::{self, Level};
 use crate::report::facts::{OomVictim, RunFacts};
@@ -300,13 +300,7 @@ impl Watcher {
         let mem = l
             .memory
             .as_ref()
-            .map(|m| {
-                format!(
-                    "memory {} ({})",
-                    limit_bytes(m.bytes, &m.source),
-                    source_words(&m.source)
-                )
-            })
+            .map(|m| format!("memory {} ({})", bytes(m.bytes), source_words(&m.source)))
             .unwrap_or_else(|| "memory limit unknown".into());
         let cpu = l
             .cpu
@@ -379,13 +373,6 @@ pub fn sigkilled_zombie_name(stat: &str) -> Option<String> {
     }
     let status: i32 = rest.split_ascii_whitespace().last()?.parse().ok()?;
     (status & 0x7f == libc::SIGKILL).then(|| stat[open + 1..close].to_string())
-}
-
-fn limit_bytes(n: u64, src: &LimitSource) -> String {
-    match src {
-        LimitSource::Host => format!("{} (host)", bytes(n)),
-        _ => bytes(n),
-    }
 }
 
 #[cfg(test)]
