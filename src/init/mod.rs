@@ -130,7 +130,11 @@ fn finish(cfg: &Config, facts: &RunFacts, snapshot: Option<&Snapshot>, raw: u8, 
         argv0: &argv0,
         now: std::time::Instant::now(),
     });
-    report::emit(&report, cfg.report_file.as_deref());
+    report::emit(
+        &report,
+        cfg.report_file.as_deref(),
+        facts.exec_errno.is_some(),
+    );
 }
 
 /// As PID 1 the kernel re-parents orphans to ward already; otherwise ask to be

@@ -15,8 +15,9 @@ use crate::log::{self, Level};
 use summary::{REPORT_FILE_MAX, Report};
 
 /// Writes the report: the human sentence (or, with `--log-format json`, the
-/// whole report as one JSON line) on stderr, and the file if asked for.
-pub fn emit(report: &Report, file: Option<&Path>) {
+/// whole report as one JSON line) on stderr unless `quiet` (an exec failure
+/// has said it all in one line already), and the file if asked for.
+pub fn emit(report: &Report, file: Option<&Path>, quiet: bool) {
     let fields: Vec<(&str, Value)> = match &report.json {
         Value::Object(map) if log::format() == log::Format::Json => map
             .iter()
@@ -25,7 +26,9 @@ pub fn emit(report: &Report, file: Option<&Path>) {
             .collect(),
         _ => Vec::new(),
     };
-    log::event(Level::Info, "exit_report", &report.text, &fields);
+    if !quiet {
+        log::event(Level::Info, "exit_report", &report.text, &fields);
+    }
     if let Some(path) = file {
         let text = summary::fit(&report.json, REPORT_FILE_MAX);
         if let Err(e) = std::fs::write(path, text) {
