@@ -32,12 +32,19 @@ fn interactive_shell_gets_ctrl_c_and_its_exit_code_comes_out() {
     let (tx, rx) = std::sync::mpsc::channel::<u8>();
     std::thread::spawn(move || {
         use std::io::Read;
-        for b in stdout.bytes().map_while(Result::ok) {
-            let _ = tx.send(b);
+        let mut stdout = stdout;
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                let _ = tx.send(b);
+            }
         }
     });
     let mut seen = String::new();
-    let mut wait_for = |needle: &str, seen: &mut String| {
+    let wait_for = |needle: &str, seen: &mut String| {
         let until = Instant::now() + Duration::from_secs(30);
         while !seen.contains(needle) {
             let left = until.saturating_duration_since(Instant::now());
