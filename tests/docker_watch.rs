@@ -1,0 +1,223 @@
+//! Docker end-to-end tests of the watch: containers started with `--memory`,
+//! `--cpus` and `--pids-limit` get into trouble for real, and ward's warnings
+//! (against the limits Docker set) must be in `docker logs`, where ECS and
+//! CloudWatch would see them.
+//!
+//! Docker mounts the container's v1 cgroup read-only, so the OOM notification
+//! fd may be unavailable; ward then notices OOM kills at each sample, and the
+//! `oom_kill` line must appear either way.
+//!
+//! Needs a Docker engine: skipped with `SKIPPED:` on a developer machine
+//! without one, a failure under CI=true. Failures carry the container's logs.
+
+mod common;
+
+use std::time::Duration;
+
+use common::docker::{self, Container};
+
+/// How long a container may run before the test kills it and fails.
+const GUARD: Duration = Duration::from_secs(60);
+
+/// ward as the entrypoint with a short watch interval, then `cmd`.
+fn ward_cmd<'a>(cmd: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--watch-interval", "500ms", "--"];
+    v.extend_from_slice(cmd);
+    v
+}
+
+/// ward's lines for event `key` in `logs` (human format).
+fn events<'a>(logs: &'a str, key: &str) -> Vec<&'a str> {
+    let warning = format!("ward: warning [{key}] ");
+    let info = format!("ward: [{key}] ");
+    logs.lines()
+        .filter(|l| l.starts_with(&warning) || l.starts_with(&info))
+        .collect()
+}
+
+/// The one line for `key`, or a failure with the logs.
+fn one<'a>(ctr: &Container, logs: &'a str, key: &str) -> &'a str {
+    let lines = events(logs, key);
+    ctr.check(lines.len() == 1, &format!("expected one [{key}] line"));
+    lines[0]
+}
+
+/// Fails with the logs unless `line` contains `want`.
+fn has(ctr: &Container, line: &str, want: &str) {
+    ctr.check(
+        line.contains(want),
+        &format!("expected {want:?} in:\n{line}"),
+    );
+}
+
+/// The number right after `prefix` in `line`.
+fn number_after(line: &str, prefix: &str) -> f64 {
+    let start = line
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix:?} in {line}"))
+        + prefix.len();
+    let tail = &line[start..];
+    let end = tail
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(tail.len());
+    tail[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {prefix:?} in {line}"))
+}
+
+#[test]
+fn docker_memory_32m_memory_high_then_oom_kill_of_a_grandchild() {
+    let Some(docker) = docker::docker_with_workload() else {
+        return;
+    };
+    // 28 MiB plus ward and sh is ~92% of 32 MiB; then a hog that cannot fit.
+    let ctr = docker.run(
+        &[
+            "--memory",
+            "32m",
+            "--memory-swap",
+            "32m",
+            "--entrypoint",
+            "/ward",
+        ],
+        &ward_cmd(&[
+            "sh",
+            "-c",
+            "ward-workload hog 28 --hold 3; ward-workload hog 100; exit 3",
+        ]),
+    );
+    let exit = ctr.wait(GUARD);
+    let logs = ctr.logs();
+    ctr.check(exit.code == 3, &format!("exit {exit:?}, want code 3"));
+    ctr.check(exit.oom_killed, "docker should record State.OOMKilled");
+
+    has(
+        &ctr,
+        one(&ctr, &logs, "watching"),
+        "memory 32.0 MiB (own cgroup)",
+    );
+    let high = one(&ctr, &logs, "memory_high");
+    has(&ctr, high, "of the 32.0 MiB memory limit (own cgroup)");
+    has(&ctr, high, "largest: ward-workload (pid ");
+    let oom = one(&ctr, &logs, "oom_kill");
+    has(&ctr, oom, "ward: warning [oom_kill] the kernel OOM killer ");
+    has(&ctr, oom, "of the 32.0 MiB limit (own cgroup)");
+    has(&ctr, oom, "(1 OOM kill since ward started)");
+    // The victim was the shell's child: at best a "most likely", never certain.
+    ctr.check(
+        !oom.contains("OOM killer killed ward-workload"),
+        "ward claimed certainty about a victim it did not reap",
+    );
+    has(&ctr, one(&ctr, &logs, "child_exited"), "exited with code 3");
+}
+
+#[test]
+fn docker_memory_32m_oom_kill_of_the_main_child_exits_137() {
+    let Some(docker) = docker::docker_with_workload() else {
+        return;
+    };
+    let ctr = docker.run(
+        &[
+            "--memory",
+            "32m",
+            "--memory-swap",
+            "32m",
+            "--entrypoint",
+            "/ward",
+        ],
+        &ward_cmd(&["ward-workload", "hog", "100"]),
+    );
+    let exit = ctr.wait(GUARD);
+    let logs = ctr.logs();
+    ctr.check(exit.code == 137, &format!("exit {exit:?}, want 137"));
+    ctr.check(exit.oom_killed, "docker should record State.OOMKilled");
+    let oom = one(&ctr, &logs, "oom_kill");
+    has(
+        &ctr,
+        oom,
+        "the kernel OOM killer killed ward-workload (pid ",
+    );
+    has(&ctr, oom, "of the 32.0 MiB limit (own cgroup)");
+    has(&ctr, oom, "(1 OOM kill since ward started)");
+    let exited = one(&ctr, &logs, "child_exited");
+    has(&ctr, exited, "killed by SIGKILL");
+    // The victim named is the main process (whose pid inside the container
+    // need not be 2: runc's setup can take the first pids).
+    let victim = number_after(oom, "killed ward-workload (pid ");
+    let main = number_after(exited, "main process ward-workload (pid ");
+    ctr.check(
+        victim == main,
+        "the OOM victim named is not the main process",
+    );
+}
+
+#[test]
+fn docker_cpus_0_1_cpu_throttled() {
+    let Some(docker) = docker::docker_with_workload() else {
+        return;
+    };
+    let ctr = docker.run(
+        &["--cpus", "0.1", "--entrypoint", "/ward"],
+        &ward_cmd(&["ward-workload", "busy", "4"]),
+    );
+    let exit = ctr.wait(GUARD);
+    let logs = ctr.logs();
+    ctr.check(exit.code == 0, &format!("exit {exit:?}, want 0"));
+    has(
+        &ctr,
+        one(&ctr, &logs, "watching"),
+        "cpu 0.1 cores (own cgroup)",
+    );
+    let th = one(&ctr, &logs, "cpu_throttled");
+    has(&ctr, th, "(limit 0.1 cores (own cgroup), using ");
+    let pct = number_after(th, "CPU throttled in ");
+    ctr.check(
+        (20.0..=100.0).contains(&pct),
+        &format!("throttled {pct}%, want at least the 20% threshold"),
+    );
+}
+
+#[test]
+fn docker_pids_limit_40_pids_high_and_fork_failed() {
+    let Some(docker) = docker::docker_with_workload() else {
+        return;
+    };
+    // The storm waits past ward's first tick: refusals before it are taken as
+    // the baseline and not reported (a bug; see watch_root_cgroup_v1.rs).
+    // WARD_WATCH_INTERVAL instead of the flag, with the image's entrypoint.
+    let ctr = docker.run(
+        &["--pids-limit", "40", "-e", "WARD_WATCH_INTERVAL=500ms"],
+        &[
+            "sh",
+            "-c",
+            "sleep 2; ward-workload forks 60 --hold 2; sleep 1",
+        ],
+    );
+    let exit = ctr.wait(GUARD);
+    let logs = ctr.logs();
+    ctr.check(exit.code == 0, &format!("exit {exit:?}, want 0"));
+    let summary = logs
+        .lines()
+        .find(|l| l.starts_with("forked="))
+        .unwrap_or_else(|| ctr.fail("no forked= line"));
+    let failed = number_after(summary, "failed=") as u64;
+    ctr.check(failed > 0, "pids-limit 40 should refuse some of 60 forks");
+
+    let w = one(&ctr, &logs, "watching");
+    has(&ctr, w, "pids 40 (own cgroup)");
+    has(&ctr, w, "sampling every 500 ms");
+    let high = one(&ctr, &logs, "pids_high");
+    has(&ctr, high, "of 40 tasks in use (");
+    has(&ctr, high, "pids limit from own cgroup");
+    let refused = events(&logs, "fork_failed");
+    ctr.check(!refused.is_empty(), "no [fork_failed] line");
+    let mut total = 0;
+    for line in &refused {
+        has(&ctr, line, "the pids limit of 40 is reached");
+        total += number_after(line, "refused ") as u64;
+    }
+    ctr.check(
+        total == failed,
+        &format!("fork_failed lines add up to {total}, the workload saw {failed}"),
+    );
+}
