@@ -5,8 +5,9 @@
 # Usage: tests/vm/capture-v2-fixtures.sh   (as root: run-vm.sh needs mknod,
 #        and Debian's kernel image may be root-only)
 #
-# Cases, each a tree of proc/self/cgroup, proc/self/mountinfo, proc/meminfo
-# and sys/fs/cgroup/<path>/<file> for the group and its ancestors:
+# Cases, each a tree of proc/self/cgroup, proc/self/mountinfo, proc/meminfo,
+# proc/sys/kernel/pid_max, sys/devices/system/cpu/online and
+# sys/fs/cgroup/<path>/<file> for the group and its ancestors:
 #   v2-qemu/t1            process in /t1 (memory.max 32M, pids.max 50,
 #                         cpu.max "10000 100000"), after an OOM kill and
 #                         CPU throttling there, so the counters are non-zero
@@ -46,6 +47,11 @@ capture() {
     cat /proc/self/cgroup >"$dest/proc/self/cgroup"
     cat /proc/self/mountinfo >"$dest/proc/self/mountinfo"
     cat /proc/meminfo >"$dest/proc/meminfo"
+    # The host fallbacks for the pids and cpu limits: without them the
+    # fixture test would read the machine it runs on.
+    mkdir -p "$dest/proc/sys/kernel" "$dest/sys/devices/system/cpu"
+    cat /proc/sys/kernel/pid_max >"$dest/proc/sys/kernel/pid_max"
+    cat /sys/devices/system/cpu/online >"$dest/sys/devices/system/cpu/online"
     for d in "$@"; do
         mkdir -p "$dest$d"
         for f in $cap_files; do
