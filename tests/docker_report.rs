@@ -184,9 +184,46 @@ fn docker_oom_killed_main_process() {
         r["oom_kills"]["count"].as_u64() >= Some(1),
         "oom_kills.count should be at least 1",
     );
+    if r["oom_evidence"] == "certain" {
+        let victim = &r["oom_kills"]["victims"][0];
+        ctr.check(
+            victim["pid"] == r["main"]["pid"] && victim["name"] == "ward-workload",
+            "a certain verdict should name the main process as the victim",
+        );
+    }
     ctr.check(
         !events_named(&ctr.logs(), "oom_kill").is_empty(),
         "an oom_kill warning should be streamed before the report",
+    );
+}
+
+/// The other half of "Exited (137)": a SIGKILL that is not the OOM killer's.
+/// With a memory limit the OOM counter is readable, so ward can rule it out,
+/// and Docker agrees (OOMKilled false).
+#[test]
+fn docker_sigkill_that_is_not_oom_is_killed() {
+    let Some(docker) = docker::docker_with_workload() else {
+        return;
+    };
+    let ctr = docker.run(
+        &with_json(&["--memory", "32m", "--memory-swap", "32m"]),
+        &["ward-workload", "die", "KILL"],
+    );
+    let exit = ctr.wait(SHORT);
+    let r = exit_report(&ctr);
+    check_agreement(&ctr, &r, exit);
+    ctr.check(
+        exit.code == 137 && !exit.oom_killed,
+        &format!("Docker should see 137 without OOMKilled: {exit:?}"),
+    );
+    ctr.check(r["cause"] == "killed", "cause should be killed");
+    ctr.check(
+        r["oom_evidence"] == "ruled_out",
+        "the OOM counter did not rise: ruled out",
+    );
+    ctr.check(
+        r["main"]["signal"] == "SIGKILL",
+        "main should die of SIGKILL",
     );
 }
 
@@ -302,6 +339,38 @@ fn docker_stop_with_an_app_that_exits_on_sigterm() {
     ctr.check(
         exited_after < 5.0,
         &format!("the app exits on SIGTERM, yet exited_after_s is {exited_after}"),
+    );
+    ctr.check(
+        took < Duration::from_secs(8),
+        &format!("docker stop took {took:?}: SIGTERM was not forwarded promptly"),
+    );
+}
+
+/// An app that keeps SIGTERM's default action dies of it: still `stopped`,
+/// and 128+15 for Docker.
+#[test]
+fn docker_stop_with_an_app_that_dies_of_sigterm() {
+    let Some(docker) = docker::docker_with_workload() else {
+        return;
+    };
+    let ctr = docker.run(JSON_LOGS, &["ward-workload", "sleep", "60"]);
+    ctr.wait_for_log("\"event\":\"watching\"", Duration::from_secs(30));
+    let took = ctr.stop(10);
+    let exit = ctr.exit();
+    let r = exit_report(&ctr);
+    check_agreement(&ctr, &r, exit);
+    ctr.check(
+        exit.code == 143 && !exit.oom_killed,
+        &format!("expected 143: {exit:?}"),
+    );
+    ctr.check(r["cause"] == "stopped", "cause should be stopped");
+    ctr.check(
+        r["main"]["signal"] == "SIGTERM",
+        "main should die of SIGTERM",
+    );
+    ctr.check(
+        r["stop"]["from_pid"] == 0 && r["stop"]["killed_by_ward"] == false,
+        "stop should be from outside, without ward's SIGKILL",
     );
     ctr.check(
         took < Duration::from_secs(8),
@@ -590,4 +659,29 @@ fn docker_missing_command_reports_exec_failed() {
         summary(&r).is_some_and(|s| s.contains("/no/such/command")),
         "the summary should name the command",
     );
+}
+
+/// A path that exists but cannot be executed: 126, not 127.
+#[test]
+fn docker_unexecutable_command_reports_exec_failed_126() {
+    let Some(docker) = docker::docker() else {
+        return;
+    };
+    let dir = HostDir::new("exec126");
+    let volume = dir.volume();
+    let ctr = docker.run(
+        &["-v", &volume, "-e", "WARD_REPORT_FILE=/out/report.json"],
+        // A directory: execve fails with EACCES.
+        &["/etc"],
+    );
+    let exit = ctr.wait(SHORT);
+    ctr.check(exit.code == 126, &format!("expected 126: {exit:?}"));
+    let logs = ctr.logs();
+    ctr.check(
+        logs.lines().filter(|l| l.starts_with("ward:")).count() == 1,
+        "expected one `ward:` line",
+    );
+    let r = report_file(&ctr, &dir);
+    check_agreement(&ctr, &r, exit);
+    ctr.check(r["cause"] == "exec_failed", "cause should be exec_failed");
 }
