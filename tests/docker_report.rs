@@ -685,3 +685,31 @@ fn docker_unexecutable_command_reports_exec_failed_126() {
     check_agreement(&ctr, &r, exit);
     ctr.check(r["cause"] == "exec_failed", "cause should be exec_failed");
 }
+
+/// The report's `warnings` should list the warnings ward streamed. Today the
+/// stop-path warnings (`still_running`, `kill_after`) reach the log but not
+/// the report: src/init/event_loop.rs logs them without `note_warning`.
+#[test]
+#[ignore = "src bug: still_running/kill_after are logged but missing from the report's warnings"]
+fn docker_stop_warnings_are_listed_in_the_report() {
+    let Some(docker) = docker::docker_with_workload() else {
+        return;
+    };
+    let ctr = docker.run(
+        &with_json(&["-e", "WARD_KILL_AFTER=2s"]),
+        &["ward-workload", "ignore-term"],
+    );
+    ctr.wait_for_log("ready", Duration::from_secs(30));
+    ctr.stop(20);
+    let r = exit_report(&ctr);
+    let listed: Vec<&str> = r["warnings"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|w| w["event"].as_str()).collect())
+        .unwrap_or_default();
+    for streamed in ["still_running", "kill_after"] {
+        ctr.check(
+            listed.contains(&streamed),
+            &format!("{streamed} was logged as a warning but the report lists {listed:?}"),
+        );
+    }
+}
