@@ -686,11 +686,9 @@ fn docker_unexecutable_command_reports_exec_failed_126() {
     ctr.check(r["cause"] == "exec_failed", "cause should be exec_failed");
 }
 
-/// The report's `warnings` should list the warnings ward streamed. Today the
-/// stop-path warnings (`still_running`, `kill_after`) reach the log but not
-/// the report: src/init/event_loop.rs logs them without `note_warning`.
+/// The report's `warnings` list the stop-path warnings ward streamed
+/// (`still_running`, `kill_after`) too (this once failed).
 #[test]
-#[ignore = "src bug: still_running/kill_after are logged but missing from the report's warnings"]
 fn docker_stop_warnings_are_listed_in_the_report() {
     let Some(docker) = docker::docker_with_workload() else {
         return;

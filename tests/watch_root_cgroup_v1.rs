@@ -477,13 +477,9 @@ fn root_v1_pids_high_and_fork_failed_at_pids_max() {
     assert!(position(&out, "pids_ok") > position(&out, "pids_high"));
 }
 
-/// Bug: fork refusals within the first `--watch-interval` are never
-/// reported. `Watcher::start` takes the first sample but does not evaluate
-/// the alerts, so `AlertState::forks` (src/watch/alerts.rs:231) takes its
-/// baseline at the first tick and counts everything refused before it as
-/// "before ward started". Run with `--ignored` to reproduce.
+/// Fork refusals within the first `--watch-interval` are reported: the
+/// baseline is taken before the child starts (this once failed).
 #[test]
-#[ignore = "bug in src/watch: fork failures in the first interval are taken as the baseline"]
 fn root_v1_fork_failures_in_the_first_interval_are_reported() {
     if !can_run("root_v1_fork_failures_in_the_first_interval_are_reported") {
         return;

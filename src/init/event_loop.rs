@@ -422,6 +422,7 @@ impl<'a> Supervisor<'a> {
             Timer::KillAfter => {
                 if self.child.alive() {
                     let after = self.cfg.kill_after.unwrap_or_default();
+                    self.facts.note_warning("kill_after");
                     log::event(
                         Level::Warning,
                         "kill_after",
@@ -448,6 +449,7 @@ impl<'a> Supervisor<'a> {
                         .as_ref()
                         .map(|st| st.signal)
                         .unwrap_or(libc::SIGTERM);
+                    self.facts.note_warning("still_running");
                     log::event(
                         Level::Warning,
                         "still_running",
@@ -469,6 +471,7 @@ impl<'a> Supervisor<'a> {
                         libc::SIGKILL,
                         &self.proc_root,
                     );
+                    self.facts.note_warning("shutdown_kill");
                     log::event(
                         Level::Warning,
                         "shutdown_kill",
@@ -488,6 +491,7 @@ impl<'a> Supervisor<'a> {
             }
             Timer::GiveUp => {
                 if self.phase == Phase::Killing {
+                    self.facts.note_warning("shutdown_stuck");
                     log::event(
                         Level::Error,
                         "shutdown_stuck",

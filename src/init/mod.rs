@@ -50,6 +50,12 @@ pub fn run(cfg: Config) -> u8 {
         }
     };
     let mut facts = RunFacts::new(command_name(&cfg.command[0]));
+    // Before the child starts: the OOM kill, fork refusal and throttling
+    // counters read now are the baselines, so nothing the child does is
+    // mistaken for history.
+    let watch = cfg
+        .watch_interval
+        .map(|every| Watcher::start(every, cfg.thresholds.clone(), is_pid1, &mut facts));
     let setup = ChildSetup {
         mask: signals.original_mask,
         take_terminal: spawn::owns_terminal(),
@@ -83,6 +89,9 @@ pub fn run(cfg: Config) -> u8 {
         }
     };
     facts.main_pid = pid;
+    if let Some(w) = &watch {
+        w.announce();
+    }
     log::event(
         Level::Debug,
         "child_started",
@@ -99,9 +108,6 @@ pub fn run(cfg: Config) -> u8 {
     );
 
     let child = ChildHandle::new(pid);
-    let watch = cfg
-        .watch_interval
-        .map(|every| Watcher::start(every, cfg.thresholds.clone(), is_pid1, &mut facts));
     let mut sup = Supervisor::new(&cfg, signals, child, is_pid1, facts, watch);
     let end = sup.run();
     // The loop only ends after the main child was reaped.

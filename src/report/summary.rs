@@ -268,7 +268,7 @@ fn sentence(
         },
         Cause::Killed => match (f.main_end, i.verdict.oom) {
             (Some(ChildEnd::Signaled(libc::SIGKILL)), Some(OomEvidence::RuledOut)) => format!(
-                "{code}: {who} was killed by SIGKILL from outside ward (kill -9, or the runtime); an OOM kill is ruled out: the cgroup's OOM kill count did not rise"
+                "{code}: {who} was killed by SIGKILL that neither ward nor the OOM killer sent (a kill -9 from a process, or the runtime); an OOM kill is ruled out: the cgroup's OOM kill count did not rise"
             ),
             (Some(ChildEnd::Signaled(libc::SIGKILL)), _) => format!(
                 "{code}: {who} was killed by SIGKILL; whether by the OOM killer is unknown (no OOM kill counter was readable)"

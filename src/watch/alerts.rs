@@ -54,6 +54,12 @@ impl AlertState {
             || (!self.pids_high && near(snap.derived.pids_ratio, th.pids_pct))
     }
 
+    /// Takes the counters of ward's first sample, before the child starts, as
+    /// the baseline: refusals before ward are history, everything after news.
+    pub fn baseline(&mut self, snap: &Snapshot) {
+        self.fork_failures = snap.cgroup.pids.events_max;
+    }
+
     /// Compares a snapshot with the thresholds and returns what to log.
     pub fn evaluate(&mut self, snap: &Snapshot, th: &Thresholds) -> Vec<Warning> {
         let mut out = Vec::new();
@@ -229,8 +235,8 @@ impl AlertState {
             return;
         };
         let before = self.fork_failures.replace(now);
-        // The first reading is the baseline: refusals before ward started are
-        // not news. After that, every rise is reported once, with its size.
+        // Without a baseline (see `baseline`) the first reading is one. After
+        // that, every rise is reported once, with its size.
         if let Some(before) = before.filter(|b| now > *b) {
             let max = snap
                 .cgroup
@@ -459,6 +465,16 @@ mod tests {
         c.zombies_total = parent_zombies;
         s.procs = Some(c);
         s
+    }
+
+    #[test]
+    fn refusals_right_after_the_baseline_are_news() {
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        a.baseline(&snap_pids(1, 100, 7));
+        let w = a.evaluate(&snap_pids(100, 100, 9), &th);
+        assert_eq!(keys(&w), ["pids_high", "fork_failed"]);
+        assert!(w[1].msg.contains("refused 2 forks"), "{}", w[1].msg);
     }
 
     #[test]

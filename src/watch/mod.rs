@@ -47,7 +47,8 @@ pub struct Watcher {
 pub const OOM_LOG_DELAY: Duration = Duration::from_millis(150);
 
 impl Watcher {
-    /// Finds ward's cgroup, takes a first sample and says what it watches.
+    /// Finds ward's cgroup and takes a first sample (the baselines); call
+    /// [`Watcher::announce`] once the child runs.
     /// Never fails: without a cgroup it still watches processes.
     pub fn start(
         interval: Duration,
@@ -57,7 +58,22 @@ impl Watcher {
     ) -> Watcher {
         let roots = Roots::default();
         let cgroups = match Cgroups::discover(&roots) {
-            Ok(cg) => Some(cg),
+            Ok(cg) => match misplaced(&cg) {
+                None => Some(cg),
+                Some(what) => {
+                    // Reading the mount root instead would present another
+                    // group's numbers (often the host's) as the container's.
+                    log::event(
+                        Level::Warning,
+                        "cgroup_unavailable",
+                        &format!(
+                            "ward's own {what} cgroup is not visible in the cgroup mount (a cgroup namespace over the host's mount?): watching processes only"
+                        ),
+                        &[],
+                    );
+                    None
+                }
+            },
             Err(e) => {
                 log::event(
                     Level::Warning,
@@ -102,7 +118,7 @@ impl Watcher {
             errors_logged: false,
         };
         w.sampler.take(Instant::now(), &mut w.snap);
-        w.announce();
+        w.alerts.baseline(&w.snap);
         w.record(facts);
         w
     }
@@ -235,7 +251,8 @@ impl Watcher {
             };
             let mem = &self.snap.cgroup.memory;
             let limit = self.snap.limits.memory.as_ref();
-            let numbers = match (mem.peak.or(facts.watch.memory_peak_seen), limit) {
+            let peak = mem.peak.filter(|p| limit.is_none_or(|l| *p <= l.bytes));
+            let numbers = match (peak.or(facts.watch.memory_peak_seen), limit) {
                 (Some(peak), Some(l)) => format!(
                     "; memory peaked at {} of the {} limit ({})",
                     bytes(peak),
@@ -293,9 +310,9 @@ impl Watcher {
         }
     }
 
-    /// One line at start: what the container may use, and where each limit
-    /// comes from.
-    fn announce(&self) {
+    /// One line once the child runs: what the container may use, and where
+    /// each limit comes from.
+    pub fn announce(&self) {
         let l = &self.snap.limits;
         let mem = l
             .memory
@@ -334,6 +351,23 @@ impl Watcher {
             ],
         );
     }
+}
+
+/// The first controller whose directory is not ward's own group, if any.
+fn misplaced(cg: &Cgroups) -> Option<&'static str> {
+    let groups = [
+        ("memory", &cg.memory),
+        ("cpu", &cg.cpu),
+        ("pids", &cg.pids),
+        ("cgroup2", &cg.unified),
+    ];
+    groups
+        .into_iter()
+        .find(|(_, g)| {
+            g.as_ref()
+                .is_some_and(|g| g.placement != crate::cgroup::Placement::Exact)
+        })
+        .map(|(name, _)| name)
 }
 
 /// A zombie killed by SIGKILL, from `/proc/PID/stat`'s last field, the
