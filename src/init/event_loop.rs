@@ -236,9 +236,9 @@ impl<'a> Supervisor<'a> {
                 "the kernel or outside ward's PID namespace".into()
             };
         }
-        match std::fs::read_to_string(self.proc_root.join(pid.to_string()).join("comm")) {
-            Ok(name) => format!("{} (pid {pid})", name.trim_end()),
-            Err(_) => format!("pid {pid}"),
+        match crate::procs::process_name(&self.proc_root, pid) {
+            Some(name) => format!("{name} (pid {pid})"),
+            None => format!("pid {pid}"),
         }
     }
 
@@ -526,20 +526,8 @@ impl<'a> Supervisor<'a> {
 
     /// `--orphans terminate`: SIGTERM every child that is not the main one.
     fn terminate_orphans(&mut self) {
-        let path = self
-            .proc_root
-            .join(self.self_pid.to_string())
-            .join("task")
-            .join(self.self_pid.to_string())
-            .join("children");
-        let children: Vec<i32> = match std::fs::read_to_string(&path) {
-            Ok(text) => text
-                .split_ascii_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect(),
-            // Kernels without CONFIG_PROC_CHILDREN: scan parentage instead.
-            Err(_) => shutdown::descendants(&self.proc_root, self.self_pid),
-        };
+        let children =
+            crate::procs::children_of(&self.proc_root, self.self_pid).unwrap_or_default();
         for pid in children {
             if pid == self.child.pid || self.orphans_signalled.contains(&pid) {
                 continue;
