@@ -51,7 +51,8 @@ usage: ward-bench [--short | --full] [--out PATH] [--only LIST] [--ward PATH] [-
   --workload PATH  the ward-workload binary (default: next to ward-bench)
 
 Run it as root (PID namespaces). Under `cargo run` it first builds ward and
-ward-workload in release mode.";
+ward-workload in release mode. Exits 1 when a measurement could not be made
+(never because something was slow).";
 
 const ALL: &[&str] = &[
     "size", "startup", "signals", "stop", "reaping", "memory", "watch", "idle",
@@ -257,6 +258,14 @@ fn run(o: Options, args: &[String]) -> Result<(), String> {
         out.display(),
         started.elapsed().as_secs_f64()
     ));
+    // Slow is never a failure; a measurement that could not be made is.
+    let failures: usize = r.sections().iter().map(|s| s.failures).sum();
+    if failures > 0 {
+        return Err(format!(
+            "{failures} measurement(s) could not be made; see \"failed\" in {}",
+            out.display()
+        ));
+    }
     Ok(())
 }
 

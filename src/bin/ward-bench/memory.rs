@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx) -> Section {
     for init in &ctx.inits {
         match StormContainer::start(ctx, init, n, 2) {
             Ok(c) => started.push((init, c)),
-            Err(e) => s.notes.push(format!("{}: failed to start: {e}", init.name)),
+            Err(e) => s.fail(format!("{}: start: {e}", init.name)),
         }
     }
     std::thread::sleep(ctx.plan.memory_settle);
@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx) -> Section {
                     ));
                 }
             }
-            Err(e) => s.notes.push(format!("{}: storm failed: {e}", init.name)),
+            Err(e) => s.fail(format!("{}: storm: {e}", init.name)),
         }
     }
     s.figures = vec![rss0, pss0, rss1, pss1, growth];

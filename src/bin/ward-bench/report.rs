@@ -27,6 +27,8 @@ pub struct Section {
     pub compare_from: Option<String>,
     /// Bullet points after the tables (failures, behaviours).
     pub notes: Vec<String>,
+    /// Measurements that could not be made (not slow ones: broken ones).
+    pub failures: usize,
 }
 
 impl Section {
@@ -37,6 +39,12 @@ impl Section {
             rows,
             ..Section::default()
         }
+    }
+
+    /// Notes a measurement that could not be made.
+    pub fn fail(&mut self, what: String) {
+        self.notes.push(format!("**failed**: {what}"));
+        self.failures += 1;
     }
 
     /// The figure named `name`.

@@ -81,9 +81,7 @@ pub fn run(ctx: &Ctx) -> Section {
                     p99.add(round, &name, percentile(&v, 99.0).unwrap_or(f64::NAN));
                     max.add(round, &name, v.last().copied().unwrap_or(f64::NAN));
                 }
-                Err(e) => s
-                    .notes
-                    .push(format!("{name} round {}: failed: {e}", round + 1)),
+                Err(e) => s.fail(format!("{name} round {}: {e}", round + 1)),
             }
         }
     }

@@ -44,10 +44,9 @@ pub fn run(ctx: &Ctx) -> Section {
         for (name, argv) in order {
             match time_run(&argv) {
                 Ok(d) => wall.add(round, &name, d.as_secs_f64() * 1e3),
-                Err(e) if s.notes.len() < 10 => s
-                    .notes
-                    .push(format!("{name} run {}: failed: {e}", round + 1)),
-                Err(_) => {}
+                // Past ten, count without filling the report.
+                Err(e) if s.failures < 10 => s.fail(format!("{name} run {}: {e}", round + 1)),
+                Err(_) => s.failures += 1,
             }
         }
     }

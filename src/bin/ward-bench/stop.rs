@@ -148,9 +148,7 @@ pub fn run(ctx: &Ctx) -> Section {
                         ));
                     }
                 }
-                Err(e) => s
-                    .notes
-                    .push(format!("{} round {}: failed: {e}", init.name, round + 1)),
+                Err(e) => s.fail(format!("{} round {}: {e}", init.name, round + 1)),
             }
         }
     }

@@ -84,9 +84,7 @@ pub fn per_sample(ctx: &Ctx) -> Section {
                     with.add(round, row, cpu_w.as_secs_f64() * 1e3);
                     without.add(round, row, cpu_n.as_secs_f64() * 1e3);
                 }
-                Err(e) => s
-                    .notes
-                    .push(format!("{row} round {}: failed: {e}", round + 1)),
+                Err(e) => s.fail(format!("{row} round {}: {e}", round + 1)),
             }
         }
     }
@@ -98,7 +96,7 @@ pub fn per_sample(ctx: &Ctx) -> Section {
 pub struct IdleWatch {
     runs: Vec<(String, Container, i32, u64)>,
     started: Instant,
-    notes: Vec<String>,
+    failures: Vec<String>,
 }
 
 /// Row names.
@@ -109,7 +107,7 @@ impl IdleWatch {
     /// Starts both and notes their CPU so far.
     pub fn start(ctx: &Ctx) -> IdleWatch {
         let mut runs = Vec::new();
-        let mut notes = Vec::new();
+        let mut failures = Vec::new();
         for (name, opts) in [(IDLE_DEFAULT, &[][..]), (IDLE_OFF, &["--no-watch"][..])] {
             let cmd = ctx.shell("echo ready; exec {w} sleep 100000");
             let r = Container::start(&ctx.ward().argv(opts), &cmd).and_then(|mut c| {
@@ -120,13 +118,13 @@ impl IdleWatch {
             });
             match r {
                 Ok((c, pid, cpu)) => runs.push((name.to_string(), c, pid, cpu)),
-                Err(e) => notes.push(format!("{name}: failed to start: {e}")),
+                Err(e) => failures.push(format!("{name}: start: {e}")),
             }
         }
         IdleWatch {
             runs,
             started: Instant::now(),
-            notes,
+            failures,
         }
     }
 
@@ -141,7 +139,9 @@ impl IdleWatch {
             "Idle watching (ward only)",
             vec![IDLE_DEFAULT.into(), IDLE_OFF.into()],
         );
-        s.notes = self.notes;
+        for f in self.failures {
+            s.fail(f);
+        }
         let elapsed = self.started.elapsed();
         s.intro.push(format!(
             "ward with its default watch interval, and with `--no-watch`, as PID 1 of a sleeping \
@@ -159,7 +159,7 @@ impl IdleWatch {
                     total.add(0, &name, cpu * 1e3);
                     share.add(0, &name, cpu / elapsed.as_secs_f64() * 100.0);
                 }
-                None => s.notes.push(format!("{name}: ward exited early")),
+                None => s.fail(format!("{name}: ward exited early")),
             }
             drop(c);
         }
