@@ -8,10 +8,16 @@
 //!   signals, and the shutdown sequence.
 //! - [`exit`]: every exit code ward can return.
 //! - [`log`]: one event per line on stderr.
+//! - [`procs`]: process census from /proc: zombies, who fails to reap them.
+//! - [`watch`]: the [`watch::Snapshot`] taken every interval, and warnings.
+//! - [`report`]: facts of the run and the exit report.
 
 pub mod cgroup;
 pub mod cli;
 pub mod exit;
 pub mod init;
 pub mod log;
+pub mod procs;
 pub mod report;
+pub mod units;
+pub mod watch;

@@ -28,7 +28,7 @@ fn root_with_v1_memory(test: &str) -> bool {
     };
     assert!(!ci, "{test}: CI=true but {why}");
     // Straight to stderr: libtest captures eprintln!, and a skip must be visible.
-    let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
     false
 }
 

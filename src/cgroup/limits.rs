@@ -68,7 +68,7 @@ pub struct PidsLimit {
 }
 
 /// All limits; a field is `None` only when not even the host value could be read.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Limits {
     /// Memory.
     pub memory: Option<MemoryLimit>,

@@ -1,7 +1,6 @@
 //! The event loop: one thread that owns reaping and signal forwarding.
 //!
-//! Sources are the signalfd, the timers, and file descriptors other
-//! subsystems register (the watch's OOM notification). Nothing here may block:
+//! Sources are the signalfd, the timers, and the watch's OOM notification fd. Nothing here may block:
 //! every fd is non-blocking and every wait is a `poll` with a timeout from the
 //! timers.
 
@@ -21,6 +20,7 @@ use crate::cli::{Config, OrphanPolicy};
 use crate::exit::ChildEnd;
 use crate::log::{self, Level};
 use crate::report::facts::{RunFacts, StopRequest};
+use crate::watch::{OOM_LOG_DELAY, Watcher};
 
 /// How often adopted orphans are looked for under `--orphans terminate`, on
 /// top of every SIGCHLD.
@@ -42,14 +42,6 @@ enum Phase {
     Done,
 }
 
-/// A file descriptor some other subsystem wants to be woken for.
-pub trait Source {
-    /// The fd to poll for readability.
-    fn fd(&self) -> RawFd;
-    /// Called when the fd is readable; must not block.
-    fn ready(&mut self, facts: &mut RunFacts);
-}
-
 /// The loop's state.
 pub struct Supervisor<'a> {
     cfg: &'a Config,
@@ -64,6 +56,8 @@ pub struct Supervisor<'a> {
     orphans_signalled: Vec<i32>,
     /// What the run learned; the exit report reads it.
     pub facts: RunFacts,
+    /// The watch, unless `--no-watch`.
+    pub watch: Option<Watcher>,
 }
 
 impl<'a> Supervisor<'a> {
@@ -74,10 +68,14 @@ impl<'a> Supervisor<'a> {
         child: ChildHandle,
         is_pid1: bool,
         facts: RunFacts,
+        watch: Option<Watcher>,
     ) -> Supervisor<'a> {
         let mut timers = Timers::default();
         if cfg.orphans == OrphanPolicy::Terminate {
             timers.set(Timer::OrphanScan, Instant::now() + ORPHAN_SCAN_EVERY);
+        }
+        if let Some(w) = &watch {
+            timers.set(Timer::Watch, Instant::now() + w.interval());
         }
         Supervisor {
             cfg,
@@ -92,14 +90,15 @@ impl<'a> Supervisor<'a> {
             phase: Phase::Running,
             orphans_signalled: Vec::new(),
             facts,
+            watch,
         }
     }
 
     /// Runs until nothing is left; returns how the main child ended.
-    pub fn run(&mut self, sources: &mut [&mut dyn Source]) -> Option<ChildEnd> {
+    pub fn run(&mut self) -> Option<ChildEnd> {
         // The child may have died before the signalfd was first read.
         self.on_sigchld();
-        let mut pollfds: Vec<libc::pollfd> = Vec::with_capacity(1 + sources.len());
+        let mut pollfds: Vec<libc::pollfd> = Vec::with_capacity(2);
         while self.phase != Phase::Done {
             let now = Instant::now();
             let timeout = match self.timers.poll_timeout(now) {
@@ -108,19 +107,23 @@ impl<'a> Supervisor<'a> {
             };
             pollfds.clear();
             pollfds.push(pollfd(self.signals.as_fd().as_raw_fd()));
-            pollfds.extend(sources.iter().map(|s| pollfd(s.fd())));
+            let oom_fd = self.watch.as_ref().and_then(Watcher::oom_fd);
+            pollfds.extend(oom_fd.map(pollfd));
             // SAFETY: pollfds is a valid array of pollfd of the given length.
             let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as _, timeout) };
             if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
                 // poll on valid fds does not fail otherwise; never spin.
                 std::thread::sleep(Duration::from_millis(10));
             }
-            // Other sources first: an OOM notification must be recorded before
-            // the SIGCHLD of its victim is handled in the same wake-up.
-            for (i, src) in sources.iter_mut().enumerate() {
-                if pollfds[i + 1].revents != 0 {
-                    src.ready(&mut self.facts);
-                }
+            // The OOM fd first: an OOM kill is recorded before the SIGCHLD of
+            // its victim is handled in the same wake-up.
+            if pollfds.get(1).is_some_and(|p| p.revents != 0)
+                && let Some(w) = &mut self.watch
+                && w.on_oom_ready(&mut self.facts)
+                && !self.timers.is_set(Timer::OomReport)
+            {
+                self.timers
+                    .set(Timer::OomReport, Instant::now() + OOM_LOG_DELAY);
             }
             let mut sigchld = false;
             while let Some(sig) = self.signals.read() {
@@ -138,11 +141,6 @@ impl<'a> Supervisor<'a> {
             }
         }
         self.facts.main_end
-    }
-
-    /// Adds a timer owned by another subsystem (the watch).
-    pub fn timers(&mut self) -> &mut Timers {
-        &mut self.timers
     }
 
     fn on_signal(&mut self, sig: Received) {
@@ -335,7 +333,16 @@ impl<'a> Supervisor<'a> {
     fn on_main_exit(&mut self, end: ChildEnd, now: Instant) {
         self.facts.main_end = Some(end);
         self.facts.main_ended = Some(now);
-        for t in [Timer::StopDelay, Timer::KillAfter, Timer::OrphanScan] {
+        if let Some(w) = &mut self.watch {
+            // Fresh OOM count and memory numbers before anything is decided.
+            w.at_main_exit(&mut self.facts);
+        }
+        for t in [
+            Timer::StopDelay,
+            Timer::KillAfter,
+            Timer::OrphanScan,
+            Timer::Watch,
+        ] {
             self.timers.cancel(t);
         }
         for s in STILL_RUNNING_AT {
@@ -499,7 +506,17 @@ impl<'a> Supervisor<'a> {
                     self.timers.set(Timer::OrphanScan, now + ORPHAN_SCAN_EVERY);
                 }
             }
-            Timer::Watch => {}
+            Timer::OomReport => {
+                if let Some(w) = &mut self.watch {
+                    w.log_oom_kills(&self.facts);
+                }
+            }
+            Timer::Watch => {
+                if let Some(w) = &mut self.watch {
+                    w.tick(now, &mut self.facts);
+                    self.timers.set(Timer::Watch, Instant::now() + w.interval());
+                }
+            }
         }
     }
 

@@ -24,6 +24,8 @@ use crate::cli::values::signal_name;
 use crate::exit::{self, ChildEnd};
 use crate::log::{self, Level};
 use crate::report::facts::{RunFacts, command_name};
+use crate::report::{self, summary, verdict};
+use crate::watch::{Snapshot, Watcher};
 use event_loop::Supervisor;
 use signals::{ChildHandle, SignalSetup};
 use spawn::{ChildSetup, Started};
@@ -76,6 +78,7 @@ pub fn run(cfg: Config) -> u8 {
             );
             facts.main_pid = pid;
             facts.exec_errno = Some(errno);
+            finish(&cfg, &facts, None, code, code);
             return code;
         }
     };
@@ -96,18 +99,42 @@ pub fn run(cfg: Config) -> u8 {
     );
 
     let child = ChildHandle::new(pid);
-    let mut sup = Supervisor::new(&cfg, signals, child, is_pid1, facts);
-    let end = sup.run(&mut []);
-    exit_code(end, &cfg)
+    let watch = cfg
+        .watch_interval
+        .map(|every| Watcher::start(every, cfg.thresholds.clone(), is_pid1, &mut facts));
+    let mut sup = Supervisor::new(&cfg, signals, child, is_pid1, facts, watch);
+    let end = sup.run();
+    // The loop only ends after the main child was reaped.
+    let raw = end.map_or(exit::INTERNAL, ChildEnd::shell_code);
+    let code = cfg.remap_exit.apply(raw);
+    finish(
+        &cfg,
+        &sup.facts,
+        sup.watch.as_ref().map(Watcher::snapshot),
+        raw,
+        code,
+    );
+    code
 }
 
-/// ward's exit code for how the main child ended, after `--remap-exit`.
-pub fn exit_code(end: Option<ChildEnd>, cfg: &Config) -> u8 {
-    match end {
-        Some(end) => cfg.remap_exit.apply(end.shell_code()),
-        // The loop only ends after the main child was reaped.
-        None => exit::INTERNAL,
-    }
+/// Decides why the run ended and writes the exit report.
+fn finish(cfg: &Config, facts: &RunFacts, snapshot: Option<&Snapshot>, raw: u8, code: u8) {
+    let argv0 = cfg.command[0].to_string_lossy();
+    let report = summary::build(&summary::Inputs {
+        facts,
+        snapshot,
+        verdict: verdict::decide(facts),
+        raw_code: raw,
+        exit_code: code,
+        kill_after: cfg.kill_after,
+        argv0: &argv0,
+        now: std::time::Instant::now(),
+    });
+    report::emit(
+        &report,
+        cfg.report_file.as_deref(),
+        facts.exec_errno.is_some(),
+    );
 }
 
 /// As PID 1 the kernel re-parents orphans to ward already; otherwise ask to be

@@ -20,6 +20,8 @@ pub enum Timer {
     OrphanScan,
     /// Take a watch sample.
     Watch,
+    /// Log OOM kills noticed a moment ago (their victims are reaped by now).
+    OomReport,
 }
 
 /// The pending deadlines; at most one per kind.

@@ -33,6 +33,48 @@ pub struct KilledChild {
     pub at: Instant,
 }
 
+/// Who the OOM killer most likely took.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OomVictim {
+    /// Its pid (in ward's namespace).
+    pub pid: i32,
+    /// Its name, when ward could tell.
+    pub name: Option<String>,
+    /// True when ward reaped it with SIGKILL right after the counter rose;
+    /// false when inferred (the largest process vanished).
+    pub certain: bool,
+}
+
+/// One rise of the cgroup's OOM kill counter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OomKill {
+    /// When ward noticed.
+    pub at: Instant,
+    /// How many kills this rise stands for.
+    pub kills: u64,
+    /// The counter after the rise.
+    pub count: u64,
+    /// The victim, when known.
+    pub victim: Option<OomVictim>,
+}
+
+/// Peaks and totals the watch keeps for the report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WatchTotals {
+    /// Largest working set seen (or usage, where working set is unknown).
+    pub memory_peak_seen: Option<u64>,
+    /// Largest `pids.current` seen.
+    pub pids_peak: Option<u64>,
+    /// `pids.events max` at the first sample (refusals before ward).
+    pub fork_failures_base: Option<u64>,
+    /// Most unreaped zombies seen at once.
+    pub unreaped_peak: u32,
+    /// The parent that failed to reap the most, at that peak: (pid, name, count).
+    pub worst_parent: Option<(i32, Option<String>, u32)>,
+    /// First throttling counters: (periods, throttled, throttled_usec).
+    pub throttle_first: Option<(u64, u64, u64)>,
+}
+
 /// Everything the loop learned during the run.
 #[derive(Debug, Clone)]
 pub struct RunFacts {
@@ -58,7 +100,22 @@ pub struct RunFacts {
     pub reaped_orphans: u64,
     /// Recently reaped processes that died of SIGKILL (bounded).
     pub sigkilled: Vec<KilledChild>,
+    /// The cgroup OOM kill counter when ward started (`None`: unknown).
+    pub oom_count_base: Option<u64>,
+    /// OOM kills noticed during the run (bounded; `oom_kills_total` counts all).
+    pub oom_kills: Vec<OomKill>,
+    /// OOM kills during the run.
+    pub oom_kills_total: u64,
+    /// Warnings raised: (key, seconds since start) (bounded).
+    pub warnings: Vec<(&'static str, f64)>,
+    /// Peaks and totals from the watch.
+    pub watch: WatchTotals,
 }
+
+/// At most this many warnings are remembered for the report.
+pub const MAX_WARNINGS: usize = 32;
+/// A SIGKILL reaped this soon after an OOM counter rise names its victim.
+pub const OOM_ATTRIBUTION_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// At most this many SIGKILLed children are remembered.
 pub const MAX_SIGKILLED: usize = 16;
@@ -78,15 +135,73 @@ impl RunFacts {
             killed_by_ward: None,
             reaped_orphans: 0,
             sigkilled: Vec::new(),
+            oom_count_base: None,
+            oom_kills: Vec::new(),
+            oom_kills_total: 0,
+            warnings: Vec::new(),
+            watch: WatchTotals::default(),
         }
     }
 
-    /// Remembers a SIGKILLed child, dropping the oldest past the bound.
+    /// Remembers a SIGKILLed child, dropping the oldest past the bound; if an
+    /// OOM kill was noticed just before without a known victim, this is it.
     pub fn note_sigkilled(&mut self, pid: i32, at: Instant) {
         if self.sigkilled.len() == MAX_SIGKILLED {
             self.sigkilled.remove(0);
         }
         self.sigkilled.push(KilledChild { pid, at });
+        let name = (pid == self.main_pid).then(|| self.command.clone());
+        if let Some(oom) = self.oom_kills.iter_mut().rev().find(|o| {
+            at >= o.at
+                && at - o.at <= OOM_ATTRIBUTION_WINDOW
+                && !o.victim.as_ref().is_some_and(|v| v.certain)
+        }) {
+            oom.victim = Some(OomVictim {
+                pid,
+                name,
+                certain: true,
+            });
+        }
+    }
+
+    /// Records a rise of the OOM kill counter to `count`; the victim is a
+    /// child ward reaped with SIGKILL just before, else `guess`.
+    pub fn note_oom(&mut self, count: u64, at: Instant, guess: Option<OomVictim>) {
+        let before = self
+            .oom_kills
+            .last()
+            .map(|o| o.count)
+            .or(self.oom_count_base)
+            .unwrap_or(0);
+        let kills = count.saturating_sub(before).max(1);
+        self.oom_kills_total += kills;
+        let reaped = self
+            .sigkilled
+            .iter()
+            .rev()
+            .find(|k| k.at <= at && at - k.at <= OOM_ATTRIBUTION_WINDOW)
+            .map(|k| OomVictim {
+                pid: k.pid,
+                name: (k.pid == self.main_pid).then(|| self.command.clone()),
+                certain: true,
+            });
+        if self.oom_kills.len() == MAX_SIGKILLED {
+            self.oom_kills.remove(0);
+        }
+        self.oom_kills.push(OomKill {
+            at,
+            kills,
+            count,
+            victim: reaped.or(guess),
+        });
+    }
+
+    /// Remembers that a warning was raised.
+    pub fn note_warning(&mut self, key: &'static str) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings
+                .push((key, self.started.elapsed().as_secs_f64()));
+        }
     }
 }
 
@@ -104,6 +219,32 @@ mod tests {
     fn command_name_is_basename_only() {
         assert_eq!(command_name("/usr/bin/java".as_ref()), "java");
         assert_eq!(command_name("app".as_ref()), "app");
+    }
+
+    #[test]
+    fn oom_victim_is_the_sigkill_reaped_around_the_rise() {
+        let mut f = RunFacts::new("java".into());
+        f.main_pid = 7;
+        f.oom_count_base = Some(0);
+        let t = Instant::now();
+        // Counter first, SIGCHLD after: the later reap names the victim.
+        f.note_oom(1, t, None);
+        f.note_sigkilled(7, t + std::time::Duration::from_millis(5));
+        let v = f.oom_kills[0].victim.clone().unwrap();
+        assert_eq!(
+            (v.pid, v.name.as_deref(), v.certain),
+            (7, Some("java"), true)
+        );
+        // SIGCHLD first, counter after.
+        f.note_sigkilled(9, t + std::time::Duration::from_secs(10));
+        f.note_oom(3, t + std::time::Duration::from_millis(10_050), None);
+        assert_eq!(f.oom_kills[1].kills, 2);
+        assert_eq!(f.oom_kills[1].victim.as_ref().unwrap().pid, 9);
+        assert_eq!(f.oom_kills_total, 3);
+        // A SIGKILL long after is not an OOM victim.
+        f.note_oom(4, t + std::time::Duration::from_secs(60), None);
+        f.note_sigkilled(11, t + std::time::Duration::from_secs(70));
+        assert!(f.oom_kills[2].victim.is_none());
     }
 
     #[test]

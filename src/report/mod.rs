@@ -1,3 +1,43 @@
-//! What ward knows about the run, gathered as it happens, for the exit report.
+//! Why the container ended: facts gathered as they happen (`facts.rs`), the
+//! cause decided from them (`verdict.rs`), and the report written at exit
+//! (`summary.rs`): one line on stderr and, with `--report-file`, a JSON file
+//! of at most 4 KiB (Kubernetes' `/dev/termination-log`).
 
 pub mod facts;
+pub mod summary;
+pub mod verdict;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::log::{self, Level};
+use summary::{REPORT_FILE_MAX, Report};
+
+/// Writes the report: the human sentence (or, with `--log-format json`, the
+/// whole report as one JSON line) on stderr unless `quiet` (an exec failure
+/// has said it all in one line already), and the file if asked for.
+pub fn emit(report: &Report, file: Option<&Path>, quiet: bool) {
+    let fields: Vec<(&str, Value)> = match &report.json {
+        Value::Object(map) if log::format() == log::Format::Json => map
+            .iter()
+            .filter(|(k, _)| k.as_str() != "summary")
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !quiet {
+        log::event(Level::Info, "exit_report", &report.text, &fields);
+    }
+    if let Some(path) = file {
+        let text = summary::fit(&report.json, REPORT_FILE_MAX);
+        if let Err(e) = std::fs::write(path, text) {
+            log::event(
+                Level::Warning,
+                "report_file_failed",
+                &format!("cannot write the exit report to {}: {e}", path.display()),
+                &[],
+            );
+        }
+    }
+}

@@ -69,7 +69,7 @@ pub fn docker() -> Option<Docker> {
             _serial: serial,
         }),
         None => {
-            eprintln!("SKIPPED: docker not available");
+            super::skipped("docker not available");
             None
         }
     }
@@ -83,7 +83,7 @@ pub fn docker_with_workload() -> Option<Docker> {
         if in_ci() {
             panic!("CI=true but ward-workload was not built: merge branch `procs`");
         }
-        eprintln!("SKIPPED: ward-workload not built");
+        super::skipped("ward-workload not built");
         return None;
     }
     Some(docker)

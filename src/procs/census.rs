@@ -1,0 +1,326 @@
+//! A census of the processes in scope: counts, zombies and who fails to reap
+//! them, top memory users. Built from a [`ProcTable`] scan; decides nothing
+//! about what to do with the numbers.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::table::{ProcEntry, ProcTable};
+use super::{ProcsError, Scope};
+
+/// How many zombie parents and RSS leaders a census reports.
+const MAX_UNREAPED_PARENTS: usize = 5;
+const MAX_TOP_RSS: usize = 3;
+
+/// Processes in scope at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessCensus {
+    /// Processes (thread groups).
+    pub processes: u32,
+    /// Threads, summed over processes.
+    pub threads: u64,
+    /// Zombies of any parent.
+    pub zombies_total: u32,
+    /// Zombies whose parent is ward: ward will reap them.
+    pub zombies_reapable: u32,
+    /// Live parents other than ward that hold zombies, most zombies first, at
+    /// most 5. No init can reap these; only the parent (or its exit) can.
+    pub unreaped: Vec<ZombieParent>,
+    /// Zombies held by parents other than ward, over all such parents.
+    pub unreaped_total: u32,
+    /// The 3 processes with the largest resident set, largest first.
+    pub top_rss: Vec<ProcRss>,
+    /// Stat files that could not be read or parsed (vanished processes are
+    /// not counted).
+    pub unreadable: u32,
+}
+
+/// A live process that does not reap its exited children.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ZombieParent {
+    /// The parent's pid.
+    pub pid: i32,
+    /// The parent's comm, if it was in the scan.
+    pub name: Option<String>,
+    /// How many zombies it holds.
+    pub zombies: u32,
+    /// Seconds since the oldest of them was started. The kernel does not record
+    /// when a process exited, so this is an upper bound on its time as a zombie.
+    pub oldest_zombie_age_s: u64,
+}
+
+/// A process and its resident memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcRss {
+    /// Process ID.
+    pub pid: i32,
+    /// Its comm.
+    pub name: String,
+    /// Resident set size in bytes.
+    pub rss_bytes: u64,
+}
+
+/// Scans `proc_root` into `table` and counts the processes in `scope`.
+/// `self_pid` is ward's pid as seen in that `/proc`: zombies it parents are
+/// reapable, all others are someone else's failure to reap.
+pub fn census(
+    proc_root: &Path,
+    self_pid: i32,
+    scope: Scope,
+    table: &mut ProcTable,
+) -> Result<ProcessCensus, ProcsError> {
+    let uptime_ticks = read_uptime_ticks(proc_root, clock_ticks())?;
+    table.scan(proc_root)?;
+    table.select(scope);
+    Ok(count(table, self_pid, uptime_ticks, page_size()))
+}
+
+/// The counting part of [`census`], on a table already scanned and selected.
+fn count(table: &ProcTable, self_pid: i32, uptime_ticks: u64, page_size: u64) -> ProcessCensus {
+    let mut c = ProcessCensus {
+        unreadable: table.unreadable(),
+        ..Default::default()
+    };
+    // (ppid, starttime) of zombies that ward cannot reap. Empty, and so not
+    // allocated, in a healthy container.
+    let mut unreaped: Vec<(i32, u64)> = Vec::new();
+    let mut top: [Option<&ProcEntry>; MAX_TOP_RSS] = [None; MAX_TOP_RSS];
+    for e in table.selected() {
+        c.processes += 1;
+        c.threads += u64::from(e.threads);
+        if e.is_zombie() {
+            c.zombies_total += 1;
+            if e.ppid == self_pid {
+                c.zombies_reapable += 1;
+            } else {
+                unreaped.push((e.ppid, e.starttime));
+            }
+            continue;
+        }
+        // Keep the top few by (rss desc, pid asc); insertion into a tiny array.
+        if let Some(slot) = top
+            .iter()
+            .position(|t| t.is_none_or(|t| e.rss_pages > t.rss_pages))
+        {
+            top[slot..].rotate_right(1);
+            top[slot] = Some(e);
+        }
+    }
+    c.unreaped_total = unreaped.len() as u32;
+    unreaped.sort_unstable();
+    let mut parents: Vec<ZombieParent> = unreaped
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|group| {
+            let oldest = group.iter().map(|z| z.1).min().unwrap_or(0);
+            ZombieParent {
+                pid: group[0].0,
+                name: table.get(group[0].0).map(|p| table.name(p).to_string()),
+                zombies: group.len() as u32,
+                oldest_zombie_age_s: uptime_ticks.saturating_sub(oldest) / clock_ticks(),
+            }
+        })
+        .collect();
+    // Stable sort: equal counts stay in pid order.
+    parents.sort_by_key(|p| std::cmp::Reverse(p.zombies));
+    parents.truncate(MAX_UNREAPED_PARENTS);
+    c.unreaped = parents;
+    c.top_rss = top
+        .iter()
+        .flatten()
+        .map(|e| ProcRss {
+            pid: e.pid,
+            name: table.name(e).to_string(),
+            rss_bytes: e.rss_pages * page_size,
+        })
+        .collect();
+    c
+}
+
+/// `/proc/uptime`'s first field (seconds since boot) in clock ticks, the unit
+/// of stat's starttime.
+fn read_uptime_ticks(proc_root: &Path, ticks_per_s: u64) -> Result<u64, ProcsError> {
+    let path = proc_root.join("uptime");
+    let mut buf = [0u8; 128];
+    let n = std::fs::File::open(&path)
+        .and_then(|mut f| f.read(&mut buf))
+        .map_err(|source| ProcsError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    let malformed = || ProcsError::Malformed {
+        path: path.clone(),
+        what: "expected 'SECONDS.FRACTION IDLE'",
+    };
+    let text = std::str::from_utf8(&buf[..n]).map_err(|_| malformed())?;
+    let secs: f64 = text
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .ok_or_else(malformed)?;
+    Ok((secs * ticks_per_s as f64) as u64)
+}
+
+/// Clock ticks per second (USER_HZ), the unit of stat's times.
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    // USER_HZ is 100 on every Linux architecture ward targets.
+    if t > 0 { t as u64 } else { 100 }
+}
+
+/// Bytes per page, the unit of stat's rss.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 { p as u64 } else { 4096 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procs::fixture::FakeProc;
+
+    /// The incidents in one tree: ward (1) with an app (10) whose worker (20)
+    /// never waits for its children, a reapable orphan zombie (11), a
+    /// zabbix-like parent (30) with one zombie, and a process outside ward's
+    /// tree (40, ppid 0).
+    fn incident_tree(name: &str) -> FakeProc {
+        let t = FakeProc::new(name, "1000.00");
+        t.process(1, "ward", 'S', 0, 2, 10, 100)
+            .process(10, "app", 'S', 1, 4, 20, 5000)
+            .process(11, "zombie (x)", 'Z', 1, 1, 30, 0)
+            .process(20, "python", 'S', 10, 1, 40, 2000)
+            .process(21, "python", 'Z', 20, 1, 70_000, 0)
+            .process(22, "python", 'Z', 20, 1, 50_000, 0)
+            .process(23, "python", 'Z', 20, 1, 60_000, 0)
+            .process(30, "zabbix_server", 'S', 10, 1, 50, 10)
+            .process(31, "sh", 'Z', 30, 1, 99_000, 0)
+            .process(40, "other", 'S', 0, 1, 5, 9000)
+            .raw(60, "60 (broken")
+            .dir("50") // vanished: directory but no stat
+            .dir("self")
+            .dir("sys/kernel");
+        t
+    }
+
+    /// Age in seconds at the tree's uptime of 1000 s.
+    fn age(start_ticks: u64) -> u64 {
+        (1000 * clock_ticks() - start_ticks) / clock_ticks()
+    }
+
+    #[test]
+    fn census_of_everything_as_pid_1() {
+        let t = incident_tree("all");
+        let c = census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap();
+        let page = page_size();
+        assert_eq!(c.processes, 10);
+        assert_eq!(c.threads, 2 + 4 + 1 + 1 + 3 + 1 + 1 + 1);
+        assert_eq!(
+            (c.zombies_total, c.zombies_reapable, c.unreaped_total),
+            (5, 1, 4)
+        );
+        assert_eq!(
+            c.unreaped,
+            vec![
+                ZombieParent {
+                    pid: 20,
+                    name: Some("python".into()),
+                    zombies: 3,
+                    oldest_zombie_age_s: age(50_000),
+                },
+                ZombieParent {
+                    pid: 30,
+                    name: Some("zabbix_server".into()),
+                    zombies: 1,
+                    oldest_zombie_age_s: age(99_000),
+                },
+            ]
+        );
+        let top: Vec<_> = c
+            .top_rss
+            .iter()
+            .map(|p| (p.pid, p.name.as_str(), p.rss_bytes))
+            .collect();
+        assert_eq!(
+            top,
+            vec![
+                (40, "other", 9000 * page),
+                (10, "app", 5000 * page),
+                (20, "python", 2000 * page)
+            ]
+        );
+        assert_eq!(c.unreadable, 1);
+    }
+
+    #[test]
+    fn census_of_descendants_as_subreaper() {
+        let t = incident_tree("desc");
+        let c = census(t.path(), 1, Scope::DescendantsOf(1), &mut ProcTable::new()).unwrap();
+        // Neither ward itself nor 40 (not its descendant).
+        assert_eq!(c.processes, 8);
+        assert_eq!(
+            (c.zombies_total, c.zombies_reapable, c.unreaped_total),
+            (5, 1, 4)
+        );
+        let top: Vec<_> = c.top_rss.iter().map(|p| p.pid).collect();
+        assert_eq!(top, vec![10, 20, 30]);
+        // A subtree: only 30 and its zombie.
+        let c = census(t.path(), 1, Scope::DescendantsOf(30), &mut ProcTable::new()).unwrap();
+        assert_eq!((c.processes, c.zombies_total, c.unreaped_total), (1, 1, 1));
+        assert!(c.top_rss.is_empty());
+    }
+
+    #[test]
+    fn unreaped_keeps_the_five_worst_parents() {
+        let t = FakeProc::new("five", "10.0");
+        t.process(1, "ward", 'S', 0, 1, 0, 1);
+        let mut pid = 100;
+        for parent in 0..7 {
+            let ppid = 10 + parent;
+            t.process(ppid, &format!("p{parent}"), 'S', 1, 1, 0, 1);
+            // Parent k holds k+1 zombies.
+            for _ in 0..=parent {
+                t.process(pid, "z", 'Z', ppid, 1, 0, 0);
+                pid += 1;
+            }
+        }
+        let c = census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap();
+        let worst: Vec<_> = c.unreaped.iter().map(|p| (p.pid, p.zombies)).collect();
+        assert_eq!(worst, vec![(16, 7), (15, 6), (14, 5), (13, 4), (12, 3)]);
+        assert_eq!(c.unreaped_total, 28);
+        assert_eq!(c.unreaped[0].oldest_zombie_age_s, 10);
+    }
+
+    #[test]
+    fn a_reused_table_gives_the_same_answer() {
+        let t = incident_tree("reuse");
+        let mut table = ProcTable::new();
+        let first = census(t.path(), 1, Scope::All, &mut table).unwrap();
+        let _ = census(t.path(), 1, Scope::DescendantsOf(30), &mut table).unwrap();
+        assert_eq!(census(t.path(), 1, Scope::All, &mut table).unwrap(), first);
+    }
+
+    #[test]
+    fn missing_proc_or_uptime_is_an_error() {
+        let t = FakeProc::new("broken", "garbage");
+        let err = census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap_err();
+        assert!(matches!(err, ProcsError::Malformed { .. }), "{err}");
+        let gone = t.path().join("nope");
+        let err = census(&gone, 1, Scope::All, &mut ProcTable::new()).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn serializes_for_the_log_and_metrics() {
+        let t = incident_tree("json");
+        let c = census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap();
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["zombies_reapable"], 1);
+        assert_eq!(v["unreaped"][0]["name"], "python");
+        assert_eq!(v["unreaped"][0]["zombies"], 3);
+        assert_eq!(v["top_rss"][0]["pid"], 40);
+    }
+}

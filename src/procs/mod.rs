@@ -1,0 +1,58 @@
+//! Process census from `/proc`: who is running, zombies and who fails to reap
+//! them, the biggest memory users.
+//!
+//! Reads only `/proc` (under a root path, so tests use fixture trees); never
+//! signals or waits for processes: that is the init's job.
+//! - [`stat`]: pure parser of `/proc/PID/stat`.
+//! - [`table`]: reads every `PID/stat` into a reusable [`ProcTable`].
+//! - [`census`]: turns a table into a [`ProcessCensus`].
+//! - [`tree`]: parent/child lookups the init needs (descendants, children, names).
+
+pub mod census;
+#[cfg(test)]
+mod fixture;
+pub mod stat;
+pub mod table;
+pub mod tree;
+
+use std::path::PathBuf;
+
+pub use census::{ProcRss, ProcessCensus, ZombieParent, census};
+pub use table::{ProcEntry, ProcTable};
+pub use tree::{children_of, descendants, process_name};
+
+/// Where procfs is mounted in a real system.
+pub const DEFAULT_PROC_ROOT: &str = "/proc";
+
+/// Which processes a census counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every process in `/proc` (ward is PID 1 of the namespace), ward included.
+    All,
+    /// Only the descendants of this pid, by ppid links, the pid itself excluded
+    /// (ward is a subreaper in a namespace it shares with others).
+    DescendantsOf(i32),
+}
+
+/// Failure to read `/proc` as a whole. A process vanishing mid-read is not an
+/// error: it is skipped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcsError {
+    /// A file or directory could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// What was being read.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file was read but did not hold what the kernel writes there.
+    #[error("{path}: malformed: {what}")]
+    Malformed {
+        /// What was being read.
+        path: PathBuf,
+        /// What was wrong.
+        what: &'static str,
+    },
+}

@@ -1,0 +1,126 @@
+//! Parent/child lookups the init needs: a subreaper's descendants at shutdown,
+//! a process's direct children, a pid's name for log lines. Read-only.
+
+use std::path::Path;
+
+use super::stat::parse_stat;
+use super::table::{ProcTable, vanished};
+use super::{ProcsError, Scope};
+
+/// Every living descendant of `pid` (not `pid` itself), via ppid links, in pid
+/// order. A subreaper signals these at shutdown: unlike PID 1, it cannot rely
+/// on the namespace dying with it.
+pub fn descendants(proc_root: &Path, pid: i32) -> Result<Vec<i32>, ProcsError> {
+    let mut table = ProcTable::new();
+    table.scan(proc_root)?;
+    table.select(Scope::DescendantsOf(pid));
+    Ok(table.selected().map(|e| e.pid).collect())
+}
+
+/// The comm of `pid`, or None if it is gone or unreadable.
+pub fn process_name(proc_root: &Path, pid: i32) -> Option<String> {
+    let bytes = std::fs::read(proc_root.join(pid.to_string()).join("stat")).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    parse_stat(&text).ok().map(|s| s.comm.to_string())
+}
+
+/// The direct children of `pid`, sorted. Empty if `pid` is gone.
+///
+/// Uses `/proc/PID/task/TID/children` (one file per thread, since a child
+/// belongs to the thread that forked it) when the kernel has it
+/// (CONFIG_PROC_CHILDREN, Linux 3.5+), else scans every stat for the ppid. The
+/// kernel documents the children file as exact only while the children are
+/// stopped; a scan has the same race, so both are a snapshot.
+pub fn children_of(proc_root: &Path, pid: i32) -> Result<Vec<i32>, ProcsError> {
+    let task_dir = proc_root.join(pid.to_string()).join("task");
+    if !task_dir.join(pid.to_string()).join("children").exists() {
+        if !proc_root.join(pid.to_string()).exists() {
+            return Ok(Vec::new());
+        }
+        let mut table = ProcTable::new();
+        table.scan(proc_root)?;
+        return Ok(table
+            .entries()
+            .iter()
+            .filter(|e| e.ppid == pid)
+            .map(|e| e.pid)
+            .collect());
+    }
+    let io_err = |path: &Path, source| ProcsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let threads = match std::fs::read_dir(&task_dir) {
+        Ok(d) => d,
+        Err(e) if vanished(&e) => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(io_err(&task_dir, e)),
+    };
+    let mut children = Vec::new();
+    for thread in threads {
+        let thread = thread.map_err(|e| io_err(&task_dir, e))?;
+        let path = thread.path().join("children");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => children.extend(
+                text.split_whitespace()
+                    .filter_map(|c| c.parse::<i32>().ok()),
+            ),
+            // The thread exited while we listed them.
+            Err(e) if vanished(&e) => {}
+            Err(e) => return Err(io_err(&path, e)),
+        }
+    }
+    children.sort_unstable();
+    children.dedup();
+    Ok(children)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procs::fixture::FakeProc;
+
+    fn tree(name: &str) -> FakeProc {
+        let t = FakeProc::new(name, "100.0");
+        t.process(1, "ward", 'S', 0, 1, 0, 1)
+            .process(10, "sh -c (x)", 'S', 1, 2, 0, 1)
+            .process(20, "a", 'S', 10, 1, 0, 1)
+            .process(21, "b", 'Z', 10, 1, 0, 1)
+            .process(30, "c", 'S', 20, 1, 0, 1)
+            .process(40, "elsewhere", 'S', 0, 1, 0, 1);
+        t
+    }
+
+    #[test]
+    fn descendants_follow_ppid_links() {
+        let t = tree("descendants");
+        assert_eq!(descendants(t.path(), 1).unwrap(), vec![10, 20, 21, 30]);
+        assert_eq!(descendants(t.path(), 20).unwrap(), vec![30]);
+        assert_eq!(descendants(t.path(), 30).unwrap(), Vec::<i32>::new());
+        assert_eq!(descendants(t.path(), 999).unwrap(), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn process_name_is_the_comm() {
+        let t = tree("name");
+        assert_eq!(process_name(t.path(), 10).as_deref(), Some("sh -c (x)"));
+        assert_eq!(process_name(t.path(), 999), None);
+    }
+
+    #[test]
+    fn children_by_scan_when_there_is_no_children_file() {
+        let t = tree("children-scan");
+        assert_eq!(children_of(t.path(), 10).unwrap(), vec![20, 21]);
+        assert_eq!(children_of(t.path(), 999).unwrap(), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn children_from_every_thread_children_file() {
+        let t = tree("children-file");
+        // The file is authoritative when present: it may know a child the
+        // scan has not seen yet (99), and children of another thread (12).
+        t.children(10, 10, "20 99 ").children(10, 12, "21 ");
+        assert_eq!(children_of(t.path(), 10).unwrap(), vec![20, 21, 99]);
+    }
+}

@@ -1,0 +1,508 @@
+//! The exit report: one JSON object and one human sentence saying why the
+//! container ended, built from the facts, the verdict and the last snapshot.
+//! Pure: no I/O, so tests build reports from recorded runs.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::facts::RunFacts;
+use super::verdict::{Cause, OomEvidence, Verdict};
+use crate::cli::values::signal_name;
+use crate::exit::ChildEnd;
+use crate::log::rfc3339;
+use crate::units::{bytes, cores, pct};
+use crate::watch::Snapshot;
+use crate::watch::alerts::source_words;
+
+/// Kubernetes reads at most this much of `/dev/termination-log`.
+pub const REPORT_FILE_MAX: usize = 4096;
+
+/// What the report is built from.
+pub struct Inputs<'a> {
+    /// The run's facts.
+    pub facts: &'a RunFacts,
+    /// The last snapshot, if the watch ran.
+    pub snapshot: Option<&'a Snapshot>,
+    /// The decision.
+    pub verdict: Verdict,
+    /// The code before `--remap-exit`.
+    pub raw_code: u8,
+    /// What ward exits with.
+    pub exit_code: u8,
+    /// `--kill-after`, for the wording of a stop timeout.
+    pub kill_after: Option<Duration>,
+    /// The command as the user gave it (argv[0]), for exec failures.
+    pub argv0: &'a str,
+    /// When the report is made.
+    pub now: Instant,
+}
+
+/// The report as JSON and as one human line.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The JSON object.
+    pub json: Value,
+    /// The human sentence(s), one line.
+    pub text: String,
+}
+
+#[derive(Serialize)]
+struct Main<'a> {
+    pid: i32,
+    command: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<String>,
+}
+
+/// Builds the report.
+pub fn build(i: &Inputs) -> Report {
+    let f = i.facts;
+    let snap = i.snapshot;
+    let end_at = f.main_ended.unwrap_or(i.now);
+    let duration_s = round3(end_at.duration_since(f.started).as_secs_f64());
+
+    // Memory: the kernel's peak where it keeps one, else the largest ward saw.
+    let limit = snap.and_then(|s| s.limits.memory.as_ref());
+    // A peak against the host's memory says nothing about a container limit.
+    let real_limit = limit.filter(|l| l.source != crate::cgroup::LimitSource::Host);
+    let peak = snap
+        .and_then(|s| s.cgroup.memory.peak)
+        .or(f.watch.memory_peak_seen);
+    let peak_ratio = match (peak, real_limit) {
+        (Some(p), Some(l)) if l.bytes > 0 => Some(round3(p as f64 / l.bytes as f64)),
+        _ => None,
+    };
+    let at_exit = snap.and_then(|s| s.cgroup.memory.working_set.or(s.cgroup.memory.usage));
+
+    // CPU: throttling over the whole run and the last 60 s.
+    let cpu_limit = snap.and_then(|s| s.limits.cpu.as_ref());
+    let run_ratio = snap.and_then(|s| {
+        let (p0, t0, u0) = f.watch.throttle_first?;
+        let (p1, t1) = (s.cgroup.cpu.nr_periods?, s.cgroup.cpu.nr_throttled?);
+        let periods = p1.checked_sub(p0).filter(|p| *p > 0)?;
+        Some((
+            round3(t1.saturating_sub(t0) as f64 / periods as f64),
+            s.cgroup
+                .cpu
+                .throttled_usec
+                .map(|u| round3(u.saturating_sub(u0) as f64 / 1e6)),
+        ))
+    });
+    let last60 = snap
+        .and_then(|s| s.derived.throttle_60s)
+        .map(|t| round3(t.ratio));
+
+    // PIDs.
+    let pids_max = snap.and_then(|s| s.cgroup.pids.max.or(s.limits.pids.as_ref().map(|p| p.max)));
+    let fork_failures = snap
+        .and_then(|s| s.cgroup.pids.events_max)
+        .map(|now| now.saturating_sub(f.watch.fork_failures_base.unwrap_or(0)));
+
+    let stop = f.stop.as_ref().map(|s| {
+        json!({
+            "signal": signal_name(s.signal),
+            "from": s.from,
+            "from_pid": s.from_pid,
+            "received_at": rfc3339(s.received_wall),
+            "forwarded_after_s": s.forwarded.map(|t| round3(t.duration_since(s.received).as_secs_f64())),
+            "exited_after_s": f.main_ended.map(|t| round3(t.saturating_duration_since(s.received).as_secs_f64())),
+            "killed_by_ward": f.killed_by_ward.is_some(),
+        })
+    });
+
+    let (code, signal) = match f.main_end {
+        Some(ChildEnd::Exited(c)) => (Some(c), None),
+        Some(ChildEnd::Signaled(s)) => (None, Some(signal_name(s))),
+        None => (None, None),
+    };
+    let victims: Vec<Value> = f
+        .oom_kills
+        .iter()
+        .filter_map(|o| {
+            let v = o.victim.as_ref()?;
+            Some(json!({
+                "pid": v.pid, "name": v.name, "certain": v.certain,
+                "at_s": round3(o.at.duration_since(f.started).as_secs_f64()),
+            }))
+        })
+        .collect();
+    let warnings: Vec<Value> = f
+        .warnings
+        .iter()
+        .map(|(k, t)| json!({"event": k, "at_s": round3(*t)}))
+        .collect();
+
+    let json = json!({
+        "ward_version": env!("CARGO_PKG_VERSION"),
+        "exit_code": i.exit_code,
+        "cause": i.verdict.cause,
+        "oom_evidence": i.verdict.oom,
+        "main": Main { pid: f.main_pid, command: &f.command, code, signal },
+        "started_at": rfc3339(f.started_wall),
+        "ended_at": rfc3339(SystemTime::now()),
+        "duration_s": duration_s,
+        "oom_kills": { "count": f.oom_kills_total, "victims": victims },
+        "memory": {
+            "limit_bytes": limit.map(|l| l.bytes),
+            "limit_source": limit.map(|l| source_words(&l.source)),
+            "peak_bytes": peak,
+            "peak_ratio": peak_ratio,
+            "at_exit_bytes": at_exit,
+        },
+        "cpu": {
+            "limit_cores": cpu_limit.map(|c| round3(c.cores)),
+            "throttled_ratio": run_ratio.map(|r| r.0),
+            "throttled_ratio_60s": last60,
+            "throttled_s": run_ratio.and_then(|r| r.1),
+        },
+        "pids": {
+            "max": pids_max,
+            "peak": f.watch.pids_peak,
+            "fork_failures": fork_failures,
+        },
+        "zombies": {
+            "reaped": f.reaped_orphans,
+            "unreaped_peak": f.watch.unreaped_peak,
+            "worst_parent": f.watch.worst_parent.as_ref().map(|(pid, name, n)| json!({"pid": pid, "name": name, "zombies": n})),
+        },
+        "stop": stop,
+        "warnings": warnings,
+        "summary": Value::Null,
+    });
+    let text = sentence(
+        i,
+        peak,
+        real_limit.map(|l| l.bytes),
+        peak_ratio,
+        last60,
+        fork_failures,
+        pids_max,
+    );
+    let mut json = json;
+    json["summary"] = Value::String(text.clone());
+    Report { json, text }
+}
+
+fn sentence(
+    i: &Inputs,
+    peak: Option<u64>,
+    limit: Option<u64>,
+    peak_ratio: Option<f64>,
+    throttle60: Option<f64>,
+    fork_failures: Option<u64>,
+    pids_max: Option<u64>,
+) -> String {
+    let f = i.facts;
+    let who = format!("main process {} (pid {})", f.command, f.main_pid);
+    let code = if i.exit_code == i.raw_code {
+        format!("exit {}", i.exit_code)
+    } else {
+        format!(
+            "exit {} ({} remapped by --remap-exit)",
+            i.exit_code, i.raw_code
+        )
+    };
+    let memory = match (peak, limit, peak_ratio) {
+        (Some(p), Some(l), Some(r)) => {
+            format!(
+                "memory peaked at {} of the {} limit ({})",
+                bytes(p),
+                bytes(l),
+                pct(r)
+            )
+        }
+        _ => String::new(),
+    };
+    let stop_words = f
+        .stop
+        .as_ref()
+        .map(|s| format!("{} from {}", signal_name(s.signal), s.from));
+    let mut out = match i.verdict.cause {
+        Cause::ExecFailed => {
+            let err = std::io::Error::from_raw_os_error(f.exec_errno.unwrap_or(0));
+            format!("{code}: cannot run {:?}: {err}", i.argv0)
+        }
+        Cause::Exited => match f.main_end {
+            Some(ChildEnd::Exited(c)) => format!("{code}: {who} exited with code {c} by itself"),
+            Some(ChildEnd::Signaled(s)) => {
+                format!("{code}: {who} was killed by {}", signal_name(s))
+            }
+            None => format!("{code}: {who} ended"),
+        },
+        Cause::Stopped => {
+            let after = match (f.stop.as_ref(), f.main_ended) {
+                (Some(s), Some(e)) => format!(
+                    ", {:.1} s after it arrived",
+                    e.saturating_duration_since(s.received).as_secs_f64()
+                ),
+                _ => String::new(),
+            };
+            let how = match f.main_end {
+                Some(ChildEnd::Exited(c)) => format!("exited with code {c}"),
+                Some(ChildEnd::Signaled(s)) => format!("died of {}", signal_name(s)),
+                None => "ended".into(),
+            };
+            format!(
+                "{code}: {who} stopped on request: {} was forwarded and it {how}{after}",
+                stop_words.unwrap_or_else(|| "a stop signal".into())
+            )
+        }
+        Cause::StopTimeout => format!(
+            "{code}: {who} did not stop within {} (--kill-after) of {}; ward killed it with SIGKILL",
+            i.kill_after
+                .map(crate::init::event_loop::secs)
+                .unwrap_or_default(),
+            stop_words.unwrap_or_else(|| "the stop signal".into())
+        ),
+        Cause::OomKilled => match i.verdict.oom {
+            Some(OomEvidence::Certain) => {
+                format!("{code}: {who} was killed by the kernel OOM killer")
+            }
+            _ => format!(
+                "{code}: {who} was killed by SIGKILL, most likely by the kernel OOM killer: the cgroup's OOM kill count rose at the same moment"
+            ),
+        },
+        Cause::Killed => match (f.main_end, i.verdict.oom) {
+            (Some(ChildEnd::Signaled(libc::SIGKILL)), Some(OomEvidence::RuledOut)) => format!(
+                "{code}: {who} was killed by SIGKILL from outside ward (kill -9, or the runtime); an OOM kill is ruled out: the cgroup's OOM kill count did not rise"
+            ),
+            (Some(ChildEnd::Signaled(libc::SIGKILL)), _) => format!(
+                "{code}: {who} was killed by SIGKILL; whether by the OOM killer is unknown (no OOM kill counter was readable)"
+            ),
+            (Some(ChildEnd::Signaled(s)), _) => {
+                format!("{code}: {who} was killed by {}", signal_name(s))
+            }
+            _ => format!("{code}: {who} was killed"),
+        },
+    };
+    if !memory.is_empty() && i.verdict.cause != Cause::ExecFailed {
+        out.push_str("; ");
+        out.push_str(&memory);
+    }
+    // OOM kills of other processes: Docker marks the container OOMKilled for
+    // them too, so the report must say what happened.
+    let others: Vec<String> = f
+        .oom_kills
+        .iter()
+        .filter(|o| o.victim.as_ref().is_none_or(|v| v.pid != f.main_pid))
+        .map(|o| match &o.victim {
+            Some(v) => format!("{} (pid {})", v.name.as_deref().unwrap_or("?"), v.pid),
+            None => "a process ward could not name".into(),
+        })
+        .collect();
+    if i.verdict.cause != Cause::OomKilled && f.oom_kills_total > 0 {
+        out.push_str(&format!(
+            ". The kernel OOM killer killed {} during the run ({} OOM kill{}); Docker reports such a container as OOMKilled",
+            others.join(", "),
+            f.oom_kills_total,
+            if f.oom_kills_total == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(r) = throttle60.filter(|r| *r >= 0.2) {
+        let lim = i
+            .snapshot
+            .and_then(|s| s.limits.cpu.as_ref())
+            .map(|c| format!(" (limit {} cores)", cores(c.cores)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            ". CPU was throttled in {} of periods over the last 60 s{lim}",
+            pct(r)
+        ));
+    }
+    if let Some(n) = fork_failures.filter(|n| *n > 0) {
+        out.push_str(&format!(
+            ". {n} fork{} refused at the pids limit{}",
+            if n == 1 { " was" } else { "s were" },
+            pids_max.map(|m| format!(" of {m}")).unwrap_or_default()
+        ));
+    }
+    if f.watch.unreaped_peak > 0
+        && let Some((pid, name, n)) = &f.watch.worst_parent
+    {
+        out.push_str(&format!(
+            ". Up to {} zombies were left unreaped; {} (pid {pid}) never waited for {n} of them",
+            f.watch.unreaped_peak,
+            name.as_deref().unwrap_or("?")
+        ));
+    }
+    out.push('.');
+    out
+}
+
+/// The report as JSON text of at most `max` bytes: lists are shortened, then
+/// the summary sentence, so the most important fields always fit.
+pub fn fit(json: &Value, max: usize) -> String {
+    let mut v = json.clone();
+    let mut text = v.to_string();
+    let mut step = 0;
+    while text.len() > max {
+        match step {
+            0 => v["warnings"] = Value::Array(Vec::new()),
+            1 => {
+                v["oom_kills"]["victims"] = json!(
+                    v["oom_kills"]["victims"].as_array().map(|a| a
+                        .iter()
+                        .take(2)
+                        .cloned()
+                        .collect::<Vec<_>>())
+                )
+            }
+            2 => {
+                let s = v["summary"].as_str().unwrap_or("").to_string();
+                let keep = s.len().saturating_sub(text.len() - max + 16);
+                let mut cut = keep.min(s.len());
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                v["summary"] = Value::String(format!("{}...", &s[..cut]));
+            }
+            3 => {
+                for key in ["stop", "zombies", "pids", "cpu", "oom_kills"] {
+                    v[key] = Value::Null;
+                }
+            }
+            _ => {
+                v = json!({"exit_code": v["exit_code"], "cause": v["cause"]});
+                return v.to_string();
+            }
+        }
+        text = v.to_string();
+        step += 1;
+    }
+    text
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroup::{LimitSource, MemoryLimit};
+    use crate::report::verdict::decide;
+
+    fn inputs<'a>(f: &'a RunFacts, snap: Option<&'a Snapshot>, code: u8) -> Inputs<'a> {
+        Inputs {
+            facts: f,
+            snapshot: snap,
+            verdict: decide(f),
+            raw_code: code,
+            exit_code: code,
+            kill_after: Some(Duration::from_secs(2)),
+            argv0: "app",
+            now: Instant::now(),
+        }
+    }
+
+    fn oom_snapshot() -> Snapshot {
+        let mut s = Snapshot::default();
+        s.limits.memory = Some(MemoryLimit {
+            bytes: 512 << 20,
+            source: LimitSource::OwnGroup,
+        });
+        s.cgroup.memory.peak = Some(536_661_000);
+        s
+    }
+
+    #[test]
+    fn oom_killed_main_reads_like_the_issue() {
+        let mut f = RunFacts::new("java".into());
+        f.main_pid = 7;
+        f.oom_count_base = Some(0);
+        let t = Instant::now();
+        f.main_end = Some(ChildEnd::Signaled(9));
+        f.main_ended = Some(t);
+        f.note_oom(1, t, None);
+        f.note_sigkilled(7, t);
+        let snap = oom_snapshot();
+        let r = build(&inputs(&f, Some(&snap), 137));
+        assert_eq!(
+            r.text,
+            "exit 137: main process java (pid 7) was killed by the kernel OOM killer; memory peaked at 511.8 MiB of the 512.0 MiB limit (100.0%)."
+        );
+        assert_eq!(r.json["cause"], "oom_killed");
+        assert_eq!(r.json["exit_code"], 137);
+        assert_eq!(r.json["main"]["signal"], "SIGKILL");
+        assert_eq!(r.json["oom_kills"]["count"], 1);
+        assert_eq!(r.json["memory"]["limit_bytes"], 512u64 << 20);
+        assert_eq!(r.json["oom_kills"]["victims"][0]["name"], "java");
+    }
+
+    #[test]
+    fn worker_oom_under_a_shell_that_exits_3() {
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(0);
+        let t = Instant::now();
+        f.note_oom(1, t, None);
+        f.main_end = Some(ChildEnd::Exited(3));
+        f.main_ended = Some(t);
+        let r = build(&inputs(&f, Some(&oom_snapshot()), 3));
+        assert_eq!(r.json["cause"], "exited");
+        assert!(
+            r.text
+                .starts_with("exit 3: main process sh (pid 2) exited with code 3 by itself"),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text.contains(
+                "OOM killer killed a process ward could not name during the run (1 OOM kill)"
+            ),
+            "{}",
+            r.text
+        );
+    }
+
+    #[test]
+    fn sigkill_without_oom_says_ruled_out() {
+        let mut f = RunFacts::new("app".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(0);
+        f.main_end = Some(ChildEnd::Signaled(9));
+        f.main_ended = Some(Instant::now());
+        let r = build(&inputs(&f, None, 137));
+        assert_eq!(r.json["cause"], "killed");
+        assert!(r.text.contains("an OOM kill is ruled out"), "{}", r.text);
+    }
+
+    #[test]
+    fn remapped_code_is_explained() {
+        let mut f = RunFacts::new("app".into());
+        f.main_end = Some(ChildEnd::Signaled(15));
+        f.main_ended = Some(Instant::now());
+        let mut i = inputs(&f, None, 0);
+        i.raw_code = 143;
+        let r = build(&i);
+        assert!(
+            r.text.starts_with("exit 0 (143 remapped by --remap-exit)"),
+            "{}",
+            r.text
+        );
+    }
+
+    #[test]
+    fn report_file_fits_4_kib() {
+        let mut f = RunFacts::new("app".into());
+        f.main_end = Some(ChildEnd::Exited(0));
+        f.main_ended = Some(Instant::now());
+        for _ in 0..32 {
+            f.note_warning("zombies_unreaped");
+        }
+        let mut r = build(&inputs(&f, None, 0));
+        r.json["summary"] = Value::String("x".repeat(6000));
+        let text = fit(&r.json, REPORT_FILE_MAX);
+        assert!(text.len() <= REPORT_FILE_MAX, "{}", text.len());
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["exit_code"], 0);
+        assert_eq!(v["cause"], "exited");
+        let small = fit(&build(&inputs(&f, None, 0)).json, REPORT_FILE_MAX);
+        let v: Value = serde_json::from_str(&small).unwrap();
+        assert!(v["warnings"].as_array().is_some());
+    }
+}

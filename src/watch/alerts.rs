@@ -1,0 +1,523 @@
+//! Warnings with hysteresis: each fires when a threshold is crossed and again
+//! only after recovery, never every tick. Pure: snapshot in, warnings out.
+
+use serde_json::{Value, json};
+
+use super::snapshot::Snapshot;
+use crate::cgroup::LimitSource;
+use crate::cli::Thresholds;
+use crate::log::Level;
+use crate::units::{bytes, cores, pct};
+
+/// One line for the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warning {
+    /// Level.
+    pub level: Level,
+    /// Stable event key.
+    pub key: &'static str,
+    /// Human text.
+    pub msg: String,
+    /// Machine-readable fields.
+    pub fields: Vec<(&'static str, Value)>,
+}
+
+/// Which alerts are raised, and what was last reported.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct AlertState {
+    memory_high: bool,
+    cpu_throttled: bool,
+    pids_high: bool,
+    pressure_high: bool,
+    zombies_reported: Option<u32>,
+    fork_failures: Option<u64>,
+}
+
+/// Where a limit comes from, in words.
+pub fn source_words(src: &LimitSource) -> String {
+    match src {
+        LimitSource::OwnGroup => "own cgroup".into(),
+        LimitSource::Ancestor { path: Some(p) } => {
+            format!("set on ancestor cgroup {}", p.display())
+        }
+        LimitSource::Ancestor { path: None } => "set on an ancestor cgroup".into(),
+        LimitSource::Cpuset { .. } => "cpuset".into(),
+        LimitSource::Host => "no cgroup limit: the host's".into(),
+    }
+}
+
+impl AlertState {
+    /// True when the memory alert is raised (a census with names helps).
+    pub fn near_trouble(&self, snap: &Snapshot, th: &Thresholds) -> bool {
+        let near = |r: Option<f64>, t: f64| r.is_some_and(|r| r * 100.0 >= t * 0.95);
+        (!self.memory_high && near(snap.derived.memory_ratio, th.memory_pct))
+            || (!self.pids_high && near(snap.derived.pids_ratio, th.pids_pct))
+    }
+
+    /// Compares a snapshot with the thresholds and returns what to log.
+    pub fn evaluate(&mut self, snap: &Snapshot, th: &Thresholds) -> Vec<Warning> {
+        let mut out = Vec::new();
+        self.memory(snap, th, &mut out);
+        self.cpu(snap, th, &mut out);
+        self.pids(snap, th, &mut out);
+        self.forks(snap, &mut out);
+        self.zombies(snap, th, &mut out);
+        self.pressure(snap, th, &mut out);
+        out
+    }
+
+    fn memory(&mut self, snap: &Snapshot, th: &Thresholds, out: &mut Vec<Warning>) {
+        let (Some(ratio), Some(limit)) = (snap.derived.memory_ratio, &snap.limits.memory) else {
+            return;
+        };
+        let pct_now = ratio * 100.0;
+        let mem = &snap.cgroup.memory;
+        let ws = mem.working_set.or(mem.usage).unwrap_or(0);
+        let fields = vec![
+            ("working_set_bytes", json!(ws)),
+            ("limit_bytes", json!(limit.bytes)),
+            ("ratio", json!(ratio)),
+            ("usage_bytes", json!(mem.usage)),
+        ];
+        if !self.memory_high && pct_now >= th.memory_pct {
+            self.memory_high = true;
+            let top = snap
+                .procs
+                .as_ref()
+                .map(|c| {
+                    c.top_rss
+                        .iter()
+                        .map(|p| format!("{} (pid {}) {}", p.name, p.pid, bytes(p.rss_bytes)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .filter(|s| !s.is_empty())
+                .map(|s| format!("; largest: {s}"))
+                .unwrap_or_default();
+            let usage = mem
+                .usage
+                .map(|u| format!("; usage incl. cache {}", bytes(u)))
+                .unwrap_or_default();
+            out.push(Warning {
+                level: Level::Warning,
+                key: "memory_high",
+                msg: format!(
+                    "working set {} is {} of the {} memory limit ({}){usage}{top}; at the limit the kernel OOM killer ends a process",
+                    bytes(ws),
+                    pct(ratio),
+                    bytes(limit.bytes),
+                    source_words(&limit.source)
+                ),
+                fields,
+            });
+        } else if self.memory_high && pct_now < clear_below(th.memory_pct, 10.0) {
+            self.memory_high = false;
+            out.push(Warning {
+                level: Level::Info,
+                key: "memory_ok",
+                msg: format!(
+                    "working set back to {} ({} of {})",
+                    pct(ratio),
+                    bytes(ws),
+                    bytes(limit.bytes)
+                ),
+                fields,
+            });
+        }
+    }
+
+    fn cpu(&mut self, snap: &Snapshot, th: &Thresholds, out: &mut Vec<Warning>) {
+        let Some(t) = snap.derived.throttle_30s else {
+            return;
+        };
+        let pct_now = t.ratio * 100.0;
+        let limit = snap.limits.cpu.as_ref();
+        let fields = vec![
+            ("throttled_ratio", json!(t.ratio)),
+            ("window_s", json!(t.span_s)),
+            ("usage_cores", json!(t.usage_cores)),
+            ("limit_cores", json!(limit.map(|l| l.cores))),
+        ];
+        if !self.cpu_throttled && pct_now >= th.throttle_pct {
+            self.cpu_throttled = true;
+            let limit_words = limit
+                .map(|l| {
+                    format!(
+                        "limit {} cores ({})",
+                        cores(l.cores),
+                        source_words(&l.source)
+                    )
+                })
+                .unwrap_or_else(|| "limit unknown".into());
+            out.push(Warning {
+                level: Level::Warning,
+                key: "cpu_throttled",
+                msg: format!(
+                    "CPU throttled in {} of scheduler periods over the last {:.0} s ({limit_words}, using {} cores on average): latency and health checks suffer first, even while average CPU looks moderate",
+                    pct(t.ratio),
+                    t.span_s,
+                    cores(t.usage_cores)
+                ),
+                fields,
+            });
+        } else if self.cpu_throttled && pct_now < th.throttle_pct / 2.0 {
+            self.cpu_throttled = false;
+            out.push(Warning {
+                level: Level::Info,
+                key: "cpu_ok",
+                msg: format!(
+                    "CPU throttling down to {} of periods over the last {:.0} s",
+                    pct(t.ratio),
+                    t.span_s
+                ),
+                fields,
+            });
+        }
+    }
+
+    fn pids(&mut self, snap: &Snapshot, th: &Thresholds, out: &mut Vec<Warning>) {
+        let (Some(ratio), Some(cur)) = (snap.derived.pids_ratio, snap.cgroup.pids.current) else {
+            return;
+        };
+        let max = snap
+            .cgroup
+            .pids
+            .max
+            .or(snap.limits.pids.as_ref().map(|p| p.max))
+            .unwrap_or(0);
+        let src = snap
+            .limits
+            .pids
+            .as_ref()
+            .map(|p| source_words(&p.source))
+            .unwrap_or_default();
+        let fields = vec![
+            ("current", json!(cur)),
+            ("max", json!(max)),
+            ("ratio", json!(ratio)),
+        ];
+        if !self.pids_high && ratio * 100.0 >= th.pids_pct {
+            self.pids_high = true;
+            let zombies = snap
+                .procs
+                .as_ref()
+                .filter(|c| c.zombies_total > 0)
+                .map(|c| format!("; {} of the processes are zombies", c.zombies_total))
+                .unwrap_or_default();
+            out.push(Warning {
+                level: Level::Warning,
+                key: "pids_high",
+                msg: format!(
+                    "{cur} of {max} tasks in use ({}, pids limit from {src}){zombies}; at the limit fork() and thread creation fail with 'Resource temporarily unavailable'",
+                    pct(ratio)
+                ),
+                fields,
+            });
+        } else if self.pids_high && ratio * 100.0 < clear_below(th.pids_pct, 10.0) {
+            self.pids_high = false;
+            out.push(Warning {
+                level: Level::Info,
+                key: "pids_ok",
+                msg: format!("{cur} of {max} tasks in use ({})", pct(ratio)),
+                fields,
+            });
+        }
+    }
+
+    fn forks(&mut self, snap: &Snapshot, out: &mut Vec<Warning>) {
+        let Some(now) = snap.cgroup.pids.events_max else {
+            return;
+        };
+        let before = self.fork_failures.replace(now);
+        // The first reading is the baseline: refusals before ward started are
+        // not news. After that, every rise is reported once, with its size.
+        if let Some(before) = before.filter(|b| now > *b) {
+            let max = snap
+                .cgroup
+                .pids
+                .max
+                .or(snap.limits.pids.as_ref().map(|p| p.max));
+            out.push(Warning {
+                level: Level::Warning,
+                key: "fork_failed",
+                msg: format!(
+                    "the kernel refused {} fork{} since the last sample: the pids limit{} is reached ({now} refusals in all); programs see 'Resource temporarily unavailable'",
+                    now - before,
+                    if now - before == 1 { "" } else { "s" },
+                    max.map(|m| format!(" of {m}")).unwrap_or_default()
+                ),
+                fields: vec![("refused", json!(now - before)), ("total", json!(now))],
+            });
+        }
+    }
+
+    fn zombies(&mut self, snap: &Snapshot, th: &Thresholds, out: &mut Vec<Warning>) {
+        let Some(census) = &snap.procs else { return };
+        let limit = th.zombies as u32;
+        let worst = census.unreaped.first();
+        match (worst, self.zombies_reported) {
+            (Some(w), last) if w.zombies >= limit && last.is_none_or(|l| w.zombies >= l * 2) => {
+                self.zombies_reported = Some(w.zombies);
+                let name = w.name.as_deref().unwrap_or("?");
+                out.push(Warning {
+                    level: Level::Warning,
+                    key: "zombies_unreaped",
+                    msg: format!(
+                        "{} zombie processes whose parent {name} (pid {}) is alive and not calling wait() (oldest started {} s ago; {} unreaped zombies in all): no init can reap these; {name} must wait() for its children, or exit so that ward adopts and reaps them",
+                        w.zombies,
+                        w.pid,
+                        w.oldest_zombie_age_s,
+                        census.unreaped_total
+                    ),
+                    fields: vec![
+                        ("parent_pid", json!(w.pid)),
+                        ("parent", json!(name)),
+                        ("zombies", json!(w.zombies)),
+                        ("unreaped_total", json!(census.unreaped_total)),
+                    ],
+                });
+            }
+            (_, Some(_)) if census.unreaped_total < limit.div_ceil(2) => {
+                self.zombies_reported = None;
+                out.push(Warning {
+                    level: Level::Info,
+                    key: "zombies_cleared",
+                    msg: format!("unreaped zombies down to {}", census.unreaped_total),
+                    fields: vec![("unreaped_total", json!(census.unreaped_total))],
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn pressure(&mut self, snap: &Snapshot, th: &Thresholds, out: &mut Vec<Warning>) {
+        let Some(avg10) = snap
+            .cgroup
+            .psi
+            .and_then(|p| p.memory)
+            .and_then(|m| m.some)
+            .map(|l| l.avg10)
+        else {
+            return;
+        };
+        let fields = vec![("some_avg10", json!(avg10))];
+        if !self.pressure_high && avg10 >= th.memory_pressure_pct {
+            self.pressure_high = true;
+            out.push(Warning {
+                level: Level::Warning,
+                key: "memory_pressure",
+                msg: format!(
+                    "memory pressure: tasks stalled waiting for memory {avg10:.1}% of the last 10 s (PSI some avg10): reclaim is slowing the container before any OOM kill"
+                ),
+                fields,
+            });
+        } else if self.pressure_high && avg10 < th.memory_pressure_pct / 2.0 {
+            self.pressure_high = false;
+            out.push(Warning {
+                level: Level::Info,
+                key: "memory_pressure_ok",
+                msg: format!("memory pressure down to {avg10:.1}% (PSI some avg10)"),
+                fields,
+            });
+        }
+    }
+}
+
+/// The level under which a raised alert clears: `margin` points under the
+/// threshold, but never less than half of it.
+fn clear_below(threshold: f64, margin: f64) -> f64 {
+    (threshold - margin).max(threshold / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroup::{Limits, MemoryLimit, PidsLimit};
+    use crate::procs::{ProcessCensus, ZombieParent};
+    use crate::watch::throttle::ThrottleRatio;
+
+    fn snap_mem(ws: u64, limit: u64) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.cgroup.memory.working_set = Some(ws);
+        s.limits = Limits {
+            memory: Some(MemoryLimit {
+                bytes: limit,
+                source: LimitSource::OwnGroup,
+            }),
+            ..Limits::default()
+        };
+        s.derived.memory_ratio = Some(ws as f64 / limit as f64);
+        s
+    }
+
+    fn keys(w: &[Warning]) -> Vec<&'static str> {
+        w.iter().map(|w| w.key).collect()
+    }
+
+    #[test]
+    fn memory_fires_once_and_clears_with_hysteresis() {
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        assert!(a.evaluate(&snap_mem(50, 100), &th).is_empty());
+        let w = a.evaluate(&snap_mem(92, 100), &th);
+        assert_eq!(keys(&w), ["memory_high"]);
+        assert!(
+            w[0].msg
+                .contains("92.0% of the 100 B memory limit (own cgroup)"),
+            "{}",
+            w[0].msg
+        );
+        // Still high, or dipping to 85%: no repeat, no clear.
+        assert!(a.evaluate(&snap_mem(95, 100), &th).is_empty());
+        assert!(a.evaluate(&snap_mem(85, 100), &th).is_empty());
+        assert_eq!(keys(&a.evaluate(&snap_mem(79, 100), &th)), ["memory_ok"]);
+        assert!(a.evaluate(&snap_mem(79, 100), &th).is_empty());
+        assert_eq!(keys(&a.evaluate(&snap_mem(91, 100), &th)), ["memory_high"]);
+    }
+
+    #[test]
+    fn memory_threshold_is_configurable() {
+        let th = Thresholds {
+            memory_pct: 50.0,
+            ..Thresholds::default()
+        };
+        let mut a = AlertState::default();
+        assert_eq!(keys(&a.evaluate(&snap_mem(55, 100), &th)), ["memory_high"]);
+        assert!(a.evaluate(&snap_mem(45, 100), &th).is_empty());
+        assert_eq!(keys(&a.evaluate(&snap_mem(24, 100), &th)), ["memory_ok"]);
+    }
+
+    fn snap_throttle(ratio: f64) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.derived.throttle_30s = Some(ThrottleRatio {
+            ratio,
+            periods: 300,
+            usage_cores: 0.1,
+            span_s: 30.0,
+        });
+        s
+    }
+
+    #[test]
+    fn cpu_throttled_fires_and_clears() {
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        assert!(a.evaluate(&snap_throttle(0.1), &th).is_empty());
+        let w = a.evaluate(&snap_throttle(0.8), &th);
+        assert_eq!(keys(&w), ["cpu_throttled"]);
+        assert!(
+            w[0].msg.contains("80.0% of scheduler periods"),
+            "{}",
+            w[0].msg
+        );
+        assert!(a.evaluate(&snap_throttle(0.15), &th).is_empty());
+        assert_eq!(keys(&a.evaluate(&snap_throttle(0.05), &th)), ["cpu_ok"]);
+    }
+
+    fn snap_pids(cur: u64, max: u64, refused: u64) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.cgroup.pids.current = Some(cur);
+        s.cgroup.pids.max = Some(max);
+        s.cgroup.pids.events_max = Some(refused);
+        s.limits.pids = Some(PidsLimit {
+            max,
+            source: LimitSource::OwnGroup,
+        });
+        s.derived.pids_ratio = Some(cur as f64 / max as f64);
+        s
+    }
+
+    #[test]
+    fn pids_and_fork_failures() {
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        // Refusals before ward's first look are the baseline, not news.
+        assert!(a.evaluate(&snap_pids(10, 100, 7), &th).is_empty());
+        assert_eq!(
+            keys(&a.evaluate(&snap_pids(85, 100, 7), &th)),
+            ["pids_high"]
+        );
+        let w = a.evaluate(&snap_pids(100, 100, 12), &th);
+        assert_eq!(keys(&w), ["fork_failed"]);
+        assert!(w[0].msg.contains("refused 5 forks"), "{}", w[0].msg);
+        assert!(a.evaluate(&snap_pids(100, 100, 12), &th).is_empty());
+        assert_eq!(keys(&a.evaluate(&snap_pids(60, 100, 12), &th)), ["pids_ok"]);
+    }
+
+    fn snap_zombies(parent_zombies: u32) -> Snapshot {
+        let mut s = Snapshot::default();
+        let mut c = ProcessCensus::default();
+        if parent_zombies > 0 {
+            c.unreaped = vec![ZombieParent {
+                pid: 12,
+                name: Some("zabbix_server".into()),
+                zombies: parent_zombies,
+                oldest_zombie_age_s: 30,
+            }];
+        }
+        c.unreaped_total = parent_zombies;
+        c.zombies_total = parent_zombies;
+        s.procs = Some(c);
+        s
+    }
+
+    #[test]
+    fn zombies_name_the_parent_and_repeat_only_when_doubling() {
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        assert!(a.evaluate(&snap_zombies(5), &th).is_empty());
+        let w = a.evaluate(&snap_zombies(12), &th);
+        assert_eq!(keys(&w), ["zombies_unreaped"]);
+        assert!(
+            w[0].msg.contains("parent zabbix_server (pid 12)"),
+            "{}",
+            w[0].msg
+        );
+        assert!(w[0].msg.contains("must wait()"), "{}", w[0].msg);
+        assert!(a.evaluate(&snap_zombies(20), &th).is_empty());
+        assert_eq!(
+            keys(&a.evaluate(&snap_zombies(24), &th)),
+            ["zombies_unreaped"]
+        );
+        assert_eq!(
+            keys(&a.evaluate(&snap_zombies(2), &th)),
+            ["zombies_cleared"]
+        );
+        assert!(a.evaluate(&snap_zombies(0), &th).is_empty());
+    }
+
+    #[test]
+    fn pressure_fires_and_clears() {
+        use crate::cgroup::PsiSample;
+        use crate::cgroup::parse::{Pressure, PsiLine};
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        let with = |avg10: f64| {
+            let mut s = Snapshot::default();
+            s.cgroup.psi = Some(PsiSample {
+                memory: Some(Pressure {
+                    some: Some(PsiLine {
+                        avg10,
+                        ..PsiLine::default()
+                    }),
+                    full: None,
+                }),
+                ..PsiSample::default()
+            });
+            s
+        };
+        assert!(a.evaluate(&with(2.0), &th).is_empty());
+        assert_eq!(keys(&a.evaluate(&with(25.0), &th)), ["memory_pressure"]);
+        assert!(a.evaluate(&with(8.0), &th).is_empty());
+        assert_eq!(keys(&a.evaluate(&with(1.0), &th)), ["memory_pressure_ok"]);
+    }
+
+    #[test]
+    fn nothing_without_data() {
+        let mut a = AlertState::default();
+        assert!(
+            a.evaluate(&Snapshot::default(), &Thresholds::default())
+                .is_empty()
+        );
+    }
+}

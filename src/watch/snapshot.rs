@@ -1,0 +1,213 @@
+//! The [`Snapshot`]: everything ward knows about the container at one moment,
+//! filled in exactly one place, [`Sampler::take`]. The warnings, the exit
+//! report and (later) the metrics endpoint and `ward status` all read it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::throttle::{ThrottleRatio, ThrottleReading, ThrottleWindow};
+use crate::cgroup::{CgroupSample, Cgroups, Layout, Limits};
+use crate::procs::{ProcTable, ProcessCensus, Scope};
+
+/// Limits are re-read this often (they can be changed on a live container).
+const LIMITS_EVERY: Duration = Duration::from_secs(60);
+/// A full process census runs at least this often.
+const CENSUS_EVERY: Duration = Duration::from_secs(60);
+/// ...and never more often than this many times its own last cost, so that
+/// even with thousands of processes the census stays near 1% of one core
+/// at worst. Reading `/proc/PID/stat` costs the kernel ~15 µs per process.
+const CENSUS_COST_FACTOR: u32 = 100;
+
+/// Ratios relative to the container's own limits: what dashboards lack.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Derived {
+    /// Working set / memory limit.
+    pub memory_ratio: Option<f64>,
+    /// `pids.current` / effective pids limit.
+    pub pids_ratio: Option<f64>,
+    /// Throttling over the last 30 s.
+    pub throttle_30s: Option<ThrottleRatio>,
+    /// Throttling over the last 60 s.
+    pub throttle_60s: Option<ThrottleRatio>,
+}
+
+/// One look at the container.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    /// Seconds since ward started.
+    pub uptime_s: f64,
+    /// Which cgroup setup ward found (`None` when it found none).
+    pub layout: Option<Layout>,
+    /// The limits in force and where each comes from.
+    pub limits: Limits,
+    /// Raw cgroup numbers.
+    pub cgroup: CgroupSample,
+    /// The latest process census (may be older than this snapshot: see
+    /// `census_age_s`).
+    pub procs: Option<ProcessCensus>,
+    /// Seconds since the census was taken.
+    pub census_age_s: f64,
+    /// Ratios to the limits.
+    pub derived: Derived,
+    /// Samples taken so far.
+    pub samples: u64,
+    /// Reads that failed unexpectedly, over the whole run.
+    pub read_errors: u64,
+}
+
+/// The one filler of [`Snapshot`]s: owns the cgroup handles, the reusable
+/// buffers and the sliding windows.
+pub struct Sampler {
+    cgroups: Option<Cgroups>,
+    proc_root: PathBuf,
+    self_pid: i32,
+    scope: Scope,
+    buf: String,
+    table: ProcTable,
+    started: Instant,
+    limits_at: Option<Instant>,
+    census_at: Option<Instant>,
+    census_cost: Duration,
+    census_tasks: Option<u64>,
+    throttle: ThrottleWindow,
+}
+
+impl Sampler {
+    /// A sampler for ward's own cgroup (`None` when none could be found) and
+    /// its processes under `proc_root`.
+    pub fn new(
+        cgroups: Option<Cgroups>,
+        proc_root: PathBuf,
+        self_pid: i32,
+        is_pid1: bool,
+    ) -> Sampler {
+        Sampler {
+            cgroups,
+            proc_root,
+            self_pid,
+            scope: if is_pid1 {
+                Scope::All
+            } else {
+                Scope::DescendantsOf(self_pid)
+            },
+            buf: String::with_capacity(4096),
+            table: ProcTable::default(),
+            started: Instant::now(),
+            limits_at: None,
+            census_at: None,
+            census_cost: Duration::ZERO,
+            census_tasks: None,
+            throttle: ThrottleWindow::default(),
+        }
+    }
+
+    /// The cgroup handles, if any.
+    pub fn cgroups(&self) -> Option<&Cgroups> {
+        self.cgroups.as_ref()
+    }
+
+    /// Fills `snap` with a fresh look at the container.
+    pub fn take(&mut self, now: Instant, snap: &mut Snapshot) {
+        snap.uptime_s = now.duration_since(self.started).as_secs_f64();
+        snap.samples += 1;
+        if let Some(cg) = &self.cgroups {
+            snap.layout = Some(cg.layout);
+            if self
+                .limits_at
+                .is_none_or(|t| now.duration_since(t) >= LIMITS_EVERY)
+            {
+                snap.limits = cg.limits();
+                self.limits_at = Some(now);
+            }
+            cg.sample(&mut self.buf, &mut snap.cgroup);
+            snap.read_errors += u64::from(snap.cgroup.errors);
+        }
+        let cpu = snap.cgroup.cpu;
+        if let (Some(periods), Some(throttled)) = (cpu.nr_periods, cpu.nr_throttled) {
+            self.throttle.push(ThrottleReading {
+                at: now,
+                periods,
+                throttled,
+                throttled_usec: cpu.throttled_usec.unwrap_or(0),
+                usage_usec: cpu.usage_usec.unwrap_or(0),
+            });
+        }
+        if self.census_due(now, snap.cgroup.pids.current) {
+            self.census(now, snap);
+        }
+        snap.census_age_s = self
+            .census_at
+            .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
+        snap.derived = self.derive(snap);
+    }
+
+    /// Takes a process census now, whatever the schedule says (a warning is
+    /// about to name processes).
+    pub fn census(&mut self, now: Instant, snap: &mut Snapshot) {
+        let t0 = cpu_time();
+        match crate::procs::census(&self.proc_root, self.self_pid, self.scope, &mut self.table) {
+            Ok(c) => snap.procs = Some(c),
+            Err(_) => snap.read_errors += 1,
+        }
+        self.census_cost = cpu_time().saturating_sub(t0);
+        self.census_at = Some(now);
+        self.census_tasks = snap.cgroup.pids.current;
+        snap.census_age_s = 0.0;
+    }
+
+    /// The proc root the census reads.
+    pub fn proc_root(&self) -> &std::path::Path {
+        &self.proc_root
+    }
+
+    /// A census is due at start, once a minute, or when the
+    /// task count moved; never sooner than its cost allows.
+    fn census_due(&self, now: Instant, tasks: Option<u64>) -> bool {
+        let Some(last) = self.census_at else {
+            return true;
+        };
+        let since = now.duration_since(last);
+        if since < self.census_cost * CENSUS_COST_FACTOR {
+            return false;
+        }
+        let moved = match (tasks, self.census_tasks) {
+            (Some(now), Some(then)) => now.abs_diff(then) >= (then / 10).max(5),
+            // Without a pids controller there is no cheap count: look every time.
+            _ => true,
+        };
+        moved || since >= CENSUS_EVERY
+    }
+
+    fn derive(&self, snap: &Snapshot) -> Derived {
+        let mem = &snap.cgroup.memory;
+        let memory_ratio = match (mem.working_set.or(mem.usage), &snap.limits.memory) {
+            (Some(ws), Some(limit)) if limit.bytes > 0 => Some(ws as f64 / limit.bytes as f64),
+            _ => None,
+        };
+        let pids_max = snap
+            .cgroup
+            .pids
+            .max
+            .or(snap.limits.pids.as_ref().map(|p| p.max));
+        let pids_ratio = match (snap.cgroup.pids.current, pids_max) {
+            (Some(cur), Some(max)) if max > 0 => Some(cur as f64 / max as f64),
+            _ => None,
+        };
+        Derived {
+            memory_ratio,
+            pids_ratio,
+            throttle_30s: self.throttle.over(Duration::from_secs(30)),
+            throttle_60s: self.throttle.over(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// CPU time ward's own thread has used (for the census's cost).
+fn cpu_time() -> Duration {
+    // SAFETY: clock_gettime with a valid timespec pointer.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}

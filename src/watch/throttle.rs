@@ -1,0 +1,147 @@
+//! CFS throttling over a sliding window: the share of enforcement periods in
+//! which the container was throttled, from successive `cpu.stat` counters.
+//!
+//! Pure: fed (time, counters) pairs, answers ratios. A container that looks
+//! "60% busy" on average can be throttled in most periods; this is the number
+//! that shows it.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// One reading of the cumulative counters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThrottleReading {
+    /// When it was read.
+    pub at: Instant,
+    /// `nr_periods`.
+    pub periods: u64,
+    /// `nr_throttled`.
+    pub throttled: u64,
+    /// Throttled time, microseconds.
+    pub throttled_usec: u64,
+    /// CPU usage, microseconds.
+    pub usage_usec: u64,
+}
+
+/// Readings covering at least the longest window asked for.
+#[derive(Debug, Default)]
+pub struct ThrottleWindow {
+    readings: VecDeque<ThrottleReading>,
+}
+
+/// Ratios over one window.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ThrottleRatio {
+    /// Throttled periods / periods (0..=1).
+    pub ratio: f64,
+    /// Periods seen in the window.
+    pub periods: u64,
+    /// CPU used over the window, in cores.
+    pub usage_cores: f64,
+    /// Seconds the window actually covers.
+    pub span_s: f64,
+}
+
+/// Readings older than this are dropped.
+const KEEP: Duration = Duration::from_secs(65);
+
+impl ThrottleWindow {
+    /// Adds a reading; counters that went backwards (a new cgroup) restart
+    /// the window.
+    pub fn push(&mut self, r: ThrottleReading) {
+        if let Some(last) = self.readings.back()
+            && (r.periods < last.periods || r.throttled < last.throttled)
+        {
+            self.readings.clear();
+        }
+        self.readings.push_back(r);
+        while self
+            .readings
+            .front()
+            .is_some_and(|f| r.at.duration_since(f.at) > KEEP)
+        {
+            self.readings.pop_front();
+        }
+    }
+
+    /// The ratio over (up to) the last `window`; `None` until two readings
+    /// exist or when no period elapsed (no CFS quota, or idle).
+    pub fn over(&self, window: Duration) -> Option<ThrottleRatio> {
+        let last = self.readings.back()?;
+        let first = self
+            .readings
+            .iter()
+            .find(|r| last.at.duration_since(r.at) <= window)
+            .filter(|r| r.at < last.at)?;
+        let periods = last.periods - first.periods;
+        let span = last.at.duration_since(first.at).as_secs_f64();
+        if periods == 0 || span <= 0.0 {
+            return None;
+        }
+        Some(ThrottleRatio {
+            ratio: (last.throttled - first.throttled) as f64 / periods as f64,
+            periods,
+            usage_cores: last.usage_usec.saturating_sub(first.usage_usec) as f64 / 1e6 / span,
+            span_s: span,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(t0: Instant, s: u64, periods: u64, throttled: u64, usage_usec: u64) -> ThrottleReading {
+        ThrottleReading {
+            at: t0 + Duration::from_secs(s),
+            periods,
+            throttled,
+            throttled_usec: throttled * 1000,
+            usage_usec,
+        }
+    }
+
+    #[test]
+    fn ratio_over_the_window_only() {
+        let t0 = Instant::now();
+        let mut w = ThrottleWindow::default();
+        assert_eq!(w.over(Duration::from_secs(30)), None);
+        // 0-30 s: idle-ish, no throttling; 30-60 s: throttled in 80% of periods.
+        w.push(r(t0, 0, 0, 0, 0));
+        w.push(r(t0, 30, 300, 0, 3_000_000));
+        w.push(r(t0, 60, 600, 240, 6_000_000));
+        let last30 = w.over(Duration::from_secs(30)).unwrap();
+        assert!((last30.ratio - 0.8).abs() < 1e-9);
+        assert!((last30.usage_cores - 0.1).abs() < 1e-9);
+        let last60 = w.over(Duration::from_secs(60)).unwrap();
+        assert!((last60.ratio - 0.4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn no_periods_means_no_ratio() {
+        let t0 = Instant::now();
+        let mut w = ThrottleWindow::default();
+        w.push(r(t0, 0, 10, 1, 0));
+        w.push(r(t0, 5, 10, 1, 0));
+        assert_eq!(w.over(Duration::from_secs(30)), None);
+    }
+
+    #[test]
+    fn counters_going_back_restart() {
+        let t0 = Instant::now();
+        let mut w = ThrottleWindow::default();
+        w.push(r(t0, 0, 100, 50, 0));
+        w.push(r(t0, 5, 10, 0, 0));
+        assert_eq!(w.over(Duration::from_secs(30)), None);
+    }
+
+    #[test]
+    fn old_readings_are_dropped() {
+        let t0 = Instant::now();
+        let mut w = ThrottleWindow::default();
+        for s in 0..100 {
+            w.push(r(t0, s * 5, s * 50, s * 10, 0));
+        }
+        assert!(w.readings.len() <= 14);
+    }
+}

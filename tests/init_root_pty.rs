@@ -1,0 +1,80 @@
+//! ward as PID 1 with a terminal on stdin (`docker run -it`): the child
+//! becomes the terminal's foreground group, Ctrl-C reaches the command an
+//! interactive shell runs, and the shell's exit code comes out. Uses
+//! util-linux `script` for the pseudo-terminal.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn interactive_shell_gets_ctrl_c_and_its_exit_code_comes_out() {
+    if !require_root("pty") {
+        return;
+    }
+    let inner = format!(
+        "unshare --pid --fork --mount-proc --kill-child {} --no-watch -- /bin/sh -i",
+        ward()
+    );
+    let mut child = Command::new("script")
+        .args(["-qefc", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) must be installed");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<u8>();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut stdout = stdout;
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                let _ = tx.send(b);
+            }
+        }
+    });
+    let mut seen = String::new();
+    let wait_for = |needle: &str, seen: &mut String| {
+        let until = Instant::now() + Duration::from_secs(30);
+        while !seen.contains(needle) {
+            let left = until.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(b) => seen.push(b as char),
+                Err(_) => panic!("no {needle:?} on the terminal; saw:\n{seen}"),
+            }
+        }
+    };
+    // dash prompts root with "# " whatever PS1 says.
+    wait_for("# ", &mut seen);
+    stdin.write_all(b"sleep 30; echo unreached\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // Ctrl-C, as typed: the terminal sends SIGINT to its foreground group.
+    stdin.write_all(b"\x03").unwrap();
+    stdin.write_all(b"echo after:$?\n").unwrap();
+    wait_for("after:130", &mut seen);
+    stdin.write_all(b"exit 7\n").unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("shell did not exit; saw:\n{seen}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(7), "status {status:?}; saw:\n{seen}");
+    // The terminal echoes the typed command; the echo command itself never ran.
+    assert_eq!(seen.matches("unreached").count(), 1, "{seen}");
+}

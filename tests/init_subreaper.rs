@@ -1,0 +1,119 @@
+//! ward when it is not PID 1: a child subreaper that reaps its own
+//! descendants' orphans, signals only its own descendants at shutdown, and
+//! honours `--pdeathsig`. Needs no root.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const T: Duration = Duration::from_secs(60);
+
+#[test]
+fn orphans_of_the_child_are_reaped_by_the_subreaper() {
+    let script = format!("{0} orphans 3000 && exec {0} sleep 60", workload());
+    let p = Proc::start(
+        ward_plain(&["--no-watch", "--", "/bin/sh", "-c", &script]),
+        T,
+    );
+    assert_eq!(
+        p.wait_line(|l| l.starts_with("orphans=")),
+        "orphans=3000 fork_failures=0"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    // The orphans were re-parented to ward (not the host's init) and reaped.
+    assert_eq!(zombies_under(p.pid()), 0);
+    let kids = children(p.pid());
+    assert_eq!(kids.len(), 1, "only the main child is left: {kids:?}");
+}
+
+#[test]
+fn shutdown_spares_processes_not_descended_from_ward() {
+    let mut bystander = Command::new(workload())
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let out = run(
+        ward_plain(&[
+            "--no-watch",
+            "--grace",
+            "500ms",
+            "--",
+            workload(),
+            "stragglers",
+            "3",
+            "--ignore-term",
+        ]),
+        T,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("sent SIGTERM to 3 remaining processes"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("3 processes still running after the 500 ms grace: sent SIGKILL"),
+        "{}",
+        out.stderr
+    );
+    // The bystander is alive: ward signalled only its own descendants.
+    assert!(
+        bystander.try_wait().unwrap().is_none(),
+        "bystander was killed"
+    );
+    bystander.kill().unwrap();
+    let _ = bystander.wait();
+}
+
+#[test]
+fn pdeathsig_forwards_when_the_parent_dies() {
+    let dir = std::env::temp_dir().join(format!("ward-pdeath-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_file = dir.join("out");
+    let script = format!(
+        "{} -p TERM --no-watch -- {} signals --exit-on TERM --exit-code 9 > {} 2>&1 & sleep 0.5; exit 0",
+        ward(),
+        workload(),
+        out_file.display()
+    );
+    let status = Command::new("/bin/sh")
+        .args(["-c", &script])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The parent shell is gone; ward got SIGTERM and forwarded it.
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+        if text.contains("exit 9") || text.contains("exited with code 9") {
+            assert!(text.contains("signal 15"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < until, "child never stopped: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn subreaper_is_said_at_debug_level_only() {
+    let out = run(
+        ward_plain(&["--no-watch", "--", workload(), "exit", "0"]),
+        T,
+    );
+    assert!(!out.stderr.contains("subreaper"), "{}", out.stderr);
+    let out = run(
+        ward_plain(&["-v", "--no-watch", "--", workload(), "exit", "0"]),
+        T,
+    );
+    assert_eq!(
+        out.stderr.matches("[subreaper]").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+}
