@@ -179,7 +179,7 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
     });
     lines.push(Line {
         what: format!(
-            "watch CPU per sample at {}",
+            "watch CPU per sample (mean) at {}",
             watch.as_ref().map_or("the largest size", |w| w.0.as_str())
         ),
         target: "≤ 2 ms".into(),
