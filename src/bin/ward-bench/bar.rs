@@ -174,7 +174,7 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
         let row = s.rows.last()?;
         Some((
             row.clone(),
-            s.figure("CPU per sample")?.summary(row)?.median,
+            s.figure("mean per sample")?.summary(row)?.median,
         ))
     });
     lines.push(Line {
