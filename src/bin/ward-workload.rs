@@ -19,6 +19,7 @@ usage: ward-workload COMMAND [ARGS]
   exit CODE
   die SIG
   signals [--exit-on SIG] [--exit-code C] [--fork]
+  signal-echo
   ignore-term [--exit-after MS]
   stragglers N (--ignore-term | --exit-after MS) [--hold SECS]
   hog MB [--step MB] [--step-ms MS] [--hold SECS]
@@ -50,6 +51,7 @@ fn main() {
         }
         "die" => die(&mut a),
         "signals" => signals(&mut a),
+        "signal-echo" => signal_echo(&mut a),
         "ignore-term" => {
             let exit_after: Option<u64> = a.option("--exit-after");
             a.finish();
@@ -575,6 +577,26 @@ fn signals(a: &mut Args) {
         if exit_on == Some(sig) {
             exit(exit_code);
         }
+    }
+}
+
+/// For latency benchmarks: `ready`, then one byte (`.`) on stdout per signal
+/// received, written as soon as sigtimedwait returns; exits 0 on SIGTERM.
+/// No formatting and no buffering between the signal and the write.
+fn signal_echo(a: &mut Args) {
+    a.finish();
+    let catchable: KernelSigset = (1..=64)
+        .filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP)
+        .fold(0, |m, s| m | sig_bit(s));
+    // Blocked signals stay pending even for a namespace's PID 1 (see `signals`),
+    // so this also works without an init in front of it.
+    set_kernel_mask(libc::SIG_BLOCK, catchable);
+    say("ready");
+    loop {
+        if wait_signal(catchable).si_signo == libc::SIGTERM {
+            exit(0);
+        }
+        write_all(1, b".");
     }
 }
 

@@ -1,0 +1,221 @@
+//! The bar ward aims for, set against what was measured. It reports; it never
+//! fails a run (a benchmark asserts nothing about timing).
+
+use crate::report::{Section, table};
+use crate::stats::Unit;
+
+/// Every section of a run, where it ran.
+#[derive(Default)]
+pub struct Results {
+    /// Orphans, one worker.
+    pub reaping: Option<Section>,
+    /// Orphans, two workers.
+    pub reaping2: Option<Section>,
+    /// Signal latency.
+    pub signals: Option<Section>,
+    /// Start-up.
+    pub startup: Option<Section>,
+    /// Memory.
+    pub memory: Option<Section>,
+    /// Binary size.
+    pub size: Option<Section>,
+    /// Watch cost per sample.
+    pub watch: Option<Section>,
+    /// Idle watching.
+    pub idle: Option<Section>,
+    /// Stop latency.
+    pub stop: Option<Section>,
+}
+
+impl Results {
+    /// The sections in report order.
+    pub fn sections(&self) -> Vec<&Section> {
+        [
+            &self.reaping,
+            &self.reaping2,
+            &self.signals,
+            &self.startup,
+            &self.memory,
+            &self.size,
+            &self.watch,
+            &self.idle,
+            &self.stop,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+fn median(s: &Option<Section>, figure: &str, row: &str) -> Option<f64> {
+    Some(s.as_ref()?.figure(figure)?.summary(row)?.median)
+}
+
+fn max(s: &Option<Section>, figure: &str, row: &str) -> Option<f64> {
+    Some(s.as_ref()?.figure(figure)?.summary(row)?.max)
+}
+
+/// The lowest median among `peers`, and whose it is.
+fn best(s: &Option<Section>, figure: &str, peers: &[String]) -> Option<(f64, String)> {
+    peers
+        .iter()
+        .filter_map(|p| Some((median(s, figure, p)?, p.clone())))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// One line of the bar.
+struct Line {
+    what: String,
+    target: String,
+    ward: String,
+    met: Option<bool>,
+}
+
+/// The bar as a Markdown table. `ward` is ward's row name; `peers` the others.
+pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
+    let mut lines = Vec::new();
+    let fmt = |u: Unit, v: f64| format!("{} {}", u.format(v), u.label());
+    let against_best = |lines: &mut Vec<Line>,
+                        what: &str,
+                        s: &Option<Section>,
+                        fig: &str,
+                        u: Unit,
+                        slack: f64,
+                        slack_text: &str| {
+        let w = median(s, fig, ward);
+        let b = best(s, fig, peers);
+        lines.push(Line {
+            what: what.into(),
+            target: match &b {
+                Some((v, who)) => format!("≤ best peer{slack_text} ({who}: {})", fmt(u, *v)),
+                None => format!("≤ best peer{slack_text} (no peer measured)"),
+            },
+            ward: w.map_or("–".into(), |v| fmt(u, v)),
+            met: match (w, b) {
+                (Some(w), Some((b, _))) => Some(w <= b + slack),
+                _ => None,
+            },
+        });
+    };
+    against_best(
+        &mut lines,
+        "reaping CPU per orphan, 1 worker",
+        &r.reaping,
+        "CPU per orphan",
+        Unit::Us,
+        0.0,
+        "",
+    );
+    against_best(
+        &mut lines,
+        "reaping CPU per orphan, 2 workers",
+        &r.reaping2,
+        "CPU per orphan",
+        Unit::Us,
+        0.0,
+        "",
+    );
+    let left = [
+        max(&r.reaping, "zombies left", ward),
+        max(&r.reaping2, "zombies left", ward),
+    ];
+    let left: Vec<f64> = left.into_iter().flatten().collect();
+    let worst = left
+        .iter()
+        .copied()
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    lines.push(Line {
+        what: "zombies left 10 ms after a storm (worst run)".into(),
+        target: "0".into(),
+        ward: worst.map_or("–".into(), |v| format!("{v:.0}")),
+        met: worst.map(|v| v == 0.0),
+    });
+    against_best(
+        &mut lines,
+        "signal latency p99",
+        &r.signals,
+        "p99",
+        Unit::Us,
+        0.0,
+        "",
+    );
+    against_best(
+        &mut lines,
+        "start-up (wall of `INIT -- true`)",
+        &r.startup,
+        "wall",
+        Unit::Ms,
+        1.0,
+        " + 1 ms",
+    );
+    let rss = median(&r.memory, "idle RSS", ward);
+    lines.push(Line {
+        what: "idle RSS (default watch on)".into(),
+        target: "≤ 1536 KiB".into(),
+        ward: rss.map_or("–".into(), |v| fmt(Unit::KiB, v)),
+        met: rss.map(|v| v <= 1536.0),
+    });
+    let growth = median(&r.memory, "RSS growth", ward);
+    let reaps = r.memory.as_ref().map_or(String::new(), |s| s.title.clone());
+    lines.push(Line {
+        what: format!("RSS growth ({reaps})"),
+        target: "≤ 0 KiB".into(),
+        ward: growth.map_or("–".into(), |v| fmt(Unit::KiB, v)),
+        met: growth.map(|v| v <= 0.0),
+    });
+    let size = median(&r.size, "size", ward);
+    lines.push(Line {
+        what: "binary size".into(),
+        target: "≤ 2048 KiB".into(),
+        ward: size.map_or("–".into(), |v| fmt(Unit::KiB, v)),
+        met: size.map(|v| v <= 2048.0),
+    });
+    let watch = r.watch.as_ref().and_then(|s| {
+        let row = s.rows.last()?;
+        Some((
+            row.clone(),
+            s.figure("mean per sample")?.summary(row)?.median,
+        ))
+    });
+    lines.push(Line {
+        what: format!(
+            "watch CPU per sample (mean) at {}",
+            watch.as_ref().map_or("the largest size", |w| w.0.as_str())
+        ),
+        target: "≤ 2 ms".into(),
+        ward: watch.as_ref().map_or("–".into(), |w| fmt(Unit::Ms, w.1)),
+        met: watch.map(|w| w.1 <= 2.0),
+    });
+    let idle = r.idle.as_ref().and_then(|s| {
+        let row = s.rows.first()?;
+        s.figure("share of one core")?
+            .summary(row)
+            .map(|x| x.median)
+    });
+    lines.push(Line {
+        what: "idle watching at the default interval".into(),
+        target: "< 0.1 % of one core".into(),
+        ward: idle.map_or("–".into(), |v| fmt(Unit::Pct, v)),
+        met: idle.map(|v| v < 0.1),
+    });
+    let header: Vec<String> = ["", "bar", "ward", ""]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let rows: Vec<Vec<String>> = lines
+        .into_iter()
+        .map(|l| {
+            vec![
+                l.what,
+                l.target,
+                l.ward,
+                match l.met {
+                    Some(true) => "met".into(),
+                    Some(false) => "**missed**".into(),
+                    None => "not measured".into(),
+                },
+            ]
+        })
+        .collect();
+    table(&header, &rows)
+}

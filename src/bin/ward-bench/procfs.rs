@@ -1,0 +1,280 @@
+//! What the harness reads from the host's `/proc` about an init and its
+//! container: CPU time, memory, the process tree, the syscall a task sleeps in.
+//!
+//! Parsers take `&str` and are unit tested; [`Proc`] is the thin I/O layer,
+//! rooted at a path so tests could point it elsewhere. Nothing here signals or
+//! changes a process.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// x86_64 syscall numbers a sleeping straggler can be in (`/proc/PID/syscall`).
+pub const SYS_NANOSLEEP: i64 = 35;
+/// glibc's `nanosleep` is `clock_nanosleep` underneath.
+pub const SYS_CLOCK_NANOSLEEP: i64 = 230;
+
+/// One line of the process table: `/proc/PID/stat` fields the harness needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatLine {
+    /// Process id (in the host's namespace).
+    pub pid: i32,
+    /// State letter: R, S, D, Z, ...
+    pub state: char,
+    /// Parent pid.
+    pub ppid: i32,
+}
+
+/// Resident and proportional set size, in KiB (`smaps_rollup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// `Rss:`
+    pub rss_kib: u64,
+    /// `Pss:`
+    pub pss_kib: u64,
+}
+
+/// `/proc/PID/schedstat`: the first field is the time spent on CPU, in ns
+/// (Documentation/scheduler/sched-stats.rst), exact rather than tick-based.
+pub fn parse_schedstat(text: &str) -> Option<u64> {
+    text.split_ascii_whitespace().next()?.parse().ok()
+}
+
+/// `/proc/PID/stat`; the command name may hold spaces and parentheses, so the
+/// fields after it are found from the last `)`.
+pub fn parse_stat(text: &str) -> Option<StatLine> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let pid = text[..open].trim().parse().ok()?;
+    let mut rest = text.get(close + 1..)?.split_ascii_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some(StatLine { pid, state, ppid })
+}
+
+/// `/proc/PID/smaps_rollup` (Linux 4.14+).
+pub fn parse_smaps_rollup(text: &str) -> Option<Memory> {
+    let field = |name: &str| {
+        text.lines().find_map(|l| {
+            let v = l.strip_prefix(name)?.trim().strip_suffix("kB")?;
+            v.trim().parse::<u64>().ok()
+        })
+    };
+    Some(Memory {
+        rss_kib: field("Rss:")?,
+        pss_kib: field("Pss:")?,
+    })
+}
+
+/// `/proc/PID/syscall`: the number of the syscall a blocked task is in;
+/// `None` when it runs ("running") or is gone.
+pub fn parse_syscall(text: &str) -> Option<i64> {
+    text.split_ascii_whitespace().next()?.parse().ok()
+}
+
+/// Every process below `root` in `table` (not `root` itself).
+pub fn descendants(table: &[StatLine], root: i32) -> Vec<StatLine> {
+    let mut children: HashMap<i32, Vec<&StatLine>> = HashMap::new();
+    for p in table {
+        children.entry(p.ppid).or_default().push(p);
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![root];
+    while let Some(pid) = todo.pop() {
+        for c in children.get(&pid).into_iter().flatten() {
+            // A pid cannot be its own ancestor; guards against a torn read.
+            if c.pid != root && out.len() < table.len() {
+                out.push(**c);
+                todo.push(c.pid);
+            }
+        }
+    }
+    out
+}
+
+/// The host's `/proc`.
+#[derive(Debug, Clone)]
+pub struct Proc {
+    root: PathBuf,
+}
+
+impl Default for Proc {
+    fn default() -> Self {
+        Proc {
+            root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+impl Proc {
+    /// The /proc that `pid` sees, through its root (`/proc/PID/root/proc`):
+    /// for an init started by `unshare --mount-proc` that is its namespace's
+    /// own /proc, listing only the container's processes, with pids as the
+    /// container numbers them (the init is 1). Far cheaper to scan than the
+    /// host's whole table while a storm runs.
+    pub fn seen_by(pid: i32) -> Proc {
+        Proc {
+            root: PathBuf::from(format!("/proc/{pid}/root/proc")),
+        }
+    }
+
+    /// Zombies in a container's /proc (from [`Proc::seen_by`]): every process
+    /// there but PID 1 descends from PID 1.
+    pub fn container_zombies(&self) -> usize {
+        self.table()
+            .iter()
+            .filter(|p| p.pid != 1 && p.state == 'Z')
+            .count()
+    }
+
+    fn read(&self, pid: i32, file: &str) -> Option<String> {
+        std::fs::read_to_string(self.root.join(pid.to_string()).join(file)).ok()
+    }
+
+    /// CPU time of every live thread of `pid`, in ns; `None` once it is gone.
+    pub fn cpu_ns(&self, pid: i32) -> Option<u64> {
+        let dir = self.root.join(pid.to_string()).join("task");
+        let mut total = 0;
+        let mut any = false;
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let text = std::fs::read_to_string(entry.path().join("schedstat")).ok();
+            if let Some(ns) = text.as_deref().and_then(parse_schedstat) {
+                total += ns;
+                any = true;
+            }
+        }
+        any.then_some(total)
+    }
+
+    /// RSS and PSS of `pid`.
+    pub fn memory(&self, pid: i32) -> Option<Memory> {
+        parse_smaps_rollup(&self.read(pid, "smaps_rollup")?)
+    }
+
+    /// One process's stat line.
+    pub fn stat(&self, pid: i32) -> Option<StatLine> {
+        parse_stat(&self.read(pid, "stat")?)
+    }
+
+    /// The syscall `pid` is blocked in.
+    pub fn syscall(&self, pid: i32) -> Option<i64> {
+        parse_syscall(&self.read(pid, "syscall")?)
+    }
+
+    /// The command line, arguments joined by spaces.
+    pub fn cmdline(&self, pid: i32) -> Option<String> {
+        let raw = self.read(pid, "cmdline")?;
+        Some(raw.trim_end_matches('\0').replace('\0', " "))
+    }
+
+    /// The whole process table. Processes that vanish mid-scan are skipped.
+    /// (The kernel here lacks CONFIG_PROC_CHILDREN, so there is no cheaper
+    /// way to find a process's children than reading every stat file.)
+    pub fn table(&self) -> Vec<StatLine> {
+        let Ok(dir) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter_map(|pid| self.stat(pid))
+            .collect()
+    }
+
+    /// The children of `pid` (from a full scan).
+    pub fn children(&self, pid: i32) -> Vec<i32> {
+        self.table()
+            .into_iter()
+            .filter(|p| p.ppid == pid)
+            .map(|p| p.pid)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedstat_first_field_is_ns_on_cpu() {
+        assert_eq!(parse_schedstat("143312146 5975407 369\n"), Some(143312146));
+        assert_eq!(parse_schedstat(""), None);
+    }
+
+    #[test]
+    fn stat_with_odd_command_names() {
+        let s = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0";
+        assert_eq!(
+            parse_stat(s),
+            Some(StatLine {
+                pid: 1234,
+                state: 'S',
+                ppid: 1
+            })
+        );
+        assert_eq!(parse_stat("77 (sh) Z 9 0").map(|s| s.state), Some('Z'));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn smaps_rollup_rss_and_pss() {
+        let text = "\
+00400000-7ffd8b5f5000 ---p 00000000 00:00 0                      [rollup]
+Rss:                 812 kB
+Pss:                 301 kB
+Pss_Dirty:            96 kB
+Shared_Clean:        700 kB
+";
+        assert_eq!(
+            parse_smaps_rollup(text),
+            Some(Memory {
+                rss_kib: 812,
+                pss_kib: 301
+            })
+        );
+        assert_eq!(parse_smaps_rollup("Rss: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn syscall_number_or_running() {
+        assert_eq!(
+            parse_syscall("230 0x1 0x0 0x7ffc 0x0 0x0 0x0 0x7ffc 0x4a1b\n"),
+            Some(SYS_CLOCK_NANOSLEEP)
+        );
+        assert_eq!(parse_syscall("running\n"), None);
+    }
+
+    #[test]
+    fn descendants_and_zombies() {
+        let p = |pid, state, ppid| StatLine { pid, state, ppid };
+        let table = [
+            p(1, 'S', 0),
+            p(10, 'S', 1),
+            p(11, 'S', 10),
+            p(12, 'Z', 10),
+            p(13, 'Z', 11),
+            p(20, 'Z', 1),
+        ];
+        let mut d: Vec<i32> = descendants(&table, 10).iter().map(|s| s.pid).collect();
+        d.sort();
+        assert_eq!(d, vec![11, 12, 13]);
+        assert_eq!(descendants(&table, 1).len(), 5);
+    }
+
+    #[test]
+    fn container_zombies_from_a_fake_proc() {
+        let dir = std::env::temp_dir().join(format!("ward-bench-proc-{}", std::process::id()));
+        for (pid, stat) in [
+            ("1", "1 (ward) S 0 1 1"),
+            ("2", "2 (sh) S 1 2 2"),
+            ("7", "7 (ward-workload) Z 1 7 7"),
+            ("8", "8 (x) Z 2 7 7"),
+        ] {
+            std::fs::create_dir_all(dir.join(pid)).unwrap();
+            std::fs::write(dir.join(pid).join("stat"), stat).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("self")).unwrap();
+        let proc = Proc { root: dir.clone() };
+        assert_eq!(proc.container_zombies(), 2);
+        assert_eq!(proc.children(1).len(), 2);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

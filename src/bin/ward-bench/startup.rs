@@ -1,0 +1,61 @@
+//! Start-up overhead: `unshare ... INIT -- true` against `unshare ... true`,
+//! both as PID 1 of a fresh PID namespace, interleaved run by run so drifting
+//! load hits every init alike.
+
+use std::ffi::OsString;
+
+use crate::container::time_run;
+use crate::plan::{Ctx, progress};
+use crate::report::Section;
+use crate::stats::{Compare, Figure, Unit};
+
+/// Row name of plain `true`.
+pub const PLAIN: &str = "plain true";
+
+/// The start-up benchmark.
+pub fn run(ctx: &Ctx) -> Section {
+    let runs = ctx.plan.startup_runs;
+    let mut rows: Vec<String> = ctx.inits.iter().map(|i| i.name.clone()).collect();
+    rows.push(PLAIN.into());
+    let mut s = Section::new("Start-up overhead", rows);
+    s.intro.push(format!(
+        "Wall time of `unshare --pid --fork --mount-proc --kill-child INIT -- true`, {runs} runs \
+         per init, interleaved (every init once per round, rotating order), against the same \
+         `unshare` running `true` as PID 1 itself. *Overhead* is the init's time minus plain \
+         `true` in the same round. Most of the wall time is `unshare` (namespace, /proc mount)."
+    ));
+    let mut wall = Figure::new("wall", Unit::Ms, Compare::Difference);
+    let mut overhead = Figure::new("overhead", Unit::Ms, Compare::No);
+    progress(&format!("start-up: {runs} rounds"));
+    for round in 0..runs {
+        let mut order: Vec<(String, Vec<OsString>)> = ctx
+            .rotation(round)
+            .into_iter()
+            .map(|i| {
+                let mut argv = i.argv(&[]);
+                argv.push("true".into());
+                (i.name.clone(), argv)
+            })
+            .collect();
+        order.insert(
+            round % (order.len() + 1),
+            (PLAIN.into(), vec!["true".into()]),
+        );
+        for (name, argv) in order {
+            match time_run(&argv) {
+                Ok(d) => wall.add(round, &name, d.as_secs_f64() * 1e3),
+                // Past ten, count without filling the report.
+                Err(e) if s.failures < 10 => s.fail(format!("{name} run {}: {e}", round + 1)),
+                Err(_) => s.failures += 1,
+            }
+        }
+    }
+    for init in &ctx.inits {
+        for (round, (a, b)) in wall.round_pairs(&init.name, PLAIN) {
+            overhead.add(round, &init.name, a - b);
+        }
+    }
+    s.figures = vec![wall, overhead];
+    s.compare_from = Some(ctx.ward().name.clone());
+    s
+}
