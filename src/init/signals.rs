@@ -51,6 +51,7 @@ pub struct SignalSetup {
     batch: Vec<libc::signalfd_siginfo>,
     next: usize,
     filled: usize,
+    short: bool,
 }
 
 /// One signal as read from the signalfd.
@@ -113,12 +114,20 @@ impl SignalSetup {
             batch: vec![unsafe { std::mem::zeroed() }; BATCH],
             next: 0,
             filled: 0,
+            short: false,
         })
     }
 
-    /// Returns the next pending signal, or `None` when none is left.
+    /// Returns the next pending signal, or `None` when the last read came up
+    /// short. A short read means the queue was empty at that moment; a signal
+    /// arriving after it makes the fd readable again, so the next poll wakes
+    /// for it. That saves a read that would only say EAGAIN on every wake-up.
     pub fn read(&mut self) -> Option<Received> {
         if self.next >= self.filled {
+            if self.short {
+                self.short = false;
+                return None;
+            }
             let size = std::mem::size_of::<libc::signalfd_siginfo>();
             // SAFETY: the kernel writes whole signalfd_siginfo records into
             // our buffer of BATCH records.
@@ -134,6 +143,7 @@ impl SignalSetup {
             if self.filled == 0 {
                 return None;
             }
+            self.short = self.filled < BATCH;
         }
         let info = &self.batch[self.next];
         self.next += 1;

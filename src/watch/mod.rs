@@ -117,7 +117,7 @@ impl Watcher {
             buf,
             errors_logged: false,
         };
-        w.sampler.take(Instant::now(), &mut w.snap);
+        w.sampler.take_baseline(Instant::now(), &mut w.snap);
         w.alerts.baseline(&w.snap);
         w.record(facts);
         w

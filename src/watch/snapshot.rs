@@ -108,8 +108,18 @@ impl Sampler {
         self.cgroups.as_ref()
     }
 
+    /// Fills `snap` with the cgroup's numbers only: the baselines taken before
+    /// the child starts, which must not wait for a census.
+    pub fn take_baseline(&mut self, now: Instant, snap: &mut Snapshot) {
+        self.take_inner(now, snap, false);
+    }
+
     /// Fills `snap` with a fresh look at the container.
     pub fn take(&mut self, now: Instant, snap: &mut Snapshot) {
+        self.take_inner(now, snap, true);
+    }
+
+    fn take_inner(&mut self, now: Instant, snap: &mut Snapshot, census: bool) {
         snap.uptime_s = now.duration_since(self.started).as_secs_f64();
         snap.samples += 1;
         if let Some(cg) = &self.cgroups {
@@ -134,7 +144,7 @@ impl Sampler {
                 usage_usec: cpu.usage_usec.unwrap_or(0),
             });
         }
-        if self.census_due(now, snap.cgroup.pids.current) {
+        if census && self.census_due(now, snap.cgroup.pids.current) {
             self.census(now, snap);
         }
         snap.census_age_s = self
