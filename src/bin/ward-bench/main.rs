@@ -326,7 +326,11 @@ fn render(
          round by round, then summarised the same way.\n"
     );
     let _ = writeln!(md, "## Against ward's bar\n");
-    let _ = writeln!(md, "Reported, not asserted.\n");
+    let _ = writeln!(
+        md,
+        "Reported, not asserted. Where ward misses and why, with profiles: \
+         [benchmarks-analysis.md](benchmarks-analysis.md).\n"
+    );
     md.push_str(&bar::render(r, ward, &peers));
     md.push('\n');
     for s in r.sections() {
