@@ -19,5 +19,6 @@ pub mod init;
 pub mod log;
 pub mod procs;
 pub mod report;
+pub mod signame;
 pub mod units;
 pub mod watch;

@@ -1,4 +1,6 @@
-//! Numbers in words for logs and reports: `511.8 MiB`, `92.3%`.
+//! Numbers in words for logs and reports: `511.8 MiB`, `92.3%`, `2.5 s`.
+
+use std::time::Duration;
 
 /// Bytes in binary units with one decimal (`0 B`, `12.0 KiB`, `511.8 MiB`).
 pub fn bytes(n: u64) -> String {
@@ -25,6 +27,20 @@ pub fn cores(c: f64) -> String {
     let s = format!("{c:.2}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     s.to_string()
+}
+
+/// A duration in words for the log: `500 ms`, `2.5 s`.
+pub fn secs(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        let s = d.as_secs_f64();
+        if s.fract() == 0.0 {
+            format!("{s:.0} s")
+        } else {
+            format!("{s:.1} s")
+        }
+    }
 }
 
 #[cfg(test)]

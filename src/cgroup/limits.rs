@@ -33,6 +33,21 @@ pub enum LimitSource {
     Host,
 }
 
+impl LimitSource {
+    /// Where the limit comes from, in words: `own cgroup`, `cpuset`, ...
+    pub fn words(&self) -> String {
+        match self {
+            LimitSource::OwnGroup => "own cgroup".into(),
+            LimitSource::Ancestor { path: Some(p) } => {
+                format!("set on ancestor cgroup {}", p.display())
+            }
+            LimitSource::Ancestor { path: None } => "set on an ancestor cgroup".into(),
+            LimitSource::Cpuset { .. } => "cpuset".into(),
+            LimitSource::Host => "no cgroup limit: the host's".into(),
+        }
+    }
+}
+
 /// The memory limit in bytes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MemoryLimit {

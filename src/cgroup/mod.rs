@@ -18,6 +18,8 @@ pub mod resolve;
 pub mod sample;
 
 mod fsread;
+mod pids;
+mod sample_files;
 mod v1;
 mod v2;
 
@@ -168,7 +170,7 @@ pub struct Cgroups {
     #[serde(skip)]
     roots: Roots,
     #[serde(skip)]
-    plan: sample::Plan,
+    files: sample_files::SampleFiles,
 }
 
 impl Cgroups {
@@ -186,7 +188,7 @@ impl Cgroups {
             path: mountinfo_path,
         })?;
         let r = resolve::Resolved::new(roots, layout, &mounts, &lines);
-        let plan = sample::Plan::new(layout, &r);
+        let files = sample_files::SampleFiles::new(layout, &r);
         Ok(Cgroups {
             layout,
             memory: r.memory,
@@ -196,7 +198,7 @@ impl Cgroups {
             pids: r.pids,
             unified: r.unified,
             roots: roots.clone(),
-            plan,
+            files,
         })
     }
 
@@ -209,7 +211,7 @@ impl Cgroups {
     /// Reads current usage into `out`, reusing `buf`. Never fails: unreadable files
     /// leave their fields `None`, and unexpected errors are counted in `out.errors`.
     pub fn sample(&self, buf: &mut String, out: &mut CgroupSample) {
-        self.plan.run(buf, out);
+        self.files.run(buf, out);
     }
 
     /// How many processes the kernel OOM killer has killed in ward's memory cgroup

@@ -6,12 +6,13 @@
 use std::path::PathBuf;
 
 use super::parse;
+use super::pids;
 use super::resolve::Resolved;
-use super::sample::{self, CgroupSample, Probe};
+use super::sample::CgroupSample;
 
 /// A v1 file the sample reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum File {
+pub(crate) enum V1File {
     MemUsage,
     MemMaxUsage,
     MemFailcnt,
@@ -24,68 +25,70 @@ pub(crate) enum File {
     PidsEvents,
 }
 
-/// Adds the v1 files of the resolved groups to `files`.
-pub(crate) fn plan(r: &Resolved, files: &mut Vec<(Probe, PathBuf)>) {
-    let mut add = |g: &Option<super::Group>, list: &[(File, &str)]| {
+/// The v1 files of the resolved groups.
+pub(crate) fn files(r: &Resolved) -> Vec<(V1File, PathBuf)> {
+    let mut files = Vec::new();
+    let mut add = |g: &Option<super::Group>, list: &[(V1File, &str)]| {
         if let Some(g) = g {
             for (f, name) in list {
-                files.push((Probe::V1(*f), g.dir.join(name)));
+                files.push((*f, g.dir.join(name)));
             }
         }
     };
     add(
         &r.memory,
         &[
-            (File::MemUsage, "memory.usage_in_bytes"),
-            (File::MemMaxUsage, "memory.max_usage_in_bytes"),
-            (File::MemFailcnt, "memory.failcnt"),
-            (File::MemStat, "memory.stat"),
-            (File::OomControl, "memory.oom_control"),
+            (V1File::MemUsage, "memory.usage_in_bytes"),
+            (V1File::MemMaxUsage, "memory.max_usage_in_bytes"),
+            (V1File::MemFailcnt, "memory.failcnt"),
+            (V1File::MemStat, "memory.stat"),
+            (V1File::OomControl, "memory.oom_control"),
         ],
     );
-    add(&r.cpuacct, &[(File::CpuacctUsage, "cpuacct.usage")]);
-    add(&r.cpu, &[(File::CpuStat, "cpu.stat")]);
+    add(&r.cpuacct, &[(V1File::CpuacctUsage, "cpuacct.usage")]);
+    add(&r.cpu, &[(V1File::CpuStat, "cpu.stat")]);
     add(
         &r.pids,
         &[
-            (File::PidsCurrent, "pids.current"),
-            (File::PidsMax, "pids.max"),
-            (File::PidsEvents, "pids.events"),
+            (V1File::PidsCurrent, "pids.current"),
+            (V1File::PidsMax, "pids.max"),
+            (V1File::PidsEvents, "pids.events"),
         ],
     );
+    files
 }
 
 /// Fills `out` from one v1 file; false when it did not parse.
-pub(crate) fn apply(f: File, text: &str, out: &mut CgroupSample) -> bool {
+pub(crate) fn apply(f: V1File, text: &str, out: &mut CgroupSample) -> bool {
     let m = &mut out.memory;
     match f {
-        File::MemUsage => {
+        V1File::MemUsage => {
             m.usage = parse::single_u64(text);
             m.usage.is_some()
         }
-        File::MemMaxUsage => {
+        V1File::MemMaxUsage => {
             m.peak = parse::single_u64(text);
             m.peak.is_some()
         }
-        File::MemFailcnt => {
+        V1File::MemFailcnt => {
             m.failcnt = parse::single_u64(text);
             m.failcnt.is_some()
         }
-        File::MemStat => {
+        V1File::MemStat => {
             // total_* are hierarchical, matching usage_in_bytes which counts children.
             m.inactive_file = parse::flat_key(text, "total_inactive_file");
             m.inactive_file.is_some()
         }
-        File::OomControl => {
+        V1File::OomControl => {
             // oom_kill appeared in 4.13; older kernels only have the first two lines.
             m.events.oom_kill = parse::flat_key(text, "oom_kill");
             parse::flat_key(text, "under_oom").is_some()
         }
-        File::CpuacctUsage => {
+        V1File::CpuacctUsage => {
             out.cpu.usage_usec = parse::single_u64(text).map(|ns| ns / 1000);
             out.cpu.usage_usec.is_some()
         }
-        File::CpuStat => {
+        V1File::CpuStat => {
             let c = &mut out.cpu;
             parse::flat_keyed(text, |k, v| match k {
                 "nr_periods" => c.nr_periods = Some(v),
@@ -95,8 +98,8 @@ pub(crate) fn apply(f: File, text: &str, out: &mut CgroupSample) -> bool {
             });
             c.nr_periods.is_some()
         }
-        File::PidsCurrent => sample::apply_pids_current(text, out),
-        File::PidsMax => sample::apply_pids_max(text, out),
-        File::PidsEvents => sample::apply_pids_events(text, out),
+        V1File::PidsCurrent => pids::apply_current(text, &mut out.pids),
+        V1File::PidsMax => pids::apply_max(text, &mut out.pids),
+        V1File::PidsEvents => pids::apply_events(text, &mut out.pids),
     }
 }

@@ -6,12 +6,13 @@
 use std::path::PathBuf;
 
 use super::parse;
+use super::pids;
 use super::resolve::Resolved;
-use super::sample::{self, CgroupSample, Probe};
+use super::sample::CgroupSample;
 
 /// A v2 file the sample reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum File {
+pub(crate) enum V2File {
     MemCurrent,
     MemPeak,
     MemStat,
@@ -22,53 +23,55 @@ pub(crate) enum File {
     PidsEvents,
 }
 
-/// Adds the v2 files of the resolved groups to `files`.
-pub(crate) fn plan(r: &Resolved, files: &mut Vec<(Probe, PathBuf)>) {
-    let mut add = |g: &Option<super::Group>, list: &[(File, &str)]| {
+/// The cgroup2 files of the resolved groups.
+pub(crate) fn files(r: &Resolved) -> Vec<(V2File, PathBuf)> {
+    let mut files = Vec::new();
+    let mut add = |g: &Option<super::Group>, list: &[(V2File, &str)]| {
         if let Some(g) = g {
             for (f, name) in list {
-                files.push((Probe::V2(*f), g.dir.join(name)));
+                files.push((*f, g.dir.join(name)));
             }
         }
     };
     add(
         &r.memory,
         &[
-            (File::MemCurrent, "memory.current"),
-            (File::MemPeak, "memory.peak"),
-            (File::MemStat, "memory.stat"),
-            (File::MemEvents, "memory.events"),
+            (V2File::MemCurrent, "memory.current"),
+            (V2File::MemPeak, "memory.peak"),
+            (V2File::MemStat, "memory.stat"),
+            (V2File::MemEvents, "memory.events"),
         ],
     );
     // cpu.stat's usage fields exist even without the cpu controller enabled.
-    add(&r.cpuacct, &[(File::CpuStat, "cpu.stat")]);
+    add(&r.cpuacct, &[(V2File::CpuStat, "cpu.stat")]);
     add(
         &r.pids,
         &[
-            (File::PidsCurrent, "pids.current"),
-            (File::PidsMax, "pids.max"),
-            (File::PidsEvents, "pids.events"),
+            (V2File::PidsCurrent, "pids.current"),
+            (V2File::PidsMax, "pids.max"),
+            (V2File::PidsEvents, "pids.events"),
         ],
     );
+    files
 }
 
 /// Fills `out` from one v2 file; false when it did not parse.
-pub(crate) fn apply(f: File, text: &str, out: &mut CgroupSample) -> bool {
+pub(crate) fn apply(f: V2File, text: &str, out: &mut CgroupSample) -> bool {
     let m = &mut out.memory;
     match f {
-        File::MemCurrent => {
+        V2File::MemCurrent => {
             m.usage = parse::single_u64(text);
             m.usage.is_some()
         }
-        File::MemPeak => {
+        V2File::MemPeak => {
             m.peak = parse::single_u64(text);
             m.peak.is_some()
         }
-        File::MemStat => {
+        V2File::MemStat => {
             m.inactive_file = parse::flat_key(text, "inactive_file");
             m.inactive_file.is_some()
         }
-        File::MemEvents => {
+        V2File::MemEvents => {
             let e = &mut m.events;
             parse::flat_keyed(text, |k, v| match k {
                 "high" => e.high = Some(v),
@@ -79,7 +82,7 @@ pub(crate) fn apply(f: File, text: &str, out: &mut CgroupSample) -> bool {
             });
             e.max.is_some()
         }
-        File::CpuStat => {
+        V2File::CpuStat => {
             let c = &mut out.cpu;
             parse::flat_keyed(text, |k, v| match k {
                 "usage_usec" => c.usage_usec = Some(v),
@@ -90,8 +93,8 @@ pub(crate) fn apply(f: File, text: &str, out: &mut CgroupSample) -> bool {
             });
             c.usage_usec.is_some()
         }
-        File::PidsCurrent => sample::apply_pids_current(text, out),
-        File::PidsMax => sample::apply_pids_max(text, out),
-        File::PidsEvents => sample::apply_pids_events(text, out),
+        V2File::PidsCurrent => pids::apply_current(text, &mut out.pids),
+        V2File::PidsMax => pids::apply_max(text, &mut out.pids),
+        V2File::PidsEvents => pids::apply_events(text, &mut out.pids),
     }
 }

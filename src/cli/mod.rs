@@ -190,7 +190,7 @@ fn apply_env(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) -> Result<(
         }
     }
     if let Some(v) = get("WARD_PDEATHSIG") {
-        cfg.pdeathsig = Some(values::signal(&v).map_err(ctx("WARD_PDEATHSIG"))?);
+        cfg.pdeathsig = Some(crate::signame::parse(&v).map_err(ctx("WARD_PDEATHSIG"))?);
     }
     if let Some(v) = get("WARD_STOP_DELAY") {
         cfg.stop_delay = Some(values::duration(&v).map_err(ctx("WARD_STOP_DELAY"))?);
@@ -279,7 +279,7 @@ where
             }
             Short('p') | Long("pdeathsig") => {
                 let v = val(&mut parser, "--pdeathsig")?;
-                cfg.pdeathsig = Some(values::signal(&v).map_err(with_flag("--pdeathsig"))?);
+                cfg.pdeathsig = Some(crate::signame::parse(&v).map_err(with_flag("--pdeathsig"))?);
             }
             Long("stop-delay") => {
                 let v = val(&mut parser, "--stop-delay")?;

@@ -1,9 +1,12 @@
-//! Parsers for option values: durations, signals, `A:B` pairs, percentages.
+//! Parsers for option values: durations, `A:B` pairs, percentages (signal
+//! names are in [`crate::signame`]).
 //!
 //! Pure functions on `&str`; each error says what was expected, so the usage
 //! line the user sees names the fix.
 
 use std::time::Duration;
+
+use crate::signame::{name as signal_name, parse as signal};
 
 /// Parses `500ms`, `10s`, `1.5s`, `2m`, `1h`, or a bare number of seconds.
 pub fn duration(text: &str) -> Result<Duration, String> {
@@ -31,105 +34,6 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         return Err(format!("invalid duration '{text}': at most 24h"));
     }
     Ok(Duration::from_secs_f64(secs))
-}
-
-const NAMES: &[(&str, i32)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("IOT", libc::SIGIOT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("STKFLT", libc::SIGSTKFLT),
-    ("CHLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("POLL", libc::SIGPOLL),
-    ("PWR", libc::SIGPWR),
-    ("SYS", libc::SIGSYS),
-];
-
-/// The kernel's highest signal number on Linux (SIGRTMAX).
-pub const SIG_MAX: i32 = 64;
-
-/// Parses a signal as a name (`TERM`, `SIGTERM`, `sigterm`, `RTMIN+2`) or a
-/// number 1..=64.
-pub fn signal(text: &str) -> Result<i32, String> {
-    let t = text.trim();
-    let bad =
-        || format!("invalid signal '{text}': expected a name like TERM or a number 1-{SIG_MAX}");
-    if let Ok(n) = t.parse::<i32>() {
-        return if (1..=SIG_MAX).contains(&n) {
-            Ok(n)
-        } else {
-            Err(bad())
-        };
-    }
-    let upper = t.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Some(&(_, n)) = NAMES.iter().find(|(nm, _)| *nm == name) {
-        return Ok(n);
-    }
-    let rt = |base: i32, rest: &str, sign: i32| -> Result<i32, String> {
-        let off: i32 = if rest.is_empty() {
-            0
-        } else {
-            rest.parse().map_err(|_| bad())?
-        };
-        let n = base + sign * off;
-        if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
-            Ok(n)
-        } else {
-            Err(bad())
-        }
-    };
-    if let Some(rest) = name.strip_prefix("RTMIN") {
-        return match rest.strip_prefix('+') {
-            Some(off) => rt(libc::SIGRTMIN(), off, 1),
-            None if rest.is_empty() => rt(libc::SIGRTMIN(), "", 1),
-            None => Err(bad()),
-        };
-    }
-    if let Some(rest) = name.strip_prefix("RTMAX") {
-        return match rest.strip_prefix('-') {
-            Some(off) => rt(libc::SIGRTMAX(), off, -1),
-            None if rest.is_empty() => rt(libc::SIGRTMAX(), "", -1),
-            None => Err(bad()),
-        };
-    }
-    Err(bad())
-}
-
-/// The short name of a signal number (`TERM`), or its number as text.
-pub fn signal_name(sig: i32) -> String {
-    // IOT and POLL are aliases; the table lists the canonical name first.
-    match NAMES.iter().find(|(_, n)| *n == sig) {
-        Some((name, _)) => format!("SIG{name}"),
-        None if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig) => {
-            format!("SIGRTMIN+{}", sig - libc::SIGRTMIN())
-        }
-        None => format!("signal {sig}"),
-    }
 }
 
 /// Parses a `-r/--rewrite SRC:DST` pair; DST 0 means "drop".
@@ -213,33 +117,6 @@ mod tests {
             let err = duration(bad).unwrap_err();
             assert!(err.contains("invalid duration"), "{bad}: {err}");
         }
-    }
-
-    #[test]
-    fn signals_by_name_and_number() {
-        assert_eq!(signal("TERM"), Ok(15));
-        assert_eq!(signal("SIGTERM"), Ok(15));
-        assert_eq!(signal("sigterm"), Ok(15));
-        assert_eq!(signal("usr1"), Ok(libc::SIGUSR1));
-        assert_eq!(signal("9"), Ok(9));
-        assert_eq!(signal("64"), Ok(64));
-        assert_eq!(signal("RTMIN"), Ok(libc::SIGRTMIN()));
-        assert_eq!(signal("RTMIN+2"), Ok(libc::SIGRTMIN() + 2));
-        assert_eq!(signal("SIGRTMAX-1"), Ok(libc::SIGRTMAX() - 1));
-        for bad in ["0", "65", "-1", "TERMX", "", "RTMIN+99", "RTMINX"] {
-            assert!(signal(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn signal_names_round_trip() {
-        for n in 1..=SIG_MAX {
-            let name = signal_name(n);
-            if n < libc::SIGRTMIN() && !(32..=33).contains(&n) {
-                assert_eq!(signal(&name), Ok(n), "{name}");
-            }
-        }
-        assert_eq!(signal_name(9), "SIGKILL");
     }
 
     #[test]

@@ -15,11 +15,12 @@ use super::shutdown;
 use super::signals::{self, ChildHandle, Received, SignalSetup};
 use super::stop::{STILL_RUNNING_AT, StopState};
 use super::timers::{Timer, Timers};
-use crate::cli::values::signal_name;
 use crate::cli::{Config, OrphanPolicy};
 use crate::exit::ChildEnd;
 use crate::log::{self, Level};
 use crate::report::facts::{RunFacts, StopRequest};
+use crate::signame::name as signal_name;
+use crate::units::secs;
 use crate::watch::{OOM_LOG_DELAY, Watcher};
 
 /// How often adopted orphans are looked for under `--orphans terminate`, on
@@ -570,19 +571,5 @@ fn pollfd(fd: RawFd) -> libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
-    }
-}
-
-/// A duration in words for the log: `500 ms`, `2.5 s`.
-pub fn secs(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        let s = d.as_secs_f64();
-        if s.fract() == 0.0 {
-            format!("{s:.0} s")
-        } else {
-            format!("{s:.1} s")
-        }
     }
 }

@@ -20,11 +20,11 @@ pub mod timers;
 use serde_json::json;
 
 use crate::cli::Config;
-use crate::cli::values::signal_name;
 use crate::exit::{self, ChildEnd};
 use crate::log::{self, Level};
 use crate::report::facts::{RunFacts, command_name};
 use crate::report::{self, summary, verdict};
+use crate::signame::name as signal_name;
 use crate::watch::{Snapshot, Watcher};
 use event_loop::Supervisor;
 use signals::{ChildHandle, SignalSetup};

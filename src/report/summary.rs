@@ -9,12 +9,11 @@ use serde_json::{Value, json};
 
 use super::facts::RunFacts;
 use super::verdict::{Cause, OomEvidence, Verdict};
-use crate::cli::values::signal_name;
 use crate::exit::ChildEnd;
 use crate::log::rfc3339;
+use crate::signame::name as signal_name;
 use crate::units::{bytes, cores, pct};
 use crate::watch::Snapshot;
-use crate::watch::alerts::source_words;
 
 /// Kubernetes reads at most this much of `/dev/termination-log`.
 pub const REPORT_FILE_MAX: usize = 4096;
@@ -148,7 +147,7 @@ pub fn build(i: &Inputs) -> Report {
         "oom_kills": { "count": f.oom_kills_total, "victims": victims },
         "memory": {
             "limit_bytes": limit.map(|l| l.bytes),
-            "limit_source": limit.map(|l| source_words(&l.source)),
+            "limit_source": limit.map(|l| l.source.words()),
             "peak_bytes": peak,
             "peak_ratio": peak_ratio,
             "at_exit_bytes": at_exit,
@@ -253,9 +252,7 @@ fn sentence(
         }
         Cause::StopTimeout => format!(
             "{code}: {who} did not stop within {} (--kill-after) of {}; ward killed it with SIGKILL",
-            i.kill_after
-                .map(crate::init::event_loop::secs)
-                .unwrap_or_default(),
+            i.kill_after.map(crate::units::secs).unwrap_or_default(),
             stop_words.unwrap_or_else(|| "the stop signal".into())
         ),
         Cause::OomKilled => match i.verdict.oom {

@@ -4,7 +4,6 @@
 use serde_json::{Value, json};
 
 use super::snapshot::Snapshot;
-use crate::cgroup::LimitSource;
 use crate::cli::Thresholds;
 use crate::log::Level;
 use crate::units::{bytes, cores, pct};
@@ -31,19 +30,6 @@ pub struct AlertState {
     pressure_high: bool,
     zombies_reported: Option<u32>,
     fork_failures: Option<u64>,
-}
-
-/// Where a limit comes from, in words.
-pub fn source_words(src: &LimitSource) -> String {
-    match src {
-        LimitSource::OwnGroup => "own cgroup".into(),
-        LimitSource::Ancestor { path: Some(p) } => {
-            format!("set on ancestor cgroup {}", p.display())
-        }
-        LimitSource::Ancestor { path: None } => "set on an ancestor cgroup".into(),
-        LimitSource::Cpuset { .. } => "cpuset".into(),
-        LimitSource::Host => "no cgroup limit: the host's".into(),
-    }
 }
 
 impl AlertState {
@@ -112,7 +98,7 @@ impl AlertState {
                     bytes(ws),
                     pct(ratio),
                     bytes(limit.bytes),
-                    source_words(&limit.source)
+                    limit.source.words()
                 ),
                 fields,
             });
@@ -147,13 +133,7 @@ impl AlertState {
         if !self.cpu_throttled && pct_now >= th.throttle_pct {
             self.cpu_throttled = true;
             let limit_words = limit
-                .map(|l| {
-                    format!(
-                        "limit {} cores ({})",
-                        cores(l.cores),
-                        source_words(&l.source)
-                    )
-                })
+                .map(|l| format!("limit {} cores ({})", cores(l.cores), l.source.words()))
                 .unwrap_or_else(|| "limit unknown".into());
             out.push(Warning {
                 level: Level::Warning,
@@ -195,7 +175,7 @@ impl AlertState {
             .limits
             .pids
             .as_ref()
-            .map(|p| source_words(&p.source))
+            .map(|p| p.source.words())
             .unwrap_or_default();
         let fields = vec![
             ("current", json!(cur)),
@@ -338,6 +318,7 @@ fn clear_below(threshold: f64, margin: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroup::LimitSource;
     use crate::cgroup::{Limits, MemoryLimit, PidsLimit};
     use crate::procs::{ProcessCensus, ZombieParent};
     use crate::watch::throttle::ThrottleRatio;

@@ -26,7 +26,7 @@ use crate::cli::Thresholds;
 use crate::log::{self, Level};
 use crate::report::facts::{OomVictim, RunFacts};
 use crate::units::{bytes, cores};
-use alerts::{AlertState, source_words};
+use alerts::AlertState;
 
 /// The watch's state, owned by the event loop.
 pub struct Watcher {
@@ -257,7 +257,7 @@ impl Watcher {
                     "; memory peaked at {} of the {} limit ({})",
                     bytes(peak),
                     bytes(l.bytes),
-                    source_words(&l.source)
+                    l.source.words()
                 ),
                 _ => String::new(),
             };
@@ -317,17 +317,17 @@ impl Watcher {
         let mem = l
             .memory
             .as_ref()
-            .map(|m| format!("memory {} ({})", bytes(m.bytes), source_words(&m.source)))
+            .map(|m| format!("memory {} ({})", bytes(m.bytes), m.source.words()))
             .unwrap_or_else(|| "memory limit unknown".into());
         let cpu = l
             .cpu
             .as_ref()
-            .map(|c| format!("cpu {} cores ({})", cores(c.cores), source_words(&c.source)))
+            .map(|c| format!("cpu {} cores ({})", cores(c.cores), c.source.words()))
             .unwrap_or_else(|| "cpu limit unknown".into());
         let pids = l
             .pids
             .as_ref()
-            .map(|p| format!("pids {} ({})", p.max, source_words(&p.source)))
+            .map(|p| format!("pids {} ({})", p.max, p.source.words()))
             .unwrap_or_else(|| "pids limit unknown".into());
         let layout = match self.snap.layout {
             Some(layout) => format!("cgroup {layout:?}").to_lowercase(),
@@ -338,7 +338,7 @@ impl Watcher {
             "watching",
             &format!(
                 "limits: {mem}, {cpu}, {pids}; {layout}; sampling every {}{}",
-                crate::init::event_loop::secs(self.interval),
+                crate::units::secs(self.interval),
                 if self.oom.is_some() {
                     ", OOM kills noticed as they happen"
                 } else {
