@@ -19,6 +19,7 @@ pub mod init;
 pub mod log;
 pub mod procs;
 pub mod report;
+pub mod sigmask;
 pub mod signame;
 pub mod units;
 pub mod watch;

@@ -214,7 +214,7 @@ fn v2_oom_watch_is_readable_after_memory_events_changes() {
     let _ = fs::remove_dir_all(&tmp);
     copy_tree(&fixtures_root().join("v2-handmade-container"), &tmp);
     let cg = Cgroups::discover(&Roots::under(&tmp)).unwrap();
-    let watch = cg.oom_watch().expect("inotify watch");
+    let watch = cg.oom_notifier().expect("inotify watch");
     let readable = |ms: u16| {
         let mut fds = [PollFd::new(watch.as_fd(), PollFlags::POLLIN)];
         poll(&mut fds, PollTimeout::from(ms)).unwrap() == 1

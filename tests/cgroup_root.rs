@@ -150,7 +150,7 @@ fn root_v1_oom_watch_fires_and_oom_kill_count_rises() {
     }
     let holder = g.spawn_holder();
     let cg = Cgroups::discover(&Roots::for_pid(holder)).expect("discover");
-    let watch = cg.oom_watch().expect("oom watch");
+    let watch = cg.oom_notifier().expect("oom watch");
     let mut buf = String::new();
     let before = cg
         .oom_kill_count(&mut buf)

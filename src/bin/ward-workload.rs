@@ -636,17 +636,29 @@ fn stragglers(a: &mut Args) {
             0 => {
                 // SAFETY: setsid has no preconditions.
                 unsafe { libc::setsid() };
+                // The intermediate exits (orphaning the straggler) only once
+                // the straggler is ready: an init that signals orphans at once
+                // must find it with its handler installed, not half-started.
+                let (ready_rd, ready_wr) = pipe();
                 match fork() {
                     -1 => exit_now(1),
                     0 => {
                         close(rd);
+                        close(ready_rd);
                         detach_stdio();
                         stubborn(exit_after, || {
                             write_all(wr, b"x");
                             close(wr);
+                            write_all(ready_wr, b"x");
+                            close(ready_wr);
                         })
                     }
-                    _ => exit_now(0),
+                    _ => {
+                        close(ready_wr);
+                        let mut b = [0u8; 1];
+                        read_full(ready_rd, &mut b);
+                        exit_now(0)
+                    }
                 }
             }
             pid => {

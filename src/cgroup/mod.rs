@@ -2,7 +2,7 @@
 //!
 //! Owns discovery ([`Cgroups::discover`]), limit resolution ([`Cgroups::limits`]),
 //! the cheap periodic sample ([`Cgroups::sample`]) and OOM notification
-//! ([`Cgroups::oom_watch`]). It only ever reads cgroup files (except registering a v1
+//! ([`Cgroups::oom_notifier`]). It only ever reads cgroup files (except registering a v1
 //! OOM eventfd) and never creates, moves or configures cgroups. Every file path is
 //! built from a [`Roots`], so tests run on fixture trees captured from real kernels.
 //!
@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use limits::{CpuLimit, LimitSource, Limits, MemoryLimit, PidsLimit};
-pub use oom::OomWatch;
+pub use oom::OomNotifier;
 pub use resolve::{Group, Placement, Version};
 pub use sample::{CgroupSample, CpuSample, MemoryEvents, MemorySample, PidsSample, PsiSample};
 
@@ -54,7 +54,7 @@ pub enum CgroupError {
     NoMemoryController,
     /// Setting up the OOM notification fd failed.
     #[error("cannot set up OOM notification on {path}: {source}")]
-    OomWatch {
+    OomNotifier {
         /// The cgroup file involved.
         path: PathBuf,
         /// Why.
@@ -228,14 +228,14 @@ impl Cgroups {
 
     /// A pollable fd that becomes readable when the memory cgroup hits OOM (v1
     /// eventfd on `memory.oom_control`) or its `memory.events` changes (v2 inotify).
-    pub fn oom_watch(&self) -> Result<OomWatch, CgroupError> {
+    pub fn oom_notifier(&self) -> Result<OomNotifier, CgroupError> {
         let m = self
             .memory
             .as_ref()
             .ok_or(CgroupError::NoMemoryController)?;
         match m.version {
-            Version::V1 => OomWatch::v1(&m.dir),
-            Version::V2 => OomWatch::v2(&m.dir),
+            Version::V1 => OomNotifier::v1(&m.dir),
+            Version::V2 => OomNotifier::v2(&m.dir),
         }
     }
 }

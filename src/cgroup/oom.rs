@@ -4,7 +4,7 @@
 //! Documentation/admin-guide/cgroup-v1/memory.rst "OOM Control") and the v2 inotify
 //! watch on `memory.events` (cgroup-v2.rst: files that change generate
 //! file-modified events). Both fds are non-blocking and close-on-exec; the event
-//! loop polls [`OomWatch`] and calls [`OomWatch::drain`], then reads the counts.
+//! loop polls [`OomNotifier`] and calls [`OomNotifier::drain`], then reads the counts.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -17,7 +17,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use super::CgroupError;
 
-enum Watch {
+enum NotifierFd {
     V1 {
         efd: EventFd,
         // Kept open for the life of the registration; the kernel drops the
@@ -30,17 +30,17 @@ enum Watch {
 }
 
 /// The OOM notification fd. Poll it for readability.
-pub struct OomWatch {
-    watch: Watch,
+pub struct OomNotifier {
+    fd: NotifierFd,
 }
 
-impl std::fmt::Debug for OomWatch {
+impl std::fmt::Debug for OomNotifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.watch {
-            Watch::V1 { .. } => "v1-eventfd",
-            Watch::V2 { .. } => "v2-inotify",
+        let kind = match self.fd {
+            NotifierFd::V1 { .. } => "v1-eventfd",
+            NotifierFd::V2 { .. } => "v2-inotify",
         };
-        f.debug_struct("OomWatch")
+        f.debug_struct("OomNotifier")
             .field("kind", &kind)
             .field("fd", &self.as_fd().as_raw_fd())
             .finish()
@@ -48,17 +48,17 @@ impl std::fmt::Debug for OomWatch {
 }
 
 fn err(path: &Path, e: impl Into<std::io::Error>) -> CgroupError {
-    CgroupError::OomWatch {
+    CgroupError::OomNotifier {
         path: path.to_owned(),
         source: e.into(),
     }
 }
 
-impl OomWatch {
+impl OomNotifier {
     /// Registers an eventfd for OOM events of the v1 memory cgroup at `dir`. Needs
     /// write access to `cgroup.event_control` (Docker mounts cgroupfs read-only, so
     /// inside a default container this fails and ward falls back to polling counts).
-    pub fn v1(dir: &Path) -> Result<OomWatch, CgroupError> {
+    pub fn v1(dir: &Path) -> Result<OomNotifier, CgroupError> {
         let oom_path = dir.join("memory.oom_control");
         let ctl_path = dir.join("cgroup.event_control");
         let efd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
@@ -71,8 +71,8 @@ impl OomWatch {
             .map_err(|e| err(&ctl_path, e))?;
         ctl.write_all(line.as_bytes())
             .map_err(|e| err(&ctl_path, e))?;
-        Ok(OomWatch {
-            watch: Watch::V1 {
+        Ok(OomNotifier {
+            fd: NotifierFd::V1 {
                 efd,
                 _oom_control: oom_control,
             },
@@ -81,24 +81,24 @@ impl OomWatch {
 
     /// Watches `memory.events` of the v2 cgroup at `dir` for modification. It also
     /// fires on `high`/`max` events; the caller compares `oom_kill` counts.
-    pub fn v2(dir: &Path) -> Result<OomWatch, CgroupError> {
+    pub fn v2(dir: &Path) -> Result<OomNotifier, CgroupError> {
         let path = dir.join("memory.events");
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .map_err(|e| err(&path, e))?;
         inotify
             .add_watch(&path, AddWatchFlags::IN_MODIFY)
             .map_err(|e| err(&path, e))?;
-        Ok(OomWatch {
-            watch: Watch::V2 { inotify },
+        Ok(OomNotifier {
+            fd: NotifierFd::V2 { inotify },
         })
     }
 
     /// Clears readiness; returns how many notifications were pending (v1: the
     /// eventfd counter; v2: 1 if any inotify event was queued).
     pub fn drain(&self) -> u64 {
-        match &self.watch {
-            Watch::V1 { efd, .. } => efd.read().unwrap_or(0),
-            Watch::V2 { inotify } => {
+        match &self.fd {
+            NotifierFd::V1 { efd, .. } => efd.read().unwrap_or(0),
+            NotifierFd::V2 { inotify } => {
                 let mut any = 0;
                 let mut chunk = [0u8; 1024];
                 loop {
@@ -115,11 +115,11 @@ impl OomWatch {
     }
 }
 
-impl AsFd for OomWatch {
+impl AsFd for OomNotifier {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        match &self.watch {
-            Watch::V1 { efd, .. } => efd.as_fd(),
-            Watch::V2 { inotify } => inotify.as_fd(),
+        match &self.fd {
+            NotifierFd::V1 { efd, .. } => efd.as_fd(),
+            NotifierFd::V2 { inotify } => inotify.as_fd(),
         }
     }
 }

@@ -1,16 +1,21 @@
 //! The init proper: become a reaper, start the child, run the event loop, and
 //! turn the child's end into ward's exit code.
 //!
-//! - `signals.rs`: the mask, the signalfd, forwarding to the child (pidfd).
+//! - `signals.rs`: the mask, the signalfd inbox, forwarding to the child (pidfd).
 //! - `spawn.rs`: PATH lookup, fork/exec, terminal hand-over, exec errors.
 //! - `reap.rs`: the `waitpid` loop.
-//! - `stop.rs`: `--stop-delay` / `--kill-after` decisions.
-//! - `shutdown.rs`: who gets SIGTERM/SIGKILL once the main child is gone.
+//! - `stop.rs`: `--stop-delay` / `--kill-after` decisions (pure).
+//! - `shutdown.rs`: the phases once the main child is gone (pure).
 //! - `timers.rs`: deadlines that become the poll timeout.
-//! - `event_loop.rs`: the one thread that ties them together.
+//! - `events.rs`: the words of every event the reaping thread logs.
+//! - `reaper.rs`: the reaping thread's loop that ties them together.
+//!
+//! Two threads in all: this one reaps, forwards and keeps time; the watch
+//! thread ([`crate::watch`]) does everything that reads `/proc` or cgroups.
 
-pub mod event_loop;
+pub mod events;
 pub mod reap;
+pub mod reaper;
 pub mod shutdown;
 pub mod signals;
 pub mod spawn;
@@ -19,15 +24,15 @@ pub mod timers;
 
 use serde_json::json;
 
-use crate::cli::Config;
+use crate::cli::{Config, OrphanPolicy};
 use crate::exit::{self, ChildEnd};
 use crate::log::{self, Level};
 use crate::report::facts::{RunFacts, command_name};
 use crate::report::{self, summary, verdict};
 use crate::signame::name as signal_name;
-use crate::watch::{Snapshot, Watcher};
-use event_loop::Supervisor;
-use signals::{ChildHandle, SignalSetup};
+use crate::watch::{Observer, Snapshot, WatchPlan, link};
+use reaper::Reaper;
+use signals::{ChildHandle, SignalInbox};
 use spawn::{ChildSetup, Started};
 
 /// Runs `cfg.command` under ward and returns ward's exit code.
@@ -37,7 +42,9 @@ pub fn run(cfg: Config) -> u8 {
     let is_pid1 = unsafe { libc::getpid() } == 1;
     become_reaper(is_pid1, &cfg);
 
-    let signals = match SignalSetup::install() {
+    // Signals are blocked before any thread exists, so the watch thread
+    // inherits the mask and every signal comes to the signalfd.
+    let inbox = match SignalInbox::install() {
         Ok(s) => s,
         Err(e) => {
             log::event(
@@ -53,11 +60,16 @@ pub fn run(cfg: Config) -> u8 {
     // Before the child starts: the OOM kill, fork refusal and throttling
     // counters read now are the baselines, so nothing the child does is
     // mistaken for history.
-    let watch = cfg
-        .watch_interval
-        .map(|every| Watcher::start(every, cfg.thresholds.clone(), is_pid1, &mut facts));
+    let observer = Observer::prepare(WatchPlan {
+        interval: cfg.watch_interval,
+        thresholds: cfg.thresholds.clone(),
+        is_pid1,
+        terminate_orphans: cfg.orphans == OrphanPolicy::Terminate,
+        grace: cfg.grace,
+    });
+    facts.oom_count_base = observer.oom_count_base();
     let setup = ChildSetup {
-        mask: signals.original_mask,
+        mask: inbox.original_mask,
         take_terminal: spawn::owns_terminal(),
     };
     let started = match spawn::spawn(&cfg.command, &setup) {
@@ -89,9 +101,7 @@ pub fn run(cfg: Config) -> u8 {
         }
     };
     facts.main_pid = pid;
-    if let Some(w) = &watch {
-        w.announce();
-    }
+    observer.announce();
     log::event(
         Level::Debug,
         "child_started",
@@ -107,26 +117,51 @@ pub fn run(cfg: Config) -> u8 {
         &[("pid", json!(pid))],
     );
 
+    let link = start_watch(observer, pid);
+    if let Err(e) = inbox.reblock() {
+        log::event(
+            Level::Warning,
+            "signal_mask",
+            &format!("cannot block signals 32 and 33 again after starting the watch thread: {e}"),
+            &[],
+        );
+    }
     let child = ChildHandle::new(pid);
-    let mut sup = Supervisor::new(&cfg, signals, child, is_pid1, facts, watch);
-    let end = sup.run();
+    let mut reaper = Reaper::new(&cfg, inbox, child, is_pid1, facts, link);
+    let end = reaper.run();
     // The loop only ends after the main child was reaped.
     let raw = end.map_or(exit::INTERNAL, ChildEnd::shell_code);
     let code = cfg.remap_exit.apply(raw);
-    finish(
-        &cfg,
-        &sup.facts,
-        sup.watch.as_ref().map(Watcher::snapshot),
-        raw,
-        code,
-    );
+    finish(&cfg, &reaper.facts, reaper.snapshot.as_deref(), raw, code);
     code
+}
+
+/// Starts the watch thread; without it ward still reaps and forwards, and
+/// says so.
+fn start_watch(observer: Observer, main_pid: i32) -> Option<link::ReaperEnd> {
+    let started = link::pair().and_then(|(reaper_end, watch_end)| {
+        observer
+            .spawn(main_pid, watch_end)
+            .map(|_detached| reaper_end)
+    });
+    match started {
+        Ok(end) => Some(end),
+        Err(e) => {
+            log::event(
+                Level::Warning,
+                "watch_unavailable",
+                &format!("cannot start the watch thread ({e}): reaping and forwarding only"),
+                &[],
+            );
+            None
+        }
+    }
 }
 
 /// Decides why the run ended and writes the exit report.
 fn finish(cfg: &Config, facts: &RunFacts, snapshot: Option<&Snapshot>, raw: u8, code: u8) {
     let argv0 = cfg.command[0].to_string_lossy();
-    let report = summary::build(&summary::Inputs {
+    let report = summary::build(&summary::ReportInputs {
         facts,
         snapshot,
         verdict: verdict::decide(facts),

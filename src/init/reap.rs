@@ -9,9 +9,9 @@ use crate::exit::ChildEnd;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Remaining {
     /// Some children still run.
-    Some,
+    Children,
     /// ECHILD: no child at all (as PID 1: nothing left in the container).
-    None,
+    NoChildren,
 }
 
 /// Decodes a raw wait status.
@@ -38,12 +38,12 @@ pub fn reap_all(mut on_reaped: impl FnMut(i32, ChildEnd)) -> Remaining {
             continue;
         }
         if pid == 0 {
-            return Remaining::Some;
+            return Remaining::Children;
         }
         match std::io::Error::last_os_error().raw_os_error() {
             Some(libc::EINTR) => continue,
             // ECHILD, or anything else: no child can be waited for.
-            _ => return Remaining::None,
+            _ => return Remaining::NoChildren,
         }
     }
 }

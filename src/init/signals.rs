@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::sigmask::{self, SIG_MAX, kernel_sigset};
+
 /// Signals that ward leaves unblocked: the two that can't be caught, and the
 /// job-control pair it ignores instead (ward must not stop when it touches the
 /// terminal from the background; job control belongs to the child).
@@ -17,34 +19,13 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 /// the child instead of taking PID 1 down.
 const NOT_BLOCKED: &[i32] = &[libc::SIGKILL, libc::SIGSTOP, libc::SIGTTIN, libc::SIGTTOU];
 
-/// The highest signal number on Linux.
-pub const SIG_MAX: i32 = 64;
-/// Size of the kernel's signal set (64 signals).
-pub const KERNEL_SIGSET_BYTES: usize = 8;
-
-/// A sigset_t holding exactly `signals`, built bit by bit: glibc's sigaddset
-/// refuses 32 and 33, the kernel does not.
-pub fn kernel_sigset(signals: &[i32]) -> libc::sigset_t {
-    let mut bits: u64 = 0;
-    for &sig in signals {
-        if (1..=SIG_MAX).contains(&sig) {
-            bits |= 1u64 << (sig - 1);
-        }
-    }
-    // SAFETY: sigset_t is plain data; the kernel reads its first 8 bytes as a
-    // bit mask of signals 1..=64, bit N-1 for signal N.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    unsafe { std::ptr::write_unaligned((&mut set as *mut libc::sigset_t).cast::<u64>(), bits) };
-    set
-}
-
 /// Signals that mean "stop" for `--kill-after` and the exit report.
 pub fn is_stop_signal(sig: i32) -> bool {
     matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)
 }
 
 /// The signal state ward installs at start, and what the child must get back.
-pub struct SignalSetup {
+pub struct SignalInbox {
     /// The mask ward had before blocking; restored in the child before exec.
     pub original_mask: libc::sigset_t,
     fd: OwnedFd,
@@ -69,33 +50,19 @@ pub struct Received {
 /// How many queued signals one read takes (an orphan storm queues SIGCHLDs).
 const BATCH: usize = 32;
 
-impl SignalSetup {
+impl SignalInbox {
     /// Blocks every catchable signal but the faults (including the real-time
     /// ones glibc keeps for itself), ignores SIGTTIN/SIGTTOU, and opens a
     /// non-blocking signalfd for the blocked set.
-    pub fn install() -> std::io::Result<SignalSetup> {
+    pub fn install() -> std::io::Result<SignalInbox> {
         let last_os = std::io::Error::last_os_error;
         let wanted: Vec<i32> = (1..=SIG_MAX).filter(|s| !NOT_BLOCKED.contains(s)).collect();
         let set = kernel_sigset(&wanted);
-        // SAFETY: sigset_t is plain data.
-        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
         // The raw syscall, because glibc's sigprocmask silently leaves out 32
         // and 33 (its own SIGCANCEL/SIGSETXID): unblocked, their default
         // action would kill ward. ward never cancels threads or calls setuid
         // with threads running, so it does not need them.
-        // SAFETY: valid pointers; the kernel's sigset is 8 bytes.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                libc::SIG_BLOCK,
-                &set,
-                &mut old,
-                KERNEL_SIGSET_BYTES,
-            )
-        };
-        if rc != 0 {
-            return Err(last_os());
-        }
+        let old = sigmask::block(&set)?;
         // SAFETY: SIG_IGN for job-control signals; no handler function runs.
         unsafe {
             libc::signal(libc::SIGTTIN, libc::SIG_IGN);
@@ -106,7 +73,7 @@ impl SignalSetup {
         if raw < 0 {
             return Err(last_os());
         }
-        Ok(SignalSetup {
+        Ok(SignalInbox {
             original_mask: old,
             // SAFETY: raw is a new fd we own.
             fd: unsafe { OwnedFd::from_raw_fd(raw) },
@@ -116,6 +83,15 @@ impl SignalSetup {
             filled: 0,
             short: false,
         })
+    }
+
+    /// Blocks ward's set again in the calling thread. glibc's
+    /// `pthread_create` hands the creating thread back a mask with 32 and 33
+    /// unblocked (measured: SigBlk in /proc after the watch thread started),
+    /// so the reaping thread calls this right after starting it.
+    pub fn reblock(&self) -> std::io::Result<()> {
+        let wanted: Vec<i32> = (1..=SIG_MAX).filter(|s| !NOT_BLOCKED.contains(s)).collect();
+        sigmask::block(&kernel_sigset(&wanted)).map(|_| ())
     }
 
     /// Returns the next pending signal, or `None` when the last read came up
@@ -267,15 +243,6 @@ mod tests {
             rewrite(&map, libc::SIGHUP),
             Disposition::Forward(libc::SIGHUP)
         );
-    }
-
-    #[test]
-    fn kernel_sigset_holds_32_and_33() {
-        let set = kernel_sigset(&[1, 32, 33, 64]);
-        // SAFETY: reading the first 8 bytes of a sigset_t we built.
-        let bits =
-            unsafe { std::ptr::read_unaligned((&set as *const libc::sigset_t).cast::<u64>()) };
-        assert_eq!(bits, 1 | (1 << 31) | (1 << 32) | (1 << 63));
     }
 
     #[test]

@@ -197,7 +197,7 @@ unsafe fn child_after_fork(
             libc::SIG_SETMASK,
             &setup.mask,
             std::ptr::null_mut::<libc::sigset_t>(),
-            super::signals::KERNEL_SIGSET_BYTES,
+            crate::sigmask::KERNEL_SIGSET_BYTES,
         );
 
         unsafe extern "C" {

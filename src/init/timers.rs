@@ -16,10 +16,8 @@ pub enum Timer {
     Grace,
     /// Give up waiting for SIGKILLed processes to vanish.
     GiveUp,
-    /// Look for newly adopted orphans (`--orphans terminate`).
-    OrphanScan,
-    /// Take a watch sample.
-    Watch,
+    /// Stop waiting for the watch thread's last sample before the report.
+    FinalWait,
     /// Log OOM kills noticed a moment ago (their victims are reaped by now).
     OomReport,
 }
@@ -103,10 +101,10 @@ mod tests {
     fn set_replaces_and_cancel_removes() {
         let t0 = Instant::now();
         let mut timers = Timers::default();
-        timers.set(Timer::Watch, t0 + Duration::from_secs(5));
-        timers.set(Timer::Watch, t0 + Duration::from_secs(1));
+        timers.set(Timer::FinalWait, t0 + Duration::from_secs(5));
+        timers.set(Timer::FinalWait, t0 + Duration::from_secs(1));
         assert_eq!(timers.poll_timeout(t0), Some(Duration::from_secs(1)));
-        timers.cancel(Timer::Watch);
+        timers.cancel(Timer::FinalWait);
         assert_eq!(timers.poll_timeout(t0), None);
     }
 

@@ -1,11 +1,13 @@
-//! Facts about the run, recorded by the event loop the moment they are known.
+//! Facts about the run, recorded on the reaping thread the moment they are
+//! known (its own events, and what the watch thread tells it).
 //!
-//! Plain data: the event loop writes it, the exit report reads it. Nothing here
+//! Plain data: the reaper writes it, the exit report reads it. Nothing here
 //! does I/O.
 
 use std::time::{Instant, SystemTime};
 
 use crate::exit::ChildEnd;
+use crate::watch::{ObservedPeaks, OomVictim};
 
 /// A stop request as ward received it.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,18 +35,6 @@ pub struct KilledChild {
     pub at: Instant,
 }
 
-/// Who the OOM killer most likely took.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct OomVictim {
-    /// Its pid (in ward's namespace).
-    pub pid: i32,
-    /// Its name, when ward could tell.
-    pub name: Option<String>,
-    /// True when ward reaped it with SIGKILL right after the counter rose;
-    /// false when inferred (the largest process vanished).
-    pub certain: bool,
-}
-
 /// One rise of the cgroup's OOM kill counter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OomKill {
@@ -56,23 +46,6 @@ pub struct OomKill {
     pub count: u64,
     /// The victim, when known.
     pub victim: Option<OomVictim>,
-}
-
-/// Peaks and totals the watch keeps for the report.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct WatchTotals {
-    /// Largest working set seen (or usage, where working set is unknown).
-    pub memory_peak_seen: Option<u64>,
-    /// Largest `pids.current` seen.
-    pub pids_peak: Option<u64>,
-    /// `pids.events max` at the first sample (refusals before ward).
-    pub fork_failures_base: Option<u64>,
-    /// Most unreaped zombies seen at once.
-    pub unreaped_peak: u32,
-    /// The parent that failed to reap the most, at that peak: (pid, name, count).
-    pub worst_parent: Option<(i32, Option<String>, u32)>,
-    /// First throttling counters: (periods, throttled, throttled_usec).
-    pub throttle_first: Option<(u64, u64, u64)>,
 }
 
 /// Everything the loop learned during the run.
@@ -108,8 +81,8 @@ pub struct RunFacts {
     pub oom_kills_total: u64,
     /// Warnings raised: (key, seconds since start) (bounded).
     pub warnings: Vec<(&'static str, f64)>,
-    /// Peaks and totals from the watch.
-    pub watch: WatchTotals,
+    /// Peaks and first readings from the watch thread.
+    pub observed: ObservedPeaks,
 }
 
 /// At most this many warnings are remembered for the report.
@@ -139,7 +112,7 @@ impl RunFacts {
             oom_kills: Vec::new(),
             oom_kills_total: 0,
             warnings: Vec::new(),
-            watch: WatchTotals::default(),
+            observed: ObservedPeaks::default(),
         }
     }
 

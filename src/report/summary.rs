@@ -19,7 +19,7 @@ use crate::watch::Snapshot;
 pub const REPORT_FILE_MAX: usize = 4096;
 
 /// What the report is built from.
-pub struct Inputs<'a> {
+pub struct ReportInputs<'a> {
     /// The run's facts.
     pub facts: &'a RunFacts,
     /// The last snapshot, if the watch ran.
@@ -58,7 +58,7 @@ struct Main<'a> {
 }
 
 /// Builds the report.
-pub fn build(i: &Inputs) -> Report {
+pub fn build(i: &ReportInputs) -> Report {
     let f = i.facts;
     let snap = i.snapshot;
     let end_at = f.main_ended.unwrap_or(i.now);
@@ -70,7 +70,7 @@ pub fn build(i: &Inputs) -> Report {
     let real_limit = limit.filter(|l| l.source != crate::cgroup::LimitSource::Host);
     let peak = snap
         .and_then(|s| s.cgroup.memory.peak)
-        .or(f.watch.memory_peak_seen);
+        .or(f.observed.memory_peak_seen);
     let peak_ratio = match (peak, real_limit) {
         (Some(p), Some(l)) if l.bytes > 0 => Some(round3(p as f64 / l.bytes as f64)),
         _ => None,
@@ -80,7 +80,7 @@ pub fn build(i: &Inputs) -> Report {
     // CPU: throttling over the whole run and the last 60 s.
     let cpu_limit = snap.and_then(|s| s.limits.cpu.as_ref());
     let run_ratio = snap.and_then(|s| {
-        let (p0, t0, u0) = f.watch.throttle_first?;
+        let (p0, t0, u0) = f.observed.throttle_first?;
         let (p1, t1) = (s.cgroup.cpu.nr_periods?, s.cgroup.cpu.nr_throttled?);
         let periods = p1.checked_sub(p0).filter(|p| *p > 0)?;
         Some((
@@ -92,14 +92,14 @@ pub fn build(i: &Inputs) -> Report {
         ))
     });
     let last60 = snap
-        .and_then(|s| s.derived.throttle_60s)
+        .and_then(|s| s.ratios.throttle_60s)
         .map(|t| round3(t.ratio));
 
     // PIDs.
     let pids_max = snap.and_then(|s| s.cgroup.pids.max.or(s.limits.pids.as_ref().map(|p| p.max)));
     let fork_failures = snap
         .and_then(|s| s.cgroup.pids.events_max)
-        .map(|now| now.saturating_sub(f.watch.fork_failures_base.unwrap_or(0)));
+        .map(|now| now.saturating_sub(f.observed.fork_failures_base.unwrap_or(0)));
 
     let stop = f.stop.as_ref().map(|s| {
         json!({
@@ -160,13 +160,13 @@ pub fn build(i: &Inputs) -> Report {
         },
         "pids": {
             "max": pids_max,
-            "peak": f.watch.pids_peak,
+            "peak": f.observed.pids_peak,
             "fork_failures": fork_failures,
         },
         "zombies": {
             "reaped": f.reaped_orphans,
-            "unreaped_peak": f.watch.unreaped_peak,
-            "worst_parent": f.watch.worst_parent.as_ref().map(|(pid, name, n)| json!({"pid": pid, "name": name, "zombies": n})),
+            "unreaped_peak": f.observed.unreaped_peak,
+            "worst_parent": f.observed.worst_parent.as_ref().map(|(pid, name, n)| json!({"pid": pid, "name": name, "zombies": n})),
         },
         "stop": stop,
         "warnings": warnings,
@@ -187,7 +187,7 @@ pub fn build(i: &Inputs) -> Report {
 }
 
 fn sentence(
-    i: &Inputs,
+    i: &ReportInputs,
     peak: Option<u64>,
     limit: Option<u64>,
     peak_ratio: Option<f64>,
@@ -317,12 +317,12 @@ fn sentence(
             pids_max.map(|m| format!(" of {m}")).unwrap_or_default()
         ));
     }
-    if f.watch.unreaped_peak > 0
-        && let Some((pid, name, n)) = &f.watch.worst_parent
+    if f.observed.unreaped_peak > 0
+        && let Some((pid, name, n)) = &f.observed.worst_parent
     {
         out.push_str(&format!(
             ". Up to {} zombies were left unreaped; {} (pid {pid}) never waited for {n} of them",
-            f.watch.unreaped_peak,
+            f.observed.unreaped_peak,
             name.as_deref().unwrap_or("?")
         ));
     }
@@ -383,8 +383,8 @@ mod tests {
     use crate::cgroup::{LimitSource, MemoryLimit};
     use crate::report::verdict::decide;
 
-    fn inputs<'a>(f: &'a RunFacts, snap: Option<&'a Snapshot>, code: u8) -> Inputs<'a> {
-        Inputs {
+    fn inputs<'a>(f: &'a RunFacts, snap: Option<&'a Snapshot>, code: u8) -> ReportInputs<'a> {
+        ReportInputs {
             facts: f,
             snapshot: snap,
             verdict: decide(f),

@@ -124,7 +124,8 @@ mod tests {
     use std::time::{Duration, Instant, SystemTime};
 
     use super::*;
-    use crate::report::facts::{OomVictim, StopRequest};
+    use crate::report::facts::StopRequest;
+    use crate::watch::OomVictim;
 
     fn facts(end: ChildEnd) -> RunFacts {
         let mut f = RunFacts::new("app".into());

@@ -36,8 +36,8 @@ impl AlertState {
     /// True when the memory alert is raised (a census with names helps).
     pub fn near_trouble(&self, snap: &Snapshot, th: &Thresholds) -> bool {
         let near = |r: Option<f64>, t: f64| r.is_some_and(|r| r * 100.0 >= t * 0.95);
-        (!self.memory_high && near(snap.derived.memory_ratio, th.memory_pct))
-            || (!self.pids_high && near(snap.derived.pids_ratio, th.pids_pct))
+        (!self.memory_high && near(snap.ratios.memory_ratio, th.memory_pct))
+            || (!self.pids_high && near(snap.ratios.pids_ratio, th.pids_pct))
     }
 
     /// Takes the counters of ward's first sample, before the child starts, as
@@ -59,7 +59,7 @@ impl AlertState {
     }
 
     fn memory(&mut self, snap: &Snapshot, th: &Thresholds, out: &mut Vec<Warning>) {
-        let (Some(ratio), Some(limit)) = (snap.derived.memory_ratio, &snap.limits.memory) else {
+        let (Some(ratio), Some(limit)) = (snap.ratios.memory_ratio, &snap.limits.memory) else {
             return;
         };
         let pct_now = ratio * 100.0;
@@ -119,7 +119,7 @@ impl AlertState {
     }
 
     fn cpu(&mut self, snap: &Snapshot, th: &Thresholds, out: &mut Vec<Warning>) {
-        let Some(t) = snap.derived.throttle_30s else {
+        let Some(t) = snap.ratios.throttle_30s else {
             return;
         };
         let pct_now = t.ratio * 100.0;
@@ -162,7 +162,7 @@ impl AlertState {
     }
 
     fn pids(&mut self, snap: &Snapshot, th: &Thresholds, out: &mut Vec<Warning>) {
-        let (Some(ratio), Some(cur)) = (snap.derived.pids_ratio, snap.cgroup.pids.current) else {
+        let (Some(ratio), Some(cur)) = (snap.ratios.pids_ratio, snap.cgroup.pids.current) else {
             return;
         };
         let max = snap
@@ -333,7 +333,7 @@ mod tests {
             }),
             ..Limits::default()
         };
-        s.derived.memory_ratio = Some(ws as f64 / limit as f64);
+        s.ratios.memory_ratio = Some(ws as f64 / limit as f64);
         s
     }
 
@@ -376,7 +376,7 @@ mod tests {
 
     fn snap_throttle(ratio: f64) -> Snapshot {
         let mut s = Snapshot::default();
-        s.derived.throttle_30s = Some(ThrottleRatio {
+        s.ratios.throttle_30s = Some(ThrottleRatio {
             ratio,
             periods: 300,
             usage_cores: 0.1,
@@ -410,7 +410,7 @@ mod tests {
             max,
             source: LimitSource::OwnGroup,
         });
-        s.derived.pids_ratio = Some(cur as f64 / max as f64);
+        s.ratios.pids_ratio = Some(cur as f64 / max as f64);
         s
     }
 

@@ -1,171 +1,294 @@
-//! The watch: sample the container's cgroup and processes every interval,
-//! notice OOM kills the moment they happen, and warn before trouble.
+//! The watch: a thread of its own that samples the container's cgroup and
+//! processes every interval, notices OOM kills the moment they happen, warns
+//! before trouble, and runs the reaping thread's errands that read `/proc`.
 //!
 //! - `snapshot.rs`: the [`Snapshot`] type and its one filler, [`Sampler`].
 //! - `throttle.rs`: CFS throttling over a sliding window.
 //! - `alerts.rs`: thresholds with hysteresis, and the words of each warning.
+//! - `link.rs`: the messages between the reaping thread and this one.
+//! - `errands.rs`: naming senders, signalling at shutdown, `--orphans terminate`.
 //!
-//! Runs on the event loop's thread, driven by its timer and the OOM fd; it
-//! never blocks (cgroup and /proc reads are memory-backed) and never fails
-//! the init: a read error is counted and logged once.
+//! Everything that reads `/proc` or cgroup files runs here, never on the
+//! reaping thread: a census of thousands of processes may take 100 ms, and a
+//! signal or a zombie must never wait for it. Errors never fail the init: a
+//! read error is counted and logged once.
 
 pub mod alerts;
+pub mod errands;
+pub mod link;
 pub mod snapshot;
 pub mod throttle;
 
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-pub use snapshot::{Derived, Sampler, Snapshot};
+pub use link::{Observation, ObservedPeaks, OomContext, OomVictim, Request};
+pub use snapshot::{Ratios, Sampler, Snapshot};
 
-use crate::cgroup::{Cgroups, OomWatch, Roots};
+use crate::cgroup::{Cgroups, OomNotifier, Roots};
 use crate::cli::Thresholds;
 use crate::log::{self, Level};
-use crate::report::facts::{OomVictim, RunFacts};
-use crate::units::{bytes, cores};
+use crate::units::{bytes, cores, secs};
 use alerts::AlertState;
+use errands::OrphanTerminator;
+use link::WatchEnd;
 
-/// The watch's state, owned by the event loop.
-pub struct Watcher {
+/// What the watch thread is told at start.
+#[derive(Debug, Clone)]
+pub struct WatchPlan {
+    /// Sample this often; `None` with `--no-watch` (errands only).
+    pub interval: Option<Duration>,
+    /// Warning thresholds.
+    pub thresholds: Thresholds,
+    /// ward is PID 1 of its namespace.
+    pub is_pid1: bool,
+    /// `--orphans terminate`.
+    pub terminate_orphans: bool,
+    /// `--grace`, for the words of the shutdown lines.
+    pub grace: Duration,
+}
+
+/// Sampling state: present unless `--no-watch`.
+struct Sampling {
     sampler: Sampler,
     snap: Snapshot,
     alerts: AlertState,
     thresholds: Thresholds,
     interval: Duration,
-    oom: Option<OomWatch>,
+    next: Instant,
+    active: bool,
+    oom: Option<OomNotifier>,
     oom_count: Option<u64>,
-    oom_logged: usize,
+    peaks: ObservedPeaks,
     buf: String,
     errors_logged: bool,
 }
 
-/// How long an OOM kill noticed through the notification fd waits for its
-/// victim's SIGCHLD before it is logged.
-pub const OOM_LOG_DELAY: Duration = Duration::from_millis(150);
+/// The watch thread's state. Built on the main thread before the child
+/// starts (discovery and the baseline counters), then moved to its thread.
+pub struct Observer {
+    plan: WatchPlan,
+    proc_root: PathBuf,
+    self_pid: i32,
+    sampling: Option<Sampling>,
+    orphans: Option<OrphanTerminator>,
+}
 
-impl Watcher {
-    /// Finds ward's cgroup and takes a first sample (the baselines); call
-    /// [`Watcher::announce`] once the child runs.
-    /// Never fails: without a cgroup it still watches processes.
-    pub fn start(
-        interval: Duration,
-        thresholds: Thresholds,
-        is_pid1: bool,
-        facts: &mut RunFacts,
-    ) -> Watcher {
+impl Observer {
+    /// Finds ward's cgroup and takes a first sample: the baselines, read
+    /// before the child starts so nothing the child does is mistaken for
+    /// history. Never fails: without a cgroup it still watches processes.
+    pub fn prepare(plan: WatchPlan) -> Observer {
         let roots = Roots::default();
-        let cgroups = match Cgroups::discover(&roots) {
-            Ok(cg) => match misplaced(&cg) {
-                None => Some(cg),
-                Some(what) => {
-                    // Reading the mount root instead would present another
-                    // group's numbers (often the host's) as the container's.
+        // SAFETY: getpid cannot fail.
+        let self_pid = unsafe { libc::getpid() };
+        let proc_root = PathBuf::from(&roots.proc);
+        let sampling = plan.interval.map(|interval| {
+            let cgroups = discover(&roots);
+            let mut buf = String::new();
+            let oom_count = cgroups.as_ref().and_then(|cg| cg.oom_kill_count(&mut buf));
+            let oom = match cgroups.as_ref().map(Cgroups::oom_notifier) {
+                Some(Ok(n)) => Some(n),
+                Some(Err(e)) => {
                     log::event(
-                        Level::Warning,
-                        "cgroup_unavailable",
+                        Level::Debug,
+                        "oom_watch_unavailable",
                         &format!(
-                            "ward's own {what} cgroup is not visible in the cgroup mount (a cgroup namespace over the host's mount?): watching processes only"
+                            "no OOM notification ({e}): OOM kills are noticed at each sample instead"
                         ),
                         &[],
                     );
                     None
                 }
-            },
-            Err(e) => {
-                log::event(
-                    Level::Warning,
-                    "cgroup_unavailable",
-                    &format!("cannot find ward's cgroup ({e}): watching processes only"),
-                    &[],
-                );
-                None
-            }
-        };
-        let mut buf = String::new();
-        let oom_count = cgroups.as_ref().and_then(|cg| cg.oom_kill_count(&mut buf));
-        facts.oom_count_base = oom_count;
-        let oom = match cgroups.as_ref().map(Cgroups::oom_watch) {
-            Some(Ok(w)) => Some(w),
-            Some(Err(e)) => {
-                log::event(
-                    Level::Debug,
-                    "oom_watch_unavailable",
-                    &format!(
-                        "no OOM notification ({e}): OOM kills are noticed at each sample instead"
-                    ),
-                    &[],
-                );
-                None
-            }
-            None => None,
-        };
-        // SAFETY: getpid cannot fail.
-        let self_pid = unsafe { libc::getpid() };
-        let sampler = Sampler::new(cgroups, PathBuf::from(&roots.proc), self_pid, is_pid1);
-        let mut w = Watcher {
-            sampler,
-            snap: Snapshot::default(),
-            alerts: AlertState::default(),
-            thresholds,
-            interval,
-            oom,
-            oom_count,
-            oom_logged: 0,
-            buf,
-            errors_logged: false,
-        };
-        w.sampler.take_baseline(Instant::now(), &mut w.snap);
-        w.alerts.baseline(&w.snap);
-        w.record(facts);
-        w
-    }
-
-    /// How often to sample.
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-
-    /// The latest snapshot.
-    pub fn snapshot(&self) -> &Snapshot {
-        &self.snap
-    }
-
-    /// The OOM notification fd to poll, if the kernel gave one.
-    pub fn oom_fd(&self) -> Option<RawFd> {
-        self.oom.as_ref().map(|w| w.as_fd().as_raw_fd())
-    }
-
-    /// The OOM fd is readable: clear it and look at the counter now. Returns
-    /// true when an OOM kill was recorded; the caller logs it with
-    /// [`Watcher::log_oom_kills`] after [`OOM_LOG_DELAY`], once the victim's
-    /// SIGCHLD has had time to name it.
-    pub fn on_oom_ready(&mut self, facts: &mut RunFacts) -> bool {
-        if let Some(w) = &self.oom {
-            w.drain();
+                None => None,
+            };
+            let sampler = Sampler::new(cgroups, proc_root.clone(), self_pid, plan.is_pid1);
+            let mut s = Sampling {
+                sampler,
+                snap: Snapshot::default(),
+                alerts: AlertState::default(),
+                thresholds: plan.thresholds.clone(),
+                interval,
+                next: Instant::now() + interval,
+                active: true,
+                oom,
+                oom_count,
+                peaks: ObservedPeaks::default(),
+                buf,
+                errors_logged: false,
+            };
+            s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
+            s.alerts.baseline(&s.snap);
+            s.record();
+            s
+        });
+        Observer {
+            plan,
+            proc_root,
+            self_pid,
+            sampling,
+            orphans: None,
         }
-        self.check_oom(facts)
     }
 
+    /// The cgroup's OOM kill counter at start (`None`: unreadable or not watching).
+    pub fn oom_count_base(&self) -> Option<u64> {
+        self.sampling.as_ref().and_then(|s| s.oom_count)
+    }
+
+    /// One line once the child runs: what the container may use, and where
+    /// each limit comes from.
+    pub fn announce(&self) {
+        if let Some(s) = &self.sampling {
+            s.announce();
+        }
+    }
+
+    /// Starts the thread for a main child `main_pid`. Call after the child
+    /// started: ward never forks while a second thread runs, except the
+    /// main child through its async-signal-safe path.
+    pub fn spawn(
+        mut self,
+        main_pid: i32,
+        end: WatchEnd,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        if self.plan.terminate_orphans {
+            self.orphans = Some(OrphanTerminator::new(self.self_pid, main_pid));
+        }
+        std::thread::Builder::new()
+            .name("ward-watch".into())
+            // The census and the samplers keep their buffers on the heap; a
+            // small stack keeps the thread's cost in RSS and in pids.max low.
+            .stack_size(256 * 1024)
+            .spawn(move || self.run(end))
+    }
+
+    /// The thread's loop: wait for a request, an OOM notification or the next
+    /// sample, whichever comes first.
+    fn run(mut self, end: WatchEnd) {
+        // glibc starts a thread with 32 and 33 unblocked (and handles them
+        // itself): block them again so they stay pending for the signalfd.
+        // A rare 32/33 sent in the microseconds before this line is lost.
+        let _ = crate::sigmask::block_all();
+        loop {
+            let now = Instant::now();
+            let mut deadline: Option<Instant> = None;
+            if let Some(s) = self.sampling.as_ref().filter(|s| s.active) {
+                deadline = Some(s.next);
+            }
+            if let Some(o) = self.orphans.as_ref().filter(|o| o.active) {
+                deadline = Some(deadline.map_or(o.next_scan, |d| d.min(o.next_scan)));
+            }
+            let timeout = deadline.map_or(-1, |d| {
+                let ms = d
+                    .saturating_duration_since(now)
+                    .as_nanos()
+                    .div_ceil(1_000_000);
+                ms.min(i32::MAX as u128) as i32
+            });
+            let mut fds = [
+                pollfd(end.wake.raw()),
+                pollfd(
+                    self.sampling
+                        .as_ref()
+                        .and_then(|s| s.oom.as_ref())
+                        .map_or(-1, |n| n.as_fd().as_raw_fd()),
+                ),
+            ];
+            // SAFETY: a valid array of two pollfds (a negative fd is ignored).
+            unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            if fds[1].revents != 0 {
+                self.on_oom_ready(&end);
+            }
+            end.wake.clear();
+            while let Some(request) = end.try_recv() {
+                if request == Request::Quit {
+                    return;
+                }
+                self.on_request(request, &end);
+            }
+            let now = Instant::now();
+            if let Some(o) = self
+                .orphans
+                .as_mut()
+                .filter(|o| o.active && o.next_scan <= now)
+            {
+                o.scan(&self.proc_root, now);
+            }
+            if let Some(s) = self.sampling.as_mut().filter(|s| s.active && s.next <= now) {
+                s.tick(now, &end);
+                s.next = Instant::now() + s.interval;
+            }
+        }
+    }
+
+    fn on_oom_ready(&mut self, end: &WatchEnd) {
+        if let Some(s) = &mut self.sampling {
+            if let Some(n) = &s.oom {
+                n.drain();
+            }
+            s.check_oom(end);
+        }
+    }
+
+    fn on_request(&mut self, request: Request, end: &WatchEnd) {
+        match request {
+            Request::NameSender { pid } => end.tell(Observation::SenderName {
+                pid,
+                name: errands::sender_name(&self.proc_root, pid),
+            }),
+            Request::MainExited => {
+                if let Some(o) = &mut self.orphans {
+                    o.active = false;
+                }
+                let (snapshot, peaks) = match &mut self.sampling {
+                    Some(s) => {
+                        // Fresh OOM count and memory numbers before the
+                        // report decides anything; then no more sampling.
+                        s.tick(Instant::now(), end);
+                        s.active = false;
+                        (Some(Box::new(s.snap.clone())), s.peaks.clone())
+                    }
+                    None => (None, ObservedPeaks::default()),
+                };
+                end.tell(Observation::Final { snapshot, peaks });
+            }
+            Request::SignalRest { signal } => {
+                let n =
+                    errands::signal_rest(self.plan.is_pid1, self.self_pid, signal, &self.proc_root);
+                errands::log_rest_signalled(signal, n, self.plan.grace);
+                if signal == libc::SIGKILL {
+                    end.tell(Observation::Warning {
+                        key: "shutdown_kill",
+                    });
+                }
+                end.tell(Observation::RestSignalled { signal, count: n });
+            }
+            Request::Quit => {}
+        }
+    }
+}
+
+impl Sampling {
     /// One interval has passed: sample, warn, record.
-    pub fn tick(&mut self, now: Instant, facts: &mut RunFacts) {
+    fn tick(&mut self, now: Instant, end: &WatchEnd) {
         self.sampler.take(now, &mut self.snap);
         if self.snap.census_age_s > 0.0 && self.alerts.near_trouble(&self.snap, &self.thresholds) {
             // About to warn: the warning names processes, so they must be
             // today's, not the last census's.
             self.sampler.census(now, &mut self.snap);
         }
-        self.check_oom(facts);
-        self.log_oom_kills(facts);
+        self.check_oom(end);
         for w in self.alerts.evaluate(&self.snap, &self.thresholds) {
-            if w.level == Level::Warning {
-                facts.note_warning(w.key);
-            }
             log::event(w.level, w.key, &w.msg, &w.fields);
+            if w.level == Level::Warning {
+                end.tell(Observation::Warning { key: w.key });
+            }
         }
-        self.record(facts);
+        self.record();
         if self.snap.read_errors > 0 && !self.errors_logged {
             self.errors_logged = true;
             log::event(
@@ -177,112 +300,60 @@ impl Watcher {
         }
     }
 
-    /// The main child ended: look at the OOM counter and memory one last time
-    /// so the exit report decides on fresh numbers.
-    pub fn at_main_exit(&mut self, facts: &mut RunFacts) {
-        self.tick(Instant::now(), facts);
-    }
-
-    /// Reads the OOM kill counter; records a rise in the facts. Returns true
-    /// when there is something new to log.
-    fn check_oom(&mut self, facts: &mut RunFacts) -> bool {
+    /// Reads the OOM kill counter; tells the reaper about a rise, with a
+    /// guess at the victim and the numbers for the log line.
+    fn check_oom(&mut self, end: &WatchEnd) {
         let Some(cg) = self.sampler.cgroups() else {
-            return false;
+            return;
         };
         let Some(count) = cg.oom_kill_count(&mut self.buf) else {
-            return false;
+            return;
         };
         let before = self.oom_count.replace(count);
         if before.is_none_or(|b| count <= b) {
-            return false;
-        }
-        facts.note_oom(
-            count,
-            Instant::now(),
-            sigkilled_zombie(self.sampler.proc_root()),
-        );
-        facts.note_warning("oom_kill");
-        true
-    }
-
-    /// Logs every recorded OOM kill not logged yet.
-    pub fn log_oom_kills(&mut self, facts: &RunFacts) {
-        // Entries past the bound were dropped from the front; log what is left.
-        let start = self.oom_logged.min(facts.oom_kills.len());
-        let unlogged = facts.oom_kills.len().saturating_sub(start);
-        if unlogged == 0 {
             return;
         }
-        self.oom_logged = facts.oom_kills.len();
-        let census = if facts.oom_kills[start..].iter().any(|o| o.victim.is_none()) {
-            // The victim was not ward's child and is already gone: say what
-            // is largest now, which is what to look at.
-            self.sampler.census(Instant::now(), &mut self.snap);
-            self.snap.procs.as_ref().map(|c| {
+        let at = Instant::now();
+        let guess = sigkilled_zombie(self.sampler.proc_root());
+        // Fresh memory numbers (the peak) for the line, and what is largest
+        // now, which is what to look at when the victim was not ward's child.
+        self.sampler.take_cgroup_only(at, &mut self.snap);
+        self.sampler.census(at, &mut self.snap);
+        let largest = self
+            .snap
+            .procs
+            .as_ref()
+            .map(|c| {
                 c.top_rss
                     .iter()
                     .map(|p| format!("{} (pid {}) {}", p.name, p.pid, bytes(p.rss_bytes)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                    .collect()
             })
-        } else {
-            None
-        };
-        for oom in &facts.oom_kills[start..] {
-            let who = match &oom.victim {
-                Some(v) if v.certain => format!(
-                    "killed {} (pid {})",
-                    v.name.as_deref().unwrap_or("a process"),
-                    v.pid
-                ),
-                Some(v) => format!(
-                    "most likely killed {} (pid {}): a zombie killed by SIGKILL right after the OOM",
-                    v.name.as_deref().unwrap_or("a process"),
-                    v.pid
-                ),
-                None => format!(
-                    "killed a process in the container that was not ward's child (its parent reaped it){}",
-                    census
-                        .as_deref()
-                        .filter(|c| !c.is_empty())
-                        .map(|c| format!("; largest now: {c}"))
-                        .unwrap_or_default()
-                ),
-            };
-            let mem = &self.snap.cgroup.memory;
-            let limit = self.snap.limits.memory.as_ref();
-            let peak = mem.peak.filter(|p| limit.is_none_or(|l| *p <= l.bytes));
-            let numbers = match (peak.or(facts.watch.memory_peak_seen), limit) {
-                (Some(peak), Some(l)) => format!(
-                    "; memory peaked at {} of the {} limit ({})",
-                    bytes(peak),
-                    bytes(l.bytes),
-                    l.source.words()
-                ),
-                _ => String::new(),
-            };
-            log::event(
-                Level::Warning,
-                "oom_kill",
-                &format!(
-                    "the kernel OOM killer {who}{numbers} ({} OOM kill{} since ward started)",
-                    facts.oom_kills_total,
-                    if facts.oom_kills_total == 1 { "" } else { "s" }
-                ),
-                &[
-                    ("oom_kills", json!(facts.oom_kills_total)),
-                    ("oom_kills_cgroup", json!(oom.count)),
-                    ("victim", json!(oom.victim)),
-                    ("limit_bytes", json!(limit.map(|l| l.bytes))),
-                    ("peak_bytes", json!(mem.peak)),
-                ],
-            );
-        }
+            .unwrap_or_default();
+        let limit = self.snap.limits.memory.as_ref();
+        let peak = self
+            .snap
+            .cgroup
+            .memory
+            .peak
+            .filter(|p| limit.is_none_or(|l| *p <= l.bytes))
+            .or(self.peaks.memory_peak_seen);
+        end.tell(Observation::OomKill {
+            count,
+            at,
+            guess,
+            context: OomContext {
+                limit_bytes: limit.map(|l| l.bytes),
+                limit_source: limit.map(|l| l.source.words()),
+                peak_bytes: peak,
+                largest,
+            },
+        });
     }
 
     /// Keeps the peaks the exit report needs.
-    fn record(&self, facts: &mut RunFacts) {
-        let t = &mut facts.watch;
+    fn record(&mut self) {
+        let t = &mut self.peaks;
         let s = &self.snap;
         if let Some(ws) = s.cgroup.memory.working_set.or(s.cgroup.memory.usage) {
             t.memory_peak_seen = Some(t.memory_peak_seen.unwrap_or(0).max(ws));
@@ -310,9 +381,7 @@ impl Watcher {
         }
     }
 
-    /// One line once the child runs: what the container may use, and where
-    /// each limit comes from.
-    pub fn announce(&self) {
+    fn announce(&self) {
         let l = &self.snap.limits;
         let mem = l
             .memory
@@ -338,7 +407,7 @@ impl Watcher {
             "watching",
             &format!(
                 "limits: {mem}, {cpu}, {pids}; {layout}; sampling every {}{}",
-                crate::units::secs(self.interval),
+                secs(self.interval),
                 if self.oom.is_some() {
                     ", OOM kills noticed as they happen"
                 } else {
@@ -351,6 +420,93 @@ impl Watcher {
             ],
         );
     }
+}
+
+/// ward's cgroup, when it can be found and is really ward's own.
+fn discover(roots: &Roots) -> Option<Cgroups> {
+    match Cgroups::discover(roots) {
+        Ok(cg) => match misplaced(&cg) {
+            None => Some(cg),
+            Some(what) => {
+                // Reading the mount root instead would present another
+                // group's numbers (often the host's) as the container's.
+                log::event(
+                    Level::Warning,
+                    "cgroup_unavailable",
+                    &format!(
+                        "ward's own {what} cgroup is not visible in the cgroup mount (a cgroup namespace over the host's mount?): watching processes only"
+                    ),
+                    &[],
+                );
+                None
+            }
+        },
+        Err(e) => {
+            log::event(
+                Level::Warning,
+                "cgroup_unavailable",
+                &format!("cannot find ward's cgroup ({e}): watching processes only"),
+                &[],
+            );
+            None
+        }
+    }
+}
+
+fn pollfd(fd: i32) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// The words of an `oom_kill` event. The victim comes from the reaping
+/// thread (a child it reaped with SIGKILL) or from the watch's guess.
+pub fn log_oom_kill(victim: Option<&OomVictim>, ctx: &OomContext, count: u64, total: u64) {
+    let who = match victim {
+        Some(v) if v.certain => format!(
+            "killed {} (pid {})",
+            v.name.as_deref().unwrap_or("a process"),
+            v.pid
+        ),
+        Some(v) => format!(
+            "most likely killed {} (pid {}): a zombie killed by SIGKILL right after the OOM",
+            v.name.as_deref().unwrap_or("a process"),
+            v.pid
+        ),
+        None => format!(
+            "killed a process in the container that was not ward's child (its parent reaped it){}",
+            if ctx.largest.is_empty() {
+                String::new()
+            } else {
+                format!("; largest now: {}", ctx.largest.join(", "))
+            }
+        ),
+    };
+    let numbers = match (ctx.peak_bytes, ctx.limit_bytes, &ctx.limit_source) {
+        (Some(peak), Some(limit), Some(source)) => format!(
+            "; memory peaked at {} of the {} limit ({source})",
+            bytes(peak),
+            bytes(limit),
+        ),
+        _ => String::new(),
+    };
+    log::event(
+        Level::Warning,
+        "oom_kill",
+        &format!(
+            "the kernel OOM killer {who}{numbers} ({total} OOM kill{} since ward started)",
+            if total == 1 { "" } else { "s" }
+        ),
+        &[
+            ("oom_kills", json!(total)),
+            ("oom_kills_cgroup", json!(count)),
+            ("victim", json!(victim)),
+            ("limit_bytes", json!(ctx.limit_bytes)),
+            ("peak_bytes", json!(ctx.peak_bytes)),
+        ],
+    );
 }
 
 /// The first controller whose directory is not ward's own group, if any.

@@ -22,7 +22,7 @@ const CENSUS_COST_FACTOR: u32 = 100;
 
 /// Ratios relative to the container's own limits: what dashboards lack.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Derived {
+pub struct Ratios {
     /// Working set / memory limit.
     pub memory_ratio: Option<f64>,
     /// `pids.current` / effective pids limit.
@@ -50,7 +50,7 @@ pub struct Snapshot {
     /// Seconds since the census was taken.
     pub census_age_s: f64,
     /// Ratios to the limits.
-    pub derived: Derived,
+    pub ratios: Ratios,
     /// Samples taken so far.
     pub samples: u64,
     /// Reads that failed unexpectedly, over the whole run.
@@ -108,9 +108,9 @@ impl Sampler {
         self.cgroups.as_ref()
     }
 
-    /// Fills `snap` with the cgroup's numbers only: the baselines taken before
-    /// the child starts, which must not wait for a census.
-    pub fn take_baseline(&mut self, now: Instant, snap: &mut Snapshot) {
+    /// Fills `snap` with the cgroup's numbers only, without a census: the
+    /// baselines taken before the child starts, and the numbers of an OOM kill.
+    pub fn take_cgroup_only(&mut self, now: Instant, snap: &mut Snapshot) {
         self.take_inner(now, snap, false);
     }
 
@@ -150,7 +150,7 @@ impl Sampler {
         snap.census_age_s = self
             .census_at
             .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
-        snap.derived = self.derive(snap);
+        snap.ratios = self.ratios(snap);
     }
 
     /// Takes a process census now, whatever the schedule says (a warning is
@@ -190,7 +190,7 @@ impl Sampler {
         moved || since >= CENSUS_EVERY
     }
 
-    fn derive(&self, snap: &Snapshot) -> Derived {
+    fn ratios(&self, snap: &Snapshot) -> Ratios {
         let mem = &snap.cgroup.memory;
         let memory_ratio = match (mem.working_set.or(mem.usage), &snap.limits.memory) {
             (Some(ws), Some(limit)) if limit.bytes > 0 => Some(ws as f64 / limit.bytes as f64),
@@ -205,7 +205,7 @@ impl Sampler {
             (Some(cur), Some(max)) if max > 0 => Some(cur as f64 / max as f64),
             _ => None,
         };
-        Derived {
+        Ratios {
             memory_ratio,
             pids_ratio,
             throttle_30s: self.throttle.over(Duration::from_secs(30)),

@@ -1,0 +1,240 @@
+//! The words of the reaping thread's events: one function per event key, so
+//! the loop only says *what* happened and the wording lives in one place.
+//!
+//! Owns no state and decides nothing; each function formats and hands one
+//! line to the log (which never blocks).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::exit::ChildEnd;
+use crate::log::{self, Level};
+use crate::signame::name as signal_name;
+use crate::units::secs;
+
+/// Who sent a signal, in words, from its `si_pid` (0: outside ward's namespace).
+pub fn sender_words(from_pid: i32, name: Option<&str>, is_pid1: bool) -> String {
+    match (from_pid, name) {
+        (0, _) if is_pid1 => {
+            "outside the container (the runtime or orchestrator, e.g. docker stop)".into()
+        }
+        (0, _) => "the kernel or outside ward's PID namespace".into(),
+        (pid, Some(name)) => format!("{name} (pid {pid})"),
+        (pid, None) => format!("pid {pid}"),
+    }
+}
+
+/// `stop_requested`: the first stop signal arrived.
+pub fn stop_requested(signo: i32, from_pid: i32, from: &str) {
+    log::event(
+        Level::Info,
+        "stop_requested",
+        &format!("received {} from {from}", signal_name(signo)),
+        &[
+            ("signal", json!(signal_name(signo))),
+            ("from_pid", json!(from_pid)),
+            ("from", json!(from)),
+        ],
+    );
+}
+
+/// `stop_delayed`: a SIGTERM is held by `--stop-delay`.
+pub fn stop_delayed(signo: i32, delay: Duration) {
+    log::event(
+        Level::Info,
+        "stop_delayed",
+        &format!(
+            "holding {} for {} (--stop-delay) before forwarding it; a second SIGTERM or SIGINT goes at once",
+            signal_name(signo),
+            secs(delay)
+        ),
+        &[("delay_s", json!(delay.as_secs_f64()))],
+    );
+}
+
+/// `signal_dropped`: `--rewrite SIG:0`.
+pub fn signal_dropped(signo: i32) {
+    log::event(
+        Level::Info,
+        "signal_dropped",
+        &format!("{} dropped (--rewrite {signo}:0)", signal_name(signo)),
+        &[("signal", json!(signo))],
+    );
+}
+
+/// `signal_ignored`: a signal after the main process ended.
+pub fn signal_ignored(signo: i32) {
+    if log::enabled(Level::Debug) {
+        log::event(
+            Level::Debug,
+            "signal_ignored",
+            &format!(
+                "{} received after the main process ended; not forwarded",
+                signal_name(signo)
+            ),
+            &[("signal", json!(signo))],
+        );
+    }
+}
+
+/// What a forward was about, for its log line.
+pub struct Forward<'a> {
+    /// The signal ward received.
+    pub received: i32,
+    /// The signal it sent (after `--rewrite`).
+    pub sent: i32,
+    /// `-g`: to the process group.
+    pub group: bool,
+    /// The main command's name.
+    pub command: &'a str,
+    /// Its pid.
+    pub pid: i32,
+    /// It was a stop signal (logged at info level; others at debug).
+    pub is_stop: bool,
+}
+
+/// `signal_forwarded` / `signal_forward_failed`. A failure is a warning: the
+/// child may be unreachable, and nobody reads debug lines at 3 a.m.
+pub fn forwarded(f: &Forward<'_>, result: &std::io::Result<()>) {
+    let level = match (result, f.is_stop) {
+        (Err(_), _) => Level::Warning,
+        (Ok(()), true) => Level::Info,
+        (Ok(()), false) => Level::Debug,
+    };
+    // The hot path: at the default level a plain forward logs nothing, so
+    // nothing is formatted (the benchmark showed the formatting cost more
+    // than the forwarding itself).
+    if !log::enabled(level) {
+        return;
+    }
+    let what = if f.received == f.sent {
+        signal_name(f.sent)
+    } else {
+        format!(
+            "{} (rewritten from {})",
+            signal_name(f.sent),
+            signal_name(f.received)
+        )
+    };
+    match result {
+        Ok(()) => log::event(
+            level,
+            "signal_forwarded",
+            &format!(
+                "forwarded {what} to {} {} (pid {})",
+                if f.group {
+                    "the process group of"
+                } else {
+                    "main process"
+                },
+                f.command,
+                f.pid
+            ),
+            &[
+                ("signal", json!(signal_name(f.sent))),
+                ("pid", json!(f.pid)),
+            ],
+        ),
+        Err(e) => log::event(
+            level,
+            "signal_forward_failed",
+            &format!(
+                "could not forward {what} to {} (pid {}): {e}",
+                f.command, f.pid
+            ),
+            &[
+                ("signal", json!(signal_name(f.sent))),
+                ("pid", json!(f.pid)),
+            ],
+        ),
+    }
+}
+
+/// `child_exited`: the main process ended.
+pub fn child_exited(command: &str, pid: i32, end: ChildEnd, after_stop: Option<(Duration, i32)>) {
+    let how = match end {
+        ChildEnd::Exited(code) => format!("exited with code {code}"),
+        ChildEnd::Signaled(sig) => format!("was killed by {}", signal_name(sig)),
+    };
+    let after = match after_stop {
+        Some((d, sig)) => format!(", {} after {} was received", secs(d), signal_name(sig)),
+        None => String::new(),
+    };
+    let mut fields = vec![("pid", json!(pid)), ("command", json!(command))];
+    match end {
+        ChildEnd::Exited(c) => fields.push(("code", json!(c))),
+        ChildEnd::Signaled(s) => fields.push(("signal", json!(signal_name(s)))),
+    }
+    log::event(
+        Level::Info,
+        "child_exited",
+        &format!("main process {command} (pid {pid}) {how}{after}"),
+        &fields,
+    );
+}
+
+/// `kill_after`: `--kill-after` ran out; ward sends SIGKILL.
+pub fn kill_after(command: &str, pid: i32, after: Duration) {
+    log::event(
+        Level::Warning,
+        "kill_after",
+        &format!(
+            "main process {command} (pid {pid}) still running {} after the stop signal was forwarded: sending SIGKILL (--kill-after)",
+            secs(after)
+        ),
+        &[
+            ("pid", json!(pid)),
+            ("kill_after_s", json!(after.as_secs_f64())),
+        ],
+    );
+}
+
+/// `still_running`: N seconds after a stop signal was forwarded.
+pub fn still_running(command: &str, pid: i32, after_s: u32, signo: i32) {
+    log::event(
+        Level::Warning,
+        "still_running",
+        &format!(
+            "main process {command} (pid {pid}) still running {after_s} s after {}",
+            signal_name(signo)
+        ),
+        &[("after_s", json!(after_s)), ("pid", json!(pid))],
+    );
+}
+
+/// `shutdown_stuck`: processes survive SIGKILL; ward exits anyway.
+pub fn shutdown_stuck(waited: Duration) {
+    log::event(
+        Level::Error,
+        "shutdown_stuck",
+        &format!(
+            "processes still present {} after SIGKILL (uninterruptible sleep?); exiting anyway",
+            secs(waited)
+        ),
+        &[],
+    );
+}
+
+/// `watch_lost`: the watch thread stopped answering; ward carries on without it.
+pub fn watch_lost(what: &str) {
+    log::event(
+        Level::Warning,
+        "watch_lost",
+        &format!("the watch thread is gone: {what}"),
+        &[],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn senders_in_words() {
+        assert!(sender_words(0, None, true).contains("outside the container"));
+        assert!(sender_words(0, None, false).contains("outside ward's PID namespace"));
+        assert_eq!(sender_words(42, Some("sh"), true), "sh (pid 42)");
+        assert_eq!(sender_words(42, None, true), "pid 42");
+    }
+}

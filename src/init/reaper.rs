@@ -1,0 +1,465 @@
+//! The reaping thread's loop: the one place that waits. It owns the
+//! signalfd, `waitpid`, forwarding, the timers and the run's facts; it hands
+//! everything that reads `/proc` or cgroup files to the watch thread and
+//! hears back through [`crate::watch::link`].
+//!
+//! The loop dispatches each event to a pure decision ([`super::stop`],
+//! [`super::shutdown`]) and then carries the decision out; the words of each
+//! event are in [`super::events`]. Nothing here may block: every fd is
+//! non-blocking and every wait is a `poll` with a timeout from the timers.
+
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::events::{self, Forward};
+use super::reap::{self, Remaining};
+use super::shutdown::{Phase, Shutdown, Step};
+use super::signals::{self, ChildHandle, Received, SignalInbox};
+use super::stop::{STILL_RUNNING_AT, StopState};
+use super::timers::{Timer, Timers};
+use crate::cli::Config;
+use crate::exit::ChildEnd;
+use crate::report::facts::{RunFacts, StopRequest};
+use crate::watch::link::ReaperEnd;
+use crate::watch::{Observation, OomContext, Request, Snapshot};
+
+/// After the final SIGKILL, how long to wait for processes to vanish before
+/// ward exits anyway (a process in uninterruptible sleep can't be hurried).
+const GIVE_UP_AFTER: Duration = Duration::from_secs(2);
+/// How long an OOM kill noticed by the watch waits for its victim's SIGCHLD
+/// before it is logged, so the line can name the victim.
+const OOM_LOG_DELAY: Duration = Duration::from_millis(150);
+/// How long the report waits for the watch thread's last sample. A census
+/// of thousands of processes takes about 100 ms; past this the report is
+/// written with what ward has.
+const FINAL_WAIT: Duration = Duration::from_secs(1);
+
+/// The reaping thread's state.
+pub struct Reaper<'a> {
+    cfg: &'a Config,
+    inbox: SignalInbox,
+    child: ChildHandle,
+    is_pid1: bool,
+    self_pid: i32,
+    timers: Timers,
+    stop: StopState,
+    shutdown: Shutdown,
+    watch: Option<ReaperEnd>,
+    /// The watch thread's last word arrived (or will not).
+    final_seen: bool,
+    /// OOM kills noticed but not logged yet: (counter value, context).
+    oom_unlogged: Vec<(u64, OomContext)>,
+    batch: Vec<Received>,
+    /// What the run learned; the exit report reads it.
+    pub facts: RunFacts,
+    /// The watch thread's last snapshot, for the report.
+    pub snapshot: Option<Box<Snapshot>>,
+}
+
+impl<'a> Reaper<'a> {
+    /// A reaper for a running main child; `watch` is the link to the watch
+    /// thread (`None` when it could not be started).
+    pub fn new(
+        cfg: &'a Config,
+        inbox: SignalInbox,
+        child: ChildHandle,
+        is_pid1: bool,
+        facts: RunFacts,
+        watch: Option<ReaperEnd>,
+    ) -> Reaper<'a> {
+        let final_seen = watch.is_none();
+        Reaper {
+            cfg,
+            inbox,
+            child,
+            is_pid1,
+            // SAFETY: getpid cannot fail.
+            self_pid: unsafe { libc::getpid() },
+            timers: Timers::default(),
+            stop: StopState::default(),
+            shutdown: Shutdown::default(),
+            watch,
+            final_seen,
+            oom_unlogged: Vec::new(),
+            batch: Vec::with_capacity(64),
+            facts,
+            snapshot: None,
+        }
+    }
+
+    /// Runs until nothing is left; returns how the main child ended.
+    pub fn run(&mut self) -> Option<ChildEnd> {
+        // The child may have died before the signalfd was first read.
+        self.on_sigchld();
+        while !self.finished() {
+            let now = Instant::now();
+            let timeout = match self.timers.poll_timeout(now) {
+                Some(d) => d.as_millis().min(i32::MAX as u128) as i32,
+                None => -1,
+            };
+            let mut fds = [
+                pollfd(self.inbox.as_fd().as_raw_fd()),
+                pollfd(self.watch.as_ref().map_or(-1, |w| w.wake.raw())),
+            ];
+            // SAFETY: a valid array of two pollfds (a negative fd is ignored).
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                // poll on valid fds does not fail otherwise; never spin.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // Level-triggered: a wake-up with no signal pending reads nothing.
+            if fds[0].revents != 0 || rc < 0 {
+                self.on_signals();
+            }
+            if fds[1].revents != 0 {
+                self.on_observations();
+            }
+            for timer in self.timers.take_due(Instant::now()) {
+                self.on_timer(timer);
+            }
+        }
+        if let Some(w) = &mut self.watch {
+            w.send(Request::Quit);
+        }
+        self.facts.main_end
+    }
+
+    /// Done when nothing is left and the watch has said its last word.
+    fn finished(&self) -> bool {
+        self.shutdown.phase() == Phase::Done && self.final_seen
+    }
+
+    /// Everything the signalfd holds, in one batch: reap first, then decide
+    /// what the other signals mean. A main child that exited before a
+    /// SIGTERM was handled exited by itself, whatever order the two arrived in.
+    fn on_signals(&mut self) {
+        self.batch.clear();
+        let mut sigchld = false;
+        while let Some(sig) = self.inbox.read() {
+            if sig.signo == libc::SIGCHLD {
+                sigchld = true;
+            } else {
+                self.batch.push(sig);
+            }
+        }
+        if sigchld {
+            self.on_sigchld();
+        }
+        for i in 0..self.batch.len() {
+            let sig = self.batch[i];
+            self.on_signal(sig);
+        }
+    }
+
+    fn on_signal(&mut self, sig: Received) {
+        if sig.signo == libc::SIGPIPE && sig.from_pid == self.self_pid {
+            // ward's own write to a closed stderr: not meant for the child.
+            return;
+        }
+        if self.shutdown.phase() != Phase::Running {
+            events::signal_ignored(sig.signo);
+            return;
+        }
+        let disp = signals::rewrite(&self.cfg.rewrite, sig.signo);
+        let d = self.stop.on_signal(sig.signo, disp, self.cfg.stop_delay);
+        let now = Instant::now();
+        if d.first_request {
+            self.record_stop_request(sig, now);
+        }
+        if let Some(delay) = d.hold {
+            self.timers.set(Timer::StopDelay, now + delay);
+            events::stop_delayed(sig.signo, delay);
+        }
+        if d.release_hold {
+            self.timers.cancel(Timer::StopDelay);
+        }
+        match d.send {
+            Some(out) => self.forward(sig.signo, out, d.stop_forwarded),
+            None if d.hold.is_none() => events::signal_dropped(sig.signo),
+            None => {}
+        }
+    }
+
+    fn record_stop_request(&mut self, sig: Received, now: Instant) {
+        let from = events::sender_words(sig.from_pid, None, self.is_pid1);
+        events::stop_requested(sig.signo, sig.from_pid, &from);
+        if sig.from_pid != 0
+            && let Some(w) = &mut self.watch
+        {
+            // The sender's name is in /proc: the watch thread reads it, and
+            // the report gets it.
+            w.send(Request::NameSender { pid: sig.from_pid });
+        }
+        self.facts.stop = Some(StopRequest {
+            signal: sig.signo,
+            from_pid: sig.from_pid,
+            from,
+            received: now,
+            received_wall: SystemTime::now(),
+            forwarded: None,
+        });
+        for s in STILL_RUNNING_AT {
+            // One timer kind per second-mark; each fires once.
+            self.timers.set(
+                Timer::StillRunning(s),
+                now + Duration::from_secs(u64::from(s)),
+            );
+        }
+    }
+
+    fn forward(&mut self, received: i32, out: i32, is_stop: bool) {
+        let result = self.child.send(out, self.cfg.signal_group);
+        events::forwarded(
+            &Forward {
+                received,
+                sent: out,
+                group: self.cfg.signal_group,
+                command: &self.facts.command,
+                pid: self.child.pid,
+                is_stop,
+            },
+            &result,
+        );
+        if is_stop {
+            let now = Instant::now();
+            if let Some(stop) = &mut self.facts.stop {
+                stop.forwarded.get_or_insert(now);
+            }
+            if let Some(after) = self.cfg.kill_after
+                && !self.timers.is_set(Timer::KillAfter)
+                && self.facts.killed_by_ward.is_none()
+            {
+                self.timers.set(Timer::KillAfter, now + after);
+            }
+        }
+    }
+
+    fn on_sigchld(&mut self) {
+        let main_pid = self.child.pid;
+        let mut main_end = None;
+        let mut orphans = 0u64;
+        let now = Instant::now();
+        let facts = &mut self.facts;
+        let left = reap::reap_all(|pid, end| {
+            if pid == main_pid {
+                main_end = Some(end);
+            } else {
+                orphans += 1;
+            }
+            if end == ChildEnd::Signaled(libc::SIGKILL) {
+                facts.note_sigkilled(pid, now);
+            }
+        });
+        self.facts.reaped_orphans += orphans;
+        match main_end {
+            Some(end) => {
+                self.child.set_reaped();
+                self.on_main_exit(end, now, left);
+            }
+            None => self.shutdown.reaped(left),
+        }
+    }
+
+    fn on_main_exit(&mut self, end: ChildEnd, now: Instant, left: Remaining) {
+        self.facts.main_end = Some(end);
+        self.facts.main_ended = Some(now);
+        for t in [Timer::StopDelay, Timer::KillAfter] {
+            self.timers.cancel(t);
+        }
+        for s in STILL_RUNNING_AT {
+            self.timers.cancel(Timer::StillRunning(s));
+        }
+        let after_stop = self
+            .facts
+            .stop
+            .as_ref()
+            .map(|s| (now.duration_since(s.received), s.signal));
+        events::child_exited(&self.facts.command, self.child.pid, end, after_stop);
+        // The report waits (bounded) for the watch's fresh numbers.
+        if !self.final_seen {
+            let asked = self
+                .watch
+                .as_mut()
+                .is_some_and(|w| w.send(Request::MainExited));
+            if asked {
+                self.timers.set(Timer::FinalWait, now + FINAL_WAIT);
+            } else {
+                self.final_seen = true;
+            }
+        }
+        let steps = self.shutdown.main_exited(left);
+        self.carry_out(&steps, now);
+    }
+
+    /// Carries out the shutdown machine's steps.
+    fn carry_out(&mut self, steps: &[Step], now: Instant) {
+        for step in steps {
+            match *step {
+                Step::SignalRest(sig) => self.signal_rest(sig),
+                Step::ArmGrace => self.timers.set(Timer::Grace, now + self.cfg.grace),
+                Step::ArmGiveUp => self.timers.set(Timer::GiveUp, now + GIVE_UP_AFTER),
+                Step::ReportStuck => {
+                    self.facts.note_warning("shutdown_stuck");
+                    events::shutdown_stuck(GIVE_UP_AFTER);
+                }
+            }
+        }
+    }
+
+    /// Finding "the rest" reads /proc: the watch thread does it. Without the
+    /// watch thread, ward does it here rather than not at all.
+    fn signal_rest(&mut self, sig: i32) {
+        let sent = self
+            .watch
+            .as_mut()
+            .is_some_and(|w| w.send(Request::SignalRest { signal: sig }));
+        if !sent {
+            let n = crate::watch::errands::signal_rest(
+                self.is_pid1,
+                self.self_pid,
+                sig,
+                std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT),
+            );
+            crate::watch::errands::log_rest_signalled(sig, n, self.cfg.grace);
+            if sig == libc::SIGKILL {
+                self.facts.note_warning("shutdown_kill");
+            }
+        }
+    }
+
+    fn on_observations(&mut self) {
+        let Some(w) = &mut self.watch else { return };
+        w.clear_wake();
+        let mut got = Vec::new();
+        while let Some(o) = w.try_recv() {
+            got.push(o);
+        }
+        let lost = w.is_closed();
+        for o in got {
+            self.on_observation(o);
+        }
+        if lost && !self.final_seen {
+            events::watch_lost("the report uses the numbers ward had");
+            self.final_seen = true;
+            self.timers.cancel(Timer::FinalWait);
+        }
+        if lost {
+            self.watch = None;
+        }
+    }
+
+    fn on_observation(&mut self, o: Observation) {
+        match o {
+            Observation::OomKill {
+                count,
+                at,
+                guess,
+                context,
+            } => {
+                self.facts.note_oom(count, at, guess);
+                self.facts.note_warning("oom_kill");
+                self.oom_unlogged.push((count, context));
+                if !self.timers.is_set(Timer::OomReport) {
+                    self.timers
+                        .set(Timer::OomReport, Instant::now() + OOM_LOG_DELAY);
+                }
+            }
+            Observation::Warning { key } => self.facts.note_warning(key),
+            Observation::SenderName { pid, name } => {
+                if let Some(stop) = &mut self.facts.stop
+                    && stop.from_pid == pid
+                {
+                    stop.from = events::sender_words(pid, name.as_deref(), self.is_pid1);
+                }
+            }
+            Observation::RestSignalled { .. } => {
+                // The watch thread logged it; a SIGKILL pass may have freed
+                // everything already.
+                self.on_sigchld();
+            }
+            Observation::Final { snapshot, peaks } => {
+                self.snapshot = snapshot;
+                self.facts.observed = peaks;
+                self.final_seen = true;
+                self.timers.cancel(Timer::FinalWait);
+                // OOM kills noticed in that last look are logged before the
+                // report, not after.
+                self.log_oom_kills();
+            }
+        }
+    }
+
+    /// Logs every OOM kill noticed and not logged yet, with the victim the
+    /// reaps have named by now.
+    fn log_oom_kills(&mut self) {
+        for (count, ctx) in std::mem::take(&mut self.oom_unlogged) {
+            let victim = self
+                .facts
+                .oom_kills
+                .iter()
+                .find(|o| o.count == count)
+                .and_then(|o| o.victim.as_ref());
+            crate::watch::log_oom_kill(victim, &ctx, count, self.facts.oom_kills_total);
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer) {
+        let now = Instant::now();
+        match timer {
+            Timer::StopDelay => {
+                if self.stop.release() && self.child.alive() {
+                    let out = match signals::rewrite(&self.cfg.rewrite, libc::SIGTERM) {
+                        signals::Disposition::Forward(s) => s,
+                        signals::Disposition::Drop => libc::SIGTERM,
+                    };
+                    self.forward(libc::SIGTERM, out, true);
+                }
+            }
+            Timer::KillAfter => {
+                if self.child.alive() {
+                    let after = self.cfg.kill_after.unwrap_or_default();
+                    self.facts.note_warning("kill_after");
+                    events::kill_after(&self.facts.command, self.child.pid, after);
+                    self.facts.killed_by_ward = Some(now);
+                    let _ = self.child.send(libc::SIGKILL, self.cfg.signal_group);
+                }
+            }
+            Timer::StillRunning(s) => {
+                if self.child.alive() {
+                    let sig = self
+                        .facts
+                        .stop
+                        .as_ref()
+                        .map_or(libc::SIGTERM, |st| st.signal);
+                    self.facts.note_warning("still_running");
+                    events::still_running(&self.facts.command, self.child.pid, s, sig);
+                }
+            }
+            Timer::Grace => {
+                let steps = self.shutdown.grace_over();
+                self.carry_out(&steps, now);
+            }
+            Timer::GiveUp => {
+                let steps = self.shutdown.give_up();
+                self.carry_out(&steps, now);
+            }
+            Timer::OomReport => self.log_oom_kills(),
+            Timer::FinalWait => {
+                if !self.final_seen {
+                    events::watch_lost(
+                        "no last sample within 1 s of the main process's exit; the report uses the numbers ward had",
+                    );
+                    self.final_seen = true;
+                }
+            }
+        }
+    }
+}
+
+fn pollfd(fd: i32) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}

@@ -1,0 +1,317 @@
+//! The two ends of the channel between the reaping thread and the watch
+//! thread: what each may ask of or tell the other, and the eventfds that wake
+//! their `poll` loops.
+//!
+//! Owns the message types and the wake-ups only. Sending never blocks: the
+//! queues are unbounded `mpsc` channels (their length is bounded by what the
+//! reaper asks, a handful of requests per run, and by the watch's interval)
+//! and the wake-up is a non-blocking eventfd write.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::Snapshot;
+
+/// What the reaping thread asks of the watch thread. Every request is work
+/// that reads `/proc` or cgroup files, or waits on them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Name the sender of a stop signal (a pid inside the container).
+    NameSender {
+        /// The sender's pid.
+        pid: i32,
+    },
+    /// The main child is gone: stop the orphan policy, take one last sample
+    /// and OOM count for the report, and send [`Observation::Final`].
+    MainExited,
+    /// Send `signal` to every other process ward is responsible for (PID 1:
+    /// the namespace; subreaper: its descendants) and say how many.
+    SignalRest {
+        /// The signal.
+        signal: i32,
+    },
+    /// Stop the thread.
+    Quit,
+}
+
+/// A process the OOM killer most likely took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OomVictim {
+    /// Its pid (in ward's namespace).
+    pub pid: i32,
+    /// Its name, when ward could tell.
+    pub name: Option<String>,
+    /// True when ward reaped it with SIGKILL right after the counter rose;
+    /// false when inferred.
+    pub certain: bool,
+}
+
+/// What the watch knew when it noticed an OOM kill, for the `oom_kill` line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OomContext {
+    /// The memory limit in force, in bytes.
+    pub limit_bytes: Option<u64>,
+    /// Where that limit comes from, in words.
+    pub limit_source: Option<String>,
+    /// The cgroup's peak usage (or the largest working set ward saw).
+    pub peak_bytes: Option<u64>,
+    /// The largest processes right after the kill, as `name (pid N) 12.0 MiB`.
+    pub largest: Vec<String>,
+}
+
+/// Peaks and first readings the watch keeps for the exit report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedPeaks {
+    /// Largest working set seen (or usage, where working set is unknown).
+    pub memory_peak_seen: Option<u64>,
+    /// Largest `pids.current` seen.
+    pub pids_peak: Option<u64>,
+    /// `pids.events max` at the first sample (refusals before ward).
+    pub fork_failures_base: Option<u64>,
+    /// Most unreaped zombies seen at once.
+    pub unreaped_peak: u32,
+    /// The parent that failed to reap the most, at that peak: (pid, name, count).
+    pub worst_parent: Option<(i32, Option<String>, u32)>,
+    /// First throttling counters: (periods, throttled, throttled_usec).
+    pub throttle_first: Option<(u64, u64, u64)>,
+}
+
+/// What the watch thread tells the reaping thread.
+#[derive(Debug, Clone)]
+pub enum Observation {
+    /// The cgroup's OOM kill counter rose to `count`.
+    OomKill {
+        /// The counter after the rise.
+        count: u64,
+        /// When the watch noticed.
+        at: Instant,
+        /// A zombie killed by SIGKILL found right after the rise, if any.
+        guess: Option<OomVictim>,
+        /// Numbers for the log line.
+        context: OomContext,
+    },
+    /// A warning was logged (for the report's list).
+    Warning {
+        /// Its event key.
+        key: &'static str,
+    },
+    /// The name of a stop signal's sender.
+    SenderName {
+        /// Its pid.
+        pid: i32,
+        /// Its name (`None`: gone before it could be read).
+        name: Option<String>,
+    },
+    /// [`Request::SignalRest`] was carried out: this many were signalled.
+    RestSignalled {
+        /// The signal.
+        signal: i32,
+        /// How many processes got it.
+        count: usize,
+    },
+    /// The answer to [`Request::MainExited`].
+    Final {
+        /// The last snapshot (`None` with `--no-watch`).
+        snapshot: Option<Box<Snapshot>>,
+        /// Peaks over the run.
+        peaks: ObservedPeaks,
+    },
+}
+
+/// A non-blocking eventfd used only to wake a `poll`.
+#[derive(Debug)]
+pub struct Wake {
+    fd: OwnedFd,
+}
+
+impl Wake {
+    /// A new eventfd (close-on-exec, non-blocking).
+    pub fn new() -> std::io::Result<Wake> {
+        // SAFETY: eventfd returns a new fd or -1.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: raw is a new fd we own.
+        Ok(Wake {
+            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+        })
+    }
+
+    /// Makes the fd readable. Never blocks: with EFD_NONBLOCK a full counter
+    /// (2^64-2 pending wake-ups) answers EAGAIN, and the fd is readable then anyway.
+    pub fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64.
+        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Clears readiness.
+    pub fn clear(&self) {
+        let mut n: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64; EAGAIN when not readable.
+        unsafe { libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+    }
+
+    /// The raw fd, for `poll`.
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for Wake {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The reaping thread's end: send requests, receive observations.
+#[derive(Debug)]
+pub struct ReaperEnd {
+    requests: Sender<Request>,
+    wake_watch: std::sync::Arc<Wake>,
+    observations: Receiver<Observation>,
+    /// Readable when observations are waiting; the reaper polls it.
+    pub wake: std::sync::Arc<Wake>,
+    closed: bool,
+}
+
+/// The watch thread's end: receive requests, send observations.
+#[derive(Debug)]
+pub struct WatchEnd {
+    requests: Receiver<Request>,
+    /// Readable when requests are waiting; the watch thread polls it.
+    pub wake: std::sync::Arc<Wake>,
+    observations: Sender<Observation>,
+    wake_reaper: std::sync::Arc<Wake>,
+}
+
+/// A connected pair of ends.
+pub fn pair() -> std::io::Result<(ReaperEnd, WatchEnd)> {
+    let (req_tx, req_rx) = channel();
+    let (obs_tx, obs_rx) = channel();
+    let to_watch = std::sync::Arc::new(Wake::new()?);
+    let to_reaper = std::sync::Arc::new(Wake::new()?);
+    Ok((
+        ReaperEnd {
+            requests: req_tx,
+            wake_watch: to_watch.clone(),
+            observations: obs_rx,
+            wake: to_reaper.clone(),
+            closed: false,
+        },
+        WatchEnd {
+            requests: req_rx,
+            wake: to_watch,
+            observations: obs_tx,
+            wake_reaper: to_reaper,
+        },
+    ))
+}
+
+impl ReaperEnd {
+    /// Sends a request; false when the watch thread is gone.
+    pub fn send(&mut self, r: Request) -> bool {
+        if self.closed {
+            return false;
+        }
+        if self.requests.send(r).is_err() {
+            self.closed = true;
+            return false;
+        }
+        self.wake_watch.wake();
+        true
+    }
+
+    /// The next observation, if one is waiting. Clears the wake-up first, so
+    /// an observation sent after the last `try_recv` wakes the next poll.
+    pub fn try_recv(&mut self) -> Option<Observation> {
+        match self.observations.try_recv() {
+            Ok(o) => Some(o),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => {
+                self.closed = true;
+                None
+            }
+        }
+    }
+
+    /// Clears the reaper's wake-up fd (call before draining with `try_recv`).
+    pub fn clear_wake(&self) {
+        self.wake.clear();
+    }
+
+    /// True once the watch thread has gone away.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+impl WatchEnd {
+    /// Tells the reaper something; a reaper that is gone is not an error.
+    pub fn tell(&self, o: Observation) {
+        if self.observations.send(o).is_ok() {
+            self.wake_reaper.wake();
+        }
+    }
+
+    /// The next request, if any; `Some(Request::Quit)` once the reaper is gone.
+    pub fn try_recv(&self) -> Option<Request> {
+        match self.requests.try_recv() {
+            Ok(r) => Some(r),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Request::Quit),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readable(fd: RawFd) -> bool {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut p, 1, 0) == 1 }
+    }
+
+    #[test]
+    fn messages_wake_the_other_side() {
+        let (mut reaper, watch) = pair().unwrap();
+        assert!(!readable(watch.wake.raw()));
+        assert!(reaper.send(Request::MainExited));
+        assert!(readable(watch.wake.raw()));
+        watch.wake.clear();
+        assert!(!readable(watch.wake.raw()));
+        assert_eq!(watch.try_recv(), Some(Request::MainExited));
+        assert_eq!(watch.try_recv(), None);
+
+        watch.tell(Observation::Warning { key: "memory_high" });
+        assert!(readable(reaper.wake.raw()));
+        reaper.clear_wake();
+        assert!(matches!(
+            reaper.try_recv(),
+            Some(Observation::Warning { key: "memory_high" })
+        ));
+        assert!(reaper.try_recv().is_none());
+    }
+
+    #[test]
+    fn a_vanished_side_is_no_error() {
+        let (mut reaper, watch) = pair().unwrap();
+        drop(watch);
+        assert!(!reaper.send(Request::Quit));
+        assert!(reaper.is_closed());
+        let (reaper, watch) = pair().unwrap();
+        drop(reaper);
+        assert_eq!(watch.try_recv(), Some(Request::Quit));
+        watch.tell(Observation::Warning { key: "x" });
+    }
+}
