@@ -1,26 +1,42 @@
-//! The README documents every flag and `WARD_*` variable that `ward --help`
-//! lists, and names the two set-up commands that exist.
+//! The README's options table is the one generated from the flag table, and
+//! the README names the two set-up commands that exist.
 
-use std::collections::BTreeSet;
+use ward::cli::help::{README_BEGIN, README_END, options_markdown};
 
-fn words(text: &str, prefix: &str) -> BTreeSet<String> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .filter(|w| w.starts_with(prefix) && w.len() > prefix.len())
-        .map(str::to_string)
-        .collect()
-}
+/// `WARD_UPDATE_README=1 cargo test --test readme` rewrites the block.
+const UPDATE_VAR: &str = "WARD_UPDATE_README";
 
 #[test]
-fn every_flag_and_variable_in_help_is_in_the_readme() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let help = ward::cli::HELP;
-    let flags = words(help, "--");
-    let vars = words(help, "WARD_");
-    assert!(flags.len() > 20 && vars.len() > 15, "{flags:?} {vars:?}");
-    for f in flags.iter().chain(&vars) {
-        assert!(readme.contains(f.as_str()), "README does not mention {f}");
+fn the_options_table_is_generated_from_the_flag_table() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let (Some(begin), Some(end)) = (readme.find(README_BEGIN), readme.find(README_END)) else {
+        panic!("README.md lacks the {README_BEGIN} ... {README_END} markers");
+    };
+    assert!(begin < end, "README.md: {README_END} before {README_BEGIN}");
+    let inside = &readme[begin + README_BEGIN.len()..end];
+    let want = format!("\n{}", options_markdown());
+    if inside == want {
+        return;
     }
+    if std::env::var_os(UPDATE_VAR).is_some_and(|v| v == "1") {
+        let updated = format!(
+            "{}{want}{}",
+            &readme[..begin + README_BEGIN.len()],
+            &readme[end..]
+        );
+        // Write aside and rename: the other test reads README.md meanwhile.
+        let tmp = format!("{path}.tmp");
+        std::fs::write(&tmp, updated).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+        eprintln!("README.md: options table rewritten");
+        return;
+    }
+    panic!(
+        "README.md's options table differs from the flag table (src/cli/defs.rs).\n\
+         Run `{UPDATE_VAR}=1 cargo test --test readme` to rewrite it, or put this \
+         between the markers:\n{want}"
+    );
 }
 
 #[test]

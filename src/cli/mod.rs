@@ -1,8 +1,14 @@
-//! Command line and `WARD_*` environment: turns them into one [`Config`].
+//! Command line and `WARD_*` environment: turns them into one [`Invocation`].
 //!
-//! Owns option names, defaults and the help text. It does no I/O beyond reading
-//! the environment map it is given, so every rule here is unit tested.
+//! Owns option names, defaults and the help text. Every option is defined once,
+//! in [`defs::FLAGS`]; argument and environment parsing ([`parse`]), `--help`
+//! and the README's options table ([`help`]) are derived from it. Nothing here
+//! does I/O beyond reading the environment through the lookup it is given, so
+//! every rule is unit tested.
 
+pub mod defs;
+pub mod help;
+mod parse;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -31,7 +37,8 @@ pub struct Thresholds {
     pub throttle_pct: f64,
     /// `pids.current` as a percentage of `pids.max` (`--warn-pids`).
     pub pids_pct: f64,
-    /// Unreapable zombies under one parent (`--warn-zombies`).
+    /// Unreapable zombies under one parent (`--warn-zombies`); at most
+    /// [`defs::MAX_ZOMBIES`], so it fits any process count.
     pub zombies: u64,
     /// PSI memory `some avg10` percentage (`--warn-memory-pressure`).
     pub memory_pressure_pct: f64,
@@ -52,7 +59,7 @@ impl Default for Thresholds {
 /// Everything `ward [OPTIONS] -- COMMAND` was asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The command and its arguments; never empty.
+    /// The command and its arguments; never empty, and `command[0]` is not empty.
     pub command: Vec<OsString>,
     /// Forward signals to the child's whole process group (`-g`).
     pub signal_group: bool,
@@ -62,8 +69,11 @@ pub struct Config {
     pub remap_exit: ExitRemap,
     /// Hold the first SIGTERM this long before forwarding it.
     pub stop_delay: Option<Duration>,
-    /// SIGKILL the child this long after a stop signal was forwarded.
+    /// SIGKILL the child this long after a stop signal was forwarded; never zero.
     pub kill_after: Option<Duration>,
+    /// Signals that count as a stop request (`--stop-signal`): they start
+    /// `kill_after` and the "still running" lines. Never empty, no duplicates.
+    pub stop_signals: Vec<i32>,
     /// How long other processes get after SIGTERM once the main child is gone.
     pub grace: Duration,
     /// What to do with adopted orphans.
@@ -91,6 +101,7 @@ impl Default for Config {
             remap_exit: ExitRemap::default(),
             stop_delay: None,
             kill_after: None,
+            stop_signals: vec![libc::SIGTERM, libc::SIGINT],
             grace: Duration::from_secs(3),
             orphans: OrphanPolicy::Reap,
             pdeathsig: None,
@@ -108,326 +119,74 @@ impl Default for Config {
 pub enum Invocation {
     /// Run a command under ward.
     Run(Box<Config>),
+    /// `ward status ARGS...`: the arguments after `status`.
+    Status(Vec<OsString>),
+    /// `ward check ARGS...`: the arguments after `check`.
+    Check(Vec<OsString>),
     /// Print help.
     Help,
     /// Print the version.
     Version,
 }
 
-/// The help text; the README's flag table mirrors it (a test checks).
-pub const HELP: &str = "\
-ward: a PID 1 for containers that reaps, forwards signals, watches the
-container's limits and says why it died.
-
-Usage: ward [OPTIONS] [--] COMMAND [ARGS...]
-
-Signals and exit codes:
-  -g, --signal-group          forward signals to the child's process group [WARD_SIGNAL_GROUP]
-  -r, --rewrite SRC:DST       rewrite a signal before forwarding; DST 0 drops it (repeatable) [WARD_REWRITE]
-  -e, --remap-exit FROM:TO    exit with TO when the code would be FROM; FROM alone means FROM:0 (repeatable) [WARD_REMAP_EXIT]
-  -p, --pdeathsig SIG         signal ward gets when its parent dies (not as PID 1) [WARD_PDEATHSIG]
-  -s, --subreaper             accepted for tini compatibility; ward is a subreaper whenever it is not PID 1
-
-Stopping:
-      --stop-delay DURATION   hold the first SIGTERM this long before forwarding it [WARD_STOP_DELAY]
-      --kill-after DURATION   SIGKILL the child this long after a stop signal [WARD_KILL_AFTER]
-      --grace DURATION        time left processes get after SIGTERM once the child exits (default 3s) [WARD_GRACE]
-      --orphans reap|terminate  what to do with adopted orphans (default reap) [WARD_ORPHANS]
-
-Watching:
-      --watch-interval DURATION  how often to sample cgroup and /proc (default 5s) [WARD_WATCH_INTERVAL]
-      --no-watch              do not watch (WARD_WATCH=0)
-      --warn-memory PCT       working set as % of the memory limit (default 90) [WARD_WARN_MEMORY]
-      --warn-throttle PCT     % of CPU periods throttled over 30s (default 20) [WARD_WARN_THROTTLE]
-      --warn-pids PCT         pids.current as % of pids.max (default 80) [WARD_WARN_PIDS]
-      --warn-zombies N        unreapable zombies under one parent (default 10) [WARD_WARN_ZOMBIES]
-      --warn-memory-pressure PCT  PSI memory some avg10 (default 10) [WARD_WARN_MEMORY_PRESSURE]
-
-Reporting:
-      --report-file PATH      write the JSON exit report here, at most 4 KiB [WARD_REPORT_FILE]
-      --log-format human|json one event per line on stderr (default human) [WARD_LOG_FORMAT]
-      --log-level LEVEL       error, warning, info or debug (default info) [WARD_LOG_LEVEL]
-  -v, --verbose               more log (repeatable)
-  -q, --quiet                 less log (repeatable)
-  -h, --help                  print this help
-  -V, --version               print the version
-
-DURATION is 500ms, 10s, 2m or a number of seconds; SIG is a name (TERM,
-SIGUSR1, RTMIN+1) or a number. Flags override WARD_* variables.
-";
-
 /// A usage error: one line for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// Where `WARD_*` values come from: a name in, the raw value out. Values are
+/// `OsString` so that one which is not UTF-8 is reported, not lost.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
 /// Parses the arguments after argv[0], with `env` as the `WARD_*` source.
-pub fn parse<I>(args: I, env: &dyn Fn(&str) -> Option<String>) -> Result<Invocation, UsageError>
+///
+/// `status` or `check` as the very first argument selects a subcommand, which
+/// gets the remaining arguments untouched (and reads no `WARD_*` variable
+/// here). Anything else runs a program; `--` always means a program, so
+/// `ward -- status` runs one named status.
+pub fn parse<I>(args: I, env: EnvLookup) -> Result<Invocation, UsageError>
 where
     I: IntoIterator<Item = OsString>,
 {
-    let mut cfg = Config::default();
-    apply_env(&mut cfg, env).map_err(UsageError)?;
-    apply_args(&mut cfg, args)
-}
-
-fn apply_env(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
-    let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let ctx = |name: &'static str| move |e: String| format!("{name}: {e}");
-    if let Some(v) = get("WARD_SIGNAL_GROUP") {
-        cfg.signal_group = values::boolean(&v).map_err(ctx("WARD_SIGNAL_GROUP"))?;
+    let mut args = args.into_iter().peekable();
+    let sub = args.peek().and_then(|a| a.to_str()).and_then(|a| match a {
+        "status" => Some(Invocation::Status as fn(Vec<OsString>) -> Invocation),
+        "check" => Some(Invocation::Check),
+        _ => None,
+    });
+    if let Some(make) = sub {
+        args.next();
+        return Ok(make(args.collect()));
     }
-    if let Some(v) = get("WARD_REWRITE") {
-        for item in v.split(',').filter(|s| !s.trim().is_empty()) {
-            let (s, d) = values::rewrite_pair(item).map_err(ctx("WARD_REWRITE"))?;
-            cfg.rewrite.insert(s, d);
-        }
-    }
-    if let Some(v) = get("WARD_REMAP_EXIT") {
-        for item in v.split(',').filter(|s| !s.trim().is_empty()) {
-            let (f, t) = values::remap_pair(item).map_err(ctx("WARD_REMAP_EXIT"))?;
-            cfg.remap_exit.insert(f, t);
-        }
-    }
-    if let Some(v) = get("WARD_PDEATHSIG") {
-        cfg.pdeathsig = Some(crate::signame::parse(&v).map_err(ctx("WARD_PDEATHSIG"))?);
-    }
-    if let Some(v) = get("WARD_STOP_DELAY") {
-        cfg.stop_delay = Some(values::duration(&v).map_err(ctx("WARD_STOP_DELAY"))?);
-    }
-    if let Some(v) = get("WARD_KILL_AFTER") {
-        cfg.kill_after = Some(values::duration(&v).map_err(ctx("WARD_KILL_AFTER"))?);
-    }
-    if let Some(v) = get("WARD_GRACE") {
-        cfg.grace = values::duration(&v).map_err(ctx("WARD_GRACE"))?;
-    }
-    if let Some(v) = get("WARD_ORPHANS") {
-        cfg.orphans = orphan_policy(&v).map_err(ctx("WARD_ORPHANS"))?;
-    }
-    if let Some(v) = get("WARD_WATCH")
-        && !values::boolean(&v).map_err(ctx("WARD_WATCH"))?
-    {
-        cfg.watch_interval = None;
-    }
-    if let Some(v) = get("WARD_WATCH_INTERVAL") {
-        let d = watch_interval(&v).map_err(ctx("WARD_WATCH_INTERVAL"))?;
-        if cfg.watch_interval.is_some() {
-            cfg.watch_interval = Some(d);
-        }
-    }
-    if let Some(v) = get("WARD_WARN_MEMORY") {
-        cfg.thresholds.memory_pct = values::percent(&v).map_err(ctx("WARD_WARN_MEMORY"))?;
-    }
-    if let Some(v) = get("WARD_WARN_THROTTLE") {
-        cfg.thresholds.throttle_pct = values::percent(&v).map_err(ctx("WARD_WARN_THROTTLE"))?;
-    }
-    if let Some(v) = get("WARD_WARN_PIDS") {
-        cfg.thresholds.pids_pct = values::percent(&v).map_err(ctx("WARD_WARN_PIDS"))?;
-    }
-    if let Some(v) = get("WARD_WARN_ZOMBIES") {
-        cfg.thresholds.zombies = values::count(&v).map_err(ctx("WARD_WARN_ZOMBIES"))?;
-    }
-    if let Some(v) = get("WARD_WARN_MEMORY_PRESSURE") {
-        cfg.thresholds.memory_pressure_pct =
-            values::percent(&v).map_err(ctx("WARD_WARN_MEMORY_PRESSURE"))?;
-    }
-    if let Some(v) = get("WARD_REPORT_FILE") {
-        cfg.report_file = Some(PathBuf::from(v));
-    }
-    if let Some(v) = get("WARD_LOG_FORMAT") {
-        cfg.log_format = log_format(&v).map_err(ctx("WARD_LOG_FORMAT"))?;
-    }
-    if let Some(v) = get("WARD_LOG_LEVEL") {
-        cfg.log_level = log_level(&v).map_err(ctx("WARD_LOG_LEVEL"))?;
-    }
-    Ok(())
-}
-
-fn apply_args<I>(cfg: &mut Config, args: I) -> Result<Invocation, UsageError>
-where
-    I: IntoIterator<Item = OsString>,
-{
-    use lexopt::prelude::*;
-    let mut parser = lexopt::Parser::from_args(args);
-    let mut verbosity: i32 = 0;
-    let mut watch_off = false;
-    let mut interval: Option<Duration> = None;
-    let err = |e: lexopt::Error| UsageError(e.to_string());
-    let val = |p: &mut lexopt::Parser, flag: &str| -> Result<String, UsageError> {
-        let v = p.value().map_err(|e| UsageError(e.to_string()))?;
-        v.into_string()
-            .map_err(|v| UsageError(format!("invalid value {v:?} for {flag}: not UTF-8")))
-    };
-    fn with_flag(flag: &'static str) -> impl Fn(String) -> UsageError {
-        move |e| UsageError(format!("{flag}: {e}"))
-    }
-    while let Some(arg) = parser.next().map_err(err)? {
-        match arg {
-            Short('h') | Long("help") => return Ok(Invocation::Help),
-            Short('V') | Long("version") => return Ok(Invocation::Version),
-            Short('g') | Long("signal-group") => cfg.signal_group = true,
-            Short('s') | Long("subreaper") => {}
-            Short('r') | Long("rewrite") => {
-                let v = val(&mut parser, "--rewrite")?;
-                let (s, d) = values::rewrite_pair(&v).map_err(with_flag("--rewrite"))?;
-                cfg.rewrite.insert(s, d);
-            }
-            Short('e') | Long("remap-exit") => {
-                let v = val(&mut parser, "--remap-exit")?;
-                let (f, t) = values::remap_pair(&v).map_err(with_flag("--remap-exit"))?;
-                cfg.remap_exit.insert(f, t);
-            }
-            Short('p') | Long("pdeathsig") => {
-                let v = val(&mut parser, "--pdeathsig")?;
-                cfg.pdeathsig = Some(crate::signame::parse(&v).map_err(with_flag("--pdeathsig"))?);
-            }
-            Long("stop-delay") => {
-                let v = val(&mut parser, "--stop-delay")?;
-                cfg.stop_delay = Some(values::duration(&v).map_err(with_flag("--stop-delay"))?);
-            }
-            Long("kill-after") => {
-                let v = val(&mut parser, "--kill-after")?;
-                cfg.kill_after = Some(values::duration(&v).map_err(with_flag("--kill-after"))?);
-            }
-            Long("grace") => {
-                let v = val(&mut parser, "--grace")?;
-                cfg.grace = values::duration(&v).map_err(with_flag("--grace"))?;
-            }
-            Long("orphans") => {
-                let v = val(&mut parser, "--orphans")?;
-                cfg.orphans = orphan_policy(&v).map_err(with_flag("--orphans"))?;
-            }
-            Long("watch-interval") => {
-                let v = val(&mut parser, "--watch-interval")?;
-                interval = Some(watch_interval(&v).map_err(with_flag("--watch-interval"))?);
-            }
-            Long("no-watch") => watch_off = true,
-            Long("warn-memory") => {
-                let v = val(&mut parser, "--warn-memory")?;
-                cfg.thresholds.memory_pct =
-                    values::percent(&v).map_err(with_flag("--warn-memory"))?;
-            }
-            Long("warn-throttle") => {
-                let v = val(&mut parser, "--warn-throttle")?;
-                cfg.thresholds.throttle_pct =
-                    values::percent(&v).map_err(with_flag("--warn-throttle"))?;
-            }
-            Long("warn-pids") => {
-                let v = val(&mut parser, "--warn-pids")?;
-                cfg.thresholds.pids_pct = values::percent(&v).map_err(with_flag("--warn-pids"))?;
-            }
-            Long("warn-zombies") => {
-                let v = val(&mut parser, "--warn-zombies")?;
-                cfg.thresholds.zombies = values::count(&v).map_err(with_flag("--warn-zombies"))?;
-            }
-            Long("warn-memory-pressure") => {
-                let v = val(&mut parser, "--warn-memory-pressure")?;
-                cfg.thresholds.memory_pressure_pct =
-                    values::percent(&v).map_err(with_flag("--warn-memory-pressure"))?;
-            }
-            Long("report-file") => {
-                let v = parser.value().map_err(err)?;
-                cfg.report_file = Some(PathBuf::from(v));
-            }
-            Long("log-format") => {
-                let v = val(&mut parser, "--log-format")?;
-                cfg.log_format = log_format(&v).map_err(with_flag("--log-format"))?;
-            }
-            Long("log-level") => {
-                let v = val(&mut parser, "--log-level")?;
-                cfg.log_level = log_level(&v).map_err(with_flag("--log-level"))?;
-            }
-            Short('v') | Long("verbose") => verbosity += 1,
-            Short('q') | Long("quiet") => verbosity -= 1,
-            Value(first) => {
-                cfg.command.push(first);
-                cfg.command.extend(parser.raw_args().map_err(err)?);
-                break;
-            }
-            _ => {
-                return Err(UsageError(format!(
-                    "{}; see 'ward --help'",
-                    arg.unexpected()
-                )));
-            }
-        }
-    }
-    if cfg.command.is_empty() {
-        return Err(UsageError(
-            "no command given: usage is ward [OPTIONS] -- COMMAND [ARGS...]".into(),
-        ));
-    }
-    if watch_off {
-        cfg.watch_interval = None;
-    } else if let Some(d) = interval {
-        cfg.watch_interval = Some(d);
-    }
-    if verbosity != 0 {
-        let n = (cfg.log_level as i32 + verbosity).clamp(0, Level::Debug as i32);
-        cfg.log_level = match n {
-            0 => Level::Error,
-            1 => Level::Warning,
-            2 => Level::Info,
-            _ => Level::Debug,
-        };
-    }
-    Ok(Invocation::Run(Box::new(cfg.clone())))
-}
-
-fn orphan_policy(v: &str) -> Result<OrphanPolicy, String> {
-    match v.trim() {
-        "reap" => Ok(OrphanPolicy::Reap),
-        "terminate" => Ok(OrphanPolicy::Terminate),
-        _ => Err(format!(
-            "invalid orphan policy '{v}': expected reap or terminate"
-        )),
-    }
-}
-
-fn watch_interval(v: &str) -> Result<Duration, String> {
-    let d = values::duration(v)?;
-    // Below 100 ms the watch would cost more than the trouble it looks for.
-    if d < Duration::from_millis(100) {
-        return Err(format!("invalid watch interval '{v}': at least 100ms"));
-    }
-    Ok(d)
-}
-
-fn log_format(v: &str) -> Result<Format, String> {
-    match v.trim() {
-        "human" | "text" => Ok(Format::Human),
-        "json" => Ok(Format::Json),
-        _ => Err(format!("invalid log format '{v}': expected human or json")),
-    }
-}
-
-fn log_level(v: &str) -> Result<Level, String> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "error" => Ok(Level::Error),
-        "warning" | "warn" => Ok(Level::Warning),
-        "info" => Ok(Level::Info),
-        "debug" => Ok(Level::Debug),
-        _ => Err(format!(
-            "invalid log level '{v}': expected error, warning, info or debug"
-        )),
-    }
+    parse::run_config(args, env)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use std::os::unix::ffi::OsStringExt;
+
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        match parse(args.iter().map(OsString::from), &lookup) {
+        let env: Vec<(&str, OsString)> = env.iter().map(|(k, v)| (*k, v.into())).collect();
+        run_os(args.iter().map(OsString::from).collect(), &env)
+    }
+
+    fn run_os(args: Vec<OsString>, env: &[(&str, OsString)]) -> Result<Config, String> {
+        let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        match parse(args, &lookup) {
             Ok(Invocation::Run(cfg)) => Ok(*cfg),
             Ok(other) => Err(format!("{other:?}")),
             Err(e) => Err(e.0),
         }
+    }
+
+    fn invocation(args: &[&str]) -> Result<Invocation, UsageError> {
+        parse(args.iter().map(OsString::from), &|_: &str| None)
+    }
+
+    fn not_utf8() -> OsString {
+        OsString::from_vec(b"3\xffs".to_vec())
     }
 
     #[test]
@@ -563,6 +322,10 @@ mod tests {
             (&["--orphans", "kill", "app"], &[], "invalid orphan policy"),
             (&["--watch-interval", "10ms", "app"], &[], "at least 100ms"),
             (&["--warn-memory", "0", "app"], &[], "invalid percentage"),
+            (&["--warn-zombies", "0", "app"], &[], "invalid count"),
+            (&["-g=yes", "app"], &[], "-g"),
+            (&["--kill-after", "0", "app"], &[], "must be above 0"),
+            (&["--", ""], &[], "empty command name"),
             (&["--grace"], &[], "--grace"),
             (
                 &["app"],
@@ -584,10 +347,9 @@ mod tests {
 
     #[test]
     fn help_and_version() {
-        let lookup = |_: &str| None;
-        let p = |a: &[&str]| parse(a.iter().map(OsString::from), &lookup).unwrap();
-        assert_eq!(p(&["-h"]), Invocation::Help);
-        assert_eq!(p(&["--version"]), Invocation::Version);
+        assert_eq!(invocation(&["-h"]), Ok(Invocation::Help));
+        assert_eq!(invocation(&["--version"]), Ok(Invocation::Version));
+        assert_eq!(invocation(&["-g", "--help", "app"]), Ok(Invocation::Help));
     }
 
     #[test]
@@ -601,5 +363,170 @@ mod tests {
     fn no_watch_wins_over_interval() {
         let cfg = run(&["--watch-interval", "2s", "--no-watch", "app"], &[]).unwrap();
         assert_eq!(cfg.watch_interval, None);
+    }
+
+    #[test]
+    fn subcommands_only_as_the_very_first_argument() {
+        let os = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(invocation(&["status"]), Ok(Invocation::Status(vec![])));
+        assert_eq!(
+            invocation(&["status", "--json", "--", "x"]),
+            Ok(Invocation::Status(os(&["--json", "--", "x"])))
+        );
+        assert_eq!(
+            invocation(&["check", "-h"]),
+            Ok(Invocation::Check(os(&["-h"])))
+        );
+        // A subcommand reads no WARD_* variable here, so a bad one cannot
+        // stop `ward status` from looking at a running ward.
+        let bad = |_: &str| Some(OsString::from("bogus"));
+        assert!(matches!(
+            parse(os(&["check"]), &bad),
+            Ok(Invocation::Check(_))
+        ));
+        // `--` and options before it always mean a program.
+        assert_eq!(
+            run(&["--", "status"], &[]).unwrap().command,
+            os(&["status"])
+        );
+        assert_eq!(run(&["-g", "check"], &[]).unwrap().command, os(&["check"]));
+        assert_eq!(run(&["statuses"], &[]).unwrap().command, os(&["statuses"]));
+        assert_eq!(
+            run(&["app", "status"], &[]).unwrap().command,
+            os(&["app", "status"])
+        );
+    }
+
+    #[test]
+    fn stop_signals_default_replace_and_accumulate() {
+        let sigs = |args: &[&str], env: &[(&str, &str)]| run(args, env).unwrap().stop_signals;
+        assert_eq!(sigs(&["app"], &[]), vec![libc::SIGTERM, libc::SIGINT]);
+        assert_eq!(
+            sigs(&["--stop-signal", "QUIT", "app"], &[]),
+            vec![libc::SIGQUIT]
+        );
+        assert_eq!(
+            sigs(&["--stop-signal", "QUIT", "--stop-signal=USR1", "app"], &[]),
+            vec![libc::SIGQUIT, libc::SIGUSR1]
+        );
+        assert_eq!(
+            sigs(&["app"], &[("WARD_STOP_SIGNAL", "HUP, TERM,")]),
+            vec![libc::SIGHUP, libc::SIGTERM]
+        );
+        // Flags win: a flag's list replaces the variable's.
+        assert_eq!(
+            sigs(
+                &["--stop-signal", "USR2", "app"],
+                &[("WARD_STOP_SIGNAL", "HUP")]
+            ),
+            vec![libc::SIGUSR2]
+        );
+        assert_eq!(
+            sigs(
+                &["--stop-signal", "TERM", "--stop-signal", "15", "app"],
+                &[]
+            ),
+            vec![libc::SIGTERM]
+        );
+        for bad in ["KILL", "STOP", "CHLD", "9"] {
+            let err = run(&["--stop-signal", bad, "app"], &[]).unwrap_err();
+            assert!(
+                err.starts_with("--stop-signal: invalid stop signal"),
+                "{err}"
+            );
+            let err = run(&["app"], &[("WARD_STOP_SIGNAL", bad)]).unwrap_err();
+            assert!(
+                err.starts_with("WARD_STOP_SIGNAL: invalid stop signal"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_variable_that_is_not_utf8_is_an_error() {
+        let err = run_os(vec!["app".into()], &[("WARD_GRACE", not_utf8())]).unwrap_err();
+        assert_eq!(err, "WARD_GRACE: value is not UTF-8");
+        let err = run_os(vec!["app".into()], &[("WARD_WATCH", not_utf8())]).unwrap_err();
+        assert_eq!(err, "WARD_WATCH: value is not UTF-8");
+        let err = run_os(vec!["app".into()], &[("WARD_REWRITE", not_utf8())]).unwrap_err();
+        assert_eq!(err, "WARD_REWRITE: value is not UTF-8");
+        let err = run_os(vec!["--grace".into(), not_utf8(), "app".into()], &[]).unwrap_err();
+        assert_eq!(err, "--grace: value is not UTF-8");
+        // A path is bytes: the report file may have any name.
+        let cfg = run_os(vec!["app".into()], &[("WARD_REPORT_FILE", not_utf8())]).unwrap();
+        assert_eq!(cfg.report_file, Some(PathBuf::from(not_utf8())));
+    }
+
+    #[test]
+    fn an_empty_command_name_is_an_error() {
+        assert_eq!(run(&["--", ""], &[]).unwrap_err(), "empty command name");
+        assert_eq!(run(&["", "x"], &[]).unwrap_err(), "empty command name");
+        // Only the name: empty arguments are the command's business.
+        assert_eq!(run(&["app", ""], &[]).unwrap().command.len(), 2);
+    }
+
+    #[test]
+    fn kill_after_must_be_above_zero() {
+        for zero in ["0", "0s", "0ms"] {
+            let err = run(&["--kill-after", zero, "app"], &[]).unwrap_err();
+            assert!(err.starts_with("--kill-after: "), "{err}");
+            assert!(err.contains("must be above 0"), "{err}");
+            let err = run(&["app"], &[("WARD_KILL_AFTER", zero)]).unwrap_err();
+            assert!(err.starts_with("WARD_KILL_AFTER: "), "{err}");
+        }
+        let cfg = run(&["--kill-after", "1ms", "app"], &[]).unwrap();
+        assert_eq!(cfg.kill_after, Some(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn rewrites_of_signals_ward_never_receives_are_refused() {
+        for src in ["KILL", "STOP", "CHLD", "TTIN", "TTOU"] {
+            let err = run(&["-r", &format!("{src}:TERM"), "app"], &[]).unwrap_err();
+            assert!(err.starts_with("--rewrite: invalid rewrite"), "{err}");
+            assert!(err.contains(&format!("SIG{src} ")), "{err}");
+            let env = [("WARD_REWRITE", format!("HUP:0,{src}:0"))];
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let err = run(&["app"], &env).unwrap_err();
+            assert!(err.starts_with("WARD_REWRITE: invalid rewrite"), "{err}");
+        }
+        let err = run(&["-r", "USR1:CHLD", "app"], &[]).unwrap_err();
+        assert!(err.contains("SIGCHLD"), "{err}");
+    }
+
+    #[test]
+    fn warn_zombies_fits_what_the_watch_compares_it_with() {
+        // The watch compares per-parent zombie counts as u32; 2^32 would
+        // become 0 there and warn on the first zombie.
+        for big in ["4294967296", "4194305", "18446744073709551615"] {
+            let err = run(&["--warn-zombies", big, "app"], &[]).unwrap_err();
+            assert!(err.starts_with("--warn-zombies: invalid count"), "{err}");
+            assert!(run(&["app"], &[("WARD_WARN_ZOMBIES", big)]).is_err());
+        }
+        let max = defs::MAX_ZOMBIES.to_string();
+        let cfg = run(&["--warn-zombies", &max, "app"], &[]).unwrap();
+        assert_eq!(cfg.thresholds.zombies, defs::MAX_ZOMBIES);
+        assert!(u32::try_from(cfg.thresholds.zombies).is_ok());
+    }
+
+    #[test]
+    fn watch_variables_and_flags() {
+        let iv = |args: &[&str], env: &[(&str, &str)]| run(args, env).unwrap().watch_interval;
+        let s = |n| Some(Duration::from_secs(n));
+        assert_eq!(iv(&["app"], &[("WARD_WATCH", "0")]), None);
+        assert_eq!(iv(&["app"], &[("WARD_WATCH", "1")]), s(5));
+        assert_eq!(
+            iv(
+                &["app"],
+                &[("WARD_WATCH", "0"), ("WARD_WATCH_INTERVAL", "2s")]
+            ),
+            None
+        );
+        assert_eq!(iv(&["app"], &[("WARD_WATCH_INTERVAL", "2s")]), s(2));
+        // Flags win over variables, both ways.
+        assert_eq!(
+            iv(&["--watch-interval", "2s", "app"], &[("WARD_WATCH", "0")]),
+            s(2)
+        );
+        assert_eq!(iv(&["--no-watch", "app"], &[("WARD_WATCH", "1")]), None);
     }
 }

@@ -36,6 +36,22 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Why ward can never receive `sig`, or `None` when it can. A signal ward
+/// never receives can be neither rewritten nor count as a stop request.
+pub fn never_received(sig: i32) -> Option<&'static str> {
+    match sig {
+        libc::SIGKILL | libc::SIGSTOP => Some("cannot be caught"),
+        // ward reaps on SIGCHLD; it is never forwarded.
+        libc::SIGCHLD => Some("is ward's own (it reaps on it) and is never forwarded"),
+        // ward ignores these so that a background child's terminal access does
+        // not stop PID 1; an ignored signal is discarded by the kernel.
+        libc::SIGTTIN | libc::SIGTTOU => {
+            Some("is ignored by ward (job control belongs to the child), so it never arrives")
+        }
+        _ => None,
+    }
+}
+
 /// Parses a `-r/--rewrite SRC:DST` pair; DST 0 means "drop".
 pub fn rewrite_pair(text: &str) -> Result<(i32, i32), String> {
     let (src, dst) = text.split_once(':').ok_or_else(|| {
@@ -43,13 +59,32 @@ pub fn rewrite_pair(text: &str) -> Result<(i32, i32), String> {
     })?;
     let src = signal(src)?;
     let dst = if dst.trim() == "0" { 0 } else { signal(dst)? };
-    if matches!(src, libc::SIGKILL | libc::SIGSTOP) {
+    if let Some(why) = never_received(src) {
         return Err(format!(
-            "invalid rewrite '{text}': {} cannot be caught",
+            "invalid rewrite '{text}': {} {why}",
             signal_name(src)
         ));
     }
+    // A SIGCHLD tells the child one of its own children changed state; sent
+    // in place of another signal it would be a lie the child may act on.
+    if dst == libc::SIGCHLD {
+        return Err(format!(
+            "invalid rewrite '{text}': the child would take SIGCHLD as news about its own children; use DST 0 to drop a signal"
+        ));
+    }
     Ok((src, dst))
+}
+
+/// Parses one `--stop-signal SIG`: a signal ward can receive.
+pub fn stop_signal(text: &str) -> Result<i32, String> {
+    let sig = signal(text)?;
+    match never_received(sig) {
+        Some(why) => Err(format!(
+            "invalid stop signal '{text}': {} {why}",
+            signal_name(sig)
+        )),
+        None => Ok(sig),
+    }
 }
 
 /// Parses a `-e/--remap-exit FROM:TO` pair; a lone `FROM` means `FROM:0`, as
@@ -77,12 +112,12 @@ pub fn percent(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses a whole number of at least 1.
-pub fn count(text: &str) -> Result<u64, String> {
+/// Parses a whole number from 1 to `max`.
+pub fn count(text: &str, max: u64) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
-        Ok(v) if v >= 1 => Ok(v),
+        Ok(v) if (1..=max).contains(&v) => Ok(v),
         _ => Err(format!(
-            "invalid count '{text}': expected a whole number of at least 1"
+            "invalid count '{text}': expected a whole number from 1 to {max}"
         )),
     }
 }
@@ -131,6 +166,28 @@ mod tests {
                 .contains("cannot be caught")
         );
         assert!(rewrite_pair("TERM:BOGUS").is_err());
+        for src in ["KILL", "STOP", "CHLD", "TTIN", "TTOU"] {
+            let err = rewrite_pair(&format!("{src}:TERM")).unwrap_err();
+            assert!(err.contains(&format!("SIG{src} ")), "{err}");
+        }
+        assert!(rewrite_pair("CHLD:0").is_err());
+        assert!(rewrite_pair("TERM:CHLD").unwrap_err().contains("SIGCHLD"));
+        // Stopping or killing in place of a signal is the user's call.
+        assert_eq!(
+            rewrite_pair("TSTP:STOP"),
+            Ok((libc::SIGTSTP, libc::SIGSTOP))
+        );
+    }
+
+    #[test]
+    fn stop_signals() {
+        assert_eq!(stop_signal("TERM"), Ok(libc::SIGTERM));
+        assert_eq!(stop_signal("usr2"), Ok(libc::SIGUSR2));
+        for bad in ["KILL", "STOP", "CHLD", "TTIN", "TTOU"] {
+            let err = stop_signal(bad).unwrap_err();
+            assert!(err.starts_with("invalid stop signal"), "{err}");
+        }
+        assert!(stop_signal("NOPE").is_err());
     }
 
     #[test]
@@ -148,8 +205,11 @@ mod tests {
         assert_eq!(percent("12.5%"), Ok(12.5));
         assert!(percent("0").is_err());
         assert!(percent("101").is_err());
-        assert_eq!(count("5"), Ok(5));
-        assert!(count("0").is_err());
+        assert_eq!(count("5", 10), Ok(5));
+        assert_eq!(count("10", 10), Ok(10));
+        assert!(count("0", 10).is_err());
+        assert!(count("11", 10).is_err());
+        assert!(count("18446744073709551616", u64::MAX).is_err());
         assert_eq!(boolean("Yes"), Ok(true));
         assert_eq!(boolean("0"), Ok(false));
         assert!(boolean("maybe").is_err());

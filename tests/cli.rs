@@ -1,0 +1,136 @@
+//! The real `ward` binary's command line: bad input is one line on stderr and
+//! exit code 2, `--` always means a program, and printing help or the version
+//! into a closed pipe is not a crash.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Outcome, run, ward_plain};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// `ward ARGS...` with no inherited `WARD_*` variable, plus `env`.
+fn ward(args: &[&str], env: &[(&str, &OsStr)]) -> Outcome {
+    let mut cmd = ward_plain(args);
+    cmd.env_clear().env("PATH", "/usr/bin:/bin");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd, LIMIT)
+}
+
+fn assert_usage_error(out: &Outcome, want: &str, case: &str) {
+    assert_eq!(out.code, 2, "{case}: {out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{case}: {:?}", out.stderr);
+    assert!(out.stderr.contains(want), "{case}: {:?}", out.stderr);
+    assert!(out.stdout.is_empty(), "{case}: {:?}", out.stdout);
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--", ""], "empty command name"),
+        (&[""], "empty command name"),
+        (&["--kill-after", "0", "--", "true"], "--kill-after: "),
+        (&["-r", "CHLD:TERM", "--", "true"], "SIGCHLD"),
+        (&["-r", "TTIN:TERM", "--", "true"], "SIGTTIN"),
+        (&["-r", "TTOU:0", "--", "true"], "SIGTTOU"),
+        (&["-r", "KILL:TERM", "--", "true"], "SIGKILL"),
+        (&["-r", "USR1:CHLD", "--", "true"], "SIGCHLD"),
+        (
+            &["--warn-zombies", "4294967296", "--", "true"],
+            "--warn-zombies: ",
+        ),
+        (&["--stop-signal", "KILL", "--", "true"], "--stop-signal: "),
+        (&["--bogus", "--", "true"], "--bogus"),
+        (&[], "no command given"),
+    ];
+    for (args, want) in cases {
+        let out = ward(args, &[]);
+        assert_usage_error(&out, want, &format!("{args:?}"));
+    }
+}
+
+#[test]
+fn bad_variables_are_one_line_and_exit_2() {
+    let not_utf8 = OsStr::from_bytes(b"3\xffs");
+    let cases: &[(&str, &OsStr, &str)] = &[
+        ("WARD_GRACE", not_utf8, "WARD_GRACE: value is not UTF-8"),
+        ("WARD_WATCH", not_utf8, "WARD_WATCH: value is not UTF-8"),
+        ("WARD_KILL_AFTER", OsStr::new("0"), "WARD_KILL_AFTER: "),
+        ("WARD_REWRITE", OsStr::new("HUP:0,CHLD:0"), "SIGCHLD"),
+        ("WARD_STOP_SIGNAL", OsStr::new("TERM,STOP"), "SIGSTOP"),
+        (
+            "WARD_WARN_ZOMBIES",
+            OsStr::new("4294967296"),
+            "WARD_WARN_ZOMBIES: ",
+        ),
+    ];
+    for (name, value, want) in cases {
+        let out = ward(&["--", "true"], &[(name, value)]);
+        assert_usage_error(&out, want, &format!("{name}={value:?}"));
+    }
+}
+
+#[test]
+fn double_dash_always_means_a_program() {
+    // No program named status exists on PATH: ward ran it, and exec said so.
+    let out = ward(&["--", "status"], &[]);
+    assert_eq!(out.code, 127, "{out:?}");
+    let out = ward(&["-g", "check"], &[]);
+    assert_eq!(out.code, 127, "{out:?}");
+}
+
+#[test]
+fn help_and_version_go_to_stdout() {
+    let out = ward(&["--help"], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("--stop-signal SIG"), "{}", out.stdout);
+    assert!(out.stdout.contains("ward status"), "{}", out.stdout);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    let out = ward(&["-V"], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("ward "), "{}", out.stdout);
+}
+
+/// `ward --help | true`: stdout is a pipe nobody reads. Writing gets EPIPE
+/// (Rust ignores SIGPIPE); `print!` would panic on it, which the release
+/// profile turns into an abort (SIGABRT, shell code 134).
+#[test]
+fn help_into_a_closed_pipe_exits_0() {
+    for arg in ["--help", "--version"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .arg(arg)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + LIMIT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("ward {arg} into a closed pipe did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut stderr = String::new();
+        use std::io::Read;
+        let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+        assert_ne!(status.signal(), Some(libc::SIGABRT), "{arg}: {stderr}");
+        assert_eq!(status.code(), Some(0), "{arg}: {status:?} {stderr}");
+        assert!(stderr.is_empty(), "{arg}: {stderr}");
+    }
+}
