@@ -29,6 +29,8 @@ fn main() -> ExitCode {
             };
             log::configure(Level::Error, format);
             log::event(Level::Error, "usage", &e.0, &[]);
+            // The line is queued if stderr is slow; give it a moment, never forever.
+            log::flush(std::time::Duration::from_secs(1));
             ExitCode::from(exit::USAGE)
         }
     }

@@ -35,9 +35,22 @@ use reaper::Reaper;
 use signals::{ChildHandle, SignalInbox};
 use spawn::{ChildSetup, Started};
 
+/// How long ward keeps writing queued log lines at exit before it exits
+/// anyway: a stderr nobody reads must not keep the container alive.
+const LOG_FLUSH_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs `cfg.command` under ward and returns ward's exit code.
 pub fn run(cfg: Config) -> u8 {
     log::configure(cfg.log_level, cfg.log_format);
+    // Before the first line: a stderr nobody reads must not block even that.
+    log::init_sink();
+    let code = supervise(cfg);
+    log::flush(LOG_FLUSH_AT_EXIT);
+    code
+}
+
+/// Everything between the sink's set-up and the final flush.
+fn supervise(cfg: Config) -> u8 {
     // SAFETY: getpid cannot fail.
     let is_pid1 = unsafe { libc::getpid() } == 1;
     become_reaper(is_pid1, &cfg);

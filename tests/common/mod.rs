@@ -394,3 +394,137 @@ impl Drop for PidsFence {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Stalled stderr (tests/log_stalled.rs): a FIFO nobody reads until the test
+// says so, and a `Proc` whose stderr is such a FIFO.
+
+/// A FIFO in its own temp dir. The test holds it open O_RDWR|O_NONBLOCK, so
+/// opening its write side never waits for a reader and the test can fill or
+/// drain it without blocking; nothing else reads it.
+pub struct StalledFifo {
+    dir: std::path::PathBuf,
+    path: std::path::PathBuf,
+    held: std::os::fd::OwnedFd,
+}
+
+impl StalledFifo {
+    /// Creates `$TMPDIR/ward-NAME-PID/stderr.fifo` and holds it open.
+    pub fn new(name: &str) -> StalledFifo {
+        use std::os::fd::FromRawFd;
+        let dir = std::env::temp_dir().join(format!("ward-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("stderr.fifo");
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo/open on a NUL-terminated path; the fd is owned below.
+        let held = unsafe {
+            assert_eq!(libc::mkfifo(c.as_ptr(), 0o600), 0, "mkfifo");
+            let fd = libc::open(
+                c.as_ptr(),
+                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            );
+            assert!(fd >= 0, "open fifo: {}", std::io::Error::last_os_error());
+            std::os::fd::OwnedFd::from_raw_fd(fd)
+        };
+        StalledFifo { dir, path, held }
+    }
+
+    /// The temp dir (for files a child writes).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// A new, *blocking* write-only open of the FIFO: what the process under
+    /// test gets as its stderr (a writer there waits when the FIFO is full).
+    pub fn writer(&self) -> std::os::fd::OwnedFd {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .expect("open fifo for writing")
+            .into()
+    }
+
+    /// Fills the FIFO with `filler` lines until it takes no more; returns the
+    /// bytes written.
+    pub fn fill(&self) -> usize {
+        use std::os::fd::AsRawFd;
+        let line = [b"filler ".as_slice(), &[b'.'; 56], b"\n"].concat();
+        let mut total = 0;
+        loop {
+            // SAFETY: write(2) of a live buffer on an fd we own.
+            let n = unsafe { libc::write(self.held.as_raw_fd(), line.as_ptr().cast(), line.len()) };
+            if n <= 0 {
+                return total;
+            }
+            total += n as usize;
+        }
+    }
+
+    /// Reads everything the FIFO holds now, without waiting.
+    pub fn drain(&self) -> Vec<u8> {
+        use std::os::fd::AsRawFd;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            // SAFETY: read(2) into a live buffer on an fd we own.
+            let n =
+                unsafe { libc::read(self.held.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                return out;
+            }
+            out.extend_from_slice(&buf[..n as usize]);
+        }
+    }
+}
+
+impl Drop for StalledFifo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Proc {
+    /// Like [`Proc::start`], but the process's stderr is `stderr` (say a
+    /// [`StalledFifo::writer`]) instead of a pipe the test drains.
+    pub fn start_with_stderr(
+        mut cmd: Command,
+        stderr: std::os::fd::OwnedFd,
+        limit: Duration,
+    ) -> Proc {
+        let what = format!("{cmd:?}");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
+        // SAFETY: setpgid is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setpgid(0, 0);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let (tx, lines) = channel();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+                let _ = tx.send(line);
+            }
+        });
+        let started = Instant::now();
+        Proc {
+            child,
+            lines,
+            stdout,
+            stderr: Arc::new(Mutex::new(String::from("(stderr went to a FIFO)"))),
+            started,
+            deadline: started + limit,
+            what,
+        }
+    }
+}

@@ -1,97 +1,13 @@
-//! ward's log: one event per line on stderr, human text or JSON.
-//!
-//! Owns the log level and format. It never writes to stdout (that belongs to the
-//! child) and never closes fd 2. Each line goes out in a single `write`, so lines
-//! from ward and the child do not interleave mid-line.
+//! Turning one event into one line of text (human or JSON), and the RFC 3339
+//! timestamps. Pure: no I/O, no global state (the caller passes the format
+//! and the time), so every byte of output is unit tested on literal text.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-/// How important an event is; `-v`/`-q` move the threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    /// ward or the container is failing.
-    Error = 0,
-    /// Trouble is coming, or something was refused.
-    Warning = 1,
-    /// Lifecycle facts: child started, stop requested, child exited, summary.
-    Info = 2,
-    /// Details for debugging ward itself.
-    Debug = 3,
-}
-
-impl Level {
-    /// The lowercase name used in both formats.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Error => "error",
-            Level::Warning => "warning",
-            Level::Info => "info",
-            Level::Debug => "debug",
-        }
-    }
-
-    fn from_u8(n: u8) -> Level {
-        match n {
-            0 => Level::Error,
-            1 => Level::Warning,
-            2 => Level::Info,
-            _ => Level::Debug,
-        }
-    }
-}
-
-/// The line format chosen with `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `ward: warning [memory_high] text`
-    Human,
-    /// One JSON object per line with `ts`, `level`, `event`, `msg` and fields.
-    Json,
-}
-
-static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
-static FORMAT: AtomicU8 = AtomicU8::new(0);
-
-/// Sets the threshold and format for the rest of the process.
-pub fn configure(level: Level, format: Format) {
-    LEVEL.store(level as u8, Ordering::Relaxed);
-    FORMAT.store(matches!(format, Format::Json) as u8, Ordering::Relaxed);
-}
-
-/// The format in force.
-pub fn format() -> Format {
-    if FORMAT.load(Ordering::Relaxed) == 1 {
-        Format::Json
-    } else {
-        Format::Human
-    }
-}
-
-/// True when events at `level` are written.
-pub fn enabled(level: Level) -> bool {
-    level <= Level::from_u8(LEVEL.load(Ordering::Relaxed))
-}
-
-/// Writes one event: `key` is the stable event name, `msg` the human text,
-/// `fields` extra machine-readable values (JSON format only).
-pub fn event(level: Level, key: &str, msg: &str, fields: &[(&str, Value)]) {
-    if !enabled(level) {
-        return;
-    }
-    let line = render(format(), level, key, msg, fields, SystemTime::now());
-    write_stderr(line.as_bytes());
-}
-
-/// Writes raw bytes (a pre-rendered line) to stderr, ignoring failure: a log
-/// that cannot be written must never take PID 1 down.
-pub fn write_stderr(bytes: &[u8]) {
-    let _ = std::io::stderr().lock().write_all(bytes);
-}
+use super::{Format, Level};
 
 /// Renders one line, newline included. Separate from I/O so it can be tested.
 pub fn render(
@@ -111,11 +27,7 @@ pub fn render(
                 line.push(' ');
             }
             let _ = write!(line, "[{key}] ");
-            // One event, one line: a newline inside a message (an argv[0] with
-            // a newline in it, say) must not split it.
-            for ch in msg.chars() {
-                line.push(if ch == '\n' || ch == '\r' { ' ' } else { ch });
-            }
+            push_escaped(&mut line, msg);
             line.push('\n');
             line
         }
@@ -128,11 +40,55 @@ pub fn render(
             for (name, value) in fields {
                 obj.insert((*name).into(), value.clone());
             }
-            let mut line = Value::Object(obj).to_string();
+            let mut line = escape_json_controls(Value::Object(obj).to_string());
             line.push('\n');
             line
         }
     }
+}
+
+/// Appends `msg` with every control character (C0, DEL, C1: Unicode
+/// category Cc) written as an escape, so a process name holding an ESC
+/// sequence cannot drive the terminal that shows the log, and one event stays
+/// one line. `\n`, `\r`, `\t` keep their usual spelling; other C0 and DEL
+/// become `\xHH`, C1 `\u{HH}` (they are two bytes in UTF-8, so a byte escape
+/// would mislead). Backslashes are left alone: paths stay readable, at the
+/// price of `\x1b` typed literally looking like an escaped ESC.
+fn push_escaped(line: &mut String, msg: &str) {
+    for ch in msg.chars() {
+        match ch {
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            c if c.is_control() && (c as u32) < 0x80 => {
+                let _ = write!(line, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() => {
+                let _ = write!(line, "\\u{{{:x}}}", c as u32);
+            }
+            c => line.push(c),
+        }
+    }
+}
+
+/// serde_json escapes C0 but writes DEL and C1 raw (JSON allows them). A JSON
+/// log is read on terminals too (`docker logs`), so spell those as `\u00XX`
+/// as well. Safe anywhere in the text: outside strings JSON holds no such
+/// characters.
+fn escape_json_controls(line: String) -> String {
+    let raw = |c: char| c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c);
+    if !line.chars().any(raw) {
+        return line;
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    for c in line.chars() {
+        if raw(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Formats a time as RFC 3339 UTC with milliseconds, without a date crate.
@@ -170,6 +126,10 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn human(msg: &str) -> String {
+        render(Format::Human, Level::Info, "k", msg, &[], UNIX_EPOCH)
+    }
+
     #[test]
     fn human_line_has_prefix_level_and_key() {
         let line = render(
@@ -194,8 +154,35 @@ mod tests {
 
     #[test]
     fn human_line_never_splits() {
-        let line = render(Format::Human, Level::Info, "k", "a\nb\rc", &[], UNIX_EPOCH);
+        let line = human("a\nb\rc");
         assert_eq!(line.matches('\n').count(), 1);
+        assert_eq!(line, "ward: [k] a\\nb\\rc\n");
+    }
+
+    #[test]
+    fn human_line_escapes_terminal_sequences() {
+        // A process named to clear the screen and set the window title.
+        assert_eq!(
+            human("started \u{1b}[2J\u{1b}]0;pwned\u{7} as pid 7"),
+            "ward: [k] started \\x1b[2J\\x1b]0;pwned\\x07 as pid 7\n"
+        );
+        assert_eq!(
+            human("nul\0 tab\t del\u{7f} us\u{1f}"),
+            "ward: [k] nul\\x00 tab\\t del\\x7f us\\x1f\n"
+        );
+        // C1: CSI (U+009B) is a one-character ESC [ for some terminals.
+        assert_eq!(
+            human("c1 \u{9b}31m \u{80}"),
+            "ward: [k] c1 \\u{9b}31m \\u{80}\n"
+        );
+    }
+
+    #[test]
+    fn human_line_keeps_printable_text_and_backslashes() {
+        assert_eq!(
+            human("café ünïcode ✓ C:\\path \u{a0}"),
+            "ward: [k] café ünïcode ✓ C:\\path \u{a0}\n"
+        );
     }
 
     #[test]
@@ -216,6 +203,30 @@ mod tests {
         assert_eq!(v["level"], "info");
         assert_eq!(v["code"], 3);
         assert_eq!(v["ts"], "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn json_line_escapes_every_control_character() {
+        let msg = "esc\u{1b}[2J nl\n cr\r nul\0 bel\u{7} del\u{7f} csi\u{9b} ok";
+        let line = render(
+            Format::Json,
+            Level::Warning,
+            "k",
+            msg,
+            &[("name", Value::from("x\u{1b}\u{85}"))],
+            UNIX_EPOCH,
+        );
+        assert!(
+            !line.trim_end().chars().any(char::is_control),
+            "raw control character in {line:?}"
+        );
+        assert!(
+            line.contains(r#"esc\u001b[2J nl\n cr\r nul\u0000 bel\u0007 del\u007f csi\u009b ok"#)
+        );
+        // Still valid JSON, and the text reads back unchanged.
+        let v: Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(v["msg"], msg);
+        assert_eq!(v["name"], "x\u{1b}\u{85}");
     }
 
     #[test]

@@ -1,0 +1,181 @@
+//! ward's log: one event per line on stderr, human text or JSON, and never a
+//! wait on whoever reads it.
+//!
+//! Owns the log level and format and the API the rest of ward calls. It never
+//! writes to stdout (that belongs to the child) and never touches fd 2's
+//! flags or closes it.
+//!
+//! - `render.rs`: one event to one line of text (pure).
+//! - `queue.rs`: the bounded queue, drop counting, whole-line chunks (pure).
+//! - `sink.rs`: the non-blocking way to stderr and the shared queue.
+//!
+//! A stderr nobody reads (a full pipe, a stalled log driver, a terminal paused
+//! with Ctrl-S) must never stop PID 1 from reaping or forwarding signals: a
+//! line stderr does not take at once waits in a 64 KiB queue; lines beyond that
+//! are dropped and counted, and the count is written as a `log_dropped`
+//! warning where they went missing once stderr takes lines again.
+//!
+//! For the event loop: while [`pending_fd`] is `Some(fd)`, poll `fd` for
+//! POLLOUT and call [`flush_ready`] when it fires; call [`flush`] with a short
+//! deadline before exiting.
+
+mod queue;
+mod render;
+mod sink;
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+pub use render::{render, rfc3339};
+pub use sink::QUEUE_BYTES;
+
+/// How important an event is; `-v`/`-q` move the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// ward or the container is failing.
+    Error = 0,
+    /// Trouble is coming, or something was refused.
+    Warning = 1,
+    /// Lifecycle facts: child started, stop requested, child exited, summary.
+    Info = 2,
+    /// Details for debugging ward itself.
+    Debug = 3,
+}
+
+impl Level {
+    /// The lowercase name used in both formats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
+
+    fn from_u8(n: u8) -> Level {
+        match n {
+            0 => Level::Error,
+            1 => Level::Warning,
+            2 => Level::Info,
+            _ => Level::Debug,
+        }
+    }
+}
+
+/// The line format chosen with `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `ward: warning [memory_high] text`
+    Human,
+    /// One JSON object per line with `ts`, `level`, `event`, `msg` and fields.
+    Json,
+}
+
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+static FORMAT: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the threshold and format for the rest of the process.
+pub fn configure(level: Level, format: Format) {
+    LEVEL.store(level as u8, Ordering::Relaxed);
+    FORMAT.store(matches!(format, Format::Json) as u8, Ordering::Relaxed);
+}
+
+/// The format in force.
+pub fn format() -> Format {
+    if FORMAT.load(Ordering::Relaxed) == 1 {
+        Format::Json
+    } else {
+        Format::Human
+    }
+}
+
+/// True when events at `level` are written.
+pub fn enabled(level: Level) -> bool {
+    level <= Level::from_u8(LEVEL.load(Ordering::Relaxed))
+}
+
+/// Writes one event: `key` is the stable event name, `msg` the human text,
+/// `fields` extra machine-readable values (JSON format only). Never waits:
+/// the line is queued and one non-blocking write is tried; it is dropped (and
+/// counted) only when the queue is full.
+pub fn event(level: Level, key: &str, msg: &str, fields: &[(&str, Value)]) {
+    if !enabled(level) {
+        return;
+    }
+    let line = render(format(), level, key, msg, fields, SystemTime::now());
+    sink::push(line.as_bytes());
+}
+
+/// Sets up the non-blocking way to stderr and allocates the queue. Call once
+/// at start, before the first line (the first line would do it otherwise).
+pub fn init_sink() {
+    sink::init();
+}
+
+/// The fd to poll for POLLOUT while lines wait to be written; `None` when
+/// nothing waits (or stderr failed for good: polling it would spin).
+pub fn pending_fd() -> Option<RawFd> {
+    sink::pending_fd()
+}
+
+/// Writes what stderr takes now, without waiting. For the event loop when
+/// [`pending_fd`] polls writable.
+pub fn flush_ready() {
+    sink::flush_ready();
+}
+
+/// At exit: writes until nothing waits or `deadline` has passed, then
+/// returns, so ward exits with the right code even if stderr never drains.
+pub fn flush(deadline: Duration) {
+    sink::flush(deadline);
+}
+
+/// The `log_dropped` line: how many lines were lost to a stderr that was not
+/// being read. Always written, whatever the level: the lost lines were not
+/// filtered out, they were wanted.
+fn dropped_notice(count: u64) -> String {
+    let msg = format!(
+        "{count} log {} dropped: stderr was not being read",
+        if count == 1 { "line" } else { "lines" }
+    );
+    render(
+        format(),
+        Level::Warning,
+        "log_dropped",
+        &msg,
+        &[("dropped", json!(count))],
+        SystemTime::now(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dropped_notice_in_both_formats() {
+        // Format is global; render directly rather than flip it under other tests.
+        let human = render(
+            Format::Human,
+            Level::Warning,
+            "log_dropped",
+            "3 log lines dropped: stderr was not being read",
+            &[("dropped", json!(3))],
+            std::time::UNIX_EPOCH,
+        );
+        assert_eq!(
+            human,
+            "ward: warning [log_dropped] 3 log lines dropped: stderr was not being read\n"
+        );
+        let line = dropped_notice(1);
+        assert!(line.ends_with('\n'));
+        assert!(
+            line.contains("1 log line dropped: stderr was not being read"),
+            "{line}"
+        );
+    }
+}

@@ -1,0 +1,392 @@
+//! Where ward's lines go: a way to write to whatever fd 2 is without ever
+//! waiting for its reader, and the one bounded queue in front of it. Owns the
+//! sink's own fd (close-on-exec, never closed) and the queue's lock. Must not
+//! change fd 2's flags, wrap it in an owning type, or close it: the child
+//! inherits fd 2 and expects it blocking.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::queue::{Flow, LineQueue, PIPE_BUF};
+
+/// Bytes of lines that may wait for a stalled stderr: 64 KiB, allocated once
+/// at start. A stalled reader costs this much and no more.
+pub const QUEUE_BYTES: usize = 64 * 1024;
+
+/// How ward writes to the file behind fd 2 without blocking.
+#[derive(Debug)]
+pub enum Target {
+    /// A description of ward's own for fd 2's file (a pipe, FIFO, terminal or
+    /// character device), opened through `/proc/self/fd/2` with O_NONBLOCK.
+    /// File status flags belong to the description, so fd 2's stays blocking.
+    Reopened(OwnedFd),
+    /// fd 2 is a socket (journald, some log shippers): reopening fails with
+    /// ENXIO, but `send(MSG_DONTWAIT)` is non-blocking for one call without
+    /// touching the shared flags.
+    Socket(RawFd),
+    /// fd 2 is a regular file or block device: writes never wait for a
+    /// reader, and a second description would have its own offset and write
+    /// over the child's output (unless O_APPEND), so write to fd 2 itself.
+    Shared(RawFd),
+    /// Last resort when no non-blocking path could be had (no /proc, a pipe
+    /// whose reader is gone, no permission to reopen): `poll` with timeout 0
+    /// for POLLOUT, then one write of at most PIPE_BUF, which a pipe with
+    /// room takes without waiting. A terminal stopped with Ctrl-S between the
+    /// poll and the write can still hold ward; nothing better exists without
+    /// changing fd 2's flags.
+    PollFirst(RawFd),
+    /// fd 2 is closed: there is nowhere to write.
+    Closed,
+}
+
+impl Target {
+    /// Picks the way to write to `fd` (2 in ward; any fd in tests).
+    pub fn open(fd: RawFd) -> Target {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat fills the buffer on success; we read it only then.
+        if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+            return Target::Closed;
+        }
+        // SAFETY: fstat succeeded.
+        let mode = unsafe { st.assume_init() }.st_mode & libc::S_IFMT;
+        match mode {
+            libc::S_IFREG | libc::S_IFBLK => Target::Shared(fd),
+            libc::S_IFSOCK => Target::Socket(fd),
+            _ => match reopen_nonblocking(fd) {
+                Ok(own) => Target::Reopened(own),
+                Err(_) => Target::PollFirst(fd),
+            },
+        }
+    }
+
+    /// One write that never waits: `WouldBlock` when the reader is behind.
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY (all arms): write/send/poll on a live buffer and an fd we
+        // only borrow; none of them keep a pointer past the call.
+        let n = match self {
+            Target::Reopened(fd) => unsafe {
+                libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len())
+            },
+            Target::Socket(fd) => unsafe {
+                libc::send(
+                    *fd,
+                    buf.as_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            },
+            Target::Shared(fd) => unsafe { libc::write(*fd, buf.as_ptr().cast(), buf.len()) },
+            Target::PollFirst(fd) => {
+                let mut p = libc::pollfd {
+                    fd: *fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                let ready = unsafe { libc::poll(&mut p, 1, 0) };
+                if ready < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // POLLERR/POLLHUP: let the write report what is wrong.
+                if ready == 0 || p.revents == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                let len = buf.len().min(PIPE_BUF);
+                unsafe { libc::write(*fd, buf.as_ptr().cast(), len) }
+            }
+            Target::Closed => return Err(io::Error::from_raw_os_error(libc::EBADF)),
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// The fd to poll for POLLOUT, if there is one.
+    pub fn poll_fd(&self) -> Option<RawFd> {
+        match self {
+            Target::Reopened(fd) => Some(fd.as_raw_fd()),
+            Target::Socket(fd) | Target::Shared(fd) | Target::PollFirst(fd) => Some(*fd),
+            Target::Closed => None,
+        }
+    }
+}
+
+/// Opens `/proc/self/fd/FD` write-only, non-blocking, close-on-exec (the
+/// child must not inherit it) and without becoming ward's controlling
+/// terminal if it is one.
+fn reopen_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
+    let path = CString::new(format!("/proc/self/fd/{fd}")).map_err(io::Error::other)?;
+    let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // SAFETY: open on a NUL-terminated path; the fd is owned right below.
+    let new = unsafe { libc::open(path.as_ptr(), flags) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` is a fresh fd nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// The process's one sink: the target and the lines waiting for it.
+struct Sink {
+    target: Target,
+    queue: LineQueue,
+    /// The target failed for good (EPIPE, EBADF, EIO). Until a new line comes
+    /// there is nothing to poll for: an fd in error would make `poll` return
+    /// at once, and the loop would spin.
+    broken: bool,
+}
+
+impl Sink {
+    fn stderr() -> Sink {
+        Sink {
+            target: Target::open(libc::STDERR_FILENO),
+            queue: LineQueue::with_capacity(QUEUE_BYTES),
+            broken: false,
+        }
+    }
+
+    fn write_out(&mut self) {
+        let target = &self.target;
+        let flow = self
+            .queue
+            .write_out(&mut |b| target.write(b), &super::dropped_notice);
+        self.broken = matches!(flow, Flow::Failed);
+    }
+
+    fn pending_fd(&self) -> Option<RawFd> {
+        if self.broken || self.queue.is_empty() {
+            return None;
+        }
+        self.target.poll_fd()
+    }
+}
+
+/// Guarded by a mutex held only to copy a line and make non-blocking writes.
+static SINK: Mutex<Option<Sink>> = Mutex::new(None);
+
+/// Locks the sink, setting it up on first use. A thread that panicked while
+/// holding it left the queue consistent (no step leaves it half-updated), so
+/// a poisoned lock is taken over, never a reason to panic.
+fn locked() -> MutexGuard<'static, Option<Sink>> {
+    let mut guard = SINK.lock().unwrap_or_else(PoisonError::into_inner);
+    if guard.is_none() {
+        *guard = Some(Sink::stderr());
+    }
+    guard
+}
+
+fn with_sink<R>(f: impl FnOnce(&mut Sink) -> R) -> R {
+    let mut guard = locked();
+    // `locked` just filled it.
+    let sink = guard.as_mut().expect("sink set up by locked()");
+    f(sink)
+}
+
+/// Sets the sink up now (idempotent).
+pub fn init() {
+    drop(locked());
+}
+
+/// Queues one rendered line and writes what stderr takes now.
+pub fn push(line: &[u8]) {
+    with_sink(|s| {
+        // Make room first, then queue, then write: order is kept and the
+        // common case (nothing waiting) is one write.
+        s.broken = false;
+        s.write_out();
+        s.queue.push(line, &super::dropped_notice);
+        s.write_out();
+    });
+}
+
+/// The fd to poll for POLLOUT while lines wait.
+pub fn pending_fd() -> Option<RawFd> {
+    with_sink(|s| s.pending_fd())
+}
+
+/// Writes what stderr takes now.
+pub fn flush_ready() {
+    with_sink(|s| {
+        if !s.broken {
+            s.write_out();
+        }
+    });
+}
+
+/// Writes until nothing waits or `within` has passed, polling (outside the
+/// lock) for stderr to take more.
+pub fn flush(within: Duration) {
+    let until = Instant::now() + within;
+    loop {
+        let fd = with_sink(|s| {
+            // One more try at exit even after a failure; a second failure
+            // leaves nothing to poll for and ends the wait.
+            s.broken = false;
+            s.write_out();
+            s.pending_fd()
+        });
+        let Some(fd) = fd else { return };
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let ms = left.as_millis().clamp(1, 100) as libc::c_int;
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: poll on one pollfd on the stack. EINTR or a timeout just
+        // goes round again.
+        unsafe { libc::poll(&mut p, 1, ms) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two fresh fds, owned right below.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    fn blocking(fd: RawFd) -> bool {
+        // SAFETY: F_GETFL on a live fd.
+        unsafe { libc::fcntl(fd, libc::F_GETFL) & libc::O_NONBLOCK == 0 }
+    }
+
+    /// Writes until the target would block; returns the bytes taken. Bounded,
+    /// so a target that blocked would hang here only, and one that never
+    /// fills fails the assertion.
+    fn fill(t: &Target) -> usize {
+        let line = [b'x'; 100];
+        let mut total = 0;
+        for _ in 0..100_000 {
+            match t.write(&line) {
+                Ok(n) => total += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return total,
+                Err(e) => panic!("write failed: {e}"),
+            }
+        }
+        panic!("never filled");
+    }
+
+    #[test]
+    fn a_pipe_is_reopened_non_blocking_and_fd_stays_blocking() {
+        let (r, w) = pipe();
+        let t = Target::open(w.as_raw_fd());
+        assert!(matches!(t, Target::Reopened(_)), "{t:?}");
+        let taken = fill(&t);
+        assert!(taken >= 4096);
+        assert!(
+            blocking(w.as_raw_fd()),
+            "the shared description was changed"
+        );
+        let mut buf = [0u8; 100];
+        // SAFETY: read into a live buffer.
+        let n = unsafe { libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), 100) };
+        assert_eq!(n, 100);
+        assert_eq!(buf, [b'x'; 100]);
+        // The sink's own fd is not inherited across exec.
+        let own = t.poll_fd().unwrap();
+        // SAFETY: F_GETFD on a live fd.
+        assert_ne!(
+            unsafe { libc::fcntl(own, libc::F_GETFD) } & libc::FD_CLOEXEC,
+            0
+        );
+    }
+
+    #[test]
+    fn a_socket_is_written_with_send_dontwait() {
+        let mut fds = [0; 2];
+        // SAFETY: socketpair fills two fresh fds, owned right below.
+        assert_eq!(
+            unsafe {
+                libc::socketpair(
+                    libc::AF_UNIX,
+                    libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                    0,
+                    fds.as_mut_ptr(),
+                )
+            },
+            0
+        );
+        let (_a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let t = Target::open(b.as_raw_fd());
+        assert!(matches!(t, Target::Socket(_)), "{t:?}");
+        assert!(fill(&t) > 0);
+        assert!(blocking(b.as_raw_fd()));
+    }
+
+    #[test]
+    fn a_regular_file_shares_fd_2s_offset() {
+        let path = std::env::temp_dir().join(format!("ward-sink-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let fd = file.as_raw_fd();
+        let t = Target::open(fd);
+        assert!(matches!(t, Target::Shared(_)), "{t:?}");
+        // SAFETY: writes of live buffers to a file we own.
+        unsafe { libc::write(fd, b"child 1\n".as_ptr().cast(), 8) };
+        t.write(b"ward\n").unwrap();
+        unsafe { libc::write(fd, b"child 2\n".as_ptr().cast(), 8) };
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "child 1\nward\nchild 2\n"
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_closed_fd_reports_ebadf_and_has_nothing_to_poll() {
+        let t = Target::open(999_999);
+        assert!(matches!(t, Target::Closed));
+        assert_eq!(
+            t.write(b"x\n").unwrap_err().raw_os_error(),
+            Some(libc::EBADF)
+        );
+        assert_eq!(t.poll_fd(), None);
+    }
+
+    #[test]
+    fn poll_first_never_blocks_on_a_full_pipe() {
+        let (r, w) = pipe();
+        let t = Target::PollFirst(w.as_raw_fd());
+        assert!(fill(&t) >= 4096);
+        assert!(blocking(w.as_raw_fd()));
+        drop(r);
+        // Reader gone: an error, not a hang and not WouldBlock forever.
+        let e = t.write(b"x\n").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EPIPE));
+    }
+
+    #[test]
+    fn a_fifo_without_reader_falls_back_to_poll_first() {
+        let path = std::env::temp_dir().join(format!("ward-sink-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let c = CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo/open on a NUL-terminated path; fds owned below.
+        let (held, w) = unsafe {
+            assert_eq!(libc::mkfifo(c.as_ptr(), 0o600), 0);
+            let held = libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+            let w = libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            (OwnedFd::from_raw_fd(held), OwnedFd::from_raw_fd(w))
+        };
+        drop(held);
+        // A named FIFO opened for writing, non-blocking, with no reader:
+        // ENXIO. (Anonymous pipes reopen fine and fail at write with EPIPE.)
+        let t = Target::open(w.as_raw_fd());
+        let _ = std::fs::remove_file(&path);
+        assert!(matches!(t, Target::PollFirst(_)), "{t:?}");
+        assert_eq!(
+            t.write(b"x\n").unwrap_err().raw_os_error(),
+            Some(libc::EPIPE)
+        );
+    }
+}

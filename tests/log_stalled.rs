@@ -1,0 +1,239 @@
+//! ward as PID 1 of a fresh PID namespace (needs root) with a stderr that
+//! nobody reads: a full FIFO must never stop reaping, signal forwarding or
+//! exiting, and lines that could not wait are counted, not silently lost.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Polls `done` every 20 ms for at most `within`; true once it holds.
+fn within(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `ShdPnd` mask of `pid`: process-directed signals not yet taken.
+fn shared_pending(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("ShdPnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(u64::MAX)
+}
+
+#[test]
+fn full_stderr_before_the_first_line_does_not_stop_pid1() {
+    if !require_root("full_stderr_before_the_first_line") {
+        return;
+    }
+    let fifo = StalledFifo::new("log-full");
+    let filled = fifo.fill();
+    assert!(filled >= 4096, "the FIFO took only {filled} bytes");
+    let got_term = fifo.dir().join("got-term");
+    // The child leaves orphans behind (they become zombies under ward), then
+    // waits for SIGTERM, records it, and exits 7.
+    let script = format!(
+        "trap 'echo TERM > {}; exit 7' TERM; {} orphans 5 >/dev/null; echo ready; \
+         while :; do sleep 0.05; done",
+        got_term.display(),
+        workload()
+    );
+    // -v: ward's very first line (child_started) already meets a full pipe.
+    let p = Proc::start_with_stderr(
+        ward_pid1(&["-v", "--no-watch", "--", "/bin/sh", "-c", &script]),
+        fifo.writer(),
+        Duration::from_secs(20),
+    );
+    p.expect_line("ready");
+    let reaped = within(Duration::from_secs(3), || zombies_under(p.pid()) == 0);
+    assert!(
+        reaped,
+        "{} zombies left under ward while its stderr is full",
+        zombies_under(p.pid())
+    );
+
+    p.signal_ward(libc::SIGTERM);
+    let forwarded = within(Duration::from_secs(3), || got_term.exists());
+    assert!(forwarded, "SIGTERM never reached the child");
+    let sent = Instant::now();
+    let out = p.wait();
+    assert_eq!(out.code, 7, "ward must exit with the child's code");
+    // A hang guard, not a speed goal: the exit flush gives up after ~1 s.
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "ward took {:?} to exit after its child",
+        sent.elapsed()
+    );
+
+    // Nobody read, so nothing of ward's got in: the FIFO holds the filler.
+    let left = fifo.drain();
+    assert_eq!(left.len(), filled, "{}", String::from_utf8_lossy(&left));
+}
+
+/// Event name of one line in either format.
+fn event_of(line: &str) -> Option<String> {
+    if line.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        return v["event"].as_str().map(String::from);
+    }
+    let rest = line.strip_prefix("ward: ")?;
+    let open = rest.find('[')?;
+    let close = rest.find(']')?;
+    Some(rest[open + 1..close].to_string())
+}
+
+/// The count a `log_dropped` line reports, in either format.
+fn dropped_count(line: &str) -> u64 {
+    if line.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        return v["dropped"].as_u64().unwrap();
+    }
+    let msg = &line[line.find("] ").unwrap() + 2..];
+    let n = msg.split(' ').next().unwrap();
+    assert!(msg.contains("dropped: stderr was not being read"), "{line}");
+    n.parse().unwrap()
+}
+
+/// ward fills an unread FIFO itself with `-v` lines (one per forwarded
+/// real-time signal), keeps working, and once a reader turns up the count of
+/// what it dropped comes right where the gap is, before newer lines.
+fn read_late(format: &str) {
+    let fifo = Arc::new(StalledFifo::new(&format!("log-late-{format}")));
+    let p = Proc::start_with_stderr(
+        ward_pid1(&[
+            "-v",
+            "--no-watch",
+            "--log-format",
+            format,
+            "--",
+            workload(),
+            "signal-echo",
+        ]),
+        fifo.writer(),
+        Duration::from_secs(30),
+    );
+    p.expect_line("ready");
+    let ward = p.ward_pid();
+    // Real-time signals queue instead of merging: each one is forwarded and
+    // logged on its own, ~200 KiB of lines for a 64 KiB pipe.
+    let mut sent = 0u64;
+    for i in 0..3000 {
+        // SAFETY: plain kill(2) on ward.
+        if unsafe { libc::kill(ward, libc::SIGRTMIN() + (i % 4)) } != 0 {
+            break;
+        }
+        sent += 1;
+    }
+    assert!(sent >= 2000, "only {sent} signals could be queued");
+    // Done when no signal is pending and ward is back waiting in its loop's
+    // poll (not in a write: a blocked writer sleeps in pipe_write).
+    let idle = || {
+        shared_pending(ward) == 0
+            && std::fs::read_to_string(format!("/proc/{ward}/wchan"))
+                .is_ok_and(|w| w.contains("poll"))
+    };
+    let taken = within(Duration::from_secs(5), || idle() && idle());
+    assert!(
+        taken,
+        "ward stopped taking signals (ShdPnd {:x}, wchan {:?}) while its stderr was full",
+        shared_pending(ward),
+        std::fs::read_to_string(format!("/proc/{ward}/wchan"))
+    );
+
+    // Now a reader turns up. Until the event loop polls the sink, ward
+    // writes when it next logs, so nudge it with one more signal at a time
+    // until the count has come through; then stop.
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (fifo, stop, got) = (fifo.clone(), stop.clone(), got.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                got.lock().unwrap().extend(fifo.drain());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            got.lock().unwrap().extend(fifo.drain());
+        })
+    };
+    let mut nudges = 0u64;
+    let counted = within(Duration::from_secs(5), || {
+        let seen = String::from_utf8_lossy(&got.lock().unwrap()).contains("log_dropped");
+        if !seen {
+            // SAFETY: plain kill(2) on ward.
+            assert_eq!(unsafe { libc::kill(ward, libc::SIGRTMIN()) }, 0);
+            nudges += 1;
+        }
+        seen
+    });
+    assert!(counted, "no log_dropped line after {nudges} more lines");
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    let text = String::from_utf8(got.lock().unwrap().clone()).expect("UTF-8 log");
+    assert_eq!(out.code, 0, "{text}");
+
+    let lines: Vec<&str> = text.lines().collect();
+    let events: Vec<String> = lines
+        .iter()
+        .map(|l| event_of(l).unwrap_or_else(|| panic!("torn or foreign line {l:?}")))
+        .collect();
+    let notices: Vec<usize> = (0..lines.len())
+        .filter(|&i| events[i] == "log_dropped")
+        .collect();
+    assert_eq!(notices.len(), 1, "one log_dropped line expected:\n{text}");
+    let at = notices[0];
+    let dropped = dropped_count(lines[at]);
+    assert!(dropped > 0);
+    // Forwards of the real-time signals (SIGTERM's own forward comes later).
+    let rt_forward = |i: usize| events[i] == "signal_forwarded" && !lines[i].contains("SIGTERM");
+    let before = (0..at).filter(|&i| rt_forward(i)).count() as u64;
+    let after = (at..lines.len()).filter(|&i| rt_forward(i)).count() as u64;
+    let others: Vec<&str> = (0..lines.len())
+        .filter(|&i| !rt_forward(i))
+        .map(|i| lines[i])
+        .collect();
+    assert_eq!(
+        before + dropped + after,
+        sent + nudges,
+        "every forward is either in the log or counted as dropped; other lines:\n{}",
+        others.join("\n")
+    );
+    // Everything after the count is newer than the gap: only nudges.
+    assert!(
+        after <= nudges,
+        "{after} forwards after the count, {nudges} nudges"
+    );
+    let stop_at = events.iter().position(|e| e == "stop_requested").unwrap();
+    assert!(at < stop_at, "the count comes before newer lines");
+    assert_eq!(events.last().map(String::as_str), Some("exit_report"));
+}
+
+#[test]
+fn stderr_read_late_gets_the_dropped_count_where_the_gap_is() {
+    if !require_root("stderr_read_late") {
+        return;
+    }
+    read_late("human");
+}
+
+#[test]
+fn stderr_read_late_gets_the_dropped_count_in_json() {
+    if !require_root("stderr_read_late_json") {
+        return;
+    }
+    read_late("json");
+}
