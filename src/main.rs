@@ -48,6 +48,12 @@ fn print(text: &str) -> ExitCode {
 /// Placeholder for `ward status` / `ward check` until their modules are merged
 /// (`ward::status`, `ward::check::main`); the coordinator replaces it.
 fn subcommand_not_built(name: &str, _args: Vec<OsString>) -> ExitCode {
-    log::write_stderr(format!("ward: {name} is not part of this build\n").as_bytes());
+    log::event(
+        Level::Error,
+        "usage",
+        &format!("{name} is not part of this build"),
+        &[],
+    );
+    log::flush(std::time::Duration::from_secs(1));
     ExitCode::from(exit::USAGE)
 }

@@ -76,7 +76,7 @@ impl<'a> Reaper<'a> {
             // SAFETY: getpid cannot fail.
             self_pid: unsafe { libc::getpid() },
             timers: Timers::default(),
-            stop: StopState::default(),
+            stop: StopState::new(cfg.stop_signals.clone()),
             shutdown: Shutdown::default(),
             watch,
             final_seen,
@@ -97,12 +97,19 @@ impl<'a> Reaper<'a> {
                 Some(d) => d.as_millis().min(i32::MAX as u128) as i32,
                 None => -1,
             };
+            // Lines stderr did not take yet: poll for room, never wait for it.
+            let log_fd = crate::log::pending_fd();
             let mut fds = [
                 pollfd(self.inbox.as_fd().as_raw_fd()),
                 pollfd(self.watch.as_ref().map_or(-1, |w| w.wake.raw())),
+                libc::pollfd {
+                    fd: log_fd.unwrap_or(-1),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                },
             ];
-            // SAFETY: a valid array of two pollfds (a negative fd is ignored).
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            // SAFETY: a valid array of three pollfds (a negative fd is ignored).
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout) };
             if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
                 // poll on valid fds does not fail otherwise; never spin.
                 std::thread::sleep(Duration::from_millis(10));
@@ -116,6 +123,10 @@ impl<'a> Reaper<'a> {
             }
             for timer in self.timers.take_due(Instant::now()) {
                 self.on_timer(timer);
+            }
+            // Reaped and forwarded first; then whatever the log can take.
+            if fds[2].revents != 0 {
+                crate::log::flush_ready();
             }
         }
         if let Some(w) = &mut self.watch {

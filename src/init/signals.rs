@@ -19,11 +19,6 @@ use crate::sigmask::{self, SIG_MAX, kernel_sigset};
 /// the child instead of taking PID 1 down.
 const NOT_BLOCKED: &[i32] = &[libc::SIGKILL, libc::SIGSTOP, libc::SIGTTIN, libc::SIGTTOU];
 
-/// Signals that mean "stop" for `--kill-after` and the exit report.
-pub fn is_stop_signal(sig: i32) -> bool {
-    matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)
-}
-
 /// The signal state ward installs at start, and what the child must get back.
 pub struct SignalInbox {
     /// The mask ward had before blocking; restored in the child before exec.
@@ -243,14 +238,5 @@ mod tests {
             rewrite(&map, libc::SIGHUP),
             Disposition::Forward(libc::SIGHUP)
         );
-    }
-
-    #[test]
-    fn stop_signals() {
-        assert!(is_stop_signal(libc::SIGTERM));
-        assert!(is_stop_signal(libc::SIGINT));
-        assert!(is_stop_signal(libc::SIGQUIT));
-        assert!(!is_stop_signal(libc::SIGHUP));
-        assert!(!is_stop_signal(libc::SIGUSR1));
     }
 }

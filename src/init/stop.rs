@@ -3,14 +3,18 @@
 
 use std::time::Duration;
 
-use super::signals::{Disposition, is_stop_signal};
+use super::signals::Disposition;
 
 /// Seconds after a stop request at which ward says the child still runs.
 pub const STILL_RUNNING_AT: [u32; 5] = [1, 5, 10, 20, 30];
 
 /// Where the stop sequence stands.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StopState {
+    /// The signals that mean "stop" (`--stop-signal`; TERM and INT by
+    /// default). SIGQUIT is not one by default: to a JVM it means "dump
+    /// your threads", and a stop timer must not SIGKILL a thread dump.
+    pub stop_signals: Vec<i32>,
     /// A stop signal has been received.
     pub requested: bool,
     /// A SIGTERM is being held by `--stop-delay`.
@@ -34,7 +38,28 @@ pub struct Decision {
     pub stop_forwarded: bool,
 }
 
+impl Default for StopState {
+    fn default() -> Self {
+        StopState::new(vec![libc::SIGTERM, libc::SIGINT])
+    }
+}
+
 impl StopState {
+    /// A stop sequence in which `stop_signals` count as stop requests.
+    pub fn new(stop_signals: Vec<i32>) -> StopState {
+        StopState {
+            stop_signals,
+            requested: false,
+            holding: false,
+            forwarded: false,
+        }
+    }
+
+    /// True when `sig` counts as a stop request.
+    pub fn is_stop_signal(&self, sig: i32) -> bool {
+        self.stop_signals.contains(&sig)
+    }
+
     /// Decides what to do with `signo` (already rewritten into `disp`).
     pub fn on_signal(
         &mut self,
@@ -46,7 +71,7 @@ impl StopState {
             Disposition::Forward(s) => Some(s),
             Disposition::Drop => None,
         };
-        let is_stop = is_stop_signal(signo) || fwd.is_some_and(is_stop_signal);
+        let is_stop = self.is_stop_signal(signo) || fwd.is_some_and(|s| self.is_stop_signal(s));
         let mut d = Decision {
             send: fwd,
             first_request: is_stop && !self.requested,
@@ -168,6 +193,21 @@ mod tests {
         let mut s = StopState::default();
         let d = s.on_signal(HUP, Disposition::Forward(TERM), None);
         assert!(d.first_request && d.stop_forwarded);
+    }
+
+    #[test]
+    fn quit_is_no_stop_by_default_and_winch_can_be_one() {
+        // A JVM thread dump (SIGQUIT) must not start --kill-after.
+        let mut s = StopState::default();
+        let d = s.on_signal(QUIT, Disposition::Forward(QUIT), None);
+        assert_eq!(d.send, Some(QUIT));
+        assert!(!d.first_request && !d.stop_forwarded);
+        // httpd's STOPSIGNAL is WINCH: `--stop-signal WINCH`.
+        let mut s = StopState::new(vec![libc::SIGWINCH]);
+        let d = s.on_signal(libc::SIGWINCH, Disposition::Forward(libc::SIGWINCH), None);
+        assert!(d.first_request && d.stop_forwarded);
+        let d = s.on_signal(TERM, Disposition::Forward(TERM), None);
+        assert!(!d.first_request && !d.stop_forwarded, "TERM is not listed");
     }
 
     #[test]
