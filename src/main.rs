@@ -7,6 +7,11 @@ use ward::exit;
 use ward::log::{self, Format, Level};
 
 fn main() -> ExitCode {
+    // `ward check TARGET`: the health probe, with its own options and exit codes.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|first| first == "check") {
+        return ExitCode::from(ward::check::main(args.collect()));
+    }
     let env = |name: &str| std::env::var(name).ok();
     match cli::parse(std::env::args_os().skip(1), &env) {
         Ok(Invocation::Help) => {
