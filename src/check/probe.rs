@@ -334,7 +334,14 @@ fn system_resolver(name: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     (name, port)
         .to_socket_addrs()
         .map(Iterator::collect)
-        .map_err(|e| io_words(&e))
+        // std prefixes getaddrinfo's words with its own; the resolver's are enough.
+        .map_err(|e| {
+            let words = io_words(&e);
+            match words.strip_prefix("failed to lookup address information: ") {
+                Some(rest) => rest.to_string(),
+                None => words,
+            }
+        })
 }
 
 /// Resolves `name` on a helper thread, waiting at most until the deadline:
