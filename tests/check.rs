@@ -577,3 +577,44 @@ fn busybox_httpd_up_404_tcp_and_down() {
         &format!("ward check: {tcp} unhealthy: "),
     );
 }
+
+/// A unix listener with `listen(fd, 0)` that never accepts: after one queued
+/// connection the kernel makes the next `connect` wait, which std's
+/// `UnixStream::connect` would do without end.
+#[test]
+fn a_unix_socket_with_a_full_backlog_times_out_connecting() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::net::UnixStream;
+    let dir = std::env::temp_dir().join(format!("ward-check-backlog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("full.sock");
+    let path = std::ffi::CString::new(socket.to_str().unwrap()).unwrap();
+    // SAFETY: plain socket/bind/listen on a fresh fd and a zeroed address.
+    let _listener = unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let owned = OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (d, s) in addr.sun_path.iter_mut().zip(path.as_bytes()) {
+            *d = *s as libc::c_char;
+        }
+        let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        assert_eq!(libc::bind(fd, (&raw const addr).cast(), len), 0);
+        assert_eq!(libc::listen(fd, 0), 0);
+        owned
+    };
+    // Fills the backlog of 0 (the kernel lets one wait in the queue).
+    let _queued = UnixStream::connect(&socket).unwrap();
+    let url = format!("unix://{}:/health", socket.display());
+    let started = Instant::now();
+    let line = expect(&check(&[&url, "--timeout", "500ms"]), 1, "ward check: ");
+    assert_eq!(
+        line,
+        format!("ward check: {url} unhealthy: timeout after 500 ms connecting")
+    );
+    // A guard against a hang, not a speed goal.
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let _ = std::fs::remove_dir_all(&dir);
+}
