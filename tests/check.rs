@@ -463,6 +463,7 @@ fn bad_usage_is_exit_1_with_one_line_never_2() {
         ),
         (&["http://127.0.0.1/", "--frobnicate"], "--frobnicate"),
         (&["http://127.0.0.1/a\nb"], "invalid target"),
+        (&["http://db.internal:5432/"], "is a host name"),
     ] {
         let out = check(args);
         assert_eq!(out.code, 1, "{args:?}: {out:?}");

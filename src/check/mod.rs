@@ -40,11 +40,11 @@ Targets:
   tcp://HOST:PORT              healthy when a TCP connection opens
   unix:///SOCKET[:/PATH]       GET over a unix socket (the socket path ends at
                                the first ':/'; PATH defaults to /)
-  HOST: 127.0.0.1, [::1], localhost (127.0.0.1 then ::1), or a name resolved
-  within the timeout. No https.
+  HOST: an IP address (127.0.0.1, [::1]) or localhost (127.0.0.1 then ::1);
+  other host names are not resolved. No https.
 
 Options:
-      --timeout DURATION    budget for resolve + connect + request + response
+      --timeout DURATION    budget for connect + request + response headers
                             (default 2s; e.g. 500ms, 3s)
       --expect CODES        healthy status codes: 204 or 200-299 (default 200-399)
   -H, --header NAME:VALUE   add a request header (repeatable)

@@ -1,17 +1,17 @@
-//! One `ward check` probe: resolve, connect, exchange, judge, all within one
+//! One `ward check` probe: connect, exchange, judge, all within one
 //! deadline. Owns the outcome types ([`Healthy`], [`Failure`]) and their words;
 //! the HTTP bytes are [`super::http`]'s, the printing is [`super`]'s.
 //!
 //! Every step that can wait is bounded by what is left of the budget: TCP
 //! connects with `connect_timeout`, unix connects with `SO_SNDTIMEO` set
 //! before `connect` (the kernel waits on a full listen backlog that long),
-//! reads and writes with socket timeouts. Name resolution cannot be bounded,
-//! so it runs on a helper thread that is abandoned when the budget runs out
-//! (the process exits right after). No child process, no shell.
+//! reads and writes with socket timeouts. Nothing is resolved (see
+//! [`super::target::Host`]), so no step can wait outside the budget. No
+//! thread, no child process, no shell.
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -22,8 +22,6 @@ use super::target::{Expect, Host, Target};
 /// What the probe was doing; a timeout names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// Asking the resolver for a host name.
-    Resolving,
     /// Opening the connection.
     Connecting,
     /// Writing the request.
@@ -37,7 +35,6 @@ pub enum Phase {
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Phase::Resolving => "resolving the host name",
             Phase::Connecting => "connecting",
             Phase::Sending => "sending the request",
             Phase::Waiting => "waiting for the response",
@@ -55,13 +52,6 @@ pub enum Failure {
         after: Duration,
         /// What the probe was doing.
         phase: Phase,
-    },
-    /// The resolver failed or found no address.
-    Resolve {
-        /// The name asked for.
-        host: String,
-        /// The resolver's words.
-        why: String,
     },
     /// The connection could not be opened.
     Connect(io::Error),
@@ -89,8 +79,6 @@ pub enum Failure {
         /// `Some` when the user set `--expect`, to be named in the reason.
         expected: Option<Expect>,
     },
-    /// ward could not run the probe at all (e.g. no thread for the resolver).
-    Internal(String),
 }
 
 impl fmt::Display for Failure {
@@ -99,7 +87,6 @@ impl fmt::Display for Failure {
             Failure::Timeout { after, phase } => {
                 write!(f, "timeout after {} {phase}", budget(*after))
             }
-            Failure::Resolve { host, why } => write!(f, "cannot resolve {host}: {why}"),
             Failure::Connect(e) => f.write_str(&io_words(e)),
             Failure::Io { phase, error } => write!(f, "{} while {phase}", io_words(error)),
             Failure::Closed(Phase::Headers) => {
@@ -125,7 +112,6 @@ impl fmt::Display for Failure {
                     None => Ok(()),
                 }
             }
-            Failure::Internal(why) => f.write_str(why),
         }
     }
 }
@@ -246,7 +232,7 @@ pub struct Probe {
     pub expect_given: bool,
     /// Extra request headers.
     pub headers: Vec<(String, String)>,
-    /// The whole budget: resolve + connect + request + response head.
+    /// The whole budget: connect + request + response head.
     pub timeout: Duration,
 }
 
@@ -300,7 +286,6 @@ fn connect_tcp(host: &Host, port: u16, deadline: &Deadline) -> Result<TcpStream,
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
             SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port),
         ],
-        Host::Name(name) => resolve(name, port, deadline, system_resolver)?,
     };
     let mut last = None;
     for addr in addresses {
@@ -318,63 +303,10 @@ fn connect_tcp(host: &Host, port: u16, deadline: &Deadline) -> Result<TcpStream,
             Err(e) => last = Some(e),
         }
     }
-    Err(match last {
-        Some(e) => Failure::Connect(e),
-        // The resolver answered with an empty list; `resolve` refuses that,
-        // so this is only reached if it ever changes.
-        None => Failure::Resolve {
-            host: host.to_string(),
-            why: "no address".into(),
-        },
-    })
-}
-
-/// The system resolver (`getaddrinfo` through std).
-fn system_resolver(name: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-    (name, port)
-        .to_socket_addrs()
-        .map(Iterator::collect)
-        // std prefixes getaddrinfo's words with its own; the resolver's are enough.
-        .map_err(|e| {
-            let words = io_words(&e);
-            match words.strip_prefix("failed to lookup address information: ") {
-                Some(rest) => rest.to_string(),
-                None => words,
-            }
-        })
-}
-
-/// Resolves `name` on a helper thread, waiting at most until the deadline:
-/// `getaddrinfo` has no timeout of its own and can wait far longer than a
-/// health check may. A thread still resolving at the deadline is left behind;
-/// the process ends right after the verdict.
-pub fn resolve(
-    name: &str,
-    port: u16,
-    deadline: &Deadline,
-    resolver: fn(&str, u16) -> Result<Vec<SocketAddr>, String>,
-) -> Result<Vec<SocketAddr>, Failure> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let owned = name.to_string();
-    std::thread::Builder::new()
-        .name("ward-check-resolve".into())
-        .spawn(move || {
-            let _ = tx.send(resolver(&owned, port));
-        })
-        .map_err(|e| Failure::Internal(format!("cannot start a resolver thread: {e}")))?;
-    let left = deadline.left(Phase::Resolving)?;
-    match rx.recv_timeout(left) {
-        Ok(Ok(addresses)) if !addresses.is_empty() => Ok(addresses),
-        Ok(Ok(_)) => Err(Failure::Resolve {
-            host: name.into(),
-            why: "no address".into(),
-        }),
-        Ok(Err(why)) => Err(Failure::Resolve {
-            host: name.into(),
-            why,
-        }),
-        Err(_) => Err(deadline.timeout(Phase::Resolving)),
-    }
+    // `addresses` is never empty, so `last` is set when no connect succeeded.
+    Err(Failure::Connect(last.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::AddrNotAvailable, "no address")
+    })))
 }
 
 /// Connects to a unix stream socket within the budget. std's
@@ -482,48 +414,5 @@ mod tests {
         assert_eq!(healthy.to_string(), "connected in 0.2 ms");
         let other = Failure::Connect(io::Error::from_raw_os_error(libc::ENETUNREACH));
         assert_eq!(other.to_string(), "network is unreachable");
-    }
-
-    #[test]
-    fn a_resolver_that_hangs_is_abandoned_at_the_deadline() {
-        fn hangs(_: &str, _: u16) -> Result<Vec<SocketAddr>, String> {
-            std::thread::sleep(Duration::from_secs(30));
-            Ok(vec![])
-        }
-        let start = Instant::now();
-        let deadline = Deadline::new(start, Duration::from_millis(100));
-        let err = resolve("slow.example", 80, &deadline, hangs).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "timeout after 100 ms resolving the host name"
-        );
-        // Only a guard against waiting for the thread: 30 s would mean it was joined.
-        assert!(start.elapsed() < Duration::from_secs(10));
-    }
-
-    #[test]
-    fn resolver_answers_are_passed_on() {
-        fn none(_: &str, _: u16) -> Result<Vec<SocketAddr>, String> {
-            Ok(vec![])
-        }
-        fn fails(_: &str, _: u16) -> Result<Vec<SocketAddr>, String> {
-            Err("name or service not known".into())
-        }
-        fn one(_: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-            Ok(vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)])
-        }
-        let deadline = Deadline::new(Instant::now(), Duration::from_secs(5));
-        assert_eq!(
-            resolve("x", 1, &deadline, none).unwrap_err().to_string(),
-            "cannot resolve x: no address"
-        );
-        assert_eq!(
-            resolve("db", 1, &deadline, fails).unwrap_err().to_string(),
-            "cannot resolve db: name or service not known"
-        );
-        assert_eq!(
-            resolve("db", 5432, &deadline, one).unwrap(),
-            vec!["127.0.0.1:5432".parse().unwrap()]
-        );
     }
 }
