@@ -287,7 +287,7 @@ fn connect_tcp(host: &Host, port: u16, deadline: &Deadline) -> Result<TcpStream,
             SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port),
         ],
     };
-    let mut last = None;
+    let mut first = None;
     for addr in addresses {
         let left = deadline.left(Phase::Connecting)?;
         match TcpStream::connect_timeout(&addr, left) {
@@ -300,11 +300,14 @@ fn connect_tcp(host: &Host, port: u16, deadline: &Deadline) -> Result<TcpStream,
             {
                 return Err(deadline.timeout(Phase::Connecting));
             }
-            Err(e) => last = Some(e),
+            // The first error is the one to report: for `localhost`, "refused"
+            // on 127.0.0.1 says more than ::1's "cannot assign requested
+            // address" in a container without IPv6.
+            Err(e) => first = first.or(Some(e)),
         }
     }
-    // `addresses` is never empty, so `last` is set when no connect succeeded.
-    Err(Failure::Connect(last.unwrap_or_else(|| {
+    // `addresses` is never empty, so `first` is set when no connect succeeded.
+    Err(Failure::Connect(first.unwrap_or_else(|| {
         io::Error::new(io::ErrorKind::AddrNotAvailable, "no address")
     })))
 }
