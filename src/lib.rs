@@ -2,6 +2,7 @@
 //!
 //! The library holds everything; `main.rs` only parses arguments and calls
 //! [`init::run`]. Subsystems:
+//! - [`check`]: `ward check TARGET`, the health probe for images without curl.
 //! - [`cgroup`]: finding ward's own cgroup, its limits, usage samples and OOM events.
 //! - [`cli`]: options, `WARD_*` variables, help text.
 //! - [`init`]: starting the child, the event loop that reaps and forwards
@@ -13,6 +14,7 @@
 //! - [`report`]: facts of the run and the exit report.
 
 pub mod cgroup;
+pub mod check;
 pub mod cli;
 pub mod exit;
 pub mod init;

@@ -99,6 +99,40 @@ impl Docker {
     /// (the arguments to ward's `ENTRYPOINT ["/ward", "--"]`, unless the options
     /// replace the entrypoint). The container is removed when the guard drops.
     pub fn run(&self, options: &[&str], cmd: &[&str]) -> Container<'_> {
+        self.run_image(self.image, options, cmd)
+    }
+
+    /// An image `FROM` the test image plus `lines` (e.g. a `HEALTHCHECK`),
+    /// built once per content and tagged `ward-test-derived:<hash>`.
+    pub fn derived_image(&self, lines: &str) -> String {
+        let dockerfile = format!("FROM {}\n{lines}\n", self.image);
+        let mut hash = Fnv64::default();
+        hash.feed(dockerfile.as_bytes());
+        let tag = format!("ward-test-derived:{:016x}", hash.0);
+        if docker_cli(&["image", "inspect", &tag], CLI_TIMEOUT).is_ok_and(|o| o.success) {
+            return tag;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "ward-docker-derived-{}-{:016x}",
+            std::process::id(),
+            hash.0
+        ));
+        let built = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join("Dockerfile"), &dockerfile))
+            .map_err(|e| format!("{}: {e}", dir.display()))
+            .and_then(|()| {
+                let ctx = dir.to_str().ok_or("temp dir is not UTF-8")?;
+                docker_cli(&["build", "-q", "-t", &tag, ctx], Duration::from_secs(600))?.ok()
+            });
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(why) = built {
+            panic!("building {tag} from\n{dockerfile}failed: {why}");
+        }
+        tag
+    }
+
+    /// Like [`Docker::run`], on `image` (the test image or one derived from it).
+    pub fn run_image(&self, image: &str, options: &[&str], cmd: &[&str]) -> Container<'_> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let container = Container {
             name: format!(
@@ -117,7 +151,7 @@ impl Docker {
             "ward-test=1",
         ];
         args.extend_from_slice(options);
-        args.push(self.image);
+        args.push(image);
         args.extend_from_slice(cmd);
         // The guard exists before `docker run`, so a container that was created
         // but failed to start is removed too.

@@ -1,0 +1,421 @@
+//! One `ward check` probe: connect, exchange, judge, all within one
+//! deadline. Owns the outcome types ([`Healthy`], [`Failure`]) and their words;
+//! the HTTP bytes are [`super::http`]'s, the printing is [`super`]'s.
+//!
+//! Every step that can wait is bounded by what is left of the budget: TCP
+//! connects with `connect_timeout`, unix connects with `SO_SNDTIMEO` set
+//! before `connect` (the kernel waits on a full listen backlog that long),
+//! reads and writes with socket timeouts. Nothing is resolved (see
+//! [`super::target::Host`]), so no step can wait outside the budget. No
+//! thread, no child process, no shell.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::http;
+use super::target::{Expect, Host, Target};
+
+/// What the probe was doing; a timeout names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Opening the connection.
+    Connecting,
+    /// Writing the request.
+    Sending,
+    /// Connected and sent; no status line yet.
+    Waiting,
+    /// Status line read; headers not complete yet.
+    Headers,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Connecting => "connecting",
+            Phase::Sending => "sending the request",
+            Phase::Waiting => "waiting for the response",
+            Phase::Headers => "reading the response headers",
+        })
+    }
+}
+
+/// Why a probe failed. Its `Display` is the reason in the output line.
+#[derive(Debug)]
+pub enum Failure {
+    /// The budget ran out in this phase.
+    Timeout {
+        /// The whole budget (`--timeout`).
+        after: Duration,
+        /// What the probe was doing.
+        phase: Phase,
+    },
+    /// The connection could not be opened.
+    Connect(io::Error),
+    /// Reading or writing failed (other than by timeout).
+    Io {
+        /// What the probe was doing.
+        phase: Phase,
+        /// The error.
+        error: io::Error,
+    },
+    /// The server closed the connection before the response head was complete.
+    Closed(Phase),
+    /// The response is not HTTP, or its status line or headers are malformed.
+    Malformed(String),
+    /// The status line and headers did not end within [`http::MAX_HEAD`] bytes.
+    HeadTooLong,
+    /// A well-formed response whose status is not an expected one.
+    Status {
+        /// The status code.
+        code: u16,
+        /// The reason phrase as sent.
+        reason: String,
+        /// From the start of the probe to the complete head.
+        latency: Duration,
+        /// `Some` when the user set `--expect`, to be named in the reason.
+        expected: Option<Expect>,
+    },
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Timeout { after, phase } => {
+                write!(f, "timeout after {} {phase}", budget(*after))
+            }
+            Failure::Connect(e) => f.write_str(&io_words(e)),
+            Failure::Io { phase, error } => write!(f, "{} while {phase}", io_words(error)),
+            Failure::Closed(Phase::Headers) => {
+                f.write_str("connection closed in the middle of the response headers")
+            }
+            Failure::Closed(_) => f.write_str("connection closed without a response"),
+            Failure::Malformed(why) => f.write_str(why),
+            Failure::HeadTooLong => write!(
+                f,
+                "response status line and headers longer than {} KiB",
+                http::MAX_HEAD / 1024
+            ),
+            Failure::Status {
+                code,
+                reason,
+                latency,
+                expected,
+            } => {
+                write!(f, "{}", status_words(*code, reason))?;
+                write!(f, " in {}", latency_words(*latency))?;
+                match expected {
+                    Some(e) => write!(f, " (expected {e})"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// A passed probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Healthy {
+    /// The status code and reason; `None` for a TCP connect.
+    pub status: Option<(u16, String)>,
+    /// From the start of the probe to the verdict.
+    pub latency: Duration,
+}
+
+impl fmt::Display for Healthy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.status {
+            Some((code, reason)) => write!(f, "{}", status_words(*code, reason))?,
+            None => f.write_str("connected")?,
+        }
+        write!(f, " in {}", latency_words(self.latency))
+    }
+}
+
+/// `200 OK`, or `204` when the server sent no reason phrase.
+fn status_words(code: u16, reason: &str) -> String {
+    if reason.is_empty() {
+        code.to_string()
+    } else {
+        format!("{code} {reason}")
+    }
+}
+
+/// Latency as people read it: `0.3 ms`, `812.4 ms`, `1.27 s`.
+pub fn latency_words(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}
+
+/// The budget as given: `2.0 s`, `500 ms`.
+pub fn budget(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// An io error in lower-case words without the `(os error N)` tail.
+fn io_words(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::ConnectionReset => "connection reset by peer".into(),
+        io::ErrorKind::BrokenPipe => "connection closed by peer (broken pipe)".into(),
+        io::ErrorKind::NotFound => "no such socket".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let text = e.to_string();
+            let text = match text.find(" (os error") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            };
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => text,
+            }
+        }
+    }
+}
+
+/// The moment the budget ends, and the budget itself for the words.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    /// When the budget ends.
+    pub at: Instant,
+    /// The whole budget.
+    pub budget: Duration,
+}
+
+impl Deadline {
+    /// A deadline `budget` from `start`.
+    pub fn new(start: Instant, budget: Duration) -> Deadline {
+        Deadline {
+            at: start + budget,
+            budget,
+        }
+    }
+
+    /// What is left, or a timeout in `phase` when nothing is. Never zero,
+    /// since std takes a zero socket timeout as an error.
+    pub fn left(&self, phase: Phase) -> Result<Duration, Failure> {
+        match self.at.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(left),
+            _ => Err(self.timeout(phase)),
+        }
+    }
+
+    /// The timeout failure for `phase`.
+    pub fn timeout(&self, phase: Phase) -> Failure {
+        Failure::Timeout {
+            after: self.budget,
+            phase,
+        }
+    }
+}
+
+/// What to probe and how.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Where.
+    pub target: Target,
+    /// Healthy statuses.
+    pub expect: Expect,
+    /// True when `--expect` was given (then a mismatch names it).
+    pub expect_given: bool,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+    /// The whole budget: connect + request + response head.
+    pub timeout: Duration,
+}
+
+/// Runs the probe. `start` is when the budget began.
+pub fn run(probe: &Probe, start: Instant) -> Result<Healthy, Failure> {
+    let deadline = Deadline::new(start, probe.timeout);
+    let request = |path: &str| {
+        let host = probe.target.host_header().unwrap_or_default();
+        http::request(path, &host, &probe.headers)
+    };
+    let head = match &probe.target {
+        Target::Tcp { host, port } => {
+            connect_tcp(host, *port, &deadline)?;
+            return Ok(Healthy {
+                status: None,
+                latency: start.elapsed(),
+            });
+        }
+        Target::Http { host, port, path } => {
+            let mut stream = connect_tcp(host, *port, &deadline)?;
+            http::exchange(&mut stream, &request(path), &deadline)?
+        }
+        Target::Unix { socket, path } => {
+            let mut stream = connect_unix(socket, &deadline)?;
+            http::exchange(&mut stream, &request(path), &deadline)?
+        }
+    };
+    let latency = start.elapsed();
+    if probe.expect.accepts(head.code) {
+        Ok(Healthy {
+            status: Some((head.code, head.reason)),
+            latency,
+        })
+    } else {
+        Err(Failure::Status {
+            code: head.code,
+            reason: head.reason,
+            latency,
+            expected: probe.expect_given.then_some(probe.expect),
+        })
+    }
+}
+
+/// Connects to the first address of `host` that accepts, within the budget.
+fn connect_tcp(host: &Host, port: u16, deadline: &Deadline) -> Result<TcpStream, Failure> {
+    let addresses = match host {
+        Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
+        // Both loopbacks, as /etc/hosts lists them: a server may listen on
+        // only one of them.
+        Host::Localhost => vec![
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port),
+        ],
+    };
+    let mut first = None;
+    for addr in addresses {
+        let left = deadline.left(Phase::Connecting)?;
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(stream) => return Ok(stream),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                return Err(deadline.timeout(Phase::Connecting));
+            }
+            // The first error is the one to report: for `localhost`, "refused"
+            // on 127.0.0.1 says more than ::1's "cannot assign requested
+            // address" in a container without IPv6.
+            Err(e) => first = first.or(Some(e)),
+        }
+    }
+    // `addresses` is never empty, so `first` is set when no connect succeeded.
+    Err(Failure::Connect(first.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::AddrNotAvailable, "no address")
+    })))
+}
+
+/// Connects to a unix stream socket within the budget. std's
+/// `UnixStream::connect` cannot take a timeout, and a listener whose backlog
+/// is full makes `connect` wait; the kernel bounds that wait by the socket's
+/// send timeout (`unix_stream_connect` uses `sock_sndtimeo`), so it is set
+/// before connecting and a timeout comes back as `EAGAIN`.
+fn connect_unix(path: &Path, deadline: &Deadline) -> Result<UnixStream, Failure> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: a zeroed sockaddr_un is a valid (empty) address.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    // One byte stays zero: the path must be NUL-terminated.
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(Failure::Connect(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("socket path longer than {} bytes", addr.sun_path.len() - 1),
+        )));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: plain socket(2); the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(Failure::Connect(io::Error::last_os_error()));
+    }
+    // SAFETY: fd is a fresh socket that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let stream = UnixStream::from(fd);
+    let left = deadline.left(Phase::Connecting)?;
+    stream
+        .set_write_timeout(Some(left))
+        .map_err(Failure::Connect)?;
+    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    loop {
+        use std::os::fd::AsRawFd;
+        // SAFETY: addr is a valid sockaddr_un of `len` bytes.
+        let rc = unsafe {
+            libc::connect(
+                stream.as_raw_fd(),
+                (&raw const addr).cast::<libc::sockaddr>(),
+                len,
+            )
+        };
+        if rc == 0 {
+            return Ok(stream);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) | Some(libc::EINPROGRESS) => {
+                return Err(deadline.timeout(Phase::Connecting));
+            }
+            _ => return Err(Failure::Connect(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words() {
+        assert_eq!(latency_words(Duration::from_micros(3210)), "3.2 ms");
+        assert_eq!(latency_words(Duration::from_micros(80)), "0.1 ms");
+        assert_eq!(latency_words(Duration::from_millis(1270)), "1.27 s");
+        assert_eq!(budget(Duration::from_secs(2)), "2.0 s");
+        assert_eq!(budget(Duration::from_millis(500)), "500 ms");
+        let timeout = Failure::Timeout {
+            after: Duration::from_secs(2),
+            phase: Phase::Waiting,
+        };
+        assert_eq!(
+            timeout.to_string(),
+            "timeout after 2.0 s waiting for the response"
+        );
+        let refused = Failure::Connect(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(refused.to_string(), "connection refused");
+        let status = Failure::Status {
+            code: 404,
+            reason: "Not Found".into(),
+            latency: Duration::from_micros(1100),
+            expected: None,
+        };
+        assert_eq!(status.to_string(), "404 Not Found in 1.1 ms");
+        let status = Failure::Status {
+            code: 301,
+            reason: String::new(),
+            latency: Duration::from_micros(1100),
+            expected: Some(Expect {
+                low: 200,
+                high: 299,
+            }),
+        };
+        assert_eq!(status.to_string(), "301 in 1.1 ms (expected 200-299)");
+        let healthy = Healthy {
+            status: None,
+            latency: Duration::from_micros(250),
+        };
+        assert_eq!(healthy.to_string(), "connected in 0.2 ms");
+        let other = Failure::Connect(io::Error::from_raw_os_error(libc::ENETUNREACH));
+        assert_eq!(other.to_string(), "network is unreachable");
+    }
+}
