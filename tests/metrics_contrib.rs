@@ -242,3 +242,15 @@ fn dashboard_queries_are_valid_promql() {
     );
     assert!(!broken_ok);
 }
+
+#[test]
+fn metric_table_lists_every_family() {
+    let text = std::fs::read_to_string(contrib("README.md")).unwrap();
+    let listed: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split(['`', '{']).next())
+        .collect();
+    let emitted: BTreeSet<&str> = FAMILIES.iter().copied().collect();
+    assert_eq!(listed, emitted);
+}

@@ -306,3 +306,23 @@ fn two_listeners_each_with_its_routes() {
     handle.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_metrics_in_one_call() {
+    let _g = serial();
+    let (handle, addr) =
+        ward::metrics::http::serve_metrics("127.0.0.1:0".parse().unwrap(), |out: &mut String| {
+            prom::render(&MetricsView::new(), out)
+        })
+        .unwrap();
+    assert_ne!(addr.port(), 0);
+    let r = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    assert!(body(&r).contains("ward_build_info{version=\""), "{r}");
+    // Dropping the handle stops the server: the port is refused afterwards.
+    drop(handle);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(addr).is_ok() {
+        assert!(Instant::now() < deadline, "server still listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
