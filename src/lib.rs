@@ -9,6 +9,8 @@
 //!   signals, and the shutdown sequence.
 //! - [`exit`]: every exit code ward can return.
 //! - [`log`]: one event per line on stderr.
+//! - [`metrics`]: the Prometheus endpoint, CloudWatch EMF lines, and the
+//!   small HTTP server and client they need.
 //! - [`procs`]: process census from /proc: zombies, who fails to reap them.
 //! - [`watch`]: the [`watch::Snapshot`] taken every interval, and warnings.
 //! - [`report`]: facts of the run and the exit report.
@@ -19,6 +21,7 @@ pub mod cli;
 pub mod exit;
 pub mod init;
 pub mod log;
+pub mod metrics;
 pub mod procs;
 pub mod report;
 pub mod sigmask;
