@@ -1,19 +1,23 @@
 //! ward: a PID 1 for containers.
 //!
-//! The library holds everything; `main.rs` only parses arguments and calls
-//! [`init::run`]. Subsystems:
+//! The library holds everything; `main.rs` only parses arguments and
+//! dispatches. Two threads: the reaping thread ([`init`]) and the watch
+//! thread ([`watch`]), which does every `/proc` and cgroup read. Subsystems:
 //! - [`check`]: `ward check TARGET`, the health probe for images without curl.
 //! - [`cgroup`]: finding ward's own cgroup, its limits, usage samples and OOM events.
-//! - [`cli`]: options, `WARD_*` variables, help text.
-//! - [`init`]: starting the child, the event loop that reaps and forwards
-//!   signals, and the shutdown sequence.
+//! - [`cli`]: the one flag table: options, `WARD_*` variables, help text.
+//! - [`init`]: the reaping thread: starting the child, reaping, forwarding
+//!   signals, stop policy and the shutdown sequence.
 //! - [`exit`]: every exit code ward can return.
-//! - [`log`]: one event per line on stderr.
+//! - [`log`]: one event per line on stderr, never blocking.
 //! - [`metrics`]: the Prometheus endpoint, CloudWatch EMF lines, and the
 //!   small HTTP server and client they need.
 //! - [`procs`]: process census from /proc: zombies, who fails to reap them.
-//! - [`watch`]: the [`watch::Snapshot`] taken every interval, and warnings.
+//! - [`watch`]: the watch thread: the [`watch::Snapshot`] taken every
+//!   interval, warnings, OOM attribution, and the reaper's /proc errands.
 //! - [`report`]: facts of the run and the exit report.
+//! - [`signame`], [`sigmask`], [`units`]: signal names, the raw signal mask,
+//!   numbers in words.
 
 pub mod cgroup;
 pub mod check;

@@ -5,12 +5,12 @@
 
 use std::io::{self, Read, Write};
 
-use super::probe::{Deadline, Failure, Phase};
+use super::outcome::{Deadline, Failure, Phase};
 
 /// Most bytes of a response ward reads: the status line and headers must fit.
 /// Only the status code matters, so a bound keeps a broken server from making
 /// the probe allocate without limit.
-pub const MAX_HEAD: usize = 64 * 1024;
+pub use super::outcome::MAX_HEAD;
 
 /// The request: `GET PATH HTTP/1.1` with `Host`, `User-Agent`, `Accept`,
 /// `Connection: close`, then the user's headers (a user's `Host` or

@@ -9,6 +9,7 @@
 
 pub mod context;
 pub mod http;
+mod outcome;
 pub mod probe;
 pub mod target;
 

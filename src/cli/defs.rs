@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::OrphanPolicy;
-use super::parse::Draft;
+use super::draft::Draft;
 use super::values;
 use crate::log::{Format, Level};
 

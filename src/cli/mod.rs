@@ -7,6 +7,7 @@
 //! every rule is unit tested.
 
 pub mod defs;
+mod draft;
 pub mod help;
 mod parse;
 pub mod values;
