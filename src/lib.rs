@@ -16,6 +16,7 @@
 //! - [`watch`]: the watch thread: the [`watch::Snapshot`] taken every
 //!   interval, warnings, OOM attribution, and the reaper's /proc errands.
 //! - [`report`]: facts of the run and the exit report.
+//! - [`serve`]: the serving thread (metrics endpoint, `ward status`).
 //! - [`signame`], [`sigmask`], [`units`]: signal names, the raw signal mask,
 //!   numbers in words.
 
@@ -28,6 +29,7 @@ pub mod log;
 pub mod metrics;
 pub mod procs;
 pub mod report;
+pub mod serve;
 pub mod sigmask;
 pub mod signame;
 pub mod units;

@@ -22,6 +22,8 @@ pub mod spawn;
 pub mod stop;
 pub mod timers;
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::cli::{Config, OrphanPolicy};
@@ -30,6 +32,7 @@ use crate::log::{self, Level};
 use crate::report::facts::{RunFacts, command_name};
 use crate::report::{self, summary, verdict};
 use crate::signame::name as signal_name;
+use crate::watch::board::Board;
 use crate::watch::{Observer, Snapshot, WatchPlan, link};
 use reaper::Reaper;
 use signals::{ChildHandle, SignalInbox};
@@ -73,13 +76,17 @@ fn supervise(cfg: Config) -> u8 {
     // Before the child starts: the OOM kill, fork refusal and throttling
     // counters read now are the baselines, so nothing the child does is
     // mistaken for history.
-    let observer = Observer::prepare(WatchPlan {
-        interval: cfg.watch_interval,
-        thresholds: cfg.thresholds.clone(),
-        is_pid1,
-        terminate_orphans: cfg.orphans == OrphanPolicy::Terminate,
-        grace: cfg.grace,
-    });
+    let board = Arc::new(Board::default());
+    let observer = Observer::prepare(
+        WatchPlan {
+            interval: cfg.watch_interval,
+            thresholds: cfg.thresholds.clone(),
+            is_pid1,
+            terminate_orphans: cfg.orphans == OrphanPolicy::Terminate,
+            grace: cfg.grace,
+        },
+        board.clone(),
+    );
     facts.oom_count_base = observer.oom_count_base();
     let setup = ChildSetup {
         mask: inbox.original_mask,
@@ -114,6 +121,10 @@ fn supervise(cfg: Config) -> u8 {
         }
     };
     facts.main_pid = pid;
+    board
+        .reaper
+        .main_pid
+        .store(pid, std::sync::atomic::Ordering::Relaxed);
     observer.announce();
     log::event(
         Level::Debug,
@@ -131,16 +142,18 @@ fn supervise(cfg: Config) -> u8 {
     );
 
     let link = start_watch(observer, pid);
+    // Kept alive until ward exits; dropping it stops the thread.
+    let _serving = crate::serve::start(&cfg, &board);
     if let Err(e) = inbox.reblock() {
         log::event(
             Level::Warning,
             "signal_mask",
-            &format!("cannot block signals 32 and 33 again after starting the watch thread: {e}"),
+            &format!("cannot block signals 32 and 33 again after starting ward's threads: {e}"),
             &[],
         );
     }
     let child = ChildHandle::new(pid);
-    let mut reaper = Reaper::new(&cfg, inbox, child, is_pid1, facts, link);
+    let mut reaper = Reaper::new(&cfg, inbox, child, is_pid1, facts, link, board);
     let end = reaper.run();
     // The loop only ends after the main child was reaped.
     let raw = end.map_or(exit::INTERNAL, ChildEnd::shell_code);

@@ -9,6 +9,8 @@
 //! non-blocking and every wait is a `poll` with a timeout from the timers.
 
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::events::{self, Forward};
@@ -20,6 +22,7 @@ use super::timers::{Timer, Timers};
 use crate::cli::Config;
 use crate::exit::ChildEnd;
 use crate::report::facts::{RunFacts, StopRequest};
+use crate::watch::board::Board;
 use crate::watch::link::ReaperEnd;
 use crate::watch::{Observation, OomContext, Request, Snapshot};
 
@@ -54,6 +57,8 @@ pub struct Reaper<'a> {
     pub facts: RunFacts,
     /// The watch thread's last snapshot, for the report.
     pub snapshot: Option<Box<Snapshot>>,
+    /// Counters for the metrics endpoint and `ward status` (atomics only).
+    board: Arc<Board>,
 }
 
 impl<'a> Reaper<'a> {
@@ -66,6 +71,7 @@ impl<'a> Reaper<'a> {
         is_pid1: bool,
         facts: RunFacts,
         watch: Option<ReaperEnd>,
+        board: Arc<Board>,
     ) -> Reaper<'a> {
         let final_seen = watch.is_none();
         Reaper {
@@ -84,6 +90,7 @@ impl<'a> Reaper<'a> {
             batch: Vec::with_capacity(64),
             facts,
             snapshot: None,
+            board,
         }
     }
 
@@ -201,6 +208,14 @@ impl<'a> Reaper<'a> {
             // the report gets it.
             w.send(Request::NameSender { pid: sig.from_pid });
         }
+        let at_ms = now
+            .saturating_duration_since(self.board.started)
+            .as_millis() as u64;
+        self.board.reaper.stop_at_ms.store(at_ms, Ordering::Relaxed);
+        self.board
+            .reaper
+            .stop_signal
+            .store(sig.signo, Ordering::Relaxed);
         self.facts.stop = Some(StopRequest {
             signal: sig.signo,
             from_pid: sig.from_pid,
@@ -220,6 +235,9 @@ impl<'a> Reaper<'a> {
 
     fn forward(&mut self, received: i32, out: i32, is_stop: bool) {
         let result = self.child.send(out, self.cfg.signal_group);
+        if result.is_ok() {
+            self.board.count_forwarded();
+        }
         events::forwarded(
             &Forward {
                 received,
@@ -262,6 +280,10 @@ impl<'a> Reaper<'a> {
             }
         });
         self.facts.reaped_orphans += orphans;
+        self.board
+            .reaper
+            .orphans_reaped
+            .store(self.facts.reaped_orphans, Ordering::Relaxed);
         match main_end {
             Some(end) => {
                 self.child.set_reaped();
@@ -411,6 +433,9 @@ impl<'a> Reaper<'a> {
                 .find(|o| o.count == count)
                 .and_then(|o| o.victim.as_ref());
             crate::watch::log_oom_kill(victim, &ctx, count, self.facts.oom_kills_total);
+            if let (Some(v), Some(w)) = (victim.filter(|v| v.certain).cloned(), &mut self.watch) {
+                w.send(Request::OomNamed { count, victim: v });
+            }
         }
     }
 

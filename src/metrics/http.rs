@@ -494,7 +494,12 @@ impl Server {
             .name("ward-http".into())
             // The loop keeps its buffers on the heap; a small stack is plenty.
             .stack_size(256 * 1024)
-            .spawn(move || self.run(wake_rx))?;
+            .spawn(move || {
+                // glibc starts a thread with 32 and 33 unblocked: block every
+                // signal so all of them stay pending for ward's signalfd.
+                let _ = crate::sigmask::block_all();
+                self.run(wake_rx)
+            })?;
         Ok(ServerHandle {
             wake: Some(wake),
             thread: Some(thread),

@@ -40,6 +40,27 @@ impl AlertState {
             || (!self.pids_high && near(snap.ratios.pids_ratio, th.pids_pct))
     }
 
+    /// The warning keys raised now (not yet back to ok), for the board.
+    pub fn active(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.memory_high {
+            out.push("memory_high");
+        }
+        if self.cpu_throttled {
+            out.push("cpu_throttled");
+        }
+        if self.pids_high {
+            out.push("pids_high");
+        }
+        if self.pressure_high {
+            out.push("memory_pressure");
+        }
+        if self.zombies_reported.is_some() {
+            out.push("zombies_unreaped");
+        }
+        out
+    }
+
     /// Takes the counters of ward's first sample, before the child starts, as
     /// the baseline: refusals before ward are history, everything after news.
     pub fn baseline(&mut self, snap: &Snapshot) {

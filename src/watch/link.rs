@@ -33,6 +33,14 @@ pub enum Request {
         /// The signal.
         signal: i32,
     },
+    /// The reaper named the victim of the OOM kill that took the counter
+    /// to `count` (it reaped it with SIGKILL): post it on the board.
+    OomNamed {
+        /// The counter value of that kill.
+        count: u64,
+        /// Who it was.
+        victim: OomVictim,
+    },
     /// Stop the thread.
     Quit,
 }

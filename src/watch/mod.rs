@@ -14,6 +14,7 @@
 //! read error is counted and logged once.
 
 pub mod alerts;
+pub mod board;
 pub mod errands;
 pub mod link;
 pub mod snapshot;
@@ -21,6 +22,7 @@ pub mod throttle;
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -33,6 +35,7 @@ use crate::cli::Thresholds;
 use crate::log::{self, Level};
 use crate::units::{bytes, cores, secs};
 use alerts::AlertState;
+use board::{Board, OomKillPosted, WarningPosted};
 use errands::OrphanTerminator;
 use link::WatchEnd;
 
@@ -75,13 +78,14 @@ pub struct Observer {
     self_pid: i32,
     sampling: Option<Sampling>,
     orphans: Option<OrphanTerminator>,
+    board: Arc<Board>,
 }
 
 impl Observer {
     /// Finds ward's cgroup and takes a first sample: the baselines, read
     /// before the child starts so nothing the child does is mistaken for
     /// history. Never fails: without a cgroup it still watches processes.
-    pub fn prepare(plan: WatchPlan) -> Observer {
+    pub fn prepare(plan: WatchPlan, board: Arc<Board>) -> Observer {
         let roots = Roots::default();
         // SAFETY: getpid cannot fail.
         let self_pid = unsafe { libc::getpid() };
@@ -125,13 +129,16 @@ impl Observer {
             s.record();
             s
         });
-        Observer {
+        let observer = Observer {
             plan,
             proc_root,
             self_pid,
             sampling,
             orphans: None,
-        }
+            board,
+        };
+        observer.post();
+        observer
     }
 
     /// The cgroup's OOM kill counter at start (`None`: unreadable or not watching).
@@ -219,8 +226,9 @@ impl Observer {
                 o.scan(&self.proc_root, now);
             }
             if let Some(s) = self.sampling.as_mut().filter(|s| s.active && s.next <= now) {
-                s.tick(now, &end);
+                s.tick(now, &end, &self.board);
                 s.next = Instant::now() + s.interval;
+                self.post();
             }
         }
     }
@@ -230,8 +238,21 @@ impl Observer {
             if let Some(n) = &s.oom {
                 n.drain();
             }
-            s.check_oom(end);
+            s.check_oom(end, &self.board);
         }
+        self.post();
+    }
+
+    /// Posts the latest numbers on the board for the metrics endpoint and
+    /// `ward status`.
+    fn post(&self) {
+        let Some(s) = &self.sampling else { return };
+        self.board.with_posted(|p| {
+            p.snapshot = Some(s.snap.clone());
+            p.sampled_at = Some(Instant::now());
+            p.peaks = s.peaks.clone();
+            p.active = s.alerts.active();
+        });
     }
 
     fn on_request(&mut self, request: Request, end: &WatchEnd) {
@@ -248,12 +269,13 @@ impl Observer {
                     Some(s) => {
                         // Fresh OOM count and memory numbers before the
                         // report decides anything; then no more sampling.
-                        s.tick(Instant::now(), end);
+                        s.tick(Instant::now(), end, &self.board);
                         s.active = false;
                         (Some(Box::new(s.snap.clone())), s.peaks.clone())
                     }
                     None => (None, ObservedPeaks::default()),
                 };
+                self.post();
                 end.tell(Observation::Final { snapshot, peaks });
             }
             Request::SignalRest { signal } => {
@@ -267,6 +289,9 @@ impl Observer {
                 }
                 end.tell(Observation::RestSignalled { signal, count: n });
             }
+            Request::OomNamed { count, victim } => {
+                self.board.with_posted(|p| p.name_victim(count, victim));
+            }
             Request::Quit => {}
         }
     }
@@ -274,18 +299,26 @@ impl Observer {
 
 impl Sampling {
     /// One interval has passed: sample, warn, record.
-    fn tick(&mut self, now: Instant, end: &WatchEnd) {
+    fn tick(&mut self, now: Instant, end: &WatchEnd, board: &Board) {
         self.sampler.take(now, &mut self.snap);
         if self.snap.census_age_s > 0.0 && self.alerts.near_trouble(&self.snap, &self.thresholds) {
             // About to warn: the warning names processes, so they must be
             // today's, not the last census's.
             self.sampler.census(now, &mut self.snap);
         }
-        self.check_oom(end);
+        self.check_oom(end, board);
         for w in self.alerts.evaluate(&self.snap, &self.thresholds) {
             log::event(w.level, w.key, &w.msg, &w.fields);
             if w.level == Level::Warning {
                 end.tell(Observation::Warning { key: w.key });
+                let at_s = board.since_start(now);
+                board.with_posted(|p| {
+                    p.push_warning(WarningPosted {
+                        key: w.key,
+                        at_s,
+                        msg: w.msg,
+                    })
+                });
             }
         }
         self.record();
@@ -302,7 +335,7 @@ impl Sampling {
 
     /// Reads the OOM kill counter; tells the reaper about a rise, with a
     /// guess at the victim and the numbers for the log line.
-    fn check_oom(&mut self, end: &WatchEnd) {
+    fn check_oom(&mut self, end: &WatchEnd, board: &Board) {
         let Some(cg) = self.sampler.cgroups() else {
             return;
         };
@@ -338,16 +371,29 @@ impl Sampling {
             .peak
             .filter(|p| limit.is_none_or(|l| *p <= l.bytes))
             .or(self.peaks.memory_peak_seen);
+        let context = OomContext {
+            limit_bytes: limit.map(|l| l.bytes),
+            limit_source: limit.map(|l| l.source.words()),
+            peak_bytes: peak,
+            largest,
+        };
+        let kills = before.map_or(1, |b| count - b);
+        board.with_posted(|p| {
+            p.push_oom_kill(
+                OomKillPosted {
+                    count,
+                    at_s: board.since_start(at),
+                    victim: guess.clone(),
+                    context: context.clone(),
+                },
+                kills,
+            )
+        });
         end.tell(Observation::OomKill {
             count,
             at,
             guess,
-            context: OomContext {
-                limit_bytes: limit.map(|l| l.bytes),
-                limit_source: limit.map(|l| l.source.words()),
-                peak_bytes: peak,
-                largest,
-            },
+            context,
         });
     }
 
