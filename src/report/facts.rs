@@ -152,7 +152,14 @@ impl RunFacts {
             .sigkilled
             .iter()
             .rev()
-            .find(|k| k.at <= at && at - k.at <= OOM_ATTRIBUTION_WINDOW)
+            // Either order: the watch thread notices the counter and the
+            // reaping thread reaps the victim independently, and the
+            // observation can reach the reaper after the reap though the
+            // notice came first.
+            .find(|k| {
+                let gap = if k.at <= at { at - k.at } else { k.at - at };
+                gap <= OOM_ATTRIBUTION_WINDOW
+            })
             .map(|k| OomVictim {
                 pid: k.pid,
                 name: (k.pid == self.main_pid).then(|| self.command.clone()),
@@ -208,6 +215,13 @@ mod tests {
             (v.pid, v.name.as_deref(), v.certain),
             (7, Some("java"), true)
         );
+        // Noticed before the reap, told after it (two threads).
+        let mut g = RunFacts::new("java".into());
+        g.main_pid = 7;
+        g.oom_count_base = Some(0);
+        g.note_sigkilled(7, t + std::time::Duration::from_millis(20));
+        g.note_oom(1, t, None);
+        assert_eq!(g.oom_kills[0].victim.as_ref().map(|v| v.pid), Some(7));
         // SIGCHLD first, counter after.
         f.note_sigkilled(9, t + std::time::Duration::from_secs(10));
         f.note_oom(3, t + std::time::Duration::from_millis(10_050), None);
