@@ -158,6 +158,9 @@ pub struct ChildHandle {
     pub pid: i32,
     pidfd: Option<OwnedFd>,
     reaped: bool,
+    /// Why `pidfd_send_signal` failed, once, for one warning; after that
+    /// ward uses kill(2).
+    pidfd_failure: Option<std::io::Error>,
 }
 
 impl ChildHandle {
@@ -175,6 +178,7 @@ impl ChildHandle {
             pid,
             pidfd,
             reaped: false,
+            pidfd_failure: None,
         }
     }
 
@@ -190,33 +194,50 @@ impl ChildHandle {
     }
 
     /// Sends `sig` to the child, or to its process group when `group`.
-    pub fn send(&self, sig: i32, group: bool) -> std::io::Result<()> {
+    ///
+    /// Through the pidfd where there is one. A `pidfd_send_signal` that fails
+    /// for any reason but ESRCH (ENOSYS on an old kernel, or a seccomp filter
+    /// that knows `pidfd_open` but not the send) falls back to kill(2), which
+    /// is safe while the child is unreaped; the failure is kept for one
+    /// warning ([`ChildHandle::take_pidfd_failure`]) and the pidfd dropped.
+    pub fn send(&mut self, sig: i32, group: bool) -> std::io::Result<()> {
         if self.reaped {
             return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
         }
-        let rc = if group {
-            // SAFETY: plain kill(2) on the child's process group.
-            unsafe { libc::kill(-self.pid, sig) }
-        } else if let Some(fd) = &self.pidfd {
+        if !group && let Some(fd) = &self.pidfd {
             // SAFETY: pidfd_send_signal(fd, sig, NULL, 0).
-            unsafe {
+            let rc = unsafe {
                 libc::syscall(
                     libc::SYS_pidfd_send_signal,
                     fd.as_raw_fd(),
                     sig,
                     std::ptr::null::<libc::siginfo_t>(),
                     0,
-                ) as i32
+                )
+            };
+            if rc == 0 {
+                return Ok(());
             }
-        } else {
-            // SAFETY: plain kill(2); the pid is not reaped so not reused.
-            unsafe { libc::kill(self.pid, sig) }
-        };
-        if rc == 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::ESRCH) {
+                return Err(err);
+            }
+            self.pidfd = None;
+            self.pidfd_failure = Some(err);
+        }
+        let target = if group { -self.pid } else { self.pid };
+        // SAFETY: plain kill(2) on the unreaped child (or its group): its pid
+        // cannot have been reused before ward reaps it.
+        if unsafe { libc::kill(target, sig) } == 0 {
             Ok(())
         } else {
             Err(std::io::Error::last_os_error())
         }
+    }
+
+    /// Why the pidfd could not be used, the first time only.
+    pub fn take_pidfd_failure(&mut self) -> Option<std::io::Error> {
+        self.pidfd_failure.take()
     }
 }
 
