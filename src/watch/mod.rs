@@ -134,6 +134,15 @@ impl Observer {
         }
     }
 
+    /// The memory limit in force at start, in bytes (the host's RAM when no
+    /// cgroup limits it; `None`: unreadable or not watching).
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.sampling
+            .as_ref()
+            .and_then(|s| s.snap.limits.memory.as_ref())
+            .map(|l| l.bytes)
+    }
+
     /// The cgroup's OOM kill counter at start (`None`: unreadable or not watching).
     pub fn oom_count_base(&self) -> Option<u64> {
         self.sampling.as_ref().and_then(|s| s.oom_count)
