@@ -205,10 +205,14 @@ fn assert_survived(out: &common::Outcome, kills: u64, run: usize) {
         out.stdout,
         out.stderr
     );
+    let oom_line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("[oom_kill]"))
+        .unwrap_or_else(|| panic!("run {run}: no oom_kill line\n{}", out.stderr));
     assert!(
-        out.stderr.contains("[oom_kill]"),
-        "run {run}: no oom_kill line\n{}",
-        out.stderr
+        oom_line.contains("held by tmpfs/shared memory: killing processes does not free it"),
+        "run {run}: the oom_kill line does not say where the memory is: {oom_line}"
     );
 }
 
