@@ -86,10 +86,10 @@ fn supervise(cfg: Config) -> u8 {
     let oom_adj = if cfg.oom_adjust {
         let proc_root = crate::cgroup::Roots::default().proc;
         let shield = oom_adj::shield(&proc_root, observer.memory_limit());
-        log_shield(&shield);
-        shield
+        let write = shield
             .child_write()
-            .and_then(|adj| spawn::OomWrite::new(&proc_root, adj))
+            .and_then(|adj| spawn::OomWrite::new(&proc_root, adj));
+        (Some(shield), write)
     } else {
         log::event(
             Level::Debug,
@@ -97,8 +97,9 @@ fn supervise(cfg: Config) -> u8 {
             "--no-oom-adjust: every oom_score_adj stays as inherited",
             &[],
         );
-        None
+        (None, None)
     };
+    let (shield, oom_adj) = oom_adj;
     let setup = ChildSetup {
         mask: inbox.original_mask,
         dispositions: signals::inherited_dispositions(),
@@ -134,6 +135,10 @@ fn supervise(cfg: Config) -> u8 {
         }
     };
     facts.main_pid = pid;
+    // Said once the child runs: an exec failure stays a one-line answer.
+    if let Some(shield) = &shield {
+        log_shield(shield);
+    }
     observer.announce();
     log::event(
         Level::Debug,
