@@ -29,6 +29,10 @@ const QUIET_POLLS: u32 = 3;
 /// without one reads only cgroup files (about 0.2 ms), a census reads every
 /// `/proc/PID/stat` (about 15 µs each, so 15 ms at 1,000 processes).
 const CENSUS_MIN: Duration = Duration::from_millis(2);
+/// Bursts closer than this are one: on a loaded machine a census is
+/// preempted for longer than [`QUIET_POLLS`] polls, which would split it
+/// (samples are 200 ms apart, so two samples never merge).
+const MERGE_GAP: Duration = Duration::from_millis(50);
 /// The longest one round trip may take before the run counts as failed.
 const LOST_AFTER: Duration = Duration::from_secs(2);
 /// Time to fork the held processes.
@@ -116,6 +120,21 @@ fn poll_bursts(path: String, stop: Arc<AtomicBool>) -> (Vec<Burst>, Duration) {
     (bursts, Duration::from_nanos(last - first))
 }
 
+/// Joins bursts less than [`MERGE_GAP`] apart.
+fn merge(bursts: Vec<Burst>) -> Vec<Burst> {
+    let mut out: Vec<Burst> = Vec::with_capacity(bursts.len());
+    for b in bursts {
+        match out.last_mut() {
+            Some(last) if b.from.saturating_duration_since(last.to) < MERGE_GAP => {
+                last.to = b.to;
+                last.cpu += b.cpu;
+            }
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
 /// One container: hold the processes, pace signals for the planned time.
 fn measure(ctx: &Ctx, init_argv: &[OsString], is_ward: bool) -> Result<Run, String> {
     let plan = &ctx.plan;
@@ -180,7 +199,10 @@ fn measure(ctx: &Ctx, init_argv: &[OsString], is_ward: bool) -> Result<Run, Stri
     };
     result?;
     drop(c);
-    let censuses: Vec<Burst> = bursts.into_iter().filter(|b| b.cpu >= CENSUS_MIN).collect();
+    let censuses: Vec<Burst> = merge(bursts)
+        .into_iter()
+        .filter(|b| b.cpu >= CENSUS_MIN)
+        .collect();
     let during: Vec<f64> = sent
         .iter()
         .filter(|(t, _)| censuses.iter().any(|b| *t >= b.from && *t <= b.to))
@@ -252,12 +274,14 @@ pub fn run(ctx: &Ctx) -> Section {
          peers have no census and are here for context. For {} s per init, one SIGUSR1 every \
          {} ms, each after the previous echo arrived; round trip timed as in *Signal \
          forwarding latency*. ward's watch thread (`ward-watch`) is read every {} ms from the \
-         host: a burst of at least {} ms of its CPU is a census (a sample without one costs \
-         about 0.2 ms); *signals during a census* were sent inside such a burst's window \
+         host: bursts of its CPU less than {} ms apart are joined (a census preempted on this \
+         busy machine comes in pieces), and a joined burst of at least {} ms is a census (a \
+         sample without one costs about 0.2 ms); *signals during a census* were sent inside such a burst's window \
          (as seen from the host, give or take one poll). {} round(s).",
         plan.census_duration.as_secs(),
         plan.census_pace.as_millis(),
         POLL_EVERY.as_millis(),
+        MERGE_GAP.as_millis(),
         CENSUS_MIN.as_millis(),
         plan.census_rounds,
         n = plan.census_procs,
@@ -366,6 +390,27 @@ pub fn run(ctx: &Ctx) -> Section {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pieces_of_one_census_are_joined() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let b = |from: u64, to: u64, cpu: u64| Burst {
+            from: t + ms(from),
+            to: t + ms(to),
+            cpu: ms(cpu),
+        };
+        let m = merge(vec![
+            b(0, 10, 8),
+            b(30, 60, 20),
+            b(200, 201, 1),
+            b(400, 470, 60),
+        ]);
+        assert_eq!(m.len(), 3);
+        assert_eq!((m[0].to, m[0].cpu), (t + ms(60), ms(28)));
+        assert_eq!(m[1].cpu, ms(1));
+        assert_eq!(m[2].from, t + ms(400));
+    }
 
     #[test]
     fn vmrss_from_status() {
