@@ -17,6 +17,7 @@
 //!   interval, warnings, OOM attribution, and the reaper's /proc errands.
 //! - [`report`]: facts of the run and the exit report.
 //! - [`serve`]: the serving thread (metrics endpoint, `ward status`).
+//! - [`status`]: `ward status`, the doctor: limits, usage, processes, history.
 //! - [`signame`], [`sigmask`], [`units`]: signal names, the raw signal mask,
 //!   numbers in words.
 
@@ -32,5 +33,6 @@ pub mod report;
 pub mod serve;
 pub mod sigmask;
 pub mod signame;
+pub mod status;
 pub mod units;
 pub mod watch;
