@@ -1,8 +1,9 @@
 //! ward: a PID 1 for containers.
 //!
 //! The library holds everything; `main.rs` only parses arguments and
-//! dispatches. Two threads: the reaping thread ([`init`]) and the watch
-//! thread ([`watch`]), which does every `/proc` and cgroup read. Subsystems:
+//! dispatches. Three threads: the reaping thread ([`init`]), the watch
+//! thread ([`watch`]), which does every `/proc` and cgroup read, and the
+//! serving thread ([`serve`]). Subsystems:
 //! - [`check`]: `ward check TARGET`, the health probe for images without curl.
 //! - [`cgroup`]: finding ward's own cgroup, its limits, usage samples and OOM events.
 //! - [`cli`]: the one flag table: options, `WARD_*` variables, help text.
