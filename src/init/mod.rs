@@ -24,6 +24,7 @@ pub mod signals;
 pub mod spawn;
 pub mod stop;
 pub mod timers;
+pub mod trim;
 
 use std::sync::Arc;
 
@@ -170,6 +171,16 @@ fn supervise(cfg: Config) -> u8 {
     let link = start_watch(observer, pid);
     // Kept alive until ward exits; dropping it stops the thread.
     let _serving = crate::serve::start(&cfg, &board);
+    // After the child and the threads started, before the loop: what stays
+    // resident from here on is what ward uses.
+    if let Err(e) = trim::trim_read_only_segments() {
+        log::event(
+            Level::Debug,
+            "trim_failed",
+            &format!("cannot drop unused code pages from ward's RSS: {e}"),
+            &[],
+        );
+    }
     if let Err(e) = inbox.reblock() {
         log::event(
             Level::Warning,
