@@ -373,7 +373,9 @@ fn exec_failures_and_usage_errors() {
         "{}",
         out.stderr
     );
-    let out = run(ward_pid1(&["--no-watch", "--", "/etc/hostname"]), T);
+    // A file without execute permission (EACCES). An executable text file
+    // without a shebang would run through /bin/sh, as with execvp.
+    let out = run(ward_pid1(&["--no-watch", "--", "/proc/version"]), T);
     assert_eq!(out.code, 126);
     assert!(out.stderr.contains("cannot be executed"), "{}", out.stderr);
     let out = run(ward_pid1(&["--grace", "soon", "--", "true"]), T);

@@ -426,15 +426,42 @@ fn orphans(a: &mut Args) {
 /// Code a child returns when it could not fork the grandchild.
 const GRANDCHILD_FORK_FAILED: i32 = 3;
 
+/// How long a fork refused with EAGAIN is retried: the PIDs an init has not
+/// reaped yet come back within this on a busy machine (a reaper that lost
+/// the CPU for a few ms), while under a PID 1 that never reaps they never do.
+const FORK_RETRY_FOR: Duration = Duration::from_millis(200);
+
+/// fork(2), retrying EAGAIN for up to `budget` (and not at all once a
+/// retry has already run out in this worker: a PID 1 that never reaps makes
+/// every fork fail, and the storm should say so quickly).
+fn fork_retrying(give_up: &mut bool) -> libc::pid_t {
+    let start = std::time::Instant::now();
+    loop {
+        // SAFETY: the caller's child only forks and _exits.
+        let pid = unsafe { libc::fork() };
+        if pid >= 0 || *give_up {
+            return pid;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN)
+            || start.elapsed() >= FORK_RETRY_FOR
+        {
+            *give_up = true;
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn orphan_worker(n: u64) -> (u64, u64) {
     let (mut made, mut failures) = (0, 0);
+    let mut give_up = false;
     for _ in 0..n {
-        // SAFETY: the child only forks and _exits.
-        match unsafe { libc::fork() } {
+        match fork_retrying(&mut give_up) {
             -1 => failures += 1,
             0 => {
-                // SAFETY: as above; the grandchild exits at once, orphaned.
-                let g = unsafe { libc::fork() };
+                // The grandchild exits at once, orphaned. The worker's
+                // give_up comes along with the fork.
+                let g = fork_retrying(&mut give_up);
                 exit_now(match g {
                     0 => 0,
                     -1 => GRANDCHILD_FORK_FAILED,
@@ -445,6 +472,8 @@ fn orphan_worker(n: u64) -> (u64, u64) {
                 Some(st)
                     if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == GRANDCHILD_FORK_FAILED =>
                 {
+                    // The child's retries ran out: so would the next ones.
+                    give_up = true;
                     failures += 1
                 }
                 _ => made += 1,

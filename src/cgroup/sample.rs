@@ -29,6 +29,13 @@ pub struct MemorySample {
     pub working_set: Option<u64>,
     /// Inactive page cache (v2 `inactive_file`, v1 `total_inactive_file`).
     pub inactive_file: Option<u64>,
+    /// Anonymous memory (v2 `anon`, v1 `total_rss`): freed when its owner dies.
+    pub anon: Option<u64>,
+    /// Page cache (v2 `file`, v1 `total_cache`), shmem and tmpfs included.
+    pub file: Option<u64>,
+    /// Shared memory and tmpfs (v2 `shmem`, v1 `total_shmem`): held by no
+    /// process, so killing processes does not free it.
+    pub shmem: Option<u64>,
     /// High-water mark (v2 `memory.peak`, 5.19+; v1 `memory.max_usage_in_bytes`).
     pub peak: Option<u64>,
     /// v1 `memory.failcnt`: times the limit was hit.

@@ -76,7 +76,13 @@ pub(crate) fn apply(f: V1File, text: &str, out: &mut CgroupSample) -> bool {
         }
         V1File::MemStat => {
             // total_* are hierarchical, matching usage_in_bytes which counts children.
-            m.inactive_file = parse::flat_key(text, "total_inactive_file");
+            parse::flat_keyed(text, |k, v| match k {
+                "total_inactive_file" => m.inactive_file = Some(v),
+                "total_rss" => m.anon = Some(v),
+                "total_cache" => m.file = Some(v),
+                "total_shmem" => m.shmem = Some(v),
+                _ => {}
+            });
             m.inactive_file.is_some()
         }
         V1File::OomControl => {
@@ -101,5 +107,34 @@ pub(crate) fn apply(f: V1File, text: &str, out: &mut CgroupSample) -> bool {
         V1File::PidsCurrent => pids::apply_current(text, &mut out.pids),
         V1File::PidsMax => pids::apply_max(text, &mut out.pids),
         V1File::PidsEvents => pids::apply_events(text, &mut out.pids),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_stat_fills_where_memory_is() {
+        // Own-group keys first, hierarchical total_* after (as in 6.x).
+        let text = "cache 100\nrss 200\nshmem 50\ninactive_file 7\n\
+                    total_cache 33554432\ntotal_rss 1048576\ntotal_shmem 31457280\n\
+                    total_inactive_file 4096\n";
+        let mut s = CgroupSample::default();
+        assert!(apply(V1File::MemStat, text, &mut s));
+        assert_eq!(s.memory.file, Some(33554432));
+        assert_eq!(s.memory.anon, Some(1048576));
+        assert_eq!(s.memory.shmem, Some(31457280));
+        assert_eq!(s.memory.inactive_file, Some(4096));
+    }
+
+    #[test]
+    fn memory_stat_without_shmem_leaves_it_unknown() {
+        // Kernels before total_shmem existed.
+        let text = "total_cache 10\ntotal_rss 20\ntotal_inactive_file 5\n";
+        let mut s = CgroupSample::default();
+        assert!(apply(V1File::MemStat, text, &mut s));
+        assert_eq!(s.memory.shmem, None);
+        assert_eq!(s.memory.anon, Some(20));
     }
 }

@@ -68,7 +68,13 @@ pub(crate) fn apply(f: V2File, text: &str, out: &mut CgroupSample) -> bool {
             m.peak.is_some()
         }
         V2File::MemStat => {
-            m.inactive_file = parse::flat_key(text, "inactive_file");
+            parse::flat_keyed(text, |k, v| match k {
+                "inactive_file" => m.inactive_file = Some(v),
+                "anon" => m.anon = Some(v),
+                "file" => m.file = Some(v),
+                "shmem" => m.shmem = Some(v),
+                _ => {}
+            });
             m.inactive_file.is_some()
         }
         V2File::MemEvents => {
@@ -96,5 +102,23 @@ pub(crate) fn apply(f: V2File, text: &str, out: &mut CgroupSample) -> bool {
         V2File::PidsCurrent => pids::apply_current(text, &mut out.pids),
         V2File::PidsMax => pids::apply_max(text, &mut out.pids),
         V2File::PidsEvents => pids::apply_events(text, &mut out.pids),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_stat_fills_where_memory_is() {
+        // `file_mapped` and `anon_thp` must not be taken for `file`/`anon`.
+        let text = "anon 1048576\nfile 33554432\nkernel 262144\nanon_thp 0\n\
+                    file_mapped 8192\nshmem 31457280\ninactive_file 4096\n";
+        let mut s = CgroupSample::default();
+        assert!(apply(V2File::MemStat, text, &mut s));
+        assert_eq!(s.memory.anon, Some(1048576));
+        assert_eq!(s.memory.file, Some(33554432));
+        assert_eq!(s.memory.shmem, Some(31457280));
+        assert_eq!(s.memory.inactive_file, Some(4096));
     }
 }

@@ -402,6 +402,18 @@ pub static FLAGS: &[Flag] = &[
         details: "cgroup v2 only",
     },
     Flag {
+        long: "no-oom-adjust",
+        short: None,
+        env: Env::Negated("WARD_OOM_ADJUST"),
+        value: None,
+        apply: Apply::Switch(|d| d.cfg.oom_adjust = false),
+        repeats: false,
+        default: Shown::Words("adjusting on"),
+        section: Section::Watching,
+        help: "leave oom_score_adj alone: neither ward's -1000 nor the child's raise",
+        details: "see What ward survives",
+    },
+    Flag {
         long: "report-file",
         short: None,
         env: Env::Var("WARD_REPORT_FILE"),

@@ -91,6 +91,9 @@ pub struct Config {
     pub thresholds: Thresholds,
     /// Where to write the JSON exit report.
     pub report_file: Option<PathBuf>,
+    /// Lower ward's own `oom_score_adj` or raise the child's (`--no-oom-adjust`
+    /// turns it off).
+    pub oom_adjust: bool,
 }
 
 impl Default for Config {
@@ -111,6 +114,7 @@ impl Default for Config {
             watch_interval: Some(Duration::from_secs(5)),
             thresholds: Thresholds::default(),
             report_file: None,
+            oom_adjust: true,
         }
     }
 }

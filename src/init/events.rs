@@ -151,6 +151,18 @@ pub fn forwarded(f: &Forward<'_>, result: &std::io::Result<()>) {
     }
 }
 
+/// `signal_fallback`: the pidfd could not send; kill(2) is used from now on.
+pub fn signal_fallback(pid: i32, why: &std::io::Error) {
+    log::event(
+        Level::Warning,
+        "signal_fallback",
+        &format!(
+            "pidfd_send_signal failed ({why}): signals go to pid {pid} with kill(2) from now on (safe: ward has not reaped it)"
+        ),
+        &[("pid", json!(pid)), ("errno", json!(why.raw_os_error()))],
+    );
+}
+
 /// `child_exited`: the main process ended.
 pub fn child_exited(command: &str, pid: i32, end: ChildEnd, after_stop: Option<(Duration, i32)>) {
     let how = match end {

@@ -3,6 +3,7 @@
 //!
 //! - `signals.rs`: the mask, the signalfd inbox, forwarding to the child (pidfd).
 //! - `spawn.rs`: PATH lookup, fork/exec, terminal hand-over, exec errors.
+//! - `oom_adj.rs`: ward's own `oom_score_adj`, or the child's raise.
 //! - `reap.rs`: the `waitpid` loop.
 //! - `stop.rs`: `--stop-delay` / `--kill-after` decisions (pure).
 //! - `shutdown.rs`: the phases once the main child is gone (pure).
@@ -14,6 +15,7 @@
 //! thread ([`crate::watch`]) does everything that reads `/proc` or cgroups.
 
 pub mod events;
+pub mod oom_adj;
 pub mod reap;
 pub mod reaper;
 pub mod shutdown;
@@ -88,9 +90,28 @@ fn supervise(cfg: Config) -> u8 {
         board.clone(),
     );
     facts.oom_count_base = observer.oom_count_base();
+    let oom_adj = if cfg.oom_adjust {
+        let proc_root = crate::cgroup::Roots::default().proc;
+        let shield = oom_adj::shield(&proc_root, observer.memory_limit());
+        let write = shield
+            .child_write()
+            .and_then(|adj| spawn::OomWrite::new(&proc_root, adj));
+        (Some(shield), write)
+    } else {
+        log::event(
+            Level::Debug,
+            "oom_adjust_off",
+            "--no-oom-adjust: every oom_score_adj stays as inherited",
+            &[],
+        );
+        (None, None)
+    };
+    let (shield, oom_adj) = oom_adj;
     let setup = ChildSetup {
         mask: inbox.original_mask,
+        dispositions: signals::inherited_dispositions(),
         take_terminal: spawn::owns_terminal(),
+        oom_adj,
     };
     let started = match spawn::spawn(&cfg.command, &setup) {
         Ok(s) => s,
@@ -118,6 +139,10 @@ fn supervise(cfg: Config) -> u8 {
         .reaper
         .main_pid
         .store(pid, std::sync::atomic::Ordering::Relaxed);
+    // Said once the child runs: an exec failure stays a one-line answer.
+    if let Some(shield) = &shield {
+        log_shield(shield);
+    }
     observer.announce();
     log::event(
         Level::Debug,
@@ -153,6 +178,49 @@ fn supervise(cfg: Config) -> u8 {
     let code = cfg.remap_exit.apply(raw);
     finish(&cfg, &reaper.facts, reaper.snapshot.as_deref(), raw, code);
     code
+}
+
+/// The start line about the OOM killer.
+fn log_shield(shield: &oom_adj::OomShield) {
+    use oom_adj::OomShield;
+    match shield {
+        OomShield::Protected { child_adj } => log::event(
+            Level::Info,
+            "oom_protected",
+            &format!(
+                "oom_score_adj set to -1000: the OOM killer takes any other process before ward; the child starts at {child_adj} as inherited"
+            ),
+            &[
+                ("oom_score_adj", json!(-1000)),
+                ("child_oom_score_adj", json!(child_adj)),
+            ],
+        ),
+        OomShield::ChildRaised {
+            ward_adj,
+            child_adj,
+            margin,
+            total_bytes,
+            why,
+        } => log::event(
+            Level::Info,
+            "oom_child_preferred",
+            &format!(
+                "{why} (no CAP_SYS_RESOURCE): the child starts at oom_score_adj {child_adj}, ward's {ward_adj} + {margin} (worth {} of {}), so an OOM kill takes it before ward; --no-oom-adjust turns this off",
+                crate::units::bytes(oom_adj::WARD_BUDGET_BYTES),
+                crate::units::bytes(*total_bytes),
+            ),
+            &[
+                ("oom_score_adj", json!(ward_adj)),
+                ("child_oom_score_adj", json!(child_adj)),
+            ],
+        ),
+        OomShield::Untouched { why } => log::event(
+            Level::Warning,
+            "oom_unprotected",
+            &format!("{why}: oom_score_adj left as inherited, the OOM killer may take ward first"),
+            &[],
+        ),
+    }
 }
 
 /// Starts the watch thread; without it ward still reaps and forwards, and

@@ -227,7 +227,7 @@ impl<'a> Reaper<'a> {
     }
 
     fn forward(&mut self, received: i32, out: i32, is_stop: bool) {
-        let result = self.child.send(out, self.cfg.signal_group);
+        let result = self.send_to_child(out);
         if result.is_ok() {
             self.board.count_forwarded();
         }
@@ -272,6 +272,16 @@ impl<'a> Reaper<'a> {
                 self.timers.set(Timer::KillAfter, now + after);
             }
         }
+    }
+
+    /// Sends `sig` to the main child (or its group with `-g`); says once
+    /// when the pidfd failed and kill(2) took over.
+    fn send_to_child(&mut self, sig: i32) -> std::io::Result<()> {
+        let result = self.child.send(sig, self.cfg.signal_group);
+        if let Some(e) = self.child.take_pidfd_failure() {
+            events::signal_fallback(self.child.pid, &e);
+        }
+        result
     }
 
     fn on_sigchld(&mut self) {
@@ -472,7 +482,7 @@ impl<'a> Reaper<'a> {
                     self.facts.note_warning("kill_after");
                     events::kill_after(&self.facts.command, self.child.pid, after);
                     self.facts.note_ward_sigkill(WardKill::KillAfter, true, now);
-                    let _ = self.child.send(libc::SIGKILL, self.cfg.signal_group);
+                    let _ = self.send_to_child(libc::SIGKILL);
                 }
             }
             Timer::StillRunning(s) => {

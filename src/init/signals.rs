@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::sigmask::{self, SIG_MAX, kernel_sigset};
 
@@ -18,6 +19,56 @@ use crate::sigmask::{self, SIG_MAX, kernel_sigset};
 /// while one *sent* with kill(2), e.g. `docker kill -s SEGV`, is forwarded to
 /// the child instead of taking PID 1 down.
 const NOT_BLOCKED: &[i32] = &[libc::SIGKILL, libc::SIGSTOP, libc::SIGTTIN, libc::SIGTTOU];
+
+/// Signals whose disposition changes in ward before the child starts: SIGPIPE
+/// (the Rust runtime ignores it before `main`), SIGTTIN/SIGTTOU (ignored by
+/// ward, see [`NOT_BLOCKED`]) and SIGCHLD (set to default by ward: an
+/// inherited SIG_IGN would make the kernel reap ward's children itself).
+/// The child gets back what ward inherited for each, as tini and `execvp`
+/// users expect: a parent that ignores SIGPIPE meant it for the workload.
+pub const RESTORED: [i32; 4] = [libc::SIGPIPE, libc::SIGTTIN, libc::SIGTTOU, libc::SIGCHLD];
+
+/// Per signal in [`RESTORED`]: 0 not yet recorded, 1 inherited SIG_DFL, 2
+/// inherited SIG_IGN. A handler cannot be inherited across exec, so these
+/// are the only two.
+static INHERITED: [AtomicU8; 4] = [const { AtomicU8::new(0) }; 4];
+
+/// Records the inherited dispositions before the Rust runtime's start-up
+/// code runs (it sets SIGPIPE to SIG_IGN before `main`): glibc runs
+/// `.init_array` entries first, in static binaries too.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RECORD_AT_LOAD: extern "C" fn() = record_inherited;
+
+extern "C" fn record_inherited() {
+    for (slot, &sig) in INHERITED.iter().zip(RESTORED.iter()) {
+        // SAFETY: sigaction with a NULL new action only reads the current one.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        let ok = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0;
+        let v = if ok && old.sa_sigaction == libc::SIG_IGN {
+            2
+        } else {
+            1
+        };
+        slot.store(v, Ordering::Relaxed);
+    }
+}
+
+/// The dispositions the child must get back, one per signal in [`RESTORED`]
+/// (`SIG_DFL` or `SIG_IGN`). Falls back to SIG_DFL if the load-time record
+/// did not run.
+pub fn inherited_dispositions() -> [libc::sighandler_t; 4] {
+    // Reading the function pointer keeps the `.init_array` entry linked in
+    // whatever codegen unit the linker is given.
+    std::hint::black_box(&RECORD_AT_LOAD);
+    let mut out = [libc::SIG_DFL; 4];
+    for (o, slot) in out.iter_mut().zip(INHERITED.iter()) {
+        if slot.load(Ordering::Relaxed) == 2 {
+            *o = libc::SIG_IGN;
+        }
+    }
+    out
+}
 
 /// The signal state ward installs at start, and what the child must get back.
 pub struct SignalInbox {
@@ -58,10 +109,14 @@ impl SignalInbox {
         // action would kill ward. ward never cancels threads or calls setuid
         // with threads running, so it does not need them.
         let old = sigmask::block(&set)?;
-        // SAFETY: SIG_IGN for job-control signals; no handler function runs.
+        // SAFETY: SIG_IGN for job-control signals, SIG_DFL for SIGCHLD
+        // (blocked, so it queues for the signalfd instead of being discarded
+        // as an inherited SIG_IGN would); no handler function runs. What ward
+        // inherited was recorded at load time and goes back to the child.
         unsafe {
             libc::signal(libc::SIGTTIN, libc::SIG_IGN);
             libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+            libc::signal(libc::SIGCHLD, libc::SIG_DFL);
         }
         // SAFETY: signalfd with a valid set; returns a new fd or -1.
         let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
@@ -158,6 +213,9 @@ pub struct ChildHandle {
     pub pid: i32,
     pidfd: Option<OwnedFd>,
     reaped: bool,
+    /// Why `pidfd_send_signal` failed, once, for one warning; after that
+    /// ward uses kill(2).
+    pidfd_failure: Option<std::io::Error>,
 }
 
 impl ChildHandle {
@@ -175,6 +233,7 @@ impl ChildHandle {
             pid,
             pidfd,
             reaped: false,
+            pidfd_failure: None,
         }
     }
 
@@ -190,33 +249,50 @@ impl ChildHandle {
     }
 
     /// Sends `sig` to the child, or to its process group when `group`.
-    pub fn send(&self, sig: i32, group: bool) -> std::io::Result<()> {
+    ///
+    /// Through the pidfd where there is one. A `pidfd_send_signal` that fails
+    /// for any reason but ESRCH (ENOSYS on an old kernel, or a seccomp filter
+    /// that knows `pidfd_open` but not the send) falls back to kill(2), which
+    /// is safe while the child is unreaped; the failure is kept for one
+    /// warning ([`ChildHandle::take_pidfd_failure`]) and the pidfd dropped.
+    pub fn send(&mut self, sig: i32, group: bool) -> std::io::Result<()> {
         if self.reaped {
             return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
         }
-        let rc = if group {
-            // SAFETY: plain kill(2) on the child's process group.
-            unsafe { libc::kill(-self.pid, sig) }
-        } else if let Some(fd) = &self.pidfd {
+        if !group && let Some(fd) = &self.pidfd {
             // SAFETY: pidfd_send_signal(fd, sig, NULL, 0).
-            unsafe {
+            let rc = unsafe {
                 libc::syscall(
                     libc::SYS_pidfd_send_signal,
                     fd.as_raw_fd(),
                     sig,
                     std::ptr::null::<libc::siginfo_t>(),
                     0,
-                ) as i32
+                )
+            };
+            if rc == 0 {
+                return Ok(());
             }
-        } else {
-            // SAFETY: plain kill(2); the pid is not reaped so not reused.
-            unsafe { libc::kill(self.pid, sig) }
-        };
-        if rc == 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::ESRCH) {
+                return Err(err);
+            }
+            self.pidfd = None;
+            self.pidfd_failure = Some(err);
+        }
+        let target = if group { -self.pid } else { self.pid };
+        // SAFETY: plain kill(2) on the unreaped child (or its group): its pid
+        // cannot have been reused before ward reaps it.
+        if unsafe { libc::kill(target, sig) } == 0 {
             Ok(())
         } else {
             Err(std::io::Error::last_os_error())
         }
+    }
+
+    /// Why the pidfd could not be used, the first time only.
+    pub fn take_pidfd_failure(&mut self) -> Option<std::io::Error> {
+        self.pidfd_failure.take()
     }
 }
 

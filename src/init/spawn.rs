@@ -1,5 +1,7 @@
-//! Starting the main child: PATH lookup, fork, terminal hand-over, exec, and
-//! telling exec failures apart (126 not executable, 127 not found).
+//! Starting the main child: PATH lookup, fork, terminal hand-over, the signal
+//! dispositions and `oom_score_adj` it gets, exec (a script without a shebang
+//! through `/bin/sh`, as `execvp` does), and telling exec failures apart (126
+//! not executable, 127 not found).
 //!
 //! Everything the child runs between fork and exec is async-signal-safe: all
 //! allocation happens before the fork.
@@ -82,13 +84,43 @@ pub fn candidates(cmd: &OsStr, path_var: Option<&OsStr>) -> Vec<OsString> {
         .collect()
 }
 
+/// The shell a script without a shebang runs through (ENOEXEC), as in
+/// glibc's `execvp`.
+const SHELL: &std::ffi::CStr = c"/bin/sh";
+
+/// An `oom_score_adj` value for the child to write before exec.
+pub struct OomWrite {
+    /// `/proc/self/oom_score_adj` under ward's proc root.
+    pub path: CString,
+    /// The decimal value.
+    pub bytes: [u8; 8],
+    /// How many of `bytes` to write.
+    pub len: usize,
+}
+
+impl OomWrite {
+    /// The write of `adj` to `proc_root/self/oom_score_adj`; `None` if the
+    /// path has a NUL byte.
+    pub fn new(proc_root: &std::path::Path, adj: i32) -> Option<OomWrite> {
+        let path =
+            CString::new(proc_root.join("self/oom_score_adj").as_os_str().as_bytes()).ok()?;
+        let (bytes, len) = super::oom_adj::adj_bytes(adj);
+        Some(OomWrite { path, bytes, len })
+    }
+}
+
 /// What the child must do before exec, fixed before the fork.
 pub struct ChildSetup {
     /// Signal mask to restore.
     pub mask: libc::sigset_t,
+    /// Dispositions ward inherited, for each signal in
+    /// [`super::signals::RESTORED`].
+    pub dispositions: [libc::sighandler_t; 4],
     /// Put the child in the terminal's foreground group (stdin is a TTY and
     /// ward is in the foreground).
     pub take_terminal: bool,
+    /// The child's `oom_score_adj`, when it must differ from ward's.
+    pub oom_adj: Option<OomWrite>,
 }
 
 /// Forks and execs `argv`, returning once exec has succeeded or failed.
@@ -109,6 +141,12 @@ pub fn spawn(argv: &[OsString], setup: &ChildSetup) -> Result<Started, SpawnErro
     let mut arg_ptrs: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
     arg_ptrs.push(std::ptr::null());
     let path_ptrs: Vec<*const libc::c_char> = c_paths.iter().map(|p| p.as_ptr()).collect();
+    // `/bin/sh PATH ARGS...` for a file the kernel cannot execute (ENOEXEC);
+    // slot 1 is filled in the child with the candidate that failed.
+    let mut sh_ptrs: Vec<*const libc::c_char> = Vec::with_capacity(arg_ptrs.len() + 1);
+    sh_ptrs.push(SHELL.as_ptr());
+    sh_ptrs.push(std::ptr::null());
+    sh_ptrs.extend_from_slice(&arg_ptrs[1..]);
 
     let mut fds = [0; 2];
     // SAFETY: fds is a valid array of two ints.
@@ -134,7 +172,16 @@ pub fn spawn(argv: &[OsString], setup: &ChildSetup) -> Result<Started, SpawnErro
     }
     if pid == 0 {
         // SAFETY: in the child, between fork and exec.
-        unsafe { child_after_fork(setup, &path_ptrs, &arg_ptrs, read_end, write_end) }
+        unsafe {
+            child_after_fork(
+                setup,
+                &path_ptrs,
+                &arg_ptrs,
+                &mut sh_ptrs,
+                read_end,
+                write_end,
+            )
+        }
     }
     // Parent. Also set the group here so `-g` works even if ward signals the
     // child before it ran its own setpgid (the race tini closes the same way).
@@ -176,6 +223,7 @@ unsafe fn child_after_fork(
     setup: &ChildSetup,
     paths: &[*const libc::c_char],
     argv: &[*const libc::c_char],
+    sh_argv: &mut [*const libc::c_char],
     read_end: libc::c_int,
     write_end: libc::c_int,
 ) -> ! {
@@ -186,10 +234,24 @@ unsafe fn child_after_fork(
             // Signals are still blocked here, so SIGTTOU cannot stop us.
             libc::tcsetpgrp(0, libc::getpid());
         }
-        // Dispositions ward changed, back to default: SIGTTIN/SIGTTOU ignored
-        // by ward, SIGPIPE ignored by the Rust runtime. exec keeps SIG_IGN.
-        for sig in [libc::SIGTTIN, libc::SIGTTOU, libc::SIGPIPE] {
-            libc::signal(sig, libc::SIG_DFL);
+        // Dispositions ward changed, back to what ward inherited: SIGTTIN/
+        // SIGTTOU ignored by ward, SIGPIPE ignored by the Rust runtime,
+        // SIGCHLD set to default by ward. exec keeps SIG_IGN, so a parent
+        // that ignored SIGPIPE gets a workload that ignores it.
+        for (&sig, &action) in crate::init::signals::RESTORED
+            .iter()
+            .zip(setup.dispositions.iter())
+        {
+            libc::signal(sig, action);
+        }
+        if let Some(w) = &setup.oom_adj {
+            // Raising needs no privilege; a failure leaves the inherited
+            // value, which ward reads back and reports after exec.
+            let fd = libc::open(w.path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd >= 0 {
+                libc::write(fd, w.bytes.as_ptr().cast(), w.len);
+                libc::close(fd);
+            }
         }
         // The raw syscall: glibc would filter 32/33 out of the mask.
         libc::syscall(
@@ -212,6 +274,15 @@ unsafe fn child_after_fork(
                 // Keep looking along PATH, as execvp does.
                 libc::ENOENT | libc::ENOTDIR => {}
                 libc::EACCES => saw_eacces = true,
+                // Not a binary the kernel knows and no shebang: a shell
+                // script, as execvp assumes. If /bin/sh itself cannot run,
+                // ENOEXEC (126) is still the answer about this file.
+                libc::ENOEXEC => {
+                    sh_argv[1] = path;
+                    libc::execve(SHELL.as_ptr(), sh_argv.as_ptr(), environ);
+                    errno = e;
+                    break;
+                }
                 _ => {
                     errno = e;
                     break;

@@ -73,6 +73,14 @@ pub struct OomContext {
     pub peak_bytes: Option<u64>,
     /// The largest processes right after the kill, as `name (pid N) 12.0 MiB`.
     pub largest: Vec<String>,
+    /// Usage right after the kill (page cache included).
+    pub usage_bytes: Option<u64>,
+    /// Anonymous memory then.
+    pub anon_bytes: Option<u64>,
+    /// Page cache then (shmem/tmpfs included).
+    pub file_bytes: Option<u64>,
+    /// Shared memory and tmpfs then.
+    pub shmem_bytes: Option<u64>,
 }
 
 /// Peaks and first readings the watch keeps for the exit report.

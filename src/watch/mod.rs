@@ -155,6 +155,15 @@ impl Observer {
         observer
     }
 
+    /// The memory limit in force at start, in bytes (the host's RAM when no
+    /// cgroup limits it; `None`: unreadable or not watching).
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.sampling
+            .as_ref()
+            .and_then(|s| s.snap.limits.memory.as_ref())
+            .map(|l| l.bytes)
+    }
+
     /// The cgroup's OOM kill counter at start (`None`: unreadable or not watching).
     pub fn oom_count_base(&self) -> Option<u64> {
         self.sampling.as_ref().and_then(|s| s.oom_count)
@@ -404,6 +413,10 @@ impl Sampling {
             limit_source: limit.map(|l| l.source.words()),
             peak_bytes: peak,
             largest,
+            usage_bytes: self.snap.cgroup.memory.usage,
+            anon_bytes: self.snap.cgroup.memory.anon,
+            file_bytes: self.snap.cgroup.memory.file,
+            shmem_bytes: self.snap.cgroup.memory.shmem,
         };
         let guess = victims::choose(findings.gone.clone(), kills)
             .into_iter()
@@ -615,11 +628,12 @@ pub fn log_oom_kill(victim: Option<&OomVictim>, ctx: &OomContext, count: u64, to
         ),
         _ => String::new(),
     };
+    let whereabouts = memory_whereabouts(ctx);
     log::event(
         Level::Warning,
         "oom_kill",
         &format!(
-            "the kernel OOM killer {who}{numbers} ({total} OOM kill{} since ward started)",
+            "the kernel OOM killer {who}{numbers}{whereabouts} ({total} OOM kill{} since ward started)",
             if total == 1 { "" } else { "s" }
         ),
         &[
@@ -628,8 +642,36 @@ pub fn log_oom_kill(victim: Option<&OomVictim>, ctx: &OomContext, count: u64, to
             ("victim", json!(victim)),
             ("limit_bytes", json!(ctx.limit_bytes)),
             ("peak_bytes", json!(ctx.peak_bytes)),
+            ("usage_bytes", json!(ctx.usage_bytes)),
+            ("anon_bytes", json!(ctx.anon_bytes)),
+            ("file_bytes", json!(ctx.file_bytes)),
+            ("shmem_bytes", json!(ctx.shmem_bytes)),
         ],
     );
+}
+
+/// Where the memory is right after an OOM kill, for the `oom_kill` line:
+/// memory held by tmpfs/shmem outlives every process, so the next
+/// allocation OOMs again, and the reader must know killing will not help.
+fn memory_whereabouts(ctx: &OomContext) -> String {
+    let (Some(anon), Some(file)) = (ctx.anon_bytes, ctx.file_bytes) else {
+        return String::new();
+    };
+    let shmem = ctx
+        .shmem_bytes
+        .map(|s| format!(" (shmem/tmpfs {})", bytes(s)))
+        .unwrap_or_default();
+    let held = match (ctx.shmem_bytes, ctx.usage_bytes) {
+        (Some(s), Some(u)) if u > 0 && s > u / 2 => {
+            "; held by tmpfs/shared memory: killing processes does not free it"
+        }
+        _ => "",
+    };
+    format!(
+        "; now anonymous {}, file cache {}{shmem}{held}",
+        bytes(anon),
+        bytes(file)
+    )
 }
 
 /// The first controller whose directory is not ward's own group, if any.
@@ -704,5 +746,28 @@ mod tests {
         assert_eq!(sigkilled_zombie_name(&exited), None);
         let running = format!("42 (hog) S 7 42 7 0 -1 4194560{tail} 0");
         assert_eq!(sigkilled_zombie_name(&running), None);
+    }
+
+    #[test]
+    fn oom_line_says_when_tmpfs_holds_the_memory() {
+        const MIB: u64 = 1 << 20;
+        let mut ctx = OomContext {
+            usage_bytes: Some(32 * MIB),
+            anon_bytes: Some(MIB),
+            file_bytes: Some(31 * MIB),
+            shmem_bytes: Some(30 * MIB),
+            ..OomContext::default()
+        };
+        let words = memory_whereabouts(&ctx);
+        assert!(words.contains("anonymous 1.0 MiB"), "{words}");
+        assert!(words.contains("shmem/tmpfs 30.0 MiB"), "{words}");
+        assert!(
+            words.contains("held by tmpfs/shared memory: killing processes does not free it"),
+            "{words}"
+        );
+        ctx.shmem_bytes = Some(MIB);
+        assert!(!memory_whereabouts(&ctx).contains("held by"));
+        ctx.anon_bytes = None;
+        assert_eq!(memory_whereabouts(&ctx), "");
     }
 }
