@@ -52,7 +52,8 @@ impl Outcome {
     fn summary(&self) -> &str {
         self.report
             .as_ref()
-            .and_then(|r| r["summary"].as_str())
+            // In a JSON log line the sentence is the event's `msg`.
+            .and_then(|r| r["msg"].as_str())
             .unwrap_or("")
     }
     fn events(&self, name: &str) -> Vec<Value> {
@@ -316,7 +317,7 @@ fn scenarios() -> Vec<Scenario> {
             truth: "a worker allocates 100 MiB over 2 s under --memory 48m; its shell exits 3",
             run: |c| {
                 finish(&c.run(
-                    &["--memory", "48m"],
+                    &["--memory", "48m", "-e", "WARD_WATCH_INTERVAL=500ms"],
                     &[
                         "sh",
                         "-c",
@@ -374,7 +375,7 @@ fn scenarios() -> Vec<Scenario> {
             truth: "a worker is OOM-killed; 0.5 s later the shell kill -9s itself",
             run: |c| {
                 finish(&c.run(
-                    &["--memory", "48m"],
+                    &["--memory", "48m", "-e", "WARD_WATCH_INTERVAL=500ms"],
                     &["sh", "-c", "ward-workload hog 200; sleep 0.5; kill -9 $$"],
                 ))
             },
@@ -668,17 +669,18 @@ fn scenarios() -> Vec<Scenario> {
 
 /// Seed 000: a Python service as PID 1 (no init) vs under ward.
 fn seed_000(c: &Ctx) -> Outcome {
-    const APP: &str = "import os, sys, time\n\
-for _ in range(2000):\n\
-    pid = os.fork()\n\
-    if pid == 0:\n\
-        if os.fork() == 0:\n\
-            time.sleep(0.2)\n\
-            os._exit(0)\n\
-        os._exit(0)\n\
-    os.waitpid(pid, 0)\n\
-print('forked', flush=True)\n\
-time.sleep(4)\n";
+    const APP: &str = r#"import os, sys, time
+for _ in range(2000):
+    pid = os.fork()
+    if pid == 0:
+        if os.fork() == 0:
+            time.sleep(0.2)
+            os._exit(0)
+        os._exit(0)
+    os.waitpid(pid, 0)
+print('forked', flush=True)
+time.sleep(4)
+"#;
     let count = |ctr: &Container| -> u64 {
         ctr.wait_for_log("forked", WAIT);
         sleep(Duration::from_secs(1));
@@ -706,17 +708,18 @@ time.sleep(4)\n";
 /// Seed 001: `su` as the main process, a server spawning scripts it never
 /// waits for, under `--pids-limit`.
 fn seed_001(c: &Ctx) -> Outcome {
-    const SERVER: &str = "import os, sys, time\n\
-fails = 0\n\
-while fails < 20:\n\
-    try:\n\
-        os.posix_spawn('/bin/sh', ['sh', '-c', 'exit 0'], os.environ)\n\
-    except OSError as e:\n\
-        fails += 1\n\
-        print(f'Failed to execute command \"/usr/lib/zabbix/externalscripts/foo\": [{e.errno}] {e.strerror}', flush=True)\n\
-    time.sleep(0.05)\n\
-time.sleep(1)\n\
-sys.exit(1)\n";
+    const SERVER: &str = r#"import os, sys, time
+fails = 0
+while fails < 20:
+    try:
+        os.posix_spawn('/bin/sh', ['sh', '-c', 'exit 0'], os.environ)
+    except OSError as e:
+        fails += 1
+        print(f'Failed to execute command "/usr/lib/zabbix/externalscripts/foo": [{e.errno}] {e.strerror}', flush=True)
+    time.sleep(0.05)
+time.sleep(1)
+sys.exit(1)
+"#;
     let cmd = "python3 -c \"$SERVER\"";
     let ctr = c.docker.run_image(
         &c.seed,

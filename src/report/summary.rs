@@ -149,6 +149,7 @@ pub fn build(i: &ReportInputs) -> Report {
             "peak_bytes": peak,
             "peak_ratio": peak_ratio,
             "at_exit_bytes": at_exit,
+            "shmem_bytes": snap.and_then(|s| s.cgroup.memory.shmem),
         },
         "cpu": {
             "limit_cores": cpu_limit.map(|c| round3(c.cores)),
@@ -297,6 +298,12 @@ fn sentence(
     if !memory.is_empty() && i.verdict.cause != Cause::ExecFailed {
         out.push_str("; ");
         out.push_str(&memory);
+    }
+    if let Some(words) = i
+        .snapshot
+        .and_then(|s| crate::watch::alerts::tmpfs_words(&s.cgroup.memory))
+    {
+        out.push_str(&words);
     }
     // OOM kills of other processes: Docker marks the container OOMKilled for
     // them too, so the report must say what happened.
@@ -661,5 +668,26 @@ mod tests {
             "{}",
             r.text
         );
+    }
+
+    #[test]
+    fn memory_held_by_tmpfs_is_named() {
+        // Issue 10 item 9: 40 MiB written to a tmpfs in a 64 MiB cgroup.
+        let mut f = RunFacts::new("sh".into());
+        f.main_end = Some(ChildEnd::Exited(0));
+        f.main_ended = Some(Instant::now());
+        let mut snap = oom_snapshot();
+        snap.cgroup.memory.usage = Some(43 << 20);
+        snap.cgroup.memory.shmem = Some(40 << 20);
+        let r = build(&inputs(&f, Some(&snap), 0));
+        assert!(
+            r.text.contains(
+                "40.0 MiB of it held by tmpfs/shared memory: killing processes does not free it"
+            ),
+            "{}",
+            r.text
+        );
+        snap.cgroup.memory.shmem = Some(1 << 20);
+        assert!(!build(&inputs(&f, Some(&snap), 0)).text.contains("tmpfs"));
     }
 }

@@ -466,6 +466,17 @@ impl Sampling {
             findings.survivors.retain(|p| *p != z.pid);
             findings.gone.push(z);
         }
+        // Every process alive at the last look survived this rise (not only
+        // the candidates: a main child started since the last census too).
+        let me = self.sampler.self_pid();
+        findings.survivors = self
+            .sampler
+            .table()
+            .selected()
+            .filter(|e| !e.is_zombie() && e.pid != me)
+            .map(|e| e.pid)
+            .take(victims::MAX_CANDIDATES * 8)
+            .collect();
         // The next rise compares with the processes alive now.
         self.refresh_candidates(false);
         findings
