@@ -46,6 +46,8 @@ const CANDIDATES_FROM: f64 = 0.5;
 /// After a rise, look for the gone this long at most, this often.
 const RISE_LOOK_FOR: Duration = Duration::from_millis(300);
 const RISE_LOOK_EVERY: Duration = Duration::from_millis(30);
+/// At most this many processes are checked as survivors of a rise.
+const SURVIVOR_CHECKS: usize = 256;
 /// How many of the largest candidates get their `oom_score` read.
 const SCORED_CANDIDATES: usize = 8;
 
@@ -447,15 +449,24 @@ impl Sampling {
     fn rise_findings(&mut self, kills: u64) -> victims::RiseFindings {
         let started = Instant::now();
         let mut findings;
+        let mut survivors: Option<Vec<i32>> = None;
         loop {
             self.sampler.census(Instant::now(), &mut self.snap);
             let table = self.sampler.table();
             findings = victims::compare(&self.candidates, |c| victims::alive_in(table, c));
+            if survivors.is_none() {
+                // Survivors from the first look after the rise: the kernel
+                // queues the victim's SIGKILL before it counts the kill, so
+                // a process alive then, with no SIGKILL pending and not
+                // exiting, was not this rise's victim.
+                survivors = Some(self.first_look_survivors());
+            }
             if findings.gone.len() as u64 >= kills || started.elapsed() >= RISE_LOOK_FOR {
                 break;
             }
             std::thread::sleep(RISE_LOOK_EVERY);
         }
+        findings.survivors = survivors.unwrap_or_default();
         if (findings.gone.len() as u64) < kills
             && let Some(mut z) = sigkilled_zombie(self.sampler.proc_root())
             && !findings.gone.iter().any(|g| g.pid == z.pid)
@@ -466,20 +477,33 @@ impl Sampling {
             findings.survivors.retain(|p| *p != z.pid);
             findings.gone.push(z);
         }
-        // Every process alive at the last look survived this rise (not only
-        // the candidates: a main child started since the last census too).
-        let me = self.sampler.self_pid();
-        findings.survivors = self
-            .sampler
-            .table()
-            .selected()
-            .filter(|e| !e.is_zombie() && e.pid != me)
-            .map(|e| e.pid)
-            .take(victims::MAX_CANDIDATES * 8)
-            .collect();
         // The next rise compares with the processes alive now.
         self.refresh_candidates(false);
         findings
+    }
+
+    /// Live processes of the last census that are neither exiting nor
+    /// holding a pending SIGKILL (two small reads each, bounded).
+    fn first_look_survivors(&self) -> Vec<i32> {
+        let me = self.sampler.self_pid();
+        let root = self.sampler.proc_root();
+        self.sampler
+            .table()
+            .selected()
+            .filter(|e| !e.is_zombie() && e.pid != me)
+            .take(SURVIVOR_CHECKS)
+            .filter(|e| {
+                let dir = root.join(e.pid.to_string());
+                let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+                let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+                // Unreadable (gone meanwhile) is no survivor either.
+                !stat.is_empty()
+                    && !status.is_empty()
+                    && !victims::stat_exiting(&stat)
+                    && !victims::status_sigkill_pending(&status)
+            })
+            .map(|e| e.pid)
+            .collect()
     }
 
     /// Candidates from the last census; with `scores`, the largest few get

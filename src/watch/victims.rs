@@ -125,6 +125,37 @@ pub fn parse_oom_score(text: &str) -> Option<u32> {
     text.trim().parse().ok()
 }
 
+/// `PF_EXITING` in stat's `flags` (include/linux/sched.h): the task is in
+/// `do_exit`, its pending SIGKILL already taken.
+const PF_EXITING: u64 = 0x4;
+
+/// True when this `/proc/PID/stat` text shows a task already exiting.
+pub fn stat_exiting(stat: &str) -> bool {
+    // Fields after the comm's closing paren: state is 3, flags is 9.
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    stat[close + 1..]
+        .split_ascii_whitespace()
+        .nth(6)
+        .and_then(|f| f.parse::<u64>().ok())
+        .is_some_and(|f| f & PF_EXITING != 0)
+}
+
+/// True when this `/proc/PID/status` text shows a SIGKILL pending (for the
+/// thread or the process): the OOM killer queues it before it counts the
+/// kill, so a victim looks like this until it starts to exit.
+pub fn status_sigkill_pending(status: &str) -> bool {
+    let bit = 1u64 << (libc::SIGKILL - 1);
+    status.lines().any(|l| {
+        let v = l
+            .strip_prefix("SigPnd:")
+            .or_else(|| l.strip_prefix("ShdPnd:"));
+        v.and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+            .is_some_and(|m| m & bit != 0)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +197,18 @@ mod tests {
         assert_eq!(chosen[0].name.as_deref(), Some("big"));
         assert_eq!(chosen[0].evidence, evidence::LARGEST_GONE);
         assert_eq!(choose(gone, 2).len(), 2);
+    }
+
+    #[test]
+    fn a_dying_process_is_no_survivor() {
+        let exiting = "8 (sh) R 1 8 8 0 -1 4194308 0 0 0 0 0 0";
+        let running = "8 (sh) S 1 8 8 0 -1 4194560 0 0 0 0 0 0";
+        assert!(stat_exiting(exiting));
+        assert!(!stat_exiting(running));
+        let pending = "Name:\tsh\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000100\n";
+        let none = "Name:\tsh\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n";
+        assert!(status_sigkill_pending(pending));
+        assert!(!status_sigkill_pending(none));
     }
 
     #[test]
