@@ -7,6 +7,7 @@
 //! - `alerts.rs`: thresholds with hysteresis, and the words of each warning.
 //! - `link.rs`: the messages between the reaping thread and this one.
 //! - `errands.rs`: naming senders, signalling at shutdown, `--orphans terminate`.
+//! - `victims.rs`: the OOM victim census (who is gone, who survived a rise).
 //!
 //! Everything that reads `/proc` or cgroup files runs here, never on the
 //! reaping thread: a census of thousands of processes may take 100 ms, and a
