@@ -1,8 +1,9 @@
 //! ward: a PID 1 for containers.
 //!
 //! The library holds everything; `main.rs` only parses arguments and
-//! dispatches. Two threads: the reaping thread ([`init`]) and the watch
-//! thread ([`watch`]), which does every `/proc` and cgroup read. Subsystems:
+//! dispatches. Three threads: the reaping thread ([`init`]), the watch
+//! thread ([`watch`]), which does every `/proc` and cgroup read, and the
+//! serving thread ([`serve`]). Subsystems:
 //! - [`check`]: `ward check TARGET`, the health probe for images without curl.
 //! - [`cgroup`]: finding ward's own cgroup, its limits, usage samples and OOM events.
 //! - [`cli`]: the one flag table: options, `WARD_*` variables, help text.
@@ -17,6 +18,7 @@
 //!   interval, warnings, OOM attribution, and the reaper's /proc errands.
 //! - [`report`]: facts of the run and the exit report.
 //! - [`serve`]: the serving thread (metrics endpoint, `ward status`).
+//! - [`status`]: `ward status`, the doctor: limits, usage, processes, history.
 //! - [`signame`], [`sigmask`], [`units`]: signal names, the raw signal mask,
 //!   numbers in words.
 
@@ -32,5 +34,6 @@ pub mod report;
 pub mod serve;
 pub mod sigmask;
 pub mod signame;
+pub mod status;
 pub mod units;
 pub mod watch;

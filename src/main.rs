@@ -4,7 +4,6 @@
 //! help, version and a usage error. None of them may panic: a closed stdout
 //! (`ward --help | true`) is ignored, not an abort.
 
-use std::ffi::OsString;
 use std::io::Write as _;
 use std::process::ExitCode;
 
@@ -18,7 +17,7 @@ fn main() -> ExitCode {
         Ok(Invocation::Help) => print(&cli::help::help_text()),
         Ok(Invocation::Version) => print(&format!("ward {}\n", env!("CARGO_PKG_VERSION"))),
         Ok(Invocation::Run(cfg)) => ExitCode::from(ward::init::run(*cfg)),
-        Ok(Invocation::Status(args)) => subcommand_not_built("status", args),
+        Ok(Invocation::Status(args)) => ExitCode::from(ward::status::main(args)),
         Ok(Invocation::Check(args)) => ExitCode::from(ward::check::main(args)),
         Err(e) => {
             // The format may itself be what was wrong, so honour the variable
@@ -43,17 +42,4 @@ fn print(text: &str) -> ExitCode {
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
     ExitCode::SUCCESS
-}
-
-/// `ward status` is not built yet (issue 12): it says so in one line rather
-/// than running a program named `status` by surprise.
-fn subcommand_not_built(name: &str, _args: Vec<OsString>) -> ExitCode {
-    log::event(
-        Level::Error,
-        "usage",
-        &format!("{name} is not part of this build"),
-        &[],
-    );
-    log::flush(std::time::Duration::from_secs(1));
-    ExitCode::from(exit::USAGE)
 }

@@ -252,7 +252,17 @@ fn root_v1_tmpfs_oom_without_cap_sys_resource_takes_the_child_not_ward() {
 #[test]
 fn root_v1_tmpfs_oom_with_cap_sys_resource_ward_is_protected() {
     let test = "root_v1_tmpfs_oom_with_cap_sys_resource_ward_is_protected";
-    if !can_run_oom(test) || !require("CAP_SYS_RESOURCE", has_cap_sys_resource(), test) {
+    if !can_run_oom(test) {
+        return;
+    }
+    if !has_cap_sys_resource() {
+        // Not a missing install: this machine's (and CI's) root has no
+        // CAP_SYS_RESOURCE in its bounding set, and no namespace can grant
+        // it. The qemu test (vm_watch_v2, case oom_protected) runs ward as a
+        // root that has it, on a real kernel, so the path is tested there.
+        common::skipped(&format!(
+            "{test}: CAP_SYS_RESOURCE is not in this machine's bounding set; covered by vm_watch_v2's oom_protected case"
+        ));
         return;
     }
     let _one = serial();

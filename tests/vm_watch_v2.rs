@@ -181,6 +181,13 @@ oom_kill_names_main_child() {
     has oom '^ward: warning \[oom_kill\] the kernel OOM killer killed ward-workload \(pid [0-9]+\); memory peaked at [0-9.]+ MiB of the 32\.0 MiB limit \(own cgroup\) \(1 OOM kill since ward started\)' >/dev/null
 }
 
+# As the VM's root ward holds CAP_SYS_RESOURCE: it shields itself (-1000)
+# and says so, and the OOM run above still ended with its report.
+oom_protected() {
+    has oom '^ward: \[oom_protected\] ' >/dev/null &&
+    has oom '^ward: \[exit_report\] exit 137' >/dev/null
+}
+
 pids_high_and_fork_failed() {
     rc_is pids 0 &&
     has pids '^ward: warning \[pids_high\] (2[4-9]|30) of 30 tasks in use \([0-9.]+%, pids limit from own cgroup\)' >/dev/null &&
@@ -227,6 +234,7 @@ vm_case watching_ancestor_limit watching_ancestor_limit
 vm_case cpu_throttled cpu_throttled
 vm_case memory_high_then_ok memory_high_then_ok
 vm_case oom_kill_names_main_child oom_kill_names_main_child
+vm_case oom_protected oom_protected
 vm_case pids_high_and_fork_failed pids_high_and_fork_failed
 vm_case fork_failed_in_first_interval fork_failed_in_first_interval
 vm_case zombies_unreaped_then_cleared zombies_unreaped_then_cleared
@@ -236,12 +244,13 @@ vm_finish
 "#;
 
 /// Every case of [`WATCH_SCENARIO`], in the order it reports them.
-const CASES: [&str; 10] = [
+const CASES: [&str; 11] = [
     "watching_own_limits",
     "watching_ancestor_limit",
     "cpu_throttled",
     "memory_high_then_ok",
     "oom_kill_names_main_child",
+    "oom_protected",
     "pids_high_and_fork_failed",
     "zombies_unreaped_then_cleared",
     "memory_pressure",

@@ -24,6 +24,7 @@ usage: ward-workload COMMAND [ARGS]
   stragglers N (--ignore-term | --exit-after MS) [--hold SECS]
   hog MB [--step MB] [--step-ms MS] [--hold SECS]
   forks N [--hold SECS]
+  hold N [--churn K] [--every MS]
   busy SECS [--threads T]
   sleep SECS";
 
@@ -60,6 +61,7 @@ fn main() {
         "stragglers" => stragglers(&mut a),
         "hog" => hog(&mut a),
         "forks" => forks(&mut a),
+        "hold" => hold(&mut a),
         "busy" => busy(&mut a),
         "sleep" => {
             let secs: f64 = a.positional("SECS");
@@ -809,6 +811,60 @@ fn forks(a: &mut Args) {
         }
     }
     exit(0);
+}
+
+/// Keeps N sleeping children alive until killed, in a session of its own (so
+/// an init forwarding to its child's process group does not reach them), and
+/// every MS ms takes K of them away or brings K back: the task count keeps
+/// moving, as a watching init needs to see before it counts processes again.
+/// Prints `held=N failed=F` once the N are up; nothing after that.
+fn hold(a: &mut Args) {
+    let n: usize = a.positional("N");
+    let churn: usize = a.option("--churn").unwrap_or(0);
+    let every: u64 = a.option("--every").unwrap_or(1000);
+    a.finish();
+    if churn > n {
+        usage_error("--churn must not exceed N");
+    }
+    if every == 0 {
+        usage_error("--every must be at least 1");
+    }
+    // SAFETY: setsid has no preconditions (fails harmlessly if already a leader).
+    unsafe { libc::setsid() };
+    let spawn = |pids: &mut Vec<libc::pid_t>| match fork() {
+        -1 => false,
+        0 => loop {
+            // SAFETY: pause is async-signal-safe.
+            unsafe { libc::pause() };
+        },
+        pid => {
+            pids.push(pid);
+            true
+        }
+    };
+    let mut pids = Vec::with_capacity(n);
+    let failed = (0..n).filter(|_| !spawn(&mut pids)).count();
+    say(&format!("held={} failed={failed}", pids.len()));
+    let mut down = true;
+    loop {
+        std::thread::sleep(Duration::from_millis(every));
+        if churn == 0 {
+            continue;
+        }
+        if down {
+            for pid in pids.split_off(pids.len().saturating_sub(churn)) {
+                // SAFETY: kill(2) on our own unreaped child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                wait_for(pid);
+            }
+        } else {
+            // A refused fork is retried next time round.
+            for _ in 0..churn {
+                spawn(&mut pids);
+            }
+        }
+        down = !down;
+    }
 }
 
 /// Burns CPU on T threads for SECS.

@@ -1,27 +1,193 @@
-//! The seam for what PID 1 ward knew when a check failed. Owns only that
-//! question; it must never change the verdict or the exit code, only add words.
+//! What PID 1 ward knew when a check failed. Owns only that question; it
+//! never changes the verdict or the exit code, only adds words.
 //!
-//! Seed 002's backend failed its load balancer's health check because the task
-//! was CPU-starved, and the check's output could not say so. PID 1 ward watches
-//! the container's cgroup (throttling, memory pressure) while `ward check` is a
-//! separate, short-lived process started by `docker exec` or the kubelet. The
-//! plan: when a probe fails, [`context_line`] asks PID 1 ward (for instance
-//! over a unix socket it serves) for its recent watch and returns words such
-//! as `CPU throttled in 97 % of periods over the last 30 s at 0.1 cores`,
-//! which the output line appends after `; `.
+//! Seed 002's backend failed its load balancer's health check because the
+//! task was CPU-starved, and the check's output could not say so. PID 1 ward
+//! watches the cgroup; `ward check` is a short-lived process started by
+//! `docker exec` or the kubelet, in the same PID namespace, so it can ask
+//! over `ward status`'s socket.
 //!
-//! Today PID 1 ward serves nothing to ask, so this returns `None`: no guess and
-//! no fake reading. Whatever replaces it must stay within the probe's budget
-//! (ask with a short timeout of its own, and say nothing when there is no
-//! answer), and must not run on a healthy probe.
+//! When to ask: a timeout uses up the whole budget, so asking after the
+//! failure would either find no time left or overrun `--timeout`. So the
+//! question is sent before the probe ([`ask`]: a connect and a write on a
+//! local socket, microseconds), and its answer, which ward writes while the
+//! probe runs, is read only after a failure, with what is left of the budget
+//! (none after a timeout: then only what has already arrived is read). A
+//! healthy probe drops the question unread. No answer means no words: no
+//! guess and no fake reading.
+
+use std::path::Path;
+use std::time::Duration;
 
 use super::probe::Failure;
+use crate::status::channel::Pending;
+use crate::status::doc::LiveDoc;
+use crate::units::{bytes, cores};
 
-/// Extra words about the container for a failed probe, or `None` when ward
-/// knows nothing more. Called once, only after a failure.
-pub fn context_line(failure: &Failure) -> Option<String> {
-    // Every failure kind is a candidate for context (a timeout most of all);
-    // nothing is known yet for any of them.
+/// Throttling in at least this share of periods is worth a mention.
+const THROTTLED: f64 = 0.10;
+/// Memory pressure (PSI some avg10, percent) worth a mention.
+const PRESSURE_PCT: f64 = 10.0;
+/// A working set at least this share of the limit is worth a mention.
+const MEMORY_NEAR: f64 = 0.90;
+/// OOM kills this recent (seconds) are worth a mention.
+const RECENT_OOM_S: f64 = 300.0;
+
+/// The question sent before the probe; `None` when no ward answers in this
+/// PID namespace (refused at once) or `budget` is spent.
+pub fn ask(budget: Duration) -> Option<Pending> {
+    let proc_root = Path::new(crate::procs::DEFAULT_PROC_ROOT);
+    Pending::send(proc_root, crate::status::PATH, budget).ok()
+}
+
+/// Extra words about the container for a failed probe, from ward's answer
+/// read within `left` of the budget; `None` when ward knows nothing more.
+pub fn context_line(failure: &Failure, pending: Option<Pending>, left: Duration) -> Option<String> {
     let _ = failure;
-    None
+    let body = pending?.answer(left).ok()?;
+    let live: LiveDoc = serde_json::from_str(&body).ok()?;
+    words(&live)
+}
+
+/// The words for what ward saw, or `None` when nothing stands out. Pure.
+pub fn words(live: &LiveDoc) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(c) = &live.container {
+        if let Some(t) = c
+            .cpu
+            .throttled_30s
+            .or(c.cpu.throttled_1m)
+            .filter(|t| t.ratio >= THROTTLED)
+        {
+            parts.push(format!(
+                "CPU throttled in {:.0} % of periods over the last {:.0} s at {} cores",
+                t.ratio * 100.0,
+                t.span_s,
+                cores(t.usage_cores)
+            ));
+        }
+        if let Some(p) = c
+            .pressure
+            .as_ref()
+            .and_then(|p| p.memory_some_avg10)
+            .filter(|&p| p >= PRESSURE_PCT)
+        {
+            parts.push(format!(
+                "memory pressure: tasks stalled {p:.0} % of the last 10 s"
+            ));
+        }
+        if let (Some(r), Some(ws), Some(limit)) = (
+            c.memory.ratio.filter(|&r| r >= MEMORY_NEAR),
+            c.memory.working_set_bytes.or(c.memory.usage_bytes),
+            &c.limits.memory_bytes,
+        ) {
+            parts.push(format!(
+                "memory at {:.0} % of its limit ({} of {})",
+                r * 100.0,
+                bytes(ws),
+                bytes(limit.value as u64)
+            ));
+        }
+    }
+    if let Some(k) = live
+        .oom_kills
+        .iter()
+        .rev()
+        .find(|k| live.ward.uptime_s - k.at_s <= RECENT_OOM_S)
+    {
+        let ago = (live.ward.uptime_s - k.at_s).max(0.0);
+        let victim = match (&k.victim_name, k.victim_pid) {
+            (Some(n), Some(p)) => format!("{n} (pid {p})"),
+            (None, Some(p)) => format!("pid {p}"),
+            _ => "a process".into(),
+        };
+        parts.push(format!("OOM killer killed {victim} {ago:.0} s ago"));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::doc::{
+        ContainerDoc, CpuDoc, LimitDoc, LimitsDoc, MemoryDoc, OomKillDoc, PressureDoc, WardDoc,
+    };
+    use crate::watch::throttle::ThrottleRatio;
+
+    fn throttled(ratio: f64) -> LiveDoc {
+        LiveDoc {
+            container: Some(ContainerDoc {
+                cpu: CpuDoc {
+                    throttled_30s: Some(ThrottleRatio {
+                        ratio,
+                        periods: 300,
+                        usage_cores: 0.0998,
+                        span_s: 30.0,
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn seed_002_in_words() {
+        assert_eq!(
+            words(&throttled(0.97)).as_deref(),
+            Some("CPU throttled in 97 % of periods over the last 30 s at 0.1 cores")
+        );
+    }
+
+    #[test]
+    fn nothing_to_say_is_none() {
+        assert_eq!(words(&throttled(0.02)), None);
+        assert_eq!(words(&LiveDoc::default()), None);
+    }
+
+    #[test]
+    fn memory_and_oom_words() {
+        let live = LiveDoc {
+            ward: WardDoc {
+                uptime_s: 100.0,
+                ..Default::default()
+            },
+            container: Some(ContainerDoc {
+                limits: LimitsDoc {
+                    memory_bytes: Some(LimitDoc {
+                        value: (512u64 << 20) as f64,
+                        source: "own cgroup".into(),
+                    }),
+                    ..Default::default()
+                },
+                memory: MemoryDoc {
+                    working_set_bytes: Some(500 << 20),
+                    ratio: Some(500.0 / 512.0),
+                    ..Default::default()
+                },
+                pressure: Some(PressureDoc {
+                    memory_some_avg10: Some(23.4),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            oom_kills: vec![OomKillDoc {
+                at_s: 88.0,
+                victim_pid: Some(7),
+                victim_name: Some("java".into()),
+                certain: true,
+                limit_bytes: None,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            words(&live).as_deref(),
+            Some(
+                "memory pressure: tasks stalled 23 % of the last 10 s; \
+                 memory at 98 % of its limit (500.0 MiB of 512.0 MiB); \
+                 OOM killer killed java (pid 7) 12 s ago"
+            )
+        );
+    }
 }

@@ -80,10 +80,16 @@ pub fn main(args: Vec<OsString>) -> u8 {
             return UNHEALTHY;
         }
     };
+    // Asked before the probe, read only on failure: see `context`. Its time
+    // counts against the probe's budget (which runs from `started`).
+    let question = context::ask(probe.timeout / 10);
     let result = probe::run(&probe, started);
     let extra = match &result {
         Ok(_) => None,
-        Err(failure) => context::context_line(failure),
+        Err(failure) => {
+            let left = probe.timeout.saturating_sub(started.elapsed());
+            context::context_line(failure, question, left)
+        }
     };
     let code = if result.is_ok() { HEALTHY } else { UNHEALTHY };
     if !(quiet && result.is_ok()) {

@@ -27,8 +27,14 @@ program named status):
 
 /// Subcommand names and their help lines.
 const SUBCOMMANDS: [(&str, &str); 2] = [
-    ("status", "see 'ward status --help'"),
-    ("check", "see 'ward check --help'"),
+    (
+        "status",
+        "limits, usage, processes and history of this container (--json; see 'ward status --help')",
+    ),
+    (
+        "check",
+        "health probe: http://, tcp://, unix:// targets, exit 0 or 1 (see 'ward check --help')",
+    ),
 ];
 
 const OUTRO: &str = "
@@ -182,7 +188,7 @@ mod tests {
             .collect();
         assert!(cols.windows(2).all(|w| w[0] == w[1]), "{cols:?}");
         let status = help.lines().find(|l| l.starts_with("  status ")).unwrap();
-        assert_eq!(status.find("see "), Some(cols[0]), "{status}");
+        assert_eq!(status.find("limits, "), Some(cols[0]), "{status}");
     }
 
     #[test]

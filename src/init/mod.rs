@@ -11,8 +11,9 @@
 //! - `events.rs`: the words of every event the reaping thread logs.
 //! - `reaper.rs`: the reaping thread's loop that ties them together.
 //!
-//! Two threads in all: this one reaps, forwards and keeps time; the watch
-//! thread ([`crate::watch`]) does everything that reads `/proc` or cgroups.
+//! Three threads in all: this one reaps, forwards and keeps time; the watch
+//! thread ([`crate::watch`]) does everything that reads `/proc` or cgroups;
+//! the serving thread ([`crate::serve`]) answers from the board.
 
 pub mod events;
 pub mod oom_adj;

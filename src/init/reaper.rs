@@ -36,6 +36,9 @@ const OOM_LOG_DELAY: Duration = Duration::from_millis(150);
 /// of thousands of processes takes about 100 ms; past this the report is
 /// written with what ward has.
 const FINAL_WAIT: Duration = Duration::from_secs(1);
+/// How long ward waits, at most, for the watch thread to finish a shutdown
+/// errand (walking /proc and signalling) before exiting without its line.
+const ERRAND_WAIT: Duration = Duration::from_secs(2);
 
 /// The reaping thread's state.
 pub struct Reaper<'a> {
@@ -50,6 +53,10 @@ pub struct Reaper<'a> {
     watch: Option<ReaperEnd>,
     /// The watch thread's last word arrived (or will not).
     final_seen: bool,
+    /// A `SignalRest` errand is out: its line must be written before ward
+    /// exits, so the reaper waits (bounded) for the watch thread to say it
+    /// is done.
+    rest_pending: bool,
     /// OOM kills noticed but not logged yet: (counter value, context).
     oom_unlogged: Vec<(u64, OomContext)>,
     batch: Vec<Received>,
@@ -86,6 +93,7 @@ impl<'a> Reaper<'a> {
             shutdown: Shutdown::default(),
             watch,
             final_seen,
+            rest_pending: false,
             oom_unlogged: Vec::new(),
             batch: Vec::with_capacity(64),
             facts,
@@ -142,9 +150,10 @@ impl<'a> Reaper<'a> {
         self.facts.main_end
     }
 
-    /// Done when nothing is left and the watch has said its last word.
+    /// Done when nothing is left and the watch has said its last word
+    /// (the final sample, and the line of a shutdown errand in flight).
     fn finished(&self) -> bool {
-        self.shutdown.phase() == Phase::Done && self.final_seen
+        self.shutdown.phase() == Phase::Done && self.final_seen && !self.rest_pending
     }
 
     /// Everything the signalfd holds, in one batch: reap first, then decide
@@ -371,7 +380,11 @@ impl<'a> Reaper<'a> {
             .watch
             .as_mut()
             .is_some_and(|w| w.send(Request::SignalRest { signal: sig }));
-        if !sent {
+        if sent {
+            self.rest_pending = true;
+            self.timers
+                .set(Timer::RestWait, Instant::now() + ERRAND_WAIT);
+        } else {
             let n = crate::watch::errands::signal_rest(
                 self.is_pid1,
                 self.self_pid,
@@ -395,6 +408,9 @@ impl<'a> Reaper<'a> {
         let lost = w.is_closed();
         for o in got {
             self.on_observation(o);
+        }
+        if lost {
+            self.rest_pending = false;
         }
         if lost && !self.final_seen {
             events::watch_lost("the report uses the numbers ward had");
@@ -433,6 +449,8 @@ impl<'a> Reaper<'a> {
             Observation::RestSignalled { .. } => {
                 // The watch thread logged it; a SIGKILL pass may have freed
                 // everything already.
+                self.rest_pending = false;
+                self.timers.cancel(Timer::RestWait);
                 self.on_sigchld();
             }
             Observation::Final { snapshot, peaks } => {
@@ -505,6 +523,14 @@ impl<'a> Reaper<'a> {
                 self.carry_out(&steps, now);
             }
             Timer::OomReport => self.log_oom_kills(),
+            Timer::RestWait => {
+                if self.rest_pending {
+                    events::watch_lost(
+                        "a shutdown errand got no answer within 2 s; ward goes on without its line",
+                    );
+                    self.rest_pending = false;
+                }
+            }
             Timer::FinalWait => {
                 if !self.final_seen {
                     events::watch_lost(

@@ -18,6 +18,8 @@ pub enum Timer {
     GiveUp,
     /// Stop waiting for the watch thread's last sample before the report.
     FinalWait,
+    /// Stop waiting for the watch thread to finish a shutdown errand.
+    RestWait,
     /// Log OOM kills noticed a moment ago (their victims are reaped by now).
     OomReport,
 }

@@ -31,6 +31,8 @@ pub struct Ratios {
     pub throttle_30s: Option<ThrottleRatio>,
     /// Throttling over the last 60 s.
     pub throttle_60s: Option<ThrottleRatio>,
+    /// Throttling over the last 5 minutes (`ward status`).
+    pub throttle_300s: Option<ThrottleRatio>,
 }
 
 /// One look at the container.
@@ -220,6 +222,7 @@ impl Sampler {
             pids_ratio,
             throttle_30s: self.throttle.over(Duration::from_secs(30)),
             throttle_60s: self.throttle.over(Duration::from_secs(60)),
+            throttle_300s: self.throttle.over(Duration::from_secs(300)),
         }
     }
 }

@@ -30,7 +30,7 @@ pub struct ThrottleWindow {
 }
 
 /// Ratios over one window.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThrottleRatio {
     /// Throttled periods / periods (0..=1).
     pub ratio: f64,
@@ -42,8 +42,12 @@ pub struct ThrottleRatio {
     pub span_s: f64,
 }
 
-/// Readings older than this are dropped.
-const KEEP: Duration = Duration::from_secs(65);
+/// Readings older than this are dropped: the longest window asked for is
+/// 5 minutes (`ward status`), plus one sample interval of slack.
+const KEEP: Duration = Duration::from_secs(310);
+/// Readings closer than this to the one before are merged into it (the newer
+/// one wins), so a 100 ms `--watch-interval` keeps about 310 readings, not 3,100.
+const SPACING: Duration = Duration::from_secs(1);
 
 impl ThrottleWindow {
     /// Adds a reading; counters that went backwards (a new cgroup) restart
@@ -53,6 +57,18 @@ impl ThrottleWindow {
             && (r.periods < last.periods || r.throttled < last.throttled)
         {
             self.readings.clear();
+        }
+        // The newest reading replaces the last one when that one is within
+        // SPACING of the reading before it: windows stay exact at their
+        // ends and accurate to a second at their starts.
+        let n = self.readings.len();
+        if n >= 2
+            && self.readings[n - 1]
+                .at
+                .duration_since(self.readings[n - 2].at)
+                < SPACING
+        {
+            self.readings.pop_back();
         }
         self.readings.push_back(r);
         while self
@@ -142,6 +158,30 @@ mod tests {
         for s in 0..100 {
             w.push(r(t0, s * 5, s * 50, s * 10, 0));
         }
-        assert!(w.readings.len() <= 14);
+        assert!(w.readings.len() <= 63, "{}", w.readings.len());
+        assert!(w.over(Duration::from_secs(300)).is_some());
+    }
+
+    #[test]
+    fn fast_sampling_keeps_readings_a_second_apart() {
+        let t0 = Instant::now();
+        let mut w = ThrottleWindow::default();
+        // 100 ms samples for 10 minutes, throttled in every period.
+        for i in 0..6000u64 {
+            w.push(ThrottleReading {
+                at: t0 + Duration::from_millis(i * 100),
+                periods: i,
+                throttled: i,
+                throttled_usec: 0,
+                usage_usec: i * 10_000,
+            });
+        }
+        assert!(w.readings.len() <= 320, "{}", w.readings.len());
+        let five = w.over(Duration::from_secs(300)).unwrap();
+        assert!((five.span_s - 300.0).abs() <= 1.0, "{}", five.span_s);
+        assert_eq!(five.ratio, 1.0);
+        let last30 = w.over(Duration::from_secs(30)).unwrap();
+        assert!((last30.span_s - 30.0).abs() <= 1.0, "{}", last30.span_s);
+        assert!((last30.usage_cores - 0.1).abs() < 0.01);
     }
 }

@@ -13,6 +13,8 @@ pub struct Results {
     pub reaping2: Option<Section>,
     /// Signal latency.
     pub signals: Option<Section>,
+    /// Signal latency while ward's census runs.
+    pub census: Option<Section>,
     /// Start-up.
     pub startup: Option<Section>,
     /// Memory.
@@ -34,6 +36,7 @@ impl Results {
             &self.reaping,
             &self.reaping2,
             &self.signals,
+            &self.census,
             &self.startup,
             &self.memory,
             &self.size,
@@ -139,6 +142,18 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
         0.0,
         "",
     );
+    // The census's own effect: the overall max also holds the shared
+    // machine's stalls, which the peers show as much (see the section).
+    let census_max = max(&r.census, "max during a census", ward);
+    let procs = r.census.as_ref().map_or(String::new(), |s| {
+        s.title.rsplit(": ").next().unwrap_or_default().to_string()
+    });
+    lines.push(Line {
+        what: format!("signal latency max, signals sent during a census ({procs})"),
+        target: "≤ 5 ms".into(),
+        ward: census_max.map_or("–".into(), |v| fmt(Unit::Ms, v)),
+        met: census_max.map(|v| v <= 5.0),
+    });
     against_best(
         &mut lines,
         "start-up (wall of `INIT -- true`)",

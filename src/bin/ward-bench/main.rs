@@ -9,11 +9,12 @@
 //! - `inits.rs`: finding ward and the peers; ELF facts for the size table.
 //! - `container.rs`: `unshare ... INIT -- CMD` with pipes and deadlines.
 //! - `procfs.rs`: the host's view of an init (CPU, memory, tree, syscall).
-//! - `orphans.rs`, `memory.rs`, `signals.rs`, `startup.rs`, `stop.rs`,
-//!   `watch.rs`, `size.rs`: one benchmark each.
+//! - `orphans.rs`, `memory.rs`, `signals.rs`, `census.rs`, `startup.rs`,
+//!   `stop.rs`, `watch.rs`, `size.rs`: one benchmark each.
 //! - `stats.rs`, `report.rs`, `bar.rs`, `machine.rs`: summarising and writing.
 
 mod bar;
+mod census;
 mod container;
 mod inits;
 mod machine;
@@ -46,7 +47,7 @@ usage: ward-bench [--short | --full] [--out PATH] [--only LIST] [--ward PATH] [-
   --out PATH       where to write the Markdown (default: docs/benchmarks.md
                    with --full, $TMPDIR/ward-bench-short.md with --short)
   --only LIST      comma-separated subset of: size,startup,signals,stop,
-                   reaping,memory,watch,idle
+                   reaping,memory,watch,idle,census-signals
   --ward PATH      the ward binary (default: next to ward-bench)
   --workload PATH  the ward-workload binary (default: next to ward-bench)
 
@@ -55,7 +56,15 @@ ward-workload in release mode. Exits 1 when a measurement could not be made
 (never because something was slow).";
 
 const ALL: &[&str] = &[
-    "size", "startup", "signals", "stop", "reaping", "memory", "watch", "idle",
+    "size",
+    "startup",
+    "signals",
+    "stop",
+    "reaping",
+    "memory",
+    "watch",
+    "idle",
+    "census-signals",
 ];
 
 struct Options {
@@ -215,6 +224,9 @@ fn run(o: Options, args: &[String]) -> Result<(), String> {
     }
     if wants("signals") {
         r.signals = Some(signals::run(&ctx));
+    }
+    if wants("census-signals") {
+        r.census = Some(census::run(&ctx));
     }
     if wants("stop") {
         r.stop = Some(stop::run(&ctx));

@@ -53,6 +53,14 @@ pub struct Plan {
     pub stragglers: u32,
     /// Milliseconds a straggler takes to exit after SIGTERM.
     pub straggler_ms: u64,
+    /// Processes held while signals are timed during ward's census.
+    pub census_procs: u64,
+    /// How long signals are sent to each init in that benchmark.
+    pub census_duration: Duration,
+    /// The pause between one echo and the next signal.
+    pub census_pace: Duration,
+    /// Rounds of that benchmark.
+    pub census_rounds: usize,
 }
 
 impl Plan {
@@ -75,6 +83,10 @@ impl Plan {
                 stop_rounds: 5,
                 stragglers: 10,
                 straggler_ms: 100,
+                census_procs: 4_000,
+                census_duration: Duration::from_secs(60),
+                census_pace: Duration::from_millis(2),
+                census_rounds: 1,
             },
             Mode::Short => Plan {
                 mode,
@@ -92,6 +104,10 @@ impl Plan {
                 stop_rounds: 3,
                 stragglers: 10,
                 straggler_ms: 100,
+                census_procs: 1_000,
+                census_duration: Duration::from_secs(8),
+                census_pace: Duration::from_millis(4),
+                census_rounds: 1,
             },
         }
     }

@@ -1,0 +1,277 @@
+//! The local channel between PID 1 ward and `ward status` / `ward check`: an
+//! abstract unix socket named after the PID namespace. Owns the name, the
+//! listening socket and the client's bounded fetch; never what is said on it.
+//!
+//! Why abstract: root filesystems are often read-only, and a scratch image
+//! has no `/run`. Why the PID namespace's inode in the name: abstract names
+//! live in the *network* namespace, which several containers share under
+//! `docker run --network host`; their PID namespaces differ, and the client,
+//! run by `docker exec` or `kubectl exec`, joins the container's.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The abstract name (without the leading NUL) for the PID namespace whose
+/// `nsfs` inode is `pidns`.
+pub fn socket_name(pidns: u64) -> String {
+    format!("ward-status-{pidns}")
+}
+
+/// The inode of this process's PID namespace, from `PROC/self/ns/pid`.
+pub fn pidns_inode(proc_root: &Path) -> io::Result<u64> {
+    std::fs::metadata(proc_root.join("self/ns/pid")).map(|m| m.ino())
+}
+
+/// The socket PID 1 ward listens on, for its own PID namespace. Fails with
+/// `AddrInUse` when another ward of the namespace already serves it.
+pub fn listen(proc_root: &Path) -> io::Result<UnixListener> {
+    let name = socket_name(pidns_inode(proc_root)?);
+    let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
+    UnixListener::bind_addr(&addr)
+}
+
+/// Why the live part could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No ward listens in this PID namespace (or /proc is unreadable).
+    #[error("no ward answers on @{name} ({source})")]
+    Unreachable {
+        /// The abstract socket's name.
+        name: String,
+        /// connect's error.
+        source: io::Error,
+    },
+    /// The budget ran out.
+    #[error("ward did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The answer was not a 200 with a body.
+    #[error("ward's answer was not understood: {0}")]
+    BadAnswer(String),
+    /// Reading or writing failed.
+    #[error("talking to ward failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The largest answer read; the document is a few KiB.
+const MAX_ANSWER: usize = 1024 * 1024;
+
+/// A request sent, its answer not yet read. `ward check` sends it before
+/// its probe and reads it only if the probe fails (see `check::context`).
+pub struct Pending {
+    stream: UnixStream,
+}
+
+impl Pending {
+    /// Connects to this namespace's ward and sends `GET path`, all within
+    /// `budget`.
+    pub fn send(proc_root: &Path, path: &str, budget: Duration) -> Result<Pending, FetchError> {
+        let start = Instant::now();
+        let name =
+            pidns_inode(proc_root)
+                .map(socket_name)
+                .map_err(|source| FetchError::Unreachable {
+                    name: socket_name(0),
+                    source,
+                })?;
+        let stream = connect_abstract(&name, budget).map_err(|source| match source.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => FetchError::Timeout(budget),
+            _ => FetchError::Unreachable { name, source },
+        })?;
+        let left = budget.saturating_sub(start.elapsed()).max(MIN_WAIT);
+        stream.set_write_timeout(Some(left))?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: ward\r\nConnection: close\r\n\r\n");
+        (&stream)
+            .write_all(request.as_bytes())
+            .map_err(timeout_or(budget))?;
+        Ok(Pending { stream })
+    }
+
+    /// Reads the whole answer and returns its body, waiting at most `budget`
+    /// (zero: only what has already arrived).
+    pub fn answer(self, budget: Duration) -> Result<String, FetchError> {
+        let deadline = Instant::now() + budget;
+        let mut stream = self.stream;
+        let mut buf = Vec::with_capacity(16 * 1024);
+        let mut chunk = [0u8; 8192];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                stream.set_nonblocking(true)?;
+            } else {
+                stream.set_read_timeout(Some(left))?;
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    if buf.len() > MAX_ANSWER {
+                        return Err(FetchError::BadAnswer("longer than 1 MiB".into()));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(timeout_or(budget)(e)),
+            }
+        }
+        body_of(&buf).map(str::to_string)
+    }
+}
+
+/// Connects, sends `GET path` and returns the body, all within `budget`.
+pub fn fetch(proc_root: &Path, path: &str, budget: Duration) -> Result<String, FetchError> {
+    let start = Instant::now();
+    let pending = Pending::send(proc_root, path, budget)?;
+    pending.answer(budget.saturating_sub(start.elapsed()))
+}
+
+/// A socket timeout of zero means "none" to the kernel: never set one.
+const MIN_WAIT: Duration = Duration::from_millis(1);
+
+fn timeout_or(budget: Duration) -> impl Fn(io::Error) -> FetchError {
+    move |e| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => FetchError::Timeout(budget),
+        _ => FetchError::Io(e),
+    }
+}
+
+/// The body of a complete `HTTP/1.x 200` answer. Pure.
+pub fn body_of(answer: &[u8]) -> Result<&str, FetchError> {
+    let bad = |why: &str| FetchError::BadAnswer(why.to_string());
+    let text = std::str::from_utf8(answer).map_err(|_| bad("not UTF-8"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let status = head.lines().next().unwrap_or("");
+    let mut parts = status.splitn(3, ' ');
+    let version = parts.next().unwrap_or("");
+    let code = parts.next().unwrap_or("");
+    if !version.starts_with("HTTP/1.") {
+        return Err(bad("not HTTP/1.x"));
+    }
+    if code != "200" {
+        return Err(FetchError::BadAnswer(format!("status {}", status.trim())));
+    }
+    let length = head.lines().skip(1).find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse::<usize>().ok())?
+    });
+    match length {
+        Some(n) if n != body.len() => Err(FetchError::BadAnswer(format!(
+            "body of {} bytes, Content-Length {n}",
+            body.len()
+        ))),
+        _ => Ok(body),
+    }
+}
+
+/// Connects to the abstract socket `name` within `budget`. std cannot set a
+/// timeout on a unix connect; the kernel bounds a connect that waits on a
+/// full backlog by the socket's send timeout, so that is set first (as in
+/// `check::probe`).
+fn connect_abstract(name: &str, budget: Duration) -> io::Result<UnixStream> {
+    // SAFETY: a zeroed sockaddr_un is a valid (empty) address.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let bytes = name.as_bytes();
+    if bytes.len() + 1 > addr.sun_path.len() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "name too long"));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    // sun_path[0] stays 0: an abstract name, of exactly this length.
+    for (dst, src) in addr.sun_path[1..].iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + bytes.len()) as libc::socklen_t;
+    // SAFETY: plain socket(2); the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh socket that nothing else owns.
+    let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    stream.set_write_timeout(Some(budget.max(MIN_WAIT)))?;
+    loop {
+        // SAFETY: addr is a valid sockaddr_un of at least `len` bytes.
+        let rc = unsafe {
+            libc::connect(
+                stream.as_raw_fd(),
+                (&raw const addr).cast::<libc::sockaddr>(),
+                len,
+            )
+        };
+        if rc == 0 {
+            return Ok(stream);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_carries_the_namespace() {
+        assert_eq!(socket_name(4026531836), "ward-status-4026531836");
+    }
+
+    #[test]
+    fn body_of_a_200() {
+        let ok =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(body_of(ok).unwrap(), "{}");
+        let short = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}";
+        assert!(
+            body_of(short)
+                .unwrap_err()
+                .to_string()
+                .contains("Content-Length 5")
+        );
+        let nf = b"HTTP/1.1 404 Not Found\r\n\r\nnope";
+        assert!(
+            body_of(nf)
+                .unwrap_err()
+                .to_string()
+                .contains("404 Not Found")
+        );
+        assert!(body_of(b"SSH-2.0\r\n\r\n").is_err());
+        assert!(body_of(b"HTTP/1.1 200 OK\r\n").is_err());
+    }
+
+    #[test]
+    fn fetch_over_a_real_abstract_socket() {
+        // A listener under a made-up name stands in for ward.
+        let name = format!("ward-status-test-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let l = UnixListener::bind_addr(&addr).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut head = [0u8; 256];
+            let n = s.read(&mut head).unwrap();
+            assert!(head[..n].starts_with(b"GET /status HTTP/1.1\r\n"));
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"a\":1}")
+                .unwrap();
+        });
+        let stream = connect_abstract(&name, Duration::from_secs(1)).unwrap();
+        (&stream)
+            .write_all(b"GET /status HTTP/1.1\r\nHost: ward\r\n\r\n")
+            .unwrap();
+        let body = Pending { stream }.answer(Duration::from_secs(1)).unwrap();
+        assert_eq!(body, "{\"a\":1}");
+        server.join().unwrap();
+        let gone = connect_abstract("ward-status-nobody-here", Duration::from_secs(1));
+        assert_eq!(
+            gone.unwrap_err().kind(),
+            io::ErrorKind::ConnectionRefused,
+            "an abstract name nobody binds is refused at once"
+        );
+    }
+}

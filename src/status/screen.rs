@@ -1,0 +1,555 @@
+//! The words of `ward status`: renders a [`StatusDoc`] as text for a person.
+//! Pure: a struct in, a `String` out; reads nothing, decides nothing.
+
+use std::fmt::Write as _;
+
+use super::StatusDoc;
+use super::doc::{ContainerDoc, LiveDoc};
+use super::tree::Tree;
+use crate::units::{bytes, cores, pct};
+
+/// At most this many processes are listed; `--json` lists all.
+pub const MAX_ROWS: usize = 200;
+
+/// The whole screen.
+pub fn render(doc: &StatusDoc) -> String {
+    let mut out = String::with_capacity(4096);
+    match &doc.live {
+        Some(live) => ward_line(&mut out, live),
+        None => {
+            let why = doc.history_unavailable.as_deref().unwrap_or("no answer");
+            let _ = writeln!(
+                out,
+                "PID 1 is not ward or cannot be reached ({why}): history is unavailable \
+                 (warnings, OOM kills, throttling over time); limits, usage and processes \
+                 are read directly."
+            );
+        }
+    }
+    out.push('\n');
+    match &doc.container {
+        Some(c) => container(&mut out, c, doc.live.is_some()),
+        None => out.push_str("Limits and usage: no cgroup could be read.\n"),
+    }
+    out.push('\n');
+    match &doc.tree {
+        Some(t) => tree(&mut out, t),
+        None => out.push_str("Processes: /proc could not be read.\n"),
+    }
+    if let Some(live) = &doc.live {
+        out.push('\n');
+        history(&mut out, live);
+    }
+    for e in &doc.errors {
+        let _ = writeln!(out, "note: {e}");
+    }
+    out
+}
+
+fn ward_line(out: &mut String, live: &LiveDoc) {
+    let w = &live.ward;
+    let role = if w.pid1 {
+        "PID 1".to_string()
+    } else {
+        format!("pid {}, a subreaper (not PID 1)", w.pid)
+    };
+    let _ = write!(
+        out,
+        "ward {}, {role}, up {}",
+        w.version,
+        age_words(w.uptime_s as u64)
+    );
+    if let Some(m) = w.main_pid {
+        let _ = write!(out, "; main process pid {m}");
+    }
+    match w.sample_age_s {
+        Some(a) => {
+            let _ = write!(out, "; last sample {a:.1} s ago");
+        }
+        None => out.push_str("; not watching (--no-watch)"),
+    }
+    let _ = writeln!(
+        out,
+        "; {} signals forwarded, {} orphans reaped",
+        w.signals_forwarded, w.orphans_reaped
+    );
+    if let Some(s) = &live.stop {
+        let _ = writeln!(
+            out,
+            "STOPPING: {} received at +{}, {} ago",
+            s.signal,
+            secs_words(s.at_s),
+            secs_words((w.uptime_s - s.at_s).max(0.0))
+        );
+    }
+}
+
+fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
+    let from = if from_ward {
+        "ward's latest sample"
+    } else {
+        "read now"
+    };
+    let cg = c.cgroup.as_deref().unwrap_or("none");
+    let _ = writeln!(out, "Limits and usage (cgroup {cg}, {from})");
+
+    // Memory: the working set against the limit, then what it is made of.
+    let m = &c.memory;
+    let used = m.working_set_bytes.or(m.usage_bytes);
+    let _ = write!(out, "  memory    ");
+    match (used, &c.limits.memory_bytes) {
+        (Some(u), Some(l)) => {
+            let _ = write!(
+                out,
+                "{} of {} ({}) working set; limit: {}",
+                bytes(u),
+                bytes(l.value as u64),
+                m.ratio.map_or("?".into(), pct),
+                l.source
+            );
+        }
+        (Some(u), None) => {
+            let _ = write!(out, "{} working set; no limit found", bytes(u));
+        }
+        (None, Some(l)) => {
+            let _ = write!(
+                out,
+                "usage unknown; limit {} ({})",
+                bytes(l.value as u64),
+                l.source
+            );
+        }
+        (None, None) => out.push_str("unknown"),
+    }
+    out.push('\n');
+    let mut parts = Vec::new();
+    for (label, v) in [
+        ("anon", m.anon_bytes),
+        ("file cache", m.file_bytes),
+        ("shmem/tmpfs", m.shmem_bytes),
+        ("inactive file", m.inactive_file_bytes),
+        ("usage", m.usage_bytes),
+        ("peak", m.peak_bytes),
+    ] {
+        if let Some(v) = v {
+            parts.push(format!("{label} {}", bytes(v)));
+        }
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(out, "            {}", parts.join(", "));
+    }
+
+    // CPU: the quota, then how often it bit.
+    let cpu = &c.cpu;
+    let _ = write!(out, "  cpu       ");
+    match &c.limits.cpu_cores {
+        Some(l) => {
+            let _ = write!(out, "limit {} cores ({})", cores(l.value), l.source);
+        }
+        None => out.push_str("limit unknown"),
+    }
+    if let Some(t) = cpu.throttled_30s.or(cpu.throttled_1m) {
+        let _ = write!(
+            out,
+            "; using {} cores over the last {:.0} s",
+            cores(t.usage_cores),
+            t.span_s
+        );
+    }
+    out.push('\n');
+    let mut throttle = Vec::new();
+    for (label, t) in [("1 min", cpu.throttled_1m), ("5 min", cpu.throttled_5m)] {
+        if let Some(t) = t {
+            throttle.push(format!("{} over the last {label}", pct(t.ratio)));
+        }
+    }
+    if let Some(r) = cpu.throttled_since_start {
+        throttle.push(format!("{} since the cgroup started", pct(r)));
+    }
+    if !throttle.is_empty() {
+        let _ = writeln!(
+            out,
+            "            CPU periods throttled: {}",
+            throttle.join(", ")
+        );
+    }
+
+    // Tasks.
+    let p = &c.pids;
+    let _ = write!(out, "  pids      ");
+    match (p.current, &c.limits.pids) {
+        (Some(n), Some(l)) => {
+            let _ = write!(
+                out,
+                "{n} of {} ({}); limit: {}",
+                l.value as u64,
+                p.ratio.map_or("?".into(), pct),
+                l.source
+            );
+        }
+        (Some(n), None) => {
+            let _ = write!(out, "{n}; no limit found");
+        }
+        (None, Some(l)) => {
+            let _ = write!(out, "count unknown; limit {}", l.value as u64);
+        }
+        (None, None) => out.push_str("unknown"),
+    }
+    if let Some(f) = p.fork_failures.filter(|&f| f > 0) {
+        let _ = write!(out, "; {f} forks refused at the limit");
+    }
+    out.push('\n');
+
+    match &c.pressure {
+        Some(ps) => {
+            let mut parts = Vec::new();
+            for (label, v) in [
+                ("cpu", ps.cpu_some_avg10),
+                ("memory", ps.memory_some_avg10),
+                ("memory (all tasks)", ps.memory_full_avg10),
+                ("io", ps.io_some_avg10),
+            ] {
+                if let Some(v) = v {
+                    parts.push(format!("{label} {v:.1}%"));
+                }
+            }
+            let _ = writeln!(
+                out,
+                "  pressure  {} of the last 10 s stalled",
+                parts.join(", ")
+            );
+        }
+        None => out.push_str("  pressure  not available (cgroup v1, or no PSI in this kernel)\n"),
+    }
+}
+
+fn tree(out: &mut String, t: &Tree) {
+    let zombies: u32 = t.zombies.iter().map(|g| g.count).sum();
+    let _ = writeln!(
+        out,
+        "Processes ({} running, {zombies} zombies)",
+        t.processes.len()
+    );
+    let _ = writeln!(
+        out,
+        "  {:>7} {:>7} S {:>7} {:>10} {:>8}  COMMAND",
+        "PID", "PPID", "AGE", "RSS", "CPU"
+    );
+    for row in t.processes.iter().take(MAX_ROWS) {
+        let indent = "  ".repeat(row.depth as usize);
+        let _ = writeln!(
+            out,
+            "  {:>7} {:>7} {} {:>7} {:>10} {:>8}  {indent}{}",
+            row.pid,
+            row.ppid,
+            row.state,
+            age_words(row.age_s),
+            bytes(row.rss_bytes),
+            format!("{:.1}s", row.cpu_s),
+            row.command
+        );
+        for g in t.zombies.iter().filter(|g| g.parent_pid == row.pid) {
+            let _ = writeln!(
+                out,
+                "  {:>7} {:>7} Z {:>7} {:>10} {:>8}  {indent}  {} zombie{} [{}]{}",
+                "",
+                row.pid,
+                age_words(g.oldest_age_s),
+                "",
+                "",
+                g.count,
+                if g.count == 1 { "" } else { "s" },
+                g.names.join(", "),
+                if g.reapable {
+                    " (ward reaps these)"
+                } else {
+                    " NOT REAPED by their parent"
+                }
+            );
+        }
+    }
+    if t.processes.len() > MAX_ROWS {
+        let _ = writeln!(
+            out,
+            "  ... {} more processes (ward status --json lists all)",
+            t.processes.len() - MAX_ROWS
+        );
+    }
+    // Zombies whose parent is not listed (outside the namespace, or cut off).
+    let listed = |pid: i32| t.processes.iter().take(MAX_ROWS).any(|r| r.pid == pid);
+    for g in t.zombies.iter().filter(|g| !listed(g.parent_pid)) {
+        let _ = writeln!(
+            out,
+            "  {} zombie(s) [{}] of pid {} (not listed)",
+            g.count,
+            g.names.join(", "),
+            g.parent_pid
+        );
+    }
+    for g in t.zombies.iter().filter(|g| !g.reapable) {
+        let name = g.parent_name.as_deref().unwrap_or("?");
+        let _ = writeln!(
+            out,
+            "  hint: {name} (pid {}) holds {} exited child{} it never waited for (oldest started {} ago). \
+             No init can reap a zombie whose parent lives: fix {name} to wait() for its children, \
+             or restart it.",
+            g.parent_pid,
+            g.count,
+            if g.count == 1 { "" } else { "ren" },
+            age_words(g.oldest_age_s),
+        );
+    }
+}
+
+fn history(out: &mut String, live: &LiveDoc) {
+    let _ = writeln!(
+        out,
+        "Warnings: {} raised{}",
+        live.warnings_total,
+        if live.active_warnings.is_empty() {
+            String::new()
+        } else {
+            format!(", active now: {}", live.active_warnings.join(", "))
+        }
+    );
+    if live.warnings_total > live.warnings.len() as u64 {
+        let _ = writeln!(out, "  (the latest {} shown)", live.warnings.len());
+    }
+    for w in &live.warnings {
+        let _ = writeln!(out, "  +{:<8} {}: {}", secs_words(w.at_s), w.key, w.msg);
+    }
+    let _ = writeln!(out, "OOM kills: {}", live.oom_kills_total);
+    for k in &live.oom_kills {
+        let victim = match (&k.victim_name, k.victim_pid) {
+            (Some(n), Some(p)) => format!("{n} (pid {p})"),
+            (None, Some(p)) => format!("pid {p}"),
+            _ => "victim not named".into(),
+        };
+        let how = if k.victim_pid.is_some() && !k.certain {
+            " (most likely)"
+        } else {
+            ""
+        };
+        let limit = k
+            .limit_bytes
+            .map(|l| format!(" at the {} limit", bytes(l)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  +{:<8} {victim}{how} killed by the kernel OOM killer{limit}",
+            secs_words(k.at_s)
+        );
+    }
+    if let Some(peak) = live.peaks.memory_bytes {
+        let _ = write!(out, "Peaks: memory {}", bytes(peak));
+        if let Some(p) = live.peaks.pids {
+            let _ = write!(out, ", pids {p}");
+        }
+        let _ = writeln!(out, ", unreaped zombies {}", live.peaks.unreaped_zombies);
+    }
+}
+
+/// `45s`, `12m03s`, `3h04m`, `2d05h`.
+pub fn age_words(s: u64) -> String {
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// `2.5s`, `12m03s`.
+fn secs_words(s: f64) -> String {
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else {
+        age_words(s as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::doc::*;
+    use super::super::tree::{ProcRow, ZombieGroup};
+    use super::*;
+    use crate::watch::throttle::ThrottleRatio;
+
+    fn row(pid: i32, ppid: i32, depth: u32, command: &str) -> ProcRow {
+        ProcRow {
+            pid,
+            ppid,
+            state: "S".into(),
+            age_s: 125,
+            rss_bytes: 3 << 20,
+            cpu_s: 1.25,
+            command: command.into(),
+            depth,
+        }
+    }
+
+    fn sample_doc() -> StatusDoc {
+        let ratio = |r: f64, span_s: f64| ThrottleRatio {
+            ratio: r,
+            periods: 300,
+            usage_cores: 0.1,
+            span_s,
+        };
+        let container = ContainerDoc {
+            cgroup: Some("v1".into()),
+            limits: LimitsDoc {
+                memory_bytes: Some(LimitDoc {
+                    value: (64u64 << 20) as f64,
+                    source: "own cgroup".into(),
+                }),
+                cpu_cores: Some(LimitDoc {
+                    value: 0.1,
+                    source: "own cgroup".into(),
+                }),
+                pids: Some(LimitDoc {
+                    value: 50.0,
+                    source: "own cgroup".into(),
+                }),
+            },
+            memory: MemoryDoc {
+                usage_bytes: Some(40 << 20),
+                working_set_bytes: Some(32 << 20),
+                anon_bytes: Some(30 << 20),
+                ratio: Some(0.5),
+                ..Default::default()
+            },
+            cpu: CpuDoc {
+                throttled_30s: Some(ratio(0.97, 30.0)),
+                throttled_1m: Some(ratio(0.95, 60.0)),
+                throttled_5m: Some(ratio(0.5, 300.0)),
+                throttled_since_start: Some(0.4),
+                periods: Some(1000),
+                usage_s: Some(12.0),
+            },
+            pids: PidsDoc {
+                current: Some(9),
+                ratio: Some(0.18),
+                fork_failures: Some(0),
+            },
+            pressure: None,
+        };
+        let tree = Tree {
+            processes: vec![
+                row(1, 0, 0, "/ward -- /app"),
+                row(7, 1, 1, "/app"),
+                row(9, 7, 2, "worker"),
+            ],
+            zombies: vec![ZombieGroup {
+                parent_pid: 9,
+                parent_name: Some("worker".into()),
+                count: 5,
+                names: vec!["sh".into()],
+                oldest_age_s: 61,
+                reapable: false,
+            }],
+        };
+        StatusDoc {
+            schema: SCHEMA,
+            source: "ward".into(),
+            history_unavailable: None,
+            live: Some(LiveDoc {
+                schema: SCHEMA,
+                ward: WardDoc {
+                    version: "0.1.0".into(),
+                    pid: 1,
+                    pid1: true,
+                    main_pid: Some(7),
+                    uptime_s: 3725.0,
+                    sample_age_s: Some(1.25),
+                    samples: 700,
+                    signals_forwarded: 0,
+                    orphans_reaped: 3,
+                },
+                container: None,
+                active_warnings: vec!["zombies_unreaped".into()],
+                warnings: vec![WarningDoc {
+                    key: "zombies_unreaped".into(),
+                    at_s: 12.5,
+                    msg: "5 zombies wait under worker (pid 9)".into(),
+                }],
+                warnings_total: 1,
+                oom_kills: vec![OomKillDoc {
+                    at_s: 100.0,
+                    victim_pid: Some(12),
+                    victim_name: Some("java".into()),
+                    certain: true,
+                    limit_bytes: Some(64 << 20),
+                }],
+                oom_kills_total: 1,
+                stop: None,
+                peaks: PeaksDoc::default(),
+            }),
+            container: Some(container),
+            tree: Some(tree),
+            errors: vec![],
+        }
+    }
+
+    #[test]
+    fn the_screen_with_ward_answering() {
+        let text = render(&sample_doc());
+        for want in [
+            "ward 0.1.0, PID 1, up 1h02m; main process pid 7; last sample 1.2 s ago",
+            "memory    32.0 MiB of 64.0 MiB (50.0%) working set; limit: own cgroup",
+            "anon 30.0 MiB, usage 40.0 MiB",
+            "limit 0.1 cores (own cgroup); using 0.1 cores over the last 30 s",
+            "CPU periods throttled: 95.0% over the last 1 min, 50.0% over the last 5 min, 40.0% since the cgroup started\n",
+            "pids      9 of 50 (18.0%); limit: own cgroup",
+            "pressure  not available",
+            "Processes (3 running, 5 zombies)",
+            "      9       7 S   2m05s    3.0 MiB     1.2s      worker",
+            "5 zombies [sh] NOT REAPED by their parent",
+            "hint: worker (pid 9) holds 5 exited children it never waited for",
+            "Warnings: 1 raised, active now: zombies_unreaped",
+            "+12.5s    zombies_unreaped: 5 zombies wait under worker (pid 9)",
+            "+1m40s    java (pid 12) killed by the kernel OOM killer at the 64.0 MiB limit",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        assert!(!text.contains("history is unavailable"));
+    }
+
+    #[test]
+    fn the_screen_without_ward() {
+        let mut doc = sample_doc();
+        doc.live = None;
+        doc.history_unavailable = Some("no ward answers on @ward-status-1".into());
+        doc.container.as_mut().unwrap().cpu.throttled_30s = None;
+        doc.container.as_mut().unwrap().cpu.throttled_1m = None;
+        doc.container.as_mut().unwrap().cpu.throttled_5m = None;
+        let text = render(&doc);
+        assert!(text.starts_with("PID 1 is not ward or cannot be reached (no ward answers"));
+        assert!(text.contains("history is unavailable"));
+        assert!(text.contains("Limits and usage (cgroup v1, read now)"));
+        assert!(text.contains("CPU periods throttled: 40.0% since the cgroup started"));
+        assert!(text.contains("5 zombies [sh] NOT REAPED"));
+        assert!(!text.contains("Warnings:"));
+    }
+
+    #[test]
+    fn a_stop_under_way_is_said_first() {
+        let mut doc = sample_doc();
+        doc.live.as_mut().unwrap().stop = Some(StopDoc {
+            signal: "SIGTERM".into(),
+            at_s: 3720.0,
+        });
+        let text = render(&doc);
+        assert!(
+            text.contains("STOPPING: SIGTERM received at +1h02m, 5.0s ago"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(age_words(45), "45s");
+        assert_eq!(age_words(723), "12m03s");
+        assert_eq!(age_words(3 * 3600 + 240), "3h04m");
+        assert_eq!(age_words(2 * 86400 + 5 * 3600), "2d05h");
+    }
+}

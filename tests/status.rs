@@ -1,0 +1,183 @@
+//! `ward status` for real (needs root): ward as PID 1 of a fresh PID
+//! namespace with a parent that never reaps 5 zombies, the client run inside
+//! that namespace with `nsenter`; a namespace whose PID 1 is not ward; and
+//! the exit codes.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const T: Duration = Duration::from_secs(60);
+
+/// A parent that forks 5 short children and then never waits: `sh` execs
+/// `sleep`, which inherits the children and ignores them.
+const NON_REAPER: &str = "for i in 1 2 3 4 5; do sleep 0 & done; exec sleep 60";
+
+/// `nsenter -t PID -p -m ward status ARGS`: the client inside the namespace
+/// of host pid `pid`, with its /proc.
+fn status_in(pid: i32, args: &[&str]) -> Outcome {
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["-t", &pid.to_string(), "-p", "-m", ward(), "status"]);
+    cmd.args(args);
+    run(cmd, Duration::from_secs(20))
+}
+
+/// Waits until `pred` holds for `ward status` in the namespace of `pid`.
+fn status_until(pid: i32, args: &[&str], pred: impl Fn(&Outcome) -> bool) -> Outcome {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = status_in(pid, args);
+        if pred(&out) || Instant::now() > until {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn status_as_pid1_names_the_parent_that_does_not_reap() {
+    if !require_root("status_as_pid1") {
+        return;
+    }
+    let p = Proc::start(
+        ward_pid1(&[
+            "--watch-interval",
+            "200ms",
+            "--",
+            "/bin/sh",
+            "-c",
+            NON_REAPER,
+        ]),
+        T,
+    );
+    let ward_pid = p.ward_pid();
+    let out = status_until(ward_pid, &[], |o| o.stdout.contains("5 zombies"));
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = &out.stdout;
+    for want in [
+        "ward 0.1.0, PID 1, up ",
+        "main process pid 2",
+        "Limits and usage (cgroup ",
+        "ward's latest sample",
+        "5 zombies [sleep] NOT REAPED by their parent",
+        "hint: sleep (pid 2) holds 5 exited children it never waited for",
+        "Warnings: ",
+        "OOM kills: 0",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    assert!(!text.contains("history is unavailable"), "{text}");
+    // The client leaves itself out of the tree.
+    assert!(!text.contains(" status\n"), "{text}");
+
+    let out = status_in(ward_pid, &["--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json parses");
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["source"], "ward");
+    assert_eq!(v["live"]["ward"]["pid1"], true);
+    assert_eq!(v["live"]["ward"]["main_pid"], 2);
+    assert!(v["live"]["ward"]["sample_age_s"].as_f64().unwrap() < 30.0);
+    assert!(v["container"]["limits"]["pids"]["value"].as_f64().is_some());
+    let zombies = &v["tree"]["zombies"][0];
+    assert_eq!(zombies["parent_pid"], 2);
+    assert_eq!(zombies["parent_name"], "sleep");
+    assert_eq!(zombies["count"], 5);
+    assert_eq!(zombies["reapable"], false);
+    let pids: Vec<i64> = v["tree"]["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(pids, vec![1, 2], "{}", out.stdout);
+    drop(p);
+}
+
+#[test]
+fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
+    if !require_root("status_without_ward") {
+        return;
+    }
+    // PID 1 is sleep, holding 5 zombies itself.
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        "/bin/sh",
+        "-c",
+        NON_REAPER,
+    ]);
+    let p = Proc::start(cmd, T);
+    // unshare's child is the namespace's PID 1.
+    let until = Instant::now() + Duration::from_secs(5);
+    let pid1 = loop {
+        if let Some(&k) = children(p.pid()).first()
+            && std::fs::read_to_string(format!("/proc/{k}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        {
+            break k;
+        }
+        assert!(Instant::now() < until, "sleep never became PID 1");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = status_until(pid1, &[], |o| o.stdout.contains("5 zombies"));
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = &out.stdout;
+    for want in [
+        "PID 1 is not ward or cannot be reached (no ward answers on @ward-status-",
+        "history is unavailable",
+        "Limits and usage (cgroup ",
+        "read now",
+        "sleep 60",
+        "5 zombies [sleep] NOT REAPED by their parent",
+        "hint: sleep (pid 1) holds 5 exited children",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    assert!(!text.contains("Warnings:"), "{text}");
+
+    let out = status_in(pid1, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json parses");
+    assert_eq!(v["source"], "proc");
+    assert!(v["live"].is_null());
+    assert!(
+        v["history_unavailable"]
+            .as_str()
+            .unwrap()
+            .contains("no ward answers")
+    );
+    assert_eq!(v["tree"]["zombies"][0]["count"], 5);
+    drop(p);
+}
+
+#[test]
+fn status_exit_codes() {
+    // Bad usage: 2, one line.
+    let out = run(ward_plain(&["status", "--bogus"]), T);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("--bogus"), "{out:?}");
+    let out = run(ward_plain(&["status", "--help"]), T);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("Usage: ward status [--json]"));
+
+    if !require_root("status_exit_codes") {
+        return;
+    }
+    // Nothing readable: an empty /proc in a private mount namespace.
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "/bin/sh",
+        "-c",
+        &format!("mount -t tmpfs none /proc && exec {} status", ward()),
+    ]);
+    let out = run(cmd, T);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("history is unavailable"), "{out:?}");
+    assert!(out.stdout.contains("/proc could not be read"), "{out:?}");
+}
