@@ -127,18 +127,11 @@ fn supervise(cfg: Config) -> u8 {
         Started::ExecFailed { pid, errno } => {
             reap::wait_for(pid);
             let (code, what) = spawn::exec_failure(errno);
-            let err = std::io::Error::from_raw_os_error(errno);
-            log::event(
-                Level::Error,
-                "exec_failed",
-                &format!(
-                    "cannot run {:?}: {what}: {err}; exiting {code}",
-                    cfg.command[0].to_string_lossy()
-                ),
-                &[("errno", json!(errno)), ("exit_code", json!(code))],
-            );
+            // One line, the exit report: every ward exit ends with exactly
+            // one `exit_report` event carrying a cause.
             facts.main_pid = pid;
             facts.exec_errno = Some(errno);
+            facts.exec_what = Some(what);
             finish(&cfg, &facts, None, code, code);
             return code;
         }
@@ -277,11 +270,7 @@ fn finish(cfg: &Config, facts: &RunFacts, snapshot: Option<&Snapshot>, raw: u8, 
         argv0: &argv0,
         now: std::time::Instant::now(),
     });
-    report::emit(
-        &report,
-        cfg.report_file.as_deref(),
-        facts.exec_errno.is_some(),
-    );
+    report::emit(&report, cfg.report_file.as_deref());
 }
 
 /// As PID 1 the kernel re-parents orphans to ward already; otherwise ask to be

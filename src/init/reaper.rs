@@ -21,7 +21,7 @@ use super::stop::{STILL_RUNNING_AT, StopState};
 use super::timers::{Timer, Timers};
 use crate::cli::Config;
 use crate::exit::ChildEnd;
-use crate::report::facts::{RunFacts, StopRequest};
+use crate::report::facts::{RunFacts, StopRequest, WardKill};
 use crate::watch::board::Board;
 use crate::watch::link::ReaperEnd;
 use crate::watch::{Observation, OomContext, Request, Snapshot};
@@ -233,13 +233,6 @@ impl<'a> Reaper<'a> {
             received_wall: SystemTime::now(),
             forwarded: None,
         });
-        for s in STILL_RUNNING_AT {
-            // One timer kind per second-mark; each fires once.
-            self.timers.set(
-                Timer::StillRunning(s),
-                now + Duration::from_secs(u64::from(s)),
-            );
-        }
     }
 
     fn forward(&mut self, received: i32, out: i32, is_stop: bool) {
@@ -258,10 +251,28 @@ impl<'a> Reaper<'a> {
             },
             &result,
         );
+        let now = Instant::now();
+        if out == libc::SIGKILL && result.is_ok() {
+            self.facts.note_ward_sigkill(WardKill::Forwarded, true, now);
+        }
         if is_stop {
-            let now = Instant::now();
-            if let Some(stop) = &mut self.facts.stop {
-                stop.forwarded.get_or_insert(now);
+            let first = match self.facts.stop.as_mut() {
+                Some(stop) if stop.forwarded.is_none() => {
+                    stop.forwarded = Some(now);
+                    true
+                }
+                _ => false,
+            };
+            if first {
+                // "Still running" counts from the forward, not from the
+                // arrival: `--stop-delay` may hold the signal for a while.
+                for s in STILL_RUNNING_AT {
+                    // One timer kind per second-mark; each fires once.
+                    self.timers.set(
+                        Timer::StillRunning(s),
+                        now + Duration::from_secs(u64::from(s)),
+                    );
+                }
             }
             if let Some(after) = self.cfg.kill_after
                 && !self.timers.is_set(Timer::KillAfter)
@@ -361,6 +372,10 @@ impl<'a> Reaper<'a> {
     /// Finding "the rest" reads /proc: the watch thread does it. Without the
     /// watch thread, ward does it here rather than not at all.
     fn signal_rest(&mut self, sig: i32) {
+        if sig == libc::SIGKILL {
+            self.facts
+                .note_ward_sigkill(WardKill::Shutdown, false, Instant::now());
+        }
         let sent = self
             .watch
             .as_mut()
@@ -412,10 +427,10 @@ impl<'a> Reaper<'a> {
             Observation::OomKill {
                 count,
                 at,
-                guess,
+                findings,
                 context,
             } => {
-                self.facts.note_oom(count, at, guess);
+                self.facts.note_oom(count, at, findings);
                 self.facts.note_warning("oom_kill");
                 self.oom_unlogged.push((count, context));
                 if !self.timers.is_set(Timer::OomReport) {
@@ -459,7 +474,7 @@ impl<'a> Reaper<'a> {
                 .oom_kills
                 .iter()
                 .find(|o| o.count == count)
-                .and_then(|o| o.victim.as_ref());
+                .and_then(|o| o.victims.first());
             crate::watch::log_oom_kill(victim, &ctx, count, self.facts.oom_kills_total);
             if let (Some(v), Some(w)) = (victim.filter(|v| v.certain).cloned(), &mut self.watch) {
                 w.send(Request::OomNamed { count, victim: v });
@@ -484,7 +499,7 @@ impl<'a> Reaper<'a> {
                     let after = self.cfg.kill_after.unwrap_or_default();
                     self.facts.note_warning("kill_after");
                     events::kill_after(&self.facts.command, self.child.pid, after);
-                    self.facts.killed_by_ward = Some(now);
+                    self.facts.note_ward_sigkill(WardKill::KillAfter, true, now);
                     let _ = self.send_to_child(libc::SIGKILL);
                 }
             }

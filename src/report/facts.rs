@@ -7,6 +7,7 @@
 use std::time::{Instant, SystemTime};
 
 use crate::exit::ChildEnd;
+use crate::watch::victims::{self, RiseFindings};
 use crate::watch::{ObservedPeaks, OomVictim};
 
 /// A stop request as ward received it.
@@ -38,14 +39,67 @@ pub struct KilledChild {
 /// One rise of the cgroup's OOM kill counter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OomKill {
+    /// Sequence number of this rise (1 = the first of the run), kept when
+    /// older records are dropped.
+    pub seq: u64,
     /// When ward noticed.
     pub at: Instant,
     /// How many kills this rise stands for.
     pub kills: u64,
     /// The counter after the rise.
     pub count: u64,
-    /// The victim, when known.
-    pub victim: Option<OomVictim>,
+    /// The victims named so far, at most `kills`, each with its evidence.
+    pub victims: Vec<OomVictim>,
+    /// Exactly as many candidates vanished as the counter rose: a victim
+    /// named by the census and reaped by ward with SIGKILL is proven.
+    pub exact: bool,
+    /// Pids seen alive after the rise: never this rise's victims.
+    pub survivors: Vec<i32>,
+}
+
+impl OomKill {
+    fn near(&self, at: Instant) -> bool {
+        let gap = if at >= self.at {
+            at - self.at
+        } else {
+            self.at - at
+        };
+        gap <= OOM_ATTRIBUTION_WINDOW
+    }
+}
+
+/// Why ward itself sent a SIGKILL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WardKill {
+    /// `--kill-after` ran out.
+    KillAfter,
+    /// A received signal was forwarded as SIGKILL (`-r X:KILL`, or SIGKILL
+    /// sent to ward from inside).
+    Forwarded,
+    /// The shutdown's last pass over the processes left.
+    Shutdown,
+}
+
+/// A SIGKILL ward sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WardSigkill {
+    /// Why.
+    pub why: WardKill,
+    /// To the main child (or its group); false: to the rest.
+    pub to_main: bool,
+    /// When.
+    pub at: Instant,
+}
+
+/// A warning raised, with its sequence number over the whole run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarningSeen {
+    /// 1 = the first warning of the run.
+    pub seq: u64,
+    /// Its event key.
+    pub key: &'static str,
+    /// Seconds since start.
+    pub at_s: f64,
 }
 
 /// Everything the loop learned during the run.
@@ -65,22 +119,32 @@ pub struct RunFacts {
     pub main_ended: Option<Instant>,
     /// exec failed with this errno.
     pub exec_errno: Option<i32>,
+    /// What the exec failure means, in words ("not found", ...).
+    pub exec_what: Option<&'static str>,
     /// The first stop request.
     pub stop: Option<StopRequest>,
     /// When ward sent SIGKILL because `--kill-after` ran out.
     pub killed_by_ward: Option<Instant>,
+    /// Every SIGKILL ward sent (bounded, the latest kept; the first one to
+    /// the main child is never dropped: see [`RunFacts::note_ward_sigkill`]).
+    pub ward_sigkills: Vec<WardSigkill>,
     /// Processes reaped other than the main child.
     pub reaped_orphans: u64,
     /// Recently reaped processes that died of SIGKILL (bounded).
     pub sigkilled: Vec<KilledChild>,
     /// The cgroup OOM kill counter when ward started (`None`: unknown).
     pub oom_count_base: Option<u64>,
-    /// OOM kills noticed during the run (bounded; `oom_kills_total` counts all).
+    /// OOM kills noticed during the run (bounded, the latest kept;
+    /// `oom_kills_total` counts all).
     pub oom_kills: Vec<OomKill>,
     /// OOM kills during the run.
     pub oom_kills_total: u64,
-    /// Warnings raised: (key, seconds since start) (bounded).
-    pub warnings: Vec<(&'static str, f64)>,
+    /// Rises of the counter noticed (the sequence of `oom_kills`).
+    pub oom_rises: u64,
+    /// Warnings raised (bounded, the latest kept).
+    pub warnings: Vec<WarningSeen>,
+    /// Warnings raised over the whole run.
+    pub warnings_total: u64,
     /// Peaks and first readings from the watch thread.
     pub observed: ObservedPeaks,
 }
@@ -92,6 +156,8 @@ pub const OOM_ATTRIBUTION_WINDOW: std::time::Duration = std::time::Duration::fro
 
 /// At most this many SIGKILLed children are remembered.
 pub const MAX_SIGKILLED: usize = 16;
+/// At most this many OOM counter rises are remembered.
+pub const MAX_OOM_RISES: usize = 16;
 
 impl RunFacts {
     /// A record for a run starting now.
@@ -104,42 +170,103 @@ impl RunFacts {
             main_end: None,
             main_ended: None,
             exec_errno: None,
+            exec_what: None,
             stop: None,
             killed_by_ward: None,
+            ward_sigkills: Vec::new(),
             reaped_orphans: 0,
             sigkilled: Vec::new(),
             oom_count_base: None,
             oom_kills: Vec::new(),
             oom_kills_total: 0,
+            oom_rises: 0,
             warnings: Vec::new(),
+            warnings_total: 0,
             observed: ObservedPeaks::default(),
         }
     }
 
-    /// Remembers a SIGKILLed child, dropping the oldest past the bound; if an
-    /// OOM kill was noticed just before without a known victim, this is it.
+    /// Records a SIGKILL ward sent, so no verdict blames someone else for it
+    /// and no OOM kill is given its victim.
+    pub fn note_ward_sigkill(&mut self, why: WardKill, to_main: bool, at: Instant) {
+        if why == WardKill::KillAfter {
+            self.killed_by_ward.get_or_insert(at);
+        }
+        if self.ward_sigkills.len() == MAX_SIGKILLED {
+            // Keep the first kill of the main child: the verdict needs it.
+            let drop_at = self
+                .ward_sigkills
+                .iter()
+                .position(|k| !k.to_main)
+                .unwrap_or(0);
+            self.ward_sigkills.remove(drop_at);
+        }
+        self.ward_sigkills.push(WardSigkill { why, to_main, at });
+    }
+
+    /// The first SIGKILL ward sent the main child, if any.
+    pub fn ward_killed_main(&self) -> Option<&WardSigkill> {
+        self.ward_sigkills.iter().find(|k| k.to_main)
+    }
+
+    /// True when a SIGKILL reaped at `at` from `pid` may be ward's own.
+    fn ward_may_have_killed(&self, pid: i32, at: Instant) -> bool {
+        self.ward_sigkills
+            .iter()
+            .any(|k| k.at <= at && (!k.to_main || pid == self.main_pid))
+    }
+
+    /// Remembers a SIGKILLed child, dropping the oldest past the bound. A
+    /// census victim of a rise it matches, with as many gone as killed, is
+    /// proven; otherwise it may fill a rise's unnamed kill as "most likely",
+    /// unless it was seen alive after that rise. Never replaces a name.
     pub fn note_sigkilled(&mut self, pid: i32, at: Instant) {
         if self.sigkilled.len() == MAX_SIGKILLED {
             self.sigkilled.remove(0);
         }
         self.sigkilled.push(KilledChild { pid, at });
+        if self.ward_may_have_killed(pid, at) {
+            return;
+        }
+        self.attribute_reap(pid, at);
+    }
+
+    fn attribute_reap(&mut self, pid: i32, at: Instant) {
         let name = (pid == self.main_pid).then(|| self.command.clone());
-        if let Some(oom) = self.oom_kills.iter_mut().rev().find(|o| {
-            at >= o.at
-                && at - o.at <= OOM_ATTRIBUTION_WINDOW
-                && !o.victim.as_ref().is_some_and(|v| v.certain)
+        // Already a victim somewhere: upgrade there (proof) or leave it.
+        if let Some(o) = self
+            .oom_kills
+            .iter_mut()
+            .rev()
+            .find(|o| o.victims.iter().any(|v| v.pid == pid))
+        {
+            if o.exact && o.near(at) {
+                for v in o.victims.iter_mut().filter(|v| v.pid == pid) {
+                    v.certain = true;
+                    v.evidence = victims::evidence::PROVEN;
+                    if v.name.is_none() {
+                        v.name = name.clone();
+                    }
+                }
+            }
+            return;
+        }
+        if let Some(o) = self.oom_kills.iter_mut().rev().find(|o| {
+            o.near(at) && (o.victims.len() as u64) < o.kills && !o.survivors.contains(&pid)
         }) {
-            oom.victim = Some(OomVictim {
+            o.victims.push(OomVictim {
                 pid,
                 name,
-                certain: true,
+                certain: false,
+                evidence: victims::evidence::REAPED_NEAR,
+                oom_score: None,
             });
         }
     }
 
-    /// Records a rise of the OOM kill counter to `count`; the victim is a
-    /// child ward reaped with SIGKILL just before, else `guess`.
-    pub fn note_oom(&mut self, count: u64, at: Instant, guess: Option<OomVictim>) {
+    /// Records a rise of the OOM kill counter to `count`, with what the
+    /// census found; SIGKILL reaps already recorded around it are matched.
+    pub fn note_oom(&mut self, count: u64, at: Instant, findings: RiseFindings) {
         let before = self
             .oom_kills
             .last()
@@ -148,40 +275,51 @@ impl RunFacts {
             .unwrap_or(0);
         let kills = count.saturating_sub(before).max(1);
         self.oom_kills_total += kills;
-        let reaped = self
-            .sigkilled
-            .iter()
-            .rev()
-            // Either order: the watch thread notices the counter and the
-            // reaping thread reaps the victim independently, and the
-            // observation can reach the reaper after the reap though the
-            // notice came first.
-            .find(|k| {
-                let gap = if k.at <= at { at - k.at } else { k.at - at };
-                gap <= OOM_ATTRIBUTION_WINDOW
-            })
-            .map(|k| OomVictim {
-                pid: k.pid,
-                name: (k.pid == self.main_pid).then(|| self.command.clone()),
-                certain: true,
-            });
-        if self.oom_kills.len() == MAX_SIGKILLED {
+        self.oom_rises += 1;
+        let exact = findings.gone.len() as u64 == kills;
+        let chosen = victims::choose(findings.gone, kills);
+        if self.oom_kills.len() == MAX_OOM_RISES {
             self.oom_kills.remove(0);
         }
         self.oom_kills.push(OomKill {
+            seq: self.oom_rises,
             at,
             kills,
             count,
-            victim: reaped.or(guess),
+            victims: chosen,
+            exact,
+            survivors: findings.survivors,
         });
+        // Either order: the watch notices the counter and the reaper reaps
+        // the victim independently; the notice can arrive after the reap.
+        let reaps: Vec<KilledChild> = self
+            .sigkilled
+            .iter()
+            .filter(|k| {
+                let gap = if k.at <= at { at - k.at } else { k.at - at };
+                gap <= OOM_ATTRIBUTION_WINDOW
+            })
+            .cloned()
+            .collect();
+        for k in reaps {
+            if !self.ward_may_have_killed(k.pid, k.at) {
+                self.attribute_reap(k.pid, k.at);
+            }
+        }
     }
 
-    /// Remembers that a warning was raised.
+    /// Remembers that a warning was raised: the latest [`MAX_WARNINGS`] are
+    /// kept, with their sequence numbers, and all are counted.
     pub fn note_warning(&mut self, key: &'static str) {
-        if self.warnings.len() < MAX_WARNINGS {
-            self.warnings
-                .push((key, self.started.elapsed().as_secs_f64()));
+        self.warnings_total += 1;
+        if self.warnings.len() == MAX_WARNINGS {
+            self.warnings.remove(0);
         }
+        self.warnings.push(WarningSeen {
+            seq: self.warnings_total,
+            key,
+            at_s: self.started.elapsed().as_secs_f64(),
+        });
     }
 }
 
@@ -201,37 +339,147 @@ mod tests {
         assert_eq!(command_name("app".as_ref()), "app");
     }
 
+    fn gone(pids: &[(i32, &str)], survivors: &[i32]) -> RiseFindings {
+        RiseFindings {
+            gone: pids
+                .iter()
+                .map(|(pid, name)| OomVictim {
+                    pid: *pid,
+                    name: Some((*name).into()),
+                    certain: false,
+                    evidence: victims::evidence::GONE,
+                    oom_score: None,
+                })
+                .collect(),
+            survivors: survivors.to_vec(),
+        }
+    }
+
+    fn ms(n: u64) -> std::time::Duration {
+        std::time::Duration::from_millis(n)
+    }
+
     #[test]
-    fn oom_victim_is_the_sigkill_reaped_around_the_rise() {
+    fn a_reap_near_the_rise_is_most_likely_never_certain() {
+        // No census finding: timing alone names it, as "most likely".
+        let t = Instant::now();
         let mut f = RunFacts::new("java".into());
         f.main_pid = 7;
         f.oom_count_base = Some(0);
-        let t = Instant::now();
-        // Counter first, SIGCHLD after: the later reap names the victim.
-        f.note_oom(1, t, None);
-        f.note_sigkilled(7, t + std::time::Duration::from_millis(5));
-        let v = f.oom_kills[0].victim.clone().unwrap();
+        f.note_oom(1, t, RiseFindings::default());
+        f.note_sigkilled(7, t + ms(5));
+        let v = &f.oom_kills[0].victims[0];
         assert_eq!(
             (v.pid, v.name.as_deref(), v.certain),
-            (7, Some("java"), true)
+            (7, Some("java"), false)
         );
-        // Noticed before the reap, told after it (two threads).
+        // Either order.
         let mut g = RunFacts::new("java".into());
         g.main_pid = 7;
         g.oom_count_base = Some(0);
-        g.note_sigkilled(7, t + std::time::Duration::from_millis(20));
-        g.note_oom(1, t, None);
-        assert_eq!(g.oom_kills[0].victim.as_ref().map(|v| v.pid), Some(7));
-        // SIGCHLD first, counter after.
-        f.note_sigkilled(9, t + std::time::Duration::from_secs(10));
-        f.note_oom(3, t + std::time::Duration::from_millis(10_050), None);
-        assert_eq!(f.oom_kills[1].kills, 2);
-        assert_eq!(f.oom_kills[1].victim.as_ref().unwrap().pid, 9);
+        g.note_sigkilled(7, t + ms(20));
+        g.note_oom(1, t, RiseFindings::default());
+        assert_eq!(g.oom_kills[0].victims[0].pid, 7);
+        assert!(!g.oom_kills[0].victims[0].certain);
+    }
+
+    #[test]
+    fn census_and_reap_agreeing_with_the_count_is_proof() {
+        let t = Instant::now();
+        let mut f = RunFacts::new("java".into());
+        f.main_pid = 7;
+        f.oom_count_base = Some(0);
+        f.note_oom(1, t, gone(&[(7, "java")], &[]));
+        f.note_sigkilled(7, t + ms(5));
+        let v = &f.oom_kills[0].victims[0];
+        assert!(v.certain);
+        assert_eq!(v.evidence, victims::evidence::PROVEN);
+        // Two gone for one kill: the reap cannot prove which.
+        let mut g = RunFacts::new("sh".into());
+        g.main_pid = 2;
+        g.oom_count_base = Some(0);
+        g.note_sigkilled(7, t);
+        g.note_oom(1, t, gone(&[(7, "a"), (8, "b")], &[]));
+        assert!(g.oom_kills[0].victims.iter().all(|v| !v.certain));
+    }
+
+    #[test]
+    fn a_later_sigkill_never_upgrades_or_replaces_a_guess() {
+        // Issue 10 item 2: the worker was the OOM victim; the shell kills
+        // itself with SIGKILL 0.5 s later.
+        let t = Instant::now();
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(0);
+        f.note_oom(1, t, gone(&[(5, "tail")], &[2]));
+        f.note_sigkilled(2, t + ms(500));
+        assert_eq!(f.oom_kills[0].victims.len(), 1);
+        let v = &f.oom_kills[0].victims[0];
+        assert_eq!((v.pid, v.certain), (5, false));
+        // Unnamed kill, but the shell was seen alive after the rise.
+        let mut g = RunFacts::new("sh".into());
+        g.main_pid = 2;
+        g.oom_count_base = Some(0);
+        g.note_oom(1, t, gone(&[], &[2]));
+        g.note_sigkilled(2, t + ms(500));
+        assert!(g.oom_kills[0].victims.is_empty());
+    }
+
+    #[test]
+    fn wards_own_sigkill_names_no_oom_victim() {
+        let t = Instant::now();
+        let mut f = RunFacts::new("app".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(0);
+        f.note_oom(1, t, RiseFindings::default());
+        f.note_ward_sigkill(WardKill::Forwarded, true, t + ms(1));
+        f.note_sigkilled(2, t + ms(3));
+        assert!(f.oom_kills[0].victims.is_empty());
+        assert_eq!(f.ward_killed_main().unwrap().why, WardKill::Forwarded);
+    }
+
+    #[test]
+    fn a_cascade_is_one_entry_per_kill_and_a_pid_once() {
+        let t = Instant::now();
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(0);
+        f.note_oom(2, t, gone(&[(5, "w1")], &[]));
+        f.note_sigkilled(6, t + ms(10));
+        f.note_sigkilled(6, t + ms(20));
+        f.note_oom(3, t + ms(30), RiseFindings::default());
+        let all: Vec<i32> = f
+            .oom_kills
+            .iter()
+            .flat_map(|o| o.victims.iter().map(|v| v.pid))
+            .collect();
+        assert_eq!(all, vec![5, 6]);
         assert_eq!(f.oom_kills_total, 3);
-        // A SIGKILL long after is not an OOM victim.
-        f.note_oom(4, t + std::time::Duration::from_secs(60), None);
-        f.note_sigkilled(11, t + std::time::Duration::from_secs(70));
-        assert!(f.oom_kills[2].victim.is_none());
+        assert!(
+            f.oom_kills
+                .iter()
+                .all(|o| o.victims.len() as u64 <= o.kills)
+        );
+    }
+
+    #[test]
+    fn lists_keep_the_latest_with_counts_of_all() {
+        let mut f = RunFacts::new("x".into());
+        for _ in 0..40 {
+            f.note_warning("oom_kill");
+        }
+        f.note_warning("kill_after");
+        assert_eq!(f.warnings.len(), MAX_WARNINGS);
+        assert_eq!(f.warnings_total, 41);
+        assert_eq!(f.warnings.last().unwrap().key, "kill_after");
+        assert_eq!(f.warnings.last().unwrap().seq, 41);
+        let t = Instant::now();
+        for n in 1..=20u64 {
+            f.note_oom(n, t, RiseFindings::default());
+        }
+        assert_eq!(f.oom_kills.len(), MAX_OOM_RISES);
+        assert_eq!(f.oom_kills.last().unwrap().seq, 20);
+        assert_eq!(f.oom_kills_total, 20);
     }
 
     #[test]

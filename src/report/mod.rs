@@ -15,9 +15,9 @@ use crate::log::{self, Level};
 use summary::{REPORT_FILE_MAX, Report};
 
 /// Writes the report: the human sentence (or, with `--log-format json`, the
-/// whole report as one JSON line) on stderr unless `quiet` (an exec failure
-/// has said it all in one line already), and the file if asked for.
-pub fn emit(report: &Report, file: Option<&Path>, quiet: bool) {
+/// whole report as one JSON line) on stderr, always exactly once per run,
+/// and the file if asked for. An exec failure is logged at error level.
+pub fn emit(report: &Report, file: Option<&Path>) {
     let fields: Vec<(&str, Value)> = match &report.json {
         Value::Object(map) if log::format() == log::Format::Json => map
             .iter()
@@ -26,9 +26,12 @@ pub fn emit(report: &Report, file: Option<&Path>, quiet: bool) {
             .collect(),
         _ => Vec::new(),
     };
-    if !quiet {
-        log::event(Level::Info, "exit_report", &report.text, &fields);
-    }
+    let level = if report.json["cause"] == "exec_failed" {
+        Level::Error
+    } else {
+        Level::Info
+    };
+    log::event(level, "exit_report", &report.text, &fields);
     if let Some(path) = file {
         let text = summary::fit(&report.json, REPORT_FILE_MAX);
         if let Err(e) = std::fs::write(path, text) {

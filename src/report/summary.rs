@@ -7,13 +7,18 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::facts::RunFacts;
+use super::facts::{RunFacts, WardKill};
 use super::verdict::{Cause, OomEvidence, Verdict};
 use crate::exit::ChildEnd;
 use crate::log::rfc3339;
 use crate::signame::name as signal_name;
 use crate::units::{bytes, cores, pct};
 use crate::watch::Snapshot;
+
+/// The report's schema version: bumped when a field changes meaning or
+/// goes away (docs/report.md). 2: `schema`, per-kill victims with
+/// `evidence`, warnings with `seq` and `warnings_total`.
+pub const SCHEMA: u32 = 2;
 
 /// Kubernetes reads at most this much of `/dev/termination-log`.
 pub const REPORT_FILE_MAX: usize = 4096;
@@ -68,9 +73,7 @@ pub fn build(i: &ReportInputs) -> Report {
     let limit = snap.and_then(|s| s.limits.memory.as_ref());
     // A peak against the host's memory says nothing about a container limit.
     let real_limit = limit.filter(|l| l.source != crate::cgroup::LimitSource::Host);
-    let peak = snap
-        .and_then(|s| s.cgroup.memory.peak)
-        .or(f.observed.memory_peak_seen);
+    let peak = run_peak(snap.and_then(|s| s.cgroup.memory.peak), &f.observed);
     let peak_ratio = match (peak, real_limit) {
         (Some(p), Some(l)) if l.bytes > 0 => Some(round3(p as f64 / l.bytes as f64)),
         _ => None,
@@ -109,7 +112,7 @@ pub fn build(i: &ReportInputs) -> Report {
             "received_at": rfc3339(s.received_wall),
             "forwarded_after_s": s.forwarded.map(|t| round3(t.duration_since(s.received).as_secs_f64())),
             "exited_after_s": f.main_ended.map(|t| round3(t.saturating_duration_since(s.received).as_secs_f64())),
-            "killed_by_ward": f.killed_by_ward.is_some(),
+            "killed_by_ward": f.ward_killed_main().is_some(),
         })
     });
 
@@ -118,24 +121,15 @@ pub fn build(i: &ReportInputs) -> Report {
         Some(ChildEnd::Signaled(s)) => (None, Some(signal_name(s))),
         None => (None, None),
     };
-    let victims: Vec<Value> = f
-        .oom_kills
-        .iter()
-        .filter_map(|o| {
-            let v = o.victim.as_ref()?;
-            Some(json!({
-                "pid": v.pid, "name": v.name, "certain": v.certain,
-                "at_s": round3(o.at.duration_since(f.started).as_secs_f64()),
-            }))
-        })
-        .collect();
+    let victims = victims_json(f);
     let warnings: Vec<Value> = f
         .warnings
         .iter()
-        .map(|(k, t)| json!({"event": k, "at_s": round3(*t)}))
+        .map(|w| json!({"seq": w.seq, "event": w.key, "at_s": round3(w.at_s)}))
         .collect();
 
     let json = json!({
+        "schema": SCHEMA,
         "ward_version": env!("CARGO_PKG_VERSION"),
         "exit_code": i.exit_code,
         "cause": i.verdict.cause,
@@ -144,13 +138,18 @@ pub fn build(i: &ReportInputs) -> Report {
         "started_at": rfc3339(f.started_wall),
         "ended_at": rfc3339(SystemTime::now()),
         "duration_s": duration_s,
-        "oom_kills": { "count": f.oom_kills_total, "victims": victims },
+        "oom_kills": {
+            "count": f.oom_kills_total,
+            "rises": f.oom_rises,
+            "victims": victims,
+        },
         "memory": {
             "limit_bytes": limit.map(|l| l.bytes),
             "limit_source": limit.map(|l| l.source.words()),
             "peak_bytes": peak,
             "peak_ratio": peak_ratio,
             "at_exit_bytes": at_exit,
+            "shmem_bytes": snap.and_then(|s| s.cgroup.memory.shmem),
         },
         "cpu": {
             "limit_cores": cpu_limit.map(|c| round3(c.cores)),
@@ -169,7 +168,9 @@ pub fn build(i: &ReportInputs) -> Report {
             "worst_parent": f.observed.worst_parent.as_ref().map(|(pid, name, n)| json!({"pid": pid, "name": name, "zombies": n})),
         },
         "stop": stop,
+        "ward_sigkills": f.ward_sigkills.len(),
         "warnings": warnings,
+        "warnings_total": f.warnings_total,
         "summary": Value::Null,
     });
     let text = sentence(
@@ -223,8 +224,15 @@ fn sentence(
     let mut out = match i.verdict.cause {
         Cause::ExecFailed => {
             let err = std::io::Error::from_raw_os_error(f.exec_errno.unwrap_or(0));
-            format!("{code}: cannot run {:?}: {err}", i.argv0)
+            format!(
+                "{code}: cannot run {:?}: {}: {err}",
+                i.argv0,
+                f.exec_what.unwrap_or("exec failed")
+            )
         }
+        Cause::KilledByWard => format!(
+            "{code}: {who} was killed by ward: a signal was forwarded to it as SIGKILL (--rewrite)"
+        ),
         Cause::Exited => match f.main_end {
             Some(ChildEnd::Exited(c)) => format!("{code}: {who} exited with code {c} by itself"),
             Some(ChildEnd::Signaled(s)) => {
@@ -245,8 +253,16 @@ fn sentence(
                 Some(ChildEnd::Signaled(s)) => format!("died of {}", signal_name(s)),
                 None => "ended".into(),
             };
+            let as_kill = if f
+                .ward_killed_main()
+                .is_some_and(|k| k.why == WardKill::Forwarded)
+            {
+                " as SIGKILL (--rewrite)"
+            } else {
+                ""
+            };
             format!(
-                "{code}: {who} stopped on request: {} was forwarded and it {how}{after}",
+                "{code}: {who} stopped on request: {} was forwarded{as_kill} and it {how}{after}",
                 stop_words.unwrap_or_else(|| "a stop signal".into())
             )
         }
@@ -260,12 +276,15 @@ fn sentence(
                 format!("{code}: {who} was killed by the kernel OOM killer")
             }
             _ => format!(
-                "{code}: {who} was killed by SIGKILL, most likely by the kernel OOM killer: the cgroup's OOM kill count rose at the same moment"
+                "{code}: {who} was killed by SIGKILL, most likely by the kernel OOM killer: the cgroup's OOM kill count rose within 2 s of its death (timing, not proof: another process could have sent it)"
             ),
         },
         Cause::Killed => match (f.main_end, i.verdict.oom) {
             (Some(ChildEnd::Signaled(libc::SIGKILL)), Some(OomEvidence::RuledOut)) => format!(
                 "{code}: {who} was killed by SIGKILL that neither ward nor the OOM killer sent (a kill -9 from a process, or the runtime); an OOM kill is ruled out: the cgroup's OOM kill count did not rise"
+            ),
+            (Some(ChildEnd::Signaled(libc::SIGKILL)), Some(OomEvidence::Excluded)) => format!(
+                "{code}: {who} was killed by SIGKILL that ward did not send; not by the OOM killer as far as ward can tell: the OOM kill near its death took another process, and it was alive after that kill"
             ),
             (Some(ChildEnd::Signaled(libc::SIGKILL)), _) => format!(
                 "{code}: {who} was killed by SIGKILL; whether by the OOM killer is unknown (no OOM kill counter was readable)"
@@ -280,17 +299,43 @@ fn sentence(
         out.push_str("; ");
         out.push_str(&memory);
     }
+    if let Some(words) = i
+        .snapshot
+        .and_then(|s| crate::watch::alerts::tmpfs_words(&s.cgroup.memory))
+    {
+        out.push_str(&words);
+    }
     // OOM kills of other processes: Docker marks the container OOMKilled for
     // them too, so the report must say what happened.
-    let others: Vec<String> = f
+    let named: Vec<String> = f
         .oom_kills
         .iter()
-        .filter(|o| o.victim.as_ref().is_none_or(|v| v.pid != f.main_pid))
-        .map(|o| match &o.victim {
-            Some(v) => format!("{} (pid {})", v.name.as_deref().unwrap_or("?"), v.pid),
-            None => "a process ward could not name".into(),
+        .flat_map(|o| o.victims.iter())
+        .filter(|v| v.pid != f.main_pid)
+        .map(|v| {
+            format!(
+                "{}{} (pid {})",
+                if v.certain { "" } else { "most likely " },
+                v.name.as_deref().unwrap_or("?"),
+                v.pid
+            )
         })
         .collect();
+    let listed: u64 = f.oom_kills.iter().map(|o| o.kills).sum();
+    let unnamed = f
+        .oom_kills
+        .iter()
+        .map(|o| o.kills.saturating_sub(o.victims.len() as u64))
+        .sum::<u64>()
+        + f.oom_kills_total.saturating_sub(listed);
+    let mut others = named;
+    if unnamed > 0 {
+        others.push(if unnamed == 1 {
+            "a process ward could not name".into()
+        } else {
+            format!("{unnamed} processes ward could not name")
+        });
+    }
     if i.verdict.cause != Cause::OomKilled && f.oom_kills_total > 0 {
         out.push_str(&format!(
             ". The kernel OOM killer killed {} during the run ({} OOM kill{}); Docker reports such a container as OOMKilled",
@@ -327,6 +372,38 @@ fn sentence(
         ));
     }
     out.push('.');
+    out
+}
+
+/// The memory peak of this run: the kernel's, unless it has not risen above
+/// what it was before the child started (a reused cgroup keeps an old
+/// peak), then the largest ward saw.
+fn run_peak(kernel: Option<u64>, seen: &crate::watch::ObservedPeaks) -> Option<u64> {
+    let from_run = kernel.filter(|p| seen.memory_peak_base.is_none_or(|base| *p > base));
+    from_run.or(seen.memory_peak_seen)
+}
+
+/// One entry per OOM kill, each with its own evidence; a kill ward could
+/// not name is an entry with `pid` and `name` null.
+fn victims_json(f: &RunFacts) -> Vec<Value> {
+    let mut out = Vec::new();
+    for o in &f.oom_kills {
+        let at_s = round3(o.at.duration_since(f.started).as_secs_f64());
+        for v in &o.victims {
+            out.push(json!({
+                "pid": v.pid, "name": v.name, "certain": v.certain,
+                "evidence": v.evidence, "oom_score": v.oom_score,
+                "at_s": at_s, "rise": o.seq,
+            }));
+        }
+        // Bounded: a counter can jump by thousands in a fork bomb.
+        for _ in 0..o.kills.saturating_sub(o.victims.len() as u64).min(16) {
+            out.push(json!({
+                "pid": Value::Null, "name": Value::Null, "certain": false,
+                "evidence": "unnamed", "at_s": at_s, "rise": o.seq,
+            }));
+        }
+    }
     out
 }
 
@@ -414,7 +491,21 @@ mod tests {
         let t = Instant::now();
         f.main_end = Some(ChildEnd::Signaled(9));
         f.main_ended = Some(t);
-        f.note_oom(1, t, None);
+        let gone = crate::watch::OomVictim {
+            pid: 7,
+            name: Some("java".into()),
+            certain: false,
+            evidence: crate::watch::victims::evidence::GONE,
+            oom_score: None,
+        };
+        f.note_oom(
+            1,
+            t,
+            crate::watch::victims::RiseFindings {
+                gone: vec![gone],
+                survivors: vec![],
+            },
+        );
         f.note_sigkilled(7, t);
         let snap = oom_snapshot();
         let r = build(&inputs(&f, Some(&snap), 137));
@@ -436,7 +527,7 @@ mod tests {
         f.main_pid = 2;
         f.oom_count_base = Some(0);
         let t = Instant::now();
-        f.note_oom(1, t, None);
+        f.note_oom(1, t, crate::watch::victims::RiseFindings::default());
         f.main_end = Some(ChildEnd::Exited(3));
         f.main_ended = Some(t);
         let r = build(&inputs(&f, Some(&oom_snapshot()), 3));
@@ -501,5 +592,102 @@ mod tests {
         let small = fit(&build(&inputs(&f, None, 0)).json, REPORT_FILE_MAX);
         let v: Value = serde_json::from_str(&small).unwrap();
         assert!(v["warnings"].as_array().is_some());
+    }
+
+    #[test]
+    fn a_peak_from_before_the_run_is_not_this_runs() {
+        // Issue 10 item 5: a reused cgroup's max_usage_in_bytes is 40 MiB
+        // before the child starts; this run used 10 MiB.
+        let mut f = RunFacts::new("app".into());
+        f.main_end = Some(ChildEnd::Exited(0));
+        f.main_ended = Some(Instant::now());
+        f.observed.memory_peak_base = Some(40 << 20);
+        f.observed.memory_peak_seen = Some(10 << 20);
+        let mut snap = oom_snapshot();
+        snap.cgroup.memory.peak = Some(40 << 20);
+        let r = build(&inputs(&f, Some(&snap), 0));
+        assert_eq!(r.json["memory"]["peak_bytes"], 10u64 << 20);
+        // A peak that rose during the run is the kernel's.
+        snap.cgroup.memory.peak = Some(50 << 20);
+        let r = build(&inputs(&f, Some(&snap), 0));
+        assert_eq!(r.json["memory"]["peak_bytes"], 50u64 << 20);
+    }
+
+    #[test]
+    fn each_kill_of_a_cascade_is_one_victim_entry() {
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(0);
+        let t = Instant::now();
+        let w = |pid| crate::watch::OomVictim {
+            pid,
+            name: Some("worker".into()),
+            certain: false,
+            evidence: crate::watch::victims::evidence::GONE,
+            oom_score: Some(900),
+        };
+        f.note_oom(
+            3,
+            t,
+            crate::watch::victims::RiseFindings {
+                gone: vec![w(5), w(6)],
+                survivors: vec![2],
+            },
+        );
+        f.main_end = Some(ChildEnd::Exited(1));
+        f.main_ended = Some(t);
+        let r = build(&inputs(&f, Some(&oom_snapshot()), 1));
+        let v = r.json["oom_kills"]["victims"].as_array().unwrap();
+        assert_eq!(v.len(), 3, "{v:?}");
+        assert_eq!(
+            (v[0]["pid"].as_i64(), v[1]["pid"].as_i64()),
+            (Some(5), Some(6))
+        );
+        assert!(v[2]["pid"].is_null());
+        assert!(v.iter().all(|e| e["certain"] == false));
+        assert_eq!(r.json["schema"], SCHEMA);
+        assert!(
+            r.text.contains("most likely worker (pid 5), most likely worker (pid 6), a process ward could not name"),
+            "{}",
+            r.text
+        );
+    }
+
+    #[test]
+    fn an_exec_failure_is_the_exit_report() {
+        let mut f = RunFacts::new("nope".into());
+        f.exec_errno = Some(libc::ENOENT);
+        f.exec_what = Some("not found");
+        let mut i = inputs(&f, None, 127);
+        i.argv0 = "/no/such/cmd";
+        let r = build(&i);
+        assert_eq!(r.json["cause"], "exec_failed");
+        assert!(
+            r.text
+                .starts_with("exit 127: cannot run \"/no/such/cmd\": not found: "),
+            "{}",
+            r.text
+        );
+    }
+
+    #[test]
+    fn memory_held_by_tmpfs_is_named() {
+        // Issue 10 item 9: 40 MiB written to a tmpfs in a 64 MiB cgroup.
+        let mut f = RunFacts::new("sh".into());
+        f.main_end = Some(ChildEnd::Exited(0));
+        f.main_ended = Some(Instant::now());
+        let mut snap = oom_snapshot();
+        snap.cgroup.memory.usage = Some(43 << 20);
+        snap.cgroup.memory.shmem = Some(40 << 20);
+        let r = build(&inputs(&f, Some(&snap), 0));
+        assert!(
+            r.text.contains(
+                "40.0 MiB of it held by tmpfs/shared memory: killing processes does not free it"
+            ),
+            "{}",
+            r.text
+        );
+        snap.cgroup.memory.shmem = Some(1 << 20);
+        assert!(!build(&inputs(&f, Some(&snap), 0)).text.contains("tmpfs"));
     }
 }

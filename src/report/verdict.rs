@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::facts::{OOM_ATTRIBUTION_WINDOW, RunFacts};
+use super::facts::{OOM_ATTRIBUTION_WINDOW, RunFacts, WardKill};
 use crate::exit::ChildEnd;
 
 /// The cause of ward's exit, as written in the report.
@@ -20,6 +20,9 @@ pub enum Cause {
     OomKilled,
     /// A signal that was neither the OOM killer's nor ward's killed it.
     Killed,
+    /// ward forwarded a signal to it as SIGKILL (`-r X:KILL`) that was not
+    /// a stop request.
+    KilledByWard,
     /// It could not be executed.
     ExecFailed,
 }
@@ -28,10 +31,15 @@ pub enum Cause {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OomEvidence {
-    /// ward reaped the main child with SIGKILL right after the counter rose.
+    /// Proven: the census saw the main child gone when the counter rose, as
+    /// many processes gone as kills counted, and ward reaped it with SIGKILL.
     Certain,
-    /// The counter rose at or just before the death, victim not named.
+    /// The counter rose within 2 s of the death and nothing names another
+    /// victim: timing, which never proves who sent a SIGKILL.
     Likely,
+    /// The counter rose near the death, but every kill of that rise is
+    /// named for another process, or the main child was seen alive after it.
+    Excluded,
     /// The counter did not rise: ruled out.
     RuledOut,
     /// The counter could not be read (no memory controller visible).
@@ -58,16 +66,34 @@ pub fn decide(f: &RunFacts) -> Verdict {
     let stopped = f.stop.as_ref().is_some_and(|s| s.forwarded.is_some());
     match f.main_end {
         Some(ChildEnd::Signaled(libc::SIGKILL)) => {
-            if f.killed_by_ward.is_some() {
-                return Verdict {
-                    cause: Cause::StopTimeout,
-                    oom: None,
-                };
+            // ward's own SIGKILL first: it is the one sender ward knows.
+            match f.ward_killed_main().map(|k| k.why) {
+                Some(WardKill::KillAfter) => {
+                    return Verdict {
+                        cause: Cause::StopTimeout,
+                        oom: None,
+                    };
+                }
+                Some(WardKill::Forwarded) if stopped => {
+                    return Verdict {
+                        cause: Cause::Stopped,
+                        oom: None,
+                    };
+                }
+                Some(WardKill::Forwarded) => {
+                    return Verdict {
+                        cause: Cause::KilledByWard,
+                        oom: None,
+                    };
+                }
+                Some(WardKill::Shutdown) | None => {}
             }
             let oom = oom_evidence(f);
             let cause = match oom {
                 OomEvidence::Certain | OomEvidence::Likely => Cause::OomKilled,
-                OomEvidence::RuledOut | OomEvidence::Unknown => Cause::Killed,
+                OomEvidence::Excluded | OomEvidence::RuledOut | OomEvidence::Unknown => {
+                    Cause::Killed
+                }
             };
             Verdict {
                 cause,
@@ -93,29 +119,47 @@ pub fn decide(f: &RunFacts) -> Verdict {
     }
 }
 
-/// Did the OOM killer take the main child? Certain when a recorded OOM kill
-/// names it; likely when the counter rose within the attribution window
-/// before its death; ruled out when the counter was readable and never rose
-/// near it.
+/// Did the OOM killer take the main child? Certain only when a recorded
+/// kill proves it ([`OomEvidence::Certain`]); likely when a rise within the
+/// window names it or leaves a kill unnamed that it could be; excluded when
+/// every near rise names others or saw it alive after; ruled out when the
+/// counter was readable and never rose near its death.
 fn oom_evidence(f: &RunFacts) -> OomEvidence {
-    if f.oom_kills.iter().any(|o| {
-        o.victim
-            .as_ref()
-            .is_some_and(|v| v.certain && v.pid == f.main_pid)
-    }) {
+    let main = f.main_pid;
+    let named = |certain: bool| {
+        f.oom_kills
+            .iter()
+            .flat_map(|o| o.victims.iter())
+            .any(|v| v.pid == main && v.certain == certain)
+    };
+    if named(true) {
         return OomEvidence::Certain;
     }
-    let died = f.main_ended;
-    let near = f.oom_kills.iter().any(|o| match died {
-        Some(d) => o.at <= d + OOM_ATTRIBUTION_WINDOW && d <= o.at + OOM_ATTRIBUTION_WINDOW,
-        None => false,
-    });
-    if near {
+    if named(false) {
+        return OomEvidence::Likely;
+    }
+    let Some(died) = f.main_ended else {
+        return OomEvidence::Unknown;
+    };
+    let near: Vec<_> = f
+        .oom_kills
+        .iter()
+        .filter(|o| o.at <= died + OOM_ATTRIBUTION_WINDOW && died <= o.at + OOM_ATTRIBUTION_WINDOW)
+        .collect();
+    if near.is_empty() {
+        return if f.oom_count_base.is_some() {
+            OomEvidence::RuledOut
+        } else {
+            OomEvidence::Unknown
+        };
+    }
+    let open = near
+        .iter()
+        .any(|o| (o.victims.len() as u64) < o.kills && !o.survivors.contains(&main));
+    if open {
         OomEvidence::Likely
-    } else if f.oom_count_base.is_some() {
-        OomEvidence::RuledOut
     } else {
-        OomEvidence::Unknown
+        OomEvidence::Excluded
     }
 }
 
@@ -126,6 +170,7 @@ mod tests {
     use super::*;
     use crate::report::facts::StopRequest;
     use crate::watch::OomVictim;
+    use crate::watch::victims::RiseFindings;
 
     fn facts(end: ChildEnd) -> RunFacts {
         let mut f = RunFacts::new("app".into());
@@ -176,7 +221,7 @@ mod tests {
     fn ward_kill_after_is_stop_timeout() {
         let mut f = facts(ChildEnd::Signaled(libc::SIGKILL));
         stop(&mut f, true);
-        f.killed_by_ward = Some(Instant::now());
+        f.note_ward_sigkill(WardKill::KillAfter, true, Instant::now());
         assert_eq!(
             decide(&f),
             Verdict {
@@ -186,11 +231,27 @@ mod tests {
         );
     }
 
+    fn findings(gone: &[i32], survivors: &[i32]) -> RiseFindings {
+        RiseFindings {
+            gone: gone
+                .iter()
+                .map(|&pid| OomVictim {
+                    pid,
+                    name: None,
+                    certain: false,
+                    evidence: crate::watch::victims::evidence::GONE,
+                    oom_score: None,
+                })
+                .collect(),
+            survivors: survivors.to_vec(),
+        }
+    }
+
     #[test]
-    fn sigkill_with_oom_naming_main_is_certain() {
+    fn census_and_reap_prove_the_oom_kill() {
         let mut f = facts(ChildEnd::Signaled(libc::SIGKILL));
         let t = f.main_ended.unwrap();
-        f.note_oom(1, t, None);
+        f.note_oom(1, t, findings(&[7], &[]));
         f.note_sigkilled(7, t);
         assert_eq!(
             decide(&f),
@@ -202,15 +263,12 @@ mod tests {
     }
 
     #[test]
-    fn sigkill_with_oom_rise_at_death_is_likely() {
+    fn timing_alone_is_most_likely_not_certain() {
+        // Issue 10 item 2: a SIGKILL reap next to a counter rise.
         let mut f = facts(ChildEnd::Signaled(libc::SIGKILL));
         let t = f.main_ended.unwrap();
-        let other = OomVictim {
-            pid: 99,
-            name: None,
-            certain: false,
-        };
-        f.note_oom(1, t - Duration::from_millis(500), Some(other));
+        f.note_oom(1, t - Duration::from_millis(500), RiseFindings::default());
+        f.note_sigkilled(7, t);
         assert_eq!(
             decide(&f),
             Verdict {
@@ -218,6 +276,53 @@ mod tests {
                 oom: Some(OomEvidence::Likely)
             }
         );
+    }
+
+    #[test]
+    fn self_kill_after_a_worker_oom_is_killed() {
+        // The worker (pid 5) is gone at the rise, the shell alive; the
+        // shell's own kill -9 half a second later is not the OOM killer's.
+        let mut f = facts(ChildEnd::Signaled(libc::SIGKILL));
+        let t = f.main_ended.unwrap();
+        f.note_oom(1, t - Duration::from_millis(500), findings(&[5], &[7]));
+        f.note_sigkilled(7, t);
+        assert_eq!(
+            decide(&f),
+            Verdict {
+                cause: Cause::Killed,
+                oom: Some(OomEvidence::Excluded)
+            }
+        );
+        // Unnamed, but the main child was seen alive after the rise.
+        let mut f = facts(ChildEnd::Signaled(libc::SIGKILL));
+        let t = f.main_ended.unwrap();
+        f.note_oom(1, t - Duration::from_millis(500), findings(&[], &[7]));
+        f.note_sigkilled(7, t);
+        assert_eq!(decide(&f).oom, Some(OomEvidence::Excluded));
+    }
+
+    #[test]
+    fn wards_forwarded_sigkill_is_wards() {
+        // Issue 10 item 3: `-r TERM:KILL` and a SIGTERM.
+        let mut f = facts(ChildEnd::Signaled(libc::SIGKILL));
+        stop(&mut f, true);
+        let t = f.main_ended.unwrap();
+        f.note_ward_sigkill(WardKill::Forwarded, true, t - Duration::from_millis(2));
+        f.note_sigkilled(7, t);
+        assert_eq!(
+            decide(&f),
+            Verdict {
+                cause: Cause::Stopped,
+                oom: None
+            }
+        );
+        let mut f = facts(ChildEnd::Signaled(libc::SIGKILL));
+        f.note_ward_sigkill(WardKill::Forwarded, true, t);
+        assert_eq!(decide(&f).cause, Cause::KilledByWard);
+        // A shutdown SIGKILL to the rest says nothing about the main child.
+        let mut f = facts(ChildEnd::Signaled(libc::SIGKILL));
+        f.note_ward_sigkill(WardKill::Shutdown, false, t);
+        assert_eq!(decide(&f).cause, Cause::Killed);
     }
 
     #[test]
@@ -233,7 +338,7 @@ mod tests {
         // An OOM kill long before the death is a different story.
         let mut f = facts(ChildEnd::Signaled(libc::SIGKILL));
         let t = f.main_ended.unwrap();
-        f.note_oom(1, t - Duration::from_secs(30), None);
+        f.note_oom(1, t - Duration::from_secs(30), RiseFindings::default());
         assert_eq!(decide(&f).cause, Cause::Killed);
     }
 
@@ -262,7 +367,7 @@ mod tests {
     fn shell_exits_after_worker_oom_is_exited() {
         let mut f = facts(ChildEnd::Exited(3));
         let t = f.main_ended.unwrap();
-        f.note_oom(1, t - Duration::from_millis(100), None);
+        f.note_oom(1, t - Duration::from_millis(100), RiseFindings::default());
         assert_eq!(decide(&f).cause, Cause::Exited);
     }
 

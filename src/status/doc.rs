@@ -476,6 +476,8 @@ mod tests {
                         pid: 12,
                         name: Some("java".into()),
                         certain: true,
+                        evidence: crate::watch::victims::evidence::PROVEN,
+                        oom_score: None,
                     }),
                     context: OomContext::default(),
                 },

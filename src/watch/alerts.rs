@@ -91,6 +91,7 @@ impl AlertState {
             ("limit_bytes", json!(limit.bytes)),
             ("ratio", json!(ratio)),
             ("usage_bytes", json!(mem.usage)),
+            ("shmem_bytes", json!(mem.shmem)),
         ];
         if !self.memory_high && pct_now >= th.memory_pct {
             self.memory_high = true;
@@ -111,11 +112,12 @@ impl AlertState {
                 .usage
                 .map(|u| format!("; usage incl. cache {}", bytes(u)))
                 .unwrap_or_default();
+            let tmpfs = tmpfs_words(mem).unwrap_or_default();
             out.push(Warning {
                 level: Level::Warning,
                 key: "memory_high",
                 msg: format!(
-                    "working set {} is {} of the {} memory limit ({}){usage}{top}; at the limit the kernel OOM killer ends a process",
+                    "working set {} is {} of the {} memory limit ({}){usage}{tmpfs}{top}; at the limit the kernel OOM killer ends a process",
                     bytes(ws),
                     pct(ratio),
                     bytes(limit.bytes),
@@ -334,6 +336,18 @@ impl AlertState {
 /// threshold, but never less than half of it.
 fn clear_below(threshold: f64, margin: f64) -> f64 {
     (threshold - margin).max(threshold / 2.0)
+}
+
+/// Words for memory held by tmpfs/shared memory when it is most of the
+/// usage: no process owns it, so no kill frees it (issue 10 item 9).
+pub fn tmpfs_words(m: &crate::cgroup::MemorySample) -> Option<String> {
+    let (shmem, usage) = (m.shmem?, m.usage?);
+    (usage > 0 && shmem > usage / 2).then(|| {
+        format!(
+            "; {} of it held by tmpfs/shared memory: killing processes does not free it",
+            bytes(shmem)
+        )
+    })
 }
 
 #[cfg(test)]

@@ -189,6 +189,8 @@ mod tests {
                 pid: 7,
                 name: Some("java".into()),
                 certain: true,
+                evidence: crate::watch::victims::evidence::PROVEN,
+                oom_score: None,
             },
         );
         assert_eq!(p.oom_kills.last().unwrap().victim.as_ref().unwrap().pid, 7);
@@ -198,6 +200,8 @@ mod tests {
                 pid: 1,
                 name: None,
                 certain: false,
+                evidence: crate::watch::victims::evidence::GONE,
+                oom_score: None,
             },
         );
     }

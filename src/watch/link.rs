@@ -52,9 +52,14 @@ pub struct OomVictim {
     pub pid: i32,
     /// Its name, when ward could tell.
     pub name: Option<String>,
-    /// True when ward reaped it with SIGKILL right after the counter rose;
-    /// false when inferred.
+    /// True only with evidence that excludes other senders (see
+    /// [`super::victims::evidence::PROVEN`]); a SIGKILL near the rise is not.
     pub certain: bool,
+    /// What names it, in words (one of [`super::victims::evidence`]).
+    pub evidence: &'static str,
+    /// Its `/proc/PID/oom_score` at the last look, when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_score: Option<u32>,
 }
 
 /// What the watch knew when it noticed an OOM kill, for the `oom_kill` line.
@@ -83,6 +88,9 @@ pub struct OomContext {
 pub struct ObservedPeaks {
     /// Largest working set seen (or usage, where working set is unknown).
     pub memory_peak_seen: Option<u64>,
+    /// The kernel's memory peak before the child started: a reused cgroup
+    /// keeps the peak of an earlier run, which is not this run's.
+    pub memory_peak_base: Option<u64>,
     /// Largest `pids.current` seen.
     pub pids_peak: Option<u64>,
     /// `pids.events max` at the first sample (refusals before ward).
@@ -104,8 +112,8 @@ pub enum Observation {
         count: u64,
         /// When the watch noticed.
         at: Instant,
-        /// A zombie killed by SIGKILL found right after the rise, if any.
-        guess: Option<OomVictim>,
+        /// The census's findings: who is gone, who survived.
+        findings: super::victims::RiseFindings,
         /// Numbers for the log line.
         context: OomContext,
     },

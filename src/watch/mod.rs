@@ -7,6 +7,7 @@
 //! - `alerts.rs`: thresholds with hysteresis, and the words of each warning.
 //! - `link.rs`: the messages between the reaping thread and this one.
 //! - `errands.rs`: naming senders, signalling at shutdown, `--orphans terminate`.
+//! - `victims.rs`: the OOM victim census (who is gone, who survived a rise).
 //!
 //! Everything that reads `/proc` or cgroup files runs here, never on the
 //! reaping thread: a census of thousands of processes may take 100 ms, and a
@@ -19,6 +20,7 @@ pub mod errands;
 pub mod link;
 pub mod snapshot;
 pub mod throttle;
+pub mod victims;
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
@@ -38,6 +40,17 @@ use alerts::AlertState;
 use board::{Board, OomKillPosted, WarningPosted};
 use errands::OrphanTerminator;
 use link::WatchEnd;
+
+/// Candidates are refreshed every interval once memory is at this share of
+/// the `memory_high` threshold.
+const CANDIDATES_FROM: f64 = 0.5;
+/// After a rise, look for the gone this long at most, this often.
+const RISE_LOOK_FOR: Duration = Duration::from_millis(300);
+const RISE_LOOK_EVERY: Duration = Duration::from_millis(30);
+/// At most this many processes are checked as survivors of a rise.
+const SURVIVOR_CHECKS: usize = 256;
+/// How many of the largest candidates get their `oom_score` read.
+const SCORED_CANDIDATES: usize = 8;
 
 /// What the watch thread is told at start.
 #[derive(Debug, Clone)]
@@ -68,6 +81,8 @@ struct Sampling {
     peaks: ObservedPeaks,
     buf: String,
     errors_logged: bool,
+    /// Processes alive at the last census: the OOM victim candidates.
+    candidates: Vec<victims::Candidate>,
 }
 
 /// The watch thread's state. Built on the main thread before the child
@@ -123,9 +138,11 @@ impl Observer {
                 peaks: ObservedPeaks::default(),
                 buf,
                 errors_logged: false,
+                candidates: Vec::new(),
             };
             s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
             s.alerts.baseline(&s.snap);
+            s.peaks.memory_peak_base = s.snap.cgroup.memory.peak;
             s.record();
             s
         });
@@ -315,7 +332,21 @@ impl Sampling {
             // today's, not the last census's.
             self.sampler.census(now, &mut self.snap);
         }
+        let high = self
+            .snap
+            .ratios
+            .memory_ratio
+            .is_some_and(|r| r * 100.0 >= self.thresholds.memory_pct * CANDIDATES_FROM);
+        if high && self.snap.census_age_s > 0.0 {
+            // Memory is high: keep the OOM candidates fresh every interval,
+            // so the victim of a kill is among them.
+            self.sampler.census(now, &mut self.snap);
+        }
+        let fresh = self.snap.census_age_s == 0.0;
         self.check_oom(end, board);
+        if fresh {
+            self.refresh_candidates(high);
+        }
         for w in self.alerts.evaluate(&self.snap, &self.thresholds) {
             log::event(w.level, w.key, &w.msg, &w.fields);
             if w.level == Level::Warning {
@@ -356,11 +387,11 @@ impl Sampling {
             return;
         }
         let at = Instant::now();
-        let guess = sigkilled_zombie(self.sampler.proc_root());
-        // Fresh memory numbers (the peak) for the line, and what is largest
-        // now, which is what to look at when the victim was not ward's child.
+        let kills = before.map_or(1, |b| count - b);
+        let findings = self.rise_findings(kills);
+        // Fresh memory numbers (the peak) for the line; the census above
+        // says what is largest now.
         self.sampler.take_cgroup_only(at, &mut self.snap);
-        self.sampler.census(at, &mut self.snap);
         let largest = self
             .snap
             .procs
@@ -390,7 +421,9 @@ impl Sampling {
             file_bytes: self.snap.cgroup.memory.file,
             shmem_bytes: self.snap.cgroup.memory.shmem,
         };
-        let kills = before.map_or(1, |b| count - b);
+        let guess = victims::choose(findings.gone.clone(), kills)
+            .into_iter()
+            .next();
         board.with_posted(|p| {
             p.push_oom_kill(
                 OomKillPosted {
@@ -405,9 +438,89 @@ impl Sampling {
         end.tell(Observation::OomKill {
             count,
             at,
-            guess,
+            findings,
             context,
         });
+    }
+
+    /// Which candidates are gone after a rise of `kills`, and who survived.
+    /// The victim may still be exiting: look again for a short while
+    /// (this thread only; the reaper never waits for it) until as many are
+    /// gone as were killed. A process alive at the last look is never named.
+    fn rise_findings(&mut self, kills: u64) -> victims::RiseFindings {
+        let started = Instant::now();
+        let mut findings;
+        let mut survivors: Option<Vec<i32>> = None;
+        loop {
+            self.sampler.census(Instant::now(), &mut self.snap);
+            let table = self.sampler.table();
+            findings = victims::compare(&self.candidates, |c| victims::alive_in(table, c));
+            if survivors.is_none() {
+                // Survivors from the first look after the rise: the kernel
+                // queues the victim's SIGKILL before it counts the kill, so
+                // a process alive then, with no SIGKILL pending and not
+                // exiting, was not this rise's victim.
+                survivors = Some(self.first_look_survivors());
+            }
+            if findings.gone.len() as u64 >= kills || started.elapsed() >= RISE_LOOK_FOR {
+                break;
+            }
+            std::thread::sleep(RISE_LOOK_EVERY);
+        }
+        findings.survivors = survivors.unwrap_or_default();
+        if (findings.gone.len() as u64) < kills
+            && let Some(mut z) = sigkilled_zombie(self.sampler.proc_root())
+            && !findings.gone.iter().any(|g| g.pid == z.pid)
+        {
+            // Not a candidate (started since the last look), but a zombie
+            // killed by SIGKILL right now.
+            z.evidence = victims::evidence::SIGKILL_ZOMBIE;
+            findings.survivors.retain(|p| *p != z.pid);
+            findings.gone.push(z);
+        }
+        // The next rise compares with the processes alive now.
+        self.refresh_candidates(false);
+        findings
+    }
+
+    /// Live processes of the last census that are neither exiting nor
+    /// holding a pending SIGKILL (two small reads each, bounded).
+    fn first_look_survivors(&self) -> Vec<i32> {
+        let me = self.sampler.self_pid();
+        let root = self.sampler.proc_root();
+        self.sampler
+            .table()
+            .selected()
+            .filter(|e| !e.is_zombie() && e.pid != me)
+            .take(SURVIVOR_CHECKS)
+            .filter(|e| {
+                let dir = root.join(e.pid.to_string());
+                let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+                let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+                // Unreadable (gone meanwhile) is no survivor either.
+                !stat.is_empty()
+                    && !status.is_empty()
+                    && !victims::stat_exiting(&stat)
+                    && !victims::status_sigkill_pending(&status)
+            })
+            .map(|e| e.pid)
+            .collect()
+    }
+
+    /// Candidates from the last census; with `scores`, the largest few get
+    /// their `oom_score` read (a few small reads, only when memory is high).
+    fn refresh_candidates(&mut self, scores: bool) {
+        let mut c = victims::candidates(self.sampler.table(), self.sampler.self_pid());
+        if scores {
+            let root = self.sampler.proc_root().to_path_buf();
+            for cand in c.iter_mut().take(SCORED_CANDIDATES) {
+                cand.oom_score =
+                    std::fs::read_to_string(root.join(cand.pid.to_string()).join("oom_score"))
+                        .ok()
+                        .and_then(|t| victims::parse_oom_score(&t));
+            }
+        }
+        self.candidates = c;
     }
 
     /// Keeps the peaks the exit report needs.
@@ -634,6 +747,8 @@ fn sigkilled_zombie(proc_root: &Path) -> Option<OomVictim> {
                 pid,
                 name: Some(name),
                 certain: false,
+                evidence: victims::evidence::SIGKILL_ZOMBIE,
+                oom_score: None,
             });
         }
     }

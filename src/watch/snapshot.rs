@@ -169,6 +169,16 @@ impl Sampler {
         snap.census_age_s = 0.0;
     }
 
+    /// The table of the last census.
+    pub fn table(&self) -> &ProcTable {
+        &self.table
+    }
+
+    /// ward's own pid as the census sees it.
+    pub fn self_pid(&self) -> i32 {
+        self.self_pid
+    }
+
     /// The proc root the census reads.
     pub fn proc_root(&self) -> &std::path::Path {
         &self.proc_root

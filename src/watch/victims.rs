@@ -1,0 +1,219 @@
+//! The OOM victim census: which processes were alive at the watch's last
+//! look (candidates, with their start time and `oom_score`), and, when the
+//! cgroup's OOM kill counter rises, which of them are gone and which
+//! survived. Pure: the watch thread feeds it census tables; it reads nothing.
+//!
+//! Why a census: `/dev/kmsg` is not readable in a default container, and a
+//! worker killed by the OOM killer is reaped by its own parent, not by ward,
+//! so the only trace of the victim is its absence.
+
+use crate::procs::ProcTable;
+
+use super::link::OomVictim;
+
+/// At most this many candidates are kept (the largest by RSS first): the
+/// OOM killer picks by size, so the smallest of thousands never matter.
+pub const MAX_CANDIDATES: usize = 512;
+
+/// Words for each kind of evidence naming a victim.
+pub mod evidence {
+    /// The census saw it, it is gone after the rise, and exactly as many
+    /// processes vanished as the counter rose; ward reaped it with SIGKILL.
+    pub const PROVEN: &str =
+        "reaped by ward with SIGKILL, and the only process gone when the OOM kill count rose";
+    /// Gone from the census when the counter rose (its own parent reaped it).
+    pub const GONE: &str = "gone from ward's census when the OOM kill count rose";
+    /// Gone, but more processes vanished than kills: the largest `oom_score`.
+    pub const LARGEST_GONE: &str =
+        "the largest oom_score among the processes gone when the OOM kill count rose";
+    /// A zombie killed by SIGKILL found right after the rise.
+    pub const SIGKILL_ZOMBIE: &str =
+        "a zombie killed by SIGKILL right after the OOM kill count rose";
+    /// Reaped by ward with SIGKILL near the rise, not seen alive after it.
+    pub const REAPED_NEAR: &str =
+        "reaped by ward with SIGKILL within 2 s of the OOM kill count rising";
+}
+
+/// A process alive at the last look.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Its pid.
+    pub pid: i32,
+    /// `starttime` from stat: tells a reused pid from the same process.
+    pub starttime: u64,
+    /// Its comm.
+    pub name: String,
+    /// RSS in pages, for ranking.
+    pub rss_pages: u64,
+    /// `/proc/PID/oom_score` when read (the largest few only).
+    pub oom_score: Option<u32>,
+}
+
+/// Candidates from a census table: every live (non-zombie) selected process,
+/// the largest [`MAX_CANDIDATES`] by RSS.
+pub fn candidates(table: &ProcTable, self_pid: i32) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = table
+        .selected()
+        .filter(|e| !e.is_zombie() && e.pid != self_pid)
+        .map(|e| Candidate {
+            pid: e.pid,
+            starttime: e.starttime,
+            name: table.name(e).to_string(),
+            rss_pages: e.rss_pages,
+            oom_score: None,
+        })
+        .collect();
+    out.sort_by_key(|c| std::cmp::Reverse(c.rss_pages));
+    out.truncate(MAX_CANDIDATES);
+    out
+}
+
+/// True when `c` is still alive in `table` (same pid and start time, not a zombie).
+pub fn alive_in(table: &ProcTable, c: &Candidate) -> bool {
+    table
+        .get(c.pid)
+        .is_some_and(|e| e.starttime == c.starttime && !e.is_zombie())
+}
+
+/// What the census says about one rise of the counter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RiseFindings {
+    /// Candidates gone since the last look, as victims (not yet chosen).
+    pub gone: Vec<OomVictim>,
+    /// Pids alive at the look after the rise: never victims of this rise.
+    pub survivors: Vec<i32>,
+}
+
+/// Splits `before` into the gone and the survivors, by `alive`.
+pub fn compare(before: &[Candidate], alive: impl Fn(&Candidate) -> bool) -> RiseFindings {
+    let mut f = RiseFindings::default();
+    for c in before {
+        if alive(c) {
+            f.survivors.push(c.pid);
+        } else {
+            f.gone.push(OomVictim {
+                pid: c.pid,
+                name: Some(c.name.clone()),
+                certain: false,
+                evidence: evidence::GONE,
+                oom_score: c.oom_score,
+            });
+        }
+    }
+    f
+}
+
+/// Of `gone`, the `kills` the OOM killer most likely took: all of them when
+/// no more vanished than were killed, else the largest `oom_score` (then
+/// RSS order, which `gone` is in), because that is how the kernel chooses.
+pub fn choose(mut gone: Vec<OomVictim>, kills: u64) -> Vec<OomVictim> {
+    let kills = kills as usize;
+    if gone.len() <= kills {
+        return gone;
+    }
+    // Stable: equal (or unknown) scores keep RSS order.
+    gone.sort_by_key(|v| std::cmp::Reverse(v.oom_score.unwrap_or(0)));
+    gone.truncate(kills);
+    for v in &mut gone {
+        v.evidence = evidence::LARGEST_GONE;
+    }
+    gone
+}
+
+/// `/proc/PID/oom_score`'s value.
+pub fn parse_oom_score(text: &str) -> Option<u32> {
+    text.trim().parse().ok()
+}
+
+/// `PF_EXITING` in stat's `flags` (include/linux/sched.h): the task is in
+/// `do_exit`, its pending SIGKILL already taken.
+const PF_EXITING: u64 = 0x4;
+
+/// True when this `/proc/PID/stat` text shows a task already exiting.
+pub fn stat_exiting(stat: &str) -> bool {
+    // Fields after the comm's closing paren: state is 3, flags is 9.
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    stat[close + 1..]
+        .split_ascii_whitespace()
+        .nth(6)
+        .and_then(|f| f.parse::<u64>().ok())
+        .is_some_and(|f| f & PF_EXITING != 0)
+}
+
+/// True when this `/proc/PID/status` text shows a SIGKILL pending (for the
+/// thread or the process): the OOM killer queues it before it counts the
+/// kill, so a victim looks like this until it starts to exit.
+pub fn status_sigkill_pending(status: &str) -> bool {
+    let bit = 1u64 << (libc::SIGKILL - 1);
+    status.lines().any(|l| {
+        let v = l
+            .strip_prefix("SigPnd:")
+            .or_else(|| l.strip_prefix("ShdPnd:"));
+        v.and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+            .is_some_and(|m| m & bit != 0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(pid: i32, start: u64, name: &str, score: Option<u32>) -> Candidate {
+        Candidate {
+            pid,
+            starttime: start,
+            name: name.into(),
+            rss_pages: 100 - pid as u64,
+            oom_score: score,
+        }
+    }
+
+    #[test]
+    fn the_gone_are_named_and_the_living_never() {
+        let before = [
+            cand(2, 10, "sh", Some(5)),
+            cand(3, 11, "worker", Some(900)),
+            cand(4, 12, "tail", Some(3)),
+        ];
+        // pid 3 vanished; pid 4 was reused by another process (new start time).
+        let f = compare(&before, |c| c.pid == 2 || (c.pid == 4 && c.starttime == 99));
+        assert_eq!(f.survivors, vec![2]);
+        let names: Vec<_> = f.gone.iter().map(|v| v.name.clone().unwrap()).collect();
+        assert_eq!(names, ["worker", "tail"]);
+        assert!(f.gone.iter().all(|v| !v.certain));
+    }
+
+    #[test]
+    fn more_gone_than_kills_picks_the_largest_oom_score() {
+        let gone = compare(
+            &[cand(3, 1, "small", Some(10)), cand(4, 1, "big", Some(800))],
+            |_| false,
+        )
+        .gone;
+        let chosen = choose(gone.clone(), 1);
+        assert_eq!(chosen.len(), 1);
+        assert_eq!(chosen[0].name.as_deref(), Some("big"));
+        assert_eq!(chosen[0].evidence, evidence::LARGEST_GONE);
+        assert_eq!(choose(gone, 2).len(), 2);
+    }
+
+    #[test]
+    fn a_dying_process_is_no_survivor() {
+        let exiting = "8 (sh) R 1 8 8 0 -1 4194308 0 0 0 0 0 0";
+        let running = "8 (sh) S 1 8 8 0 -1 4194560 0 0 0 0 0 0";
+        assert!(stat_exiting(exiting));
+        assert!(!stat_exiting(running));
+        let pending = "Name:\tsh\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000100\n";
+        let none = "Name:\tsh\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n";
+        assert!(status_sigkill_pending(pending));
+        assert!(!status_sigkill_pending(none));
+    }
+
+    #[test]
+    fn oom_score_parses() {
+        assert_eq!(parse_oom_score("667\n"), Some(667));
+        assert_eq!(parse_oom_score(""), None);
+    }
+}
