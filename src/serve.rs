@@ -8,15 +8,26 @@
 
 use std::sync::Arc;
 
+use serde_json::json;
+
 use crate::cli::Config;
-use crate::metrics::http::{Limits, Server, ServerHandle};
+use crate::log::{self, Level};
+use crate::metrics::http::{Limits, Listener, MetricsRoutes, Server, ServerHandle};
+use crate::metrics::prom;
 use crate::watch::board::Board;
 
 /// Starts the serving thread when anything is to be served; `None` (with a
 /// warning already logged) when nothing is or it could not start.
-pub fn start(_cfg: &Config, _board: &Arc<Board>) -> Option<ServerHandle> {
-    let server = Server::new(Limits::default());
-    let listeners = 0usize;
+pub fn start(cfg: &Config, board: &Arc<Board>) -> Option<ServerHandle> {
+    let mut server = Server::new(Limits::default());
+    let mut listeners = 0usize;
+
+    // --- the Prometheus endpoint (--metrics) ---------------------------
+    if let Some(addr) = cfg.metrics {
+        listeners += usize::from(listen_metrics(&mut server, addr, board));
+    }
+    // --- end of the Prometheus endpoint ---------------------------------
+
     if listeners == 0 {
         return None;
     }
@@ -30,6 +41,44 @@ pub fn start(_cfg: &Config, _board: &Arc<Board>) -> Option<ServerHandle> {
                 &[],
             );
             None
+        }
+    }
+}
+
+/// Binds `--metrics`' TCP listener and routes `GET /metrics` to a render of
+/// the board. A bind failure (port taken, address not on this host) costs
+/// the endpoint only: one warning, and ward goes on reaping.
+fn listen_metrics(server: &mut Server, addr: std::net::SocketAddr, board: &Arc<Board>) -> bool {
+    let bound = Listener::bind_tcp(addr).and_then(|l| {
+        let at = l.local_addr().unwrap_or(addr);
+        let board = board.clone();
+        // The view is copied out under the board's lock and rendered after,
+        // so the watch thread never waits for a slow render.
+        let render = move |out: &mut String| prom::render(&board.metrics_view(), out);
+        server
+            .listen(l, Box::new(MetricsRoutes::new(render)))
+            .map(|()| at)
+    });
+    match bound {
+        Ok(at) => {
+            log::event(
+                Level::Info,
+                "metrics",
+                &format!("serving Prometheus metrics at http://{at}/metrics"),
+                &[("address", json!(at.to_string()))],
+            );
+            true
+        }
+        Err(e) => {
+            log::event(
+                Level::Warning,
+                "metrics_unavailable",
+                &format!(
+                    "cannot listen on {addr} for --metrics ({e}): no metrics endpoint; reaping goes on"
+                ),
+                &[("address", json!(addr.to_string()))],
+            );
+            false
         }
     }
 }
