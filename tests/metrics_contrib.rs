@@ -248,7 +248,9 @@ fn metric_table_lists_every_family() {
     // The table is in the README's "Metrics" section.
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("\n## Metrics\n").expect("README has a Metrics section");
+    let start = readme
+        .find("\n## Metrics\n")
+        .expect("README has a Metrics section");
     let text = &readme[start + 1..];
     let text = &text[..text[1..].find("\n## ").map_or(text.len(), |i| i + 1)];
     let listed: BTreeSet<&str> = text
