@@ -9,18 +9,28 @@
 use std::sync::Arc;
 
 use crate::cli::Config;
-use crate::metrics::http::{Limits, Listener, Server, ServerHandle};
+use serde_json::json;
+
+use crate::log::{self, Level};
+use crate::metrics::http::{Limits, Listener, MetricsRoutes, Server, ServerHandle};
+use crate::metrics::prom;
 use crate::watch::board::Board;
 
 /// Starts the serving thread when anything is to be served; `None` (with a
 /// warning already logged) when nothing is or it could not start.
-pub fn start(_cfg: &Config, board: &Arc<Board>) -> Option<ServerHandle> {
+pub fn start(cfg: &Config, board: &Arc<Board>) -> Option<ServerHandle> {
     let mut server = Server::new(Limits::default());
     let mut listeners = 0usize;
 
     // ---- `ward status`: the abstract socket of this PID namespace.
     listeners += listen_status(&mut server, board);
     // ---- end of `ward status`.
+
+    // --- the Prometheus endpoint (--metrics) ---------------------------
+    if let Some(addr) = cfg.metrics {
+        listeners += usize::from(listen_metrics(&mut server, addr, board));
+    }
+    // --- end of the Prometheus endpoint ---------------------------------
 
     if listeners == 0 {
         return None;
@@ -65,6 +75,44 @@ fn listen_status(server: &mut Server, board: &Arc<Board>) -> usize {
                 &[],
             );
             0
+        }
+    }
+}
+
+/// Binds `--metrics`' TCP listener and routes `GET /metrics` to a render of
+/// the board. A bind failure (port taken, address not on this host) costs
+/// the endpoint only: one warning, and ward goes on reaping.
+fn listen_metrics(server: &mut Server, addr: std::net::SocketAddr, board: &Arc<Board>) -> bool {
+    let bound = Listener::bind_tcp(addr).and_then(|l| {
+        let at = l.local_addr().unwrap_or(addr);
+        let board = board.clone();
+        // The view is copied out under the board's lock and rendered after,
+        // so the watch thread never waits for a slow render.
+        let render = move |out: &mut String| prom::render(&board.metrics_view(), out);
+        server
+            .listen(l, Box::new(MetricsRoutes::new(render)))
+            .map(|()| at)
+    });
+    match bound {
+        Ok(at) => {
+            log::event(
+                Level::Info,
+                "metrics",
+                &format!("serving Prometheus metrics at http://{at}/metrics"),
+                &[("address", json!(at.to_string()))],
+            );
+            true
+        }
+        Err(e) => {
+            log::event(
+                Level::Warning,
+                "metrics_unavailable",
+                &format!(
+                    "cannot listen on {addr} for --metrics ({e}): no metrics endpoint; reaping goes on"
+                ),
+                &[("address", json!(addr.to_string()))],
+            );
+            false
         }
     }
 }

@@ -96,6 +96,8 @@ pub enum Section {
     Stopping,
     /// Sampling and warnings.
     Watching,
+    /// The Prometheus endpoint and CloudWatch EMF lines.
+    Metrics,
     /// Log and report.
     Reporting,
     /// Help, version.
@@ -104,10 +106,11 @@ pub enum Section {
 
 impl Section {
     /// Every section, in help order.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Signals,
         Section::Stopping,
         Section::Watching,
+        Section::Metrics,
         Section::Reporting,
         Section::General,
     ];
@@ -118,6 +121,7 @@ impl Section {
             Section::Signals => "Signals and exit codes",
             Section::Stopping => "Stopping",
             Section::Watching => "Watching",
+            Section::Metrics => "Metrics",
             Section::Reporting => "Reporting",
             Section::General => "General",
         }
@@ -412,6 +416,71 @@ pub static FLAGS: &[Flag] = &[
         section: Section::Watching,
         help: "leave oom_score_adj alone: neither ward's -1000 nor the child's raise",
         details: "see What ward survives",
+    },
+    Flag {
+        long: "metrics",
+        short: None,
+        env: Env::Var("WARD_METRICS"),
+        value: Some("ADDR"),
+        apply: Apply::Text(|d, v| {
+            let addr = crate::metrics::http::parse_listen_addr(v.trim())
+                .map_err(|e| format!("invalid metrics address {e}"))?;
+            d.cfg.metrics = Some(addr);
+            Ok(())
+        }),
+        repeats: false,
+        default: Shown::Words("off"),
+        section: Section::Metrics,
+        help: "serve Prometheus metrics at http://ADDR/metrics",
+        details: "`:9464` is every IPv4 interface, `127.0.0.1:9464` loopback only, `[::1]:9464` IPv6; host names are not resolved",
+    },
+    Flag {
+        long: "emf",
+        short: None,
+        env: Env::Var("WARD_EMF"),
+        value: None,
+        apply: Apply::Switch(|d| d.cfg.emf = true),
+        repeats: false,
+        default: Shown::Words("off"),
+        section: Section::Metrics,
+        help: "write a CloudWatch Embedded Metric Format line to stderr every --emf-interval",
+        details: "a bare JSON object per line, which CloudWatch Logs (awslogs) turns into metrics; on ECS the dimensions come from the task metadata endpoint",
+    },
+    Flag {
+        long: "emf-interval",
+        short: None,
+        env: Env::Var("WARD_EMF_INTERVAL"),
+        value: Some("DURATION"),
+        apply: Apply::Text(|d, v| {
+            let t = values::duration(v)?;
+            // CloudWatch's finest ordinary resolution is a minute; a line per
+            // second is already more log than metric.
+            if t < Duration::from_secs(1) {
+                return Err(format!("invalid EMF interval '{v}': at least 1s"));
+            }
+            d.cfg.emf_interval = t;
+            Ok(())
+        }),
+        repeats: false,
+        default: Shown::Value("60s"),
+        section: Section::Metrics,
+        help: "time between EMF lines; at least 1s",
+        details: "",
+    },
+    Flag {
+        long: "emf-namespace",
+        short: None,
+        env: Env::Var("WARD_EMF_NAMESPACE"),
+        value: Some("NAME"),
+        apply: Apply::Text(|d, v| {
+            d.cfg.emf_namespace = values::emf_namespace(v)?;
+            Ok(())
+        }),
+        repeats: false,
+        default: Shown::Value("ward"),
+        section: Section::Metrics,
+        help: "CloudWatch namespace of the EMF metrics",
+        details: "",
     },
     Flag {
         long: "report-file",

@@ -14,6 +14,7 @@ pub mod values;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -94,6 +95,14 @@ pub struct Config {
     /// Lower ward's own `oom_score_adj` or raise the child's (`--no-oom-adjust`
     /// turns it off).
     pub oom_adjust: bool,
+    /// Address of the Prometheus endpoint (`--metrics`); `None`: off.
+    pub metrics: Option<SocketAddr>,
+    /// CloudWatch EMF lines on stderr (`--emf`).
+    pub emf: bool,
+    /// Time between EMF lines.
+    pub emf_interval: Duration,
+    /// CloudWatch namespace of the EMF lines.
+    pub emf_namespace: String,
 }
 
 impl Default for Config {
@@ -115,6 +124,10 @@ impl Default for Config {
             thresholds: Thresholds::default(),
             report_file: None,
             oom_adjust: true,
+            metrics: None,
+            emf: false,
+            emf_interval: Duration::from_secs(60),
+            emf_namespace: crate::metrics::emf::NAMESPACE.into(),
         }
     }
 }
@@ -305,6 +318,24 @@ mod tests {
     }
 
     #[test]
+    fn metrics_and_emf() {
+        let cfg = run(&["app"], &[]).unwrap();
+        assert_eq!((cfg.metrics, cfg.emf), (None, false));
+        assert_eq!(cfg.emf_interval, Duration::from_secs(60));
+        let cfg = run(
+            &["--metrics", ":9464", "--emf-interval", "2m", "app"],
+            &[("WARD_EMF", "1"), ("WARD_EMF_NAMESPACE", "shop")],
+        )
+        .unwrap();
+        assert_eq!(cfg.metrics, Some("0.0.0.0:9464".parse().unwrap()));
+        assert!(cfg.emf);
+        assert_eq!(cfg.emf_interval, Duration::from_secs(120));
+        assert_eq!(cfg.emf_namespace, "shop");
+        let cfg = run(&["app"], &[("WARD_METRICS", "[::1]:9100")]).unwrap();
+        assert_eq!(cfg.metrics, Some("[::1]:9100".parse().unwrap()));
+    }
+
+    #[test]
     fn empty_env_values_are_unset() {
         let cfg = run(&["app"], &[("WARD_GRACE", "")]).unwrap();
         assert_eq!(cfg.grace, Duration::from_secs(3));
@@ -326,6 +357,18 @@ mod tests {
             (&["-p", "NOPE", "app"], &[], "--pdeathsig: invalid signal"),
             (&["--orphans", "kill", "app"], &[], "invalid orphan policy"),
             (&["--watch-interval", "10ms", "app"], &[], "at least 100ms"),
+            (
+                &["--metrics", "9464", "app"],
+                &[],
+                "--metrics: invalid metrics address",
+            ),
+            (&["app"], &[("WARD_METRICS", "host:1")], "WARD_METRICS"),
+            (&["--emf-interval", "500ms", "app"], &[], "at least 1s"),
+            (
+                &["--emf-namespace", "a\"b", "app"],
+                &[],
+                "invalid EMF namespace",
+            ),
             (&["--warn-memory", "0", "app"], &[], "invalid percentage"),
             (&["--warn-zombies", "0", "app"], &[], "invalid count"),
             (&["-g=yes", "app"], &[], "-g"),

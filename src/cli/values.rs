@@ -133,6 +133,23 @@ pub fn boolean(text: &str) -> Result<bool, String> {
     }
 }
 
+/// A CloudWatch namespace: 1–255 characters of letters, digits, spaces and
+/// `.-_/#:` (CloudWatch's rule), so a typo fails here rather than as a
+/// line CloudWatch silently ignores.
+pub fn emf_namespace(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    let ok = !t.is_empty()
+        && t.len() <= 255
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c));
+    if !ok {
+        return Err(format!(
+            "invalid EMF namespace '{text}': 1-255 letters, digits, spaces or . - _ / # :"
+        ));
+    }
+    Ok(t.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +230,13 @@ mod tests {
         assert_eq!(boolean("Yes"), Ok(true));
         assert_eq!(boolean("0"), Ok(false));
         assert!(boolean("maybe").is_err());
+    }
+
+    #[test]
+    fn emf_namespaces() {
+        assert_eq!(emf_namespace(" ward/prod "), Ok("ward/prod".into()));
+        assert!(emf_namespace("").is_err());
+        assert!(emf_namespace("a\"b").is_err());
+        assert!(emf_namespace(&"x".repeat(256)).is_err());
     }
 }

@@ -88,6 +88,13 @@ fn supervise(cfg: Config) -> u8 {
             is_pid1,
             terminate_orphans: cfg.orphans == OrphanPolicy::Terminate,
             grace: cfg.grace,
+            emf: cfg.emf.then(|| crate::watch::EmfPlan {
+                interval: cfg.emf_interval,
+                namespace: cfg.emf_namespace.clone(),
+                ecs_metadata: std::env::var(crate::metrics::ecs::METADATA_ENV)
+                    .ok()
+                    .filter(|v| !v.is_empty()),
+            }),
         },
         board.clone(),
     );

@@ -110,6 +110,22 @@ pub fn event(level: Level, key: &str, msg: &str, fields: &[(&str, Value)]) {
     sink::push(line.as_bytes());
 }
 
+/// Writes `line` as it is, without ward's prefix or JSON envelope, through
+/// the same non-blocking queue as every event: for lines another program
+/// parses whole, such as CloudWatch's EMF objects. Written whatever the
+/// level, since it was asked for explicitly. A newline inside would split
+/// the line in two halves that parse as nothing, so CR and LF become spaces
+/// (a JSON serializer never emits them raw; this only guards the rule).
+pub fn raw_line(line: &str) {
+    let mut out = String::with_capacity(line.len() + 1);
+    out.extend(
+        line.chars()
+            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c }),
+    );
+    out.push('\n');
+    sink::push(out.as_bytes());
+}
+
 /// Sets up the non-blocking way to stderr and allocates the queue. Call once
 /// at start, before the first line (the first line would do it otherwise).
 pub fn init_sink() {

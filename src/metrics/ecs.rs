@@ -5,7 +5,7 @@
 //! thread, once.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -198,13 +198,19 @@ fn split_url(url: &str) -> Result<(&str, SocketAddr, &str), MetadataError> {
         Some(close) => authority[close..].contains(':'),
         None => authority.contains(':'),
     };
+    // IP literals only: ECS gives 169.254.170.2 (EC2 and Fargate alike), and
+    // resolving names would link glibc's static resolver (~100 KiB+) into
+    // ward and could block past the deadline.
     let addr = if has_port {
-        authority.to_socket_addrs()
+        authority.parse::<SocketAddr>().ok()
     } else {
-        (authority.trim_start_matches('[').trim_end_matches(']'), 80).to_socket_addrs()
+        authority
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 80))
     }
-    .ok()
-    .and_then(|mut a| a.next())
     .ok_or_else(bad)?;
     Ok((authority, addr, path))
 }

@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use super::link::{ObservedPeaks, OomContext, OomVictim};
 use super::snapshot::Snapshot;
+use crate::metrics::MetricsView;
+use crate::metrics::view::{ActiveWarnings, WarningName};
 
 /// At most this many OOM kills and warnings are kept on the board; counts
 /// cover all of them.
@@ -120,12 +122,71 @@ impl Board {
         t.saturating_duration_since(self.started).as_secs_f64()
     }
 
+    /// Every number the metrics endpoint and the EMF line show, as of now:
+    /// the posted part copied under the lock (briefly: no I/O while held),
+    /// the reaper's atomics loaded.
+    pub fn metrics_view(&self) -> MetricsView {
+        let reaper = ReaperNumbers {
+            signals_forwarded: self.reaper.signals_forwarded.load(Ordering::Relaxed),
+            orphans_reaped: self.reaper.orphans_reaped.load(Ordering::Relaxed),
+        };
+        self.with_posted(|p| metrics_view(p, reaper))
+    }
+
     /// Counts one forwarded signal (reaping thread; never blocks).
     pub fn count_forwarded(&self) {
         self.reaper
             .signals_forwarded
             .fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// The reaping thread's counters, loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReaperNumbers {
+    /// Signals forwarded to the child.
+    pub signals_forwarded: u64,
+    /// Processes reaped other than the main child.
+    pub orphans_reaped: u64,
+}
+
+/// Maps what is posted to the metric values (pure). Counters count from
+/// ward's start, as the exit report does: fork failures are `pids.events
+/// max` minus the baseline taken before the child started, OOM kills the
+/// rises ward saw. A value ward does not know stays `None` and its series
+/// is left out.
+pub fn metrics_view(p: &Posted, reaper: ReaperNumbers) -> MetricsView {
+    let mut v = MetricsView::new();
+    v.signals_forwarded = Some(reaper.signals_forwarded);
+    v.orphans_reaped = Some(reaper.orphans_reaped);
+    let Some(snap) = &p.snapshot else {
+        // --no-watch, or before the first sample: the reaper's numbers only.
+        return v;
+    };
+    v.set_cgroup(&snap.cgroup, &snap.limits);
+    // Where the memory is: tmpfs/shmem is held by no process.
+    v.memory.anon = snap.cgroup.memory.anon;
+    v.memory.file = snap.cgroup.memory.file;
+    v.memory.shmem = snap.cgroup.memory.shmem;
+    if let Some(c) = &snap.procs {
+        v.set_census(c);
+    }
+    v.fork_failures = snap
+        .cgroup
+        .pids
+        .events_max
+        .map(|now| now.saturating_sub(p.peaks.fork_failures_base.unwrap_or(0)));
+    // The cgroup's own counter also holds kills from before ward started;
+    // shown only where the kernel has one at all.
+    v.oom_kills = v.oom_kills.map(|_| p.oom_kills_total);
+    let mut w = ActiveWarnings::all_clear();
+    for key in &p.active {
+        if let Some(name) = WarningName::from_key(key) {
+            w.set(name, true);
+        }
+    }
+    v.warnings = w;
+    v
 }
 
 impl Posted {
@@ -158,6 +219,71 @@ impl Posted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroup::{CgroupSample, LimitSource, Limits, MemoryEvents, MemoryLimit, PidsSample};
+
+    #[test]
+    fn nothing_posted_shows_the_reapers_numbers_only() {
+        let v = metrics_view(
+            &Posted::default(),
+            ReaperNumbers {
+                signals_forwarded: 3,
+                orphans_reaped: 5000,
+            },
+        );
+        assert_eq!(v.signals_forwarded, Some(3));
+        assert_eq!(v.orphans_reaped, Some(5000));
+        assert_eq!(v.memory.usage, None);
+        assert_eq!(v.warnings.get(WarningName::MemoryHigh), None);
+        assert_eq!(v.zombies, None);
+    }
+
+    #[test]
+    fn counters_count_from_wards_start() {
+        let mut p = Posted {
+            snapshot: Some(Snapshot {
+                cgroup: CgroupSample {
+                    memory: crate::cgroup::MemorySample {
+                        usage: Some(60 << 20),
+                        working_set: Some(58 << 20),
+                        events: MemoryEvents {
+                            oom_kill: Some(7),
+                            ..Default::default()
+                        },
+                        ..Default::default()
+                    },
+                    pids: PidsSample {
+                        current: Some(4),
+                        max: Some(100),
+                        events_max: Some(12),
+                    },
+                    ..Default::default()
+                },
+                limits: Limits {
+                    memory: Some(MemoryLimit {
+                        bytes: 64 << 20,
+                        source: LimitSource::OwnGroup,
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            active: vec!["memory_high", "log_dropped"],
+            oom_kills_total: 2,
+            ..Default::default()
+        };
+        p.peaks.fork_failures_base = Some(10);
+        let v = metrics_view(&p, ReaperNumbers::default());
+        assert_eq!(v.fork_failures, Some(2), "12 now, 10 before the child");
+        assert_eq!(v.oom_kills, Some(2), "kills ward saw, not the cgroup's 7");
+        assert_eq!(v.memory.limit, Some(64 << 20));
+        assert_eq!(v.memory.working_set, Some(58 << 20));
+        assert_eq!(v.warnings.get(WarningName::MemoryHigh), Some(true));
+        assert_eq!(v.warnings.get(WarningName::PidsHigh), Some(false));
+        assert_eq!(v.zombies, None, "no census yet");
+        assert_eq!(v.signals_forwarded, Some(0));
+        p.snapshot.as_mut().unwrap().cgroup.memory.events.oom_kill = None;
+        assert_eq!(metrics_view(&p, ReaperNumbers::default()).oom_kills, None);
+    }
 
     #[test]
     fn lists_keep_the_latest_and_count_all() {

@@ -11,8 +11,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::Instant;
 
-use serde::Serialize;
-
 use super::Snapshot;
 
 /// What the reaping thread asks of the watch thread. Every request is work
@@ -45,22 +43,7 @@ pub enum Request {
     Quit,
 }
 
-/// A process the OOM killer most likely took.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OomVictim {
-    /// Its pid (in ward's namespace).
-    pub pid: i32,
-    /// Its name, when ward could tell.
-    pub name: Option<String>,
-    /// True only with evidence that excludes other senders (see
-    /// [`super::victims::evidence::PROVEN`]); a SIGKILL near the rise is not.
-    pub certain: bool,
-    /// What names it, in words (one of [`super::victims::evidence`]).
-    pub evidence: &'static str,
-    /// Its `/proc/PID/oom_score` at the last look, when read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub oom_score: Option<u32>,
-}
+pub use super::victims::OomVictim;
 
 /// What the watch knew when it noticed an OOM kill, for the `oom_kill` line.
 #[derive(Debug, Clone, Default, PartialEq)]

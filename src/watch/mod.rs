@@ -35,6 +35,8 @@ pub use snapshot::{Ratios, Sampler, Snapshot};
 use crate::cgroup::{Cgroups, OomNotifier, Roots};
 use crate::cli::Thresholds;
 use crate::log::{self, Level};
+use crate::metrics::ecs;
+use crate::metrics::emf::{EmfContext, EmfInterval, render_emf};
 use crate::units::{bytes, cores, secs};
 use alerts::AlertState;
 use board::{Board, OomKillPosted, WarningPosted};
@@ -65,6 +67,29 @@ pub struct WatchPlan {
     pub terminate_orphans: bool,
     /// `--grace`, for the words of the shutdown lines.
     pub grace: Duration,
+    /// `--emf`: CloudWatch EMF lines on stderr.
+    pub emf: Option<EmfPlan>,
+}
+
+/// What `--emf` asks of the watch thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmfPlan {
+    /// Time between lines (`--emf-interval`).
+    pub interval: Duration,
+    /// CloudWatch namespace (`--emf-namespace`).
+    pub namespace: String,
+    /// `ECS_CONTAINER_METADATA_URI_V4`, read at start (not in the thread:
+    /// the environment is the main thread's to read).
+    pub ecs_metadata: Option<String>,
+}
+
+/// The EMF line's state: when the next is due, the counters at the last
+/// one, and the dimensions (read once, in the watch thread's first moments).
+struct EmfWriter {
+    plan: EmfPlan,
+    next: Instant,
+    interval: EmfInterval,
+    context: Option<EmfContext>,
 }
 
 /// Sampling state: present unless `--no-watch`.
@@ -93,6 +118,7 @@ pub struct Observer {
     self_pid: i32,
     sampling: Option<Sampling>,
     orphans: Option<OrphanTerminator>,
+    emf: Option<EmfWriter>,
     board: Arc<Board>,
 }
 
@@ -146,15 +172,40 @@ impl Observer {
             s.record();
             s
         });
-        let observer = Observer {
+        let emf = match (&plan.emf, &sampling) {
+            (Some(p), Some(_)) => Some(EmfWriter {
+                plan: p.clone(),
+                next: Instant::now() + p.interval,
+                interval: EmfInterval::default(),
+                context: None,
+            }),
+            (Some(_), None) => {
+                log::event(
+                    Level::Warning,
+                    "emf_unavailable",
+                    "--emf needs watching, which --no-watch turned off: no EMF lines",
+                    &[],
+                );
+                None
+            }
+            (None, _) => None,
+        };
+        let mut observer = Observer {
             plan,
             proc_root,
             self_pid,
             sampling,
             orphans: None,
+            emf,
             board,
         };
         observer.post();
+        // Counters of the first line count from the baseline, taken before
+        // the child started.
+        let baseline = observer.board.metrics_view();
+        if let Some(e) = &mut observer.emf {
+            e.interval = EmfInterval::starting_at(&baseline, epoch_ms());
+        }
         observer
     }
 
@@ -206,11 +257,17 @@ impl Observer {
         // itself): block them again so they stay pending for the signalfd.
         // A rare 32/33 sent in the microseconds before this line is lost.
         let _ = crate::sigmask::block_all();
+        if let Some(e) = &mut self.emf {
+            e.context = Some(emf_context(&e.plan));
+        }
         loop {
             let now = Instant::now();
             let mut deadline: Option<Instant> = None;
             if let Some(s) = self.sampling.as_ref().filter(|s| s.active) {
                 deadline = Some(s.next);
+                if let Some(e) = &self.emf {
+                    deadline = Some(s.next.min(e.next));
+                }
             }
             if let Some(o) = self.orphans.as_ref().filter(|o| o.active) {
                 deadline = Some(deadline.map_or(o.next_scan, |d| d.min(o.next_scan)));
@@ -256,7 +313,37 @@ impl Observer {
                 s.next = Instant::now() + s.interval;
                 self.post();
             }
+            if self.emf.as_ref().is_some_and(|e| e.next <= Instant::now())
+                && self.sampling.as_ref().is_some_and(|s| s.active)
+            {
+                self.write_emf(true);
+            }
         }
+    }
+
+    /// Writes one EMF line from fresh cgroup numbers (`fresh`: a quick
+    /// cgroup-only sample first, as the last tick may be a whole watch
+    /// interval old) and schedules the next.
+    fn write_emf(&mut self, fresh: bool) {
+        let Some(e) = &mut self.emf else { return };
+        // The closing line only when its interval is long enough to mean
+        // something (a CPU percent over 5 ms is noise).
+        let last = e.next.checked_sub(e.plan.interval);
+        if !fresh && last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        if fresh && let Some(s) = &mut self.sampling {
+            s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
+            s.record();
+        }
+        e.next = Instant::now() + e.plan.interval;
+        self.post();
+        let Some(e) = &mut self.emf else { return };
+        let view = self.board.metrics_view();
+        let now_ms = epoch_ms();
+        let values = e.interval.step(&view, now_ms);
+        let ctx = e.context.get_or_insert_with(EmfContext::bare);
+        log::raw_line(&render_emf(&values, ctx, now_ms));
     }
 
     fn on_oom_ready(&mut self, end: &WatchEnd) {
@@ -302,6 +389,9 @@ impl Observer {
                     None => (None, ObservedPeaks::default()),
                 };
                 self.post();
+                // The last (shorter) interval too: an OOM kill that ended
+                // the container belongs on the dashboard.
+                self.write_emf(false);
                 end.tell(Observation::Final { snapshot, peaks });
             }
             Request::SignalRest { signal } => {
@@ -592,6 +682,39 @@ impl Sampling {
             ],
         );
     }
+}
+
+/// Milliseconds since the epoch, for EMF's `_aws.Timestamp`.
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The EMF dimensions: from the ECS task metadata endpoint when ward runs
+/// on ECS (two requests at most, each with a short deadline: this thread
+/// waits, the reaping thread never does), else none. A failure is said
+/// once and costs only the dimensions.
+fn emf_context(plan: &EmfPlan) -> EmfContext {
+    let mut ctx = match &plan.ecs_metadata {
+        None => EmfContext::bare(),
+        Some(url) => match ecs::fetch_identity(url, ecs::FETCH_TIMEOUT) {
+            Ok(id) => EmfContext::from_ecs(&id),
+            Err(e) => {
+                log::event(
+                    Level::Warning,
+                    "ecs_metadata_unavailable",
+                    &format!(
+                        "cannot read the ECS task metadata ({e}): EMF lines carry no ClusterName, TaskDefinitionFamily or ContainerName"
+                    ),
+                    &[],
+                );
+                EmfContext::bare()
+            }
+        },
+    };
+    ctx.namespace.clone_from(&plan.namespace);
+    ctx
 }
 
 /// ward's cgroup, when it can be found and is really ward's own.

@@ -9,7 +9,24 @@
 
 use crate::procs::ProcTable;
 
-use super::link::OomVictim;
+use serde::Serialize;
+
+/// A process the OOM killer most likely took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OomVictim {
+    /// Its pid (in ward's namespace).
+    pub pid: i32,
+    /// Its name, when ward could tell.
+    pub name: Option<String>,
+    /// True only with evidence that excludes other senders (see
+    /// [`super::victims::evidence::PROVEN`]); a SIGKILL near the rise is not.
+    pub certain: bool,
+    /// What names it, in words (one of [`super::victims::evidence`]).
+    pub evidence: &'static str,
+    /// Its `/proc/PID/oom_score` at the last look, when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_score: Option<u32>,
+}
 
 /// At most this many candidates are kept (the largest by RSS first): the
 /// OOM killer picks by size, so the smallest of thousands never matter.
