@@ -299,6 +299,7 @@ impl<'a> Reaper<'a> {
         let mut orphans = 0u64;
         let now = Instant::now();
         let facts = &mut self.facts;
+        let mut sigkilled = false;
         let left = reap::reap_all(|pid, end| {
             if pid == main_pid {
                 main_end = Some(end);
@@ -307,8 +308,19 @@ impl<'a> Reaper<'a> {
             }
             if end == ChildEnd::Signaled(libc::SIGKILL) {
                 facts.note_sigkilled(pid, now);
+                sigkilled = true;
             }
         });
+        if sigkilled
+            && main_end.is_none()
+            && let Some(w) = &mut self.watch
+        {
+            // A SIGKILL may be the OOM killer's. Where there is no OOM
+            // notification (Docker's read-only v1 cgroupfs), the watch looks
+            // at the counter now rather than at its next sample. (At the main
+            // child's exit the final sample looks anyway.)
+            w.send(Request::CheckOom);
+        }
         self.facts.reaped_orphans += orphans;
         self.board
             .reaper

@@ -39,6 +39,8 @@ pub enum Request {
         /// Who it was.
         victim: OomVictim,
     },
+    /// A process died of SIGKILL: read the OOM kill counter now.
+    CheckOom,
     /// Stop the thread.
     Quit,
 }

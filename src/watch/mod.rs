@@ -54,6 +54,9 @@ const SURVIVOR_CHECKS: usize = 256;
 /// How many of the largest candidates get their `oom_score` read.
 const SCORED_CANDIDATES: usize = 8;
 
+/// The sampling interval while memory is near its limit.
+const NEAR_LIMIT_INTERVAL: Duration = Duration::from_millis(500);
+
 /// What the watch thread is told at start.
 #[derive(Debug, Clone)]
 pub struct WatchPlan {
@@ -310,7 +313,7 @@ impl Observer {
             }
             if let Some(s) = self.sampling.as_mut().filter(|s| s.active && s.next <= now) {
                 s.tick(now, &end, &self.board);
-                s.next = Instant::now() + s.interval;
+                s.next = Instant::now() + s.next_interval();
                 self.post();
             }
             if self.emf.as_ref().is_some_and(|e| e.next <= Instant::now())
@@ -408,6 +411,12 @@ impl Observer {
             Request::OomNamed { count, victim } => {
                 self.board.with_posted(|p| p.name_victim(count, victim));
             }
+            Request::CheckOom => {
+                if let Some(s) = &mut self.sampling {
+                    s.check_oom(end, &self.board);
+                }
+                self.post();
+            }
             Request::Quit => {}
         }
     }
@@ -460,6 +469,23 @@ impl Sampling {
                 "some cgroup or /proc files could not be read; the affected numbers are left out (logged once)",
                 &[("errors", json!(self.snap.read_errors))],
             );
+        }
+    }
+
+    /// The time to the next sample: the interval, or at most 500 ms while
+    /// memory is near the limit (from 95 % of `--warn-memory`), so a doomed
+    /// container's last numbers are fresh where no OOM notification exists
+    /// (Docker's read-only v1 cgroupfs).
+    fn next_interval(&self) -> Duration {
+        let near = self
+            .snap
+            .ratios
+            .memory_ratio
+            .is_some_and(|r| r * 100.0 >= self.thresholds.memory_pct * 0.95);
+        if near {
+            self.interval.min(NEAR_LIMIT_INTERVAL)
+        } else {
+            self.interval
         }
     }
 
