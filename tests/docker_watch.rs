@@ -132,11 +132,9 @@ fn docker_memory_32m_oom_kill_of_the_main_child_exits_137() {
     ctr.check(exit.code == 137, &format!("exit {exit:?}, want 137"));
     ctr.check(exit.oom_killed, "docker should record State.OOMKilled");
     let oom = one(&ctr, &logs, "oom_kill");
-    has(
-        &ctr,
-        oom,
-        "the kernel OOM killer killed ward-workload (pid ",
-    );
+    // Certain or "most likely" (timing alone is not proof): either names it.
+    has(&ctr, oom, "the kernel OOM killer ");
+    has(&ctr, oom, "killed ward-workload (pid ");
     has(&ctr, oom, "of the 32.0 MiB limit (own cgroup)");
     has(&ctr, oom, "(1 OOM kill since ward started)");
     let exited = one(&ctr, &logs, "child_exited");

@@ -353,13 +353,11 @@ fn root_v1_oom_kill_of_the_main_child_is_named_and_exits_137() {
     assert!(cg.oom_kills() >= 1, "the kernel should have OOM-killed");
 
     let oom = one(&out, "oom_kill");
-    // ward is pid 1 of the namespace and its child pid 2: the victim is
-    // certain (ward reaped it with SIGKILL), so no "most likely".
-    has(
-        &out,
-        oom,
-        "the kernel OOM killer killed ward-workload (pid 2)",
-    );
+    // ward is pid 1 of the namespace and its child pid 2. A SIGKILL reaped
+    // near the counter's rise is "most likely" unless the census proves it
+    // (issue 10: timing is not proof), so either wording names pid 2.
+    has(&out, oom, "the kernel OOM killer ");
+    has(&out, oom, "killed ward-workload (pid 2)");
     has(&out, oom, "of the 32.0 MiB limit (own cgroup)");
     has(&out, oom, "(1 OOM kill since ward started)");
     // A fresh group's high-water mark cannot pass its limit.
