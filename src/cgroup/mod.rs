@@ -143,7 +143,10 @@ impl Roots {
     pub fn rebase_mount_point(&self, mount_point: &str) -> PathBuf {
         match mount_point.strip_prefix(SYS_FS_CGROUP) {
             Some("") => self.sys_cgroup.clone(),
-            Some(rest) if rest.starts_with('/') => self.sys_cgroup.join(&rest[1..]),
+            // All leading slashes: `join` with an absolute path would replace the root.
+            Some(rest) if rest.starts_with('/') => {
+                self.sys_cgroup.join(rest.trim_start_matches('/'))
+            }
             _ => PathBuf::from(mount_point),
         }
     }
@@ -237,5 +240,32 @@ impl Cgroups {
             Version::V1 => OomNotifier::v1(&m.dir),
             Version::V2 => OomNotifier::v2(&m.dir),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebased_mount_points_stay_under_the_root() {
+        let roots = Roots::under(Path::new("/fixture"));
+        let cg = Path::new("/fixture/sys/fs/cgroup");
+        assert_eq!(roots.rebase_mount_point("/sys/fs/cgroup"), cg);
+        assert_eq!(
+            roots.rebase_mount_point("/sys/fs/cgroup/memory"),
+            cg.join("memory")
+        );
+        assert_eq!(roots.rebase_mount_point("/run/cg"), Path::new("/run/cg"));
+        assert_eq!(
+            roots.rebase_mount_point("/sys/fs/cgroupx"),
+            Path::new("/sys/fs/cgroupx")
+        );
+        // Found by fuzz/fuzz_targets/mountinfo.rs: a doubled slash made the rest
+        // absolute, and `join` then replaced the root with it ("/memory").
+        assert_eq!(
+            roots.rebase_mount_point("/sys/fs/cgroup//memory"),
+            cg.join("memory")
+        );
     }
 }

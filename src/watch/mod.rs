@@ -909,12 +909,15 @@ fn sigkilled_zombie(proc_root: &Path) -> Option<OomVictim> {
 pub fn sigkilled_zombie_name(stat: &str) -> Option<String> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
+    // `get`, not indexing: text with a '(' only after the last ')' is no stat
+    // line, and must not panic PID 1.
+    let name = stat.get(open + 1..close)?;
     let rest = stat.get(close + 1..)?;
     if rest.split_ascii_whitespace().next()? != "Z" {
         return None;
     }
     let status: i32 = rest.split_ascii_whitespace().last()?.parse().ok()?;
-    (status & 0x7f == libc::SIGKILL).then(|| stat[open + 1..close].to_string())
+    (status & 0x7f == libc::SIGKILL).then(|| name.to_string())
 }
 
 #[cfg(test)]
@@ -954,5 +957,13 @@ mod tests {
         assert!(!memory_whereabouts(&ctx).contains("held by"));
         ctx.anon_bytes = None;
         assert_eq!(memory_whereabouts(&ctx), "");
+    }
+
+    #[test]
+    fn zombie_name_with_paren_after_the_last_close_is_no_victim() {
+        // Found by fuzz/fuzz_targets/proc_stat.rs: a '(' after the last ')' made
+        // the comm slice run backwards and panicked.
+        let line = "0040000 0 0 9 45 157440eg) Z 7 77 7 0(-1 0  0 0 0 9\n";
+        assert_eq!(sigkilled_zombie_name(line), None);
     }
 }
