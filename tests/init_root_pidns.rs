@@ -40,7 +40,8 @@ fn orphan_storm_leaves_no_zombie_under_ward_and_thousands_without() {
 
     // Control: the same storm with a PID 1 that never waits. Fenced by a
     // pids cgroup so the zombies can't exhaust the machine's PID space.
-    let fence = PidsFence::new("storm", 4000);
+    let fence = common::cgroup_v1::CgroupV1::new("storm", &["pids"]);
+    fence.set("pids", "pids.max", "4000");
     let mut cmd = Command::new("unshare");
     cmd.args([
         "--pid",
