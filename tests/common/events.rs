@@ -114,7 +114,7 @@ pub fn number_after(line: &str, prefix: &str) -> f64 {
 }
 
 /// `docker run` options that make ward log one JSON object per line.
-pub const JSON_LOGS: [&str; 2] = ["-e", "WARD_LOG_FORMAT=json"];
+pub const JSON_LOGS: &[&str] = &["-e", "WARD_LOG_FORMAT=json"];
 
 /// Every JSON line in `text` (the app's own lines are skipped).
 pub fn json_events(text: &str) -> Vec<Value> {
