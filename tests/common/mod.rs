@@ -6,6 +6,7 @@
 pub mod cgroup_v1;
 pub mod docker;
 pub mod events;
+pub mod promtool;
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
