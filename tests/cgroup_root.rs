@@ -3,99 +3,25 @@
 //! a real OOM kill. Skipped (with a message) when not root on a developer machine;
 //! they fail when `CI=true`, because CI promises root and cgroup v1.
 
-use std::fs;
-use std::io::Write as _;
+mod common;
+
 use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
+
+use common::cgroup_v1::{CgroupV1, require_v1};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use ward::cgroup::{CgroupSample, Cgroups, LimitSource, Roots, Version};
 
-const V1: &str = "/sys/fs/cgroup";
-
 /// True when the test can run; panics in CI when it cannot.
 fn root_with_v1_memory(test: &str) -> bool {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let why = if !nix::unistd::geteuid().is_root() {
-        "not root"
-    } else if !Path::new(V1).join("memory/cgroup.procs").is_file() {
-        "no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory"
-    } else {
-        return true;
-    };
-    assert!(!ci, "{test}: CI=true but {why}");
-    // Straight to stderr: libtest captures eprintln!, and a skip must be visible.
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
-    false
-}
-
-/// Test cgroups under several v1 controllers, removed on drop; the child is killed first.
-struct TestGroups {
-    dirs: Vec<PathBuf>,
-    children: Vec<Child>,
-}
-
-impl TestGroups {
-    fn new(name: &str, controllers: &[&str]) -> TestGroups {
-        let dirs: Vec<PathBuf> = controllers
-            .iter()
-            .map(|c| Path::new(V1).join(c).join(name))
-            .collect();
-        for d in &dirs {
-            fs::create_dir_all(d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
-        }
-        TestGroups {
-            dirs,
-            children: Vec::new(),
-        }
-    }
-
-    fn dir(&self, controller: &str) -> &Path {
-        self.dirs
-            .iter()
-            .find(|d| d.parent().unwrap().ends_with(controller))
-            .unwrap()
-    }
-
-    fn set(&self, controller: &str, file: &str, value: &str) {
-        let p = self.dir(controller).join(file);
-        fs::write(&p, value).unwrap_or_else(|e| panic!("write {value} to {}: {e}", p.display()));
-    }
-
-    /// Starts `sleep` and moves it into every test group.
-    fn spawn_holder(&mut self) -> u32 {
-        let child = Command::new("sleep")
-            .arg("60")
-            .spawn()
-            .expect("spawn sleep");
-        let pid = child.id();
-        self.children.push(child);
-        for d in &self.dirs {
-            fs::write(d.join("cgroup.procs"), pid.to_string()).unwrap();
-        }
-        pid
-    }
-}
-
-impl Drop for TestGroups {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for d in &self.dirs {
-            // A just-killed task can linger in the group for a moment.
-            for _ in 0..50 {
-                if fs::remove_dir(d).is_ok() || !d.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
+    require_v1(
+        "a cgroup v1 memory hierarchy at /sys/fs/cgroup/memory",
+        &["memory"],
+        test,
+    )
 }
 
 #[test]
@@ -103,8 +29,7 @@ fn root_v1_child_in_real_cgroup_discover_limits_sample() {
     if !root_with_v1_memory("root_v1_child_in_real_cgroup_discover_limits_sample") {
         return;
     }
-    let name = format!("ward-test-{}-limits", std::process::id());
-    let mut g = TestGroups::new(&name, &["memory", "cpu", "pids"]);
+    let mut g = CgroupV1::new("limits", &["memory", "cpu", "pids"]);
     g.set("memory", "memory.limit_in_bytes", "64M");
     g.set("cpu", "cpu.cfs_period_us", "100000");
     g.set("cpu", "cpu.cfs_quota_us", "25000");
@@ -141,13 +66,9 @@ fn root_v1_oom_watch_fires_and_oom_kill_count_rises() {
     if !root_with_v1_memory("root_v1_oom_watch_fires_and_oom_kill_count_rises") {
         return;
     }
-    let name = format!("ward-test-{}-oom", std::process::id());
-    let mut g = TestGroups::new(&name, &["memory"]);
-    g.set("memory", "memory.limit_in_bytes", "32M");
+    let mut g = CgroupV1::new("oom", &["memory"]);
     // With swap accounting the task could swap instead of being killed.
-    if g.dir("memory").join("memory.memsw.limit_in_bytes").exists() {
-        g.set("memory", "memory.memsw.limit_in_bytes", "32M");
-    }
+    g.limit_memory("32M");
     let holder = g.spawn_holder();
     let cg = Cgroups::discover(&Roots::for_pid(holder)).expect("discover");
     let watch = cg.oom_notifier().expect("oom watch");

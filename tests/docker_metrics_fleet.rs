@@ -41,12 +41,7 @@ fn cgroup_v2() -> bool {
 }
 
 fn has_prometheus() -> bool {
-    Command::new("prometheus")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    common::promtool::installed("prometheus")
 }
 
 /// A Prometheus server in a temp dir; killed and removed on drop.

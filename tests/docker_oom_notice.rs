@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::docker;
+use common::docker::{self, MEMORY_32M};
 
 /// An orphan (adopted and reaped by ward) is OOM-killed while the main
 /// process lives on; with a 60 s watch interval the line must still come
@@ -19,14 +19,7 @@ fn docker_oom_kill_of_an_orphan_is_said_at_once_without_an_eventfd() {
         return;
     };
     let ctr = docker.run(
-        &[
-            "--memory",
-            "32m",
-            "--memory-swap",
-            "32m",
-            "-e",
-            "WARD_WATCH_INTERVAL=60s",
-        ],
+        &[MEMORY_32M, &["-e", "WARD_WATCH_INTERVAL=60s"]].concat(),
         &[
             "/bin/sh",
             "-c",

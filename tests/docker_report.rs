@@ -11,14 +11,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::docker::{self, Container, Exit};
+use common::TempDir;
+use common::docker::{self, Container, Exit, MEMORY_32M};
+use common::events::{JSON_LOGS, exit_report, json_named};
 use serde_json::Value;
-
-/// `docker run` options that make ward log one JSON object per line.
-const JSON_LOGS: &[&str] = &["-e", "WARD_LOG_FORMAT=json"];
 
 /// How long a short scenario may take; generous for a small shared machine.
 const SHORT: Duration = Duration::from_secs(60);
@@ -31,36 +29,6 @@ fn with_json<'a>(options: &[&'a str]) -> Vec<&'a str> {
     let mut all = options.to_vec();
     all.extend_from_slice(JSON_LOGS);
     all
-}
-
-/// Every JSON line in the logs (the app's own lines are skipped).
-fn json_events(logs: &str) -> Vec<Value> {
-    logs.lines()
-        .filter(|l| l.starts_with('{'))
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// The JSON events named `event`.
-fn events_named(logs: &str, event: &str) -> Vec<Value> {
-    json_events(logs)
-        .into_iter()
-        .filter(|v| v["event"] == event)
-        .collect()
-}
-
-/// The one `exit_report` line of an exited container. Logs can lag the exit
-/// by a moment, so it looks again for up to two seconds before failing.
-fn exit_report(ctr: &Container) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let reports = events_named(&ctr.logs(), "exit_report");
-        match reports.len() {
-            1 => return reports.into_iter().next().unwrap_or_default(),
-            0 if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            n => ctr.fail(&format!("expected exactly one exit_report line, found {n}")),
-        }
-    }
 }
 
 /// Docker and ward tell the same story: the same exit code, and Docker's
@@ -84,6 +52,13 @@ fn check_agreement(ctr: &Container, report: &Value, exit: Exit) {
     );
 }
 
+/// ward's exit report of an ended container, checked to agree with Docker's.
+fn agreed_report(ctr: &Container, exit: Exit) -> Value {
+    let report = exit_report(ctr);
+    check_agreement(ctr, &report, exit);
+    report
+}
+
 /// A field as f64, failing with the report when it is missing or not a number.
 fn num(ctr: &Container, report: &Value, pointer: &str) -> f64 {
     report
@@ -98,36 +73,14 @@ fn summary(report: &Value) -> Option<&str> {
     report["summary"].as_str().or(report["msg"].as_str())
 }
 
-/// A host directory mounted into a container, removed on drop.
-struct HostDir(PathBuf);
-
-impl HostDir {
-    fn new(name: &str) -> HostDir {
-        let path = std::env::temp_dir().join(format!("ward-report-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("mkdir {path:?}: {e}"));
-        HostDir(path)
-    }
-
-    /// `HOST:/out` for `docker run -v`.
-    fn volume(&self) -> String {
-        format!("{}:/out", self.0.display())
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for HostDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// `HOST:/out` for `docker run -v`.
+fn volume(dir: &TempDir) -> String {
+    format!("{}:/out", dir.path().display())
 }
 
 /// The report file a container wrote to `/out/report.json`: at most 4 KiB and
 /// valid JSON.
-fn report_file(ctr: &Container, dir: &HostDir) -> Value {
+fn report_file(ctr: &Container, dir: &TempDir) -> Value {
     let path = dir.path().join("report.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| ctr.fail(&format!("no report file at {path:?}: {e}")));
@@ -147,13 +100,9 @@ fn docker_oom_killed_main_process() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let ctr = docker.run(
-        &with_json(&["--memory", "32m", "--memory-swap", "32m"]),
-        &["ward-workload", "hog", "100"],
-    );
+    let ctr = docker.run(&with_json(MEMORY_32M), &["ward-workload", "hog", "100"]);
     let exit = ctr.wait(SHORT);
-    let r = exit_report(&ctr);
-    check_agreement(&ctr, &r, exit);
+    let r = agreed_report(&ctr, exit);
     ctr.check(
         exit.code == 137 && exit.oom_killed,
         &format!("Docker should see 137 and OOMKilled: {exit:?}"),
@@ -192,7 +141,7 @@ fn docker_oom_killed_main_process() {
         );
     }
     ctr.check(
-        !events_named(&ctr.logs(), "oom_kill").is_empty(),
+        !json_named(&ctr.logs(), "oom_kill").is_empty(),
         "an oom_kill warning should be streamed before the report",
     );
 }
@@ -205,13 +154,9 @@ fn docker_sigkill_that_is_not_oom_is_killed() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let ctr = docker.run(
-        &with_json(&["--memory", "32m", "--memory-swap", "32m"]),
-        &["ward-workload", "die", "KILL"],
-    );
+    let ctr = docker.run(&with_json(MEMORY_32M), &["ward-workload", "die", "KILL"]);
     let exit = ctr.wait(SHORT);
-    let r = exit_report(&ctr);
-    check_agreement(&ctr, &r, exit);
+    let r = agreed_report(&ctr, exit);
     ctr.check(
         exit.code == 137 && !exit.oom_killed,
         &format!("Docker should see 137 without OOMKilled: {exit:?}"),
@@ -233,10 +178,7 @@ fn docker_oom_killed_main_process_human_line() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let ctr = docker.run(
-        &["--memory", "32m", "--memory-swap", "32m"],
-        &["ward-workload", "hog", "100"],
-    );
+    let ctr = docker.run(MEMORY_32M, &["ward-workload", "hog", "100"]);
     let exit = ctr.wait(SHORT);
     ctr.check(
         exit.code == 137 && exit.oom_killed,
@@ -267,12 +209,11 @@ fn docker_worker_oom_under_a_shell_that_exits_3() {
         return;
     };
     let ctr = docker.run(
-        &with_json(&["--memory", "32m", "--memory-swap", "32m"]),
+        &with_json(MEMORY_32M),
         &["/bin/sh", "-c", "ward-workload hog 100; exit 3"],
     );
     let exit = ctr.wait(SHORT);
-    let r = exit_report(&ctr);
-    check_agreement(&ctr, &r, exit);
+    let r = agreed_report(&ctr, exit);
     ctr.check(
         exit.code == 3 && exit.oom_killed,
         &format!("Docker should see exit 3 and OOMKilled: {exit:?}"),
@@ -314,8 +255,7 @@ fn docker_stop_with_an_app_that_exits_on_sigterm() {
     ctr.wait_for_log("ready", Duration::from_secs(30));
     let took = ctr.stop(10);
     let exit = ctr.exit();
-    let r = exit_report(&ctr);
-    check_agreement(&ctr, &r, exit);
+    let r = agreed_report(&ctr, exit);
     ctr.check(
         exit.code == 7 && !exit.oom_killed,
         &format!("expected 7: {exit:?}"),
@@ -357,8 +297,7 @@ fn docker_stop_with_an_app_that_dies_of_sigterm() {
     ctr.wait_for_log("\"event\":\"watching\"", Duration::from_secs(30));
     let took = ctr.stop(10);
     let exit = ctr.exit();
-    let r = exit_report(&ctr);
-    check_agreement(&ctr, &r, exit);
+    let r = agreed_report(&ctr, exit);
     ctr.check(
         exit.code == 143 && !exit.oom_killed,
         &format!("expected 143: {exit:?}"),
@@ -399,23 +338,23 @@ fn docker_stop_timeout_without_kill_after_leaves_the_streamed_facts() {
         &format!("docker stop took only {took:?}; the app should have ignored SIGTERM"),
     );
     let logs = ctr.logs();
-    let stops = events_named(&logs, "stop_requested");
+    let stops = json_named(&logs, "stop_requested");
     ctr.check(
         stops.len() == 1 && stops[0]["from_pid"] == 0 && stops[0]["signal"] == "SIGTERM",
         "expected one stop_requested for SIGTERM from outside",
     );
     ctr.check(
-        !events_named(&logs, "signal_forwarded").is_empty(),
+        !json_named(&logs, "signal_forwarded").is_empty(),
         "the SIGTERM should have been forwarded",
     );
     // Docker's SIGKILL lands at 5 s, so the 5 s warning races it; 1 s cannot.
-    let still = events_named(&logs, "still_running");
+    let still = json_named(&logs, "still_running");
     ctr.check(
         still.iter().any(|e| e["after_s"] == 1),
         "expected the still_running warning at 1 s",
     );
     ctr.check(
-        events_named(&logs, "exit_report").is_empty(),
+        json_named(&logs, "exit_report").is_empty(),
         "ward was SIGKILLed by Docker: it cannot have written an exit report",
     );
 }
@@ -432,8 +371,7 @@ fn docker_stop_timeout_with_kill_after_is_reported() {
     ctr.wait_for_log("ready", Duration::from_secs(30));
     let took = ctr.stop(20);
     let exit = ctr.exit();
-    let r = exit_report(&ctr);
-    check_agreement(&ctr, &r, exit);
+    let r = agreed_report(&ctr, exit);
     ctr.check(
         took < Duration::from_secs(15),
         &format!("docker stop took {took:?}: --kill-after 2s should end it well before 20 s"),
@@ -462,11 +400,11 @@ fn docker_stop_timeout_with_kill_after_is_reported() {
     );
     let logs = ctr.logs();
     ctr.check(
-        !events_named(&logs, "kill_after").is_empty(),
+        !json_named(&logs, "kill_after").is_empty(),
         "expected the kill_after warning",
     );
     ctr.check(
-        events_named(&logs, "still_running")
+        json_named(&logs, "still_running")
             .iter()
             .any(|e| e["after_s"] == 1),
         "expected the still_running warning at 1 s",
@@ -485,8 +423,7 @@ fn docker_plain_exits_are_exited() {
         let code_s = code.to_string();
         let ctr = docker.run(JSON_LOGS, &["ward-workload", "exit", &code_s]);
         let exit = ctr.wait(SHORT);
-        let r = exit_report(&ctr);
-        check_agreement(&ctr, &r, exit);
+        let r = agreed_report(&ctr, exit);
         ctr.check(
             exit.code == code && !exit.oom_killed,
             &format!("expected exit {code}: {exit:?}"),
@@ -509,8 +446,8 @@ fn docker_report_file_matches_the_stderr_report() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let dir = HostDir::new("normal");
-    let volume = dir.volume();
+    let dir = TempDir::new("report-normal");
+    let volume = volume(&dir);
     let ctr = docker.run(
         &with_json(&["-v", &volume, "-e", "WARD_REPORT_FILE=/out/report.json"]),
         &["ward-workload", "exit", "1"],
@@ -558,8 +495,7 @@ fn docker_fork_storm_at_the_pids_limit_counts_refused_forks() {
         &["ward-workload", "forks", "80", "--hold", "2"],
     );
     let exit = ctr.wait(SHORT);
-    let r = exit_report(&ctr);
-    check_agreement(&ctr, &r, exit);
+    let r = agreed_report(&ctr, exit);
     ctr.check(exit.code == 0, &format!("expected exit 0: {exit:?}"));
     ctr.check(r["cause"] == "exited", "cause should be exited");
     // What the workload itself saw refused.
@@ -600,8 +536,7 @@ fn docker_busy_loop_under_cpus_is_throttled() {
         &["ward-workload", "busy", "4"],
     );
     let exit = ctr.wait(SHORT);
-    let r = exit_report(&ctr);
-    check_agreement(&ctr, &r, exit);
+    let r = agreed_report(&ctr, exit);
     ctr.check(exit.code == 0, &format!("expected exit 0: {exit:?}"));
     ctr.check(r["cause"] == "exited", "cause should be exited");
     // Docker's own record of the limit: NanoCpus 1e8 = 0.1 cores.
@@ -632,8 +567,8 @@ fn docker_missing_command_reports_exec_failed() {
     let Some(docker) = docker::docker() else {
         return;
     };
-    let dir = HostDir::new("exec");
-    let volume = dir.volume();
+    let dir = TempDir::new("report-exec");
+    let volume = volume(&dir);
     let ctr = docker.run(
         &["-v", &volume, "-e", "WARD_REPORT_FILE=/out/report.json"],
         &["/no/such/command"],
@@ -667,8 +602,8 @@ fn docker_unexecutable_command_reports_exec_failed_126() {
     let Some(docker) = docker::docker() else {
         return;
     };
-    let dir = HostDir::new("exec126");
-    let volume = dir.volume();
+    let dir = TempDir::new("report-exec126");
+    let volume = volume(&dir);
     let ctr = docker.run(
         &["-v", &volume, "-e", "WARD_REPORT_FILE=/out/report.json"],
         // A directory: execve fails with EACCES.

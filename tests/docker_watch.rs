@@ -14,7 +14,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::docker::{self, Container};
+use common::docker::{self, MEMORY_32M};
+use common::events::{events, has, number_after, one};
 
 /// How long a container may run before the test kills it and fails.
 const GUARD: Duration = Duration::from_secs(60);
@@ -26,45 +27,6 @@ fn ward_cmd<'a>(cmd: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
-/// ward's lines for event `key` in `logs` (human format).
-fn events<'a>(logs: &'a str, key: &str) -> Vec<&'a str> {
-    let warning = format!("ward: warning [{key}] ");
-    let info = format!("ward: [{key}] ");
-    logs.lines()
-        .filter(|l| l.starts_with(&warning) || l.starts_with(&info))
-        .collect()
-}
-
-/// The one line for `key`, or a failure with the logs.
-fn one<'a>(ctr: &Container, logs: &'a str, key: &str) -> &'a str {
-    let lines = events(logs, key);
-    ctr.check(lines.len() == 1, &format!("expected one [{key}] line"));
-    lines[0]
-}
-
-/// Fails with the logs unless `line` contains `want`.
-fn has(ctr: &Container, line: &str, want: &str) {
-    ctr.check(
-        line.contains(want),
-        &format!("expected {want:?} in:\n{line}"),
-    );
-}
-
-/// The number right after `prefix` in `line`.
-fn number_after(line: &str, prefix: &str) -> f64 {
-    let start = line
-        .find(prefix)
-        .unwrap_or_else(|| panic!("no {prefix:?} in {line}"))
-        + prefix.len();
-    let tail = &line[start..];
-    let end = tail
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(tail.len());
-    tail[..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {prefix:?} in {line}"))
-}
-
 #[test]
 fn docker_memory_32m_memory_high_then_oom_kill_of_a_grandchild() {
     let Some(docker) = docker::docker_with_workload() else {
@@ -72,14 +34,7 @@ fn docker_memory_32m_memory_high_then_oom_kill_of_a_grandchild() {
     };
     // 28 MiB plus ward and sh is ~92% of 32 MiB; then a hog that cannot fit.
     let ctr = docker.run(
-        &[
-            "--memory",
-            "32m",
-            "--memory-swap",
-            "32m",
-            "--entrypoint",
-            "/ward",
-        ],
+        &[MEMORY_32M, &["--entrypoint", "/ward"]].concat(),
         &ward_cmd(&[
             "sh",
             "-c",
@@ -117,14 +72,7 @@ fn docker_memory_32m_oom_kill_of_the_main_child_exits_137() {
         return;
     };
     let ctr = docker.run(
-        &[
-            "--memory",
-            "32m",
-            "--memory-swap",
-            "32m",
-            "--entrypoint",
-            "/ward",
-        ],
+        &[MEMORY_32M, &["--entrypoint", "/ward"]].concat(),
         &ward_cmd(&["ward-workload", "hog", "100"]),
     );
     let exit = ctr.wait(GUARD);

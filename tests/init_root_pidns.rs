@@ -40,7 +40,8 @@ fn orphan_storm_leaves_no_zombie_under_ward_and_thousands_without() {
 
     // Control: the same storm with a PID 1 that never waits. Fenced by a
     // pids cgroup so the zombies can't exhaust the machine's PID space.
-    let fence = PidsFence::new("storm", 4000);
+    let fence = common::cgroup_v1::CgroupV1::new("storm", &["pids"]);
+    fence.set("pids", "pids.max", "4000");
     let mut cmd = Command::new("unshare");
     cmd.args([
         "--pid",
@@ -171,15 +172,12 @@ fn rewrite_and_drop() {
     );
 }
 
-#[test]
-fn stop_delay_holds_the_first_term_and_a_second_goes_at_once() {
-    if !require_root("stop_delay") {
-        return;
-    }
-    let args = [
+/// ward with `--stop-delay DELAY` over a child that exits 7 on SIGTERM.
+fn exits_7_on_term_after(delay: &str) -> [&str; 10] {
+    [
         "--no-watch",
         "--stop-delay",
-        "1500ms",
+        delay,
         "--",
         workload(),
         "signals",
@@ -187,8 +185,15 @@ fn stop_delay_holds_the_first_term_and_a_second_goes_at_once() {
         "TERM",
         "--exit-code",
         "7",
-    ];
-    let p = Proc::start(ward_pid1(&args), T);
+    ]
+}
+
+#[test]
+fn stop_delay_holds_the_first_term_and_a_second_goes_at_once() {
+    if !require_root("stop_delay") {
+        return;
+    }
+    let p = Proc::start(ward_pid1(&exits_7_on_term_after("1500ms")), T);
     p.expect_line("ready");
     let sent = std::time::Instant::now();
     p.signal_ward(libc::SIGTERM);
@@ -201,19 +206,7 @@ fn stop_delay_holds_the_first_term_and_a_second_goes_at_once() {
     assert_eq!(out.code, 7);
     assert!(out.stderr.contains("[stop_delayed]"), "{}", out.stderr);
 
-    let args = [
-        "--no-watch",
-        "--stop-delay",
-        "60s",
-        "--",
-        workload(),
-        "signals",
-        "--exit-on",
-        "TERM",
-        "--exit-code",
-        "7",
-    ];
-    let p = Proc::start(ward_pid1(&args), T);
+    let p = Proc::start(ward_pid1(&exits_7_on_term_after("60s")), T);
     p.expect_line("ready");
     p.signal_ward(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(200));

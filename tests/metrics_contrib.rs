@@ -8,8 +8,8 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
+use common::promtool::{has_promtool, run_in};
 use serde_json::Value;
 use ward::metrics::prom::FAMILIES;
 
@@ -17,29 +17,6 @@ fn contrib(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("contrib")
         .join(rel)
-}
-
-fn has_promtool() -> bool {
-    Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new("promtool")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run promtool");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), said)
 }
 
 /// Every `ward_*` name in a PromQL expression.
@@ -106,9 +83,9 @@ fn alert_rules_check_and_pass_their_tests() {
         return;
     }
     let dir = contrib("prometheus");
-    let (ok, said) = promtool(&["check", "rules", "ward-alerts.yml"], &dir);
+    let (ok, said) = run_in(&["check", "rules", "ward-alerts.yml"], &dir);
     assert!(ok, "promtool check rules: {said}");
-    let (ok, said) = promtool(&["test", "rules", "ward-alerts-test.yml"], &dir);
+    let (ok, said) = run_in(&["test", "rules", "ward-alerts-test.yml"], &dir);
     assert!(ok, "promtool test rules: {said}");
 }
 
@@ -224,18 +201,17 @@ fn dashboard_queries_are_valid_promql() {
             "      - record: dashboard:query{i}\n        expr: {expr}\n"
         ));
     }
-    let dir = std::env::temp_dir().join(format!("ward-dashboard-promql-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = common::TempDir::new("dashboard-promql");
+    let dir = tmp.path();
     std::fs::write(dir.join("queries.yml"), &rules).unwrap();
-    let (ok, said) = promtool(&["check", "rules", "queries.yml"], &dir);
+    let (ok, said) = run_in(&["check", "rules", "queries.yml"], dir);
     // And a broken query is caught, so the check above means something.
     std::fs::write(
         dir.join("broken.yml"),
         "groups:\n  - name: b\n    rules:\n      - record: b:q\n        expr: \"rate(ward_zombies[5m]\"\n",
     )
     .unwrap();
-    let (broken_ok, _) = promtool(&["check", "rules", "broken.yml"], &dir);
-    let _ = std::fs::remove_dir_all(&dir);
+    let (broken_ok, _) = run_in(&["check", "rules", "broken.yml"], dir);
     assert!(
         ok,
         "promtool check rules on the dashboard's queries: {said}\n{rules}"

@@ -4,20 +4,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
+use common::promtool::{check_metrics, has_promtool};
 use ward::metrics::prom;
 use ward::metrics::view::{ActiveWarnings, LimitOrigin, MetricsView, PressureTotals, WarningName};
-
-fn has_promtool() -> bool {
-    Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 fn full_view() -> MetricsView {
     let mut v = MetricsView::new();
@@ -56,30 +45,6 @@ fn full_view() -> MetricsView {
     v
 }
 
-/// Runs `promtool check metrics` on `text`; returns (success, output).
-fn promtool_check(text: &str) -> (bool, String) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), said)
-}
-
 #[test]
 fn promtool_accepts_rendered_metrics() {
     if !common::require(
@@ -92,7 +57,7 @@ fn promtool_accepts_rendered_metrics() {
     for v in [full_view(), MetricsView::new()] {
         let mut text = String::new();
         prom::render(&v, &mut text);
-        let (ok, said) = promtool_check(&text);
+        let (ok, said) = check_metrics(&text);
         assert!(
             ok && said.trim().is_empty(),
             "promtool: {said}\non:\n{text}"
@@ -106,8 +71,8 @@ fn promtool_check_can_fail() {
     if !common::require("promtool", has_promtool(), "promtool_check_can_fail") {
         return;
     }
-    let (ok, _) = promtool_check("# TYPE ward_x counter\nward_x{a=\"b} 1\n");
+    let (ok, _) = check_metrics("# TYPE ward_x counter\nward_x{a=\"b} 1\n");
     assert!(!ok);
-    let (_, said) = promtool_check("# HELP ward_x x\n# TYPE ward_x counter\nward_x 1\n");
+    let (_, said) = check_metrics("# HELP ward_x x\n# TYPE ward_x counter\nward_x 1\n");
     assert!(said.contains("_total"), "lint said: {said}");
 }

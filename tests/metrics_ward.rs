@@ -8,39 +8,31 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::promtool::{check_metrics, has_promtool};
 use common::*;
-
-/// Tests here start storms and count threads: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A temp dir per case; `go` in it releases the child's script.
 struct Case {
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl Case {
     fn new(name: &str) -> Case {
-        let dir = std::env::temp_dir().join(format!("ward-mw-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Case { dir }
+        Case {
+            dir: TempDir::new(&format!("mw-{name}")),
+        }
     }
 
     /// `sh -c SCRIPT` with `WL` the workload and `GO` a wait for the go file.
     fn sh(&self, script: &str) -> Vec<String> {
         let go = format!(
             "while [ ! -e {} ]; do sleep 0.05; done",
-            self.dir.join("go").display()
+            self.dir.path().join("go").display()
         );
         vec![
             "/bin/sh".into(),
@@ -50,13 +42,7 @@ impl Case {
     }
 
     fn go(&self) {
-        std::fs::write(self.dir.join("go"), "").unwrap();
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        std::fs::write(self.dir.path().join("go"), "").unwrap();
     }
 }
 
@@ -155,15 +141,6 @@ fn expect_threads(pid: i32, n: usize) {
     }
 }
 
-fn has_promtool() -> bool {
-    Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn a_scrape_of_ward_as_pid1_follows_the_reaper() {
     if !require_root("metrics_scrape") {
@@ -212,26 +189,8 @@ fn a_scrape_of_ward_as_pid1_follows_the_reaper() {
     }
 
     if require("promtool", has_promtool(), "metrics_scrape") {
-        let mut check = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        check
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(body.as_bytes())
-            .unwrap();
-        let out = check.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "promtool check metrics: {}{}\n{body}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (ok, said) = check_metrics(&body);
+        assert!(ok, "promtool check metrics: {said}\n{body}");
     }
 
     // The orphan storm shows in the reaper's counter.

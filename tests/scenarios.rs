@@ -21,9 +21,9 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::docker::{self, Container, Docker, Exit, docker_cli};
+use common::events::{JSON_LOGS, exit_reports, json_named};
 use serde_json::Value;
 
-const JSON_LOGS: [&str; 2] = ["-e", "WARD_LOG_FORMAT=json"];
 const WAIT: Duration = Duration::from_secs(90);
 
 /// What one replay produced.
@@ -57,12 +57,7 @@ impl Outcome {
             .unwrap_or("")
     }
     fn events(&self, name: &str) -> Vec<Value> {
-        self.logs
-            .lines()
-            .filter(|l| l.starts_with('{'))
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["event"] == name)
-            .collect()
+        json_named(&self.logs, name)
     }
     fn has_event(&self, name: &str) -> bool {
         !self.events(name).is_empty()
@@ -110,24 +105,12 @@ fn expect(ok: bool, what: &str) -> Result<(), String> {
 /// Waits for the container, then collects its report (logs can lag a moment).
 fn finish(ctr: &Container) -> Outcome {
     let docker = ctr.wait(WAIT);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let logs = ctr.logs();
-        let reports: Vec<Value> = logs
-            .lines()
-            .filter(|l| l.starts_with('{'))
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["event"] == "exit_report")
-            .collect();
-        if !reports.is_empty() || Instant::now() >= deadline {
-            assert!(reports.len() <= 1, "more than one exit_report:\n{logs}");
-            return Outcome {
-                docker,
-                report: reports.into_iter().next(),
-                logs,
-            };
-        }
-        sleep(Duration::from_millis(100));
+    let (reports, logs) = exit_reports(ctr);
+    assert!(reports.len() <= 1, "more than one exit_report:\n{logs}");
+    Outcome {
+        docker,
+        report: reports.into_iter().next(),
+        logs,
     }
 }
 
@@ -161,6 +144,22 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn run(&self, options: &[&str], cmd: &[&str]) -> Container<'_> {
         self.docker.run(&opts(options), cmd)
+    }
+
+    /// Runs, gives the app 800 ms to start, `docker stop -t GRACE`, finishes.
+    fn stopped(&self, options: &[&str], cmd: &[&str], grace: u32) -> Outcome {
+        let ctr = self.run(options, cmd);
+        sleep(Duration::from_millis(800));
+        ctr.stop(grace);
+        finish(&ctr)
+    }
+
+    /// Runs, gives the app 800 ms to start, `docker kill -s SIGNAL`, finishes.
+    fn killed(&self, options: &[&str], cmd: &[&str], signal: &str) -> Outcome {
+        let ctr = self.run(options, cmd);
+        sleep(Duration::from_millis(800));
+        ctr.kill(signal);
+        finish(&ctr)
     }
 }
 
@@ -208,12 +207,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "docker stop",
             truth: "SIGTERM from Docker; main dies of it",
-            run: |c| {
-                let ctr = c.run(&[], &["ward-workload", "sleep", "60"]);
-                sleep(Duration::from_millis(800));
-                ctr.stop(10);
-                finish(&ctr)
-            },
+            run: |c| c.stopped(&[], &["ward-workload", "sleep", "60"], 10),
             check: |o| {
                 expect(
                     o.cause() == "stopped" && o.exit() == Some(143),
@@ -225,13 +219,11 @@ fn scenarios() -> Vec<Scenario> {
             name: "stop, -r TERM:KILL",
             truth: "SIGTERM from Docker, forwarded by ward as SIGKILL",
             run: |c| {
-                let ctr = c.run(
+                c.stopped(
                     &["-e", "WARD_REWRITE=TERM:KILL"],
                     &["ward-workload", "sleep", "60"],
-                );
-                sleep(Duration::from_millis(800));
-                ctr.stop(10);
-                finish(&ctr)
+                    10,
+                )
             },
             check: |o| {
                 expect(
@@ -248,13 +240,11 @@ fn scenarios() -> Vec<Scenario> {
             name: "stop timeout ended by ward",
             truth: "main ignores SIGTERM; ward SIGKILLs it after --kill-after 2s",
             run: |c| {
-                let ctr = c.run(
+                c.stopped(
                     &["-e", "WARD_KILL_AFTER=2s"],
                     &["ward-workload", "ignore-term"],
-                );
-                sleep(Duration::from_millis(800));
-                ctr.stop(10);
-                finish(&ctr)
+                    10,
+                )
             },
             check: |o| {
                 expect(
@@ -266,12 +256,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "stop timeout ended by Docker",
             truth: "main ignores SIGTERM; Docker SIGKILLs PID 1 after 2 s",
-            run: |c| {
-                let ctr = c.run(&[], &["ward-workload", "ignore-term"]);
-                sleep(Duration::from_millis(800));
-                ctr.stop(2);
-                finish(&ctr)
-            },
+            run: |c| c.stopped(&[], &["ward-workload", "ignore-term"], 2),
             check: |o| {
                 expect(o.docker.code == 137, "Docker 137")?;
                 expect(o.report.is_none(), "no report: ward itself was SIGKILLed")?;
@@ -284,12 +269,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "docker kill -s KILL",
             truth: "SIGKILL to PID 1 from outside",
-            run: |c| {
-                let ctr = c.run(&[], &["ward-workload", "sleep", "60"]);
-                sleep(Duration::from_millis(800));
-                ctr.kill("KILL");
-                finish(&ctr)
-            },
+            run: |c| c.killed(&[], &["ward-workload", "sleep", "60"], "KILL"),
             check: |o| {
                 expect(o.docker.code == 137 && !o.docker.oom_killed, "Docker 137")?;
                 expect(o.report.is_none(), "no report: nothing runs after SIGKILL")
@@ -492,7 +472,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "STOPSIGNAL WINCH",
             truth: "docker stop with STOPSIGNAL WINCH (httpd); main exits 0 on WINCH",
             run: |c| {
-                let ctr = c.run(
+                c.stopped(
                     &["--stop-signal", "WINCH", "-e", "WARD_STOP_SIGNAL=WINCH"],
                     &[
                         "ward-workload",
@@ -502,10 +482,8 @@ fn scenarios() -> Vec<Scenario> {
                         "--exit-code",
                         "0",
                     ],
-                );
-                sleep(Duration::from_millis(800));
-                ctr.stop(10);
-                finish(&ctr)
+                    10,
+                )
             },
             check: |o| expect(o.cause() == "stopped" && o.exit() == Some(0), "stopped 0"),
         },
@@ -513,13 +491,11 @@ fn scenarios() -> Vec<Scenario> {
             name: "STOPSIGNAL QUIT",
             truth: "docker stop with STOPSIGNAL QUIT; main dies of it",
             run: |c| {
-                let ctr = c.run(
+                c.stopped(
                     &["--stop-signal", "QUIT", "-e", "WARD_STOP_SIGNAL=QUIT"],
                     &["ward-workload", "sleep", "60"],
-                );
-                sleep(Duration::from_millis(800));
-                ctr.stop(10);
-                finish(&ctr)
+                    10,
+                )
             },
             check: |o| {
                 expect(

@@ -9,15 +9,14 @@
 
 mod common;
 
-use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use common::{require, require_root, run, ward, ward_plain};
+use common::cgroup_v1::{CgroupV1, require_v1};
+use common::{TempDir, require, require_root, run, serial, ward, ward_plain};
 
 /// The memory limit of the OOM cases, as in the measurement.
 const LIMIT_MIB: u64 = 32;
@@ -26,20 +25,9 @@ const RUNS: usize = 5;
 /// The most one run may take before its guard kills it.
 const GUARD: Duration = Duration::from_secs(60);
 
-/// One OOM case at a time: the machine is small and shared.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Root and the v1 memory controller, or a visible skip (a failure in CI).
 fn can_run_oom(test: &str) -> bool {
-    require_root(test)
-        && require(
-            "the cgroup v1 memory hierarchy",
-            Path::new("/sys/fs/cgroup/memory/cgroup.procs").is_file(),
-            test,
-        )
+    require_v1("the cgroup v1 memory hierarchy", &["memory"], test)
 }
 
 /// True when this process holds CAP_SYS_RESOURCE (bit 24 of CapEff).
@@ -50,105 +38,6 @@ fn has_cap_sys_resource() -> bool {
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
         .is_some_and(|caps| caps & (1 << 24) != 0)
-}
-
-/// A directory for one case, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(case: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ward-survive-{case}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A v1 memory group `ward-survive-<case>-<pid>` with a limit; dropping it
-/// kills what is left inside and removes it.
-struct MemGroup {
-    dir: PathBuf,
-}
-
-impl MemGroup {
-    fn new(case: &str, mib: u64) -> MemGroup {
-        let dir = Path::new("/sys/fs/cgroup/memory")
-            .join(format!("ward-survive-{case}-{}", std::process::id()));
-        let g = MemGroup { dir };
-        g.remove();
-        std::fs::create_dir(&g.dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", g.dir.display()));
-        let bytes = (mib << 20).to_string();
-        for file in ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"] {
-            let path = g.dir.join(file);
-            // memsw exists only with swap accounting; then it must be limited
-            // too, or the tmpfs would swap instead of OOMing.
-            if file == "memory.limit_in_bytes" || path.exists() {
-                std::fs::write(&path, &bytes)
-                    .unwrap_or_else(|e| panic!("write {bytes} to {}: {e}", path.display()));
-            }
-        }
-        g
-    }
-
-    fn oom_kills(&self) -> u64 {
-        std::fs::read_to_string(self.dir.join("memory.oom_control"))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("oom_kill "))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Moves `cmd`'s process into the group before it execs.
-    fn wrap(&self, cmd: &mut Command) {
-        let procs = CString::new(self.dir.join("cgroup.procs").to_str().unwrap()).unwrap();
-        // SAFETY: open/write/close on a path prepared before fork.
-        unsafe {
-            cmd.pre_exec(move || {
-                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
-                let err = std::io::Error::last_os_error();
-                libc::close(fd);
-                if ok { Ok(()) } else { Err(err) }
-            });
-        }
-    }
-
-    fn remove(&self) {
-        for _ in 0..200 {
-            if !self.dir.exists() || std::fs::remove_dir(&self.dir).is_ok() {
-                return;
-            }
-            let procs = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
-            for pid in procs
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
-                // SAFETY: kill(2) on a process inside this test's group.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for MemGroup {
-    fn drop(&mut self) {
-        self.remove();
-    }
 }
 
 /// The child of the OOM cases: prints its own and ward's `oom_score_adj`,
@@ -167,8 +56,9 @@ fn tmpfs_hog(mnt: &Path) -> String {
 /// `PREFIX... unshare --pid --fork --mount-proc ward -- sh -c HOG` in a
 /// fresh 32 MiB group; returns ward's output and the group's OOM kills.
 fn run_tmpfs_oom(case: &str, prefix: &[&str]) -> (common::Outcome, u64) {
-    let mnt = TempDir::new(case);
-    let g = MemGroup::new(case, LIMIT_MIB);
+    let mnt = TempDir::new(&format!("survive-{case}"));
+    let g = CgroupV1::new(&format!("survive-{case}"), &["memory"]);
+    g.limit_memory_mib(LIMIT_MIB);
     let mut cmd = Command::new(prefix.first().copied().unwrap_or("unshare"));
     let mut args: Vec<&str> = prefix.iter().skip(1).copied().collect();
     if !prefix.is_empty() {
@@ -376,7 +266,7 @@ fn ward_reaps_its_child_when_it_inherited_sigchld_ignored() {
 
 #[test]
 fn script_without_shebang_runs_through_bin_sh() {
-    let dir = TempDir::new("script");
+    let dir = TempDir::new("survive-script");
     let script = dir.path().join("no-shebang");
     std::fs::write(&script, "echo hi \"$1\"; exit 3\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();

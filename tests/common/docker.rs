@@ -38,6 +38,10 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub use super::in_ci;
 
+/// `docker run` options for a 32 MiB memory limit without swap, so the OOM
+/// killer cannot be avoided by swapping.
+pub const MEMORY_32M: &[&str] = &["--memory", "32m", "--memory-swap", "32m"];
+
 /// Access to the test image. Holding it serialises the Docker tests of one test
 /// binary: two cores are shared, and a 5000-process storm next to a timing test
 /// would make the timing meaningless.

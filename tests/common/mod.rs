@@ -3,7 +3,10 @@
 //! its output line by line, and finding processes from the host's view.
 #![allow(dead_code)]
 
+pub mod cgroup_v1;
 pub mod docker;
+pub mod events;
+pub mod promtool;
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
@@ -47,6 +50,13 @@ pub fn skipped(why: &str) {
     let _ = std::io::stderr().write_all(format!("SKIPPED: {why}\n").as_bytes());
 }
 
+/// Holds the machine for one case at a time within a test binary
+/// (poison-tolerant: one failed case must not fail the others).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// True when running as root.
 pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
@@ -87,6 +97,41 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+impl Outcome {
+    /// Everything the run left, for failure messages.
+    pub fn dump(&self) -> String {
+        format!(
+            "--- exit {} after {:?}\n--- stdout:\n{}--- stderr:\n{}",
+            self.code, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A directory for one case, `$TMPDIR/ward-<name>-<pid>`, emptied when made
+/// and removed when dropped.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Creates the directory, removing a leftover of an earlier run first.
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("ward-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        TempDir(dir)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A running process under a guard: killed (with its whole process group)
 /// when dropped or when its deadline passes.
 pub struct Proc {
@@ -102,11 +147,22 @@ pub struct Proc {
 impl Proc {
     /// Starts `cmd` in its own process group with piped output; `limit` is the
     /// most it may run before the guard kills it and the test fails.
-    pub fn start(mut cmd: Command, limit: Duration) -> Proc {
+    pub fn start(cmd: Command, limit: Duration) -> Proc {
+        Proc::spawn(cmd, Stdio::piped(), limit)
+    }
+
+    /// Like [`Proc::start`], but the process's stderr is `stderr` (say a
+    /// [`StalledFifo::writer`]) instead of a pipe the test drains.
+    pub fn start_with_stderr(cmd: Command, stderr: std::os::fd::OwnedFd, limit: Duration) -> Proc {
+        Proc::spawn(cmd, Stdio::from(stderr), limit)
+    }
+
+    /// Spawns under the guard; stderr is collected when it is a pipe.
+    fn spawn(mut cmd: Command, stderr: Stdio, limit: Duration) -> Proc {
         let what = format!("{cmd:?}");
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(stderr);
         // SAFETY: setpgid is async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
@@ -127,20 +183,25 @@ impl Proc {
                 let _ = tx.send(line);
             }
         });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+        let stderr = match child.stderr.take() {
+            Some(mut err) => {
+                let stderr = Arc::new(Mutex::new(String::new()));
+                let sink = stderr.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = err.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        sink.lock()
+                            .unwrap()
+                            .push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                });
+                stderr
             }
-        });
+            None => Arc::new(Mutex::new(String::from("(stderr went to a FIFO)"))),
+        };
         let started = Instant::now();
         Proc {
             child,
@@ -335,66 +396,6 @@ pub fn zombies_under(root: i32) -> usize {
     descendants(root).iter().filter(|(_, s)| *s == 'Z').count()
 }
 
-/// A v1 pids cgroup that fences a test's processes; removed on drop.
-pub struct PidsFence {
-    path: std::path::PathBuf,
-}
-
-impl PidsFence {
-    /// Creates `/sys/fs/cgroup/pids/ward-test-NAME-PID` with `pids.max = max`.
-    pub fn new(name: &str, max: u64) -> PidsFence {
-        let path = std::path::PathBuf::from(format!(
-            "/sys/fs/cgroup/pids/ward-test-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::create_dir(&path);
-        std::fs::write(path.join("pids.max"), max.to_string()).expect("set pids.max");
-        PidsFence { path }
-    }
-
-    /// A command whose process (and descendants) start inside the fence.
-    pub fn wrap(&self, cmd: &mut Command) {
-        let procs = self.path.join("cgroup.procs");
-        // SAFETY: open/write/close of a path prepared before fork; no allocation.
-        let c = std::ffi::CString::new(procs.to_str().unwrap()).unwrap();
-        unsafe {
-            cmd.pre_exec(move || {
-                let fd = libc::open(c.as_ptr(), libc::O_WRONLY);
-                if fd < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
-                libc::close(fd);
-                if ok {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-    }
-}
-
-impl Drop for PidsFence {
-    fn drop(&mut self) {
-        for _ in 0..200 {
-            if std::fs::remove_dir(&self.path).is_ok() {
-                return;
-            }
-            if let Ok(procs) = std::fs::read_to_string(self.path.join("cgroup.procs")) {
-                for pid in procs
-                    .split_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok())
-                {
-                    // SAFETY: plain kill(2) on a process fenced by this test.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Stalled stderr (tests/log_stalled.rs): a FIFO nobody reads until the test
 // says so, and a `Proc` whose stderr is such a FIFO.
@@ -481,50 +482,5 @@ impl StalledFifo {
 impl Drop for StalledFifo {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Proc {
-    /// Like [`Proc::start`], but the process's stderr is `stderr` (say a
-    /// [`StalledFifo::writer`]) instead of a pipe the test drains.
-    pub fn start_with_stderr(
-        mut cmd: Command,
-        stderr: std::os::fd::OwnedFd,
-        limit: Duration,
-    ) -> Proc {
-        let what = format!("{cmd:?}");
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr));
-        // SAFETY: setpgid is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setpgid(0, 0);
-                Ok(())
-            });
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        let (tx, lines) = channel();
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let out = child.stdout.take().unwrap();
-        let sink = stdout.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-                let _ = tx.send(line);
-            }
-        });
-        let started = Instant::now();
-        Proc {
-            child,
-            lines,
-            stdout,
-            stderr: Arc::new(Mutex::new(String::from("(stderr went to a FIFO)"))),
-            started,
-            deadline: started + limit,
-            what,
-        }
     }
 }
