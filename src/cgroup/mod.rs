@@ -30,7 +30,9 @@ use serde::Serialize;
 pub use limits::{CpuLimit, LimitSource, Limits, MemoryLimit, PidsLimit};
 pub use oom::OomNotifier;
 pub use resolve::{Group, Placement, Version};
-pub use sample::{CgroupSample, CpuSample, MemoryEvents, MemorySample, PidsSample, PsiSample};
+pub use sample::{
+    CgroupSample, CpuSample, MemoryBreakdown, MemoryEvents, MemorySample, PidsSample, PsiSample,
+};
 
 /// Errors from discovery and OOM registration. Sampling never fails: it counts.
 #[derive(Debug, thiserror::Error)]

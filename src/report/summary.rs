@@ -150,6 +150,9 @@ pub fn build(i: &ReportInputs) -> Report {
             "peak_ratio": peak_ratio,
             "at_exit_bytes": at_exit,
             "shmem_bytes": snap.and_then(|s| s.cgroup.memory.shmem),
+            "anon_bytes": snap.and_then(|s| s.cgroup.memory.anon),
+            "file_bytes": snap.and_then(|s| s.cgroup.memory.file),
+            "kernel_bytes": snap.and_then(|s| s.cgroup.memory.breakdown()).and_then(|b| b.kernel),
         },
         "cpu": {
             "limit_cores": cpu_limit.map(|c| round3(c.cores)),
@@ -299,11 +302,13 @@ fn sentence(
         out.push_str("; ");
         out.push_str(&memory);
     }
-    if let Some(words) = i
+    if let Some(b) = i
         .snapshot
-        .and_then(|s| crate::watch::alerts::tmpfs_words(&s.cgroup.memory))
+        .and_then(|s| s.cgroup.memory.breakdown())
+        .filter(|_| i.verdict.cause != Cause::ExecFailed)
     {
-        out.push_str(&words);
+        out.push_str("; at the end: ");
+        out.push_str(&b.words());
     }
     // OOM kills of other processes: Docker marks the container OOMKilled for
     // them too, so the report must say what happened.
@@ -677,17 +682,21 @@ mod tests {
         f.main_end = Some(ChildEnd::Exited(0));
         f.main_ended = Some(Instant::now());
         let mut snap = oom_snapshot();
+        // memory.stat's parts, as the sample reads them together.
         snap.cgroup.memory.usage = Some(43 << 20);
+        snap.cgroup.memory.anon = Some(2 << 20);
+        snap.cgroup.memory.file = Some(41 << 20);
         snap.cgroup.memory.shmem = Some(40 << 20);
         let r = build(&inputs(&f, Some(&snap), 0));
         assert!(
             r.text.contains(
-                "40.0 MiB of it held by tmpfs/shared memory: killing processes does not free it"
+                "at the end: anonymous 2.0 MiB, file cache 41.0 MiB (shmem/tmpfs 40.0 MiB), kernel 0 B; held by tmpfs/shared memory: killing processes does not free it"
             ),
             "{}",
             r.text
         );
+        assert_eq!(r.json["memory"]["anon_bytes"], 2 << 20);
         snap.cgroup.memory.shmem = Some(1 << 20);
-        assert!(!build(&inputs(&f, Some(&snap), 0)).text.contains("tmpfs"));
+        assert!(!build(&inputs(&f, Some(&snap), 0)).text.contains("held by"));
     }
 }

@@ -112,12 +112,15 @@ impl AlertState {
                 .usage
                 .map(|u| format!("; usage incl. cache {}", bytes(u)))
                 .unwrap_or_default();
-            let tmpfs = tmpfs_words(mem).unwrap_or_default();
+            let whereabouts = mem
+                .breakdown()
+                .map(|b| format!("; {}", b.words()))
+                .unwrap_or_default();
             out.push(Warning {
                 level: Level::Warning,
                 key: "memory_high",
                 msg: format!(
-                    "working set {} is {} of the {} memory limit ({}){usage}{tmpfs}{top}; at the limit the kernel OOM killer ends a process",
+                    "working set {} is {} of the {} memory limit ({}){usage}{whereabouts}{top}; at the limit the kernel OOM killer ends a process",
                     bytes(ws),
                     pct(ratio),
                     bytes(limit.bytes),
@@ -336,18 +339,6 @@ impl AlertState {
 /// threshold, but never less than half of it.
 fn clear_below(threshold: f64, margin: f64) -> f64 {
     (threshold - margin).max(threshold / 2.0)
-}
-
-/// Words for memory held by tmpfs/shared memory when it is most of the
-/// usage: no process owns it, so no kill frees it (issue 10 item 9).
-pub fn tmpfs_words(m: &crate::cgroup::MemorySample) -> Option<String> {
-    let (shmem, usage) = (m.shmem?, m.usage?);
-    (usage > 0 && shmem > usage / 2).then(|| {
-        format!(
-            "; {} of it held by tmpfs/shared memory: killing processes does not free it",
-            bytes(shmem)
-        )
-    })
 }
 
 #[cfg(test)]

@@ -842,21 +842,8 @@ fn memory_whereabouts(ctx: &OomContext) -> String {
     let (Some(anon), Some(file)) = (ctx.anon_bytes, ctx.file_bytes) else {
         return String::new();
     };
-    let shmem = ctx
-        .shmem_bytes
-        .map(|s| format!(" (shmem/tmpfs {})", bytes(s)))
-        .unwrap_or_default();
-    let held = match (ctx.shmem_bytes, ctx.usage_bytes) {
-        (Some(s), Some(u)) if u > 0 && s > u / 2 => {
-            "; held by tmpfs/shared memory: killing processes does not free it"
-        }
-        _ => "",
-    };
-    format!(
-        "; now anonymous {}, file cache {}{shmem}{held}",
-        bytes(anon),
-        bytes(file)
-    )
+    let b = crate::cgroup::MemoryBreakdown::new(anon, file, ctx.shmem_bytes, ctx.usage_bytes);
+    format!("; now {}", b.words())
 }
 
 /// The first controller whose directory is not ward's own group, if any.
