@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use ward::cli::values::{boolean, count, duration, percent, remap_pair, rewrite_pair};
+use ward::cli::values::{
+    boolean, count, duration, emf_namespace, percent, remap_pair, rewrite_pair, stop_signal,
+};
 use ward::signame;
 
 fn valid_signal(n: i32) -> bool {
@@ -39,8 +41,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(p) = percent(text) {
         assert!(p > 0.0 && p <= 100.0, "{text:?} gave {p}%");
     }
-    if let Ok(n) = count(text) {
-        assert!(n >= 1);
+    if let Ok(n) = count(text, 4_194_304) {
+        assert!((1..=4_194_304).contains(&n), "{text:?} gave {n}");
+    }
+    if let Ok(s) = stop_signal(text) {
+        assert!(valid_signal(s) && !matches!(s, libc::SIGKILL | libc::SIGSTOP | libc::SIGCHLD));
+    }
+    if let Ok(ns) = emf_namespace(text) {
+        assert!(!ns.is_empty() && ns.len() <= 255);
     }
     let _ = boolean(text);
 });
