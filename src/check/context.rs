@@ -59,11 +59,18 @@ pub fn words(live: &LiveDoc) -> Option<String> {
             .or(c.cpu.throttled_1m)
             .filter(|t| t.ratio >= THROTTLED)
         {
+            // "at 0.1 cores": the quota the container is held to (what
+            // the operator set and can raise), else what it used.
+            let at = c
+                .limits
+                .cpu_cores
+                .as_ref()
+                .map_or(t.usage_cores, |l| l.value);
             parts.push(format!(
                 "CPU throttled in {:.0} % of periods over the last {:.0} s at {} cores",
                 t.ratio * 100.0,
                 t.span_s,
-                cores(t.usage_cores)
+                cores(at)
             ));
         }
         if let Some(p) = c
@@ -136,6 +143,19 @@ mod tests {
     fn seed_002_in_words() {
         assert_eq!(
             words(&throttled(0.97)).as_deref(),
+            Some("CPU throttled in 97 % of periods over the last 30 s at 0.1 cores")
+        );
+        // The quota is what the words name, not the (noisy) usage: a
+        // container held to 0.1 cores used 0.11 over a short window.
+        let mut live = throttled(0.97);
+        let c = live.container.as_mut().unwrap();
+        c.cpu.throttled_30s.as_mut().unwrap().usage_cores = 0.114;
+        c.limits.cpu_cores = Some(LimitDoc {
+            value: 0.1,
+            source: "own cgroup".into(),
+        });
+        assert_eq!(
+            words(&live).as_deref(),
             Some("CPU throttled in 97 % of periods over the last 30 s at 0.1 cores")
         );
     }
