@@ -243,7 +243,12 @@ impl RunFacts {
             if o.exact && o.near(at) {
                 for v in o.victims.iter_mut().filter(|v| v.pid == pid) {
                     v.certain = true;
-                    v.evidence = victims::evidence::PROVEN;
+                    // "The only process gone" is false when several were.
+                    v.evidence = if o.kills == 1 {
+                        victims::evidence::PROVEN
+                    } else {
+                        victims::evidence::PROVEN_ALL
+                    };
                     if v.name.is_none() {
                         v.name = name.clone();
                     }
@@ -401,6 +406,38 @@ mod tests {
         g.note_sigkilled(7, t);
         g.note_oom(1, t, gone(&[(7, "a"), (8, "b")], &[]));
         assert!(g.oom_kills[0].victims.iter().all(|v| !v.certain));
+    }
+
+    #[test]
+    fn a_group_kill_proven_for_each_does_not_say_only() {
+        // memory.oom.group on a v2 kernel (tests/vm_scenarios_v2.rs): the
+        // shell and its two workers are killed in one rise of 3, all three
+        // gone from the census and reaped by ward (the workers once orphaned).
+        let t = Instant::now();
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(0);
+        f.note_oom(3, t, gone(&[(4, "hog"), (2, "sh"), (3, "sleep")], &[]));
+        for pid in [2, 3, 4] {
+            f.note_sigkilled(pid, t + ms(5));
+        }
+        let v = &f.oom_kills[0].victims;
+        assert_eq!(v.len(), 3);
+        for v in v {
+            assert!(v.certain, "{v:?}");
+            assert_eq!(v.evidence, victims::evidence::PROVEN_ALL);
+            assert!(!v.evidence.contains("only"), "{}", v.evidence);
+        }
+        // One kill, one gone: still "the only process".
+        let mut g = RunFacts::new("java".into());
+        g.main_pid = 7;
+        g.oom_count_base = Some(0);
+        g.note_oom(1, t, gone(&[(7, "java")], &[]));
+        g.note_sigkilled(7, t + ms(5));
+        assert_eq!(
+            g.oom_kills[0].victims[0].evidence,
+            victims::evidence::PROVEN
+        );
     }
 
     #[test]
