@@ -309,6 +309,8 @@ impl<'a> Reaper<'a> {
             if end == ChildEnd::Signaled(libc::SIGKILL) {
                 facts.note_sigkilled(pid, now);
                 sigkilled = true;
+            } else {
+                facts.note_exited(pid, now);
             }
         });
         if sigkilled

@@ -132,6 +132,9 @@ pub struct RunFacts {
     pub reaped_orphans: u64,
     /// Recently reaped processes that died of SIGKILL (bounded).
     pub sigkilled: Vec<KilledChild>,
+    /// Recently reaped processes that ended any other way (bounded): they
+    /// ended by themselves, so they are no OOM victims.
+    pub exited: Vec<KilledChild>,
     /// The cgroup OOM kill counter when ward started (`None`: unknown).
     pub oom_count_base: Option<u64>,
     /// OOM kills noticed during the run (bounded, the latest kept;
@@ -176,6 +179,7 @@ impl RunFacts {
             ward_sigkills: Vec::new(),
             reaped_orphans: 0,
             sigkilled: Vec::new(),
+            exited: Vec::new(),
             oom_count_base: None,
             oom_kills: Vec::new(),
             oom_kills_total: 0,
@@ -231,6 +235,26 @@ impl RunFacts {
         self.attribute_reap(pid, at);
     }
 
+    /// Remembers a child ward reaped that did not die of SIGKILL: the OOM
+    /// killer's victims die of SIGKILL, so it is no victim of a rise near
+    /// it. The census counts a zombie as gone, so a rise noticed before this
+    /// reap may have named it: that name is taken back (the kill stays
+    /// counted, unnamed).
+    pub fn note_exited(&mut self, pid: i32, at: Instant) {
+        if self.exited.len() == MAX_SIGKILLED {
+            self.exited.remove(0);
+        }
+        self.exited.push(KilledChild { pid, at });
+        for o in self.oom_kills.iter_mut().filter(|o| o.near(at)) {
+            let before = o.victims.len();
+            o.victims.retain(|v| v.pid != pid);
+            if o.victims.len() != before {
+                // One of the gone was no victim: fewer than counted remain.
+                o.exact = false;
+            }
+        }
+    }
+
     fn attribute_reap(&mut self, pid: i32, at: Instant) {
         let name = (pid == self.main_pid).then(|| self.command.clone());
         // Already a victim somewhere: upgrade there (proof) or leave it.
@@ -243,7 +267,12 @@ impl RunFacts {
             if o.exact && o.near(at) {
                 for v in o.victims.iter_mut().filter(|v| v.pid == pid) {
                     v.certain = true;
-                    v.evidence = victims::evidence::PROVEN;
+                    // "The only process gone" is false when several were.
+                    v.evidence = if o.kills == 1 {
+                        victims::evidence::PROVEN
+                    } else {
+                        victims::evidence::PROVEN_ALL
+                    };
                     if v.name.is_none() {
                         v.name = name.clone();
                     }
@@ -276,6 +305,13 @@ impl RunFacts {
         let kills = count.saturating_sub(before).max(1);
         self.oom_kills_total += kills;
         self.oom_rises += 1;
+        let mut findings = findings;
+        findings.gone.retain(|v| {
+            !self.exited.iter().any(|e| {
+                let gap = if e.at <= at { at - e.at } else { e.at - at };
+                e.pid == v.pid && gap <= OOM_ATTRIBUTION_WINDOW
+            })
+        });
         let exact = findings.gone.len() as u64 == kills;
         let chosen = victims::choose(findings.gone, kills);
         if self.oom_kills.len() == MAX_OOM_RISES {
@@ -401,6 +437,76 @@ mod tests {
         g.note_sigkilled(7, t);
         g.note_oom(1, t, gone(&[(7, "a"), (8, "b")], &[]));
         assert!(g.oom_kills[0].victims.iter().all(|v| !v.certain));
+    }
+
+    #[test]
+    fn a_group_kill_proven_for_each_does_not_say_only() {
+        // memory.oom.group on a v2 kernel (tests/vm_scenarios_v2.rs): the
+        // shell and its two workers are killed in one rise of 3, all three
+        // gone from the census and reaped by ward (the workers once orphaned).
+        let t = Instant::now();
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(0);
+        f.note_oom(3, t, gone(&[(4, "hog"), (2, "sh"), (3, "sleep")], &[]));
+        for pid in [2, 3, 4] {
+            f.note_sigkilled(pid, t + ms(5));
+        }
+        let v = &f.oom_kills[0].victims;
+        assert_eq!(v.len(), 3);
+        for v in v {
+            assert!(v.certain, "{v:?}");
+            assert_eq!(v.evidence, victims::evidence::PROVEN_ALL);
+            assert!(!v.evidence.contains("only"), "{}", v.evidence);
+        }
+        // One kill, one gone: still "the only process".
+        let mut g = RunFacts::new("java".into());
+        g.main_pid = 7;
+        g.oom_count_base = Some(0);
+        g.note_oom(1, t, gone(&[(7, "java")], &[]));
+        g.note_sigkilled(7, t + ms(5));
+        assert_eq!(
+            g.oom_kills[0].victims[0].evidence,
+            victims::evidence::PROVEN
+        );
+    }
+
+    #[test]
+    fn a_process_ward_reaped_with_an_exit_code_is_no_victim() {
+        // An OOM cascade on a v2 kernel (tests/vm_scenarios_v2.rs): two of
+        // the shell's three workers are killed, the counter's rise of 2 is
+        // noticed after the shell exited 4 and was reaped; the census, one
+        // look before, had the shell, so three are gone for two kills.
+        let t = Instant::now();
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(1);
+        f.note_exited(2, t);
+        // ward raises its children's oom_score_adj: the small shell scores
+        // high, and only the largest few candidates' scores are read.
+        let mut found = gone(&[(4, "hog"), (3, "hog"), (2, "sh")], &[]);
+        found.gone[1].oom_score = Some(699);
+        found.gone[2].oom_score = Some(666);
+        f.note_oom(3, t + ms(30), found);
+        let pids: Vec<i32> = f.oom_kills[0].victims.iter().map(|v| v.pid).collect();
+        assert!(!pids.contains(&2), "{pids:?}");
+        assert_eq!(pids.len(), 2);
+        // The other order: the rise is noticed while the shell is a zombie
+        // (gone for the census), its reap with the exit code comes after.
+        let mut g = RunFacts::new("sh".into());
+        g.main_pid = 2;
+        g.oom_count_base = Some(0);
+        g.note_oom(1, t, gone(&[(2, "sh")], &[]));
+        g.note_exited(2, t + ms(30));
+        assert!(g.oom_kills[0].victims.iter().all(|v| v.pid != 2));
+        assert_eq!(g.oom_kills_total, 1, "the kill still counts, unnamed");
+        // Long after a rise, an exit says nothing about it.
+        let mut h = RunFacts::new("sh".into());
+        h.main_pid = 2;
+        h.oom_count_base = Some(0);
+        h.note_oom(1, t, gone(&[(2, "sh")], &[]));
+        h.note_exited(2, t + std::time::Duration::from_secs(30));
+        assert_eq!(h.oom_kills[0].victims[0].pid, 2);
     }
 
     #[test]

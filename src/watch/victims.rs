@@ -38,6 +38,9 @@ pub mod evidence {
     /// processes vanished as the counter rose; ward reaped it with SIGKILL.
     pub const PROVEN: &str =
         "reaped by ward with SIGKILL, and the only process gone when the OOM kill count rose";
+    /// [`PROVEN`] for a rise of several kills (a cascade, a
+    /// `memory.oom.group` kill): each is one of as many gone as killed.
+    pub const PROVEN_ALL: &str = "reaped by ward with SIGKILL, and the OOM kill count rose by as many as processes were gone";
     /// Gone from the census when the counter rose (its own parent reaped it).
     pub const GONE: &str = "gone from ward's census when the OOM kill count rose";
     /// Gone, but more processes vanished than kills: the largest `oom_score`.
