@@ -102,6 +102,16 @@ pub fn reaping_summary(r: &super::reaper::ReapingStats) {
     }
 }
 
+/// `trim_failed` (debug): ward's code pages stay resident.
+pub fn trim_failed(e: &std::io::Error) {
+    log::event(
+        Level::Debug,
+        "trim_failed",
+        &format!("cannot drop unused code pages from ward's RSS: {e}"),
+        &[],
+    );
+}
+
 /// What a forward was about, for its log line.
 pub struct Forward<'a> {
     /// The signal ward received.

@@ -47,6 +47,11 @@ const ERRAND_WAIT: Duration = Duration::from_secs(2);
 const REAP_WINDOW: Duration = Duration::from_millis(1);
 /// A window longer than this is counted as late in the summary.
 const LATE_WINDOW: Duration = Duration::from_millis(5);
+/// When ward drops its start-up code's pages from its RSS ([`super::trim`]):
+/// late enough that a container that lives for a moment (`ward -- true`)
+/// never pays for it, early enough that every RSS reading of a running
+/// container sees the trimmed figure.
+const TRIM_AFTER: Duration = Duration::from_secs(1);
 /// Two SIGCHLD wake-ups this close together make a burst. An exit now and
 /// then is reaped the moment its SIGCHLD arrives, as before.
 const BURST_GAP: Duration = Duration::from_millis(1);
@@ -126,6 +131,7 @@ impl<'a> Reaper<'a> {
 
     /// Runs until nothing is left; returns how the main child ended.
     pub fn run(&mut self) -> Option<ChildEnd> {
+        self.timers.set(Timer::Trim, Instant::now() + TRIM_AFTER);
         // The child may have died before the signalfd was first read.
         self.on_sigchld();
         while !self.finished() {
@@ -616,6 +622,11 @@ impl<'a> Reaper<'a> {
                 self.carry_out(&steps, now);
             }
             Timer::OomReport => self.log_oom_kills(),
+            Timer::Trim => {
+                if let Err(e) = super::trim::trim_read_only_segments() {
+                    events::trim_failed(&e);
+                }
+            }
             Timer::RestWait => {
                 if self.rest_pending {
                     events::watch_lost(
