@@ -336,15 +336,25 @@ impl Observer {
             {
                 o.scan(&self.proc_root, now);
             }
+            let mut sampled = false;
             if let Some(s) = self.sampling.as_mut().filter(|s| s.active && s.next <= now) {
                 s.tick(now, &end, &self.board);
                 s.next = Instant::now() + s.next_interval();
                 self.post();
+                sampled = true;
             }
             if self.emf.as_ref().is_some_and(|e| e.next <= Instant::now())
                 && self.sampling.as_ref().is_some_and(|s| s.active)
             {
                 self.write_emf(true);
+            }
+            if sampled {
+                // A sample maps most of ward's code back in (the kernel maps
+                // 64 KiB around each fault); between samples ward runs
+                // almost none of it. Dropping it again costs the next sample
+                // a few dozen minor faults and keeps ward's RSS, which the
+                // OOM killer ranks by, at what the idle loop uses.
+                let _ = crate::init::trim::trim_read_only_segments();
             }
         }
     }
