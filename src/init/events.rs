@@ -78,6 +78,40 @@ pub fn signal_ignored(signo: i32) {
     }
 }
 
+/// `reaping_summary` (debug): how the reaping passes went, at exit. The
+/// longest window bounds how long a zombie waited for ward during a burst.
+pub fn reaping_summary(r: &super::reaper::ReapingStats) {
+    if log::enabled(Level::Debug) {
+        let longest_us = r.longest_window.as_micros() as u64;
+        log::event(
+            Level::Debug,
+            "reaping_summary",
+            &format!(
+                "reaped {} processes in {} passes ({} SIGCHLD wake-ups, {} burst windows, {} longer than 5 ms); longest window {longest_us} µs",
+                r.reaped, r.passes, r.wakeups, r.windows, r.late_windows
+            ),
+            &[
+                ("reaped", json!(r.reaped)),
+                ("passes", json!(r.passes)),
+                ("wakeups", json!(r.wakeups)),
+                ("windows", json!(r.windows)),
+                ("late_windows", json!(r.late_windows)),
+                ("longest_window_us", json!(longest_us)),
+            ],
+        );
+    }
+}
+
+/// `trim_failed` (debug): ward's code pages stay resident.
+pub fn trim_failed(e: &std::io::Error) {
+    log::event(
+        Level::Debug,
+        "trim_failed",
+        &format!("cannot drop unused code pages from ward's RSS: {e}"),
+        &[],
+    );
+}
+
 /// What a forward was about, for its log line.
 pub struct Forward<'a> {
     /// The signal ward received.

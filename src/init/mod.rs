@@ -48,6 +48,13 @@ const LOG_FLUSH_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(1)
 
 /// Runs `cfg.command` under ward and returns ward's exit code.
 pub fn run(cfg: Config) -> u8 {
+    // One malloc arena for all of ward's threads. glibc gives each new
+    // thread that allocates an arena of its own (a 64 MiB reservation, and
+    // its own touched heap pages in the RSS); ward's threads allocate little
+    // and rarely at once, and small allocations come from each thread's
+    // cache without the arena's lock.
+    // SAFETY: mallopt only sets a tunable; called before any thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     log::configure(cfg.log_level, cfg.log_format);
     // Before the first line: a stderr nobody reads must not block even that.
     log::init_sink();
@@ -81,7 +88,7 @@ fn supervise(cfg: Config) -> u8 {
     // counters read now are the baselines, so nothing the child does is
     // mistaken for history.
     let board = Arc::new(Board::default());
-    let observer = Observer::prepare(
+    let mut observer = Observer::prepare(
         WatchPlan {
             interval: cfg.watch_interval,
             thresholds: cfg.thresholds.clone(),
@@ -101,7 +108,7 @@ fn supervise(cfg: Config) -> u8 {
     facts.oom_count_base = observer.oom_count_base();
     let oom_adj = if cfg.oom_adjust {
         let proc_root = crate::cgroup::Roots::default().proc;
-        let shield = oom_adj::shield(&proc_root, observer.memory_limit());
+        let shield = oom_adj::shield(&proc_root, || observer.memory_limit());
         let write = shield
             .child_write()
             .and_then(|adj| spawn::OomWrite::new(&proc_root, adj));
@@ -152,7 +159,6 @@ fn supervise(cfg: Config) -> u8 {
     if let Some(shield) = &shield {
         log_shield(shield);
     }
-    observer.announce();
     log::event(
         Level::Debug,
         "child_started",
@@ -171,16 +177,6 @@ fn supervise(cfg: Config) -> u8 {
     let link = start_watch(observer, pid);
     // Kept alive until ward exits; dropping it stops the thread.
     let _serving = crate::serve::start(&cfg, &board);
-    // After the child and the threads started, before the loop: what stays
-    // resident from here on is what ward uses.
-    if let Err(e) = trim::trim_read_only_segments() {
-        log::event(
-            Level::Debug,
-            "trim_failed",
-            &format!("cannot drop unused code pages from ward's RSS: {e}"),
-            &[],
-        );
-    }
     if let Err(e) = inbox.reblock() {
         log::event(
             Level::Warning,

@@ -99,7 +99,7 @@ pub fn parse_adj(text: &str) -> Option<i32> {
 /// it (CAP_SYS_RESOURCE), otherwise sizes the child's raise for
 /// `memory_total` (the container's memory limit; the host's RAM and swap
 /// when `None`).
-pub fn shield(proc_root: &Path, memory_total: Option<u64>) -> OomShield {
+pub fn shield(proc_root: &Path, memory_total: impl FnOnce() -> Option<u64>) -> OomShield {
     let path = proc_root.join("self/oom_score_adj");
     let inherited = match std::fs::read_to_string(&path) {
         Ok(t) => match parse_adj(&t) {
@@ -124,7 +124,9 @@ pub fn shield(proc_root: &Path, memory_total: Option<u64>) -> OomShield {
         }
         Err(e) => format!("cannot lower {}: {e}", path.display()),
     };
-    let total_bytes = memory_total.unwrap_or_else(host_memory);
+    // Only here (ward could not lower its own): the limits are read before
+    // the child starts just for this.
+    let total_bytes = memory_total().unwrap_or_else(host_memory);
     let margin = margin(WARD_BUDGET_BYTES, total_bytes);
     OomShield::ChildRaised {
         ward_adj: inherited,

@@ -39,6 +39,22 @@ const FINAL_WAIT: Duration = Duration::from_secs(1);
 /// How long ward waits, at most, for the watch thread to finish a shutdown
 /// errand (walking /proc and signalling) before exiting without its line.
 const ERRAND_WAIT: Duration = Duration::from_secs(2);
+/// During a burst of exits (an orphan storm), how long ward lets zombies
+/// gather before one reaping pass takes them all. The peers wake once per
+/// SIGCHLD and pay a poll or read plus an empty `waitpid` each time; a
+/// window pays those once for every zombie in it. A zombie waits at most
+/// about this long (plus scheduling) before ward reaps it.
+const REAP_WINDOW: Duration = Duration::from_millis(1);
+/// A window longer than this is counted as late in the summary.
+const LATE_WINDOW: Duration = Duration::from_millis(5);
+/// When ward drops its start-up code's pages from its RSS ([`super::trim`]):
+/// late enough that a container that lives for a moment (`ward -- true`)
+/// never pays for it, early enough that every RSS reading of a running
+/// container sees the trimmed figure.
+const TRIM_AFTER: Duration = Duration::from_secs(1);
+/// Two SIGCHLD wake-ups this close together make a burst. An exit now and
+/// then is reaped the moment its SIGCHLD arrives, as before.
+const BURST_GAP: Duration = Duration::from_millis(1);
 
 /// The reaping thread's state.
 pub struct Reaper<'a> {
@@ -60,6 +76,14 @@ pub struct Reaper<'a> {
     /// OOM kills noticed but not logged yet: (counter value, context).
     oom_unlogged: Vec<(u64, OomContext)>,
     batch: Vec<Received>,
+    /// In a burst of exits: when the next reaping pass is due. Meanwhile
+    /// the SIGCHLD fd is left out of the poll.
+    reap_window: Option<Instant>,
+    /// When the last reaping pass ended (a zombie reaped in the next pass
+    /// exited after it).
+    last_pass: Instant,
+    /// How the reaping passes went, for the debug summary at exit.
+    pub reaping: ReapingStats,
     /// What the run learned; the exit report reads it.
     pub facts: RunFacts,
     /// The watch thread's last snapshot, for the report.
@@ -96,6 +120,9 @@ impl<'a> Reaper<'a> {
             rest_pending: false,
             oom_unlogged: Vec::new(),
             batch: Vec::with_capacity(64),
+            reap_window: None,
+            last_pass: Instant::now(),
+            reaping: ReapingStats::default(),
             facts,
             snapshot: None,
             board,
@@ -104,17 +131,33 @@ impl<'a> Reaper<'a> {
 
     /// Runs until nothing is left; returns how the main child ended.
     pub fn run(&mut self) -> Option<ChildEnd> {
+        self.timers.set(Timer::Trim, Instant::now() + TRIM_AFTER);
         // The child may have died before the signalfd was first read.
         self.on_sigchld();
         while !self.finished() {
             let now = Instant::now();
-            let timeout = match self.timers.poll_timeout(now) {
+            let mut timeout = self.timers.poll_timeout(now);
+            if let Some(at) = self.reap_window {
+                // Rounded up like the timers: poll never wakes just before.
+                let ms = at
+                    .saturating_duration_since(now)
+                    .as_nanos()
+                    .div_ceil(1_000_000);
+                let d = Duration::from_millis(ms as u64);
+                timeout = Some(timeout.map_or(d, |t| t.min(d)));
+            }
+            let timeout = match timeout {
                 Some(d) => d.as_millis().min(i32::MAX as u128) as i32,
                 None => -1,
             };
             // Lines stderr did not take yet: poll for room, never wait for it.
             let log_fd = crate::log::pending_fd();
+            let chld_fd = match self.reap_window {
+                Some(_) => -1,
+                None => self.inbox.chld_fd().as_raw_fd(),
+            };
             let mut fds = [
+                pollfd(chld_fd),
                 pollfd(self.inbox.as_fd().as_raw_fd()),
                 pollfd(self.watch.as_ref().map_or(-1, |w| w.wake.raw())),
                 libc::pollfd {
@@ -123,27 +166,38 @@ impl<'a> Reaper<'a> {
                     revents: 0,
                 },
             ];
-            // SAFETY: a valid array of three pollfds (a negative fd is ignored).
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout) };
+            // SAFETY: a valid array of four pollfds (a negative fd is ignored).
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 4, timeout) };
             if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
                 // poll on valid fds does not fail otherwise; never spin.
                 std::thread::sleep(Duration::from_millis(10));
             }
-            // Level-triggered: a wake-up with no signal pending reads nothing.
+            // Reap first, then decide what the other signals mean: a main
+            // child that exited before a SIGTERM was handled exited by
+            // itself, whatever order the two arrived in.
             if fds[0].revents != 0 || rc < 0 {
+                self.on_sigchld_wake();
+            } else if let Some(at) = self.reap_window
+                && (Instant::now() >= at || fds[1].revents != 0)
+            {
+                self.on_reap_window();
+            }
+            // Level-triggered: a wake-up with no signal pending reads nothing.
+            if fds[1].revents != 0 || rc < 0 {
                 self.on_signals();
             }
-            if fds[1].revents != 0 {
+            if fds[2].revents != 0 {
                 self.on_observations();
             }
             for timer in self.timers.take_due(Instant::now()) {
                 self.on_timer(timer);
             }
             // Reaped and forwarded first; then whatever the log can take.
-            if fds[2].revents != 0 {
+            if fds[3].revents != 0 {
                 crate::log::flush_ready();
             }
         }
+        events::reaping_summary(&self.reaping);
         if let Some(w) = &mut self.watch {
             w.send(Request::Quit);
         }
@@ -156,21 +210,45 @@ impl<'a> Reaper<'a> {
         self.shutdown.phase() == Phase::Done && self.final_seen && !self.rest_pending
     }
 
-    /// Everything the signalfd holds, in one batch: reap first, then decide
-    /// what the other signals mean. A main child that exited before a
-    /// SIGTERM was handled exited by itself, whatever order the two arrived in.
+    /// A SIGCHLD woke the loop: take it, then reap. The second such wake-up
+    /// in a short time starts a burst: from then on, reaping runs once per
+    /// [`REAP_WINDOW`] until a pass finds nothing.
+    fn on_sigchld_wake(&mut self) {
+        let since_last = self.last_pass.elapsed();
+        self.inbox.take_sigchld();
+        self.reaping.wakeups += 1;
+        let (reaped, left) = self.on_sigchld();
+        if reaped > 0 && since_last < BURST_GAP && left == Remaining::Children {
+            self.reap_window = Some(self.last_pass + REAP_WINDOW);
+        }
+    }
+
+    /// The burst's window is over (or another signal needs the zombies
+    /// reaped first): one pass takes every zombie that gathered. A window
+    /// that found none ends the burst, after taking the SIGCHLD left pending
+    /// and looking once more (an exit between the pass and the take would
+    /// otherwise wait for the next SIGCHLD).
+    fn on_reap_window(&mut self) {
+        let waited = self.last_pass.elapsed();
+        self.reaping.windows += 1;
+        self.reaping.longest_window = self.reaping.longest_window.max(waited);
+        if waited > LATE_WINDOW {
+            self.reaping.late_windows += 1;
+        }
+        let (mut reaped, mut left) = self.on_sigchld();
+        if reaped == 0 && left == Remaining::Children {
+            self.inbox.take_sigchld();
+            (reaped, left) = self.on_sigchld();
+        }
+        self.reap_window =
+            (reaped > 0 && left == Remaining::Children).then(|| self.last_pass + REAP_WINDOW);
+    }
+
+    /// Every signal but SIGCHLD the signalfd holds, in one batch.
     fn on_signals(&mut self) {
         self.batch.clear();
-        let mut sigchld = false;
         while let Some(sig) = self.inbox.read() {
-            if sig.signo == libc::SIGCHLD {
-                sigchld = true;
-            } else {
-                self.batch.push(sig);
-            }
-        }
-        if sigchld {
-            self.on_sigchld();
+            self.batch.push(sig);
         }
         for i in 0..self.batch.len() {
             let sig = self.batch[i];
@@ -293,7 +371,9 @@ impl<'a> Reaper<'a> {
         result
     }
 
-    fn on_sigchld(&mut self) {
+    /// One reaping pass; returns how many it reaped and whether children
+    /// are left.
+    fn on_sigchld(&mut self) -> (u64, Remaining) {
         let main_pid = self.child.pid;
         let mut main_end = None;
         let mut orphans = 0u64;
@@ -323,11 +403,17 @@ impl<'a> Reaper<'a> {
             // child's exit the final sample looks anyway.)
             w.send(Request::CheckOom);
         }
-        self.facts.reaped_orphans += orphans;
-        self.board
-            .reaper
-            .orphans_reaped
-            .store(self.facts.reaped_orphans, Ordering::Relaxed);
+        self.last_pass = Instant::now();
+        self.reaping.passes += 1;
+        self.reaping.reaped += orphans;
+        if orphans > 0 {
+            self.facts.reaped_orphans += orphans;
+            self.board
+                .reaper
+                .orphans_reaped
+                .store(self.facts.reaped_orphans, Ordering::Relaxed);
+        }
+        let reaped = orphans + u64::from(main_end.is_some());
         match main_end {
             Some(end) => {
                 self.child.set_reaped();
@@ -335,6 +421,7 @@ impl<'a> Reaper<'a> {
             }
             None => self.shutdown.reaped(left),
         }
+        (reaped, left)
     }
 
     fn on_main_exit(&mut self, end: ChildEnd, now: Instant, left: Remaining) {
@@ -537,6 +624,11 @@ impl<'a> Reaper<'a> {
                 self.carry_out(&steps, now);
             }
             Timer::OomReport => self.log_oom_kills(),
+            Timer::Trim => {
+                if let Err(e) = super::trim::trim_read_only_segments() {
+                    events::trim_failed(&e);
+                }
+            }
             Timer::RestWait => {
                 if self.rest_pending {
                     events::watch_lost(
@@ -555,6 +647,24 @@ impl<'a> Reaper<'a> {
             }
         }
     }
+}
+
+/// How the reaping passes went: counts for the debug summary at exit.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReapingStats {
+    /// Wake-ups on a SIGCHLD.
+    pub wakeups: u64,
+    /// Reaping passes (each ends with a `waitpid` that found nothing).
+    pub passes: u64,
+    /// Passes at the end of a burst's window.
+    pub windows: u64,
+    /// Processes reaped other than the main child.
+    pub reaped: u64,
+    /// The longest window: a bound on how long a zombie reaped in a burst
+    /// waited for ward (it exited after the pass before).
+    pub longest_window: Duration,
+    /// Windows longer than [`LATE_WINDOW`] (ward was not scheduled in time).
+    pub late_windows: u64,
 }
 
 fn pollfd(fd: i32) -> libc::pollfd {

@@ -74,7 +74,12 @@ pub fn inherited_dispositions() -> [libc::sighandler_t; 4] {
 pub struct SignalInbox {
     /// The mask ward had before blocking; restored in the child before exec.
     pub original_mask: libc::sigset_t,
+    /// Every blocked signal but SIGCHLD.
     fd: OwnedFd,
+    /// SIGCHLD alone: during a burst of exits the loop leaves this fd out of
+    /// its poll and reaps on a short timer instead, while other signals
+    /// still wake it at once.
+    chld_fd: OwnedFd,
     batch: Vec<libc::signalfd_siginfo>,
     next: usize,
     filled: usize,
@@ -101,7 +106,6 @@ impl SignalInbox {
     /// ones glibc keeps for itself), ignores SIGTTIN/SIGTTOU, and opens a
     /// non-blocking signalfd for the blocked set.
     pub fn install() -> std::io::Result<SignalInbox> {
-        let last_os = std::io::Error::last_os_error;
         let wanted: Vec<i32> = (1..=SIG_MAX).filter(|s| !NOT_BLOCKED.contains(s)).collect();
         let set = kernel_sigset(&wanted);
         // The raw syscall, because glibc's sigprocmask silently leaves out 32
@@ -118,15 +122,17 @@ impl SignalInbox {
             libc::signal(libc::SIGTTOU, libc::SIG_IGN);
             libc::signal(libc::SIGCHLD, libc::SIG_DFL);
         }
-        // SAFETY: signalfd with a valid set; returns a new fd or -1.
-        let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(last_os());
-        }
+        let others: Vec<i32> = wanted
+            .iter()
+            .copied()
+            .filter(|&s| s != libc::SIGCHLD)
+            .collect();
+        let fd = open_signalfd(&kernel_sigset(&others))?;
+        let chld_fd = open_signalfd(&kernel_sigset(&[libc::SIGCHLD]))?;
         Ok(SignalInbox {
             original_mask: old,
-            // SAFETY: raw is a new fd we own.
-            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+            fd,
+            chld_fd,
             // SAFETY: signalfd_siginfo is plain data.
             batch: vec![unsafe { std::mem::zeroed() }; BATCH],
             next: 0,
@@ -180,10 +186,46 @@ impl SignalInbox {
         })
     }
 
-    /// The fd to poll.
+    /// The fd to poll for every signal but SIGCHLD.
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+
+    /// The fd to poll for SIGCHLD.
+    pub fn chld_fd(&self) -> BorrowedFd<'_> {
+        self.chld_fd.as_fd()
+    }
+
+    /// Takes the pending SIGCHLD, if any, so the SIGCHLD fd stops polling
+    /// readable. SIGCHLD is a standard signal: the kernel keeps at most one
+    /// pending, so one read of one record empties it. The caller reaps
+    /// after this, never before: an exit after the reap would otherwise
+    /// leave a zombie with its SIGCHLD already taken.
+    pub fn take_sigchld(&mut self) {
+        // SAFETY: signalfd_siginfo is plain data.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        // SAFETY: the kernel writes at most one record into `info`; a
+        // non-blocking fd returns EAGAIN when nothing is pending, which
+        // needs no handling.
+        unsafe {
+            libc::read(
+                self.chld_fd.as_raw_fd(),
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                std::mem::size_of::<libc::signalfd_siginfo>(),
+            )
+        };
+    }
+}
+
+/// A non-blocking, close-on-exec signalfd for `set`.
+fn open_signalfd(set: &libc::sigset_t) -> std::io::Result<OwnedFd> {
+    // SAFETY: signalfd with a valid set; returns a new fd or -1.
+    let raw = unsafe { libc::signalfd(-1, set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: raw is a new fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 /// What to do with a received signal.

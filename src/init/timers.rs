@@ -22,6 +22,8 @@ pub enum Timer {
     RestWait,
     /// Log OOM kills noticed a moment ago (their victims are reaped by now).
     OomReport,
+    /// Drop the start-up code's pages from ward's RSS.
+    Trim,
 }
 
 /// The pending deadlines; at most one per kind.

@@ -111,6 +111,9 @@ struct Sampling {
     errors_logged: bool,
     /// Processes alive at the last census: the OOM victim candidates.
     candidates: Vec<victims::Candidate>,
+    /// The limits are still to be read: the thread does it first thing, so
+    /// the child starts without waiting for them.
+    first_look_due: bool,
 }
 
 /// The watch thread's state. Built on the main thread before the child
@@ -138,6 +141,11 @@ impl Observer {
             let cgroups = discover(&roots);
             let mut buf = String::new();
             let oom_count = cgroups.as_ref().and_then(|cg| cg.oom_kill_count(&mut buf));
+            // Before the child starts: the OOM notification (an OOM kill in
+            // the child's first milliseconds must wake the watch, or its
+            // victim is only "most likely") and the counters (fork refusals,
+            // peak, throttling: one pread each of files discovery opened).
+            // The limits wait for the watch thread.
             let oom = match cgroups.as_ref().map(Cgroups::oom_notifier) {
                 Some(Ok(n)) => Some(n),
                 Some(Err(e)) => {
@@ -153,10 +161,15 @@ impl Observer {
                 }
                 None => None,
             };
+            let mut snap = Snapshot::default();
+            if let Some(cg) = &cgroups {
+                snap.layout = Some(cg.layout);
+                cg.sample(&mut buf, &mut snap.cgroup);
+            }
             let sampler = Sampler::new(cgroups, proc_root.clone(), self_pid, plan.is_pid1);
             let mut s = Sampling {
                 sampler,
-                snap: Snapshot::default(),
+                snap,
                 alerts: AlertState::default(),
                 thresholds: plan.thresholds.clone(),
                 interval,
@@ -168,8 +181,8 @@ impl Observer {
                 buf,
                 errors_logged: false,
                 candidates: Vec::new(),
+                first_look_due: true,
             };
-            s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
             s.alerts.baseline(&s.snap);
             s.peaks.memory_peak_base = s.snap.cgroup.memory.peak;
             s.record();
@@ -214,11 +227,16 @@ impl Observer {
 
     /// The memory limit in force at start, in bytes (the host's RAM when no
     /// cgroup limits it; `None`: unreadable or not watching).
-    pub fn memory_limit(&self) -> Option<u64> {
-        self.sampling
-            .as_ref()
-            .and_then(|s| s.snap.limits.memory.as_ref())
-            .map(|l| l.bytes)
+    /// Reads the limits now (before the child starts) when the caller
+    /// cannot wait for the watch thread's first look.
+    pub fn memory_limit(&mut self) -> Option<u64> {
+        let s = self.sampling.as_mut()?;
+        if s.snap.limits.memory.is_none() && s.sampler.cgroups().is_some() {
+            // Through the sampler, so the thread's first look finds the
+            // limits fresh and does not read them again.
+            s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
+        }
+        s.snap.limits.memory.as_ref().map(|l| l.bytes)
     }
 
     /// The cgroup's OOM kill counter at start (`None`: unreadable or not watching).
@@ -226,12 +244,18 @@ impl Observer {
         self.sampling.as_ref().and_then(|s| s.oom_count)
     }
 
-    /// One line once the child runs: what the container may use, and where
-    /// each limit comes from.
-    pub fn announce(&self) {
-        if let Some(s) = &self.sampling {
-            s.announce();
-        }
+    /// The watch thread's first look, once the child runs: the limits, one line saying what the container may use, and a
+    /// first sample on the board. The baselines and the OOM notification
+    /// were set up before the child started.
+    fn first_look(&mut self) {
+        let Some(s) = self.sampling.as_mut().filter(|s| s.first_look_due) else {
+            return;
+        };
+        s.first_look_due = false;
+        s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
+        s.record();
+        s.announce();
+        self.post();
     }
 
     /// Starts the thread for a main child `main_pid`. Call after the child
@@ -260,6 +284,7 @@ impl Observer {
         // itself): block them again so they stay pending for the signalfd.
         // A rare 32/33 sent in the microseconds before this line is lost.
         let _ = crate::sigmask::block_all();
+        self.first_look();
         if let Some(e) = &mut self.emf {
             e.context = Some(emf_context(&e.plan));
         }
@@ -311,15 +336,25 @@ impl Observer {
             {
                 o.scan(&self.proc_root, now);
             }
+            let mut sampled = false;
             if let Some(s) = self.sampling.as_mut().filter(|s| s.active && s.next <= now) {
                 s.tick(now, &end, &self.board);
                 s.next = Instant::now() + s.next_interval();
                 self.post();
+                sampled = true;
             }
             if self.emf.as_ref().is_some_and(|e| e.next <= Instant::now())
                 && self.sampling.as_ref().is_some_and(|s| s.active)
             {
                 self.write_emf(true);
+            }
+            if sampled {
+                // A sample maps most of ward's code back in (the kernel maps
+                // 64 KiB around each fault); between samples ward runs
+                // almost none of it. Dropping it again costs the next sample
+                // a few dozen minor faults and keeps ward's RSS, which the
+                // OOM killer ranks by, at what the idle loop uses.
+                let _ = crate::init::trim::trim_read_only_segments();
             }
         }
     }

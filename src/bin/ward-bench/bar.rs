@@ -83,6 +83,7 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
                         s: &Option<Section>,
                         fig: &str,
                         u: Unit,
+                        factor: f64,
                         slack: f64,
                         slack_text: &str| {
         let w = median(s, fig, ward);
@@ -95,7 +96,7 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
             },
             ward: w.map_or("–".into(), |v| fmt(u, v)),
             met: match (w, b) {
-                (Some(w), Some((b, _))) => Some(w <= b + slack),
+                (Some(w), Some((b, _))) => Some(w <= b * factor + slack),
                 _ => None,
             },
         });
@@ -106,8 +107,9 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
         &r.reaping,
         "CPU per orphan",
         Unit::Us,
+        0.9,
         0.0,
-        "",
+        " × 0.9",
     );
     against_best(
         &mut lines,
@@ -115,8 +117,9 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
         &r.reaping2,
         "CPU per orphan",
         Unit::Us,
+        0.9,
         0.0,
-        "",
+        " × 0.9",
     );
     let left = [
         max(&r.reaping, "zombies left", ward),
@@ -135,10 +138,21 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
     });
     against_best(
         &mut lines,
+        "signal latency p50",
+        &r.signals,
+        "p50",
+        Unit::Us,
+        1.0,
+        0.0,
+        "",
+    );
+    against_best(
+        &mut lines,
         "signal latency p99",
         &r.signals,
         "p99",
         Unit::Us,
+        1.0,
         0.0,
         "",
     );
@@ -161,19 +175,20 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
         "wall",
         Unit::Ms,
         1.0,
-        " + 1 ms",
+        0.3,
+        " + 0.3 ms",
     );
     let rss = median(&r.memory, "idle RSS", ward);
     lines.push(Line {
         what: "idle RSS (default watch on)".into(),
-        target: "≤ 1536 KiB".into(),
+        target: "≤ 1024 KiB".into(),
         ward: rss.map_or("–".into(), |v| fmt(Unit::KiB, v)),
-        met: rss.map(|v| v <= 1536.0),
+        met: rss.map(|v| v <= 1024.0),
     });
-    let growth = median(&r.memory, "RSS growth", ward);
+    let growth = median(&r.memory, "anonymous growth", ward);
     let reaps = r.memory.as_ref().map_or(String::new(), |s| s.title.clone());
     lines.push(Line {
-        what: format!("RSS growth ({reaps})"),
+        what: format!("anonymous RSS growth ({reaps})"),
         target: "≤ 0 KiB".into(),
         ward: growth.map_or("–".into(), |v| fmt(Unit::KiB, v)),
         met: growth.map(|v| v <= 0.0),
@@ -181,9 +196,9 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
     let size = median(&r.size, "size", ward);
     lines.push(Line {
         what: "binary size".into(),
-        target: "≤ 2048 KiB".into(),
+        target: "≤ 1536 KiB".into(),
         ward: size.map_or("–".into(), |v| fmt(Unit::KiB, v)),
-        met: size.map(|v| v <= 2048.0),
+        met: size.map(|v| v <= 1536.0),
     });
     let watch = r.watch.as_ref().and_then(|s| {
         let row = s.rows.last()?;

@@ -356,7 +356,7 @@ pub fn run(ctx: &Ctx) -> Section {
     s.compare_from = Some(ward.clone());
     match stripped_size(&ctx.ward().path) {
         Ok((len, as_built)) => s.notes.push(format!(
-            "ward binary, stripped: {} KiB ({} bytes; {}; bar ≤ 2048 KiB)",
+            "ward binary, stripped: {} KiB ({} bytes; {}; bar ≤ 1536 KiB)",
             len / 1024,
             len,
             if as_built {
@@ -375,7 +375,7 @@ pub fn run(ctx: &Ctx) -> Section {
             match status.as_deref().and_then(parse_vmrss) {
                 Some(kib) => s.notes.push(format!(
                     "ward idle VmRSS as PID 1 with watching on (default interval, `INIT -- sh -c \
-                     'exec ward-workload sleep ...'`, read after {:.0} s): {kib} KiB (bar ≤ 1536 KiB)",
+                     'exec ward-workload sleep ...'`, read after {:.0} s): {kib} KiB (bar ≤ 1024 KiB)",
                     started.elapsed().as_secs_f64()
                 )),
                 None => s.fail(format!("ward idle VmRSS: cannot read /proc/{pid}/status")),

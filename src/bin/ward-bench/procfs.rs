@@ -31,6 +31,10 @@ pub struct Memory {
     pub rss_kib: u64,
     /// `Pss:`
     pub pss_kib: u64,
+    /// `Anonymous:` (heap, stacks, written data): what a leak grows. Code
+    /// pages come and go (ward drops them after each sample), so growth
+    /// in RSS alone says little.
+    pub anon_kib: u64,
 }
 
 /// `/proc/PID/schedstat`: the first field is the time spent on CPU, in ns
@@ -62,6 +66,7 @@ pub fn parse_smaps_rollup(text: &str) -> Option<Memory> {
     Some(Memory {
         rss_kib: field("Rss:")?,
         pss_kib: field("Pss:")?,
+        anon_kib: field("Anonymous:").unwrap_or(0),
     })
 }
 
@@ -222,12 +227,14 @@ Rss:                 812 kB
 Pss:                 301 kB
 Pss_Dirty:            96 kB
 Shared_Clean:        700 kB
+Anonymous:           152 kB
 ";
         assert_eq!(
             parse_smaps_rollup(text),
             Some(Memory {
                 rss_kib: 812,
-                pss_kib: 301
+                pss_kib: 301,
+                anon_kib: 152
             })
         );
         assert_eq!(parse_smaps_rollup("Rss: 1 kB\n"), None);
