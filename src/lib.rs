@@ -19,8 +19,8 @@
 //! - [`report`]: facts of the run and the exit report.
 //! - [`serve`]: the serving thread (metrics endpoint, `ward status`).
 //! - [`status`]: `ward status`, the doctor: limits, usage, processes, history.
-//! - [`signame`], [`sigmask`], [`units`]: signal names, the raw signal mask,
-//!   numbers in words.
+//! - [`signame`], [`sigmask`], [`units`], [`trim`]: signal names, the raw
+//!   signal mask, numbers in words, keeping ward's code pages out of its RSS.
 
 pub mod cgroup;
 pub mod check;
@@ -35,5 +35,6 @@ pub mod serve;
 pub mod sigmask;
 pub mod signame;
 pub mod status;
+pub mod trim;
 pub mod units;
 pub mod watch;

@@ -80,7 +80,7 @@ pub fn signal_ignored(signo: i32) {
 
 /// `reaping_summary` (debug): how the reaping passes went, at exit. The
 /// longest window bounds how long a zombie waited for ward during a burst.
-pub fn reaping_summary(r: &super::reaper::ReapingStats) {
+pub fn reaping_summary(r: &super::reap::ReapingStats) {
     if log::enabled(Level::Debug) {
         let longest_us = r.longest_window.as_micros() as u64;
         log::event(

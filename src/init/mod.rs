@@ -24,7 +24,6 @@ pub mod signals;
 pub mod spawn;
 pub mod stop;
 pub mod timers;
-pub mod trim;
 
 use std::sync::Arc;
 

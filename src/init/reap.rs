@@ -3,7 +3,27 @@
 //!
 //! Owns nothing but the wait loop; what a reaped pid means is the caller's.
 
+use std::time::Duration;
+
 use crate::exit::ChildEnd;
+
+/// How the reaping passes went: counts for the debug summary at exit.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReapingStats {
+    /// Wake-ups on a SIGCHLD.
+    pub wakeups: u64,
+    /// Reaping passes (each ends with a `waitpid` that found nothing).
+    pub passes: u64,
+    /// Passes at the end of a burst's window.
+    pub windows: u64,
+    /// Processes reaped other than the main child.
+    pub reaped: u64,
+    /// The longest window: a bound on how long a zombie reaped in a burst
+    /// waited for ward (it exited after the pass before).
+    pub longest_window: Duration,
+    /// Windows longer than `LATE_WINDOW` (in `reaper`) (ward was not scheduled in time).
+    pub late_windows: u64,
+}
 
 /// Whether any child is left after a reaping pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::events::{self, Forward};
-use super::reap::{self, Remaining};
+use super::reap::{self, ReapingStats, Remaining};
 use super::shutdown::{Phase, Shutdown, Step};
 use super::signals::{self, ChildHandle, Received, SignalInbox};
 use super::stop::{STILL_RUNNING_AT, StopState};
@@ -625,7 +625,7 @@ impl<'a> Reaper<'a> {
             }
             Timer::OomReport => self.log_oom_kills(),
             Timer::Trim => {
-                if let Err(e) = super::trim::trim_read_only_segments() {
+                if let Err(e) = crate::trim::trim_read_only_segments() {
                     events::trim_failed(&e);
                 }
             }
@@ -647,24 +647,6 @@ impl<'a> Reaper<'a> {
             }
         }
     }
-}
-
-/// How the reaping passes went: counts for the debug summary at exit.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ReapingStats {
-    /// Wake-ups on a SIGCHLD.
-    pub wakeups: u64,
-    /// Reaping passes (each ends with a `waitpid` that found nothing).
-    pub passes: u64,
-    /// Passes at the end of a burst's window.
-    pub windows: u64,
-    /// Processes reaped other than the main child.
-    pub reaped: u64,
-    /// The longest window: a bound on how long a zombie reaped in a burst
-    /// waited for ward (it exited after the pass before).
-    pub longest_window: Duration,
-    /// Windows longer than [`LATE_WINDOW`] (ward was not scheduled in time).
-    pub late_windows: u64,
 }
 
 fn pollfd(fd: i32) -> libc::pollfd {

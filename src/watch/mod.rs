@@ -354,7 +354,7 @@ impl Observer {
                 // almost none of it. Dropping it again costs the next sample
                 // a few dozen minor faults and keeps ward's RSS, which the
                 // OOM killer ranks by, at what the idle loop uses.
-                let _ = crate::init::trim::trim_read_only_segments();
+                let _ = crate::trim::trim_read_only_segments();
             }
         }
     }
