@@ -54,7 +54,11 @@ fn status_as_pid1_names_the_parent_that_does_not_reap() {
         T,
     );
     let ward_pid = p.ward_pid();
-    let out = status_until(ward_pid, &[], |o| o.stdout.contains("5 zombies"));
+    // ward's answer (not the fallback that reads /proc when no ward
+    // listens yet) with the zombies in it.
+    let out = status_until(ward_pid, &[], |o| {
+        o.stdout.contains("5 zombies") && o.stdout.contains("main process pid ")
+    });
     assert_eq!(out.code, 0, "{out:?}");
     let text = &out.stdout;
     // The main process is usually pid 2, but a `ward status` that entered

@@ -120,11 +120,13 @@ fn root_v1_oom_kill_of_the_main_child_is_named_and_exits_137() {
     assert!(cg.oom_kills() >= 1, "the kernel should have OOM-killed");
 
     let oom = out.one("oom_kill");
-    // ward is pid 1 of the namespace and its child pid 2. A SIGKILL reaped
-    // near the counter's rise is "most likely" unless the census proves it
-    // (issue 10: timing is not proof), so either wording names pid 2.
+    // ward is pid 1 of the namespace; its threads take the next pids, so
+    // the child's comes from its child_exited line. A SIGKILL reaped near the
+    // counter's rise is "most likely" unless the census proves it (issue 10:
+    // timing is not proof), so either wording names the main child.
+    let main = number_after(out.one("child_exited"), "main process ward-workload (pid ");
     out.has(oom, "the kernel OOM killer ");
-    out.has(oom, "killed ward-workload (pid 2)");
+    out.has(oom, &format!("killed ward-workload (pid {main})"));
     out.has(oom, "of the 32.0 MiB limit (own cgroup)");
     out.has(oom, "(1 OOM kill since ward started)");
     // A fresh group's high-water mark cannot pass its limit.

@@ -36,7 +36,7 @@ use crate::report::facts::{RunFacts, command_name};
 use crate::report::{self, summary, verdict};
 use crate::signame::name as signal_name;
 use crate::watch::board::Board;
-use crate::watch::{Observer, Snapshot, WatchPlan, link};
+use crate::watch::{Observer, Request, Snapshot, WatchPlan, link};
 use reaper::Reaper;
 use signals::{ChildHandle, SignalInbox};
 use spawn::{ChildSetup, Started};
@@ -122,6 +122,19 @@ fn supervise(cfg: Config) -> u8 {
         (None, None)
     };
     let (shield, oom_adj) = oom_adj;
+    // The threads start before the child: a child that forks up to its pids
+    // limit at once would otherwise leave ward without them.
+    let mut link = start_watch(observer);
+    // Kept alive until ward exits; dropping it stops the thread.
+    let _serving = crate::serve::start(&cfg, &board);
+    if let Err(e) = inbox.reblock() {
+        log::event(
+            Level::Warning,
+            "signal_mask",
+            &format!("cannot block signals 32 and 33 again after starting ward's threads: {e}"),
+            &[],
+        );
+    }
     let setup = ChildSetup {
         mask: inbox.original_mask,
         dispositions: signals::inherited_dispositions(),
@@ -132,6 +145,9 @@ fn supervise(cfg: Config) -> u8 {
         Ok(s) => s,
         Err(e) => {
             log::event(Level::Error, "spawn_failed", &e.to_string(), &[]);
+            if let Some(l) = &mut link {
+                l.send(Request::Quit);
+            }
             return exit::INTERNAL;
         }
     };
@@ -145,6 +161,9 @@ fn supervise(cfg: Config) -> u8 {
             facts.main_pid = pid;
             facts.exec_errno = Some(errno);
             facts.exec_what = Some(what);
+            if let Some(l) = &mut link {
+                l.send(Request::Quit);
+            }
             finish(&cfg, &facts, None, code, code);
             return code;
         }
@@ -173,16 +192,8 @@ fn supervise(cfg: Config) -> u8 {
         &[("pid", json!(pid))],
     );
 
-    let link = start_watch(observer, pid);
-    // Kept alive until ward exits; dropping it stops the thread.
-    let _serving = crate::serve::start(&cfg, &board);
-    if let Err(e) = inbox.reblock() {
-        log::event(
-            Level::Warning,
-            "signal_mask",
-            &format!("cannot block signals 32 and 33 again after starting ward's threads: {e}"),
-            &[],
-        );
+    if let Some(l) = &mut link {
+        l.send(Request::MainStarted { pid });
     }
     let child = ChildHandle::new(pid);
     let mut reaper = Reaper::new(&cfg, inbox, child, is_pid1, facts, link, board);
@@ -239,12 +250,9 @@ fn log_shield(shield: &oom_adj::OomShield) {
 
 /// Starts the watch thread; without it ward still reaps and forwards, and
 /// says so.
-fn start_watch(observer: Observer, main_pid: i32) -> Option<link::ReaperEnd> {
-    let started = link::pair().and_then(|(reaper_end, watch_end)| {
-        observer
-            .spawn(main_pid, watch_end)
-            .map(|_detached| reaper_end)
-    });
+fn start_watch(observer: Observer) -> Option<link::ReaperEnd> {
+    let started = link::pair()
+        .and_then(|(reaper_end, watch_end)| observer.spawn(watch_end).map(|_detached| reaper_end));
     match started {
         Ok(end) => Some(end),
         Err(e) => {

@@ -17,6 +17,12 @@ use super::Snapshot;
 /// that reads `/proc` or cgroup files, or waits on them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
+    /// The main child runs as `pid`: say what ward watches, start the
+    /// orphan policy and the samples. The first request the thread acts on.
+    MainStarted {
+        /// The main child's pid.
+        pid: i32,
+    },
     /// Name the sender of a stop signal (a pid inside the container).
     NameSender {
         /// The sender's pid.

@@ -258,23 +258,36 @@ impl Observer {
         self.post();
     }
 
-    /// Starts the thread for a main child `main_pid`. Call after the child
-    /// started: ward never forks while a second thread runs, except the
-    /// main child through its async-signal-safe path.
-    pub fn spawn(
-        mut self,
-        main_pid: i32,
-        end: WatchEnd,
-    ) -> std::io::Result<std::thread::JoinHandle<()>> {
-        if self.plan.terminate_orphans {
-            self.orphans = Some(OrphanTerminator::new(self.self_pid, main_pid));
-        }
+    /// Starts the thread, before the main child: a child that forks up to
+    /// its pids limit at once must not keep ward from starting its threads
+    /// (measured: EAGAIN for both threads under a fork storm). The thread says
+    /// nothing until [`Request::MainStarted`] arrives. ward forks only the
+    /// main child after this, through its async-signal-safe path.
+    pub fn spawn(self, end: WatchEnd) -> std::io::Result<std::thread::JoinHandle<()>> {
         std::thread::Builder::new()
             .name("ward-watch".into())
             // The census and the samplers keep their buffers on the heap; a
             // small stack keeps the thread's cost in RSS and in pids.max low.
             .stack_size(256 * 1024)
             .spawn(move || self.run(end))
+    }
+
+    /// Waits for the main child's pid (errands may come first); `None`
+    /// when ward quits without one (exec failed).
+    fn wait_for_main(&mut self, end: &WatchEnd) -> Option<i32> {
+        loop {
+            let mut fds = [pollfd(end.wake.raw())];
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+            end.wake.clear();
+            while let Some(request) = end.try_recv() {
+                match request {
+                    Request::MainStarted { pid } => return Some(pid),
+                    Request::Quit => return None,
+                    other => self.on_request(other, end),
+                }
+            }
+        }
     }
 
     /// The thread's loop: wait for a request, an OOM notification or the next
@@ -284,6 +297,12 @@ impl Observer {
         // itself): block them again so they stay pending for the signalfd.
         // A rare 32/33 sent in the microseconds before this line is lost.
         let _ = crate::sigmask::block_all();
+        let Some(main_pid) = self.wait_for_main(&end) else {
+            return;
+        };
+        if self.plan.terminate_orphans {
+            self.orphans = Some(OrphanTerminator::new(self.self_pid, main_pid));
+        }
         self.first_look();
         if let Some(e) = &mut self.emf {
             e.context = Some(emf_context(&e.plan));
@@ -452,7 +471,7 @@ impl Observer {
                 }
                 self.post();
             }
-            Request::Quit => {}
+            Request::MainStarted { .. } | Request::Quit => {}
         }
     }
 }
