@@ -121,20 +121,36 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
         0.0,
         " × 0.9",
     );
-    let left = [
-        max(&r.reaping, "zombies left", ward),
-        max(&r.reaping2, "zombies left", ward),
-    ];
-    let left: Vec<f64> = left.into_iter().flatten().collect();
-    let worst = left
-        .iter()
-        .copied()
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    // The storms' worst run, over both sections.
+    let worst = |fig: &str| {
+        [max(&r.reaping, fig, ward), max(&r.reaping2, fig, ward)]
+            .into_iter()
+            .flatten()
+            .reduce(f64::max)
+    };
+    let left = worst("zombies left");
     lines.push(Line {
         what: "zombies left 10 ms after a storm (worst run)".into(),
         target: "0".into(),
-        ward: worst.map_or("–".into(), |v| format!("{v:.0}")),
-        met: worst.map(|v| v == 0.0),
+        ward: left.map_or("–".into(), |v| format!("{v:.0}")),
+        met: left.map(|v| v == 0.0),
+    });
+    // Issue 13: the longest a zombie waited for ward. ward's own bound is
+    // an upper bound for the zombies it reaped in bursts; the host's is a
+    // lower bound for every zombie. Either over 5 ms misses the bar.
+    let bound = worst("ward's bound");
+    lines.push(Line {
+        what: "longest zombie wait in a storm, ward's own bound (worst run)".into(),
+        target: "≤ 5 ms".into(),
+        ward: bound.map_or("–".into(), |v| fmt(Unit::Ms, v)),
+        met: bound.map(|v| v <= 5.0),
+    });
+    let seen = worst("zombie wait seen");
+    lines.push(Line {
+        what: "longest zombie wait in a storm, seen from the host (at least; worst run)".into(),
+        target: "≤ 5 ms".into(),
+        ward: seen.map_or("–".into(), |v| fmt(Unit::Ms, v)),
+        met: seen.map(|v| v <= 5.0),
     });
     against_best(
         &mut lines,

@@ -42,11 +42,22 @@ impl Container {
     /// Starts `init_argv` (the init and its options up to `--`, or nothing to
     /// run `command` itself as PID 1) followed by `command`.
     pub fn start(init_argv: &[OsString], command: &[OsString]) -> Result<Container, String> {
+        Container::start_with_stderr(init_argv, command, Stdio::null())
+    }
+
+    /// [`Container::start`], with the init's (and the command's) stderr
+    /// going to `stderr`: a file, so nothing has to drain it while the
+    /// measurement runs.
+    pub fn start_with_stderr(
+        init_argv: &[OsString],
+        command: &[OsString],
+        stderr: Stdio,
+    ) -> Result<Container, String> {
         let argv: Vec<OsString> = init_argv.iter().chain(command).cloned().collect();
         let mut child = unshare_command(&argv)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| format!("cannot run unshare: {e}"))?;
         let stdin = child.stdin.take();

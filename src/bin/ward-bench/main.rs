@@ -11,6 +11,7 @@
 //! - `procfs.rs`: the host's view of an init (CPU, memory, tree, syscall).
 //! - `orphans.rs`, `memory.rs`, `signals.rs`, `census.rs`, `startup.rs`,
 //!   `stop.rs`, `watch.rs`, `size.rs`: one benchmark each.
+//! - `zombie_wait.rs`: how long zombies waited (ward's line, host samples).
 //! - `stats.rs`, `report.rs`, `bar.rs`, `machine.rs`: summarising and writing.
 
 mod bar;
@@ -29,6 +30,7 @@ mod startup;
 mod stats;
 mod stop;
 mod watch;
+mod zombie_wait;
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};

@@ -1,22 +1,28 @@
 //! Orphan reaping: `ward-workload orphans N [--workers W]` under each init;
-//! the init's own CPU per orphan, the storm's wall time, the most zombies seen
-//! and the zombies left 10 ms after the storm.
+//! the init's own CPU per orphan, the storm's wall time, the most zombies seen,
+//! the zombies left 10 ms after the storm, and how long zombies waited
+//! (ward's own bound from its stderr, and what the host saw for every init:
+//! see `zombie_wait.rs`).
 //!
 //! The init's CPU is its own `schedstat` read from the host while it is still
 //! alive, before and after the storm: `getrusage(RUSAGE_CHILDREN)` of unshare
 //! would also count the storm itself, which dwarfs the init's share.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::container::{Container, START_TIMEOUT};
-use crate::inits::Init;
+use crate::inits::{Init, WARD};
 use crate::plan::{Ctx, progress};
 use crate::procfs::{Memory, Proc};
 use crate::report::Section;
 use crate::stats::{Compare, Figure, Unit};
+use crate::zombie_wait::{self, LATE, ProcessId, WardReaping, ZombieSightings};
 
 /// How often the host counts the container's zombies during a storm. A count
 /// reads the stat files of the container's own /proc (a handful of processes
@@ -27,6 +33,11 @@ pub const ZOMBIE_SAMPLE_EVERY: Duration = Duration::from_millis(2);
 pub const LEFTOVER_AFTER: Duration = Duration::from_millis(10);
 /// The longest a storm may take.
 const STORM_TIMEOUT: Duration = Duration::from_secs(300);
+/// ward's options in a storm: its `reaping_summary` line is debug-level, and
+/// JSON is the form a program reads. Debug adds no line while the storm runs
+/// (nothing on the reaping path logs; the debug lines are at start and
+/// exit, outside the CPU reading), so the cost measured is the default's.
+pub const WARD_OPTIONS: &[&str] = &["--log-level", "debug", "--log-format", "json"];
 
 /// A container whose command waits for `go`, runs one orphan storm, then waits
 /// for `done` before it exits.
@@ -35,6 +46,36 @@ pub struct StormContainer {
     pub c: Container,
     /// The init's host pid.
     pub pid: i32,
+    /// Where ward's stderr goes (ward only).
+    log: Option<StderrFile>,
+}
+
+/// A file in the temp dir for one container's stderr, removed when dropped.
+struct StderrFile(PathBuf);
+
+impl StderrFile {
+    fn create() -> Result<(StderrFile, Stdio), String> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "ward-bench-{}-{}.stderr",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::File::create(&path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        Ok((StderrFile(path), Stdio::from(file)))
+    }
+
+    fn read(&self) -> Result<String, String> {
+        std::fs::read_to_string(&self.0)
+            .map_err(|e| format!("cannot read {}: {e}", self.0.display()))
+    }
+}
+
+impl Drop for StderrFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// What one storm measured.
@@ -54,6 +95,12 @@ pub struct StormResult {
     pub zombies_left: usize,
     /// The init's memory after the storm.
     pub memory_after: Option<Memory>,
+    /// The longest any zombie of PID 1 was seen waiting, from the host.
+    pub longest_seen: Duration,
+    /// Zombies of PID 1 seen waiting longer than [`LATE`].
+    pub seen_late: u64,
+    /// ward's own account (ward only).
+    pub ward: Option<WardReaping>,
 }
 
 impl StormContainer {
@@ -61,10 +108,23 @@ impl StormContainer {
     pub fn start(ctx: &Ctx, init: &Init, orphans: u64, workers: u64) -> Result<Self, String> {
         let script =
             format!("echo ready; read go; {{w}} orphans {orphans} --workers {workers}; read done");
-        let mut c = Container::start(&init.argv(&[]), &ctx.shell(&script))?;
+        let (mut c, log) = if init.name == WARD {
+            let (log, stderr) = StderrFile::create()?;
+            let c = Container::start_with_stderr(
+                &init.argv(WARD_OPTIONS),
+                &ctx.shell(&script),
+                stderr,
+            )?;
+            (c, Some(log))
+        } else {
+            (
+                Container::start(&init.argv(&[]), &ctx.shell(&script))?,
+                None,
+            )
+        };
         c.expect_line("ready", START_TIMEOUT)?;
         let pid = c.init_pid()?;
-        Ok(StormContainer { c, pid })
+        Ok(StormContainer { c, pid, log })
     }
 
     /// Runs the storm and lets the container exit.
@@ -75,7 +135,7 @@ impl StormContainer {
         let t0 = Instant::now();
         let line = self.c.read_line(STORM_TIMEOUT);
         let wall = t0.elapsed();
-        let max_zombies = sampler.stop();
+        let (max_zombies, sightings) = sampler.stop();
         let line = line?;
         let (orphans, fork_failures) =
             parse_report(&line).ok_or_else(|| format!("unexpected workload output {line:?}"))?;
@@ -85,6 +145,13 @@ impl StormContainer {
         let memory_after = proc.memory(self.pid);
         self.c.send("done\n")?;
         self.c.wait(Duration::from_secs(10))?;
+        let ward = match &self.log {
+            Some(log) => Some(
+                zombie_wait::find_reaping_summary(&log.read()?)
+                    .ok_or("no reaping_summary line on ward's stderr")?,
+            ),
+            None => None,
+        };
         Ok(StormResult {
             orphans,
             fork_failures,
@@ -93,6 +160,9 @@ impl StormContainer {
             max_zombies,
             zombies_left,
             memory_after,
+            longest_seen: sightings.longest,
+            seen_late: sightings.late,
+            ward,
         })
     }
 }
@@ -105,10 +175,11 @@ pub fn parse_report(line: &str) -> Option<(u64, u64)> {
     Some((n, f))
 }
 
-/// Counts the zombies below the init every few ms on a thread of its own.
+/// Counts the zombies below the init every few ms on a thread of its own,
+/// and follows each zombie of PID 1 from sample to sample.
 struct ZombieSampler {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<usize>,
+    handle: JoinHandle<(usize, ZombieSightings)>,
 }
 
 impl ZombieSampler {
@@ -117,19 +188,33 @@ impl ZombieSampler {
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
             let proc = Proc::seen_by(init);
+            let origin = Instant::now();
             let mut max = 0;
+            let mut sightings = ZombieSightings::default();
+            let mut waiting: Vec<ProcessId> = Vec::new();
             while !flag.load(Ordering::Relaxed) {
-                max = max.max(proc.container_zombies());
+                let started = origin.elapsed();
+                let table = proc.table();
+                let ended = origin.elapsed();
+                let zombies = table.iter().filter(|p| p.pid != 1 && p.state == 'Z');
+                max = max.max(zombies.clone().count());
+                waiting.clear();
+                waiting.extend(
+                    zombies
+                        .filter(|p| p.ppid == 1)
+                        .map(|p| (p.pid, p.start_ticks)),
+                );
+                sightings.observe(started, ended, &waiting);
                 std::thread::sleep(ZOMBIE_SAMPLE_EVERY);
             }
-            max
+            (max, sightings)
         });
         ZombieSampler { stop, handle }
     }
 
-    fn stop(self) -> usize {
+    fn stop(self) -> (usize, ZombieSightings) {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().unwrap_or(0)
+        self.handle.join().unwrap_or_default()
     }
 }
 
@@ -152,10 +237,31 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
         ctx.plan.rounds,
         ZOMBIE_SAMPLE_EVERY.as_millis()
     ));
+    s.intro.push(format!(
+        "How long a zombie waited for the init, two ways. *Zombie wait seen* is the \
+         longest any zombie whose parent was PID 1 (an orphan waiting for the init and \
+         nothing else) stayed in those samples, from the end of the sample that first \
+         saw it to the start of the last one that did: a lower bound, for every init \
+         alike (a zombie reaped within one interval is never seen twice and counts as \
+         0); *seen > {late} ms* counts such zombies per round. *ward's bound* is ward's own \
+         longest reaping window, from its `reaping_summary` line at exit (ward runs with \
+         `{opts}`, which logs nothing more while the storm runs): a zombie reaped at a \
+         window's end exited after the pass before, so it waited at most that long \
+         (plus the pass itself). It covers the zombies reaped in bursts, the storm's \
+         bulk; one reaped on a SIGCHLD wake-up waits for ward's thread to get a core, \
+         as with every init, which only the host's figure sees. *windows > {late} ms* is \
+         ward's count of such windows out of all, per round.",
+        late = LATE.as_millis(),
+        opts = WARD_OPTIONS.join(" ")
+    ));
     let mut cpu = Figure::new("CPU per orphan", Unit::Us, Compare::Ratio);
     let mut wall = Figure::new("wall", Unit::S, Compare::Ratio);
     let mut most = Figure::new("most zombies", Unit::Count, Compare::No);
     let mut left = Figure::new("zombies left", Unit::Count, Compare::No);
+    let mut seen = Figure::new("zombie wait seen", Unit::Ms, Compare::No);
+    let mut bound = Figure::new("ward's bound", Unit::Ms, Compare::No);
+    let mut seen_late: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut late_windows: Vec<String> = Vec::new();
     for round in 0..ctx.plan.rounds {
         for init in ctx.rotation(round) {
             progress(&format!(
@@ -180,12 +286,35 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
                     wall.add(round, &init.name, r.wall.as_secs_f64());
                     most.add(round, &init.name, r.max_zombies as f64);
                     left.add(round, &init.name, r.zombies_left as f64);
+                    seen.add(round, &init.name, r.longest_seen.as_secs_f64() * 1e3);
+                    seen_late
+                        .entry(init.name.clone())
+                        .or_default()
+                        .push(r.seen_late.to_string());
+                    if let Some(w) = r.ward {
+                        bound.add(round, &init.name, w.longest_window.as_secs_f64() * 1e3);
+                        late_windows.push(format!("{}/{}", w.late_windows, w.windows));
+                    }
                 }
                 Err(e) => s.fail(format!("{} round {}: {e}", init.name, round + 1)),
             }
         }
     }
-    s.figures = vec![cpu, wall, most, left];
+    s.figures = vec![cpu, wall, most, left, seen, bound];
+    let late = LATE.as_millis();
+    s.text_columns.push((
+        format!("seen > {late} ms"),
+        seen_late
+            .into_iter()
+            .map(|(init, v)| (init, v.join(", ")))
+            .collect(),
+    ));
+    if !late_windows.is_empty() {
+        s.text_columns.push((
+            format!("windows > {late} ms"),
+            BTreeMap::from([(ctx.ward().name.clone(), late_windows.join(", "))]),
+        ));
+    }
     s.compare_from = Some(ctx.ward().name.clone());
     s
 }

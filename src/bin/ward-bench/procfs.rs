@@ -22,6 +22,9 @@ pub struct StatLine {
     pub state: char,
     /// Parent pid.
     pub ppid: i32,
+    /// Start time in clock ticks after boot (field 22): with the pid, it
+    /// names one process even across pid reuse. `None` on a short line.
+    pub start_ticks: Option<u64>,
 }
 
 /// Resident and proportional set size, in KiB (`smaps_rollup`).
@@ -52,7 +55,14 @@ pub fn parse_stat(text: &str) -> Option<StatLine> {
     let mut rest = text.get(close + 1..)?.split_ascii_whitespace();
     let state = rest.next()?.chars().next()?;
     let ppid = rest.next()?.parse().ok()?;
-    Some(StatLine { pid, state, ppid })
+    // Fields 5 to 21 come between ppid and starttime.
+    let start_ticks = rest.nth(17).and_then(|f| f.parse().ok());
+    Some(StatLine {
+        pid,
+        state,
+        ppid,
+        start_ticks,
+    })
 }
 
 /// `/proc/PID/smaps_rollup` (Linux 4.14+).
@@ -212,7 +222,22 @@ mod tests {
             Some(StatLine {
                 pid: 1234,
                 state: 'S',
-                ppid: 1
+                ppid: 1,
+                start_ticks: None
+            })
+        );
+        // A zombie's whole line, read on this machine's 6.18 kernel:
+        // starttime (field 22) is 1129688.
+        let real = "9877 (sleep) Z 9875 9870 731 0 -1 4227084 128 0 0 0 0 0 0 0 20 0 1 0 \
+                    1129688 0 0 18446744073709551615 0 0 0 0 0 0 0 6 0 1 0 0 17 0 0 0 0 0 0 0 0 0 \
+                    0 0 0 0 0";
+        assert_eq!(
+            parse_stat(real),
+            Some(StatLine {
+                pid: 9877,
+                state: 'Z',
+                ppid: 9875,
+                start_ticks: Some(1129688)
             })
         );
         assert_eq!(parse_stat("77 (sh) Z 9 0").map(|s| s.state), Some('Z'));
@@ -251,7 +276,12 @@ Anonymous:           152 kB
 
     #[test]
     fn descendants_and_zombies() {
-        let p = |pid, state, ppid| StatLine { pid, state, ppid };
+        let p = |pid, state, ppid| StatLine {
+            pid,
+            state,
+            ppid,
+            start_ticks: None,
+        };
         let table = [
             p(1, 'S', 0),
             p(10, 'S', 1),
