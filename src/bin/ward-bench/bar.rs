@@ -265,3 +265,52 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
         .collect();
     table(&header, &rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{Compare, Figure};
+
+    fn storm(bound: &[f64], seen: &[f64]) -> Section {
+        let mut b = Figure::new("ward's bound", Unit::Ms, Compare::No);
+        let mut s = Figure::new("zombie wait seen", Unit::Ms, Compare::No);
+        for (round, v) in bound.iter().enumerate() {
+            b.add(round, "ward", *v);
+        }
+        for (round, v) in seen.iter().enumerate() {
+            s.add(round, "ward", *v);
+            s.add(round, "tini", 50.0);
+        }
+        let mut sec = Section::new("storm", vec!["ward".into(), "tini".into()]);
+        sec.figures = vec![b, s];
+        sec
+    }
+
+    #[test]
+    fn zombie_wait_is_the_worst_run_of_both_storms() {
+        let r = Results {
+            reaping: Some(storm(&[3.0, 4.0], &[2.1, 0.0])),
+            reaping2: Some(storm(&[10.1, 2.0], &[4.2, 2.1])),
+            ..Results::default()
+        };
+        let md = render(&r, "ward", &["tini".into()]);
+        assert!(
+            md.contains("| longest zombie wait in a storm, ward's own bound (worst run) | ≤ 5 ms | 10.1 ms | **missed** |"),
+            "{md}"
+        );
+        // A peer's long waits are not ward's.
+        assert!(
+            md.contains("| longest zombie wait in a storm, seen from the host (at least; worst run) | ≤ 5 ms | 4.20 ms | met |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn zombie_wait_not_measured_without_a_storm() {
+        let md = render(&Results::default(), "ward", &[]);
+        assert!(
+            md.contains("| longest zombie wait in a storm, ward's own bound (worst run) | ≤ 5 ms | – | not measured |"),
+            "{md}"
+        );
+    }
+}
