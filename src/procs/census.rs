@@ -157,7 +157,7 @@ fn read_uptime_ticks(proc_root: &Path, ticks_per_s: u64) -> Result<u64, ProcsErr
     let secs: f64 = text
         .split_whitespace()
         .next()
-        .and_then(|s| s.parse().ok())
+        .and_then(crate::units::decimal)
         .filter(|s: &f64| s.is_finite() && *s >= 0.0)
         .ok_or_else(malformed)?;
     Ok((secs * ticks_per_s as f64) as u64)

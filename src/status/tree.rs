@@ -191,7 +191,7 @@ pub fn read(proc_root: &Path, ticks_per_s: u64) -> std::io::Result<(Vec<ProcInfo
     let uptime_s: f64 = uptime
         .split_whitespace()
         .next()
-        .and_then(|s| s.parse().ok())
+        .and_then(crate::units::decimal)
         .ok_or_else(|| {
             std::io::Error::other(format!("{}/uptime: malformed", proc_root.display()))
         })?;
