@@ -19,8 +19,9 @@
 //! - [`report`]: facts of the run and the exit report.
 //! - [`serve`]: the serving thread (metrics endpoint, `ward status`).
 //! - [`status`]: `ward status`, the doctor: limits, usage, processes, history.
-//! - [`signame`], [`sigmask`], [`units`], [`trim`]: signal names, the raw
-//!   signal mask, numbers in words, keeping ward's code pages out of its RSS.
+//! - [`signame`], [`sigmask`], [`units`], [`trim`], [`rank`]: signal names,
+//!   the raw signal mask, numbers in words, keeping ward's code pages out of
+//!   its RSS, the one sort for short lists.
 
 pub mod cgroup;
 pub mod check;
@@ -30,6 +31,7 @@ pub mod init;
 pub mod log;
 pub mod metrics;
 pub mod procs;
+pub mod rank;
 pub mod report;
 pub mod serve;
 pub mod sigmask;

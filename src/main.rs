@@ -11,6 +11,24 @@ use ward::cli::{self, Invocation};
 use ward::exit;
 use ward::log::{self, Format, Level};
 
+/// Stands in for glibc's `pthread_getattr_np`, which costs 96 KiB in a static
+/// build: glibc reads `/proc/self/maps` with `sscanf`, and that pulls in all
+/// of `vfscanf` and the `strtod`/`strtof128` family. Nothing in ward asks for
+/// a thread's attributes; only std does, to learn where a thread's guard page
+/// sits so that a stack overflow is reported as "thread 'x' has overflowed its
+/// stack" rather than a plain SIGSEGV. std treats an error here as "guard
+/// unknown" (`get_stack_start` returns `None`): the guard pages themselves
+/// (the kernel's gap below the main stack, glibc's below each thread's) stay,
+/// so an overflow still stops ward at once; only that sentence is lost.
+/// Defined in the binary, not the library, so that only `ward` is affected.
+#[unsafe(no_mangle)]
+pub extern "C" fn pthread_getattr_np(
+    _thread: libc::pthread_t,
+    _attr: *mut libc::pthread_attr_t,
+) -> libc::c_int {
+    libc::ENOSYS
+}
+
 fn main() -> ExitCode {
     let env = |name: &str| std::env::var_os(name);
     match cli::parse(std::env::args_os().skip(1), &env) {

@@ -1,4 +1,6 @@
-//! Numbers in words for logs and reports: `511.8 MiB`, `92.3%`, `2.5 s`.
+//! Numbers in words for logs and reports: `511.8 MiB`, `92.3%`, `2.5 s`;
+//! and [`decimal`], the one reader of decimal fractions (option values,
+//! `*.pressure` averages).
 
 use std::time::Duration;
 
@@ -43,9 +45,80 @@ pub fn secs(d: Duration) -> String {
     }
 }
 
+/// Reads a plain decimal fraction: digits with at most one `.` and at least
+/// one digit (`12`, `0.5`, `12.34`, `.5`, `5.`). No sign, exponent, `inf` or
+/// `NaN`: no option value or kernel file ward reads has them.
+///
+/// Written here rather than `str::parse::<f64>` because that parser brings
+/// 14 KiB of tables and slow paths into the binary. The result equals
+/// `parse::<f64>` whenever the digits fit in 15 significant figures (one
+/// correctly rounded division of two exact values); digits past the 19th are
+/// dropped, a change below one part in 10^18.
+pub fn decimal(text: &str) -> Option<f64> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    for b in int.bytes() {
+        let d = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        mantissa = mantissa.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    let mut scale: i32 = 0;
+    for b in frac.bytes() {
+        let d = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        if let Some(m) = mantissa
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(u64::from(d)))
+        {
+            mantissa = m;
+            scale += 1;
+        }
+    }
+    Some(mantissa as f64 / 10f64.powi(scale))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_matches_std_on_what_ward_reads() {
+        for t in [
+            "0",
+            "7",
+            "12",
+            "0.5",
+            "1.5",
+            "0.9",
+            "12.34",
+            "99.99",
+            "100",
+            "0.00",
+            "3.14159",
+            ".5",
+            "5.",
+            "0.001",
+            "86400",
+            "123456789.123456",
+        ] {
+            assert_eq!(decimal(t), t.parse::<f64>().ok(), "{t}");
+        }
+    }
+
+    #[test]
+    fn decimal_refuses_what_is_not_a_plain_fraction() {
+        for t in [
+            "", ".", "-1", "+1", "1e3", "1.2.3", "inf", "NaN", "1 ", " 1", "1,5", "x",
+        ] {
+            assert_eq!(decimal(t), None, "{t:?}");
+        }
+        // Too many integer digits for a u64: refused, not wrapped.
+        assert_eq!(decimal("99999999999999999999"), None);
+        // Fraction digits past the 19th are dropped, not refused.
+        let long = decimal("0.12345678901234567890123").unwrap();
+        assert!((long - 0.123_456_789_012_345_68).abs() < 1e-15);
+    }
 
     #[test]
     fn formats() {

@@ -263,11 +263,23 @@ fn host_cpus(roots: &Roots, buf: &mut String) -> (Option<u32>, Option<u32>) {
     let usable = match (online, allowed) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (Some(a), None) | (None, Some(a)) => Some(a),
-        (None, None) => std::thread::available_parallelism()
-            .ok()
-            .map(|n| n.get() as u32),
+        (None, None) => affinity_cpus(),
     };
     (online, usable)
+}
+
+/// CPUs in this thread's affinity mask, the last resort when neither
+/// `/sys` nor `/proc` could be read. Not `available_parallelism`: it also
+/// reads cgroup quotas (ward reads its own) and its mountinfo scan costs
+/// 5 KiB in the binary.
+fn affinity_cpus() -> Option<u32> {
+    // SAFETY: cpu_set_t is plain bits; sched_getaffinity writes at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    // SAFETY: CPU_COUNT only reads the set filled in above.
+    (rc == 0)
+        .then(|| unsafe { libc::CPU_COUNT(&set) } as u32)
+        .filter(|&n| n > 0)
 }
 
 fn cpu_limit(
@@ -312,6 +324,17 @@ fn cpu_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn affinity_counts_the_cpus_this_process_may_use() {
+        let n = affinity_cpus().expect("sched_getaffinity on self") as usize;
+        // std's count is the affinity mask, lowered by any cgroup quota.
+        let std_count = std::thread::available_parallelism().unwrap().get();
+        assert!(
+            n >= std_count && n <= libc::CPU_SETSIZE as usize,
+            "{n} vs {std_count}"
+        );
+    }
 
     #[test]
     fn memory_limit_above_host_is_host() {

@@ -215,9 +215,9 @@ pub fn pressure(text: &str) -> Option<Pressure> {
                 continue;
             };
             match k {
-                "avg10" => l.avg10 = v.parse().ok()?,
-                "avg60" => l.avg60 = v.parse().ok()?,
-                "avg300" => l.avg300 = v.parse().ok()?,
+                "avg10" => l.avg10 = crate::units::decimal(v)?,
+                "avg60" => l.avg60 = crate::units::decimal(v)?,
+                "avg300" => l.avg300 = crate::units::decimal(v)?,
                 "total" => l.total_usec = v.parse().ok()?,
                 _ => continue,
             }

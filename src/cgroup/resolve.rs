@@ -123,10 +123,10 @@ fn group_for(roots: &Roots, version: Version, m: &MountInfo<'_>, line: &ProcCgro
 /// Picks the best of several groups (bind mounts of the same hierarchy): an exact
 /// match first, then one under `/sys/fs/cgroup`.
 fn best(mut candidates: Vec<Group>, roots: &Roots) -> Option<Group> {
-    candidates.sort_by_key(|g| {
+    crate::rank::sort(&mut candidates, |g| {
         (
-            g.placement != Placement::Exact,
-            !g.mount_point.starts_with(&roots.sys_cgroup),
+            u64::from(g.placement != Placement::Exact),
+            u64::from(!g.mount_point.starts_with(&roots.sys_cgroup)),
         )
     });
     candidates.into_iter().next()

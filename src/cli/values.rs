@@ -19,7 +19,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
         return Err(bad());
     }
-    let value: f64 = num.parse().map_err(|_| bad())?;
+    let value = crate::units::decimal(num).ok_or_else(bad)?;
     let scale = match unit {
         "" | "s" => 1.0,
         "ms" => 0.001,
@@ -104,8 +104,8 @@ pub fn remap_pair(text: &str) -> Result<(u8, u8), String> {
 /// Parses a percentage in (0, 100].
 pub fn percent(text: &str) -> Result<f64, String> {
     let t = text.trim().trim_end_matches('%');
-    match t.parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 100.0 => Ok(v),
+    match crate::units::decimal(t) {
+        Some(v) if v > 0.0 && v <= 100.0 => Ok(v),
         _ => Err(format!(
             "invalid percentage '{text}': expected a number above 0 and at most 100"
         )),

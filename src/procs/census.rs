@@ -109,7 +109,9 @@ fn count(table: &ProcTable, self_pid: i32, uptime_ticks: u64, page_size: u64) ->
         }
     }
     c.unreaped_total = unreaped.len() as u32;
-    unreaped.sort_unstable();
+    crate::rank::sort(&mut unreaped, |&(ppid, start)| {
+        (crate::rank::signed(ppid.into()), start)
+    });
     let mut parents: Vec<ZombieParent> = unreaped
         .chunk_by(|a, b| a.0 == b.0)
         .map(|group| {
@@ -123,7 +125,7 @@ fn count(table: &ProcTable, self_pid: i32, uptime_ticks: u64, page_size: u64) ->
         })
         .collect();
     // Stable sort: equal counts stay in pid order.
-    parents.sort_by_key(|p| std::cmp::Reverse(p.zombies));
+    crate::rank::sort(&mut parents, |p| (crate::rank::desc(p.zombies.into()), 0));
     parents.truncate(MAX_UNREAPED_PARENTS);
     c.unreaped = parents;
     c.top_rss = top
@@ -157,7 +159,7 @@ fn read_uptime_ticks(proc_root: &Path, ticks_per_s: u64) -> Result<u64, ProcsErr
     let secs: f64 = text
         .split_whitespace()
         .next()
-        .and_then(|s| s.parse().ok())
+        .and_then(crate::units::decimal)
         .filter(|s: &f64| s.is_finite() && *s >= 0.0)
         .ok_or_else(malformed)?;
     Ok((secs * ticks_per_s as f64) as u64)

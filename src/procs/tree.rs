@@ -71,7 +71,7 @@ pub fn children_of(proc_root: &Path, pid: i32) -> Result<Vec<i32>, ProcsError> {
             Err(e) => return Err(io_err(&path, e)),
         }
     }
-    children.sort_unstable();
+    crate::rank::sort(&mut children, |&c| (crate::rank::signed(c.into()), 0));
     children.dedup();
     Ok(children)
 }

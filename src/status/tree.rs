@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::procs::stat::parse_stat;
+use crate::rank;
 
 /// One process as read from `/proc`.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +109,7 @@ pub fn build(
         .iter()
         .filter(|p| p.state != 'Z' && p.pid != skip)
         .collect();
-    live.sort_by_key(|p| p.pid);
+    rank::sort(&mut live, |p| (rank::signed(p.pid.into()), 0));
     let is_live = |pid: i32| live.binary_search_by_key(&pid, |p| p.pid).is_ok();
 
     let mut tree = Tree::default();
@@ -123,7 +124,9 @@ pub fn build(
     // Live processes by parent, so finding children costs a binary search
     // rather than a pass over thousands of processes.
     let mut by_ppid: Vec<&ProcInfo> = live.clone();
-    by_ppid.sort_by_key(|p| (p.ppid, p.pid));
+    rank::sort(&mut by_ppid, |p| {
+        (rank::signed(p.ppid.into()), rank::signed(p.pid.into()))
+    });
     let mut seen = vec![false; live.len()];
     while let Some((p, depth)) = stack.pop() {
         let Ok(i) = live.binary_search_by_key(&p.pid, |q| q.pid) else {
@@ -158,7 +161,9 @@ pub fn build(
     }
 
     let mut zombies: Vec<&ProcInfo> = procs.iter().filter(|p| p.state == 'Z').collect();
-    zombies.sort_by_key(|z| (z.ppid, z.pid));
+    rank::sort(&mut zombies, |z| {
+        (rank::signed(z.ppid.into()), rank::signed(z.pid.into()))
+    });
     for group in zombies.chunk_by(|a, b| a.ppid == b.ppid) {
         let parent = group[0].ppid;
         let mut names: Vec<String> = Vec::new();
@@ -179,8 +184,12 @@ pub fn build(
             reapable: Some(parent) == ward_pid,
         });
     }
-    tree.zombies
-        .sort_by_key(|g| (std::cmp::Reverse(g.count), g.parent_pid));
+    rank::sort(&mut tree.zombies, |g| {
+        (
+            rank::desc(g.count.into()),
+            rank::signed(g.parent_pid.into()),
+        )
+    });
     tree
 }
 
@@ -191,7 +200,7 @@ pub fn read(proc_root: &Path, ticks_per_s: u64) -> std::io::Result<(Vec<ProcInfo
     let uptime_s: f64 = uptime
         .split_whitespace()
         .next()
-        .and_then(|s| s.parse().ok())
+        .and_then(crate::units::decimal)
         .ok_or_else(|| {
             std::io::Error::other(format!("{}/uptime: malformed", proc_root.display()))
         })?;

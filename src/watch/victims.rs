@@ -83,7 +83,7 @@ pub fn candidates(table: &ProcTable, self_pid: i32) -> Vec<Candidate> {
             oom_score: None,
         })
         .collect();
-    out.sort_by_key(|c| std::cmp::Reverse(c.rss_pages));
+    crate::rank::sort(&mut out, |c| (crate::rank::desc(c.rss_pages), 0));
     out.truncate(MAX_CANDIDATES);
     out
 }
@@ -132,7 +132,9 @@ pub fn choose(mut gone: Vec<OomVictim>, kills: u64) -> Vec<OomVictim> {
         return gone;
     }
     // Stable: equal (or unknown) scores keep RSS order.
-    gone.sort_by_key(|v| std::cmp::Reverse(v.oom_score.unwrap_or(0)));
+    crate::rank::sort(&mut gone, |v| {
+        (crate::rank::desc(v.oom_score.unwrap_or(0).into()), 0)
+    });
     gone.truncate(kills);
     for v in &mut gone {
         v.evidence = evidence::LARGEST_GONE;

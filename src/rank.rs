@@ -1,0 +1,71 @@
+//! One sort for ward's short, cold lists: status rows, zombie groups, OOM
+//! candidates, cgroup candidates. Owns ordering only; it allocates a key per
+//! element, so the census's per-sample tables keep their own in-place sorts.
+//!
+//! Why it exists: each `sort_by_key` on a new element type or key is its own
+//! copy of std's sort, 2-3 KiB apiece in the binary. Here a call site only
+//! maps each element to a [`Rank`], and one sort of `(Rank, position)` pairs
+//! orders every list.
+
+/// A sort key, compared as a pair, first field first.
+pub type Rank = (u64, u64);
+
+/// Orders `v` by `rank`, ascending; equal ranks keep their order (stable,
+/// like `sort_by_key`).
+pub fn sort<T>(v: &mut Vec<T>, rank: impl Fn(&T) -> Rank) {
+    let mut order: Vec<(Rank, usize)> = v.iter().map(rank).zip(0..).collect();
+    sort_ranked(&mut order);
+    let mut slots: Vec<Option<T>> = v.drain(..).map(Some).collect();
+    // `order` holds each position once, so every slot is taken exactly once.
+    v.extend(order.iter().filter_map(|&(_, i)| slots[i].take()));
+}
+
+/// The one instance of std's sort every [`sort`] shares.
+#[inline(never)]
+fn sort_ranked(order: &mut [(Rank, usize)]) {
+    // The position breaks ties, so the unstable sort gives a stable order.
+    order.sort_unstable();
+}
+
+/// A key that ranks larger values first.
+pub fn desc(x: u64) -> u64 {
+    !x
+}
+
+/// A signed key (a pid) in its natural order.
+pub fn signed(x: i64) -> u64 {
+    (x as u64) ^ (1 << 63)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_like_sort_by_key_and_keeps_ties_in_order() {
+        let items = [(3, 'a'), (-1, 'b'), (3, 'c'), (0, 'd'), (-1, 'e'), (7, 'f')];
+        let mut ours = items.to_vec();
+        sort(&mut ours, |&(k, _)| (signed(k), 0));
+        let mut std_order = items.to_vec();
+        std_order.sort_by_key(|&(k, _)| k);
+        assert_eq!(ours, std_order);
+
+        let counts = [(3u64, 'a'), (1, 'b'), (3, 'c'), (0, 'd'), (1, 'e'), (7, 'f')];
+        let mut ours = counts.to_vec();
+        sort(&mut ours, |&(k, _)| (desc(k), 0));
+        let mut std_order = counts.to_vec();
+        std_order.sort_by_key(|&(k, _)| std::cmp::Reverse(k));
+        assert_eq!(ours, std_order);
+        assert_eq!(ours.iter().map(|x| x.1).collect::<String>(), "facbed");
+    }
+
+    #[test]
+    fn pairs_compare_first_field_first() {
+        let mut v = vec![(2, 1), (1, 9), (2, 0), (1, 2)];
+        sort(&mut v, |&(a, b)| (a, b));
+        assert_eq!(v, [(1, 2), (1, 9), (2, 0), (2, 1)]);
+        let mut empty: Vec<u8> = Vec::new();
+        sort(&mut empty, |_| (0, 0));
+        assert!(empty.is_empty());
+    }
+}
