@@ -7,6 +7,12 @@
 
 /// The highest signal number on Linux.
 pub const SIG_MAX: i32 = 64;
+/// The signal the watch thread sends the reaping thread (with `tgkill`) to
+/// say an observation waits. SIGURG: its default action is to do nothing,
+/// and containers' inits and runtimes do not use it for stopping. One sent
+/// to the container from outside is still forwarded: the reaper knows its
+/// own wake-up by sender and code.
+pub const WAKE_SIGNAL: i32 = libc::SIGURG;
 /// Size of the kernel's signal set (64 signals).
 pub const KERNEL_SIGSET_BYTES: usize = 8;
 

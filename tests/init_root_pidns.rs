@@ -87,7 +87,24 @@ fn every_catchable_signal_reaches_the_child() {
     if !require_root("every_signal") {
         return;
     }
-    let p = Proc::start(ward_pid1(&["--no-watch", "--", workload(), "signals"]), T);
+    every_signal_reaches(&["--no-watch"]);
+}
+
+/// With the watch thread on, ward wakes its reaping thread with a signal of
+/// its own (SIGURG, sent to that thread): the same signal sent to ward from
+/// outside is still the child's.
+#[test]
+fn every_catchable_signal_reaches_the_child_with_the_watch_on() {
+    if !require_root("every_signal_watch_on") {
+        return;
+    }
+    every_signal_reaches(&["--watch-interval", "100ms"]);
+}
+
+fn every_signal_reaches(opts: &[&str]) {
+    let mut args = opts.to_vec();
+    args.extend(["--", workload(), "signals"]);
+    let p = Proc::start(ward_pid1(&args), T);
     p.expect_line("ready");
     // All but KILL/STOP (uncatchable), CHLD (ward's own), TTIN/TTOU (ward
     // ignores them: job control belongs to the child).

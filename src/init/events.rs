@@ -112,6 +112,18 @@ pub fn trim_failed(e: &std::io::Error) {
     );
 }
 
+/// `slice_refused` (debug): the kernel (or a seccomp filter) refused the
+/// reaping thread's short scheduler slice; ward works the same, only later
+/// to wake under load.
+pub fn slice_refused(e: &std::io::Error) {
+    log::event(
+        Level::Debug,
+        "slice_refused",
+        &format!("cannot ask for a short scheduler slice for the reaping thread: {e}"),
+        &[],
+    );
+}
+
 /// What a forward was about, for its log line.
 pub struct Forward<'a> {
     /// The signal ward received.

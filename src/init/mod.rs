@@ -1,13 +1,14 @@
 //! The init proper: become a reaper, start the child, run the event loop, and
 //! turn the child's end into ward's exit code.
 //!
-//! - `signals.rs`: the mask, the signalfd inbox, forwarding to the child (pidfd).
+//! - `signals.rs`: the mask, the signal wait and signalfds, forwarding to the child (pidfd).
 //! - `spawn.rs`: PATH lookup, fork/exec, terminal hand-over, exec errors.
 //! - `oom_adj.rs`: ward's own `oom_score_adj`, or the child's raise.
 //! - `reap.rs`: the `waitpid` loop.
 //! - `stop.rs`: `--stop-delay` / `--kill-after` decisions (pure).
 //! - `shutdown.rs`: the phases once the main child is gone (pure).
-//! - `timers.rs`: deadlines that become the poll timeout.
+//! - `timers.rs`: deadlines that become the wait's timeout.
+//! - `sched.rs`: the reaping thread's short scheduler slice.
 //! - `events.rs`: the words of every event the reaping thread logs.
 //! - `reaper.rs`: the reaping thread's loop that ties them together.
 //!
@@ -19,6 +20,7 @@ pub mod events;
 pub mod oom_adj;
 pub mod reap;
 pub mod reaper;
+pub mod sched;
 pub mod shutdown;
 pub mod signals;
 pub mod spawn;

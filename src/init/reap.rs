@@ -14,12 +14,13 @@ pub struct ReapingStats {
     pub wakeups: u64,
     /// Reaping passes (each ends with a `waitpid` that found nothing).
     pub passes: u64,
-    /// Passes at the end of a burst's window.
+    /// Passes at the end of a burst's window that reaped something.
     pub windows: u64,
     /// Processes reaped other than the main child.
     pub reaped: u64,
-    /// The longest window: a bound on how long a zombie reaped in a burst
-    /// waited for ward (it exited after the pass before).
+    /// The longest window, from the end of the pass before to the end of
+    /// the window's own pass: a bound on how long a zombie reaped in a
+    /// burst waited for ward (it exited after the pass before).
     pub longest_window: Duration,
     /// Windows longer than `LATE_WINDOW` (in `reaper`) (ward was not scheduled in time).
     pub late_windows: u64,

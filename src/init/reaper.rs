@@ -1,12 +1,14 @@
 //! The reaping thread's loop: the one place that waits. It owns the
-//! signalfd, `waitpid`, forwarding, the timers and the run's facts; it hands
+//! signal wait, `waitpid`, forwarding, the timers and the run's facts; it hands
 //! everything that reads `/proc` or cgroup files to the watch thread and
 //! hears back through [`crate::watch::link`].
 //!
 //! The loop dispatches each event to a pure decision ([`super::stop`],
 //! [`super::shutdown`]) and then carries the decision out; the words of each
-//! event are in [`super::events`]. Nothing here may block: every fd is
-//! non-blocking and every wait is a `poll` with a timeout from the timers.
+//! event are in [`super::events`]. Nothing here may block but the wait
+//! itself: a `sigtimedwait` (every wake-up, the watch thread's included, is
+//! a signal) with a timeout from the timers, or, while log lines wait for
+//! stderr, a `poll` on the signalfds and stderr. Every fd is non-blocking.
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use crate::cli::Config;
 use crate::exit::ChildEnd;
 use crate::report::facts::{RunFacts, StopRequest, WardKill};
 use crate::watch::board::Board;
-use crate::watch::link::ReaperEnd;
+use crate::watch::link::{ReaperEnd, ThreadWake};
 use crate::watch::{Observation, OomContext, Request, Snapshot};
 
 /// After the final SIGKILL, how long to wait for processes to vanish before
@@ -131,6 +133,10 @@ impl<'a> Reaper<'a> {
 
     /// Runs until nothing is left; returns how the main child ended.
     pub fn run(&mut self) -> Option<ChildEnd> {
+        // After the fork, so the child keeps the kernel's default slice.
+        if let Err(e) = super::sched::request_short_slice() {
+            events::slice_refused(&e);
+        }
         self.timers.set(Timer::Trim, Instant::now() + TRIM_AFTER);
         // The child may have died before the signalfd was first read.
         self.on_sigchld();
@@ -146,55 +152,16 @@ impl<'a> Reaper<'a> {
                 let d = Duration::from_millis(ms as u64);
                 timeout = Some(timeout.map_or(d, |t| t.min(d)));
             }
-            let timeout = match timeout {
-                Some(d) => d.as_millis().min(i32::MAX as u128) as i32,
-                None => -1,
-            };
-            // Lines stderr did not take yet: poll for room, never wait for it.
-            let log_fd = crate::log::pending_fd();
-            let chld_fd = match self.reap_window {
-                Some(_) => -1,
-                None => self.inbox.chld_fd().as_raw_fd(),
-            };
-            let mut fds = [
-                pollfd(chld_fd),
-                pollfd(self.inbox.as_fd().as_raw_fd()),
-                pollfd(self.watch.as_ref().map_or(-1, |w| w.wake.raw())),
-                libc::pollfd {
-                    fd: log_fd.unwrap_or(-1),
-                    events: libc::POLLOUT,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: a valid array of four pollfds (a negative fd is ignored).
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 4, timeout) };
-            if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                // poll on valid fds does not fail otherwise; never spin.
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            // Reap first, then decide what the other signals mean: a main
-            // child that exited before a SIGTERM was handled exited by
-            // itself, whatever order the two arrived in.
-            if fds[0].revents != 0 || rc < 0 {
-                self.on_sigchld_wake();
-            } else if let Some(at) = self.reap_window
-                && (Instant::now() >= at || fds[1].revents != 0)
-            {
-                self.on_reap_window();
-            }
-            // Level-triggered: a wake-up with no signal pending reads nothing.
-            if fds[1].revents != 0 || rc < 0 {
-                self.on_signals();
-            }
-            if fds[2].revents != 0 {
-                self.on_observations();
+            match crate::log::pending_fd() {
+                // The usual wait: one syscall that sleeps and hands over a
+                // signal. The watch thread's wake-up is a signal too.
+                None => self.wait_for_signal(timeout),
+                // Lines stderr did not take yet: poll for room as well,
+                // never wait for it.
+                Some(log_fd) => self.poll_with_log(timeout, log_fd),
             }
             for timer in self.timers.take_due(Instant::now()) {
                 self.on_timer(timer);
-            }
-            // Reaped and forwarded first; then whatever the log can take.
-            if fds[3].revents != 0 {
-                crate::log::flush_ready();
             }
         }
         events::reaping_summary(&self.reaping);
@@ -210,12 +177,100 @@ impl<'a> Reaper<'a> {
         self.shutdown.phase() == Phase::Done && self.final_seen && !self.rest_pending
     }
 
+    /// Waits for one signal (SIGCHLD left out during a burst) and acts on
+    /// it; at the end of a burst's window, reaps.
+    fn wait_for_signal(&mut self, timeout: Option<Duration>) {
+        let got = self.inbox.wait(self.reap_window.is_none(), timeout);
+        match got {
+            Some(sig) if sig.signo == libc::SIGCHLD => self.on_sigchld_wake(true),
+            Some(sig) => {
+                // Reap first, then decide what the signal means: a main
+                // child that exited before a SIGTERM was handled exited by
+                // itself, whatever order the two arrived in. The wait hands
+                // over the lowest-numbered signal first (SIGTERM before
+                // SIGCHLD), so look for exits here: in a burst, the window's
+                // pass; otherwise before a stop signal (the one decision the
+                // order changes; a plain forward pays nothing for it).
+                if self.reap_window.is_some() {
+                    self.on_reap_window();
+                } else if self.may_stop(sig.signo) {
+                    self.inbox.take_sigchld();
+                    self.on_sigchld();
+                }
+                self.on_signal(sig);
+            }
+            None => {
+                if let Some(at) = self.reap_window
+                    && Instant::now() >= at
+                {
+                    self.on_reap_window();
+                }
+            }
+        }
+    }
+
+    /// True when `signo`, as received or as rewritten, counts as a stop.
+    fn may_stop(&self, signo: i32) -> bool {
+        self.stop.is_stop_signal(signo)
+            || matches!(
+                signals::rewrite(&self.cfg.rewrite, signo),
+                signals::Disposition::Forward(s) if self.stop.is_stop_signal(s)
+            )
+    }
+
+    /// The wait while log lines are queued: `poll` on the signalfds and on
+    /// stderr for room, then read every signal that came as one batch.
+    fn poll_with_log(&mut self, timeout: Option<Duration>, log_fd: i32) {
+        let timeout = match timeout {
+            Some(d) => d.as_millis().min(i32::MAX as u128) as i32,
+            None => -1,
+        };
+        let chld_fd = match self.reap_window {
+            Some(_) => -1,
+            None => self.inbox.chld_fd().as_raw_fd(),
+        };
+        let mut fds = [
+            pollfd(chld_fd),
+            pollfd(self.inbox.as_fd().as_raw_fd()),
+            libc::pollfd {
+                fd: log_fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+        ];
+        // SAFETY: a valid array of three pollfds (a negative fd is ignored).
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout) };
+        if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            // poll on valid fds does not fail otherwise; never spin.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Reap first, as in `wait_for_signal`.
+        if fds[0].revents != 0 || rc < 0 {
+            self.on_sigchld_wake(false);
+        } else if let Some(at) = self.reap_window
+            && (Instant::now() >= at || fds[1].revents != 0)
+        {
+            self.on_reap_window();
+        }
+        // Level-triggered: a wake-up with no signal pending reads nothing.
+        if fds[1].revents != 0 || rc < 0 {
+            self.on_signals();
+        }
+        // Reaped and forwarded first; then whatever the log can take.
+        if fds[2].revents != 0 {
+            crate::log::flush_ready();
+        }
+    }
+
     /// A SIGCHLD woke the loop: take it, then reap. The second such wake-up
     /// in a short time starts a burst: from then on, reaping runs once per
     /// [`REAP_WINDOW`] until a pass finds nothing.
-    fn on_sigchld_wake(&mut self) {
+    /// `taken`: the wait already took the SIGCHLD.
+    fn on_sigchld_wake(&mut self, taken: bool) {
         let since_last = self.last_pass.elapsed();
-        self.inbox.take_sigchld();
+        if !taken {
+            self.inbox.take_sigchld();
+        }
         self.reaping.wakeups += 1;
         let (reaped, left) = self.on_sigchld();
         if reaped > 0 && since_last < BURST_GAP && left == Remaining::Children {
@@ -229,13 +284,18 @@ impl<'a> Reaper<'a> {
     /// and looking once more (an exit between the pass and the take would
     /// otherwise wait for the next SIGCHLD).
     fn on_reap_window(&mut self) {
-        let waited = self.last_pass.elapsed();
-        self.reaping.windows += 1;
-        self.reaping.longest_window = self.reaping.longest_window.max(waited);
-        if waited > LATE_WINDOW {
-            self.reaping.late_windows += 1;
-        }
+        let window_start = self.last_pass;
         let (mut reaped, mut left) = self.on_sigchld();
+        if reaped > 0 {
+            // A zombie reaped by this pass exited after the last one ended:
+            // from there to the end of this pass bounds how long it waited.
+            let waited = self.last_pass.saturating_duration_since(window_start);
+            self.reaping.windows += 1;
+            self.reaping.longest_window = self.reaping.longest_window.max(waited);
+            if waited > LATE_WINDOW {
+                self.reaping.late_windows += 1;
+            }
+        }
         if reaped == 0 && left == Remaining::Children {
             self.inbox.take_sigchld();
             (reaped, left) = self.on_sigchld();
@@ -257,6 +317,15 @@ impl<'a> Reaper<'a> {
     }
 
     fn on_signal(&mut self, sig: Received) {
+        if ThreadWake::is_wake(sig.signo, sig.from_pid, sig.code, self.self_pid) {
+            self.on_observations();
+            return;
+        }
+        if sig.signo == crate::sigmask::WAKE_SIGNAL {
+            // Someone else's: forwarded below. If it arrived while a wake-up
+            // was pending, the two merged; look at the channel anyway.
+            self.on_observations();
+        }
         if sig.signo == libc::SIGPIPE && sig.from_pid == self.self_pid {
             // ward's own write to a closed stderr: not meant for the child.
             return;
@@ -501,7 +570,6 @@ impl<'a> Reaper<'a> {
 
     fn on_observations(&mut self) {
         let Some(w) = &mut self.watch else { return };
-        w.clear_wake();
         let mut got = Vec::new();
         while let Some(o) = w.try_recv() {
             got.push(o);

@@ -80,6 +80,10 @@ pub struct SignalInbox {
     /// its poll and reaps on a short timer instead, while other signals
     /// still wake it at once.
     chld_fd: OwnedFd,
+    /// Every blocked signal, for [`SignalInbox::wait`].
+    wait_all: libc::sigset_t,
+    /// The same without SIGCHLD, for a wait inside a burst of exits.
+    wait_no_chld: libc::sigset_t,
     batch: Vec<libc::signalfd_siginfo>,
     next: usize,
     filled: usize,
@@ -133,6 +137,8 @@ impl SignalInbox {
             original_mask: old,
             fd,
             chld_fd,
+            wait_all: set,
+            wait_no_chld: kernel_sigset(&others),
             // SAFETY: signalfd_siginfo is plain data.
             batch: vec![unsafe { std::mem::zeroed() }; BATCH],
             next: 0,
@@ -148,6 +154,56 @@ impl SignalInbox {
     pub fn reblock(&self) -> std::io::Result<()> {
         let wanted: Vec<i32> = (1..=SIG_MAX).filter(|s| !NOT_BLOCKED.contains(s)).collect();
         sigmask::block(&kernel_sigset(&wanted)).map(|_| ())
+    }
+
+    /// Sleeps until a blocked signal is pending (or `timeout` passes) and
+    /// takes it: one `rt_sigtimedwait`, where a `poll` on the signalfd and a
+    /// `read` would be two. `with_chld` false leaves SIGCHLD pending (a burst
+    /// of exits is reaped on a timer instead). `None` on timeout or EINTR.
+    ///
+    /// Signals come one per call, lowest number first, so a caller that must
+    /// reap before acting on a signal checks for exits itself.
+    pub fn wait(
+        &mut self,
+        with_chld: bool,
+        timeout: Option<std::time::Duration>,
+    ) -> Option<Received> {
+        let set = if with_chld {
+            &self.wait_all
+        } else {
+            &self.wait_no_chld
+        };
+        let ts = timeout.map(|d| libc::timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        });
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: siginfo_t is plain data the kernel fills.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: valid set, info and (optional) timeout pointers; the raw
+        // syscall because the set holds 32 and 33, which glibc's wrapper may
+        // not pass on.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigtimedwait,
+                set as *const libc::sigset_t,
+                &mut info as *mut libc::siginfo_t,
+                ts_ptr,
+                sigmask::KERNEL_SIGSET_BYTES,
+            )
+        };
+        if rc <= 0 {
+            return None;
+        }
+        Some(Received {
+            signo: rc as i32,
+            // SAFETY: si_pid is where the kernel puts the sender of a
+            // kill/tgkill/sigqueue and of SIGCHLD; 0 for a kernel signal.
+            from_pid: unsafe { info.si_pid() },
+            code: info.si_code,
+        })
     }
 
     /// Returns the next pending signal, or `None` when the last read came up

@@ -1,17 +1,20 @@
 //! The two ends of the channel between the reaping thread and the watch
-//! thread: what each may ask of or tell the other, and the eventfds that wake
-//! their `poll` loops.
+//! thread: what each may ask of or tell the other, and how each wakes the
+//! other: an eventfd for the watch thread's `poll`, and a signal
+//! ([`crate::sigmask::WAKE_SIGNAL`], sent with `tgkill`) for the reaping
+//! thread, which waits for signals alone.
 //!
 //! Owns the message types and the wake-ups only. Sending never blocks: the
 //! queues are unbounded `mpsc` channels (their length is bounded by what the
-//! reaper asks, a handful of requests per run, and by the watch's interval)
-//! and the wake-up is a non-blocking eventfd write.
+//! reaper asks, a handful of requests per run, and by the watch's interval),
+//! the eventfd write is non-blocking, and a signal is never waited for.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::Instant;
 
 use super::Snapshot;
+use crate::sigmask::WAKE_SIGNAL;
 
 /// What the reaping thread asks of the watch thread. Every request is work
 /// that reads `/proc` or cgroup files, or waits on them.
@@ -183,14 +186,57 @@ impl AsFd for Wake {
     }
 }
 
+/// Wakes one thread of this process with [`WAKE_SIGNAL`]: the reaping
+/// thread waits in `sigtimedwait` (one syscall that sleeps and hands over a
+/// signal), so a signal is the one wake-up it sees without a `poll`.
+///
+/// Sent with `tgkill`, the signal is pending for that thread alone: it never
+/// merges with a `WAKE_SIGNAL` someone sends the container (that one is
+/// pending for the process and is forwarded like any other), and the reaper
+/// tells the two apart by sender and code (see [`ThreadWake::is_wake`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadWake {
+    tgid: i32,
+    tid: i32,
+}
+
+impl ThreadWake {
+    /// Wakes the calling thread, when another thread calls [`ThreadWake::wake`].
+    pub fn this_thread() -> ThreadWake {
+        // SAFETY: getpid and gettid cannot fail. gettid by its syscall:
+        // glibc's wrapper is not in every static link (measured: a call
+        // through a null address).
+        unsafe {
+            ThreadWake {
+                tgid: libc::getpid(),
+                tid: libc::syscall(libc::SYS_gettid) as i32,
+            }
+        }
+    }
+
+    /// Makes [`WAKE_SIGNAL`] pending for the thread. Never blocks; a wake-up
+    /// already pending absorbs this one (a standard signal is kept once),
+    /// which is all a wake-up needs.
+    pub fn wake(&self) {
+        // SAFETY: tgkill on our own process's thread; a thread that is gone
+        // answers ESRCH, which needs no handling.
+        unsafe { libc::syscall(libc::SYS_tgkill, self.tgid, self.tid, WAKE_SIGNAL) };
+    }
+
+    /// True when a signal received by the woken thread is this wake-up: the
+    /// wake signal, sent by `tgkill` from inside this process. Nobody else
+    /// can send with this process's pid as the sender.
+    pub fn is_wake(signo: i32, from_pid: i32, code: i32, self_pid: i32) -> bool {
+        signo == WAKE_SIGNAL && from_pid == self_pid && code == libc::SI_TKILL
+    }
+}
+
 /// The reaping thread's end: send requests, receive observations.
 #[derive(Debug)]
 pub struct ReaperEnd {
     requests: Sender<Request>,
     wake_watch: std::sync::Arc<Wake>,
     observations: Receiver<Observation>,
-    /// Readable when observations are waiting; the reaper polls it.
-    pub wake: std::sync::Arc<Wake>,
     closed: bool,
 }
 
@@ -201,21 +247,21 @@ pub struct WatchEnd {
     /// Readable when requests are waiting; the watch thread polls it.
     pub wake: std::sync::Arc<Wake>,
     observations: Sender<Observation>,
-    wake_reaper: std::sync::Arc<Wake>,
+    wake_reaper: ThreadWake,
 }
 
-/// A connected pair of ends.
+/// A connected pair of ends. Called on the reaping thread: observations
+/// wake the thread that made the pair.
 pub fn pair() -> std::io::Result<(ReaperEnd, WatchEnd)> {
     let (req_tx, req_rx) = channel();
     let (obs_tx, obs_rx) = channel();
     let to_watch = std::sync::Arc::new(Wake::new()?);
-    let to_reaper = std::sync::Arc::new(Wake::new()?);
+    let to_reaper = ThreadWake::this_thread();
     Ok((
         ReaperEnd {
             requests: req_tx,
             wake_watch: to_watch.clone(),
             observations: obs_rx,
-            wake: to_reaper.clone(),
             closed: false,
         },
         WatchEnd {
@@ -241,8 +287,9 @@ impl ReaperEnd {
         true
     }
 
-    /// The next observation, if one is waiting. Clears the wake-up first, so
-    /// an observation sent after the last `try_recv` wakes the next poll.
+    /// The next observation, if one is waiting. The wake-up signal was taken
+    /// before this is called, so an observation sent after the last
+    /// `try_recv` leaves a new one pending.
     pub fn try_recv(&mut self) -> Option<Observation> {
         match self.observations.try_recv() {
             Ok(o) => Some(o),
@@ -252,11 +299,6 @@ impl ReaperEnd {
                 None
             }
         }
-    }
-
-    /// Clears the reaper's wake-up fd (call before draining with `try_recv`).
-    pub fn clear_wake(&self) {
-        self.wake.clear();
     }
 
     /// True once the watch thread has gone away.
@@ -297,6 +339,45 @@ mod tests {
         unsafe { libc::poll(&mut p, 1, 0) == 1 }
     }
 
+    /// Takes a pending signal of `set` without waiting.
+    fn take_signal(set: &libc::sigset_t) -> Option<(i32, i32, i32)> {
+        // SAFETY: siginfo_t is plain data; a zero timeout never waits.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // The raw syscall, as ward's wait: glibc's wrapper reports SI_TKILL
+        // as SI_USER.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigtimedwait,
+                set as *const libc::sigset_t,
+                &mut info as *mut libc::siginfo_t,
+                &zero as *const libc::timespec,
+                crate::sigmask::KERNEL_SIGSET_BYTES,
+            )
+        } as i32;
+        // SAFETY: si_pid is valid for a signal sent by kill or tgkill.
+        (rc > 0).then(|| (rc, unsafe { info.si_pid() }, info.si_code))
+    }
+
+    #[test]
+    fn an_outside_sender_is_no_wake_up() {
+        // SAFETY: getpid cannot fail.
+        let me = unsafe { libc::getpid() };
+        assert!(!ThreadWake::is_wake(WAKE_SIGNAL, 0, libc::SI_USER, me));
+        assert!(!ThreadWake::is_wake(
+            WAKE_SIGNAL,
+            me + 1,
+            libc::SI_TKILL,
+            me
+        ));
+        assert!(!ThreadWake::is_wake(WAKE_SIGNAL, me, libc::SI_USER, me));
+        assert!(!ThreadWake::is_wake(libc::SIGUSR1, me, libc::SI_TKILL, me));
+        assert!(ThreadWake::is_wake(WAKE_SIGNAL, me, libc::SI_TKILL, me));
+    }
+
     #[test]
     fn messages_wake_the_other_side() {
         let (mut reaper, watch) = pair().unwrap();
@@ -308,9 +389,16 @@ mod tests {
         assert_eq!(watch.try_recv(), Some(Request::MainExited));
         assert_eq!(watch.try_recv(), None);
 
+        // The reaper's side: the pair was made on this thread, so the wake
+        // signal is pending here (blocked first, as ward blocks it).
+        let wake = crate::sigmask::kernel_sigset(&[WAKE_SIGNAL]);
+        crate::sigmask::block(&wake).unwrap();
         watch.tell(Observation::Warning { key: "memory_high" });
-        assert!(readable(reaper.wake.raw()));
-        reaper.clear_wake();
+        let (signo, from_pid, code) = take_signal(&wake).expect("a wake-up is pending");
+        // SAFETY: getpid cannot fail.
+        let me = unsafe { libc::getpid() };
+        assert!(ThreadWake::is_wake(signo, from_pid, code, me));
+        assert!(take_signal(&wake).is_none(), "one wake-up, taken once");
         assert!(matches!(
             reaper.try_recv(),
             Some(Observation::Warning { key: "memory_high" })
