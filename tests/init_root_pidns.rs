@@ -59,7 +59,7 @@ fn exit_codes_pass_through_and_signals_become_128_plus_n() {
     }
     for code in 0..=255 {
         let c = code.to_string();
-        let out = run(ward_pid1(&["--no-watch", "--", workload(), "exit", &c]), T);
+        let out = run(ward_pid1(["--no-watch", "--", workload(), "exit", &c]), T);
         assert_eq!(out.code, code, "exit {code}: {}", out.stderr);
     }
     // Every signal whose default action kills the process.
@@ -68,7 +68,7 @@ fn exit_codes_pass_through_and_signals_become_128_plus_n() {
     ];
     for sig in fatal.into_iter().chain(34..=64) {
         let s = sig.to_string();
-        let out = run(ward_pid1(&["--no-watch", "--", workload(), "die", &s]), T);
+        let out = run(ward_pid1(["--no-watch", "--", workload(), "die", &s]), T);
         assert_eq!(out.code, 128 + sig, "die {sig}: {}", out.stderr);
         out.expect_stderr("was killed by");
     }
@@ -266,16 +266,16 @@ fn exec_failures_and_usage_errors() {
     if !require_root("exec_failures") {
         return;
     }
-    let out = run(ward_pid1(&["--no-watch", "--", "/no/such/cmd"]), T);
+    let out = run(ward_pid1(["--no-watch", "--", "/no/such/cmd"]), T);
     assert_eq!(out.code, 127);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     out.expect_stderr("cannot run \"/no/such/cmd\": not found");
     // A file without execute permission (EACCES). An executable text file
     // without a shebang would run through /bin/sh, as with execvp.
-    let out = run(ward_pid1(&["--no-watch", "--", "/proc/version"]), T);
+    let out = run(ward_pid1(["--no-watch", "--", "/proc/version"]), T);
     assert_eq!(out.code, 126);
     out.expect_stderr("cannot be executed");
-    let out = run(ward_pid1(&["--grace", "soon", "--", "true"]), T);
+    let out = run(ward_pid1(["--grace", "soon", "--", "true"]), T);
     assert_eq!(out.code, 2);
     assert_eq!(
         out.stderr,

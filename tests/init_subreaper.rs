@@ -15,7 +15,7 @@ const T: Duration = Duration::from_secs(60);
 fn orphans_of_the_child_are_reaped_by_the_subreaper() {
     let script = format!("{0} orphans 3000 && exec {0} sleep 60", workload());
     let p = Proc::start(
-        ward_plain(&["--no-watch", "--", "/bin/sh", "-c", &script]),
+        ward_plain(["--no-watch", "--", "/bin/sh", "-c", &script]),
         T,
     );
     assert_eq!(

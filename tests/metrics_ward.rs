@@ -218,7 +218,7 @@ fn without_metrics_ward_has_the_same_three_threads() {
     }
     let _g = serial();
     let p = Proc::start(
-        ward_pid1(&["--watch-interval", "200ms", "--", workload(), "signals"]),
+        ward_pid1(["--watch-interval", "200ms", "--", workload(), "signals"]),
         Duration::from_secs(60),
     );
     p.expect_line("ready");
@@ -230,14 +230,14 @@ fn without_metrics_ward_has_the_same_three_threads() {
 fn a_bad_metrics_address_is_one_line_and_exit_2() {
     for bad in ["9464", "host:9464", "127.0.0.1:99999", ":"] {
         let out = run(
-            ward_plain(&["--metrics", bad, "--", "true"]),
+            ward_plain(["--metrics", bad, "--", "true"]),
             Duration::from_secs(10),
         );
         assert_eq!(out.code, 2, "--metrics {bad}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
         assert!(out.stderr.contains("--metrics"), "{}", out.stderr);
     }
-    let mut cmd = ward_plain(&["--", "true"]);
+    let mut cmd = ward_plain(["--", "true"]);
     cmd.env("WARD_METRICS", "[::1]");
     let out = run(cmd, Duration::from_secs(10));
     assert_eq!(out.code, 2, "{}", out.stderr);
@@ -249,7 +249,7 @@ fn a_port_in_use_is_a_warning_and_ward_carries_on() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let out = run(
-        ward_plain(&["--metrics", &addr, "--", "sh", "-c", "exit 3"]),
+        ward_plain(["--metrics", &addr, "--", "sh", "-c", "exit 3"]),
         Duration::from_secs(10),
     );
     assert_eq!(out.code, 3, "{}", out.stderr);
@@ -415,7 +415,7 @@ fn emf_lines_are_bare_json_every_interval() {
     }
     let _g = serial();
     let p = Proc::start(
-        ward_pid1(&[
+        ward_pid1([
             "--emf",
             "--emf-interval",
             "1s",
@@ -501,7 +501,7 @@ fn emf_dimensions_come_from_the_ecs_metadata_endpoint() {
     }
     let _g = serial();
     let (meta, stop, server) = fake_ecs_endpoint();
-    let mut cmd = ward_pid1(&[
+    let mut cmd = ward_pid1([
         "--emf",
         "--emf-interval",
         "1s",

@@ -145,10 +145,10 @@ fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
 #[test]
 fn status_exit_codes() {
     // Bad usage: 2, one line.
-    let out = run(ward_plain(&["status", "--bogus"]), T);
+    let out = run(ward_plain(["status", "--bogus"]), T);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("--bogus"), "{out:?}");
-    let out = run(ward_plain(&["status", "--help"]), T);
+    let out = run(ward_plain(["status", "--help"]), T);
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("Usage: ward status [--json]"));
 
