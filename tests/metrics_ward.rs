@@ -58,6 +58,36 @@ fn ward_serving(extra: &[&str], command: &[String]) -> (Proc, SocketAddr) {
     (p, addr)
 }
 
+/// One root case of an orphan storm under a serving ward: the machine held
+/// (bind `_serial` when destructuring, or the hold ends at once),
+/// its temp dir, and ward as PID 1 (200 ms samples) over `WL orphans N`
+/// released by [`Case::go`], then `WL signals`.
+struct Storm {
+    _serial: std::sync::MutexGuard<'static, ()>,
+    case: Case,
+    p: Proc,
+    addr: SocketAddr,
+}
+
+impl Storm {
+    /// `None` after a visible skip when `test` cannot have root here.
+    fn start(test: &str, name: &str, orphans: u32) -> Option<Storm> {
+        if !require_root(test) {
+            return None;
+        }
+        let serial = serial();
+        let case = Case::new(name);
+        let script = case.sh(&format!("GO; WL orphans {orphans} && exec WL signals"));
+        let (p, addr) = ward_serving(&["--watch-interval", "200ms"], &script);
+        Some(Storm {
+            _serial: serial,
+            case,
+            p,
+            addr,
+        })
+    }
+}
+
 /// The address in ward's `metrics` start line.
 fn bound_address(p: &Proc) -> SocketAddr {
     let until = Instant::now() + Duration::from_secs(10);
@@ -143,13 +173,15 @@ fn expect_threads(pid: i32, n: usize) {
 
 #[test]
 fn a_scrape_of_ward_as_pid1_follows_the_reaper() {
-    if !require_root("metrics_scrape") {
+    let Some(Storm {
+        _serial,
+        case,
+        p,
+        addr,
+    }) = Storm::start("metrics_scrape", "scrape", 500)
+    else {
         return;
-    }
-    let _g = serial();
-    let case = Case::new("scrape");
-    let script = case.sh("GO; WL orphans 500 && exec WL signals");
-    let (p, addr) = ward_serving(&["--watch-interval", "200ms"], &script);
+    };
 
     let (status, ctype, body) = scrape_within(addr, Duration::from_secs(10)).unwrap();
     assert_eq!(status, 200, "{body}");
@@ -235,13 +267,13 @@ fn a_bad_metrics_address_is_one_line_and_exit_2() {
         );
         assert_eq!(out.code, 2, "--metrics {bad}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-        assert!(out.stderr.contains("--metrics"), "{}", out.stderr);
+        out.expect_stderr("--metrics");
     }
     let mut cmd = ward_plain(["--", "true"]);
     cmd.env("WARD_METRICS", "[::1]");
     let out = run(cmd, Duration::from_secs(10));
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("WARD_METRICS"), "{}", out.stderr);
+    out.expect_stderr("WARD_METRICS");
 }
 
 #[test]
@@ -253,11 +285,7 @@ fn a_port_in_use_is_a_warning_and_ward_carries_on() {
         Duration::from_secs(10),
     );
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("warning [metrics_unavailable]"),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr("warning [metrics_unavailable]");
 }
 
 /// From the issue: 400 idle connections plus 2,000 requests while a
@@ -266,13 +294,15 @@ fn a_port_in_use_is_a_warning_and_ward_carries_on() {
 /// against a wedged server, not a speed goal).
 #[test]
 fn a_flood_of_clients_cannot_hurt_pid1() {
-    if !require_root("metrics_flood") {
+    let Some(Storm {
+        _serial,
+        case,
+        p,
+        addr,
+    }) = Storm::start("metrics_flood", "flood", 3000)
+    else {
         return;
-    }
-    let _g = serial();
-    let case = Case::new("flood");
-    let script = case.sh("GO; WL orphans 3000 && exec WL signals");
-    let (p, addr) = ward_serving(&["--watch-interval", "200ms"], &script);
+    };
     let ward_pid = p.ward_pid();
 
     let stop = Arc::new(AtomicBool::new(false));
