@@ -58,8 +58,7 @@ fn ward_serving(extra: &[&str], command: &[String]) -> (Proc, SocketAddr) {
     (p, addr)
 }
 
-/// One root case of an orphan storm under a serving ward: the machine held
-/// (bind `_serial` when destructuring, or the hold ends at once),
+/// One root case of an orphan storm under a serving ward: the machine held,
 /// its temp dir, and ward as PID 1 (200 ms samples) over `WL orphans N`
 /// released by [`Case::go`], then `WL signals`.
 struct Storm {
@@ -173,15 +172,10 @@ fn expect_threads(pid: i32, n: usize) {
 
 #[test]
 fn a_scrape_of_ward_as_pid1_follows_the_reaper() {
-    let Some(Storm {
-        _serial,
-        case,
-        p,
-        addr,
-    }) = Storm::start("metrics_scrape", "scrape", 500)
-    else {
+    let Some(storm) = Storm::start("metrics_scrape", "scrape", 500) else {
         return;
     };
+    let (case, p, addr) = (&storm.case, &storm.p, storm.addr);
 
     let (status, ctype, body) = scrape_within(addr, Duration::from_secs(10)).unwrap();
     assert_eq!(status, 200, "{body}");
@@ -294,15 +288,10 @@ fn a_port_in_use_is_a_warning_and_ward_carries_on() {
 /// against a wedged server, not a speed goal).
 #[test]
 fn a_flood_of_clients_cannot_hurt_pid1() {
-    let Some(Storm {
-        _serial,
-        case,
-        p,
-        addr,
-    }) = Storm::start("metrics_flood", "flood", 3000)
-    else {
+    let Some(storm) = Storm::start("metrics_flood", "flood", 3000) else {
         return;
     };
+    let (case, p, addr) = (&storm.case, &storm.p, storm.addr);
     let ward_pid = p.ward_pid();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -440,24 +429,12 @@ fn check_emf_shape(v: &serde_json::Value) {
 
 #[test]
 fn emf_lines_are_bare_json_every_interval() {
-    if !require_root("emf_lines") {
+    let line = "--emf --emf-interval 1s --watch-interval 200ms -- WL sleep 3.5";
+    let Some(cmd) = pid1("emf_lines", line) else {
         return;
-    }
+    };
     let _g = serial();
-    let p = Proc::start(
-        ward_pid1([
-            "--emf",
-            "--emf-interval",
-            "1s",
-            "--watch-interval",
-            "200ms",
-            "--",
-            workload(),
-            "sleep",
-            "3.5",
-        ]),
-        Duration::from_secs(60),
-    );
+    let p = Proc::start(cmd, Duration::from_secs(60));
     let out = p.wait();
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines = emf_lines(&out.stderr);
@@ -526,22 +503,12 @@ fn fake_ecs_endpoint() -> (SocketAddr, Arc<AtomicBool>, std::thread::JoinHandle<
 
 #[test]
 fn emf_dimensions_come_from_the_ecs_metadata_endpoint() {
-    if !require_root("emf_ecs") {
+    let line = "--emf --emf-interval 1s --watch-interval 200ms -- WL sleep 2.5";
+    let Some(mut cmd) = pid1("emf_ecs", line) else {
         return;
-    }
+    };
     let _g = serial();
     let (meta, stop, server) = fake_ecs_endpoint();
-    let mut cmd = ward_pid1([
-        "--emf",
-        "--emf-interval",
-        "1s",
-        "--watch-interval",
-        "200ms",
-        "--",
-        workload(),
-        "sleep",
-        "2.5",
-    ]);
     cmd.env(
         "ECS_CONTAINER_METADATA_URI_V4",
         format!("http://{meta}/v4/abc-123"),

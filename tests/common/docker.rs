@@ -42,6 +42,17 @@ pub use super::in_ci;
 /// killer cannot be avoided by swapping.
 pub const MEMORY_32M: &[&str] = &["--memory", "32m", "--memory-swap", "32m"];
 
+/// `ward-workload signals --exit-on TERM --exit-code 7`: an app that prints
+/// `ready`, logs every signal it gets and exits 7 on SIGTERM.
+pub const EXITS_7_ON_TERM: &[&str] = &[
+    "ward-workload",
+    "signals",
+    "--exit-on",
+    "TERM",
+    "--exit-code",
+    "7",
+];
+
 /// Access to the test image. Holding it serialises the Docker tests of one test
 /// binary: two cores are shared, and a 5000-process storm next to a timing test
 /// would make the timing meaningless.
@@ -104,6 +115,13 @@ impl Docker {
     /// replace the entrypoint). The container is removed when the guard drops.
     pub fn run(&self, options: &[&str], cmd: &[&str]) -> Container<'_> {
         self.run_image(self.image, options, cmd)
+    }
+
+    /// [`Docker::run`], then waits (30 s at most) until the app logs `ready`.
+    pub fn run_ready(&self, options: &[&str], cmd: &[&str]) -> Container<'_> {
+        let ctr = self.run(options, cmd);
+        ctr.wait_for_log("ready", Duration::from_secs(30));
+        ctr
     }
 
     /// An image `FROM` the test image plus `lines` (e.g. a `HEALTHCHECK`),
@@ -320,6 +338,13 @@ impl Container<'_> {
             self.fail(&format!("`docker stop` failed: {why}"));
         }
         started.elapsed()
+    }
+
+    /// [`Container::stop`], then how it ended: how long the stop took and
+    /// Docker's exit.
+    pub fn stop_and_exit(&self, grace_secs: u32) -> (Duration, Exit) {
+        let took = self.stop(grace_secs);
+        (took, self.exit())
     }
 
     /// `docker kill -s SIGNAL`.
