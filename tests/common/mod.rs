@@ -7,6 +7,8 @@ pub mod cgroup_v1;
 pub mod docker;
 pub mod events;
 pub mod promtool;
+pub mod verdicts;
+pub mod vm;
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
