@@ -19,8 +19,9 @@
 //! - [`report`]: facts of the run and the exit report.
 //! - [`serve`]: the serving thread (metrics endpoint, `ward status`).
 //! - [`status`]: `ward status`, the doctor: limits, usage, processes, history.
-//! - [`signame`], [`sigmask`], [`units`], [`trim`]: signal names, the raw
-//!   signal mask, numbers in words, keeping ward's code pages out of its RSS.
+//! - [`signame`], [`sigmask`], [`units`], [`trim`], [`unix_connect`]: signal
+//!   names, the raw signal mask, numbers in words, keeping ward's code pages
+//!   out of its RSS, a unix socket connect with a time limit.
 
 pub mod cgroup;
 pub mod check;
@@ -37,4 +38,5 @@ pub mod signame;
 pub mod status;
 pub mod trim;
 pub mod units;
+pub mod unix_connect;
 pub mod watch;
