@@ -64,13 +64,10 @@ vm_finish
 
 #[test]
 fn vm_cgroup_v2_limits_oom_and_throttling() {
-    let Some(run) = VmRun::with_ward() else {
+    let Some(run) = VmRun::with_ward("vm_cgroup_v2_limits", CGROUP_LIMITS_SCENARIO) else {
         return;
     };
-    let out = run
-        .name("vm_cgroup_v2_limits")
-        .scenario(CGROUP_LIMITS_SCENARIO)
-        .run();
+    let out = run.run();
 
     // The VM itself: PSI on (psi=1) and the controllers ward watches.
     let controllers = out.info("cgroup.subtree_control").unwrap_or_default();

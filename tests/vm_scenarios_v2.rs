@@ -552,14 +552,10 @@ fn judge(out: &VmOutput) -> (String, usize, usize, Vec<String>) {
 
 #[test]
 fn vm_scenarios_v2_replay_every_verdict() {
-    let Some(run) = VmRun::with_ward() else {
+    let Some(run) = VmRun::with_ward("vm_scenarios_v2", SCENARIO) else {
         return;
     };
-    let out = run
-        .name("vm_scenarios_v2")
-        .scenario(SCENARIO)
-        .timeout(std::time::Duration::from_secs(600))
-        .run();
+    let out = run.timeout(std::time::Duration::from_secs(600)).run();
     let (table, passed, failed, why) = judge(&out);
     let last = format!("{passed} passed, {failed} failed");
     let kernel = out.info("kernel").unwrap_or("?");

@@ -258,18 +258,14 @@ const UNSHARE: &str = "/usr/bin/unshare";
 
 #[test]
 fn vm_watch_v2_warnings_on_a_real_kernel() {
-    let Some(mut run) = VmRun::with_ward() else {
+    let Some(mut run) = VmRun::with_ward("vm_watch_v2", WATCH_SCENARIO) else {
         return;
     };
     // util-linux's, for `unshare -C`; the case needing it fails without it.
     if std::path::Path::new(UNSHARE).is_file() {
         run = run.host_binary(UNSHARE);
     }
-    let out = run
-        .name("vm_watch_v2")
-        .scenario(WATCH_SCENARIO)
-        .timeout(std::time::Duration::from_secs(300))
-        .run();
+    let out = run.timeout(std::time::Duration::from_secs(300)).run();
     assert_eq!(
         out.info("psi"),
         Some("cpu io memory"),

@@ -70,9 +70,9 @@ impl VmRun {
     }
 
     /// [`VmRun::available`] with ward's own static binaries in `/bin`
-    /// ([`ward_binaries`]).
-    pub fn with_ward() -> Option<Self> {
-        let mut run = Self::available()?;
+    /// ([`ward_binaries`]), named `name` and booting `scenario`.
+    pub fn with_ward(name: &str, scenario: &str) -> Option<Self> {
+        let mut run = Self::available()?.name(name).scenario(scenario);
         for bin in ward_binaries() {
             run = run.binary(bin);
         }
