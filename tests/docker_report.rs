@@ -288,10 +288,7 @@ fn docker_stop_with_an_app_that_exits_on_sigterm() {
         exited_after < 5.0,
         &format!("the app exits on SIGTERM, yet exited_after_s is {exited_after}"),
     );
-    ctr.check(
-        took < Duration::from_secs(8),
-        &format!("docker stop took {took:?}: SIGTERM was not forwarded promptly"),
-    );
+    ctr.check_stop_was_prompt(took);
 }
 
 /// An app that keeps SIGTERM's default action dies of it: still `stopped`,
@@ -318,10 +315,7 @@ fn docker_stop_with_an_app_that_dies_of_sigterm() {
         r["stop"]["from_pid"] == 0 && r["stop"]["killed_by_ward"] == false,
         "stop should be from outside, without ward's SIGKILL",
     );
-    ctr.check(
-        took < Duration::from_secs(8),
-        &format!("docker stop took {took:?}: SIGTERM was not forwarded promptly"),
-    );
+    ctr.check_stop_was_prompt(took);
 }
 
 /// Without `--kill-after` an app that ignores SIGTERM outlives Docker's grace
