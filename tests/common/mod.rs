@@ -451,19 +451,18 @@ pub fn zombies_under(root: i32) -> usize {
 /// opening its write side never waits for a reader and the test can fill or
 /// drain it without blocking; nothing else reads it.
 pub struct StalledFifo {
-    dir: std::path::PathBuf,
+    dir: TempDir,
     path: std::path::PathBuf,
     held: std::os::fd::OwnedFd,
 }
 
 impl StalledFifo {
-    /// Creates `$TMPDIR/ward-NAME-PID/stderr.fifo` and holds it open.
+    /// Creates `$TMPDIR/ward-NAME-PID/stderr.fifo` (in a [`TempDir`],
+    /// removed on drop) and holds it open.
     pub fn new(name: &str) -> StalledFifo {
         use std::os::fd::FromRawFd;
-        let dir = std::env::temp_dir().join(format!("ward-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("stderr.fifo");
+        let dir = TempDir::new(name);
+        let path = dir.path().join("stderr.fifo");
         let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
         // SAFETY: mkfifo/open on a NUL-terminated path; the fd is owned below.
         let held = unsafe {
@@ -480,7 +479,7 @@ impl StalledFifo {
 
     /// The temp dir (for files a child writes).
     pub fn dir(&self) -> &std::path::Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// A new, *blocking* write-only open of the FIFO: what the process under
@@ -523,11 +522,5 @@ impl StalledFifo {
             }
             out.extend_from_slice(&buf[..n as usize]);
         }
-    }
-}
-
-impl Drop for StalledFifo {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
