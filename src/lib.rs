@@ -19,9 +19,10 @@
 //! - [`report`]: facts of the run and the exit report.
 //! - [`serve`]: the serving thread (metrics endpoint, `ward status`).
 //! - [`status`]: `ward status`, the doctor: limits, usage, processes, history.
-//! - [`signame`], [`sigmask`], [`units`], [`trim`], [`rank`]: signal names,
-//!   the raw signal mask, numbers in words, keeping ward's code pages out of
-//!   its RSS, the one sort for short lists.
+//! - [`signame`], [`sigmask`], [`units`], [`trim`], [`rank`], [`unix_connect`]:
+//!   signal names, the raw signal mask, numbers in words, keeping ward's code
+//!   pages out of its RSS, the one sort for short lists, a unix socket connect
+//!   with a time limit.
 
 pub mod cgroup;
 pub mod check;
@@ -39,4 +40,5 @@ pub mod signame;
 pub mod status;
 pub mod trim;
 pub mod units;
+pub mod unix_connect;
 pub mod watch;

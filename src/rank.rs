@@ -50,7 +50,14 @@ mod tests {
         std_order.sort_by_key(|&(k, _)| k);
         assert_eq!(ours, std_order);
 
-        let counts = [(3u64, 'a'), (1, 'b'), (3, 'c'), (0, 'd'), (1, 'e'), (7, 'f')];
+        let counts = [
+            (3u64, 'a'),
+            (1, 'b'),
+            (3, 'c'),
+            (0, 'd'),
+            (1, 'e'),
+            (7, 'f'),
+        ];
         let mut ours = counts.to_vec();
         sort(&mut ours, |&(k, _)| (desc(k), 0));
         let mut std_order = counts.to_vec();

@@ -14,7 +14,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Outcome, run};
+use common::{Outcome, TempDir, run};
 
 /// What a test server does with the one connection it accepts.
 #[derive(Clone)]
@@ -323,10 +323,8 @@ fn localhost_and_ipv6_literals() {
 
 #[test]
 fn unix_socket_http() {
-    let dir = std::env::temp_dir().join(format!("ward-check-unix-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("app.sock");
+    let dir = TempDir::new("check-unix");
+    let socket = dir.path().join("app.sock");
     let run_one = |reply: Reply| {
         let _ = std::fs::remove_file(&socket);
         let listener = UnixListener::bind(&socket).unwrap();
@@ -359,12 +357,11 @@ fn unix_socket_http() {
         &format!("ward check: {url} unhealthy: 503 Service Unavailable in "),
     );
 
-    let missing = format!("unix://{}", dir.join("none.sock").display());
+    let missing = format!("unix://{}", dir.path().join("none.sock").display());
     assert_eq!(
         expect(&check(&[&missing]), 1, "ward check: "),
         format!("ward check: {missing} unhealthy: no such socket")
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -488,7 +485,7 @@ const BUSYBOX: &str = "/bin/busybox";
 struct Httpd {
     proc: Option<common::Proc>,
     port: u16,
-    dir: std::path::PathBuf,
+    _dir: TempDir,
 }
 
 impl Httpd {
@@ -500,14 +497,12 @@ impl Httpd {
         ) {
             return None;
         }
-        let dir =
-            std::env::temp_dir().join(format!("ward-check-httpd-{}-{test}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("index.html"), "ok\n").unwrap();
+        let dir = TempDir::new(&format!("check-httpd-{test}"));
+        std::fs::write(dir.path().join("index.html"), "ok\n").unwrap();
         let port = closed_port();
         let mut cmd = Command::new(BUSYBOX);
         let bind = format!("127.0.0.1:{port}");
-        cmd.args(["httpd", "-f", "-p", &bind, "-h"]).arg(&dir);
+        cmd.args(["httpd", "-f", "-p", &bind, "-h"]).arg(dir.path());
         let proc = common::Proc::start(cmd, Duration::from_secs(60));
         let until = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(&bind).is_err() {
@@ -520,7 +515,7 @@ impl Httpd {
         Some(Httpd {
             proc: Some(proc),
             port,
-            dir,
+            _dir: dir,
         })
     }
 
@@ -532,8 +527,8 @@ impl Httpd {
 
 impl Drop for Httpd {
     fn drop(&mut self) {
+        // httpd first, then the directory it serves (the field's own drop).
         self.proc = None;
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -586,10 +581,8 @@ fn busybox_httpd_up_404_tcp_and_down() {
 fn a_unix_socket_with_a_full_backlog_times_out_connecting() {
     use std::os::fd::{FromRawFd, OwnedFd};
     use std::os::unix::net::UnixStream;
-    let dir = std::env::temp_dir().join(format!("ward-check-backlog-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("full.sock");
+    let dir = TempDir::new("check-backlog");
+    let socket = dir.path().join("full.sock");
     let path = std::ffi::CString::new(socket.to_str().unwrap()).unwrap();
     // SAFETY: plain socket/bind/listen on a fresh fd and a zeroed address.
     let _listener = unsafe {
@@ -617,5 +610,4 @@ fn a_unix_socket_with_a_full_backlog_times_out_connecting() {
     );
     // A guard against a hang, not a speed goal.
     assert!(started.elapsed() < Duration::from_secs(3));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,27 +11,20 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::docker::{self, Container};
 
-/// Polls `State.Health.Status` until it is `want`; fails with the health log
-/// after `timeout`.
-fn wait_health(ctr: &Container, want: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let status = ctr.inspect("{{.State.Health.Status}}");
-        if status == want {
-            return;
-        }
-        if Instant::now() > deadline {
-            let log = ctr.inspect("{{json .State.Health.Log}}");
-            ctr.fail(&format!(
-                "health is {status:?}, not {want:?}, after {timeout:?}; health log: {log}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Waits (60 s at most) for health `status`, then returns the health log,
+/// checked to hold ward check's line `ward check: SAYS`.
+fn health_log_after(ctr: &Container, status: &str, says: &str) -> String {
+    ctr.wait_health(status, Duration::from_secs(60));
+    let log = ctr.inspect("{{json .State.Health.Log}}");
+    ctr.check(
+        log.contains(&format!("ward check: {says}")),
+        &format!("no {status} line from ward check in the health log: {log}"),
+    );
+    log
 }
 
 #[test]
@@ -48,11 +41,10 @@ fn docker_healthcheck_goes_healthy_then_unhealthy_when_the_server_dies() {
                   exec sleep 300";
     let ctr = docker.run_image(&image, &["--network", "none"], &["/bin/sh", "-c", script]);
 
-    wait_health(&ctr, "healthy", Duration::from_secs(60));
-    let log = ctr.inspect("{{json .State.Health.Log}}");
-    ctr.check(
-        log.contains("ward check: http://127.0.0.1:8080/ healthy: 200 OK in "),
-        &format!("no healthy line from ward check in the health log: {log}"),
+    let log = health_log_after(
+        &ctr,
+        "healthy",
+        "http://127.0.0.1:8080/ healthy: 200 OK in ",
     );
     ctr.check(
         log.contains("\"ExitCode\":0"),
@@ -63,11 +55,10 @@ fn docker_healthcheck_goes_healthy_then_unhealthy_when_the_server_dies() {
         &["/bin/sh", "-c", "kill $(cat /tmp/httpd.pid)"],
         Duration::from_secs(30),
     );
-    wait_health(&ctr, "unhealthy", Duration::from_secs(60));
-    let log = ctr.inspect("{{json .State.Health.Log}}");
-    ctr.check(
-        log.contains("ward check: http://127.0.0.1:8080/ unhealthy: connection refused"),
-        &format!("no unhealthy line from ward check in the health log: {log}"),
+    let log = health_log_after(
+        &ctr,
+        "unhealthy",
+        "http://127.0.0.1:8080/ unhealthy: connection refused",
     );
     ctr.check(
         log.contains("\"ExitCode\":1") && !log.contains("\"ExitCode\":2"),

@@ -9,20 +9,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::docker::{self, Container, docker_cli};
+use common::docker;
 
 const T: Duration = Duration::from_secs(60);
-
-/// Runs `docker exec C ARGS` and returns (success, stdout), whatever the
-/// exit code.
-fn exec_any(ctr: &Container, args: &[&str]) -> (bool, String) {
-    let mut all = vec!["exec", ctr.name()];
-    all.extend_from_slice(args);
-    match docker_cli(&all, T) {
-        Ok(out) => (out.success, out.stdout),
-        Err(why) => ctr.fail(&format!("docker exec failed to run: {why}")),
-    }
-}
 
 #[test]
 fn docker_status_names_the_non_reaping_parent_and_the_limits() {
@@ -103,8 +92,7 @@ fn docker_failing_check_of_a_cpu_starved_container_mentions_the_throttling() {
     );
     let until = Instant::now() + T;
     let line = loop {
-        let (ok, line) = exec_any(
-            &ctr,
+        let (ok, line) = ctr.exec_any(
             &[
                 "/ward",
                 "check",
@@ -112,6 +100,7 @@ fn docker_failing_check_of_a_cpu_starved_container_mentions_the_throttling() {
                 "3s",
                 "http://127.0.0.1:8080/",
             ],
+            T,
         );
         ctr.check(!ok, &format!("the check should fail: {line}"));
         if line.contains("CPU throttled") || Instant::now() > until {

@@ -14,17 +14,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::docker::{self, MEMORY_32M};
+use common::docker::{self, Container, Docker, MEMORY_32M};
 use common::events::{events, has, number_after, one};
 
 /// How long a container may run before the test kills it and fails.
 const GUARD: Duration = Duration::from_secs(60);
 
-/// ward as the entrypoint with a short watch interval, then `cmd`.
-fn ward_cmd<'a>(cmd: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["--watch-interval", "500ms", "--"];
-    v.extend_from_slice(cmd);
-    v
+/// Runs `cmd` under ward as the entrypoint (`--entrypoint /ward`) with a
+/// 500 ms watch interval, `options` before the image.
+fn watched<'d>(docker: &'d Docker, options: &[&str], cmd: &[&str]) -> Container<'d> {
+    let options = [options, &["--entrypoint", "/ward"]].concat();
+    let ward_cmd = [&["--watch-interval", "500ms", "--"], cmd].concat();
+    docker.run(&options, &ward_cmd)
 }
 
 #[test]
@@ -33,13 +34,14 @@ fn docker_memory_32m_memory_high_then_oom_kill_of_a_grandchild() {
         return;
     };
     // 28 MiB plus ward and sh is ~92% of 32 MiB; then a hog that cannot fit.
-    let ctr = docker.run(
-        &[MEMORY_32M, &["--entrypoint", "/ward"]].concat(),
-        &ward_cmd(&[
+    let ctr = watched(
+        &docker,
+        MEMORY_32M,
+        &[
             "sh",
             "-c",
             "ward-workload hog 28 --hold 3; ward-workload hog 100; exit 3",
-        ]),
+        ],
     );
     let exit = ctr.wait(GUARD);
     let logs = ctr.logs();
@@ -71,10 +73,7 @@ fn docker_memory_32m_oom_kill_of_the_main_child_exits_137() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let ctr = docker.run(
-        &[MEMORY_32M, &["--entrypoint", "/ward"]].concat(),
-        &ward_cmd(&["ward-workload", "hog", "100"]),
-    );
+    let ctr = watched(&docker, MEMORY_32M, &["ward-workload", "hog", "100"]);
     let exit = ctr.wait(GUARD);
     let logs = ctr.logs();
     ctr.check(exit.code == 137, &format!("exit {exit:?}, want 137"));
@@ -102,10 +101,7 @@ fn docker_cpus_0_1_cpu_throttled() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let ctr = docker.run(
-        &["--cpus", "0.1", "--entrypoint", "/ward"],
-        &ward_cmd(&["ward-workload", "busy", "4"]),
-    );
+    let ctr = watched(&docker, &["--cpus", "0.1"], &["ward-workload", "busy", "4"]);
     let exit = ctr.wait(GUARD);
     let logs = ctr.logs();
     ctr.check(exit.code == 0, &format!("exit {exit:?}, want 0"));

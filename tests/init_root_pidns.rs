@@ -42,16 +42,8 @@ fn orphan_storm_leaves_no_zombie_under_ward_and_thousands_without() {
     // pids cgroup so the zombies can't exhaust the machine's PID space.
     let fence = common::cgroup_v1::CgroupV1::new("storm", &["pids"]);
     fence.set("pids", "pids.max", "4000");
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "--pid",
-        "--fork",
-        "--mount-proc",
-        "--kill-child",
-        "/bin/sh",
-        "-c",
-    ]);
-    cmd.arg(format!("{0} orphans 20000 & exec {0} sleep 60", workload()));
+    let script = format!("{0} orphans 20000 & exec {0} sleep 60", workload());
+    let mut cmd = in_pid_namespace(["/bin/sh", "-c", &script]);
     fence.wrap(&mut cmd);
     let p = Proc::start(cmd, Duration::from_secs(120));
     p.wait_line(|l| l.starts_with("orphans="));
@@ -67,7 +59,7 @@ fn exit_codes_pass_through_and_signals_become_128_plus_n() {
     }
     for code in 0..=255 {
         let c = code.to_string();
-        let out = run(ward_pid1(&["--no-watch", "--", workload(), "exit", &c]), T);
+        let out = run(ward_pid1(["--no-watch", "--", workload(), "exit", &c]), T);
         assert_eq!(out.code, code, "exit {code}: {}", out.stderr);
     }
     // Every signal whose default action kills the process.
@@ -76,18 +68,18 @@ fn exit_codes_pass_through_and_signals_become_128_plus_n() {
     ];
     for sig in fatal.into_iter().chain(34..=64) {
         let s = sig.to_string();
-        let out = run(ward_pid1(&["--no-watch", "--", workload(), "die", &s]), T);
+        let out = run(ward_pid1(["--no-watch", "--", workload(), "die", &s]), T);
         assert_eq!(out.code, 128 + sig, "die {sig}: {}", out.stderr);
-        assert!(out.stderr.contains("was killed by"), "{}", out.stderr);
+        out.expect_stderr("was killed by");
     }
 }
 
 #[test]
 fn every_catchable_signal_reaches_the_child() {
-    if !require_root("every_signal") {
+    let Some(cmd) = pid1("every_signal", "--no-watch -- WL signals") else {
         return;
-    }
-    every_signal_reaches(&["--no-watch"]);
+    };
+    every_signal_reaches(cmd);
 }
 
 /// With the watch thread on, ward wakes its reaping thread with a signal of
@@ -95,16 +87,17 @@ fn every_catchable_signal_reaches_the_child() {
 /// outside is still the child's.
 #[test]
 fn every_catchable_signal_reaches_the_child_with_the_watch_on() {
-    if !require_root("every_signal_watch_on") {
+    let Some(cmd) = pid1(
+        "every_signal_watch_on",
+        "--watch-interval 100ms -- WL signals",
+    ) else {
         return;
-    }
-    every_signal_reaches(&["--watch-interval", "100ms"]);
+    };
+    every_signal_reaches(cmd);
 }
 
-fn every_signal_reaches(opts: &[&str]) {
-    let mut args = opts.to_vec();
-    args.extend(["--", workload(), "signals"]);
-    let p = Proc::start(ward_pid1(&args), T);
+fn every_signal_reaches(cmd: std::process::Command) {
+    let p = Proc::start(cmd, T);
     p.expect_line("ready");
     // All but KILL/STOP (uncatchable), CHLD (ward's own), TTIN/TTOU (ward
     // ignores them: job control belongs to the child).
@@ -120,13 +113,10 @@ fn every_signal_reaches(opts: &[&str]) {
 
 #[test]
 fn signal_group_reaches_the_grandchild_and_default_does_not() {
-    if !require_root("signal_group") {
+    let Some(cmd) = pid1("signal_group", "--no-watch -g -- WL signals --fork") else {
         return;
-    }
-    let p = Proc::start(
-        ward_pid1(&["--no-watch", "-g", "--", workload(), "signals", "--fork"]),
-        T,
-    );
+    };
+    let p = Proc::start(cmd, T);
     p.expect_line("ready");
     p.signal_ward(libc::SIGUSR1);
     let mut got = vec![
@@ -137,10 +127,7 @@ fn signal_group_reaches_the_grandchild_and_default_does_not() {
     assert_eq!(got, ["child signal 10", "signal 10"]);
     drop(p);
 
-    let p = Proc::start(
-        ward_pid1(&["--no-watch", "--", workload(), "signals", "--fork"]),
-        T,
-    );
+    let p = Proc::start(ward_pid1(argv("--no-watch -- WL signals --fork")), T);
     p.expect_line("ready");
     p.signal_ward(libc::SIGUSR1);
     p.expect_line("signal 10");
@@ -154,22 +141,10 @@ fn signal_group_reaches_the_grandchild_and_default_does_not() {
 
 #[test]
 fn rewrite_and_drop() {
-    if !require_root("rewrite") {
+    let Some(cmd) = pid1("rewrite", "--no-watch -r USR1:USR2 -r HUP:0 -- WL signals") else {
         return;
-    }
-    let p = Proc::start(
-        ward_pid1(&[
-            "--no-watch",
-            "-r",
-            "USR1:USR2",
-            "-r",
-            "HUP:0",
-            "--",
-            workload(),
-            "signals",
-        ]),
-        T,
-    );
+    };
+    let p = Proc::start(cmd, T);
     p.expect_line("ready");
     p.signal_ward(libc::SIGUSR1);
     p.expect_line("signal 12");
@@ -181,28 +156,14 @@ fn rewrite_and_drop() {
         Some("signal 28")
     );
     p.signal_ward(libc::SIGKILL);
-    let out = p.wait();
-    assert!(
-        out.stderr.contains("[signal_dropped] SIGHUP dropped"),
-        "{}",
-        out.stderr
-    );
+    p.wait().expect_stderr("[signal_dropped] SIGHUP dropped");
 }
 
 /// ward with `--stop-delay DELAY` over a child that exits 7 on SIGTERM.
-fn exits_7_on_term_after(delay: &str) -> [&str; 10] {
-    [
-        "--no-watch",
-        "--stop-delay",
-        delay,
-        "--",
-        workload(),
-        "signals",
-        "--exit-on",
-        "TERM",
-        "--exit-code",
-        "7",
-    ]
+fn exits_7_on_term_after(delay: &str) -> Command {
+    ward_pid1(argv(&format!(
+        "--no-watch --stop-delay {delay} -- WL signals --exit-on TERM --exit-code 7"
+    )))
 }
 
 #[test]
@@ -210,7 +171,7 @@ fn stop_delay_holds_the_first_term_and_a_second_goes_at_once() {
     if !require_root("stop_delay") {
         return;
     }
-    let p = Proc::start(ward_pid1(&exits_7_on_term_after("1500ms")), T);
+    let p = Proc::start(exits_7_on_term_after("1500ms"), T);
     p.expect_line("ready");
     let sent = std::time::Instant::now();
     p.signal_ward(libc::SIGTERM);
@@ -221,9 +182,9 @@ fn stop_delay_holds_the_first_term_and_a_second_goes_at_once() {
     );
     let out = p.wait();
     assert_eq!(out.code, 7);
-    assert!(out.stderr.contains("[stop_delayed]"), "{}", out.stderr);
+    out.expect_stderr("[stop_delayed]");
 
-    let p = Proc::start(ward_pid1(&exits_7_on_term_after("60s")), T);
+    let p = Proc::start(exits_7_on_term_after("60s"), T);
     p.expect_line("ready");
     p.signal_ward(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(200));
@@ -234,92 +195,41 @@ fn stop_delay_holds_the_first_term_and_a_second_goes_at_once() {
 
 #[test]
 fn kill_after_sigkills_a_child_that_ignores_term() {
-    if !require_root("kill_after") {
+    let Some(cmd) = pid1(
+        "kill_after",
+        "--no-watch --kill-after 500ms -- WL ignore-term",
+    ) else {
         return;
-    }
-    let p = Proc::start(
-        ward_pid1(&[
-            "--no-watch",
-            "--kill-after",
-            "500ms",
-            "--",
-            workload(),
-            "ignore-term",
-        ]),
-        T,
-    );
+    };
+    let p = Proc::start(cmd, T);
     p.expect_line("ready");
     p.signal_ward(libc::SIGTERM);
     let out = p.wait();
     assert_eq!(out.code, 137, "{}", out.stderr);
-    assert!(out.stderr.contains("[kill_after]"), "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("[stop_requested] received SIGTERM from"),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr("[kill_after]");
+    out.expect_stderr("[stop_requested] received SIGTERM from");
 }
 
 #[test]
 fn grace_kills_stragglers_that_ignore_term() {
-    if !require_root("grace_kill") {
+    let line = "--no-watch --grace 1s -- WL stragglers 5 --ignore-term";
+    let Some(cmd) = pid1("grace_kill", line) else {
         return;
-    }
-    let out = run(
-        ward_pid1(&[
-            "--no-watch",
-            "--grace",
-            "1s",
-            "--",
-            workload(),
-            "stragglers",
-            "5",
-            "--ignore-term",
-        ]),
-        T,
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("sent SIGTERM to 5 remaining processes"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("5 processes still running after the 1 s grace: sent SIGKILL"),
-        "{}",
-        out.stderr
-    );
+    };
+    let out = run(cmd, T);
+    expect_stragglers_killed(&out, 5, "1 s");
     assert!(out.elapsed >= Duration::from_secs(1));
 }
 
 #[test]
 fn grace_ends_as_soon_as_stragglers_are_gone() {
-    if !require_root("grace_early") {
+    let line = "--no-watch --grace 30s -- WL stragglers 10 --exit-after 100";
+    let Some(cmd) = pid1("grace_early", line) else {
         return;
-    }
-    let out = run(
-        ward_pid1(&[
-            "--no-watch",
-            "--grace",
-            "30s",
-            "--",
-            workload(),
-            "stragglers",
-            "10",
-            "--exit-after",
-            "100",
-        ]),
-        T,
-    );
+    };
+    let out = run(cmd, T);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("sent SIGTERM to 10 remaining processes"),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr("sent SIGTERM to 10 remaining processes");
     assert!(!out.stderr.contains("SIGKILL"), "{}", out.stderr);
     // Not a timing assertion on speed: only that it did not sit out the
     // 30 s grace.
@@ -328,10 +238,10 @@ fn grace_ends_as_soon_as_stragglers_are_gone() {
 
 #[test]
 fn no_drain_when_nothing_is_left() {
-    if !require_root("no_drain") {
+    let Some(cmd) = pid1("no_drain", "--no-watch -- WL exit 0") else {
         return;
-    }
-    let out = run(ward_pid1(&["--no-watch", "--", workload(), "exit", "0"]), T);
+    };
+    let out = run(cmd, T);
     assert_eq!(out.code, 0);
     assert!(!out.stderr.contains("[shutdown]"), "{}", out.stderr);
 }
@@ -374,21 +284,16 @@ fn exec_failures_and_usage_errors() {
     if !require_root("exec_failures") {
         return;
     }
-    let out = run(ward_pid1(&["--no-watch", "--", "/no/such/cmd"]), T);
+    let out = run(ward_pid1(["--no-watch", "--", "/no/such/cmd"]), T);
     assert_eq!(out.code, 127);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("cannot run \"/no/such/cmd\": not found"),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr("cannot run \"/no/such/cmd\": not found");
     // A file without execute permission (EACCES). An executable text file
     // without a shebang would run through /bin/sh, as with execvp.
-    let out = run(ward_pid1(&["--no-watch", "--", "/proc/version"]), T);
+    let out = run(ward_pid1(["--no-watch", "--", "/proc/version"]), T);
     assert_eq!(out.code, 126);
-    assert!(out.stderr.contains("cannot be executed"), "{}", out.stderr);
-    let out = run(ward_pid1(&["--grace", "soon", "--", "true"]), T);
+    out.expect_stderr("cannot be executed");
+    let out = run(ward_pid1(["--grace", "soon", "--", "true"]), T);
     assert_eq!(out.code, 2);
     assert_eq!(
         out.stderr,
@@ -399,38 +304,20 @@ fn exec_failures_and_usage_errors() {
 
 #[test]
 fn remap_exit_changes_the_code() {
-    if !require_root("remap_exit") {
+    let Some(cmd) = pid1("remap_exit", "--no-watch -e 143 -- WL die TERM") else {
         return;
-    }
-    let out = run(
-        ward_pid1(&["--no-watch", "-e", "143", "--", workload(), "die", "TERM"]),
-        T,
-    );
-    assert_eq!(out.code, 0);
-    let out = run(
-        ward_pid1(&["--no-watch", "-e", "3:4", "--", workload(), "exit", "3"]),
-        T,
-    );
+    };
+    assert_eq!(run(cmd, T).code, 0);
+    let out = run(ward_pid1(argv("--no-watch -e 3:4 -- WL exit 3")), T);
     assert_eq!(out.code, 4);
 }
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    if !require_root("json_logs") {
+    let Some(cmd) = pid1("json_logs", "--no-watch --log-format json -- WL exit 5") else {
         return;
-    }
-    let out = run(
-        ward_pid1(&[
-            "--no-watch",
-            "--log-format",
-            "json",
-            "--",
-            workload(),
-            "exit",
-            "5",
-        ]),
-        T,
-    );
+    };
+    let out = run(cmd, T);
     assert_eq!(out.code, 5);
     assert!(!out.stderr.is_empty());
     for line in out.stderr.lines() {

@@ -15,7 +15,7 @@ const T: Duration = Duration::from_secs(60);
 fn orphans_of_the_child_are_reaped_by_the_subreaper() {
     let script = format!("{0} orphans 3000 && exec {0} sleep 60", workload());
     let p = Proc::start(
-        ward_plain(&["--no-watch", "--", "/bin/sh", "-c", &script]),
+        ward_plain(["--no-watch", "--", "/bin/sh", "-c", &script]),
         T,
     );
     assert_eq!(
@@ -35,31 +35,9 @@ fn shutdown_spares_processes_not_descended_from_ward() {
         .args(["sleep", "60"])
         .spawn()
         .unwrap();
-    let out = run(
-        ward_plain(&[
-            "--no-watch",
-            "--grace",
-            "500ms",
-            "--",
-            workload(),
-            "stragglers",
-            "3",
-            "--ignore-term",
-        ]),
-        T,
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("sent SIGTERM to 3 remaining processes"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("3 processes still running after the 500 ms grace: sent SIGKILL"),
-        "{}",
-        out.stderr
-    );
+    let line = "--no-watch --grace 500ms -- WL stragglers 3 --ignore-term";
+    let out = run(ward_plain(argv(line)), T);
+    expect_stragglers_killed(&out, 3, "500 ms");
     // The bystander is alive: ward signalled only its own descendants.
     assert!(
         bystander.try_wait().unwrap().is_none(),
@@ -71,9 +49,8 @@ fn shutdown_spares_processes_not_descended_from_ward() {
 
 #[test]
 fn pdeathsig_forwards_when_the_parent_dies() {
-    let dir = std::env::temp_dir().join(format!("ward-pdeath-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out_file = dir.join("out");
+    let dir = TempDir::new("pdeath");
+    let out_file = dir.path().join("out");
     let script = format!(
         "{} -p TERM --no-watch -- {} signals --exit-on TERM --exit-code 9 > {} 2>&1 & sleep 0.5; exit 0",
         ward(),
@@ -96,20 +73,13 @@ fn pdeathsig_forwards_when_the_parent_dies() {
         assert!(Instant::now() < until, "child never stopped: {text}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn subreaper_is_said_at_debug_level_only() {
-    let out = run(
-        ward_plain(&["--no-watch", "--", workload(), "exit", "0"]),
-        T,
-    );
+    let out = run(ward_plain(argv("--no-watch -- WL exit 0")), T);
     assert!(!out.stderr.contains("subreaper"), "{}", out.stderr);
-    let out = run(
-        ward_plain(&["-v", "--no-watch", "--", workload(), "exit", "0"]),
-        T,
-    );
+    let out = run(ward_plain(argv("-v --no-watch -- WL exit 0")), T);
     assert_eq!(
         out.stderr.matches("[subreaper]").count(),
         1,

@@ -53,7 +53,7 @@ fn full_stderr_before_the_first_line_does_not_stop_pid1() {
     );
     // -v: ward's very first line (child_started) already meets a full pipe.
     let p = Proc::start_with_stderr(
-        ward_pid1(&["-v", "--no-watch", "--", "/bin/sh", "-c", &script]),
+        ward_pid1(["-v", "--no-watch", "--", "/bin/sh", "-c", &script]),
         fifo.writer(),
         Duration::from_secs(20),
     );
@@ -113,7 +113,7 @@ fn dropped_count(line: &str) -> u64 {
 fn read_late(format: &str) {
     let fifo = Arc::new(StalledFifo::new(&format!("log-late-{format}")));
     let p = Proc::start_with_stderr(
-        ward_pid1(&[
+        ward_pid1([
             "-v",
             "--no-watch",
             "--log-format",

@@ -58,6 +58,35 @@ fn ward_serving(extra: &[&str], command: &[String]) -> (Proc, SocketAddr) {
     (p, addr)
 }
 
+/// One root case of an orphan storm under a serving ward: the machine held,
+/// its temp dir, and ward as PID 1 (200 ms samples) over `WL orphans N`
+/// released by [`Case::go`], then `WL signals`.
+struct Storm {
+    _serial: std::sync::MutexGuard<'static, ()>,
+    case: Case,
+    p: Proc,
+    addr: SocketAddr,
+}
+
+impl Storm {
+    /// `None` after a visible skip when `test` cannot have root here.
+    fn start(test: &str, name: &str, orphans: u32) -> Option<Storm> {
+        if !require_root(test) {
+            return None;
+        }
+        let serial = serial();
+        let case = Case::new(name);
+        let script = case.sh(&format!("GO; WL orphans {orphans} && exec WL signals"));
+        let (p, addr) = ward_serving(&["--watch-interval", "200ms"], &script);
+        Some(Storm {
+            _serial: serial,
+            case,
+            p,
+            addr,
+        })
+    }
+}
+
 /// The address in ward's `metrics` start line.
 fn bound_address(p: &Proc) -> SocketAddr {
     let until = Instant::now() + Duration::from_secs(10);
@@ -143,13 +172,10 @@ fn expect_threads(pid: i32, n: usize) {
 
 #[test]
 fn a_scrape_of_ward_as_pid1_follows_the_reaper() {
-    if !require_root("metrics_scrape") {
+    let Some(storm) = Storm::start("metrics_scrape", "scrape", 500) else {
         return;
-    }
-    let _g = serial();
-    let case = Case::new("scrape");
-    let script = case.sh("GO; WL orphans 500 && exec WL signals");
-    let (p, addr) = ward_serving(&["--watch-interval", "200ms"], &script);
+    };
+    let (case, p, addr) = (&storm.case, &storm.p, storm.addr);
 
     let (status, ctype, body) = scrape_within(addr, Duration::from_secs(10)).unwrap();
     assert_eq!(status, 200, "{body}");
@@ -218,7 +244,7 @@ fn without_metrics_ward_has_the_same_three_threads() {
     }
     let _g = serial();
     let p = Proc::start(
-        ward_pid1(&["--watch-interval", "200ms", "--", workload(), "signals"]),
+        ward_pid1(["--watch-interval", "200ms", "--", workload(), "signals"]),
         Duration::from_secs(60),
     );
     p.expect_line("ready");
@@ -230,18 +256,18 @@ fn without_metrics_ward_has_the_same_three_threads() {
 fn a_bad_metrics_address_is_one_line_and_exit_2() {
     for bad in ["9464", "host:9464", "127.0.0.1:99999", ":"] {
         let out = run(
-            ward_plain(&["--metrics", bad, "--", "true"]),
+            ward_plain(["--metrics", bad, "--", "true"]),
             Duration::from_secs(10),
         );
         assert_eq!(out.code, 2, "--metrics {bad}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-        assert!(out.stderr.contains("--metrics"), "{}", out.stderr);
+        out.expect_stderr("--metrics");
     }
-    let mut cmd = ward_plain(&["--", "true"]);
+    let mut cmd = ward_plain(["--", "true"]);
     cmd.env("WARD_METRICS", "[::1]");
     let out = run(cmd, Duration::from_secs(10));
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("WARD_METRICS"), "{}", out.stderr);
+    out.expect_stderr("WARD_METRICS");
 }
 
 #[test]
@@ -249,15 +275,11 @@ fn a_port_in_use_is_a_warning_and_ward_carries_on() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let out = run(
-        ward_plain(&["--metrics", &addr, "--", "sh", "-c", "exit 3"]),
+        ward_plain(["--metrics", &addr, "--", "sh", "-c", "exit 3"]),
         Duration::from_secs(10),
     );
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("warning [metrics_unavailable]"),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr("warning [metrics_unavailable]");
 }
 
 /// From the issue: 400 idle connections plus 2,000 requests while a
@@ -266,13 +288,10 @@ fn a_port_in_use_is_a_warning_and_ward_carries_on() {
 /// against a wedged server, not a speed goal).
 #[test]
 fn a_flood_of_clients_cannot_hurt_pid1() {
-    if !require_root("metrics_flood") {
+    let Some(storm) = Storm::start("metrics_flood", "flood", 3000) else {
         return;
-    }
-    let _g = serial();
-    let case = Case::new("flood");
-    let script = case.sh("GO; WL orphans 3000 && exec WL signals");
-    let (p, addr) = ward_serving(&["--watch-interval", "200ms"], &script);
+    };
+    let (case, p, addr) = (&storm.case, &storm.p, storm.addr);
     let ward_pid = p.ward_pid();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -410,24 +429,12 @@ fn check_emf_shape(v: &serde_json::Value) {
 
 #[test]
 fn emf_lines_are_bare_json_every_interval() {
-    if !require_root("emf_lines") {
+    let line = "--emf --emf-interval 1s --watch-interval 200ms -- WL sleep 3.5";
+    let Some(cmd) = pid1("emf_lines", line) else {
         return;
-    }
+    };
     let _g = serial();
-    let p = Proc::start(
-        ward_pid1(&[
-            "--emf",
-            "--emf-interval",
-            "1s",
-            "--watch-interval",
-            "200ms",
-            "--",
-            workload(),
-            "sleep",
-            "3.5",
-        ]),
-        Duration::from_secs(60),
-    );
+    let p = Proc::start(cmd, Duration::from_secs(60));
     let out = p.wait();
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines = emf_lines(&out.stderr);
@@ -496,22 +503,12 @@ fn fake_ecs_endpoint() -> (SocketAddr, Arc<AtomicBool>, std::thread::JoinHandle<
 
 #[test]
 fn emf_dimensions_come_from_the_ecs_metadata_endpoint() {
-    if !require_root("emf_ecs") {
+    let line = "--emf --emf-interval 1s --watch-interval 200ms -- WL sleep 2.5";
+    let Some(mut cmd) = pid1("emf_ecs", line) else {
         return;
-    }
+    };
     let _g = serial();
     let (meta, stop, server) = fake_ecs_endpoint();
-    let mut cmd = ward_pid1(&[
-        "--emf",
-        "--emf-interval",
-        "1s",
-        "--watch-interval",
-        "200ms",
-        "--",
-        workload(),
-        "sleep",
-        "2.5",
-    ]);
     cmd.env(
         "ECS_CONTAINER_METADATA_URI_V4",
         format!("http://{meta}/v4/abc-123"),

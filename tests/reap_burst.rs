@@ -38,7 +38,7 @@ fn storm_reaped_in_windows_counts_every_orphan_and_keeps_the_exit_code() {
     }
     let script = sh("WL orphans 5000 --workers 2; exit 7");
     let out = run(
-        ward_pid1(&["--log-level", "debug", "--", "/bin/sh", "-c", &script]),
+        ward_pid1(["--log-level", "debug", "--", "/bin/sh", "-c", &script]),
         T,
     );
     assert_eq!(out.code, 7, "{}", out.stderr);

@@ -42,15 +42,9 @@ fn status_as_pid1_names_the_parent_that_does_not_reap() {
     if !require_root("status_as_pid1") {
         return;
     }
+    let script = ["/bin/sh", "-c", NON_REAPER];
     let p = Proc::start(
-        ward_pid1(&[
-            "--watch-interval",
-            "200ms",
-            "--",
-            "/bin/sh",
-            "-c",
-            NON_REAPER,
-        ]),
+        ward_pid1(["--watch-interval", "200ms", "--"].iter().chain(&script)),
         T,
     );
     let ward_pid = p.ward_pid();
@@ -116,28 +110,8 @@ fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
         return;
     }
     // PID 1 is sleep, holding 5 zombies itself.
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "--pid",
-        "--fork",
-        "--mount-proc",
-        "--kill-child",
-        "/bin/sh",
-        "-c",
-        NON_REAPER,
-    ]);
-    let p = Proc::start(cmd, T);
-    // unshare's child is the namespace's PID 1.
-    let until = Instant::now() + Duration::from_secs(5);
-    let pid1 = loop {
-        if let Some(&k) = children(p.pid()).first()
-            && std::fs::read_to_string(format!("/proc/{k}/comm")).is_ok_and(|c| c.trim() == "sleep")
-        {
-            break k;
-        }
-        assert!(Instant::now() < until, "sleep never became PID 1");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let p = Proc::start(in_pid_namespace(["/bin/sh", "-c", NON_REAPER]), T);
+    let pid1 = p.pid1_as("sleep");
     let out = status_until(pid1, &[], |o| o.stdout.contains("5 zombies"));
     assert_eq!(out.code, 0, "{out:?}");
     let text = &out.stdout;
@@ -171,10 +145,10 @@ fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
 #[test]
 fn status_exit_codes() {
     // Bad usage: 2, one line.
-    let out = run(ward_plain(&["status", "--bogus"]), T);
+    let out = run(ward_plain(["status", "--bogus"]), T);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("--bogus"), "{out:?}");
-    let out = run(ward_plain(&["status", "--help"]), T);
+    let out = run(ward_plain(["status", "--help"]), T);
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("Usage: ward status [--json]"));
 

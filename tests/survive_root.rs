@@ -218,7 +218,7 @@ fn bit(sig: i32) -> u64 {
 #[test]
 fn child_inherits_the_dispositions_ward_inherited() {
     // tini's sigconf test: a parent that ignores PIPE, TTIN and TTOU.
-    let mut cmd = ward_plain(&["--no-watch", "--", "grep", "^Sig", "/proc/self/status"]);
+    let mut cmd = ward_plain(["--no-watch", "--", "grep", "^Sig", "/proc/self/status"]);
     // SAFETY: signal(2) is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
@@ -239,7 +239,7 @@ fn child_inherits_the_dispositions_ward_inherited() {
 #[test]
 fn child_gets_default_dispositions_when_ward_inherited_defaults() {
     // std's Command resets SIGPIPE to default for the child it starts.
-    let cmd = ward_plain(&["--no-watch", "--", "grep", "^Sig", "/proc/self/status"]);
+    let cmd = ward_plain(["--no-watch", "--", "grep", "^Sig", "/proc/self/status"]);
     let out = run(cmd, GUARD);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let ign = sig_ign(&out.stdout);
@@ -252,7 +252,7 @@ fn child_gets_default_dispositions_when_ward_inherited_defaults() {
 fn ward_reaps_its_child_when_it_inherited_sigchld_ignored() {
     // An inherited SIG_IGN for SIGCHLD makes the kernel reap ward's children
     // itself: the exit code would be lost.
-    let mut cmd = ward_plain(&["--no-watch", "--", "sh", "-c", "exit 7"]);
+    let mut cmd = ward_plain(["--no-watch", "--", "sh", "-c", "exit 7"]);
     // SAFETY: signal(2) is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
@@ -271,7 +271,7 @@ fn script_without_shebang_runs_through_bin_sh() {
     std::fs::write(&script, "echo hi \"$1\"; exit 3\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = run(
-        ward_plain(&["--no-watch", "--", script.to_str().unwrap(), "there"]),
+        ward_plain(["--no-watch", "--", script.to_str().unwrap(), "there"]),
         GUARD,
     );
     assert_eq!(out.code, 3, "{}", out.stderr);

@@ -2,18 +2,15 @@
 //! qemu-system-x86, busybox-static, cpio and a kernel in /boot; skipped
 //! without them on a developer's machine, a failure when CI=true.
 
-mod vm;
+mod common;
 
-use vm::VmRun;
+use common::vm::VmRun;
 
 /// One boot: a child cgroup with memory, pids and cpu limits, checked from
 /// inside, then driven into an OOM kill and into CPU throttling.
 const CGROUP_LIMITS_SCENARIO: &str = r#"
-cg=/sys/fs/cgroup/t1
-mkdir "$cg"
-echo 32M >"$cg/memory.max"
-echo 50 >"$cg/pids.max"
-echo "10000 100000" >"$cg/cpu.max"
+vm_group t1 memory.max=32M pids.max=50 "cpu.max=10000 100000"
+cg=$_g
 
 ward_runs() {
     ward --version
@@ -67,16 +64,10 @@ vm_finish
 
 #[test]
 fn vm_cgroup_v2_limits_oom_and_throttling() {
-    let Some(mut run) = VmRun::available() else {
+    let Some(run) = VmRun::with_ward("vm_cgroup_v2_limits", CGROUP_LIMITS_SCENARIO) else {
         return;
     };
-    for bin in vm::ward_binaries() {
-        run = run.binary(bin);
-    }
-    let out = run
-        .name("vm_cgroup_v2_limits")
-        .scenario(CGROUP_LIMITS_SCENARIO)
-        .run();
+    let out = run.run();
 
     // The VM itself: PSI on (psi=1) and the controllers ward watches.
     let controllers = out.info("cgroup.subtree_control").unwrap_or_default();

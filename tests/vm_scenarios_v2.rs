@@ -13,12 +13,16 @@
 //! Needs qemu-system-x86, busybox-static, cpio and a kernel in /boot:
 //! `SKIPPED` on a developer machine without them, a failure under CI=true.
 
-mod vm;
+mod common;
 
 use std::collections::HashMap;
 
+use common::verdicts::{
+    expect, mark, one_victim_per_kill_none_certain, rewritten_stop, row, ward_words,
+    worker_named_most_likely,
+};
+use common::vm::{VmOutput, VmRun};
 use serde_json::Value;
-use vm::{VmOutput, VmRun};
 
 /// The boot: every run first (in the order of [`cases`]), the checks are in
 /// Rust. Per run the console gets `WARD-VM-RESULT NAME key=value...` (ward's
@@ -32,16 +36,6 @@ root=/sys/fs/cgroup
 # run reads its own back with dmesg -c.
 dmesg -n 1
 mkdir -p /mnt
-
-# group NAME [FILE=VALUE]...: a leaf cgroup with these limits.
-group() {
-    _g=$root/$1
-    shift
-    mkdir -p "$_g"
-    for kv in "$@"; do
-        echo "${kv#*=}" >"$_g/${kv%%=*}" || echo "WARD-VM-SETUP cannot write $_g/${kv%%=*}"
-    done
-}
 
 # field FILE KEY: the value of KEY in a flat-keyed cgroup file, 0 if absent.
 field() {
@@ -89,16 +83,16 @@ signal_when_ready() {
     kill "-$2" $(pidof ward)
 }
 
-group clean memory.max=64M pids.max=100
+vm_group clean memory.max=64M pids.max=100
 run clean clean ward-workload exit 0
 
-group moom memory.max=32M
+vm_group moom memory.max=32M
 run main_oom moom ward-workload hog 100
 
-group woom memory.max=48M
+vm_group woom memory.max=48M
 run worker_oom woom sh -c 'ward-workload hog 100 --step 2 --step-ms 40; exit 3'
 
-group casc memory.max=48M
+vm_group casc memory.max=48M
 # Assignments before a function call are not reliably scoped in ash: set
 # and unset the knobs around the run instead.
 WARD_INTERVAL=250ms
@@ -108,30 +102,30 @@ unset WARD_INTERVAL
 
 # memory.oom.group: the kernel kills every task of the group but those at
 # oom_score_adj -1000 (ward, which as root here shields itself).
-group goom memory.max=48M memory.oom.group=1
+vm_group goom memory.max=48M memory.oom.group=1
 run group_oom goom sh -c 'ward-workload sleep 60 & ward-workload hog 100 --step 2 --step-ms 40; exit 3'
 
 # The tmpfs is mounted inside the run's own mount namespace: it goes, and
 # its memory with it, when the run ends.
-group shm memory.max=64M
+vm_group shm memory.max=64M
 run tmpfs_oom shm sh -c 'mount -t tmpfs -o size=256m tmpfs /mnt &&
     dd if=/dev/zero of=/mnt/fill bs=1M count=100 2>/dev/null; exit 5'
 
 # busybox head takes no M suffix: 200 MiB in bytes. tail keeps a line
 # without an end in memory, and the OOM killer takes it.
-group self memory.max=48M
+vm_group self memory.max=48M
 run selfkill self sh -c 'head -c 209715200 /dev/zero | tail >/dev/null; sleep 0.5; kill -9 $$'
 
-group pids pids.max=30
+vm_group pids pids.max=30
 run pids pids sh -c 'sleep 2; ward-workload forks 40 --hold 2'
 
-group stopt
+vm_group stopt
 signal_when_ready stop_timeout TERM &
 WARD_EXTRA="--kill-after 2s"
 run stop_timeout stopt ward-workload ignore-term
 wait
 
-group rewr
+vm_group rewr
 signal_when_ready rewrite TERM &
 WARD_EXTRA="-r TERM:KILL"
 run rewrite rewr sh -c 'echo ready; exec ward-workload sleep 60'
@@ -246,28 +240,6 @@ impl Outcome {
     fn has_event(&self, name: &str) -> bool {
         self.log.iter().any(|v| v["event"] == name)
     }
-    fn victims_words(&self) -> String {
-        let v: Vec<String> = self
-            .victims()
-            .iter()
-            .map(|v| match v["name"].as_str() {
-                Some(n) => format!(
-                    "{n} ({})",
-                    if v["certain"] == true {
-                        "certain"
-                    } else {
-                        "most likely"
-                    }
-                ),
-                None => "unnamed".into(),
-            })
-            .collect();
-        if v.is_empty() {
-            "none".into()
-        } else {
-            v.join(", ")
-        }
-    }
     /// The kernel's side: the counters that moved and the victims it logged.
     fn kernel_words(&self) -> String {
         let mut w = vec![format!("oom_kill {}", self.oom_kill())];
@@ -346,10 +318,6 @@ impl Outcome {
     }
 }
 
-fn expect(ok: bool, what: &str) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(what.to_string()) }
-}
-
 /// One case of [`SCENARIO`]: its run's name there, the truth it injects,
 /// and what ward must make of it.
 struct Case {
@@ -406,11 +374,7 @@ fn cases() -> Vec<Case> {
             check: |o| {
                 expect(o.oom_kill() == 1, "the kernel killed once")?;
                 expect(o.cause() == "exited" && o.exit() == Some(3), "exited 3")?;
-                let v = o.victims();
-                expect(
-                    v.len() == 1 && v[0]["name"] == "ward-workload" && v[0]["certain"] == false,
-                    "the worker named, most likely",
-                )
+                worker_named_most_likely(&o.victims())
             },
         },
         Case {
@@ -420,14 +384,7 @@ fn cases() -> Vec<Case> {
             check: |o| {
                 expect(o.oom_kill() >= 2, "the kernel killed at least twice")?;
                 expect(o.cause() == "exited" && o.exit() == Some(4), "exited 4")?;
-                let v = o.victims();
-                expect(v.len() as i64 == o.oom_kill(), "one entry per kill")?;
-                let mut pids: Vec<i64> = v.iter().filter_map(|v| v["pid"].as_i64()).collect();
-                let named = pids.len();
-                pids.sort_unstable();
-                pids.dedup();
-                expect(pids.len() == named, "no pid twice")?;
-                expect(v.iter().all(|v| v["certain"] == false), "none certain")
+                one_victim_per_kill_none_certain(&o.victims(), o.oom_kill() as u64)
             },
         },
         Case {
@@ -532,14 +489,7 @@ fn cases() -> Vec<Case> {
             name: "stop, -r TERM:KILL",
             truth: "SIGTERM to ward, forwarded as SIGKILL",
             check: |o| {
-                expect(
-                    o.cause() == "stopped" && o.exit() == Some(137),
-                    "stopped 137",
-                )?;
-                expect(
-                    !o.summary().contains("neither ward"),
-                    "not blamed on others",
-                )?;
+                rewritten_stop(o.cause(), o.exit(), o.summary())?;
                 expect(
                     o.r(&["ward_sigkills"]).as_i64().is_some_and(|n| n >= 1),
                     "ward_sigkills counted",
@@ -568,10 +518,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|")
-}
-
 /// The table, the verdicts and the failures' evidence, from one console.
 fn judge(out: &VmOutput) -> (String, usize, usize, Vec<String>) {
     let mut table = String::from(
@@ -585,54 +531,31 @@ fn judge(out: &VmOutput) -> (String, usize, usize, Vec<String>) {
             Some(o) => (
                 o.kernel_words(),
                 match &o.report {
-                    Some(_) => format!(
-                        "{}, {}, {}",
-                        o.cause(),
-                        o.exit().map_or("-".into(), |e| e.to_string()),
-                        o.victims_words()
-                    ),
+                    Some(r) => ward_words(r),
                     None => format!("no report (ward exit {:?})", o.rc()),
                 },
                 o.common().and_then(|()| (c.check)(o)),
             ),
             None => ("-".into(), "-".into(), Err("the run never finished".into())),
         };
-        let mark = match &verdict {
-            Ok(()) => {
-                passed += 1;
-                "yes".to_string()
-            }
+        match &verdict {
+            Ok(()) => passed += 1,
             Err(why) => {
                 failed += 1;
                 why_failed.push(format!("{}: {why}", c.name));
-                format!("**no**: {why}")
             }
-        };
-        table.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
-            cell(c.name),
-            cell(c.truth),
-            cell(&kernel),
-            cell(&ward),
-            cell(&mark)
-        ));
+        }
+        table.push_str(&row([c.name, c.truth, &kernel, &ward, &mark(&verdict)]));
     }
     (table, passed, failed, why_failed)
 }
 
 #[test]
 fn vm_scenarios_v2_replay_every_verdict() {
-    let Some(mut run) = VmRun::available() else {
+    let Some(run) = VmRun::with_ward("vm_scenarios_v2", SCENARIO) else {
         return;
     };
-    for bin in vm::ward_binaries() {
-        run = run.binary(bin);
-    }
-    let out = run
-        .name("vm_scenarios_v2")
-        .scenario(SCENARIO)
-        .timeout(std::time::Duration::from_secs(600))
-        .run();
+    let out = run.timeout(std::time::Duration::from_secs(600)).run();
     let (table, passed, failed, why) = judge(&out);
     let last = format!("{passed} passed, {failed} failed");
     let kernel = out.info("kernel").unwrap_or("?");

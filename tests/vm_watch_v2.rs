@@ -6,24 +6,14 @@
 //! (busybox `unshare -p -f --mount-proc`, so the census sees only the
 //! container) in its own leaf cgroup, and checks what ward logged.
 
-mod vm;
+mod common;
 
-use vm::VmRun;
+use common::vm::VmRun;
 
 /// The scenario: one leaf cgroup per run, ward's stderr kept in
 /// `/tmp/<name>.log` and copied to the console, then checked with grep.
 const WATCH_SCENARIO: &str = r#"
 root=/sys/fs/cgroup
-
-# group NAME [FILE=VALUE]...: a leaf cgroup with these limits.
-group() {
-    _g=$root/$1
-    shift
-    mkdir -p "$_g"
-    for kv in "$@"; do
-        echo "${kv#*=}" >"$_g/${kv%%=*}" || echo "WARD-VM-SETUP cannot write $_g/${kv%%=*}"
-    done
-}
 
 # watch NAME GROUP CMD...: ward as PID 1 of a new PID namespace in GROUP,
 # sampling every $WARD_INTERVAL (default 500 ms), running CMD; $UNSHARE is
@@ -96,33 +86,33 @@ echo "WARD-VM-INFO cpu.online=$(cat /sys/devices/system/cpu/online)"
 # No await here: polling processes in the throttled group starve ward (ward
 # shares the quota) and need not: ward evaluates once more when its main
 # child exits, over a window that starts with its first sample.
-group t1 memory.max=32M pids.max=50 "cpu.max=10000 100000"
+vm_group t1 memory.max=32M pids.max=50 "cpu.max=10000 100000"
 watch own t1 ward-workload busy 3
 
 # p2/leaf: the memory limit only on the parent. Writing subtree_control needs
 # p2 to have no processes of its own, which it has not.
-group p2 memory.max=48M "cgroup.subtree_control=+memory +pids +cpu"
-group p2/leaf
+vm_group p2 memory.max=48M "cgroup.subtree_control=+memory +pids +cpu"
+vm_group p2/leaf
 watch ancestor p2/leaf ward-workload exit 0
 
 # 59 of 64 MiB is 92%; the shell outlives the hog so ward samples the drop.
-group mem memory.max=64M
+vm_group mem memory.max=64M
 watch memory mem sh -c 'ward-workload hog 59 --hold 60 & await memory memory_high 20
     kill $!; wait; await memory memory_ok 20'
 
 # The main child itself is the OOM victim: ward reaps it, so it can name it.
-group oom memory.max=32M
+vm_group oom memory.max=32M
 watch oom oom ward-workload hog 100
 
 # pids.max 30 counts unshare's parent, ward and the workload (the shell execs
 # its last command): 27 forks fit. The forks start 2 s in, after ward's first
 # samples (see fork_failed_in_first_interval for why).
-group pids pids.max=30
+vm_group pids pids.max=30
 watch pids pids sh -c 'sleep 2; ward-workload forks 40 --hold 2'
 
 # The same refusals within ward's first interval (2 s here, so that the
 # workload is surely done forking before the first tick).
-group pids0 pids.max=30
+vm_group pids0 pids.max=30
 WARD_INTERVAL=2s
 watch pids0 pids0 ward-workload forks 40 --hold 3
 unset WARD_INTERVAL
@@ -131,7 +121,7 @@ unset WARD_INTERVAL
 # PID 1, adopts and reaps them while the shell keeps the run going. The
 # clearing takes ~10 s here: a debug ward under TCG spends ~0.1 s on a census
 # and runs the next one no sooner than 100 times that.
-group zomb
+vm_group zomb
 watch zombies zomb sh -c 'ward-workload zombies 12 --hold 60 & await zombies zombies_unreaped 30
     kill $!; wait; await zombies zombies_cleared 30'
 
@@ -140,7 +130,7 @@ watch zombies zomb sh -c 'ward-workload zombies 12 --hold 60 & await zombies zom
 # psi_memstall_enter(): a memory stall PSI counts. It would take minutes to
 # reach 40M, so it is stopped once ward warns (in 4-8 s: avg10 is
 # recomputed every 2 s), or after 30 s.
-group psi memory.high=16M
+vm_group psi memory.high=16M
 watch pressure psi sh -c 'ward-workload hog 40 --step 1 --hold 60 & await pressure memory_pressure 30
     kill $!; wait'
 
@@ -148,7 +138,7 @@ watch pressure psi sh -c 'ward-workload hog 40 --step 1 --hold 60 & await pressu
 # with a memory limit, the cgroup2 mount inherited: /proc/self/cgroup says
 # "0::/" and the mount's root shows as "/..", so ward cannot tell which group
 # below the mount is its own (tests/fixtures/cgroup/v2-qemu-cgroupns/).
-group ns1 memory.max=32M
+vm_group ns1 memory.max=32M
 UNSHARE="/host/bin/unshare -C"
 watch cgroupns ns1 ward-workload exit 0
 unset UNSHARE
@@ -268,21 +258,14 @@ const UNSHARE: &str = "/usr/bin/unshare";
 
 #[test]
 fn vm_watch_v2_warnings_on_a_real_kernel() {
-    let Some(mut run) = VmRun::available() else {
+    let Some(mut run) = VmRun::with_ward("vm_watch_v2", WATCH_SCENARIO) else {
         return;
     };
-    for bin in vm::ward_binaries() {
-        run = run.binary(bin);
-    }
     // util-linux's, for `unshare -C`; the case needing it fails without it.
     if std::path::Path::new(UNSHARE).is_file() {
         run = run.host_binary(UNSHARE);
     }
-    let out = run
-        .name("vm_watch_v2")
-        .scenario(WATCH_SCENARIO)
-        .timeout(std::time::Duration::from_secs(300))
-        .run();
+    let out = run.timeout(std::time::Duration::from_secs(300)).run();
     assert_eq!(
         out.info("psi"),
         Some("cpu io memory"),

@@ -10,12 +10,12 @@
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
 use common::cgroup_v1::{CgroupV1, require_v1};
 use common::events::{number_after, number_before};
-use common::{Outcome, run, ward_pid1, workload};
+use common::{Outcome, run, serial, ward_pid1, workload};
 
 /// The v1 controllers every case gets a group in.
 const CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "pids"];
@@ -38,19 +38,30 @@ const WATCH_KEYS: &[&str] = &[
     "cgroup_unavailable",
 ];
 
-/// Holds the machine for one case at a time (poison-tolerant: one failed case
-/// must not fail the others).
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Root and the v1 controllers, or a visible skip (a failure in CI).
 fn can_run(test: &str) -> bool {
     require_v1(
         "cgroup v1 memory, cpu, cpuacct and pids hierarchies",
         CONTROLLERS,
         test,
+    )
+}
+
+/// One case: root and the v1 controllers (or a visible skip, a failure in
+/// CI), the machine held, and a fresh group `name` under every controller.
+fn case(test: &str, name: &str) -> Option<(MutexGuard<'static, ()>, CgroupV1)> {
+    if !can_run(test) {
+        return None;
+    }
+    let serial = serial();
+    Some((serial, CgroupV1::new(name, CONTROLLERS)))
+}
+
+/// ward as PID 1 in `groups` sampling every 500 ms, running `cmd`.
+fn watched_in(groups: &CgroupV1, cmd: &[&str]) -> Outcome {
+    ward_in(
+        groups,
+        &[&["--watch-interval", "500ms", "--"], cmd].concat(),
     )
 }
 
@@ -68,17 +79,18 @@ fn script(s: &str) -> String {
 
 #[test]
 fn root_v1_memory_high_names_the_hog_then_memory_ok_after_it_exits() {
-    if !can_run("root_v1_memory_high_names_the_hog_then_memory_ok_after_it_exits") {
+    let Some((_serial, cg)) = case(
+        "root_v1_memory_high_names_the_hog_then_memory_ok_after_it_exits",
+        "memhigh",
+    ) else {
         return;
-    }
-    let _serial = serial();
-    let cg = CgroupV1::new("memhigh", CONTROLLERS);
+    };
     cg.limit_memory_mib(64);
     // 58 MiB plus ward and sh (~1.5 MiB) is ~93% of 64 MiB: over the 90%
     // threshold, far enough under the limit not to be OOM-killed. The shell
     // outlives the hog so that ward samples the recovery.
     let s = script("$W hog 58 --hold 3; sleep 2");
-    let out = ward_in(&cg, &["--watch-interval", "500ms", "--", "sh", "-c", &s]);
+    let out = watched_in(&cg, &["sh", "-c", &s]);
     assert_eq!(out.code, 0, "{}", out.dump());
     assert!(out.stdout.contains("ready"), "{}", out.dump());
 
@@ -108,14 +120,15 @@ fn root_v1_memory_high_names_the_hog_then_memory_ok_after_it_exits() {
 
 #[test]
 fn root_v1_oom_kill_of_the_main_child_is_named_and_exits_137() {
-    if !can_run("root_v1_oom_kill_of_the_main_child_is_named_and_exits_137") {
+    let Some((_serial, cg)) = case(
+        "root_v1_oom_kill_of_the_main_child_is_named_and_exits_137",
+        "oommain",
+    ) else {
         return;
-    }
-    let _serial = serial();
-    let cg = CgroupV1::new("oommain", CONTROLLERS);
+    };
     cg.limit_memory_mib(32);
     let w = workload();
-    let out = ward_in(&cg, &["--watch-interval", "500ms", "--", w, "hog", "100"]);
+    let out = watched_in(&cg, &[w, "hog", "100"]);
     assert_eq!(out.code, 137, "{}", out.dump());
     assert!(cg.oom_kills() >= 1, "the kernel should have OOM-killed");
 
@@ -139,14 +152,15 @@ fn root_v1_oom_kill_of_the_main_child_is_named_and_exits_137() {
 
 #[test]
 fn root_v1_oom_kill_of_a_grandchild_is_logged_and_the_shell_code_passes() {
-    if !can_run("root_v1_oom_kill_of_a_grandchild_is_logged_and_the_shell_code_passes") {
+    let Some((_serial, cg)) = case(
+        "root_v1_oom_kill_of_a_grandchild_is_logged_and_the_shell_code_passes",
+        "oomgrand",
+    ) else {
         return;
-    }
-    let _serial = serial();
-    let cg = CgroupV1::new("oomgrand", CONTROLLERS);
+    };
     cg.limit_memory_mib(32);
     let s = script("$W hog 100; exit 3");
-    let out = ward_in(&cg, &["--watch-interval", "500ms", "--", "sh", "-c", &s]);
+    let out = watched_in(&cg, &["sh", "-c", &s]);
     assert_eq!(out.code, 3, "{}", out.dump());
     assert!(cg.oom_kills() >= 1, "the kernel should have OOM-killed");
 
@@ -173,15 +187,14 @@ fn root_v1_oom_kill_of_a_grandchild_is_logged_and_the_shell_code_passes() {
 
 #[test]
 fn root_v1_cpu_throttled_under_a_tenth_of_a_core() {
-    if !can_run("root_v1_cpu_throttled_under_a_tenth_of_a_core") {
+    let Some((_serial, cg)) = case("root_v1_cpu_throttled_under_a_tenth_of_a_core", "throttle")
+    else {
         return;
-    }
-    let _serial = serial();
-    let cg = CgroupV1::new("throttle", CONTROLLERS);
+    };
     cg.set("cpu", "cpu.cfs_period_us", "100000");
     cg.set("cpu", "cpu.cfs_quota_us", "10000");
     let w = workload();
-    let out = ward_in(&cg, &["--watch-interval", "500ms", "--", w, "busy", "4"]);
+    let out = watched_in(&cg, &[w, "busy", "4"]);
     assert_eq!(out.code, 0, "{}", out.dump());
 
     out.has(out.one("watching"), "cpu 0.1 cores (own cgroup)");
@@ -197,16 +210,14 @@ fn root_v1_cpu_throttled_under_a_tenth_of_a_core() {
 
 #[test]
 fn root_v1_pids_high_and_fork_failed_at_pids_max() {
-    if !can_run("root_v1_pids_high_and_fork_failed_at_pids_max") {
+    let Some((_serial, cg)) = case("root_v1_pids_high_and_fork_failed_at_pids_max", "pids") else {
         return;
-    }
-    let _serial = serial();
-    let cg = CgroupV1::new("pids", CONTROLLERS);
+    };
     cg.set("pids", "pids.max", "50");
     // The storm starts after ward's first tick: refusals before it are taken
     // as the baseline and never reported (see the ignored test below).
     let s = script("sleep 1.5; $W forks 80 --hold 2; sleep 1");
-    let out = ward_in(&cg, &["--watch-interval", "500ms", "--", "sh", "-c", &s]);
+    let out = watched_in(&cg, &["sh", "-c", &s]);
     assert_eq!(out.code, 0, "{}", out.dump());
     let summary = out
         .stdout
@@ -248,11 +259,12 @@ fn root_v1_pids_high_and_fork_failed_at_pids_max() {
 /// baseline is taken before the child starts (this once failed).
 #[test]
 fn root_v1_fork_failures_in_the_first_interval_are_reported() {
-    if !can_run("root_v1_fork_failures_in_the_first_interval_are_reported") {
+    let Some((_serial, cg)) = case(
+        "root_v1_fork_failures_in_the_first_interval_are_reported",
+        "pidsfirst",
+    ) else {
         return;
-    }
-    let _serial = serial();
-    let cg = CgroupV1::new("pidsfirst", CONTROLLERS);
+    };
     cg.set("pids", "pids.max", "50");
     let w = workload();
     let out = ward_in(
@@ -274,13 +286,14 @@ fn root_v1_fork_failures_in_the_first_interval_are_reported() {
 
 #[test]
 fn root_v1_zombies_unreaped_names_the_parent_then_clears() {
-    if !can_run("root_v1_zombies_unreaped_names_the_parent_then_clears") {
+    let Some((_serial, cg)) = case(
+        "root_v1_zombies_unreaped_names_the_parent_then_clears",
+        "zombies",
+    ) else {
         return;
-    }
-    let _serial = serial();
-    let cg = CgroupV1::new("zombies", CONTROLLERS);
+    };
     let s = script("$W zombies 15 --hold 3; sleep 2");
-    let out = ward_in(&cg, &["--watch-interval", "500ms", "--", "sh", "-c", &s]);
+    let out = watched_in(&cg, &["sh", "-c", &s]);
     assert_eq!(out.code, 0, "{}", out.dump());
 
     let z = out.one("zombies_unreaped");
@@ -302,17 +315,18 @@ fn root_v1_zombies_unreaped_names_the_parent_then_clears() {
 
 #[test]
 fn root_v1_watching_line_shows_own_limits_and_no_watch_is_silent() {
-    if !can_run("root_v1_watching_line_shows_own_limits_and_no_watch_is_silent") {
+    let Some((_serial, cg)) = case(
+        "root_v1_watching_line_shows_own_limits_and_no_watch_is_silent",
+        "watching",
+    ) else {
         return;
-    }
-    let _serial = serial();
-    let cg = CgroupV1::new("watching", CONTROLLERS);
+    };
     cg.limit_memory_mib(64);
     cg.set("cpu", "cpu.cfs_period_us", "100000");
     cg.set("cpu", "cpu.cfs_quota_us", "50000");
     cg.set("pids", "pids.max", "50");
     let w = workload();
-    let out = ward_in(&cg, &["--watch-interval", "500ms", "--", w, "exit", "0"]);
+    let out = watched_in(&cg, &[w, "exit", "0"]);
     assert_eq!(out.code, 0, "{}", out.dump());
     let line = out.one("watching");
     assert!(line.starts_with("ward: [watching] limits: "), "{line}");
@@ -337,11 +351,12 @@ fn root_v1_watching_line_shows_own_limits_and_no_watch_is_silent() {
 
 #[test]
 fn root_v1_json_watch_events_parse_and_carry_their_numbers() {
-    if !can_run("root_v1_json_watch_events_parse_and_carry_their_numbers") {
+    let Some((_serial, cg)) = case(
+        "root_v1_json_watch_events_parse_and_carry_their_numbers",
+        "json",
+    ) else {
         return;
-    }
-    let _serial = serial();
-    let cg = CgroupV1::new("json", CONTROLLERS);
+    };
     cg.limit_memory_mib(64);
     cg.set("pids", "pids.max", "50");
     let s = script("$W hog 58 --hold 2; $W zombies 15 --hold 2; sleep 1.5");

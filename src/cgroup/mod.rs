@@ -192,19 +192,24 @@ impl Cgroups {
         let layout = detect::layout_from_mounts(&mounts).ok_or(CgroupError::NotMounted {
             path: mountinfo_path,
         })?;
-        let r = resolve::Resolved::new(roots, layout, &mounts, &lines);
-        let files = sample_files::SampleFiles::new(layout, &r);
-        Ok(Cgroups {
+        let mut cg = Cgroups::resolve(roots, layout, &mounts, &lines);
+        cg.files = sample_files::SampleFiles::new(layout, &cg);
+        Ok(cg)
+    }
+
+    /// No controller found yet, and no files to sample.
+    fn without_groups(layout: Layout, roots: &Roots) -> Cgroups {
+        Cgroups {
             layout,
-            memory: r.memory,
-            cpu: r.cpu,
-            cpuacct: r.cpuacct,
-            cpuset: r.cpuset,
-            pids: r.pids,
-            unified: r.unified,
+            memory: None,
+            cpu: None,
+            cpuacct: None,
+            cpuset: None,
+            pids: None,
+            unified: None,
             roots: roots.clone(),
-            files,
-        })
+            files: sample_files::SampleFiles::default(),
+        }
     }
 
     /// Reads the effective limits (memory, CPU, PIDs) and where each comes from.

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::parse::{MountInfo, ProcCgroup, v1_mount_has};
-use super::{Layout, Roots, fsread};
+use super::{Cgroups, Layout, Roots, fsread};
 
 /// Which cgroup version a group's files follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -161,44 +161,29 @@ pub fn v2(roots: &Roots, mounts: &[MountInfo<'_>], lines: &[ProcCgroup<'_>]) -> 
     best(found, roots)
 }
 
-/// All groups ward reads, for one layout.
-#[derive(Debug, Default)]
-pub struct Resolved {
-    /// memory controller.
-    pub memory: Option<Group>,
-    /// cpu controller.
-    pub cpu: Option<Group>,
-    /// cpuacct controller (v1).
-    pub cpuacct: Option<Group>,
-    /// cpuset controller.
-    pub cpuset: Option<Group>,
-    /// pids controller.
-    pub pids: Option<Group>,
-    /// cgroup2 group.
-    pub unified: Option<Group>,
-}
-
-impl Resolved {
-    /// Resolves every controller ward reads.
-    pub fn new(
+impl Cgroups {
+    /// Resolves every controller ward reads into [`Cgroups`]; the sample's
+    /// files are the caller's to choose from them.
+    pub(crate) fn resolve(
         roots: &Roots,
         layout: Layout,
         mounts: &[MountInfo<'_>],
         lines: &[ProcCgroup<'_>],
-    ) -> Resolved {
+    ) -> Cgroups {
+        let mut cg = Cgroups::without_groups(layout, roots);
         let unified = v2(roots, mounts, lines);
         match layout {
-            Layout::V1 | Layout::Hybrid => Resolved {
-                memory: v1(roots, mounts, lines, "memory"),
-                cpu: v1(roots, mounts, lines, "cpu"),
-                cpuacct: v1(roots, mounts, lines, "cpuacct"),
-                cpuset: v1(roots, mounts, lines, "cpuset"),
-                pids: v1(roots, mounts, lines, "pids"),
-                unified,
-            },
+            Layout::V1 | Layout::Hybrid => {
+                cg.memory = v1(roots, mounts, lines, "memory");
+                cg.cpu = v1(roots, mounts, lines, "cpu");
+                cg.cpuacct = v1(roots, mounts, lines, "cpuacct");
+                cg.cpuset = v1(roots, mounts, lines, "cpuset");
+                cg.pids = v1(roots, mounts, lines, "pids");
+                cg.unified = unified;
+            }
             Layout::V2 => {
                 let Some(u) = unified else {
-                    return Resolved::default();
+                    return cg;
                 };
                 // cgroup.controllers lists what is enabled for this group; without a
                 // readable file (very old kernels, odd fixtures) assume all are.
@@ -211,17 +196,16 @@ impl Resolved {
                     });
                 let has = |c: &str| enabled.as_ref().is_none_or(|e| e.iter().any(|x| x == c));
                 let pick = |c: &str| has(c).then(|| u.clone());
-                Resolved {
-                    memory: pick("memory"),
-                    cpu: pick("cpu"),
-                    // v2 always accounts CPU time in cpu.stat, even without the cpu controller.
-                    cpuacct: Some(u.clone()),
-                    cpuset: pick("cpuset"),
-                    pids: pick("pids"),
-                    unified: Some(u),
-                }
+                cg.memory = pick("memory");
+                cg.cpu = pick("cpu");
+                // v2 always accounts CPU time in cpu.stat, even without the cpu controller.
+                cg.cpuacct = Some(u.clone());
+                cg.cpuset = pick("cpuset");
+                cg.pids = pick("pids");
+                cg.unified = Some(u);
             }
         }
+        cg
     }
 }
 

@@ -8,8 +8,9 @@
 use std::fs::File;
 use std::path::PathBuf;
 
+use super::Cgroups;
 use super::parse;
-use super::resolve::{Placement, Resolved};
+use super::resolve::Placement;
 use super::sample::{CgroupSample, PsiSample};
 use super::{Layout, fsread, v1, v2};
 
@@ -49,7 +50,7 @@ pub(crate) struct SampleFiles {
 
 impl SampleFiles {
     /// Chooses the files for a layout and resolved groups.
-    pub(crate) fn new(layout: Layout, r: &Resolved) -> SampleFiles {
+    pub(crate) fn new(layout: Layout, r: &Cgroups) -> SampleFiles {
         let mut files = Vec::new();
         match layout {
             Layout::V1 | Layout::Hybrid => files.extend(

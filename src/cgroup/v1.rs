@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
+use super::Cgroups;
 use super::parse;
 use super::pids;
-use super::resolve::Resolved;
 use super::sample::CgroupSample;
 
 /// A v1 file the sample reads.
@@ -26,7 +26,7 @@ pub(crate) enum V1File {
 }
 
 /// The v1 files of the resolved groups.
-pub(crate) fn files(r: &Resolved) -> Vec<(V1File, PathBuf)> {
+pub(crate) fn files(r: &Cgroups) -> Vec<(V1File, PathBuf)> {
     let mut files = Vec::new();
     let mut add = |g: &Option<super::Group>, list: &[(V1File, &str)]| {
         if let Some(g) = g {

@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
+use super::Cgroups;
 use super::parse;
 use super::pids;
-use super::resolve::Resolved;
 use super::sample::CgroupSample;
 
 /// A v2 file the sample reads.
@@ -24,7 +24,7 @@ pub(crate) enum V2File {
 }
 
 /// The cgroup2 files of the resolved groups.
-pub(crate) fn files(r: &Resolved) -> Vec<(V2File, PathBuf)> {
+pub(crate) fn files(r: &Cgroups) -> Vec<(V2File, PathBuf)> {
     let mut files = Vec::new();
     let mut add = |g: &Option<super::Group>, list: &[(V2File, &str)]| {
         if let Some(g) = g {

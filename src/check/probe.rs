@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use super::http;
 pub use super::outcome::{Deadline, Failure, Healthy, Phase, budget, latency_words};
 use super::target::{Expect, Host, Target};
+use crate::unix_connect::{self, UnixAddr};
 
 /// What to probe and how.
 #[derive(Debug, Clone)]
@@ -110,64 +111,14 @@ fn connect_tcp(host: &Host, port: u16, deadline: &Deadline) -> Result<TcpStream,
     })))
 }
 
-/// Connects to a unix stream socket within the budget. std's
-/// `UnixStream::connect` cannot take a timeout, and a listener whose backlog
-/// is full makes `connect` wait; the kernel bounds that wait by the socket's
-/// send timeout (`unix_stream_connect` uses `sock_sndtimeo`), so it is set
-/// before connecting and a timeout comes back as `EAGAIN`.
+/// Connects to a unix stream socket within the budget (see
+/// [`unix_connect::connect`] for how a connect is bounded at all).
 fn connect_unix(path: &Path, deadline: &Deadline) -> Result<UnixStream, Failure> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    use std::os::unix::ffi::OsStrExt;
-
-    let bytes = path.as_os_str().as_bytes();
-    // SAFETY: a zeroed sockaddr_un is a valid (empty) address.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    // One byte stays zero: the path must be NUL-terminated.
-    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
-        return Err(Failure::Connect(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("socket path longer than {} bytes", addr.sun_path.len() - 1),
-        )));
-    }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
-        *dst = *src as libc::c_char;
-    }
-    // SAFETY: plain socket(2); the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(Failure::Connect(io::Error::last_os_error()));
-    }
-    // SAFETY: fd is a fresh socket that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let stream = UnixStream::from(fd);
     let left = deadline.left(Phase::Connecting)?;
-    stream
-        .set_write_timeout(Some(left))
-        .map_err(Failure::Connect)?;
-    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-    loop {
-        use std::os::fd::AsRawFd;
-        // SAFETY: addr is a valid sockaddr_un of `len` bytes.
-        let rc = unsafe {
-            libc::connect(
-                stream.as_raw_fd(),
-                (&raw const addr).cast::<libc::sockaddr>(),
-                len,
-            )
-        };
-        if rc == 0 {
-            return Ok(stream);
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) | Some(libc::EINPROGRESS) => {
-                return Err(deadline.timeout(Phase::Connecting));
-            }
-            _ => return Err(Failure::Connect(e)),
-        }
-    }
+    unix_connect::connect(UnixAddr::Path(path), left).map_err(|e| match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EINPROGRESS) => deadline.timeout(Phase::Connecting),
+        _ => Failure::Connect(e),
+    })
 }
 
 #[cfg(test)]

@@ -185,29 +185,6 @@ mod tests {
     use super::*;
     use crate::procs::fixture::FakeProc;
 
-    /// The incidents in one tree: ward (1) with an app (10) whose worker (20)
-    /// never waits for its children, a reapable orphan zombie (11), a
-    /// zabbix-like parent (30) with one zombie, and a process outside ward's
-    /// tree (40, ppid 0).
-    fn incident_tree(name: &str) -> FakeProc {
-        let t = FakeProc::new(name, "1000.00");
-        t.process(1, "ward", 'S', 0, 2, 10, 100)
-            .process(10, "app", 'S', 1, 4, 20, 5000)
-            .process(11, "zombie (x)", 'Z', 1, 1, 30, 0)
-            .process(20, "python", 'S', 10, 1, 40, 2000)
-            .process(21, "python", 'Z', 20, 1, 70_000, 0)
-            .process(22, "python", 'Z', 20, 1, 50_000, 0)
-            .process(23, "python", 'Z', 20, 1, 60_000, 0)
-            .process(30, "zabbix_server", 'S', 10, 1, 50, 10)
-            .process(31, "sh", 'Z', 30, 1, 99_000, 0)
-            .process(40, "other", 'S', 0, 1, 5, 9000)
-            .raw(60, "60 (broken")
-            .dir("50") // vanished: directory but no stat
-            .dir("self")
-            .dir("sys/kernel");
-        t
-    }
-
     /// Age in seconds at the tree's uptime of 1000 s.
     fn age(start_ticks: u64) -> u64 {
         (1000 * clock_ticks() - start_ticks) / clock_ticks()
@@ -215,7 +192,7 @@ mod tests {
 
     #[test]
     fn census_of_everything_as_pid_1() {
-        let t = incident_tree("all");
+        let t = FakeProc::incidents("all");
         let c = census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap();
         let page = page_size();
         assert_eq!(c.processes, 10);
@@ -259,7 +236,7 @@ mod tests {
 
     #[test]
     fn census_of_descendants_as_subreaper() {
-        let t = incident_tree("desc");
+        let t = FakeProc::incidents("desc");
         let c = census(t.path(), 1, Scope::DescendantsOf(1), &mut ProcTable::new()).unwrap();
         // Neither ward itself nor 40 (not its descendant).
         assert_eq!(c.processes, 8);
@@ -298,7 +275,7 @@ mod tests {
 
     #[test]
     fn a_reused_table_gives_the_same_answer() {
-        let t = incident_tree("reuse");
+        let t = FakeProc::incidents("reuse");
         let mut table = ProcTable::new();
         let first = census(t.path(), 1, Scope::All, &mut table).unwrap();
         let _ = census(t.path(), 1, Scope::DescendantsOf(30), &mut table).unwrap();
@@ -317,7 +294,7 @@ mod tests {
 
     #[test]
     fn serializes_for_the_log_and_metrics() {
-        let t = incident_tree("json");
+        let t = FakeProc::incidents("json");
         let c = census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap();
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["zombies_reapable"], 1);

@@ -17,6 +17,31 @@ impl FakeProc {
         FakeProc { root }
     }
 
+    /// The incidents in one tree: ward (1) with an app (10) whose worker (20)
+    /// never waits for its children, a reapable orphan zombie (11), a
+    /// zabbix-like parent (30) with one zombie, a process outside ward's
+    /// tree (40, ppid 0), and what a scan must skip: an unparsable stat (60),
+    /// a pid directory without one (50), non-pid entries. Shared by the
+    /// census and tree tests.
+    pub fn incidents(name: &str) -> FakeProc {
+        let t = FakeProc::new(name, "1000.00");
+        t.process(1, "ward", 'S', 0, 2, 10, 100)
+            .process(10, "app", 'S', 1, 4, 20, 5000)
+            .process(11, "zombie (x)", 'Z', 1, 1, 30, 0)
+            .process(20, "python", 'S', 10, 1, 40, 2000)
+            .process(21, "python", 'Z', 20, 1, 70_000, 0)
+            .process(22, "python", 'Z', 20, 1, 50_000, 0)
+            .process(23, "python", 'Z', 20, 1, 60_000, 0)
+            .process(30, "zabbix_server", 'S', 10, 1, 50, 10)
+            .process(31, "sh", 'Z', 30, 1, 99_000, 0)
+            .process(40, "other", 'S', 0, 1, 5, 9000)
+            .raw(60, "60 (broken")
+            .dir("50") // vanished: directory but no stat
+            .dir("self")
+            .dir("sys/kernel");
+        t
+    }
+
     /// The root to pass as the proc root.
     pub fn path(&self) -> &Path {
         &self.root

@@ -81,46 +81,38 @@ mod tests {
     use super::*;
     use crate::procs::fixture::FakeProc;
 
-    fn tree(name: &str) -> FakeProc {
-        let t = FakeProc::new(name, "100.0");
-        t.process(1, "ward", 'S', 0, 1, 0, 1)
-            .process(10, "sh -c (x)", 'S', 1, 2, 0, 1)
-            .process(20, "a", 'S', 10, 1, 0, 1)
-            .process(21, "b", 'Z', 10, 1, 0, 1)
-            .process(30, "c", 'S', 20, 1, 0, 1)
-            .process(40, "elsewhere", 'S', 0, 1, 0, 1);
-        t
-    }
-
     #[test]
     fn descendants_follow_ppid_links() {
-        let t = tree("descendants");
-        assert_eq!(descendants(t.path(), 1).unwrap(), vec![10, 20, 21, 30]);
-        assert_eq!(descendants(t.path(), 20).unwrap(), vec![30]);
-        assert_eq!(descendants(t.path(), 30).unwrap(), Vec::<i32>::new());
+        let t = FakeProc::incidents("descendants");
+        assert_eq!(
+            descendants(t.path(), 1).unwrap(),
+            vec![10, 11, 20, 21, 22, 23, 30, 31]
+        );
+        assert_eq!(descendants(t.path(), 20).unwrap(), vec![21, 22, 23]);
+        assert_eq!(descendants(t.path(), 31).unwrap(), Vec::<i32>::new());
         assert_eq!(descendants(t.path(), 999).unwrap(), Vec::<i32>::new());
     }
 
     #[test]
     fn process_name_is_the_comm() {
-        let t = tree("name");
-        assert_eq!(process_name(t.path(), 10).as_deref(), Some("sh -c (x)"));
+        let t = FakeProc::incidents("name");
+        assert_eq!(process_name(t.path(), 11).as_deref(), Some("zombie (x)"));
         assert_eq!(process_name(t.path(), 999), None);
     }
 
     #[test]
     fn children_by_scan_when_there_is_no_children_file() {
-        let t = tree("children-scan");
-        assert_eq!(children_of(t.path(), 10).unwrap(), vec![20, 21]);
+        let t = FakeProc::incidents("children-scan");
+        assert_eq!(children_of(t.path(), 10).unwrap(), vec![20, 30]);
         assert_eq!(children_of(t.path(), 999).unwrap(), Vec::<i32>::new());
     }
 
     #[test]
     fn children_from_every_thread_children_file() {
-        let t = tree("children-file");
+        let t = FakeProc::incidents("children-file");
         // The file is authoritative when present: it may know a child the
         // scan has not seen yet (99), and children of another thread (12).
-        t.children(10, 10, "20 99 ").children(10, 12, "21 ");
-        assert_eq!(children_of(t.path(), 10).unwrap(), vec![20, 21, 99]);
+        t.children(10, 10, "20 99 ").children(10, 12, "30 ");
+        assert_eq!(children_of(t.path(), 10).unwrap(), vec![20, 30, 99]);
     }
 }

@@ -9,12 +9,13 @@
 //! run by `docker exec` or `kubectl exec`, joins the container's.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+use crate::unix_connect::{self, UnixAddr};
 
 /// The abstract name (without the leading NUL) for the PID namespace whose
 /// `nsfs` inode is `pidns`.
@@ -170,48 +171,9 @@ pub fn body_of(answer: &[u8]) -> Result<&str, FetchError> {
     }
 }
 
-/// Connects to the abstract socket `name` within `budget`. std cannot set a
-/// timeout on a unix connect; the kernel bounds a connect that waits on a
-/// full backlog by the socket's send timeout, so that is set first (as in
-/// `check::probe`).
+/// Connects to the abstract socket `name` within `budget`.
 fn connect_abstract(name: &str, budget: Duration) -> io::Result<UnixStream> {
-    // SAFETY: a zeroed sockaddr_un is a valid (empty) address.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    let bytes = name.as_bytes();
-    if bytes.len() + 1 > addr.sun_path.len() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "name too long"));
-    }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    // sun_path[0] stays 0: an abstract name, of exactly this length.
-    for (dst, src) in addr.sun_path[1..].iter_mut().zip(bytes) {
-        *dst = *src as libc::c_char;
-    }
-    let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + bytes.len()) as libc::socklen_t;
-    // SAFETY: plain socket(2); the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh socket that nothing else owns.
-    let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    stream.set_write_timeout(Some(budget.max(MIN_WAIT)))?;
-    loop {
-        // SAFETY: addr is a valid sockaddr_un of at least `len` bytes.
-        let rc = unsafe {
-            libc::connect(
-                stream.as_raw_fd(),
-                (&raw const addr).cast::<libc::sockaddr>(),
-                len,
-            )
-        };
-        if rc == 0 {
-            return Ok(stream);
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    }
+    unix_connect::connect(UnixAddr::Abstract(name), budget.max(MIN_WAIT))
 }
 
 #[cfg(test)]

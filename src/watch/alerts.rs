@@ -95,19 +95,12 @@ impl AlertState {
         ];
         if !self.memory_high && pct_now >= th.memory_pct {
             self.memory_high = true;
-            let top = snap
-                .procs
-                .as_ref()
-                .map(|c| {
-                    c.top_rss
-                        .iter()
-                        .map(|p| format!("{} (pid {}) {}", p.name, p.pid, bytes(p.rss_bytes)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .filter(|s| !s.is_empty())
-                .map(|s| format!("; largest: {s}"))
-                .unwrap_or_default();
+            let largest = largest_words(snap);
+            let top = if largest.is_empty() {
+                String::new()
+            } else {
+                format!("; largest: {}", largest.join(", "))
+            };
             let usage = mem
                 .usage
                 .map(|u| format!("; usage incl. cache {}", bytes(u)))
@@ -339,6 +332,18 @@ impl AlertState {
 /// threshold, but never less than half of it.
 fn clear_below(threshold: f64, margin: f64) -> f64 {
     (threshold - margin).max(threshold / 2.0)
+}
+
+/// The census's largest processes by RSS as `name (pid N) SIZE`, largest
+/// first; empty without a census. The memory_high warning and the OOM kill
+/// line both name them.
+pub(super) fn largest_words(snap: &Snapshot) -> Vec<String> {
+    snap.procs.as_ref().map_or_else(Vec::new, |c| {
+        c.top_rss
+            .iter()
+            .map(|p| format!("{} (pid {}) {}", p.name, p.pid, bytes(p.rss_bytes)))
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -562,17 +562,7 @@ impl Sampling {
         // Fresh memory numbers (the peak) for the line; the census above
         // says what is largest now.
         self.sampler.take_cgroup_only(at, &mut self.snap);
-        let largest = self
-            .snap
-            .procs
-            .as_ref()
-            .map(|c| {
-                c.top_rss
-                    .iter()
-                    .map(|p| format!("{} (pid {}) {}", p.name, p.pid, bytes(p.rss_bytes)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let largest = alerts::largest_words(&self.snap);
         let limit = self.snap.limits.memory.as_ref();
         let peak = self
             .snap

@@ -42,6 +42,17 @@ pub use super::in_ci;
 /// killer cannot be avoided by swapping.
 pub const MEMORY_32M: &[&str] = &["--memory", "32m", "--memory-swap", "32m"];
 
+/// `ward-workload signals --exit-on TERM --exit-code 7`: an app that prints
+/// `ready`, logs every signal it gets and exits 7 on SIGTERM.
+pub const EXITS_7_ON_TERM: &[&str] = &[
+    "ward-workload",
+    "signals",
+    "--exit-on",
+    "TERM",
+    "--exit-code",
+    "7",
+];
+
 /// Access to the test image. Holding it serialises the Docker tests of one test
 /// binary: two cores are shared, and a 5000-process storm next to a timing test
 /// would make the timing meaningless.
@@ -104,6 +115,13 @@ impl Docker {
     /// replace the entrypoint). The container is removed when the guard drops.
     pub fn run(&self, options: &[&str], cmd: &[&str]) -> Container<'_> {
         self.run_image(self.image, options, cmd)
+    }
+
+    /// [`Docker::run`], then waits (30 s at most) until the app logs `ready`.
+    pub fn run_ready(&self, options: &[&str], cmd: &[&str]) -> Container<'_> {
+        let ctr = self.run(options, cmd);
+        ctr.wait_for_log("ready", Duration::from_secs(30));
+        ctr
     }
 
     /// An image `FROM` the test image plus `lines` (e.g. a `HEALTHCHECK`),
@@ -285,11 +303,45 @@ impl Container<'_> {
 
     /// `docker exec` in the container; fails on timeout or a non-zero exit.
     pub fn exec(&self, cmd: &[&str], timeout: Duration) -> String {
-        let mut args = vec!["exec", self.name.as_str()];
-        args.extend_from_slice(cmd);
-        match docker_cli(&args, timeout).and_then(CliOutput::ok) {
+        match self.exec_cli(cmd, timeout).and_then(CliOutput::ok) {
             Ok(out) => out.stdout,
-            Err(why) => self.fail(&format!("`docker {}` failed: {why}", args.join(" "))),
+            Err(why) => self.fail(&format!("`docker exec {}` failed: {why}", cmd.join(" "))),
+        }
+    }
+
+    /// `docker exec` in the container whatever the command's exit code:
+    /// (exited 0, stdout). Fails only when the docker CLI cannot run it in
+    /// `timeout`.
+    pub fn exec_any(&self, cmd: &[&str], timeout: Duration) -> (bool, String) {
+        match self.exec_cli(cmd, timeout) {
+            Ok(out) => (out.success, out.stdout),
+            Err(why) => self.fail(&format!(
+                "`docker exec {}` failed to run: {why}",
+                cmd.join(" ")
+            )),
+        }
+    }
+
+    fn exec_cli(&self, cmd: &[&str], timeout: Duration) -> Result<CliOutput, String> {
+        docker_cli(&[&["exec", self.name.as_str()], cmd].concat(), timeout)
+    }
+
+    /// Polls `State.Health.Status` until it is `want`; fails with the health
+    /// log after `timeout`.
+    pub fn wait_health(&self, want: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.inspect("{{.State.Health.Status}}");
+            if status == want {
+                return;
+            }
+            if Instant::now() > deadline {
+                let log = self.inspect("{{json .State.Health.Log}}");
+                self.fail(&format!(
+                    "health is {status:?}, not {want:?}, after {timeout:?}; health log: {log}"
+                ));
+            }
+            thread::sleep(Duration::from_millis(200));
         }
     }
 
@@ -320,6 +372,24 @@ impl Container<'_> {
             self.fail(&format!("`docker stop` failed: {why}"));
         }
         started.elapsed()
+    }
+
+    /// [`Container::stop`], then how it ended: how long the stop took and
+    /// Docker's exit.
+    pub fn stop_and_exit(&self, grace_secs: u32) -> (Duration, Exit) {
+        let took = self.stop(grace_secs);
+        (took, self.exit())
+    }
+
+    /// Fails unless a `docker stop -t 10` took under 8 s. Docker SIGKILLs at
+    /// 10 s; an app that ends on SIGTERM ends as soon as it arrives, so
+    /// anything near the grace means the signal never got through. The bound
+    /// is loose because the machine is small and shared.
+    pub fn check_stop_was_prompt(&self, took: Duration) {
+        self.check(
+            took < Duration::from_secs(8),
+            &format!("docker stop took {took:?}: SIGTERM was not forwarded promptly"),
+        );
     }
 
     /// `docker kill -s SIGNAL`.

@@ -7,6 +7,8 @@ pub mod cgroup_v1;
 pub mod docker;
 pub mod events;
 pub mod promtool;
+pub mod verdicts;
+pub mod vm;
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
@@ -68,20 +70,50 @@ pub fn require_root(test: &str) -> bool {
     require("root", is_root(), test)
 }
 
-/// `unshare --pid --fork --mount-proc --kill-child ward ARGS...`: ward as PID
-/// 1 of a new PID namespace, killed if the test's guard kills unshare.
-pub fn ward_pid1(args: &[&str]) -> Command {
+/// `unshare --pid --fork --mount-proc --kill-child ARGS...`: the program in
+/// ARGS as PID 1 of a new PID namespace with its own /proc, killed if the
+/// test's guard kills unshare. See [`Proc::pid1_as`] for its host pid.
+pub fn in_pid_namespace<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Command {
     let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", ward()]);
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"]);
+    cmd.args(args);
+    cmd
+}
+
+/// ward as PID 1 of a new PID namespace ([`in_pid_namespace`]) with ARGS.
+pub fn ward_pid1<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Command {
+    let mut cmd = in_pid_namespace([ward()]);
     cmd.args(args);
     cmd
 }
 
 /// `ward ARGS...` as an ordinary process (a subreaper, not PID 1).
-pub fn ward_plain(args: &[&str]) -> Command {
+pub fn ward_plain<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Command {
     let mut cmd = Command::new(ward());
     cmd.args(args);
     cmd
+}
+
+/// The words of `line` split at spaces, `WL` standing for the workload
+/// binary: `"--no-watch -- WL exit 3"`. For arguments without spaces in them;
+/// a shell script goes to [`ward_pid1`] whole.
+pub fn argv(line: &str) -> Vec<String> {
+    line.split_ascii_whitespace()
+        .map(|w| {
+            if w == "WL" {
+                workload().into()
+            } else {
+                w.into()
+            }
+        })
+        .collect()
+}
+
+/// The PID-namespace runner of root tests: ward as PID 1 with the arguments
+/// of `line` (see [`argv`]), or `None` after a visible skip when `test`
+/// cannot have root here (a failure in CI).
+pub fn pid1(test: &str, line: &str) -> Option<Command> {
+    require_root(test).then(|| ward_pid1(argv(line)))
 }
 
 /// What a finished process left behind.
@@ -98,6 +130,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Fails with everything the run left unless ward's stderr contains `want`.
+    pub fn expect_stderr(&self, want: &str) {
+        assert!(
+            self.stderr.contains(want),
+            "expected {want:?} on stderr\n{}",
+            self.dump()
+        );
+    }
+
     /// Everything the run left, for failure messages.
     pub fn dump(&self) -> String {
         format!(
@@ -227,18 +268,24 @@ impl Proc {
         if !is_unshare {
             return pid;
         }
+        self.pid1_as("ward")
+    }
+
+    /// The host pid of the namespace's PID 1 under unshare (its only child),
+    /// once that child has exec'd `comm`.
+    pub fn pid1_as(&self, comm: &str) -> i32 {
         let until = Instant::now() + Duration::from_secs(5);
         loop {
-            let kids = children(pid);
-            if let Some(&k) = kids.first() {
-                // Wait until unshare's child has exec'd ward.
-                if std::fs::read_to_string(format!("/proc/{k}/comm"))
-                    .is_ok_and(|c| c.trim() == "ward")
-                {
-                    return k;
-                }
+            if let Some(&k) = children(self.pid()).first()
+                && std::fs::read_to_string(format!("/proc/{k}/comm"))
+                    .is_ok_and(|c| c.trim() == comm)
+            {
+                return k;
             }
-            assert!(Instant::now() < until, "ward never started under unshare");
+            assert!(
+                Instant::now() < until,
+                "{comm} never became PID 1 under unshare"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -338,6 +385,17 @@ pub fn run(cmd: Command, limit: Duration) -> Outcome {
     Proc::start(cmd, limit).wait()
 }
 
+/// Checks ward's shutdown of `WL stragglers N --ignore-term` under
+/// `--grace`: it exited 0 after sending SIGTERM to all N, then SIGKILL once
+/// the grace (`grace` in ward's words, "1 s") was over.
+pub fn expect_stragglers_killed(out: &Outcome, n: usize, grace: &str) {
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.expect_stderr(&format!("sent SIGTERM to {n} remaining processes"));
+    out.expect_stderr(&format!(
+        "{n} processes still running after the {grace} grace: sent SIGKILL"
+    ));
+}
+
 /// Direct children of `pid` (host view).
 pub fn children(pid: i32) -> Vec<i32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
@@ -347,29 +405,18 @@ pub fn children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// (pid, ppid, state) of every process on the host.
+/// (pid, ppid, state) of every process on the host, read with ward's own
+/// [`ward::procs::ProcTable`] (a process that vanishes mid-scan is skipped).
 pub fn process_table() -> Vec<(i32, i32, char)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let mut f = stat[close + 1..].split_ascii_whitespace();
-        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        let ppid = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        out.push((pid, ppid, state));
-    }
-    out
+    let mut table = ward::procs::ProcTable::new();
+    table
+        .scan(std::path::Path::new("/proc"))
+        .unwrap_or_else(|e| panic!("reading the host's process table: {e}"));
+    table
+        .entries()
+        .iter()
+        .map(|e| (e.pid, e.ppid, char::from(e.state)))
+        .collect()
 }
 
 /// All descendants of `root` with their states (host view).
@@ -404,19 +451,18 @@ pub fn zombies_under(root: i32) -> usize {
 /// opening its write side never waits for a reader and the test can fill or
 /// drain it without blocking; nothing else reads it.
 pub struct StalledFifo {
-    dir: std::path::PathBuf,
+    dir: TempDir,
     path: std::path::PathBuf,
     held: std::os::fd::OwnedFd,
 }
 
 impl StalledFifo {
-    /// Creates `$TMPDIR/ward-NAME-PID/stderr.fifo` and holds it open.
+    /// Creates `$TMPDIR/ward-NAME-PID/stderr.fifo` (in a [`TempDir`],
+    /// removed on drop) and holds it open.
     pub fn new(name: &str) -> StalledFifo {
         use std::os::fd::FromRawFd;
-        let dir = std::env::temp_dir().join(format!("ward-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("stderr.fifo");
+        let dir = TempDir::new(name);
+        let path = dir.path().join("stderr.fifo");
         let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
         // SAFETY: mkfifo/open on a NUL-terminated path; the fd is owned below.
         let held = unsafe {
@@ -433,7 +479,7 @@ impl StalledFifo {
 
     /// The temp dir (for files a child writes).
     pub fn dir(&self) -> &std::path::Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// A new, *blocking* write-only open of the FIFO: what the process under
@@ -476,11 +522,5 @@ impl StalledFifo {
             }
             out.extend_from_slice(&buf[..n as usize]);
         }
-    }
-}
-
-impl Drop for StalledFifo {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

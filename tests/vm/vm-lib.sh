@@ -48,6 +48,18 @@ vm_emit_tar() {
     dmesg -n 4
 }
 
+# vm_group NAME [FILE=VALUE]...: the cgroup /sys/fs/cgroup/NAME (made if
+# missing, left in $_g) with these control files written; a write the kernel
+# refuses prints WARD-VM-SETUP, so a case that needed it fails visibly.
+vm_group() {
+    _g=/sys/fs/cgroup/$1
+    shift
+    mkdir -p "$_g"
+    for kv in "$@"; do
+        echo "${kv#*=}" >"$_g/${kv%%=*}" || echo "WARD-VM-SETUP cannot write $_g/${kv%%=*}"
+    done
+}
+
 # vm_cgroup_enter DIR: move the calling shell into cgroup DIR.
 vm_cgroup_enter() {
     echo $$ >"$1/cgroup.procs"

@@ -1,11 +1,10 @@
-//! Boots scenarios on a real kernel under qemu through `tests/vm/run-vm.sh`;
+//! Boots scenarios on a real kernel under qemu through `tests/vm/run-vm.sh`
+//! (the shell side, `vm-lib.sh` and the VM's `/init`, stays in `tests/vm/`);
 //! owns nothing of ward itself, only the VM plumbing and the console markers.
 //!
 //! One boot costs 10-20 s under TCG, so a test should put several checks in
 //! one scenario with `vm_case NAME CMD...` (see `vm-lib.sh`) and read them
 //! back with [`VmOutput::case`].
-
-#![allow(dead_code)] // Each test binary uses a different part of the helper.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,16 +61,22 @@ impl VmRun {
     pub fn available() -> Option<Self> {
         match missing_prerequisite() {
             None => Some(Self::new()),
-            Some(why) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("VM test cannot run in CI: {why}")
-            }
+            Some(why) if super::in_ci() => panic!("VM test cannot run in CI: {why}"),
             Some(why) => {
-                // Straight to fd 2: libtest captures eprintln! of passing tests.
-                use std::io::Write;
-                let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+                super::skipped(&why);
                 None
             }
         }
+    }
+
+    /// [`VmRun::available`] with ward's own static binaries in `/bin`
+    /// ([`ward_binaries`]), named `name` and booting `scenario`.
+    pub fn with_ward(name: &str, scenario: &str) -> Option<Self> {
+        let mut run = Self::available()?.name(name).scenario(scenario);
+        for bin in ward_binaries() {
+            run = run.binary(bin);
+        }
+        Some(run)
     }
 
     /// Names the console log kept in `$CARGO_TARGET_TMPDIR/<name>.console`.
