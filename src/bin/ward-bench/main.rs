@@ -17,6 +17,7 @@
 mod bar;
 mod census;
 mod container;
+mod hop;
 mod inits;
 mod machine;
 mod memory;
