@@ -470,20 +470,30 @@ mod tests {
     use super::*;
 
     // Captured on this kernel (6.18, trace_clock mono, record-tgid on):
-    // tini, dumb-init (which kills its child's process group: two sends)
-    // and catatonit, each sent one SIGUSR1 from bash.
-    const TRACE: &str = "\
+    // ward, sent two SIGUSR1 from bash, the whole file.
+    const WARD: &str = "\
 # tracer: nop
 #
-# entries-in-buffer/entries-written: 7/7   #P:2
+# entries-in-buffer/entries-written: 4/4   #P:2
 #
-#                                _-----=> irqs-off/BH-disabled
-#                               / _----=> need-resched
-#                              | / _---=> hardirq/softirq
-#                              || / _--=> preempt-depth
-#                              ||| / _-=> migrate-disable
-#                              |||| /     delay
-#           TASK-PID     TGID     CPU#  |||||  TIMESTAMP  FUNCTION
+#                                          _-----=> irqs-off/BH-disabled
+#                                         / _----=> need-resched
+#                                        | / _---=> hardirq/softirq
+#                                        || / _--=> preempt-depth
+#                                        ||| / _-=> migrate-disable
+#                                        |||| /     delay
+#           TASK-PID       TGID    CPU#  |||||  TIMESTAMP  FUNCTION
+#              | |           |       |   |||||     |         |
+            bash-9010    (   9010) [001] dN.1. 13060.244315: signal_generate: sig=10 errno=0 code=0 comm=ward pid=9039 grp=1 res=0
+            ward-9039    (   9039) [001] d..1. 13060.244363: signal_generate: sig=10 errno=0 code=0 comm=ward-workload pid=9042 grp=1 res=0
+            bash-9010    (   9010) [001] d..1. 13060.446410: signal_generate: sig=10 errno=0 code=0 comm=ward pid=9039 grp=1 res=0
+            ward-9039    (   9039) [001] d..1. 13060.446799: signal_generate: sig=10 errno=0 code=0 comm=ward-workload pid=9042 grp=1 res=0
+";
+
+    // Same set-up: tini, dumb-init (which kills its child's process group:
+    // two sends) and catatonit, each sent one SIGUSR1 from bash; the last
+    // header line and the events.
+    const TRACE: &str = "\
 #              | |           |       |   |||||     |         |
             bash-32566   (  32566) [000] dN.1. 12524.053874: signal_generate: sig=10 errno=0 code=0 comm=tini pid=360 grp=1 res=0
             tini-360     (    360) [000] dN.1. 12524.054497: signal_generate: sig=10 errno=0 code=0 comm=sh pid=385 grp=1 res=0
@@ -495,9 +505,34 @@ mod tests {
 ";
 
     #[test]
+    fn parses_a_captured_file() {
+        let t = parse_trace(WARD);
+        assert_eq!(t.entries, Some((4, 4)));
+        assert_eq!(t.missing(), 0);
+        assert!(t.unparsed.is_empty(), "{:?}", t.unparsed);
+        assert_eq!(t.events.len(), 4);
+        assert_eq!(t.events[1].comm, "ward-workload");
+        let h = pair(&t.events, 9039);
+        assert_eq!(
+            h.hops,
+            vec![
+                Hop {
+                    sent_ns: 13_060_244_315_000,
+                    ns: 48_000
+                },
+                Hop {
+                    sent_ns: 13_060_446_410_000,
+                    ns: 389_000
+                }
+            ]
+        );
+        assert_eq!((h.unanswered, h.extra, h.undelivered), (0, 0, 0));
+    }
+
+    #[test]
     fn parses_captured_lines() {
         let t = parse_trace(TRACE);
-        assert_eq!(t.entries, Some((7, 7)));
+        assert_eq!(t.entries, None);
         assert_eq!(t.missing(), 0);
         assert!(t.unparsed.is_empty(), "{:?}", t.unparsed);
         assert_eq!(t.events.len(), 7);
