@@ -678,6 +678,21 @@ something else
     }
 
     #[test]
+    fn no_tracefs_says_where_it_looked() {
+        let root = std::env::temp_dir().join(format!("ward-bench-hop-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let err = Tracer::open(&root).err().unwrap();
+        std::fs::remove_dir(&root).unwrap();
+        assert_eq!(
+            err,
+            format!(
+                "{}/instances not found (tracefs not mounted)",
+                root.display()
+            )
+        );
+    }
+
+    #[test]
     fn timestamps() {
         assert_eq!(parse_timestamp("12479.401956"), Some(12_479_401_956_000));
         assert_eq!(parse_timestamp("0.123456789"), Some(123_456_789));
