@@ -154,9 +154,9 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
     });
     against_best(
         &mut lines,
-        "signal latency p50",
+        "signal latency p50 (round trip)",
         &r.signals,
-        "p50",
+        "round trip p50",
         Unit::Us,
         1.0,
         0.0,
@@ -164,26 +164,33 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
     );
     against_best(
         &mut lines,
-        "signal latency p99",
+        "signal latency p99 (round trip)",
         &r.signals,
-        "p99",
+        "round trip p99",
         Unit::Us,
         1.0,
         0.0,
         "",
     );
-    // The census's own effect: the overall max also holds the shared
-    // machine's stalls, which the peers show as much (see the section).
-    let census_max = max(&r.census, "max during a census", ward);
+    // Issue 8: the census's own effect. The init's own hop (from the
+    // kernel's trace) is what ward controls; the round trip also holds
+    // the echo process's wake-up and the shared machine's stalls, which
+    // the peers show as much (see the section). Both are shown.
     let procs = r.census.as_ref().map_or(String::new(), |s| {
         s.title.rsplit(": ").next().unwrap_or_default().to_string()
     });
-    lines.push(Line {
-        what: format!("signal latency max, signals sent during a census ({procs})"),
-        target: "≤ 5 ms".into(),
-        ward: census_max.map_or("–".into(), |v| fmt(Unit::Ms, v)),
-        met: census_max.map(|v| v <= 5.0),
-    });
+    for (fig, how) in [
+        ("hop max during a census", "ward's own hop"),
+        ("round trip max during a census", "round trip"),
+    ] {
+        let v = max(&r.census, fig, ward);
+        lines.push(Line {
+            what: format!("signal max during a census ({procs}), {how}"),
+            target: "≤ 5 ms".into(),
+            ward: v.map_or("–".into(), |v| fmt(Unit::Ms, v)),
+            met: v.map(|v| v <= 5.0),
+        });
+    }
     against_best(
         &mut lines,
         "start-up (wall of `INIT -- true`)",
@@ -301,6 +308,55 @@ mod tests {
         // A peer's long waits are not ward's.
         assert!(
             md.contains("| longest zombie wait in a storm, seen from the host (at least; worst run) | ≤ 5 ms | 4.20 ms | met |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn census_signal_max_is_the_hop_and_the_round_trip() {
+        let mut hop = Figure::new("hop max during a census", Unit::Ms, Compare::No);
+        let mut rtt = Figure::new("round trip max during a census", Unit::Ms, Compare::No);
+        hop.add(0, "ward", 0.2);
+        hop.add(1, "ward", 0.9);
+        rtt.add(0, "ward", 7.73);
+        rtt.add(1, "ward", 3.0);
+        let mut sec = Section::new(
+            "Signal latency during a process census: 4000 processes",
+            vec!["ward".into()],
+        );
+        sec.figures = vec![hop, rtt];
+        let r = Results {
+            census: Some(sec),
+            ..Results::default()
+        };
+        let md = render(&r, "ward", &[]);
+        assert!(
+            md.contains("| signal max during a census (4000 processes), ward's own hop | ≤ 5 ms | 0.90 ms | met |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| signal max during a census (4000 processes), round trip | ≤ 5 ms | 7.73 ms | **missed** |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn census_hop_not_measured_without_a_trace() {
+        // No tracefs: the section has no hop figure values; the bar says so.
+        let mut rtt = Figure::new("round trip max during a census", Unit::Ms, Compare::No);
+        rtt.add(0, "ward", 3.0);
+        let mut sec = Section::new("census: 4000 processes", vec!["ward".into()]);
+        sec.figures = vec![
+            Figure::new("hop max during a census", Unit::Ms, Compare::No),
+            rtt,
+        ];
+        let r = Results {
+            census: Some(sec),
+            ..Results::default()
+        };
+        let md = render(&r, "ward", &[]);
+        assert!(
+            md.contains("| signal max during a census (4000 processes), ward's own hop | ≤ 5 ms | – | not measured |"),
             "{md}"
         );
     }

@@ -4,6 +4,8 @@
 //! time; ward's watch thread (`ward-watch`) is polled meanwhile to count the
 //! censuses and tell which signals were sent while one ran. Also ward's
 //! stripped size and idle VmRSS, the other two figures its watch must keep.
+//! Each init's own hop (host kill to its own send) comes from the kernel's
+//! trace (`hop.rs`) when tracefs is there.
 //!
 //! Measures and reports only; it owns no other benchmark's figures.
 
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::container::{Container, START_TIMEOUT};
+use crate::hop::{self, Anchor, Hop, Tracer};
 use crate::inits::elf_facts;
 use crate::plan::{Ctx, progress};
 use crate::procfs::parse_schedstat;
@@ -56,6 +59,35 @@ struct Run {
     censuses: Vec<Burst>,
     /// The watch thread's CPU over the measurement (ward only).
     watch_cpu: Option<Duration>,
+    /// The init's own hops and notes on the trace, when traced; an error
+    /// when tracing broke during the run.
+    hops: Option<Result<HopRun, String>>,
+}
+
+/// One run's hops.
+struct HopRun {
+    /// Sorted, µs.
+    us: Vec<f64>,
+    /// Hops of signals sent while a census ran (ward only), µs.
+    during: Vec<f64>,
+    /// Gaps in the trace worth a note.
+    notes: Vec<String>,
+}
+
+/// The hops of signals whose host kill fell inside a census window.
+fn hops_during(hops: &[Hop], censuses: &[Burst], anchor: &Anchor) -> Vec<f64> {
+    let windows: Vec<(u64, u64)> = censuses
+        .iter()
+        .map(|b| (anchor.mono_ns(b.from), anchor.mono_ns(b.to)))
+        .collect();
+    hops.iter()
+        .filter(|h| {
+            windows
+                .iter()
+                .any(|&(a, b)| h.sent_ns >= a && h.sent_ns <= b)
+        })
+        .map(|h| h.ns as f64 / 1e3)
+        .collect()
 }
 
 /// The thread of `pid` whose `comm` is `name`.
@@ -136,7 +168,13 @@ fn merge(bursts: Vec<Burst>) -> Vec<Burst> {
 }
 
 /// One container: hold the processes, pace signals for the planned time.
-fn measure(ctx: &Ctx, init_argv: &[OsString], is_ward: bool) -> Result<Run, String> {
+fn measure(
+    ctx: &Ctx,
+    name: &str,
+    init_argv: &[OsString],
+    is_ward: bool,
+    tracer: Option<&Tracer>,
+) -> Result<Run, String> {
     let plan = &ctx.plan;
     let script = format!(
         "{{w}} hold {} --churn {} --every 1000 & exec {{w}} signal-echo",
@@ -170,6 +208,8 @@ fn measure(ctx: &Ctx, init_argv: &[OsString], is_ward: bool) -> Result<Run, Stri
     } else {
         None
     };
+    let traced = tracer.map(|t| t.start(pid));
+    let anchor = Anchor::now();
     let mut sent = Vec::new();
     let t_end = Instant::now() + plan.census_duration;
     let mut i = 0usize;
@@ -198,6 +238,9 @@ fn measure(ctx: &Ctx, init_argv: &[OsString], is_ward: bool) -> Result<Run, Stri
         None => (Vec::new(), None),
     };
     result?;
+    let hops = tracer
+        .zip(traced)
+        .map(|(t, started)| started.and_then(|()| hop::collect(t, pid, name)));
     drop(c);
     let censuses: Vec<Burst> = merge(bursts)
         .into_iter()
@@ -210,11 +253,19 @@ fn measure(ctx: &Ctx, init_argv: &[OsString], is_ward: bool) -> Result<Run, Stri
         .collect();
     let mut rtt: Vec<f64> = sent.into_iter().map(|(_, us)| us).collect();
     rtt.sort_by(f64::total_cmp);
+    let hops = hops.map(|r| {
+        r.map(|(hops, notes)| HopRun {
+            us: hop::sorted_us(&hops),
+            during: hops_during(&hops, &censuses, &anchor),
+            notes,
+        })
+    });
     Ok(Run {
         rtt,
         during,
         censuses,
         watch_cpu,
+        hops,
     })
 }
 
@@ -286,15 +337,25 @@ pub fn run(ctx: &Ctx) -> Section {
         plan.census_rounds,
         n = plan.census_procs,
     ));
-    let mut p50 = Figure::new("p50", Unit::Us, Compare::Ratio);
-    let mut p99 = Figure::new("p99", Unit::Us, Compare::Ratio);
-    let mut max = Figure::new("max", Unit::Ms, Compare::No);
+    let tracer = Tracer::open(std::path::Path::new(hop::TRACEFS));
+    s.intro.push(match &tracer {
+        Ok(_) => hop::INTRO.to_string(),
+        Err(why) => format!("The init's own hop is not measured (–): {why}."),
+    });
+    let tracer = tracer.ok();
+    let mut p50 = Figure::new("round trip p50", Unit::Us, Compare::Ratio);
+    let mut p99 = Figure::new("round trip p99", Unit::Us, Compare::Ratio);
+    let mut max = Figure::new("round trip max", Unit::Ms, Compare::No);
+    let mut hop_p50 = Figure::new("hop p50", Unit::Us, Compare::Ratio);
+    let mut hop_p99 = Figure::new("hop p99", Unit::Us, Compare::Ratio);
+    let mut hop_max = Figure::new("hop max", Unit::Ms, Compare::No);
     let mut signals = Figure::new("signals", Unit::Count, Compare::No);
     let mut censuses = Figure::new("censuses", Unit::Count, Compare::No);
     let mut census_ms = Figure::new("largest census CPU", Unit::Ms, Compare::No);
     let mut watch_cpu = Figure::new("watch thread CPU", Unit::Ms, Compare::No);
     let mut during = Figure::new("signals during a census", Unit::Count, Compare::No);
-    let mut during_max = Figure::new("max during a census", Unit::Ms, Compare::No);
+    let mut during_max = Figure::new("round trip max during a census", Unit::Ms, Compare::No);
+    let mut hop_during_max = Figure::new("hop max during a census", Unit::Ms, Compare::No);
     // ward idle beside the measurement, for its VmRSS with watching on.
     let idle = Container::start(
         &ctx.ward().argv(&[]),
@@ -320,9 +381,23 @@ pub fn run(ctx: &Ctx) -> Section {
                 plan.census_procs,
                 plan.census_duration.as_secs()
             ));
-            match measure(ctx, &init.argv(opts), is_ward) {
+            match measure(ctx, &init.name, &init.argv(opts), is_ward, tracer.as_ref()) {
                 Ok(r) => {
                     let name = &init.name;
+                    match &r.hops {
+                        Some(Ok(h)) => {
+                            let at = |p| percentile(&h.us, p).unwrap_or(f64::NAN);
+                            hop_p50.add(round, name, at(50.0));
+                            hop_p99.add(round, name, at(99.0));
+                            hop_max.add(round, name, at(100.0) / 1e3);
+                            if is_ward && let Some(m) = h.during.iter().copied().reduce(f64::max) {
+                                hop_during_max.add(round, name, m / 1e3);
+                            }
+                            s.notes.extend(h.notes.iter().cloned());
+                        }
+                        Some(Err(e)) => s.fail(format!("{name} round {}: hop: {e}", round + 1)),
+                        None => {}
+                    }
                     p50.add(round, name, percentile(&r.rtt, 50.0).unwrap_or(f64::NAN));
                     p99.add(round, name, percentile(&r.rtt, 99.0).unwrap_or(f64::NAN));
                     max.add(round, name, r.rtt.last().map_or(f64::NAN, |v| v / 1e3));
@@ -351,7 +426,19 @@ pub fn run(ctx: &Ctx) -> Section {
         }
     }
     s.figures = vec![
-        p50, p99, max, signals, censuses, census_ms, watch_cpu, during, during_max,
+        hop_p50,
+        hop_p99,
+        hop_max,
+        p50,
+        p99,
+        max,
+        signals,
+        censuses,
+        census_ms,
+        watch_cpu,
+        during,
+        hop_during_max,
+        during_max,
     ];
     s.compare_from = Some(ward.clone());
     match stripped_size(&ctx.ward().path) {

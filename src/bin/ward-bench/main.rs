@@ -12,11 +12,13 @@
 //! - `orphans.rs`, `memory.rs`, `signals.rs`, `census.rs`, `startup.rs`,
 //!   `stop.rs`, `watch.rs`, `size.rs`: one benchmark each.
 //! - `zombie_wait.rs`: how long zombies waited (ward's line, host samples).
+//! - `hop.rs`: each init's own forwarding hop, from the kernel's trace.
 //! - `stats.rs`, `report.rs`, `bar.rs`, `machine.rs`: summarising and writing.
 
 mod bar;
 mod census;
 mod container;
+mod hop;
 mod inits;
 mod machine;
 mod memory;

@@ -4,12 +4,15 @@
 //! (`Instant`), so this is a round trip: kill, forward, wake-up, write, read.
 //!
 //! A reference row runs `signal-echo` itself as PID 1 (no init), which gives
-//! the round trip's floor on this machine.
+//! the round trip's floor on this machine. Each init's own hop (host kill to
+//! its own send) comes from the kernel's trace (`hop.rs`) when tracefs is
+//! there; the reference row has no hop.
 
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
 use crate::container::{Container, START_TIMEOUT};
+use crate::hop::{self, Tracer};
 use crate::plan::{Ctx, progress};
 use crate::report::Section;
 use crate::stats::{Compare, Figure, Unit, percentile};
@@ -21,13 +24,37 @@ const WARM_UP: usize = 20;
 /// The longest one round trip may take before the run counts as failed.
 const LOST_AFTER: Duration = Duration::from_secs(2);
 
-/// Sorted round trips in µs for one container.
-fn measure(init_argv: &[OsString], ctx: &Ctx, n: usize) -> Result<Vec<f64>, String> {
+/// What one container gave.
+struct Run {
+    /// Sorted round trips, µs.
+    rtt: Vec<f64>,
+    /// Sorted hops, µs, and notes on the trace; when traced.
+    hops: Option<HopsOrWhyNot>,
+}
+
+/// Sorted hops in µs with notes on the trace, or why tracing broke.
+type HopsOrWhyNot = Result<(Vec<f64>, Vec<String>), String>;
+
+/// One container: `n` round trips after the warm-up, and the hops of the
+/// same signals when `tracer` is given.
+fn measure(
+    name: &str,
+    init_argv: &[OsString],
+    ctx: &Ctx,
+    n: usize,
+    tracer: Option<&Tracer>,
+) -> Result<Run, String> {
     let mut c = Container::start(init_argv, &ctx.workload(&["signal-echo"]))?;
     c.expect_line("ready", START_TIMEOUT)?;
     let pid = c.init_pid()?;
+    let traced = tracer.map(|t| t.start(pid));
+    let mut counted_from = 0;
     let mut rtt = Vec::with_capacity(n);
     for i in 0..WARM_UP + n {
+        if i == WARM_UP {
+            // The warm-up's hops are left out as its round trips are.
+            counted_from = hop::mono_now_ns();
+        }
         let t0 = Instant::now();
         // SAFETY: kill(2) on the container's init, alive (stdout still open).
         if unsafe { libc::kill(pid, libc::SIGUSR1) } != 0 {
@@ -39,10 +66,18 @@ fn measure(init_argv: &[OsString], ctx: &Ctx, n: usize) -> Result<Vec<f64>, Stri
             rtt.push(t0.elapsed().as_secs_f64() * 1e6);
         }
     }
+    let hops = tracer.zip(traced).map(|(t, started)| {
+        let (hops, notes) = started.and_then(|()| hop::collect(t, pid, name))?;
+        let counted: Vec<_> = hops
+            .into_iter()
+            .filter(|h| h.sent_ns >= counted_from)
+            .collect();
+        Ok((hop::sorted_us(&counted), notes))
+    });
     c.signal_init(libc::SIGTERM)?;
     c.wait(Duration::from_secs(10))?;
     rtt.sort_by(f64::total_cmp);
-    Ok(rtt)
+    Ok(Run { rtt, hops })
 }
 
 /// The latency benchmark.
@@ -59,9 +94,18 @@ pub fn run(ctx: &Ctx) -> Section {
          reference row runs `signal-echo` as PID 1 itself: the floor of this round trip.",
         ctx.plan.rounds
     ));
-    let mut p50 = Figure::new("p50", Unit::Us, Compare::Ratio);
-    let mut p99 = Figure::new("p99", Unit::Us, Compare::Ratio);
-    let mut max = Figure::new("max", Unit::Us, Compare::No);
+    let tracer = Tracer::open(std::path::Path::new(hop::TRACEFS));
+    s.intro.push(match &tracer {
+        Ok(_) => hop::INTRO.to_string(),
+        Err(why) => format!("The init's own hop is not measured (–): {why}."),
+    });
+    let tracer = tracer.ok();
+    let mut hop_p50 = Figure::new("hop p50", Unit::Us, Compare::Ratio);
+    let mut hop_p99 = Figure::new("hop p99", Unit::Us, Compare::Ratio);
+    let mut hop_max = Figure::new("hop max", Unit::Us, Compare::No);
+    let mut p50 = Figure::new("round trip p50", Unit::Us, Compare::Ratio);
+    let mut p99 = Figure::new("round trip p99", Unit::Us, Compare::Ratio);
+    let mut max = Figure::new("round trip max", Unit::Us, Compare::No);
     for round in 0..ctx.plan.rounds {
         let mut runs: Vec<(String, Vec<OsString>)> = ctx
             .rotation(round)
@@ -75,17 +119,35 @@ pub fn run(ctx: &Ctx) -> Section {
                 round + 1,
                 ctx.plan.rounds
             ));
-            match measure(&argv, ctx, n) {
-                Ok(v) => {
-                    p50.add(round, &name, percentile(&v, 50.0).unwrap_or(f64::NAN));
-                    p99.add(round, &name, percentile(&v, 99.0).unwrap_or(f64::NAN));
+            // The reference has no init, so no hop to trace.
+            let traced = if argv.is_empty() {
+                None
+            } else {
+                tracer.as_ref()
+            };
+            match measure(&name, &argv, ctx, n, traced) {
+                Ok(r) => {
+                    let v = &r.rtt;
+                    p50.add(round, &name, percentile(v, 50.0).unwrap_or(f64::NAN));
+                    p99.add(round, &name, percentile(v, 99.0).unwrap_or(f64::NAN));
                     max.add(round, &name, v.last().copied().unwrap_or(f64::NAN));
+                    match r.hops {
+                        Some(Ok((h, notes))) => {
+                            let at = |p| percentile(&h, p).unwrap_or(f64::NAN);
+                            hop_p50.add(round, &name, at(50.0));
+                            hop_p99.add(round, &name, at(99.0));
+                            hop_max.add(round, &name, at(100.0));
+                            s.notes.extend(notes);
+                        }
+                        Some(Err(e)) => s.fail(format!("{name} round {}: hop: {e}", round + 1)),
+                        None => {}
+                    }
                 }
                 Err(e) => s.fail(format!("{name} round {}: {e}", round + 1)),
             }
         }
     }
-    s.figures = vec![p50, p99, max];
+    s.figures = vec![hop_p50, hop_p99, hop_max, p50, p99, max];
     s.compare_from = Some(ctx.ward().name.clone());
     s
 }
