@@ -1,6 +1,6 @@
 //! Keeps ward's resident set to the code it runs. The kernel maps a file's
 //! pages 64 KiB around each page fault ("fault-around"), so a short start-up
-//! leaves nearly all of ward's 1.3 MiB of code and read-only data resident,
+//! leaves nearly all of ward's code and read-only data resident,
 //! and all of it counts in the RSS the OOM killer ranks processes by
 //! (measured: 1.2 MiB of 1.7 MiB VmRSS was code). Once the child runs, ward
 //! drops those pages from its page tables and asks for no fault-around on
