@@ -307,6 +307,15 @@ impl Observer {
         if let Some(e) = &mut self.emf {
             e.context = Some(emf_context(&e.plan));
         }
+        // Requests queued behind MainStarted (a child that exits at once
+        // sends MainExited right after it) had their wake-up consumed with
+        // it: answer them now, or the report waits out its FINAL_WAIT.
+        while let Some(request) = end.try_recv() {
+            if request == Request::Quit {
+                return;
+            }
+            self.on_request(request, &end);
+        }
         loop {
             let now = Instant::now();
             let mut deadline: Option<Instant> = None;
@@ -964,6 +973,46 @@ pub fn sigkilled_zombie_name(stat: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn main_exited_right_after_main_started_is_answered() {
+        // Seen as `ward -- true` taking 1 s in a third of the runs: the
+        // child exited while the watch thread woke for MainStarted, both
+        // wake-ups were consumed at once, and MainExited sat in the queue
+        // until FINAL_WAIT gave up on it (here the next sample is an hour
+        // away, so only the fix answers it).
+        let plan = WatchPlan {
+            interval: Some(Duration::from_secs(3600)),
+            thresholds: Thresholds::default(),
+            is_pid1: false,
+            terminate_orphans: false,
+            grace: Duration::from_secs(1),
+            emf: None,
+        };
+        let observer = Observer::prepare(plan, Arc::new(Board::default()));
+        let (mut reaper, watch) = link::pair().unwrap();
+        let pid = std::process::id() as i32;
+        assert!(reaper.send(Request::MainStarted { pid }));
+        assert!(reaper.send(Request::MainExited));
+        let thread = observer.spawn(watch).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut answered = false;
+        while !answered && Instant::now() < deadline {
+            let mut fds = [pollfd(reaper.wake.raw())];
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, 1000) };
+            reaper.clear_wake();
+            while let Some(o) = reaper.try_recv() {
+                answered |= matches!(o, Observation::Final { .. });
+            }
+        }
+        reaper.send(Request::Quit);
+        thread.join().unwrap();
+        assert!(
+            answered,
+            "MainExited queued behind MainStarted got no Final"
+        );
+    }
 
     #[test]
     fn zombie_exit_status_names_a_sigkill_victim() {
