@@ -140,12 +140,11 @@ impl Observer {
         let sampling = plan.interval.map(|interval| {
             let cgroups = discover(&roots);
             let mut buf = String::new();
-            let oom_count = cgroups.as_ref().and_then(|cg| cg.oom_kill_count(&mut buf));
             // Before the child starts: the OOM notification (an OOM kill in
             // the child's first milliseconds must wake the watch, or its
-            // victim is only "most likely") and the counters (fork refusals,
-            // peak, throttling: one pread each of files discovery opened).
-            // The limits wait for the watch thread.
+            // victim is only "most likely") and the counters (OOM kills,
+            // fork refusals, peak, throttling: one pread each of files
+            // discovery opened). The limits wait for the watch thread.
             let oom = match cgroups.as_ref().map(Cgroups::oom_notifier) {
                 Some(Ok(n)) => Some(n),
                 Some(Err(e)) => {
@@ -166,6 +165,10 @@ impl Observer {
                 snap.layout = Some(cg.layout);
                 cg.sample(&mut buf, &mut snap.cgroup);
             }
+            // The sample read the OOM kill counter's file (the same one
+            // `oom_kill_count` reads) after the notification was armed:
+            // a kill from now on both wakes the watch and raises the count.
+            let oom_count = snap.cgroup.memory.events.oom_kill;
             let sampler = Sampler::new(cgroups, proc_root.clone(), self_pid, plan.is_pid1);
             let mut s = Sampling {
                 sampler,
@@ -226,17 +229,12 @@ impl Observer {
     }
 
     /// The memory limit in force at start, in bytes (the host's RAM when no
-    /// cgroup limits it; `None`: unreadable or not watching).
-    /// Reads the limits now (before the child starts) when the caller
-    /// cannot wait for the watch thread's first look.
-    pub fn memory_limit(&mut self) -> Option<u64> {
-        let s = self.sampling.as_mut()?;
-        if s.snap.limits.memory.is_none() && s.sampler.cgroups().is_some() {
-            // Through the sampler, so the thread's first look finds the
-            // limits fresh and does not read them again.
-            s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
-        }
-        s.snap.limits.memory.as_ref().map(|l| l.bytes)
+    /// cgroup limits it; `None`: unreadable or not watching). Reads only the
+    /// memory limit, now, for a caller that cannot wait for the watch
+    /// thread's first look (which reads all the limits, after exec).
+    pub fn memory_limit(&self) -> Option<u64> {
+        let s = self.sampling.as_ref()?;
+        s.sampler.cgroups()?.memory_limit().map(|l| l.bytes)
     }
 
     /// The cgroup's OOM kill counter at start (`None`: unreadable or not watching).
@@ -505,7 +503,11 @@ impl Sampling {
             self.sampler.census(now, &mut self.snap);
         }
         let fresh = self.snap.census_age_s == 0.0;
-        self.check_oom(end, board);
+        // The sample just read the counter's file: no second open of it.
+        let sampled = Some(self.snap.cgroup.memory.events.oom_kill)
+            .filter(|_| self.snap.cgroup.errors == 0)
+            .flatten();
+        self.check_oom_counted(end, board, sampled);
         if fresh {
             self.refresh_candidates(high);
         }
@@ -555,10 +557,16 @@ impl Sampling {
     /// Reads the OOM kill counter; tells the reaper about a rise, with a
     /// guess at the victim and the numbers for the log line.
     fn check_oom(&mut self, end: &WatchEnd, board: &Board) {
+        self.check_oom_counted(end, board, None);
+    }
+
+    /// [`Sampling::check_oom`] with the counter's value when a sample has
+    /// just read it (`None`: read it now).
+    fn check_oom_counted(&mut self, end: &WatchEnd, board: &Board, sampled: Option<u64>) {
         let Some(cg) = self.sampler.cgroups() else {
             return;
         };
-        let Some(count) = cg.oom_kill_count(&mut self.buf) else {
+        let Some(count) = sampled.or_else(|| cg.oom_kill_count(&mut self.buf)) else {
             return;
         };
         let before = self.oom_count.replace(count);
