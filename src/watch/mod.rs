@@ -242,15 +242,18 @@ impl Observer {
         self.sampling.as_ref().and_then(|s| s.oom_count)
     }
 
-    /// The watch thread's first look, once the child runs: the limits, one line saying what the container may use, and a
-    /// first sample on the board. The baselines and the OOM notification
-    /// were set up before the child started.
+    /// The watch thread's first look, once the child runs: the limits, one
+    /// line saying what the container may use, and the first sample on the
+    /// board. The baselines and the OOM notification were set up before the
+    /// child started; the counters are that baseline's, not read again: a
+    /// child that lives a millisecond exits during this look, and the final
+    /// sample the report waits for comes after it.
     fn first_look(&mut self) {
         let Some(s) = self.sampling.as_mut().filter(|s| s.first_look_due) else {
             return;
         };
         s.first_look_due = false;
-        s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
+        s.sampler.take_limits(Instant::now(), &mut s.snap);
         s.record();
         s.announce();
         self.post();
