@@ -100,12 +100,23 @@ impl Cgroups {
     pub fn memory_limit(&self) -> Option<MemoryLimit> {
         read_memory(self, &self.roots, &mut String::with_capacity(2048))
     }
+
+    /// All limits, with the memory limit already read (by
+    /// [`Cgroups::memory_limit`] before exec) taken as it is; `None` reads it.
+    pub fn limits_with_memory(&self, memory: Option<MemoryLimit>) -> Limits {
+        read_with(self, &self.roots, memory)
+    }
 }
 
 /// Reads all limits.
 pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
+    read_with(cg, roots, None)
+}
+
+/// Reads all limits but a memory limit already known.
+fn read_with(cg: &Cgroups, roots: &Roots, memory: Option<MemoryLimit>) -> Limits {
     let mut buf = String::with_capacity(2048);
-    let memory = read_memory(cg, roots, &mut buf);
+    let memory = memory.or_else(|| read_memory(cg, roots, &mut buf));
 
     let quota = cg.cpu.as_ref().and_then(|g| cpu_quota(g, &mut buf));
     let cpuset = cg

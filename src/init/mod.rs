@@ -87,7 +87,7 @@ fn supervise(cfg: Config) -> u8 {
     // counters read now are the baselines, so nothing the child does is
     // mistaken for history.
     let board = Arc::new(Board::default());
-    let observer = Observer::prepare(
+    let mut observer = Observer::prepare(
         WatchPlan {
             interval: cfg.watch_interval,
             thresholds: cfg.thresholds.clone(),

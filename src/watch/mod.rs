@@ -232,9 +232,13 @@ impl Observer {
     /// cgroup limits it; `None`: unreadable or not watching). Reads only the
     /// memory limit, now, for a caller that cannot wait for the watch
     /// thread's first look (which reads all the limits, after exec).
-    pub fn memory_limit(&self) -> Option<u64> {
-        let s = self.sampling.as_ref()?;
-        s.sampler.cgroups()?.memory_limit().map(|l| l.bytes)
+    pub fn memory_limit(&mut self) -> Option<u64> {
+        let s = self.sampling.as_mut()?;
+        let limit = s.sampler.cgroups()?.memory_limit()?;
+        let bytes = limit.bytes;
+        // Kept for the first look, which then reads only the other limits.
+        s.snap.limits.memory = Some(limit);
+        Some(bytes)
     }
 
     /// The cgroup's OOM kill counter at start (`None`: unreadable or not watching).

@@ -123,13 +123,16 @@ impl Sampler {
 
     /// The limits on top of counters `snap` already holds (the baseline
     /// taken just before the child started): the watch's first look, so a
-    /// child that exits at once does not wait behind a second sample.
+    /// child that exits at once does not wait behind a second sample. A
+    /// memory limit already in `snap` is kept.
     pub fn take_limits(&mut self, now: Instant, snap: &mut Snapshot) {
         snap.uptime_s = now.duration_since(self.started).as_secs_f64();
         snap.samples += 1;
         if let Some(cg) = &self.cgroups {
             snap.layout = Some(cg.layout);
-            snap.limits = cg.limits();
+            // A memory limit read before exec (for the child's
+            // oom_score_adj) is not read again.
+            snap.limits = cg.limits_with_memory(snap.limits.memory.take());
             self.limits_at = Some(now);
             snap.read_errors += u64::from(snap.cgroup.errors);
         }
