@@ -93,13 +93,30 @@ pub struct Limits {
     pub pids: Option<PidsLimit>,
 }
 
+impl Cgroups {
+    /// The memory limit alone, the same value [`Cgroups::limits`] gives:
+    /// what the child's `oom_score_adj` raise is sized for before exec,
+    /// without the CPU and PIDs files (read after exec, by the watch).
+    pub fn memory_limit(&self) -> Option<MemoryLimit> {
+        read_memory(self, &self.roots, &mut String::with_capacity(2048))
+    }
+
+    /// All limits, with the memory limit already read (by
+    /// [`Cgroups::memory_limit`] before exec) taken as it is; `None` reads it.
+    pub fn limits_with_memory(&self, memory: Option<MemoryLimit>) -> Limits {
+        read_with(self, &self.roots, memory)
+    }
+}
+
 /// Reads all limits.
 pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
+    read_with(cg, roots, None)
+}
+
+/// Reads all limits but a memory limit already known.
+fn read_with(cg: &Cgroups, roots: &Roots, memory: Option<MemoryLimit>) -> Limits {
     let mut buf = String::with_capacity(2048);
-    let host_mem = fsread::read_opt(&mut buf, &roots.proc.join("meminfo"))
-        .and_then(|()| parse::meminfo_bytes(&buf, "MemTotal"));
-    let memory = cg.memory.as_ref().and_then(|g| memory_limit(g, &mut buf));
-    let memory = pick_with_host(memory, host_mem);
+    let memory = memory.or_else(|| read_memory(cg, roots, &mut buf));
 
     let quota = cg.cpu.as_ref().and_then(|g| cpu_quota(g, &mut buf));
     let cpuset = cg
@@ -127,6 +144,15 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
         (None, None) => None,
     };
     Limits { memory, cpu, pids }
+}
+
+/// The memory limit: the cgroup's, or the host's RAM when that is smaller
+/// or no cgroup sets one.
+fn read_memory(cg: &Cgroups, roots: &Roots, buf: &mut String) -> Option<MemoryLimit> {
+    let host_mem = fsread::read_opt(buf, &roots.proc.join("meminfo"))
+        .and_then(|()| parse::meminfo_bytes(buf, "MemTotal"));
+    let memory = cg.memory.as_ref().and_then(|g| memory_limit(g, buf));
+    pick_with_host(memory, host_mem)
 }
 
 /// A cgroup limit above the host's memory is no limit in practice: report the host.

@@ -82,7 +82,9 @@ impl ProcTable {
         self.names.clear();
         self.unreadable = 0;
         if self.dirents.len() < DIRENT_BUF {
-            self.dirents.resize(DIRENT_BUF, 0);
+            // Zeroed by the allocator: `resize` writes the 32 KiB a byte at
+            // a time (opt-level "z"), about 200,000 instructions per ward.
+            self.dirents = vec![0; DIRENT_BUF];
         }
         let io_err = |source| ProcsError::Io {
             path: proc_root.to_path_buf(),

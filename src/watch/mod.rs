@@ -140,12 +140,11 @@ impl Observer {
         let sampling = plan.interval.map(|interval| {
             let cgroups = discover(&roots);
             let mut buf = String::new();
-            let oom_count = cgroups.as_ref().and_then(|cg| cg.oom_kill_count(&mut buf));
             // Before the child starts: the OOM notification (an OOM kill in
             // the child's first milliseconds must wake the watch, or its
-            // victim is only "most likely") and the counters (fork refusals,
-            // peak, throttling: one pread each of files discovery opened).
-            // The limits wait for the watch thread.
+            // victim is only "most likely") and the counters (OOM kills,
+            // fork refusals, peak, throttling: one pread each of files
+            // discovery opened). The limits wait for the watch thread.
             let oom = match cgroups.as_ref().map(Cgroups::oom_notifier) {
                 Some(Ok(n)) => Some(n),
                 Some(Err(e)) => {
@@ -166,6 +165,10 @@ impl Observer {
                 snap.layout = Some(cg.layout);
                 cg.sample(&mut buf, &mut snap.cgroup);
             }
+            // The sample read the OOM kill counter's file (the same one
+            // `oom_kill_count` reads) after the notification was armed:
+            // a kill from now on both wakes the watch and raises the count.
+            let oom_count = snap.cgroup.memory.events.oom_kill;
             let sampler = Sampler::new(cgroups, proc_root.clone(), self_pid, plan.is_pid1);
             let mut s = Sampling {
                 sampler,
@@ -226,17 +229,16 @@ impl Observer {
     }
 
     /// The memory limit in force at start, in bytes (the host's RAM when no
-    /// cgroup limits it; `None`: unreadable or not watching).
-    /// Reads the limits now (before the child starts) when the caller
-    /// cannot wait for the watch thread's first look.
+    /// cgroup limits it; `None`: unreadable or not watching). Reads only the
+    /// memory limit, now, for a caller that cannot wait for the watch
+    /// thread's first look (which reads all the limits, after exec).
     pub fn memory_limit(&mut self) -> Option<u64> {
         let s = self.sampling.as_mut()?;
-        if s.snap.limits.memory.is_none() && s.sampler.cgroups().is_some() {
-            // Through the sampler, so the thread's first look finds the
-            // limits fresh and does not read them again.
-            s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
-        }
-        s.snap.limits.memory.as_ref().map(|l| l.bytes)
+        let limit = s.sampler.cgroups()?.memory_limit()?;
+        let bytes = limit.bytes;
+        // Kept for the first look, which then reads only the other limits.
+        s.snap.limits.memory = Some(limit);
+        Some(bytes)
     }
 
     /// The cgroup's OOM kill counter at start (`None`: unreadable or not watching).
@@ -244,15 +246,18 @@ impl Observer {
         self.sampling.as_ref().and_then(|s| s.oom_count)
     }
 
-    /// The watch thread's first look, once the child runs: the limits, one line saying what the container may use, and a
-    /// first sample on the board. The baselines and the OOM notification
-    /// were set up before the child started.
+    /// The watch thread's first look, once the child runs: the limits, one
+    /// line saying what the container may use, and the first sample on the
+    /// board. The baselines and the OOM notification were set up before the
+    /// child started; the counters are that baseline's, not read again: a
+    /// child that lives a millisecond exits during this look, and the final
+    /// sample the report waits for comes after it.
     fn first_look(&mut self) {
         let Some(s) = self.sampling.as_mut().filter(|s| s.first_look_due) else {
             return;
         };
         s.first_look_due = false;
-        s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
+        s.sampler.take_limits(Instant::now(), &mut s.snap);
         s.record();
         s.announce();
         self.post();
@@ -306,6 +311,15 @@ impl Observer {
         self.first_look();
         if let Some(e) = &mut self.emf {
             e.context = Some(emf_context(&e.plan));
+        }
+        // Requests queued behind MainStarted (a child that exits at once
+        // sends MainExited right after it) had their wake-up consumed with
+        // it: answer them now, or the report waits out its FINAL_WAIT.
+        while let Some(request) = end.try_recv() {
+            if request == Request::Quit {
+                return;
+            }
+            self.on_request(request, &end);
         }
         loop {
             let now = Instant::now();
@@ -496,7 +510,11 @@ impl Sampling {
             self.sampler.census(now, &mut self.snap);
         }
         let fresh = self.snap.census_age_s == 0.0;
-        self.check_oom(end, board);
+        // The sample just read the counter's file: no second open of it.
+        let sampled = Some(self.snap.cgroup.memory.events.oom_kill)
+            .filter(|_| self.snap.cgroup.errors == 0)
+            .flatten();
+        self.check_oom_counted(end, board, sampled);
         if fresh {
             self.refresh_candidates(high);
         }
@@ -546,10 +564,16 @@ impl Sampling {
     /// Reads the OOM kill counter; tells the reaper about a rise, with a
     /// guess at the victim and the numbers for the log line.
     fn check_oom(&mut self, end: &WatchEnd, board: &Board) {
+        self.check_oom_counted(end, board, None);
+    }
+
+    /// [`Sampling::check_oom`] with the counter's value when a sample has
+    /// just read it (`None`: read it now).
+    fn check_oom_counted(&mut self, end: &WatchEnd, board: &Board, sampled: Option<u64>) {
         let Some(cg) = self.sampler.cgroups() else {
             return;
         };
-        let Some(count) = cg.oom_kill_count(&mut self.buf) else {
+        let Some(count) = sampled.or_else(|| cg.oom_kill_count(&mut self.buf)) else {
             return;
         };
         let before = self.oom_count.replace(count);
@@ -954,6 +978,46 @@ pub fn sigkilled_zombie_name(stat: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn main_exited_right_after_main_started_is_answered() {
+        // Seen as `ward -- true` taking 1 s in a third of the runs: the
+        // child exited while the watch thread woke for MainStarted, both
+        // wake-ups were consumed at once, and MainExited sat in the queue
+        // until FINAL_WAIT gave up on it (here the next sample is an hour
+        // away, so only the fix answers it).
+        let plan = WatchPlan {
+            interval: Some(Duration::from_secs(3600)),
+            thresholds: Thresholds::default(),
+            is_pid1: false,
+            terminate_orphans: false,
+            grace: Duration::from_secs(1),
+            emf: None,
+        };
+        let observer = Observer::prepare(plan, Arc::new(Board::default()));
+        let (mut reaper, watch) = link::pair().unwrap();
+        let pid = std::process::id() as i32;
+        assert!(reaper.send(Request::MainStarted { pid }));
+        assert!(reaper.send(Request::MainExited));
+        let thread = observer.spawn(watch).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut answered = false;
+        while !answered && Instant::now() < deadline {
+            let mut fds = [pollfd(reaper.wake.raw())];
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, 1000) };
+            reaper.clear_wake();
+            while let Some(o) = reaper.try_recv() {
+                answered |= matches!(o, Observation::Final { .. });
+            }
+        }
+        reaper.send(Request::Quit);
+        thread.join().unwrap();
+        assert!(
+            answered,
+            "MainExited queued behind MainStarted got no Final"
+        );
+    }
 
     #[test]
     fn zombie_exit_status_names_a_sigkill_victim() {

@@ -121,6 +121,25 @@ impl Sampler {
         self.take_inner(now, snap, true);
     }
 
+    /// The limits on top of counters `snap` already holds (the baseline
+    /// taken just before the child started): the watch's first look, so a
+    /// child that exits at once does not wait behind a second sample. A
+    /// memory limit already in `snap` is kept.
+    pub fn take_limits(&mut self, now: Instant, snap: &mut Snapshot) {
+        snap.uptime_s = now.duration_since(self.started).as_secs_f64();
+        snap.samples += 1;
+        if let Some(cg) = &self.cgroups {
+            snap.layout = Some(cg.layout);
+            // A memory limit read before exec (for the child's
+            // oom_score_adj) is not read again.
+            snap.limits = cg.limits_with_memory(snap.limits.memory.take());
+            self.limits_at = Some(now);
+            snap.read_errors += u64::from(snap.cgroup.errors);
+        }
+        self.push_throttle(now, snap);
+        snap.ratios = self.ratios(snap);
+    }
+
     fn take_inner(&mut self, now: Instant, snap: &mut Snapshot, census: bool) {
         snap.uptime_s = now.duration_since(self.started).as_secs_f64();
         snap.samples += 1;
@@ -136,6 +155,18 @@ impl Sampler {
             cg.sample(&mut self.buf, &mut snap.cgroup);
             snap.read_errors += u64::from(snap.cgroup.errors);
         }
+        self.push_throttle(now, snap);
+        if census && self.census_due(now, snap.cgroup.pids.current) {
+            self.census(now, snap);
+        }
+        snap.census_age_s = self
+            .census_at
+            .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
+        snap.ratios = self.ratios(snap);
+    }
+
+    /// Adds the throttling counters of `snap` to the sliding window.
+    fn push_throttle(&mut self, now: Instant, snap: &Snapshot) {
         let cpu = snap.cgroup.cpu;
         if let (Some(periods), Some(throttled)) = (cpu.nr_periods, cpu.nr_throttled) {
             self.throttle.push(ThrottleReading {
@@ -146,13 +177,6 @@ impl Sampler {
                 usage_usec: cpu.usage_usec.unwrap_or(0),
             });
         }
-        if census && self.census_due(now, snap.cgroup.pids.current) {
-            self.census(now, snap);
-        }
-        snap.census_age_s = self
-            .census_at
-            .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
-        snap.ratios = self.ratios(snap);
     }
 
     /// Takes a process census now, whatever the schedule says (a warning is

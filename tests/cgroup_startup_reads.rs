@@ -1,0 +1,160 @@
+//! The shortcuts ward takes before exec give what the full reads give, on
+//! every captured fixture tree under `tests/fixtures/cgroup/`: the memory
+//! limit read alone (sizing the child's `oom_score_adj` raise) equals the
+//! one in all the limits, and the OOM kill count a sample carries equals
+//! the one `oom_kill_count` reads (the baseline before the child starts),
+//! and the watch's first look (the limits on top of that baseline) leaves
+//! the snapshot a full first sample would.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ward::cgroup::{CgroupSample, Cgroups, Roots};
+use ward::watch::{Sampler, Snapshot};
+
+/// Every fixture tree (a directory with `proc/self/cgroup`), also one level
+/// down in a capture set such as `v2-qemu/`.
+fn fixture_dirs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup");
+    let is_tree = |p: &Path| p.join("proc/self/cgroup").is_file();
+    let subdirs = |p: &Path| -> Vec<PathBuf> {
+        fs::read_dir(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect()
+    };
+    let mut dirs = Vec::new();
+    for dir in subdirs(&root) {
+        if is_tree(&dir) {
+            dirs.push(dir);
+        } else {
+            dirs.extend(subdirs(&dir).into_iter().filter(|d| is_tree(d)));
+        }
+    }
+    dirs.sort();
+    dirs
+}
+
+#[test]
+fn memory_limit_alone_and_sampled_oom_count_match_the_full_reads() {
+    let dirs = fixture_dirs();
+    assert!(dirs.len() >= 8, "fixtures missing: {dirs:?}");
+    let mut compared_counts = 0;
+    for dir in &dirs {
+        let Ok(cg) = Cgroups::discover(&Roots::under(dir)) else {
+            continue;
+        };
+        assert_eq!(
+            cg.memory_limit(),
+            cg.limits().memory,
+            "{}: memory limit",
+            dir.display()
+        );
+        let mut buf = String::new();
+        let mut s = CgroupSample::default();
+        cg.sample(&mut buf, &mut s);
+        let read = cg.oom_kill_count(&mut buf);
+        assert_eq!(
+            s.memory.events.oom_kill,
+            read,
+            "{}: OOM kill count",
+            dir.display()
+        );
+        compared_counts += usize::from(read.is_some());
+    }
+    assert!(
+        compared_counts >= 4,
+        "too few fixtures with an OOM kill count"
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// Adds 100 periods, 50 of them throttled, to every `cpu.stat` under `dir`.
+fn throttle_more(dir: &Path) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            throttle_more(&p);
+        } else if p.file_name().is_some_and(|n| n == "cpu.stat") {
+            let text = fs::read_to_string(&p).unwrap();
+            let bumped: String = text
+                .lines()
+                .map(|l| match l.split_once(' ') {
+                    Some(("nr_periods", v)) => {
+                        format!("nr_periods {}\n", v.parse::<u64>().unwrap() + 100)
+                    }
+                    Some(("nr_throttled", v)) => {
+                        format!("nr_throttled {}\n", v.parse::<u64>().unwrap() + 50)
+                    }
+                    _ => format!("{l}\n"),
+                })
+                .collect();
+            // Rewritten in place: the sampler's open fd sees the new text.
+            fs::write(&p, bumped).unwrap();
+        }
+    }
+}
+
+#[test]
+fn first_look_on_the_baseline_equals_a_full_first_sample() {
+    // The watch's first look reads the limits on top of the baseline
+    // sample taken before exec; it must leave the same snapshot as a full
+    // cgroup sample would, throttling window included (a short run's
+    // throttle ratio needs the baseline reading in the window).
+    let mut throttle_seen = 0;
+    for (i, dir) in fixture_dirs().iter().enumerate() {
+        let tmp = std::env::temp_dir().join(format!("ward-firstlook-{}-{i}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        copy_tree(dir, &tmp);
+        let roots = Roots::under(&tmp);
+        let (Ok(a), Ok(b)) = (Cgroups::discover(&roots), Cgroups::discover(&roots)) else {
+            let _ = fs::remove_dir_all(&tmp);
+            continue;
+        };
+        let t0 = Instant::now();
+        let mut snap_a = Snapshot::default();
+        let mut buf = String::new();
+        a.sample(&mut buf, &mut snap_a.cgroup);
+        // Every other fixture as when ward could not lower its own
+        // oom_score_adj: the memory limit was read before exec.
+        if i % 2 == 0 {
+            snap_a.limits.memory = a.memory_limit();
+        }
+        let mut first_look = Sampler::new(Some(a), roots.proc.clone(), 1, true);
+        first_look.take_limits(t0, &mut snap_a);
+        let mut snap_b = Snapshot::default();
+        let mut full = Sampler::new(Some(b), roots.proc.clone(), 1, true);
+        full.take_cgroup_only(t0, &mut snap_b);
+        let name = dir.display();
+        assert_eq!(snap_a.limits, snap_b.limits, "{name}");
+        assert_eq!(snap_a.ratios, snap_b.ratios, "{name}");
+        assert_eq!(
+            (snap_a.samples, snap_a.read_errors),
+            (1, snap_b.read_errors),
+            "{name}"
+        );
+
+        throttle_more(&tmp);
+        let t1 = t0 + Duration::from_secs(10);
+        first_look.take_cgroup_only(t1, &mut snap_a);
+        full.take_cgroup_only(t1, &mut snap_b);
+        assert_eq!(snap_a.ratios, snap_b.ratios, "{name}");
+        throttle_seen += usize::from(snap_a.ratios.throttle_30s.is_some());
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    assert!(throttle_seen >= 2, "too few fixtures with a throttle ratio");
+}
