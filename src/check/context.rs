@@ -45,7 +45,7 @@ pub fn ask(budget: Duration) -> Option<Pending> {
 pub fn context_line(failure: &Failure, pending: Option<Pending>, left: Duration) -> Option<String> {
     let _ = failure;
     let body = pending?.answer(left).ok()?;
-    let live: LiveDoc = serde_json::from_str(&body).ok()?;
+    let live = LiveDoc::from_json(&body).ok()?;
     words(&live)
 }
 

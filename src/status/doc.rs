@@ -6,7 +6,7 @@
 //! These are wire types of their own, not the watch's `Snapshot`: the schema
 //! stays put when the watch's internals move, and the client can parse them.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::cgroup::{CgroupSample, Limits, MemorySample};
 use crate::watch::board::Board;
@@ -18,7 +18,7 @@ use crate::watch::throttle::ThrottleRatio;
 pub const SCHEMA: u32 = 1;
 
 /// A limit and where it comes from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LimitDoc {
     /// Bytes, cores or tasks.
     pub value: f64,
@@ -27,7 +27,7 @@ pub struct LimitDoc {
 }
 
 /// The limits in force.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LimitsDoc {
     /// Memory, bytes.
     pub memory_bytes: Option<LimitDoc>,
@@ -38,7 +38,7 @@ pub struct LimitsDoc {
 }
 
 /// Memory in bytes; the breakdown is there when the kernel gives it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MemoryDoc {
     /// Everything charged, page cache included.
     pub usage_bytes: Option<u64>,
@@ -59,7 +59,7 @@ pub struct MemoryDoc {
 }
 
 /// CPU use and throttling.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CpuDoc {
     /// Throttling over the last 30 s (needs ward's history).
     pub throttled_30s: Option<ThrottleRatio>,
@@ -76,7 +76,7 @@ pub struct CpuDoc {
 }
 
 /// Tasks.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PidsDoc {
     /// `pids.current`.
     pub current: Option<u64>,
@@ -87,7 +87,7 @@ pub struct PidsDoc {
 }
 
 /// Pressure stall information, percent of wall time over the last 10 s.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PressureDoc {
     /// Some task waited for CPU.
     pub cpu_some_avg10: Option<f64>,
@@ -100,7 +100,7 @@ pub struct PressureDoc {
 }
 
 /// The container's limits and usage at one moment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ContainerDoc {
     /// `v1`, `v2`, `hybrid`; `None` without a visible cgroup.
     pub cgroup: Option<String>,
@@ -117,7 +117,7 @@ pub struct ContainerDoc {
 }
 
 /// ward itself.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct WardDoc {
     /// ward's version.
     pub version: String,
@@ -140,7 +140,7 @@ pub struct WardDoc {
 }
 
 /// A warning raised.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct WarningDoc {
     /// Event key (`memory_high`).
     pub key: String,
@@ -151,7 +151,7 @@ pub struct WarningDoc {
 }
 
 /// An OOM kill.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct OomKillDoc {
     /// Seconds after ward started.
     pub at_s: f64,
@@ -167,7 +167,7 @@ pub struct OomKillDoc {
 }
 
 /// A stop under way.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StopDoc {
     /// The first stop signal (`SIGTERM`).
     pub signal: String,
@@ -176,7 +176,7 @@ pub struct StopDoc {
 }
 
 /// Peaks over the run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PeaksDoc {
     /// Largest working set seen.
     pub memory_bytes: Option<u64>,
@@ -187,7 +187,7 @@ pub struct PeaksDoc {
 }
 
 /// What PID 1 ward serves on `GET /status`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LiveDoc {
     /// [`SCHEMA`].
     pub schema: u32,
@@ -500,7 +500,7 @@ mod tests {
         let stop = doc.stop.as_ref().unwrap();
         assert_eq!((stop.signal.as_str(), stop.at_s), ("SIGTERM", 9.0));
         assert_eq!(doc.container.as_ref().unwrap().memory.ratio, Some(0.5));
-        let back: LiveDoc = serde_json::from_str(&to_json(&doc)).unwrap();
+        let back = LiveDoc::from_json(&to_json(&doc)).unwrap();
         assert_eq!(back, doc);
     }
 

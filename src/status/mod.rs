@@ -6,11 +6,13 @@
 //!
 //! - [`channel`]: the abstract socket and the bounded fetch;
 //! - [`doc`]: the documents (served and printed) and the schema number;
+//! - [`read`]: the served document read back from its JSON text;
 //! - [`tree`]: the process tree, zombies grouped under their parent;
 //! - [`screen`]: the words for a person.
 
 pub mod channel;
 pub mod doc;
+pub mod read;
 pub mod screen;
 pub mod tree;
 
@@ -20,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::metrics::http::{Method, RequestHead, Response, Routes};
 use crate::watch::board::Board;
@@ -61,7 +63,7 @@ Exit codes: 0, or 1 when nothing at all could be read; 2 for bad usage.
 ";
 
 /// The whole `ward status` document (`--json`), and what the screen renders.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StatusDoc {
     /// [`SCHEMA`].
     pub schema: u32,
@@ -127,7 +129,7 @@ pub fn gather(proc_root: &Path) -> StatusDoc {
         ..Default::default()
     };
     match channel::fetch(proc_root, PATH, ASK_TIMEOUT) {
-        Ok(body) => match serde_json::from_str::<LiveDoc>(&body) {
+        Ok(body) => match LiveDoc::from_json(&body) {
             Ok(mut live) => {
                 doc.container = live.container.take();
                 doc.source = "ward".into();
@@ -251,7 +253,7 @@ mod tests {
         let mut resp = Response::text(500, "");
         r.respond(&head("/status", Method::Get), &mut resp);
         assert_eq!(resp.status, 200);
-        let live: LiveDoc = serde_json::from_str(&resp.body).unwrap();
+        let live = LiveDoc::from_json(&resp.body).unwrap();
         assert_eq!(live.schema, SCHEMA);
         assert_eq!(live.container, None);
         r.respond(&head("/metrics", Method::Get), &mut resp);

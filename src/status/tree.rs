@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::procs::stat::parse_stat;
 use crate::rank;
@@ -34,7 +34,7 @@ pub struct ProcInfo {
 }
 
 /// A live process in the tree.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProcRow {
     /// Process ID.
     pub pid: i32,
@@ -55,7 +55,7 @@ pub struct ProcRow {
 }
 
 /// Zombies of one parent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ZombieGroup {
     /// The parent's pid.
     pub parent_pid: i32,
@@ -73,7 +73,7 @@ pub struct ZombieGroup {
 }
 
 /// The whole tree.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Tree {
     /// Live processes in tree order (parents before children, by pid).
     pub processes: Vec<ProcRow>,

@@ -1,0 +1,526 @@
+//! Reads the [`LiveDoc`] PID 1 ward serves from its JSON text, by hand over a
+//! parsed `serde_json::Value`. Owns only that reading; builds, serves and
+//! renders nothing.
+//!
+//! Why by hand: `#[derive(Deserialize)]` on the fourteen structs of the document
+//! compiled to about 30 KiB of visitors and field matchers, while the
+//! `Value` parser is linked anyway (ECS metadata). The rules are serde's
+//! defaults, kept on purpose so the wire stays compatible both ways:
+//! unknown fields are ignored (a newer ward may add some), an `Option` field
+//! may be missing or `null`, any other missing field is an error, integers
+//! must be integers in range, and `f64` takes any number. One difference: a
+//! repeated key keeps its last value (serde refused it); ward never sends one.
+
+use serde_json::{Map, Value};
+
+use super::doc::{
+    ContainerDoc, CpuDoc, LimitDoc, LimitsDoc, LiveDoc, MemoryDoc, OomKillDoc, PeaksDoc, PidsDoc,
+    PressureDoc, StopDoc, WardDoc, WarningDoc,
+};
+use crate::watch::throttle::ThrottleRatio;
+
+impl LiveDoc {
+    /// The document from its JSON text; the error names the field, with
+    /// its path (`ward.pid`, `warnings[2].msg`), and what was found there.
+    pub fn from_json(text: &str) -> Result<LiveDoc, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        FromValue::from_value(&v, "")
+    }
+}
+
+/// A type read from one JSON value; `at` is its path, for errors.
+trait FromValue: Sized {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String>;
+}
+
+/// What was found, in serde's words.
+fn found(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean `{b}`"),
+        Value::Number(n) if n.is_f64() => format!("floating point `{n}`"),
+        Value::Number(n) => format!("integer `{n}`"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+fn wrong(v: &Value, at: &str, want: &str) -> String {
+    if at.is_empty() {
+        format!("expected {want}, found {}", found(v))
+    } else {
+        format!("field `{at}`: expected {want}, found {}", found(v))
+    }
+}
+
+/// An object's fields, with its path.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    at: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    fn of(v: &'a Value, at: &'a str) -> Result<Fields<'a>, String> {
+        match v {
+            Value::Object(map) => Ok(Fields { map, at }),
+            _ => Err(wrong(v, at, "an object")),
+        }
+    }
+
+    fn path(&self, key: &str) -> String {
+        if self.at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.at)
+        }
+    }
+
+    /// A field that must be there (`null` is there, and then wrong).
+    fn req<T: FromValue>(&self, key: &str) -> Result<T, String> {
+        let at = self.path(key);
+        match self.map.get(key) {
+            Some(v) => T::from_value(v, &at),
+            None => Err(format!("missing field `{at}`")),
+        }
+    }
+
+    /// An `Option` field: missing and `null` are both `None`.
+    fn opt<T: FromValue>(&self, key: &str) -> Result<Option<T>, String> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => T::from_value(v, &self.path(key)).map(Some),
+        }
+    }
+}
+
+impl FromValue for u64 {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        v.as_u64().ok_or_else(|| wrong(v, at, "u64"))
+    }
+}
+
+impl FromValue for u32 {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| wrong(v, at, "u32"))
+    }
+}
+
+impl FromValue for i32 {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        v.as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or_else(|| wrong(v, at, "i32"))
+    }
+}
+
+impl FromValue for f64 {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        v.as_f64().ok_or_else(|| wrong(v, at, "a number"))
+    }
+}
+
+impl FromValue for bool {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        v.as_bool().ok_or_else(|| wrong(v, at, "a boolean"))
+    }
+}
+
+impl FromValue for String {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| wrong(v, at, "a string"))
+    }
+}
+
+impl<T: FromValue> FromValue for Vec<T> {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let Value::Array(items) = v else {
+            return Err(wrong(v, at, "an array"));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| T::from_value(item, &format!("{at}[{i}]")))
+            .collect()
+    }
+}
+
+impl FromValue for LiveDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(LiveDoc {
+            schema: f.req("schema")?,
+            ward: f.req("ward")?,
+            container: f.opt("container")?,
+            active_warnings: f.req("active_warnings")?,
+            warnings: f.req("warnings")?,
+            warnings_total: f.req("warnings_total")?,
+            oom_kills: f.req("oom_kills")?,
+            oom_kills_total: f.req("oom_kills_total")?,
+            stop: f.opt("stop")?,
+            peaks: f.req("peaks")?,
+        })
+    }
+}
+
+impl FromValue for WardDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(WardDoc {
+            version: f.req("version")?,
+            pid: f.req("pid")?,
+            pid1: f.req("pid1")?,
+            main_pid: f.opt("main_pid")?,
+            uptime_s: f.req("uptime_s")?,
+            sample_age_s: f.opt("sample_age_s")?,
+            samples: f.req("samples")?,
+            signals_forwarded: f.req("signals_forwarded")?,
+            orphans_reaped: f.req("orphans_reaped")?,
+        })
+    }
+}
+
+impl FromValue for ContainerDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(ContainerDoc {
+            cgroup: f.opt("cgroup")?,
+            limits: f.req("limits")?,
+            memory: f.req("memory")?,
+            cpu: f.req("cpu")?,
+            pids: f.req("pids")?,
+            pressure: f.opt("pressure")?,
+        })
+    }
+}
+
+impl FromValue for LimitsDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(LimitsDoc {
+            memory_bytes: f.opt("memory_bytes")?,
+            cpu_cores: f.opt("cpu_cores")?,
+            pids: f.opt("pids")?,
+        })
+    }
+}
+
+impl FromValue for LimitDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(LimitDoc {
+            value: f.req("value")?,
+            source: f.req("source")?,
+        })
+    }
+}
+
+impl FromValue for MemoryDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(MemoryDoc {
+            usage_bytes: f.opt("usage_bytes")?,
+            working_set_bytes: f.opt("working_set_bytes")?,
+            anon_bytes: f.opt("anon_bytes")?,
+            file_bytes: f.opt("file_bytes")?,
+            shmem_bytes: f.opt("shmem_bytes")?,
+            inactive_file_bytes: f.opt("inactive_file_bytes")?,
+            peak_bytes: f.opt("peak_bytes")?,
+            ratio: f.opt("ratio")?,
+        })
+    }
+}
+
+impl FromValue for CpuDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(CpuDoc {
+            throttled_30s: f.opt("throttled_30s")?,
+            throttled_1m: f.opt("throttled_1m")?,
+            throttled_5m: f.opt("throttled_5m")?,
+            throttled_since_start: f.opt("throttled_since_start")?,
+            periods: f.opt("periods")?,
+            usage_s: f.opt("usage_s")?,
+        })
+    }
+}
+
+impl FromValue for ThrottleRatio {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(ThrottleRatio {
+            ratio: f.req("ratio")?,
+            periods: f.req("periods")?,
+            usage_cores: f.req("usage_cores")?,
+            span_s: f.req("span_s")?,
+        })
+    }
+}
+
+impl FromValue for PidsDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(PidsDoc {
+            current: f.opt("current")?,
+            ratio: f.opt("ratio")?,
+            fork_failures: f.opt("fork_failures")?,
+        })
+    }
+}
+
+impl FromValue for PressureDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(PressureDoc {
+            cpu_some_avg10: f.opt("cpu_some_avg10")?,
+            memory_some_avg10: f.opt("memory_some_avg10")?,
+            memory_full_avg10: f.opt("memory_full_avg10")?,
+            io_some_avg10: f.opt("io_some_avg10")?,
+        })
+    }
+}
+
+impl FromValue for WarningDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(WarningDoc {
+            key: f.req("key")?,
+            at_s: f.req("at_s")?,
+            msg: f.req("msg")?,
+        })
+    }
+}
+
+impl FromValue for OomKillDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(OomKillDoc {
+            at_s: f.req("at_s")?,
+            victim_pid: f.opt("victim_pid")?,
+            victim_name: f.opt("victim_name")?,
+            certain: f.req("certain")?,
+            limit_bytes: f.opt("limit_bytes")?,
+        })
+    }
+}
+
+impl FromValue for StopDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(StopDoc {
+            signal: f.req("signal")?,
+            at_s: f.req("at_s")?,
+        })
+    }
+}
+
+impl FromValue for PeaksDoc {
+    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+        let f = Fields::of(v, at)?;
+        Ok(PeaksDoc {
+            memory_bytes: f.opt("memory_bytes")?,
+            pids: f.opt("pids")?,
+            unreaped_zombies: f.req("unreaped_zombies")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest document ward could send: every `Option` missing.
+    const MINIMAL: &str = r#"{"schema":1,
+        "ward":{"version":"0.1.0","pid":1,"pid1":true,"uptime_s":2,
+                "samples":0,"signals_forwarded":0,"orphans_reaped":0},
+        "active_warnings":[],"warnings":[],"warnings_total":0,
+        "oom_kills":[],"oom_kills_total":0,"peaks":{"unreaped_zombies":0}}"#;
+
+    fn with(field: &str, json: &str) -> String {
+        let mut v: Value = serde_json::from_str(MINIMAL).unwrap();
+        let mut at = &mut v;
+        let mut parts: Vec<&str> = field.split('.').collect();
+        let last = parts.pop().unwrap();
+        for p in parts {
+            at = &mut at[p];
+        }
+        at[last] = serde_json::from_str(json).unwrap();
+        v.to_string()
+    }
+
+    fn without(field: &str) -> String {
+        let mut v: Value = serde_json::from_str(MINIMAL).unwrap();
+        let (obj, key) = match field.split_once('.') {
+            Some((o, k)) => (&mut v[o], k),
+            None => (&mut v, field),
+        };
+        obj.as_object_mut().unwrap().remove(key);
+        v.to_string()
+    }
+
+    #[test]
+    fn minimal_document_reads_with_options_none() {
+        let d = LiveDoc::from_json(MINIMAL).unwrap();
+        assert_eq!(d.schema, 1);
+        assert_eq!(d.ward.uptime_s, 2.0, "an integer is a good f64");
+        assert_eq!(d.ward.main_pid, None);
+        assert_eq!(d.container, None);
+        assert_eq!(d.stop, None);
+        assert_eq!(d.peaks.pids, None);
+    }
+
+    #[test]
+    fn every_field_set_round_trips() {
+        let t = |r: f64| ThrottleRatio {
+            ratio: r,
+            periods: 300,
+            usage_cores: 0.5,
+            span_s: 30.0,
+        };
+        let limit = |v: f64| LimitDoc {
+            value: v,
+            source: "own cgroup".into(),
+        };
+        let doc = LiveDoc {
+            schema: 1,
+            ward: WardDoc {
+                version: "0.1.0".into(),
+                pid: 1,
+                pid1: true,
+                main_pid: Some(7),
+                uptime_s: 12.25,
+                sample_age_s: Some(0.5),
+                samples: 9,
+                signals_forwarded: 2,
+                orphans_reaped: 3,
+            },
+            container: Some(ContainerDoc {
+                cgroup: Some("v2".into()),
+                limits: LimitsDoc {
+                    memory_bytes: Some(limit(536870912.0)),
+                    cpu_cores: Some(limit(0.1)),
+                    pids: Some(limit(100.0)),
+                },
+                memory: MemoryDoc {
+                    usage_bytes: Some(u64::MAX),
+                    working_set_bytes: Some(2),
+                    anon_bytes: Some(3),
+                    file_bytes: Some(4),
+                    shmem_bytes: Some(5),
+                    inactive_file_bytes: Some(6),
+                    peak_bytes: Some(7),
+                    ratio: Some(1.0 / 3.0),
+                },
+                cpu: CpuDoc {
+                    throttled_30s: Some(t(0.25)),
+                    throttled_1m: Some(t(0.5)),
+                    throttled_5m: Some(t(0.75)),
+                    throttled_since_start: Some(0.1),
+                    periods: Some(1000),
+                    usage_s: Some(2.5),
+                },
+                pids: PidsDoc {
+                    current: Some(25),
+                    ratio: Some(0.25),
+                    fork_failures: Some(1),
+                },
+                pressure: Some(PressureDoc {
+                    cpu_some_avg10: Some(1.5),
+                    memory_some_avg10: Some(2.5),
+                    memory_full_avg10: Some(0.0),
+                    io_some_avg10: Some(3.5),
+                }),
+            }),
+            active_warnings: vec!["memory_high".into()],
+            warnings: vec![WarningDoc {
+                key: "memory_high".into(),
+                at_s: 5.0,
+                msg: "working set \"90 %\" of the limit".into(),
+            }],
+            warnings_total: 4,
+            oom_kills: vec![OomKillDoc {
+                at_s: 7.5,
+                victim_pid: Some(-1),
+                victim_name: Some("java".into()),
+                certain: false,
+                limit_bytes: Some(1 << 29),
+            }],
+            oom_kills_total: 1,
+            stop: Some(StopDoc {
+                signal: "SIGTERM".into(),
+                at_s: 9.0,
+            }),
+            peaks: PeaksDoc {
+                memory_bytes: Some(8),
+                pids: Some(30),
+                unreaped_zombies: u32::MAX,
+            },
+        };
+        let text = crate::status::doc::to_json(&doc);
+        assert_eq!(LiveDoc::from_json(&text).unwrap(), doc);
+    }
+
+    #[test]
+    fn null_is_none_and_unknown_fields_are_ignored() {
+        let d = LiveDoc::from_json(&with("ward.main_pid", "null")).unwrap();
+        assert_eq!(d.ward.main_pid, None);
+        let d = LiveDoc::from_json(&with("ward.from_a_newer_ward", "[1, {}]")).unwrap();
+        assert_eq!(d, LiveDoc::from_json(MINIMAL).unwrap());
+    }
+
+    #[test]
+    fn missing_required_fields_are_named_with_their_path() {
+        assert_eq!(
+            LiveDoc::from_json(&without("ward.pid")).unwrap_err(),
+            "missing field `ward.pid`"
+        );
+        assert_eq!(
+            LiveDoc::from_json(&without("peaks")).unwrap_err(),
+            "missing field `peaks`"
+        );
+        let e = LiveDoc::from_json(&with("warnings", r#"[{"key":"k","at_s":1}]"#)).unwrap_err();
+        assert_eq!(e, "missing field `warnings[0].msg`");
+    }
+
+    #[test]
+    fn wrong_types_and_ranges_are_refused() {
+        let err = |field: &str, json: &str| LiveDoc::from_json(&with(field, json)).unwrap_err();
+        assert_eq!(
+            err("ward.pid", "\"1\""),
+            "field `ward.pid`: expected i32, found string \"1\""
+        );
+        assert_eq!(
+            err("ward.pid", "4294967296"),
+            "field `ward.pid`: expected i32, found integer `4294967296`"
+        );
+        assert_eq!(
+            err("schema", "-1"),
+            "field `schema`: expected u32, found integer `-1`"
+        );
+        assert_eq!(
+            err("warnings_total", "1.5"),
+            "field `warnings_total`: expected u64, found floating point `1.5`"
+        );
+        assert_eq!(
+            err("ward.pid1", "null"),
+            "field `ward.pid1`: expected a boolean, found null"
+        );
+        assert_eq!(
+            err("container", "[]"),
+            "field `container`: expected an object, found an array"
+        );
+        assert_eq!(
+            err("active_warnings", "{}"),
+            "field `active_warnings`: expected an array, found an object"
+        );
+        assert_eq!(
+            LiveDoc::from_json("[]").unwrap_err(),
+            "expected an object, found an array"
+        );
+        assert!(LiveDoc::from_json("{").unwrap_err().contains("EOF"));
+    }
+}
