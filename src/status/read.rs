@@ -24,134 +24,171 @@ impl LiveDoc {
     /// its path (`ward.pid`, `warnings[2].msg`), and what was found there.
     pub fn from_json(text: &str) -> Result<LiveDoc, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        FromValue::from_value(&v, "")
+        FromValue::from_value(&v).map_err(|e| e.to_string())
     }
 }
 
-/// A type read from one JSON value; `at` is its path, for errors.
+/// A type read from one JSON value.
 trait FromValue: Sized {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String>;
+    fn from_value(v: &Value) -> Result<Self, Bad>;
 }
 
-/// What was found, in serde's words.
-fn found(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("boolean `{b}`"),
-        Value::Number(n) if n.is_f64() => format!("floating point `{n}`"),
-        Value::Number(n) => format!("integer `{n}`"),
-        Value::String(s) => format!("string {s:?}"),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
+/// Why a value was refused, and where. The path is built from the leaf up
+/// as the error travels out, so reading a good document allocates no paths.
+/// Boxed so that every `Result` stays two words.
+struct Bad(Box<BadAt>);
+
+struct BadAt {
+    /// `ward.pid`, `warnings[2].msg`; empty for the document itself.
+    path: String,
+    /// The field is missing (else `what` says what is wrong with it).
+    missing: bool,
+    what: String,
+}
+
+impl Bad {
+    #[cold]
+    #[inline(never)]
+    fn wrong(v: &Value, want: &str) -> Bad {
+        // What was found, in serde's words.
+        let found = match v {
+            Value::Null => "null".into(),
+            Value::Bool(b) => format!("boolean `{b}`"),
+            Value::Number(n) if n.is_f64() => format!("floating point `{n}`"),
+            Value::Number(n) => format!("integer `{n}`"),
+            Value::String(s) => format!("string {s:?}"),
+            Value::Array(_) => "an array".into(),
+            Value::Object(_) => "an object".into(),
+        };
+        Bad(Box::new(BadAt {
+            path: String::new(),
+            missing: false,
+            what: format!("expected {want}, found {found}"),
+        }))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn missing() -> Bad {
+        Bad(Box::new(BadAt {
+            path: String::new(),
+            missing: true,
+            what: String::new(),
+        }))
+    }
+
+    /// The same error one level up: under `key`, or at `[index]`.
+    #[cold]
+    #[inline(never)]
+    fn under(mut self, key: &str) -> Bad {
+        let sep = if self.0.path.is_empty() || self.0.path.starts_with('[') {
+            ""
+        } else {
+            "."
+        };
+        self.0.path = format!("{key}{sep}{}", self.0.path);
+        self
     }
 }
 
-fn wrong(v: &Value, at: &str, want: &str) -> String {
-    if at.is_empty() {
-        format!("expected {want}, found {}", found(v))
-    } else {
-        format!("field `{at}`: expected {want}, found {}", found(v))
-    }
-}
-
-/// An object's fields, with its path.
-struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    at: &'a str,
-}
-
-impl<'a> Fields<'a> {
-    fn of(v: &'a Value, at: &'a str) -> Result<Fields<'a>, String> {
-        match v {
-            Value::Object(map) => Ok(Fields { map, at }),
-            _ => Err(wrong(v, at, "an object")),
+impl std::fmt::Display for Bad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = &self.0;
+        match (b.missing, b.path.is_empty()) {
+            (true, _) => write!(f, "missing field `{}`", b.path),
+            (false, true) => f.write_str(&b.what),
+            (false, false) => write!(f, "field `{}`: {}", b.path, b.what),
         }
     }
+}
 
-    fn path(&self, key: &str) -> String {
-        if self.at.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.at)
+/// An object's fields.
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    fn of(v: &'a Value) -> Result<Fields<'a>, Bad> {
+        match v {
+            Value::Object(map) => Ok(Fields(map)),
+            _ => Err(Bad::wrong(v, "an object")),
         }
     }
 
     /// A field that must be there (`null` is there, and then wrong).
-    fn req<T: FromValue>(&self, key: &str) -> Result<T, String> {
-        let at = self.path(key);
-        match self.map.get(key) {
-            Some(v) => T::from_value(v, &at),
-            None => Err(format!("missing field `{at}`")),
+    fn req<T: FromValue>(&self, key: &str) -> Result<T, Bad> {
+        match self.0.get(key) {
+            Some(v) => T::from_value(v),
+            None => Err(Bad::missing()),
         }
+        .map_err(|e| e.under(key))
     }
 
     /// An `Option` field: missing and `null` are both `None`.
-    fn opt<T: FromValue>(&self, key: &str) -> Result<Option<T>, String> {
-        match self.map.get(key) {
+    fn opt<T: FromValue>(&self, key: &str) -> Result<Option<T>, Bad> {
+        match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => T::from_value(v, &self.path(key)).map(Some),
+            Some(v) => T::from_value(v).map(Some).map_err(|e| e.under(key)),
         }
     }
 }
 
 impl FromValue for u64 {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        v.as_u64().ok_or_else(|| wrong(v, at, "u64"))
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        v.as_u64().ok_or_else(|| Bad::wrong(v, "u64"))
     }
 }
 
 impl FromValue for u32 {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+    fn from_value(v: &Value) -> Result<Self, Bad> {
         v.as_u64()
             .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| wrong(v, at, "u32"))
+            .ok_or_else(|| Bad::wrong(v, "u32"))
     }
 }
 
 impl FromValue for i32 {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+    fn from_value(v: &Value) -> Result<Self, Bad> {
         v.as_i64()
             .and_then(|n| i32::try_from(n).ok())
-            .ok_or_else(|| wrong(v, at, "i32"))
+            .ok_or_else(|| Bad::wrong(v, "i32"))
     }
 }
 
 impl FromValue for f64 {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        v.as_f64().ok_or_else(|| wrong(v, at, "a number"))
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        v.as_f64().ok_or_else(|| Bad::wrong(v, "a number"))
     }
 }
 
 impl FromValue for bool {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        v.as_bool().ok_or_else(|| wrong(v, at, "a boolean"))
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        v.as_bool().ok_or_else(|| Bad::wrong(v, "a boolean"))
     }
 }
 
 impl FromValue for String {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+    fn from_value(v: &Value) -> Result<Self, Bad> {
         v.as_str()
             .map(str::to_string)
-            .ok_or_else(|| wrong(v, at, "a string"))
+            .ok_or_else(|| Bad::wrong(v, "a string"))
     }
 }
 
 impl<T: FromValue> FromValue for Vec<T> {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
+    fn from_value(v: &Value) -> Result<Self, Bad> {
         let Value::Array(items) = v else {
-            return Err(wrong(v, at, "an array"));
+            return Err(Bad::wrong(v, "an array"));
         };
         items
             .iter()
             .enumerate()
-            .map(|(i, item)| T::from_value(item, &format!("{at}[{i}]")))
+            .map(|(i, item)| T::from_value(item).map_err(|e| e.under(&format!("[{i}]"))))
             .collect()
     }
 }
 
 impl FromValue for LiveDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(LiveDoc {
             schema: f.req("schema")?,
             ward: f.req("ward")?,
@@ -168,8 +205,8 @@ impl FromValue for LiveDoc {
 }
 
 impl FromValue for WardDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(WardDoc {
             version: f.req("version")?,
             pid: f.req("pid")?,
@@ -185,8 +222,8 @@ impl FromValue for WardDoc {
 }
 
 impl FromValue for ContainerDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(ContainerDoc {
             cgroup: f.opt("cgroup")?,
             limits: f.req("limits")?,
@@ -199,8 +236,8 @@ impl FromValue for ContainerDoc {
 }
 
 impl FromValue for LimitsDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(LimitsDoc {
             memory_bytes: f.opt("memory_bytes")?,
             cpu_cores: f.opt("cpu_cores")?,
@@ -210,8 +247,8 @@ impl FromValue for LimitsDoc {
 }
 
 impl FromValue for LimitDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(LimitDoc {
             value: f.req("value")?,
             source: f.req("source")?,
@@ -220,8 +257,8 @@ impl FromValue for LimitDoc {
 }
 
 impl FromValue for MemoryDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(MemoryDoc {
             usage_bytes: f.opt("usage_bytes")?,
             working_set_bytes: f.opt("working_set_bytes")?,
@@ -236,8 +273,8 @@ impl FromValue for MemoryDoc {
 }
 
 impl FromValue for CpuDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(CpuDoc {
             throttled_30s: f.opt("throttled_30s")?,
             throttled_1m: f.opt("throttled_1m")?,
@@ -250,8 +287,8 @@ impl FromValue for CpuDoc {
 }
 
 impl FromValue for ThrottleRatio {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(ThrottleRatio {
             ratio: f.req("ratio")?,
             periods: f.req("periods")?,
@@ -262,8 +299,8 @@ impl FromValue for ThrottleRatio {
 }
 
 impl FromValue for PidsDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(PidsDoc {
             current: f.opt("current")?,
             ratio: f.opt("ratio")?,
@@ -273,8 +310,8 @@ impl FromValue for PidsDoc {
 }
 
 impl FromValue for PressureDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(PressureDoc {
             cpu_some_avg10: f.opt("cpu_some_avg10")?,
             memory_some_avg10: f.opt("memory_some_avg10")?,
@@ -285,8 +322,8 @@ impl FromValue for PressureDoc {
 }
 
 impl FromValue for WarningDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(WarningDoc {
             key: f.req("key")?,
             at_s: f.req("at_s")?,
@@ -296,8 +333,8 @@ impl FromValue for WarningDoc {
 }
 
 impl FromValue for OomKillDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(OomKillDoc {
             at_s: f.req("at_s")?,
             victim_pid: f.opt("victim_pid")?,
@@ -309,8 +346,8 @@ impl FromValue for OomKillDoc {
 }
 
 impl FromValue for StopDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(StopDoc {
             signal: f.req("signal")?,
             at_s: f.req("at_s")?,
@@ -319,8 +356,8 @@ impl FromValue for StopDoc {
 }
 
 impl FromValue for PeaksDoc {
-    fn from_value(v: &Value, at: &str) -> Result<Self, String> {
-        let f = Fields::of(v, at)?;
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
         Ok(PeaksDoc {
             memory_bytes: f.opt("memory_bytes")?,
             pids: f.opt("pids")?,
