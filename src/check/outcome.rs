@@ -167,11 +167,14 @@ fn io_words(e: &io::Error) -> String {
                 Some(at) => text[..at].to_string(),
                 None => text,
             };
-            let mut chars = text.chars();
-            match chars.next() {
-                Some(first) => first.to_lowercase().chain(chars).collect(),
-                None => text,
+            // strerror's words are ASCII (ward never calls setlocale), so
+            // the ASCII rule suffices and keeps std's 12 KiB Unicode case
+            // tables out of the binary.
+            let mut text = text;
+            if let Some(first) = text.get_mut(..1) {
+                first.make_ascii_lowercase();
             }
+            text
         }
     }
 }
@@ -209,5 +212,18 @@ impl Deadline {
             after: self.budget,
             phase,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_words_lower_the_first_letter_and_drop_the_os_error_tail() {
+        let e = io::Error::from_raw_os_error(libc::EHOSTUNREACH);
+        assert_eq!(io_words(&e), "no route to host");
+        // Only ASCII is lowered; a non-ASCII first letter is left as it is.
+        assert_eq!(io_words(&io::Error::other("Élan")), "Élan");
     }
 }

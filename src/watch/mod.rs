@@ -755,7 +755,7 @@ impl Sampling {
             .map(|p| format!("pids {} ({})", p.max, p.source.words()))
             .unwrap_or_else(|| "pids limit unknown".into());
         let layout = match self.snap.layout {
-            Some(layout) => format!("cgroup {layout:?}").to_lowercase(),
+            Some(layout) => format!("cgroup {layout:?}").to_ascii_lowercase(),
             None => "no cgroup".into(),
         };
         log::event(
