@@ -374,17 +374,8 @@ pub fn container_from_sample(
 }
 
 /// `(anon, file, shmem)` bytes from a memory sample, when it has them.
-///
-/// Read through the sample's serialized form on purpose: the breakdown
-/// fields are being added to `MemorySample` on another branch, and this way
-/// they appear here by name (`anon`, `file`, `shmem`) as soon as they exist,
-/// with no code change, and are `None` until then.
 pub fn memory_breakdown(m: &MemorySample) -> (Option<u64>, Option<u64>, Option<u64>) {
-    let Ok(v) = serde_json::to_value(m) else {
-        return (None, None, None);
-    };
-    let field = |name: &str| v.get(name).and_then(serde_json::Value::as_u64);
-    (field("anon"), field("file"), field("shmem"))
+    (m.anon, m.file, m.shmem)
 }
 
 /// The JSON text of a document, for the wire.
@@ -506,7 +497,11 @@ mod tests {
 
     #[test]
     fn breakdown_is_none_until_the_sample_has_it() {
-        let (_, s) = sample();
+        let (_, mut s) = sample();
         assert_eq!(memory_breakdown(&s.memory), (None, None, None));
+        s.memory.anon = Some(1);
+        s.memory.file = Some(2);
+        s.memory.shmem = Some(3);
+        assert_eq!(memory_breakdown(&s.memory), (Some(1), Some(2), Some(3)));
     }
 }
