@@ -77,6 +77,13 @@ impl Bad {
         }))
     }
 
+    /// The same error one level up, at `[index]` of an array.
+    #[cold]
+    #[inline(never)]
+    fn at_index(self, index: usize) -> Bad {
+        self.under(&format!("[{index}]"))
+    }
+
     /// The same error one level up: under `key`, or at `[index]`.
     #[cold]
     #[inline(never)]
@@ -178,11 +185,11 @@ impl<T: FromValue> FromValue for Vec<T> {
         let Value::Array(items) = v else {
             return Err(Bad::wrong(v, "an array"));
         };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| T::from_value(item).map_err(|e| e.under(&format!("[{i}]"))))
-            .collect()
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            out.push(T::from_value(item).map_err(|e| e.at_index(i))?);
+        }
+        Ok(out)
     }
 }
 
