@@ -7,35 +7,14 @@
 //! the snapshot a full first sample would.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::fixtures::{copy_tree, fixture_dirs};
 use ward::cgroup::{CgroupSample, Cgroups, Roots};
 use ward::watch::{Sampler, Snapshot};
-
-/// Every fixture tree (a directory with `proc/self/cgroup`), also one level
-/// down in a capture set such as `v2-qemu/`.
-fn fixture_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup");
-    let is_tree = |p: &Path| p.join("proc/self/cgroup").is_file();
-    let subdirs = |p: &Path| -> Vec<PathBuf> {
-        fs::read_dir(p)
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect()
-    };
-    let mut dirs = Vec::new();
-    for dir in subdirs(&root) {
-        if is_tree(&dir) {
-            dirs.push(dir);
-        } else {
-            dirs.extend(subdirs(&dir).into_iter().filter(|d| is_tree(d)));
-        }
-    }
-    dirs.sort();
-    dirs
-}
 
 #[test]
 fn memory_limit_alone_and_sampled_oom_count_match_the_full_reads() {
@@ -68,19 +47,6 @@ fn memory_limit_alone_and_sampled_oom_count_match_the_full_reads() {
         compared_counts >= 4,
         "too few fixtures with an OOM kill count"
     );
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }
 
 /// Adds 100 periods, 50 of them throttled, to every `cpu.stat` under `dir`.

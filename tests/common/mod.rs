@@ -6,6 +6,7 @@
 pub mod cgroup_v1;
 pub mod docker;
 pub mod events;
+pub mod fixtures;
 pub mod promtool;
 pub mod verdicts;
 pub mod vm;
