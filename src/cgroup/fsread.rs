@@ -10,6 +10,9 @@ use super::CgroupError;
 /// cgroup and proc files are small; a cap keeps a broken fixture from eating memory.
 const MAX_FILE: u64 = 1 << 20;
 
+/// The first read's size at discovery (`/proc/self/cgroup`, `mountinfo`).
+const DISCOVERY_READ: usize = 16 * 1024;
+
 /// Replaces `buf` with the contents of `path`.
 ///
 /// Reads through `Take` on purpose: `File::read_to_string` first calls statx and
@@ -50,7 +53,9 @@ pub(crate) fn reread_into(buf: &mut String, f: &File) -> io::Result<()> {
 
 /// Reads a whole file into a new `String` (discovery only).
 pub(crate) fn read_file(path: &Path) -> Result<String, CgroupError> {
-    let mut s = String::new();
+    // Room for a whole mountinfo of a busy host in one read: from an empty
+    // buffer std probes with 32 bytes and doubles, eight reads for 2 KiB.
+    let mut s = String::with_capacity(DISCOVERY_READ);
     read_into(&mut s, path).map_err(|source| CgroupError::Read {
         path: path.to_owned(),
         source,

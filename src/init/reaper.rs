@@ -165,9 +165,9 @@ impl<'a> Reaper<'a> {
             }
         }
         events::reaping_summary(&self.reaping);
-        if let Some(w) = &mut self.watch {
-            w.send(Request::Quit);
-        }
+        // No Quit for the watch thread: it has sent its final sample and
+        // samples no more; woken now, it would only compete with the exit
+        // report for a CPU. ward's exit ends it.
         self.facts.main_end
     }
 
