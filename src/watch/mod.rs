@@ -129,9 +129,10 @@ pub struct Observer {
 }
 
 impl Observer {
-    /// Finds ward's cgroup and takes a first sample: the baselines, read
-    /// before the child starts so nothing the child does is mistaken for
-    /// history. Never fails: without a cgroup it still watches processes.
+    /// Finds ward's cgroup, arms the OOM notification and reads the OOM and
+    /// fork-refusal counters: the baselines that must precede the child so
+    /// nothing it does is mistaken for history. Never fails: without a
+    /// cgroup it still watches processes.
     pub fn prepare(plan: WatchPlan, board: Arc<Board>) -> Observer {
         let roots = Roots::default();
         // SAFETY: getpid cannot fail.
@@ -139,12 +140,14 @@ impl Observer {
         let proc_root = PathBuf::from(&roots.proc);
         let sampling = plan.interval.map(|interval| {
             let cgroups = discover(&roots);
-            let mut buf = String::new();
-            // Before the child starts: the OOM notification (an OOM kill in
-            // the child's first milliseconds must wake the watch, or its
-            // victim is only "most likely") and the counters (OOM kills,
-            // fork refusals, peak, throttling: one pread each of files
-            // discovery opened). The limits wait for the watch thread.
+            let mut buf = String::with_capacity(2048);
+            // Before the child starts, only what an event in the child's
+            // first milliseconds would need: the OOM notification (an OOM
+            // kill then must wake the watch, or its victim is only "most
+            // likely") and the two counters that turn into verdicts, OOM
+            // kills and fork refusals, so neither is mistaken for history.
+            // The sample files, the limits and the other baselines (peak,
+            // throttling) wait for the watch thread's first look.
             let oom = match cgroups.as_ref().map(Cgroups::oom_notifier) {
                 Some(Ok(n)) => Some(n),
                 Some(Err(e)) => {
@@ -161,14 +164,15 @@ impl Observer {
                 None => None,
             };
             let mut snap = Snapshot::default();
-            if let Some(cg) = &cgroups {
-                snap.layout = Some(cg.layout);
-                cg.sample(&mut buf, &mut snap.cgroup);
-            }
-            // The sample read the OOM kill counter's file (the same one
-            // `oom_kill_count` reads) after the notification was armed:
-            // a kill from now on both wakes the watch and raises the count.
-            let oom_count = snap.cgroup.memory.events.oom_kill;
+            // Read after the notification was armed: a kill from now on
+            // both wakes the watch and raises the count.
+            let (oom_count, fork_refusals) = match &cgroups {
+                Some(cg) => {
+                    snap.layout = Some(cg.layout);
+                    (cg.oom_kill_count(&mut buf), cg.fork_refusals(&mut buf))
+                }
+                None => (None, None),
+            };
             let sampler = Sampler::new(cgroups, proc_root.clone(), self_pid, plan.is_pid1);
             let mut s = Sampling {
                 sampler,
@@ -186,9 +190,8 @@ impl Observer {
                 candidates: Vec::new(),
                 first_look_due: true,
             };
-            s.alerts.baseline(&s.snap);
-            s.peaks.memory_peak_base = s.snap.cgroup.memory.peak;
-            s.record();
+            s.alerts.baseline(fork_refusals);
+            s.peaks.fork_failures_base = fork_refusals;
             s
         });
         let emf = match (&plan.emf, &sampling) {
@@ -209,7 +212,7 @@ impl Observer {
             }
             (None, _) => None,
         };
-        let mut observer = Observer {
+        let observer = Observer {
             plan,
             proc_root,
             self_pid,
@@ -219,12 +222,6 @@ impl Observer {
             board,
         };
         observer.post();
-        // Counters of the first line count from the baseline, taken before
-        // the child started.
-        let baseline = observer.board.metrics_view();
-        if let Some(e) = &mut observer.emf {
-            e.interval = EmfInterval::starting_at(&baseline, epoch_ms());
-        }
         observer
     }
 
@@ -246,21 +243,30 @@ impl Observer {
         self.sampling.as_ref().and_then(|s| s.oom_count)
     }
 
-    /// The watch thread's first look, once the child runs: the limits, one
-    /// line saying what the container may use, and the first sample on the
-    /// board. The baselines and the OOM notification were set up before the
-    /// child started; the counters are that baseline's, not read again: a
-    /// child that lives a millisecond exits during this look, and the final
-    /// sample the report waits for comes after it.
+    /// The watch thread's first look, once the child runs: the sample files
+    /// opened, the limits, the cgroup's counters (no census), one line
+    /// saying what the container may use, and the first sample on the
+    /// board. The OOM notification and the OOM and fork-refusal counts were
+    /// taken before the child started; everything here waited so the child
+    /// would not. A child that lives a millisecond exits during this look,
+    /// and the final sample the report waits for comes after it.
     fn first_look(&mut self) {
         let Some(s) = self.sampling.as_mut().filter(|s| s.first_look_due) else {
             return;
         };
         s.first_look_due = false;
-        s.sampler.take_limits(Instant::now(), &mut s.snap);
+        s.sampler.take_first(Instant::now(), &mut s.snap);
+        // A reused cgroup keeps the peak of an earlier run; from here on a
+        // higher one is this run's.
+        s.peaks.memory_peak_base = s.snap.cgroup.memory.peak;
         s.record();
         s.announce();
         self.post();
+        // Counters of the first EMF line count from this first look.
+        let baseline = self.board.metrics_view();
+        if let Some(e) = &mut self.emf {
+            e.interval = EmfInterval::starting_at(&baseline, epoch_ms());
+        }
     }
 
     /// Starts the thread, before the main child: a child that forks up to
@@ -813,7 +819,7 @@ fn emf_context(plan: &EmfPlan) -> EmfContext {
 
 /// ward's cgroup, when it can be found and is really ward's own.
 fn discover(roots: &Roots) -> Option<Cgroups> {
-    match Cgroups::discover(roots) {
+    match Cgroups::discover_unopened(roots) {
         Ok(cg) => match misplaced(&cg) {
             None => Some(cg),
             Some(what) => {
