@@ -126,6 +126,8 @@ pub struct Observer {
     orphans: Option<OrphanTerminator>,
     emf: Option<EmfWriter>,
     board: Arc<Board>,
+    /// The final look went to the reaper.
+    final_sent: bool,
 }
 
 impl Observer {
@@ -220,6 +222,7 @@ impl Observer {
             orphans: None,
             emf,
             board,
+            final_sent: false,
         };
         observer.post();
         observer
@@ -283,9 +286,9 @@ impl Observer {
             .spawn(move || self.run(end))
     }
 
-    /// Waits for the main child's pid (errands may come first); `None`
-    /// when ward quits without one (exec failed).
-    fn wait_for_main(&mut self, end: &WatchEnd) -> Option<i32> {
+    /// Waits for the main child's pid and exit fd (errands may come first);
+    /// `None` when ward quits without one (exec failed).
+    fn wait_for_main(&mut self, end: &WatchEnd) -> Option<(i32, Option<link::ExitFd>)> {
         loop {
             let mut fds = [pollfd(end.wake.raw())];
             // SAFETY: one valid pollfd.
@@ -293,7 +296,7 @@ impl Observer {
             end.wake.clear();
             while let Some(request) = end.try_recv() {
                 match request {
-                    Request::MainStarted { pid } => return Some(pid),
+                    Request::MainStarted { pid, exit_fd } => return Some((pid, exit_fd)),
                     Request::Quit => return None,
                     other => self.on_request(other, end),
                 }
@@ -308,7 +311,7 @@ impl Observer {
         // itself): block them again so they stay pending for the signalfd.
         // A rare 32/33 sent in the microseconds before this line is lost.
         let _ = crate::sigmask::block_all();
-        let Some(main_pid) = self.wait_for_main(&end) else {
+        let Some((main_pid, mut main_exit)) = self.wait_for_main(&end) else {
             return;
         };
         if self.plan.terminate_orphans {
@@ -354,11 +357,18 @@ impl Observer {
                         .and_then(|s| s.oom.as_ref())
                         .map_or(-1, |n| n.as_fd().as_raw_fd()),
                 ),
+                pollfd(main_exit.as_ref().map_or(-1, link::ExitFd::raw)),
             ];
-            // SAFETY: a valid array of two pollfds (a negative fd is ignored).
-            unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            // SAFETY: a valid array of three pollfds (a negative fd is ignored).
+            unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout) };
             if fds[1].revents != 0 {
                 self.on_oom_ready(&end);
+            }
+            if fds[2].revents != 0 {
+                // The main child exited: the final look now, while the
+                // reaper reaps, not after its MainExited arrives.
+                main_exit = None;
+                self.final_look(&end);
             }
             end.wake.clear();
             while let Some(request) = end.try_recv() {
@@ -396,6 +406,34 @@ impl Observer {
                 let _ = crate::trim::trim_read_only_segments();
             }
         }
+    }
+
+    /// The main child is gone: stop the orphan policy, take one last look
+    /// for the report and send it. Once: the child's exit fd and the
+    /// reaper's [`Request::MainExited`] both ask for it, whichever first.
+    fn final_look(&mut self, end: &WatchEnd) {
+        if self.final_sent {
+            return;
+        }
+        self.final_sent = true;
+        if let Some(o) = &mut self.orphans {
+            o.active = false;
+        }
+        let (snapshot, peaks) = match &mut self.sampling {
+            Some(s) => {
+                // Fresh OOM count and memory numbers before the report
+                // decides anything; then no more sampling.
+                s.tick(Instant::now(), end, &self.board);
+                s.active = false;
+                (Some(Box::new(s.snap.clone())), s.peaks.clone())
+            }
+            None => (None, ObservedPeaks::default()),
+        };
+        self.post();
+        // The last (shorter) interval too: an OOM kill that ended the
+        // container belongs on the dashboard.
+        self.write_emf(false);
+        end.tell(Observation::Final { snapshot, peaks });
     }
 
     /// Writes one EMF line from fresh cgroup numbers (`fresh`: a quick
@@ -451,26 +489,7 @@ impl Observer {
                 pid,
                 name: errands::sender_name(&self.proc_root, pid),
             }),
-            Request::MainExited => {
-                if let Some(o) = &mut self.orphans {
-                    o.active = false;
-                }
-                let (snapshot, peaks) = match &mut self.sampling {
-                    Some(s) => {
-                        // Fresh OOM count and memory numbers before the
-                        // report decides anything; then no more sampling.
-                        s.tick(Instant::now(), end, &self.board);
-                        s.active = false;
-                        (Some(Box::new(s.snap.clone())), s.peaks.clone())
-                    }
-                    None => (None, ObservedPeaks::default()),
-                };
-                self.post();
-                // The last (shorter) interval too: an OOM kill that ended
-                // the container belongs on the dashboard.
-                self.write_emf(false);
-                end.tell(Observation::Final { snapshot, peaks });
-            }
+            Request::MainExited => self.final_look(end),
             Request::SignalRest { signal } => {
                 let n =
                     errands::signal_rest(self.plan.is_pid1, self.self_pid, signal, &self.proc_root);
@@ -1003,7 +1022,7 @@ mod tests {
         let observer = Observer::prepare(plan, Arc::new(Board::default()));
         let (mut reaper, watch) = link::pair().unwrap();
         let pid = std::process::id() as i32;
-        assert!(reaper.send(Request::MainStarted { pid }));
+        assert!(reaper.send(Request::MainStarted { pid, exit_fd: None }));
         assert!(reaper.send(Request::MainExited));
         let thread = observer.spawn(watch).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
