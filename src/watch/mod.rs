@@ -1044,6 +1044,52 @@ mod tests {
     }
 
     #[test]
+    fn the_final_look_starts_at_the_exit_and_is_sent_once() {
+        // The main child's pidfd wakes the watch the moment the child
+        // exits: the Final comes without a MainExited, and a MainExited
+        // that crosses it brings no second one.
+        let plan = WatchPlan {
+            interval: Some(Duration::from_secs(3600)),
+            thresholds: Thresholds::default(),
+            is_pid1: false,
+            terminate_orphans: false,
+            grace: Duration::from_secs(1),
+            emf: None,
+        };
+        let observer = Observer::prepare(plan, Arc::new(Board::default()));
+        let (mut reaper, watch) = link::pair().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        // SAFETY: pidfd_open takes a pid and flags; the child is unreaped.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        assert!(fd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+        // SAFETY: fd was just opened and is owned by nobody else.
+        let fd =
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        let exit_fd = Some(link::ExitFd::new(fd));
+        assert!(reaper.send(Request::MainStarted { pid, exit_fd }));
+        let thread = observer.spawn(watch).unwrap();
+        let mut finals = 0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while finals == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            while let Some(o) = reaper.try_recv() {
+                finals += usize::from(matches!(o, Observation::Final { .. }));
+            }
+        }
+        assert_eq!(finals, 1, "no Final at the child's exit");
+        assert!(reaper.send(Request::MainExited));
+        std::thread::sleep(Duration::from_millis(100));
+        while let Some(o) = reaper.try_recv() {
+            finals += usize::from(matches!(o, Observation::Final { .. }));
+        }
+        reaper.send(Request::Quit);
+        thread.join().unwrap();
+        child.wait().unwrap();
+        assert_eq!(finals, 1, "a second Final for the crossing MainExited");
+    }
+
+    #[test]
     fn zombie_exit_status_names_a_sigkill_victim() {
         // Fields after comm: state ... and the wait status last (field 52).
         let tail = " 0".repeat(47);
