@@ -1,10 +1,11 @@
 //! The shortcuts ward takes before exec give what the full reads give, on
 //! every captured fixture tree under `tests/fixtures/cgroup/`: the memory
 //! limit read alone (sizing the child's `oom_score_adj` raise) equals the
-//! one in all the limits, and the OOM kill count a sample carries equals
-//! the one `oom_kill_count` reads (the baseline before the child starts),
-//! and the watch's first look (the limits on top of that baseline) leaves
-//! the snapshot a full first sample would.
+//! one in all the limits; the OOM kill and fork refusal counts a sample
+//! carries equal the ones `oom_kill_count` and `fork_refusals` read (the
+//! baselines before the child starts); and the watch's first look, on a
+//! discovery that opened no files, leaves the snapshot a full first sample
+//! would.
 
 use std::fs;
 use std::path::Path;
@@ -17,10 +18,11 @@ use ward::cgroup::{CgroupSample, Cgroups, Roots};
 use ward::watch::{Sampler, Snapshot};
 
 #[test]
-fn memory_limit_alone_and_sampled_oom_count_match_the_full_reads() {
+fn memory_limit_alone_and_sampled_counts_match_the_full_reads() {
     let dirs = fixture_dirs();
     assert!(dirs.len() >= 8, "fixtures missing: {dirs:?}");
     let mut compared_counts = 0;
+    let mut compared_refusals = 0;
     for dir in &dirs {
         let Ok(cg) = Cgroups::discover(&Roots::under(dir)) else {
             continue;
@@ -42,10 +44,22 @@ fn memory_limit_alone_and_sampled_oom_count_match_the_full_reads() {
             dir.display()
         );
         compared_counts += usize::from(read.is_some());
+        let refusals = cg.fork_refusals(&mut buf);
+        assert_eq!(
+            s.pids.events_max,
+            refusals,
+            "{}: fork refusals",
+            dir.display()
+        );
+        compared_refusals += usize::from(refusals.is_some());
     }
     assert!(
         compared_counts >= 4,
         "too few fixtures with an OOM kill count"
+    );
+    assert!(
+        compared_refusals >= 4,
+        "too few fixtures with a fork refusal count"
     );
 }
 
@@ -77,36 +91,41 @@ fn throttle_more(dir: &Path) {
 
 #[test]
 fn first_look_on_the_baseline_equals_a_full_first_sample() {
-    // The watch's first look reads the limits on top of the baseline
-    // sample taken before exec; it must leave the same snapshot as a full
-    // cgroup sample would, throttling window included (a short run's
-    // throttle ratio needs the baseline reading in the window).
+    // The watch's first look opens the sample files discovery left closed
+    // and reads the limits and counters; it must leave the same snapshot
+    // as a full cgroup sample would, throttling window included (a short
+    // run's throttle ratio needs the first reading in the window).
     let mut throttle_seen = 0;
     for (i, dir) in fixture_dirs().iter().enumerate() {
         let tmp = std::env::temp_dir().join(format!("ward-firstlook-{}-{i}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         copy_tree(dir, &tmp);
         let roots = Roots::under(&tmp);
-        let (Ok(a), Ok(b)) = (Cgroups::discover(&roots), Cgroups::discover(&roots)) else {
+        let (Ok(a), Ok(b)) = (
+            Cgroups::discover_unopened(&roots),
+            Cgroups::discover(&roots),
+        ) else {
             let _ = fs::remove_dir_all(&tmp);
             continue;
         };
         let t0 = Instant::now();
         let mut snap_a = Snapshot::default();
-        let mut buf = String::new();
-        a.sample(&mut buf, &mut snap_a.cgroup);
+        // Before its files are opened a discovery samples nothing.
+        a.sample(&mut String::new(), &mut snap_a.cgroup);
+        assert_eq!(snap_a.cgroup, CgroupSample::default(), "{}", dir.display());
         // Every other fixture as when ward could not lower its own
         // oom_score_adj: the memory limit was read before exec.
         if i % 2 == 0 {
             snap_a.limits.memory = a.memory_limit();
         }
         let mut first_look = Sampler::new(Some(a), roots.proc.clone(), 1, true);
-        first_look.take_limits(t0, &mut snap_a);
+        first_look.take_first(t0, &mut snap_a);
         let mut snap_b = Snapshot::default();
         let mut full = Sampler::new(Some(b), roots.proc.clone(), 1, true);
         full.take_cgroup_only(t0, &mut snap_b);
         let name = dir.display();
         assert_eq!(snap_a.limits, snap_b.limits, "{name}");
+        assert_eq!(snap_a.cgroup, snap_b.cgroup, "{name}");
         assert_eq!(snap_a.ratios, snap_b.ratios, "{name}");
         assert_eq!(
             (snap_a.samples, snap_a.read_errors),

@@ -10,6 +10,9 @@ use super::CgroupError;
 /// cgroup and proc files are small; a cap keeps a broken fixture from eating memory.
 const MAX_FILE: u64 = 1 << 20;
 
+/// The first read's size at discovery (`/proc/self/cgroup`, `mountinfo`).
+const DISCOVERY_READ: usize = 16 * 1024;
+
 /// Replaces `buf` with the contents of `path`.
 ///
 /// Reads through `Take` on purpose: `File::read_to_string` first calls statx and
@@ -27,7 +30,7 @@ pub(crate) fn read_into(buf: &mut String, path: &Path) -> io::Result<()> {
 ///
 /// cgroupfs files are seq_files: a read at offset 0 regenerates the contents, so one
 /// fd opened at discovery serves every sample. On the dev VM this is ~1.5 µs per
-/// file against ~9 µs for open+read+close. The text is ASCII, so splitting it in
+/// file against ~9 µs for open+read+close, and one read per file, not two. The text is ASCII, so splitting it in
 /// chunks cannot cut a UTF-8 sequence.
 pub(crate) fn reread_into(buf: &mut String, f: &File) -> io::Result<()> {
     buf.clear();
@@ -44,13 +47,23 @@ pub(crate) fn reread_into(buf: &mut String, f: &File) -> io::Result<()> {
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))?;
         buf.push_str(text);
         off += n as u64;
+        // A short read is the end: a cgroup interface file is one seq_file
+        // record, generated whole and copied out as far as it fits (and a
+        // regular file, as in the fixture trees, ends where a read falls
+        // short). Asking again only to hear 0 would add a syscall per
+        // file to every sample.
+        if n < chunk.len() {
+            break;
+        }
     }
     Ok(())
 }
 
 /// Reads a whole file into a new `String` (discovery only).
 pub(crate) fn read_file(path: &Path) -> Result<String, CgroupError> {
-    let mut s = String::new();
+    // Room for a whole mountinfo of a busy host in one read: from an empty
+    // buffer std probes with 32 bytes and doubles, eight reads for 2 KiB.
+    let mut s = String::with_capacity(DISCOVERY_READ);
     read_into(&mut s, path).map_err(|source| CgroupError::Read {
         path: path.to_owned(),
         source,
@@ -78,4 +91,31 @@ pub(crate) fn is_unsupported(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reread_takes_a_file_whole_whatever_its_size() {
+        let dir = std::env::temp_dir().join(format!("ward-fsread-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut buf = String::new();
+        // Shorter than one read, exactly one read, and several reads long.
+        for len in [3usize, 8192, 8192 * 2 + 17] {
+            let text: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let path = dir.join(format!("f{len}"));
+            std::fs::write(&path, &text).unwrap();
+            let f = File::open(&path).unwrap();
+            reread_into(&mut buf, &f).unwrap();
+            assert_eq!(buf, text, "length {len}");
+            // Again from offset 0: the same text, not appended.
+            reread_into(&mut buf, &f).unwrap();
+            assert_eq!(buf.len(), len);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

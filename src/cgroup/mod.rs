@@ -182,6 +182,15 @@ impl Cgroups {
     /// Finds ward's (or `roots.process`'s) cgroups from `/proc/<pid>/cgroup` and
     /// `/proc/<pid>/mountinfo`. Missing controllers are `None`, not errors.
     pub fn discover(roots: &Roots) -> Result<Cgroups, CgroupError> {
+        let mut cg = Cgroups::discover_unopened(roots)?;
+        cg.open_sample_files();
+        Ok(cg)
+    }
+
+    /// As [`Cgroups::discover`], but the files a sample reads are not opened
+    /// yet ([`Cgroups::open_sample_files`]): before the child starts ward
+    /// needs the directories and two counters, not the ten open files.
+    pub fn discover_unopened(roots: &Roots) -> Result<Cgroups, CgroupError> {
         let pdir = roots.process_dir();
         let cgroup_path = pdir.join("cgroup");
         let mountinfo_path = pdir.join("mountinfo");
@@ -192,9 +201,13 @@ impl Cgroups {
         let layout = detect::layout_from_mounts(&mounts).ok_or(CgroupError::NotMounted {
             path: mountinfo_path,
         })?;
-        let mut cg = Cgroups::resolve(roots, layout, &mounts, &lines);
-        cg.files = sample_files::SampleFiles::new(layout, &cg);
-        Ok(cg)
+        Ok(Cgroups::resolve(roots, layout, &mounts, &lines))
+    }
+
+    /// Opens the files a sample reads (kept open, re-read from offset 0).
+    /// Until then [`Cgroups::sample`] reads nothing.
+    pub fn open_sample_files(&mut self) {
+        self.files = sample_files::SampleFiles::new(self.layout, self);
     }
 
     /// No controller found yet, and no files to sample.
@@ -234,6 +247,14 @@ impl Cgroups {
         };
         fsread::read_into(buf, &m.dir.join(file)).ok()?;
         parse::flat_key(buf, key)
+    }
+
+    /// Forks the pids controller refused at its limit so far (`pids.events`,
+    /// key `max`; the same file on v1 and v2).
+    pub fn fork_refusals(&self, buf: &mut String) -> Option<u64> {
+        let p = self.pids.as_ref()?;
+        fsread::read_into(buf, &p.dir.join("pids.events")).ok()?;
+        parse::flat_key(buf, "max")
     }
 
     /// A pollable fd that becomes readable when the memory cgroup hits OOM (v1

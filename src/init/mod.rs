@@ -194,10 +194,13 @@ fn supervise(cfg: Config) -> u8 {
         &[("pid", json!(pid))],
     );
 
-    if let Some(l) = &mut link {
-        l.send(Request::MainStarted { pid });
-    }
     let child = ChildHandle::new(pid);
+    if let Some(l) = &mut link {
+        l.send(Request::MainStarted {
+            pid,
+            exit_fd: child.exit_fd().map(link::ExitFd::new),
+        });
+    }
     let mut reaper = Reaper::new(&cfg, inbox, child, is_pid1, facts, link, board);
     let end = reaper.run();
     // The loop only ends after the main child was reaped.

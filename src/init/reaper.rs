@@ -165,9 +165,9 @@ impl<'a> Reaper<'a> {
             }
         }
         events::reaping_summary(&self.reaping);
-        if let Some(w) = &mut self.watch {
-            w.send(Request::Quit);
-        }
+        // No Quit for the watch thread: it has sent its final sample and
+        // samples no more; woken now, it would only compete with the exit
+        // report for a CPU. ward's exit ends it.
         self.facts.main_end
     }
 
@@ -623,10 +623,17 @@ impl<'a> Reaper<'a> {
                 self.on_sigchld();
             }
             Observation::Final { snapshot, peaks } => {
-                self.snapshot = snapshot;
-                self.facts.observed = peaks;
                 self.final_seen = true;
                 self.timers.cancel(Timer::FinalWait);
+                // The watch saw the main child's exit on its pidfd and may
+                // be here first (a burst's window holds SIGCHLD back): reap
+                // now, so the exit is handled and an OOM victim named
+                // before the kills below are logged.
+                if self.facts.main_end.is_none() {
+                    self.on_sigchld();
+                }
+                self.snapshot = snapshot;
+                self.facts.observed = peaks;
                 // OOM kills noticed in that last look are logged before the
                 // report, not after.
                 self.log_oom_kills();

@@ -335,6 +335,12 @@ impl ChildHandle {
         }
     }
 
+    /// A second descriptor of the child's pidfd (for the watch thread,
+    /// which polls it to see the exit); `None` without a pidfd.
+    pub fn exit_fd(&self) -> Option<OwnedFd> {
+        self.pidfd.as_ref()?.try_clone().ok()
+    }
+
     /// Marks the child as reaped: no signal is sent to its pid after this.
     pub fn set_reaped(&mut self) {
         self.reaped = true;

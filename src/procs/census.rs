@@ -71,9 +71,18 @@ pub fn census(
     scope: Scope,
     table: &mut ProcTable,
 ) -> Result<ProcessCensus, ProcsError> {
-    let uptime_ticks = read_uptime_ticks(proc_root, clock_ticks())?;
     table.scan(proc_root)?;
     table.select(scope);
+    // Only the age of a zombie someone else fails to reap needs the clock,
+    // and most censuses find none: no /proc/uptime read for them.
+    let uptime_ticks = if table
+        .selected()
+        .any(|e| e.is_zombie() && e.ppid != self_pid)
+    {
+        read_uptime_ticks(proc_root, clock_ticks())?
+    } else {
+        0
+    };
     Ok(count(table, self_pid, uptime_ticks, page_size()))
 }
 
@@ -285,6 +294,14 @@ mod tests {
     #[test]
     fn missing_proc_or_uptime_is_an_error() {
         let t = FakeProc::new("broken", "garbage");
+        // No zombie to age: the clock is not read, so its garbage is no error.
+        t.process(1, "ward", 'S', 0, 1, 10, 100)
+            .process(2, "app", 'S', 1, 1, 20, 100)
+            .process(3, "reapable", 'Z', 1, 1, 30, 0);
+        let c = census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap();
+        assert_eq!((c.processes, c.zombies_reapable), (3, 1));
+        // A zombie its parent fails to reap needs its age, and so the clock.
+        t.process(4, "lost", 'Z', 2, 1, 40, 0);
         let err = census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap_err();
         assert!(matches!(err, ProcsError::Malformed { .. }), "{err}");
         let gone = t.path().join("nope");

@@ -61,10 +61,10 @@ impl AlertState {
         out
     }
 
-    /// Takes the counters of ward's first sample, before the child starts, as
-    /// the baseline: refusals before ward are history, everything after news.
-    pub fn baseline(&mut self, snap: &Snapshot) {
-        self.fork_failures = snap.cgroup.pids.events_max;
+    /// Takes the fork refusals counted before the child started as the
+    /// baseline: refusals before ward are history, everything after news.
+    pub fn baseline(&mut self, fork_refusals: Option<u64>) {
+        self.fork_failures = fork_refusals;
     }
 
     /// Compares a snapshot with the thresholds and returns what to log.
@@ -483,7 +483,7 @@ mod tests {
     fn refusals_right_after_the_baseline_are_news() {
         let th = Thresholds::default();
         let mut a = AlertState::default();
-        a.baseline(&snap_pids(1, 100, 7));
+        a.baseline(snap_pids(1, 100, 7).cgroup.pids.events_max);
         let w = a.evaluate(&snap_pids(100, 100, 9), &th);
         assert_eq!(keys(&w), ["pids_high", "fork_failed"]);
         assert!(w[1].msg.contains("refused 2 forks"), "{}", w[1].msg);

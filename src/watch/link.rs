@@ -10,6 +10,7 @@
 //! the eventfd write is non-blocking, and a signal is never waited for.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::Instant;
 
@@ -25,6 +26,10 @@ pub enum Request {
     MainStarted {
         /// The main child's pid.
         pid: i32,
+        /// A pidfd of the main child (the reaper's, duplicated): readable
+        /// the moment the child exits, so the final look starts then, not
+        /// one hop later when [`Request::MainExited`] arrives.
+        exit_fd: Option<ExitFd>,
     },
     /// Name the sender of a stop signal (a pid inside the container).
     NameSender {
@@ -55,6 +60,29 @@ pub enum Request {
 }
 
 pub use super::victims::OomVictim;
+
+/// A pidfd handed to the watch thread. Shared (the request is `Clone`) and
+/// equal when it is the same descriptor.
+#[derive(Debug, Clone)]
+pub struct ExitFd(Arc<OwnedFd>);
+
+impl ExitFd {
+    /// Wraps a pidfd the watch thread may poll.
+    pub fn new(fd: OwnedFd) -> ExitFd {
+        ExitFd(Arc::new(fd))
+    }
+
+    /// The descriptor, for `poll`.
+    pub fn raw(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+impl PartialEq for ExitFd {
+    fn eq(&self, other: &ExitFd) -> bool {
+        self.raw() == other.raw()
+    }
+}
 
 /// What the watch knew when it noticed an OOM kill, for the `oom_kill` line.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -126,12 +126,15 @@ pub struct Observer {
     orphans: Option<OrphanTerminator>,
     emf: Option<EmfWriter>,
     board: Arc<Board>,
+    /// The final look went to the reaper.
+    final_sent: bool,
 }
 
 impl Observer {
-    /// Finds ward's cgroup and takes a first sample: the baselines, read
-    /// before the child starts so nothing the child does is mistaken for
-    /// history. Never fails: without a cgroup it still watches processes.
+    /// Finds ward's cgroup, arms the OOM notification and reads the OOM and
+    /// fork-refusal counters: the baselines that must precede the child so
+    /// nothing it does is mistaken for history. Never fails: without a
+    /// cgroup it still watches processes.
     pub fn prepare(plan: WatchPlan, board: Arc<Board>) -> Observer {
         let roots = Roots::default();
         // SAFETY: getpid cannot fail.
@@ -139,12 +142,14 @@ impl Observer {
         let proc_root = PathBuf::from(&roots.proc);
         let sampling = plan.interval.map(|interval| {
             let cgroups = discover(&roots);
-            let mut buf = String::new();
-            // Before the child starts: the OOM notification (an OOM kill in
-            // the child's first milliseconds must wake the watch, or its
-            // victim is only "most likely") and the counters (OOM kills,
-            // fork refusals, peak, throttling: one pread each of files
-            // discovery opened). The limits wait for the watch thread.
+            let mut buf = String::with_capacity(2048);
+            // Before the child starts, only what an event in the child's
+            // first milliseconds would need: the OOM notification (an OOM
+            // kill then must wake the watch, or its victim is only "most
+            // likely") and the two counters that turn into verdicts, OOM
+            // kills and fork refusals, so neither is mistaken for history.
+            // The sample files, the limits and the other baselines (peak,
+            // throttling) wait for the watch thread's first look.
             let oom = match cgroups.as_ref().map(Cgroups::oom_notifier) {
                 Some(Ok(n)) => Some(n),
                 Some(Err(e)) => {
@@ -161,14 +166,15 @@ impl Observer {
                 None => None,
             };
             let mut snap = Snapshot::default();
-            if let Some(cg) = &cgroups {
-                snap.layout = Some(cg.layout);
-                cg.sample(&mut buf, &mut snap.cgroup);
-            }
-            // The sample read the OOM kill counter's file (the same one
-            // `oom_kill_count` reads) after the notification was armed:
-            // a kill from now on both wakes the watch and raises the count.
-            let oom_count = snap.cgroup.memory.events.oom_kill;
+            // Read after the notification was armed: a kill from now on
+            // both wakes the watch and raises the count.
+            let (oom_count, fork_refusals) = match &cgroups {
+                Some(cg) => {
+                    snap.layout = Some(cg.layout);
+                    (cg.oom_kill_count(&mut buf), cg.fork_refusals(&mut buf))
+                }
+                None => (None, None),
+            };
             let sampler = Sampler::new(cgroups, proc_root.clone(), self_pid, plan.is_pid1);
             let mut s = Sampling {
                 sampler,
@@ -186,9 +192,8 @@ impl Observer {
                 candidates: Vec::new(),
                 first_look_due: true,
             };
-            s.alerts.baseline(&s.snap);
-            s.peaks.memory_peak_base = s.snap.cgroup.memory.peak;
-            s.record();
+            s.alerts.baseline(fork_refusals);
+            s.peaks.fork_failures_base = fork_refusals;
             s
         });
         let emf = match (&plan.emf, &sampling) {
@@ -209,7 +214,7 @@ impl Observer {
             }
             (None, _) => None,
         };
-        let mut observer = Observer {
+        let observer = Observer {
             plan,
             proc_root,
             self_pid,
@@ -217,14 +222,9 @@ impl Observer {
             orphans: None,
             emf,
             board,
+            final_sent: false,
         };
         observer.post();
-        // Counters of the first line count from the baseline, taken before
-        // the child started.
-        let baseline = observer.board.metrics_view();
-        if let Some(e) = &mut observer.emf {
-            e.interval = EmfInterval::starting_at(&baseline, epoch_ms());
-        }
         observer
     }
 
@@ -246,21 +246,30 @@ impl Observer {
         self.sampling.as_ref().and_then(|s| s.oom_count)
     }
 
-    /// The watch thread's first look, once the child runs: the limits, one
-    /// line saying what the container may use, and the first sample on the
-    /// board. The baselines and the OOM notification were set up before the
-    /// child started; the counters are that baseline's, not read again: a
-    /// child that lives a millisecond exits during this look, and the final
-    /// sample the report waits for comes after it.
+    /// The watch thread's first look, once the child runs: the sample files
+    /// opened, the limits, the cgroup's counters (no census), one line
+    /// saying what the container may use, and the first sample on the
+    /// board. The OOM notification and the OOM and fork-refusal counts were
+    /// taken before the child started; everything here waited so the child
+    /// would not. A child that lives a millisecond exits during this look,
+    /// and the final sample the report waits for comes after it.
     fn first_look(&mut self) {
         let Some(s) = self.sampling.as_mut().filter(|s| s.first_look_due) else {
             return;
         };
         s.first_look_due = false;
-        s.sampler.take_limits(Instant::now(), &mut s.snap);
+        s.sampler.take_first(Instant::now(), &mut s.snap);
+        // A reused cgroup keeps the peak of an earlier run; from here on a
+        // higher one is this run's.
+        s.peaks.memory_peak_base = s.snap.cgroup.memory.peak;
         s.record();
         s.announce();
         self.post();
+        // Counters of the first EMF line count from this first look.
+        let baseline = self.board.metrics_view();
+        if let Some(e) = &mut self.emf {
+            e.interval = EmfInterval::starting_at(&baseline, epoch_ms());
+        }
     }
 
     /// Starts the thread, before the main child: a child that forks up to
@@ -277,9 +286,9 @@ impl Observer {
             .spawn(move || self.run(end))
     }
 
-    /// Waits for the main child's pid (errands may come first); `None`
-    /// when ward quits without one (exec failed).
-    fn wait_for_main(&mut self, end: &WatchEnd) -> Option<i32> {
+    /// Waits for the main child's pid and exit fd (errands may come first);
+    /// `None` when ward quits without one (exec failed).
+    fn wait_for_main(&mut self, end: &WatchEnd) -> Option<(i32, Option<link::ExitFd>)> {
         loop {
             let mut fds = [pollfd(end.wake.raw())];
             // SAFETY: one valid pollfd.
@@ -287,7 +296,7 @@ impl Observer {
             end.wake.clear();
             while let Some(request) = end.try_recv() {
                 match request {
-                    Request::MainStarted { pid } => return Some(pid),
+                    Request::MainStarted { pid, exit_fd } => return Some((pid, exit_fd)),
                     Request::Quit => return None,
                     other => self.on_request(other, end),
                 }
@@ -302,7 +311,7 @@ impl Observer {
         // itself): block them again so they stay pending for the signalfd.
         // A rare 32/33 sent in the microseconds before this line is lost.
         let _ = crate::sigmask::block_all();
-        let Some(main_pid) = self.wait_for_main(&end) else {
+        let Some((main_pid, mut main_exit)) = self.wait_for_main(&end) else {
             return;
         };
         if self.plan.terminate_orphans {
@@ -348,11 +357,18 @@ impl Observer {
                         .and_then(|s| s.oom.as_ref())
                         .map_or(-1, |n| n.as_fd().as_raw_fd()),
                 ),
+                pollfd(main_exit.as_ref().map_or(-1, link::ExitFd::raw)),
             ];
-            // SAFETY: a valid array of two pollfds (a negative fd is ignored).
-            unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            // SAFETY: a valid array of three pollfds (a negative fd is ignored).
+            unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout) };
             if fds[1].revents != 0 {
                 self.on_oom_ready(&end);
+            }
+            if fds[2].revents != 0 {
+                // The main child exited: the final look now, while the
+                // reaper reaps, not after its MainExited arrives.
+                main_exit = None;
+                self.final_look(&end);
             }
             end.wake.clear();
             while let Some(request) = end.try_recv() {
@@ -390,6 +406,34 @@ impl Observer {
                 let _ = crate::trim::trim_read_only_segments();
             }
         }
+    }
+
+    /// The main child is gone: stop the orphan policy, take one last look
+    /// for the report and send it. Once: the child's exit fd and the
+    /// reaper's [`Request::MainExited`] both ask for it, whichever first.
+    fn final_look(&mut self, end: &WatchEnd) {
+        if self.final_sent {
+            return;
+        }
+        self.final_sent = true;
+        if let Some(o) = &mut self.orphans {
+            o.active = false;
+        }
+        let (snapshot, peaks) = match &mut self.sampling {
+            Some(s) => {
+                // Fresh OOM count and memory numbers before the report
+                // decides anything; then no more sampling.
+                s.tick(Instant::now(), end, &self.board);
+                s.active = false;
+                (Some(Box::new(s.snap.clone())), s.peaks.clone())
+            }
+            None => (None, ObservedPeaks::default()),
+        };
+        self.post();
+        // The last (shorter) interval too: an OOM kill that ended the
+        // container belongs on the dashboard.
+        self.write_emf(false);
+        end.tell(Observation::Final { snapshot, peaks });
     }
 
     /// Writes one EMF line from fresh cgroup numbers (`fresh`: a quick
@@ -445,26 +489,7 @@ impl Observer {
                 pid,
                 name: errands::sender_name(&self.proc_root, pid),
             }),
-            Request::MainExited => {
-                if let Some(o) = &mut self.orphans {
-                    o.active = false;
-                }
-                let (snapshot, peaks) = match &mut self.sampling {
-                    Some(s) => {
-                        // Fresh OOM count and memory numbers before the
-                        // report decides anything; then no more sampling.
-                        s.tick(Instant::now(), end, &self.board);
-                        s.active = false;
-                        (Some(Box::new(s.snap.clone())), s.peaks.clone())
-                    }
-                    None => (None, ObservedPeaks::default()),
-                };
-                self.post();
-                // The last (shorter) interval too: an OOM kill that ended
-                // the container belongs on the dashboard.
-                self.write_emf(false);
-                end.tell(Observation::Final { snapshot, peaks });
-            }
+            Request::MainExited => self.final_look(end),
             Request::SignalRest { signal } => {
                 let n =
                     errands::signal_rest(self.plan.is_pid1, self.self_pid, signal, &self.proc_root);
@@ -813,7 +838,7 @@ fn emf_context(plan: &EmfPlan) -> EmfContext {
 
 /// ward's cgroup, when it can be found and is really ward's own.
 fn discover(roots: &Roots) -> Option<Cgroups> {
-    match Cgroups::discover(roots) {
+    match Cgroups::discover_unopened(roots) {
         Ok(cg) => match misplaced(&cg) {
             None => Some(cg),
             Some(what) => {
@@ -997,7 +1022,7 @@ mod tests {
         let observer = Observer::prepare(plan, Arc::new(Board::default()));
         let (mut reaper, watch) = link::pair().unwrap();
         let pid = std::process::id() as i32;
-        assert!(reaper.send(Request::MainStarted { pid }));
+        assert!(reaper.send(Request::MainStarted { pid, exit_fd: None }));
         assert!(reaper.send(Request::MainExited));
         let thread = observer.spawn(watch).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -1016,6 +1041,52 @@ mod tests {
             answered,
             "MainExited queued behind MainStarted got no Final"
         );
+    }
+
+    #[test]
+    fn the_final_look_starts_at_the_exit_and_is_sent_once() {
+        // The main child's pidfd wakes the watch the moment the child
+        // exits: the Final comes without a MainExited, and a MainExited
+        // that crosses it brings no second one.
+        let plan = WatchPlan {
+            interval: Some(Duration::from_secs(3600)),
+            thresholds: Thresholds::default(),
+            is_pid1: false,
+            terminate_orphans: false,
+            grace: Duration::from_secs(1),
+            emf: None,
+        };
+        let observer = Observer::prepare(plan, Arc::new(Board::default()));
+        let (mut reaper, watch) = link::pair().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        // SAFETY: pidfd_open takes a pid and flags; the child is unreaped.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        assert!(fd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+        // SAFETY: fd was just opened and is owned by nobody else.
+        let fd =
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        let exit_fd = Some(link::ExitFd::new(fd));
+        assert!(reaper.send(Request::MainStarted { pid, exit_fd }));
+        let thread = observer.spawn(watch).unwrap();
+        let mut finals = 0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while finals == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            while let Some(o) = reaper.try_recv() {
+                finals += usize::from(matches!(o, Observation::Final { .. }));
+            }
+        }
+        assert_eq!(finals, 1, "no Final at the child's exit");
+        assert!(reaper.send(Request::MainExited));
+        std::thread::sleep(Duration::from_millis(100));
+        while let Some(o) = reaper.try_recv() {
+            finals += usize::from(matches!(o, Observation::Final { .. }));
+        }
+        reaper.send(Request::Quit);
+        thread.join().unwrap();
+        child.wait().unwrap();
+        assert_eq!(finals, 1, "a second Final for the crossing MainExited");
     }
 
     #[test]

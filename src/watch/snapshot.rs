@@ -111,7 +111,7 @@ impl Sampler {
     }
 
     /// Fills `snap` with the cgroup's numbers only, without a census: the
-    /// baselines taken before the child starts, and the numbers of an OOM kill.
+    /// numbers of an OOM kill, and the EMF line's.
     pub fn take_cgroup_only(&mut self, now: Instant, snap: &mut Snapshot) {
         self.take_inner(now, snap, false);
     }
@@ -121,19 +121,22 @@ impl Sampler {
         self.take_inner(now, snap, true);
     }
 
-    /// The limits on top of counters `snap` already holds (the baseline
-    /// taken just before the child started): the watch's first look, so a
-    /// child that exits at once does not wait behind a second sample. A
-    /// memory limit already in `snap` is kept.
-    pub fn take_limits(&mut self, now: Instant, snap: &mut Snapshot) {
+    /// The watch's first look, once the child runs: opens the files a
+    /// sample reads (discovery before the child left them closed), reads
+    /// the limits and the cgroup's counters, without a census, so a child
+    /// that exits at once does not wait behind one. A memory limit already
+    /// in `snap` (read before exec) is kept.
+    pub fn take_first(&mut self, now: Instant, snap: &mut Snapshot) {
         snap.uptime_s = now.duration_since(self.started).as_secs_f64();
         snap.samples += 1;
-        if let Some(cg) = &self.cgroups {
+        if let Some(cg) = &mut self.cgroups {
+            cg.open_sample_files();
             snap.layout = Some(cg.layout);
             // A memory limit read before exec (for the child's
             // oom_score_adj) is not read again.
             snap.limits = cg.limits_with_memory(snap.limits.memory.take());
             self.limits_at = Some(now);
+            cg.sample(&mut self.buf, &mut snap.cgroup);
             snap.read_errors += u64::from(snap.cgroup.errors);
         }
         self.push_throttle(now, snap);
