@@ -6,7 +6,6 @@
 //! - `throttle.rs`: CFS throttling over a sliding window.
 //! - `alerts.rs`: thresholds with hysteresis, and the words of each warning.
 //! - `link.rs`: the messages between the reaping thread and this one.
-//! - `pin.rs`: the reaping thread kept on the census's CPU while it runs.
 //! - `errands.rs`: naming senders, signalling at shutdown, `--orphans terminate`.
 //! - `victims.rs`: the OOM victim census (who is gone, who survived a rise).
 //!
@@ -19,7 +18,6 @@ pub mod alerts;
 pub mod board;
 pub mod errands;
 pub mod link;
-pub mod pin;
 pub mod snapshot;
 pub mod throttle;
 pub mod victims;

@@ -182,9 +182,6 @@ impl Sampler {
     /// Takes a process census now, whatever the schedule says (a warning is
     /// about to name processes).
     pub fn census(&mut self, now: Instant, snap: &mut Snapshot) {
-        // The reaper's wake-ups stay on this CPU until the census ends
-        // (`pin.rs` says why); dropped at the end of this function.
-        let _pin = super::pin::CensusPin::start();
         let t0 = cpu_time();
         match crate::procs::census(&self.proc_root, self.self_pid, self.scope, &mut self.table) {
             Ok(c) => snap.procs = Some(c),
