@@ -2,7 +2,7 @@
 //! turn the child's end into ward's exit code.
 //!
 //! - `signals.rs`: the mask, the signal wait and signalfds, forwarding to the child (pidfd).
-//! - `spawn.rs`: PATH lookup, fork/exec, terminal hand-over, exec errors.
+//! - `spawn.rs`: PATH lookup, a vfork-style clone and exec, terminal hand-over, exec errors.
 //! - `oom_adj.rs`: ward's own `oom_score_adj`, or the child's raise.
 //! - `reap.rs`: the `waitpid` loop.
 //! - `stop.rs`: `--stop-delay` / `--kill-after` decisions (pure).
@@ -85,9 +85,9 @@ fn supervise(cfg: Config) -> u8 {
         }
     };
     let mut facts = RunFacts::new(command_name(&cfg.command[0]));
-    // Before the child starts: the OOM kill, fork refusal and throttling
-    // counters read now are the baselines, so nothing the child does is
-    // mistaken for history.
+    // Before the child starts: the OOM kill and fork refusal counters read
+    // now are the baselines, so nothing the child does is mistaken for
+    // history (the rest waits for the watch thread's first look).
     let board = Arc::new(Board::default());
     let mut observer = Observer::prepare(
         WatchPlan {

@@ -3,11 +3,17 @@
 //! through `/bin/sh`, as `execvp` does), and telling exec failures apart (126
 //! not executable, 127 not found).
 //!
-//! Everything the child runs between fork and exec is async-signal-safe: all
-//! allocation happens before the fork.
+//! The child is started the way `posix_spawn` does it: `clone` with
+//! `CLONE_VM | CLONE_VFORK` on a stack of its own. It shares ward's memory
+//! until exec, so nothing is copied (no page tables, no copy-on-write faults
+//! on either side while it prepares) and this thread sleeps until the exec
+//! succeeded or failed. What the child runs before exec is async-signal-safe
+//! and touches only memory prepared before the clone: its stack and the
+//! prepared arguments, and one slot for the exec errno.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use thiserror::Error;
 
@@ -22,7 +28,7 @@ pub enum SpawnError {
         /// The command as given.
         command: String,
     },
-    /// fork(2) failed (EAGAIN under a pids limit, ENOMEM).
+    /// clone(2) failed (EAGAIN under a pids limit, ENOMEM).
     #[error("cannot start {command:?}: fork failed: {source}")]
     Fork {
         /// The command as given.
@@ -30,15 +36,12 @@ pub enum SpawnError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// A pipe for exec errors could not be created.
-    #[error("cannot start {command:?}: pipe failed: {source}")]
-    Pipe {
-        /// The command as given.
-        command: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
 }
+
+/// The child's stack until exec: what it runs (signal resets, a few
+/// syscalls, the PATH loop) needs a few KiB; a guard page is not needed for
+/// code this small and fixed.
+const CHILD_STACK: usize = 64 * 1024;
 
 /// The outcome of an exec attempt in the child.
 #[derive(Debug)]
@@ -123,7 +126,7 @@ pub struct ChildSetup {
     pub oom_adj: Option<OomWrite>,
 }
 
-/// Forks and execs `argv`, returning once exec has succeeded or failed.
+/// Starts `argv` as a child, returning once exec has succeeded or failed.
 pub fn spawn(argv: &[OsString], setup: &ChildSetup) -> Result<Started, SpawnError> {
     let command = argv[0].to_string_lossy().into_owned();
     let to_c = |s: &OsStr| CString::new(s.as_bytes());
@@ -148,87 +151,86 @@ pub fn spawn(argv: &[OsString], setup: &ChildSetup) -> Result<Started, SpawnErro
     sh_ptrs.push(std::ptr::null());
     sh_ptrs.extend_from_slice(&arg_ptrs[1..]);
 
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid array of two ints.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(SpawnError::Pipe {
+    let failed = AtomicI32::new(0);
+    let mut child = ChildArgs {
+        setup,
+        paths: &path_ptrs,
+        argv: &arg_ptrs,
+        sh_argv: &mut sh_ptrs,
+        failed: &failed,
+    };
+    // Left uninitialised: zeroing 64 KiB would touch every page, and the
+    // child writes only the few it uses.
+    let mut stack: Vec<u8> = Vec::with_capacity(CHILD_STACK);
+    // The top of the stack, 16-byte aligned as the ABI wants at a call.
+    // SAFETY: an offset within (one past the end of) the allocation.
+    let top = unsafe { stack.as_mut_ptr().add(CHILD_STACK) };
+    let top = top.wrapping_sub(top as usize % 16);
+    // SAFETY: child_entry runs on its own stack, uses only async-signal-safe
+    // calls on memory prepared above, and execs or _exits; CLONE_VFORK keeps
+    // this thread (and so `child`, `stack` and `failed`) in place until then.
+    let pid = unsafe {
+        libc::clone(
+            child_entry,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut child).cast(),
+        )
+    };
+    drop(stack);
+    if pid < 0 {
+        return Err(SpawnError::Fork {
             command,
             source: std::io::Error::last_os_error(),
         });
     }
-    let (read_end, write_end) = (fds[0], fds[1]);
-
-    // SAFETY: the child only calls async-signal-safe functions (see
-    // child_after_fork) on memory prepared above, then execs or _exits.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        let source = std::io::Error::last_os_error();
-        // SAFETY: closing our own pipe fds.
-        unsafe {
-            libc::close(read_end);
-            libc::close(write_end);
-        }
-        return Err(SpawnError::Fork { command, source });
-    }
-    if pid == 0 {
-        // SAFETY: in the child, between fork and exec.
-        unsafe {
-            child_after_fork(
-                setup,
-                &path_ptrs,
-                &arg_ptrs,
-                &mut sh_ptrs,
-                read_end,
-                write_end,
-            )
-        }
-    }
-    // Parent. Also set the group here so `-g` works even if ward signals the
-    // child before it ran its own setpgid (the race tini closes the same way).
+    // Also set the group here so `-g` works even if ward signals the child
+    // before it ran its own setpgid (the race tini closes the same way).
     // SAFETY: setpgid on our own child; EACCES after its exec is harmless.
-    unsafe {
-        libc::setpgid(pid, pid);
-        libc::close(write_end);
-    }
-    let mut buf = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        // SAFETY: reading into our buffer from our pipe.
-        let n = unsafe { libc::read(read_end, buf[got..].as_mut_ptr().cast(), 4 - got) };
-        if n > 0 {
-            got += n as usize;
-        } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            break;
-        }
-    }
-    // SAFETY: closing our pipe end.
-    unsafe { libc::close(read_end) };
-    if got == 4 {
-        Ok(Started::ExecFailed {
-            pid,
-            errno: i32::from_ne_bytes(buf),
-        })
-    } else {
-        Ok(Started::Running(pid))
+    unsafe { libc::setpgid(pid, pid) };
+    // The child has exec'd or exited by now (CLONE_VFORK); it wrote the
+    // errno before exiting.
+    match failed.load(Ordering::Acquire) {
+        0 => Ok(Started::Running(pid)),
+        errno => Ok(Started::ExecFailed { pid, errno }),
     }
 }
 
-/// The child's side of the fork: new process group, terminal, signal state,
-/// exec each candidate; on failure report errno through the pipe and `_exit`.
+/// What the child needs, in memory it shares with ward until exec.
+struct ChildArgs<'a> {
+    setup: &'a ChildSetup,
+    paths: &'a [*const libc::c_char],
+    argv: &'a [*const libc::c_char],
+    sh_argv: &'a mut [*const libc::c_char],
+    /// The errno of a failed exec (0 while none).
+    failed: &'a AtomicI32,
+}
+
+/// The child's entry point on its own stack.
+extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the ChildArgs that spawn keeps alive until exec (or
+    // exit) of this child, and nothing else touches it meanwhile.
+    let a = unsafe { &mut *arg.cast::<ChildArgs<'_>>() };
+    // SAFETY: in the cloned child, before exec.
+    unsafe { child_before_exec(a.setup, a.paths, a.argv, a.sh_argv, a.failed) }
+}
+
+/// The child's side of the clone: new process group, terminal, signal
+/// state, exec each candidate; on failure leave the errno in `failed` and
+/// `_exit`.
 ///
 /// # Safety
-/// Must only be called in a freshly forked child. Uses async-signal-safe calls
-/// only, on memory allocated before the fork.
-unsafe fn child_after_fork(
+/// Must only be called in the freshly cloned child. Uses async-signal-safe
+/// calls only, on memory prepared before the clone: the child shares it with
+/// ward until exec, so it writes nothing but its own stack and `failed`.
+unsafe fn child_before_exec(
     setup: &ChildSetup,
     paths: &[*const libc::c_char],
     argv: &[*const libc::c_char],
     sh_argv: &mut [*const libc::c_char],
-    read_end: libc::c_int,
-    write_end: libc::c_int,
+    failed: &AtomicI32,
 ) -> ! {
     unsafe {
-        libc::close(read_end);
         libc::setpgid(0, 0);
         if setup.take_terminal {
             // Signals are still blocked here, so SIGTTOU cannot stop us.
@@ -292,8 +294,7 @@ unsafe fn child_after_fork(
         if saw_eacces && errno == libc::ENOENT {
             errno = libc::EACCES;
         }
-        let bytes = errno.to_ne_bytes();
-        libc::write(write_end, bytes.as_ptr().cast(), 4);
+        failed.store(errno, Ordering::Release);
         libc::_exit(exec_failure(errno).0 as libc::c_int)
     }
 }
