@@ -16,9 +16,14 @@ use crate::metrics::http::{Limits, Listener, MetricsRoutes, Server, ServerHandle
 use crate::metrics::prom;
 use crate::watch::board::Board;
 
-/// Starts the serving thread when anything is to be served; `None` (with a
-/// warning already logged) when nothing is or it could not start.
+/// Starts the serving thread now when `--metrics` asks for it (`ward
+/// status` is served on it too): the endpoint must be there before a fork
+/// storm can take the container's last pids. Without `--metrics`, `None`:
+/// the watch thread starts `ward status` a moment after the child
+/// ([`start_status`]). `None` also when nothing could be bound or the thread
+/// could not start (with a warning logged).
 pub fn start(cfg: &Config, board: &Arc<Board>) -> Option<ServerHandle> {
+    let addr = cfg.metrics?;
     let mut server = Server::new(Limits::default());
     let mut listeners = 0usize;
 
@@ -27,9 +32,7 @@ pub fn start(cfg: &Config, board: &Arc<Board>) -> Option<ServerHandle> {
     // ---- end of `ward status`.
 
     // --- the Prometheus endpoint (--metrics) ---------------------------
-    if let Some(addr) = cfg.metrics {
-        listeners += usize::from(listen_metrics(&mut server, addr, board));
-    }
+    listeners += usize::from(listen_metrics(&mut server, addr, board));
     // --- end of the Prometheus endpoint ---------------------------------
 
     if listeners == 0 {
@@ -47,6 +50,18 @@ pub fn start(cfg: &Config, board: &Arc<Board>) -> Option<ServerHandle> {
             None
         }
     }
+}
+
+/// Starts the serving thread for `ward status` alone (no `--metrics`).
+/// `Ok(None)`: the socket could not be bound (said in the log; trying
+/// again would not help). `Err`: the thread could not start (a pids limit
+/// reached, say), which a later try may get past.
+pub fn start_status(board: &Arc<Board>) -> std::io::Result<Option<ServerHandle>> {
+    let mut server = Server::new(Limits::default());
+    if listen_status(&mut server, board) == 0 {
+        return Ok(None);
+    }
+    server.spawn().map(Some)
 }
 
 /// Adds the `ward status` listener; 1 when it listens, 0 when not. A ward

@@ -14,7 +14,8 @@
 //!
 //! Three threads in all: this one reaps, forwards and keeps time; the watch
 //! thread ([`crate::watch`]) does everything that reads `/proc` or cgroups;
-//! the serving thread ([`crate::serve`]) answers from the board.
+//! the serving thread ([`crate::serve`]) answers from the board (started
+//! here with `--metrics`, else by the watch thread once the child runs).
 
 pub mod events;
 pub mod oom_adj;
@@ -106,6 +107,9 @@ fn supervise(cfg: Config) -> u8 {
         },
         board.clone(),
     );
+    if cfg.metrics.is_none() {
+        observer.serve_status_later(Box::new(crate::serve::start_status));
+    }
     facts.oom_count_base = observer.oom_count_base();
     let oom_adj = if cfg.oom_adjust {
         let proc_root = crate::cgroup::Roots::default().proc;
@@ -127,8 +131,13 @@ fn supervise(cfg: Config) -> u8 {
     // The threads start before the child: a child that forks up to its pids
     // limit at once would otherwise leave ward without them.
     let mut link = start_watch(observer);
-    // Kept alive until ward exits; dropping it stops the thread.
-    let _serving = crate::serve::start(&cfg, &board);
+    // With --metrics the serving thread starts now; without, the watch
+    // thread starts `ward status` once the child runs (or, without a watch
+    // thread, it starts now).
+    let serving = crate::serve::start(&cfg, &board).or_else(|| match (&cfg.metrics, &link) {
+        (None, None) => crate::serve::start_status(&board).ok().flatten(),
+        _ => None,
+    });
     if let Err(e) = inbox.reblock() {
         log::event(
             Level::Warning,
@@ -207,6 +216,9 @@ fn supervise(cfg: Config) -> u8 {
     let raw = end.map_or(exit::INTERNAL, ChildEnd::shell_code);
     let code = cfg.remap_exit.apply(raw);
     finish(&cfg, &reaper.facts, reaper.snapshot.as_deref(), raw, code);
+    // Not stopped: woken now, the serving thread would only compete with
+    // ward's exit, which ends it anyway.
+    std::mem::forget(serving);
     code
 }
 

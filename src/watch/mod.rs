@@ -37,6 +37,7 @@ use crate::cli::Thresholds;
 use crate::log::{self, Level};
 use crate::metrics::ecs;
 use crate::metrics::emf::{EmfContext, EmfInterval, render_emf};
+use crate::metrics::http::ServerHandle;
 use crate::units::{bytes, cores, secs};
 use alerts::AlertState;
 use board::{Board, OomKillPosted, WarningPosted};
@@ -53,6 +54,18 @@ const RISE_LOOK_EVERY: Duration = Duration::from_millis(30);
 const SURVIVOR_CHECKS: usize = 256;
 /// How many of the largest candidates get their `oom_score` read.
 const SCORED_CANDIDATES: usize = 8;
+
+/// Without `--metrics`, `ward status` is served from this long after the
+/// main child started: its thread and socket can wait, and a job that is
+/// over by then never pays for them.
+const STATUS_AFTER: Duration = Duration::from_millis(50);
+/// After the serving thread could not start, try again this often.
+const STATUS_RETRY: Duration = Duration::from_secs(5);
+
+/// Starts the thread that answers `ward status` (given by the init, which
+/// knows the serving side; the watch only decides when).
+pub type StatusStarter =
+    Box<dyn FnMut(&Arc<Board>) -> std::io::Result<Option<ServerHandle>> + Send>;
 
 /// The sampling interval while memory is near its limit.
 const NEAR_LIMIT_INTERVAL: Duration = Duration::from_millis(500);
@@ -128,6 +141,20 @@ pub struct Observer {
     board: Arc<Board>,
     /// The final look went to the reaper.
     final_sent: bool,
+    /// `ward status`, to be started (`serve_status_later`).
+    status: Option<StatusLater>,
+}
+
+/// The serving thread for `ward status` the watch starts, and when.
+struct StatusLater {
+    start: StatusStarter,
+    /// When to (try to) start it; `None` before the child runs and once
+    /// done.
+    due: Option<Instant>,
+    /// Kept, never dropped: dropping stops the thread.
+    handle: Option<ServerHandle>,
+    /// A failed start was said once.
+    failure_logged: bool,
 }
 
 impl Observer {
@@ -223,6 +250,7 @@ impl Observer {
             emf,
             board,
             final_sent: false,
+            status: None,
         };
         observer.post();
         observer
@@ -239,6 +267,50 @@ impl Observer {
         // Kept for the first look, which then reads only the other limits.
         s.snap.limits.memory = Some(limit);
         Some(bytes)
+    }
+
+    /// Serve `ward status` a moment after the main child starts
+    /// ([`STATUS_AFTER`]), on a thread `start` starts.
+    pub fn serve_status_later(&mut self, start: StatusStarter) {
+        self.status = Some(StatusLater {
+            start,
+            due: None,
+            handle: None,
+            failure_logged: false,
+        });
+    }
+
+    /// Starts `ward status` when due; a thread that could not start is
+    /// tried again later.
+    fn start_status_if_due(&mut self, now: Instant) {
+        let Some(st) = self
+            .status
+            .as_mut()
+            .filter(|st| st.due.is_some_and(|d| d <= now))
+        else {
+            return;
+        };
+        match (st.start)(&self.board) {
+            Ok(handle) => {
+                st.handle = handle;
+                st.due = None;
+            }
+            Err(e) => {
+                if !st.failure_logged {
+                    st.failure_logged = true;
+                    log::event(
+                        Level::Warning,
+                        "serve_unavailable",
+                        &format!(
+                            "cannot start the serving thread for ward status ({e}); trying again every {}",
+                            secs(STATUS_RETRY)
+                        ),
+                        &[],
+                    );
+                }
+                st.due = Some(now + STATUS_RETRY);
+            }
+        }
     }
 
     /// The cgroup's OOM kill counter at start (`None`: unreadable or not watching).
@@ -314,6 +386,9 @@ impl Observer {
         let Some((main_pid, mut main_exit)) = self.wait_for_main(&end) else {
             return;
         };
+        if let Some(st) = &mut self.status {
+            st.due = Some(Instant::now() + STATUS_AFTER);
+        }
         if self.plan.terminate_orphans {
             self.orphans = Some(OrphanTerminator::new(self.self_pid, main_pid));
         }
@@ -341,6 +416,9 @@ impl Observer {
             }
             if let Some(o) = self.orphans.as_ref().filter(|o| o.active) {
                 deadline = Some(deadline.map_or(o.next_scan, |d| d.min(o.next_scan)));
+            }
+            if let Some(due) = self.status.as_ref().and_then(|st| st.due) {
+                deadline = Some(deadline.map_or(due, |d| d.min(due)));
             }
             let timeout = deadline.map_or(-1, |d| {
                 let ms = d
@@ -378,6 +456,7 @@ impl Observer {
                 self.on_request(request, &end);
             }
             let now = Instant::now();
+            self.start_status_if_due(now);
             if let Some(o) = self
                 .orphans
                 .as_mut()
@@ -418,6 +497,10 @@ impl Observer {
         self.final_sent = true;
         if let Some(o) = &mut self.orphans {
             o.active = false;
+        }
+        // A job over within STATUS_AFTER never gets the serving thread.
+        if let Some(st) = &mut self.status {
+            st.due = None;
         }
         let (snapshot, peaks) = match &mut self.sampling {
             Some(s) => {
@@ -1087,6 +1170,48 @@ mod tests {
         thread.join().unwrap();
         child.wait().unwrap();
         assert_eq!(finals, 1, "a second Final for the crossing MainExited");
+    }
+
+    /// Runs a watch thread with a counting `ward status` starter: MainStarted,
+    /// then MainExited after `main_lives`; how many times it was started
+    /// within 300 ms.
+    fn status_starts(main_lives: Duration) -> usize {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let plan = WatchPlan {
+            interval: Some(Duration::from_secs(3600)),
+            thresholds: Thresholds::default(),
+            is_pid1: false,
+            terminate_orphans: false,
+            grace: Duration::from_secs(1),
+            emf: None,
+        };
+        let mut observer = Observer::prepare(plan, Arc::new(Board::default()));
+        let starts = Arc::new(AtomicUsize::new(0));
+        let counted = starts.clone();
+        observer.serve_status_later(Box::new(move |_| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            Ok(None)
+        }));
+        let (mut reaper, watch) = link::pair().unwrap();
+        let pid = std::process::id() as i32;
+        let thread = observer.spawn(watch).unwrap();
+        assert!(reaper.send(Request::MainStarted { pid, exit_fd: None }));
+        std::thread::sleep(main_lives);
+        assert!(reaper.send(Request::MainExited));
+        std::thread::sleep(Duration::from_millis(300).saturating_sub(main_lives));
+        reaper.send(Request::Quit);
+        thread.join().unwrap();
+        starts.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn ward_status_starts_once_the_child_has_run_a_moment() {
+        assert_eq!(status_starts(STATUS_AFTER * 4), 1);
+    }
+
+    #[test]
+    fn a_job_over_at_once_never_starts_ward_status() {
+        assert_eq!(status_starts(Duration::ZERO), 0);
     }
 
     #[test]
