@@ -59,6 +59,10 @@ const SCORED_CANDIDATES: usize = 8;
 /// main child started: its thread and socket can wait, and a job that is
 /// over by then never pays for them.
 const STATUS_AFTER: Duration = Duration::from_millis(50);
+/// Under a cgroup pids limit, the serving thread starts only with at least
+/// this many tasks to spare: a thread the limit refuses would be counted
+/// among the container's refused forks, which are the application's news.
+const STATUS_HEADROOM: u64 = 8;
 /// After the serving thread could not start, try again this often.
 const STATUS_RETRY: Duration = Duration::from_secs(5);
 
@@ -286,13 +290,42 @@ impl Observer {
     /// Starts `ward status` when due; a thread that could not start is
     /// tried again later.
     fn start_status_if_due(&mut self, now: Instant) {
-        let Some(st) = self
+        if !self
             .status
-            .as_mut()
-            .filter(|st| st.due.is_some_and(|d| d <= now))
-        else {
+            .as_ref()
+            .is_some_and(|st| st.due.is_some_and(|d| d <= now))
+        {
+            return;
+        }
+        let tight = self.sampling.as_mut().is_some_and(|s| {
+            let current = s
+                .sampler
+                .cgroups()
+                .and_then(|cg| cg.pids_current(&mut s.buf));
+            pids_tight(
+                s.snap.limits.pids.as_ref(),
+                current.or(s.snap.cgroup.pids.current),
+            )
+        });
+        let Some(st) = self.status.as_mut() else {
             return;
         };
+        if tight {
+            if !st.failure_logged {
+                st.failure_logged = true;
+                log::event(
+                    Level::Debug,
+                    "status_waits",
+                    &format!(
+                        "ward status waits: fewer than {STATUS_HEADROOM} tasks left under the pids limit (tried again every {})",
+                        secs(STATUS_RETRY)
+                    ),
+                    &[],
+                );
+            }
+            st.due = Some(now + STATUS_RETRY);
+            return;
+        }
         match (st.start)(&self.board) {
             Ok(handle) => {
                 st.handle = handle;
@@ -940,6 +973,18 @@ fn emf_context(plan: &EmfPlan) -> EmfContext {
     ctx
 }
 
+/// True when a thread started now could be refused by a cgroup pids
+/// limit: fewer than [`STATUS_HEADROOM`] tasks left. The host's `pid_max`
+/// is no such limit, and an unknown count is not a tight one.
+fn pids_tight(limit: Option<&crate::cgroup::PidsLimit>, current: Option<u64>) -> bool {
+    match (limit, current) {
+        (Some(l), Some(cur)) if l.source != crate::cgroup::LimitSource::Host => {
+            l.max.saturating_sub(cur) < STATUS_HEADROOM
+        }
+        _ => false,
+    }
+}
+
 /// True when no process but ward and its main child can exist in ward's
 /// PID namespace: ward is its PID 1 and the last pid handed out there is
 /// the main child's, or the serving thread's when ward started it after the
@@ -1251,6 +1296,25 @@ mod tests {
     #[test]
     fn a_job_over_at_once_never_starts_ward_status() {
         assert_eq!(status_starts(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn a_thread_waits_only_when_a_cgroup_pids_limit_is_nearly_reached() {
+        use crate::cgroup::{LimitSource, PidsLimit};
+        let cgroup = |max| PidsLimit {
+            max,
+            source: LimitSource::OwnGroup,
+        };
+        let host = PidsLimit {
+            max: 40,
+            source: LimitSource::Host,
+        };
+        assert!(pids_tight(Some(&cgroup(40)), Some(40)));
+        assert!(pids_tight(Some(&cgroup(40)), Some(33)));
+        assert!(!pids_tight(Some(&cgroup(40)), Some(32)));
+        assert!(!pids_tight(Some(&host), Some(40)));
+        assert!(!pids_tight(Some(&cgroup(40)), None));
+        assert!(!pids_tight(None, Some(40)));
     }
 
     #[test]
