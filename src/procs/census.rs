@@ -174,6 +174,21 @@ fn read_uptime_ticks(proc_root: &Path, ticks_per_s: u64) -> Result<u64, ProcsErr
     Ok((secs * ticks_per_s as f64) as u64)
 }
 
+/// The last pid handed out in the reader's PID namespace
+/// (`sys/kernel/ns_last_pid`, Linux 3.3+); `None` when unreadable.
+pub fn last_pid(proc_root: &Path) -> Option<i32> {
+    let mut buf = [0u8; 32];
+    let n = std::fs::File::open(proc_root.join("sys/kernel/ns_last_pid"))
+        .and_then(|mut f| f.read(&mut buf))
+        .ok()?;
+    parse_last_pid(&buf[..n])
+}
+
+/// Parses `ns_last_pid`: one decimal pid and a newline.
+fn parse_last_pid(bytes: &[u8]) -> Option<i32> {
+    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
+
 /// Clock ticks per second (USER_HZ), the unit of stat's times.
 pub fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no preconditions.
@@ -289,6 +304,17 @@ mod tests {
         let first = census(t.path(), 1, Scope::All, &mut table).unwrap();
         let _ = census(t.path(), 1, Scope::DescendantsOf(30), &mut table).unwrap();
         assert_eq!(census(t.path(), 1, Scope::All, &mut table).unwrap(), first);
+    }
+
+    #[test]
+    fn last_pid_is_read_from_its_file() {
+        assert_eq!(parse_last_pid(b"4\n"), Some(4));
+        assert_eq!(parse_last_pid(b"x\n"), None);
+        let t = FakeProc::new("lastpid", "1.00");
+        assert_eq!(last_pid(t.path()), None);
+        std::fs::create_dir_all(t.path().join("sys/kernel")).unwrap();
+        std::fs::write(t.path().join("sys/kernel/ns_last_pid"), "37\n").unwrap();
+        assert_eq!(last_pid(t.path()), Some(37));
     }
 
     #[test]

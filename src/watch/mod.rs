@@ -59,6 +59,10 @@ const SCORED_CANDIDATES: usize = 8;
 /// main child started: its thread and socket can wait, and a job that is
 /// over by then never pays for them.
 const STATUS_AFTER: Duration = Duration::from_millis(50);
+/// Under a cgroup pids limit, the serving thread starts only with at least
+/// this many tasks to spare: a thread the limit refuses would be counted
+/// among the container's refused forks, which are the application's news.
+const STATUS_HEADROOM: u64 = 8;
 /// After the serving thread could not start, try again this often.
 const STATUS_RETRY: Duration = Duration::from_secs(5);
 
@@ -143,6 +147,8 @@ pub struct Observer {
     final_sent: bool,
     /// `ward status`, to be started (`serve_status_later`).
     status: Option<StatusLater>,
+    /// The main child, once it runs.
+    main_pid: Option<i32>,
 }
 
 /// The serving thread for `ward status` the watch starts, and when.
@@ -251,6 +257,7 @@ impl Observer {
             board,
             final_sent: false,
             status: None,
+            main_pid: None,
         };
         observer.post();
         observer
@@ -283,13 +290,42 @@ impl Observer {
     /// Starts `ward status` when due; a thread that could not start is
     /// tried again later.
     fn start_status_if_due(&mut self, now: Instant) {
-        let Some(st) = self
+        if !self
             .status
-            .as_mut()
-            .filter(|st| st.due.is_some_and(|d| d <= now))
-        else {
+            .as_ref()
+            .is_some_and(|st| st.due.is_some_and(|d| d <= now))
+        {
+            return;
+        }
+        let tight = self.sampling.as_mut().is_some_and(|s| {
+            let current = s
+                .sampler
+                .cgroups()
+                .and_then(|cg| cg.pids_current(&mut s.buf));
+            pids_tight(
+                s.snap.limits.pids.as_ref(),
+                current.or(s.snap.cgroup.pids.current),
+            )
+        });
+        let Some(st) = self.status.as_mut() else {
             return;
         };
+        if tight {
+            if !st.failure_logged {
+                st.failure_logged = true;
+                log::event(
+                    Level::Debug,
+                    "status_waits",
+                    &format!(
+                        "ward status waits: fewer than {STATUS_HEADROOM} tasks left under the pids limit (tried again every {})",
+                        secs(STATUS_RETRY)
+                    ),
+                    &[],
+                );
+            }
+            st.due = Some(now + STATUS_RETRY);
+            return;
+        }
         match (st.start)(&self.board) {
             Ok(handle) => {
                 st.handle = handle;
@@ -386,6 +422,7 @@ impl Observer {
         let Some((main_pid, mut main_exit)) = self.wait_for_main(&end) else {
             return;
         };
+        self.main_pid = Some(main_pid);
         if let Some(st) = &mut self.status {
             st.due = Some(Instant::now() + STATUS_AFTER);
         }
@@ -466,7 +503,7 @@ impl Observer {
             }
             let mut sampled = false;
             if let Some(s) = self.sampling.as_mut().filter(|s| s.active && s.next <= now) {
-                s.tick(now, &end, &self.board);
+                s.tick(now, &end, &self.board, true);
                 s.next = Instant::now() + s.next_interval();
                 self.post();
                 sampled = true;
@@ -504,9 +541,18 @@ impl Observer {
         }
         let (snapshot, peaks) = match &mut self.sampling {
             Some(s) => {
+                // ward alone with its dead main child: a census would find
+                // nothing the report uses (no other process, so no zombie
+                // of another parent) and costs the report ~0.1 ms.
+                let alone = alone_with_main(
+                    self.plan.is_pid1,
+                    self.main_pid,
+                    self.status.as_ref().is_some_and(|st| st.handle.is_some()),
+                    crate::procs::last_pid(&self.proc_root),
+                );
                 // Fresh OOM count and memory numbers before the report
                 // decides anything; then no more sampling.
-                s.tick(Instant::now(), end, &self.board);
+                s.tick(Instant::now(), end, &self.board, !alone);
                 s.active = false;
                 (Some(Box::new(s.snap.clone())), s.peaks.clone())
             }
@@ -599,10 +645,18 @@ impl Observer {
 }
 
 impl Sampling {
-    /// One interval has passed: sample, warn, record.
-    fn tick(&mut self, now: Instant, end: &WatchEnd, board: &Board) {
-        self.sampler.take(now, &mut self.snap);
-        if self.snap.census_age_s > 0.0 && self.alerts.near_trouble(&self.snap, &self.thresholds) {
+    /// One interval has passed: sample, warn, record. `census`: false
+    /// when it could find nothing (the final look with ward alone).
+    fn tick(&mut self, now: Instant, end: &WatchEnd, board: &Board, census: bool) {
+        if census {
+            self.sampler.take(now, &mut self.snap);
+        } else {
+            self.sampler.take_cgroup_only(now, &mut self.snap);
+        }
+        if census
+            && self.snap.census_age_s > 0.0
+            && self.alerts.near_trouble(&self.snap, &self.thresholds)
+        {
             // About to warn: the warning names processes, so they must be
             // today's, not the last census's.
             self.sampler.census(now, &mut self.snap);
@@ -612,7 +666,7 @@ impl Sampling {
             .ratios
             .memory_ratio
             .is_some_and(|r| r * 100.0 >= self.thresholds.memory_pct * CANDIDATES_FROM);
-        if high && self.snap.census_age_s > 0.0 {
+        if census && high && self.snap.census_age_s > 0.0 {
             // Memory is high: keep the OOM candidates fresh every interval,
             // so the victim of a kill is among them.
             self.sampler.census(now, &mut self.snap);
@@ -919,6 +973,36 @@ fn emf_context(plan: &EmfPlan) -> EmfContext {
     ctx
 }
 
+/// True when a thread started now could be refused by a cgroup pids
+/// limit: fewer than [`STATUS_HEADROOM`] tasks left. The host's `pid_max`
+/// is no such limit, and an unknown count is not a tight one.
+fn pids_tight(limit: Option<&crate::cgroup::PidsLimit>, current: Option<u64>) -> bool {
+    match (limit, current) {
+        (Some(l), Some(cur)) if l.source != crate::cgroup::LimitSource::Host => {
+            l.max.saturating_sub(cur) < STATUS_HEADROOM
+        }
+        _ => false,
+    }
+}
+
+/// True when no process but ward and its main child can exist in ward's
+/// PID namespace: ward is its PID 1 and the last pid handed out there is
+/// the main child's, or the serving thread's when ward started it after the
+/// child. Any other process (a descendant, a `docker exec`) took a pid
+/// after those; a failed thread start may have too, which only costs a
+/// census.
+fn alone_with_main(
+    is_pid1: bool,
+    main_pid: Option<i32>,
+    thread_after_main: bool,
+    last_pid: Option<i32>,
+) -> bool {
+    let Some(main) = main_pid.filter(|_| is_pid1) else {
+        return false;
+    };
+    last_pid == Some(main + i32::from(thread_after_main))
+}
+
 /// ward's cgroup, when it can be found and is really ward's own.
 fn discover(roots: &Roots) -> Option<Cgroups> {
     match Cgroups::discover_unopened(roots) {
@@ -1212,6 +1296,38 @@ mod tests {
     #[test]
     fn a_job_over_at_once_never_starts_ward_status() {
         assert_eq!(status_starts(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn a_thread_waits_only_when_a_cgroup_pids_limit_is_nearly_reached() {
+        use crate::cgroup::{LimitSource, PidsLimit};
+        let cgroup = |max| PidsLimit {
+            max,
+            source: LimitSource::OwnGroup,
+        };
+        let host = PidsLimit {
+            max: 40,
+            source: LimitSource::Host,
+        };
+        assert!(pids_tight(Some(&cgroup(40)), Some(40)));
+        assert!(pids_tight(Some(&cgroup(40)), Some(33)));
+        assert!(!pids_tight(Some(&cgroup(40)), Some(32)));
+        assert!(!pids_tight(Some(&host), Some(40)));
+        assert!(!pids_tight(Some(&cgroup(40)), None));
+        assert!(!pids_tight(None, Some(40)));
+    }
+
+    #[test]
+    fn alone_only_as_pid1_with_no_pid_after_the_child() {
+        assert!(alone_with_main(true, Some(3), false, Some(3)));
+        assert!(alone_with_main(true, Some(3), true, Some(4)));
+        // A process forked after the main child (or a docker exec).
+        assert!(!alone_with_main(true, Some(3), false, Some(4)));
+        assert!(!alone_with_main(true, Some(3), true, Some(5)));
+        // Not PID 1: the namespace is not ward's to judge.
+        assert!(!alone_with_main(false, Some(3), false, Some(3)));
+        assert!(!alone_with_main(true, None, false, Some(3)));
+        assert!(!alone_with_main(true, Some(3), false, None));
     }
 
     #[test]
