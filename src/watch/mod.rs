@@ -290,11 +290,8 @@ impl Observer {
     /// Starts `ward status` when due; a thread that could not start is
     /// tried again later.
     fn start_status_if_due(&mut self, now: Instant) {
-        if !self
-            .status
-            .as_ref()
-            .is_some_and(|st| st.due.is_some_and(|d| d <= now))
-        {
+        let due = self.status.as_ref().and_then(|st| st.due);
+        if due.is_none_or(|d| d > now) {
             return;
         }
         let tight = self.sampling.as_mut().is_some_and(|s| {
