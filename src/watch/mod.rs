@@ -159,8 +159,28 @@ struct StatusLater {
     due: Option<Instant>,
     /// Kept, never dropped: dropping stops the thread.
     handle: Option<ServerHandle>,
-    /// A failed start was said once.
-    failure_logged: bool,
+    /// Waiting for pids to spare was said (once).
+    wait_said: bool,
+    /// A failed start was said (once).
+    failure_said: bool,
+}
+
+/// Puts the serving thread's start off by [`STATUS_RETRY`]; says why the
+/// first time for each reason.
+fn put_off(
+    due: &mut Option<Instant>,
+    said: &mut bool,
+    now: Instant,
+    level: Level,
+    key: &'static str,
+    why: String,
+) {
+    if !*said {
+        *said = true;
+        let msg = format!("{why}; trying again every {}", secs(STATUS_RETRY));
+        log::event(level, key, &msg, &[]);
+    }
+    *due = Some(now + STATUS_RETRY);
 }
 
 impl Observer {
@@ -283,7 +303,8 @@ impl Observer {
             start,
             due: None,
             handle: None,
-            failure_logged: false,
+            wait_said: false,
+            failure_said: false,
         });
     }
 
@@ -308,19 +329,17 @@ impl Observer {
             return;
         };
         if tight {
-            if !st.failure_logged {
-                st.failure_logged = true;
-                log::event(
-                    Level::Debug,
-                    "status_waits",
-                    &format!(
-                        "ward status waits: fewer than {STATUS_HEADROOM} tasks left under the pids limit (tried again every {})",
-                        secs(STATUS_RETRY)
-                    ),
-                    &[],
-                );
-            }
-            st.due = Some(now + STATUS_RETRY);
+            let why = format!(
+                "ward status waits: fewer than {STATUS_HEADROOM} tasks left under the pids limit"
+            );
+            put_off(
+                &mut st.due,
+                &mut st.wait_said,
+                now,
+                Level::Debug,
+                "status_waits",
+                why,
+            );
             return;
         }
         match (st.start)(&self.board) {
@@ -329,19 +348,15 @@ impl Observer {
                 st.due = None;
             }
             Err(e) => {
-                if !st.failure_logged {
-                    st.failure_logged = true;
-                    log::event(
-                        Level::Warning,
-                        "serve_unavailable",
-                        &format!(
-                            "cannot start the serving thread for ward status ({e}); trying again every {}",
-                            secs(STATUS_RETRY)
-                        ),
-                        &[],
-                    );
-                }
-                st.due = Some(now + STATUS_RETRY);
+                let why = format!("cannot start the serving thread for ward status ({e})");
+                put_off(
+                    &mut st.due,
+                    &mut st.failure_said,
+                    now,
+                    Level::Warning,
+                    "serve_unavailable",
+                    why,
+                );
             }
         }
     }
@@ -1168,13 +1183,9 @@ pub fn sigkilled_zombie_name(stat: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn main_exited_right_after_main_started_is_answered() {
-        // Seen as `ward -- true` taking 1 s in a third of the runs: the
-        // child exited while the watch thread woke for MainStarted, both
-        // wake-ups were consumed at once, and MainExited sat in the queue
-        // until FINAL_WAIT gave up on it (here the next sample is an hour
-        // away, so only the fix answers it).
+    /// A watch whose next sample is an hour away: whatever it sends in a
+    /// test was asked for, not sampled.
+    fn quiet_observer() -> Observer {
         let plan = WatchPlan {
             interval: Some(Duration::from_secs(3600)),
             thresholds: Thresholds::default(),
@@ -1183,22 +1194,39 @@ mod tests {
             grace: Duration::from_secs(1),
             emf: None,
         };
-        let observer = Observer::prepare(plan, Arc::new(Board::default()));
+        Observer::prepare(plan, Arc::new(Board::default()))
+    }
+
+    /// Counts the `Final`s that arrive within `wait`; stops at the first
+    /// one when `first_only`.
+    fn finals(reaper: &mut link::ReaperEnd, wait: Duration, first_only: bool) -> usize {
+        let deadline = Instant::now() + wait;
+        let mut n = 0;
+        // The watch wakes this thread with SIGURG, whose default action is
+        // to do nothing; the loop looks at the channel instead.
+        while Instant::now() < deadline && !(first_only && n > 0) {
+            std::thread::sleep(Duration::from_millis(5));
+            while let Some(o) = reaper.try_recv() {
+                n += usize::from(matches!(o, Observation::Final { .. }));
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn main_exited_right_after_main_started_is_answered() {
+        // Seen as `ward -- true` taking 1 s in a third of the runs: the
+        // child exited while the watch thread woke for MainStarted, both
+        // wake-ups were consumed at once, and MainExited sat in the queue
+        // until FINAL_WAIT gave up on it (here the next sample is an hour
+        // away, so only the fix answers it).
+        let observer = quiet_observer();
         let (mut reaper, watch) = link::pair().unwrap();
         let pid = std::process::id() as i32;
         assert!(reaper.send(Request::MainStarted { pid, exit_fd: None }));
         assert!(reaper.send(Request::MainExited));
         let thread = observer.spawn(watch).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut answered = false;
-        // The watch wakes this thread with SIGURG, whose default action is
-        // to do nothing; the loop looks at the channel instead.
-        while !answered && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-            while let Some(o) = reaper.try_recv() {
-                answered |= matches!(o, Observation::Final { .. });
-            }
-        }
+        let answered = finals(&mut reaper, Duration::from_secs(30), true) > 0;
         reaper.send(Request::Quit);
         thread.join().unwrap();
         assert!(
@@ -1212,15 +1240,7 @@ mod tests {
         // The main child's pidfd wakes the watch the moment the child
         // exits: the Final comes without a MainExited, and a MainExited
         // that crosses it brings no second one.
-        let plan = WatchPlan {
-            interval: Some(Duration::from_secs(3600)),
-            thresholds: Thresholds::default(),
-            is_pid1: false,
-            terminate_orphans: false,
-            grace: Duration::from_secs(1),
-            emf: None,
-        };
-        let observer = Observer::prepare(plan, Arc::new(Board::default()));
+        let observer = quiet_observer();
         let (mut reaper, watch) = link::pair().unwrap();
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id() as i32;
@@ -1233,24 +1253,14 @@ mod tests {
         let exit_fd = Some(link::ExitFd::new(fd));
         assert!(reaper.send(Request::MainStarted { pid, exit_fd }));
         let thread = observer.spawn(watch).unwrap();
-        let mut finals = 0;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while finals == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-            while let Some(o) = reaper.try_recv() {
-                finals += usize::from(matches!(o, Observation::Final { .. }));
-            }
-        }
-        assert_eq!(finals, 1, "no Final at the child's exit");
+        let mut got = finals(&mut reaper, Duration::from_secs(30), true);
+        assert_eq!(got, 1, "no Final at the child's exit");
         assert!(reaper.send(Request::MainExited));
-        std::thread::sleep(Duration::from_millis(100));
-        while let Some(o) = reaper.try_recv() {
-            finals += usize::from(matches!(o, Observation::Final { .. }));
-        }
+        got += finals(&mut reaper, Duration::from_millis(100), false);
         reaper.send(Request::Quit);
         thread.join().unwrap();
         child.wait().unwrap();
-        assert_eq!(finals, 1, "a second Final for the crossing MainExited");
+        assert_eq!(got, 1, "a second Final for the crossing MainExited");
     }
 
     /// Runs a watch thread with a counting `ward status` starter: MainStarted,
@@ -1258,15 +1268,7 @@ mod tests {
     /// within 300 ms.
     fn status_starts(main_lives: Duration) -> usize {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let plan = WatchPlan {
-            interval: Some(Duration::from_secs(3600)),
-            thresholds: Thresholds::default(),
-            is_pid1: false,
-            terminate_orphans: false,
-            grace: Duration::from_secs(1),
-            emf: None,
-        };
-        let mut observer = Observer::prepare(plan, Arc::new(Board::default()));
+        let mut observer = quiet_observer();
         let starts = Arc::new(AtomicUsize::new(0));
         let counted = starts.clone();
         observer.serve_status_later(Box::new(move |_| {
