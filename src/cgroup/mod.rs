@@ -257,13 +257,6 @@ impl Cgroups {
         parse::flat_key(buf, "max")
     }
 
-    /// The tasks in ward's pids group now (`pids.current`).
-    pub fn pids_current(&self, buf: &mut String) -> Option<u64> {
-        let p = self.pids.as_ref()?;
-        fsread::read_into(buf, &p.dir.join("pids.current")).ok()?;
-        parse::single_u64(buf)
-    }
-
     /// A pollable fd that becomes readable when the memory cgroup hits OOM (v1
     /// eventfd on `memory.oom_control`) or its `memory.events` changes (v2 inotify).
     pub fn oom_notifier(&self) -> Result<OomNotifier, CgroupError> {

@@ -63,6 +63,11 @@ const STATUS_AFTER: Duration = Duration::from_millis(50);
 /// this many tasks to spare: a thread the limit refuses would be counted
 /// among the container's refused forks, which are the application's news.
 const STATUS_HEADROOM: u64 = 8;
+/// Under a cgroup memory limit, the serving thread starts only with at
+/// least this much to spare (its stacks and buffers take far less): one
+/// charged to a full cgroup was seen to make the kernel OOM-kill the
+/// application's shell in a test.
+const STATUS_MEMORY_HEADROOM: u64 = 4 << 20;
 /// After the serving thread could not start, try again this often.
 const STATUS_RETRY: Duration = Duration::from_secs(5);
 
@@ -316,21 +321,22 @@ impl Observer {
             return;
         }
         let tight = self.sampling.as_mut().is_some_and(|s| {
-            let current = s
-                .sampler
-                .cgroups()
-                .and_then(|cg| cg.pids_current(&mut s.buf));
-            pids_tight(
-                s.snap.limits.pids.as_ref(),
-                current.or(s.snap.cgroup.pids.current),
-            )
+            // Fresh numbers, read from the files the first look opened (no
+            // new kernel buffers): a thread charged to a memory cgroup at
+            // its limit sets off the OOM killer, which then takes one of
+            // the application's processes.
+            s.sampler.take_cgroup_only(now, &mut s.snap);
+            let m = &s.snap.cgroup.memory;
+            pids_tight(s.snap.limits.pids.as_ref(), s.snap.cgroup.pids.current)
+                || memory_tight(s.snap.limits.memory.as_ref(), m.working_set.or(m.usage))
         });
         let Some(st) = self.status.as_mut() else {
             return;
         };
         if tight {
             let why = format!(
-                "ward status waits: fewer than {STATUS_HEADROOM} tasks left under the pids limit"
+                "ward status waits: fewer than {STATUS_HEADROOM} tasks or {} of memory left under the container's limits",
+                bytes(STATUS_MEMORY_HEADROOM)
             );
             put_off(
                 &mut st.due,
@@ -997,6 +1003,18 @@ fn pids_tight(limit: Option<&crate::cgroup::PidsLimit>, current: Option<u64>) ->
     }
 }
 
+/// True when a thread started now could push a cgroup memory limit over:
+/// less than [`STATUS_MEMORY_HEADROOM`] left. The host's memory is no such
+/// limit, and an unknown usage is not a tight one.
+fn memory_tight(limit: Option<&crate::cgroup::MemoryLimit>, used: Option<u64>) -> bool {
+    match (limit, used) {
+        (Some(l), Some(used)) if l.source != crate::cgroup::LimitSource::Host => {
+            l.bytes.saturating_sub(used) < STATUS_MEMORY_HEADROOM
+        }
+        _ => false,
+    }
+}
+
 /// True when no process but ward and its main child can exist in ward's
 /// PID namespace: ward is its PID 1 and the last pid handed out there is
 /// the main child's, or the serving thread's when ward started it after the
@@ -1314,6 +1332,26 @@ mod tests {
         assert!(!pids_tight(Some(&host), Some(40)));
         assert!(!pids_tight(Some(&cgroup(40)), None));
         assert!(!pids_tight(None, Some(40)));
+    }
+
+    #[test]
+    fn a_thread_waits_only_when_a_cgroup_memory_limit_is_nearly_reached() {
+        use crate::cgroup::{LimitSource, MemoryLimit};
+        const MIB: u64 = 1 << 20;
+        let cgroup = MemoryLimit {
+            bytes: 32 * MIB,
+            source: LimitSource::OwnGroup,
+        };
+        let host = MemoryLimit {
+            bytes: 32 * MIB,
+            source: LimitSource::Host,
+        };
+        assert!(memory_tight(Some(&cgroup), Some(32 * MIB)));
+        assert!(memory_tight(Some(&cgroup), Some(29 * MIB)));
+        assert!(!memory_tight(Some(&cgroup), Some(28 * MIB)));
+        assert!(!memory_tight(Some(&host), Some(32 * MIB)));
+        assert!(!memory_tight(Some(&cgroup), None));
+        assert!(!memory_tight(None, Some(32 * MIB)));
     }
 
     #[test]
