@@ -207,6 +207,11 @@ fn idle_flood_and_request_storm_start_no_thread() {
     let _g = serial();
     let before = threads();
     let (server, addr, _) = start(Limits::default());
+    // The thread names itself once it runs: wait for that (bounded).
+    let named_by = Instant::now() + Duration::from_secs(10);
+    while threads() == before && Instant::now() < named_by {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let with_server = threads();
     assert_eq!(with_server, before + 1, "the server is one thread");
 
