@@ -992,24 +992,31 @@ fn emf_context(plan: &EmfPlan) -> EmfContext {
 }
 
 /// True when a thread started now could be refused by a cgroup pids
-/// limit: fewer than [`STATUS_HEADROOM`] tasks left. The host's `pid_max`
-/// is no such limit, and an unknown count is not a tight one.
+/// limit: fewer than [`STATUS_HEADROOM`] tasks left.
 fn pids_tight(limit: Option<&crate::cgroup::PidsLimit>, current: Option<u64>) -> bool {
-    match (limit, current) {
-        (Some(l), Some(cur)) if l.source != crate::cgroup::LimitSource::Host => {
-            l.max.saturating_sub(cur) < STATUS_HEADROOM
-        }
-        _ => false,
-    }
+    near_limit(limit.map(|l| (l.max, &l.source)), current, STATUS_HEADROOM)
 }
 
 /// True when a thread started now could push a cgroup memory limit over:
-/// less than [`STATUS_MEMORY_HEADROOM`] left. The host's memory is no such
-/// limit, and an unknown usage is not a tight one.
+/// less than [`STATUS_MEMORY_HEADROOM`] left.
 fn memory_tight(limit: Option<&crate::cgroup::MemoryLimit>, used: Option<u64>) -> bool {
+    near_limit(
+        limit.map(|l| (l.bytes, &l.source)),
+        used,
+        STATUS_MEMORY_HEADROOM,
+    )
+}
+
+/// Less than `headroom` left under a cgroup limit. The host's own amount is
+/// no such limit, and an unknown usage is not a tight one.
+fn near_limit(
+    limit: Option<(u64, &crate::cgroup::LimitSource)>,
+    used: Option<u64>,
+    headroom: u64,
+) -> bool {
     match (limit, used) {
-        (Some(l), Some(used)) if l.source != crate::cgroup::LimitSource::Host => {
-            l.bytes.saturating_sub(used) < STATUS_MEMORY_HEADROOM
+        (Some((max, source)), Some(used)) if *source != crate::cgroup::LimitSource::Host => {
+            max.saturating_sub(used) < headroom
         }
         _ => false,
     }
