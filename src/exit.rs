@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+/// Help or version printed.
+pub const OK: u8 = 0;
 /// ward was called wrongly: bad option, bad value, no command.
 pub const USAGE: u8 = 2;
 /// ward itself failed before or while starting the child (cannot fork, cannot

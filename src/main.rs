@@ -1,11 +1,22 @@
 //! The `ward` binary: parse the command line, then hand over to the library.
 //!
-//! Owns only dispatch and the three things printed before the library runs:
-//! help, version and a usage error. None of them may panic: a closed stdout
-//! (`ward --help | true`) is ignored, not an abort.
+//! Owns only dispatch, the process start-up that replaces std's, and the
+//! three things printed before the library runs: help, version and a usage
+//! error. None of them may panic: a closed stdout (`ward --help | true`) is
+//! ignored, not an abort.
+
+// ward starts itself instead of std's runtime start (`lang_start`). What std
+// does there, ward does in `start_process` below, less the stack overflow
+// handler: std installs a SIGSEGV/SIGBUS handler and an alternate signal
+// stack for the main thread and for every thread it spawns (nine system calls
+// and two page faults before the child starts, four more per thread), only to
+// print a sentence ward no longer gets anyway (see `pthread_getattr_np`). The
+// guard pages stay, so an overflow still stops ward with SIGSEGV. Arguments
+// still come through `std::env::args_os`: glibc hands them to std's
+// `.init_array` entry, which runs without `lang_start`.
+#![no_main]
 
 use std::io::Write as _;
-use std::process::ExitCode;
 
 use ward::cli::{self, Invocation};
 use ward::exit;
@@ -29,14 +40,51 @@ pub extern "C" fn pthread_getattr_np(
     libc::ENOSYS
 }
 
-fn main() -> ExitCode {
+/// The process entry point (C `main`, called by glibc's start-up code).
+#[unsafe(no_mangle)]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    start_process();
+    libc::c_int::from(dispatch())
+}
+
+/// What std's runtime start does and ward needs: fds 0-2 open (a closed one
+/// would be taken by the next file ward opens, and the child would inherit
+/// that as its stdin or stdout), and SIGPIPE ignored (a write to a stderr
+/// nobody reads must fail with EPIPE, not become a pending signal that the
+/// signalfd would pass on to the child). The inherited SIGPIPE disposition,
+/// which the child gets back, was recorded before this (`.init_array`).
+fn start_process() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: three valid pollfds; a zero timeout only reports POLLNVAL.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } > 0 {
+        for p in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+            // SAFETY: a constant C path; open takes the lowest free fd, the
+            // closed one.
+            let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            if fd != p.fd && fd >= 0 {
+                // Not the slot expected (cannot happen: fds are taken lowest
+                // first); keep going, ward's own files simply sit higher.
+                // SAFETY: closing the fd just opened.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+    // SAFETY: setting a standard disposition for one signal.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+fn dispatch() -> u8 {
     let env = |name: &str| std::env::var_os(name);
     match cli::parse(std::env::args_os().skip(1), &env) {
         Ok(Invocation::Help) => print(&cli::help::help_text()),
         Ok(Invocation::Version) => print(&format!("ward {}\n", env!("CARGO_PKG_VERSION"))),
-        Ok(Invocation::Run(cfg)) => ExitCode::from(ward::init::run(*cfg)),
-        Ok(Invocation::Status(args)) => ExitCode::from(ward::status::main(args)),
-        Ok(Invocation::Check(args)) => ExitCode::from(ward::check::main(args)),
+        Ok(Invocation::Run(cfg)) => ward::init::run(*cfg),
+        Ok(Invocation::Status(args)) => ward::status::main(args),
+        Ok(Invocation::Check(args)) => ward::check::main(args),
         Err(e) => {
             // The format may itself be what was wrong, so honour the variable
             // only when it parses.
@@ -48,16 +96,16 @@ fn main() -> ExitCode {
             log::event(Level::Error, "usage", &e.0, &[]);
             // The line is queued if stderr is slow; give it a moment, never forever.
             log::flush(std::time::Duration::from_secs(1));
-            ExitCode::from(exit::USAGE)
+            exit::USAGE
         }
     }
 }
 
 /// Writes to stdout, ignoring failure: a reader that went away (EPIPE) has
 /// nothing left to tell, and `print!` would panic on it.
-fn print(text: &str) -> ExitCode {
+fn print(text: &str) -> u8 {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
-    ExitCode::SUCCESS
+    exit::OK
 }

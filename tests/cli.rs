@@ -99,7 +99,7 @@ fn help_and_version_go_to_stdout() {
 }
 
 /// `ward --help | true`: stdout is a pipe nobody reads. Writing gets EPIPE
-/// (Rust ignores SIGPIPE); `print!` would panic on it, which the release
+/// (ward ignores SIGPIPE at start); `print!` would panic on it, which the release
 /// profile turns into an abort (SIGABRT, shell code 134).
 #[test]
 fn help_into_a_closed_pipe_exits_0() {
@@ -133,4 +133,70 @@ fn help_into_a_closed_pipe_exits_0() {
         assert_eq!(status.code(), Some(0), "{arg}: {status:?} {stderr}");
         assert!(stderr.is_empty(), "{arg}: {stderr}");
     }
+}
+
+/// ward started with stdin closed: like std's own start-up, which ward
+/// replaces, it opens /dev/null in its place first, so that no file ward
+/// opens later (close-on-exec) takes fd 0 and leaves the child without a
+/// stdin.
+#[test]
+fn a_closed_stdin_becomes_dev_null_for_the_child() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = ward_plain([
+        "--",
+        "sh",
+        "-c",
+        "readlink /proc/self/fd/0 || echo no-stdin",
+    ]);
+    cmd.env_clear().env("PATH", "/usr/bin:/bin");
+    // SAFETY: close(2) is async-signal-safe; nothing else runs in pre_exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(0);
+            Ok(())
+        });
+    }
+    let out = run(cmd, LIMIT);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.trim(), "/dev/null", "{out:?}");
+}
+
+/// ward's stderr is a pipe whose reader is gone, and ward logs while the
+/// child runs (`--log-level debug` says `child_started`): the write fails
+/// with EPIPE and nothing more. With SIGPIPE not ignored, the signal would
+/// be pending for ward's blocked mask, read by its signalfd and passed on
+/// to the child, which would die of it (141).
+#[test]
+fn a_closed_stderr_pipe_sends_no_sigpipe_to_the_child() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args([
+            "--log-level",
+            "debug",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.5; exit 4",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(writer))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ward with a closed stderr pipe did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(status.code(), Some(4), "{status:?}");
 }
