@@ -13,12 +13,23 @@ const MAX_FILE: u64 = 1 << 20;
 /// The first read's size at discovery (`/proc/self/cgroup`, `mountinfo`).
 const DISCOVERY_READ: usize = 16 * 1024;
 
-/// Replaces `buf` with the contents of `path`.
+/// Replaces `buf` with the contents of `path`, a file the kernel generates
+/// whole (a cgroup interface file, `/proc/meminfo`, `/proc/self/status`, a
+/// sysfs value): one read, as in [`reread_into`], and no second one only to
+/// hear the end (four files of the memory limit read before the child starts
+/// save a syscall each).
+pub(crate) fn read_into(buf: &mut String, path: &Path) -> io::Result<()> {
+    let f = File::open(path)?;
+    reread_into(buf, &f)
+}
+
+/// Replaces `buf` with the whole of `path`, read until the kernel says it
+/// ended: for `mountinfo`, a file of many records that a read may cut short
+/// where the next one would not fit.
 ///
 /// Reads through `Take` on purpose: `File::read_to_string` first calls statx and
-/// lseek for a size hint, which on cgroupfs is useless (sizes are 0 or 4096) and
-/// doubles the syscalls of the every-5-seconds sample.
-pub(crate) fn read_into(buf: &mut String, path: &Path) -> io::Result<()> {
+/// lseek for a size hint, which on procfs is useless (sizes are 0).
+fn read_whole(buf: &mut String, path: &Path) -> io::Result<()> {
     buf.clear();
     let f = File::open(path)?;
     (&f).take(MAX_FILE).read_to_string(buf)?;
@@ -64,7 +75,7 @@ pub(crate) fn read_file(path: &Path) -> Result<String, CgroupError> {
     // Room for a whole mountinfo of a busy host in one read: from an empty
     // buffer std probes with 32 bytes and doubles, eight reads for 2 KiB.
     let mut s = String::with_capacity(DISCOVERY_READ);
-    read_into(&mut s, path).map_err(|source| CgroupError::Read {
+    read_whole(&mut s, path).map_err(|source| CgroupError::Read {
         path: path.to_owned(),
         source,
     })?;

@@ -106,7 +106,9 @@ fn group_for(roots: &Roots, version: Version, m: &MountInfo<'_>, line: &ProcCgro
     for c in rest {
         dir.push(c);
     }
-    if !dir.is_dir() && dir != mount_point {
+    // The mount point itself needs no look (a stat each, before the child
+    // starts: one per controller, all of them in a container).
+    if dir != mount_point && !dir.is_dir() {
         dir = mount_point.clone();
         placement = Placement::Fallback;
     }
