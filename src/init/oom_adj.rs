@@ -100,23 +100,42 @@ pub fn parse_adj(text: &str) -> Option<i32> {
 /// `memory_total` (the container's memory limit; the host's RAM and swap
 /// when `None`).
 pub fn shield(proc_root: &Path, memory_total: impl FnOnce() -> Option<u64>) -> OomShield {
+    use std::io::Read as _;
+    use std::os::unix::fs::FileExt as _;
     let path = proc_root.join("self/oom_score_adj");
-    let inherited = match std::fs::read_to_string(&path) {
-        Ok(t) => match parse_adj(&t) {
-            Some(v) => v,
-            None => {
-                return OomShield::Untouched {
-                    why: format!("{} holds {:?}", path.display(), t.trim()),
-                };
-            }
-        },
+    // One open for the read and the write (this runs before the child
+    // starts); read-only where writing is refused at open.
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map(|f| (f, None))
+        .or_else(|e| std::fs::File::open(&path).map(|f| (f, Some(e))));
+    let mut text = [0u8; 16];
+    let read = opened.and_then(|(mut f, open_error)| {
+        // The kernel hands the whole value over in one read.
+        let n = f.read(&mut text)?;
+        Ok((f, open_error, n))
+    });
+    let (file, open_error, n) = match read {
+        Ok(r) => r,
         Err(e) => {
             return OomShield::Untouched {
                 why: format!("cannot read {}: {e}", path.display()),
             };
         }
     };
-    let why = match std::fs::write(&path, b"-1000") {
+    let t = String::from_utf8_lossy(&text[..n]);
+    let Some(inherited) = parse_adj(&t) else {
+        return OomShield::Untouched {
+            why: format!("{} holds {:?}", path.display(), t.trim()),
+        };
+    };
+    let written = match open_error {
+        Some(e) => Err(e),
+        None => file.write_at(b"-1000", 0).map(|_| ()),
+    };
+    let why = match written {
         Ok(()) => {
             return OomShield::Protected {
                 child_adj: inherited,
@@ -235,5 +254,36 @@ mod tests {
         assert_eq!(&b[..n], b"-1000");
         let (b, n) = adj_bytes(126);
         assert_eq!(&b[..n], b"126");
+    }
+
+    /// `shield` on a captured `/proc`: the value read, written over, and
+    /// the two ways it gives up.
+    #[test]
+    fn shield_reads_and_lowers_through_one_file() {
+        let root = std::env::temp_dir().join(format!("ward-oom-adj-{}", std::process::id()));
+        let file = root.join("self/oom_score_adj");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+
+        std::fs::write(&file, "300\n").unwrap();
+        let got = shield(&root, || {
+            panic!("the limit is read only when lowering fails")
+        });
+        assert_eq!(got, OomShield::Protected { child_adj: 300 });
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "-1000");
+
+        std::fs::write(&file, "lots\n").unwrap();
+        let got = shield(&root, || None);
+        assert!(
+            matches!(&got, OomShield::Untouched { why } if why.contains("holds \"lots\"")),
+            "{got:?}"
+        );
+
+        std::fs::remove_file(&file).unwrap();
+        let got = shield(&root, || None);
+        assert!(
+            matches!(&got, OomShield::Untouched { why } if why.starts_with("cannot read ")),
+            "{got:?}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
