@@ -21,7 +21,7 @@ use crate::sigmask::{self, SIG_MAX, kernel_sigset};
 const NOT_BLOCKED: &[i32] = &[libc::SIGKILL, libc::SIGSTOP, libc::SIGTTIN, libc::SIGTTOU];
 
 /// Signals whose disposition changes in ward before the child starts: SIGPIPE
-/// (the Rust runtime ignores it before `main`), SIGTTIN/SIGTTOU (ignored by
+/// (ignored by ward as it starts, see `main.rs`), SIGTTIN/SIGTTOU (ignored by
 /// ward, see [`NOT_BLOCKED`]) and SIGCHLD (set to default by ward: an
 /// inherited SIG_IGN would make the kernel reap ward's children itself).
 /// The child gets back what ward inherited for each, as tini and `execvp`
@@ -33,9 +33,10 @@ pub const RESTORED: [i32; 4] = [libc::SIGPIPE, libc::SIGTTIN, libc::SIGTTOU, lib
 /// are the only two.
 static INHERITED: [AtomicU8; 4] = [const { AtomicU8::new(0) }; 4];
 
-/// Records the inherited dispositions before the Rust runtime's start-up
-/// code runs (it sets SIGPIPE to SIG_IGN before `main`): glibc runs
-/// `.init_array` entries first, in static binaries too.
+/// Records the inherited dispositions before anything changes them (ward's
+/// `main` sets SIGPIPE to SIG_IGN first thing; so would std's runtime start
+/// in another binary): glibc runs `.init_array` entries before `main`, in
+/// static binaries too.
 #[used]
 #[unsafe(link_section = ".init_array")]
 static RECORD_AT_LOAD: extern "C" fn() = record_inherited;

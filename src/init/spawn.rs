@@ -184,10 +184,9 @@ pub fn spawn(argv: &[OsString], setup: &ChildSetup) -> Result<Started, SpawnErro
             source: std::io::Error::last_os_error(),
         });
     }
-    // Also set the group here so `-g` works even if ward signals the child
-    // before it ran its own setpgid (the race tini closes the same way).
-    // SAFETY: setpgid on our own child; EACCES after its exec is harmless.
-    unsafe { libc::setpgid(pid, pid) };
+    // No setpgid from this side (fork-based inits need one to close the
+    // race with a signal sent before the child's own): with CLONE_VFORK this
+    // thread resumes only after the child's setpgid and exec.
     // The child has exec'd or exited by now (CLONE_VFORK); it wrote the
     // errno before exiting.
     match failed.load(Ordering::Acquire) {
@@ -236,9 +235,9 @@ unsafe fn child_before_exec(
             // Signals are still blocked here, so SIGTTOU cannot stop us.
             libc::tcsetpgrp(0, libc::getpid());
         }
-        // Dispositions ward changed, back to what ward inherited: SIGTTIN/
-        // SIGTTOU ignored by ward, SIGPIPE ignored by the Rust runtime,
-        // SIGCHLD set to default by ward. exec keeps SIG_IGN, so a parent
+        // Dispositions ward changed, back to what ward inherited: SIGTTIN,
+        // SIGTTOU and SIGPIPE ignored by ward, SIGCHLD set to default by
+        // ward. exec keeps SIG_IGN, so a parent
         // that ignored SIGPIPE gets a workload that ignores it.
         for (&sig, &action) in crate::init::signals::RESTORED
             .iter()
