@@ -852,8 +852,7 @@ impl Sampling {
         loop {
             self.sampler
                 .take_cgroup_only(Instant::now(), &mut self.snap);
-            let m = &self.snap.cgroup.memory;
-            if !memory_tight(self.snap.limits.memory.as_ref(), unreclaimable(m)) {
+            if self.room() {
                 return true;
             }
             if started.elapsed() >= ROOM_WAIT {
@@ -866,17 +865,23 @@ impl Sampling {
     /// True when the latest sample leaves room for a look at `/proc`;
     /// otherwise says once a run that `what` was skipped, with the numbers.
     fn room_to_look(&mut self, what: &str) -> bool {
-        let m = &self.snap.cgroup.memory;
-        let limit = self.snap.limits.memory.as_ref();
-        let held = unreclaimable(m);
-        if !memory_tight(limit, held) {
+        if self.room() {
             return true;
         }
         if !self.no_room_said {
             self.no_room_said = true;
-            log_no_room(what, limit.map(|l| l.bytes), held, m);
+            let m = &self.snap.cgroup.memory;
+            let limit = self.snap.limits.memory.as_ref().map(|l| l.bytes);
+            log_no_room(what, limit, unreclaimable(m), m);
         }
         false
+    }
+
+    /// The latest sample leaves room under the memory limit for what a
+    /// look at `/proc` takes (see [`memory_tight`]).
+    fn room(&self) -> bool {
+        let m = &self.snap.cgroup.memory;
+        !memory_tight(self.snap.limits.memory.as_ref(), unreclaimable(m))
     }
 
     /// Which candidates are gone after a rise of `kills`, and who survived.
@@ -1192,8 +1197,8 @@ fn pollfd(fd: i32) -> libc::pollfd {
     }
 }
 
-/// The words of an `oom_kill` event. The victim comes from the reaping
-/// thread (a child it reaped with SIGKILL) or from the watch's guess.
+/// Logs an `oom_kill` event. The victim comes from the reaping thread (a
+/// child it reaped with SIGKILL) or from the watch's guess.
 pub fn log_oom_kill(victim: Option<&OomVictim>, ctx: &OomContext, count: u64, total: u64) {
     log::event(
         Level::Warning,
