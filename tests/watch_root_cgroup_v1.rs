@@ -36,6 +36,7 @@ const WATCH_KEYS: &[&str] = &[
     "zombies_cleared",
     "memory_pressure",
     "cgroup_unavailable",
+    "census_skipped",
 ];
 
 /// Root and the v1 controllers, or a visible skip (a failure in CI).
@@ -183,6 +184,108 @@ fn root_v1_oom_kill_of_a_grandchild_is_logged_and_the_shell_code_passes() {
         out.dump()
     );
     out.has(out.one("child_exited"), "exited with code 3");
+}
+
+/// The shell of the cases below: a private tmpfs (ward runs in a mount
+/// namespace of its own, see `in_pid_namespace`) whose file the hog maps
+/// and fills until the OOM killer takes it. Its pages are shmem, which no
+/// kill frees, so the group stays full. The bystander empties the file
+/// 1.5 s after the kill with a builtin (no fork at the limit); the watch
+/// samples every 500 ms meanwhile. Exits 3.
+fn full_of_tmpfs(dir: &std::path::Path) -> String {
+    let d = dir.display();
+    script(&format!(
+        "mount -t tmpfs -o size=64m ward-oomfull {d} || exit 90
+         (sleep 1.5; : > {d}/fill) &
+         $W hog 100 --step 1 --shared {d}/fill
+         wait
+         exit 3"
+    ))
+}
+
+/// What every run of [`full_of_tmpfs`] must show: one kill, the hog's,
+/// and the shell's own code.
+fn one_kill_and_the_shell_code(cg: &CgroupV1, out: &Outcome) {
+    let kills = cg.oom_kills();
+    assert_eq!(kills, 1, "exactly one OOM kill (the hog's)\n{}", out.dump());
+    assert_eq!(out.code, 3, "{}", out.dump());
+    out.has(out.one("child_exited"), "exited with code 3");
+    let oom = out.one("oom_kill");
+    out.has(oom, "(1 OOM kill since ward started)");
+    out.has(oom, "held by tmpfs/shared memory");
+    // The hog was the shell's child: never named with certainty.
+    assert!(
+        !oom.contains("OOM killer killed ward-workload"),
+        "{}",
+        out.dump()
+    );
+}
+
+/// Measured in CI: ward's own look right after an OOM kill, charged to a
+/// group at its limit, made the kernel kill a second time ('ward-watch
+/// invoked oom-killer') and took the shell (exit 137 instead of 3). Here
+/// the group stays full after the kill: ward must not look at /proc (a
+/// census allocates kernel buffers, /proc entries and heap), and says so.
+#[test]
+fn root_v1_a_group_full_of_tmpfs_after_an_oom_kill_gets_no_second_kill_from_ward() {
+    let Some((_serial, cg)) = case(
+        "root_v1_a_group_full_of_tmpfs_after_an_oom_kill_gets_no_second_kill_from_ward",
+        "oomfull",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(32);
+    let dir = common::TempDir::new("oomfull");
+    let out = watched_in(&cg, &["sh", "-c", &full_of_tmpfs(dir.path())]);
+    one_kill_and_the_shell_code(&cg, &out);
+    let skipped = out.one("census_skipped");
+    out.has(
+        skipped,
+        "of the 32.0 MiB limit is memory the kernel cannot reclaim",
+    );
+    out.has(skipped, "shmem/tmpfs ");
+    out.has(out.one("oom_kill"), "ward did not look for it");
+}
+
+/// The same, with ward's binary read by the container first (as under
+/// Docker, where the image's files are read inside the container): its
+/// code pages are then the group's page cache, which the kill's reclaim
+/// drops, and whatever ward runs next faults them back in at the limit
+/// ('ward-watch invoked oom-killer', `filemap_fault`; also the reaping
+/// thread). Seen here: 2 or 3 kills in 3 of 3 runs before the room check
+/// and 2 in 5 of 5 after it, the census no longer being the cause.
+#[test]
+#[ignore = "known: ward's own code faults in a full group set off a second kill (needs its code kept resident)"]
+fn root_v1_a_cold_ward_in_a_group_full_of_tmpfs_sets_off_no_second_kill() {
+    let Some((_serial, cg)) = case(
+        "root_v1_a_cold_ward_in_a_group_full_of_tmpfs_sets_off_no_second_kill",
+        "oomcold",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(32);
+    let dir = common::TempDir::new("oomcold");
+    let bin = common::TempDir::new("oomcold-bin");
+    let cold = bin.path().join("ward");
+    cold_copy(std::path::Path::new(common::ward()), &cold);
+    let mut cmd = common::in_pid_namespace([cold.as_os_str()]);
+    cmd.args(["--watch-interval", "500ms", "--", "sh", "-c"]);
+    cmd.arg(full_of_tmpfs(dir.path()));
+    cg.wrap(&mut cmd);
+    let out = run(cmd, GUARD);
+    one_kill_and_the_shell_code(&cg, &out);
+}
+
+/// Copies `from` to `to` and drops the copy's pages from the page cache, so
+/// the first process to run it reads (and is charged for) them.
+fn cold_copy(from: &std::path::Path, to: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy to {}: {e}", to.display()));
+    let f = std::fs::File::open(to).unwrap();
+    f.sync_all().unwrap();
+    // SAFETY: a valid fd; advice only.
+    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0, "posix_fadvise");
 }
 
 #[test]

@@ -22,7 +22,7 @@ usage: ward-workload COMMAND [ARGS]
   signal-echo
   ignore-term [--exit-after MS]
   stragglers N (--ignore-term | --exit-after MS) [--hold SECS]
-  hog MB [--step MB] [--step-ms MS] [--hold SECS]
+  hog MB [--step MB] [--step-ms MS] [--hold SECS] [--shared FILE]
   forks N [--hold SECS]
   hold N [--churn K] [--every MS]
   busy SECS [--threads T]
@@ -737,25 +737,55 @@ fn hog(a: &mut Args) {
     let step: u64 = a.option("--step").unwrap_or(8);
     let step_ms: u64 = a.option("--step-ms").unwrap_or(0);
     let hold: Option<f64> = a.option("--hold");
+    let shared: Option<String> = a.option("--shared");
     a.finish();
     if step == 0 {
         usage_error("--step must be at least 1");
     }
+    // With --shared, the memory is FILE's pages mapped shared: on a tmpfs
+    // they are shmem, which outlives the process (an OOM kill frees none of
+    // it), while they still count in its RSS, so the OOM killer picks it.
+    let fd = shared.map_or(-1, |path| {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .unwrap_or_else(|e| fail(&format!("open {path}: {e}")));
+        // SAFETY: a valid fd; the size covers every step's offset.
+        if unsafe { libc::ftruncate(std::os::fd::AsRawFd::as_raw_fd(&f), (mb << 20) as i64) } != 0 {
+            fail(&format!(
+                "ftruncate {path}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        std::os::fd::IntoRawFd::into_raw_fd(f)
+    });
+    let flags = if fd < 0 {
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS
+    } else {
+        libc::MAP_SHARED
+    };
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
     let mut left = mb;
     while left > 0 {
         let this = left.min(step);
         let len = (this as usize) << 20;
-        // SAFETY: anonymous private mapping, never unmapped (held until exit).
+        let offset = ((mb - left) << 20) as libc::off_t;
+        // SAFETY: a fresh mapping (anonymous, or of fd within its size),
+        // never unmapped (held until exit).
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
+                flags,
+                fd,
+                if fd < 0 { 0 } else { offset },
             )
         };
         if p == libc::MAP_FAILED {

@@ -103,6 +103,9 @@ pub struct OomContext {
     pub file_bytes: Option<u64>,
     /// Shared memory and tmpfs then.
     pub shmem_bytes: Option<u64>,
+    /// ward did not look at the processes (the group stayed full of memory
+    /// the kernel cannot reclaim): nothing was learnt about the victim.
+    pub not_looked: bool,
 }
 
 /// Peaks and first readings the watch keeps for the exit report.

@@ -70,11 +70,18 @@ const FIRST_LOOK_AFTER: Duration = Duration::from_millis(10);
 /// this many tasks to spare: a thread the limit refuses would be counted
 /// among the container's refused forks, which are the application's news.
 const STATUS_HEADROOM: u64 = 8;
-/// Under a cgroup memory limit, the serving thread starts only with at
-/// least this much to spare (its stacks and buffers take far less): one
-/// charged to a full cgroup was seen to make the kernel OOM-kill the
-/// application's shell in a test.
-const STATUS_MEMORY_HEADROOM: u64 = 4 << 20;
+/// Under a cgroup memory limit, the serving thread starts, and the watch
+/// looks at `/proc`, only with at least this much left that the kernel
+/// cannot reclaim (the thread's stacks and a census's kernel buffers and
+/// heap take far less): ward's memory is the container's, and a charge to a
+/// full group was seen to make the kernel OOM-kill the application's shell
+/// (a new thread; 'ward-watch invoked oom-killer' 6.9 ms after a kill).
+const MEMORY_HEADROOM: u64 = 4 << 20;
+/// Right after an OOM kill, wait this long at most for the victim's memory
+/// to be freed (normally a few milliseconds) before looking at `/proc`...
+const ROOM_WAIT: Duration = Duration::from_millis(150);
+/// ...reading the cgroup's already-open files this often.
+const ROOM_POLL: Duration = Duration::from_millis(2);
 /// After the serving thread could not start, try again this often.
 const STATUS_RETRY: Duration = Duration::from_secs(5);
 
@@ -146,6 +153,8 @@ struct Sampling {
     first_look_due: bool,
     /// When the first look is due; `None` until the child runs.
     first_look_at: Option<Instant>,
+    /// A look at `/proc` skipped for want of memory was said (once a run).
+    no_room_said: bool,
 }
 
 /// The watch thread's state. Built on the main thread before the child
@@ -260,6 +269,7 @@ impl Observer {
                 candidates: Vec::new(),
                 first_look_due: true,
                 first_look_at: None,
+                no_room_said: false,
             };
             s.alerts.baseline(fork_refusals);
             s.peaks.fork_failures_base = fork_refusals;
@@ -337,9 +347,11 @@ impl Observer {
             // its limit sets off the OOM killer, which then takes one of
             // the application's processes.
             s.sampler.take_cgroup_only(now, &mut s.snap);
-            let m = &s.snap.cgroup.memory;
             pids_tight(s.snap.limits.pids.as_ref(), s.snap.cgroup.pids.current)
-                || memory_tight(s.snap.limits.memory.as_ref(), m.working_set.or(m.usage))
+                || memory_tight(
+                    s.snap.limits.memory.as_ref(),
+                    unreclaimable(&s.snap.cgroup.memory),
+                )
         });
         let Some(st) = self.status.as_mut() else {
             return;
@@ -347,7 +359,7 @@ impl Observer {
         if tight {
             let why = format!(
                 "ward status waits: fewer than {STATUS_HEADROOM} tasks or {} of memory left under the container's limits",
-                bytes(STATUS_MEMORY_HEADROOM)
+                bytes(MEMORY_HEADROOM)
             );
             put_off(
                 &mut st.due,
@@ -712,10 +724,13 @@ impl Sampling {
     /// One interval has passed: sample, warn, record. `census`: false
     /// when it could find nothing (the final look with ward alone).
     fn tick(&mut self, now: Instant, end: &WatchEnd, board: &Board, census: bool) {
+        self.sampler.take_cgroup_only(now, &mut self.snap);
+        // A census allocates (kernel buffers for each /proc file, ward's
+        // heap), charged to the container: not in a group full of memory
+        // the kernel cannot reclaim. It resumes when there is room.
+        let census = census && self.room_to_look("the periodic census");
         if census {
-            self.sampler.take(now, &mut self.snap);
-        } else {
-            self.sampler.take_cgroup_only(now, &mut self.snap);
+            self.sampler.census_if_due(now, &mut self.snap);
         }
         if census
             && self.snap.census_age_s > 0.0
@@ -790,7 +805,14 @@ impl Sampling {
     /// Reads the OOM kill counter; tells the reaper about a rise, with a
     /// guess at the victim and the numbers for the log line.
     fn check_oom(&mut self, end: &WatchEnd, board: &Board) {
-        self.check_oom_counted(end, board, None);
+        // From the sample's already-open files: opening the counter's file
+        // anew costs a kernel buffer, charged to a group that may be full.
+        self.sampler
+            .take_cgroup_only(Instant::now(), &mut self.snap);
+        let sampled = Some(self.snap.cgroup.memory.events.oom_kill)
+            .filter(|_| self.snap.cgroup.errors == 0)
+            .flatten();
+        self.check_oom_counted(end, board, sampled);
     }
 
     /// [`Sampling::check_oom`] with the counter's value when a sample has
@@ -808,11 +830,25 @@ impl Sampling {
         }
         let at = Instant::now();
         let kills = before.map_or(1, |b| count - b);
-        let findings = self.rise_findings(kills);
+        // No room at the bound: the victim goes unnamed rather than the
+        // look set off a second kill (`room_to_look` says so, once).
+        let looked = self.wait_for_room(at) || self.room_to_look("the look for the OOM victim");
+        let findings = if looked {
+            self.rise_findings(kills)
+        } else {
+            // The last census's processes are not today's: a later rise
+            // must not find this one's victim gone and name it.
+            self.candidates.clear();
+            victims::RiseFindings::default()
+        };
         // Fresh memory numbers (the peak) for the line; the census above
         // says what is largest now.
         self.sampler.take_cgroup_only(at, &mut self.snap);
-        let largest = alerts::largest_words(&self.snap);
+        let largest = if looked {
+            alerts::largest_words(&self.snap)
+        } else {
+            Vec::new()
+        };
         let limit = self.snap.limits.memory.as_ref();
         let peak = self
             .snap
@@ -830,6 +866,7 @@ impl Sampling {
             anon_bytes: self.snap.cgroup.memory.anon,
             file_bytes: self.snap.cgroup.memory.file,
             shmem_bytes: self.snap.cgroup.memory.shmem,
+            not_looked: !looked,
         };
         let guess = victims::choose(findings.gone.clone(), kills)
             .into_iter()
@@ -851,6 +888,46 @@ impl Sampling {
             findings,
             context,
         });
+    }
+
+    /// Right after an OOM kill: waits (at most [`ROOM_WAIT`], polling the
+    /// already-open cgroup files) until the victim's memory is freed and
+    /// there is room for a look at `/proc`. False when the group stays full
+    /// (tmpfs, or a victim slow to exit); nothing is said here.
+    fn wait_for_room(&mut self, started: Instant) -> bool {
+        loop {
+            self.sampler
+                .take_cgroup_only(Instant::now(), &mut self.snap);
+            if self.room() {
+                return true;
+            }
+            if started.elapsed() >= ROOM_WAIT {
+                return false;
+            }
+            std::thread::sleep(ROOM_POLL);
+        }
+    }
+
+    /// True when the latest sample leaves room for a look at `/proc`;
+    /// otherwise says once a run that `what` was skipped, with the numbers.
+    fn room_to_look(&mut self, what: &str) -> bool {
+        if self.room() {
+            return true;
+        }
+        if !self.no_room_said {
+            self.no_room_said = true;
+            let m = &self.snap.cgroup.memory;
+            let limit = self.snap.limits.memory.as_ref().map(|l| l.bytes);
+            log_no_room(what, limit, unreclaimable(m), m);
+        }
+        false
+    }
+
+    /// The latest sample leaves room under the memory limit for what a
+    /// look at `/proc` takes (see [`memory_tight`]).
+    fn room(&self) -> bool {
+        let m = &self.snap.cgroup.memory;
+        !memory_tight(self.snap.limits.memory.as_ref(), unreclaimable(m))
     }
 
     /// Which candidates are gone after a rise of `kills`, and who survived.
@@ -1043,14 +1120,55 @@ fn pids_tight(limit: Option<&crate::cgroup::PidsLimit>, current: Option<u64>) ->
     near_limit(limit.map(|l| (l.max, &l.source)), current, STATUS_HEADROOM)
 }
 
-/// True when a thread started now could push a cgroup memory limit over:
-/// less than [`STATUS_MEMORY_HEADROOM`] left.
+/// True when a thread started now, or a look at `/proc`, could push a
+/// cgroup memory limit over: less than [`MEMORY_HEADROOM`] left of what the
+/// kernel cannot reclaim (`used`, see [`unreclaimable`]).
 fn memory_tight(limit: Option<&crate::cgroup::MemoryLimit>, used: Option<u64>) -> bool {
-    near_limit(
-        limit.map(|l| (l.bytes, &l.source)),
-        used,
-        STATUS_MEMORY_HEADROOM,
-    )
+    near_limit(limit.map(|l| (l.bytes, &l.source)), used, MEMORY_HEADROOM)
+}
+
+/// What of a group's memory the kernel cannot reclaim: all of its usage but
+/// the page cache that is not shmem/tmpfs, so anonymous memory, shmem and
+/// the kernel's share (slab, page tables, sockets) where the usage gives
+/// it. No swap is assumed. A group full of file cache has room: reclaim
+/// frees cache, and it must not keep ward from looking. Without the
+/// breakdown, the working set (or usage) stands in: larger, so safe.
+fn unreclaimable(m: &crate::cgroup::MemorySample) -> Option<u64> {
+    let shmem = m.shmem.unwrap_or(0);
+    match (m.usage, m.anon, m.file) {
+        (Some(usage), _, Some(file)) => Some(usage.saturating_sub(file.saturating_sub(shmem))),
+        (None, Some(anon), _) => Some(anon.saturating_add(shmem)),
+        _ => m.working_set.or(m.usage),
+    }
+}
+
+/// The `census_skipped` line: a look at `/proc` was skipped because the
+/// group is full of memory the kernel cannot reclaim.
+fn log_no_room(what: &str, limit: Option<u64>, held: Option<u64>, m: &crate::cgroup::MemorySample) {
+    let (Some(limit), Some(held)) = (limit, held) else {
+        return;
+    };
+    let parts = m
+        .breakdown()
+        .map(|b| format!(" ({})", b.words()))
+        .unwrap_or_default();
+    log::event(
+        Level::Warning,
+        "census_skipped",
+        &format!(
+            "ward skipped {what}: {} of the {} limit is memory the kernel cannot reclaim{parts}, less than {} left, and a look at /proc takes memory charged to the container, which would make the kernel OOM-kill again; ward looks again once there is room (said once)",
+            bytes(held),
+            bytes(limit),
+            bytes(MEMORY_HEADROOM),
+        ),
+        &[
+            ("unreclaimable_bytes", json!(held)),
+            ("limit_bytes", json!(limit)),
+            ("anon_bytes", json!(m.anon)),
+            ("shmem_bytes", json!(m.shmem)),
+            ("usage_bytes", json!(m.usage)),
+        ],
+    );
 }
 
 /// Less than `headroom` left under a cgroup limit. The host's own amount is
@@ -1125,9 +1243,30 @@ fn pollfd(fd: i32) -> libc::pollfd {
     }
 }
 
-/// The words of an `oom_kill` event. The victim comes from the reaping
-/// thread (a child it reaped with SIGKILL) or from the watch's guess.
+/// Logs an `oom_kill` event. The victim comes from the reaping thread (a
+/// child it reaped with SIGKILL) or from the watch's guess.
 pub fn log_oom_kill(victim: Option<&OomVictim>, ctx: &OomContext, count: u64, total: u64) {
+    log::event(
+        Level::Warning,
+        "oom_kill",
+        &oom_kill_words(victim, ctx, total),
+        &[
+            ("oom_kills", json!(total)),
+            ("oom_kills_cgroup", json!(count)),
+            ("victim", json!(victim)),
+            ("limit_bytes", json!(ctx.limit_bytes)),
+            ("peak_bytes", json!(ctx.peak_bytes)),
+            ("usage_bytes", json!(ctx.usage_bytes)),
+            ("anon_bytes", json!(ctx.anon_bytes)),
+            ("file_bytes", json!(ctx.file_bytes)),
+            ("shmem_bytes", json!(ctx.shmem_bytes)),
+            ("looked", json!(!ctx.not_looked)),
+        ],
+    );
+}
+
+/// The message of an `oom_kill` event.
+fn oom_kill_words(victim: Option<&OomVictim>, ctx: &OomContext, total: u64) -> String {
     let who = match victim {
         Some(v) if v.certain => format!(
             "killed {} (pid {})",
@@ -1139,6 +1278,7 @@ pub fn log_oom_kill(victim: Option<&OomVictim>, ctx: &OomContext, count: u64, to
             v.name.as_deref().unwrap_or("a process"),
             v.pid
         ),
+        None if ctx.not_looked => "killed a process in the container that was not ward's child; ward did not look for it, the group being full of memory the kernel cannot reclaim".to_string(),
         None => format!(
             "killed a process in the container that was not ward's child (its parent reaped it){}",
             if ctx.largest.is_empty() {
@@ -1157,25 +1297,10 @@ pub fn log_oom_kill(victim: Option<&OomVictim>, ctx: &OomContext, count: u64, to
         _ => String::new(),
     };
     let whereabouts = memory_whereabouts(ctx);
-    log::event(
-        Level::Warning,
-        "oom_kill",
-        &format!(
-            "the kernel OOM killer {who}{numbers}{whereabouts} ({total} OOM kill{} since ward started)",
-            if total == 1 { "" } else { "s" }
-        ),
-        &[
-            ("oom_kills", json!(total)),
-            ("oom_kills_cgroup", json!(count)),
-            ("victim", json!(victim)),
-            ("limit_bytes", json!(ctx.limit_bytes)),
-            ("peak_bytes", json!(ctx.peak_bytes)),
-            ("usage_bytes", json!(ctx.usage_bytes)),
-            ("anon_bytes", json!(ctx.anon_bytes)),
-            ("file_bytes", json!(ctx.file_bytes)),
-            ("shmem_bytes", json!(ctx.shmem_bytes)),
-        ],
-    );
+    format!(
+        "the kernel OOM killer {who}{numbers}{whereabouts} ({total} OOM kill{} since ward started)",
+        if total == 1 { "" } else { "s" }
+    )
 }
 
 /// Where the memory is right after an OOM kill, for the `oom_kill` line:
@@ -1441,6 +1566,85 @@ mod tests {
         assert!(!memory_tight(Some(&host), Some(32 * MIB)));
         assert!(!memory_tight(Some(&cgroup), None));
         assert!(!memory_tight(None, Some(32 * MIB)));
+    }
+
+    #[test]
+    fn page_cache_is_room_and_tmpfs_anon_and_kernel_are_not() {
+        use crate::cgroup::MemorySample;
+        const MIB: u64 = 1 << 20;
+        // Measured after an OOM kill in a 32 MiB v1 group whose victim had
+        // mapped a tmpfs file: the group stays full.
+        let full = MemorySample {
+            usage: Some(32 * MIB),
+            anon: Some(MIB),
+            file: Some(30 * MIB),
+            shmem: Some(30 * MIB),
+            working_set: Some(32 * MIB),
+            ..MemorySample::default()
+        };
+        assert_eq!(unreclaimable(&full), Some(32 * MIB));
+        // As full of ordinary file cache: reclaim frees it, ward may look.
+        let cache = MemorySample {
+            shmem: Some(0),
+            ..full
+        };
+        assert_eq!(unreclaimable(&cache), Some(2 * MIB));
+        // The active part of the cache is in the working set: not counted.
+        let active = MemorySample {
+            working_set: Some(31 * MIB),
+            ..cache
+        };
+        assert_eq!(unreclaimable(&active), Some(2 * MIB));
+        // A kernel without shmem in memory.stat: file cache counts as
+        // reclaimable, anon and the kernel's share do not.
+        let no_shmem = MemorySample {
+            shmem: None,
+            ..full
+        };
+        assert_eq!(unreclaimable(&no_shmem), Some(2 * MIB));
+        // No usage: anon and shmem; no breakdown: the working set, else usage.
+        let no_usage = MemorySample {
+            usage: None,
+            ..full
+        };
+        assert_eq!(unreclaimable(&no_usage), Some(31 * MIB));
+        let bare = MemorySample {
+            usage: Some(20 * MIB),
+            working_set: Some(12 * MIB),
+            ..MemorySample::default()
+        };
+        assert_eq!(unreclaimable(&bare), Some(12 * MIB));
+        assert_eq!(
+            unreclaimable(&MemorySample {
+                working_set: None,
+                ..bare
+            }),
+            Some(20 * MIB)
+        );
+        assert_eq!(unreclaimable(&MemorySample::default()), None);
+        // Under a 32 MiB limit of the group's own, only the tmpfs case is
+        // too tight to look.
+        let limit = crate::cgroup::MemoryLimit {
+            bytes: 32 * MIB,
+            source: crate::cgroup::LimitSource::OwnGroup,
+        };
+        assert!(memory_tight(Some(&limit), unreclaimable(&full)));
+        assert!(!memory_tight(Some(&limit), unreclaimable(&cache)));
+        assert!(!memory_tight(Some(&limit), unreclaimable(&active)));
+    }
+
+    #[test]
+    fn the_oom_line_does_not_guess_when_ward_did_not_look() {
+        let ctx = OomContext {
+            not_looked: true,
+            largest: vec!["hog (pid 9) 30.0 MiB".into()],
+            ..OomContext::default()
+        };
+        // The words only; the line itself goes to the log.
+        let line = oom_kill_words(None, &ctx, 1);
+        assert!(line.contains("ward did not look for it"), "{line}");
+        assert!(!line.contains("largest now"), "{line}");
+        assert!(!line.contains("its parent reaped it"), "{line}");
     }
 
     #[test]

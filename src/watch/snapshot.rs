@@ -159,13 +159,29 @@ impl Sampler {
             snap.read_errors += u64::from(snap.cgroup.errors);
         }
         self.push_throttle(now, snap);
-        if census && self.census_due(now, snap.cgroup.pids.current) {
+        snap.ratios = self.ratios(snap);
+        if census {
+            self.census_if_due(now, snap);
+        } else {
+            self.census_age(now, snap);
+        }
+    }
+
+    /// The census of [`Sampler::take`], after a [`Sampler::take_cgroup_only`]
+    /// of the same moment: for a caller that decides in between whether a
+    /// census may run at all (it allocates, and ward's memory is the
+    /// container's).
+    pub fn census_if_due(&mut self, now: Instant, snap: &mut Snapshot) {
+        if self.census_due(now, snap.cgroup.pids.current) {
             self.census(now, snap);
         }
+        self.census_age(now, snap);
+    }
+
+    fn census_age(&self, now: Instant, snap: &mut Snapshot) {
         snap.census_age_s = self
             .census_at
             .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
-        snap.ratios = self.ratios(snap);
     }
 
     /// Adds the throttling counters of `snap` to the sliding window.
