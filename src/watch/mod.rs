@@ -155,6 +155,35 @@ struct Sampling {
     first_look_at: Option<Instant>,
     /// A look at `/proc` skipped for want of memory was said (once a run).
     no_room_said: bool,
+    /// The OOM counter's next look after a notification that found no
+    /// kill counted yet.
+    oom_recheck: Option<OomRecheck>,
+}
+
+/// When to read the OOM counter again after a notification that came
+/// before its kill was counted, and how many times it was read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OomRecheck {
+    at: Instant,
+    done: usize,
+}
+
+impl OomRecheck {
+    /// The delays after the notification: the kill is normally counted
+    /// within a millisecond or two; a slow one gets a few more looks.
+    const AFTER: [Duration; 4] = [
+        Duration::from_millis(2),
+        Duration::from_millis(10),
+        Duration::from_millis(50),
+        Duration::from_millis(200),
+    ];
+
+    /// The next look after `done` rechecks; `None` once all were made.
+    fn after(now: Instant, done: usize) -> Option<OomRecheck> {
+        Self::AFTER
+            .get(done)
+            .map(|d| OomRecheck { at: now + *d, done })
+    }
 }
 
 /// The watch thread's state. Built on the main thread before the child
@@ -270,6 +299,7 @@ impl Observer {
                 first_look_due: true,
                 first_look_at: None,
                 no_room_said: false,
+                oom_recheck: None,
             };
             s.alerts.baseline(fork_refusals);
             s.peaks.fork_failures_base = fork_refusals;
@@ -527,6 +557,14 @@ impl Observer {
             {
                 deadline = Some(deadline.map_or(due, |d| d.min(due)));
             }
+            if let Some(due) = self
+                .sampling
+                .as_ref()
+                .and_then(|s| s.oom_recheck)
+                .map(|r| r.at)
+            {
+                deadline = Some(deadline.map_or(due, |d| d.min(due)));
+            }
             let timeout = deadline.map_or(-1, |d| {
                 let ms = d
                     .saturating_duration_since(now)
@@ -549,6 +587,8 @@ impl Observer {
             self.first_look_when_due(Instant::now());
             if fds[1].revents != 0 {
                 self.on_oom_ready(&end);
+            } else {
+                self.oom_recheck_when_due(Instant::now(), &end);
             }
             if fds[2].revents != 0 {
                 // The main child exited: the final look now, while the
@@ -670,8 +710,35 @@ impl Observer {
             if let Some(n) = &s.oom {
                 n.drain();
             }
-            s.check_oom(end, &self.board);
+            let rose = s.check_oom(end, &self.board);
+            // cgroup v1 signals the OOM as it begins, before the kill is
+            // counted: without a look again soon, the kill waits for the
+            // next sample (measured: 470 ms, by when the shell had reaped
+            // the victim, which then went unnamed).
+            s.oom_recheck = if rose {
+                None
+            } else {
+                OomRecheck::after(Instant::now(), 0)
+            };
         }
+        self.post();
+    }
+
+    /// The counter again, while an OOM notification that found no kill
+    /// counted yet has rechecks left.
+    fn oom_recheck_when_due(&mut self, now: Instant, end: &WatchEnd) {
+        let Some(s) = self.sampling.as_mut().filter(|s| s.active) else {
+            return;
+        };
+        let Some(r) = s.oom_recheck.filter(|r| r.at <= now) else {
+            return;
+        };
+        let rose = s.check_oom(end, &self.board);
+        s.oom_recheck = if rose {
+            None
+        } else {
+            OomRecheck::after(now, r.done + 1)
+        };
         self.post();
     }
 
@@ -710,8 +777,10 @@ impl Observer {
             }
             Request::CheckOom => {
                 self.first_look();
-                if let Some(s) = &mut self.sampling {
-                    s.check_oom(end, &self.board);
+                if let Some(s) = &mut self.sampling
+                    && s.check_oom(end, &self.board)
+                {
+                    s.oom_recheck = None;
                 }
                 self.post();
             }
@@ -755,7 +824,7 @@ impl Sampling {
         let sampled = Some(self.snap.cgroup.memory.events.oom_kill)
             .filter(|_| self.snap.cgroup.errors == 0)
             .flatten();
-        self.check_oom_counted(end, board, sampled);
+        let _ = self.check_oom_counted(end, board, sampled);
         if fresh {
             self.refresh_candidates(high);
         }
@@ -803,8 +872,9 @@ impl Sampling {
     }
 
     /// Reads the OOM kill counter; tells the reaper about a rise, with a
-    /// guess at the victim and the numbers for the log line.
-    fn check_oom(&mut self, end: &WatchEnd, board: &Board) {
+    /// guess at the victim and the numbers for the log line. True when it
+    /// rose.
+    fn check_oom(&mut self, end: &WatchEnd, board: &Board) -> bool {
         // From the sample's already-open files: opening the counter's file
         // anew costs a kernel buffer, charged to a group that may be full.
         self.sampler
@@ -812,21 +882,21 @@ impl Sampling {
         let sampled = Some(self.snap.cgroup.memory.events.oom_kill)
             .filter(|_| self.snap.cgroup.errors == 0)
             .flatten();
-        self.check_oom_counted(end, board, sampled);
+        self.check_oom_counted(end, board, sampled)
     }
 
     /// [`Sampling::check_oom`] with the counter's value when a sample has
     /// just read it (`None`: read it now).
-    fn check_oom_counted(&mut self, end: &WatchEnd, board: &Board, sampled: Option<u64>) {
+    fn check_oom_counted(&mut self, end: &WatchEnd, board: &Board, sampled: Option<u64>) -> bool {
         let Some(cg) = self.sampler.cgroups() else {
-            return;
+            return false;
         };
         let Some(count) = sampled.or_else(|| cg.oom_kill_count(&mut self.buf)) else {
-            return;
+            return false;
         };
         let before = self.oom_count.replace(count);
         if before.is_none_or(|b| count <= b) {
-            return;
+            return false;
         }
         let at = Instant::now();
         let kills = before.map_or(1, |b| count - b);
@@ -888,6 +958,7 @@ impl Sampling {
             findings,
             context,
         });
+        true
     }
 
     /// Right after an OOM kill: waits (at most [`ROOM_WAIT`], polling the
@@ -1493,6 +1564,24 @@ mod tests {
         assert_eq!(early, 0, "the first look came at once");
         assert_eq!(later, 1, "no first look within 10 s");
         assert!(took >= FIRST_LOOK_AFTER, "first look after {took:?}");
+    }
+
+    #[test]
+    fn an_oom_notification_without_a_counted_kill_is_looked_at_again_a_few_times() {
+        let t0 = Instant::now();
+        let mut at = Vec::new();
+        let mut next = OomRecheck::after(t0, 0);
+        while let Some(r) = next {
+            at.push(r.at.duration_since(t0));
+            next = OomRecheck::after(t0, r.done + 1);
+        }
+        // Soon (the kill is counted right after the notification), then
+        // less often, then never: a notification with no kill at all
+        // costs four reads of open files.
+        assert_eq!(at.len(), 4);
+        assert!(at[0] <= Duration::from_millis(5), "{at:?}");
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}");
+        assert!(at[3] < Duration::from_millis(500), "{at:?}");
     }
 
     /// Runs a watch thread with a counting `ward status` starter: MainStarted,
