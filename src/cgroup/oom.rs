@@ -20,9 +20,10 @@ use super::CgroupError;
 enum NotifierFd {
     V1 {
         efd: EventFd,
-        // Kept open for the life of the registration; the kernel drops the
-        // notification when the eventfd is closed.
-        _oom_control: File,
+        // Kept open for the life of the registration (the kernel drops the
+        // notification when the eventfd is closed), and read for the kill
+        // count.
+        oom_control: File,
     },
     V2 {
         inotify: Inotify,
@@ -72,10 +73,7 @@ impl OomNotifier {
         ctl.write_all(line.as_bytes())
             .map_err(|e| err(&ctl_path, e))?;
         Ok(OomNotifier {
-            fd: NotifierFd::V1 {
-                efd,
-                _oom_control: oom_control,
-            },
+            fd: NotifierFd::V1 { efd, oom_control },
         })
     }
 
@@ -91,6 +89,17 @@ impl OomNotifier {
         Ok(OomNotifier {
             fd: NotifierFd::V2 { inotify },
         })
+    }
+
+    /// The OOM kill count from the file the v1 registration keeps open
+    /// (`None` for v2, or unreadable): the baseline read before the child
+    /// starts then costs no second open of `memory.oom_control`.
+    pub fn kill_count(&self, buf: &mut String) -> Option<u64> {
+        let NotifierFd::V1 { oom_control, .. } = &self.fd else {
+            return None;
+        };
+        super::fsread::reread_into(buf, oom_control).ok()?;
+        super::parse::flat_key(buf, "oom_kill")
     }
 
     /// Clears readiness; returns how many notifications were pending (v1: the
@@ -121,5 +130,33 @@ impl AsFd for OomNotifier {
             NotifierFd::V1 { efd, .. } => efd.as_fd(),
             NotifierFd::V2 { inotify } => inotify.as_fd(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a captured v1 group: the registration line names the eventfd and
+    /// the `memory.oom_control` fd, and the kill count comes from that
+    /// same open file (no second open), as the file is now.
+    #[test]
+    fn v1_counts_kills_through_the_registered_file() {
+        let dir = std::env::temp_dir().join(format!("ward-oom-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let oom = dir.join("memory.oom_control");
+        std::fs::write(&oom, "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n").unwrap();
+        std::fs::write(dir.join("cgroup.event_control"), "").unwrap();
+        let n = OomNotifier::v1(&dir).unwrap();
+        let line = std::fs::read_to_string(dir.join("cgroup.event_control")).unwrap();
+        assert_eq!(line.split(' ').count(), 2, "{line:?}");
+        let mut buf = String::new();
+        assert_eq!(n.kill_count(&mut buf), Some(3));
+        // Rewritten in place (same inode), as the kernel regenerates it.
+        std::fs::write(&oom, "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n").unwrap();
+        assert_eq!(n.kill_count(&mut buf), Some(5));
+        // Removed: the open file still answers; a v2 notifier never does.
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(n.kill_count(&mut buf), Some(5));
     }
 }

@@ -59,13 +59,6 @@ const SCORED_CANDIDATES: usize = 8;
 /// main child started: its thread and socket can wait, and a job that is
 /// over by then never pays for them.
 const STATUS_AFTER: Duration = Duration::from_millis(50);
-
-/// How long after the child starts the watch takes its first look (the
-/// sample files opened, the limits read, the first sample). A job over
-/// sooner (`ward -- true` takes about a millisecond) gets one look, at its
-/// end, instead of two competing with it; an OOM notification or the end
-/// of the child takes the first look at once.
-const FIRST_LOOK_AFTER: Duration = Duration::from_millis(10);
 /// Under a cgroup pids limit, the serving thread starts only with at least
 /// this many tasks to spare: a thread the limit refuses would be counted
 /// among the container's refused forks, which are the application's news.
@@ -147,12 +140,9 @@ struct Sampling {
     errors_logged: bool,
     /// Processes alive at the last census: the OOM victim candidates.
     candidates: Vec<victims::Candidate>,
-    /// The limits are still to be read: the thread does it
-    /// [`FIRST_LOOK_AFTER`] after the child starts (or sooner, when it must
-    /// sample), so the child starts without waiting for them.
+    /// The limits are still to be read: the thread does it first thing, so
+    /// the child starts without waiting for them.
     first_look_due: bool,
-    /// When the first look is due; `None` until the child runs.
-    first_look_at: Option<Instant>,
     /// A look at `/proc` skipped for want of memory was said (once a run).
     no_room_said: bool,
     /// The OOM counter's next look after a notification that found no
@@ -277,7 +267,11 @@ impl Observer {
             let (oom_count, fork_refusals) = match &cgroups {
                 Some(cg) => {
                     snap.layout = Some(cg.layout);
-                    (cg.oom_kill_count(&mut buf), cg.fork_refusals(&mut buf))
+                    let count = oom
+                        .as_ref()
+                        .and_then(|n| n.kill_count(&mut buf))
+                        .or_else(|| cg.oom_kill_count(&mut buf));
+                    (count, cg.fork_refusals(&mut buf))
                 }
                 None => (None, None),
             };
@@ -297,7 +291,6 @@ impl Observer {
                 errors_logged: false,
                 candidates: Vec::new(),
                 first_look_due: true,
-                first_look_at: None,
                 no_room_said: false,
                 oom_recheck: None,
             };
@@ -437,7 +430,6 @@ impl Observer {
             return;
         };
         s.first_look_due = false;
-        s.first_look_at = None;
         s.sampler.take_first(Instant::now(), &mut s.snap);
         // A reused cgroup keeps the peak of an earlier run; from here on a
         // higher one is this run's.
@@ -449,24 +441,6 @@ impl Observer {
         let baseline = self.board.metrics_view();
         if let Some(e) = &mut self.emf {
             e.interval = EmfInterval::starting_at(&baseline, epoch_ms());
-        }
-    }
-
-    /// The first look, once [`FIRST_LOOK_AFTER`] has passed or anything
-    /// else that samples is due (a sample, an EMF line, the `ward status`
-    /// start: each needs the files the first look opens). The other
-    /// callers, the OOM and exit paths, take it unconditionally.
-    fn first_look_when_due(&mut self, now: Instant) {
-        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
-        let Some(s) = self.sampling.as_ref().filter(|s| s.first_look_due) else {
-            return;
-        };
-        if due(s.first_look_at)
-            || (s.active && s.next <= now)
-            || due(self.emf.as_ref().map(|e| e.next))
-            || due(self.status.as_ref().and_then(|st| st.due))
-        {
-            self.first_look();
         }
     }
 
@@ -519,9 +493,7 @@ impl Observer {
         if self.plan.terminate_orphans {
             self.orphans = Some(OrphanTerminator::new(self.self_pid, main_pid));
         }
-        if let Some(s) = &mut self.sampling {
-            s.first_look_at = Some(Instant::now() + FIRST_LOOK_AFTER);
-        }
+        self.first_look();
         if let Some(e) = &mut self.emf {
             e.context = Some(emf_context(&e.plan));
         }
@@ -552,14 +524,6 @@ impl Observer {
             if let Some(due) = self
                 .sampling
                 .as_ref()
-                .filter(|s| s.first_look_due)
-                .and_then(|s| s.first_look_at)
-            {
-                deadline = Some(deadline.map_or(due, |d| d.min(due)));
-            }
-            if let Some(due) = self
-                .sampling
-                .as_ref()
                 .and_then(|s| s.oom_recheck)
                 .map(|r| r.at)
             {
@@ -584,7 +548,6 @@ impl Observer {
             ];
             // SAFETY: a valid array of three pollfds (a negative fd is ignored).
             unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout) };
-            self.first_look_when_due(Instant::now());
             if fds[1].revents != 0 {
                 self.on_oom_ready(&end);
             } else {
@@ -650,8 +613,6 @@ impl Observer {
         if let Some(st) = &mut self.status {
             st.due = None;
         }
-        // A job over within FIRST_LOOK_AFTER: its first look is this one.
-        self.first_look();
         let (snapshot, peaks) = match &mut self.sampling {
             Some(s) => {
                 // ward alone with its dead main child: a census would find
@@ -704,8 +665,6 @@ impl Observer {
     }
 
     fn on_oom_ready(&mut self, end: &WatchEnd) {
-        // The OOM line needs the limits and the files the first look opens.
-        self.first_look();
         if let Some(s) = &mut self.sampling {
             if let Some(n) = &s.oom {
                 n.drain();
@@ -776,7 +735,6 @@ impl Observer {
                 self.board.with_posted(|p| p.name_victim(count, victim));
             }
             Request::CheckOom => {
-                self.first_look();
                 if let Some(s) = &mut self.sampling
                     && s.check_oom(end, &self.board)
                 {
@@ -1528,42 +1486,6 @@ mod tests {
         thread.join().unwrap();
         child.wait().unwrap();
         assert_eq!(got, 1, "a second Final for the crossing MainExited");
-    }
-
-    #[test]
-    fn the_first_look_waits_a_moment_after_the_child_starts() {
-        // `ward -- true` is over in about a millisecond: a first look taken
-        // at once would compete with it and then sample again at its end.
-        let board = Arc::new(Board::default());
-        let plan = WatchPlan {
-            interval: Some(Duration::from_secs(3600)),
-            thresholds: Thresholds::default(),
-            is_pid1: false,
-            terminate_orphans: false,
-            grace: Duration::from_secs(1),
-            emf: None,
-        };
-        let observer = Observer::prepare(plan, board.clone());
-        let samples = || board.posted().snapshot.as_ref().map_or(0, |s| s.samples);
-        let (mut reaper, watch) = link::pair().unwrap();
-        let pid = std::process::id() as i32;
-        let started = Instant::now();
-        assert!(reaper.send(Request::MainStarted { pid, exit_fd: None }));
-        let thread = observer.spawn(watch).unwrap();
-        std::thread::sleep(FIRST_LOOK_AFTER / 4);
-        // Only later, never sooner: a loaded machine can only delay it.
-        let early = samples();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while samples() == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let took = started.elapsed();
-        let later = samples();
-        reaper.send(Request::Quit);
-        thread.join().unwrap();
-        assert_eq!(early, 0, "the first look came at once");
-        assert_eq!(later, 1, "no first look within 10 s");
-        assert!(took >= FIRST_LOOK_AFTER, "first look after {took:?}");
     }
 
     #[test]
