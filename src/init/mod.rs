@@ -57,6 +57,16 @@ pub fn run(cfg: Config) -> u8 {
     // cache without the arena's lock.
     // SAFETY: mallopt only sets a tunable; called before any thread exists.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    // Fixed, not glibc's sliding thresholds: freeing one large block (a
+    // census of thousands of processes makes a few of ~170 KiB) raises
+    // both for good, after which such blocks come from the heap and its
+    // top is never trimmed. Measured, 3,000 processes come and gone:
+    // anonymous 624-1000 KiB left after, 652 KiB with these (idle: 216).
+    // SAFETY: as above.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+    }
     log::configure(cfg.log_level, cfg.log_format);
     // Before the first line: a stderr nobody reads must not block even that.
     log::init_sink();

@@ -66,6 +66,26 @@ pub struct ProcTable {
 const DIRENT_BUF: usize = 32 * 1024;
 /// A stat line is about 300 bytes; grown on demand if one is longer.
 const STAT_BUF: usize = 1024;
+/// Below this many entries (10 KiB) the kept buffers are never shrunk.
+const KEEP_ENTRIES: usize = 256;
+/// Below this many bytes of names the name buffer is never shrunk.
+const KEEP_NAME_BYTES: usize = 4096;
+
+/// The capacity to shrink a kept buffer to, when a scan used far less of it
+/// than a busier scan once needed: under a quarter of it and above `floor`.
+/// The new capacity is twice what was used (at least `floor`), so a load
+/// that varies less than fourfold never makes a scan allocate.
+fn shrunk_capacity(used: usize, capacity: usize, floor: usize) -> Option<usize> {
+    (capacity > floor && used < capacity / 4).then(|| (used * 2).max(floor))
+}
+
+/// Gives a kept buffer's unused room back to the allocator (see
+/// [`shrunk_capacity`]).
+fn fit<T>(v: &mut Vec<T>, used: usize, floor: usize) {
+    if let Some(cap) = shrunk_capacity(used, v.capacity(), floor) {
+        v.shrink_to(cap);
+    }
+}
 
 impl ProcTable {
     /// An empty table; buffers are allocated on the first scan.
@@ -142,8 +162,30 @@ impl ProcTable {
         // /proc lists PIDs in ascending order already, which makes this sort
         // linear; fixture directories may come in any order.
         self.entries.sort_unstable_by_key(|e| e.pid);
+        self.give_back_room();
         self.select(Scope::All);
         result
+    }
+
+    /// After a burst of processes is over, returns the room the buffers
+    /// grew to for it. Without this a container that once ran thousands of
+    /// processes would keep ~60 bytes per process of them resident for
+    /// good (above glibc's mmap threshold the buffers are their own
+    /// mappings, and shrinking one unmaps its tail at once).
+    fn give_back_room(&mut self) {
+        let n = self.entries.len();
+        // Rebuilt by the next `select`; a Vec never shrinks below its length.
+        self.selected.clear();
+        self.by_ppid.clear();
+        self.stack.clear();
+        fit(&mut self.entries, n, KEEP_ENTRIES);
+        fit(&mut self.selected, n, KEEP_ENTRIES);
+        fit(&mut self.by_ppid, n, KEEP_ENTRIES);
+        fit(&mut self.stack, n, KEEP_ENTRIES);
+        if let Some(cap) = shrunk_capacity(self.names.len(), self.names.capacity(), KEEP_NAME_BYTES)
+        {
+            self.names.shrink_to(cap);
+        }
     }
 
     /// Reads and records `PID/stat` for one directory entry.
@@ -272,6 +314,19 @@ impl ProcTable {
     }
 }
 
+/// Capacities of the kept buffers: (entries, names, selected, by_ppid).
+#[cfg(test)]
+impl ProcTable {
+    fn capacities(&self) -> (usize, usize, usize, usize) {
+        (
+            self.entries.capacity(),
+            self.names.capacity(),
+            self.selected.capacity(),
+            self.by_ppid.capacity(),
+        )
+    }
+}
+
 /// True for the errors /proc gives when the process has gone away.
 pub(crate) fn vanished(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH))
@@ -303,5 +358,58 @@ fn read_to_end(file: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<usize> {
         }
         // SAFETY: the kernel initialised n bytes past len.
         unsafe { buf.set_len(buf.len() + n as usize) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procs::fixture::FakeProc;
+
+    #[test]
+    fn kept_room_shrinks_only_far_below_a_busier_past() {
+        // Small buffers are kept whatever the use.
+        assert_eq!(shrunk_capacity(0, 256, 256), None);
+        assert_eq!(shrunk_capacity(3, 100, 256), None);
+        // Busy: a quarter or more in use keeps the room.
+        assert_eq!(shrunk_capacity(1024, 4096, 256), None);
+        assert_eq!(shrunk_capacity(5000, 4096, 256), None);
+        // The burst is over: down to twice the use, never under the floor.
+        assert_eq!(shrunk_capacity(1023, 4096, 256), Some(2046));
+        assert_eq!(shrunk_capacity(3, 4096, 256), Some(256));
+        assert_eq!(shrunk_capacity(0, 257, 256), Some(256));
+    }
+
+    #[test]
+    fn a_table_gives_back_what_a_burst_of_processes_took() {
+        let t = FakeProc::new("burst", "1.00");
+        t.process(1, "ward", 'S', 0, 1, 0, 1);
+        for pid in 2..3000 {
+            t.process(pid, "a-rather-long-name", 'S', 1, 1, 0, 1);
+        }
+        let mut table = ProcTable::new();
+        table.scan(t.path()).unwrap();
+        table.select(Scope::DescendantsOf(1));
+        assert_eq!(table.selected().count(), 2998);
+        let (entries, names, selected, by_ppid) = table.capacities();
+        assert!(entries >= 2999 && names >= 2998 * 18, "{entries} {names}");
+        assert!(selected >= 2999 && by_ppid >= 2999, "{selected} {by_ppid}");
+        for pid in 10..3000 {
+            std::fs::remove_dir_all(t.path().join(pid.to_string())).unwrap();
+        }
+        table.scan(t.path()).unwrap();
+        table.select(Scope::DescendantsOf(1));
+        assert_eq!(table.selected().count(), 8);
+        assert_eq!(
+            table.capacities(),
+            (KEEP_ENTRIES, KEEP_NAME_BYTES, KEEP_ENTRIES, KEEP_ENTRIES)
+        );
+        // A steady load then keeps its buffers: the scan does not allocate.
+        table.scan(t.path()).unwrap();
+        table.select(Scope::DescendantsOf(1));
+        assert_eq!(
+            table.capacities(),
+            (KEEP_ENTRIES, KEEP_NAME_BYTES, KEEP_ENTRIES, KEEP_ENTRIES)
+        );
     }
 }
