@@ -15,6 +15,14 @@ fn me() -> i32 {
     std::process::id() as i32
 }
 
+/// One case at a time: a zombie being reaped by one case reads, for a
+/// moment, as a process with no threads (state X) in another case's scan
+/// of all of /proc (seen once: threads < processes).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Forks `n` children that exit at once and returns once all are zombies.
 fn make_zombies(n: usize) -> Vec<i32> {
     let pids: Vec<i32> = (0..n)
@@ -48,6 +56,7 @@ fn make_zombies(n: usize) -> Vec<i32> {
 
 #[test]
 fn our_unwaited_children_are_reapable_zombies() {
+    let _one = one_at_a_time();
     let zombies = make_zombies(3);
     let c = census(
         Path::new(PROC),
@@ -89,6 +98,7 @@ fn our_unwaited_children_are_reapable_zombies() {
 
 #[test]
 fn census_of_all_sees_this_process() {
+    let _one = one_at_a_time();
     let c = census(Path::new(PROC), 1, Scope::All, &mut ProcTable::new()).unwrap();
     assert!(c.processes >= 2);
     assert!(c.threads >= u64::from(c.processes));
