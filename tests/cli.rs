@@ -24,6 +24,23 @@ fn ward(args: &[&str], env: &[(&str, &OsStr)]) -> Outcome {
     run(cmd, LIMIT)
 }
 
+/// Waits for `child` to exit, at most [`LIMIT`]; a hang is killed and
+/// fails the test.
+fn exit_within_limit(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn assert_usage_error(out: &Outcome, want: &str, case: &str) {
     assert_eq!(out.code, 2, "{case}: {out:?}");
     assert_eq!(out.stderr.lines().count(), 1, "{case}: {:?}", out.stderr);
@@ -114,18 +131,7 @@ fn help_into_a_closed_pipe_exits_0() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + LIMIT;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("ward {arg} into a closed pipe did not exit");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let status = exit_within_limit(&mut child, &format!("ward {arg} into a closed pipe"));
         let mut stderr = String::new();
         use std::io::Read;
         let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
@@ -186,17 +192,6 @@ fn a_closed_stderr_pipe_sends_no_sigpipe_to_the_child() {
         .stderr(Stdio::from(writer))
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ward with a closed stderr pipe did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = exit_within_limit(&mut child, "ward with a closed stderr pipe");
     assert_eq!(status.code(), Some(4), "{status:?}");
 }
