@@ -63,13 +63,18 @@ const STATUS_AFTER: Duration = Duration::from_millis(50);
 /// this many tasks to spare: a thread the limit refuses would be counted
 /// among the container's refused forks, which are the application's news.
 const STATUS_HEADROOM: u64 = 8;
-/// Under a cgroup memory limit, the serving thread starts, and the watch
-/// looks at `/proc`, only with at least this much left that the kernel
-/// cannot reclaim (the thread's stacks and a census's kernel buffers and
-/// heap take far less): ward's memory is the container's, and a charge to a
-/// full group was seen to make the kernel OOM-kill the application's shell
-/// (a new thread; 'ward-watch invoked oom-killer' 6.9 ms after a kill).
+/// Under a cgroup memory limit, the serving thread starts only with at
+/// least this much left that the kernel cannot reclaim (its stacks and
+/// buffers take far less): ward's memory is the container's, and a charge
+/// to a full group was seen to make the kernel OOM-kill the application's
+/// shell (a new thread; 'ward-watch invoked oom-killer' 6.9 ms after a kill).
 const MEMORY_HEADROOM: u64 = 4 << 20;
+/// The same for a look at `/proc` (a census: a kernel buffer per file
+/// opened, one at a time, a little heap): smaller, so that a `memory_high`
+/// warning at 90 % of a 32 MiB limit still names the largest processes
+/// (with 4 MiB it could not: `docker_memory_32m_memory_high_then_oom_kill_
+/// of_a_grandchild`).
+const CENSUS_HEADROOM: u64 = 1 << 20;
 /// Right after an OOM kill, wait this long at most for the victim's memory
 /// to be freed (normally a few milliseconds) before looking at `/proc`...
 const ROOM_WAIT: Duration = Duration::from_millis(150);
@@ -374,6 +379,7 @@ impl Observer {
                 || memory_tight(
                     s.snap.limits.memory.as_ref(),
                     unreclaimable(&s.snap.cgroup.memory),
+                    MEMORY_HEADROOM,
                 )
         });
         let Some(st) = self.status.as_mut() else {
@@ -956,7 +962,11 @@ impl Sampling {
     /// look at `/proc` takes (see [`memory_tight`]).
     fn room(&self) -> bool {
         let m = &self.snap.cgroup.memory;
-        !memory_tight(self.snap.limits.memory.as_ref(), unreclaimable(m))
+        !memory_tight(
+            self.snap.limits.memory.as_ref(),
+            unreclaimable(m),
+            CENSUS_HEADROOM,
+        )
     }
 
     /// Which candidates are gone after a rise of `kills`, and who survived.
@@ -1150,10 +1160,15 @@ fn pids_tight(limit: Option<&crate::cgroup::PidsLimit>, current: Option<u64>) ->
 }
 
 /// True when a thread started now, or a look at `/proc`, could push a
-/// cgroup memory limit over: less than [`MEMORY_HEADROOM`] left of what the
-/// kernel cannot reclaim (`used`, see [`unreclaimable`]).
-fn memory_tight(limit: Option<&crate::cgroup::MemoryLimit>, used: Option<u64>) -> bool {
-    near_limit(limit.map(|l| (l.bytes, &l.source)), used, MEMORY_HEADROOM)
+/// cgroup memory limit over: less than `headroom` ([`MEMORY_HEADROOM`],
+/// [`CENSUS_HEADROOM`]) left of what the kernel cannot reclaim (`used`,
+/// see [`unreclaimable`]).
+fn memory_tight(
+    limit: Option<&crate::cgroup::MemoryLimit>,
+    used: Option<u64>,
+    headroom: u64,
+) -> bool {
+    near_limit(limit.map(|l| (l.bytes, &l.source)), used, headroom)
 }
 
 /// What of a group's memory the kernel cannot reclaim: all of its usage but
@@ -1188,7 +1203,7 @@ fn log_no_room(what: &str, limit: Option<u64>, held: Option<u64>, m: &crate::cgr
             "ward skipped {what}: {} of the {} limit is memory the kernel cannot reclaim{parts}, less than {} left, and a look at /proc takes memory charged to the container, which would make the kernel OOM-kill again; ward looks again once there is room (said once)",
             bytes(held),
             bytes(limit),
-            bytes(MEMORY_HEADROOM),
+            bytes(CENSUS_HEADROOM),
         ),
         &[
             ("unreclaimable_bytes", json!(held)),
@@ -1571,12 +1586,18 @@ mod tests {
             bytes: 32 * MIB,
             source: LimitSource::Host,
         };
-        assert!(memory_tight(Some(&cgroup), Some(32 * MIB)));
-        assert!(memory_tight(Some(&cgroup), Some(29 * MIB)));
-        assert!(!memory_tight(Some(&cgroup), Some(28 * MIB)));
-        assert!(!memory_tight(Some(&host), Some(32 * MIB)));
-        assert!(!memory_tight(Some(&cgroup), None));
-        assert!(!memory_tight(None, Some(32 * MIB)));
+        let tight = |l, used| memory_tight(l, used, MEMORY_HEADROOM);
+        assert!(tight(Some(&cgroup), Some(32 * MIB)));
+        assert!(tight(Some(&cgroup), Some(29 * MIB)));
+        assert!(!tight(Some(&cgroup), Some(28 * MIB)));
+        assert!(!tight(Some(&host), Some(32 * MIB)));
+        assert!(!tight(Some(&cgroup), None));
+        assert!(!tight(None, Some(32 * MIB)));
+        // A census needs less: 29.1 MiB of 32 (a memory_high warning at
+        // 90 %) leaves room to name the largest processes; 31.5 does not.
+        let census = |used| memory_tight(Some(&cgroup), Some(used), CENSUS_HEADROOM);
+        assert!(!census(29 * MIB + MIB / 10));
+        assert!(census(31 * MIB + MIB / 2));
     }
 
     #[test]
@@ -1639,9 +1660,11 @@ mod tests {
             bytes: 32 * MIB,
             source: crate::cgroup::LimitSource::OwnGroup,
         };
-        assert!(memory_tight(Some(&limit), unreclaimable(&full)));
-        assert!(!memory_tight(Some(&limit), unreclaimable(&cache)));
-        assert!(!memory_tight(Some(&limit), unreclaimable(&active)));
+        let census =
+            |m: &MemorySample| memory_tight(Some(&limit), unreclaimable(m), CENSUS_HEADROOM);
+        assert!(census(&full));
+        assert!(!census(&cache));
+        assert!(!census(&active));
     }
 
     #[test]
