@@ -930,17 +930,17 @@ impl Sampling {
     /// there is room for a look at `/proc`. False when the group stays full
     /// (tmpfs, or a victim slow to exit); nothing is said here.
     fn wait_for_room(&mut self, started: Instant) -> bool {
-        loop {
-            self.sampler
-                .take_cgroup_only(Instant::now(), &mut self.snap);
-            if self.room() {
-                return true;
-            }
+        // Both callers have just sampled (the counter came from it): look
+        // at that sample first, read again only while waiting.
+        while !self.room() {
             if started.elapsed() >= ROOM_WAIT {
                 return false;
             }
             std::thread::sleep(ROOM_POLL);
+            self.sampler
+                .take_cgroup_only(Instant::now(), &mut self.snap);
         }
+        true
     }
 
     /// True when the latest sample leaves room for a look at `/proc`;
