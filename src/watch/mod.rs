@@ -489,6 +489,7 @@ impl Observer {
         // itself): block them again so they stay pending for the signalfd.
         // A rare 32/33 sent in the microseconds before this line is lost.
         let _ = crate::sigmask::block_all();
+        crate::trim::end_thread_malloc_cache();
         let Some((main_pid, mut main_exit)) = self.wait_for_main(&end) else {
             return;
         };
