@@ -16,6 +16,11 @@ use crate::metrics::http::{Limits, Listener, MetricsRoutes, Server, ServerHandle
 use crate::metrics::prom;
 use crate::watch::board::Board;
 
+/// How long the serving thread waits after its last connection before it
+/// drops ward's code pages from the RSS again (a Prometheus scrapes every
+/// 15-60 s; a burst of `ward status` calls pays the faults once).
+const TRIM_WHEN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Starts the serving thread now when `--metrics` asks for it (`ward
 /// status` is served on it too): the endpoint must be there before a fork
 /// storm can take the container's last pids. Without `--metrics`, `None`:
@@ -25,6 +30,7 @@ use crate::watch::board::Board;
 pub fn start(cfg: &Config, board: &Arc<Board>) -> Option<ServerHandle> {
     let addr = cfg.metrics?;
     let mut server = Server::new(Limits::default());
+    server.trim_when_idle(TRIM_WHEN_IDLE);
     let mut listeners = 0usize;
 
     // ---- `ward status`: the abstract socket of this PID namespace.
@@ -58,6 +64,7 @@ pub fn start(cfg: &Config, board: &Arc<Board>) -> Option<ServerHandle> {
 /// reached, say), which a later try may get past.
 pub fn start_status(board: &Arc<Board>) -> std::io::Result<Option<ServerHandle>> {
     let mut server = Server::new(Limits::default());
+    server.trim_when_idle(TRIM_WHEN_IDLE);
     if listen_status(&mut server, board) == 0 {
         return Ok(None);
     }

@@ -444,6 +444,21 @@ pub struct ServerStats {
 pub struct Server {
     listeners: Vec<(Listener, Box<dyn Routes>)>,
     limits: Limits,
+    trim_when_idle: Option<Duration>,
+}
+
+/// When the loop drops ward's code pages again: `after` the last activity
+/// (a connection open or accepted), once no connection is left; `None`
+/// when nothing was served since the last trim or trimming is off.
+fn idle_trim_at(
+    last_activity: Option<Instant>,
+    open_conns: usize,
+    after: Option<Duration>,
+) -> Option<Instant> {
+    if open_conns > 0 {
+        return None;
+    }
+    Some(last_activity? + after?)
 }
 
 /// The running server's thread. Dropping it stops the server (the wake pipe
@@ -476,7 +491,18 @@ impl Server {
         Server {
             listeners: Vec::new(),
             limits,
+            trim_when_idle: None,
         }
+    }
+
+    /// Once the server has been idle for `after` since its last connection,
+    /// the thread drops ward's code pages from the RSS again
+    /// ([`crate::trim`]): a scrape maps in the code that renders the metrics
+    /// (measured: idle RSS 1080 KiB just after a scrape, against 564 KiB
+    /// for ward without the endpoint), and between scrapes none of it runs.
+    /// Once per idle spell, so a scraper that keeps coming pays nothing more.
+    pub fn trim_when_idle(&mut self, after: Duration) {
+        self.trim_when_idle = Some(after);
     }
 
     /// Adds a listener with what it serves.
@@ -498,6 +524,9 @@ impl Server {
                 // glibc starts a thread with 32 and 33 unblocked: block every
                 // signal so all of them stay pending for ward's signalfd.
                 let _ = crate::sigmask::block_all();
+                // Its frees go back to the heap, not to a cache of its own
+                // that a burst of requests would leave full.
+                crate::trim::end_thread_malloc_cache();
                 self.run(wake_rx)
             })?;
         Ok(ServerHandle {
@@ -516,8 +545,15 @@ impl Server {
         let mut resp = Response::text(200, "");
         let mut stats = ServerStats::default();
         let mut chunk = [0u8; 4096];
+        let mut last_activity: Option<Instant> = None;
         loop {
             let now = Instant::now();
+            let trim_at = idle_trim_at(last_activity, conns.len(), self.trim_when_idle);
+            if trim_at.is_some_and(|t| now >= t) {
+                let _ = crate::trim::trim_read_only_segments();
+                last_activity = None;
+            }
+            let trim_at = trim_at.filter(|&t| now < t);
             fds.clear();
             fds.push(pollfd(wake.as_raw_fd(), libc::POLLIN));
             for (i, (l, _)) in self.listeners.iter().enumerate() {
@@ -537,6 +573,7 @@ impl Server {
                 .iter()
                 .map(|c| c.deadline)
                 .chain(paused_until.iter().flatten().copied())
+                .chain(trim_at)
                 .min();
             let timeout_ms = match next {
                 None => -1,
@@ -646,6 +683,9 @@ impl Server {
                 if p.is_some_and(|t| now >= t) {
                     *p = None;
                 }
+            }
+            if !conns.is_empty() || fds[1..=n_listen].iter().any(|f| f.revents != 0) {
+                last_activity = Some(now);
             }
         }
     }
@@ -832,6 +872,22 @@ mod tests {
 
     fn ok(s: &str) -> RequestHead<'_> {
         parse_request_head(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn idle_trim_comes_once_the_last_connection_is_gone() {
+        let t0 = Instant::now();
+        let after = Some(Duration::from_secs(1));
+        // Served, nobody left: a second after the last activity.
+        assert_eq!(
+            idle_trim_at(Some(t0), 0, after),
+            Some(t0 + Duration::from_secs(1))
+        );
+        // A connection still open: not yet.
+        assert_eq!(idle_trim_at(Some(t0), 1, after), None);
+        // Nothing served since the last trim, or trimming off: never.
+        assert_eq!(idle_trim_at(None, 0, after), None);
+        assert_eq!(idle_trim_at(Some(t0), 0, None), None);
     }
 
     #[test]
