@@ -58,11 +58,35 @@ fn bad_usage_exits_2() {
         &["nope"],
         &["die", "NOSUCH"],
         &["orphans"],
+        &["orphans", "10", "--rounds", "0"],
     ] {
         let out = workload().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     }
+}
+
+#[test]
+fn orphans_in_rounds_count_every_round() {
+    // 11 orphans in 3 rounds of 4, 4 and 3, two workers each time.
+    let out = workload()
+        .args([
+            "orphans",
+            "11",
+            "--workers",
+            "2",
+            "--rounds",
+            "3",
+            "--pause-ms",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        "orphans=11 fork_failures=0"
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
 usage: ward-workload COMMAND [ARGS]
-  orphans N [--workers W]
+  orphans N [--workers W] [--rounds R] [--pause-ms MS]
   zombies N [--hold SECS]
   exit CODE
   die SIG
@@ -382,14 +382,38 @@ fn wait_signal(set: KernelSigset) -> libc::siginfo_t {
 // ---------------------------------------------------------------------------
 // Subcommands
 
-/// Serial double forks: each leaves one orphan for the init to reap.
+/// Serial double forks: each leaves one orphan for the init to reap. With
+/// `--rounds R`, N orphans in R storms of about N/R, `--pause-ms` apart
+/// (an init that keeps what one burst made shows it after the next).
 fn orphans(a: &mut Args) {
     let n: u64 = a.positional("N");
     let workers: u64 = a.option("--workers").unwrap_or(1);
+    let rounds: u64 = a.option("--rounds").unwrap_or(1);
+    let pause = Duration::from_millis(a.option("--pause-ms").unwrap_or(0));
     a.finish();
     if workers == 0 {
         usage_error("--workers must be at least 1");
     }
+    if rounds == 0 {
+        usage_error("--rounds must be at least 1");
+    }
+    let (mut made, mut failures) = (0u64, 0u64);
+    for r in 0..rounds {
+        if r > 0 {
+            std::thread::sleep(pause);
+        }
+        let share = n / rounds + u64::from(r < n % rounds);
+        let (m, f) = orphan_storm(share, workers);
+        made += m;
+        failures += f;
+    }
+    say(&format!("orphans={made} fork_failures={failures}"));
+    exit(if failures == 0 { 0 } else { 1 });
+}
+
+/// One storm: `n` orphans made by `workers` processes at once; returns
+/// (orphans made, fork failures).
+fn orphan_storm(n: u64, workers: u64) -> (u64, u64) {
     // Each worker sends back (orphans made, fork failures) as two u64s.
     let (rd, wr) = pipe();
     let mut made = 0u64;
@@ -418,11 +442,11 @@ fn orphans(a: &mut Args) {
         made += u64::from_ne_bytes(msg[..8].try_into().expect("8 bytes"));
         failures += u64::from_ne_bytes(msg[8..].try_into().expect("8 bytes"));
     }
+    close(rd);
     for pid in pids {
         wait_for(pid);
     }
-    say(&format!("orphans={made} fork_failures={failures}"));
-    exit(if failures == 0 { 0 } else { 1 });
+    (made, failures)
 }
 
 /// Code a child returns when it could not fork the grandchild.

@@ -106,15 +106,34 @@ pub struct StormResult {
 impl StormContainer {
     /// Starts `init` with the storm script and waits until it is ready.
     pub fn start(ctx: &Ctx, init: &Init, orphans: u64, workers: u64) -> Result<Self, String> {
-        let script =
-            format!("echo ready; read go; {{w}} orphans {orphans} --workers {workers}; read done");
-        let (mut c, log) = if init.name == WARD {
+        Self::start_in_storms(ctx, init, orphans, workers, 1, Duration::ZERO, &[])
+    }
+
+    /// As [`StormContainer::start`], the orphans in `storms` storms `pause`
+    /// apart (one report line for all); a ward (any row running ward's
+    /// binary) gets `ward_extra` after its usual options.
+    pub fn start_in_storms(
+        ctx: &Ctx,
+        init: &Init,
+        orphans: u64,
+        workers: u64,
+        storms: u64,
+        pause: Duration,
+        ward_extra: &[&str],
+    ) -> Result<Self, String> {
+        let storms = if storms > 1 {
+            format!(" --rounds {storms} --pause-ms {}", pause.as_millis())
+        } else {
+            String::new()
+        };
+        let script = format!(
+            "echo ready; read go; {{w}} orphans {orphans} --workers {workers}{storms}; read done"
+        );
+        let (mut c, log) = if init.name == WARD || init.path == ctx.ward().path {
             let (log, stderr) = StderrFile::create()?;
-            let c = Container::start_with_stderr(
-                &init.argv(WARD_OPTIONS),
-                &ctx.shell(&script),
-                stderr,
-            )?;
+            let options: Vec<&str> = WARD_OPTIONS.iter().chain(ward_extra).copied().collect();
+            let c =
+                Container::start_with_stderr(&init.argv(&options), &ctx.shell(&script), stderr)?;
             (c, Some(log))
         } else {
             (
@@ -128,7 +147,17 @@ impl StormContainer {
     }
 
     /// Runs the storm and lets the container exit.
-    pub fn storm(mut self, proc: &Proc) -> Result<StormResult, String> {
+    pub fn storm(self, proc: &Proc) -> Result<StormResult, String> {
+        self.storm_then(proc, || Ok(()))
+    }
+
+    /// As [`StormContainer::storm`], with `before_reading` run after the
+    /// storm, just before the init's memory is read.
+    pub fn storm_then(
+        mut self,
+        proc: &Proc,
+        before_reading: impl FnOnce() -> Result<(), String>,
+    ) -> Result<StormResult, String> {
         let cpu0 = proc.cpu_ns(self.pid).ok_or("init gone before the storm")?;
         let sampler = ZombieSampler::start(self.pid);
         self.c.send("go\n")?;
@@ -142,6 +171,7 @@ impl StormContainer {
         std::thread::sleep(LEFTOVER_AFTER);
         let zombies_left = Proc::seen_by(self.pid).container_zombies();
         let cpu1 = proc.cpu_ns(self.pid).ok_or("init gone after the storm")?;
+        before_reading()?;
         let memory_after = proc.memory(self.pid);
         self.c.send("done\n")?;
         self.c.wait(Duration::from_secs(10))?;

@@ -30,6 +30,9 @@ pub struct Plan {
     pub orphans: u64,
     /// Orphans reaped before the second memory reading.
     pub memory_reaps: u64,
+    /// In this many storms, [`Plan::memory_settle`] apart: what an init
+    /// keeps from one burst shows after the next.
+    pub memory_storms: u64,
     /// Idle time before the first memory reading (ward's default watch
     /// interval is 5 s: let at least one sample happen).
     pub memory_settle: Duration,
@@ -72,6 +75,7 @@ impl Plan {
                 rounds: 5,
                 orphans: 20_000,
                 memory_reaps: 100_000,
+                memory_storms: 5,
                 memory_settle: Duration::from_secs(6),
                 signals: 1_000,
                 startup_runs: 300,
@@ -93,6 +97,7 @@ impl Plan {
                 rounds: 3,
                 orphans: 3_000,
                 memory_reaps: 10_000,
+                memory_storms: 2,
                 memory_settle: Duration::from_secs(6),
                 signals: 300,
                 startup_runs: 30,
