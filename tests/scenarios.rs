@@ -752,29 +752,49 @@ fn seed_base() -> Result<String, String> {
     }
 }
 
-/// The first `deb.debian.org`-style URI of the machine's apt sources.
+/// The Debian archive among the apt sources apt itself reads (`*.list`,
+/// `*.sources`), or their first `http` URI.
 fn apt_mirror() -> Option<String> {
     let mut texts = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
-        for e in dir.flatten() {
-            if let Ok(t) = std::fs::read_to_string(e.path()) {
+        // Only the files apt itself reads: a `foo.list.disabled` (seen on
+        // a CI machine, naming a third-party repository) is not a source,
+        // and debootstrap from it fails at once.
+        let mut paths: Vec<_> = dir
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "list" || x == "sources"))
+            .collect();
+        paths.sort();
+        for p in paths {
+            if let Ok(t) = std::fs::read_to_string(p) {
                 texts.push(t);
             }
         }
     }
     texts.push(std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default());
-    texts.iter().flat_map(|t| t.lines()).find_map(|l| {
-        let l = l.trim();
-        let uri = l
-            .strip_prefix("URIs:")
-            .map(|u| u.split_whitespace().next().unwrap_or(""))
-            .or_else(|| {
-                l.strip_prefix("deb ")
-                    .and_then(|r| r.split_whitespace().find(|w| w.starts_with("http")))
-            })?
-            .to_string();
-        (uri.starts_with("http") && !uri.contains("security")).then_some(uri)
-    })
+    let uris: Vec<String> = texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter_map(|l| {
+            let l = l.trim();
+            let uri = l
+                .strip_prefix("URIs:")
+                .map(|u| u.split_whitespace().next().unwrap_or(""))
+                .or_else(|| {
+                    l.strip_prefix("deb ")
+                        .and_then(|r| r.split_whitespace().find(|w| w.starts_with("http")))
+                })?
+                .to_string();
+            (uri.starts_with("http") && !uri.contains("security")).then_some(uri)
+        })
+        .collect();
+    // Debian's own archive first: a machine may list third-party
+    // repositories (Docker's, Node's) beside it.
+    uris.iter()
+        .find(|u| u.trim_end_matches('/').ends_with("/debian"))
+        .or(uris.first())
+        .cloned()
 }
 
 /// An image from `base` plus the static ward and ward-workload.
