@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::container::{Container, START_TIMEOUT};
-use crate::inits::{Init, WARD};
+use crate::inits::Init;
 use crate::plan::{Ctx, progress};
 use crate::procfs::{Memory, Proc};
 use crate::report::Section;
@@ -129,7 +129,7 @@ impl StormContainer {
         let script = format!(
             "echo ready; read go; {{w}} orphans {orphans} --workers {workers}{storms}; read done"
         );
-        let (mut c, log) = if init.name == WARD || init.path == ctx.ward().path {
+        let (mut c, log) = if init.path == ctx.ward().path {
             let (log, stderr) = StderrFile::create()?;
             let options: Vec<&str> = WARD_OPTIONS.iter().chain(ward_extra).copied().collect();
             let c =
