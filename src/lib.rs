@@ -20,8 +20,8 @@
 //! - [`serve`]: the serving thread (metrics endpoint, `ward status`).
 //! - [`status`]: `ward status`, the doctor: limits, usage, processes, history.
 //! - [`signame`], [`sigmask`], [`units`], [`trim`], [`rank`], [`unix_connect`]:
-//!   signal names, the raw signal mask, numbers in words, keeping ward's code
-//!   pages out of its RSS, the one sort for short lists, a unix socket connect
+//!   signal names, the raw signal mask, numbers in words, ward's own code
+//!   pages (out of its RSS, or locked under a memory limit), the one sort for short lists, a unix socket connect
 //!   with a time limit.
 
 pub mod cgroup;

@@ -1,14 +1,45 @@
-//! Keeps ward's resident set to the code it runs. The kernel maps a file's
-//! pages 64 KiB around each page fault ("fault-around"), so a short start-up
-//! leaves nearly all of ward's code and read-only data resident,
-//! and all of it counts in the RSS the OOM killer ranks processes by
-//! (measured: 1.2 MiB of 1.7 MiB VmRSS was code). Once the child runs, ward
-//! drops those pages from its page tables and asks for no fault-around on
-//! them; the pages the loop really uses come back one by one, on first use.
+//! ward's own memory: its code pages, and glibc's per-thread malloc cache.
+//!
+//! Code pages, two ways:
+//! - **Trimmed** (no memory limit): the kernel maps a file's pages 64 KiB
+//!   around each page fault ("fault-around"), so a short start-up leaves
+//!   nearly all of ward's code and read-only data resident, and all of it
+//!   counts in the RSS the OOM killer ranks processes by (measured: 1.2 MiB
+//!   of 1.7 MiB VmRSS was code). Once the child runs, ward drops those pages
+//!   from its page tables and asks for no fault-around on them; the pages
+//!   the loop really uses come back one by one, on first use.
+//! - **Locked** (under a cgroup memory limit): a code page ward has not
+//!   touched for a while is page cache, which the group's reclaim takes
+//!   first. After an OOM kill that freed nothing (a group full of tmpfs),
+//!   ward's next instruction on such a page reads it back in, charged to the
+//!   full group, and the kernel OOM-kills again ('ward-watch invoked
+//!   oom-killer', `filemap_fault`): 2 or 3 kills in 5 of 5 runs with a cold
+//!   binary. Locked pages are never reclaimed, so ward's report needs no
+//!   memory the group does not have. The unwind tables stay out (nothing
+//!   reads them: panics abort). Once locked, trims are no-ops.
 //!
 //! Only the read-only segments (headers, `.rodata`, `.eh_frame`, `.text`) are
 //! touched: they are never written, so dropping them loses nothing (the file
 //! still has them). Relocated data (RELRO, `.data`) is left alone.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// [`CODE`]: nobody is changing the code pages' state, and they are not locked.
+const FREE: u8 = 0;
+/// [`CODE`]: a thread is trimming or locking them right now.
+const BUSY: u8 = 1;
+/// [`CODE`]: locked; trims do nothing.
+const LOCKED: u8 = 2;
+/// The code pages' state, shared by the three threads: a trim that finds it
+/// taken skips (the reaping thread never waits), a lock waits for a trim to
+/// end (the watch thread may).
+static CODE: AtomicU8 = AtomicU8::new(FREE);
+
+/// `PT_LOAD`, `PT_GNU_EH_FRAME` and `PF_W` (elf.h).
+const PT_LOAD: u32 = 1;
+const PT_GNU_EH_FRAME: u32 = 0x6474_e550;
+const PF_W: u32 = 2;
 
 unsafe extern "C" {
     /// glibc's own clean-up of a thread's malloc state at thread exit: it
@@ -44,8 +75,20 @@ pub fn end_thread_malloc_cache() {
 /// fault-around on them; returns the bytes advised. Errors are harmless (a
 /// kernel without MADV_RANDOM on file mappings keeps the pages resident).
 pub fn trim_read_only_segments() -> std::io::Result<usize> {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+    if CODE
+        .compare_exchange(FREE, BUSY, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        // Locked, or another thread is at it: nothing to do here.
+        return Ok(0);
+    }
+    let done = advise_read_only_segments();
+    CODE.store(FREE, Ordering::Release);
+    done
+}
+
+fn advise_read_only_segments() -> std::io::Result<usize> {
+    let page = page_size();
     // Only the addresses of the linker-provided symbols are taken, never
     // their bytes.
     let (start, end) = (
@@ -74,4 +117,241 @@ pub fn trim_read_only_segments() -> std::io::Result<usize> {
         }
     }
     Ok(len)
+}
+
+/// The page size (4096 where sysconf fails).
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize
+}
+
+/// True once [`lock_code`] has locked ward's code.
+pub fn code_locked() -> bool {
+    CODE.load(Ordering::Acquire) == LOCKED
+}
+
+/// One program header, the fields [`lock_ranges`] needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// `p_type`.
+    pub kind: u32,
+    /// `p_flags`.
+    pub flags: u32,
+    /// `p_vaddr`.
+    pub vaddr: u64,
+    /// `p_memsz`.
+    pub memsz: u64,
+}
+
+/// The address ranges [`lock_code`] locks, from the program headers and
+/// the load address (`base`): each read-only loaded segment, page-aligned,
+/// without the unwind tables where they end one (from `PT_GNU_EH_FRAME`,
+/// `.eh_frame_hdr`, to the segment's end: `.eh_frame_hdr`, `.eh_frame`
+/// and `.gcc_except_table`, which only unwinding reads; `tests/elf_layout.rs`
+/// checks ward's own build for that order).
+pub fn lock_ranges(segments: &[Segment], base: usize, page: usize) -> Vec<Range<usize>> {
+    let eh = segments
+        .iter()
+        .find(|s| s.kind == PT_GNU_EH_FRAME)
+        .map(|s| s.vaddr);
+    let ranges = segments
+        .iter()
+        .filter(|s| s.kind == PT_LOAD && s.flags & PF_W == 0 && s.memsz > 0)
+        .filter_map(|s| {
+            let mut end = s.vaddr.checked_add(s.memsz)?;
+            if let Some(eh) = eh.filter(|e| (s.vaddr..end).contains(e)) {
+                end = eh;
+            }
+            let start = base.checked_add(usize::try_from(s.vaddr).ok()?)? & !(page - 1);
+            let end = base
+                .checked_add(usize::try_from(end).ok()?)?
+                .checked_add(page - 1)?
+                & !(page - 1);
+            (end > start).then_some(start..end)
+        });
+    // Loaded segments come in address order (the ELF specification's
+    // rule); adjacent or overlapping ones (a page shared by two): one range.
+    let mut merged: Vec<Range<usize>> = Vec::new();
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    merged
+}
+
+/// ward's own program headers, from the auxiliary vector.
+fn own_segments() -> Vec<Segment> {
+    // SAFETY: getauxval has no preconditions; 0 means absent.
+    let (phdr, phnum) = unsafe {
+        (
+            libc::getauxval(libc::AT_PHDR) as usize,
+            libc::getauxval(libc::AT_PHNUM) as usize,
+        )
+    };
+    if phdr == 0 || phnum == 0 {
+        return Vec::new();
+    }
+    // SAFETY: the kernel's AT_PHDR/AT_PHNUM describe this executable's
+    // program header table, mapped read-only for the process's lifetime.
+    let table = unsafe { std::slice::from_raw_parts(phdr as *const libc::Elf64_Phdr, phnum) };
+    table
+        .iter()
+        .map(|p| Segment {
+            kind: p.p_type,
+            flags: p.p_flags,
+            vaddr: p.p_vaddr,
+            memsz: p.p_memsz,
+        })
+        .collect()
+}
+
+/// Why [`lock_code`] could not lock.
+pub struct LockRefused {
+    /// mlock's error.
+    pub error: std::io::Error,
+    /// The bytes it was asked to lock.
+    pub bytes: usize,
+    /// RLIMIT_MEMLOCK's soft value, `None` when unlimited or unknown.
+    pub memlock_limit: Option<u64>,
+}
+
+/// Locks ward's code and constants in memory (see the module's notes);
+/// returns the bytes locked, 0 when already locked. Waits for a trim in
+/// progress on another thread to end; not for the reaping thread.
+pub fn lock_code() -> Result<usize, LockRefused> {
+    loop {
+        match CODE.compare_exchange(FREE, BUSY, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => break,
+            Err(LOCKED) => return Ok(0),
+            // A trim takes microseconds.
+            Err(_) => std::thread::sleep(std::time::Duration::from_micros(200)),
+        }
+    }
+    // The start of the first segment: the load address of a PIE, 0 or
+    // the first segment's own address otherwise.
+    let segments = own_segments();
+    let first = segments
+        .iter()
+        .filter(|s| s.kind == PT_LOAD)
+        .map(|s| s.vaddr as usize)
+        .min()
+        .unwrap_or(0);
+    let page = page_size();
+    let base = (std::ptr::addr_of!(__executable_start) as usize).wrapping_sub(first & !(page - 1));
+    let ranges = lock_ranges(&segments, base, page);
+    let bytes: usize = ranges.iter().map(|r| r.end - r.start).sum();
+    let mut done = 0;
+    let mut failed = None;
+    if ranges.is_empty() {
+        failed = Some(std::io::Error::from(std::io::ErrorKind::NotFound));
+    }
+    for r in &ranges {
+        // SAFETY: the range covers only ward's own read-only, file-backed
+        // segments, mapped for the process's lifetime; mlock only faults
+        // them in and pins them.
+        if unsafe { libc::mlock(r.start as *const libc::c_void, r.end - r.start) } != 0 {
+            failed = Some(std::io::Error::last_os_error());
+            break;
+        }
+        done += 1;
+    }
+    let Some(error) = failed else {
+        CODE.store(LOCKED, Ordering::Release);
+        return Ok(bytes);
+    };
+    for r in &ranges[..done] {
+        // SAFETY: the same ranges, locked above.
+        unsafe { libc::munlock(r.start as *const libc::c_void, r.end - r.start) };
+    }
+    CODE.store(FREE, Ordering::Release);
+    Err(LockRefused {
+        error,
+        bytes,
+        memlock_limit: memlock_limit(),
+    })
+}
+
+/// RLIMIT_MEMLOCK's soft value; `None` when unlimited or unknown.
+fn memlock_limit() -> Option<u64> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid out pointer.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) };
+    (rc == 0 && r.rlim_cur != libc::RLIM_INFINITY).then_some(r.rlim_cur)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PT_PHDR: u32 = 6;
+    const PT_TLS: u32 = 7;
+    const R: u32 = 4;
+    const X: u32 = 1;
+
+    fn seg(kind: u32, flags: u32, vaddr: u64, memsz: u64) -> Segment {
+        Segment {
+            kind,
+            flags,
+            vaddr,
+            memsz,
+        }
+    }
+
+    /// ward's own release layout (readelf -lW): headers and constants, then
+    /// the unwind tables, code, RELRO, data.
+    fn ward_layout() -> Vec<Segment> {
+        vec![
+            seg(PT_PHDR, R, 0x40, 0x268),
+            seg(PT_LOAD, R, 0, 0x561dc),
+            seg(PT_LOAD, R | X, 0x57200, 0x11cdd0),
+            seg(PT_LOAD, R | PF_W, 0x174fd0, 0x9030),
+            seg(PT_LOAD, R | PF_W, 0x17ea18, 0x88b0),
+            seg(PT_TLS, R, 0x174fd0, 0xd8),
+            seg(PT_GNU_EH_FRAME, R, 0x2ecb8, 0x571c),
+        ]
+    }
+
+    #[test]
+    fn constants_and_code_without_unwind_tables_or_data() {
+        let base = 0x5555_5555_4000;
+        let r = lock_ranges(&ward_layout(), base, 4096);
+        assert_eq!(
+            r,
+            vec![base..base + 0x2f000, base + 0x57000..base + 0x174000],
+            "{r:x?}"
+        );
+    }
+
+    #[test]
+    fn without_an_unwind_header_the_whole_read_only_segment() {
+        let mut l = ward_layout();
+        l.retain(|s| s.kind != PT_GNU_EH_FRAME);
+        // The first segment's last page and the code's first are adjacent:
+        // one range.
+        assert_eq!(lock_ranges(&l, 0, 4096), vec![0..0x174000]);
+    }
+
+    #[test]
+    fn an_unwind_header_in_no_loaded_segment_cuts_nothing() {
+        let mut l = ward_layout();
+        l.retain(|s| s.kind != PT_GNU_EH_FRAME);
+        l.push(seg(PT_GNU_EH_FRAME, R, 0x900000, 0x10));
+        assert_eq!(lock_ranges(&l, 0, 4096), vec![0..0x174000]);
+    }
+
+    #[test]
+    fn writable_and_empty_segments_are_left_out_and_no_range_overflows() {
+        let l = vec![
+            seg(PT_LOAD, R | PF_W, 0x1000, 0x1000),
+            seg(PT_LOAD, R, 0x3000, 0),
+            seg(PT_LOAD, R, u64::MAX - 10, 0x100),
+        ];
+        assert_eq!(lock_ranges(&l, 0, 4096), Vec::<Range<usize>>::new());
+        assert_eq!(lock_ranges(&[], 0, 4096), Vec::<Range<usize>>::new());
+    }
 }

@@ -96,6 +96,56 @@ fn docker_memory_32m_oom_kill_of_the_main_child_exits_137() {
     );
 }
 
+/// Docker grants no CAP_IPC_LOCK: ward's code lock under `--memory` rests
+/// on the memlock limit, here the 4 MiB its refusal line recommends (the
+/// kernel's own default is 8 MiB since 5.16, 64 KiB before).
+#[test]
+fn docker_memory_32m_ward_locks_its_code_without_cap_ipc_lock() {
+    let Some(docker) = docker::docker_with_workload() else {
+        return;
+    };
+    let options = [MEMORY_32M, &["--ulimit", "memlock=4194304:4194304"]].concat();
+    let ctr = docker.run(
+        &[&options[..], &["--entrypoint", "/ward"]].concat(),
+        &[
+            "--log-level",
+            "debug",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.7; grep -E 'VmLck|CapEff' /proc/1/status",
+        ],
+    );
+    let exit = ctr.wait(GUARD);
+    let logs = ctr.logs();
+    ctr.check(exit.code == 0, &format!("exit {exit:?}, want 0"));
+    let cap_eff = logs
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap_or(u64::MAX));
+    // CAP_IPC_LOCK is capability 14.
+    ctr.check(
+        cap_eff.is_some_and(|c| c & (1 << 14) == 0),
+        "ward should run without CAP_IPC_LOCK, as Docker starts it",
+    );
+    let locked = logs
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    ctr.check(
+        locked.is_some_and(|kb| kb >= 512.0),
+        &format!("ward's VmLck {locked:?} kB, want its code locked"),
+    );
+    ctr.check(
+        logs.contains("ward: debug [code_locked] ward keeps its code in memory ("),
+        "no code_locked line",
+    );
+    ctr.check(
+        events(&logs, "code_not_locked").is_empty(),
+        "the lock was refused",
+    );
+}
+
 #[test]
 fn docker_cpus_0_1_cpu_throttled() {
     let Some(docker) = docker::docker_with_workload() else {

@@ -252,10 +252,9 @@ fn root_v1_a_group_full_of_tmpfs_after_an_oom_kill_gets_no_second_kill_from_ward
 /// code pages are then the group's page cache, which the kill's reclaim
 /// drops, and whatever ward runs next faults them back in at the limit
 /// ('ward-watch invoked oom-killer', `filemap_fault`; also the reaping
-/// thread). Seen here: 2 or 3 kills in 3 of 3 runs before the room check
-/// and 2 in 5 of 5 after it, the census no longer being the cause.
+/// thread). Seen here before ward locked its code under a memory limit: 2
+/// or 3 kills in 5 of 5 runs.
 #[test]
-#[ignore = "known: ward's own code faults in a full group set off a second kill (needs its code kept resident)"]
 fn root_v1_a_cold_ward_in_a_group_full_of_tmpfs_sets_off_no_second_kill() {
     let Some((_serial, cg)) = case(
         "root_v1_a_cold_ward_in_a_group_full_of_tmpfs_sets_off_no_second_kill",
@@ -274,6 +273,116 @@ fn root_v1_a_cold_ward_in_a_group_full_of_tmpfs_sets_off_no_second_kill() {
     cg.wrap(&mut cmd);
     let out = run(cmd, GUARD);
     one_kill_and_the_shell_code(&cg, &out);
+}
+
+/// A script for ward's child that prints ward's (PID 1's) locked memory
+/// once the watch has had its first look.
+const PRINT_WARD_LOCKED: &str = "sleep 0.7; grep VmLck /proc/1/status";
+
+/// ward's `VmLck` in kB, from what [`PRINT_WARD_LOCKED`] printed.
+fn locked_kb(out: &Outcome) -> f64 {
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("VmLck:"))
+        .unwrap_or_else(|| panic!("no VmLck line\n{}", out.dump()));
+    number_before(line, " kB")
+}
+
+#[test]
+fn root_v1_ward_locks_its_code_under_a_memory_limit() {
+    let Some((_serial, cg)) = case("root_v1_ward_locks_its_code_under_a_memory_limit", "lock")
+    else {
+        return;
+    };
+    cg.limit_memory_mib(64);
+    let out = ward_in(
+        &cg,
+        &["--log-level", "debug", "--", "sh", "-c", PRINT_WARD_LOCKED],
+    );
+    assert_eq!(out.code, 0, "{}", out.dump());
+    let locked: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("ward: debug [code_locked] "))
+        .collect();
+    assert_eq!(locked.len(), 1, "one code_locked line\n{}", out.dump());
+    let line = locked[0];
+    out.has(line, "ward keeps its code in memory (");
+    // The constants and the code, not the unwind tables or data: about
+    // 1.3 MiB in the release build.
+    let mib = number_before(line, " MiB locked");
+    assert!((0.5..2.0).contains(&mib), "{mib} MiB: {line}");
+    let kb = locked_kb(&out);
+    // The line rounds to a tenth of a MiB.
+    assert!(
+        (kb - mib * 1024.0).abs() <= 0.05 * 1024.0 + 4.0,
+        "VmLck {kb} kB against the {mib} MiB said\n{}",
+        out.dump()
+    );
+    assert!(out.events("code_not_locked").is_empty(), "{}", out.dump());
+}
+
+#[test]
+fn root_v1_ward_locks_nothing_without_a_memory_limit() {
+    let Some((_serial, cg)) = case(
+        "root_v1_ward_locks_nothing_without_a_memory_limit",
+        "nolock",
+    ) else {
+        return;
+    };
+    let out = ward_in(
+        &cg,
+        &["--log-level", "debug", "--", "sh", "-c", PRINT_WARD_LOCKED],
+    );
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.has(out.one("watching"), "memory ");
+    assert_eq!(locked_kb(&out), 0.0, "{}", out.dump());
+    assert!(!out.stderr.contains("code_locked]"), "{}", out.dump());
+    assert!(out.events("code_not_locked").is_empty(), "{}", out.dump());
+}
+
+/// Without CAP_IPC_LOCK (Docker does not grant it) and under a memlock
+/// limit smaller than ward's code (64 KiB, the default of kernels before
+/// 5.16), the lock is refused: ward says so once, with the limit and the
+/// way to allow it, and runs on.
+#[test]
+fn root_v1_a_refused_code_lock_is_said_once_and_ward_runs_on() {
+    let Some((_serial, cg)) = case(
+        "root_v1_a_refused_code_lock_is_said_once_and_ward_runs_on",
+        "lockrefused",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(64);
+    let mut cmd = common::in_pid_namespace([
+        "prlimit",
+        "--memlock=65536:65536",
+        "setpriv",
+        "--bounding-set",
+        "-ipc_lock",
+        "--inh-caps",
+        "-ipc_lock",
+        common::ward(),
+        "--watch-interval",
+        "200ms",
+        "--",
+        "sh",
+        "-c",
+        PRINT_WARD_LOCKED,
+    ]);
+    cg.wrap(&mut cmd);
+    let out = run(cmd, GUARD);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    let line = out.one("code_not_locked");
+    out.has(
+        line,
+        "ward: [code_not_locked] ward cannot keep its code in memory (mlock of ",
+    );
+    out.has(line, "; RLIMIT_MEMLOCK 64.0 KiB)");
+    out.has(line, "docker run --ulimit memlock=4194304");
+    assert_eq!(locked_kb(&out), 0.0, "{}", out.dump());
+    out.has(out.one("child_exited"), "exited with code 0");
 }
 
 /// Copies `from` to `to` and drops the copy's pages from the page cache, so

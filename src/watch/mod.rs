@@ -8,6 +8,7 @@
 //! - `link.rs`: the messages between the reaping thread and this one.
 //! - `errands.rs`: naming senders, signalling at shutdown, `--orphans terminate`.
 //! - `victims.rs`: the OOM victim census (who is gone, who survived a rise).
+//! - `resident.rs`: when ward's code is locked in memory, and its lines.
 //!
 //! Everything that reads `/proc` or cgroup files runs here, never on the
 //! reaping thread: a census of thousands of processes may take 100 ms, and a
@@ -18,6 +19,7 @@ pub mod alerts;
 pub mod board;
 pub mod errands;
 pub mod link;
+pub mod resident;
 pub mod snapshot;
 pub mod throttle;
 pub mod victims;
@@ -153,6 +155,8 @@ struct Sampling {
     /// The OOM counter's next look after a notification that found no
     /// kill counted yet.
     oom_recheck: Option<OomRecheck>,
+    /// ward's code was locked, or the lock refused and said (once a run).
+    code_lock_tried: bool,
 }
 
 /// When to read the OOM counter again after a notification that came
@@ -297,6 +301,7 @@ impl Observer {
                 candidates: Vec::new(),
                 first_look_due: true,
                 no_room_said: false,
+                code_lock_tried: false,
                 oom_recheck: None,
             };
             s.alerts.baseline(fork_refusals);
@@ -501,6 +506,9 @@ impl Observer {
             self.orphans = Some(OrphanTerminator::new(self.self_pid, main_pid));
         }
         self.first_look();
+        if let Some(s) = &mut self.sampling {
+            s.keep_code_resident();
+        }
         if let Some(e) = &mut self.emf {
             e.context = Some(emf_context(&e.plan));
         }
@@ -585,6 +593,7 @@ impl Observer {
             let mut sampled = false;
             if let Some(s) = self.sampling.as_mut().filter(|s| s.active && s.next <= now) {
                 s.tick(now, &end, &self.board, true);
+                s.keep_code_resident();
                 s.next = Instant::now() + s.next_interval();
                 self.post();
                 sampled = true;
@@ -816,6 +825,21 @@ impl Sampling {
                 "some cgroup or /proc files could not be read; the affected numbers are left out (logged once)",
                 &[("errors", json!(self.snap.read_errors))],
             );
+        }
+    }
+
+    /// Under a cgroup memory limit, locks ward's code, once (see
+    /// [`crate::trim`]); a refusal is said once and not tried again. The
+    /// limit may come later (`docker update`): every sample asks.
+    fn keep_code_resident(&mut self) {
+        if self.code_lock_tried || !resident::wanted(self.snap.limits.memory.as_ref()) {
+            return;
+        }
+        self.code_lock_tried = true;
+        match crate::trim::lock_code() {
+            Ok(0) => {}
+            Ok(n) => resident::log_locked(n),
+            Err(r) => resident::log_refused(&r),
         }
     }
 

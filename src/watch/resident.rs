@@ -1,0 +1,72 @@
+//! Keeping ward's code in memory under a cgroup memory limit (see
+//! [`crate::trim`] for why): when to lock it, and the lines that say what
+//! happened.
+
+use serde_json::json;
+
+use crate::cgroup::{LimitSource, MemoryLimit};
+use crate::log::{self, Level};
+use crate::trim::LockRefused;
+use crate::units::bytes;
+
+/// True when ward's code must be locked: the group has a memory limit of
+/// its own or an ancestor's (the host's amount is no group that can fill
+/// up while others have room).
+pub fn wanted(limit: Option<&MemoryLimit>) -> bool {
+    limit.is_some_and(|l| l.source != LimitSource::Host)
+}
+
+/// `code_locked` (debug): how much is locked, and why.
+pub fn log_locked(locked: usize) {
+    log::event(
+        Level::Debug,
+        "code_locked",
+        &format!(
+            "ward keeps its code in memory ({} locked): reading it back in from a full group would set off another OOM kill",
+            bytes(locked as u64)
+        ),
+        &[("locked_bytes", json!(locked))],
+    );
+}
+
+/// `code_not_locked` (info, once): the lock was refused; what that risks
+/// and how to allow it.
+pub fn log_refused(r: &LockRefused) {
+    let limit = r
+        .memlock_limit
+        .map(|l| format!("; RLIMIT_MEMLOCK {}", bytes(l)))
+        .unwrap_or_default();
+    log::event(
+        Level::Info,
+        "code_not_locked",
+        &format!(
+            "ward cannot keep its code in memory (mlock of {}: {}{limit}): after an OOM kill that frees no memory (tmpfs), ward reading its code back in can set off a second kill; allow it with docker run --ulimit memlock=4194304 or CAP_IPC_LOCK",
+            bytes(r.bytes as u64),
+            r.error,
+        ),
+        &[
+            ("wanted_bytes", json!(r.bytes)),
+            ("memlock_limit_bytes", json!(r.memlock_limit)),
+        ],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(source: LimitSource) -> MemoryLimit {
+        MemoryLimit {
+            bytes: 32 << 20,
+            source,
+        }
+    }
+
+    #[test]
+    fn a_group_limit_wants_the_lock_the_host_and_none_do_not() {
+        assert!(wanted(Some(&limit(LimitSource::OwnGroup))));
+        assert!(wanted(Some(&limit(LimitSource::Ancestor { path: None }))));
+        assert!(!wanted(Some(&limit(LimitSource::Host))));
+        assert!(!wanted(None));
+    }
+}
