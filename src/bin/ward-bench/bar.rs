@@ -202,11 +202,16 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
         " + 0.3 ms",
     );
     let with_metrics = crate::memory::WARD_METRICS;
+    let limited = crate::memory::WARD_LIMITED;
     for (row, what) in [
         (ward, "idle RSS (default watch on)".to_string()),
         (
             with_metrics,
             format!("idle RSS, watch and metrics endpoint on (`{with_metrics}`, scraped)"),
+        ),
+        (
+            limited,
+            format!("idle RSS under a memory limit, code locked (`{limited}`)"),
         ),
     ] {
         let rss = median(&r.memory, "idle RSS", row);
@@ -218,7 +223,7 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
         });
     }
     let reaps = r.memory.as_ref().map_or(String::new(), |s| s.title.clone());
-    for row in [ward, with_metrics] {
+    for row in [ward, with_metrics, limited] {
         let growth = median(&r.memory, "anonymous growth", row);
         lines.push(Line {
             what: format!("anonymous RSS growth, `{row}` ({reaps})"),

@@ -21,6 +21,7 @@ mod container;
 mod hop;
 mod inits;
 mod machine;
+mod memgroup;
 mod memory;
 mod orphans;
 mod plan;

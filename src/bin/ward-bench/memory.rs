@@ -5,7 +5,8 @@
 //! (so ward's watch has sampled at least once), then storm one at a time.
 
 use crate::inits::Init;
-use crate::orphans::StormContainer;
+use crate::memgroup::MemGroup;
+use crate::orphans::{StormContainer, Storms};
 use crate::plan::{Ctx, progress};
 use std::io::{Read as _, Write as _};
 use std::time::Duration;
@@ -13,6 +14,11 @@ use std::time::Duration;
 /// The row of ward with its Prometheus endpoint on (scraped once before
 /// each reading, as a Prometheus would between them).
 pub const WARD_METRICS: &str = "ward --metrics";
+/// The row of ward in a memory cgroup with a limit, where it keeps its
+/// code locked in memory.
+pub const WARD_LIMITED: &str = "ward, memory limit";
+/// That row's limit: far above what the storms take.
+const LIMIT_BYTES: u64 = 256 << 20;
 /// From that scrape to the reading: a Prometheus scrapes every 15-60 s,
 /// so most readings of a scraped ward fall seconds after the last scrape.
 const AFTER_SCRAPE: Duration = Duration::from_secs(2);
@@ -24,9 +30,10 @@ pub fn run(ctx: &Ctx) -> Section {
     let n = ctx.plan.memory_reaps;
     let storms = ctx.plan.memory_storms;
     let pause = ctx.plan.memory_settle;
+    let rows = rows(ctx);
     let mut s = Section::new(
         &format!("Memory: idle, and after {n} reaps"),
-        rows(ctx).iter().map(|(i, _)| i.name.clone()).collect(),
+        rows.iter().map(|(i, _)| i.name.clone()).collect(),
     );
     s.intro.push(format!(
         "Each init idles {} s as PID 1 of `sh -c '... read go; ward-workload orphans {n} --workers 2 \
@@ -40,10 +47,14 @@ pub fn run(ctx: &Ctx) -> Section {
          brings some back), so its RSS after a storm mostly measures code. *{WARD_METRICS}* is \
          ward with its Prometheus endpoint on a loopback port, scraped once (`GET /metrics`) \
          {} s before each reading (a Prometheus scrapes every 15-60 s); *RSS just after a \
-         scrape* is read the moment its answer is in. One run per init.",
+         scrape* is read the moment its answer is in. *{WARD_LIMITED}* is ward in a memory \
+         cgroup limited to {} MiB, where it keeps its code locked in memory (its code pages \
+         then stay in its RSS: a page read back in at the limit after an OOM kill would set \
+         off another). One run per init.",
         ctx.plan.memory_settle.as_secs(),
         pause.as_millis(),
-        AFTER_SCRAPE.as_secs()
+        AFTER_SCRAPE.as_secs(),
+        LIMIT_BYTES >> 20
     ));
     let mut rss0 = Figure::new("idle RSS", Unit::KiB, Compare::Ratio);
     let mut pss0 = Figure::new("idle PSS", Unit::KiB, Compare::Ratio);
@@ -55,17 +66,35 @@ pub fn run(ctx: &Ctx) -> Section {
     let mut scraped = Figure::new("RSS just after a scrape", Unit::KiB, Compare::No);
     progress(&format!(
         "memory: starting {} idle inits for {} s",
-        ctx.inits.len() + 1,
+        rows.len(),
         ctx.plan.memory_settle.as_secs()
     ));
+    let group = match MemGroup::create(&format!("ward-bench-{}", std::process::id()), LIMIT_BYTES) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            s.notes
+                .push(format!("{WARD_LIMITED}: no memory cgroup: {e}"));
+            None
+        }
+    };
     let mut started = Vec::new();
-    for (init, port) in rows(ctx) {
+    for (init, port) in rows {
         let addr = port.map(|p| format!("127.0.0.1:{p}"));
         let extra: Vec<&str> = addr
             .iter()
             .flat_map(|a| ["--metrics", a.as_str()])
             .collect();
-        match StormContainer::start_in_storms(ctx, &init, n, 2, storms, pause, &extra) {
+        let procs = group.as_ref().map(MemGroup::procs);
+        let opts = Storms {
+            storms,
+            pause,
+            ward_extra: &extra,
+            group: procs.as_deref().filter(|_| init.name == WARD_LIMITED),
+        };
+        if opts.group.is_none() && init.name == WARD_LIMITED {
+            continue;
+        }
+        match StormContainer::start_in_storms(ctx, &init, n, 2, &opts) {
             Ok(c) => started.push((init, port, c)),
             Err(e) => s.fail(format!("{}: start: {e}", init.name)),
         }
@@ -122,12 +151,15 @@ pub fn run(ctx: &Ctx) -> Section {
         }
     }
     s.figures = vec![rss0, pss0, rss1, pss1, growth, anon0, anon_growth, scraped];
+    // Every container is gone by now: the group can go.
+    drop(group);
     s.compare_from = Some(ctx.ward().name.clone());
     s
 }
 
-/// The inits of the run, and ward once more with its metrics endpoint on a
-/// free loopback port (the port is the second field).
+/// The inits of the run, ward once more with its metrics endpoint on a
+/// free loopback port (the port is the second field), and ward under a
+/// memory limit.
 fn rows(ctx: &Ctx) -> Vec<(Init, Option<u16>)> {
     let mut rows: Vec<(Init, Option<u16>)> = ctx.inits.iter().map(|i| (i.clone(), None)).collect();
     // A port the kernel just handed out and took back: free a moment later.
@@ -139,6 +171,9 @@ fn rows(ctx: &Ctx) -> Vec<(Init, Option<u16>)> {
         metrics.name = WARD_METRICS.into();
         rows.insert(1, (metrics, Some(port)));
     }
+    let mut limited = ctx.ward().clone();
+    limited.name = WARD_LIMITED.into();
+    rows.insert(1, (limited, None));
     rows
 }
 

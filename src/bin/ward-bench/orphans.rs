@@ -9,6 +9,7 @@
 //! would also count the storm itself, which dwarfs the init's share.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -103,43 +104,68 @@ pub struct StormResult {
     pub ward: Option<WardReaping>,
 }
 
+/// How [`StormContainer::start_in_storms`] runs: the orphans in `storms`
+/// storms `pause` apart (one report line for all); a ward (any row
+/// running ward's binary) gets `ward_extra` after its usual options; with
+/// `group` (a `cgroup.procs` file), the init runs in that cgroup.
+#[derive(Default)]
+pub struct Storms<'a> {
+    pub storms: u64,
+    pub pause: Duration,
+    pub ward_extra: &'a [&'a str],
+    pub group: Option<&'a std::path::Path>,
+}
+
 impl StormContainer {
     /// Starts `init` with the storm script and waits until it is ready.
     pub fn start(ctx: &Ctx, init: &Init, orphans: u64, workers: u64) -> Result<Self, String> {
-        Self::start_in_storms(ctx, init, orphans, workers, 1, Duration::ZERO, &[])
+        Self::start_in_storms(ctx, init, orphans, workers, &Storms::default())
     }
 
-    /// As [`StormContainer::start`], the orphans in `storms` storms `pause`
-    /// apart (one report line for all); a ward (any row running ward's
-    /// binary) gets `ward_extra` after its usual options.
+    /// As [`StormContainer::start`], with [`Storms`]' options.
     pub fn start_in_storms(
         ctx: &Ctx,
         init: &Init,
         orphans: u64,
         workers: u64,
-        storms: u64,
-        pause: Duration,
-        ward_extra: &[&str],
+        opts: &Storms,
     ) -> Result<Self, String> {
-        let storms = if storms > 1 {
-            format!(" --rounds {storms} --pause-ms {}", pause.as_millis())
+        let storms = if opts.storms > 1 {
+            format!(
+                " --rounds {} --pause-ms {}",
+                opts.storms,
+                opts.pause.as_millis()
+            )
         } else {
             String::new()
         };
         let script = format!(
             "echo ready; read go; {{w}} orphans {orphans} --workers {workers}{storms}; read done"
         );
-        let (mut c, log) = if init.path == ctx.ward().path {
+        let ward = init.path == ctx.ward().path;
+        let mut argv: Vec<OsString> = Vec::new();
+        if let Some(procs) = opts.group {
+            // Joins the group, then execs the init: the init's pid is the
+            // shell's.
+            argv.extend(["sh", "-c", "echo 0 > \"$0\" && exec \"$@\""].map(OsString::from));
+            argv.push(procs.as_os_str().to_owned());
+        }
+        if ward {
+            let options: Vec<&str> = WARD_OPTIONS
+                .iter()
+                .chain(opts.ward_extra)
+                .copied()
+                .collect();
+            argv.extend(init.argv(&options));
+        } else {
+            argv.extend(init.argv(&[]));
+        }
+        let (mut c, log) = if ward {
             let (log, stderr) = StderrFile::create()?;
-            let options: Vec<&str> = WARD_OPTIONS.iter().chain(ward_extra).copied().collect();
-            let c =
-                Container::start_with_stderr(&init.argv(&options), &ctx.shell(&script), stderr)?;
+            let c = Container::start_with_stderr(&argv, &ctx.shell(&script), stderr)?;
             (c, Some(log))
         } else {
-            (
-                Container::start(&init.argv(&[]), &ctx.shell(&script))?,
-                None,
-            )
+            (Container::start(&argv, &ctx.shell(&script))?, None)
         };
         c.expect_line("ready", START_TIMEOUT)?;
         let pid = c.init_pid()?;
