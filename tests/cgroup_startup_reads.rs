@@ -2,8 +2,9 @@
 //! every captured fixture tree under `tests/fixtures/cgroup/`: the memory
 //! limit read alone (sizing the child's `oom_score_adj` raise) equals the
 //! one in all the limits; the OOM kill and fork refusal counts a sample
-//! carries equal the ones `oom_kill_count` and `fork_refusals` read (the
-//! baselines before the child starts); and the watch's first look, on a
+//! carries equal the ones `oom_kill_count` and `fork_refusals` read, and
+//! its memory peak the one `memory_peak` reads (the baselines before the
+//! child starts); and the watch's first look, on a
 //! discovery that opened no files, leaves the snapshot a full first sample
 //! would.
 
@@ -23,6 +24,7 @@ fn memory_limit_alone_and_sampled_counts_match_the_full_reads() {
     assert!(dirs.len() >= 8, "fixtures missing: {dirs:?}");
     let mut compared_counts = 0;
     let mut compared_refusals = 0;
+    let mut compared_peaks = 0;
     for dir in &dirs {
         let Ok(cg) = Cgroups::discover(&Roots::under(dir)) else {
             continue;
@@ -52,7 +54,11 @@ fn memory_limit_alone_and_sampled_counts_match_the_full_reads() {
             dir.display()
         );
         compared_refusals += usize::from(refusals.is_some());
+        let peak = cg.memory_peak(&mut buf);
+        assert_eq!(s.memory.peak, peak, "{}: memory peak", dir.display());
+        compared_peaks += usize::from(peak.is_some());
     }
+    assert!(compared_peaks >= 4, "too few fixtures with a memory peak");
     assert!(
         compared_counts >= 4,
         "too few fixtures with an OOM kill count"

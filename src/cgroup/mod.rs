@@ -249,6 +249,18 @@ impl Cgroups {
         parse::flat_key(buf, key)
     }
 
+    /// The memory cgroup's high-water mark so far (v1
+    /// `memory.max_usage_in_bytes`, v2 `memory.peak`, 5.19+).
+    pub fn memory_peak(&self, buf: &mut String) -> Option<u64> {
+        let m = self.memory.as_ref()?;
+        let file = match m.version {
+            Version::V1 => "memory.max_usage_in_bytes",
+            Version::V2 => "memory.peak",
+        };
+        fsread::read_into(buf, &m.dir.join(file)).ok()?;
+        parse::single_u64(buf)
+    }
+
     /// Forks the pids controller refused at its limit so far (`pids.events`,
     /// key `max`; the same file on v1 and v2).
     pub fn fork_refusals(&self, buf: &mut String) -> Option<u64> {

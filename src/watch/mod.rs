@@ -251,10 +251,12 @@ impl Observer {
             // Before the child starts, only what an event in the child's
             // first milliseconds would need: the OOM notification (an OOM
             // kill then must wake the watch, or its victim is only "most
-            // likely") and the two counters that turn into verdicts, OOM
-            // kills and fork refusals, so neither is mistaken for history.
-            // The sample files, the limits and the other baselines (peak,
-            // throttling) wait for the watch thread's first look.
+            // likely"), the two counters that turn into verdicts, OOM
+            // kills and fork refusals, so neither is mistaken for history,
+            // and the memory peak, which a child that fills its limit at
+            // once passes before that look. The sample files, the limits
+            // and the throttling baseline wait for the watch thread's first
+            // look.
             let oom = match cgroups.as_ref().map(Cgroups::oom_notifier) {
                 Some(Ok(n)) => Some(n),
                 Some(Err(e)) => {
@@ -273,16 +275,20 @@ impl Observer {
             let mut snap = Snapshot::default();
             // Read after the notification was armed: a kill from now on
             // both wakes the watch and raises the count.
-            let (oom_count, fork_refusals) = match &cgroups {
+            let (oom_count, fork_refusals, peak) = match &cgroups {
                 Some(cg) => {
                     snap.layout = Some(cg.layout);
                     let count = oom
                         .as_ref()
                         .and_then(|n| n.kill_count(&mut buf))
                         .or_else(|| cg.oom_kill_count(&mut buf));
-                    (count, cg.fork_refusals(&mut buf))
+                    (
+                        count,
+                        cg.fork_refusals(&mut buf),
+                        cg.memory_peak(&mut buf),
+                    )
                 }
-                None => (None, None),
+                None => (None, None, None),
             };
             let sampler = Sampler::new(cgroups, proc_root.clone(), self_pid, plan.is_pid1);
             let mut s = Sampling {
@@ -295,7 +301,16 @@ impl Observer {
                 active: true,
                 oom,
                 oom_count,
-                peaks: ObservedPeaks::default(),
+                // A reused cgroup keeps the peak of an earlier run: from
+                // here on a higher one is this run's. Read before the child
+                // starts, not at the first look: a child that fills its
+                // limit in its first milliseconds peaks before that look
+                // (seen under load: "peaked at 1016.0 KiB" after an OOM
+                // kill at 32 MiB).
+                peaks: ObservedPeaks {
+                    memory_peak_base: peak,
+                    ..ObservedPeaks::default()
+                },
                 buf,
                 errors_logged: false,
                 candidates: Vec::new(),
@@ -432,8 +447,8 @@ impl Observer {
     /// The watch thread's first look, once the child runs: the sample files
     /// opened, the limits, the cgroup's counters (no census), one line
     /// saying what the container may use, and the first sample on the
-    /// board. The OOM notification and the OOM and fork-refusal counts were
-    /// taken before the child started; everything here waited so the child
+    /// board. The OOM notification, the OOM and fork-refusal counts and the
+    /// memory peak were taken before the child started; everything here waited so the child
     /// would not. A child that lives a millisecond exits during this look,
     /// and the final sample the report waits for comes after it.
     fn first_look(&mut self) {
@@ -442,9 +457,6 @@ impl Observer {
         };
         s.first_look_due = false;
         s.sampler.take_first(Instant::now(), &mut s.snap);
-        // A reused cgroup keeps the peak of an earlier run; from here on a
-        // higher one is this run's.
-        s.peaks.memory_peak_base = s.snap.cgroup.memory.peak;
         s.record();
         s.announce();
         self.post();

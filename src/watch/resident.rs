@@ -40,14 +40,11 @@ pub fn log_refused(r: &LockRefused) {
         Level::Info,
         "code_not_locked",
         &format!(
-            "ward cannot keep its code in memory (mlock of {}: {}{limit}): after an OOM kill that frees no memory (tmpfs), ward reading its code back in can set off a second kill; allow it with docker run --ulimit memlock=4194304 or CAP_IPC_LOCK",
+            "ward cannot keep its code in memory (mlock of {}: {}{limit}): an OOM kill that frees no memory (tmpfs) may be followed by a second one; allow it with docker run --ulimit memlock=4194304 or CAP_IPC_LOCK",
             bytes(r.bytes as u64),
             r.error,
         ),
-        &[
-            ("wanted_bytes", json!(r.bytes)),
-            ("memlock_limit_bytes", json!(r.memlock_limit)),
-        ],
+        &[("memlock_limit_bytes", json!(r.memlock_limit))],
     );
 }
 
