@@ -5,6 +5,7 @@
 
 pub mod cgroup_v1;
 pub mod docker;
+pub mod elf;
 pub mod events;
 pub mod fixtures;
 pub mod promtool;

@@ -1,0 +1,90 @@
+//! Reading an ELF64 file's program and section headers (ward's own binary):
+//! what ward's code lock covers, computed from the file the tests run.
+
+pub const PT_LOAD: u32 = 1;
+pub const PT_GNU_EH_FRAME: u32 = 0x6474_e550;
+pub const PF_W: u32 = 2;
+const SHF_ALLOC: u64 = 2;
+
+fn u16_at(b: &[u8], at: usize) -> u64 {
+    u64::from(u16::from_le_bytes(b[at..at + 2].try_into().unwrap()))
+}
+fn u32_at(b: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap()))
+}
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+pub struct Section {
+    pub name: String,
+    pub addr: u64,
+    pub size: u64,
+}
+
+pub struct Elf {
+    /// (type, flags, vaddr, memsz)
+    pub segments: Vec<(u32, u32, u64, u64)>,
+    pub sections: Vec<Section>,
+}
+
+/// The program and allocated section headers of a little-endian ELF64 file.
+pub fn parse(b: &[u8]) -> Elf {
+    assert_eq!(&b[..4], b"\x7fELF", "not ELF");
+    assert_eq!(b[4], 2, "not ELF64");
+    assert_eq!(b[5], 1, "not little-endian");
+    let (phoff, shoff) = (u64_at(b, 0x20) as usize, u64_at(b, 0x28) as usize);
+    let (phentsize, phnum) = (u16_at(b, 0x36) as usize, u16_at(b, 0x38) as usize);
+    let (shentsize, shnum) = (u16_at(b, 0x3a) as usize, u16_at(b, 0x3c) as usize);
+    let shstrndx = u16_at(b, 0x3e) as usize;
+    let segments = (0..phnum)
+        .map(|i| {
+            let p = phoff + i * phentsize;
+            (
+                u32_at(b, p) as u32,
+                u32_at(b, p + 4) as u32,
+                u64_at(b, p + 0x10),
+                u64_at(b, p + 0x28),
+            )
+        })
+        .collect();
+    let sh = |i: usize| shoff + i * shentsize;
+    let strtab = u64_at(b, sh(shstrndx) + 0x18) as usize;
+    let sections = (0..shnum)
+        .filter(|&i| u64_at(b, sh(i) + 8) & SHF_ALLOC != 0)
+        .map(|i| {
+            let name_at = strtab + u32_at(b, sh(i)) as usize;
+            let len = b[name_at..].iter().position(|&c| c == 0).unwrap();
+            Section {
+                name: String::from_utf8_lossy(&b[name_at..name_at + len]).into_owned(),
+                addr: u64_at(b, sh(i) + 0x10),
+                size: u64_at(b, sh(i) + 0x20),
+            }
+        })
+        .collect();
+    Elf { segments, sections }
+}
+
+/// The bytes ward's code lock covers for this file (see
+/// `ward::trim::lock_ranges`): every read-only loaded segment, page-aligned,
+/// cut at the unwind header where it lies in one.
+pub fn lock_bytes(path: &str) -> u64 {
+    let elf = parse(&std::fs::read(path).unwrap_or_else(|e| panic!("read {path}: {e}")));
+    let page = 4096;
+    let eh = elf
+        .segments
+        .iter()
+        .find(|s| s.0 == PT_GNU_EH_FRAME)
+        .map(|s| s.2);
+    elf.segments
+        .iter()
+        .filter(|s| s.0 == PT_LOAD && s.1 & PF_W == 0 && s.3 > 0)
+        .map(|&(_, _, start, memsz)| {
+            let mut end = start + memsz;
+            if let Some(eh) = eh.filter(|e| (start..end).contains(e)) {
+                end = eh;
+            }
+            end.div_ceil(page) * page - start / page * page
+        })
+        .sum()
+}
