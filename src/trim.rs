@@ -226,7 +226,7 @@ pub fn lock_code() -> Result<usize, LockRefused> {
             Ok(_) => break,
             Err(LOCKED) => return Ok(0),
             // A trim takes microseconds.
-            Err(_) => std::thread::sleep(std::time::Duration::from_micros(200)),
+            Err(_) => std::thread::yield_now(),
         }
     }
     // The start of the first segment: the load address of a PIE, 0 or

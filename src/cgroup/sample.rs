@@ -36,6 +36,11 @@ pub struct MemorySample {
     /// Shared memory and tmpfs (v2 `shmem`, v1 `total_shmem`): held by no
     /// process, so killing processes does not free it.
     pub shmem: Option<u64>,
+    /// Pages no reclaim can take (v2 `unevictable`, v1
+    /// `total_unevictable`): `mlock`ed, ward's own code among them. Page
+    /// cache by `file`, yet not reclaimable.
+    #[serde(skip)]
+    pub unevictable: Option<u64>,
     /// High-water mark (v2 `memory.peak`, 5.19+; v1 `memory.max_usage_in_bytes`).
     pub peak: Option<u64>,
     /// v1 `memory.failcnt`: times the limit was hit.

@@ -81,6 +81,7 @@ pub(crate) fn apply(f: V1File, text: &str, out: &mut CgroupSample) -> bool {
                 "total_rss" => m.anon = Some(v),
                 "total_cache" => m.file = Some(v),
                 "total_shmem" => m.shmem = Some(v),
+                "total_unevictable" => m.unevictable = Some(v),
                 _ => {}
             });
             m.inactive_file.is_some()
@@ -119,13 +120,14 @@ mod tests {
         // Own-group keys first, hierarchical total_* after (as in 6.x).
         let text = "cache 100\nrss 200\nshmem 50\ninactive_file 7\n\
                     total_cache 33554432\ntotal_rss 1048576\ntotal_shmem 31457280\n\
-                    total_inactive_file 4096\n";
+                    total_inactive_file 4096\ntotal_unevictable 1376256\n";
         let mut s = CgroupSample::default();
         assert!(apply(V1File::MemStat, text, &mut s));
         assert_eq!(s.memory.file, Some(33554432));
         assert_eq!(s.memory.anon, Some(1048576));
         assert_eq!(s.memory.shmem, Some(31457280));
         assert_eq!(s.memory.inactive_file, Some(4096));
+        assert_eq!(s.memory.unevictable, Some(1376256));
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub(crate) fn apply(f: V2File, text: &str, out: &mut CgroupSample) -> bool {
                 "anon" => m.anon = Some(v),
                 "file" => m.file = Some(v),
                 "shmem" => m.shmem = Some(v),
+                "unevictable" => m.unevictable = Some(v),
                 _ => {}
             });
             m.inactive_file.is_some()
@@ -113,12 +114,13 @@ mod tests {
     fn memory_stat_fills_where_memory_is() {
         // `file_mapped` and `anon_thp` must not be taken for `file`/`anon`.
         let text = "anon 1048576\nfile 33554432\nkernel 262144\nanon_thp 0\n\
-                    file_mapped 8192\nshmem 31457280\ninactive_file 4096\n";
+                    file_mapped 8192\nshmem 31457280\ninactive_file 4096\nunevictable 1376256\n";
         let mut s = CgroupSample::default();
         assert!(apply(V2File::MemStat, text, &mut s));
         assert_eq!(s.memory.anon, Some(1048576));
         assert_eq!(s.memory.file, Some(33554432));
         assert_eq!(s.memory.shmem, Some(31457280));
         assert_eq!(s.memory.inactive_file, Some(4096));
+        assert_eq!(s.memory.unevictable, Some(1376256));
     }
 }

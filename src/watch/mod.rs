@@ -1209,15 +1209,21 @@ fn memory_tight(
 }
 
 /// What of a group's memory the kernel cannot reclaim: all of its usage but
-/// the page cache that is not shmem/tmpfs, so anonymous memory, shmem and
-/// the kernel's share (slab, page tables, sockets) where the usage gives
-/// it. No swap is assumed. A group full of file cache has room: reclaim
+/// the page cache that is neither shmem/tmpfs nor locked, so anonymous
+/// memory, shmem, locked pages (ward's own code under a limit) and the
+/// kernel's share (slab, page tables, sockets) where the usage gives it.
+/// No swap is assumed. A group full of file cache has room: reclaim
 /// frees cache, and it must not keep ward from looking. Without the
 /// breakdown, the working set (or usage) stands in: larger, so safe.
 fn unreclaimable(m: &crate::cgroup::MemorySample) -> Option<u64> {
     let shmem = m.shmem.unwrap_or(0);
     match (m.usage, m.anon, m.file) {
-        (Some(usage), _, Some(file)) => Some(usage.saturating_sub(file.saturating_sub(shmem))),
+        (Some(usage), _, Some(file)) => Some(
+            usage.saturating_sub(
+                file.saturating_sub(shmem)
+                    .saturating_sub(m.unevictable.unwrap_or(0)),
+            ),
+        ),
         (None, Some(anon), _) => Some(anon.saturating_add(shmem)),
         _ => m.working_set.or(m.usage),
     }
@@ -1671,6 +1677,23 @@ mod tests {
             ..full
         };
         assert_eq!(unreclaimable(&no_shmem), Some(2 * MIB));
+        // Measured with ward's code locked and charged to the group (a
+        // cold binary): 1.3 MiB of the page cache is locked. Counted as
+        // room, it let ward look at /proc in a group full of tmpfs.
+        let locked = MemorySample {
+            usage: Some(32 * MIB),
+            file: Some(30 * MIB + 1331 * 1024),
+            unevictable: Some(1331 * 1024),
+            ..full
+        };
+        assert_eq!(unreclaimable(&locked), Some(32 * MIB));
+        assert_eq!(
+            unreclaimable(&MemorySample {
+                unevictable: None,
+                ..locked
+            }),
+            Some(32 * MIB - 1331 * 1024)
+        );
         // No usage: anon and shmem; no breakdown: the working set, else usage.
         let no_usage = MemorySample {
             usage: None,

@@ -2,8 +2,6 @@
 //! [`crate::trim`] for why): when to lock it, and the lines that say what
 //! happened.
 
-use serde_json::json;
-
 use crate::cgroup::{LimitSource, MemoryLimit};
 use crate::log::{self, Level};
 use crate::trim::LockRefused;
@@ -25,7 +23,7 @@ pub fn log_locked(locked: usize) {
             "ward keeps its code in memory ({} locked): reading it back in from a full group would set off another OOM kill",
             bytes(locked as u64)
         ),
-        &[("locked_bytes", json!(locked))],
+        &[],
     );
 }
 
@@ -44,7 +42,7 @@ pub fn log_refused(r: &LockRefused) {
             bytes(r.bytes as u64),
             r.error,
         ),
-        &[("memlock_limit_bytes", json!(r.memlock_limit))],
+        &[],
     );
 }
 
