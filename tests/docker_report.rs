@@ -128,7 +128,7 @@ fn docker_oom_killed_main_process() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let (ctr, exit, r) = ended(&docker, MEMORY_32M, &["ward-workload", "hog", "100"]);
+    let (ctr, exit, r) = ended(&docker, MEMORY_32M, &docker::HOG_100_DELAYED);
     ctr.check(
         exit.code == 137 && exit.oom_killed,
         &format!("Docker should see 137 and OOMKilled: {exit:?}"),
@@ -205,7 +205,7 @@ fn docker_oom_killed_main_process_human_line() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let ctr = docker.run(MEMORY_32M, &["ward-workload", "hog", "100"]);
+    let ctr = docker.run(MEMORY_32M, &docker::HOG_100_DELAYED);
     let exit = ctr.wait(SHORT);
     ctr.check(
         exit.code == 137 && exit.oom_killed,
@@ -234,7 +234,11 @@ fn docker_worker_oom_under_a_shell_that_exits_3() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let cmd = ["/bin/sh", "-c", "ward-workload hog 100; exit 3"];
+    let cmd = [
+        "/bin/sh",
+        "-c",
+        "ward-workload hog 100 --delay-ms 500; exit 3",
+    ];
     let (ctr, exit, r) = ended(&docker, MEMORY_32M, &cmd);
     ctr.check(
         exit.code == 3 && exit.oom_killed,

@@ -73,7 +73,7 @@ fn docker_memory_32m_oom_kill_of_the_main_child_exits_137() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let ctr = watched(&docker, MEMORY_32M, &["ward-workload", "hog", "100"]);
+    let ctr = watched(&docker, MEMORY_32M, &docker::HOG_100_DELAYED);
     let exit = ctr.wait(GUARD);
     let logs = ctr.logs();
     ctr.check(exit.code == 137, &format!("exit {exit:?}, want 137"));

@@ -246,7 +246,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "main-process OOM",
             truth: "main allocates 100 MiB under --memory 32m",
-            run: |c| finish(&c.run(&["--memory", "32m"], &["ward-workload", "hog", "100"])),
+            run: |c| finish(&c.run(&["--memory", "32m"], &docker::HOG_100_DELAYED)),
             check: |o| {
                 expect(o.docker.oom_killed, "Docker OOMKilled")?;
                 expect(
@@ -315,7 +315,11 @@ fn scenarios() -> Vec<Scenario> {
             run: |c| {
                 finish(&c.run(
                     &["--memory", "48m", "-e", "WARD_WATCH_INTERVAL=500ms"],
-                    &["sh", "-c", "ward-workload hog 200; sleep 0.5; kill -9 $$"],
+                    &[
+                        "sh",
+                        "-c",
+                        "ward-workload hog 200 --delay-ms 500; sleep 0.5; kill -9 $$",
+                    ],
                 ))
             },
             check: |o| {
@@ -361,7 +365,7 @@ fn scenarios() -> Vec<Scenario> {
                     &[
                         "sh",
                         "-c",
-                        "/bin/busybox dd if=/dev/zero of=/dev/shm/fill bs=1M count=100 2>/dev/null; exit 5",
+                        "sleep 0.5; /bin/busybox dd if=/dev/zero of=/dev/shm/fill bs=1M count=100 2>/dev/null; exit 5",
                     ],
                 ))
             },

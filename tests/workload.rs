@@ -127,3 +127,18 @@ fn zombies_stay_unreaped_until_exit() {
         .count();
     assert_eq!(zombies, 4);
 }
+
+#[test]
+fn hog_waits_its_delay_before_the_first_step() {
+    // The delay is a lower bound: the hog says "ready" only after it, and
+    // after touching its 1 MiB.
+    let started = std::time::Instant::now();
+    let (mut g, mut out) = spawn(&["hog", "1", "--delay-ms", "300"]);
+    assert_eq!(line(&mut out), "ready");
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(300),
+        "ready after {waited:?}"
+    );
+    g.0.kill().expect("kill the hog");
+}

@@ -22,7 +22,7 @@ usage: ward-workload COMMAND [ARGS]
   signal-echo
   ignore-term [--exit-after MS]
   stragglers N (--ignore-term | --exit-after MS) [--hold SECS]
-  hog MB [--step MB] [--step-ms MS] [--hold SECS] [--shared FILE]
+  hog MB [--delay-ms MS] [--step MB] [--step-ms MS] [--hold SECS] [--shared FILE]
   forks N [--hold SECS]
   hold N [--churn K] [--every MS]
   busy SECS [--threads T]
@@ -760,6 +760,11 @@ fn hog(a: &mut Args) {
     let mb: u64 = a.positional("MB");
     let step: u64 = a.option("--step").unwrap_or(8);
     let step_ms: u64 = a.option("--step-ms").unwrap_or(0);
+    // Docker's OOMKilled comes from containerd's OOM watch, which it sets
+    // up after the container starts: a kill in the first milliseconds can
+    // go unrecorded (containerd issues 8180 and 8893). Tests that take
+    // Docker's word as the truth wait this long before the first step.
+    let delay_ms: u64 = a.option("--delay-ms").unwrap_or(0);
     let hold: Option<f64> = a.option("--hold");
     let shared: Option<String> = a.option("--shared");
     a.finish();
@@ -795,6 +800,7 @@ fn hog(a: &mut Args) {
     };
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+    std::thread::sleep(Duration::from_millis(delay_ms));
     let mut left = mb;
     while left > 0 {
         let this = left.min(step);
