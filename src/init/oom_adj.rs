@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// ward's RSS plus page tables, with room to grow, that the child's raise
 /// must outweigh. ward's release build runs in about 0.6 MiB as PID 1, and
-/// in about 1.6 MiB under a memory limit, where its code is locked (see
+/// in about 1.5 MiB under a memory limit, where its code is locked (see
 /// `trim`); the census of a large process table and the log queue can grow
 /// it, so the budget is more than twice that.
 pub const WARD_BUDGET_BYTES: u64 = 4 << 20;
