@@ -143,7 +143,23 @@ UNSHARE="/host/bin/unshare -C"
 watch cgroupns ns1 ward-workload exit 0
 unset UNSHARE
 
+vm_group lock memory.max=32M
+export WARD_LOG_LEVEL=debug
+watch lock lock sh -c 'sleep 0.7; grep VmLck /proc/1/status'
+unset WARD_LOG_LEVEL
+
 # --- checks -----------------------------------------------------------------
+
+# Under a v2 memory limit ward locks its code (it runs as root here, with
+# CAP_IPC_LOCK): the debug line, and PID 1's VmLck, printed by its child.
+code_locked_v2() {
+    rc_is lock 0 &&
+    has lock '^ward: debug \[code_locked\] ward keeps its code in memory \([0-9.]+ MiB locked\)' >/dev/null || return 1
+    grep -Eq '^VmLck:[[:space:]]+[1-9][0-9]{2,} kB' /tmp/lock.out || {
+        echo "WARD-VM-MISMATCH lock: VmLck not in the hundreds of kB: $(cat /tmp/lock.out)"
+        return 1
+    }
+}
 
 watching_own_limits() {
     has own '^ward: \[watching\] limits: memory 32\.0 MiB \(own cgroup\), cpu 0\.1 cores \(own cgroup\), pids 50 \(own cgroup\); cgroup v2; ' >/dev/null
@@ -230,11 +246,12 @@ vm_case fork_failed_in_first_interval fork_failed_in_first_interval
 vm_case zombies_unreaped_then_cleared zombies_unreaped_then_cleared
 vm_case memory_pressure memory_pressure
 vm_case cgroupns_limit_not_the_hosts cgroupns_limit_not_the_hosts
+vm_case code_locked_v2 code_locked_v2
 vm_finish
 "#;
 
 /// Every case of [`WATCH_SCENARIO`], in the order it reports them.
-const CASES: [&str; 11] = [
+const CASES: [&str; 12] = [
     "watching_own_limits",
     "watching_ancestor_limit",
     "cpu_throttled",
@@ -246,6 +263,7 @@ const CASES: [&str; 11] = [
     "memory_pressure",
     "fork_failed_in_first_interval",
     "cgroupns_limit_not_the_hosts",
+    "code_locked_v2",
 ];
 
 /// Cases that fail because of a known bug in ward, each with the bug. Their
