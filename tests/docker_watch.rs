@@ -104,13 +104,20 @@ fn docker_memory_32m_ward_locks_its_code_without_cap_ipc_lock() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let options = [MEMORY_32M, &["--ulimit", "memlock=4194304:4194304"]].concat();
-    let ctr = docker.run(
-        &[&options[..], &["--entrypoint", "/ward"]].concat(),
+    let options = [
+        MEMORY_32M,
         &[
-            "--log-level",
-            "debug",
-            "--",
+            "--ulimit",
+            "memlock=4194304:4194304",
+            "-e",
+            "WARD_LOG_LEVEL=debug",
+        ],
+    ]
+    .concat();
+    let ctr = watched(
+        &docker,
+        &options,
+        &[
             "sh",
             "-c",
             "sleep 0.7; grep -E 'VmLck|CapEff' /proc/1/status",
