@@ -112,7 +112,27 @@ impl VmRun {
     /// Boots the VM and waits for it. Panics only when the harness itself
     /// fails (script missing, bad binary path); a failing scenario is reported
     /// in the returned [`VmOutput`].
+    ///
+    /// A guest that froze (the run timed out with the console silent for
+    /// [`FROZEN_AFTER_SILENT_SECS`], the guest's own 20 s heartbeat included)
+    /// is booted once more: a stopped emulator says nothing about ward. A
+    /// case that hangs in a live guest is not retried: its heartbeat and the
+    /// stall report of `vm_case` keep the console talking.
     pub fn run(self) -> VmOutput {
+        let first = self.boot();
+        match first.silent_seconds() {
+            Some(s) if first.timed_out() && s >= FROZEN_AFTER_SILENT_SECS => {
+                println!(
+                    "---- the guest froze: its console was silent for the last {s} s, \
+                     heartbeat included; booting it once more ----"
+                );
+                self.boot()
+            }
+            _ => first,
+        }
+    }
+
+    fn boot(&self) -> VmOutput {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let scenario = dir.join(format!("{}.scenario.sh", self.name));
         let console = dir.join(format!("{}.console", self.name));
@@ -156,7 +176,30 @@ impl VmRun {
     }
 }
 
+/// A timed-out run whose console said nothing for this long (three missed
+/// heartbeats) froze as a whole.
+pub const FROZEN_AFTER_SILENT_SECS: u64 = 60;
+
 impl VmOutput {
+    /// Whether run-vm.sh stopped the VM at its timeout.
+    pub fn timed_out(&self) -> bool {
+        self.host_value("qemu_rc")
+            .is_some_and(|rc| rc == "124" || rc == "137")
+    }
+
+    /// How long the console had been silent when qemu exited.
+    pub fn silent_seconds(&self) -> Option<u64> {
+        self.host_value("silent_seconds")?.parse().ok()
+    }
+
+    /// `key=value` from run-vm.sh's closing `WARD-VM-HOST boot_seconds=...` line.
+    fn host_value(&self, key: &str) -> Option<&str> {
+        let line = marker_values(&self.console, "WARD-VM-HOST boot_seconds=").pop()?;
+        let prefix = format!("{key}=");
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(prefix.as_str()))
+    }
+
     /// Result of `vm_case NAME ...`: `"pass"`, `"fail rc=N"`, or `None` if
     /// the case never finished.
     pub fn case(&self, name: &str) -> Option<&str> {

@@ -106,7 +106,7 @@ log=$work/run.log
 
 mkdir -p "$work/out"
 sed -n '/^WARD-VM-BLOB-BEGIN fixtures$/,/^WARD-VM-BLOB-END fixtures$/p' "$log" |
-    sed '1d;$d' | base64 -d | tar -xz -C "$work/out"
+    sed '1d;$d' | grep -v '^WARD-VM-ALIVE' | base64 -d | tar -xz -C "$work/out"
 [ -s "$work/out/v2-qemu/t1/proc/self/cgroup" ] || { echo "capture: no t1 case in the blob" >&2; exit 1; }
 
 kernel=$(sed -n 's/^WARD-VM-INFO kernel=//p' "$log" | tail -n 1)

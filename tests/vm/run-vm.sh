@@ -122,6 +122,12 @@ timeout --kill-after=10 "$timeout_secs" "${qemu_cmd[@]}" </dev/null 2>&1 |
         case "$line" in
         WARD-VM-SCENARIO-START*) date +%s.%N >"$work/scenario-start" ;;
         esac
+        # When the guest last spoke (no fork: bash's own clock); qemu's own
+        # "terminating on signal" is not the guest.
+        case "$line" in
+        qemu-system-*) ;;
+        *) printf '%s\n' "$EPOCHSECONDS" >"$work/last-line" ;;
+        esac
         printf '%s\n' "$line"
     done | tee "$console"
 qemu_rc=${PIPESTATUS[0]}
@@ -130,8 +136,12 @@ end=$(date +%s.%N)
 elapsed() { awk -v a="$start" -v b="$1" 'BEGIN { printf "%.1f", b - a }'; }
 boot="none"
 [ -s "$work/scenario-start" ] && boot=$(elapsed "$(cat "$work/scenario-start")")
-# Host wall-clock seconds from qemu start to the scenario starting, and to qemu's exit.
-echo "WARD-VM-HOST boot_seconds=$boot total_seconds=$(elapsed "$end") qemu_rc=$qemu_rc kernel=$kernel"
+# Host wall-clock seconds from qemu start to the scenario starting, and to
+# qemu's exit; and how long the console had been silent when qemu exited
+# (the guest's heartbeat, WARD-VM-ALIVE, comes every 20 s).
+silent=none
+[ -s "$work/last-line" ] && silent=$((${end%.*} - $(cat "$work/last-line")))
+echo "WARD-VM-HOST boot_seconds=$boot total_seconds=$(elapsed "$end") silent_seconds=$silent qemu_rc=$qemu_rc kernel=$kernel"
 
 if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
     echo "run-vm: VM did not finish within ${timeout_secs}s (console: $console)" >&2
