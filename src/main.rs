@@ -42,6 +42,71 @@ pub extern "C" fn pthread_getattr_np(
     libc::ENOSYS
 }
 
+/// Stands in for glibc's `__assert_fail`, which only glibc's own start-up
+/// code calls here (ward's code has no C `assert`). glibc's prints a
+/// translated message: it pulls in `dcgettext` and `fxprintf` for a line
+/// that, in a process that never calls `setlocale`, is always the
+/// untranslated English this one writes. Then, as glibc's, it aborts. With
+/// the `dlsym` below, 704 bytes of the binary.
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+pub extern "C" fn __assert_fail(
+    assertion: *const libc::c_char,
+    file: *const libc::c_char,
+    line: libc::c_uint,
+    function: *const libc::c_char,
+) -> ! {
+    // No allocation here: the line number goes into a buffer on the stack.
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut n = line;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let text = |p: *const libc::c_char| -> &[u8] {
+        if p.is_null() {
+            return b"?";
+        }
+        // SAFETY: glibc passes NUL-terminated constants.
+        unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes()
+    };
+    for part in [
+        b"ward: ".as_slice(),
+        text(file),
+        b":",
+        &digits[at..],
+        b": ",
+        text(function),
+        b": Assertion `",
+        text(assertion),
+        b"' failed.\n",
+    ] {
+        // SAFETY: writing a valid slice to fd 2; a failed write changes nothing.
+        unsafe { libc::write(2, part.as_ptr().cast(), part.len()) };
+    }
+    // SAFETY: ends the process, as glibc's does.
+    unsafe { libc::abort() }
+}
+
+/// Stands in for `dlsym`, which in a static binary finds nothing: glibc's
+/// answers NULL for every name (std asks it for optional functions such as
+/// `__pthread_get_minstack` and then uses its fallback). This one answers
+/// NULL without glibc's `dlerror` text, which pulls in its message
+/// catalogue code.
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+pub extern "C" fn dlsym(
+    _handle: *mut libc::c_void,
+    _symbol: *const libc::c_char,
+) -> *mut libc::c_void {
+    std::ptr::null_mut()
+}
+
 /// The process entry point (C `main`, called by glibc's start-up code).
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
