@@ -120,7 +120,7 @@ fn docker_memory_32m_ward_locks_its_code_without_cap_ipc_lock() {
         &[
             "sh",
             "-c",
-            "sleep 0.7; grep -E 'VmLck|CapEff' /proc/1/status",
+            "sleep 0.7; grep -E 'VmLck|CapEff' /proc/1/status; /ward status",
         ],
     );
     let exit = ctr.wait(GUARD);
@@ -150,6 +150,10 @@ fn docker_memory_32m_ward_locks_its_code_without_cap_ipc_lock() {
     ctr.check(
         events(&logs, "code_not_locked").is_empty(),
         "the lock was refused",
+    );
+    ctr.check(
+        logs.contains("orphans reaped; code locked in memory\n"),
+        "ward status does not say the code is locked",
     );
 }
 

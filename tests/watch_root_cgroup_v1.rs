@@ -286,6 +286,12 @@ fn root_v1_a_cold_ward_in_a_group_full_of_tmpfs_sets_off_no_second_kill() {
 /// once the watch has had its first look.
 const PRINT_WARD_LOCKED: &str = "sleep 0.7; grep VmLck /proc/1/status";
 
+/// [`PRINT_WARD_LOCKED`], then `ward status` from inside the namespace,
+/// which asks PID 1 ward.
+fn print_locked_and_status() -> String {
+    format!("{PRINT_WARD_LOCKED}; {} status", common::ward())
+}
+
 /// ward's `VmLck` in kB, from what [`PRINT_WARD_LOCKED`] printed.
 fn locked_kb(out: &Outcome) -> f64 {
     let line = out
@@ -303,11 +309,12 @@ fn root_v1_ward_locks_its_code_under_a_memory_limit() {
         return;
     };
     cg.limit_memory_mib(64);
-    let out = ward_in(
-        &cg,
-        &["--log-level", "debug", "--", "sh", "-c", PRINT_WARD_LOCKED],
-    );
+    let script = print_locked_and_status();
+    let out = ward_in(&cg, &["--log-level", "debug", "--", "sh", "-c", &script]);
     assert_eq!(out.code, 0, "{}", out.dump());
+    // `ward status` says so on its first line.
+    out.has(&out.stdout, "orphans reaped; code locked in memory\n");
+    assert!(!out.stdout.contains("NOT LOCKED"), "{}", out.dump());
     let locked: Vec<&str> = out
         .stderr
         .lines()
@@ -342,13 +349,15 @@ fn root_v1_ward_locks_nothing_without_a_memory_limit() {
     ) else {
         return;
     };
-    let out = ward_in(
-        &cg,
-        &["--log-level", "debug", "--", "sh", "-c", PRINT_WARD_LOCKED],
-    );
+    let script = print_locked_and_status();
+    let out = ward_in(&cg, &["--log-level", "debug", "--", "sh", "-c", &script]);
     assert_eq!(out.code, 0, "{}", out.dump());
     out.has(out.one("watching"), "memory ");
     assert_eq!(locked_kb(&out), 0.0, "{}", out.dump());
+    // `ward status` answered, and says nothing of a lock.
+    out.has(&out.stdout, " orphans reaped\n");
+    assert!(!out.stdout.contains("LOCKED"), "{}", out.dump());
+    assert!(!out.stdout.contains("locked"), "{}", out.dump());
     assert!(!out.stderr.contains("code_locked]"), "{}", out.dump());
     assert!(out.events("code_not_locked").is_empty(), "{}", out.dump());
 }
@@ -380,7 +389,7 @@ fn root_v1_a_refused_code_lock_is_said_once_and_ward_runs_on() {
         "--",
         "sh",
         "-c",
-        PRINT_WARD_LOCKED,
+        &print_locked_and_status(),
     ]);
     cg.wrap(&mut cmd);
     let out = run(cmd, GUARD);
@@ -394,6 +403,11 @@ fn root_v1_a_refused_code_lock_is_said_once_and_ward_runs_on() {
     out.has(line, "docker run --ulimit memlock=4194304");
     assert_eq!(locked_kb(&out), 0.0, "{}", out.dump());
     out.has(out.one("child_exited"), "exited with code 0");
+    // `ward status` says it too, on a line of its own.
+    out.has(
+        &out.stdout,
+        "\nCODE NOT LOCKED in memory under this memory limit: a second OOM kill may follow",
+    );
 }
 
 /// Copies `from` to `to` and drops the copy's pages from the page cache, so

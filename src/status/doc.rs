@@ -137,6 +137,9 @@ pub struct WardDoc {
     pub signals_forwarded: u64,
     /// Processes reaped other than the main child.
     pub orphans_reaped: u64,
+    /// ward's code locked in memory under a memory limit; `false` when
+    /// the lock was refused, `None` with no limit to lock against.
+    pub code_locked: Option<bool>,
 }
 
 /// A warning raised.
@@ -235,6 +238,7 @@ impl LiveDoc {
                 samples: posted.snapshot.as_ref().map_or(0, |s| s.samples),
                 signals_forwarded: r.signals_forwarded.load(Relaxed),
                 orphans_reaped: r.orphans_reaped.load(Relaxed),
+                code_locked: posted.code_locked,
             },
             container: posted.snapshot.as_ref().map(container_from_snapshot),
             active_warnings: posted.active.iter().map(|k| k.to_string()).collect(),

@@ -224,6 +224,7 @@ impl FromValue for WardDoc {
             samples: f.req("samples")?,
             signals_forwarded: f.req("signals_forwarded")?,
             orphans_reaped: f.req("orphans_reaped")?,
+            code_locked: f.opt("code_locked")?,
         })
     }
 }
@@ -415,6 +416,7 @@ mod tests {
         assert_eq!(d.container, None);
         assert_eq!(d.stop, None);
         assert_eq!(d.peaks.pids, None);
+        assert_eq!(d.ward.code_locked, None, "an older ward sends none");
     }
 
     #[test]
@@ -441,6 +443,7 @@ mod tests {
                 samples: 9,
                 signals_forwarded: 2,
                 orphans_reaped: 3,
+                code_locked: Some(false),
             },
             container: Some(ContainerDoc {
                 cgroup: Some("v2".into()),

@@ -68,11 +68,19 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
         }
         None => out.push_str("; not watching (--no-watch)"),
     }
-    let _ = writeln!(
+    let _ = write!(
         out,
         "; {} signals forwarded, {} orphans reaped",
         w.signals_forwarded, w.orphans_reaped
     );
+    out.push_str(match w.code_locked {
+        Some(true) => "; code locked in memory\n",
+        Some(false) => {
+            "\nCODE NOT LOCKED in memory under this memory limit: a second OOM kill \
+             may follow one that frees nothing (see the code_not_locked line)\n"
+        }
+        None => "\n",
+    });
     if let Some(s) = &live.stop {
         let _ = writeln!(
             out,
@@ -464,6 +472,7 @@ mod tests {
                     samples: 700,
                     signals_forwarded: 0,
                     orphans_reaped: 3,
+                    code_locked: None,
                 },
                 container: None,
                 active_warnings: vec!["zombies_unreaped".into()],
@@ -541,6 +550,37 @@ mod tests {
         let text = render(&doc);
         assert!(
             text.contains("STOPPING: SIGTERM received at +1h02m, 5.0s ago"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_code_lock_is_said_when_a_memory_limit_asked_for_it() {
+        let mut doc = sample_doc();
+        let text = render(&doc);
+        assert!(
+            text.contains("0 signals forwarded, 3 orphans reaped\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("LOCKED") && !text.contains("locked"),
+            "{text}"
+        );
+
+        doc.live.as_mut().unwrap().ward.code_locked = Some(true);
+        let text = render(&doc);
+        assert!(
+            text.contains("3 orphans reaped; code locked in memory\n\n"),
+            "{text}"
+        );
+
+        doc.live.as_mut().unwrap().ward.code_locked = Some(false);
+        let text = render(&doc);
+        assert!(
+            text.contains(
+                "3 orphans reaped\nCODE NOT LOCKED in memory under this memory limit: a second \
+                 OOM kill may follow one that frees nothing (see the code_not_locked line)\n\n"
+            ),
             "{text}"
         );
     }

@@ -62,6 +62,9 @@ pub struct Posted {
     pub oom_kills: Vec<OomKillPosted>,
     /// Every OOM kill since ward started.
     pub oom_kills_total: u64,
+    /// ward's code locked in memory under a memory limit (`Some(false)`:
+    /// refused); `None` with no limit to lock against.
+    pub code_locked: Option<bool>,
 }
 
 /// Numbers the reaping thread keeps: atomics, so it never waits for a reader.

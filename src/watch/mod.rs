@@ -155,8 +155,9 @@ struct Sampling {
     /// The OOM counter's next look after a notification that found no
     /// kill counted yet.
     oom_recheck: Option<OomRecheck>,
-    /// ward's code was locked, or the lock refused and said (once a run).
-    code_lock_tried: bool,
+    /// ward's code locked (`Some(true)`), or the lock refused and said
+    /// (`Some(false)`); `None` until a memory limit asks for it (once a run).
+    code_locked: Option<bool>,
 }
 
 /// When to read the OOM counter again after a notification that came
@@ -316,7 +317,7 @@ impl Observer {
                 candidates: Vec::new(),
                 first_look_due: true,
                 no_room_said: false,
-                code_lock_tried: false,
+                code_locked: None,
                 oom_recheck: None,
             };
             s.alerts.baseline(fork_refusals);
@@ -459,6 +460,7 @@ impl Observer {
         s.sampler.take_first(Instant::now(), &mut s.snap);
         s.record();
         s.announce();
+        s.keep_code_resident();
         self.post();
         // Counters of the first EMF line count from this first look.
         let baseline = self.board.metrics_view();
@@ -518,9 +520,6 @@ impl Observer {
             self.orphans = Some(OrphanTerminator::new(self.self_pid, main_pid));
         }
         self.first_look();
-        if let Some(s) = &mut self.sampling {
-            s.keep_code_resident();
-        }
         if let Some(e) = &mut self.emf {
             e.context = Some(emf_context(&e.plan));
         }
@@ -738,6 +737,7 @@ impl Observer {
             p.sampled_at = Some(Instant::now());
             p.peaks = s.peaks.clone();
             p.active = s.alerts.active();
+            p.code_locked = s.code_locked;
         });
     }
 
@@ -844,15 +844,20 @@ impl Sampling {
     /// [`crate::trim`]); a refusal is said once and not tried again. The
     /// limit may come later (`docker update`): every sample asks.
     fn keep_code_resident(&mut self) {
-        if self.code_lock_tried || !resident::wanted(self.snap.limits.memory.as_ref()) {
+        if self.code_locked.is_some() || !resident::wanted(self.snap.limits.memory.as_ref()) {
             return;
         }
-        self.code_lock_tried = true;
-        match crate::trim::lock_code() {
-            Ok(0) => {}
-            Ok(n) => resident::log_locked(n),
-            Err(r) => resident::log_refused(&r),
-        }
+        self.code_locked = Some(match crate::trim::lock_code() {
+            Ok(0) => true,
+            Ok(n) => {
+                resident::log_locked(n);
+                true
+            }
+            Err(r) => {
+                resident::log_refused(&r);
+                false
+            }
+        });
     }
 
     /// The time to the next sample: the interval, or at most 500 ms while
