@@ -47,8 +47,8 @@ pub extern "C" fn pthread_getattr_np(
 /// translated message: it pulls in `dcgettext` and `fxprintf` for a line
 /// that, in a process that never calls `setlocale`, is always the
 /// untranslated English this one writes. Then, as glibc's, it aborts. With
-/// the `dlsym` below, 704 bytes of the binary.
-#[cfg(not(test))]
+/// the `dlsym` below, 704 bytes of the binary. (In the test build too, so
+/// that the test below runs this one.)
 #[unsafe(no_mangle)]
 pub extern "C" fn __assert_fail(
     assertion: *const libc::c_char,
@@ -98,7 +98,6 @@ pub extern "C" fn __assert_fail(
 /// `__pthread_get_minstack` and then uses its fallback). This one answers
 /// NULL without glibc's `dlerror` text, which pulls in its message
 /// catalogue code.
-#[cfg(not(test))]
 #[unsafe(no_mangle)]
 pub extern "C" fn dlsym(
     _handle: *mut libc::c_void,
@@ -176,4 +175,66 @@ fn print(text: &str) -> u8 {
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
     exit::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stand-in, called in a forked child with stderr on a pipe: glibc's
+    /// line, then SIGABRT.
+    #[test]
+    fn assert_fail_says_glibcs_line_and_aborts() {
+        let mut fds = [0; 2];
+        // SAFETY: a valid array for the two ends.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the child only dup2s, calls the stand-in (write + abort)
+        // and never returns into the harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            // SAFETY: fds from pipe(2); the child's own copies.
+            unsafe {
+                libc::dup2(fds[1], 2);
+                // No core file from the abort.
+                let none = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &none);
+                __assert_fail(
+                    c"n > 0".as_ptr(),
+                    c"dl-support.c".as_ptr(),
+                    4096,
+                    c"_dl_aux_init".as_ptr(),
+                );
+            }
+        }
+        // SAFETY: the parent's write end, closed so the read sees the end.
+        unsafe { libc::close(fds[1]) };
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        loop {
+            // SAFETY: reading into a valid buffer.
+            let n = unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n as usize]);
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child just forked.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "ward: dl-support.c:4096: _dl_aux_init: Assertion `n > 0' failed.\n"
+        );
+        assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGABRT);
+    }
+
+    /// NULL for every name, as glibc's static `dlsym` answers.
+    #[test]
+    fn dlsym_finds_nothing() {
+        assert!(dlsym(libc::RTLD_DEFAULT, c"malloc".as_ptr()).is_null());
+    }
 }
