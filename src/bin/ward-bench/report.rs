@@ -92,6 +92,9 @@ impl Section {
                 );
                 let mut header = vec![String::new()];
                 header.extend(compared.iter().map(|f| match f.compare {
+                    Compare::Difference if f.unit.label().is_empty() => {
+                        format!("{from} − peer, {}", f.name)
+                    }
                     Compare::Difference => {
                         format!("{from} − peer, {} ({})", f.name, f.unit.label())
                     }
@@ -188,5 +191,24 @@ mod tests {
         assert!(md.contains("| tini | 20.0 |"), "{md}");
         assert!(md.contains("| tini | 0.55× (0.50–0.60) |"), "{md}");
         assert!(md.contains("- a note"), "{md}");
+    }
+
+    #[test]
+    fn a_count_difference_has_no_empty_unit() {
+        let mut f = Figure::new("page faults", Unit::Count, Compare::Difference);
+        let mut g = Figure::new("wall", Unit::Ms, Compare::Difference);
+        for (init, faults, ms) in [("ward", 60.0, 3.0), ("tini", 50.0, 2.5)] {
+            f.add(0, init, faults);
+            g.add(0, init, ms);
+        }
+        let mut s = Section::new("Start-up", vec!["ward".into(), "tini".into()]);
+        s.figures = vec![g, f];
+        s.compare_from = Some("ward".into());
+        let md = s.render();
+        assert!(
+            md.contains("| ward − peer, wall (ms) | ward − peer, page faults |"),
+            "{md}"
+        );
+        assert!(!md.contains("()"), "{md}");
     }
 }

@@ -22,10 +22,13 @@ pub fn run(ctx: &Ctx) -> Section {
         "Wall time of `unshare --pid --fork --mount-proc --kill-child INIT -- true`, {runs} runs \
          per init, interleaved (every init once per round, rotating order), against the same \
          `unshare` running `true` as PID 1 itself. *Overhead* is the init's time minus plain \
-         `true` in the same round. Most of the wall time is `unshare` (namespace, /proc mount)."
+         `true` in the same round. Most of the wall time is `unshare` (namespace, /proc mount). \
+         *Page faults* are the minor faults of the whole run (`unshare`, the init and `true`, from \
+         `wait4`'s rusage): the init's own are its row minus plain `true`'s."
     ));
     let mut wall = Figure::new("wall", Unit::Ms, Compare::Difference);
     let mut overhead = Figure::new("overhead", Unit::Ms, Compare::No);
+    let mut faults = Figure::new("page faults", Unit::Count, Compare::Difference);
     progress(&format!("start-up: {runs} rounds"));
     for round in 0..runs {
         let mut order: Vec<(String, Vec<OsString>)> = ctx
@@ -43,7 +46,10 @@ pub fn run(ctx: &Ctx) -> Section {
         );
         for (name, argv) in order {
             match time_run(&argv) {
-                Ok(d) => wall.add(round, &name, d.as_secs_f64() * 1e3),
+                Ok(t) => {
+                    wall.add(round, &name, t.wall.as_secs_f64() * 1e3);
+                    faults.add(round, &name, t.minor_faults as f64);
+                }
                 // Past ten, count without filling the report.
                 Err(e) if s.failures < 10 => s.fail(format!("{name} run {}: {e}", round + 1)),
                 Err(_) => s.failures += 1,
@@ -55,7 +61,7 @@ pub fn run(ctx: &Ctx) -> Section {
             overhead.add(round, &init.name, a - b);
         }
     }
-    s.figures = vec![wall, overhead];
+    s.figures = vec![wall, overhead, faults];
     s.compare_from = Some(ctx.ward().name.clone());
     s
 }
