@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::elf::{PF_W, PT_GNU_EH_FRAME, PT_LOAD, parse};
+use common::elf::{PF_W, PT_GNU_EH_FRAME, PT_LOAD, functions, parse, section_names};
 
 #[test]
 fn only_unwind_data_follows_the_unwind_header_in_wards_read_only_segment() {
@@ -53,4 +53,65 @@ fn only_unwind_data_follows_the_unwind_header_in_wards_read_only_segment() {
         });
         assert!(locked, "{needed} is not in a locked range");
     }
+}
+
+#[test]
+fn no_section_that_only_a_linker_reads_is_left_in_the_binary() {
+    let bytes = std::fs::read(common::ward()).expect("read ward's binary");
+    let names = section_names(&bytes);
+    assert!(names.iter().any(|n| n == ".text"), "{names:?}");
+    let left: Vec<&String> = names
+        .iter()
+        .filter(|n| *n == ".comment" || n.starts_with(".gnu.warning"))
+        .collect();
+    assert!(left.is_empty(), "link/discard.ld was not applied: {left:?}");
+}
+
+/// The binary the tests run is the dev build, which keeps its symbols: the
+/// names it shares with the release build (std's, glibc's; ward's own carry
+/// a hash of the profile) must sit together at the start of `.text`, not
+/// across it. Spread out, they span about nine times their size.
+#[test]
+fn the_functions_of_the_symbol_order_file_come_first_in_text() {
+    let bytes = std::fs::read(common::ward()).expect("read ward's binary");
+    let text = parse(&bytes)
+        .sections
+        .into_iter()
+        .find(|s| s.name == ".text")
+        .expect("a .text section");
+    let all = functions(&bytes);
+    // A stripped binary (cargo test --release) has no names to check.
+    if !common::require(
+        "a ward binary with its symbol table (the dev build)",
+        !all.is_empty(),
+        "the_functions_of_the_symbol_order_file_come_first_in_text",
+    ) {
+        return;
+    }
+    let mut count = std::collections::HashMap::new();
+    for f in &all {
+        *count.entry(f.name.as_str()).or_insert(0) += 1;
+    }
+    let order = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/link/symbol-order.txt"
+    ))
+    .expect("read link/symbol-order.txt");
+    let listed: std::collections::HashSet<&str> = order.lines().collect();
+    let found: Vec<&common::elf::Function> = all
+        .iter()
+        .filter(|f| listed.contains(f.name.as_str()) && count[f.name.as_str()] == 1)
+        .collect();
+    assert!(
+        found.len() >= 100,
+        "only {} of the file's names are in the binary",
+        found.len()
+    );
+    let size: u64 = found.iter().map(|f| f.size).sum();
+    let span = found.iter().map(|f| f.addr + f.size).max().unwrap() - text.addr;
+    assert!(
+        span <= 3 * size,
+        "the {} ordered functions ({size} bytes) end {span} bytes into .text: the order was not applied",
+        found.len()
+    );
 }

@@ -1,5 +1,6 @@
-//! Reading an ELF64 file's program and section headers (ward's own binary):
-//! what ward's code lock covers, computed from the file the tests run.
+//! Reading an ELF64 file's program and section headers and its symbol table
+//! (ward's own binary): what ward's code lock covers, computed from the file
+//! the tests run, and how the linker laid it out.
 
 pub const PT_LOAD: u32 = 1;
 pub const PT_GNU_EH_FRAME: u32 = 0x6474_e550;
@@ -63,6 +64,54 @@ pub fn parse(b: &[u8]) -> Elf {
         })
         .collect();
     Elf { segments, sections }
+}
+
+/// Every section's name, allocated or not.
+pub fn section_names(b: &[u8]) -> Vec<String> {
+    let (shoff, shentsize) = (u64_at(b, 0x28) as usize, u16_at(b, 0x3a) as usize);
+    let (shnum, shstrndx) = (u16_at(b, 0x3c) as usize, u16_at(b, 0x3e) as usize);
+    let strtab = u64_at(b, shoff + shstrndx * shentsize + 0x18) as usize;
+    (0..shnum)
+        .map(|i| cstr(b, strtab + u32_at(b, shoff + i * shentsize) as usize))
+        .collect()
+}
+
+/// A function in the symbol table.
+pub struct Function {
+    pub name: String,
+    pub addr: u64,
+    pub size: u64,
+}
+
+/// The functions of the file's symbol table (none in a stripped file).
+pub fn functions(b: &[u8]) -> Vec<Function> {
+    const SHT_SYMTAB: u64 = 2;
+    const STT_FUNC: u8 = 2;
+    let (shoff, shentsize) = (u64_at(b, 0x28) as usize, u16_at(b, 0x3a) as usize);
+    let sh = |i: usize| shoff + i * shentsize;
+    let Some(symtab) = (0..u16_at(b, 0x3c) as usize).find(|&i| u32_at(b, sh(i) + 4) == SHT_SYMTAB)
+    else {
+        return Vec::new();
+    };
+    let (at, size) = (
+        u64_at(b, sh(symtab) + 0x18) as usize,
+        u64_at(b, sh(symtab) + 0x20) as usize,
+    );
+    let strtab = u64_at(b, sh(u32_at(b, sh(symtab) + 0x28) as usize) + 0x18) as usize;
+    (at..at + size)
+        .step_by(24)
+        .filter(|&e| b[e + 4] & 0xf == STT_FUNC && u64_at(b, e + 16) > 0)
+        .map(|e| Function {
+            name: cstr(b, strtab + u32_at(b, e) as usize),
+            addr: u64_at(b, e + 8),
+            size: u64_at(b, e + 16),
+        })
+        .collect()
+}
+
+fn cstr(b: &[u8], at: usize) -> String {
+    let len = b[at..].iter().position(|&c| c == 0).unwrap();
+    String::from_utf8_lossy(&b[at..at + len]).into_owned()
 }
 
 /// The bytes ward's code lock covers for this file (see

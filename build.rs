@@ -1,0 +1,72 @@
+//! Link options for the `ward` binary, both about its file and none about
+//! what it does:
+//! - `link/symbol-order.txt` (written by `scripts/symbol-order`) orders its
+//!   functions: what a watch sample, a reap and a signal forward run first,
+//!   then what start-up and exit run, so each touches a few 64 KiB blocks of
+//!   the file instead of most of them (a page fault maps 64 KiB of code;
+//!   docs/benchmarks-analysis.md, *Start-up*). A name the build no longer has
+//!   is skipped: a stale file costs page faults, nothing else.
+//! - `link/discard.ld` leaves out the `.comment` and `.gnu.warning.*`
+//!   sections, which no loader reads (compiler version strings, and glibc's
+//!   notes for a linker warning about static `dlopen`): 720 bytes.
+//!
+//! Both are rust-lld options, the linker rustc uses for this target from
+//! 1.90 on; with another linker, or an older rustc, nothing is passed.
+
+use std::path::Path;
+use std::process::Command;
+
+const ORDER: &str = "link/symbol-order.txt";
+const DISCARD: &str = "link/discard.ld";
+
+fn main() {
+    println!("cargo:rerun-if-changed={ORDER}");
+    println!("cargo:rerun-if-changed={DISCARD}");
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let order = Path::new(&dir).join(ORDER);
+    let target = std::env::var("TARGET").unwrap_or_default();
+    if target != "x86_64-unknown-linux-gnu" || !links_with_lld() {
+        return;
+    }
+    if order.is_file() {
+        println!(
+            "cargo:rustc-link-arg-bin=ward=-Wl,--symbol-ordering-file={}",
+            order.display()
+        );
+        println!("cargo:rustc-link-arg-bin=ward=-Wl,--no-warn-symbol-ordering");
+    }
+    // A script of only /DISCARD/ and INSERT adds to the default layout
+    // instead of replacing it: every loaded section stays where it was.
+    println!(
+        "cargo:rustc-link-arg-bin=ward=-Wl,-T,{}",
+        Path::new(&dir).join(DISCARD).display()
+    );
+}
+
+/// rustc 1.90 or later, with no linker or linker flavour of the user's own.
+fn links_with_lld() -> bool {
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    if std::env::var_os("RUSTC_LINKER").is_some()
+        || flags.contains("linker")
+        || flags.contains("fuse-ld")
+    {
+        return false;
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(out) = Command::new(rustc).arg("--version").output() else {
+        return false;
+    };
+    // "rustc 1.95.0 (59807616e 2026-04-14)"
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut version = text
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .split('.')
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (version.next().unwrap_or(0), version.next().unwrap_or(0));
+    (major, minor) >= (1, 90)
+}
