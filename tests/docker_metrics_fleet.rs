@@ -198,16 +198,32 @@ fn docker_fleet_scraped_by_a_real_prometheus() {
         &["--memory", "64m", "--memory-swap", "64m", "--cpus", "1"],
         &["ward-workload", "hog", "58", "--hold", "600"],
     );
-    // CPU-throttled: a busy loop at 0.1 cores.
+    // CPU-throttled: a busy loop at 0.1 cores. Its memlock limit is too
+    // small for ward's code (and Docker grants no CAP_IPC_LOCK): the lock is
+    // refused there, and allowed in the zombies' container.
     let cpu = run(
         &docker,
-        &["--memory", "128m", "--cpus", "0.1"],
+        &[
+            "--memory",
+            "128m",
+            "--cpus",
+            "0.1",
+            "--ulimit",
+            "memlock=65536:65536",
+        ],
         &["ward-workload", "busy", "600"],
     );
     // Leaking zombies: a parent that never waits for its 20 children.
     let zombies = run(
         &docker,
-        &["--memory", "96m", "--cpus", "0.5"],
+        &[
+            "--memory",
+            "96m",
+            "--cpus",
+            "0.5",
+            "--ulimit",
+            "memlock=4194304:4194304",
+        ],
         &["ward-workload", "zombies", "20", "--hold", "600"],
     );
     let fleet = [("memory", &memory), ("cpu", &cpu), ("zombies", &zombies)];
@@ -291,6 +307,15 @@ fn docker_fleet_scraped_by_a_real_prometheus() {
     for role in ["memory", "cpu"] {
         zombies.check(z.get(role) == Some(&0.0), &format!("zombies {z:?}"));
     }
+    let locked = prom.by_role("ward_code_locked");
+    cpu.check(
+        locked.get("cpu") == Some(&0.0),
+        &format!("code lock refused: {locked:?}"),
+    );
+    zombies.check(
+        locked.get("zombies") == Some(&1.0),
+        &format!("code locked: {locked:?}"),
+    );
     let warn = prom.by_role("ward_warning_active{warning=\"memory_high\"}");
     memory.check(
         warn.get("memory") == Some(&1.0),

@@ -113,6 +113,7 @@ fn alert_rules_use_only_metrics_ward_emits() {
         "WardPidsNearLimit",
         "WardForkFailures",
         "WardZombiesUnreaped",
+        "WardCodeNotLocked",
     ];
     assert_eq!(alerts, want.iter().map(|s| s.to_string()).collect());
     // Every alert has a firing case in the rule tests.

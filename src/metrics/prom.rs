@@ -40,6 +40,7 @@ pub const FAMILIES: &[&str] = &[
     "ward_zombies",
     "ward_orphans_reaped_total",
     "ward_signals_forwarded_total",
+    "ward_code_locked",
     "ward_pressure_cpu_waiting_seconds_total",
     "ward_pressure_cpu_stalled_seconds_total",
     "ward_pressure_memory_waiting_seconds_total",
@@ -205,6 +206,12 @@ pub fn render(v: &MetricsView, out: &mut String) {
         "Signals ward forwarded to its child.",
         Kind::Counter,
         v.signals_forwarded.map(Num::Int),
+    );
+    w.one(
+        "ward_code_locked",
+        "1 while ward's code is locked in memory under the memory limit; 0 if the kernel refused the lock, when an OOM kill that frees nothing may be followed by another.",
+        Kind::Gauge,
+        v.code_locked.map(|l| Num::Int(l.into())),
     );
 
     let psi = [
@@ -390,6 +397,7 @@ mod tests {
         v.zombies = Some(3);
         v.orphans_reaped = Some(5000);
         v.signals_forwarded = Some(1);
+        v.code_locked = Some(true);
         for p in [
             &mut v.pressure.cpu,
             &mut v.pressure.memory,
@@ -438,6 +446,7 @@ mod tests {
                 "ward_zombies 3",
                 "ward_orphans_reaped_total 5000",
                 "ward_signals_forwarded_total 1",
+                "ward_code_locked 1",
                 "ward_pressure_cpu_waiting_seconds_total 1.000001",
                 "ward_pressure_memory_waiting_seconds_total 1.000001",
                 "ward_pressure_memory_stalled_seconds_total 0",
@@ -466,6 +475,22 @@ mod tests {
         assert_eq!(out.matches("# HELP ").count(), FAMILIES.len() - 1);
         assert!(out.contains("# TYPE ward_cpu_usage_seconds_total counter\n"));
         assert!(out.contains("# TYPE ward_zombies gauge\n"));
+    }
+
+    #[test]
+    fn a_refused_code_lock_is_a_zero_and_no_limit_no_series() {
+        let mut v = MetricsView::new();
+        v.code_locked = Some(false);
+        let mut out = String::new();
+        render(&v, &mut out);
+        assert!(
+            out.contains("# TYPE ward_code_locked gauge\nward_code_locked 0\n"),
+            "{out}"
+        );
+        v.code_locked = None;
+        out.clear();
+        render(&v, &mut out);
+        assert!(!out.contains("ward_code_locked"), "{out}");
     }
 
     #[test]

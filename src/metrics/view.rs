@@ -217,6 +217,9 @@ pub struct MetricsView {
     pub pressure: PressureView,
     /// Which warnings are raised.
     pub warnings: ActiveWarnings,
+    /// Under a memory limit: whether ward's code is locked in memory
+    /// (`None` without a limit, where ward does not lock it).
+    pub code_locked: Option<bool>,
 }
 
 impl MetricsView {

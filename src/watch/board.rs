@@ -162,6 +162,7 @@ pub fn metrics_view(p: &Posted, reaper: ReaperNumbers) -> MetricsView {
     let mut v = MetricsView::new();
     v.signals_forwarded = Some(reaper.signals_forwarded);
     v.orphans_reaped = Some(reaper.orphans_reaped);
+    v.code_locked = p.code_locked;
     let Some(snap) = &p.snapshot else {
         // --no-watch, or before the first sample: the reaper's numbers only.
         return v;
@@ -238,6 +239,7 @@ mod tests {
         assert_eq!(v.memory.usage, None);
         assert_eq!(v.warnings.get(WarningName::MemoryHigh), None);
         assert_eq!(v.zombies, None);
+        assert_eq!(v.code_locked, None);
     }
 
     #[test]
@@ -272,6 +274,7 @@ mod tests {
             }),
             active: vec!["memory_high", "log_dropped"],
             oom_kills_total: 2,
+            code_locked: Some(false),
             ..Default::default()
         };
         p.peaks.fork_failures_base = Some(10);
@@ -284,6 +287,7 @@ mod tests {
         assert_eq!(v.warnings.get(WarningName::PidsHigh), Some(false));
         assert_eq!(v.zombies, None, "no census yet");
         assert_eq!(v.signals_forwarded, Some(0));
+        assert_eq!(v.code_locked, Some(false), "the lock was refused");
         p.snapshot.as_mut().unwrap().cgroup.memory.events.oom_kill = None;
         assert_eq!(metrics_view(&p, ReaperNumbers::default()).oom_kills, None);
     }
