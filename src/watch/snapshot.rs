@@ -1,6 +1,7 @@
 //! The [`Snapshot`]: everything ward knows about the container at one moment,
-//! filled in exactly one place, [`Sampler::take`]. The warnings, the exit
-//! report and (later) the metrics endpoint and `ward status` all read it.
+//! filled in one place, the [`Sampler`]: its first look, then a cgroup
+//! sample with a census when one is due. The warnings, the exit report, the
+//! metrics endpoint and `ward status` all read it.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -110,15 +111,27 @@ impl Sampler {
         self.cgroups.as_ref()
     }
 
-    /// Fills `snap` with the cgroup's numbers only, without a census: the
-    /// numbers of an OOM kill, and the EMF line's.
+    /// Fills `snap` with the cgroup's numbers only, without a census (a
+    /// sample's census comes after, from [`Sampler::census_if_due`], once
+    /// the caller has decided one may run).
     pub fn take_cgroup_only(&mut self, now: Instant, snap: &mut Snapshot) {
-        self.take_inner(now, snap, false);
-    }
-
-    /// Fills `snap` with a fresh look at the container.
-    pub fn take(&mut self, now: Instant, snap: &mut Snapshot) {
-        self.take_inner(now, snap, true);
+        snap.uptime_s = now.duration_since(self.started).as_secs_f64();
+        snap.samples += 1;
+        if let Some(cg) = &self.cgroups {
+            snap.layout = Some(cg.layout);
+            if self
+                .limits_at
+                .is_none_or(|t| now.duration_since(t) >= LIMITS_EVERY)
+            {
+                snap.limits = cg.limits();
+                self.limits_at = Some(now);
+            }
+            cg.sample(&mut self.buf, &mut snap.cgroup);
+            snap.read_errors += u64::from(snap.cgroup.errors);
+        }
+        self.push_throttle(now, snap);
+        snap.ratios = self.ratios(snap);
+        self.census_age(now, snap);
     }
 
     /// The watch's first look, once the child runs: opens the files a
@@ -143,34 +156,9 @@ impl Sampler {
         snap.ratios = self.ratios(snap);
     }
 
-    fn take_inner(&mut self, now: Instant, snap: &mut Snapshot, census: bool) {
-        snap.uptime_s = now.duration_since(self.started).as_secs_f64();
-        snap.samples += 1;
-        if let Some(cg) = &self.cgroups {
-            snap.layout = Some(cg.layout);
-            if self
-                .limits_at
-                .is_none_or(|t| now.duration_since(t) >= LIMITS_EVERY)
-            {
-                snap.limits = cg.limits();
-                self.limits_at = Some(now);
-            }
-            cg.sample(&mut self.buf, &mut snap.cgroup);
-            snap.read_errors += u64::from(snap.cgroup.errors);
-        }
-        self.push_throttle(now, snap);
-        snap.ratios = self.ratios(snap);
-        if census {
-            self.census_if_due(now, snap);
-        } else {
-            self.census_age(now, snap);
-        }
-    }
-
-    /// The census of [`Sampler::take`], after a [`Sampler::take_cgroup_only`]
-    /// of the same moment: for a caller that decides in between whether a
-    /// census may run at all (it allocates, and ward's memory is the
-    /// container's).
+    /// A sample's census, after a [`Sampler::take_cgroup_only`] of the same
+    /// moment: the caller decides in between whether a census may run at all
+    /// (it allocates, and ward's memory is the container's).
     pub fn census_if_due(&mut self, now: Instant, snap: &mut Snapshot) {
         if self.census_due(now, snap.cgroup.pids.current) {
             self.census(now, snap);
