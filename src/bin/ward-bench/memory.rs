@@ -8,6 +8,7 @@ use crate::inits::Init;
 use crate::memgroup::MemGroup;
 use crate::orphans::{StormContainer, Storms};
 use crate::plan::{Ctx, progress};
+use crate::procfs::anon_grown;
 use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
@@ -123,6 +124,7 @@ pub fn run(ctx: &Ctx) -> Section {
         rss0.add(0, &init.name, idle.rss_kib as f64);
         pss0.add(0, &init.name, idle.pss_kib as f64);
         anon0.add(0, &init.name, idle.anon_kib as f64);
+        let anon_idle = ctx.proc.anon_by_mapping(c.pid);
         progress(&format!("memory: {} reaps {n} orphans", init.name));
         let before_reading = || match port.map(scrape) {
             Some(Err(e)) => Err(e),
@@ -139,6 +141,17 @@ pub fn run(ctx: &Ctx) -> Section {
                     pss1.add(0, &init.name, after.pss_kib as f64);
                     growth.add(0, &init.name, after.rss_kib as f64 - idle.rss_kib as f64);
                     anon_growth.add(0, &init.name, after.anon_kib as f64 - idle.anon_kib as f64);
+                }
+                // Where it grew, so a page can be told from a leak.
+                if let (Some(before), Some(after)) = (&anon_idle, &r.anon_after) {
+                    let grown = anon_grown(before, after);
+                    if !grown.is_empty() {
+                        s.notes.push(format!(
+                            "{}: anonymous memory grew in {}",
+                            init.name,
+                            grown.join(", ")
+                        ));
+                    }
                 }
                 if r.zombies_left > 0 || r.fork_failures > 0 {
                     s.notes.push(format!(

@@ -80,7 +80,7 @@ impl Drop for StderrFile {
 }
 
 /// What one storm measured.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StormResult {
     /// Orphans made (as the workload reports).
     pub orphans: u64,
@@ -96,6 +96,8 @@ pub struct StormResult {
     pub zombies_left: usize,
     /// The init's memory after the storm.
     pub memory_after: Option<Memory>,
+    /// Its anonymous memory per mapping then (`/proc/PID/smaps`).
+    pub anon_after: Option<Vec<(String, u64)>>,
     /// The longest any zombie of PID 1 was seen waiting, from the host.
     pub longest_seen: Duration,
     /// Zombies of PID 1 seen waiting longer than [`LATE`].
@@ -199,6 +201,7 @@ impl StormContainer {
         let cpu1 = proc.cpu_ns(self.pid).ok_or("init gone after the storm")?;
         before_reading()?;
         let memory_after = proc.memory(self.pid);
+        let anon_after = proc.anon_by_mapping(self.pid);
         self.c.send("done\n")?;
         self.c.wait(Duration::from_secs(10))?;
         let ward = match &self.log {
@@ -216,6 +219,7 @@ impl StormContainer {
             max_zombies,
             zombies_left,
             memory_after,
+            anon_after,
             longest_seen: sightings.longest,
             seen_late: sightings.late,
             ward,

@@ -80,6 +80,44 @@ pub fn parse_smaps_rollup(text: &str) -> Option<Memory> {
     })
 }
 
+/// The `Anonymous:` KiB of each mapping in `/proc/PID/smaps`, keyed by its
+/// start address and name (`[heap]`, `[stack]`, a file; none for a thread's
+/// stack or another anonymous `mmap`): a mapping keeps its start as it grows.
+pub fn parse_smaps_anon(text: &str) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first == "Anonymous:" {
+            let kib = fields.next().and_then(|v| v.parse().ok());
+            if let (Some(last), Some(kib)) = (out.last_mut(), kib) {
+                last.1 = kib;
+            }
+        } else if let Some((start, _)) = first.split_once('-')
+            && !start.is_empty()
+            && start.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            let name = fields.nth(4).unwrap_or("");
+            out.push((format!("{start} {name}").trim_end().to_string(), 0));
+        }
+    }
+    out
+}
+
+/// Where anonymous memory grew from `before` to `after` (two
+/// [`parse_smaps_anon`] readings): "KEY +N KiB" for each mapping that has
+/// more, a new one counting whole.
+pub fn anon_grown(before: &[(String, u64)], after: &[(String, u64)]) -> Vec<String> {
+    let was: HashMap<&str, u64> = before.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    after
+        .iter()
+        .filter_map(|(k, v)| {
+            let grew = v.saturating_sub(was.get(k.as_str()).copied().unwrap_or(0));
+            (grew > 0).then(|| format!("{k} +{grew} KiB"))
+        })
+        .collect()
+}
+
 /// `/proc/PID/syscall`: the number of the syscall a blocked task is in;
 /// `None` when it runs ("running") or is gone.
 pub fn parse_syscall(text: &str) -> Option<i64> {
@@ -158,6 +196,11 @@ impl Proc {
             }
         }
         any.then_some(total)
+    }
+
+    /// Anonymous memory of each mapping of `pid` ([`parse_smaps_anon`]).
+    pub fn anon_by_mapping(&self, pid: i32) -> Option<Vec<(String, u64)>> {
+        Some(parse_smaps_anon(&self.read(pid, "smaps")?))
     }
 
     /// RSS and PSS of `pid`.
@@ -242,6 +285,37 @@ mod tests {
         );
         assert_eq!(parse_stat("77 (sh) Z 9 0").map(|s| s.state), Some('Z'));
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn smaps_anonymous_per_mapping_and_what_grew() {
+        let before = "\
+5555a000-5555b000 rw-p 00000000 00:00 0                          [heap]
+Size:                  4 kB
+Anonymous:            88 kB
+7f00a000-7f01a000 rw-p 00000000 00:00 0 
+Anonymous:             8 kB
+7f02b000-7f02c000 r--p 00000000 fe:00 123                        /ward
+Anonymous:             0 kB
+";
+        let b = parse_smaps_anon(before);
+        assert_eq!(
+            b,
+            [
+                ("5555a000 [heap]".to_string(), 88),
+                ("7f00a000".to_string(), 8),
+                ("7f02b000 /ward".to_string(), 0),
+            ]
+        );
+        let after = before
+            .replace("88 kB", "92 kB")
+            .replace("5555b000", "5555c000")
+            + "7f03a000-7f03b000 rw-p 00000000 00:00 0 \nAnonymous:             4 kB\n";
+        assert_eq!(
+            anon_grown(&b, &parse_smaps_anon(&after)),
+            ["5555a000 [heap] +4 KiB", "7f03a000 +4 KiB"]
+        );
+        assert!(anon_grown(&b, &b).is_empty());
     }
 
     #[test]
