@@ -34,10 +34,8 @@ pub fn parse(b: &[u8]) -> Elf {
     assert_eq!(&b[..4], b"\x7fELF", "not ELF");
     assert_eq!(b[4], 2, "not ELF64");
     assert_eq!(b[5], 1, "not little-endian");
-    let (phoff, shoff) = (u64_at(b, 0x20) as usize, u64_at(b, 0x28) as usize);
+    let phoff = u64_at(b, 0x20) as usize;
     let (phentsize, phnum) = (u16_at(b, 0x36) as usize, u16_at(b, 0x38) as usize);
-    let (shentsize, shnum) = (u16_at(b, 0x3a) as usize, u16_at(b, 0x3c) as usize);
-    let shstrndx = u16_at(b, 0x3e) as usize;
     let segments = (0..phnum)
         .map(|i| {
             let p = phoff + i * phentsize;
@@ -49,31 +47,53 @@ pub fn parse(b: &[u8]) -> Elf {
             )
         })
         .collect();
-    let sh = |i: usize| shoff + i * shentsize;
-    let strtab = u64_at(b, sh(shstrndx) + 0x18) as usize;
-    let sections = (0..shnum)
-        .filter(|&i| u64_at(b, sh(i) + 8) & SHF_ALLOC != 0)
-        .map(|i| {
-            let name_at = strtab + u32_at(b, sh(i)) as usize;
-            let len = b[name_at..].iter().position(|&c| c == 0).unwrap();
-            Section {
-                name: String::from_utf8_lossy(&b[name_at..name_at + len]).into_owned(),
-                addr: u64_at(b, sh(i) + 0x10),
-                size: u64_at(b, sh(i) + 0x20),
-            }
+    let sh = Sections::of(b);
+    let sections = (0..sh.count)
+        .filter(|&i| u64_at(b, sh.at(i) + 8) & SHF_ALLOC != 0)
+        .map(|i| Section {
+            name: sh.name(b, i),
+            addr: u64_at(b, sh.at(i) + 0x10),
+            size: u64_at(b, sh.at(i) + 0x20),
         })
         .collect();
     Elf { segments, sections }
 }
 
+/// Where the section headers are.
+struct Sections {
+    offset: usize,
+    entry_size: usize,
+    count: usize,
+    /// Offset of the section names' string table.
+    names: usize,
+}
+
+impl Sections {
+    fn of(b: &[u8]) -> Sections {
+        let (offset, entry_size) = (u64_at(b, 0x28) as usize, u16_at(b, 0x3a) as usize);
+        let names_index = u16_at(b, 0x3e) as usize;
+        Sections {
+            offset,
+            entry_size,
+            count: u16_at(b, 0x3c) as usize,
+            names: u64_at(b, offset + names_index * entry_size + 0x18) as usize,
+        }
+    }
+
+    /// Offset of header `i`.
+    fn at(&self, i: usize) -> usize {
+        self.offset + i * self.entry_size
+    }
+
+    fn name(&self, b: &[u8], i: usize) -> String {
+        cstr(b, self.names + u32_at(b, self.at(i)) as usize)
+    }
+}
+
 /// Every section's name, allocated or not.
 pub fn section_names(b: &[u8]) -> Vec<String> {
-    let (shoff, shentsize) = (u64_at(b, 0x28) as usize, u16_at(b, 0x3a) as usize);
-    let (shnum, shstrndx) = (u16_at(b, 0x3c) as usize, u16_at(b, 0x3e) as usize);
-    let strtab = u64_at(b, shoff + shstrndx * shentsize + 0x18) as usize;
-    (0..shnum)
-        .map(|i| cstr(b, strtab + u32_at(b, shoff + i * shentsize) as usize))
-        .collect()
+    let sh = Sections::of(b);
+    (0..sh.count).map(|i| sh.name(b, i)).collect()
 }
 
 /// A function in the symbol table.
@@ -87,17 +107,15 @@ pub struct Function {
 pub fn functions(b: &[u8]) -> Vec<Function> {
     const SHT_SYMTAB: u64 = 2;
     const STT_FUNC: u8 = 2;
-    let (shoff, shentsize) = (u64_at(b, 0x28) as usize, u16_at(b, 0x3a) as usize);
-    let sh = |i: usize| shoff + i * shentsize;
-    let Some(symtab) = (0..u16_at(b, 0x3c) as usize).find(|&i| u32_at(b, sh(i) + 4) == SHT_SYMTAB)
-    else {
+    let sh = Sections::of(b);
+    let Some(symtab) = (0..sh.count).find(|&i| u32_at(b, sh.at(i) + 4) == SHT_SYMTAB) else {
         return Vec::new();
     };
     let (at, size) = (
-        u64_at(b, sh(symtab) + 0x18) as usize,
-        u64_at(b, sh(symtab) + 0x20) as usize,
+        u64_at(b, sh.at(symtab) + 0x18) as usize,
+        u64_at(b, sh.at(symtab) + 0x20) as usize,
     );
-    let strtab = u64_at(b, sh(u32_at(b, sh(symtab) + 0x28) as usize) + 0x18) as usize;
+    let strtab = u64_at(b, sh.at(u32_at(b, sh.at(symtab) + 0x28) as usize) + 0x18) as usize;
     (at..at + size)
         .step_by(24)
         .filter(|&e| b[e + 4] & 0xf == STT_FUNC && u64_at(b, e + 16) > 0)
