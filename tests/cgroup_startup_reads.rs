@@ -1,7 +1,7 @@
 //! The shortcuts ward takes before exec give what the full reads give, on
 //! every captured fixture tree under `tests/fixtures/cgroup/`: the memory
-//! limit read alone (sizing the child's `oom_score_adj` raise) equals the
-//! one in all the limits; the OOM kill and fork refusal counts a sample
+//! bound read alone (sizing the child's `oom_score_adj` raise) has the
+//! bytes of the limit in all the limits; the OOM kill and fork refusal counts a sample
 //! carries equal the ones `oom_kill_count` and `fork_refusals` read, and
 //! its memory peak the one `memory_peak` reads (the baselines before the
 //! child starts); and the watch's first look, on a
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::fixtures::{copy_tree, fixture_dirs};
-use ward::cgroup::{CgroupSample, Cgroups, Roots};
+use ward::cgroup::{CgroupSample, Cgroups, LimitSource, MemoryLimit, Roots};
 use ward::watch::{Sampler, Snapshot};
 
 #[test]
@@ -25,16 +25,34 @@ fn memory_limit_alone_and_sampled_counts_match_the_full_reads() {
     let mut compared_counts = 0;
     let mut compared_refusals = 0;
     let mut compared_peaks = 0;
+    let mut compared_bounds = 0;
     for dir in &dirs {
         let Ok(cg) = Cgroups::discover(&Roots::under(dir)) else {
             continue;
         };
-        assert_eq!(
-            cg.memory_limit(),
-            cg.limits().memory,
-            "{}: memory limit",
-            dir.display()
-        );
+        // The bound alone against the limit with its source: the same
+        // bytes where a cgroup sets the limit; where the host's RAM is the
+        // limit, no bound or one above it.
+        let bound = cg.memory_bound();
+        match cg.limits().memory {
+            Some(MemoryLimit {
+                bytes,
+                source: LimitSource::Host,
+            }) => assert!(
+                bound.is_none_or(|b| b >= bytes),
+                "{}: memory bound {bound:?} under the host's {bytes}",
+                dir.display()
+            ),
+            limit => {
+                assert_eq!(
+                    bound,
+                    limit.map(|m| m.bytes),
+                    "{}: memory bound",
+                    dir.display()
+                );
+                compared_bounds += usize::from(bound.is_some());
+            }
+        }
         let mut buf = String::new();
         let mut s = CgroupSample::default();
         cg.sample(&mut buf, &mut s);
@@ -59,6 +77,10 @@ fn memory_limit_alone_and_sampled_counts_match_the_full_reads() {
         compared_peaks += usize::from(peak.is_some());
     }
     assert!(compared_peaks >= 4, "too few fixtures with a memory peak");
+    assert!(
+        compared_bounds >= 4,
+        "too few fixtures with a cgroup memory limit"
+    );
     assert!(
         compared_counts >= 4,
         "too few fixtures with an OOM kill count"
@@ -119,11 +141,6 @@ fn first_look_on_the_baseline_equals_a_full_first_sample() {
         // Before its files are opened a discovery samples nothing.
         a.sample(&mut String::new(), &mut snap_a.cgroup);
         assert_eq!(snap_a.cgroup, CgroupSample::default(), "{}", dir.display());
-        // Every other fixture as when ward could not lower its own
-        // oom_score_adj: the memory limit was read before exec.
-        if i % 2 == 0 {
-            snap_a.limits.memory = a.memory_limit();
-        }
         let mut first_look = Sampler::new(Some(a), roots.proc.clone(), 1, true);
         first_look.take_first(t0, &mut snap_a);
         let mut snap_b = Snapshot::default();

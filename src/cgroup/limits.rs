@@ -94,29 +94,29 @@ pub struct Limits {
 }
 
 impl Cgroups {
-    /// The memory limit alone, the same value [`Cgroups::limits`] gives:
-    /// what the child's `oom_score_adj` raise is sized for before exec,
-    /// without the CPU and PIDs files (read after exec, by the watch).
-    pub fn memory_limit(&self) -> Option<MemoryLimit> {
-        read_memory(self, &self.roots, &mut String::with_capacity(2048))
-    }
-
-    /// All limits, with the memory limit already read (by
-    /// [`Cgroups::memory_limit`] before exec) taken as it is; `None` reads it.
-    pub fn limits_with_memory(&self, memory: Option<MemoryLimit>) -> Limits {
-        read_with(self, &self.roots, memory)
+    /// The memory this cgroup and its ancestors let it use, in bytes (`None`:
+    /// no cgroup limit), read from as few files as tell it: what the child's
+    /// `oom_score_adj` raise is sized for before exec, where every file read
+    /// delays the child. v1's `hierarchical_memory_limit` is already the
+    /// smallest over all ancestors, so one file; v2 has no such file, so its
+    /// visible levels. Where the limit comes from waits for the first look.
+    pub fn memory_bound(&self) -> Option<u64> {
+        let g = self.memory.as_ref()?;
+        let mut buf = String::with_capacity(2048);
+        if g.version == Version::V1
+            && let Some(h) = fsread::read_opt(&mut buf, &g.dir.join("memory.stat"))
+                .and_then(|()| parse::flat_key(&buf, "hierarchical_memory_limit"))
+        {
+            return parse::v1_limit_value(h);
+        }
+        memory_limit(g, &mut buf).map(|(bytes, _)| bytes)
     }
 }
 
 /// Reads all limits.
 pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
-    read_with(cg, roots, None)
-}
-
-/// Reads all limits but a memory limit already known.
-fn read_with(cg: &Cgroups, roots: &Roots, memory: Option<MemoryLimit>) -> Limits {
     let mut buf = String::with_capacity(2048);
-    let memory = memory.or_else(|| read_memory(cg, roots, &mut buf));
+    let memory = read_memory(cg, roots, &mut buf);
 
     let quota = cg.cpu.as_ref().and_then(|g| cpu_quota(g, &mut buf));
     let cpuset = cg

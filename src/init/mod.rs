@@ -123,7 +123,7 @@ fn supervise(cfg: Config) -> u8 {
     facts.oom_count_base = observer.oom_count_base();
     let oom_adj = if cfg.oom_adjust {
         let proc_root = crate::cgroup::Roots::default().proc;
-        let shield = oom_adj::shield(&proc_root, || observer.memory_limit());
+        let shield = oom_adj::shield(&proc_root, || observer.memory_bound());
         let write = shield
             .child_write()
             .and_then(|adj| spawn::OomWrite::new(&proc_root, adj));

@@ -97,10 +97,10 @@ pub fn parse_adj(text: &str) -> Option<i32> {
 }
 
 /// Decides and applies: lowers ward's own value to -1000 if the kernel lets
-/// it (CAP_SYS_RESOURCE), otherwise sizes the child's raise for
-/// `memory_total` (the container's memory limit; the host's RAM and swap
-/// when `None`).
-pub fn shield(proc_root: &Path, memory_total: impl FnOnce() -> Option<u64>) -> OomShield {
+/// it (CAP_SYS_RESOURCE), otherwise sizes the child's raise for the smaller
+/// of `cgroup_bound` (the container's memory limit, `None` without one) and
+/// the host's RAM and swap.
+pub fn shield(proc_root: &Path, cgroup_bound: impl FnOnce() -> Option<u64>) -> OomShield {
     use std::io::Read as _;
     use std::os::unix::fs::FileExt as _;
     let path = proc_root.join("self/oom_score_adj");
@@ -146,7 +146,7 @@ pub fn shield(proc_root: &Path, memory_total: impl FnOnce() -> Option<u64>) -> O
     };
     // Only here (ward could not lower its own): the limits are read before
     // the child starts just for this.
-    let total_bytes = memory_total().unwrap_or_else(host_memory);
+    let total_bytes = weighed_total(cgroup_bound(), host_memory());
     let margin = margin(WARD_BUDGET_BYTES, total_bytes);
     OomShield::ChildRaised {
         ward_adj: inherited,
@@ -157,8 +157,18 @@ pub fn shield(proc_root: &Path, memory_total: impl FnOnce() -> Option<u64>) -> O
     }
 }
 
+/// What the kernel weighs `oom_score_adj` against: the cgroup's limit in
+/// an OOM of the cgroup, RAM and swap (`host`, 0 when unknown) in one of
+/// the host; the smaller, so the raise holds in both.
+pub fn weighed_total(cgroup_bound: Option<u64>, host: u64) -> u64 {
+    match cgroup_bound {
+        Some(b) if host == 0 || b < host => b,
+        _ => host,
+    }
+}
+
 /// RAM plus swap, what the kernel weighs `oom_score_adj` against in a
-/// host-wide OOM.
+/// host-wide OOM (0: unknown).
 fn host_memory() -> u64 {
     // SAFETY: sysinfo fills the struct we pass.
     let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
@@ -186,6 +196,17 @@ mod tests {
     use super::*;
 
     const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn the_raise_is_sized_for_the_smaller_of_the_limit_and_the_host() {
+        assert_eq!(weighed_total(Some(256 * MIB), 4096 * MIB), 256 * MIB);
+        // A limit above RAM and swap is no limit in practice.
+        assert_eq!(weighed_total(Some(8192 * MIB), 4096 * MIB), 4096 * MIB);
+        assert_eq!(weighed_total(None, 4096 * MIB), 4096 * MIB);
+        // sysinfo failed: the limit alone, else nothing to size for.
+        assert_eq!(weighed_total(Some(256 * MIB), 0), 256 * MIB);
+        assert_eq!(weighed_total(None, 0), 0);
+    }
 
     #[test]
     fn margin_outweighs_the_budget_against_the_limit() {

@@ -358,17 +358,12 @@ impl Observer {
         observer
     }
 
-    /// The memory limit in force at start, in bytes (the host's RAM when no
-    /// cgroup limits it; `None`: unreadable or not watching). Reads only the
-    /// memory limit, now, for a caller that cannot wait for the watch
-    /// thread's first look (which reads all the limits, after exec).
-    pub fn memory_limit(&mut self) -> Option<u64> {
-        let s = self.sampling.as_mut()?;
-        let limit = s.sampler.cgroups()?.memory_limit()?;
-        let bytes = limit.bytes;
-        // Kept for the first look, which then reads only the other limits.
-        s.snap.limits.memory = Some(limit);
-        Some(bytes)
+    /// The memory the cgroup lets ward's processes use, in bytes (`None`: no
+    /// cgroup limit, unreadable, or not watching), for a caller that cannot
+    /// wait for the watch thread's first look (which reads all the limits and
+    /// where each comes from, after exec).
+    pub fn memory_bound(&self) -> Option<u64> {
+        self.sampling.as_ref()?.sampler.cgroups()?.memory_bound()
     }
 
     /// Serve `ward status` a moment after the main child starts

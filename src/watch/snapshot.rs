@@ -145,9 +145,7 @@ impl Sampler {
         if let Some(cg) = &mut self.cgroups {
             cg.open_sample_files();
             snap.layout = Some(cg.layout);
-            // A memory limit read before exec (for the child's
-            // oom_score_adj) is not read again.
-            snap.limits = cg.limits_with_memory(snap.limits.memory.take());
+            snap.limits = cg.limits();
             self.limits_at = Some(now);
             cg.sample(&mut self.buf, &mut snap.cgroup);
             snap.read_errors += u64::from(snap.cgroup.errors);
