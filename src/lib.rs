@@ -19,8 +19,8 @@
 //! - [`report`]: facts of the run and the exit report.
 //! - [`serve`]: the serving thread (metrics endpoint, `ward status`).
 //! - [`status`]: `ward status`, the doctor: limits, usage, processes, history.
-//! - [`signame`], [`sigmask`], [`units`], [`trim`], [`rank`], [`unix_connect`]:
-//!   signal names, the raw signal mask, numbers in words, ward's own code
+//! - [`signame`], [`sigmask`], [`sched`], [`units`], [`trim`], [`rank`],
+//!   [`unix_connect`]: signal names, the raw signal mask, the threads' scheduling, numbers in words, ward's own code
 //!   pages (out of its RSS, or locked under a memory limit), the one sort for short lists, a unix socket connect
 //!   with a time limit.
 
@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod procs;
 pub mod rank;
 pub mod report;
+pub mod sched;
 pub mod serve;
 pub mod sigmask;
 pub mod signame;

@@ -8,7 +8,6 @@
 //! - `stop.rs`: `--stop-delay` / `--kill-after` decisions (pure).
 //! - `shutdown.rs`: the phases once the main child is gone (pure).
 //! - `timers.rs`: deadlines that become the wait's timeout.
-//! - `sched.rs`: the reaping thread's short scheduler slice.
 //! - `events.rs`: the words of every event the reaping thread logs.
 //! - `reaper.rs`: the reaping thread's loop that ties them together.
 //!
@@ -21,7 +20,6 @@ pub mod events;
 pub mod oom_adj;
 pub mod reap;
 pub mod reaper;
-pub mod sched;
 pub mod shutdown;
 pub mod signals;
 pub mod spawn;

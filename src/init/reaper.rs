@@ -134,7 +134,7 @@ impl<'a> Reaper<'a> {
     /// Runs until nothing is left; returns how the main child ended.
     pub fn run(&mut self) -> Option<ChildEnd> {
         // After the fork, so the child keeps the kernel's default slice.
-        if let Err(e) = super::sched::request_short_slice() {
+        if let Err(e) = crate::sched::request_short_slice() {
             events::slice_refused(&e);
         }
         self.timers.set(Timer::Trim, Instant::now() + TRIM_AFTER);

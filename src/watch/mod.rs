@@ -504,6 +504,14 @@ impl Observer {
         // A rare 32/33 sent in the microseconds before this line is lost.
         let _ = crate::sigmask::block_all();
         crate::trim::end_thread_malloc_cache();
+        if let Err(e) = crate::sched::request_batch() {
+            log::event(
+                Level::Debug,
+                "batch_refused",
+                &format!("the watch thread keeps the normal scheduler policy: {e}"),
+                &[],
+            );
+        }
         let Some((main_pid, mut main_exit)) = self.wait_for_main(&end) else {
             return;
         };

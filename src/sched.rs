@@ -1,11 +1,18 @@
-//! The reaping thread's place in the CPU scheduler: it asks the kernel for
-//! a short time slice, so that when it wakes on a busy CPU (a census on the
-//! watch thread, a fork storm in the container) it runs first. It needs a
-//! few microseconds per signal or reap, so it takes nothing from anyone.
+//! ward's threads' places in the CPU scheduler.
 //!
-//! Owns one `sched_setattr` call for the calling thread; never changes the
-//! policy or the nice value, and never applies to the child (called after
-//! the fork, and the setting is per thread).
+//! - The reaping thread asks the kernel for a short time slice, so that
+//!   when it wakes on a busy CPU (a census on the watch thread, a fork storm
+//!   in the container) it runs first. It needs a few microseconds per
+//!   signal or reap, so it takes nothing from anyone.
+//! - The watch thread takes the batch policy: the same share of the CPU,
+//!   but its wake-ups never preempt the thread running (the reaper, or the
+//!   application's). Its looks wait for the next free moment; at the
+//!   child's start its first look used to push the reaper off its CPU while
+//!   the other CPU sat idle.
+//!
+//! Owns one scheduler call per thread, for the calling thread only; never
+//! changes a nice value, and never applies to the child (called after the
+//! fork, and the setting is per thread).
 
 /// The slice asked for: the kernel's smallest (0.1 ms). The default grows
 /// with the number of CPUs (1.4 ms measured on 2 cores); it is about how
@@ -65,6 +72,19 @@ pub fn request_short_slice() -> std::io::Result<()> {
     }
 }
 
+/// Moves the calling thread to the batch policy (`sched_setscheduler`
+/// keeps its nice value). Fails only where a seccomp filter refuses; the
+/// thread then keeps the normal policy.
+pub fn request_batch() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; a valid sched_param.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +98,25 @@ mod tests {
         assert_eq!(a.nice, 5);
         assert_eq!(a.runtime, 100_000);
         assert_eq!((a.flags, a.priority, a.deadline, a.period), (0, 0, 0, 0));
+    }
+
+    #[test]
+    fn a_thread_may_take_the_batch_policy_and_keeps_its_nice_value() {
+        std::thread::spawn(|| {
+            // SAFETY: raising this thread's own nice value needs no privilege.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 4) };
+            request_batch().expect("sched_setscheduler for the calling thread");
+            // SAFETY: both ask about the calling thread.
+            unsafe {
+                assert_eq!(libc::sched_getscheduler(0), libc::SCHED_BATCH);
+                assert_eq!(libc::getpriority(libc::PRIO_PROCESS, 0), 4);
+            }
+        })
+        .join()
+        .unwrap();
+        // The test's own thread is untouched: the policy is per thread.
+        // SAFETY: asks about the calling thread.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
     }
 
     #[test]
