@@ -168,15 +168,18 @@ pub fn flat_keyed<'a>(text: &'a str, mut f: impl FnMut(&'a str, u64)) {
     }
 }
 
-/// The value of one key in a flat-keyed file.
+/// The value of one key in a flat-keyed file: the first line with that key
+/// and a number. Only that line's value is parsed (`memory.stat` has dozens
+/// of lines, and the key is often near the top).
 pub fn flat_key(text: &str, key: &str) -> Option<u64> {
-    let mut found = None;
-    flat_keyed(text, |k, v| {
-        if found.is_none() && k == key {
-            found = Some(v);
+    text.lines().find_map(|line| {
+        let mut it = line.split_ascii_whitespace();
+        if it.next()? == key {
+            it.next()?.parse().ok()
+        } else {
+            None
         }
-    });
-    found
+    })
 }
 
 /// One line of a PSI file: `some avg10=0.00 avg60=0.00 avg300=0.00 total=0`.
