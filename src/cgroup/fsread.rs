@@ -10,7 +10,7 @@ use super::CgroupError;
 /// cgroup and proc files are small; a cap keeps a broken fixture from eating memory.
 const MAX_FILE: u64 = 1 << 20;
 
-/// The least room each read of [`reread_into`] asks the kernel to fill.
+/// The size of each read of [`reread_into`]: a whole cgroup file at once.
 const CHUNK: usize = 8192;
 
 /// The first read's size at discovery (`/proc/self/cgroup`, `mountinfo`).
@@ -48,22 +48,19 @@ fn read_whole(buf: &mut String, path: &Path) -> io::Result<()> {
 /// chunks cannot cut a UTF-8 sequence.
 pub(crate) fn reread_into(buf: &mut String, f: &File) -> io::Result<()> {
     buf.clear();
-    // Read straight into the buffer's spare room: no zeroed chunk on the
-    // stack to fill and copy from (8 KiB cleared per read was 7 % of the
-    // instructions of `ward -- true`).
-    // SAFETY: the vector only grows by bytes the kernel wrote, and it is
-    // emptied again unless they are all UTF-8.
-    let bytes = unsafe { buf.as_mut_vec() };
+    // A chunk on the stack, not the buffer's own room: the buffer grows only
+    // to what the file holds (asking it for 8 KiB of room would grow every
+    // buffer to that, and the heap with them). Not zeroed first: clearing
+    // 8 KiB per read was 7 % of the instructions of `ward -- true`.
+    let mut chunk = std::mem::MaybeUninit::<[u8; CHUNK]>::uninit();
     let mut off = 0u64;
     while off < MAX_FILE {
-        bytes.reserve(CHUNK);
-        let room = bytes.spare_capacity_mut();
-        // SAFETY: pread writes at most `room.len()` bytes into `room`.
+        // SAFETY: pread writes at most CHUNK bytes into the chunk.
         let n = unsafe {
             libc::pread(
                 f.as_raw_fd(),
-                room.as_mut_ptr().cast(),
-                room.len(),
+                chunk.as_mut_ptr().cast(),
+                CHUNK,
                 off as libc::off_t,
             )
         };
@@ -72,25 +69,25 @@ pub(crate) fn reread_into(buf: &mut String, f: &File) -> io::Result<()> {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            bytes.clear();
+            buf.clear();
             return Err(e);
         };
-        let asked = room.len();
-        // SAFETY: the kernel wrote `n` bytes after the current length.
-        unsafe { bytes.set_len(bytes.len() + n) };
+        // SAFETY: the kernel wrote the first `n` bytes of the chunk.
+        let read = unsafe { std::slice::from_raw_parts(chunk.as_ptr().cast::<u8>(), n) };
+        let Ok(text) = std::str::from_utf8(read) else {
+            buf.clear();
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"));
+        };
+        buf.push_str(text);
         off += n as u64;
         // A short read is the end: a cgroup interface file is one seq_file
         // record, generated whole and copied out as far as it fits (and a
         // regular file, as in the fixture trees, ends where a read falls
         // short). Asking again only to hear 0 would add a syscall per
         // file to every sample.
-        if n < asked {
+        if n < CHUNK {
             break;
         }
-    }
-    if std::str::from_utf8(bytes).is_err() {
-        bytes.clear();
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"));
     }
     Ok(())
 }
