@@ -8,7 +8,7 @@
 //!   but its wake-ups never preempt the thread running (the reaper, or the
 //!   application's). Its looks wait for the next free moment; at the
 //!   child's start its first look used to push the reaper off its CPU while
-//!   the other CPU sat idle.
+//!   the other CPU sat idle. The serving thread takes it too.
 //!
 //! Owns one scheduler call per thread, for the calling thread only; never
 //! changes a nice value, and never applies to the child (called after the

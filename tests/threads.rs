@@ -1,8 +1,9 @@
-//! ward's threads as the kernel sees them: the watch thread runs the batch
-//! policy (its wake-ups never preempt the reaping thread or the
-//! application), the reaping thread keeps the normal one, and the child
-//! starts with the policy ward inherited, not the watch thread's. Needs no
-//! root: ward runs as a subreaper, with its threads as when it is PID 1.
+//! ward's threads as the kernel sees them: the watch thread and the serving
+//! thread run the batch policy (their wake-ups never preempt the reaping
+//! thread or the application), the reaping thread keeps the normal one, and
+//! the child starts with the policy ward inherited, not the watch thread's.
+//! Needs no root: ward runs as a subreaper, with its threads as when it is
+//! PID 1.
 
 mod common;
 
@@ -35,6 +36,28 @@ fn threads(pid: i32) -> Vec<(String, i32)> {
         .collect()
 }
 
+/// Waits (10 s at most) for `pid`'s thread `name` to run the batch policy;
+/// returns its tid. The threads name and place themselves as they start.
+fn batch_thread(pid: i32, name: &str) -> i32 {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some((_, tid)) = threads(pid).into_iter().find(|(n, _)| n == name)
+            && policy(pid, tid) == SCHED_BATCH
+        {
+            return tid;
+        }
+        assert!(
+            Instant::now() < until,
+            "no batch {name} thread after 10 s: threads {:?}",
+            threads(pid)
+                .iter()
+                .map(|&(ref n, t)| (n.clone(), policy(pid, t)))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn the_watch_thread_is_batch_and_the_reaper_and_the_child_are_not() {
     let p = Proc::start(
@@ -42,28 +65,29 @@ fn the_watch_thread_is_batch_and_the_reaper_and_the_child_are_not() {
         Duration::from_secs(30),
     );
     let pid = p.pid();
-    // The watch thread names itself when it starts; wait until the child
-    // runs, when both of ward's threads are up.
+    let watch = batch_thread(pid, "ward-watch");
+    assert_ne!(watch, pid);
     let until = Instant::now() + Duration::from_secs(10);
-    let (watch, child) = loop {
-        let watch = threads(pid).into_iter().find(|(n, _)| n == "ward-watch");
-        let child = children(pid).first().copied();
-        if let (Some((_, tid)), Some(child)) = (watch, child)
-            && policy(pid, tid) == SCHED_BATCH
-        {
-            break (tid, child);
+    let child = loop {
+        if let Some(&c) = children(pid).first() {
+            break c;
         }
-        assert!(
-            Instant::now() < until,
-            "no batch watch thread after 10 s: threads {:?}",
-            threads(pid)
-                .iter()
-                .map(|&(ref n, t)| (n.clone(), policy(pid, t)))
-                .collect::<Vec<_>>()
-        );
+        assert!(Instant::now() < until, "no child after 10 s");
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert_ne!(watch, pid);
     assert_eq!(policy(pid, pid), SCHED_OTHER, "the reaping thread");
     assert_eq!(policy(child, child), SCHED_OTHER, "the child");
+}
+
+#[test]
+fn the_serving_thread_started_before_the_child_is_batch_too() {
+    // With --metrics the serving thread starts on the reaping thread,
+    // before the child, so it cannot inherit the watch thread's policy.
+    let p = Proc::start(
+        ward_plain(["--metrics", "127.0.0.1:0", "--", workload(), "sleep", "60"]),
+        Duration::from_secs(30),
+    );
+    let pid = p.pid();
+    batch_thread(pid, "ward-http");
+    assert_eq!(policy(pid, pid), SCHED_OTHER, "the reaping thread");
 }

@@ -527,6 +527,12 @@ impl Server {
                 // Its frees go back to the heap, not to a cache of its own
                 // that a burst of requests would leave full.
                 crate::trim::end_thread_malloc_cache();
+                // Like the watch thread, batch: a request never preempts the
+                // reaper or the application. Started by the watch thread it
+                // inherits the policy; started before the child (`--metrics`)
+                // it asks. A refusal is the watch thread's to log: the same
+                // kernel or filter refuses both.
+                let _ = crate::sched::request_batch();
                 self.run(wake_rx)
             })?;
         Ok(ServerHandle {
