@@ -20,9 +20,10 @@
 //! - [`serve`]: the serving thread (metrics endpoint, `ward status`).
 //! - [`status`]: `ward status`, the doctor: limits, usage, processes, history.
 //! - [`signame`], [`sigmask`], [`sched`], [`units`], [`trim`], [`rank`],
-//!   [`unix_connect`]: signal names, the raw signal mask, the threads' scheduling, numbers in words, ward's own code
-//!   pages (out of its RSS, or locked under a memory limit), the one sort for short lists, a unix socket connect
-//!   with a time limit.
+//!   [`unix_connect`]: signal names, the raw signal mask, the threads'
+//!   scheduling, numbers in words, ward's own code pages (out of its RSS, or
+//!   locked under a memory limit), the one sort for short lists, a unix
+//!   socket connect with a time limit.
 
 pub mod cgroup;
 pub mod check;

@@ -144,8 +144,8 @@ pub fn shield(proc_root: &Path, cgroup_bound: impl FnOnce() -> Option<u64>) -> O
         }
         Err(e) => format!("cannot lower {}: {e}", path.display()),
     };
-    // Only here (ward could not lower its own): the limits are read before
-    // the child starts just for this.
+    // Only here (ward could not lower its own): the cgroup's memory bound
+    // is read before the child starts just for this.
     let total_bytes = weighed_total(cgroup_bound(), host_memory());
     let margin = margin(WARD_BUDGET_BYTES, total_bytes);
     OomShield::ChildRaised {
@@ -160,7 +160,7 @@ pub fn shield(proc_root: &Path, cgroup_bound: impl FnOnce() -> Option<u64>) -> O
 /// What the kernel weighs `oom_score_adj` against: the cgroup's limit in
 /// an OOM of the cgroup, RAM and swap (`host`, 0 when unknown) in one of
 /// the host; the smaller, so the raise holds in both.
-pub fn weighed_total(cgroup_bound: Option<u64>, host: u64) -> u64 {
+fn weighed_total(cgroup_bound: Option<u64>, host: u64) -> u64 {
     match cgroup_bound {
         Some(b) if host == 0 || b < host => b,
         _ => host,

@@ -528,10 +528,11 @@ impl Server {
                 // that a burst of requests would leave full.
                 crate::trim::end_thread_malloc_cache();
                 // Like the watch thread, batch: a request never preempts the
-                // reaper or the application. Started by the watch thread it
-                // inherits the policy; started before the child (`--metrics`)
-                // it asks. A refusal is the watch thread's to log: the same
-                // kernel or filter refuses both.
+                // reaper or the application. Asked for here, since with
+                // `--metrics` the reaping thread starts this one, before the
+                // watch thread could pass its policy on. A refusal is the
+                // watch thread's to log: the same kernel or filter refuses
+                // both.
                 let _ = crate::sched::request_batch();
                 self.run(wake_rx)
             })?;
