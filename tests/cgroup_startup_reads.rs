@@ -119,8 +119,9 @@ fn throttle_more(dir: &Path) {
 
 #[test]
 fn first_look_on_the_baseline_equals_a_full_first_sample() {
-    // The watch's first look opens the sample files discovery left closed
-    // and reads the limits and counters; it must leave the same snapshot
+    // As the child starts, the watch opens the sample files discovery left
+    // closed and reads the limits; its first look then reads the counters.
+    // Together they must leave the same snapshot
     // as a full cgroup sample would, throttling window included (a short
     // run's throttle ratio needs the first reading in the window).
     let mut throttle_seen = 0;
@@ -142,11 +143,17 @@ fn first_look_on_the_baseline_equals_a_full_first_sample() {
         a.sample(&mut String::new(), &mut snap_a.cgroup);
         assert_eq!(snap_a.cgroup, CgroupSample::default(), "{}", dir.display());
         let mut first_look = Sampler::new(Some(a), roots.proc.clone(), 1, true);
-        first_look.take_first(t0, &mut snap_a);
+        // As the child starts: files and limits, no sample yet.
+        first_look.prepare_first(t0, &mut snap_a);
+        assert_eq!(snap_a.samples, 0, "{}", dir.display());
+        assert_eq!(snap_a.cgroup, CgroupSample::default(), "{}", dir.display());
+        let limits_as_the_child_starts = snap_a.limits.clone();
+        first_look.take_cgroup_only(t0, &mut snap_a);
         let mut snap_b = Snapshot::default();
         let mut full = Sampler::new(Some(b), roots.proc.clone(), 1, true);
         full.take_cgroup_only(t0, &mut snap_b);
         let name = dir.display();
+        assert_eq!(limits_as_the_child_starts, snap_b.limits, "{name}");
         assert_eq!(snap_a.limits, snap_b.limits, "{name}");
         assert_eq!(snap_a.cgroup, snap_b.cgroup, "{name}");
         assert_eq!(snap_a.ratios, snap_b.ratios, "{name}");

@@ -61,6 +61,16 @@ const SCORED_CANDIDATES: usize = 8;
 /// main child started: its thread and socket can wait, and a job that is
 /// over by then never pays for them.
 const STATUS_AFTER: Duration = Duration::from_millis(50);
+
+/// How long the child runs before the watch thread's first look (its first
+/// sample, the line saying what ward watches, the board's first numbers).
+/// A job over sooner gets them from the final look, one sample in all
+/// instead of two taken while it started and ended (`ward -- true`,
+/// interleaved against the look at once: −0.10 to −0.14 ms, 0.16 ms less
+/// CPU). Nothing waits on it: the limits and sample files are read as the
+/// child starts, OOM kills and fork refusals are counted from before it,
+/// and the first sample's rates need a second one anyway.
+const FIRST_LOOK_AFTER: Duration = Duration::from_millis(20);
 /// Under a cgroup pids limit, the serving thread starts only with at least
 /// this many tasks to spare: a thread the limit refuses would be counted
 /// among the container's refused forks, which are the application's news.
@@ -147,9 +157,10 @@ struct Sampling {
     errors_logged: bool,
     /// Processes alive at the last census: the OOM victim candidates.
     candidates: Vec<victims::Candidate>,
-    /// The limits are still to be read: the thread does it first thing, so
-    /// the child starts without waiting for them.
+    /// The first look (its sample and its line) is still to come.
     first_look_due: bool,
+    /// When the first look is due, once the child runs.
+    first_look_at: Option<Instant>,
     /// A look at `/proc` skipped for want of memory was said (once a run).
     no_room_said: bool,
     /// The OOM counter's next look after a notification that found no
@@ -316,6 +327,7 @@ impl Observer {
                 errors_logged: false,
                 candidates: Vec::new(),
                 first_look_due: true,
+                first_look_at: None,
                 no_room_said: false,
                 code_locked: None,
                 oom_recheck: None,
@@ -440,24 +452,27 @@ impl Observer {
         self.sampling.as_ref().and_then(|s| s.oom_count)
     }
 
-    /// The watch thread's first look, once the child runs: the sample files
-    /// opened, the limits, the cgroup's counters (no census), one line
-    /// saying what the container may use, and the first sample on the
-    /// board. The OOM notification, the OOM and fork-refusal counts and the
-    /// memory peak were taken before the child started; everything here waited so the child
-    /// would not. A child that lives a millisecond exits during this look,
-    /// and the final sample the report waits for comes after it.
+    /// The watch thread's first look, [`FIRST_LOOK_AFTER`] into the child's
+    /// run: the cgroup's counters (no census), the line saying what the
+    /// container may use, and the first sample on the board. The sample
+    /// files and the limits were read as the child started; the OOM
+    /// notification, the OOM and fork-refusal counts and the memory peak
+    /// before it. A child over sooner gets the line from the final look.
     fn first_look(&mut self) {
         let Some(s) = self.sampling.as_mut().filter(|s| s.first_look_due) else {
             return;
         };
         s.first_look_due = false;
-        s.sampler.take_first(Instant::now(), &mut s.snap);
+        s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
         s.record();
         s.announce();
         s.keep_code_resident();
         self.post();
-        // Counters of the first EMF line count from this first look.
+        self.emf_baseline();
+    }
+
+    /// Counters of the first EMF line count from the first look (posted).
+    fn emf_baseline(&mut self) {
         let baseline = self.board.metrics_view();
         if let Some(e) = &mut self.emf {
             e.interval = EmfInterval::starting_at(&baseline, epoch_ms());
@@ -522,7 +537,13 @@ impl Observer {
         if self.plan.terminate_orphans {
             self.orphans = Some(OrphanTerminator::new(self.self_pid, main_pid));
         }
-        self.first_look();
+        // The limits and the sample files now, while the child starts; the
+        // first look's sample and line once it has run a moment.
+        if let Some(s) = &mut self.sampling {
+            let now = Instant::now();
+            s.sampler.prepare_first(now, &mut s.snap);
+            s.first_look_at = Some(now + FIRST_LOOK_AFTER);
+        }
         if let Some(e) = &mut self.emf {
             e.context = Some(emf_context(&e.plan));
         }
@@ -537,27 +558,24 @@ impl Observer {
         }
         loop {
             let now = Instant::now();
-            let mut deadline: Option<Instant> = None;
-            if let Some(s) = self.sampling.as_ref().filter(|s| s.active) {
-                deadline = Some(s.next);
-                if let Some(e) = &self.emf {
-                    deadline = Some(s.next.min(e.next));
-                }
-            }
-            if let Some(o) = self.orphans.as_ref().filter(|o| o.active) {
-                deadline = Some(deadline.map_or(o.next_scan, |d| d.min(o.next_scan)));
-            }
-            if let Some(due) = self.status.as_ref().and_then(|st| st.due) {
-                deadline = Some(deadline.map_or(due, |d| d.min(due)));
-            }
-            if let Some(due) = self
-                .sampling
-                .as_ref()
-                .and_then(|s| s.oom_recheck)
-                .map(|r| r.at)
-            {
-                deadline = Some(deadline.map_or(due, |d| d.min(due)));
-            }
+            let sampling = self.sampling.as_ref();
+            let deadline = [
+                sampling
+                    .filter(|s| s.active)
+                    .map(|s| self.emf.as_ref().map_or(s.next, |e| s.next.min(e.next))),
+                self.orphans
+                    .as_ref()
+                    .filter(|o| o.active)
+                    .map(|o| o.next_scan),
+                self.status.as_ref().and_then(|st| st.due),
+                sampling
+                    .filter(|s| s.first_look_due)
+                    .and_then(|s| s.first_look_at),
+                sampling.and_then(|s| s.oom_recheck).map(|r| r.at),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let timeout = deadline.map_or(-1, |d| {
                 let ms = d
                     .saturating_duration_since(now)
@@ -596,6 +614,13 @@ impl Observer {
                 self.on_request(request, &end);
             }
             let now = Instant::now();
+            if self
+                .sampling
+                .as_ref()
+                .is_some_and(|s| s.first_look_due && s.first_look_at.is_some_and(|t| t <= now))
+            {
+                self.first_look();
+            }
             self.start_status_if_due(now);
             if let Some(o) = self
                 .orphans
@@ -643,8 +668,16 @@ impl Observer {
         if let Some(st) = &mut self.status {
             st.due = None;
         }
+        let mut first = false;
         let (snapshot, peaks) = match &mut self.sampling {
             Some(s) => {
+                // A child over before the first look: its line now, and
+                // this look's sample is the only one.
+                if s.first_look_due {
+                    s.first_look_due = false;
+                    first = true;
+                    s.announce();
+                }
                 // ward alone with its dead main child: a census would find
                 // nothing the report uses (no other process, so no zombie
                 // of another parent) and costs the report ~0.1 ms.
@@ -663,6 +696,9 @@ impl Observer {
             None => (None, ObservedPeaks::default()),
         };
         self.post();
+        if first {
+            self.emf_baseline();
+        }
         // The last (shorter) interval too: an OOM kill that ended the
         // container belongs on the dashboard.
         self.write_emf(false);
@@ -1552,6 +1588,43 @@ mod tests {
         thread.join().unwrap();
         child.wait().unwrap();
         assert_eq!(got, 1, "a second Final for the crossing MainExited");
+    }
+
+    /// The number of samples in the snapshot of the first `Final`.
+    fn final_samples(reaper: &mut link::ReaperEnd) -> Option<u64> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+            while let Some(o) = reaper.try_recv() {
+                if let Observation::Final { snapshot, .. } = o {
+                    return snapshot.map(|s| s.samples);
+                }
+            }
+        }
+        None
+    }
+
+    /// Samples in the report of a child that exits `lives` after it started.
+    fn samples_for_a_child_of(lives: Duration) -> Option<u64> {
+        let observer = quiet_observer();
+        let (mut reaper, watch) = link::pair().unwrap();
+        let thread = observer.spawn(watch).unwrap();
+        let pid = std::process::id() as i32;
+        assert!(reaper.send(Request::MainStarted { pid, exit_fd: None }));
+        std::thread::sleep(lives);
+        assert!(reaper.send(Request::MainExited));
+        let samples = final_samples(&mut reaper);
+        reaper.send(Request::Quit);
+        thread.join().unwrap();
+        samples
+    }
+
+    #[test]
+    fn a_job_over_before_the_first_look_is_sampled_once() {
+        // The first look waits FIRST_LOOK_AFTER into the child's run: a job
+        // over sooner is sampled at its end only, not also as it starts.
+        assert_eq!(samples_for_a_child_of(Duration::ZERO), Some(1));
+        assert_eq!(samples_for_a_child_of(FIRST_LOOK_AFTER * 5), Some(2));
     }
 
     #[test]

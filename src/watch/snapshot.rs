@@ -134,24 +134,17 @@ impl Sampler {
         self.census_age(now, snap);
     }
 
-    /// The watch's first look, once the child runs: opens the files a
-    /// sample reads (discovery before the child left them closed), reads
-    /// the limits and the cgroup's counters, without a census, so a child
-    /// that exits at once does not wait behind one. A memory limit already
-    /// in `snap` (read before exec) is kept.
-    pub fn take_first(&mut self, now: Instant, snap: &mut Snapshot) {
-        snap.uptime_s = now.duration_since(self.started).as_secs_f64();
-        snap.samples += 1;
+    /// What the watch reads as the child starts, since nothing the child
+    /// does changes it: the files a sample reads opened (discovery left
+    /// them closed) and the limits, which samples then re-read only every
+    /// `LIMITS_EVERY`.
+    pub fn prepare_first(&mut self, now: Instant, snap: &mut Snapshot) {
         if let Some(cg) = &mut self.cgroups {
             cg.open_sample_files();
             snap.layout = Some(cg.layout);
             snap.limits = cg.limits();
             self.limits_at = Some(now);
-            cg.sample(&mut self.buf, &mut snap.cgroup);
-            snap.read_errors += u64::from(snap.cgroup.errors);
         }
-        self.push_throttle(now, snap);
-        snap.ratios = self.ratios(snap);
     }
 
     /// A sample's census, after a [`Sampler::take_cgroup_only`] of the same
