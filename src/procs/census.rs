@@ -3,6 +3,7 @@
 //! about what to do with the numbers.
 
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use serde::Serialize;
@@ -175,13 +176,22 @@ fn read_uptime_ticks(proc_root: &Path, ticks_per_s: u64) -> Result<u64, ProcsErr
 }
 
 /// The last pid handed out in the reader's PID namespace
-/// (`sys/kernel/ns_last_pid`, Linux 3.3+); `None` when unreadable.
-pub fn last_pid(proc_root: &Path) -> Option<i32> {
-    let mut buf = [0u8; 32];
-    let n = std::fs::File::open(proc_root.join("sys/kernel/ns_last_pid"))
-        .and_then(|mut f| f.read(&mut buf))
-        .ok()?;
-    parse_last_pid(&buf[..n])
+/// (`sys/kernel/ns_last_pid`, Linux 3.3+), opened once and read again with
+/// one `pread`: the open, a sysctl lookup, costs several times the read.
+pub struct LastPid(Option<std::fs::File>);
+
+impl LastPid {
+    /// Opens the file; a missing or unreadable one reads as `None`.
+    pub fn open(proc_root: &Path) -> LastPid {
+        LastPid(std::fs::File::open(proc_root.join("sys/kernel/ns_last_pid")).ok())
+    }
+
+    /// The pid now; `None` when the file could not be opened or read.
+    pub fn read(&self) -> Option<i32> {
+        let mut buf = [0u8; 32];
+        let n = self.0.as_ref()?.read_at(&mut buf, 0).ok()?;
+        parse_last_pid(&buf[..n])
+    }
 }
 
 /// Parses `ns_last_pid`: one decimal pid and a newline.
@@ -311,10 +321,15 @@ mod tests {
         assert_eq!(parse_last_pid(b"4\n"), Some(4));
         assert_eq!(parse_last_pid(b"x\n"), None);
         let t = FakeProc::new("lastpid", "1.00");
-        assert_eq!(last_pid(t.path()), None);
+        assert_eq!(LastPid::open(t.path()).read(), None);
         std::fs::create_dir_all(t.path().join("sys/kernel")).unwrap();
-        std::fs::write(t.path().join("sys/kernel/ns_last_pid"), "37\n").unwrap();
-        assert_eq!(last_pid(t.path()), Some(37));
+        let file = t.path().join("sys/kernel/ns_last_pid");
+        std::fs::write(&file, "37\n").unwrap();
+        let kept = LastPid::open(t.path());
+        assert_eq!(kept.read(), Some(37));
+        // Read again through the same open file, from its start.
+        std::fs::write(&file, "4051\n").unwrap();
+        assert_eq!(kept.read(), Some(4051));
     }
 
     #[test]

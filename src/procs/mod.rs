@@ -17,7 +17,7 @@ pub mod tree;
 
 use std::path::PathBuf;
 
-pub use census::{ProcRss, ProcessCensus, ZombieParent, census, last_pid};
+pub use census::{LastPid, ProcRss, ProcessCensus, ZombieParent, census};
 pub use table::{ProcEntry, ProcTable};
 pub use tree::{children_of, descendants, process_name};
 

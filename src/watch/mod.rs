@@ -213,6 +213,9 @@ pub struct Observer {
     status: Option<StatusLater>,
     /// The main child, once it runs.
     main_pid: Option<i32>,
+    /// `ns_last_pid`, opened as the child starts when ward is PID 1 and
+    /// samples: the final look's test for ward alone with its dead child.
+    last_pid: Option<crate::procs::LastPid>,
 }
 
 /// The serving thread for `ward status` the watch starts, and when.
@@ -365,6 +368,7 @@ impl Observer {
             final_sent: false,
             status: None,
             main_pid: None,
+            last_pid: None,
         };
         observer.post();
         observer
@@ -544,6 +548,9 @@ impl Observer {
             s.sampler.prepare_first(now, &mut s.snap);
             s.first_look_at = Some(now + FIRST_LOOK_AFTER);
         }
+        if self.plan.is_pid1 && self.sampling.is_some() {
+            self.last_pid = Some(crate::procs::LastPid::open(&self.proc_root));
+        }
         if let Some(e) = &mut self.emf {
             e.context = Some(emf_context(&e.plan));
         }
@@ -685,7 +692,7 @@ impl Observer {
                     self.plan.is_pid1,
                     self.main_pid,
                     self.status.as_ref().is_some_and(|st| st.handle.is_some()),
-                    crate::procs::last_pid(&self.proc_root),
+                    self.last_pid.as_ref().and_then(crate::procs::LastPid::read),
                 );
                 // Fresh OOM count and memory numbers before the report
                 // decides anything; then no more sampling.
