@@ -66,10 +66,11 @@ const STATUS_AFTER: Duration = Duration::from_millis(50);
 /// sample, the line saying what ward watches, the board's first numbers).
 /// A job over sooner gets them from the final look, one sample in all
 /// instead of two taken while it started and ended (`ward -- true`,
-/// interleaved against the look at once: −0.10 to −0.14 ms, 0.16 ms less
-/// CPU). Nothing waits on it: the limits and sample files are read as the
-/// child starts, OOM kills and fork refusals are counted from before it,
-/// and the first sample's rates need a second one anyway.
+/// interleaved against the look at once: −0.07 to −0.14 ms and 0.15 ms
+/// less CPU in calm hours, level when the machine was slow). Nothing waits
+/// on it: the limits and sample files are read as the child starts, OOM
+/// kills and fork refusals are counted from before it, and the first
+/// sample's rates need a second one anyway.
 const FIRST_LOOK_AFTER: Duration = Duration::from_millis(20);
 /// Under a cgroup pids limit, the serving thread starts only with at least
 /// this many tasks to spare: a thread the limit refuses would be counted
