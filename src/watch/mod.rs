@@ -158,9 +158,9 @@ struct Sampling {
     errors_logged: bool,
     /// Processes alive at the last census: the OOM victim candidates.
     candidates: Vec<victims::Candidate>,
-    /// The first look (its sample and its line) is still to come.
-    first_look_due: bool,
-    /// When the first look is due, once the child runs.
+    /// When the first look (its sample and its line) is due: set as the
+    /// child starts, taken by the first look, or by the final one when the
+    /// child was over sooner.
     first_look_at: Option<Instant>,
     /// A look at `/proc` skipped for want of memory was said (once a run).
     no_room_said: bool,
@@ -330,7 +330,6 @@ impl Observer {
                 buf,
                 errors_logged: false,
                 candidates: Vec::new(),
-                first_look_due: true,
                 first_look_at: None,
                 no_room_said: false,
                 code_locked: None,
@@ -464,10 +463,12 @@ impl Observer {
     /// notification, the OOM and fork-refusal counts and the memory peak
     /// before it. A child over sooner gets the line from the final look.
     fn first_look(&mut self) {
-        let Some(s) = self.sampling.as_mut().filter(|s| s.first_look_due) else {
+        let Some(s) = self.sampling.as_mut() else {
             return;
         };
-        s.first_look_due = false;
+        if s.first_look_at.take().is_none() {
+            return;
+        }
         s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
         s.record();
         s.announce();
@@ -576,9 +577,7 @@ impl Observer {
                     .filter(|o| o.active)
                     .map(|o| o.next_scan),
                 self.status.as_ref().and_then(|st| st.due),
-                sampling
-                    .filter(|s| s.first_look_due)
-                    .and_then(|s| s.first_look_at),
+                sampling.and_then(|s| s.first_look_at),
                 sampling.and_then(|s| s.oom_recheck).map(|r| r.at),
             ]
             .into_iter()
@@ -625,7 +624,7 @@ impl Observer {
             if self
                 .sampling
                 .as_ref()
-                .is_some_and(|s| s.first_look_due && s.first_look_at.is_some_and(|t| t <= now))
+                .is_some_and(|s| s.first_look_at.is_some_and(|t| t <= now))
             {
                 self.first_look();
             }
@@ -681,8 +680,7 @@ impl Observer {
             Some(s) => {
                 // A child over before the first look: its line now, and
                 // this look's sample is the only one.
-                if s.first_look_due {
-                    s.first_look_due = false;
+                if s.first_look_at.take().is_some() {
                     first = true;
                     s.announce();
                 }
