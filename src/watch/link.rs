@@ -1,13 +1,13 @@
 //! The two ends of the channel between the reaping thread and the watch
 //! thread: what each may ask of or tell the other, and how each wakes the
-//! other: an eventfd for the watch thread's `poll`, and a signal
+//! other: a pipe for the watch thread's `poll`, and a signal
 //! ([`crate::sigmask::WAKE_SIGNAL`], sent with `tgkill`) for the reaping
 //! thread, which waits for signals alone.
 //!
 //! Owns the message types and the wake-ups only. Sending never blocks: the
 //! queues are unbounded `mpsc` channels (their length is bounded by what the
 //! reaper asks, a handful of requests per run, and by the watch's interval),
-//! the eventfd write is non-blocking, and a signal is never waited for.
+//! the pipe write is non-blocking, and a signal is never waited for.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -170,50 +170,57 @@ pub enum Observation {
     },
 }
 
-/// A non-blocking eventfd used only to wake a `poll`.
+/// A non-blocking pipe used only to wake a `poll`. A pipe, not an eventfd:
+/// a pipe's writer wakes the reader as a synchronous wake-up (`WF_SYNC`,
+/// "the waker is about to sleep"), so the scheduler may queue the watch
+/// thread on the reaper's CPU, which the reaper is about to leave, instead
+/// of behind the child on the other one (an eventfd's wake-up is not
+/// synchronous).
 #[derive(Debug)]
 pub struct Wake {
-    fd: OwnedFd,
+    read: OwnedFd,
+    write: OwnedFd,
 }
 
 impl Wake {
-    /// A new eventfd (close-on-exec, non-blocking).
+    /// A new pipe (close-on-exec, non-blocking at both ends).
     pub fn new() -> std::io::Result<Wake> {
-        // SAFETY: eventfd returns a new fd or -1.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if raw < 0 {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 fills two fds or returns -1.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        // SAFETY: raw is a new fd we own.
+        // SAFETY: both are new fds we own.
         Ok(Wake {
-            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+            read: unsafe { OwnedFd::from_raw_fd(fds[0]) },
+            write: unsafe { OwnedFd::from_raw_fd(fds[1]) },
         })
     }
 
-    /// Makes the fd readable. Never blocks: with EFD_NONBLOCK a full counter
-    /// (2^64-2 pending wake-ups) answers EAGAIN, and the fd is readable then anyway.
+    /// Makes the read end readable. Never blocks: a full pipe (64 KiB of
+    /// pending wake-ups) answers EAGAIN, and it is readable then anyway.
     pub fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a valid u64.
-        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        // SAFETY: writes 1 byte from a valid buffer.
+        unsafe { libc::write(self.write.as_raw_fd(), b"w".as_ptr().cast(), 1) };
     }
 
-    /// Clears readiness.
+    /// Clears readiness: takes up to 64 pending wake-ups at once (more
+    /// leave the pipe readable, and the next `poll` comes back at once).
     pub fn clear(&self) {
-        let mut n: u64 = 0;
-        // SAFETY: reads 8 bytes into a valid u64; EAGAIN when not readable.
-        unsafe { libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+        let mut buf = [0u8; 64];
+        // SAFETY: reads into a valid buffer; EAGAIN when not readable.
+        unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
     }
 
     /// The raw fd, for `poll`.
     pub fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.read.as_raw_fd()
     }
 }
 
 impl AsFd for Wake {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.read.as_fd()
     }
 }
 
@@ -435,6 +442,37 @@ mod tests {
             Some(Observation::Warning { key: "memory_high" })
         ));
         assert!(reaper.try_recv().is_none());
+    }
+
+    #[test]
+    fn wake_ups_never_block_however_many_pile_up() {
+        // A pipe holds 64 KiB: past that a blocking write would wait for
+        // the watch thread, and the reaper must never wait for it.
+        let wake = Arc::new(Wake::new().unwrap());
+        let (done_tx, done_rx) = channel();
+        let waker = wake.clone();
+        std::thread::spawn(move || {
+            for _ in 0..200_000 {
+                waker.wake();
+            }
+            let _ = done_tx.send(());
+        });
+        assert!(
+            done_rx
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .is_ok(),
+            "a wake-up blocked on a full pipe"
+        );
+        assert!(readable(wake.raw()));
+        // Each clear takes a batch; the pipe empties in bounded steps.
+        let mut clears = 0;
+        while readable(wake.raw()) {
+            wake.clear();
+            clears += 1;
+            assert!(clears <= 200_000, "clear() never emptied the pipe");
+        }
+        wake.wake();
+        assert!(readable(wake.raw()), "a wake-up after the pile-up");
     }
 
     #[test]

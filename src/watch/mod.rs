@@ -62,16 +62,6 @@ const SCORED_CANDIDATES: usize = 8;
 /// over by then never pays for them.
 const STATUS_AFTER: Duration = Duration::from_millis(50);
 
-/// How long the child runs before the watch thread's first look (its first
-/// sample, the line saying what ward watches, the board's first numbers).
-/// A job over sooner gets them from the final look, one sample in all
-/// instead of two taken while it started and ended (`ward -- true`,
-/// interleaved against the look at once: −0.07 to −0.14 ms and 0.15 ms
-/// less CPU in calm hours, level when the machine was slow). Nothing waits
-/// on it: the limits and sample files are read as the child starts, OOM
-/// kills and fork refusals are counted from before it, and the first
-/// sample's rates need a second one anyway.
-const FIRST_LOOK_AFTER: Duration = Duration::from_millis(20);
 /// Under a cgroup pids limit, the serving thread starts only with at least
 /// this many tasks to spare: a thread the limit refuses would be counted
 /// among the container's refused forks, which are the application's news.
@@ -158,10 +148,6 @@ struct Sampling {
     errors_logged: bool,
     /// Processes alive at the last census: the OOM victim candidates.
     candidates: Vec<victims::Candidate>,
-    /// When the first look (its sample and its line) is due: set as the
-    /// child starts, taken by the first look, or by the final one when the
-    /// child was over sooner.
-    first_look_at: Option<Instant>,
     /// A look at `/proc` skipped for want of memory was said (once a run).
     no_room_said: bool,
     /// The OOM counter's next look after a notification that found no
@@ -330,7 +316,6 @@ impl Observer {
                 buf,
                 errors_logged: false,
                 candidates: Vec::new(),
-                first_look_at: None,
                 no_room_said: false,
                 code_locked: None,
                 oom_recheck: None,
@@ -456,22 +441,29 @@ impl Observer {
         self.sampling.as_ref().and_then(|s| s.oom_count)
     }
 
-    /// The watch thread's first look, [`FIRST_LOOK_AFTER`] into the child's
-    /// run: the cgroup's counters (no census), the line saying what the
-    /// container may use, and the first sample on the board. The sample
-    /// files and the limits were read as the child started; the OOM
-    /// notification, the OOM and fork-refusal counts and the memory peak
-    /// before it. A child over sooner gets the line from the final look.
+    /// The watch thread's first look, as the child starts: the limits and
+    /// the sample files, the line saying what the container may use, and
+    /// the first sample (the cgroup's counters, no census) on the board.
+    /// The OOM notification, the OOM and fork-refusal counts and the
+    /// memory peak were read before the child started.
+    ///
+    /// At once, not a while into the child's run: the reaper wakes this
+    /// thread as it goes to sleep itself (see [`link::Wake`]), so the look
+    /// runs on the reaper's CPU while the child starts on the other. It
+    /// also brings the sampling code's pages in then, not at the child's
+    /// end: `ward -- true` interleaved against the look 20 ms into the run
+    /// (a job over sooner sampled once, by the final look): −0.14 and
+    /// −0.19 ms with the wake-up below, level with a first look skipped
+    /// for a child already over.
     fn first_look(&mut self) {
         let Some(s) = self.sampling.as_mut() else {
             return;
         };
-        if s.first_look_at.take().is_none() {
-            return;
-        }
-        s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
-        s.record();
+        let now = Instant::now();
+        s.sampler.prepare_first(now, &mut s.snap);
         s.announce();
+        s.sampler.take_cgroup_only(now, &mut s.snap);
+        s.record();
         s.keep_code_resident();
         self.post();
         self.emf_baseline();
@@ -543,19 +535,13 @@ impl Observer {
         if self.plan.terminate_orphans {
             self.orphans = Some(OrphanTerminator::new(self.self_pid, main_pid));
         }
-        // The limits and the sample files now, while the child starts; the
-        // first look's sample and line once it has run a moment.
-        if let Some(s) = &mut self.sampling {
-            let now = Instant::now();
-            s.sampler.prepare_first(now, &mut s.snap);
-            s.first_look_at = Some(now + FIRST_LOOK_AFTER);
-        }
         if self.plan.is_pid1 && self.sampling.is_some() {
             self.last_pid = Some(crate::procs::LastPid::open(&self.proc_root));
         }
         if let Some(e) = &mut self.emf {
             e.context = Some(emf_context(&e.plan));
         }
+        self.first_look();
         // Requests queued behind MainStarted (a child that exits at once
         // sends MainExited right after it) had their wake-up consumed with
         // it: answer them now, or the report waits out its FINAL_WAIT.
@@ -577,7 +563,6 @@ impl Observer {
                     .filter(|o| o.active)
                     .map(|o| o.next_scan),
                 self.status.as_ref().and_then(|st| st.due),
-                sampling.and_then(|s| s.first_look_at),
                 sampling.and_then(|s| s.oom_recheck).map(|r| r.at),
             ]
             .into_iter()
@@ -621,13 +606,6 @@ impl Observer {
                 self.on_request(request, &end);
             }
             let now = Instant::now();
-            if self
-                .sampling
-                .as_ref()
-                .is_some_and(|s| s.first_look_at.is_some_and(|t| t <= now))
-            {
-                self.first_look();
-            }
             self.start_status_if_due(now);
             if let Some(o) = self
                 .orphans
@@ -675,15 +653,8 @@ impl Observer {
         if let Some(st) = &mut self.status {
             st.due = None;
         }
-        let mut first = false;
         let (snapshot, peaks) = match &mut self.sampling {
             Some(s) => {
-                // A child over before the first look: its line now, and
-                // this look's sample is the only one.
-                if s.first_look_at.take().is_some() {
-                    first = true;
-                    s.announce();
-                }
                 // ward alone with its dead main child: a census would find
                 // nothing the report uses (no other process, so no zombie
                 // of another parent) and costs the report ~0.1 ms.
@@ -702,9 +673,6 @@ impl Observer {
             None => (None, ObservedPeaks::default()),
         };
         self.post();
-        if first {
-            self.emf_baseline();
-        }
         // The last (shorter) interval too: an OOM kill that ended the
         // container belongs on the dashboard.
         self.write_emf(false);
@@ -1626,11 +1594,11 @@ mod tests {
     }
 
     #[test]
-    fn a_job_over_before_the_first_look_is_sampled_once() {
-        // The first look waits FIRST_LOOK_AFTER into the child's run: a job
-        // over sooner is sampled at its end only, not also as it starts.
-        assert_eq!(samples_for_a_child_of(Duration::ZERO), Some(1));
-        assert_eq!(samples_for_a_child_of(FIRST_LOOK_AFTER * 5), Some(2));
+    fn a_job_is_sampled_as_it_starts_and_as_it_ends() {
+        // The first look comes as the child starts, before the thread
+        // answers a MainExited queued behind MainStarted.
+        assert_eq!(samples_for_a_child_of(Duration::ZERO), Some(2));
+        assert_eq!(samples_for_a_child_of(Duration::from_millis(50)), Some(2));
     }
 
     #[test]
