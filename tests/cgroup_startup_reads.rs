@@ -173,3 +173,41 @@ fn first_look_on_the_baseline_equals_a_full_first_sample() {
     }
     assert!(throttle_seen >= 2, "too few fixtures with a throttle ratio");
 }
+
+#[test]
+fn v1_limits_follow_the_kernels_hierarchical_limit_and_walk_no_level_without_one() {
+    // An ancestor's memory.limit_in_bytes that the kernel does not apply to
+    // this group (v1 with use_hierarchy 0: hierarchical_memory_limit stays
+    // unlimited) is no limit, and with none to place the levels are not
+    // read at all: each would be a file more in the watch's first look.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup/v1-hybrid-host");
+    let tmp = std::env::temp_dir().join(format!("ward-hier-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    copy_tree(&src, &tmp);
+    let parent = tmp.join("sys/fs/cgroup/memory/process_api");
+    fs::write(parent.join("memory.limit_in_bytes"), "67108864\n").unwrap();
+    let roots = Roots::under(&tmp);
+    let cg = Cgroups::discover(&roots).unwrap();
+    let memory = cg.limits().memory.expect("the host's memory at least");
+    assert_eq!(memory.source, LimitSource::Host, "{memory:?}");
+    assert_eq!(cg.memory_bound(), None);
+
+    // Where the kernel does apply a limit, the walk names its level.
+    let own = parent.join("8ad4fa1c6f443c32db202c79f2ca8d52");
+    let stat = fs::read_to_string(own.join("memory.stat")).unwrap();
+    let stat = stat.replace(
+        "hierarchical_memory_limit 9223372036854771712",
+        "hierarchical_memory_limit 67108864",
+    );
+    fs::write(own.join("memory.stat"), stat).unwrap();
+    let memory = cg.limits().memory.unwrap();
+    assert_eq!(memory.bytes, 67108864);
+    assert_eq!(
+        memory.source,
+        LimitSource::Ancestor {
+            path: Some(roots.sys_cgroup.join("memory/process_api"))
+        }
+    );
+    assert_eq!(cg.memory_bound(), Some(67108864));
+    let _ = fs::remove_dir_all(&tmp);
+}

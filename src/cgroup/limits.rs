@@ -198,15 +198,20 @@ fn memory_limit(g: &Group, buf: &mut String) -> Option<(u64, LimitSource)> {
             parse::max_or_u64(b)?
         }),
         Version::V1 => {
+            // hierarchical_memory_limit is the kernel's min over all ancestors, even
+            // those outside this mount (Docker mounts only the container's group).
+            let hier = fsread::read_opt(buf, &g.dir.join("memory.stat"))
+                .and_then(|()| parse::flat_key(buf, "hierarchical_memory_limit"));
+            // Unlimited there means no level sets one: nothing to walk for
+            // (a file per level, in the first look as the child starts).
+            let hier = match hier {
+                Some(h) => Some(parse::v1_limit_value(h)?),
+                None => None,
+            };
             let walked = smallest(g, buf, |b, dir| {
                 fsread::read_opt(b, &dir.join("memory.limit_in_bytes"))?;
                 parse::v1_memory_limit(b)?
             });
-            // hierarchical_memory_limit is the kernel's min over all ancestors, even
-            // those outside this mount (Docker mounts only the container's group).
-            let hier = fsread::read_opt(buf, &g.dir.join("memory.stat"))
-                .and_then(|()| parse::flat_key(buf, "hierarchical_memory_limit"))
-                .and_then(parse::v1_limit_value);
             match (walked, hier) {
                 (Some((w, s)), Some(h)) if w <= h => Some((w, s)),
                 (_, Some(h)) => Some((h, LimitSource::Ancestor { path: None })),
@@ -224,7 +229,8 @@ fn quota_at(g: &Group, buf: &mut String, dir: &Path) -> Option<CpuQuota> {
         }
         Version::V1 => {
             fsread::read_opt(buf, &dir.join("cpu.cfs_quota_us"))?;
-            let quota_usec = parse::v1_cfs_quota(buf)?;
+            // -1, no quota: the period does not matter.
+            let quota_usec = Some(parse::v1_cfs_quota(buf)??);
             fsread::read_opt(buf, &dir.join("cpu.cfs_period_us"))?;
             let period_usec = parse::single_u64(buf)?;
             Some(CpuQuota {
