@@ -295,7 +295,7 @@ fn start_watch(observer: Observer) -> Option<link::ReaperEnd> {
 /// Decides why the run ended and writes the exit report.
 fn finish(cfg: &Config, facts: &RunFacts, snapshot: Option<&Snapshot>, raw: u8, code: u8) {
     let argv0 = cfg.command[0].to_string_lossy();
-    let report = summary::build(&summary::ReportInputs {
+    let inputs = summary::ReportInputs {
         facts,
         snapshot,
         verdict: verdict::decide(facts),
@@ -304,8 +304,8 @@ fn finish(cfg: &Config, facts: &RunFacts, snapshot: Option<&Snapshot>, raw: u8, 
         kill_after: cfg.kill_after,
         argv0: &argv0,
         now: std::time::Instant::now(),
-    });
-    report::emit(&report, cfg.report_file.as_deref());
+    };
+    report::write(&inputs, cfg.report_file.as_deref());
 }
 
 /// As PID 1 the kernel re-parents orphans to ward already; otherwise ask to be

@@ -54,21 +54,30 @@ pub fn render(
 /// become `\xHH`, C1 `\u{HH}` (they are two bytes in UTF-8, so a byte escape
 /// would mislead). Backslashes are left alone: paths stay readable, at the
 /// price of `\x1b` typed literally looking like an escaped ESC.
+///
+/// The text between control characters is copied a run at a time (a
+/// char-by-char push cost about 60 instructions a character, on every line).
 fn push_escaped(line: &mut String, msg: &str) {
-    for ch in msg.chars() {
-        match ch {
+    let mut run = 0;
+    for (i, c) in msg.char_indices() {
+        if !c.is_control() {
+            continue;
+        }
+        line.push_str(&msg[run..i]);
+        run = i + c.len_utf8();
+        match c {
             '\n' => line.push_str("\\n"),
             '\r' => line.push_str("\\r"),
             '\t' => line.push_str("\\t"),
-            c if c.is_control() && (c as u32) < 0x80 => {
+            c if (c as u32) < 0x80 => {
                 let _ = write!(line, "\\x{:02x}", c as u32);
             }
-            c if c.is_control() => {
+            c => {
                 let _ = write!(line, "\\u{{{:x}}}", c as u32);
             }
-            c => line.push(c),
         }
     }
+    line.push_str(&msg[run..]);
 }
 
 /// serde_json escapes C0 but writes DEL and C1 raw (JSON allows them). A JSON
@@ -227,6 +236,41 @@ mod tests {
         let v: Value = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(v["msg"], msg);
         assert_eq!(v["name"], "x\u{1b}\u{85}");
+    }
+
+    #[test]
+    fn escaping_by_runs_equals_escaping_each_character() {
+        fn each(msg: &str) -> String {
+            let mut out = String::new();
+            for c in msg.chars() {
+                match c {
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c.is_control() && (c as u32) < 0x80 => {
+                        out.push_str(&format!("\\x{:02x}", c as u32))
+                    }
+                    c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+        // Every control character, its neighbours, and multi-byte text
+        // around them (U+00A0 is 0xc2 0xa0: the lead byte of C1, not one).
+        let mut samples: Vec<String> = (0u32..0x2000)
+            .filter_map(char::from_u32)
+            .map(|c| format!("a{c}\u{a0}é{c}{c}z"))
+            .collect();
+        samples.push(String::new());
+        samples.push("\u{85}".into());
+        samples.push("plain text, no escapes".into());
+        samples.push("ends in \u{9f}".into());
+        for s in &samples {
+            let mut got = String::new();
+            push_escaped(&mut got, s);
+            assert_eq!(got, each(s), "{s:?}");
+        }
     }
 
     #[test]

@@ -13,11 +13,27 @@ use serde_json::Value;
 
 use crate::log::{self, Level};
 use summary::{REPORT_FILE_MAX, Report};
+use verdict::Cause;
+
+/// Writes the report for `inputs` (see [`emit`]). Logging human lines
+/// without a report file, only the sentence is built, not the JSON object.
+pub fn write(inputs: &summary::ReportInputs, file: Option<&Path>) {
+    let level = if inputs.verdict.cause == Cause::ExecFailed {
+        Level::Error
+    } else {
+        Level::Info
+    };
+    if file.is_none() && log::format() == log::Format::Human {
+        log::event(level, "exit_report", &summary::text(inputs), &[]);
+    } else {
+        emit(&summary::build(inputs), level, file);
+    }
+}
 
 /// Writes the report: the human sentence (or, with `--log-format json`, the
 /// whole report as one JSON line) on stderr, always exactly once per run,
-/// and the file if asked for. An exec failure is logged at error level.
-pub fn emit(report: &Report, file: Option<&Path>) {
+/// and the file if asked for.
+fn emit(report: &Report, level: Level, file: Option<&Path>) {
     let fields: Vec<(&str, Value)> = match &report.json {
         Value::Object(map) if log::format() == log::Format::Json => map
             .iter()
@@ -25,11 +41,6 @@ pub fn emit(report: &Report, file: Option<&Path>) {
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect(),
         _ => Vec::new(),
-    };
-    let level = if report.json["cause"] == "exec_failed" {
-        Level::Error
-    } else {
-        Level::Info
     };
     log::event(level, "exit_report", &report.text, &fields);
     if let Some(path) = file {
