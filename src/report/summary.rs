@@ -72,9 +72,9 @@ pub fn build(i: &ReportInputs) -> Report {
 }
 
 /// The report's sentence alone: all a run logging human lines without a
-/// report file needs. The JSON object costs about as much again to build
-/// and drop (measured: 53,000 instructions of `ward -- true`'s 636,000),
-/// on the way from the child's exit to ward's.
+/// report file needs. The JSON object costs several times the sentence to
+/// build and drop (callgrind: about 50,000 instructions per report), on the
+/// way from the child's exit to ward's.
 pub fn text(i: &ReportInputs) -> String {
     parts(i, false).1
 }
