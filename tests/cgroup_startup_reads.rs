@@ -211,3 +211,125 @@ fn v1_limits_follow_the_kernels_hierarchical_limit_and_walk_no_level_without_one
     assert_eq!(cg.memory_bound(), Some(67108864));
     let _ = fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn v2_without_mountinfo_finds_what_mountinfo_finds_or_declines() {
+    // On every captured v2 tree, the group found without mountinfo (cgroup2
+    // said to be at /sys/fs/cgroup, the process listed in the group's
+    // cgroup.procs) is the one mountinfo resolves, or there is none and
+    // mountinfo decides: never another directory. The listing is put where
+    // mountinfo says the process is, so a candidate that only exists
+    // (a cgroup namespace over the host's mount: path `/`, mount root `/..`)
+    // is turned down.
+    use ward::cgroup::Placement;
+    use ward::cgroup::parse::proc_cgroup;
+    use ward::cgroup::resolve::{MountFs, v2_direct};
+    let (mut agreed, mut declined) = (0, 0);
+    for (i, dir) in fixture_dirs().iter().enumerate() {
+        let tmp = std::env::temp_dir().join(format!("ward-v2direct-{}-{i}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        copy_tree(dir, &tmp);
+        let roots = Roots::under(&tmp);
+        let name = dir.display();
+        let text = fs::read_to_string(tmp.join("proc/self/cgroup")).unwrap();
+        let lines: Vec<_> = proc_cgroup(&text).collect();
+        let pure_v2 = lines.len() == 1 && lines[0].is_unified();
+        if !pure_v2 {
+            // v1 and hybrid never ask the filesystem.
+            let direct = v2_direct(&roots, &lines, roots.pid(), |_: &Path| -> Option<MountFs> {
+                panic!("{name}: statfs asked for a tree that is not v2 only")
+            });
+            assert!(direct.is_none(), "{name}");
+            let _ = fs::remove_dir_all(&tmp);
+            continue;
+        }
+        let truth = Cgroups::discover(&roots)
+            .ok()
+            .and_then(|cg| cg.unified.clone())
+            .unwrap_or_else(|| panic!("{name}: no cgroup2 group from mountinfo"));
+        // statfs's flags say what mountinfo's options say.
+        let said_cgroup2 = |_: &Path| {
+            Some(MountFs {
+                cgroup2: true,
+                read_only: truth.read_only,
+            })
+        };
+        // Nobody listed: no group, whatever exists.
+        let procs = truth.dir.join("cgroup.procs");
+        let _ = fs::remove_file(&procs);
+        assert_eq!(
+            v2_direct(&roots, &lines, roots.pid(), said_cgroup2),
+            None,
+            "{name}"
+        );
+        if truth.placement != Placement::Exact {
+            // The process's group is not below this mount (mountinfo falls
+            // back to the mount point, whose listing is others'): none.
+            fs::write(&procs, "7\n12\n").unwrap();
+            assert_eq!(
+                v2_direct(&roots, &lines, roots.pid(), said_cgroup2),
+                None,
+                "{name}"
+            );
+            declined += 1;
+            let _ = fs::remove_dir_all(&tmp);
+            continue;
+        }
+        fs::write(&procs, format!("7\n{}\n12\n", roots.pid())).unwrap();
+        // Not cgroup2 there (a fixture tree, a v1 host): no group.
+        let not_cgroup2 = |_: &Path| {
+            Some(MountFs {
+                cgroup2: false,
+                read_only: false,
+            })
+        };
+        assert_eq!(
+            v2_direct(&roots, &lines, roots.pid(), not_cgroup2),
+            None,
+            "{name}"
+        );
+        assert_eq!(
+            v2_direct(&roots, &lines, roots.pid(), |_: &Path| None),
+            None,
+            "{name}"
+        );
+        match v2_direct(&roots, &lines, roots.pid(), said_cgroup2) {
+            Some(g) => {
+                assert_eq!(
+                    (&g.dir, &g.mount_point, &g.cgroup_path, g.placement),
+                    (
+                        &truth.dir,
+                        &truth.mount_point,
+                        &truth.cgroup_path,
+                        truth.placement
+                    ),
+                    "{name}"
+                );
+                // And the discovery built on it reads the same groups.
+                let direct = Cgroups::v2_only(&roots, g);
+                let full = Cgroups::discover(&roots).unwrap();
+                assert_eq!(
+                    serde_json::to_value(&direct).unwrap(),
+                    serde_json::to_value(&full).unwrap(),
+                    "{name}"
+                );
+                agreed += 1;
+            }
+            None => {
+                // Only where the listed directory is not below the mount
+                // point by the process's own path.
+                assert_ne!(
+                    truth.dir,
+                    roots.sys_cgroup.join(lines[0].path.trim_start_matches('/')),
+                    "{name}: declined a plain case"
+                );
+                declined += 1;
+            }
+        }
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    assert!(
+        agreed >= 3 && declined >= 1,
+        "agreed {agreed}, declined {declined}"
+    );
+}

@@ -9,6 +9,7 @@ use nix::sys::statfs::{CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC, sta
 
 use super::Layout;
 use super::parse::MountInfo;
+use super::resolve::MountFs;
 
 /// The v1 controllers that make a v1 mount count toward [`Layout::V1`]. A lone
 /// `name=systemd` hierarchy next to a cgroup2 mount is systemd's bookkeeping, not
@@ -65,6 +66,16 @@ pub fn layout_from_statfs(sys_cgroup: &Path) -> Option<Layout> {
         });
     }
     (t == CGROUP_SUPER_MAGIC).then_some(Layout::V1)
+}
+
+/// What `statfs` says of `dir` for [`super::resolve::v2_direct`]; `None` when
+/// it fails.
+pub fn mount_fs(dir: &Path) -> Option<MountFs> {
+    let s = statfs(dir).ok()?;
+    Some(MountFs {
+        cgroup2: s.filesystem_type() == CGROUP2_SUPER_MAGIC,
+        read_only: s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+    })
 }
 
 #[cfg(test)]

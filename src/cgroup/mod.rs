@@ -141,6 +141,16 @@ impl Roots {
         }
     }
 
+    /// The pid [`Roots::process_dir`] describes, as this process's PID
+    /// namespace numbers it (what a `cgroup.procs` it reads lists).
+    pub fn pid(&self) -> u32 {
+        match self.process {
+            // SAFETY: getpid cannot fail.
+            ProcessRef::SelfProcess => unsafe { libc::getpid() }.unsigned_abs(),
+            ProcessRef::Pid(pid) => pid,
+        }
+    }
+
     /// Maps a mount point from mountinfo to a path under these roots.
     pub fn rebase_mount_point(&self, mount_point: &str) -> PathBuf {
         match mount_point.strip_prefix(SYS_FS_CGROUP) {
@@ -195,9 +205,12 @@ impl Cgroups {
         let cgroup_path = pdir.join("cgroup");
         let mountinfo_path = pdir.join("mountinfo");
         let cgroup_text = fsread::read_file(&cgroup_path)?;
+        let lines: Vec<_> = parse::proc_cgroup(&cgroup_text).collect();
+        if let Some(u) = resolve::v2_direct(roots, &lines, roots.pid(), detect::mount_fs) {
+            return Ok(Cgroups::v2_only(roots, u));
+        }
         let mountinfo_text = fsread::read_file(&mountinfo_path)?;
         let mounts: Vec<_> = parse::mountinfo(&mountinfo_text).collect();
-        let lines: Vec<_> = parse::proc_cgroup(&cgroup_text).collect();
         let layout = detect::layout_from_mounts(&mounts).ok_or(CgroupError::NotMounted {
             path: mountinfo_path,
         })?;
