@@ -1167,10 +1167,15 @@ impl Sampling {
                     ""
                 }
             ),
-            &[
-                ("limits", json!(l)),
-                ("interval_s", json!(self.interval.as_secs_f64())),
-            ],
+            // Human lines carry no fields: the limits' JSON only for JSON.
+            &if log::format() == log::Format::Json {
+                vec![
+                    ("limits", json!(l)),
+                    ("interval_s", json!(self.interval.as_secs_f64())),
+                ]
+            } else {
+                Vec::new()
+            },
         );
     }
 }
