@@ -171,14 +171,31 @@ pub fn flat_keyed<'a>(text: &'a str, mut f: impl FnMut(&'a str, u64)) {
 /// The value of one key in a flat-keyed file: the first line with that key
 /// and a number. Only that line's value is parsed (`memory.stat` has dozens
 /// of lines, and the key is often near the top).
+///
+/// Looked for as a substring, not line by line: splitting every line into
+/// words cost about 200 instructions a line, and `memory.stat` is read
+/// before the child starts.
 pub fn flat_key(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let mut it = line.split_ascii_whitespace();
-        if it.next()? == key {
-            it.next()?.parse().ok()
-        } else {
-            None
+    if key.is_empty() || key.bytes().any(|b| b.is_ascii_whitespace()) {
+        // Never a key ward asks for; no line's first word can equal it.
+        return None;
+    }
+    let bytes = text.as_bytes();
+    text.match_indices(key).find_map(|(at, _)| {
+        // The key is the line's first word: only blanks before it on its
+        // line, and a blank after it.
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if !bytes[line_start..at].iter().all(u8::is_ascii_whitespace) {
+            return None;
         }
+        let rest = text[at + key.len()..].split('\n').next()?;
+        if !rest.starts_with(|c: char| c.is_ascii_whitespace()) {
+            return None;
+        }
+        rest.split_ascii_whitespace().next()?.parse().ok()
     })
 }
 
@@ -349,16 +366,108 @@ pub fn meminfo_bytes(text: &str, key: &str) -> Option<u64> {
 }
 
 /// The value of a `Key:\tvalue` line of `/proc/<pid>/status`.
+///
+/// Looked for as a substring, not line by line: the file has about 60 lines
+/// and `Cpus_allowed_list` is near its end.
 pub fn status_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.trim())
+    if key.contains(':') {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    text.match_indices(key).find_map(|(at, _)| {
+        if at != 0 && bytes[at - 1] != b'\n' {
+            return None;
+        }
+        let value = text[at + key.len()..].strip_prefix(':')?;
+        Some(value.split('\n').next().unwrap_or("").trim())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `flat_key` and `status_field` as they were written first, line by
+    /// line: the substring searches must agree with them on any text.
+    fn flat_key_by_lines(text: &str, key: &str) -> Option<u64> {
+        text.lines().find_map(|line| {
+            let mut it = line.split_ascii_whitespace();
+            if it.next()? == key {
+                it.next()?.parse().ok()
+            } else {
+                None
+            }
+        })
+    }
+
+    fn status_field_by_lines<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+        text.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.trim())
+    }
+
+    #[test]
+    fn substring_searches_agree_with_the_line_by_line_parsers() {
+        // Texts built from the pieces that matter: keys, keys inside other
+        // words, blanks of every kind, CR, LF, colons, numbers good and bad.
+        const PIECES: &[&str] = &[
+            "max",
+            "oom_kill",
+            "total_",
+            "_x",
+            "Cpus_allowed_list",
+            "Name",
+            "0-1",
+            "7",
+            "42",
+            "18446744073709551616",
+            "-3",
+            "x",
+            " ",
+            "  ",
+            "\t",
+            "\r",
+            "\n",
+            "\r\n",
+            ":",
+            ": ",
+            ":\t",
+            "\u{a0}",
+            "é",
+            "max 7\n",
+            " oom_kill\t42\r\n",
+            "\nmax 42",
+            "\nx 1",
+        ];
+        const KEYS: &[&str] = &["max", "oom_kill", "Cpus_allowed_list", "Name", "x", ""];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut flat_found, mut status_found) = (0, 0);
+        for _ in 0..20_000 {
+            let len = (next() % 12) as usize;
+            let text: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            for key in KEYS {
+                let want = flat_key_by_lines(&text, key);
+                assert_eq!(flat_key(&text, key), want, "{text:?} {key:?}");
+                flat_found += usize::from(want.is_some());
+                let want = status_field_by_lines(&text, key);
+                assert_eq!(status_field(&text, key), want, "{text:?} {key:?}");
+                status_found += usize::from(want.is_some());
+            }
+        }
+        assert!(
+            flat_found > 500 && status_found > 500,
+            "{flat_found} {status_found}"
+        );
+    }
 
     #[test]
     fn mountinfo_with_and_without_optional_fields() {
