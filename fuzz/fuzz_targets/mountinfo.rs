@@ -1,5 +1,6 @@
 //! `/proc/self/mountinfo`: `cgroup::parse::mountinfo` (with
-//! `unescape_mount_path` and `v1_mount_has`), the layout decision
+//! `unescape_mount_path` and `v1_mount_has`), `cgroup_mountinfo` (the same
+//! text's cgroup lines, found without parsing the others), the layout decision
 //! `cgroup::detect::layout_from_mounts` and `Roots::rebase_mount_point`. Mount
 //! points and roots hold whatever paths the host's admin or a container runtime
 //! chose, escaped by the kernel.
@@ -10,7 +11,7 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 use ward::cgroup::Roots;
 use ward::cgroup::detect::layout_from_mounts;
-use ward::cgroup::parse::{mountinfo, unescape_mount_path, v1_mount_has};
+use ward::cgroup::parse::{cgroup_mountinfo, mountinfo, unescape_mount_path, v1_mount_has};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -35,6 +36,12 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = layout_from_mounts(&mounts);
+    let cgroup: Vec<_> = mounts
+        .iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .cloned()
+        .collect();
+    assert_eq!(cgroup_mountinfo(text).collect::<Vec<_>>(), cgroup);
 
     // Unescaping only ever shrinks a path (four bytes \ooo become one byte, or
     // one U+FFFD for an invalid byte), and leaves an unescaped path alone.

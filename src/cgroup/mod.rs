@@ -210,7 +210,7 @@ impl Cgroups {
             return Ok(Cgroups::v2_only(roots, u));
         }
         let mountinfo_text = fsread::read_file(&mountinfo_path)?;
-        let mounts: Vec<_> = parse::mountinfo(&mountinfo_text).collect();
+        let mounts: Vec<_> = parse::cgroup_mountinfo(&mountinfo_text).collect();
         let layout = detect::layout_from_mounts(&mounts).ok_or(CgroupError::NotMounted {
             path: mountinfo_path,
         })?;
