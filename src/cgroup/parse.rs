@@ -70,10 +70,7 @@ pub fn cgroup_mountinfo(text: &str) -> impl Iterator<Item = MountInfo<'_>> {
     let mut last_start = None;
     text.match_indices(" - cgroup")
         .filter_map(move |(at, _)| {
-            let start = b[..at]
-                .iter()
-                .rposition(|&c| c == b'\n')
-                .map_or(0, |i| i + 1);
+            let start = line_start(b, at);
             if last_start == Some(start) {
                 return None;
             }
@@ -250,19 +247,26 @@ pub fn flat_key(text: &str, key: &str) -> Option<u64> {
     text.match_indices(key).find_map(|(at, _)| {
         // The key is the line's first word: only blanks before it on its
         // line, and a blank after it.
-        let line_start = bytes[..at]
+        if !bytes[line_start(bytes, at)..at]
             .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        if !bytes[line_start..at].iter().all(u8::is_ascii_whitespace) {
+            .all(u8::is_ascii_whitespace)
+        {
             return None;
         }
         let rest = text[at + key.len()..].split('\n').next()?;
         if !rest.starts_with(|c: char| c.is_ascii_whitespace()) {
             return None;
         }
-        rest.split_ascii_whitespace().next()?.parse().ok()
+        parse_u64(rest.split_ascii_whitespace().next()?)
     })
+}
+
+/// Where the line holding byte `at` of `b` starts.
+fn line_start(b: &[u8], at: usize) -> usize {
+    b[..at]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1)
 }
 
 /// One line of a PSI file: `some avg10=0.00 avg60=0.00 avg300=0.00 total=0`.
