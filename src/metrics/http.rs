@@ -12,7 +12,8 @@
 //!   a scraper out for a whole head timeout;
 //! - every response is `Connection: close`, and its write must finish within
 //!   the head timeout too;
-//! - memory per connection is the head buffer plus one response.
+//! - memory per connection is the head buffer, plus a copy of what is left
+//!   of its response when the socket did not take it at once.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -246,6 +247,16 @@ impl Response {
             body: body.into(),
         }
     }
+
+    /// Makes this a short plain-text response, keeping the body's buffer
+    /// (the server reuses one response for every request).
+    pub fn set_text(&mut self, status: u16, body: &str) {
+        self.status = status;
+        self.content_type = "text/plain; charset=utf-8";
+        self.allow = None;
+        self.body.clear();
+        self.body.push_str(body);
+    }
 }
 
 /// What one listener serves. Runs on the server thread, so it may keep
@@ -272,11 +283,11 @@ impl<F: FnMut(&mut String) + Send> MetricsRoutes<F> {
 impl<F: FnMut(&mut String) + Send> Routes for MetricsRoutes<F> {
     fn respond(&mut self, head: &RequestHead<'_>, resp: &mut Response) {
         if head.path != "/metrics" {
-            *resp = Response::text(404, "not found: ward serves /metrics\n");
+            resp.set_text(404, "not found: ward serves /metrics\n");
             return;
         }
         if head.method == Method::Other {
-            *resp = Response::text(405, "method not allowed: use GET\n");
+            resp.set_text(405, "method not allowed: use GET\n");
             resp.allow = Some("GET, HEAD");
             return;
         }
@@ -390,6 +401,12 @@ impl Stream {
             Stream::Unix(s) => s.write(buf),
         }
     }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
     fn shutdown_write(&self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
@@ -415,6 +432,8 @@ struct Conn {
     route: usize,
     phase: Phase,
     buf: Vec<u8>,
+    /// What the socket did not take of the response at once (usually
+    /// nothing: a scrape's answer fits its send buffer).
     out: Vec<u8>,
     sent: usize,
     opened: Instant,
@@ -438,6 +457,41 @@ pub struct ServerStats {
     pub timed_out: u64,
     /// Connections closed to make room under the connection cap.
     pub evicted: u64,
+}
+
+/// The size the response body's buffer is made at and kept: ward's
+/// metrics text is about 4 KiB. See [`Scratch::new`].
+const BODY_KEPT: usize = 8 * 1024;
+
+/// The loop's buffers, reused by every request.
+struct Scratch {
+    /// The response being built (its body keeps its buffer).
+    resp: Response,
+    /// Its status line and headers.
+    head: Vec<u8>,
+    /// Where reads land first.
+    chunk: [u8; 4096],
+}
+
+impl Scratch {
+    /// The body's buffer is made once at [`BODY_KEPT`] (not grown through
+    /// a chain of reallocations at the first scrape) and written through
+    /// once, so its pages are in the RSS from the start: a text that grows
+    /// a little later (counters with more digits after an orphan storm)
+    /// takes no page the idle reading did not count.
+    fn new() -> Scratch {
+        let mut body = String::with_capacity(BODY_KEPT);
+        body.extend(std::iter::repeat_n(' ', BODY_KEPT));
+        std::hint::black_box(body.as_str());
+        body.clear();
+        let mut resp = Response::text(200, "");
+        resp.body = body;
+        Scratch {
+            resp,
+            head: Vec::with_capacity(256),
+            chunk: [0; 4096],
+        }
+    }
 }
 
 /// A server not yet started: listeners, each with its routes.
@@ -549,9 +603,8 @@ impl Server {
         let mut conns: Vec<Conn> = Vec::with_capacity(max);
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(1 + n_listen + max);
         let mut paused_until: Vec<Option<Instant>> = vec![None; n_listen];
-        let mut resp = Response::text(200, "");
+        let mut scratch = Scratch::new();
         let mut stats = ServerStats::default();
-        let mut chunk = [0u8; 4096];
         let mut last_activity: Option<Instant> = None;
         loop {
             let now = Instant::now();
@@ -612,7 +665,7 @@ impl Server {
                 let rev = fds[fd_i].revents;
                 fd_i += 1;
                 let keep = if rev != 0 {
-                    self.service(&mut conns[i], rev, now, &mut resp, &mut chunk, &mut stats)
+                    self.service(&mut conns[i], rev, now, &mut scratch, &mut stats)
                 } else {
                     true
                 };
@@ -681,7 +734,7 @@ impl Server {
                     };
                     // The request is usually already here: answer it now.
                     let rev = libc::POLLIN;
-                    if self.service(&mut c, rev, now, &mut resp, &mut chunk, &mut stats) {
+                    if self.service(&mut c, rev, now, &mut scratch, &mut stats) {
                         conns.push(c);
                     }
                 }
@@ -703,8 +756,7 @@ impl Server {
         c: &mut Conn,
         revents: libc::c_short,
         now: Instant,
-        resp: &mut Response,
-        chunk: &mut [u8; 4096],
+        scratch: &mut Scratch,
         stats: &mut ServerStats,
     ) -> bool {
         match c.phase {
@@ -712,6 +764,7 @@ impl Server {
                 // A client may send its request and shut its write side at
                 // once: EOF after bytes still gets an answer.
                 let mut eof = revents & (libc::POLLHUP | libc::POLLERR) != 0;
+                let chunk = &mut scratch.chunk;
                 loop {
                     let room = self.limits.max_head + 1 - c.buf.len().min(self.limits.max_head);
                     let want = room.min(chunk.len());
@@ -729,44 +782,48 @@ impl Server {
                         break;
                     }
                 }
+                let resp = &mut scratch.resp;
+                let mut head_only = false;
                 let limited = &c.buf[..c.buf.len().min(self.limits.max_head)];
                 match parse_request_head(limited) {
                     Err(ParseError::Incomplete) if c.buf.len() > self.limits.max_head => {
-                        *resp = Response::text(431, "request head too large\n");
-                        c.out.clear();
-                        serialize(resp, false, &mut c.out);
+                        resp.set_text(431, "request head too large\n");
                     }
                     Err(ParseError::Incomplete) => {
                         // Hang-up before a whole head: nothing to answer.
                         return !eof;
                     }
                     Err(ParseError::Malformed(why)) => {
-                        *resp = Response::text(400, &format!("bad request: {why}\n"));
-                        c.out.clear();
-                        serialize(resp, false, &mut c.out);
+                        use std::fmt::Write as _;
+                        resp.set_text(400, "");
+                        // Writing to a String cannot fail.
+                        let _ = writeln!(resp.body, "bad request: {why}");
                     }
                     Err(ParseError::Version) => {
-                        *resp = Response::text(505, "ward speaks HTTP/1.1\n");
-                        c.out.clear();
-                        serialize(resp, false, &mut c.out);
+                        resp.set_text(505, "ward speaks HTTP/1.1\n");
                     }
                     Ok(head) => {
                         let routes = &mut self.listeners[c.route].1;
                         routes.respond(&head, resp);
-                        c.out.clear();
-                        serialize(resp, head.method == Method::Head, &mut c.out);
+                        head_only = head.method == Method::Head;
                     }
                 }
                 // The head buffer is done with: give it back.
                 c.buf = Vec::new();
                 c.phase = Phase::Write;
-                c.sent = 0;
                 c.deadline = now.max(c.opened) + self.limits.head_timeout;
-                self.write_some(c, now, stats)
+                scratch.head.clear();
+                serialize_head(&scratch.resp, &mut scratch.head);
+                let body = if head_only {
+                    &[][..]
+                } else {
+                    scratch.resp.body.as_bytes()
+                };
+                self.send(c, &scratch.head, body, now, stats)
             }
             Phase::Write => self.write_some(c, now, stats),
             Phase::Drain => loop {
-                match c.stream.read(chunk) {
+                match c.stream.read(&mut scratch.chunk) {
                     Ok(0) => return false,
                     Ok(_) => continue,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
@@ -775,6 +832,49 @@ impl Server {
                 }
             },
         }
+    }
+
+    /// Writes a response straight from the loop's buffers. Only what the
+    /// socket does not take now is copied, to the connection, for
+    /// [`Server::write_some`] to finish: a scrape's answer (about 4 KiB)
+    /// usually goes at once, and then no buffer is made for it. (A copy
+    /// made at every scrape was cut from wherever the heap had room at that
+    /// moment, one more block moving about among the watch thread's.)
+    fn send(
+        &self,
+        c: &mut Conn,
+        head: &[u8],
+        body: &[u8],
+        now: Instant,
+        stats: &mut ServerStats,
+    ) -> bool {
+        let total = head.len() + body.len();
+        let mut sent = 0;
+        while sent < total {
+            let (h, b) = match head.get(sent..) {
+                Some(h) if !h.is_empty() => (h, body),
+                _ => (&[][..], &body[sent - head.len()..]),
+            };
+            match c
+                .stream
+                .write_vectored(&[io::IoSlice::new(h), io::IoSlice::new(b)])
+            {
+                Ok(0) => return false,
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+        c.out.clear();
+        if sent < head.len() {
+            c.out.extend_from_slice(&head[sent..]);
+            c.out.extend_from_slice(body);
+        } else {
+            c.out.extend_from_slice(&body[sent - head.len()..]);
+        }
+        c.sent = 0;
+        self.write_some(c, now, stats)
     }
 
     fn write_some(&self, c: &mut Conn, now: Instant, stats: &mut ServerStats) -> bool {
@@ -852,8 +952,8 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes the status line, headers and (unless `head_only`) the body.
-pub fn serialize(resp: &Response, head_only: bool, out: &mut Vec<u8>) {
+/// Writes the status line and the headers, up to the blank line.
+pub fn serialize_head(resp: &Response, out: &mut Vec<u8>) {
     use std::io::Write as _;
     // Writing to a Vec cannot fail.
     let _ = write!(
@@ -868,9 +968,6 @@ pub fn serialize(resp: &Response, head_only: bool, out: &mut Vec<u8>) {
         let _ = write!(out, "Allow: {allow}\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if !head_only {
-        out.extend_from_slice(resp.body.as_bytes());
-    }
 }
 
 #[cfg(test)]
@@ -1058,20 +1155,32 @@ mod tests {
     }
 
     #[test]
-    fn serialized_response() {
+    fn serialized_head() {
         let mut out = Vec::new();
-        let r = Response::text(404, "nope\n");
-        serialize(&r, false, &mut out);
+        let mut r = Response::text(404, "nope\n");
+        serialize_head(&r, &mut out);
         assert_eq!(
             String::from_utf8(out.clone()).unwrap(),
-            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\nConnection: close\r\n\r\nnope\n"
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
         );
         out.clear();
-        serialize(&r, true, &mut out);
+        r.set_text(405, "no\n");
+        r.allow = Some("GET, HEAD");
+        serialize_head(&r, &mut out);
         assert!(
             String::from_utf8(out)
                 .unwrap()
-                .ends_with("Content-Length: 5\r\nConnection: close\r\n\r\n")
+                .ends_with("Content-Length: 3\r\nConnection: close\r\nAllow: GET, HEAD\r\n\r\n")
         );
+    }
+
+    #[test]
+    fn set_text_keeps_the_body_buffer() {
+        let mut r = Scratch::new().resp;
+        let kept = r.body.capacity();
+        assert!(kept >= BODY_KEPT);
+        r.set_text(404, "not here\n");
+        assert_eq!((r.status, r.body.as_str()), (404, "not here\n"));
+        assert_eq!(r.body.capacity(), kept);
     }
 }

@@ -210,11 +210,11 @@ pub fn serve_routes(board: Arc<Board>) -> StatusRoutes {
 impl Routes for StatusRoutes {
     fn respond(&mut self, head: &RequestHead<'_>, resp: &mut Response) {
         if head.path != PATH {
-            *resp = Response::text(404, "not found: ward serves /status here\n");
+            resp.set_text(404, "not found: ward serves /status here\n");
             return;
         }
         if head.method == Method::Other {
-            *resp = Response::text(405, "method not allowed: use GET\n");
+            resp.set_text(405, "method not allowed: use GET\n");
             resp.allow = Some("GET, HEAD");
             return;
         }
@@ -222,7 +222,9 @@ impl Routes for StatusRoutes {
         resp.status = 200;
         resp.content_type = "application/json";
         resp.allow = None;
-        resp.body = doc::to_json(&live);
+        // Copied into the server's body buffer, which it keeps.
+        resp.body.clear();
+        resp.body.push_str(&doc::to_json(&live));
     }
 }
 
