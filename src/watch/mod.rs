@@ -292,7 +292,8 @@ impl Observer {
                 }
                 None => (None, None, None),
             };
-            let sampler = Sampler::new(cgroups, proc_root.clone(), self_pid, plan.is_pid1);
+            let mut sampler = Sampler::new(cgroups, proc_root.clone(), self_pid, plan.is_pid1);
+            sampler.expect_interval(interval);
             let mut s = Sampling {
                 sampler,
                 snap,
