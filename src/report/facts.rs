@@ -178,12 +178,8 @@ impl RunFacts {
             killed_by_ward: None,
             ward_sigkills: Vec::new(),
             reaped_orphans: 0,
-            // Both are rings of MAX_SIGKILLED: made at that size now, not
-            // grown at the first reaps, where each step was a new block cut
-            // from the top of a heap the watch thread shares (the last one
-            // measured on a page ward had not touched before).
-            sigkilled: Vec::with_capacity(MAX_SIGKILLED),
-            exited: Vec::with_capacity(MAX_SIGKILLED),
+            sigkilled: Vec::new(),
+            exited: Vec::new(),
             oom_count_base: None,
             oom_kills: Vec::new(),
             oom_kills_total: 0,
@@ -372,23 +368,6 @@ pub fn command_name(argv0: &std::ffi::OsStr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_reaped_rings_are_made_at_their_size() {
-        let mut f = RunFacts::new("app".into());
-        let rooms = (f.sigkilled.capacity(), f.exited.capacity());
-        assert!(rooms.0 >= MAX_SIGKILLED && rooms.1 >= MAX_SIGKILLED);
-        let t = Instant::now();
-        for pid in 2..(2 + 3 * MAX_SIGKILLED as i32) {
-            f.note_exited(pid, t);
-            f.note_sigkilled(pid, t);
-        }
-        assert_eq!(
-            (f.exited.len(), f.sigkilled.len()),
-            (MAX_SIGKILLED, MAX_SIGKILLED)
-        );
-        assert_eq!((f.sigkilled.capacity(), f.exited.capacity()), rooms);
-    }
 
     #[test]
     fn command_name_is_basename_only() {

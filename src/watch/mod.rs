@@ -292,8 +292,7 @@ impl Observer {
                 }
                 None => (None, None, None),
             };
-            let mut sampler = Sampler::new(cgroups, proc_root.clone(), self_pid, plan.is_pid1);
-            sampler.expect_interval(interval);
+            let sampler = Sampler::new(cgroups, proc_root.clone(), self_pid, plan.is_pid1);
             let mut s = Sampling {
                 sampler,
                 snap,

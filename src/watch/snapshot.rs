@@ -106,12 +106,6 @@ impl Sampler {
         }
     }
 
-    /// Samples come about every `interval`: the throttling window makes
-    /// room for the readings it keeps at that pace.
-    pub fn expect_interval(&mut self, interval: Duration) {
-        self.throttle = ThrottleWindow::for_interval(interval);
-    }
-
     /// The cgroup handles, if any.
     pub fn cgroups(&self) -> Option<&Cgroups> {
         self.cgroups.as_ref()

@@ -27,12 +27,6 @@ pub struct ThrottleReading {
 #[derive(Debug, Default)]
 pub struct ThrottleWindow {
     readings: VecDeque<ThrottleReading>,
-    /// Room made (and written through) at the first reading: what the
-    /// window keeps at its sampling interval. Grown by doubling instead, the
-    /// buffer took a new heap block at each step for its first five
-    /// minutes, the last step after the benchmark's idle reading (a page
-    /// of `[heap]` growth in it).
-    room: usize,
 }
 
 /// Ratios over one window.
@@ -55,32 +49,10 @@ const KEEP: Duration = Duration::from_secs(310);
 /// one wins), so a 100 ms `--watch-interval` keeps about 310 readings, not 3,100.
 const SPACING: Duration = Duration::from_secs(1);
 
-/// How many readings a window fed every `interval` keeps: [`KEEP`] of
-/// them at least [`SPACING`] apart, and the newest two.
-pub fn readings_kept(interval: Duration) -> usize {
-    let step = interval.max(SPACING).as_millis().max(1);
-    usize::try_from(KEEP.as_millis() / step).unwrap_or(0) + 2
-}
-
 impl ThrottleWindow {
-    /// A window fed about every `interval`.
-    pub fn for_interval(interval: Duration) -> ThrottleWindow {
-        ThrottleWindow {
-            readings: VecDeque::new(),
-            room: readings_kept(interval),
-        }
-    }
-
     /// Adds a reading; counters that went backwards (a new cgroup) restart
     /// the window.
     pub fn push(&mut self, r: ThrottleReading) {
-        if self.readings.capacity() < self.room {
-            // Made once at its full size and written through, so that its
-            // pages are in the RSS from the first reading on.
-            self.readings.reserve_exact(self.room);
-            self.readings.resize(self.room, r);
-            self.readings.clear();
-        }
         if let Some(last) = self.readings.back()
             && (r.periods < last.periods || r.throttled < last.throttled)
         {
@@ -143,23 +115,6 @@ mod tests {
             throttled_usec: throttled * 1000,
             usage_usec,
         }
-    }
-
-    #[test]
-    fn room_for_every_reading_kept_is_made_at_the_first() {
-        assert_eq!(readings_kept(Duration::from_secs(5)), 64);
-        assert_eq!(readings_kept(Duration::from_millis(100)), 312);
-        let t0 = Instant::now();
-        let mut w = ThrottleWindow::for_interval(Duration::from_secs(5));
-        w.push(r(t0, 0, 0, 0, 0));
-        let room = w.readings.capacity();
-        assert!(room >= 64);
-        // Ten minutes of readings every 5 s: the window never grows its room.
-        for s in 1..=120 {
-            w.push(r(t0, s * 5, s, 0, s));
-            assert_eq!(w.readings.capacity(), room, "grew at {} s", s * 5);
-        }
-        assert!(w.readings.len() <= 64);
     }
 
     #[test]
