@@ -460,7 +460,7 @@ pub struct ServerStats {
 }
 
 /// The size the response body's buffer is made at and kept: ward's
-/// metrics text is about 4 KiB. See [`Scratch::new`].
+/// metrics text is about 4 KiB.
 const BODY_KEPT: usize = 8 * 1024;
 
 /// The loop's buffers, reused by every request.
@@ -474,18 +474,11 @@ struct Scratch {
 }
 
 impl Scratch {
-    /// The body's buffer is made once at [`BODY_KEPT`] (not grown through
-    /// a chain of reallocations at the first scrape) and written through
-    /// once, so its pages are in the RSS from the start: a text that grows
-    /// a little later (counters with more digits after an orphan storm)
-    /// takes no page the idle reading did not count.
+    /// The body's buffer is made once at [`BODY_KEPT`], not grown through
+    /// a chain of reallocations at the first scrape.
     fn new() -> Scratch {
-        let mut body = String::with_capacity(BODY_KEPT);
-        body.extend(std::iter::repeat_n(' ', BODY_KEPT));
-        std::hint::black_box(body.as_str());
-        body.clear();
         let mut resp = Response::text(200, "");
-        resp.body = body;
+        resp.body = String::with_capacity(BODY_KEPT);
         Scratch {
             resp,
             head: Vec::with_capacity(256),
