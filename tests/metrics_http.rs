@@ -339,3 +339,63 @@ fn serve_metrics_in_one_call() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A response the socket cannot take at once (18 MB, more than loopback's
+/// send and receive buffers hold, to a client that does not read yet) is finished from the connection's copy, while another
+/// scrape renders a different text into the server's one body buffer:
+/// each client gets its own text, whole.
+#[test]
+fn an_answer_left_half_sent_is_not_overwritten_by_the_next() {
+    const LINES: usize = 500_000;
+    let _g = serial();
+    let n = Arc::new(AtomicU64::new(0));
+    let counter = n.clone();
+    // Room for an 18 MB render and its transfer on a loaded machine: the
+    // write must finish within the head timeout.
+    let mut server = Server::new(Limits {
+        head_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    });
+    let l = Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = l.local_addr().unwrap();
+    let routes = MetricsRoutes::new(move |out: &mut String| {
+        use std::fmt::Write as _;
+        let k = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        for line in 0..LINES {
+            let _ = writeln!(out, "scrape {k} line {line:06} {}", "x".repeat(14));
+        }
+    });
+    server.listen(l, Box::new(routes)).unwrap();
+    let server = server.spawn().unwrap();
+    let req = b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(req).unwrap();
+    // Until the first render is done, and the socket is full.
+    let t0 = Instant::now();
+    while n.load(Ordering::SeqCst) < 1 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let other = exchange(addr, req).unwrap();
+    let mut first = Vec::new();
+    slow.read_to_end(&mut first).unwrap();
+    let first = String::from_utf8(first).unwrap();
+    for (resp, k) in [(&first, 1), (&other, 2)] {
+        assert_eq!(status(resp), 200);
+        let b = body(resp);
+        assert_eq!(
+            header(resp, "Content-Length"),
+            Some(b.len().to_string().as_str())
+        );
+        assert_eq!(b.lines().count(), LINES, "scrape {k}: lines missing");
+        let own = format!("scrape {k} line ");
+        assert!(
+            b.lines().enumerate().all(|(i, l)| l.starts_with(&own) && l[own.len()..].starts_with(&format!("{i:06}"))),
+            "scrape {k}: a line of another scrape, or out of order"
+        );
+    }
+    // Joined, so the next test counts no thread of this one.
+    server.stop();
+}

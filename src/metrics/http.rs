@@ -843,11 +843,18 @@ impl Server {
     ) -> bool {
         let total = head.len() + body.len();
         let mut sent = 0;
+        // What is left of the head and of the body once `sent` bytes went
+        // (`get` and not indexing: `sent` never passes `total`, and if it
+        // did, nothing is left rather than a panic).
+        let rest = |sent: usize| match head.get(sent..) {
+            Some(h) if !h.is_empty() => (h, body),
+            _ => (
+                &[][..],
+                body.get(sent.saturating_sub(head.len())..).unwrap_or(&[]),
+            ),
+        };
         while sent < total {
-            let (h, b) = match head.get(sent..) {
-                Some(h) if !h.is_empty() => (h, body),
-                _ => (&[][..], &body[sent - head.len()..]),
-            };
+            let (h, b) = rest(sent);
             match c
                 .stream
                 .write_vectored(&[io::IoSlice::new(h), io::IoSlice::new(b)])
@@ -860,12 +867,9 @@ impl Server {
             }
         }
         c.out.clear();
-        if sent < head.len() {
-            c.out.extend_from_slice(&head[sent..]);
-            c.out.extend_from_slice(body);
-        } else {
-            c.out.extend_from_slice(&body[sent - head.len()..]);
-        }
+        let (h, b) = rest(sent);
+        c.out.extend_from_slice(h);
+        c.out.extend_from_slice(b);
         c.sent = 0;
         self.write_some(c, now, stats)
     }
