@@ -57,7 +57,17 @@ fn interactive_shell_gets_ctrl_c_and_its_exit_code_comes_out() {
     // dash prompts root with "# " whatever PS1 says.
     wait_for("# ", &mut seen);
     stdin.write_all(b"sleep 30; echo unreached\n").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Until `sleep` is the terminal's foreground group: a Ctrl-C before
+    // that reaches the shell, which then runs the line to its end (seen in
+    // CI, where a fixed half second was not enough).
+    let until = Instant::now() + Duration::from_secs(30);
+    while !sleep_in_foreground() {
+        assert!(
+            Instant::now() < until,
+            "sleep never became the terminal's foreground"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // Ctrl-C, as typed: the terminal sends SIGINT to its foreground group.
     stdin.write_all(b"\x03").unwrap();
     stdin.write_all(b"echo after:$?\n").unwrap();
@@ -77,4 +87,27 @@ fn interactive_shell_gets_ctrl_c_and_its_exit_code_comes_out() {
     assert_eq!(status.code(), Some(7), "status {status:?}; saw:\n{seen}");
     // The terminal echoes the typed command; the echo command itself never ran.
     assert_eq!(seen.matches("unreached").count(), 1, "{seen}");
+}
+
+/// True when a `sleep` runs as the foreground process group of its
+/// terminal (`/proc/PID/stat`: a terminal, and its group is the
+/// terminal's foreground group).
+fn sleep_in_foreground() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            return false;
+        };
+        if !head.ends_with("(sleep") {
+            return false;
+        }
+        // state ppid pgrp session tty_nr tpgid ...
+        let f: Vec<&str> = rest.split(' ').collect();
+        f.len() > 5 && f[4] != "0" && f[2] == f[5]
+    })
 }
