@@ -6,6 +6,7 @@
 mod common;
 
 use std::io::Write;
+use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,20 @@ fn interactive_shell_gets_ctrl_c_and_its_exit_code_comes_out() {
         "unshare --pid --fork --mount-proc --kill-child {} --no-watch -- /bin/sh -i",
         ward()
     );
-    let mut child = Command::new("script")
+    let mut script = Command::new("script");
+    // SIGINT and SIGQUIT at their defaults, whatever ran the tests: a
+    // suite started as a background job of a non-interactive shell has
+    // both ignored, every process below inherits that (ward passes an
+    // ignored signal on, as it should), and the Ctrl-C then kills nothing.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        script.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = script
         .args(["-qefc", &inner, "/dev/null"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -58,8 +72,7 @@ fn interactive_shell_gets_ctrl_c_and_its_exit_code_comes_out() {
     wait_for("# ", &mut seen);
     stdin.write_all(b"sleep 30; echo unreached\n").unwrap();
     // Until `sleep` is the terminal's foreground group: a Ctrl-C before
-    // that reaches the shell, which then runs the line to its end (seen in
-    // CI, where a fixed half second was not enough).
+    // that would reach the shell, which then runs the line to its end.
     let until = Instant::now() + Duration::from_secs(30);
     while !sleep_in_foreground() {
         assert!(
