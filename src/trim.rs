@@ -21,9 +21,13 @@
 //! Only the read-only segments (headers, `.rodata`, `.eh_frame`, `.text`) are
 //! touched: they are never written, so dropping them loses nothing (the file
 //! still has them). Relocated data (RELRO, `.data`) is left alone.
+//!
+//! The heap, the other way round: kept resident up to a little above what
+//! is in use, so that ward's steady state needs no new page
+//! ([`keep_heap_resident`]).
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// [`CODE`]: nobody is changing the code pages' state, and they are not locked.
 const FREE: u8 = 0;
@@ -47,6 +51,8 @@ unsafe extern "C" {
     /// down for good, and detaches the thread from its arena (the next
     /// allocation attaches it again; with one arena, to the same one).
     fn __malloc_arena_thread_freeres();
+    /// glibc's `sbrk`: with 0, the current end of the heap (no system call).
+    fn sbrk(increment: libc::intptr_t) -> *mut libc::c_void;
     /// Start of the executable's first segment (GNU ld's default script).
     static __executable_start: u8;
     /// End of `.text` (GNU ld's default script).
@@ -117,6 +123,115 @@ fn advise_read_only_segments() -> std::io::Result<usize> {
         }
     }
     Ok(len)
+}
+
+/// How far above the blocks in use [`keep_heap_resident`] keeps the heap
+/// resident: room for the bounded buffers that reach their size only after
+/// a while (the rings of reaped children, the throttling window, the
+/// census's table) and for a census's lists.
+pub const HEAP_HEADROOM: usize = 32 * 1024;
+
+/// The heap's start (0: not known yet) and where [`keep_heap_resident`]'s
+/// last range ended (0: none yet).
+static HEAP_START: AtomicUsize = AtomicUsize::new(0);
+static HEAP_RESIDENT_TO: AtomicUsize = AtomicUsize::new(0);
+
+/// What [`keep_heap_resident`] makes resident: the heap from `start` to
+/// [`HEAP_HEADROOM`] bytes above the start of the free space at its end (glibc's
+/// "top chunk", `top` bytes up to the program break `end`), page-aligned and
+/// within the heap, less the whole pages of `skip` (room that a block in use
+/// reserves and fills only under load). `None` while the last range (ending
+/// at `done_to`) still reaches half the headroom above the top's start.
+pub fn heap_ranges(
+    start: usize,
+    end: usize,
+    top: usize,
+    skip: Range<usize>,
+    done_to: usize,
+    page: usize,
+) -> Option<[Range<usize>; 2]> {
+    let top_start = end.checked_sub(top).filter(|&t| t >= start)?;
+    if done_to >= top_start.saturating_add(HEAP_HEADROOM / 2).min(end) {
+        return None;
+    }
+    let start = start & !(page - 1);
+    let wanted = top_start.saturating_add(HEAP_HEADROOM).min(end);
+    let wanted = wanted.checked_add(page - 1)? & !(page - 1);
+    if wanted <= start {
+        return None;
+    }
+    // Only the pages wholly inside `skip`: its first and last pages hold
+    // other blocks too.
+    let skip_start = skip
+        .start
+        .checked_add(page - 1)
+        .map_or(usize::MAX, |s| s & !(page - 1));
+    let skip_end = skip.end & !(page - 1);
+    if skip_start >= skip_end || skip_end <= start || skip_start >= wanted {
+        return Some([start..wanted, wanted..wanted]);
+    }
+    Some([start..skip_start.max(start), skip_end.min(wanted)..wanted])
+}
+
+/// Makes ward's heap resident from its start to [`HEAP_HEADROOM`] above the
+/// blocks in use, free blocks among them included, less the pages of `skip`;
+/// again whenever the blocks in use have grown into half the headroom.
+/// Returns the bytes it covered (0: nothing to do).
+///
+/// Otherwise a heap page is first written, and first counted in ward's RSS,
+/// when a block is first cut from it: from the free space at the heap's end
+/// or from a free block that was never written through. A bounded buffer
+/// that reaches its size minutes after start (a ring of reaped children, the
+/// throttling window) then shows as growth, and under a memory limit at its
+/// maximum that first write is a page the group must find, by reclaim or an
+/// OOM kill, at the moment ward is busiest. Made resident, ward's idle heap
+/// is all its steady state uses.
+///
+/// Needs Linux 5.14 (`MADV_POPULATE_WRITE`); older kernels return EINVAL and
+/// the heap is left as it is. For the watch thread: `mallinfo2` holds the
+/// malloc arena's lock while it counts the free blocks.
+pub fn keep_heap_resident(skip: Range<usize>) -> std::io::Result<usize> {
+    // SAFETY: mallinfo2 only reads the arena's state under its lock, and
+    // sbrk(0) returns the current break without changing it.
+    let (info, end) = unsafe { (libc::mallinfo2(), sbrk(0) as usize) };
+    let mut start = HEAP_START.load(Ordering::Relaxed);
+    if start == 0 {
+        // One arena (`M_ARENA_MAX`), grown by `sbrk` only: its system
+        // memory is the heap from its start to the break, and `keepcost`
+        // its top chunk.
+        start = end.saturating_sub(info.arena);
+        HEAP_START.store(start, Ordering::Relaxed);
+    }
+    let done_to = HEAP_RESIDENT_TO.load(Ordering::Relaxed);
+    let Some(ranges) = heap_ranges(start, end, info.keepcost, skip, done_to, page_size()) else {
+        return Ok(0);
+    };
+    let mut covered = 0;
+    for r in ranges.iter().filter(|r| r.end > r.start) {
+        populate_write(r.clone())?;
+        covered += r.end - r.start;
+    }
+    HEAP_RESIDENT_TO.store(ranges[1].end, Ordering::Relaxed);
+    Ok(covered)
+}
+
+/// Faults `range`'s pages in as if written (`MADV_POPULATE_WRITE`),
+/// without changing a byte of them.
+pub fn populate_write(range: Range<usize>) -> std::io::Result<()> {
+    // SAFETY: MADV_POPULATE_WRITE only faults pages in (a zeroed page for
+    // one never touched, nothing for one present); it writes no data, so
+    // other threads' blocks in the range are unaffected.
+    let rc = unsafe {
+        libc::madvise(
+            range.start as *mut libc::c_void,
+            range.end - range.start,
+            libc::MADV_POPULATE_WRITE,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The page size (4096 where sysconf fails).
@@ -353,5 +468,127 @@ mod tests {
         ];
         assert_eq!(lock_ranges(&l, 0, 4096), Vec::<Range<usize>>::new());
         assert_eq!(lock_ranges(&[], 0, 4096), Vec::<Range<usize>>::new());
+    }
+
+    const K: usize = 1024;
+    const P: usize = 4096;
+    /// A heap of 244 KiB at 0x10000 whose top chunk starts 152 KiB in.
+    const START: usize = 0x10000;
+    const END: usize = START + 244 * K;
+    const TOP: usize = 92 * K;
+    const NO_SKIP: Range<usize> = 0..0;
+
+    #[test]
+    fn the_heap_is_covered_from_its_start_to_the_headroom_above_the_top() {
+        let r = heap_ranges(START, END, TOP, NO_SKIP, 0, P).unwrap();
+        assert_eq!(r[0], START..START + 152 * K + HEAP_HEADROOM);
+        assert!(r[1].is_empty());
+        // An unaligned top: up to the next page.
+        let r = heap_ranges(START, END, TOP - 16, NO_SKIP, 0, P).unwrap();
+        assert_eq!(r[0], START..START + 152 * K + HEAP_HEADROOM + P);
+        // Never past the heap's end.
+        let r = heap_ranges(START, END, 8 * K, NO_SKIP, 0, P).unwrap();
+        assert_eq!(r[0], START..END);
+    }
+
+    #[test]
+    fn once_covered_nothing_until_the_top_has_risen_into_half_the_headroom() {
+        let first = heap_ranges(START, END, TOP, NO_SKIP, 0, P).unwrap();
+        let done = first[1].end.max(first[0].end);
+        assert_eq!(heap_ranges(START, END, TOP, NO_SKIP, done, P), None);
+        let risen = TOP - HEAP_HEADROOM / 2 + P;
+        assert_eq!(heap_ranges(START, END, risen, NO_SKIP, done, P), None);
+        let risen = TOP - HEAP_HEADROOM / 2 - P;
+        let again = heap_ranges(START, END, risen, NO_SKIP, done, P).unwrap();
+        assert_eq!(
+            again[0].end,
+            START + 152 * K + HEAP_HEADROOM / 2 + P + HEAP_HEADROOM
+        );
+        // A top that fell (blocks freed into it) asks for nothing.
+        assert_eq!(
+            heap_ranges(START, END, TOP + 16 * K, NO_SKIP, done, P),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_whole_pages_of_the_skipped_room_are_left_out() {
+        let skip = START + 0x1d30 + 4096..START + 0x1d30 + 64 * K;
+        let r = heap_ranges(START, END, TOP, skip, 0, P).unwrap();
+        assert_eq!(r[0], START..START + 0x3000);
+        assert_eq!(r[1], START + 0x11000..START + 152 * K + HEAP_HEADROOM);
+        // Less than a whole page, or outside the range: nothing left out.
+        for skip in [START + 10..START + 4000, END..END + 64 * K, 0..START] {
+            let r = heap_ranges(START, END, TOP, skip, 0, P).unwrap();
+            assert_eq!(r[0], START..START + 152 * K + HEAP_HEADROOM);
+            assert!(r[1].is_empty());
+        }
+        // Reaching past the range's end: the range stops where it starts.
+        let skip = START + 100 * K..END + P;
+        let r = heap_ranges(START, END, TOP, skip, 0, P).unwrap();
+        assert_eq!(r[0], START..START + 100 * K);
+        assert!(r[1].is_empty());
+    }
+
+    #[test]
+    fn numbers_that_do_not_fit_a_heap_ask_for_nothing() {
+        assert_eq!(heap_ranges(START, END, END, NO_SKIP, 0, P), None);
+        assert_eq!(
+            heap_ranges(START, END, END - START + 1, NO_SKIP, 0, P),
+            None
+        );
+        assert_eq!(heap_ranges(START, START, 0, NO_SKIP, 0, P), None);
+        assert_eq!(
+            heap_ranges(usize::MAX - P, usize::MAX, 0, NO_SKIP, 0, P),
+            None
+        );
+    }
+
+    /// Which of `pages` pages from `at` are resident (`mincore`).
+    fn resident(at: *mut libc::c_void, pages: usize) -> Vec<bool> {
+        let mut v = vec![0u8; pages];
+        // SAFETY: `at` is a mapping of `pages` pages; `v` has one byte each.
+        assert_eq!(unsafe { libc::mincore(at, pages * P, v.as_mut_ptr()) }, 0);
+        v.iter().map(|b| b & 1 == 1).collect()
+    }
+
+    #[test]
+    fn populating_makes_exactly_the_range_resident_and_changes_no_byte() {
+        let pages = 16;
+        // SAFETY: a fresh private anonymous mapping, unmapped below.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                pages * P,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(at, libc::MAP_FAILED);
+        let base = at as usize;
+        // SAFETY: inside the mapping.
+        unsafe { *((base + 2 * P + 7) as *mut u8) = 0xa5 };
+        assert_eq!(resident(at, pages).iter().filter(|&&r| r).count(), 1);
+        match populate_write(base + P..base + 9 * P) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                eprintln!("skipped: this kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
+                // SAFETY: the mapping made above.
+                unsafe { libc::munmap(at, pages * P) };
+                return;
+            }
+            Err(e) => panic!("populate: {e}"),
+        }
+        let r = resident(at, pages);
+        let want: Vec<bool> = (0..pages).map(|i| (1..9).contains(&i)).collect();
+        assert_eq!(r, want);
+        // SAFETY: inside the mapping.
+        assert_eq!(unsafe { *((base + 2 * P + 7) as *const u8) }, 0xa5);
+        // SAFETY: inside the mapping.
+        assert_eq!(unsafe { *((base + 5 * P) as *const u8) }, 0);
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(at, pages * P) };
     }
 }

@@ -132,6 +132,12 @@ pub fn init_sink() {
     sink::init();
 }
 
+/// The addresses of the log queue's room that only a stalled stderr fills
+/// (see `trim::keep_heap_resident`, which leaves it as it is).
+pub fn queue_spare() -> std::ops::Range<usize> {
+    sink::queue_spare()
+}
+
 /// The fd to poll for POLLOUT while lines wait to be written; `None` when
 /// nothing waits (or stderr failed for good: polling it would spin).
 pub fn pending_fd() -> Option<RawFd> {

@@ -48,6 +48,12 @@ impl LineQueue {
         }
     }
 
+    /// The addresses of the buffer's room past its first `used` bytes.
+    pub fn spare(&self, used: usize) -> std::ops::Range<usize> {
+        let base = self.buf.as_ptr() as usize;
+        base.saturating_add(used.min(self.cap))..base.saturating_add(self.cap)
+    }
+
     /// True when nothing waits to be written.
     pub fn is_empty(&self) -> bool {
         self.start == self.buf.len()
@@ -402,5 +408,19 @@ mod tests {
         );
         assert!(ends_on_newline);
         assert!(total > PIPE_BUF * 4);
+    }
+
+    #[test]
+    fn the_spare_room_is_the_buffer_past_what_one_write_takes() {
+        let mut q = LineQueue::with_capacity(64 * 1024);
+        let base = q.buf.as_ptr() as usize;
+        assert_eq!(q.spare(PIPE_BUF), base + PIPE_BUF..base + 64 * 1024);
+        assert_eq!(q.spare(1 << 20), base + 64 * 1024..base + 64 * 1024);
+        // The buffer never moves: lines in and out leave the room where it was.
+        let mut r = Reader::new(usize::MAX);
+        q.push(&[b'x'; 9000], &notice);
+        q.push(b"end\n", &notice);
+        flush(&mut q, &mut r);
+        assert_eq!(q.spare(PIPE_BUF), base + PIPE_BUF..base + 64 * 1024);
     }
 }

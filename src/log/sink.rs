@@ -203,6 +203,13 @@ pub fn push(line: &[u8]) {
     });
 }
 
+/// The addresses of the queue's room past its first [`PIPE_BUF`] bytes:
+/// lines up to that long are written and gone at once (one write to a
+/// stderr that takes them), so the rest fills only while stderr stalls.
+pub fn queue_spare() -> std::ops::Range<usize> {
+    with_sink(|s| s.queue.spare(PIPE_BUF))
+}
+
 /// The fd to poll for POLLOUT while lines wait.
 pub fn pending_fd() -> Option<RawFd> {
     with_sink(|s| s.pending_fd())

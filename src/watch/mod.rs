@@ -634,6 +634,7 @@ impl Observer {
                 // a few dozen minor faults and keeps ward's RSS, which the
                 // OOM killer ranks by, at what the idle loop uses.
                 let _ = crate::trim::trim_read_only_segments();
+                let _ = crate::trim::keep_heap_resident(log::queue_spare());
             }
         }
     }
