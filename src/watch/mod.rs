@@ -633,8 +633,9 @@ impl Observer {
                 // almost none of it. Dropping it again costs the next sample
                 // a few dozen minor faults and keeps ward's RSS, which the
                 // OOM killer ranks by, at what the idle loop uses.
-                let _ = crate::trim::trim_read_only_segments();
+                // First the heap, whose code then goes with the rest.
                 let _ = crate::trim::keep_heap_resident(log::queue_spare());
+                let _ = crate::trim::trim_read_only_segments();
             }
         }
     }
