@@ -17,7 +17,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -84,19 +84,6 @@ fn heap_anon_kib(block: &str) -> u64 {
         .unwrap_or_else(|| panic!("no Anonymous line for [heap]:\n{block}"))
 }
 
-/// The address in ward's `metrics` start line.
-fn bound_address(p: &Proc) -> SocketAddr {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let err = p.stderr_now();
-        if let Some(rest) = err.split("serving Prometheus metrics at http://").nth(1) {
-            return rest.split("/metrics").next().unwrap().parse().unwrap();
-        }
-        assert!(Instant::now() < until, "no metrics start line:\n{err}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// One `GET /metrics`, then a second for the scrape's blocks to be gone.
 fn scrape(addr: SocketAddr) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
@@ -157,7 +144,7 @@ fn an_idle_ward_needs_no_new_heap_page_for_storms_of_orphans() {
                 Duration::from_secs(300),
             );
             p.expect_line("ready");
-            let addr = bound_address(&p);
+            let addr = p.metrics_address();
             Ward { p, addr, go, done }
         })
         .collect();

@@ -54,7 +54,7 @@ fn ward_serving(extra: &[&str], command: &[String]) -> (Proc, SocketAddr) {
     args.push("--");
     args.extend(command.iter().map(String::as_str));
     let p = Proc::start(ward_pid1(&args), Duration::from_secs(120));
-    let addr = bound_address(&p);
+    let addr = p.metrics_address();
     (p, addr)
 }
 
@@ -84,20 +84,6 @@ impl Storm {
             p,
             addr,
         })
-    }
-}
-
-/// The address in ward's `metrics` start line.
-fn bound_address(p: &Proc) -> SocketAddr {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let err = p.stderr_now();
-        if let Some(rest) = err.split("serving Prometheus metrics at http://").nth(1) {
-            let addr = rest.split("/metrics").next().unwrap();
-            return addr.parse().expect("address in the start line");
-        }
-        assert!(Instant::now() < until, "no metrics start line:\n{err}");
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

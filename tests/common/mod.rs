@@ -292,6 +292,21 @@ impl Proc {
         }
     }
 
+    /// The address ward's metrics endpoint bound, from its start line
+    /// (`--metrics 127.0.0.1:0` picks a free port).
+    pub fn metrics_address(&self) -> std::net::SocketAddr {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let err = self.stderr_now();
+            if let Some(rest) = err.split("serving Prometheus metrics at http://").nth(1) {
+                let addr = rest.split("/metrics").next().unwrap();
+                return addr.parse().expect("address in the start line");
+            }
+            assert!(Instant::now() < until, "no metrics start line:\n{err}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends `sig` to ward (not to unshare).
     pub fn signal_ward(&self, sig: i32) {
         // SAFETY: plain kill(2).
