@@ -187,9 +187,9 @@ pub fn heap_ranges(
 /// OOM kill, at the moment ward is busiest. Made resident, ward's idle heap
 /// is all its steady state uses.
 ///
-/// Needs Linux 5.14 (`MADV_POPULATE_WRITE`); older kernels return EINVAL and
-/// the heap is left as it is. For the watch thread: `mallinfo2` holds the
-/// malloc arena's lock while it counts the free blocks.
+/// With `MADV_POPULATE_WRITE` (Linux 5.14); before that, with `mlock` and
+/// `munlock` in pieces ([`populate`]). For the watch thread: `mallinfo2`
+/// holds the malloc arena's lock while it counts the free blocks.
 pub fn keep_heap_resident(skip: Range<usize>) -> std::io::Result<usize> {
     // SAFETY: mallinfo2 only reads the arena's state under its lock, and
     // sbrk(0) returns the current break without changing it.
@@ -208,7 +208,7 @@ pub fn keep_heap_resident(skip: Range<usize>) -> std::io::Result<usize> {
     };
     let mut covered = 0;
     for r in ranges.iter().filter(|r| r.end > r.start) {
-        populate_write(r.clone())?;
+        populate(r.clone())?;
         covered += r.end - r.start;
     }
     HEAP_RESIDENT_TO.store(ranges[1].end, Ordering::Relaxed);
@@ -231,6 +231,94 @@ pub fn populate_write(range: Range<usize>) -> std::io::Result<()> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
+    Ok(())
+}
+
+/// How [`populate`] makes pages resident: not known until its first call.
+const BY_UNKNOWN: u8 = 0;
+/// With `MADV_POPULATE_WRITE`.
+const BY_ADVICE: u8 = 1;
+/// With `mlock` and `munlock`: the kernel refused the advice (before 5.14).
+const BY_LOCK: u8 = 2;
+/// Neither: the kernel refused the advice, and `mlock` is not allowed
+/// (`RLIMIT_MEMLOCK` 0 without `CAP_IPC_LOCK`).
+const BY_NOTHING: u8 = 3;
+static POPULATE_BY: AtomicU8 = AtomicU8::new(BY_UNKNOWN);
+
+/// The most [`populate`] locks at once without the advice: 64 KiB,
+/// `RLIMIT_MEMLOCK`'s default before Linux 5.16, all a container without
+/// `CAP_IPC_LOCK` may lock there (less what is locked already: then the
+/// pieces halve).
+pub const LOCK_PIECE: usize = 64 * 1024;
+
+/// Makes `range` resident as if written, with `MADV_POPULATE_WRITE` or, on
+/// a kernel without it (EINVAL, before Linux 5.14: Amazon Linux 2's 5.10),
+/// by locking it a piece at a time and unlocking it at once: `mlock`
+/// faults each page of a private writable mapping in as a write would, and
+/// `munlock` leaves it resident. Pieces that `RLIMIT_MEMLOCK` refuses are
+/// halved down to a page ([`lock_in_pieces`]).
+pub fn populate(range: Range<usize>) -> std::io::Result<()> {
+    match POPULATE_BY.load(Ordering::Relaxed) {
+        BY_LOCK => {}
+        BY_NOTHING => return Err(std::io::Error::from_raw_os_error(libc::EPERM)),
+        by => match populate_write(range.clone()) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && by == BY_UNKNOWN => {
+                POPULATE_BY.store(BY_LOCK, Ordering::Relaxed);
+            }
+            done => {
+                if done.is_ok() {
+                    POPULATE_BY.store(BY_ADVICE, Ordering::Relaxed);
+                }
+                return done;
+            }
+        },
+    }
+    let done = lock_in_pieces(range, LOCK_PIECE, page_size(), lock_unlock);
+    if done
+        .as_ref()
+        .is_err_and(|e| e.raw_os_error() == Some(libc::EPERM))
+    {
+        // No lock is allowed at all: not worth a try at every sample.
+        POPULATE_BY.store(BY_NOTHING, Ordering::Relaxed);
+    }
+    done
+}
+
+/// Faults `range` in with `fault` (see [`lock_unlock`]) in pieces of at
+/// most `piece` bytes, in address order; a refused piece is tried again at
+/// half the size, down to one page, and the smaller size is kept for the
+/// rest. The first error at one page ends it.
+pub fn lock_in_pieces(
+    range: Range<usize>,
+    piece: usize,
+    page: usize,
+    mut fault: impl FnMut(Range<usize>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut piece = piece.max(page);
+    let mut at = range.start;
+    while at < range.end {
+        let end = at.saturating_add(piece).min(range.end);
+        match fault(at..end) {
+            Ok(()) => at = end,
+            Err(_) if piece > page => piece = (piece / 2).max(page),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Locks `range` and unlocks it again: its pages are resident after.
+fn lock_unlock(range: Range<usize>) -> std::io::Result<()> {
+    let (at, len) = (range.start as *const libc::c_void, range.end - range.start);
+    // SAFETY: mlock only faults the pages in (a write fault on a private
+    // writable mapping: a zeroed page where none was) and pins them; it
+    // writes no data, so other threads' blocks in the range are unaffected.
+    if unsafe { libc::mlock(at, len) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the range locked just above; only ward's heap, which nothing
+    // else locks.
+    unsafe { libc::munlock(at, len) };
     Ok(())
 }
 
@@ -552,10 +640,9 @@ mod tests {
         v.iter().map(|b| b & 1 == 1).collect()
     }
 
-    #[test]
-    fn populating_makes_exactly_the_range_resident_and_changes_no_byte() {
-        let pages = 16;
-        // SAFETY: a fresh private anonymous mapping, unmapped below.
+    /// A fresh mapping of `pages` pages, with one byte written on page 2.
+    fn mapping(pages: usize) -> *mut libc::c_void {
+        // SAFETY: a fresh private anonymous mapping; the caller unmaps it.
         let at = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -567,10 +654,106 @@ mod tests {
             )
         };
         assert_ne!(at, libc::MAP_FAILED);
-        let base = at as usize;
         // SAFETY: inside the mapping.
-        unsafe { *((base + 2 * P + 7) as *mut u8) = 0xa5 };
+        unsafe { *((at as usize + 2 * P + 7) as *mut u8) = 0xa5 };
         assert_eq!(resident(at, pages).iter().filter(|&&r| r).count(), 1);
+        at
+    }
+
+    #[test]
+    fn locking_and_unlocking_leaves_exactly_the_range_resident_and_unlocked() {
+        let pages = 16;
+        let at = mapping(pages);
+        let base = at as usize;
+        lock_in_pieces(base + P..base + 9 * P, 2 * P, P, lock_unlock).unwrap();
+        let r = resident(at, pages);
+        let want: Vec<bool> = (0..pages).map(|i| (1..9).contains(&i)).collect();
+        assert_eq!(r, want);
+        // SAFETY: inside the mapping.
+        assert_eq!(unsafe { *((base + 2 * P + 7) as *const u8) }, 0xa5);
+        // SAFETY: inside the mapping.
+        assert_eq!(unsafe { *((base + 5 * P) as *const u8) }, 0);
+        // Nothing stays locked: every mapping over the range says so.
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut over = false;
+        let mut locked = Vec::new();
+        for line in smaps.lines() {
+            let span = line.split(' ').next().and_then(|r| r.split_once('-'));
+            if let Some((a, b)) = span.filter(|_| !line.ends_with("kB")) {
+                let a = usize::from_str_radix(a, 16).unwrap_or(usize::MAX);
+                let b = usize::from_str_radix(b, 16).unwrap_or(0);
+                over = a < base + 9 * P && b > base + P;
+            } else if over && line.starts_with("Locked:") {
+                locked.push(line.to_string());
+            }
+        }
+        assert!(!locked.is_empty());
+        assert!(locked.iter().all(|l| l.ends_with(" 0 kB")), "{locked:?}");
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(at, pages * P) };
+    }
+
+    /// The pieces `lock_in_pieces` tries when `allowed` bytes may be locked
+    /// at once, and whether it ended well.
+    fn pieces(range: Range<usize>, piece: usize, allowed: usize) -> (Vec<Range<usize>>, bool) {
+        let mut tried = Vec::new();
+        let done = lock_in_pieces(range, piece, P, |r| {
+            tried.push(r.clone());
+            if r.end - r.start <= allowed {
+                Ok(())
+            } else {
+                Err(std::io::Error::from_raw_os_error(libc::ENOMEM))
+            }
+        });
+        (tried, done.is_ok())
+    }
+
+    #[test]
+    fn pieces_cover_the_range_in_order_and_the_last_one_is_cut_short() {
+        let (tried, ok) = pieces(START..START + 5 * P, 2 * P, usize::MAX);
+        assert!(ok);
+        assert_eq!(
+            tried,
+            [
+                START..START + 2 * P,
+                START + 2 * P..START + 4 * P,
+                START + 4 * P..START + 5 * P
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refused_piece_is_halved_and_the_smaller_size_kept() {
+        // 3 pages may be locked at once: 8 is refused, then 4, then 2 work.
+        let (tried, ok) = pieces(START..START + 5 * P, 8 * P, 3 * P);
+        assert!(ok);
+        assert_eq!(
+            tried,
+            [
+                START..START + 5 * P,
+                START..START + 4 * P,
+                START..START + 2 * P,
+                START + 2 * P..START + 4 * P,
+                START + 4 * P..START + 5 * P
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refused_page_ends_it_with_the_error() {
+        let (tried, ok) = pieces(START..START + 4 * P, 2 * P, 0);
+        assert!(!ok);
+        assert_eq!(tried, [START..START + 2 * P, START..START + P]);
+        // A piece below a page is still a page.
+        let (tried, _) = pieces(START..START + 2 * P, 1, usize::MAX);
+        assert_eq!(tried, [START..START + P, START + P..START + 2 * P]);
+    }
+
+    #[test]
+    fn populating_makes_exactly_the_range_resident_and_changes_no_byte() {
+        let pages = 16;
+        let at = mapping(pages);
+        let base = at as usize;
         match populate_write(base + P..base + 9 * P) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
