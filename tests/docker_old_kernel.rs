@@ -1,9 +1,11 @@
 //! ward on the seeds' platforms: kernel 4.14 had no `pidfd_open`,
-//! `pidfd_send_signal`, `clone3`, `close_range`, `openat2` or `faccessat2`.
-//! A seccomp profile of the test's own answers ENOSYS for them, as an old
-//! kernel would, and the container runs as non-root with a read-only root and
-//! no capabilities: a storm is reaped, `docker stop` is forwarded and
-//! reported, and ward writes no error line.
+//! `pidfd_send_signal`, `clone3`, `close_range`, `openat2` or `faccessat2`,
+//! and no `MADV_POPULATE_WRITE`. A seccomp profile of the test's own answers
+//! ENOSYS for the calls and EINVAL for the advice, as an old kernel would,
+//! and the container runs as non-root with a read-only root, no capabilities
+//! and that kernel's 64 KiB memlock limit: a storm is reaped, `docker stop`
+//! is forwarded and reported, ward writes no error line, and its heap, made
+//! resident by locking and unlocking it, is left unlocked.
 //!
 //! Needs a Docker engine (skipped outside CI without one, a failure in CI).
 
@@ -24,13 +26,22 @@ const NEWER_THAN_4_14: &[&str] = &[
     "faccessat2",
 ];
 
+/// `madvise(.., .., MADV_POPULATE_WRITE)` (Linux 5.14) answered with EINVAL
+/// (22), as an older kernel answers advice it does not know.
+const POPULATE_REFUSED: &str = "{\"names\":[\"madvise\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":22,\"args\":[{\"index\":2,\"value\":23,\"op\":\"SCMP_CMP_EQ\"}]}";
+
 /// A seccomp profile that allows everything but `enosys`, which answer ENOSYS
-/// (38), the way a kernel without them does.
-fn profile(enosys: &[&str]) -> tempfile_path::TempProfile {
+/// (38), the way a kernel without them does, and the `extra` rules.
+fn profile(enosys: &[&str], extra: &[&str]) -> tempfile_path::TempProfile {
     let names: Vec<String> = enosys.iter().map(|n| format!("\"{n}\"")).collect();
-    let json = format!(
-        "{{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{{\"names\":[{}],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":38}}]}}",
+    let mut rules = vec![format!(
+        "{{\"names\":[{}],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":38}}",
         names.join(",")
+    )];
+    rules.extend(extra.iter().map(|r| r.to_string()));
+    let json = format!(
+        "{{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{}]}}",
+        rules.join(",")
     );
     tempfile_path::TempProfile::new(&json)
 }
@@ -81,7 +92,7 @@ fn docker_stop_is_forwarded_when_pidfd_send_signal_fails() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let seccomp = profile(&["pidfd_send_signal"]);
+    let seccomp = profile(&["pidfd_send_signal"], &[]);
     let opt = format!("seccomp={}", seccomp.path.display());
     let ctr = docker.run(
         &["--security-opt", &opt],
@@ -109,14 +120,16 @@ fn docker_stop_is_forwarded_when_pidfd_send_signal_fails() {
 }
 
 /// The seeds' kernel, emulated: every syscall newer than 4.14 answers ENOSYS,
-/// ward runs as uid 1000 with no capabilities on a read-only root. A storm is
-/// reaped, `docker stop` is forwarded and reported, no warning or error.
+/// `MADV_POPULATE_WRITE` EINVAL, ward runs as uid 1000 with no capabilities
+/// and a 64 KiB memlock limit on a read-only root. A storm is reaped,
+/// `docker stop` is forwarded and reported, no warning or error, and none of
+/// ward's memory stays locked (its heap was locked and unlocked in pieces).
 #[test]
 fn docker_on_a_4_14_like_kernel_as_non_root_reaps_and_stops() {
     let Some(docker) = docker::docker_with_workload() else {
         return;
     };
-    let seccomp = profile(NEWER_THAN_4_14);
+    let seccomp = profile(NEWER_THAN_4_14, &[POPULATE_REFUSED]);
     let opt = format!("seccomp={}", seccomp.path.display());
     let ctr = docker.run(
         &[
@@ -129,6 +142,11 @@ fn docker_on_a_4_14_like_kernel_as_non_root_reaps_and_stops() {
             "ALL",
             "--pids-limit",
             "2000",
+            "--ulimit",
+            "memlock=65536",
+            // A sample, and the heap made resident, every half second.
+            "-e",
+            "WARD_WATCH_INTERVAL=500ms",
         ],
         &[
             "/bin/sh",
@@ -150,6 +168,14 @@ fn docker_on_a_4_14_like_kernel_as_non_root_reaps_and_stops() {
         std::thread::sleep(Duration::from_millis(250));
     };
     ctr.check(census.zombies == 0, &format!("zombies left: {census}"));
+    let pid = ctr.inspect("{{.State.Pid}}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim()))
+        .unwrap_or_else(|e| ctr.fail(&format!("ward's status (pid {pid}): {e}")));
+    let locked = status.lines().find(|l| l.starts_with("VmLck:"));
+    ctr.check(
+        locked.is_some_and(|l| l.split_whitespace().nth(1) == Some("0")),
+        &format!("ward's memory should be left unlocked, got {locked:?}"),
+    );
     ctr.stop(5);
     let exit = ctr.exit();
     let logs = ctr.logs();
