@@ -217,7 +217,7 @@ pub fn keep_heap_resident(skip: Range<usize>) -> std::io::Result<usize> {
 
 /// Faults `range`'s pages in as if written (`MADV_POPULATE_WRITE`),
 /// without changing a byte of them.
-pub fn populate_write(range: Range<usize>) -> std::io::Result<()> {
+fn populate_write(range: Range<usize>) -> std::io::Result<()> {
     // SAFETY: MADV_POPULATE_WRITE only faults pages in (a zeroed page for
     // one never touched, nothing for one present); it writes no data, so
     // other threads' blocks in the range are unaffected.
@@ -249,7 +249,7 @@ static POPULATE_BY: AtomicU8 = AtomicU8::new(BY_UNKNOWN);
 /// `RLIMIT_MEMLOCK`'s default before Linux 5.16, all a container without
 /// `CAP_IPC_LOCK` may lock there (less what is locked already: then the
 /// pieces halve).
-pub const LOCK_PIECE: usize = 64 * 1024;
+const LOCK_PIECE: usize = 64 * 1024;
 
 /// Makes `range` resident as if written, with `MADV_POPULATE_WRITE` or, on
 /// a kernel without it (EINVAL, before Linux 5.14: Amazon Linux 2's 5.10),
@@ -257,12 +257,14 @@ pub const LOCK_PIECE: usize = 64 * 1024;
 /// faults each page of a private writable mapping in as a write would, and
 /// `munlock` leaves it resident. Pieces that `RLIMIT_MEMLOCK` refuses are
 /// halved down to a page ([`lock_in_pieces`]).
-pub fn populate(range: Range<usize>) -> std::io::Result<()> {
-    match POPULATE_BY.load(Ordering::Relaxed) {
-        BY_LOCK => {}
-        BY_NOTHING => return Err(std::io::Error::from_raw_os_error(libc::EPERM)),
-        by => match populate_write(range.clone()) {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && by == BY_UNKNOWN => {
+fn populate(range: Range<usize>) -> std::io::Result<()> {
+    let by = POPULATE_BY.load(Ordering::Relaxed);
+    if by == BY_NOTHING {
+        return Err(std::io::Error::from_raw_os_error(libc::EPERM));
+    }
+    if by != BY_LOCK {
+        match populate_write(range.clone()) {
+            Err(e) if by == BY_UNKNOWN && e.raw_os_error() == Some(libc::EINVAL) => {
                 POPULATE_BY.store(BY_LOCK, Ordering::Relaxed);
             }
             done => {
@@ -271,7 +273,7 @@ pub fn populate(range: Range<usize>) -> std::io::Result<()> {
                 }
                 return done;
             }
-        },
+        }
     }
     let done = lock_in_pieces(range, LOCK_PIECE, page_size(), lock_unlock);
     if done
@@ -288,7 +290,7 @@ pub fn populate(range: Range<usize>) -> std::io::Result<()> {
 /// most `piece` bytes, in address order; a refused piece is tried again at
 /// half the size, down to one page, and the smaller size is kept for the
 /// rest. The first error at one page ends it.
-pub fn lock_in_pieces(
+fn lock_in_pieces(
     range: Range<usize>,
     piece: usize,
     page: usize,
