@@ -61,18 +61,16 @@ impl Timers {
 
     /// Removes and returns every timer due at `now`, earliest first.
     pub fn take_due(&mut self, now: Instant) -> Vec<Timer> {
-        let mut due: Vec<(Instant, Timer)> = self
-            .items
-            .iter()
-            .copied()
-            .filter(|(at, _)| *at <= now)
-            .collect();
-        if due.is_empty() {
-            return Vec::new();
+        // A handful of timers: the earliest due one, again and again (ties
+        // in the order they were set), costs no copy of std's stable sort.
+        let mut due = Vec::new();
+        while let Some(i) = (0..self.items.len())
+            .filter(|&i| self.items[i].0 <= now)
+            .min_by_key(|&i| self.items[i].0)
+        {
+            due.push(self.items.remove(i).1);
         }
-        self.items.retain(|(at, _)| *at > now);
-        due.sort_by_key(|(at, _)| *at);
-        due.into_iter().map(|(_, k)| k).collect()
+        due
     }
 }
 
@@ -99,6 +97,32 @@ mod tests {
             vec![Timer::Grace]
         );
         assert_eq!(timers.poll_timeout(t0), None);
+    }
+
+    #[test]
+    fn due_timers_come_earliest_first_and_ties_in_the_order_set() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut timers = Timers::default();
+        timers.set(Timer::Grace, ms(30));
+        timers.set(Timer::StillRunning(1), ms(10));
+        timers.set(Timer::OomReport, ms(20));
+        timers.set(Timer::Trim, ms(10));
+        timers.set(Timer::GiveUp, ms(99));
+        timers.set(Timer::KillAfter, ms(20));
+        assert_eq!(
+            timers.take_due(ms(50)),
+            [
+                Timer::StillRunning(1),
+                Timer::Trim,
+                Timer::OomReport,
+                Timer::KillAfter,
+                Timer::Grace
+            ]
+        );
+        assert!(timers.is_set(Timer::GiveUp));
+        assert_eq!(timers.take_due(ms(99)), [Timer::GiveUp]);
+        assert!(timers.take_due(ms(999)).is_empty());
     }
 
     #[test]
