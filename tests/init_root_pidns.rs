@@ -210,6 +210,80 @@ fn kill_after_sigkills_a_child_that_ignores_term() {
     out.expect_stderr("[stop_requested] received SIGTERM from");
 }
 
+/// After ward logged `[event]`, and `settle` more, the test SIGKILLs ward's
+/// main child itself, as a runtime would; returns the run and its report line.
+fn killed_from_outside_after(p: Proc, event: &str, settle: Duration) -> (Outcome, String) {
+    let ward = p.ward_pid();
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !p.stderr_now().contains(event) {
+        assert!(std::time::Instant::now() < until, "{}", p.stderr_now());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(settle);
+    let main = children(ward);
+    assert_eq!(main.len(), 1, "ward's children: {main:?}");
+    // SAFETY: plain kill(2) on the main child, still unreaped.
+    assert_eq!(unsafe { libc::kill(main[0], libc::SIGKILL) }, 0);
+    let out = p.wait();
+    assert_eq!(out.code, 137, "{}", out.dump());
+    let report = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("[exit_report]"))
+        .unwrap_or_else(|| panic!("no report\n{}", out.dump()))
+        .to_string();
+    (out, report)
+}
+
+#[test]
+fn a_group_signal_that_reaches_nobody_is_no_stop_and_no_kill_of_wards() {
+    // `-g` over a child that moved to another process group: the group's
+    // SIGTERM, and `--kill-after`'s SIGKILL, find nobody. Before, the report
+    // said the stop was forwarded and ward had killed the child when the
+    // SIGKILL came from someone else (here the test, as a runtime would).
+    let Some(cmd) = pid1(
+        "group_gone",
+        "--no-watch -g --kill-after 200ms -- WL ignore-term --leave-group",
+    ) else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    // Past the --kill-after, whose SIGKILL would have been sent by now.
+    let settle = Duration::from_millis(600);
+    let (out, report) = killed_from_outside_after(p, "[signal_forward_failed]", settle);
+    out.expect_stderr("could not forward SIGTERM to ward-workload");
+    assert!(
+        report.contains("was killed by SIGKILL;") && !report.contains("ward killed it"),
+        "the kill is not ward's, and no stop was forwarded:\n{}",
+        out.dump()
+    );
+    // --kill-after was never armed: nothing was forwarded for it to follow.
+    assert!(!out.stderr.contains("[kill_after]"), "{}", out.dump());
+}
+
+#[test]
+fn a_kill_after_sigkill_that_reaches_nobody_is_said_and_not_counted_as_wards() {
+    // The SIGTERM reaches the group; then the child leaves it, so
+    // `--kill-after`'s SIGKILL to the group finds nobody. Before, that
+    // failure was dropped without a word and the report said ward killed it.
+    let Some(cmd) = pid1(
+        "kill_after_gone",
+        "--no-watch -g --kill-after 200ms -- WL ignore-term --leave-group-on-term",
+    ) else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    p.expect_line("left");
+    let settle = Duration::from_millis(300);
+    let (out, report) = killed_from_outside_after(p, "[kill_after]", settle);
+    out.expect_stderr("could not forward SIGKILL to ward-workload");
+    assert!(!report.contains("ward killed it"), "{}", out.dump());
+}
+
 #[test]
 fn grace_kills_stragglers_that_ignore_term() {
     let line = "--no-watch --grace 1s -- WL stragglers 5 --ignore-term";

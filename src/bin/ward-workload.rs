@@ -20,7 +20,7 @@ usage: ward-workload COMMAND [ARGS]
   die SIG
   signals [--exit-on SIG] [--exit-code C] [--fork]
   signal-echo
-  ignore-term [--exit-after MS]
+  ignore-term [--exit-after MS] [--leave-group | --leave-group-on-term]
   stragglers N (--ignore-term | --exit-after MS) [--hold SECS]
   hog MB [--delay-ms MS] [--step MB] [--step-ms MS] [--hold SECS] [--shared FILE]
   forks N [--hold SECS]
@@ -55,7 +55,22 @@ fn main() {
         "signal-echo" => signal_echo(&mut a),
         "ignore-term" => {
             let exit_after: Option<u64> = a.option("--exit-after");
+            let leave_group = a.flag("--leave-group");
+            let leave_on_term = a.flag("--leave-group-on-term");
             a.finish();
+            if leave_group {
+                leave_process_group();
+            }
+            if leave_on_term {
+                // The first SIGTERM arrives; later ones, sent to the old
+                // group, find nobody.
+                set_kernel_mask(libc::SIG_BLOCK, sig_bit(libc::SIGTERM));
+                say("ready");
+                wait_signal(sig_bit(libc::SIGTERM));
+                leave_process_group();
+                say("left");
+                sleep_secs(None);
+            }
             stubborn(exit_after, || say("ready"))
         }
         "stragglers" => stragglers(&mut a),
@@ -671,6 +686,26 @@ fn stubborn(exit_after: Option<u64>, on_ready: impl FnOnce()) -> ! {
             std::thread::sleep(Duration::from_millis(ms));
             exit(0)
         }
+    }
+}
+
+/// Moves this process out of its process group into a new one led by a
+/// child that sleeps: signals sent to the old group (`kill(-pid)`) then find
+/// nobody, as when an application calls `setpgid` under an init's `-g`.
+fn leave_process_group() {
+    let leader = fork();
+    match leader {
+        -1 => fail(&format!("fork: {}", std::io::Error::last_os_error())),
+        0 => {
+            sleep_secs(None);
+            exit_now(0)
+        }
+        _ => {}
+    }
+    // SAFETY: setpgid on our own child, then on ourselves, same session.
+    let moved = unsafe { libc::setpgid(leader, leader) == 0 && libc::setpgid(0, leader) == 0 };
+    if !moved {
+        fail(&format!("setpgid: {}", std::io::Error::last_os_error()));
     }
 }
 

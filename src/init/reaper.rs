@@ -398,8 +398,14 @@ impl<'a> Reaper<'a> {
             },
             &result,
         );
+        if result.is_err() {
+            // Not delivered: no stop was forwarded, so no "still running"
+            // clock and no `--kill-after` (its SIGKILL would take the same
+            // path); the warning above says so, and the report too.
+            return;
+        }
         let now = Instant::now();
-        if out == libc::SIGKILL && result.is_ok() {
+        if out == libc::SIGKILL {
             self.facts.note_ward_sigkill(WardKill::Forwarded, true, now);
         }
         if is_stop {
@@ -675,8 +681,22 @@ impl<'a> Reaper<'a> {
                     let after = self.cfg.kill_after.unwrap_or_default();
                     self.facts.note_warning("kill_after");
                     events::kill_after(&self.facts.command, self.child.pid, after);
-                    self.facts.note_ward_sigkill(WardKill::KillAfter, true, now);
-                    let _ = self.send_to_child(libc::SIGKILL);
+                    let sent = self.send_to_child(libc::SIGKILL);
+                    if sent.is_ok() {
+                        self.facts.note_ward_sigkill(WardKill::KillAfter, true, now);
+                    } else {
+                        events::forwarded(
+                            &Forward {
+                                received: libc::SIGKILL,
+                                sent: libc::SIGKILL,
+                                group: self.cfg.signal_group,
+                                command: &self.facts.command,
+                                pid: self.child.pid,
+                                is_stop: true,
+                            },
+                            &sent,
+                        );
+                    }
                 }
             }
             Timer::StillRunning(s) => {

@@ -83,6 +83,7 @@ impl StopState {
             self.requested = true;
         }
         if signo == libc::SIGTERM
+            && is_stop
             && fwd.is_some()
             && let Some(delay) = stop_delay.filter(|_| !self.holding && !self.forwarded)
         {
@@ -91,8 +92,10 @@ impl StopState {
             d.hold = Some(delay);
             return d;
         }
-        if self.holding && matches!(signo, libc::SIGTERM | libc::SIGINT) {
+        if self.holding && is_stop && matches!(signo, libc::SIGTERM | libc::SIGINT) {
             // A second SIGTERM, or SIGINT: the operator means it, go now.
+            // (A SIGINT that is no stop signal passes on its own; the held
+            // SIGTERM keeps its timer.)
             self.holding = false;
             d.release_hold = true;
         }
@@ -158,6 +161,35 @@ mod tests {
         assert_eq!(d.send, Some(TERM));
         assert!(d.release_hold && d.stop_forwarded && !d.first_request);
         assert!(!s.holding && s.forwarded);
+    }
+
+    #[test]
+    fn term_is_held_only_when_it_is_a_stop_signal() {
+        // `--stop-signal QUIT --stop-delay 5s`: a SIGTERM is no stop, so it
+        // passes at once and arms nothing.
+        let mut s = StopState::new(vec![QUIT]);
+        let delay = Some(Duration::from_secs(5));
+        let d = s.on_signal(TERM, Disposition::Forward(TERM), delay);
+        assert_eq!(d.send, Some(TERM));
+        assert!(d.hold.is_none() && !d.stop_forwarded && !d.first_request);
+        assert!(!s.holding);
+        // QUIT, the stop signal, is forwarded at once (only SIGTERM is held).
+        let d = s.on_signal(QUIT, Disposition::Forward(QUIT), delay);
+        assert_eq!(d.send, Some(QUIT));
+        assert!(d.first_request && d.stop_forwarded);
+    }
+
+    #[test]
+    fn a_sigint_that_is_no_stop_leaves_the_held_term_held() {
+        let mut s = StopState::new(vec![TERM]);
+        let delay = Some(Duration::from_secs(5));
+        s.on_signal(TERM, Disposition::Forward(TERM), delay);
+        let d = s.on_signal(INT, Disposition::Forward(INT), delay);
+        assert_eq!(d.send, Some(INT));
+        assert!(!d.release_hold && !d.stop_forwarded);
+        assert!(s.holding && !s.forwarded);
+        // The timer's end still forwards the held SIGTERM.
+        assert!(s.release());
     }
 
     #[test]
