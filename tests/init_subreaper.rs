@@ -1,6 +1,7 @@
 //! ward when it is not PID 1: a child subreaper that reaps its own
 //! descendants' orphans, signals only its own descendants at shutdown, and
-//! honours `--pdeathsig`. Needs no root.
+//! honours `--pdeathsig`. Needs no root, but for the case of a `/proc`
+//! it cannot read.
 
 mod common;
 
@@ -86,4 +87,44 @@ fn subreaper_is_said_at_debug_level_only() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn a_proc_it_cannot_list_at_shutdown_is_said_not_hidden() {
+    if !require_root("unlisted_proc") {
+        return;
+    }
+    let dir = TempDir::new("unlisted");
+    let pid_file = dir.path().join("pid");
+    // A mount namespace of its own with /proc gone: ward, a subreaper there,
+    // cannot list what is left when its main child exits. Before, it said
+    // it had signalled 0 processes, as if there were none.
+    let script = format!(
+        "umount -l /proc && exec {} --no-watch --grace 300ms -- /bin/sh -c '{} sleep 30 & echo $! > {}; exit 0'",
+        ward(),
+        workload(),
+        pid_file.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    let out = run(cmd, T);
+    let left: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    if left > 0 {
+        // SAFETY: plain kill(2) on the sleeper the script started.
+        unsafe { libc::kill(left, libc::SIGKILL) };
+    }
+    assert!(left > 0, "no sleeper pid\n{}", out.dump());
+    out.expect_stderr("[shutdown_unlisted] cannot list the remaining processes");
+    out.expect_stderr("none can be signalled");
 }

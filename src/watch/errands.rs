@@ -19,9 +19,25 @@ pub const ORPHAN_SCAN_EVERY: Duration = Duration::from_millis(500);
 /// Sends `sig` to every other process ward is responsible for; returns how
 /// many were signalled (as PID 1: how many existed just before).
 pub fn signal_rest(is_pid1: bool, self_pid: i32, sig: i32, proc_root: &Path) -> usize {
-    // An unreadable /proc leaves the list empty: as PID 1 kill(-1) still
-    // reaches everyone; as a subreaper the grace period's SIGKILL retries.
-    let targets = crate::procs::descendants(proc_root, self_pid).unwrap_or_default();
+    // An unreadable /proc leaves the list empty, said in a warning: as PID 1
+    // kill(-1) still reaches everyone; as a subreaper nobody is signalled
+    // (the grace period's SIGKILL tries again).
+    let targets = listed(proc_root, self_pid, false).unwrap_or_else(|e| {
+        log::event(
+            Level::Warning,
+            "shutdown_unlisted",
+            &format!(
+                "cannot list the remaining processes in /proc ({e}): {}",
+                if is_pid1 {
+                    "signalling them all with kill(-1)"
+                } else {
+                    "none can be signalled"
+                }
+            ),
+            &[],
+        );
+        Vec::new()
+    });
     if is_pid1 {
         // SAFETY: kill(-1) from PID 1 of a namespace reaches every process in
         // it except PID 1 itself.
@@ -33,6 +49,24 @@ pub fn signal_rest(is_pid1: bool, self_pid: i32, sig: i32, proc_root: &Path) -> 
         }
     }
     targets.len()
+}
+
+/// Ward's descendants (`children_only`: its children) as `/proc` lists
+/// them, once it is sure that `/proc` is its own PID namespace's: its `self`
+/// names ward's pid. An unmounted `/proc` lists nobody, and one of another
+/// namespace lists other processes under the pids ward would signal.
+fn listed(proc_root: &Path, self_pid: i32, children_only: bool) -> Result<Vec<i32>, String> {
+    let ours = std::fs::read_link(proc_root.join("self"))
+        .is_ok_and(|l| l.as_os_str() == self_pid.to_string().as_str());
+    if !ours {
+        return Err("its self is not ward".into());
+    }
+    let list = if children_only {
+        crate::procs::children_of(proc_root, self_pid)
+    } else {
+        crate::procs::descendants(proc_root, self_pid)
+    };
+    list.map_err(|e| e.to_string())
 }
 
 /// Logs what [`signal_rest`] did, in the words of the shutdown sequence.
@@ -70,6 +104,8 @@ pub struct OrphanTerminator {
     self_pid: i32,
     main_pid: i32,
     signalled: Vec<i32>,
+    /// `/proc` could not be listed, and that was said (once).
+    unlisted: bool,
     /// When to look next.
     pub next_scan: Instant,
     /// False once the main child is gone (the shutdown takes over).
@@ -83,6 +119,7 @@ impl OrphanTerminator {
             self_pid,
             main_pid,
             signalled: Vec::new(),
+            unlisted: false,
             next_scan: Instant::now(),
             active: true,
         }
@@ -91,7 +128,22 @@ impl OrphanTerminator {
     /// Looks for new orphans and sends each SIGTERM once.
     pub fn scan(&mut self, proc_root: &Path, now: Instant) {
         self.next_scan = now + ORPHAN_SCAN_EVERY;
-        let children = crate::procs::children_of(proc_root, self.self_pid).unwrap_or_default();
+        let children = match listed(proc_root, self.self_pid, true) {
+            Ok(c) => c,
+            Err(e) => {
+                if !std::mem::replace(&mut self.unlisted, true) {
+                    log::event(
+                        Level::Warning,
+                        "orphans_unlisted",
+                        &format!(
+                            "--orphans terminate: cannot list ward's children in /proc ({e}); orphans stay until it can"
+                        ),
+                        &[],
+                    );
+                }
+                return;
+            }
+        };
         // Forget pids that are gone, so a reused pid is signalled again.
         self.signalled.retain(|p| children.contains(p));
         for pid in children {
