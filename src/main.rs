@@ -153,19 +153,36 @@ fn dispatch() -> u8 {
         Ok(Invocation::Status(args)) => ward::status::main(args),
         Ok(Invocation::Check(args)) => ward::check::main(args),
         Err(e) => {
-            // The format may itself be what was wrong, so honour the variable
-            // only when it parses.
-            let format = match std::env::var("WARD_LOG_FORMAT").as_deref() {
-                Ok("json") => Format::Json,
-                _ => Format::Human,
-            };
-            log::configure(Level::Error, format);
+            log::configure(Level::Error, usage_error_format());
             log::event(Level::Error, "usage", &e.0, &[]);
             // The line is queued if stderr is slow; give it a moment, never forever.
             log::flush(std::time::Duration::from_secs(1));
             exit::USAGE
         }
     }
+}
+
+/// The format a usage error is written in: JSON when `--log-format json`
+/// (or `=json`) comes before the command's `--`, or else `WARD_LOG_FORMAT`
+/// says json, as the rest of the run's lines would be. The format may itself
+/// be what was wrong, so anything but json is human.
+fn usage_error_format() -> Format {
+    let is_json = |v: &[u8]| v.trim_ascii() == b"json";
+    let mut json =
+        std::env::var_os("WARD_LOG_FORMAT").is_some_and(|v| is_json(v.as_encoded_bytes()));
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_encoded_bytes() {
+            b"--" => break,
+            b"--log-format" => json = args.next().is_some_and(|v| is_json(v.as_encoded_bytes())),
+            a => {
+                if let Some(v) = a.strip_prefix(b"--log-format=") {
+                    json = is_json(v);
+                }
+            }
+        }
+    }
+    if json { Format::Json } else { Format::Human }
 }
 
 /// Writes to stdout, ignoring failure: a reader that went away (EPIPE) has

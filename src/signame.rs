@@ -59,13 +59,13 @@ pub fn parse(text: &str) -> Result<i32, String> {
     if let Some(&(_, n)) = NAMES.iter().find(|(nm, _)| *nm == name) {
         return Ok(n);
     }
-    let rt = |base: i32, rest: &str, sign: i32| -> Result<i32, String> {
-        let off: i32 = if rest.is_empty() {
-            0
-        } else {
-            rest.parse().map_err(|_| bad())?
-        };
-        let n = base + sign * off;
+    let rt = |base: i32, off: &str, sign: i32| -> Result<i32, String> {
+        // Digits only: `parse` would take a sign too (`RTMIN++1`).
+        if !off.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let off: u8 = off.parse().map_err(|_| bad())?;
+        let n = base + sign * i32::from(off);
         if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
             Ok(n)
         } else {
@@ -75,14 +75,14 @@ pub fn parse(text: &str) -> Result<i32, String> {
     if let Some(rest) = name.strip_prefix("RTMIN") {
         return match rest.strip_prefix('+') {
             Some(off) => rt(libc::SIGRTMIN(), off, 1),
-            None if rest.is_empty() => rt(libc::SIGRTMIN(), "", 1),
+            None if rest.is_empty() => rt(libc::SIGRTMIN(), "0", 1),
             None => Err(bad()),
         };
     }
     if let Some(rest) = name.strip_prefix("RTMAX") {
         return match rest.strip_prefix('-') {
             Some(off) => rt(libc::SIGRTMAX(), off, -1),
-            None if rest.is_empty() => rt(libc::SIGRTMAX(), "", -1),
+            None if rest.is_empty() => rt(libc::SIGRTMAX(), "0", -1),
             None => Err(bad()),
         };
     }
@@ -116,7 +116,15 @@ mod tests {
         assert_eq!(parse("RTMIN"), Ok(libc::SIGRTMIN()));
         assert_eq!(parse("RTMIN+2"), Ok(libc::SIGRTMIN() + 2));
         assert_eq!(parse("SIGRTMAX-1"), Ok(libc::SIGRTMAX() - 1));
-        for bad in ["0", "65", "-1", "TERMX", "", "RTMIN+99", "RTMINX"] {
+        // A sign or nothing after RTMIN+ / RTMAX-, and offsets too large to
+        // add (which overflowed before), are refused.
+        let more = ["RTMIN++1", "RTMIN+", "RTMAX-+2", "RTMAX--1", "RTMIN+-1"];
+        let huge = ["RTMIN+2147483647", "RTMAX-2147483648", "RTMIN+256"];
+        for bad in ["0", "65", "-1", "TERMX", "", "RTMIN+99", "RTMINX"]
+            .into_iter()
+            .chain(more)
+            .chain(huge)
+        {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

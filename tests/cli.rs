@@ -64,6 +64,9 @@ fn bad_input_is_one_line_and_exit_2() {
             "--warn-zombies: ",
         ),
         (&["--stop-signal", "KILL", "--", "true"], "--stop-signal: "),
+        (&["-p", "STOP", "--", "true"], "invalid parent-death signal"),
+        (&["--pdeathsig", "CHLD", "--", "true"], "--pdeathsig: "),
+        (&["-r", "RTMIN++1:TERM", "--", "true"], "invalid signal"),
         (&["--bogus", "--", "true"], "--bogus"),
         (&[], "no command given"),
     ];
@@ -91,6 +94,48 @@ fn bad_variables_are_one_line_and_exit_2() {
     for (name, value, want) in cases {
         let out = ward(&["--", "true"], &[(name, value)]);
         assert_usage_error(&out, want, &format!("{name}={value:?}"));
+    }
+}
+
+#[test]
+fn a_usage_error_is_json_when_the_command_line_asks_for_json() {
+    let json = |out: &Outcome, case: &str| {
+        assert_eq!(out.code, 2, "{case}: {out:?}");
+        let v: serde_json::Value = serde_json::from_str(out.stderr.trim())
+            .unwrap_or_else(|e| panic!("{case}: not one JSON line ({e}): {:?}", out.stderr));
+        assert_eq!(v["event"], "usage", "{case}");
+        assert!(
+            v["msg"].as_str().unwrap().contains("--kill-after"),
+            "{case}"
+        );
+    };
+    let bad = ["--kill-after", "bogus"];
+    for args in [
+        [&["--log-format", "json"], &bad[..], &["--", "true"]].concat(),
+        [&bad[..], &["--log-format=json", "--", "true"]].concat(),
+    ] {
+        json(&ward(&args, &[]), &format!("{args:?}"));
+    }
+    let env = [("WARD_LOG_FORMAT", OsStr::new("json"))];
+    json(&ward(&["--kill-after", "x", "--", "true"], &env), "env");
+    // The command line wins over the variable; the child's own arguments
+    // after `--` are not ward's.
+    for (args, env) in [
+        (
+            &["--log-format", "human", "--kill-after", "x", "--", "true"][..],
+            &env[..],
+        ),
+        (
+            &["--kill-after", "x", "--", "sh", "--log-format", "json"][..],
+            &[][..],
+        ),
+    ] {
+        let out = ward(args, env);
+        assert_usage_error(
+            &out,
+            "ward: error [usage] --kill-after",
+            &format!("{args:?}"),
+        );
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use ward::cli::values::{
-    boolean, count, duration, emf_namespace, percent, remap_pair, rewrite_pair, stop_signal,
+    boolean, count, pdeathsig, duration, emf_namespace, percent, remap_pair, rewrite_pair, stop_signal,
 };
 use ward::signame;
 
@@ -46,6 +46,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(s) = stop_signal(text) {
         assert!(valid_signal(s) && !matches!(s, libc::SIGKILL | libc::SIGSTOP | libc::SIGCHLD));
+    }
+    if let Ok(s) = pdeathsig(text) {
+        assert!(valid_signal(s) && !matches!(s, libc::SIGSTOP | libc::SIGCHLD));
     }
     if let Ok(ns) = emf_namespace(text) {
         assert!(!ns.is_empty() && ns.len() <= 255);

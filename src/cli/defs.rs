@@ -185,7 +185,7 @@ pub static FLAGS: &[Flag] = &[
         env: Env::Var("WARD_PDEATHSIG"),
         value: Some("SIG"),
         apply: Apply::Text(|d, v| {
-            d.cfg.pdeathsig = Some(crate::signame::parse(v)?);
+            d.cfg.pdeathsig = Some(values::pdeathsig(v)?);
             Ok(())
         }),
         repeats: false,

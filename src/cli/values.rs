@@ -77,10 +77,25 @@ pub fn rewrite_pair(text: &str) -> Result<(i32, i32), String> {
 
 /// Parses one `--stop-signal SIG`: a signal ward can receive.
 pub fn stop_signal(text: &str) -> Result<i32, String> {
+    received(text, "stop signal")
+}
+
+/// Parses `-p/--pdeathsig SIG`: a signal ward can receive and forward, or
+/// KILL, which ends ward itself (as tini's `-p SIGKILL` ends tini). STOP
+/// would stop ward for good; CHLD, TTIN and TTOU would never be forwarded.
+pub fn pdeathsig(text: &str) -> Result<i32, String> {
+    match signal(text)? {
+        libc::SIGKILL => Ok(libc::SIGKILL),
+        _ => received(text, "parent-death signal"),
+    }
+}
+
+/// `text` as a signal ward can receive; `what` names it in the error.
+fn received(text: &str, what: &str) -> Result<i32, String> {
     let sig = signal(text)?;
     match never_received(sig) {
         Some(why) => Err(format!(
-            "invalid stop signal '{text}': {} {why}",
+            "invalid {what} '{text}': {} {why}",
             signal_name(sig)
         )),
         None => Ok(sig),
@@ -205,6 +220,17 @@ mod tests {
             assert!(err.starts_with("invalid stop signal"), "{err}");
         }
         assert!(stop_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn pdeathsigs() {
+        assert_eq!(pdeathsig("TERM"), Ok(libc::SIGTERM));
+        assert_eq!(pdeathsig("SIGKILL"), Ok(libc::SIGKILL));
+        for bad in ["STOP", "CHLD", "TTIN", "TTOU"] {
+            let err = pdeathsig(bad).unwrap_err();
+            assert!(err.starts_with("invalid parent-death signal"), "{err}");
+        }
+        assert!(pdeathsig("NOPE").is_err());
     }
 
     #[test]
