@@ -446,6 +446,26 @@ fn root_v1_cpu_throttled_under_a_tenth_of_a_core() {
 }
 
 #[test]
+fn root_v1_a_child_refused_at_the_pids_limit_still_gets_an_exit_report() {
+    let Some((_serial, cg)) = case(
+        "root_v1_a_child_refused_at_the_pids_limit_still_gets_an_exit_report",
+        "pidsnone",
+    ) else {
+        return;
+    };
+    // unshare, ward and its watch thread: nothing left for the child.
+    cg.set("pids", "pids.max", "3");
+    let out = ward_in(&cg, &["--", "sh", "-c", "exit 5"]);
+    assert_eq!(out.code, 125, "{}", out.dump());
+    out.has(out.one("spawn_failed"), "fork failed");
+    // Before, the log ended at `spawn_failed`, with no report at all.
+    out.has(
+        out.one("exit_report"),
+        "cannot run \"sh\": fork refused (the pids limit?)",
+    );
+}
+
+#[test]
 fn root_v1_pids_high_and_fork_failed_at_pids_max() {
     let Some((_serial, cg)) = case("root_v1_pids_high_and_fork_failed_at_pids_max", "pids") else {
         return;

@@ -113,6 +113,22 @@ impl Cgroups {
     }
 }
 
+/// How far a group's memory peak can pass a limit set on an ancestor: the
+/// kernel counts a charge in the group before the ancestor refuses it, and
+/// keeps that as the group's peak. A charge is at most 64 pages.
+const CHARGE_OVERSHOOT: u64 = 64 * 4096;
+
+/// The peak to set against `limit`: the limit itself when the kernel's peak
+/// passes it by no more than one charge (it was reached), `None` when it
+/// passes it by more (a peak from before the limit was lowered).
+pub fn peak_within(peak: u64, limit: u64) -> Option<u64> {
+    if peak <= limit {
+        Some(peak)
+    } else {
+        (peak - limit <= CHARGE_OVERSHOOT).then_some(limit)
+    }
+}
+
 /// Reads all limits.
 pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
     let mut buf = String::with_capacity(2048);
@@ -356,6 +372,19 @@ fn cpu_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peak_one_charge_past_an_ancestors_limit_is_the_limit() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(peak_within(3 * MIB, 64 * MIB), Some(3 * MIB));
+        assert_eq!(peak_within(64 * MIB, 64 * MIB), Some(64 * MIB));
+        // Seen: 67,358,720 in a child group under a 64 MiB parent.
+        assert_eq!(peak_within(67_358_720, 64 * MIB), Some(64 * MIB));
+        assert_eq!(peak_within(64 * MIB + 256 * 1024, 64 * MIB), Some(64 * MIB));
+        // More than a charge over: from before the limit was lowered.
+        assert_eq!(peak_within(64 * MIB + 256 * 1024 + 1, 64 * MIB), None);
+        assert_eq!(peak_within(500 * MIB, 64 * MIB), None);
+    }
 
     #[test]
     fn affinity_counts_the_cpus_this_process_may_use() {

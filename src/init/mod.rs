@@ -167,6 +167,11 @@ fn supervise(cfg: Config) -> u8 {
             if let Some(l) = &mut link {
                 l.send(Request::Quit);
             }
+            // Still one exit report, as after a failed exec.
+            let (errno, what) = e.errno_and_words();
+            facts.exec_errno = Some(errno);
+            facts.exec_what = Some(what);
+            finish(&cfg, &facts, None, exit::INTERNAL, exit::INTERNAL);
             return exit::INTERNAL;
         }
     };

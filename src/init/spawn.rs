@@ -38,6 +38,20 @@ pub enum SpawnError {
     },
 }
 
+impl SpawnError {
+    /// The errno and the words the exit report gives for it, as for a
+    /// failed exec.
+    pub fn errno_and_words(&self) -> (i32, &'static str) {
+        match self {
+            SpawnError::NulByte { .. } => (libc::EINVAL, "argument contains a NUL byte"),
+            SpawnError::Fork { source, .. } => match source.raw_os_error() {
+                Some(libc::EAGAIN) => (libc::EAGAIN, "fork refused (the pids limit?)"),
+                errno => (errno.unwrap_or(0), "fork failed"),
+            },
+        }
+    }
+}
+
 /// The child's stack until exec: what it runs (signal resets, a few
 /// syscalls, the PATH loop) needs a few KiB; a guard page is not needed for
 /// code this small and fixed.

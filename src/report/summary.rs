@@ -90,7 +90,11 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
     let limit = snap.and_then(|s| s.limits.memory.as_ref());
     // A peak against the host's memory says nothing about a container limit.
     let real_limit = limit.filter(|l| l.source != crate::cgroup::LimitSource::Host);
-    let peak = run_peak(snap.and_then(|s| s.cgroup.memory.peak), &f.observed);
+    let peak = run_peak(
+        snap.and_then(|s| s.cgroup.memory.peak),
+        limit.map(|l| l.bytes),
+        &f.observed,
+    );
     let peak_ratio = match (peak, real_limit) {
         (Some(p), Some(l)) if l.bytes > 0 => Some(round3(p as f64 / l.bytes as f64)),
         _ => None,
@@ -403,9 +407,16 @@ fn sentence(
 
 /// The memory peak of this run: the kernel's, unless it has not risen above
 /// what it was before the child started (a reused cgroup keeps an old
-/// peak), then the largest ward saw.
-fn run_peak(kernel: Option<u64>, seen: &crate::watch::ObservedPeaks) -> Option<u64> {
-    let from_run = kernel.filter(|p| seen.memory_peak_base.is_none_or(|base| *p > base));
+/// peak), then the largest ward saw; never above the limit (see
+/// [`crate::cgroup::limits::peak_within`]).
+fn run_peak(
+    kernel: Option<u64>,
+    limit: Option<u64>,
+    seen: &crate::watch::ObservedPeaks,
+) -> Option<u64> {
+    let from_run = kernel
+        .filter(|p| seen.memory_peak_base.is_none_or(|base| *p > base))
+        .and_then(|p| limit.map_or(Some(p), |l| crate::cgroup::limits::peak_within(p, l)));
     from_run.or(seen.memory_peak_seen)
 }
 
@@ -645,6 +656,21 @@ mod tests {
         snap.cgroup.memory.peak = Some(50 << 20);
         let r = build(&inputs(&f, Some(&snap), 0));
         assert_eq!(r.json["memory"]["peak_bytes"], 50u64 << 20);
+    }
+
+    #[test]
+    fn a_peak_one_charge_past_the_limit_is_reported_at_the_limit() {
+        // A group under a parent's 512 MiB limit: the kernel's peak for the
+        // group passed the limit by a refused charge.
+        let mut f = RunFacts::new("app".into());
+        f.main_end = Some(ChildEnd::Signaled(libc::SIGKILL));
+        f.main_ended = Some(Instant::now());
+        let mut snap = oom_snapshot();
+        snap.cgroup.memory.peak = Some((512 << 20) + 249_856);
+        let r = build(&inputs(&f, Some(&snap), 0));
+        assert_eq!(r.json["memory"]["peak_bytes"], 512u64 << 20);
+        assert_eq!(r.json["memory"]["peak_ratio"], 1.0);
+        assert!(r.text.contains("512.0 MiB of the 512.0 MiB"), "{}", r.text);
     }
 
     #[test]

@@ -946,7 +946,7 @@ impl Sampling {
             .cgroup
             .memory
             .peak
-            .filter(|p| limit.is_none_or(|l| *p <= l.bytes))
+            .and_then(|p| limit.map_or(Some(p), |l| crate::cgroup::limits::peak_within(p, l.bytes)))
             .or(self.peaks.memory_peak_seen);
         let context = OomContext {
             limit_bytes: limit.map(|l| l.bytes),
@@ -1386,9 +1386,10 @@ fn oom_kill_words(victim: Option<&OomVictim>, ctx: &OomContext, total: u64) -> S
             v.pid
         ),
         Some(v) => format!(
-            "most likely killed {} (pid {}): a zombie killed by SIGKILL right after the OOM",
+            "most likely killed {} (pid {}): {}",
             v.name.as_deref().unwrap_or("a process"),
-            v.pid
+            v.pid,
+            v.evidence
         ),
         None if ctx.not_looked => "killed a process in the container that was not ward's child; ward did not look for it, the group being full of memory the kernel cannot reclaim".to_string(),
         None => format!(
@@ -1801,6 +1802,29 @@ mod tests {
         assert!(line.contains("ward did not look for it"), "{line}");
         assert!(!line.contains("largest now"), "{line}");
         assert!(!line.contains("its parent reaped it"), "{line}");
+    }
+
+    #[test]
+    fn the_oom_line_gives_the_evidence_that_names_a_likely_victim() {
+        use victims::evidence;
+        for ev in [
+            evidence::GONE,
+            evidence::REAPED_NEAR,
+            evidence::SIGKILL_ZOMBIE,
+        ] {
+            let v = OomVictim {
+                pid: 5,
+                name: Some("python3".into()),
+                certain: false,
+                evidence: ev,
+                oom_score: None,
+            };
+            let line = oom_kill_words(Some(&v), &OomContext::default(), 1);
+            assert!(
+                line.contains(&format!("most likely killed python3 (pid 5): {ev}")),
+                "{line}"
+            );
+        }
     }
 
     #[test]

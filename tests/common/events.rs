@@ -29,13 +29,12 @@ impl Evidence for Container<'_> {
     }
 }
 
-/// ward's lines for event `key` in `text` (human format: `ward: [key] ` or
-/// `ward: warning [key] `), in order.
+/// ward's lines for event `key` in `text` (human format: `ward: [key] `,
+/// `ward: warning [key] ` or `ward: error [key] `), in order.
 pub fn events<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
-    let warning = format!("ward: warning [{key}] ");
-    let info = format!("ward: [{key}] ");
+    let heads = ["", "warning ", "error "].map(|level| format!("ward: {level}[{key}] "));
     text.lines()
-        .filter(|l| l.starts_with(&warning) || l.starts_with(&info))
+        .filter(|l| heads.iter().any(|h| l.starts_with(h.as_str())))
         .collect()
 }
 
