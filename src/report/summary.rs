@@ -204,7 +204,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
         peak,
         real_limit.map(|l| l.bytes),
         peak_ratio,
-        last60,
+        snap.and_then(|s| s.ratios.throttle_60s),
         fork_failures,
         pids_max,
     );
@@ -220,7 +220,7 @@ fn sentence(
     peak: Option<u64>,
     limit: Option<u64>,
     peak_ratio: Option<f64>,
-    throttle60: Option<f64>,
+    throttle60: Option<crate::watch::throttle::ThrottleRatio>,
     fork_failures: Option<u64>,
     pids_max: Option<u64>,
 ) -> String {
@@ -346,7 +346,7 @@ fn sentence(
             format!(
                 "{}{} (pid {})",
                 if v.certain { "" } else { "most likely " },
-                v.name.as_deref().unwrap_or("?"),
+                v.name.as_deref().unwrap_or("a process"),
                 v.pid
             )
         })
@@ -374,15 +374,17 @@ fn sentence(
             if f.oom_kills_total == 1 { "" } else { "s" }
         ));
     }
-    if let Some(r) = throttle60.filter(|r| *r >= 0.2) {
+    if let Some(t) = throttle60.filter(|t| t.ratio >= 0.2) {
         let lim = i
             .snapshot
             .and_then(|s| s.limits.cpu.as_ref())
             .map(|c| format!(" (limit {} cores)", cores(c.cores)))
             .unwrap_or_default();
         out.push_str(&format!(
-            ". CPU was throttled in {} of periods over the last 60 s{lim}",
-            pct(r)
+            // A run shorter than the window: the seconds it covers.
+            ". CPU was throttled in {} of periods over the last {}{lim}",
+            pct(t.ratio),
+            crate::units::secs(Duration::try_from_secs_f64(t.span_s.min(60.0)).unwrap_or_default())
         ));
     }
     if let Some(n) = fork_failures.filter(|n| *n > 0) {
@@ -398,7 +400,7 @@ fn sentence(
         out.push_str(&format!(
             ". Up to {} zombies were left unreaped; {} (pid {pid}) never waited for {n} of them",
             f.observed.unreaped_peak,
-            name.as_deref().unwrap_or("?")
+            name.as_deref().unwrap_or("a process")
         ));
     }
     out.push('.');
@@ -711,6 +713,58 @@ mod tests {
             "{}",
             r.text
         );
+    }
+
+    #[test]
+    fn throttling_is_said_over_the_seconds_the_window_covers() {
+        let mut f = RunFacts::new("app".into());
+        f.main_end = Some(ChildEnd::Exited(0));
+        f.main_ended = Some(Instant::now());
+        let mut snap = oom_snapshot();
+        let t = |span_s| crate::watch::throttle::ThrottleRatio {
+            ratio: 0.75,
+            periods: 40,
+            usage_cores: 0.1,
+            span_s,
+        };
+        for (span, words) in [(5.5, "over the last 5.5 s"), (60.0, "over the last 60 s")] {
+            snap.ratios.throttle_60s = Some(t(span));
+            let r = build(&inputs(&f, Some(&snap), 0));
+            assert!(
+                r.text.contains(&format!("75.0% of periods {words}")),
+                "{}",
+                r.text
+            );
+        }
+    }
+
+    #[test]
+    fn a_victim_without_a_name_is_a_process_not_a_question_mark() {
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(0);
+        let t = Instant::now();
+        let v = crate::watch::OomVictim {
+            pid: 5,
+            name: None,
+            certain: false,
+            evidence: crate::watch::victims::evidence::REAPED_NEAR,
+            oom_score: None,
+        };
+        let findings = crate::watch::victims::RiseFindings {
+            gone: vec![v],
+            survivors: vec![2],
+        };
+        f.note_oom(1, t, findings);
+        f.main_end = Some(ChildEnd::Exited(1));
+        f.main_ended = Some(t);
+        let r = build(&inputs(&f, Some(&oom_snapshot()), 1));
+        assert!(
+            r.text.contains("most likely a process (pid 5)"),
+            "{}",
+            r.text
+        );
+        assert!(!r.text.contains('?'), "{}", r.text);
     }
 
     #[test]

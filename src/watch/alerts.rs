@@ -246,7 +246,7 @@ impl AlertState {
                 level: Level::Warning,
                 key: "fork_failed",
                 msg: format!(
-                    "the kernel refused {} fork{} since the last sample: the pids limit{} is reached ({now} refusals in all); programs see 'Resource temporarily unavailable'",
+                    "the kernel refused {} fork{} since the last sample: the pids limit{} is reached ({now} in all); programs see 'Resource temporarily unavailable'",
                     now - before,
                     if now - before == 1 { "" } else { "s" },
                     max.map(|m| format!(" of {m}")).unwrap_or_default()
