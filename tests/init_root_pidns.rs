@@ -296,6 +296,34 @@ fn grace_kills_stragglers_that_ignore_term() {
 }
 
 #[test]
+fn a_stop_during_the_grace_cuts_it_short() {
+    // The main process is gone and the stragglers ignore SIGTERM: ward waits
+    // out --grace. A stop then (a second `docker stop`, or the first one
+    // arriving late) means the orchestrator's SIGKILL is coming: ward
+    // SIGKILLs the rest now and writes its report. Before, the stop was
+    // ignored at debug level and ward sat out the whole grace (longer than
+    // this test's 60 s guard).
+    let Some(cmd) = pid1(
+        "grace_cut",
+        "--no-watch --grace 120s -- WL stragglers 3 --ignore-term",
+    ) else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while !p.stderr_now().contains("[shutdown] sent SIGTERM to 3") {
+        assert!(std::time::Instant::now() < until, "{}", p.stderr_now());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.expect_stderr("[signal_ignored] SIGTERM received after the main process ended; not forwarded: a stop");
+    out.expect_stderr("3 processes still running");
+    out.expect_stderr("[exit_report]");
+}
+
+#[test]
 fn grace_ends_as_soon_as_stragglers_are_gone() {
     let line = "--no-watch --grace 30s -- WL stragglers 10 --exit-after 100";
     let Some(cmd) = pid1("grace_early", line) else {

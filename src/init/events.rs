@@ -64,18 +64,21 @@ pub fn signal_dropped(signo: i32) {
 }
 
 /// `signal_ignored`: a signal after the main process ended.
-pub fn signal_ignored(signo: i32) {
-    if log::enabled(Level::Debug) {
-        log::event(
-            Level::Debug,
-            "signal_ignored",
-            &format!(
-                "{} received after the main process ended; not forwarded",
-                signal_name(signo)
-            ),
-            &[("signal", json!(signo))],
-        );
-    }
+pub fn signal_ignored(signo: i32, cuts_grace: bool) {
+    log::event(
+        Level::Info,
+        "signal_ignored",
+        &format!(
+            "{} received after the main process ended; not forwarded{}",
+            signal_name(signo),
+            if cuts_grace {
+                ": a stop, so what is left gets SIGKILL now, not at the end of --grace"
+            } else {
+                ""
+            }
+        ),
+        &[("signal", json!(signo))],
+    );
 }
 
 /// `reaping_summary` (debug): how the reaping passes went, at exit. The

@@ -331,7 +331,16 @@ impl<'a> Reaper<'a> {
             return;
         }
         if self.shutdown.phase() != Phase::Running {
-            events::signal_ignored(sig.signo);
+            // A stop while the rest drain: the orchestrator's clock runs, and
+            // the exit report must come out before its SIGKILL.
+            let cut =
+                self.shutdown.phase() == Phase::Draining && self.stop.is_stop_signal(sig.signo);
+            events::signal_ignored(sig.signo, cut);
+            if cut {
+                self.timers.cancel(Timer::Grace);
+                let steps = self.shutdown.grace_over();
+                self.carry_out(&steps, Instant::now());
+            }
             return;
         }
         let disp = signals::rewrite(&self.cfg.rewrite, sig.signo);
