@@ -296,6 +296,31 @@ fn grace_kills_stragglers_that_ignore_term() {
 }
 
 #[test]
+fn a_script_that_execs_its_app_is_reported_as_the_app() {
+    if !require_root("exec_name") {
+        return;
+    }
+    // An entrypoint script that ends in `exec`: the process ward started is
+    // the app from then on, and the report names it so (as the kernel's OOM
+    // line would). Before, it said "main process sh".
+    let script = sh("exec WL sleep 1.5");
+    let mut args = vec!["--watch-interval", "200ms", "--"];
+    args.extend(script.iter().map(String::as_str));
+    let out = run(ward_pid1(&args), T);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    let report = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("[exit_report]"))
+        .unwrap_or_else(|| panic!("no report\n{}", out.dump()));
+    assert!(
+        report.contains("main process ward-workload (pid ") && report.contains(", started as sh)"),
+        "{}",
+        out.dump()
+    );
+}
+
+#[test]
 fn a_stop_during_the_grace_cuts_it_short() {
     // The main process is gone and the stragglers ignore SIGTERM: ward waits
     // out --grace. A stop then (a second `docker stop`, or the first one
@@ -318,7 +343,9 @@ fn a_stop_during_the_grace_cuts_it_short() {
     p.signal_ward(libc::SIGTERM);
     let out = p.wait();
     assert_eq!(out.code, 0, "{}", out.dump());
-    out.expect_stderr("[signal_ignored] SIGTERM received after the main process ended; not forwarded: a stop");
+    out.expect_stderr(
+        "[signal_ignored] SIGTERM received after the main process ended; not forwarded: a stop",
+    );
     out.expect_stderr("3 processes still running");
     out.expect_stderr("[exit_report]");
 }

@@ -365,9 +365,26 @@ pub fn command_name(argv0: &std::ffi::OsStr) -> String {
     s.rsplit('/').next().unwrap_or(&s).to_string()
 }
 
+/// True when `comm`, a process's name as the kernel keeps it (at most 15
+/// bytes), is not `command`'s: the process `exec`ed something else.
+pub fn renamed(comm: &str, command: &str) -> bool {
+    const COMM_MAX: usize = 15;
+    !(comm == command || (comm.len() == COMM_MAX && command.starts_with(comm)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renamed_only_when_the_name_is_another_programs() {
+        assert!(!renamed("java", "java"));
+        assert!(renamed("dd", "entrypoint.sh"));
+        assert!(renamed("python3", "sh"));
+        // The kernel cuts names at 15 bytes.
+        assert!(!renamed("my-application-", "my-application-server"));
+        assert!(renamed("my-app", "my-application-server"));
+    }
 
     #[test]
     fn command_name_is_basename_only() {

@@ -56,6 +56,9 @@ pub struct Report {
 struct Main<'a> {
     pid: i32,
     command: &'a str,
+    /// Its name at the last census, when it `exec`ed another program.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,7 +159,17 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
             "exit_code": i.exit_code,
             "cause": i.verdict.cause,
             "oom_evidence": i.verdict.oom,
-            "main": Main { pid: f.main_pid, command: &f.command, code, signal },
+            "main": Main {
+                pid: f.main_pid,
+                command: &f.command,
+                name: f
+                    .observed
+                    .main_name
+                    .as_deref()
+                    .filter(|n| crate::report::facts::renamed(n, &f.command)),
+                code,
+                signal,
+            },
             "started_at": rfc3339(f.started_wall),
             "ended_at": rfc3339(SystemTime::now()),
             "duration_s": duration_s,
@@ -225,7 +238,13 @@ fn sentence(
     pids_max: Option<u64>,
 ) -> String {
     let f = i.facts;
-    let who = format!("main process {} (pid {})", f.command, f.main_pid);
+    let who = match f.observed.main_name.as_deref() {
+        Some(now) if crate::report::facts::renamed(now, &f.command) => format!(
+            "main process {now} (pid {}, started as {})",
+            f.main_pid, f.command
+        ),
+        _ => format!("main process {} (pid {})", f.command, f.main_pid),
+    };
     let code = if i.exit_code == i.raw_code {
         format!("exit {}", i.exit_code)
     } else {

@@ -122,6 +122,9 @@ pub struct ObservedPeaks {
     pub fork_failures_base: Option<u64>,
     /// Most unreaped zombies seen at once.
     pub unreaped_peak: u32,
+    /// The main process's name (comm) at the last census that saw it alive:
+    /// not the command ward started when a script `exec`s its app.
+    pub main_name: Option<String>,
     /// The parent that failed to reap the most, at that peak: (pid, name, count).
     pub worst_parent: Option<(i32, Option<String>, u32)>,
     /// First throttling counters: (periods, throttled, throttled_usec).

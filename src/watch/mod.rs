@@ -828,6 +828,12 @@ impl Sampling {
         let _ = self.check_oom_counted(end, board, sampled);
         if fresh {
             self.refresh_candidates(high);
+            self.note_main_name(
+                board
+                    .reaper
+                    .main_pid
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            );
         }
         for w in self.alerts.evaluate(&self.snap, &self.thresholds) {
             log::event(w.level, w.key, &w.msg, &w.fields);
@@ -1104,6 +1110,20 @@ impl Sampling {
             }
         }
         self.candidates = c;
+    }
+
+    /// What the main process is called now, by the census just taken: a
+    /// script that `exec`s its app is that app from then on, and the report
+    /// names it so (the kernel's OOM line does too).
+    fn note_main_name(&mut self, main: i32) {
+        let table = self.sampler.table();
+        let Some(entry) = table.get(main).filter(|e| !e.is_zombie()) else {
+            return;
+        };
+        let name = table.name(entry);
+        if self.peaks.main_name.as_deref() != Some(name) {
+            self.peaks.main_name = Some(name.to_string());
+        }
     }
 
     /// Keeps the peaks the exit report needs.
