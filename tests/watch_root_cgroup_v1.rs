@@ -14,7 +14,7 @@ use std::sync::MutexGuard;
 use std::time::Duration;
 
 use common::cgroup_v1::{CgroupV1, require_v1};
-use common::events::{number_after, number_before};
+use common::events::{Evidence, number_after, number_before};
 use common::{Outcome, run, serial, ward_pid1, workload};
 
 /// The v1 controllers every case gets a group in.
@@ -149,6 +149,32 @@ fn root_v1_oom_kill_of_the_main_child_is_named_and_exits_137() {
     out.has(out.one("child_exited"), "killed by SIGKILL");
     let w = out.one("watching");
     out.has(w, "memory 32.0 MiB (own cgroup)");
+}
+
+#[test]
+fn root_v1_an_oom_kill_in_the_first_second_is_on_the_last_emf_line() {
+    let Some((_serial, cg)) = case(
+        "root_v1_an_oom_kill_in_the_first_second_is_on_the_last_emf_line",
+        "oomemf",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(32);
+    // The hog fills 32 MiB at once: the OOM kill comes well within a second
+    // of the start, where the closing EMF line used to be skipped as too
+    // short to mean anything, so the dashboard never saw the kill.
+    let out = ward_in(&cg, &["--emf", "--", workload(), "hog", "100"]);
+    assert_eq!(out.code, 137, "{}", out.dump());
+    let emf: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| out.fail(&format!("{e}: {l}"))))
+        .collect();
+    let last = emf.last().unwrap_or_else(|| out.fail("no EMF line"));
+    assert_eq!(last["OomKills"], 1, "{}", out.dump());
+    // Over a fraction of a second a CPU percent is noise: left out.
+    assert!(last.get("CpuUtilization").is_none(), "{last}");
 }
 
 #[test]

@@ -87,6 +87,18 @@ pub struct EmfValues {
     pub fork_failures: Option<u64>,
 }
 
+impl EmfValues {
+    /// For a closing line less than a second after the one before: a CPU
+    /// percent over so short an interval is noise and is left out, and the
+    /// line is worth writing only when it counts something (the OOM kill or
+    /// the refused fork that ended the container).
+    pub fn keep_when_short(&mut self) -> bool {
+        self.cpu_pct = None;
+        self.cpu_throttled_pct = None;
+        self.oom_kills.unwrap_or(0) > 0 || self.fork_failures.unwrap_or(0) > 0
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Counters {
     at_ms: u64,
@@ -266,6 +278,23 @@ mod tests {
             (vals.cpu_throttled_pct, vals.cpu_pct),
             (Some(0.0), Some(0.0))
         );
+    }
+
+    #[test]
+    fn a_short_closing_line_is_kept_only_for_what_it_counts() {
+        // The OOM kill that ended the container 0.3 s after the last line.
+        let mut iv = EmfInterval::starting_at(&view(10, 1000, 100, 0), 0);
+        let mut vals = iv.step(&view(11, 1010, 101, 1), 300);
+        assert!(vals.keep_when_short());
+        assert_eq!(vals.oom_kills, Some(1));
+        assert_eq!((vals.cpu_pct, vals.cpu_throttled_pct), (None, None));
+        // Nothing counted: a CPU percent over 0.3 s is all it would say.
+        let mut vals = iv.step(&view(11, 1012, 101, 1), 600);
+        assert!(!vals.keep_when_short());
+        // A refused fork counts too.
+        let mut v = view(11, 1014, 101, 1);
+        v.fork_failures = Some(9);
+        assert!(iv.step(&v, 900).keep_when_short());
     }
 
     #[test]

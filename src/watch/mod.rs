@@ -686,12 +686,10 @@ impl Observer {
     /// interval old) and schedules the next.
     fn write_emf(&mut self, fresh: bool) {
         let Some(e) = &mut self.emf else { return };
-        // The closing line only when its interval is long enough to mean
-        // something (a CPU percent over 5 ms is noise).
+        // A closing line soon after the last one (or the start) carries only
+        // what it counts (see `keep_when_short`).
         let last = e.next.checked_sub(e.plan.interval);
-        if !fresh && last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-            return;
-        }
+        let short = !fresh && last.is_some_and(|t| t.elapsed() < Duration::from_secs(1));
         if fresh && let Some(s) = &mut self.sampling {
             s.sampler.take_cgroup_only(Instant::now(), &mut s.snap);
             s.record();
@@ -701,7 +699,10 @@ impl Observer {
         let Some(e) = &mut self.emf else { return };
         let view = self.board.metrics_view();
         let now_ms = epoch_ms();
-        let values = e.interval.step(&view, now_ms);
+        let mut values = e.interval.step(&view, now_ms);
+        if short && !values.keep_when_short() {
+            return;
+        }
         let ctx = e.context.get_or_insert_with(EmfContext::bare);
         log::raw_line(&render_emf(&values, ctx, now_ms));
     }
