@@ -105,6 +105,23 @@ fn status_as_pid1_names_the_parent_that_does_not_reap() {
 }
 
 #[test]
+fn status_of_a_ward_that_does_not_watch_reads_the_limits_itself() {
+    if !require_root("status_no_watch") {
+        return;
+    }
+    // With --no-watch ward has no limits to serve. Before, `ward status`
+    // said "no cgroup could be read", though it can read it itself.
+    let p = Proc::start(ward_pid1(["--no-watch", "--", "sleep", "60"]), T);
+    let ward_pid = p.ward_pid();
+    let out = status_until(ward_pid, &[], |o| o.stdout.contains("ward 0.1.0, PID 1"));
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = &out.stdout;
+    assert!(text.contains("Limits and usage (cgroup "), "{text}");
+    assert!(!text.contains("no cgroup could be read"), "{text}");
+    drop(p);
+}
+
+#[test]
 fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
     if !require_root("status_without_ward") {
         return;

@@ -328,7 +328,7 @@ pub static FLAGS: &[Flag] = &[
         default: Shown::Words("watching on"),
         section: Section::Watching,
         help: "do not watch: no sampling, no warnings",
-        details: "",
+        details: "no cgroup is read, so the child's oom_score_adj raise is sized for the host's memory",
     },
     Flag {
         long: "warn-memory",

@@ -139,8 +139,11 @@ pub fn gather(proc_root: &Path) -> StatusDoc {
         },
         Err(e) => doc.history_unavailable = Some(e.to_string()),
     }
-    if doc.live.is_none() {
-        doc.source = "proc".into();
+    // ward with --no-watch answers without limits: read them here too.
+    if doc.container.is_none() {
+        if doc.live.is_none() {
+            doc.source = "proc".into();
+        }
         match read_container() {
             Ok(c) => doc.container = Some(c),
             Err(e) => doc.errors.push(e),
