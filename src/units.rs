@@ -33,7 +33,9 @@ pub fn cores(c: f64) -> String {
 
 /// A duration in words for the log: `500 ms`, `2.5 s`.
 pub fn secs(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
+    if d < Duration::from_millis(1) {
+        format!("{} us", d.as_micros())
+    } else if d < Duration::from_secs(1) {
         format!("{} ms", d.as_millis())
     } else {
         let s = d.as_secs_f64();
@@ -131,5 +133,9 @@ mod tests {
         assert_eq!(cores(0.5), "0.5");
         assert_eq!(cores(2.0), "2");
         assert_eq!(cores(0.126), "0.13");
+        assert_eq!(secs(Duration::from_micros(100)), "100 us");
+        assert_eq!(secs(Duration::from_millis(500)), "500 ms");
+        assert_eq!(secs(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(secs(Duration::from_secs(3)), "3 s");
     }
 }

@@ -65,6 +65,10 @@ fn bad_input_is_one_line_and_exit_2() {
         ),
         (&["--stop-signal", "KILL", "--", "true"], "--stop-signal: "),
         (&["-p", "STOP", "--", "true"], "invalid parent-death signal"),
+        (
+            &["--report-file", "", "--", "true"],
+            "--report-file: empty path",
+        ),
         (&["--pdeathsig", "CHLD", "--", "true"], "--pdeathsig: "),
         (&["-r", "RTMIN++1:TERM", "--", "true"], "invalid signal"),
         (&["--bogus", "--", "true"], "--bogus"),

@@ -103,7 +103,14 @@ where
                     .map_err(|_| in_flag("value is not UTF-8".into()))?;
                 apply(d, &text).map_err(in_flag)?;
             }
-            Apply::Raw(apply) => apply(d, parser.value().map_err(lexopt_err)?),
+            Apply::Raw(apply) => {
+                let raw = parser.value().map_err(lexopt_err)?;
+                if raw.is_empty() {
+                    // The variable set empty means unset; the flag has no such use.
+                    return Err(in_flag("empty path".into()));
+                }
+                apply(d, raw)
+            }
         }
     }
     Ok(None)

@@ -19,7 +19,13 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
         return Err(bad());
     }
-    let value = crate::units::decimal(num).ok_or_else(bad)?;
+    let too_long = || format!("invalid duration '{text}': at most 24h");
+    let value = match crate::units::decimal(num) {
+        Some(v) => v,
+        // Digits and one point that still do not fit: far too long.
+        None if num.matches('.').count() <= 1 => return Err(too_long()),
+        None => return Err(bad()),
+    };
     let scale = match unit {
         "" | "s" => 1.0,
         "ms" => 0.001,
@@ -31,7 +37,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     let secs = value * scale;
     // A day is far beyond any stop timeout an orchestrator allows.
     if !secs.is_finite() || secs > 86_400.0 {
-        return Err(format!("invalid duration '{text}': at most 24h"));
+        return Err(too_long());
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -183,6 +189,18 @@ mod tests {
         ] {
             let err = duration(bad).unwrap_err();
             assert!(err.contains("invalid duration"), "{bad}: {err}");
+        }
+        // Too long is too long, whether or not the digits fit a u64.
+        for long in [
+            "25h",
+            "18446744073709551615s",
+            "18446744073709551616s",
+            "99999999999999999999",
+        ] {
+            assert!(
+                duration(long).unwrap_err().ends_with("at most 24h"),
+                "{long}"
+            );
         }
     }
 
