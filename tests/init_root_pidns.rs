@@ -321,6 +321,21 @@ fn a_script_that_execs_its_app_is_reported_as_the_app() {
 }
 
 #[test]
+fn a_stop_from_the_main_process_itself_is_said_so() {
+    if !require_root("stop_from_main") {
+        return;
+    }
+    // An app that asks PID 1 to stop the container: the line names it as the
+    // main process, not as a bare pid to look up.
+    let script = sh("kill -TERM 1; sleep 5");
+    let mut args = vec!["--no-watch", "--"];
+    args.extend(script.iter().map(String::as_str));
+    let out = run(ward_pid1(&args), T);
+    assert_eq!(out.code, 143, "{}", out.dump());
+    out.expect_stderr("[stop_requested] received SIGTERM from the main process itself (pid ");
+}
+
+#[test]
 fn a_stop_during_the_grace_cuts_it_short() {
     // The main process is gone and the stragglers ignore SIGTERM: ward waits
     // out --grace. A stop then (a second `docker stop`, or the first one

@@ -364,9 +364,15 @@ impl<'a> Reaper<'a> {
     }
 
     fn record_stop_request(&mut self, sig: Received, now: Instant) {
-        let from = events::sender_words(sig.from_pid, None, self.is_pid1);
+        let own = sig.from_pid != 0 && sig.from_pid == self.child.pid;
+        let from = if own {
+            format!("the main process itself (pid {})", sig.from_pid)
+        } else {
+            events::sender_words(sig.from_pid, None, self.is_pid1)
+        };
         events::stop_requested(sig.signo, sig.from_pid, &from);
         if sig.from_pid != 0
+            && !own
             && let Some(w) = &mut self.watch
         {
             // The sender's name is in /proc: the watch thread reads it, and
