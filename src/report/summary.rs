@@ -417,7 +417,7 @@ fn sentence(
         && let Some((pid, name, n)) = &f.observed.worst_parent
     {
         out.push_str(&format!(
-            ". Up to {} zombies were left unreaped; {} (pid {pid}) never waited for {n} of them",
+            ". Up to {} zombies at once were left unreaped during the run; {} (pid {pid}) never waited for {n} of them",
             f.observed.unreaped_peak,
             name.as_deref().unwrap_or("a process")
         ));
@@ -755,6 +755,18 @@ mod tests {
                 r.text
             );
         }
+    }
+
+    #[test]
+    fn zombies_of_the_run_are_said_as_a_peak_not_as_left_at_the_end() {
+        let mut f = RunFacts::new("app".into());
+        f.main_end = Some(ChildEnd::Exited(0));
+        f.main_ended = Some(Instant::now());
+        f.observed.unreaped_peak = 8;
+        f.observed.worst_parent = Some((7, Some("sleep".into()), 8));
+        let r = build(&inputs(&f, Some(&oom_snapshot()), 0));
+        let want = "Up to 8 zombies at once were left unreaped during the run; sleep (pid 7) never waited for 8 of them";
+        assert!(r.text.contains(want), "{}", r.text);
     }
 
     #[test]
