@@ -144,6 +144,26 @@ fn a_usage_error_is_json_when_the_command_line_asks_for_json() {
 }
 
 #[test]
+fn a_misspelt_variable_is_named_not_ignored_without_a_word() {
+    let env = [
+        ("WARD_KILL_AFTR", OsStr::new("25s")),
+        ("WARD_GRACE", OsStr::new("1s")),
+    ];
+    let out = ward(&["--no-watch", "--", "true"], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("unknown_variable"))
+        .collect();
+    assert_eq!(
+        lines,
+        ["ward: warning [unknown_variable] ignored, no option reads it: WARD_KILL_AFTR"],
+        "{out:?}"
+    );
+}
+
+#[test]
 fn double_dash_always_means_a_program() {
     // No program named status exists on PATH: ward ran it, and exec said so.
     let out = ward(&["--", "status"], &[]);

@@ -179,11 +179,61 @@ where
     parse::run_config(args, env)
 }
 
+/// True for a `WARD_*` name no option reads: a misspelt variable
+/// (`WARD_KILL_AFTR`) would otherwise be ignored without a word.
+pub fn unknown_variable(name: &[u8]) -> bool {
+    name.starts_with(b"WARD_")
+        && !defs::FLAGS
+            .iter()
+            .any(|f| f.env.name().is_some_and(|v| v.as_bytes() == name))
+}
+
+/// The [`unknown_variable`]s of this process's environment, comma-separated
+/// (empty: none), read from the C `environ` block: std's iterator copies
+/// every variable and costs 2 KiB of binary. Call it before any thread
+/// exists, so that nothing changes the block meanwhile.
+pub fn unknown_variables_now() -> String {
+    unsafe extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    let mut out = String::new();
+    // SAFETY: `environ` is a null-terminated array of C strings, unchanged
+    // while no other thread runs (see above).
+    unsafe {
+        let mut at = environ;
+        while !at.is_null() && !(*at).is_null() {
+            let entry = std::ffi::CStr::from_ptr(*at).to_bytes();
+            let name = entry.split(|&b| b == b'=').next().unwrap_or(entry);
+            if unknown_variable(name) {
+                if !out.is_empty() {
+                    out.push_str(", ");
+                }
+                out.push_str(&String::from_utf8_lossy(name));
+            }
+            at = at.add(1);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     use std::os::unix::ffi::OsStringExt;
+
+    #[test]
+    fn unknown_ward_variables_are_named_and_others_left_alone() {
+        for known in ["WARD_KILL_AFTER", "WARD_WATCH", "WARD_LOG_FORMAT"] {
+            assert!(!unknown_variable(known.as_bytes()), "{known}");
+        }
+        for other in ["PATH", "WARDEN", "ward_grace"] {
+            assert!(!unknown_variable(other.as_bytes()), "{other}");
+        }
+        for typo in ["WARD_KILL_AFTR", "WARD_", "WARD_GRACE_"] {
+            assert!(unknown_variable(typo.as_bytes()), "{typo}");
+        }
+    }
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
         let env: Vec<(&str, OsString)> = env.iter().map(|(k, v)| (*k, v.into())).collect();

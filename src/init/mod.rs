@@ -65,16 +65,18 @@ pub fn run(cfg: Config) -> u8 {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
     }
+    // Before the watch thread exists: read from the environment block.
+    let unknown = crate::cli::unknown_variables_now();
     log::configure(cfg.log_level, cfg.log_format);
     // Before the first line: a stderr nobody reads must not block even that.
     log::init_sink();
-    let code = supervise(cfg);
+    let code = supervise(cfg, &unknown);
     log::flush(LOG_FLUSH_AT_EXIT);
     code
 }
 
 /// Everything between the sink's set-up and the final flush.
-fn supervise(cfg: Config) -> u8 {
+fn supervise(cfg: Config, unknown: &str) -> u8 {
     // SAFETY: getpid cannot fail.
     let is_pid1 = unsafe { libc::getpid() } == 1;
     become_reaper(is_pid1, &cfg);
@@ -200,6 +202,14 @@ fn supervise(cfg: Config) -> u8 {
     // Said once the child runs: an exec failure stays a one-line answer.
     if let Some(shield) = &shield {
         log_shield(shield);
+    }
+    if !unknown.is_empty() {
+        log::event(
+            Level::Warning,
+            "unknown_variable",
+            &format!("ignored, no option reads it: {unknown}"),
+            &[],
+        );
     }
     log::event(
         Level::Debug,

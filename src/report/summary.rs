@@ -403,7 +403,8 @@ fn sentence(
             // A run shorter than the window: the seconds it covers.
             ". CPU was throttled in {} of periods over the last {}{lim}",
             pct(t.ratio),
-            crate::units::secs(Duration::try_from_secs_f64(t.span_s.min(60.0)).unwrap_or_default())
+            // `as` turns NaN and negatives into 0.
+            crate::units::secs(Duration::from_millis((t.span_s.min(60.0) * 1000.0) as u64))
         ));
     }
     if let Some(n) = fork_failures.filter(|n| *n > 0) {
