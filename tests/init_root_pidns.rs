@@ -214,11 +214,7 @@ fn kill_after_sigkills_a_child_that_ignores_term() {
 /// main child itself, as a runtime would; returns the run and its report line.
 fn killed_from_outside_after(p: Proc, event: &str, settle: Duration) -> (Outcome, String) {
     let ward = p.ward_pid();
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    while !p.stderr_now().contains(event) {
-        assert!(std::time::Instant::now() < until, "{}", p.stderr_now());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    p.wait_stderr(event);
     std::thread::sleep(settle);
     let main = children(ward);
     assert_eq!(main.len(), 1, "ward's children: {main:?}");
@@ -226,12 +222,7 @@ fn killed_from_outside_after(p: Proc, event: &str, settle: Duration) -> (Outcome
     assert_eq!(unsafe { libc::kill(main[0], libc::SIGKILL) }, 0);
     let out = p.wait();
     assert_eq!(out.code, 137, "{}", out.dump());
-    let report = out
-        .stderr
-        .lines()
-        .find(|l| l.contains("[exit_report]"))
-        .unwrap_or_else(|| panic!("no report\n{}", out.dump()))
-        .to_string();
+    let report = out.one("exit_report").to_string();
     (out, report)
 }
 
@@ -308,11 +299,7 @@ fn a_script_that_execs_its_app_is_reported_as_the_app() {
     args.extend(script.iter().map(String::as_str));
     let out = run(ward_pid1(&args), T);
     assert_eq!(out.code, 0, "{}", out.dump());
-    let report = out
-        .stderr
-        .lines()
-        .find(|l| l.contains("[exit_report]"))
-        .unwrap_or_else(|| panic!("no report\n{}", out.dump()));
+    let report = out.one("exit_report");
     assert!(
         report.contains("main process ward-workload (pid ") && report.contains(", started as sh)"),
         "{}",
@@ -350,11 +337,7 @@ fn a_stop_during_the_grace_cuts_it_short() {
         return;
     };
     let p = Proc::start(cmd, T);
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    while !p.stderr_now().contains("[shutdown] sent SIGTERM to 3") {
-        assert!(std::time::Instant::now() < until, "{}", p.stderr_now());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    p.wait_stderr("[shutdown] sent SIGTERM to 3");
     p.signal_ward(libc::SIGTERM);
     let out = p.wait();
     assert_eq!(out.code, 0, "{}", out.dump());

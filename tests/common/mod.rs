@@ -342,6 +342,17 @@ impl Proc {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Waits until stderr holds `want`; fails the test with all output if
+    /// the deadline passes first.
+    pub fn wait_stderr(&self, want: &str) {
+        while !self.stderr.lock().unwrap().contains(want) {
+            if Instant::now() > self.deadline {
+                self.fail(&format!("no {want:?} on stderr"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn fail(&self, why: &str) -> ! {
         panic!(
             "{why}: {}\n--- stdout:\n{}\n--- stderr:\n{}",
