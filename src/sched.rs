@@ -1,23 +1,33 @@
 //! ward's threads' places in the CPU scheduler.
 //!
-//! - The reaping thread asks the kernel for a short time slice, so that
-//!   when it wakes on a busy CPU (a census on the watch thread, a fork storm
-//!   in the container) it runs first. It needs a few microseconds per
-//!   signal or reap, so it takes nothing from anyone.
-//! - The watch thread takes the batch policy: the same share of the CPU,
-//!   but its wake-ups never preempt the thread running (the reaper, or the
-//!   application's). Its looks wait for the next free moment; at the
-//!   child's start its first look used to push the reaper off its CPU while
-//!   the other CPU sat idle. The serving thread takes it too.
+//! - The reaping thread keeps the kernel's default slice, and asks for the
+//!   shortest one (0.1 ms) only during a burst of exits: in a fork storm it
+//!   wakes on CPUs busy with the storm's processes, and a shorter slice
+//!   than theirs lets it run first. Outside a burst a short slice made each
+//!   forwarded signal's wake-up preempt its sender, which then had to run
+//!   again before the CPU could idle, and the child's wake-up went to the
+//!   other CPU: a slower round trip for nothing.
+//! - The watch thread takes the batch policy with the longest slice (100
+//!   ms): the same share of the CPU, but its wake-ups never preempt the
+//!   thread running (the reaper, or the application's), and any thread
+//!   that wakes while it runs a census has the shorter slice and runs
+//!   first. The serving thread takes the same.
 //!
-//! Owns one scheduler call per thread, for the calling thread only; never
-//! changes a nice value, and never applies to the child (called after the
-//! fork, and the setting is per thread).
+//! Owns the scheduler calls for the calling thread only; never changes a
+//! nice value, and never applies to the child (called after the fork, and
+//! the setting is per thread).
 
-/// The slice asked for: the kernel's smallest (0.1 ms). The default grows
-/// with the number of CPUs (1.4 ms measured on 2 cores); it is about how
-/// long a woken thread may wait behind another that just started its slice.
+/// The reaping thread's slice in a burst: the kernel's smallest (0.1 ms).
+/// The default grows with the number of CPUs (1.4 ms measured on 2 cores);
+/// it is about how long a woken thread may wait behind another that just
+/// started its slice.
 pub const SLICE_NS: u64 = 100_000;
+
+/// The watch and serving threads' slice: the kernel's largest (100 ms).
+/// A thread runs unpreempted only for the shortest slice among those
+/// waiting, so this never holds a CPU longer; it only ranks the thread
+/// behind any other that wakes.
+pub const BACKGROUND_SLICE_NS: u64 = 100_000_000;
 
 /// `struct sched_attr` as the kernel reads it (SCHED_ATTR_SIZE_VER0 plus the
 /// two utilisation clamps, 56 bytes).
@@ -36,22 +46,22 @@ pub struct SchedAttr {
     util_max: u32,
 }
 
-/// The attributes that keep `nice` and the normal policy and ask for a
-/// `slice_ns` slice (kernels before 6.12 ignore the runtime for this policy).
-pub fn short_slice_attr(nice: i32, slice_ns: u64) -> SchedAttr {
+/// The attributes for a fair `policy` that keep `nice` and ask for a
+/// `slice_ns` slice; 0 is the kernel's default (kernels before 6.12 ignore
+/// the runtime for these policies).
+pub fn slice_attr(policy: i32, nice: i32, slice_ns: u64) -> SchedAttr {
     SchedAttr {
         size: std::mem::size_of::<SchedAttr>() as u32,
-        policy: libc::SCHED_OTHER as u32,
+        policy: policy as u32,
         nice,
         runtime: slice_ns,
         ..SchedAttr::default()
     }
 }
 
-/// Asks for the short slice for the calling thread, keeping its nice value.
-/// Fails where the kernel or a seccomp filter refuses; ward works the same
-/// without it, only a little later under load.
-pub fn request_short_slice() -> std::io::Result<()> {
+/// `sched_setattr` for the calling thread with `policy` and `slice_ns`,
+/// keeping its nice value.
+fn set_attr(policy: i32, slice_ns: u64) -> std::io::Result<()> {
     // SAFETY: getpriority for the calling thread. -1 is also a valid nice,
     // so errno tells failure apart.
     let nice = unsafe {
@@ -62,7 +72,7 @@ pub fn request_short_slice() -> std::io::Result<()> {
         }
         n
     };
-    let attr = short_slice_attr(nice, SLICE_NS);
+    let attr = slice_attr(policy, nice, slice_ns);
     // SAFETY: sched_setattr(0 = this thread, a valid sched_attr, flags 0).
     let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
     if rc == 0 {
@@ -72,10 +82,22 @@ pub fn request_short_slice() -> std::io::Result<()> {
     }
 }
 
-/// Moves the calling thread to the batch policy (`sched_setscheduler`
-/// keeps its nice value). Fails only where a seccomp filter refuses; the
+/// Asks for the short slice for the calling thread (`short`), or gives it
+/// back for the kernel's default, keeping its nice value. Fails where the
+/// kernel or a seccomp filter refuses; ward works the same without it,
+/// only a little later under load.
+pub fn request_short_slice(short: bool) -> std::io::Result<()> {
+    set_attr(libc::SCHED_OTHER, if short { SLICE_NS } else { 0 })
+}
+
+/// Moves the calling thread to the batch policy with the long slice,
+/// keeping its nice value; where `sched_setattr` is refused, to the batch
+/// policy alone. Fails only where a seccomp filter refuses both; the
 /// thread then keeps the normal policy.
-pub fn request_batch() -> std::io::Result<()> {
+pub fn request_background() -> std::io::Result<()> {
+    if set_attr(libc::SCHED_BATCH, BACKGROUND_SLICE_NS).is_ok() {
+        return Ok(());
+    }
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: pid 0 is the calling thread; a valid sched_param.
     if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } == 0 {
@@ -89,27 +111,44 @@ pub fn request_batch() -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_attr_is_the_kernels_size_and_keeps_nice() {
-        assert_eq!(std::mem::size_of::<SchedAttr>(), 56);
-        let a = short_slice_attr(5, SLICE_NS);
-        assert_eq!(a.size, 56);
-        assert_eq!(a.policy, 0);
-        assert_eq!(a.nice, 5);
-        assert_eq!(a.runtime, 100_000);
-        assert_eq!((a.flags, a.priority, a.deadline, a.period), (0, 0, 0, 0));
+    /// The calling thread's slice as the kernel reports it (`se.slice` in
+    /// its `sched` file), where the kernel has custom slices and the file.
+    fn own_slice() -> Option<u64> {
+        // SAFETY: gettid cannot fail.
+        let tid = unsafe { libc::gettid() };
+        let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/sched")).ok()?;
+        let line = text.lines().find(|l| l.starts_with("se.slice"))?;
+        line.rsplit(' ').next()?.parse().ok()
     }
 
     #[test]
-    fn a_thread_may_take_the_batch_policy_and_keeps_its_nice_value() {
+    fn the_attr_is_the_kernels_size_and_keeps_nice() {
+        assert_eq!(std::mem::size_of::<SchedAttr>(), 56);
+        let a = slice_attr(libc::SCHED_BATCH, 5, BACKGROUND_SLICE_NS);
+        assert_eq!(a.size, 56);
+        assert_eq!(a.policy, 3);
+        assert_eq!(a.nice, 5);
+        assert_eq!(a.runtime, 100_000_000);
+        assert_eq!((a.flags, a.priority, a.deadline, a.period), (0, 0, 0, 0));
+        assert_eq!(slice_attr(libc::SCHED_OTHER, 0, 0).policy, 0);
+    }
+
+    #[test]
+    fn a_thread_may_take_the_background_place_and_keeps_its_nice_value() {
         std::thread::spawn(|| {
+            let before = own_slice();
             // SAFETY: raising this thread's own nice value needs no privilege.
             unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 4) };
-            request_batch().expect("sched_setscheduler for the calling thread");
+            request_background().expect("sched_setattr for the calling thread");
             // SAFETY: both ask about the calling thread.
             unsafe {
                 assert_eq!(libc::sched_getscheduler(0), libc::SCHED_BATCH);
                 assert_eq!(libc::getpriority(libc::PRIO_PROCESS, 0), 4);
+            }
+            match (before, own_slice()) {
+                (Some(b), Some(after)) if b != after => assert_eq!(after, BACKGROUND_SLICE_NS),
+                // A kernel before custom slices: the policy is what counts.
+                other => eprintln!("SKIPPED the slice check: se.slice {other:?}"),
             }
         })
         .join()
@@ -120,14 +159,24 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_may_ask_for_it_and_keeps_its_nice_value() {
+    fn the_short_slice_is_taken_and_given_back_keeping_nice() {
         // On a thread of its own: the setting is per thread.
         std::thread::spawn(|| {
+            let default = own_slice();
             // SAFETY: raising this thread's own nice value needs no privilege.
             unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 3) };
-            request_short_slice().expect("sched_setattr for the calling thread");
+            request_short_slice(true).expect("sched_setattr for the calling thread");
+            let short = own_slice();
+            request_short_slice(false).expect("sched_setattr for the calling thread");
             // SAFETY: getpriority for the calling thread.
             assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }, 3);
+            match (default, short) {
+                (Some(d), Some(s)) if d != s => {
+                    assert_eq!(s, SLICE_NS);
+                    assert_eq!(own_slice(), Some(d), "the default slice back");
+                }
+                other => eprintln!("SKIPPED the slice check: se.slice {other:?}"),
+            }
         })
         .join()
         .unwrap();

@@ -52,3 +52,54 @@ fn storm_reaped_in_windows_counts_every_orphan_and_keeps_the_exit_code() {
     );
     assert!(passes < reaped, "{passes} passes for {reaped} orphans");
 }
+
+/// The reaping thread's slice in a burst (`src/sched.rs`): the kernel's
+/// smallest.
+const BURST_SLICE_NS: u64 = 100_000;
+
+#[test]
+fn the_reaper_takes_the_short_slice_for_a_storm_and_gives_it_back() {
+    let test = "the_reaper_takes_the_short_slice_for_a_storm_and_gives_it_back";
+    if !require_root(test) {
+        return;
+    }
+    let script = sh("WL orphans 20000 --workers 2; sleep 30");
+    let p = Proc::start(ward_pid1(["--", "/bin/sh", "-c", &script]), T);
+    let ward = p.pid1_as("ward");
+    if !require(
+        "se.slice in /proc/PID/task/TID/sched (Linux 6.12+)",
+        slice_ns(ward, ward).is_some(),
+        test,
+    ) {
+        return;
+    }
+    // Sample the reaping thread's slice (its tid is ward's pid) while the
+    // storm runs, from a thread of the test's own.
+    let over = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let over = over.clone();
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while !over.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(s) = slice_ns(ward, ward) {
+                    seen.insert(s);
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            seen
+        })
+    };
+    p.wait_line(|l| l.starts_with("orphans=20000"));
+    over.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = sampler.join().unwrap();
+    assert!(
+        seen.contains(&BURST_SLICE_NS),
+        "the reaper never had the short slice during the storm: {seen:?}"
+    );
+    // The storm is over: the next window found nothing and ended the burst.
+    std::thread::sleep(Duration::from_millis(300));
+    let child = children(ward)[0];
+    let (reaper, default) = (slice_ns(ward, ward), slice_ns(child, child));
+    assert!(default.is_some() && default != Some(BURST_SLICE_NS));
+    assert_eq!(reaper, default, "the reaper's slice after the storm");
+}

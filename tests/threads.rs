@@ -1,7 +1,9 @@
 //! ward's threads as the kernel sees them: the watch thread and the serving
-//! thread run the batch policy (their wake-ups never preempt the reaping
-//! thread or the application), the reaping thread keeps the normal one, and
-//! the child starts with the policy ward inherited, not the watch thread's.
+//! thread run the batch policy with the longest slice (their wake-ups never
+//! preempt the reaping thread or the application, and any thread that
+//! wakes while they run goes first), the reaping thread keeps the normal
+//! policy and, outside a burst of exits, the default slice, and the child
+//! starts with the policy ward inherited, not the watch thread's.
 //! Needs no root: ward runs as a subreaper, with its threads as when it is
 //! PID 1.
 
@@ -14,6 +16,8 @@ use common::*;
 /// `sched_setscheduler(2)`'s policy numbers.
 const SCHED_OTHER: u32 = 0;
 const SCHED_BATCH: u32 = 3;
+/// The watch and serving threads' slice: the kernel's largest.
+const BACKGROUND_SLICE_NS: u64 = 100_000_000;
 
 /// The scheduling policy of task `tid` of process `pid`: field 41 of its
 /// `stat`, counted after the command name (which may hold spaces).
@@ -77,6 +81,24 @@ fn the_watch_thread_is_batch_and_the_reaper_and_the_child_are_not() {
     };
     assert_eq!(policy(pid, pid), SCHED_OTHER, "the reaping thread");
     assert_eq!(policy(child, child), SCHED_OTHER, "the child");
+    let slices = (
+        slice_ns(pid, watch),
+        slice_ns(pid, pid),
+        slice_ns(child, child),
+    );
+    let test = "the_watch_thread_is_batch_and_the_reaper_and_the_child_are_not";
+    if let (Some(watch), Some(reaper), Some(child)) = slices {
+        assert_eq!(watch, BACKGROUND_SLICE_NS, "the watch thread's slice");
+        // Idle, no burst: the reaper's wake-ups must not preempt whoever
+        // signals it, so it keeps the kernel's default, as the child does.
+        assert_eq!(reaper, child, "the reaping thread's slice");
+    } else {
+        require(
+            "se.slice in /proc/PID/task/TID/sched (Linux 6.12+)",
+            false,
+            test,
+        );
+    }
 }
 
 #[test]
@@ -88,6 +110,16 @@ fn the_serving_thread_started_before_the_child_is_batch_too() {
         Duration::from_secs(30),
     );
     let pid = p.pid();
-    batch_thread(pid, "ward-http");
+    let http = batch_thread(pid, "ward-http");
     assert_eq!(policy(pid, pid), SCHED_OTHER, "the reaping thread");
+    match slice_ns(pid, http) {
+        Some(slice) => assert_eq!(slice, BACKGROUND_SLICE_NS, "the serving thread's slice"),
+        None => {
+            require(
+                "se.slice in /proc/PID/task/TID/sched (Linux 6.12+)",
+                false,
+                "the_serving_thread_started_before_the_child_is_batch_too",
+            );
+        }
+    }
 }

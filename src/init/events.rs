@@ -115,9 +115,9 @@ pub fn trim_failed(e: &std::io::Error) {
     );
 }
 
-/// `slice_refused` (debug): the kernel (or a seccomp filter) refused the
-/// reaping thread's short scheduler slice; ward works the same, only later
-/// to wake under load.
+/// `slice_refused` (debug, once): the kernel (or a seccomp filter) refused
+/// the reaping thread's short scheduler slice for a burst of exits; ward
+/// works the same, only later to wake in a fork storm.
 pub fn slice_refused(e: &std::io::Error) {
     log::event(
         Level::Debug,

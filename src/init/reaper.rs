@@ -84,6 +84,8 @@ pub struct Reaper<'a> {
     /// When the last reaping pass ended (a zombie reaped in the next pass
     /// exited after it).
     last_pass: Instant,
+    /// The kernel refused the burst's short slice once: said, not again.
+    slice_refused: bool,
     /// How the reaping passes went, for the debug summary at exit.
     pub reaping: ReapingStats,
     /// What the run learned; the exit report reads it.
@@ -124,6 +126,7 @@ impl<'a> Reaper<'a> {
             batch: Vec::with_capacity(64),
             reap_window: None,
             last_pass: Instant::now(),
+            slice_refused: false,
             reaping: ReapingStats::default(),
             facts,
             snapshot: None,
@@ -133,10 +136,6 @@ impl<'a> Reaper<'a> {
 
     /// Runs until nothing is left; returns how the main child ended.
     pub fn run(&mut self) -> Option<ChildEnd> {
-        // After the fork, so the child keeps the kernel's default slice.
-        if let Err(e) = crate::sched::request_short_slice() {
-            events::slice_refused(&e);
-        }
         self.timers.set(Timer::Trim, Instant::now() + TRIM_AFTER);
         // The child may have died before the signalfd was first read.
         self.on_sigchld();
@@ -275,6 +274,7 @@ impl<'a> Reaper<'a> {
         let (reaped, left) = self.on_sigchld();
         if reaped > 0 && since_last < BURST_GAP && left == Remaining::Children {
             self.reap_window = Some(self.last_pass + REAP_WINDOW);
+            self.burst_slice(true);
         }
     }
 
@@ -302,6 +302,22 @@ impl<'a> Reaper<'a> {
         }
         self.reap_window =
             (reaped > 0 && left == Remaining::Children).then(|| self.last_pass + REAP_WINDOW);
+        if self.reap_window.is_none() {
+            self.burst_slice(false);
+        }
+    }
+
+    /// A burst's start asks for the short slice, its end gives it back: in
+    /// a fork storm the reaper wakes on CPUs busy with the storm's
+    /// processes, and only a shorter slice than theirs lets it run first.
+    /// Outside a burst it keeps the kernel's default, so a signal's wake-up
+    /// does not preempt its sender. A refusal is logged once.
+    fn burst_slice(&mut self, short: bool) {
+        if let Err(e) = crate::sched::request_short_slice(short)
+            && !std::mem::replace(&mut self.slice_refused, true)
+        {
+            events::slice_refused(&e);
+        }
     }
 
     /// Every signal but SIGCHLD the signalfd holds, in one batch.

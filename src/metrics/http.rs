@@ -580,7 +580,7 @@ impl Server {
                 // watch thread could pass its policy on. A refusal is the
                 // watch thread's to log: the same kernel or filter refuses
                 // both.
-                let _ = crate::sched::request_batch();
+                let _ = crate::sched::request_background();
                 self.run(wake_rx)
             })?;
         Ok(ServerHandle {

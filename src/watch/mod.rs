@@ -517,7 +517,7 @@ impl Observer {
         // A rare 32/33 sent in the microseconds before this line is lost.
         let _ = crate::sigmask::block_all();
         crate::trim::end_thread_malloc_cache();
-        if let Err(e) = crate::sched::request_batch() {
+        if let Err(e) = crate::sched::request_background() {
             log::event(
                 Level::Debug,
                 "batch_refused",

@@ -424,6 +424,15 @@ pub fn expect_stragglers_killed(out: &Outcome, n: usize, grace: &str) {
     ));
 }
 
+/// Task `tid` of process `pid`'s scheduler slice in ns: `se.slice` in its
+/// `sched` file. `None` where the kernel shows no such line (before
+/// custom slices, Linux 6.12) or the task is gone.
+pub fn slice_ns(pid: i32, tid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/sched")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("se.slice"))?;
+    line.rsplit(' ').next()?.parse().ok()
+}
+
 /// Direct children of `pid` (host view).
 pub fn children(pid: i32) -> Vec<i32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
