@@ -48,7 +48,7 @@ pub enum FetchError {
         source: io::Error,
     },
     /// The budget ran out.
-    #[error("ward did not answer within {0:?}")]
+    #[error("ward did not answer within {}", crate::units::secs(*.0))]
     Timeout(Duration),
     /// The answer was not a 200 with a body.
     #[error("ward's answer was not understood: {0}")]
