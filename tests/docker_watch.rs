@@ -152,7 +152,7 @@ fn docker_memory_32m_ward_locks_its_code_without_cap_ipc_lock() {
         "the lock was refused",
     );
     ctr.check(
-        logs.contains("orphans reaped; code locked in memory\n"),
+        logs.contains(" reaped; code locked in memory\n"),
         "ward status does not say the code is locked",
     );
 }

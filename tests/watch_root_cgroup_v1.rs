@@ -339,7 +339,7 @@ fn root_v1_ward_locks_its_code_under_a_memory_limit() {
     let out = ward_in(&cg, &["--log-level", "debug", "--", "sh", "-c", &script]);
     assert_eq!(out.code, 0, "{}", out.dump());
     // `ward status` says so on its first line.
-    out.has(&out.stdout, "orphans reaped; code locked in memory\n");
+    out.has(&out.stdout, " reaped; code locked in memory\n");
     assert!(!out.stdout.contains("NOT LOCKED"), "{}", out.dump());
     let locked: Vec<&str> = out
         .stderr
@@ -381,7 +381,7 @@ fn root_v1_ward_locks_nothing_without_a_memory_limit() {
     out.has(out.one("watching"), "memory ");
     assert_eq!(locked_kb(&out), 0.0, "{}", out.dump());
     // `ward status` answered, and says nothing of a lock.
-    out.has(&out.stdout, " orphans reaped\n");
+    out.has(&out.stdout, " reaped\n");
     assert!(!out.stdout.contains("LOCKED"), "{}", out.dump());
     assert!(!out.stdout.contains("locked"), "{}", out.dump());
     assert!(!out.stderr.contains("code_locked]"), "{}", out.dump());

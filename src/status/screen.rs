@@ -70,8 +70,11 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
     }
     let _ = write!(
         out,
-        "; {} signals forwarded, {} orphans reaped",
-        w.signals_forwarded, w.orphans_reaped
+        "; {} signal{} forwarded, {} orphan{} reaped",
+        w.signals_forwarded,
+        if w.signals_forwarded == 1 { "" } else { "s" },
+        w.orphans_reaped,
+        if w.orphans_reaped == 1 { "" } else { "s" },
     );
     out.push_str(match w.code_locked {
         Some(true) => "; code locked in memory\n",
@@ -550,6 +553,19 @@ mod tests {
         let text = render(&doc);
         assert!(
             text.contains("STOPPING: SIGTERM received at +1h02m, 5.0s ago"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn one_signal_and_one_orphan_are_no_plural() {
+        let mut doc = sample_doc();
+        let w = &mut doc.live.as_mut().unwrap().ward;
+        w.signals_forwarded = 1;
+        w.orphans_reaped = 1;
+        let text = render(&doc);
+        assert!(
+            text.contains("; 1 signal forwarded, 1 orphan reaped\n"),
             "{text}"
         );
     }
