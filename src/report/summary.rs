@@ -334,7 +334,7 @@ fn sentence(
                 "{code}: {who} was killed by SIGKILL that ward did not send; not by the OOM killer as far as ward can tell: the OOM kill near its death took another process, and it was alive after that kill"
             ),
             (Some(ChildEnd::Signaled(libc::SIGKILL)), _) => format!(
-                "{code}: {who} was killed by SIGKILL; whether by the OOM killer is unknown (no OOM kill counter was readable)"
+                "{code}: {who} was killed by SIGKILL; whether by the OOM killer is unknown (the cgroup's OOM kill count could not be read after its death)"
             ),
             (Some(ChildEnd::Signaled(s)), _) => {
                 format!("{code}: {who} was killed by {}", signal_name(s))
@@ -619,11 +619,21 @@ mod tests {
         let mut f = RunFacts::new("app".into());
         f.main_pid = 2;
         f.oom_count_base = Some(0);
+        f.observed.oom_counted_last = true;
         f.main_end = Some(ChildEnd::Signaled(9));
         f.main_ended = Some(Instant::now());
         let r = build(&inputs(&f, None, 137));
         assert_eq!(r.json["cause"], "killed");
         assert!(r.text.contains("an OOM kill is ruled out"), "{}", r.text);
+        // The last read failed: nothing is ruled out.
+        f.observed.oom_counted_last = false;
+        let r = build(&inputs(&f, None, 137));
+        assert_eq!(r.json["cause"], "killed");
+        assert!(
+            r.text.contains("whether by the OOM killer is unknown (the cgroup's OOM kill count could not be read after its death)"),
+            "{}",
+            r.text
+        );
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub enum OomEvidence {
     Excluded,
     /// The counter did not rise: ruled out.
     RuledOut,
-    /// The counter could not be read (no memory controller visible).
+    /// The counter could not be read (no memory controller visible, or its
+    /// read after the death failed).
     Unknown,
 }
 
@@ -123,7 +124,7 @@ pub fn decide(f: &RunFacts) -> Verdict {
 /// kill proves it ([`OomEvidence::Certain`]); likely when a rise within the
 /// window names it or leaves a kill unnamed that it could be; excluded when
 /// every near rise names others or saw it alive after; ruled out when the
-/// counter was readable and never rose near its death.
+/// counter was read at the start and after the death and never rose near it.
 fn oom_evidence(f: &RunFacts) -> OomEvidence {
     let main = f.main_pid;
     let named = |certain: bool| {
@@ -147,7 +148,7 @@ fn oom_evidence(f: &RunFacts) -> OomEvidence {
         .filter(|o| o.at <= died + OOM_ATTRIBUTION_WINDOW && died <= o.at + OOM_ATTRIBUTION_WINDOW)
         .collect();
     if near.is_empty() {
-        return if f.oom_count_base.is_some() {
+        return if f.oom_count_base.is_some() && f.observed.oom_counted_last {
             OomEvidence::RuledOut
         } else {
             OomEvidence::Unknown
@@ -178,6 +179,7 @@ mod tests {
         f.main_end = Some(end);
         f.main_ended = Some(Instant::now());
         f.oom_count_base = Some(0);
+        f.observed.oom_counted_last = true;
         f
     }
 
@@ -340,6 +342,21 @@ mod tests {
         let t = f.main_ended.unwrap();
         f.note_oom(1, t - Duration::from_secs(30), RiseFindings::default());
         assert_eq!(decide(&f).cause, Cause::Killed);
+    }
+
+    #[test]
+    fn a_failed_last_read_of_the_counter_rules_nothing_out() {
+        // The count was read at the start, but the last look could not read
+        // it: a rise at the death would have gone unseen.
+        let mut f = facts(ChildEnd::Signaled(libc::SIGKILL));
+        f.observed.oom_counted_last = false;
+        assert_eq!(
+            decide(&f),
+            Verdict {
+                cause: Cause::Killed,
+                oom: Some(OomEvidence::Unknown)
+            }
+        );
     }
 
     #[test]

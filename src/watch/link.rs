@@ -129,6 +129,10 @@ pub struct ObservedPeaks {
     pub worst_parent: Option<(i32, Option<String>, u32)>,
     /// First throttling counters: (periods, throttled, throttled_usec).
     pub throttle_first: Option<(u64, u64, u64)>,
+    /// The last look read the OOM kill counter: after the main child's
+    /// death, a rise it caused would have been seen. False when that read
+    /// failed, so no verdict rules an OOM kill out on an older count.
+    pub oom_counted_last: bool,
 }
 
 /// What the watch thread tells the reaping thread.

@@ -243,7 +243,11 @@ impl Observer {
     /// nothing it does is mistaken for history. Never fails: without a
     /// cgroup it still watches processes.
     pub fn prepare(plan: WatchPlan, board: Arc<Board>) -> Observer {
-        let roots = Roots::default();
+        Observer::prepare_under(plan, board, Roots::default())
+    }
+
+    /// [`Observer::prepare`] on other roots: a fixture tree in tests.
+    fn prepare_under(plan: WatchPlan, board: Arc<Board>, roots: Roots) -> Observer {
         // SAFETY: getpid cannot fail.
         let self_pid = unsafe { libc::getpid() };
         let proc_root = PathBuf::from(&roots.proc);
@@ -919,7 +923,9 @@ impl Sampling {
         let Some(cg) = self.sampler.cgroups() else {
             return false;
         };
-        let Some(count) = sampled.or_else(|| cg.oom_kill_count(&mut self.buf)) else {
+        let count = sampled.or_else(|| cg.oom_kill_count(&mut self.buf));
+        self.peaks.oom_counted_last = count.is_some();
+        let Some(count) = count else {
             return false;
         };
         let before = self.oom_count.replace(count);
@@ -1516,15 +1522,22 @@ mod tests {
     /// A watch whose next sample is an hour away: whatever it sends in a
     /// test was asked for, not sampled.
     fn quiet_observer() -> Observer {
-        let plan = WatchPlan {
-            interval: Some(Duration::from_secs(3600)),
+        Observer::prepare(
+            plan_every(Duration::from_secs(3600)),
+            Arc::new(Board::default()),
+        )
+    }
+
+    /// A plan that samples every `interval` and does nothing else.
+    fn plan_every(interval: Duration) -> WatchPlan {
+        WatchPlan {
+            interval: Some(interval),
             thresholds: Thresholds::default(),
             is_pid1: false,
             terminate_orphans: false,
             grace: Duration::from_secs(1),
             emf: None,
-        };
-        Observer::prepare(plan, Arc::new(Board::default()))
+        }
     }
 
     /// Counts the `Final`s that arrive within `wait`; stops at the first
@@ -1620,6 +1633,65 @@ mod tests {
         reaper.send(Request::Quit);
         thread.join().unwrap();
         samples
+    }
+
+    /// The `oom_counted_last` of the first `Final`'s peaks, for a watch on
+    /// a copy of a captured v1 tree whose OOM counter file holds `last`
+    /// when the main child exits.
+    fn counted_last_with(last: &str) -> Option<bool> {
+        let dir = std::env::temp_dir().join(format!(
+            "ward-counted-last-{}-{}",
+            std::process::id(),
+            last.len()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup/v1-docker-default");
+        let copied = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&fixture)
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        // Samples every 20 ms: the counter is read well before the end.
+        let plan = plan_every(Duration::from_millis(20));
+        let observer =
+            Observer::prepare_under(plan, Arc::new(Board::default()), Roots::under(&dir));
+        assert_eq!(observer.oom_count_base(), Some(0), "the fixture's count");
+        let (mut reaper, watch) = link::pair().unwrap();
+        let thread = observer.spawn(watch).unwrap();
+        let pid = std::process::id() as i32;
+        assert!(reaper.send(Request::MainStarted { pid, exit_fd: None }));
+        // After the first look and a few samples, each of which read it.
+        std::thread::sleep(Duration::from_millis(200));
+        let counter = dir.join("sys/fs/cgroup/memory/memory.oom_control");
+        std::fs::write(&counter, last).unwrap();
+        assert!(reaper.send(Request::MainExited));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut got = None;
+        while got.is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+            while let Some(o) = reaper.try_recv() {
+                if let Observation::Final { peaks, .. } = o {
+                    got = Some(peaks.oom_counted_last);
+                }
+            }
+        }
+        reaper.send(Request::Quit);
+        thread.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        got
+    }
+
+    #[test]
+    fn the_final_look_says_whether_it_could_read_the_oom_counter() {
+        // Read at the end: a rise at the death would have been seen.
+        let good = "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n";
+        assert_eq!(counted_last_with(good), Some(true));
+        // Unreadable at the end: the report must not rule an OOM kill out
+        // on the count from an earlier look.
+        assert_eq!(counted_last_with("garbage\n"), Some(false));
     }
 
     #[test]
