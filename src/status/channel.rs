@@ -181,6 +181,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_timeout_names_its_budget_in_words() {
+        let e = FetchError::Timeout(Duration::from_millis(500));
+        assert_eq!(e.to_string(), "ward did not answer within 500 ms");
+        let e = FetchError::Timeout(Duration::from_secs(2));
+        assert_eq!(e.to_string(), "ward did not answer within 2 s");
+    }
+
+    #[test]
     fn name_carries_the_namespace() {
         assert_eq!(socket_name(4026531836), "ward-status-4026531836");
     }
