@@ -2,7 +2,39 @@
 //! and [`decimal`], the one reader of decimal fractions (option values,
 //! `*.pressure` averages).
 
+use std::fmt;
 use std::time::Duration;
+
+/// A number with a fixed count of decimals, for `format!` (`Fixed(92.34, 1)`
+/// prints `92.3`), as `{:.1}` would.
+///
+/// Written here rather than with `{:.N}` because std's float formatter
+/// costs about 10 KiB of binary. A half rounds up, as people round
+/// (`Fixed(0.25, 1)` is `0.3`), where std rounds the exact binary value half
+/// to even (`0.2`); the two agree everywhere else but within a rounding
+/// error of a half, and no figure ward prints is that precise. Minus zero
+/// prints as `0`; values past 1.8e19 after scaling print as that bound.
+pub struct Fixed(pub f64, pub u32);
+
+impl fmt::Display for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Fixed(v, places) = *self;
+        if v.is_nan() {
+            return f.write_str("NaN");
+        }
+        let scale = 10u64.pow(places.min(9));
+        // `as` saturates: infinities print as the bound, not as garbage.
+        let n = (v.abs() * scale as f64 + 0.5) as u64;
+        if v < 0.0 && n != 0 {
+            f.write_str("-")?;
+        }
+        write!(f, "{}", n / scale)?;
+        if places > 0 {
+            write!(f, ".{:0w$}", n % scale, w = places.min(9) as usize)?;
+        }
+        Ok(())
+    }
+}
 
 /// Bytes in binary units with one decimal (`0 B`, `12.0 KiB`, `511.8 MiB`).
 pub fn bytes(n: u64) -> String {
@@ -16,17 +48,17 @@ pub fn bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    format!("{v:.1} {}", UNITS[unit])
+    format!("{} {}", Fixed(v, 1), UNITS[unit])
 }
 
 /// A ratio as a percentage with one decimal (`0.923` -> `92.3%`).
 pub fn pct(ratio: f64) -> String {
-    format!("{:.1}%", ratio * 100.0)
+    format!("{}%", Fixed(ratio * 100.0, 1))
 }
 
 /// Cores with up to two decimals, trailing zeros dropped (`0.5`, `2`).
 pub fn cores(c: f64) -> String {
-    let s = format!("{c:.2}");
+    let s = Fixed(c, 2).to_string();
     let s = s.trim_end_matches('0').trim_end_matches('.');
     s.to_string()
 }
@@ -40,9 +72,9 @@ pub fn secs(d: Duration) -> String {
     } else {
         let s = d.as_secs_f64();
         if s.fract() == 0.0 {
-            format!("{s:.0} s")
+            format!("{} s", Fixed(s, 0))
         } else {
-            format!("{s:.1} s")
+            format!("{} s", Fixed(s, 1))
         }
     }
 }
@@ -123,6 +155,37 @@ mod tests {
     }
 
     #[test]
+    fn fixed_prints_as_std_does_away_from_ties() {
+        // A spread of values over the ranges ward prints (fractions of a
+        // second, percentages, MiB), none within 1e-6 of a rounding tie.
+        let mut checked = 0;
+        for i in 0..20_000u32 {
+            let v = f64::from(i) * 0.0137 + f64::from(i % 7) * 1e-4;
+            for places in 0..=2 {
+                let scaled = v * 10f64.powi(places as i32);
+                if (scaled.fract() - 0.5).abs() < 1e-6 {
+                    continue;
+                }
+                assert_eq!(
+                    Fixed(v, places).to_string(),
+                    format!("{v:.*}", places as usize),
+                    "{v} to {places} places"
+                );
+                // Minus zero loses its sign; every other negative keeps it.
+                let std_neg = format!("{:.*}", places as usize, -v);
+                let want = if std_neg.trim_matches(['-', '0', '.']).is_empty() {
+                    std_neg.trim_start_matches('-').to_string()
+                } else {
+                    std_neg
+                };
+                assert_eq!(Fixed(-v, places).to_string(), want, "{} to {places}", -v);
+                checked += 1;
+            }
+        }
+        assert!(checked > 50_000);
+    }
+
+    #[test]
     fn formats() {
         assert_eq!(bytes(0), "0 B");
         assert_eq!(bytes(1023), "1023 B");
@@ -137,5 +200,11 @@ mod tests {
         assert_eq!(secs(Duration::from_millis(500)), "500 ms");
         assert_eq!(secs(Duration::from_millis(1500)), "1.5 s");
         assert_eq!(secs(Duration::from_secs(3)), "3 s");
+        assert_eq!(Fixed(0.05, 1).to_string(), "0.1");
+        assert_eq!(Fixed(0.25, 1).to_string(), "0.3");
+        assert_eq!(Fixed(-0.04, 1).to_string(), "0.0");
+        assert_eq!(Fixed(-2.25, 0).to_string(), "-2");
+        assert_eq!(Fixed(f64::NAN, 1).to_string(), "NaN");
+        assert_eq!(Fixed(f64::INFINITY, 0).to_string(), u64::MAX.to_string());
     }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use super::probe::Failure;
 use crate::status::channel::Pending;
 use crate::status::doc::LiveDoc;
-use crate::units::{bytes, cores};
+use crate::units::{Fixed, bytes, cores};
 
 /// Throttling in at least this share of periods is worth a mention.
 const THROTTLED: f64 = 0.10;
@@ -67,9 +67,9 @@ pub fn words(live: &LiveDoc) -> Option<String> {
                 .as_ref()
                 .map_or(t.usage_cores, |l| l.value);
             parts.push(format!(
-                "CPU throttled in {:.0} % of periods over the last {:.0} s at {} cores",
-                t.ratio * 100.0,
-                t.span_s,
+                "CPU throttled in {} % of periods over the last {} s at {} cores",
+                Fixed(t.ratio * 100.0, 0),
+                Fixed(t.span_s, 0),
                 cores(at)
             ));
         }
@@ -80,7 +80,8 @@ pub fn words(live: &LiveDoc) -> Option<String> {
             .filter(|&p| p >= PRESSURE_PCT)
         {
             parts.push(format!(
-                "memory pressure: tasks stalled {p:.0} % of the last 10 s"
+                "memory pressure: tasks stalled {} % of the last 10 s",
+                Fixed(p, 0)
             ));
         }
         if let (Some(r), Some(ws), Some(limit)) = (
@@ -89,8 +90,8 @@ pub fn words(live: &LiveDoc) -> Option<String> {
             &c.limits.memory_bytes,
         ) {
             parts.push(format!(
-                "memory at {:.0} % of its limit ({} of {})",
-                r * 100.0,
+                "memory at {} % of its limit ({} of {})",
+                Fixed(r * 100.0, 0),
                 bytes(ws),
                 bytes(limit.value as u64)
             ));
@@ -108,7 +109,10 @@ pub fn words(live: &LiveDoc) -> Option<String> {
             (None, Some(p)) => format!("pid {p}"),
             _ => "a process".into(),
         };
-        parts.push(format!("OOM killer killed {victim} {ago:.0} s ago"));
+        parts.push(format!(
+            "OOM killer killed {victim} {} s ago",
+            Fixed(ago, 0)
+        ));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
 }

@@ -7,6 +7,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::target::Expect;
+use crate::units::Fixed;
 
 pub const MAX_HEAD: usize = 64 * 1024;
 
@@ -138,9 +139,9 @@ fn status_words(code: u16, reason: &str) -> String {
 /// Latency as people read it: `0.3 ms`, `812.4 ms`, `1.27 s`.
 pub fn latency_words(d: Duration) -> String {
     if d < Duration::from_secs(1) {
-        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+        format!("{} ms", Fixed(d.as_secs_f64() * 1000.0, 1))
     } else {
-        format!("{:.2} s", d.as_secs_f64())
+        format!("{} s", Fixed(d.as_secs_f64(), 2))
     }
 }
 
@@ -149,7 +150,7 @@ pub fn budget(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{} ms", d.as_millis())
     } else {
-        format!("{:.1} s", d.as_secs_f64())
+        format!("{} s", Fixed(d.as_secs_f64(), 1))
     }
 }
 

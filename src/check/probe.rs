@@ -163,7 +163,7 @@ mod tests {
             status: None,
             latency: Duration::from_micros(250),
         };
-        assert_eq!(healthy.to_string(), "connected in 0.2 ms");
+        assert_eq!(healthy.to_string(), "connected in 0.3 ms");
         let other = Failure::Connect(io::Error::from_raw_os_error(libc::ENETUNREACH));
         assert_eq!(other.to_string(), "network is unreachable");
     }

@@ -12,7 +12,7 @@ use super::verdict::{Cause, OomEvidence, Verdict};
 use crate::exit::ChildEnd;
 use crate::log::rfc3339;
 use crate::signame::name as signal_name;
-use crate::units::{bytes, cores, pct};
+use crate::units::{Fixed, bytes, cores, pct};
 use crate::watch::Snapshot;
 
 /// The report's schema version: bumped when a field changes meaning or
@@ -290,8 +290,8 @@ fn sentence(
         Cause::Stopped => {
             let after = match (f.stop.as_ref(), f.main_ended) {
                 (Some(s), Some(e)) => format!(
-                    ", {:.1} s after it arrived",
-                    e.saturating_duration_since(s.received).as_secs_f64()
+                    ", {} s after it arrived",
+                    Fixed(e.saturating_duration_since(s.received).as_secs_f64(), 1)
                 ),
                 _ => String::new(),
             };

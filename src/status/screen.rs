@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::StatusDoc;
 use super::doc::{ContainerDoc, LiveDoc};
 use super::tree::Tree;
-use crate::units::{bytes, cores, pct};
+use crate::units::{Fixed, bytes, cores, pct};
 
 /// At most this many processes are listed; `--json` lists all.
 pub const MAX_ROWS: usize = 200;
@@ -64,7 +64,7 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
     }
     match w.sample_age_s {
         Some(a) => {
-            let _ = write!(out, "; last sample {a:.1} s ago");
+            let _ = write!(out, "; last sample {} s ago", Fixed(a, 1));
         }
         None => out.push_str("; not watching (--no-watch)"),
     }
@@ -162,9 +162,9 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
     if let Some(t) = cpu.throttled_30s.or(cpu.throttled_1m) {
         let _ = write!(
             out,
-            "; using {} cores over the last {:.0} s",
+            "; using {} cores over the last {} s",
             cores(t.usage_cores),
-            t.span_s
+            Fixed(t.span_s, 0)
         );
     }
     out.push('\n');
@@ -221,7 +221,7 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
                 ("io", ps.io_some_avg10),
             ] {
                 if let Some(v) = v {
-                    parts.push(format!("{label} {v:.1}%"));
+                    parts.push(format!("{label} {}%", Fixed(v, 1)));
                 }
             }
             let _ = writeln!(
@@ -256,7 +256,7 @@ fn tree(out: &mut String, t: &Tree) {
             row.state,
             age_words(row.age_s),
             bytes(row.rss_bytes),
-            format!("{:.1}s", row.cpu_s),
+            format!("{}s", Fixed(row.cpu_s, 1)),
             row.command
         );
         for g in t.zombies.iter().filter(|g| g.parent_pid == row.pid) {
@@ -373,7 +373,7 @@ pub fn age_words(s: u64) -> String {
 /// `2.5s`, `12m03s`.
 fn secs_words(s: f64) -> String {
     if s < 60.0 {
-        format!("{s:.1}s")
+        format!("{}s", Fixed(s, 1))
     } else {
         age_words(s as u64)
     }
@@ -506,7 +506,7 @@ mod tests {
     fn the_screen_with_ward_answering() {
         let text = render(&sample_doc());
         for want in [
-            "ward 0.1.0, PID 1, up 1h02m; main process pid 7; last sample 1.2 s ago",
+            "ward 0.1.0, PID 1, up 1h02m; main process pid 7; last sample 1.3 s ago",
             "memory    32.0 MiB of 64.0 MiB (50.0%) working set; limit: own cgroup",
             "anon 30.0 MiB, usage 40.0 MiB",
             "limit 0.1 cores (own cgroup); using 0.1 cores over the last 30 s",
@@ -514,7 +514,7 @@ mod tests {
             "pids      9 of 50 (18.0%); limit: own cgroup",
             "pressure  not available",
             "Processes (3 running, 5 zombies)",
-            "      9       7 S   2m05s    3.0 MiB     1.2s      worker",
+            "      9       7 S   2m05s    3.0 MiB     1.3s      worker",
             "5 zombies [sh] NOT REAPED by their parent",
             "hint: worker (pid 9) holds 5 exited children it never waited for",
             "Warnings: 1 raised, active now: zombies_unreaped",

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::snapshot::Snapshot;
 use crate::cli::Thresholds;
 use crate::log::Level;
-use crate::units::{bytes, cores, pct};
+use crate::units::{Fixed, bytes, cores, pct};
 
 /// One line for the log.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,9 +158,9 @@ impl AlertState {
                 level: Level::Warning,
                 key: "cpu_throttled",
                 msg: format!(
-                    "CPU throttled in {} of scheduler periods over the last {:.0} s ({limit_words}, using {} cores on average): latency and health checks suffer first, even while average CPU looks moderate",
+                    "CPU throttled in {} of scheduler periods over the last {} s ({limit_words}, using {} cores on average): latency and health checks suffer first, even while average CPU looks moderate",
                     pct(t.ratio),
-                    t.span_s,
+                    Fixed(t.span_s, 0),
                     cores(t.usage_cores)
                 ),
                 fields,
@@ -171,9 +171,9 @@ impl AlertState {
                 level: Level::Info,
                 key: "cpu_ok",
                 msg: format!(
-                    "CPU throttling down to {} of periods over the last {:.0} s",
+                    "CPU throttling down to {} of periods over the last {} s",
                     pct(t.ratio),
-                    t.span_s
+                    Fixed(t.span_s, 0)
                 ),
                 fields,
             });
@@ -312,7 +312,8 @@ impl AlertState {
                 level: Level::Warning,
                 key: "memory_pressure",
                 msg: format!(
-                    "memory pressure: tasks stalled waiting for memory {avg10:.1}% of the last 10 s (PSI some avg10): reclaim is slowing the container before any OOM kill"
+                    "memory pressure: tasks stalled waiting for memory {}% of the last 10 s (PSI some avg10): reclaim is slowing the container before any OOM kill",
+                    Fixed(avg10, 1)
                 ),
                 fields,
             });
@@ -321,7 +322,10 @@ impl AlertState {
             out.push(Warning {
                 level: Level::Info,
                 key: "memory_pressure_ok",
-                msg: format!("memory pressure down to {avg10:.1}% (PSI some avg10)"),
+                msg: format!(
+                    "memory pressure down to {}% (PSI some avg10)",
+                    Fixed(avg10, 1)
+                ),
                 fields,
             });
         }
