@@ -592,13 +592,13 @@ impl<'a> Reaper<'a> {
             self.timers
                 .set(Timer::RestWait, Instant::now() + ERRAND_WAIT);
         } else {
-            let n = crate::watch::errands::signal_rest(
+            let rest = crate::watch::errands::signal_rest(
                 self.is_pid1,
                 self.self_pid,
                 sig,
                 std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT),
             );
-            crate::watch::errands::log_rest_signalled(sig, n, self.cfg.grace);
+            crate::watch::errands::log_rest_signalled(sig, &rest, self.cfg.grace);
             if sig == libc::SIGKILL {
                 self.facts.note_warning("shutdown_kill");
             }

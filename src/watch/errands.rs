@@ -16,9 +16,22 @@ use crate::units::secs;
 /// How often adopted orphans are looked for under `--orphans terminate`.
 pub const ORPHAN_SCAN_EVERY: Duration = Duration::from_millis(500);
 
-/// Sends `sig` to every other process ward is responsible for; returns how
-/// many were signalled (as PID 1: how many existed just before).
-pub fn signal_rest(is_pid1: bool, self_pid: i32, sig: i32, proc_root: &Path) -> usize {
+/// How many processes a shutdown signal went to, and for a SIGKILL the
+/// first [`NAMED_AT_MOST`] of them by name: the ones that ignored SIGTERM.
+#[derive(Debug, Default)]
+pub struct Rest {
+    pub count: usize,
+    /// `worker (pid 12)`, or `pid 12` when its name could not be read.
+    pub named: Vec<(i32, String)>,
+}
+
+/// How many of the processes a shutdown SIGKILL went to are named.
+pub const NAMED_AT_MOST: usize = 5;
+
+/// Sends `sig` to every other process ward is responsible for; says how
+/// many were signalled (as PID 1: how many existed just before) and, for a
+/// SIGKILL, names the first few, read before the signal.
+pub fn signal_rest(is_pid1: bool, self_pid: i32, sig: i32, proc_root: &Path) -> Rest {
     // An unreadable /proc leaves the list empty, said in a warning: as PID 1
     // kill(-1) still reaches everyone; as a subreaper nobody is signalled
     // (the grace period's SIGKILL tries again).
@@ -38,6 +51,18 @@ pub fn signal_rest(is_pid1: bool, self_pid: i32, sig: i32, proc_root: &Path) -> 
         );
         Vec::new()
     });
+    let named = if sig == libc::SIGKILL {
+        targets
+            .iter()
+            .take(NAMED_AT_MOST)
+            .map(|&pid| {
+                let name = crate::procs::process_name(proc_root, pid).unwrap_or_default();
+                (pid, name)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     if is_pid1 {
         // SAFETY: kill(-1) from PID 1 of a namespace reaches every process in
         // it except PID 1 itself.
@@ -48,7 +73,10 @@ pub fn signal_rest(is_pid1: bool, self_pid: i32, sig: i32, proc_root: &Path) -> 
             unsafe { libc::kill(pid, sig) };
         }
     }
-    targets.len()
+    Rest {
+        count: targets.len(),
+        named,
+    }
 }
 
 /// Ward's descendants (`children_only`: its children) as `/proc` lists
@@ -69,18 +97,52 @@ fn listed(proc_root: &Path, self_pid: i32, children_only: bool) -> Result<Vec<i3
     list.map_err(|e| e.to_string())
 }
 
+/// The processes a shutdown SIGKILL went to, in words: `worker (pid 12),
+/// sleep (pid 14) and 3 more`; empty when none could be listed.
+pub fn rest_words(rest: &Rest) -> String {
+    let mut words: Vec<String> = rest
+        .named
+        .iter()
+        .map(|(pid, name)| match name.is_empty() {
+            true => format!("pid {pid}"),
+            false => format!("{name} (pid {pid})"),
+        })
+        .collect();
+    let more = rest.count.saturating_sub(words.len());
+    if more > 0 && !words.is_empty() {
+        words.push(format!("{more} more"));
+    }
+    match words.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
 /// Logs what [`signal_rest`] did, in the words of the shutdown sequence.
-pub fn log_rest_signalled(sig: i32, count: usize, grace: Duration) {
+pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Duration) {
+    let count = rest.count;
     let plural = if count == 1 { "" } else { "es" };
     if sig == libc::SIGKILL {
+        let who = rest_words(rest);
+        let to = if who.is_empty() {
+            String::new()
+        } else {
+            format!(" to {who}")
+        };
+        let named: Vec<_> = rest
+            .named
+            .iter()
+            .map(|(pid, name)| json!({ "pid": pid, "name": name }))
+            .collect();
         log::event(
             Level::Warning,
             "shutdown_kill",
             &format!(
-                "{count} process{plural} still running after the {} grace: sent SIGKILL",
+                "{count} process{plural} still running after the {} grace: sent SIGKILL{to}",
                 secs(grace)
             ),
-            &[("remaining", json!(count))],
+            &[("remaining", json!(count)), ("processes", json!(named))],
         );
     } else {
         log::event(
@@ -171,4 +233,63 @@ impl OrphanTerminator {
 /// it is already gone.
 pub fn sender_name(proc_root: &Path, pid: i32) -> Option<String> {
     crate::procs::process_name(proc_root, pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rest(count: usize, named: &[(i32, &str)]) -> Rest {
+        Rest {
+            count,
+            named: named.iter().map(|&(p, n)| (p, n.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn the_killed_are_named_the_rest_counted() {
+        assert_eq!(rest_words(&rest(0, &[])), "");
+        assert_eq!(rest_words(&rest(1, &[(12, "worker")])), "worker (pid 12)");
+        assert_eq!(
+            rest_words(&rest(2, &[(12, "worker"), (14, "")])),
+            "worker (pid 12) and pid 14"
+        );
+        let five = [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")];
+        assert_eq!(
+            rest_words(&rest(8, &five)),
+            "a (pid 1), b (pid 2), c (pid 3), d (pid 4), e (pid 5) and 3 more"
+        );
+        // /proc listed nobody (kill(-1) still went out): no names, no "more".
+        assert_eq!(rest_words(&rest(0, &[])), "");
+    }
+
+    #[test]
+    fn only_a_sigkill_names_them() {
+        // A /proc tree whose one process has a pid above the kernel's
+        // largest (2^22), so the signals really sent reach nobody.
+        const PID: i32 = 4_194_399;
+        let dir = std::env::temp_dir().join(format!("ward-rest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let task = |pid: i32| dir.join(format!("{pid}/task/{pid}"));
+        std::fs::create_dir_all(task(1)).unwrap();
+        std::fs::create_dir_all(task(PID)).unwrap();
+        std::os::unix::fs::symlink("1", dir.join("self")).unwrap();
+        std::fs::write(task(1).join("children"), format!("{PID} ")).unwrap();
+        std::fs::write(task(PID).join("children"), "").unwrap();
+        std::fs::write(
+            dir.join(format!("{PID}/stat")),
+            format!(
+                "{PID} (stubborn) S 1 {PID} {PID} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 \
+                 100 1000000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 \
+                 0 0 0 0 0 0 0 0 0 0 0"
+            ),
+        )
+        .unwrap();
+        let term = signal_rest(false, 1, libc::SIGTERM, &dir);
+        let kill = signal_rest(false, 1, libc::SIGKILL, &dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!((term.count, term.named.len()), (1, 0));
+        assert_eq!(kill.count, 1);
+        assert_eq!(rest_words(&kill), format!("stubborn (pid {PID})"));
+    }
 }

@@ -769,15 +769,18 @@ impl Observer {
             }),
             Request::MainExited => self.final_look(end),
             Request::SignalRest { signal } => {
-                let n =
+                let rest =
                     errands::signal_rest(self.plan.is_pid1, self.self_pid, signal, &self.proc_root);
-                errands::log_rest_signalled(signal, n, self.plan.grace);
+                errands::log_rest_signalled(signal, &rest, self.plan.grace);
                 if signal == libc::SIGKILL {
                     end.tell(Observation::Warning {
                         key: "shutdown_kill",
                     });
                 }
-                end.tell(Observation::RestSignalled { signal, count: n });
+                end.tell(Observation::RestSignalled {
+                    signal,
+                    count: rest.count,
+                });
             }
             Request::OomNamed { count, victim } => {
                 self.board.with_posted(|p| p.name_victim(count, victim));

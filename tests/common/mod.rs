@@ -415,13 +415,19 @@ pub fn run(cmd: Command, limit: Duration) -> Outcome {
 
 /// Checks ward's shutdown of `WL stragglers N --ignore-term` under
 /// `--grace`: it exited 0 after sending SIGTERM to all N, then SIGKILL once
-/// the grace (`grace` in ward's words, "1 s") was over.
+/// the grace (`grace` in ward's words, "1 s") was over, naming each (N is at
+/// most 5, all ward names).
 pub fn expect_stragglers_killed(out: &Outcome, n: usize, grace: &str) {
     assert_eq!(out.code, 0, "{}", out.dump());
     out.expect_stderr(&format!("sent SIGTERM to {n} remaining processes"));
-    out.expect_stderr(&format!(
-        "{n} processes still running after the {grace} grace: sent SIGKILL"
-    ));
+    let head = format!("{n} processes still running after the {grace} grace: sent SIGKILL to ");
+    out.expect_stderr(&head);
+    let line = out.stderr.lines().find(|l| l.contains(&head)).unwrap();
+    assert_eq!(
+        line.matches("ward-workload (pid ").count(),
+        n,
+        "each straggler named: {line}"
+    );
 }
 
 /// Task `tid` of process `pid`'s scheduler slice in ns: `se.slice` in its
