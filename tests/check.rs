@@ -89,8 +89,8 @@ fn closed_port() -> u16 {
 }
 
 fn check(args: &[&str]) -> Outcome {
-    let mut cmd = Command::new(common::ward());
-    cmd.arg("check").args(args);
+    let mut cmd = common::ward_plain(["check"]);
+    cmd.args(args);
     run(cmd, Duration::from_secs(20))
 }
 

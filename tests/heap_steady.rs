@@ -190,6 +190,7 @@ fn emulation_holds() -> Result<(), String> {
         return Err("MADV_POPULATE_WRITE was not refused with EINVAL".into());
     }
     let mut sh = std::process::Command::new("/bin/sh");
+    without_ward_variables(&mut sh);
     sh.args(["-c", "grep ^CapEff: /proc/self/status; ulimit -l"]);
     // SAFETY: as_before_5_14 runs only prctl and setrlimit.
     unsafe { sh.pre_exec(as_before_5_14) };

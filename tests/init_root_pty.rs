@@ -22,6 +22,7 @@ fn interactive_shell_gets_ctrl_c_and_its_exit_code_comes_out() {
         ward()
     );
     let mut script = Command::new("script");
+    without_ward_variables(&mut script);
     // SIGINT and SIGQUIT at their defaults, whatever ran the tests: a
     // suite started as a background job of a non-interactive shell has
     // both ignored, every process below inherits that (ward passes an

@@ -106,6 +106,7 @@ fn a_proc_it_cannot_list_at_shutdown_is_said_not_hidden() {
         pid_file.display()
     );
     let mut cmd = Command::new("unshare");
+    without_ward_variables(&mut cmd);
     cmd.args([
         "--mount",
         "--propagation",

@@ -20,6 +20,7 @@ const NON_REAPER: &str = "for i in 1 2 3 4 5; do sleep 0 & done; exec sleep 60";
 /// of host pid `pid`, with its /proc.
 fn status_in(pid: i32, args: &[&str]) -> Outcome {
     let mut cmd = Command::new("nsenter");
+    without_ward_variables(&mut cmd);
     cmd.args(["-t", &pid.to_string(), "-p", "-m", ward(), "status"]);
     cmd.args(args);
     run(cmd, Duration::from_secs(20))
@@ -174,6 +175,7 @@ fn status_exit_codes() {
     }
     // Nothing readable: an empty /proc in a private mount namespace.
     let mut cmd = Command::new("unshare");
+    without_ward_variables(&mut cmd);
     cmd.args([
         "--mount",
         "/bin/sh",

@@ -60,6 +60,7 @@ fn run_tmpfs_oom(case: &str, prefix: &[&str]) -> (common::Outcome, u64) {
     let g = CgroupV1::new(&format!("survive-{case}"), &["memory"]);
     g.limit_memory_mib(LIMIT_MIB);
     let mut cmd = Command::new(prefix.first().copied().unwrap_or("unshare"));
+    common::without_ward_variables(&mut cmd);
     let mut args: Vec<&str> = prefix.iter().skip(1).copied().collect();
     if !prefix.is_empty() {
         args.push("unshare");
@@ -183,6 +184,7 @@ fn root_no_oom_adjust_leaves_every_value_alone() {
         return;
     }
     let mut cmd = Command::new("unshare");
+    common::without_ward_variables(&mut cmd);
     cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", ward()]);
     cmd.args([
         "--no-oom-adjust",

@@ -77,6 +77,7 @@ pub fn require_root(test: &str) -> bool {
 /// test's guard kills unshare. See [`Proc::pid1_as`] for its host pid.
 pub fn in_pid_namespace<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Command {
     let mut cmd = Command::new("unshare");
+    without_ward_variables(&mut cmd);
     cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"]);
     cmd.args(args);
     cmd
@@ -92,8 +93,22 @@ pub fn ward_pid1<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -
 /// `ward ARGS...` as an ordinary process (a subreaper, not PID 1).
 pub fn ward_plain<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Command {
     let mut cmd = Command::new(ward());
+    without_ward_variables(&mut cmd);
     cmd.args(args);
     cmd
+}
+
+/// Leaves out of `cmd`'s environment every `WARD_*` variable the test run
+/// inherited: the harness's own (`WARD_VM_KERNEL`, `WARD_SCENARIOS_*`),
+/// which ward would name as unknown, and a developer's settings (a
+/// `WARD_LOG_FORMAT=json` in the shell), which would change what the tests
+/// read. A test gives ward its variables with `cmd.env` after this.
+pub fn without_ward_variables(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.as_encoded_bytes().starts_with(b"WARD_") {
+            cmd.env_remove(name);
+        }
+    }
 }
 
 /// The words of `line` split at spaces, `WL` standing for the workload
