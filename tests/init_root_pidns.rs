@@ -287,6 +287,24 @@ fn grace_kills_stragglers_that_ignore_term() {
 }
 
 #[test]
+fn zombies_left_at_shutdown_are_not_counted_as_still_running() {
+    // The straggler ignores SIGTERM and holds three zombies it never waits
+    // for: one process outlives the grace, not four.
+    if !require_root("grace_zombies") {
+        return;
+    }
+    let inner = "trap '' TERM; sleep 0 & sleep 0 & sleep 0 & exec sleep 20";
+    let mut cmd = ward_pid1(["--grace", "1s", "--", "sh", "-c"]);
+    cmd.arg(format!("sh -c \"{inner}\" & sleep 0.5; exit 0"));
+    let out = run(cmd, T);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.expect_stderr("sent SIGTERM to 1 remaining process;");
+    out.expect_stderr("1 process still running after the 1 s grace: sent SIGKILL to sleep (pid ");
+    let kill = out.stderr.lines().find(|l| l.contains("[shutdown_kill]"));
+    assert!(!kill.unwrap().contains(" and "), "{}", out.dump());
+}
+
+#[test]
 fn a_script_that_execs_its_app_is_reported_as_the_app() {
     if !require_root("exec_name") {
         return;

@@ -9,12 +9,18 @@ use super::{ProcsError, Scope};
 
 /// Every living descendant of `pid` (not `pid` itself), via ppid links, in pid
 /// order. A subreaper signals these at shutdown: unlike PID 1, it cannot rely
-/// on the namespace dying with it.
+/// on the namespace dying with it. Zombies are left out: a signal does
+/// nothing to them, and a shutdown that counted them would name processes
+/// that had already ended as still running.
 pub fn descendants(proc_root: &Path, pid: i32) -> Result<Vec<i32>, ProcsError> {
     let mut table = ProcTable::new();
     table.scan(proc_root)?;
     table.select(Scope::DescendantsOf(pid));
-    Ok(table.selected().map(|e| e.pid).collect())
+    Ok(table
+        .selected()
+        .filter(|e| !e.is_zombie())
+        .map(|e| e.pid)
+        .collect())
 }
 
 /// The comm of `pid`, or None if it is gone or unreadable.
@@ -82,13 +88,12 @@ mod tests {
     use crate::procs::fixture::FakeProc;
 
     #[test]
-    fn descendants_follow_ppid_links() {
+    fn descendants_follow_ppid_links_and_leave_zombies_out() {
         let t = FakeProc::incidents("descendants");
-        assert_eq!(
-            descendants(t.path(), 1).unwrap(),
-            vec![10, 11, 20, 21, 22, 23, 30, 31]
-        );
-        assert_eq!(descendants(t.path(), 20).unwrap(), vec![21, 22, 23]);
+        // 11, 21-23 and 31 are zombies: ended, beyond any signal.
+        assert_eq!(descendants(t.path(), 1).unwrap(), vec![10, 20, 30]);
+        assert_eq!(descendants(t.path(), 20).unwrap(), Vec::<i32>::new());
+        assert_eq!(descendants(t.path(), 10).unwrap(), vec![20, 30]);
         assert_eq!(descendants(t.path(), 31).unwrap(), Vec::<i32>::new());
         assert_eq!(descendants(t.path(), 999).unwrap(), Vec::<i32>::new());
     }
