@@ -63,6 +63,15 @@ pub fn cores(c: f64) -> String {
     s.to_string()
 }
 
+/// Items in a sentence: `a`, `a and b`, `a, b and c`.
+pub fn and_list(items: &[String]) -> String {
+    match items.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 /// A duration in words for the log: `500 ms`, `2.5 s`.
 pub fn secs(d: Duration) -> String {
     if d < Duration::from_millis(1) {
@@ -200,6 +209,13 @@ mod tests {
         assert_eq!(secs(Duration::from_millis(500)), "500 ms");
         assert_eq!(secs(Duration::from_millis(1500)), "1.5 s");
         assert_eq!(secs(Duration::from_secs(3)), "3 s");
+        assert_eq!(and_list(&[]), "");
+        assert_eq!(and_list(&["a".into()]), "a");
+        assert_eq!(and_list(&["a".into(), "b".into()]), "a and b");
+        assert_eq!(
+            and_list(&["a".into(), "b".into(), "c".into()]),
+            "a, b and c"
+        );
         assert_eq!(Fixed(0.05, 1).to_string(), "0.1");
         assert_eq!(Fixed(0.25, 1).to_string(), "0.3");
         assert_eq!(Fixed(-0.04, 1).to_string(), "0.0");

@@ -356,19 +356,11 @@ fn sentence(
     }
     // OOM kills of other processes: Docker marks the container OOMKilled for
     // them too, so the report must say what happened.
-    let named: Vec<String> = f
+    let victims: Vec<_> = f
         .oom_kills
         .iter()
         .flat_map(|o| o.victims.iter())
         .filter(|v| v.pid != f.main_pid)
-        .map(|v| {
-            format!(
-                "{}{} (pid {})",
-                if v.certain { "" } else { "most likely " },
-                v.name.as_deref().unwrap_or("a process"),
-                v.pid
-            )
-        })
         .collect();
     let listed: u64 = f.oom_kills.iter().map(|o| o.kills).sum();
     let unnamed = f
@@ -377,7 +369,19 @@ fn sentence(
         .map(|o| o.kills.saturating_sub(o.victims.len() as u64))
         .sum::<u64>()
         + f.oom_kills_total.saturating_sub(listed);
-    let mut others = named;
+    // "most likely killed a and b" when every victim is a guess; else each
+    // guess is marked: "killed a (pid 5), b (pid 6, most likely) and ...".
+    let all_guessed = unnamed == 0 && victims.iter().all(|v| !v.certain);
+    let mut others: Vec<String> = victims
+        .iter()
+        .map(|v| {
+            let name = v.name.as_deref().unwrap_or("a process");
+            match v.certain || all_guessed {
+                true => format!("{name} (pid {})", v.pid),
+                false => format!("{name} (pid {}, most likely)", v.pid),
+            }
+        })
+        .collect();
     if unnamed > 0 {
         others.push(if unnamed == 1 {
             "a process ward could not name".into()
@@ -387,8 +391,9 @@ fn sentence(
     }
     if i.verdict.cause != Cause::OomKilled && f.oom_kills_total > 0 {
         out.push_str(&format!(
-            ". The kernel OOM killer killed {} during the run ({} OOM kill{}); Docker reports such a container as OOMKilled",
-            others.join(", "),
+            ". The kernel OOM killer {} {} during the run ({} OOM kill{}); Docker reports such a container as OOMKilled",
+            if all_guessed { "most likely killed" } else { "killed" },
+            crate::units::and_list(&others),
             f.oom_kills_total,
             if f.oom_kills_total == 1 { "" } else { "s" }
         ));
@@ -417,11 +422,15 @@ fn sentence(
     if f.observed.unreaped_peak > 0
         && let Some((pid, name, n)) = &f.observed.worst_parent
     {
-        out.push_str(&format!(
-            ". Up to {} zombies at once were left unreaped during the run; {} (pid {pid}) never waited for {n} of them",
-            f.observed.unreaped_peak,
-            name.as_deref().unwrap_or("a process")
-        ));
+        let parent = name.as_deref().unwrap_or("a process");
+        out.push_str(&match f.observed.unreaped_peak {
+            1 => format!(
+                ". A zombie was left unreaped during the run; {parent} (pid {pid}) never waited for it"
+            ),
+            peak => format!(
+                ". Up to {peak} zombies at once were left unreaped during the run; {parent} (pid {pid}) never waited for {n} of them"
+            ),
+        });
     }
     out.push('.');
     out
@@ -739,7 +748,7 @@ mod tests {
         assert!(v.iter().all(|e| e["certain"] == false));
         assert_eq!(r.json["schema"], SCHEMA);
         assert!(
-            r.text.contains("most likely worker (pid 5), most likely worker (pid 6), a process ward could not name"),
+            r.text.contains("killed worker (pid 5, most likely), worker (pid 6, most likely) and a process ward could not name"),
             "{}",
             r.text
         );
@@ -778,6 +787,11 @@ mod tests {
         let r = build(&inputs(&f, Some(&oom_snapshot()), 0));
         let want = "Up to 8 zombies at once were left unreaped during the run; sleep (pid 7) never waited for 8 of them";
         assert!(r.text.contains(want), "{}", r.text);
+        f.observed.unreaped_peak = 1;
+        f.observed.worst_parent = Some((7, Some("sleep".into()), 1));
+        let r = build(&inputs(&f, Some(&oom_snapshot()), 0));
+        let want = "A zombie was left unreaped during the run; sleep (pid 7) never waited for it.";
+        assert!(r.text.contains(want), "{}", r.text);
     }
 
     #[test]
@@ -802,7 +816,8 @@ mod tests {
         f.main_ended = Some(t);
         let r = build(&inputs(&f, Some(&oom_snapshot()), 1));
         assert!(
-            r.text.contains("most likely a process (pid 5)"),
+            r.text
+                .contains("OOM killer most likely killed a process (pid 5) during"),
             "{}",
             r.text
         );

@@ -207,7 +207,10 @@ impl AlertState {
                 .procs
                 .as_ref()
                 .filter(|c| c.zombies_total > 0)
-                .map(|c| format!("; {} of the processes are zombies", c.zombies_total))
+                .map(|c| match c.zombies_total {
+                    1 => "; 1 of them is a zombie".to_string(),
+                    n => format!("; {n} of them are zombies"),
+                })
                 .unwrap_or_default();
             out.push(Warning {
                 level: Level::Warning,
@@ -263,16 +266,23 @@ impl AlertState {
         match (worst, self.zombies_reported) {
             (Some(w), last) if w.zombies >= limit && last.is_none_or(|l| w.zombies >= l * 2) => {
                 self.zombies_reported = Some(w.zombies);
-                let name = w.name.as_deref().unwrap_or("?");
+                let name = w.name.as_deref().unwrap_or("");
+                let (parent, who) = match name {
+                    "" => (format!("pid {}", w.pid), "the parent"),
+                    n => (format!("{n} (pid {})", w.pid), n),
+                };
+                let (these, es) = match w.zombies {
+                    1 => ("this", ""),
+                    _ => ("these", "es"),
+                };
+                let all = census.unreaped_total;
+                let all_s = if all == 1 { "" } else { "s" };
                 out.push(Warning {
                     level: Level::Warning,
                     key: "zombies_unreaped",
                     msg: format!(
-                        "{} zombie processes whose parent {name} (pid {}) is alive and not calling wait() (oldest started {} s ago; {} unreaped zombies in all): no init can reap these; {name} must wait() for its children, or exit so that ward adopts and reaps them",
-                        w.zombies,
-                        w.pid,
-                        w.oldest_zombie_age_s,
-                        census.unreaped_total
+                        "{} zombie process{es} whose parent {parent} is alive and not calling wait() (oldest started {} s ago; {all} unreaped zombie{all_s} in all): no init can reap {these}; {who} must wait() for its children, or exit so that ward adopts and reaps them",
+                        w.zombies, w.oldest_zombie_age_s,
                     ),
                     fields: vec![
                         ("parent_pid", json!(w.pid)),
@@ -491,6 +501,36 @@ mod tests {
         let w = a.evaluate(&snap_pids(100, 100, 9), &th);
         assert_eq!(keys(&w), ["pids_high", "fork_failed"]);
         assert!(w[1].msg.contains("refused 2 forks"), "{}", w[1].msg);
+    }
+
+    #[test]
+    fn one_zombie_and_one_of_the_tasks_are_singular() {
+        let th = Thresholds {
+            zombies: 1,
+            ..Thresholds::default()
+        };
+        let mut a = AlertState::default();
+        let mut snap = snap_zombies(1);
+        snap.procs.as_mut().unwrap().unreaped[0].name = None;
+        let w = a.evaluate(&snap, &th);
+        assert_eq!(keys(&w), ["zombies_unreaped"]);
+        assert!(
+            w[0].msg
+                .starts_with("1 zombie process whose parent pid 12 is alive")
+                && w[0].msg.contains(
+                    "; 1 unreaped zombie in all): no init can reap this; the parent must wait()"
+                ),
+            "{}",
+            w[0].msg
+        );
+        let mut pids = snap_pids(95, 100, 0);
+        pids.procs = snap_zombies(1).procs;
+        let w = a.evaluate(&pids, &th);
+        assert!(
+            w.iter()
+                .any(|w| w.key == "pids_high" && w.msg.contains("; 1 of them is a zombie;")),
+            "{w:?}"
+        );
     }
 
     #[test]

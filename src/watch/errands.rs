@@ -112,11 +112,7 @@ pub fn rest_words(rest: &Rest) -> String {
     if more > 0 && !words.is_empty() {
         words.push(format!("{more} more"));
     }
-    match words.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        Some((last, _)) => last.clone(),
-        None => String::new(),
-    }
+    crate::units::and_list(&words)
 }
 
 /// Logs what [`signal_rest`] did, in the words of the shutdown sequence.
