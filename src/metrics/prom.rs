@@ -280,7 +280,12 @@ pub fn render(v: &MetricsView, out: &mut String) {
             "1 while ward's warning of this name is raised, else 0.",
             Kind::Gauge,
         );
-        for n in WarningName::ALL {
+        // No PSI (cgroup v1, an old kernel): its warning can never be
+        // raised, and a 0 would read as "fine" where ward cannot tell.
+        let measured = |n: WarningName| {
+            n != WarningName::MemoryPressure || v.pressure.memory.waiting_usec.is_some()
+        };
+        for n in WarningName::ALL.into_iter().filter(|&n| measured(n)) {
             if let Some(on) = v.warnings.get(n) {
                 w.sample(
                     "ward_warning_active",
@@ -480,7 +485,6 @@ mod tests {
                 "ward_warning_active{warning=\"memory_high\"} 0",
                 "ward_warning_active{warning=\"cpu_throttled\"} 1",
                 "ward_warning_active{warning=\"pids_high\"} 0",
-                "ward_warning_active{warning=\"fork_failed\"} 0",
                 "ward_warning_active{warning=\"zombies_unreaped\"} 0",
                 "ward_warning_active{warning=\"memory_pressure\"} 0",
             ]
@@ -557,6 +561,20 @@ mod tests {
         render(&v, &mut out);
         assert!(out.contains("ward_build_info{version=\"a\\\"b\\\\c\\nd\"} 1\n"));
         assert!(!out.contains("\nward_cpu_limit"), "{out}");
+    }
+
+    #[test]
+    fn no_memory_pressure_warning_where_no_pressure_is_measured() {
+        let mut v = MetricsView::new();
+        v.warnings.set(WarningName::PidsHigh, false);
+        let mut out = String::new();
+        render(&v, &mut out);
+        assert!(out.contains("warning=\"pids_high\"} 0"), "{out}");
+        assert!(!out.contains("memory_pressure"), "{out}");
+        v.pressure.memory.waiting_usec = Some(0);
+        out.clear();
+        render(&v, &mut out);
+        assert!(out.contains("warning=\"memory_pressure\"} 0"), "{out}");
     }
 
     #[test]
