@@ -17,12 +17,17 @@ pub fn render(doc: &StatusDoc) -> String {
     match &doc.live {
         Some(live) => ward_line(&mut out, live),
         None => {
+            // ward near a limit holds its server back (watch::STATUS_HEADROOM):
+            // say so, since that is when status is wanted most.
             let why = doc.history_unavailable.as_deref().unwrap_or("no answer");
             let _ = writeln!(
                 out,
-                "PID 1 is not ward or cannot be reached ({why}): history is unavailable \
-                 (warnings, OOM kills, throttling over time); limits, usage and processes \
-                 are read directly."
+                "No ward answered ({why}): PID 1 is not ward, or ward holds its status \
+                 server back while fewer than {} tasks or {} of memory are left under the \
+                 container's limits. History is unavailable (warnings, OOM kills, throttling \
+                 over time); limits, usage and processes are read directly.",
+                crate::watch::STATUS_HEADROOM,
+                bytes(crate::watch::MEMORY_HEADROOM)
             );
         }
     }
@@ -168,11 +173,25 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
         );
     }
     out.push('\n');
+    // A window ward has not watched for yet covers the seconds it has: "over
+    // the last 7 s", once, not "1 min" and "5 min" of the same 7 s.
     let mut throttle = Vec::new();
-    for (label, t) in [("1 min", cpu.throttled_1m), ("5 min", cpu.throttled_5m)] {
-        if let Some(t) = t {
-            throttle.push(format!("{} over the last {label}", pct(t.ratio)));
+    let mut shown_span = None;
+    for (label, full, t) in [
+        ("1 min", 60.0, cpu.throttled_1m),
+        ("5 min", 300.0, cpu.throttled_5m),
+    ] {
+        let Some(t) = t else { continue };
+        if shown_span == Some(t.span_s) {
+            continue;
         }
+        shown_span = Some(t.span_s);
+        let over = if t.span_s >= full - 0.5 {
+            label.to_string()
+        } else {
+            format!("{} s", Fixed(t.span_s, 0))
+        };
+        throttle.push(format!("{} over the last {over}", pct(t.ratio)));
     }
     if let Some(r) = cpu.throttled_since_start {
         throttle.push(format!("{} since the cgroup started", pct(r)));
@@ -523,7 +542,30 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
-        assert!(!text.contains("history is unavailable"));
+        assert!(!text.contains("History is unavailable"));
+    }
+
+    #[test]
+    fn throttling_windows_not_yet_filled_say_the_seconds_they_cover() {
+        let mut doc = sample_doc();
+        let cpu = &mut doc.container.as_mut().unwrap().cpu;
+        for t in [&mut cpu.throttled_1m, &mut cpu.throttled_5m] {
+            let t = t.as_mut().unwrap();
+            t.ratio = 1.0;
+            t.span_s = 7.2;
+        }
+        let text = render(&doc);
+        assert!(
+            text.contains("CPU periods throttled: 100.0% over the last 7 s, 40.0% since"),
+            "{text}"
+        );
+        let cpu = &mut doc.container.as_mut().unwrap().cpu;
+        cpu.throttled_5m.as_mut().unwrap().span_s = 120.0;
+        let text = render(&doc);
+        assert!(
+            text.contains("100.0% over the last 7 s, 100.0% over the last 120 s,"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -535,8 +577,8 @@ mod tests {
         doc.container.as_mut().unwrap().cpu.throttled_1m = None;
         doc.container.as_mut().unwrap().cpu.throttled_5m = None;
         let text = render(&doc);
-        assert!(text.starts_with("PID 1 is not ward or cannot be reached (no ward answers"));
-        assert!(text.contains("history is unavailable"));
+        assert!(text.starts_with("No ward answered (no ward answers on @ward-status-1): PID 1 is not ward, or ward holds its status server back while fewer than 8 tasks or 4.0 MiB of memory are left"), "{text}");
+        assert!(text.contains("History is unavailable"));
         assert!(text.contains("Limits and usage (cgroup v1, read now)"));
         assert!(text.contains("CPU periods throttled: 40.0% since the cgroup started"));
         assert!(text.contains("5 zombies [sh] NOT REAPED"));

@@ -65,13 +65,13 @@ const STATUS_AFTER: Duration = Duration::from_millis(50);
 /// Under a cgroup pids limit, the serving thread starts only with at least
 /// this many tasks to spare: a thread the limit refuses would be counted
 /// among the container's refused forks, which are the application's news.
-const STATUS_HEADROOM: u64 = 8;
+pub const STATUS_HEADROOM: u64 = 8;
 /// Under a cgroup memory limit, the serving thread starts only with at
 /// least this much left that the kernel cannot reclaim (its stacks and
 /// buffers take far less): ward's memory is the container's, and a charge
 /// to a full group was seen to make the kernel OOM-kill the application's
 /// shell (a new thread; 'ward-watch invoked oom-killer' 6.9 ms after a kill).
-const MEMORY_HEADROOM: u64 = 4 << 20;
+pub const MEMORY_HEADROOM: u64 = 4 << 20;
 /// The same for a look at `/proc` (a census: a kernel buffer per file
 /// opened, one at a time, a little heap): smaller, so that a `memory_high`
 /// warning at 90 % of a 32 MiB limit still names the largest processes
