@@ -305,6 +305,21 @@ fn zombies_left_at_shutdown_are_not_counted_as_still_running() {
 }
 
 #[test]
+fn zombies_held_through_two_looks_are_reported_with_their_parent() {
+    // sleep holds its two exited children for 2 s: the census after the
+    // one that first saw them confirms, and the report names the parent.
+    if !require_root("zombies_held") {
+        return;
+    }
+    let mut cmd = ward_pid1(["--watch-interval", "200ms", "--", "sh", "-c"]);
+    cmd.arg("sleep 0 & sleep 0 & exec sleep 2");
+    let out = run(cmd, T);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.expect_stderr("Up to 2 zombies at once were left unreaped during the run; sleep (pid ");
+    out.expect_stderr(") never waited for 2 of them.");
+}
+
+#[test]
 fn a_script_that_execs_its_app_is_reported_as_the_app() {
     if !require_root("exec_name") {
         return;

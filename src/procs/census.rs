@@ -52,6 +52,45 @@ pub struct ZombieParent {
     pub oldest_zombie_age_s: u64,
 }
 
+/// The zombie parents of one census, kept to compare with the next. A
+/// zombie counts as left unreaped only when two censuses in a row see its
+/// parent hold it: one look can catch a child in the instant between its
+/// death and its parent's `wait()` (an OOM victim, seen by the look ward
+/// takes right after the kill, under a shell already waiting for it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnreapedSeen {
+    /// (parent pid, zombies it held), most first, as in the census.
+    parents: Vec<(i32, u32)>,
+}
+
+impl UnreapedSeen {
+    /// What `c` saw.
+    pub fn of(c: &ProcessCensus) -> UnreapedSeen {
+        UnreapedSeen {
+            parents: c.unreaped.iter().map(|z| (z.pid, z.zombies)).collect(),
+        }
+    }
+
+    /// The zombies `now` and this earlier census both saw under the same
+    /// parents (at most the fewer of the two counts, per parent), and the
+    /// parent that held the most of them: (pid, name, count).
+    pub fn persisting(&self, now: &ProcessCensus) -> (u32, Option<(i32, Option<String>, u32)>) {
+        let mut total = 0;
+        let mut worst: Option<(i32, Option<String>, u32)> = None;
+        for z in &now.unreaped {
+            let Some(&(_, before)) = self.parents.iter().find(|(p, _)| *p == z.pid) else {
+                continue;
+            };
+            let held = before.min(z.zombies);
+            total += held;
+            if worst.as_ref().is_none_or(|w| held > w.2) {
+                worst = Some((z.pid, z.name.clone(), held));
+            }
+        }
+        (total, worst)
+    }
+}
+
 /// A process and its resident memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProcRss {
@@ -284,6 +323,41 @@ mod tests {
         let c = census(t.path(), 1, Scope::DescendantsOf(30), &mut ProcTable::new()).unwrap();
         assert_eq!((c.processes, c.zombies_total, c.unreaped_total), (1, 1, 1));
         assert!(c.top_rss.is_empty());
+    }
+
+    #[test]
+    fn only_zombies_two_censuses_saw_are_left_unreaped() {
+        let census = |parents: &[(i32, &str, u32)]| ProcessCensus {
+            unreaped: parents
+                .iter()
+                .map(|&(pid, name, zombies)| ZombieParent {
+                    pid,
+                    name: Some(name.into()),
+                    zombies,
+                    oldest_zombie_age_s: 1,
+                })
+                .collect(),
+            unreaped_total: parents.iter().map(|p| p.2).sum(),
+            ..ProcessCensus::default()
+        };
+        // The shell's OOM-killed child, caught once before its wait().
+        let once = UnreapedSeen::of(&census(&[(3, "sh", 1)]));
+        assert_eq!(once.persisting(&census(&[])), (0, None));
+        assert_eq!(
+            UnreapedSeen::default().persisting(&census(&[(3, "sh", 1)])),
+            (0, None)
+        );
+        // Held through both: counted, at most the fewer of the two counts.
+        assert_eq!(
+            once.persisting(&census(&[(3, "sh", 1)])),
+            (1, Some((3, Some("sh".into()), 1)))
+        );
+        let before = UnreapedSeen::of(&census(&[(10, "a", 8), (11, "b", 2)]));
+        let now = census(&[(12, "c", 9), (11, "b", 5), (10, "a", 6)]);
+        assert_eq!(
+            before.persisting(&now),
+            (8, Some((10, Some("a".into()), 6)))
+        );
     }
 
     #[test]

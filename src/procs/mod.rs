@@ -10,14 +10,14 @@
 
 pub mod census;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 pub mod stat;
 pub mod table;
 pub mod tree;
 
 use std::path::PathBuf;
 
-pub use census::{LastPid, ProcRss, ProcessCensus, ZombieParent, census};
+pub use census::{LastPid, ProcRss, ProcessCensus, UnreapedSeen, ZombieParent, census};
 pub use table::{ProcEntry, ProcTable};
 pub use tree::{children_of, descendants, process_name};
 

@@ -72,6 +72,12 @@ pub struct Sampler {
     started: Instant,
     limits_at: Option<Instant>,
     census_at: Option<Instant>,
+    /// Censuses that succeeded: which one `Snapshot::procs` holds.
+    censuses: u64,
+    /// Censuses in a row that saw zombies under live parents: at 1, the
+    /// next sample looks again, since a zombie counts as left unreaped
+    /// only when two looks saw it (`UnreapedSeen`).
+    unreaped_streak: u8,
     census_cost: Duration,
     census_tasks: Option<u64>,
     throttle: ThrottleWindow,
@@ -100,6 +106,8 @@ impl Sampler {
             started: Instant::now(),
             limits_at: None,
             census_at: None,
+            censuses: 0,
+            unreaped_streak: 0,
             census_cost: Duration::ZERO,
             census_tasks: None,
             throttle: ThrottleWindow::default(),
@@ -182,13 +190,26 @@ impl Sampler {
     pub fn census(&mut self, now: Instant, snap: &mut Snapshot) {
         let t0 = cpu_time();
         match crate::procs::census(&self.proc_root, self.self_pid, self.scope, &mut self.table) {
-            Ok(c) => snap.procs = Some(c),
+            Ok(c) => {
+                self.unreaped_streak = match c.unreaped_total {
+                    0 => 0,
+                    _ => self.unreaped_streak.saturating_add(1),
+                };
+                snap.procs = Some(c);
+                self.censuses += 1;
+            }
             Err(_) => snap.read_errors += 1,
         }
         self.census_cost = cpu_time().saturating_sub(t0);
         self.census_at = Some(now);
         self.census_tasks = snap.cgroup.pids.current;
         snap.census_age_s = 0.0;
+    }
+
+    /// How many censuses have succeeded: a new number means `snap.procs`
+    /// is a new census.
+    pub fn censuses(&self) -> u64 {
+        self.censuses
     }
 
     /// The table of the last census.
@@ -221,7 +242,7 @@ impl Sampler {
             // Without a pids controller there is no cheap count: look every time.
             _ => true,
         };
-        moved || since >= CENSUS_EVERY
+        moved || since >= CENSUS_EVERY || self.unreaped_streak == 1
     }
 
     fn ratios(&self, snap: &Snapshot) -> Ratios {
@@ -255,4 +276,36 @@ fn cpu_time() -> Duration {
     let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procs::fixture::FakeProc;
+
+    /// Censuses taken by `census_if_due` at 1 s steps with the task count
+    /// unchanged (so neither a moved count nor the minute makes one due).
+    fn censuses_over(t: &FakeProc, looks: u32) -> u64 {
+        let mut sampler = Sampler::new(None, t.path().to_path_buf(), 1, true);
+        let mut snap = Snapshot::default();
+        snap.cgroup.pids.current = Some(10);
+        let start = Instant::now();
+        for i in 0..looks {
+            sampler.census_if_due(start + Duration::from_secs(u64::from(i)), &mut snap);
+        }
+        sampler.censuses()
+    }
+
+    #[test]
+    fn zombies_under_a_live_parent_are_looked_at_once_more() {
+        // The incidents hold zombies under live parents (20, 30): the first
+        // census saw them, the second confirms, then the minute rule again.
+        let t = FakeProc::incidents("confirm");
+        assert_eq!(censuses_over(&t, 5), 2);
+        // Without any: one census until the minute is up.
+        let calm = FakeProc::new("calm", "100.00");
+        calm.process(1, "ward", 'S', 0, 2, 10, 100)
+            .process(10, "app", 'S', 1, 1, 20, 5000);
+        assert_eq!(censuses_over(&calm, 5), 1);
+    }
 }
