@@ -20,8 +20,7 @@ pub fn sender_words(from_pid: i32, name: Option<&str>, is_pid1: bool) -> String 
             "outside the container (the runtime or orchestrator, e.g. docker stop)".into()
         }
         (0, _) => "the kernel or outside ward's PID namespace".into(),
-        (pid, Some(name)) => format!("{name} (pid {pid})"),
-        (pid, None) => format!("pid {pid}"),
+        (pid, name) => crate::procs::named(name, pid),
     }
 }
 

@@ -30,6 +30,15 @@ pub fn process_name(proc_root: &Path, pid: i32) -> Option<String> {
     parse_stat(&text).ok().map(|s| s.comm.to_string())
 }
 
+/// A process for a log line: `sh (pid 42)`, or `pid 42` without a name
+/// (gone, unreadable, or empty).
+pub fn named(name: Option<&str>, pid: i32) -> String {
+    match name.filter(|n| !n.is_empty()) {
+        Some(n) => format!("{n} (pid {pid})"),
+        None => format!("pid {pid}"),
+    }
+}
+
 /// The direct children of `pid`, sorted. Empty if `pid` is gone.
 ///
 /// Uses `/proc/PID/task/TID/children` (one file per thread, since a child

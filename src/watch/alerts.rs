@@ -267,10 +267,8 @@ impl AlertState {
             (Some(w), last) if w.zombies >= limit && last.is_none_or(|l| w.zombies >= l * 2) => {
                 self.zombies_reported = Some(w.zombies);
                 let name = w.name.as_deref().unwrap_or("");
-                let (parent, who) = match name {
-                    "" => (format!("pid {}", w.pid), "the parent"),
-                    n => (format!("{n} (pid {})", w.pid), n),
-                };
+                let parent = crate::procs::named(Some(name), w.pid);
+                let who = if name.is_empty() { "the parent" } else { name };
                 let (these, es) = match w.zombies {
                     1 => ("this", ""),
                     _ => ("these", "es"),

@@ -21,7 +21,7 @@ pub const ORPHAN_SCAN_EVERY: Duration = Duration::from_millis(500);
 #[derive(Debug, Default)]
 pub struct Rest {
     pub count: usize,
-    /// `worker (pid 12)`, or `pid 12` when its name could not be read.
+    /// (pid, comm), the comm empty when it could not be read.
     pub named: Vec<(i32, String)>,
 }
 
@@ -103,10 +103,7 @@ pub fn rest_words(rest: &Rest) -> String {
     let mut words: Vec<String> = rest
         .named
         .iter()
-        .map(|(pid, name)| match name.is_empty() {
-            true => format!("pid {pid}"),
-            false => format!("{name} (pid {pid})"),
-        })
+        .map(|(pid, name)| crate::procs::named(Some(name), *pid))
         .collect();
     let more = rest.count.saturating_sub(words.len());
     if more > 0 && !words.is_empty() {
@@ -208,9 +205,8 @@ impl OrphanTerminator {
             if pid == self.main_pid || self.signalled.contains(&pid) {
                 continue;
             }
-            let name = crate::procs::process_name(proc_root, pid)
-                .map(|n| format!("{n} (pid {pid})"))
-                .unwrap_or_else(|| format!("pid {pid}"));
+            let name =
+                crate::procs::named(crate::procs::process_name(proc_root, pid).as_deref(), pid);
             // SAFETY: plain kill(2) on our own (unreaped) child.
             if unsafe { libc::kill(pid, libc::SIGTERM) } == 0 {
                 self.signalled.push(pid);
@@ -244,7 +240,6 @@ mod tests {
 
     #[test]
     fn the_killed_are_named_the_rest_counted() {
-        assert_eq!(rest_words(&rest(0, &[])), "");
         assert_eq!(rest_words(&rest(1, &[(12, "worker")])), "worker (pid 12)");
         assert_eq!(
             rest_words(&rest(2, &[(12, "worker"), (14, "")])),
