@@ -62,7 +62,7 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
         out,
         "ward {}, {role}, up {}",
         w.version,
-        age_words(w.uptime_s as u64)
+        secs_words(w.uptime_s)
     );
     if let Some(m) = w.main_pid {
         let _ = write!(out, "; main process pid {m}");
@@ -519,6 +519,19 @@ mod tests {
             tree: Some(tree),
             errors: vec![],
         }
+    }
+
+    #[test]
+    fn a_young_ward_says_its_age_to_the_tenth_like_its_sample() {
+        let mut doc = sample_doc();
+        let w = &mut doc.live.as_mut().unwrap().ward;
+        w.uptime_s = 1.94;
+        w.sample_age_s = Some(1.8);
+        let text = render(&doc);
+        assert!(
+            text.contains("up 1.9s; main process pid 7; last sample 1.8 s ago"),
+            "{text}"
+        );
     }
 
     #[test]
