@@ -193,6 +193,33 @@ fn stop_delay_holds_the_first_term_and_a_second_goes_at_once() {
     assert_eq!(p.wait().code, 7);
 }
 
+/// A SIGINT during the delay goes at once and takes the held SIGTERM with
+/// it: the child is never left without the SIGTERM it was meant to get.
+#[test]
+fn a_sigint_during_the_stop_delay_sends_the_held_term_too() {
+    let Some(cmd) = pid1(
+        "stop_delay_int",
+        "--no-watch --stop-delay 120s -- WL signals",
+    ) else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(200));
+    p.signal_ward(libc::SIGINT);
+    // Well before the 120 s delay; the order two pending signals arrive in
+    // is the kernel's (lowest number first).
+    let mut got = vec![
+        p.wait_line(|l| l.starts_with("signal ")),
+        p.wait_line(|l| l.starts_with("signal ")),
+    ];
+    got.sort();
+    assert_eq!(got, ["signal 15", "signal 2"]);
+    p.signal_ward(libc::SIGKILL);
+    drop(p);
+}
+
 #[test]
 fn kill_after_sigkills_a_child_that_ignores_term() {
     let Some(cmd) = pid1(

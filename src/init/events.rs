@@ -44,7 +44,7 @@ pub fn stop_delayed(signo: i32, delay: Duration) {
         Level::Info,
         "stop_delayed",
         &format!(
-            "holding {} for {} (--stop-delay) before forwarding it; a second SIGTERM or SIGINT goes at once",
+            "holding {} for {} (--stop-delay) before forwarding it; a second SIGTERM, or a SIGINT, sends it at once",
             signal_name(signo),
             secs(delay)
         ),

@@ -372,6 +372,9 @@ impl<'a> Reaper<'a> {
         if d.release_hold {
             self.timers.cancel(Timer::StopDelay);
         }
+        if let Some(held) = d.send_held {
+            self.forward(libc::SIGTERM, held, true);
+        }
         match d.send {
             Some(out) => self.forward(sig.signo, out, d.stop_forwarded),
             None if d.hold.is_none() => events::signal_dropped(sig.signo),
@@ -699,11 +702,9 @@ impl<'a> Reaper<'a> {
         let now = Instant::now();
         match timer {
             Timer::StopDelay => {
-                if self.stop.release() && self.child.alive() {
-                    let out = match signals::rewrite(&self.cfg.rewrite, libc::SIGTERM) {
-                        signals::Disposition::Forward(s) => s,
-                        signals::Disposition::Drop => libc::SIGTERM,
-                    };
+                if let Some(out) = self.stop.release()
+                    && self.child.alive()
+                {
                     self.forward(libc::SIGTERM, out, true);
                 }
             }

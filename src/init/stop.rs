@@ -17,8 +17,9 @@ pub struct StopState {
     pub stop_signals: Vec<i32>,
     /// A stop signal has been received.
     pub requested: bool,
-    /// A SIGTERM is being held by `--stop-delay`.
-    pub holding: bool,
+    /// A SIGTERM is being held by `--stop-delay`: what to send for it
+    /// (SIGTERM, or what `--rewrite` makes of it).
+    pub holding: Option<i32>,
     /// A stop signal has been forwarded to the child.
     pub forwarded: bool,
 }
@@ -34,6 +35,9 @@ pub struct Decision {
     pub hold: Option<Duration>,
     /// A held SIGTERM is released by this signal (cancel the delay timer).
     pub release_hold: bool,
+    /// Send this first, before `send`: the held SIGTERM, released by a
+    /// SIGINT (a second SIGTERM takes its place instead).
+    pub send_held: Option<i32>,
     /// This send forwards a stop: arm `--kill-after` if not yet armed.
     pub stop_forwarded: bool,
 }
@@ -50,7 +54,7 @@ impl StopState {
         StopState {
             stop_signals,
             requested: false,
-            holding: false,
+            holding: None,
             forwarded: false,
         }
     }
@@ -77,6 +81,7 @@ impl StopState {
             first_request: is_stop && !self.requested,
             hold: None,
             release_hold: false,
+            send_held: None,
             stop_forwarded: false,
         };
         if is_stop {
@@ -84,20 +89,28 @@ impl StopState {
         }
         if signo == libc::SIGTERM
             && is_stop
-            && fwd.is_some()
-            && let Some(delay) = stop_delay.filter(|_| !self.holding && !self.forwarded)
+            && let Some(out) = fwd
+            && let Some(delay) = stop_delay.filter(|_| self.holding.is_none() && !self.forwarded)
         {
-            self.holding = true;
+            self.holding = Some(out);
             d.send = None;
             d.hold = Some(delay);
             return d;
         }
-        if self.holding && is_stop && matches!(signo, libc::SIGTERM | libc::SIGINT) {
+        if is_stop
+            && matches!(signo, libc::SIGTERM | libc::SIGINT)
+            && let Some(held) = self.holding.take()
+        {
             // A second SIGTERM, or SIGINT: the operator means it, go now.
-            // (A SIGINT that is no stop signal passes on its own; the held
-            // SIGTERM keeps its timer.)
-            self.holding = false;
+            // A SIGINT does not cancel the SIGTERM: it goes too, first, as
+            // it came first. (A SIGINT that is no stop signal passes on its
+            // own; the held SIGTERM keeps its timer.)
             d.release_hold = true;
+            if signo != libc::SIGTERM {
+                d.send_held = Some(held);
+                self.forwarded = true;
+                d.stop_forwarded = true;
+            }
         }
         if is_stop && d.send.is_some() {
             self.forwarded = true;
@@ -106,14 +119,14 @@ impl StopState {
         d
     }
 
-    /// The `--stop-delay` ran out: the held SIGTERM is forwarded.
-    pub fn release(&mut self) -> bool {
-        let was = self.holding;
-        self.holding = false;
-        if was {
+    /// The `--stop-delay` ran out: the held SIGTERM is forwarded; returns
+    /// what to send for it (`None`: nothing was held any more).
+    pub fn release(&mut self) -> Option<i32> {
+        let held = self.holding.take();
+        if held.is_some() {
             self.forwarded = true;
         }
-        was
+        held
     }
 }
 
@@ -160,7 +173,7 @@ mod tests {
         let d = s.on_signal(TERM, Disposition::Forward(TERM), delay);
         assert_eq!(d.send, Some(TERM));
         assert!(d.release_hold && d.stop_forwarded && !d.first_request);
-        assert!(!s.holding && s.forwarded);
+        assert!(s.holding.is_none() && s.forwarded);
     }
 
     #[test]
@@ -172,7 +185,7 @@ mod tests {
         let d = s.on_signal(TERM, Disposition::Forward(TERM), delay);
         assert_eq!(d.send, Some(TERM));
         assert!(d.hold.is_none() && !d.stop_forwarded && !d.first_request);
-        assert!(!s.holding);
+        assert!(s.holding.is_none());
         // QUIT, the stop signal, is forwarded at once (only SIGTERM is held).
         let d = s.on_signal(QUIT, Disposition::Forward(QUIT), delay);
         assert_eq!(d.send, Some(QUIT));
@@ -187,18 +200,40 @@ mod tests {
         let d = s.on_signal(INT, Disposition::Forward(INT), delay);
         assert_eq!(d.send, Some(INT));
         assert!(!d.release_hold && !d.stop_forwarded);
-        assert!(s.holding && !s.forwarded);
+        assert!(s.holding.is_some() && !s.forwarded);
         // The timer's end still forwards the held SIGTERM.
-        assert!(s.release());
+        assert_eq!(s.release(), Some(TERM));
     }
 
     #[test]
-    fn sigint_releases_a_held_term() {
+    fn sigint_releases_a_held_term_and_both_go_term_first() {
         let mut s = StopState::default();
         let delay = Some(Duration::from_secs(5));
         s.on_signal(TERM, Disposition::Forward(TERM), delay);
         let d = s.on_signal(INT, Disposition::Forward(INT), delay);
-        assert_eq!(d.send, Some(INT));
+        assert_eq!((d.send_held, d.send), (Some(TERM), Some(INT)));
+        assert!(d.release_hold && d.stop_forwarded);
+        // Nothing is left for the timer to send.
+        assert_eq!(s.release(), None);
+    }
+
+    #[test]
+    fn a_held_term_goes_as_rewritten_even_when_the_releasing_sigint_is_dropped() {
+        let mut s = StopState::default();
+        let delay = Some(Duration::from_secs(5));
+        s.on_signal(TERM, Disposition::Forward(QUIT), delay);
+        let d = s.on_signal(INT, Disposition::Drop, delay);
+        assert_eq!((d.send_held, d.send), (Some(QUIT), None));
+        assert!(d.release_hold && d.stop_forwarded && s.forwarded);
+    }
+
+    #[test]
+    fn a_second_term_takes_the_held_ones_place() {
+        let mut s = StopState::default();
+        let delay = Some(Duration::from_secs(5));
+        s.on_signal(TERM, Disposition::Forward(TERM), delay);
+        let d = s.on_signal(TERM, Disposition::Forward(TERM), delay);
+        assert_eq!((d.send_held, d.send), (None, Some(TERM)));
         assert!(d.release_hold && d.stop_forwarded);
     }
 
@@ -210,9 +245,9 @@ mod tests {
             Disposition::Forward(TERM),
             Some(Duration::from_secs(1)),
         );
-        assert!(s.release());
+        assert_eq!(s.release(), Some(TERM));
         assert!(s.forwarded);
-        assert!(!s.release());
+        assert_eq!(s.release(), None);
     }
 
     #[test]
