@@ -513,3 +513,40 @@ fn json_logs_are_one_object_per_line() {
         assert!(v["event"].is_string() && v["ts"].is_string(), "{line}");
     }
 }
+
+/// A `docker kill -s USR1` reads as one in the report: the main process died
+/// of a signal ward forwarded, and the report says from where, not only
+/// "killed by SIGUSR1" as if the application had failed by itself.
+#[test]
+fn a_death_by_a_forwarded_signal_is_told_as_such() {
+    if !require_root("forwarded_death") {
+        return;
+    }
+    let cmd = ward_pid1([
+        "--no-watch",
+        "--log-format",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        "echo ready; exec sleep 100",
+    ]);
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGUSR1);
+    let out = p.wait();
+    assert_eq!(out.code, 128 + libc::SIGUSR1, "{}", out.dump());
+    let reports = common::events::json_named(&out.stderr, "exit_report");
+    let [v] = <[serde_json::Value; 1]>::try_from(reports)
+        .unwrap_or_else(|r| panic!("{} exit reports: {}", r.len(), out.dump()));
+    assert_eq!(v["cause"], "killed", "{v}");
+    assert_eq!(v["signal_forwarded"]["signal"], "SIGUSR1", "{v}");
+    assert_eq!(v["signal_forwarded"]["from_pid"], 0, "{v}");
+    let msg = v["msg"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(
+            "killed by SIGUSR1; ward had forwarded it SIGUSR1, received from outside the container"
+        ),
+        "{v}"
+    );
+}

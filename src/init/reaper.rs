@@ -23,7 +23,7 @@ use super::stop::{STILL_RUNNING_AT, StopState};
 use super::timers::{Timer, Timers};
 use crate::cli::Config;
 use crate::exit::ChildEnd;
-use crate::report::facts::{RunFacts, StopRequest, WardKill};
+use crate::report::facts::{Forwarded, RunFacts, StopRequest, WardKill};
 use crate::watch::board::Board;
 use crate::watch::link::{ReaperEnd, ThreadWake};
 use crate::watch::{Observation, OomContext, Request, Snapshot};
@@ -373,10 +373,11 @@ impl<'a> Reaper<'a> {
             self.timers.cancel(Timer::StopDelay);
         }
         if let Some(held) = d.send_held {
-            self.forward(libc::SIGTERM, held, true);
+            let from = self.facts.stop.as_ref().map_or(0, |s| s.from_pid);
+            self.forward(libc::SIGTERM, held, from, true);
         }
         match d.send {
-            Some(out) => self.forward(sig.signo, out, d.stop_forwarded),
+            Some(out) => self.forward(sig.signo, out, sig.from_pid, d.stop_forwarded),
             None if d.hold.is_none() => events::signal_dropped(sig.signo),
             None => {}
         }
@@ -416,7 +417,7 @@ impl<'a> Reaper<'a> {
         });
     }
 
-    fn forward(&mut self, received: i32, out: i32, is_stop: bool) {
+    fn forward(&mut self, received: i32, out: i32, from_pid: i32, is_stop: bool) {
         let result = self.send_to_child(out);
         if result.is_ok() {
             self.board.count_forwarded();
@@ -439,6 +440,12 @@ impl<'a> Reaper<'a> {
             return;
         }
         let now = Instant::now();
+        self.facts.note_forwarded(Forwarded {
+            sent: out,
+            received,
+            from_pid,
+            at: now,
+        });
         if out == libc::SIGKILL {
             self.facts.note_ward_sigkill(WardKill::Forwarded, true, now);
         }
@@ -705,7 +712,8 @@ impl<'a> Reaper<'a> {
                 if let Some(out) = self.stop.release()
                     && self.child.alive()
                 {
-                    self.forward(libc::SIGTERM, out, true);
+                    let from = self.facts.stop.as_ref().map_or(0, |s| s.from_pid);
+                    self.forward(libc::SIGTERM, out, from, true);
                 }
             }
             Timer::KillAfter => {

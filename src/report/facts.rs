@@ -27,6 +27,22 @@ pub struct StopRequest {
     pub forwarded: Option<Instant>,
 }
 
+/// A signal ward forwarded to the main process: the latest of each kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Forwarded {
+    /// What ward sent.
+    pub sent: i32,
+    /// What ward received (another signal under `--rewrite`).
+    pub received: i32,
+    /// Its sender in ward's namespace; 0 = from outside it.
+    pub from_pid: i32,
+    /// When it was sent.
+    pub at: Instant,
+}
+
+/// At most this many kinds of forwarded signal are remembered.
+pub const MAX_FORWARDED: usize = 8;
+
 /// A process ward reaped after the kernel or someone killed it with SIGKILL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KilledChild {
@@ -150,6 +166,11 @@ pub struct RunFacts {
     pub warnings_total: u64,
     /// Peaks and first readings from the watch thread.
     pub observed: ObservedPeaks,
+    /// Signals forwarded to the main process, the latest of each kind
+    /// (bounded).
+    pub forwarded: Vec<Forwarded>,
+    /// ward is PID 1 (a sender of pid 0 is then outside the container).
+    pub pid1: bool,
 }
 
 /// At most this many warnings are remembered for the report.
@@ -187,7 +208,32 @@ impl RunFacts {
             warnings: Vec::new(),
             warnings_total: 0,
             observed: ObservedPeaks::default(),
+            forwarded: Vec::new(),
+            pid1: false,
         }
+    }
+
+    /// Remembers a forwarded signal, in place of the last one of its kind.
+    pub fn note_forwarded(&mut self, f: Forwarded) {
+        if let Some(old) = self.forwarded.iter_mut().find(|o| o.sent == f.sent) {
+            *old = f;
+            return;
+        }
+        if self.forwarded.len() == MAX_FORWARDED {
+            self.forwarded.remove(0);
+        }
+        self.forwarded.push(f);
+    }
+
+    /// The forward of the signal the main process died of, sent before it
+    /// died: a `docker kill -s SEGV` is then no crash of the application's
+    /// own. (It may still be: ward can only say what it sent.)
+    pub fn forward_before_death(&self) -> Option<&Forwarded> {
+        let Some(ChildEnd::Signaled(s)) = self.main_end else {
+            return None;
+        };
+        let end = self.main_ended?;
+        self.forwarded.iter().find(|f| f.sent == s && f.at <= end)
     }
 
     /// Records a SIGKILL ward sent, so no verdict blames someone else for it

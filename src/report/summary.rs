@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::facts::{RunFacts, WardKill};
+use super::facts::{Forwarded, RunFacts, WardKill};
 use super::verdict::{Cause, OomEvidence, Verdict};
 use crate::exit::ChildEnd;
 use crate::log::rfc3339;
@@ -63,6 +63,27 @@ struct Main<'a> {
     code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     signal: Option<String>,
+}
+
+/// "; ward had forwarded it SIGSEGV from outside the container 0.2 s
+/// before": what ward itself sent, so a `docker kill` reads as one.
+fn forwarded_words(f: &RunFacts, w: &Forwarded) -> String {
+    let end = f.main_ended.unwrap_or(w.at);
+    let from = match w.from_pid {
+        0 if f.pid1 => "from outside the container (e.g. docker kill)".to_string(),
+        0 => "from outside ward's PID namespace".to_string(),
+        pid => format!("from pid {pid}"),
+    };
+    let rewritten = if w.received == w.sent {
+        String::new()
+    } else {
+        format!(" (rewritten from {})", signal_name(w.received))
+    };
+    format!(
+        "; ward had forwarded it {}{rewritten}, received {from}, {} s before",
+        signal_name(w.sent),
+        Fixed(end.saturating_duration_since(w.at).as_secs_f64(), 1)
+    )
 }
 
 /// Builds the report.
@@ -206,6 +227,12 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
                 "worst_parent": f.observed.worst_parent.as_ref().map(|(pid, name, n)| json!({"pid": pid, "name": name, "zombies": n})),
             },
             "stop": stop,
+            "signal_forwarded": f.forward_before_death().map(|w| json!({
+                "signal": signal_name(w.sent),
+                "received": signal_name(w.received),
+                "from_pid": w.from_pid,
+                "before_end_s": round3(end_at.saturating_duration_since(w.at).as_secs_f64()),
+            })),
             "ward_sigkills": f.ward_sigkills.len(),
             "warnings": warnings,
             "warnings_total": f.warnings_total,
@@ -337,7 +364,12 @@ fn sentence(
                 "{code}: {who} was killed by SIGKILL; whether by the OOM killer is unknown (the cgroup's OOM kill count could not be read after its death)"
             ),
             (Some(ChildEnd::Signaled(s)), _) => {
-                format!("{code}: {who} was killed by {}", signal_name(s))
+                let sent = f.forward_before_death().map(|w| forwarded_words(f, w));
+                format!(
+                    "{code}: {who} was killed by {}{}",
+                    signal_name(s),
+                    sent.unwrap_or_default()
+                )
             }
             _ => format!("{code}: {who} was killed"),
         },
@@ -595,6 +627,65 @@ mod tests {
         assert_eq!(r.json["oom_kills"]["count"], 1);
         assert_eq!(r.json["memory"]["limit_bytes"], 512u64 << 20);
         assert_eq!(r.json["oom_kills"]["victims"][0]["name"], "java");
+    }
+
+    #[test]
+    fn a_signal_ward_forwarded_before_the_death_is_named_with_its_sender() {
+        let mut f = RunFacts::new("sleep".into());
+        f.main_pid = 8;
+        f.pid1 = true;
+        let t = Instant::now();
+        let at = |ms| t + Duration::from_millis(ms);
+        let fwd = |sent, received, from_pid, ms| Forwarded {
+            sent,
+            received,
+            from_pid,
+            at: at(ms),
+        };
+        f.note_forwarded(fwd(libc::SIGSEGV, libc::SIGSEGV, 0, 100));
+        f.note_forwarded(fwd(libc::SIGUSR1, libc::SIGUSR1, 0, 150));
+        f.main_end = Some(ChildEnd::Signaled(libc::SIGSEGV));
+        f.main_ended = Some(at(300));
+        let r = build(&inputs(&f, None, 139));
+        assert_eq!(
+            r.text,
+            "exit 139: main process sleep (pid 8) was killed by SIGSEGV; ward had forwarded it SIGSEGV, received from outside the container (e.g. docker kill), 0.2 s before."
+        );
+        assert_eq!(r.json["cause"], "killed");
+        assert_eq!(r.json["signal_forwarded"]["signal"], "SIGSEGV");
+        assert_eq!(r.json["signal_forwarded"]["from_pid"], 0);
+        assert_eq!(r.json["signal_forwarded"]["before_end_s"], 0.2);
+
+        // A later forward of the same kind takes the earlier one's place; a
+        // rewrite names what came in; not PID 1, pid 0 is another namespace.
+        f.pid1 = false;
+        f.note_forwarded(fwd(libc::SIGSEGV, libc::SIGUSR2, 0, 250));
+        assert_eq!(f.forwarded.len(), 2);
+        let r = build(&inputs(&f, None, 139));
+        assert!(
+            r.text.ends_with(
+                "SIGSEGV; ward had forwarded it SIGSEGV (rewritten from SIGUSR2), received from outside ward's PID namespace, 0.1 s before."
+            ),
+            "{}",
+            r.text
+        );
+
+        // A death by a signal ward did not send, or sent only after it
+        // ended: nothing is said of forwarding.
+        let mut g = f.clone();
+        g.main_end = Some(ChildEnd::Signaled(libc::SIGABRT));
+        let r = build(&inputs(&g, None, 134));
+        assert_eq!(
+            r.text,
+            "exit 134: main process sleep (pid 8) was killed by SIGABRT."
+        );
+        assert!(r.json["signal_forwarded"].is_null());
+        g.main_end = Some(ChildEnd::Signaled(libc::SIGSEGV));
+        g.main_ended = Some(at(50));
+        assert!(
+            !build(&inputs(&g, None, 139)).text.contains("forwarded"),
+            "sent after the death"
+        );
     }
 
     #[test]
