@@ -125,3 +125,36 @@ fn sleep_in_foreground() -> bool {
         f.len() > 5 && f[4] != "0" && f[2] == f[5]
     })
 }
+
+/// ward under a shell with a terminal (not PID 1): it gives its child the
+/// terminal's foreground, and must give it back to its own group when the
+/// child is done, as dumb-init does; else the shell's next `read` fails
+/// (EIO: a background group reading its terminal) and what was typed is lost.
+#[test]
+fn the_terminal_goes_back_to_wards_group_after_the_child() {
+    let inner = format!(
+        "sh -c '{} --no-watch -- true; echo STAT $(cat /proc/$$/stat)'",
+        ward()
+    );
+    let mut script = Command::new("script");
+    without_ward_variables(&mut script);
+    let out = script
+        .args(["-qefc", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) must be installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // pid (comm) state ppid pgrp session tty_nr tpgid ...
+    let stat = text
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("STAT "))
+        .unwrap_or_else(|| panic!("no stat line: {text}"));
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    let (pgrp, tpgid) = (fields[2], fields[5]);
+    assert_eq!(
+        tpgid, pgrp,
+        "the terminal's foreground group is not the shell's after ward: {stat}"
+    );
+}

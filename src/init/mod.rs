@@ -182,6 +182,9 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
         Started::Running(pid) => pid,
         Started::ExecFailed { pid, errno } => {
             reap::wait_for(pid);
+            if setup.take_terminal {
+                spawn::give_terminal_back(pid);
+            }
             let (code, what) = spawn::exec_failure(errno);
             // One line, the exit report: every ward exit ends with exactly
             // one `exit_report` event carrying a cause.
@@ -236,6 +239,9 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
     }
     let mut reaper = Reaper::new(&cfg, inbox, child, is_pid1, facts, link, board);
     let end = reaper.run();
+    if setup.take_terminal {
+        spawn::give_terminal_back(pid);
+    }
     // The loop only ends after the main child was reaped.
     let raw = end.map_or(exit::INTERNAL, ChildEnd::shell_code);
     let code = cfg.remap_exit.apply(raw);

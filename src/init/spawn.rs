@@ -318,6 +318,20 @@ pub fn owns_terminal() -> bool {
     unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
 }
 
+/// Gives the terminal's foreground back to ward's own group once the main
+/// child (which took it, as group `child`) is done, as it was before: under
+/// a shell, the shell's next read would otherwise fail. Left alone when
+/// someone else has it by now. SIGTTOU is ignored and blocked in ward, so a
+/// background group may set it.
+pub fn give_terminal_back(child: i32) {
+    // SAFETY: tcgetpgrp/tcsetpgrp/getpgrp take no pointers.
+    unsafe {
+        if libc::tcgetpgrp(0) == child {
+            libc::tcsetpgrp(0, libc::getpgrp());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
