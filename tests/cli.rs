@@ -164,6 +164,31 @@ fn a_misspelt_variable_is_named_not_ignored_without_a_word() {
 }
 
 #[test]
+fn a_variable_of_tini_or_dumb_init_is_named_with_wards_way() {
+    let env = [
+        ("TINI_KILL_PROCESS_GROUP", OsStr::new("1")),
+        ("DUMB_INIT_SETSID", OsStr::new("0")),
+        ("TINIER", OsStr::new("1")),
+    ];
+    let out = ward(&["--no-watch", "--", "true"], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("unknown_variable"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "ward: warning [unknown_variable] ignored, no option reads it: \
+             DUMB_INIT_SETSID (dumb-init's: ward signals only the main process, its whole group with -g or WARD_SIGNAL_GROUP), \
+             TINI_KILL_PROCESS_GROUP (tini's -g: use -g or WARD_SIGNAL_GROUP)"
+        ],
+        "{out:?}"
+    );
+}
+
+#[test]
 fn double_dash_always_means_a_program() {
     // No program named status exists on PATH: ward ran it, and exec said so.
     let out = ward(&["--", "status"], &[]);

@@ -188,7 +188,27 @@ pub fn unknown_variable(name: &[u8]) -> bool {
             .any(|f| f.env.name().is_some_and(|v| v.as_bytes() == name))
 }
 
-/// The [`unknown_variable`]s of this process's environment, comma-separated
+/// A variable of tini's or dumb-init's, which someone moving to ward may
+/// have left in the image: what ward does instead, in words. It would be
+/// ignored without a word otherwise (tini's `-g` as `TINI_KILL_PROCESS_GROUP`
+/// is then silently lost).
+pub fn peer_variable(name: &[u8]) -> Option<&'static str> {
+    Some(match name {
+        b"TINI_KILL_PROCESS_GROUP" => "tini's -g: use -g or WARD_SIGNAL_GROUP",
+        b"TINI_SUBREAPER" => "tini's: ward is a subreaper whenever it is not PID 1",
+        b"TINI_VERBOSITY" => "tini's: use --log-level or WARD_LOG_LEVEL",
+        b"DUMB_INIT_SETSID" => {
+            "dumb-init's: ward signals only the main process, its whole group with -g or WARD_SIGNAL_GROUP"
+        }
+        b"DUMB_INIT_DEBUG" => "dumb-init's: use --log-level debug",
+        _ if name.starts_with(b"TINI_") => "tini's",
+        _ if name.starts_with(b"DUMB_INIT_") => "dumb-init's",
+        _ => return None,
+    })
+}
+
+/// The [`unknown_variable`]s and [`peer_variable`]s (each with its hint) of
+/// this process's environment, comma-separated
 /// (empty: none), read from the C `environ` block: std's iterator copies
 /// every variable and costs 2 KiB of binary. Call it before any thread
 /// exists, so that nothing changes the block meanwhile.
@@ -204,11 +224,17 @@ pub fn unknown_variables_now() -> String {
         while !at.is_null() && !(*at).is_null() {
             let entry = std::ffi::CStr::from_ptr(*at).to_bytes();
             let name = entry.split(|&b| b == b'=').next().unwrap_or(entry);
-            if unknown_variable(name) {
+            let peer = peer_variable(name);
+            if unknown_variable(name) || peer.is_some() {
                 if !out.is_empty() {
                     out.push_str(", ");
                 }
                 out.push_str(&String::from_utf8_lossy(name));
+                if let Some(hint) = peer {
+                    out.push_str(" (");
+                    out.push_str(hint);
+                    out.push(')');
+                }
             }
             at = at.add(1);
         }
