@@ -135,13 +135,13 @@ fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
     let text = &out.stdout;
     for want in [
         "No ward answered (no ward answers on @ward-status-",
-        "PID 1 is not ward, or ward holds its status server back",
+        "PID 1 is sleep, not ward: nothing reaps orphans",
         "History is unavailable",
         "Limits and usage (cgroup ",
         "read now",
         "sleep 60",
         "5 zombies [sleep] NOT REAPED by their parent",
-        "hint: sleep (pid 1) holds 5 exited children",
+        "hint: sleep is PID 1 and holds 5 exited children",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }

@@ -126,7 +126,13 @@ impl Pending {
 pub fn fetch(proc_root: &Path, path: &str, budget: Duration) -> Result<String, FetchError> {
     let start = Instant::now();
     let pending = Pending::send(proc_root, path, budget)?;
-    pending.answer(budget.saturating_sub(start.elapsed()))
+    // A timeout names the whole budget, not what was left of it.
+    pending
+        .answer(budget.saturating_sub(start.elapsed()))
+        .map_err(|e| match e {
+            FetchError::Timeout(_) => FetchError::Timeout(budget),
+            e => e,
+        })
 }
 
 /// A socket timeout of zero means "none" to the kernel: never set one.

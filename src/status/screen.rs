@@ -20,14 +20,29 @@ pub fn render(doc: &StatusDoc) -> String {
             // ward near a limit holds its server back (watch::STATUS_HEADROOM):
             // say so, since that is when status is wanted most.
             let why = doc.history_unavailable.as_deref().unwrap_or("no answer");
-            let _ = writeln!(
-                out,
-                "No ward answered ({why}): PID 1 is not ward, or ward holds its status \
-                 server back while fewer than {} tasks or {} of memory are left under the \
-                 container's limits. History is unavailable (warnings, OOM kills, throttling \
-                 over time); limits, usage and processes are read directly.",
+            let held_back = format!(
+                "ward holds its status server back while fewer than {} tasks or {} of \
+                 memory are left under the container's limits",
                 crate::watch::STATUS_HEADROOM,
                 bytes(crate::watch::MEMORY_HEADROOM)
+            );
+            let _ = write!(out, "No ward answered ({why}): ");
+            let _ = match pid1_program(doc) {
+                Some("ward") => write!(
+                    out,
+                    "PID 1 is ward, and either {held_back}, or it is stopped or too busy to answer."
+                ),
+                Some(other) => write!(
+                    out,
+                    "PID 1 is {other}, not ward: nothing reaps orphans or reports why the \
+                     container died; run ward as PID 1 (ENTRYPOINT [\"/ward\", \"--\"])."
+                ),
+                None => write!(out, "PID 1 is not ward, or {held_back}."),
+            };
+            let _ = writeln!(
+                out,
+                " History is unavailable (warnings, OOM kills, throttling over time); limits, \
+                 usage and processes are read directly."
             );
         }
     }
@@ -49,6 +64,15 @@ pub fn render(doc: &StatusDoc) -> String {
         let _ = writeln!(out, "note: {e}");
     }
     out
+}
+
+/// The program PID 1 runs, from the process list (its command's first
+/// word, without the directory): `None` when /proc showed no PID 1.
+fn pid1_program(doc: &StatusDoc) -> Option<&str> {
+    let row = doc.tree.as_ref()?.processes.iter().find(|r| r.pid == 1)?;
+    let first = row.command.split_whitespace().next()?;
+    let name = first.rsplit('/').next().unwrap_or(first);
+    (!name.is_empty()).then_some(name)
 }
 
 fn ward_line(out: &mut String, live: &LiveDoc) {
@@ -318,6 +342,19 @@ fn tree(out: &mut String, t: &Tree) {
     }
     for g in t.zombies.iter().filter(|g| !g.reapable) {
         let name = g.parent_name.as_deref().unwrap_or("?");
+        if g.parent_pid == 1 {
+            // The parent is the init itself: no init is left to reap them.
+            let _ = writeln!(
+                out,
+                "  hint: {name} is PID 1 and holds {} exited child{} it never waited for (oldest \
+                 started {} ago); orphans come to it too, and stay. Run ward as PID 1 \
+                 (ENTRYPOINT [\"/ward\", \"--\"], or docker run --init).",
+                g.count,
+                if g.count == 1 { "" } else { "ren" },
+                age_words(g.oldest_age_s),
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "  hint: {name} (pid {}) holds {} exited child{} it never waited for (oldest started {} ago). \
@@ -590,12 +627,40 @@ mod tests {
         doc.container.as_mut().unwrap().cpu.throttled_1m = None;
         doc.container.as_mut().unwrap().cpu.throttled_5m = None;
         let text = render(&doc);
-        assert!(text.starts_with("No ward answered (no ward answers on @ward-status-1): PID 1 is not ward, or ward holds its status server back while fewer than 8 tasks or 4.0 MiB of memory are left"), "{text}");
+        assert!(text.starts_with("No ward answered (no ward answers on @ward-status-1): PID 1 is ward, and either ward holds its status server back while fewer than 8 tasks or 4.0 MiB of memory are left under the container's limits, or it is stopped or too busy to answer. History"), "{text}");
         assert!(text.contains("History is unavailable"));
         assert!(text.contains("Limits and usage (cgroup v1, read now)"));
         assert!(text.contains("CPU periods throttled: 40.0% since the cgroup started"));
         assert!(text.contains("5 zombies [sh] NOT REAPED"));
         assert!(!text.contains("Warnings:"));
+    }
+
+    #[test]
+    fn without_ward_the_screen_says_what_pid_1_is() {
+        let mut doc = sample_doc();
+        doc.live = None;
+        doc.history_unavailable = Some("no ward answers on @ward-status-1".into());
+        let tree = doc.tree.as_mut().unwrap();
+        tree.processes[0].command = "sleep 100000".into();
+        tree.zombies[0].parent_pid = 1;
+        tree.zombies[0].parent_name = Some("sleep".into());
+        let text = render(&doc);
+        assert!(
+            text.starts_with("No ward answered (no ward answers on @ward-status-1): PID 1 is sleep, not ward: nothing reaps orphans or reports why the container died; run ward as PID 1 (ENTRYPOINT [\"/ward\", \"--\"]). History is unavailable"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hint: sleep is PID 1 and holds 5 exited children it never waited for (oldest started 1m01s ago); orphans come to it too, and stay. Run ward as PID 1"),
+            "{text}"
+        );
+        assert!(!text.contains("fix sleep to wait()"), "{text}");
+        // No PID 1 in /proc's list: both possibilities.
+        doc.tree.as_mut().unwrap().processes.remove(0);
+        let text = render(&doc);
+        assert!(
+            text.contains("): PID 1 is not ward, or ward holds its status server back"),
+            "{text}"
+        );
     }
 
     #[test]
