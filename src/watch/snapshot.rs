@@ -14,8 +14,12 @@ use crate::procs::{ProcTable, ProcessCensus, Scope};
 
 /// Limits are re-read this often (they can be changed on a live container).
 const LIMITS_EVERY: Duration = Duration::from_secs(60);
-/// A full process census runs at least this often.
-const CENSUS_EVERY: Duration = Duration::from_secs(60);
+/// A full process census runs at least this often. A child that becomes a
+/// zombie moves no task count (it counts until reaped), so this is how soon
+/// a parent that stops waiting is seen: a minute was too long for a person
+/// looking at `ward status`, whose own list showed the zombies already. A
+/// census of a few processes costs tens of µs.
+const CENSUS_EVERY: Duration = Duration::from_secs(15);
 /// ...and never more often than this many times its own last cost, so that
 /// even with thousands of processes the census stays near 1% of one core
 /// at worst. Reading `/proc/PID/stat` costs the kernel ~15 µs per process.
@@ -227,7 +231,7 @@ impl Sampler {
         &self.proc_root
     }
 
-    /// A census is due at start, once a minute, or when the
+    /// A census is due at start, every [`CENSUS_EVERY`], or when the
     /// task count moved; never sooner than its cost allows.
     fn census_due(&self, now: Instant, tasks: Option<u64>) -> bool {
         let Some(last) = self.census_at else {
@@ -299,13 +303,26 @@ mod tests {
     #[test]
     fn zombies_under_a_live_parent_are_looked_at_once_more() {
         // The incidents hold zombies under live parents (20, 30): the first
-        // census saw them, the second confirms, then the minute rule again.
+        // census saw them, the second confirms, then CENSUS_EVERY again.
         let t = FakeProc::incidents("confirm");
         assert_eq!(censuses_over(&t, 5), 2);
-        // Without any: one census until the minute is up.
+        // Without any: one census until CENSUS_EVERY is up.
         let calm = FakeProc::new("calm", "100.00");
         calm.process(1, "ward", 'S', 0, 2, 10, 100)
             .process(10, "app", 'S', 1, 1, 20, 5000);
         assert_eq!(censuses_over(&calm, 5), 1);
+    }
+
+    #[test]
+    fn zombies_of_a_steady_task_count_are_looked_for_every_15_s() {
+        // Children turning into zombies move no task count: only the
+        // census's own clock finds them. At 1 s steps, 0..=30 s: at 0, 15
+        // and 30.
+        let calm = FakeProc::new("steady", "100.00");
+        calm.process(1, "ward", 'S', 0, 2, 10, 100)
+            .process(10, "app", 'S', 1, 1, 20, 5000);
+        assert_eq!(censuses_over(&calm, 15), 1);
+        assert_eq!(censuses_over(&calm, 16), 2);
+        assert_eq!(censuses_over(&calm, 31), 3);
     }
 }
