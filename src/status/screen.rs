@@ -390,12 +390,12 @@ fn history(out: &mut String, live: &LiveDoc) {
         let victim = match (&k.victim_name, k.victim_pid) {
             (Some(n), Some(p)) => format!("{n} (pid {p})"),
             (None, Some(p)) => format!("pid {p}"),
-            _ => "victim not named".into(),
+            _ => "a process ward could not name".into(),
         };
         let how = if k.victim_pid.is_some() && !k.certain {
-            " (most likely)"
+            "most likely killed"
         } else {
-            ""
+            "killed"
         };
         let limit = k
             .limit_bytes
@@ -403,12 +403,15 @@ fn history(out: &mut String, live: &LiveDoc) {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  +{:<8} {victim}{how} killed by the kernel OOM killer{limit}",
+            "  +{:<8} the kernel OOM killer {how} {victim}{limit}",
             secs_words(k.at_s)
         );
     }
     if let Some(peak) = live.peaks.memory_bytes {
-        let _ = write!(out, "Peaks: memory {}", bytes(peak));
+        // What ward's samples saw, not the kernel's peak on the memory line
+        // above: a spike between two samples (the one an OOM kill ends)
+        // shows there only.
+        let _ = write!(out, "Peaks in ward's samples: working set {}", bytes(peak));
         if let Some(p) = live.peaks.pids {
             let _ = write!(out, ", pids {p}");
         }
@@ -573,7 +576,11 @@ mod tests {
 
     #[test]
     fn the_screen_with_ward_answering() {
-        let text = render(&sample_doc());
+        let mut doc = sample_doc();
+        let peaks = &mut doc.live.as_mut().unwrap().peaks;
+        peaks.memory_bytes = Some(30 << 20);
+        peaks.pids = Some(9);
+        let text = render(&doc);
         for want in [
             "ward 0.1.0, PID 1, up 1h02m; main process pid 7; last sample 1.3 s ago",
             "memory    32.0 MiB of 64.0 MiB (50.0%) working set; limit: own cgroup",
@@ -588,7 +595,8 @@ mod tests {
             "hint: worker (pid 9) holds 5 exited children it never waited for",
             "Warnings: 1 raised, active now: zombies_unreaped",
             "+12.5s    zombies_unreaped: 5 zombies wait under worker (pid 9)",
-            "+1m40s    java (pid 12) killed by the kernel OOM killer at the 64.0 MiB limit",
+            "+1m40s    the kernel OOM killer killed java (pid 12) at the 64.0 MiB limit",
+            "Peaks in ward's samples: working set 30.0 MiB, pids 9, unreaped zombies 0",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
@@ -661,6 +669,25 @@ mod tests {
             text.contains("): PID 1 is not ward, or ward holds its status server back"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn oom_kills_read_as_sentences_named_guessed_or_not_named() {
+        let mut doc = sample_doc();
+        let live = doc.live.as_mut().unwrap();
+        let mut guessed = live.oom_kills[0].clone();
+        guessed.certain = false;
+        let mut unnamed = guessed.clone();
+        (unnamed.victim_pid, unnamed.victim_name) = (None, None);
+        unnamed.limit_bytes = None;
+        live.oom_kills = vec![guessed, unnamed];
+        let text = render(&doc);
+        for want in [
+            "+1m40s    the kernel OOM killer most likely killed java (pid 12) at the 64.0 MiB limit\n",
+            "+1m40s    the kernel OOM killer killed a process ward could not name\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
     }
 
     #[test]
