@@ -361,7 +361,12 @@ fn sentence(
                 "{code}: {who} was killed by SIGKILL that ward did not send; not by the OOM killer as far as ward can tell: the OOM kill near its death took another process, and it was alive after that kill"
             ),
             (Some(ChildEnd::Signaled(libc::SIGKILL)), _) => format!(
-                "{code}: {who} was killed by SIGKILL; whether by the OOM killer is unknown (the cgroup's OOM kill count could not be read after its death)"
+                "{code}: {who} was killed by SIGKILL; whether by the OOM killer is unknown ({})",
+                if f.oom_count_base.is_none() {
+                    "ward had no OOM kill count to read: it does not watch under --no-watch, or found no memory cgroup"
+                } else {
+                    "the cgroup's OOM kill count could not be read after its death"
+                }
             ),
             (Some(ChildEnd::Signaled(s)), _) => {
                 let sent = f.forward_before_death().map(|w| forwarded_words(f, w));
@@ -731,6 +736,14 @@ mod tests {
         assert_eq!(r.json["cause"], "killed");
         assert!(
             r.text.contains("whether by the OOM killer is unknown (the cgroup's OOM kill count could not be read after its death)"),
+            "{}",
+            r.text
+        );
+        // Never read at all (--no-watch): that is the reason given.
+        f.oom_count_base = None;
+        let r = build(&inputs(&f, None, 137));
+        assert!(
+            r.text.contains("unknown (ward had no OOM kill count to read: it does not watch under --no-watch, or found no memory cgroup)"),
             "{}",
             r.text
         );
