@@ -220,7 +220,7 @@ fork_failed_in_first_interval() {
 cgroupns_limit_not_the_hosts() {
     [ -x /host/bin/unshare ] || { echo "WARD-VM-MISMATCH no /host/bin/unshare"; return 1; }
     rc_is cgroupns 0 && has cgroupns '^ward: \[watching\] ' >/dev/null || return 1
-    if grep -Eq '^ward: \[watching\] limits: memory [0-9.]+ [KMG]iB \((host|no cgroup limit)' /tmp/cgroupns.log; then
+    if grep -Eq '^ward: \[watching\] limits: memory [0-9.]+ [KMG]iB \((host|the host|no cgroup limit)' /tmp/cgroupns.log; then
         echo "WARD-VM-MISMATCH cgroupns: the host's memory reported as the limit; /ns1 has memory.max 32M"
         return 1
     fi

@@ -29,7 +29,8 @@ pub enum LimitSource {
         /// The cpuset directory.
         path: PathBuf,
     },
-    /// No cgroup limit: the machine's (MemTotal, online/affine CPUs, `pid_max`).
+    /// No cgroup limit: the machine's (MemTotal, online/affine CPUs, `pid_max`
+    /// or `threads-max`).
     Host,
 }
 
@@ -43,7 +44,7 @@ impl LimitSource {
             }
             LimitSource::Ancestor { path: None } => "set on an ancestor cgroup".into(),
             LimitSource::Cpuset { .. } => "cpuset".into(),
-            LimitSource::Host => "no cgroup limit: the host's".into(),
+            LimitSource::Host => "the host's, no cgroup limit".into(),
         }
     }
 }
@@ -78,7 +79,7 @@ pub struct CpuLimit {
 pub struct PidsLimit {
     /// Maximum number of tasks.
     pub max: u64,
-    /// Where it comes from (host means `/proc/sys/kernel/pid_max`).
+    /// Where it comes from (host means `pid_max` or `threads-max`).
     pub source: LimitSource,
 }
 
@@ -148,8 +149,7 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
             parse::max_or_u64(b)?
         })
     });
-    let pid_max = fsread::read_opt(&mut buf, &roots.proc.join("sys/kernel/pid_max"))
-        .and_then(|()| parse::single_u64(&buf));
+    let pid_max = host_tasks(roots, &mut buf);
     let pids = match (pids, pid_max) {
         (Some((max, source)), Some(h)) if max < h => Some(PidsLimit { max, source }),
         (Some((max, source)), None) => Some(PidsLimit { max, source }),
@@ -160,6 +160,22 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
         (None, None) => None,
     };
     Limits { memory, cpu, pids }
+}
+
+/// The most tasks the host allows: `pid_max`, or `threads-max` when that is
+/// smaller. From Linux 6.14 a PID namespace has a `pid_max` of its own (a new
+/// one reads 4194304) while its parents' smaller ones still bound it, and
+/// those cannot be read from inside; `threads-max` is the machine's.
+fn host_tasks(roots: &Roots, buf: &mut String) -> Option<u64> {
+    let mut read = |name: &str| {
+        fsread::read_opt(buf, &roots.proc.join(name)).and_then(|()| parse::single_u64(buf))
+    };
+    let pid_max = read("sys/kernel/pid_max");
+    let threads_max = read("sys/kernel/threads-max");
+    match (pid_max, threads_max) {
+        (Some(p), Some(t)) => Some(p.min(t)),
+        (p, t) => p.or(t),
+    }
 }
 
 /// The memory limit: the cgroup's, or the host's RAM when that is smaller
@@ -372,6 +388,29 @@ fn cpu_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hosts_task_bound_is_the_smaller_of_pid_max_and_threads_max() {
+        let dir = std::env::temp_dir().join(format!("ward-host-tasks-{}", std::process::id()));
+        let kernel = dir.join("sys/kernel");
+        std::fs::create_dir_all(&kernel).unwrap();
+        let roots = Roots {
+            proc: dir.clone(),
+            ..Roots::default()
+        };
+        let mut buf = String::new();
+        // A PID namespace of Linux 6.14 or later: its own pid_max.
+        std::fs::write(kernel.join("pid_max"), "4194304\n").unwrap();
+        std::fs::write(kernel.join("threads-max"), "192739\n").unwrap();
+        assert_eq!(host_tasks(&roots, &mut buf), Some(192_739));
+        std::fs::write(kernel.join("pid_max"), "32768\n").unwrap();
+        assert_eq!(host_tasks(&roots, &mut buf), Some(32_768));
+        std::fs::remove_file(kernel.join("threads-max")).unwrap();
+        assert_eq!(host_tasks(&roots, &mut buf), Some(32_768));
+        std::fs::remove_file(kernel.join("pid_max")).unwrap();
+        assert_eq!(host_tasks(&roots, &mut buf), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_peak_one_charge_past_an_ancestors_limit_is_the_limit() {

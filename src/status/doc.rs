@@ -22,7 +22,7 @@ pub const SCHEMA: u32 = 1;
 pub struct LimitDoc {
     /// Bytes, cores or tasks.
     pub value: f64,
-    /// `own cgroup`, `set on ancestor cgroup ...`, `no cgroup limit: the host's`.
+    /// `own cgroup`, `set on ancestor cgroup ...`, `the host's, no cgroup limit`.
     pub source: String,
 }
 
