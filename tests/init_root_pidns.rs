@@ -550,3 +550,20 @@ fn a_death_by_a_forwarded_signal_is_told_as_such() {
         "{v}"
     );
 }
+
+/// `--kill-after` with the stop signal `--rewrite` drops can never start for
+/// it: said at start, not left for a `docker stop` to find out.
+#[test]
+fn kill_after_with_a_dropped_stop_signal_is_warned_of() {
+    let Some(cmd) = pid1(
+        "stop_dropped",
+        "--no-watch -r TERM:0 --kill-after 1s -- true",
+    ) else {
+        return;
+    };
+    let out = Proc::start(cmd, T).wait();
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.expect_stderr(
+        "ward: warning [stop_dropped] --rewrite drops SIGTERM, a stop signal: it is never forwarded, so --kill-after never starts for it",
+    );
+}

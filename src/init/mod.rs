@@ -215,6 +215,9 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
             &[],
         );
     }
+    if cfg.kill_after.is_some() {
+        warn_dropped_stops(&cfg);
+    }
     log::event(
         Level::Debug,
         "child_started",
@@ -250,6 +253,25 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
     // ward's exit, which ends it anyway.
     std::mem::forget(serving);
     code
+}
+
+/// `--kill-after` with a stop signal `--rewrite` drops: for that signal it
+/// can never start (nothing is forwarded), which nothing else would say.
+fn warn_dropped_stops(cfg: &Config) {
+    let dropped = stop::dropped_stops(&cfg.stop_signals, &cfg.rewrite);
+    if dropped.is_empty() {
+        return;
+    }
+    let names: Vec<String> = dropped.iter().map(|&s| signal_name(s)).collect();
+    log::event(
+        Level::Warning,
+        "stop_dropped",
+        &format!(
+            "--rewrite drops {}, a stop signal: it is never forwarded, so --kill-after never starts for it (docker stop sends SIGTERM)",
+            crate::units::and_list(&names)
+        ),
+        &[("signals", json!(names))],
+    );
 }
 
 /// The start line about the OOM killer.

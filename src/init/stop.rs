@@ -130,6 +130,19 @@ impl StopState {
     }
 }
 
+/// The stop signals `--rewrite` drops: none of them is ever forwarded, so
+/// `--kill-after` never starts for them (a `docker stop` sends SIGTERM).
+pub fn dropped_stops(
+    stop_signals: &[i32],
+    rewrite: &std::collections::BTreeMap<i32, i32>,
+) -> Vec<i32> {
+    stop_signals
+        .iter()
+        .copied()
+        .filter(|&s| super::signals::rewrite(rewrite, s) == Disposition::Drop)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +288,16 @@ mod tests {
         assert!(d.first_request && d.stop_forwarded);
         let d = s.on_signal(TERM, Disposition::Forward(TERM), None);
         assert!(!d.first_request && !d.stop_forwarded, "TERM is not listed");
+    }
+
+    #[test]
+    fn stop_signals_rewritten_to_nothing_are_named() {
+        let mut rewrite = std::collections::BTreeMap::new();
+        assert!(dropped_stops(&[TERM, INT], &rewrite).is_empty());
+        rewrite.insert(TERM, 0);
+        rewrite.insert(USR1, 0);
+        rewrite.insert(INT, QUIT);
+        assert_eq!(dropped_stops(&[TERM, INT], &rewrite), [TERM]);
     }
 
     #[test]
