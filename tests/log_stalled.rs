@@ -237,3 +237,36 @@ fn stderr_read_late_gets_the_dropped_count_in_json() {
     }
     read_late("json");
 }
+
+/// `ward status` says when ward's lines wait for a stderr nobody reads: the
+/// application writing there is blocked too, and nothing else would say so.
+#[test]
+fn status_says_stderr_is_stalled() {
+    if !require_root("status_stderr_stalled") {
+        return;
+    }
+    let fifo = StalledFifo::new("log-status");
+    fifo.fill();
+    // -v: the child_started line waits in ward's queue from the start.
+    let p = Proc::start_with_stderr(
+        ward_pid1(["-v", "--", "/bin/sh", "-c", "echo ready; exec sleep 60"]),
+        fifo.writer(),
+        Duration::from_secs(40),
+    );
+    p.expect_line("ready");
+    let ward_pid = p.ward_pid();
+    let mut text = String::new();
+    let stalled = within(Duration::from_secs(20), || {
+        let mut cmd = std::process::Command::new("nsenter");
+        without_ward_variables(&mut cmd);
+        cmd.args(["-t", &ward_pid.to_string(), "-p", "-m", ward(), "status"]);
+        text = run(cmd, Duration::from_secs(10)).stdout;
+        text.contains("STDERR STALLED: ")
+    });
+    assert!(stalled, "no STDERR STALLED line in:\n{text}");
+    assert!(
+        text.contains("of ward's log waiting for ") && text.contains("is blocked in write()"),
+        "{text}"
+    );
+    p.signal_ward(libc::SIGKILL);
+}

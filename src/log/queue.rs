@@ -65,7 +65,6 @@ impl LineQueue {
     }
 
     /// Lines dropped and not yet reported.
-    #[cfg(test)]
     pub fn dropped(&self) -> u64 {
         self.dropped
     }

@@ -138,6 +138,20 @@ struct Sink {
     /// there is nothing to poll for: an fd in error would make `poll` return
     /// at once, and the loop would spin.
     broken: bool,
+    /// Since when lines have waited (stderr took no more): `ward status`
+    /// says so, as whatever else writes there is blocked too.
+    waiting_since: Option<Instant>,
+}
+
+/// What waits for stderr: see [`backlog`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backlog {
+    /// Bytes of whole lines waiting.
+    pub bytes: usize,
+    /// Lines dropped (the queue was full) and not yet reported in the log.
+    pub dropped: u64,
+    /// Since when lines have waited.
+    pub since: Instant,
 }
 
 impl Sink {
@@ -146,6 +160,7 @@ impl Sink {
             target: Target::open(libc::STDERR_FILENO),
             queue: LineQueue::with_capacity(QUEUE_BYTES),
             broken: false,
+            waiting_since: None,
         }
     }
 
@@ -155,6 +170,11 @@ impl Sink {
             .queue
             .write_out(&mut |b| target.write(b), &super::dropped_notice);
         self.broken = matches!(flow, Flow::Failed);
+        if self.queue.is_empty() && self.queue.dropped() == 0 {
+            self.waiting_since = None;
+        } else if self.waiting_since.is_none() {
+            self.waiting_since = Some(Instant::now());
+        }
     }
 
     fn pending_fd(&self) -> Option<RawFd> {
@@ -208,6 +228,18 @@ pub fn push(line: &[u8]) {
 /// stderr that takes them), so the rest fills only while stderr stalls.
 pub fn queue_spare() -> std::ops::Range<usize> {
     with_sink(|s| s.queue.spare(PIPE_BUF))
+}
+
+/// What waits for stderr now, `None` when nothing does. For the serving
+/// thread (`ward status`), never the reaping thread.
+pub fn backlog() -> Option<Backlog> {
+    with_sink(|s| {
+        Some(Backlog {
+            bytes: s.queue.pending().len(),
+            dropped: s.queue.dropped(),
+            since: s.waiting_since?,
+        })
+    })
 }
 
 /// The fd to poll for POLLOUT while lines wait.

@@ -140,6 +140,21 @@ pub struct WardDoc {
     /// ward's code locked in memory under a memory limit; `false` when
     /// the lock was refused, `None` with no limit to lock against.
     pub code_locked: Option<bool>,
+    /// ward's log lines waiting for stderr to take them; `None` when none
+    /// wait.
+    pub stderr_waiting: Option<StderrDoc>,
+}
+
+/// ward's log lines waiting for a stderr nobody reads: whatever else writes
+/// there (the application) is blocked in `write` meanwhile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StderrDoc {
+    /// Bytes waiting.
+    pub bytes: u64,
+    /// Seconds they have waited.
+    pub waiting_s: f64,
+    /// Lines dropped since the last that got out (the queue was full).
+    pub dropped_lines: u64,
 }
 
 /// A warning raised.
@@ -239,6 +254,11 @@ impl LiveDoc {
                 signals_forwarded: r.signals_forwarded.load(Relaxed),
                 orphans_reaped: r.orphans_reaped.load(Relaxed),
                 code_locked: posted.code_locked,
+                stderr_waiting: crate::log::backlog().map(|b| StderrDoc {
+                    bytes: b.bytes as u64,
+                    waiting_s: now.saturating_duration_since(b.since).as_secs_f64(),
+                    dropped_lines: b.dropped,
+                }),
             },
             container: posted.snapshot.as_ref().map(container_from_snapshot),
             active_warnings: posted.active.iter().map(|k| k.to_string()).collect(),

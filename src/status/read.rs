@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::doc::{
     ContainerDoc, CpuDoc, LimitDoc, LimitsDoc, LiveDoc, MemoryDoc, OomKillDoc, PeaksDoc, PidsDoc,
-    PressureDoc, StopDoc, WardDoc, WarningDoc,
+    PressureDoc, StderrDoc, StopDoc, WardDoc, WarningDoc,
 };
 use crate::watch::throttle::ThrottleRatio;
 
@@ -225,6 +225,18 @@ impl FromValue for WardDoc {
             signals_forwarded: f.req("signals_forwarded")?,
             orphans_reaped: f.req("orphans_reaped")?,
             code_locked: f.opt("code_locked")?,
+            stderr_waiting: f.opt("stderr_waiting")?,
+        })
+    }
+}
+
+impl FromValue for StderrDoc {
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
+        Ok(StderrDoc {
+            bytes: f.req("bytes")?,
+            waiting_s: f.req("waiting_s")?,
+            dropped_lines: f.req("dropped_lines")?,
         })
     }
 }
@@ -444,6 +456,11 @@ mod tests {
                 signals_forwarded: 2,
                 orphans_reaped: 3,
                 code_locked: Some(false),
+                stderr_waiting: Some(StderrDoc {
+                    bytes: 4096,
+                    waiting_s: 2.5,
+                    dropped_lines: 7,
+                }),
             },
             container: Some(ContainerDoc {
                 cgroup: Some("v2".into()),

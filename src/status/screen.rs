@@ -113,6 +113,30 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
         }
         None => "\n",
     });
+    // A moment's wait is a busy pipe; a second or more, nobody reading.
+    if let Some(e) = w
+        .stderr_waiting
+        .as_ref()
+        .filter(|e| e.waiting_s >= 1.0 || e.dropped_lines > 0)
+    {
+        let _ = writeln!(
+            out,
+            "STDERR STALLED: {} of ward's log waiting for {}{}: nothing reads the container's \
+             stderr (a blocked log driver, a full pipe); whatever else writes there, the \
+             application too, is blocked in write()",
+            bytes(e.bytes),
+            secs_words(e.waiting_s),
+            if e.dropped_lines > 0 {
+                format!(
+                    ", {} line{} dropped",
+                    e.dropped_lines,
+                    if e.dropped_lines == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     if let Some(s) = &live.stop {
         let _ = writeln!(
             out,
@@ -535,6 +559,7 @@ mod tests {
                     signals_forwarded: 0,
                     orphans_reaped: 3,
                     code_locked: None,
+                    stderr_waiting: None,
                 },
                 container: None,
                 active_warnings: vec!["zombies_unreaped".into()],
@@ -688,6 +713,29 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn a_stalled_stderr_is_said_under_the_ward_line() {
+        let mut doc = sample_doc();
+        let w = &mut doc.live.as_mut().unwrap().ward;
+        w.stderr_waiting = Some(StderrDoc {
+            bytes: 3 << 10,
+            waiting_s: 0.2,
+            dropped_lines: 0,
+        });
+        assert!(!render(&doc).contains("STDERR"), "a moment's wait");
+        let w = &mut doc.live.as_mut().unwrap().ward;
+        w.stderr_waiting = Some(StderrDoc {
+            bytes: 64 << 10,
+            waiting_s: 42.0,
+            dropped_lines: 57,
+        });
+        let text = render(&doc);
+        assert!(
+            text.contains("\nSTDERR STALLED: 64.0 KiB of ward's log waiting for 42.0s, 57 lines dropped: nothing reads the container's stderr"),
+            "{text}"
+        );
     }
 
     #[test]
