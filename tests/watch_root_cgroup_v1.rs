@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::cgroup_v1::{CgroupV1, require_v1};
 use common::events::{Evidence, number_after, number_before};
-use common::{Outcome, run, serial, ward_pid1, workload};
+use common::{Outcome, in_pid_namespace, run, serial, ward, ward_pid1, workload};
 
 /// The v1 controllers every case gets a group in.
 const CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "pids"];
@@ -707,4 +707,57 @@ fn root_v1_json_watch_events_parse_and_carry_their_numbers() {
             out.dump()
         );
     }
+}
+
+/// A limit file that is there but unreadable (permissions; a security
+/// module) makes the limit unknown, said once, never "the host's": a 64 MiB
+/// group must not read as the host's RAM.
+#[test]
+fn root_v1_an_unreadable_limit_is_unknown_not_the_hosts() {
+    let Some((_serial, cg)) = case(
+        "root_v1_an_unreadable_limit_is_unknown_not_the_hosts",
+        "unreadable",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(64);
+    cg.set("pids", "pids.max", "50");
+    use std::os::unix::fs::PermissionsExt as _;
+    for (controller, file) in [
+        ("memory", "memory.limit_in_bytes"),
+        ("memory", "memory.stat"),
+        ("pids", "pids.max"),
+    ] {
+        let path = cg.dir(controller).join(file);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+    }
+    // Not root: root reads the files whatever their mode.
+    let mut cmd = in_pid_namespace([
+        "setpriv",
+        "--reuid",
+        "1000",
+        "--regid",
+        "1000",
+        "--clear-groups",
+        ward(),
+        "--watch-interval",
+        "500ms",
+        "--",
+        "true",
+    ]);
+    cg.wrap(&mut cmd);
+    let out = run(cmd, GUARD);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    let line = out.one("watching");
+    out.has(line, "memory limit unknown");
+    out.has(line, "pids limit unknown");
+    assert!(
+        !line.contains("the host's, no cgroup limit), cpu"),
+        "{line}"
+    );
+    let warned = out.events("limit_unreadable");
+    assert_eq!(warned.len(), 2, "{}", out.dump());
+    out.has(warned[0], "memory.limit_in_bytes: Permission denied");
+    out.has(warned[1], "pids.max: Permission denied");
 }

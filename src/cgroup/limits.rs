@@ -83,7 +83,9 @@ pub struct PidsLimit {
     pub source: LimitSource,
 }
 
-/// All limits; a field is `None` only when not even the host value could be read.
+/// All limits; a field is `None` when not even the host value could be
+/// read, or when the group's own limit file exists but could not be read
+/// (the limit is then unknown, not the host's).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Limits {
     /// Memory.
@@ -92,6 +94,19 @@ pub struct Limits {
     pub cpu: Option<CpuLimit>,
     /// PIDs.
     pub pids: Option<PidsLimit>,
+    /// The group's limit files that are there but could not be read, with
+    /// the error ("cannot read PATH: Permission denied ...").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
+}
+
+/// `Some("cannot read PATH: ERROR")` when `path` is there but cannot be
+/// read (a file the kernel does not provide is no error).
+fn unreadable(buf: &mut String, path: &Path) -> Option<String> {
+    match fsread::read_into(buf, path) {
+        Err(e) if !fsread::is_absent(&e) => Some(format!("cannot read {}: {e}", path.display())),
+        _ => None,
+    }
 }
 
 impl Cgroups {
@@ -159,7 +174,55 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
         }),
         (None, None) => None,
     };
-    Limits { memory, cpu, pids }
+    let mut limits = Limits {
+        memory,
+        cpu,
+        pids,
+        unreadable: Vec::new(),
+    };
+    own_files_unreadable(cg, &mut limits, &mut buf);
+    limits
+}
+
+/// Where a limit came out as the host's (or none), the group's own file
+/// for it may be there but unreadable (permissions, a security module):
+/// the limit is then unknown, and saying "the host's" would be wrong.
+/// Costs a read only in that case.
+fn own_files_unreadable(cg: &Cgroups, limits: &mut Limits, buf: &mut String) {
+    let hosts = |s: Option<&LimitSource>| s.is_none_or(|s| *s == LimitSource::Host);
+    let v2 = |g: &Group| g.version == Version::V2;
+    if hosts(limits.memory.as_ref().map(|m| &m.source))
+        && let Some(g) = &cg.memory
+        && let Some(e) = unreadable(
+            buf,
+            &g.dir.join(if v2(g) {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            }),
+        )
+    {
+        limits.memory = None;
+        limits.unreadable.push(e);
+    }
+    if hosts(limits.cpu.as_ref().map(|c| &c.source))
+        && let Some(g) = &cg.cpu
+        && let Some(e) = unreadable(
+            buf,
+            &g.dir
+                .join(if v2(g) { "cpu.max" } else { "cpu.cfs_quota_us" }),
+        )
+    {
+        limits.cpu = None;
+        limits.unreadable.push(e);
+    }
+    if hosts(limits.pids.as_ref().map(|p| &p.source))
+        && let Some(g) = &cg.pids
+        && let Some(e) = unreadable(buf, &g.dir.join("pids.max"))
+    {
+        limits.pids = None;
+        limits.unreadable.push(e);
+    }
 }
 
 /// The most tasks the host allows: `pid_max`, or `threads-max` when that is

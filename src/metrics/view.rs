@@ -351,6 +351,7 @@ mod tests {
                 max: 100,
                 source: LimitSource::OwnGroup,
             }),
+            unreadable: Vec::new(),
         };
         let mut v = MetricsView::new();
         v.set_cgroup(&s, &limits);

@@ -428,6 +428,7 @@ mod tests {
                 max: 100,
                 source: LimitSource::OwnGroup,
             }),
+            unreadable: Vec::new(),
         };
         let s = CgroupSample {
             memory: MemorySample {

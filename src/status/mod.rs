@@ -145,7 +145,10 @@ pub fn gather(proc_root: &Path) -> StatusDoc {
             doc.source = "proc".into();
         }
         match read_container() {
-            Ok(c) => doc.container = Some(c),
+            Ok((c, unreadable)) => {
+                doc.container = Some(c);
+                doc.errors.extend(unreadable);
+            }
             Err(e) => doc.errors.push(e),
         }
     }
@@ -171,20 +174,22 @@ pub fn gather(proc_root: &Path) -> StatusDoc {
     doc
 }
 
-/// The cgroup's limits and one sample, read here (no history).
-fn read_container() -> Result<ContainerDoc, String> {
+/// The cgroup's limits and one sample, read here (no history), and the
+/// limit files that could not be read.
+fn read_container() -> Result<(ContainerDoc, Vec<String>), String> {
     let roots = crate::cgroup::Roots::default();
     let cg = crate::cgroup::Cgroups::discover(&roots).map_err(|e| e.to_string())?;
     let limits = cg.limits();
     let mut sample = crate::cgroup::CgroupSample::default();
     cg.sample(&mut String::new(), &mut sample);
-    Ok(doc::container_from_sample(
+    let c = doc::container_from_sample(
         Some(doc::layout_words(cg.layout)),
         &limits,
         &sample,
         None,
         None,
-    ))
+    );
+    Ok((c, limits.unreadable))
 }
 
 fn say(text: &str) {

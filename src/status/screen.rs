@@ -160,12 +160,18 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
     // Memory: the working set against the limit, then what it is made of.
     let m = &c.memory;
     let used = m.working_set_bytes.or(m.usage_bytes);
+    // Without memory.stat the working set is unknown: usage stands in, said.
+    let what = if m.working_set_bytes.is_some() {
+        "working set"
+    } else {
+        "usage"
+    };
     let _ = write!(out, "  memory    ");
     match (used, &c.limits.memory_bytes) {
         (Some(u), Some(l)) => {
             let _ = write!(
                 out,
-                "{} of {} ({}) working set; limit: {}",
+                "{} of {} ({}) {what}; limit: {}",
                 bytes(u),
                 bytes(l.value as u64),
                 m.ratio.map_or("?".into(), pct),
@@ -173,7 +179,7 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
             );
         }
         (Some(u), None) => {
-            let _ = write!(out, "{} working set; no limit found", bytes(u));
+            let _ = write!(out, "{} {what}; limit unknown", bytes(u));
         }
         (None, Some(l)) => {
             let _ = write!(
@@ -266,10 +272,14 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
             );
         }
         (Some(n), None) => {
-            let _ = write!(out, "{n}; no limit found");
+            let _ = write!(out, "{n}; limit unknown");
         }
         (None, Some(l)) => {
-            let _ = write!(out, "count unknown; limit {}", l.value as u64);
+            let _ = write!(
+                out,
+                "count unknown; limit {} ({})",
+                l.value as u64, l.source
+            );
         }
         (None, None) => out.push_str("unknown"),
     }
@@ -736,6 +746,22 @@ mod tests {
             text.contains("\nSTDERR STALLED: 64.0 KiB of ward's log waiting for 42.0s, 57 lines dropped: nothing reads the container's stderr"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_unknown_limit_and_working_set_are_said_as_such() {
+        let mut doc = sample_doc();
+        let c = doc.container.as_mut().unwrap();
+        c.limits.memory_bytes = None;
+        c.limits.pids = None;
+        c.memory.working_set_bytes = None;
+        let text = render(&doc);
+        for want in [
+            "memory    40.0 MiB usage; limit unknown\n",
+            "pids      9; limit unknown",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
     }
 
     #[test]

@@ -1175,6 +1175,16 @@ impl Sampling {
 
     fn announce(&self) {
         let l = &self.snap.limits;
+        for e in &l.unreadable {
+            log::event(
+                Level::Warning,
+                "limit_unreadable",
+                &format!(
+                    "{e}: that limit is unknown (not the host's), and warnings against it are off"
+                ),
+                &[],
+            );
+        }
         let mem = l
             .memory
             .as_ref()
