@@ -142,11 +142,7 @@ pub fn build(
             age_s: age(p.starttime),
             rss_bytes: p.rss_pages * page_size,
             cpu_s: p.cpu_ticks as f64 / tps as f64,
-            command: if p.cmdline.is_empty() {
-                format!("[{}]", p.comm)
-            } else {
-                p.cmdline.clone()
-            },
+            command: command_words(&p.comm, &p.cmdline),
             depth,
         });
         let from = by_ppid.partition_point(|c| c.ppid < p.pid);
@@ -232,6 +228,26 @@ pub fn read(proc_root: &Path, ticks_per_s: u64) -> std::io::Result<(Vec<ProcInfo
     Ok((out, (uptime_s * ticks_per_s as f64) as u64))
 }
 
+/// What the list shows for a process: its command line, led by `[name]`
+/// when the name the kernel and ward's warnings use is not the program's
+/// (busybox runs `sort` in a forked `sh -c ...` without an exec), so the
+/// process a warning names can be found. `[name]` alone without a command
+/// line (kernel threads, zombies).
+fn command_words(comm: &str, cmdline: &str) -> String {
+    if cmdline.is_empty() {
+        return format!("[{comm}]");
+    }
+    let first = cmdline.split(' ').next().unwrap_or(cmdline);
+    let program = first.rsplit('/').next().unwrap_or(first);
+    // comm is cut at 15 bytes; a process may add words to its title
+    // (`nginx: worker process`).
+    if program.starts_with(comm) || (comm.starts_with(program) && !program.is_empty()) {
+        cmdline.to_string()
+    } else {
+        format!("[{comm}] {cmdline}")
+    }
+}
+
 /// At most this much of a command line is shown.
 const CMDLINE_MAX: u64 = 512;
 
@@ -267,6 +283,25 @@ pub fn cmdline_words(bytes: &[u8], max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_that_is_not_the_programs_leads_its_command_line() {
+        assert_eq!(command_words("app", "/app --port 8080"), "/app --port 8080");
+        assert_eq!(
+            command_words("nginx", "nginx: worker process"),
+            "nginx: worker process"
+        );
+        assert_eq!(
+            command_words("ward-workload-l", "/x/ward-workload-long zombies 5"),
+            "/x/ward-workload-long zombies 5"
+        );
+        // busybox's sort in the shell it forked from.
+        assert_eq!(
+            command_words("sort", "sh -c (head -c 80) | sort"),
+            "[sort] sh -c (head -c 80) | sort"
+        );
+        assert_eq!(command_words("kthreadd", ""), "[kthreadd]");
+    }
 
     fn p(pid: i32, ppid: i32, state: char, comm: &str, cmd: &str) -> ProcInfo {
         ProcInfo {
