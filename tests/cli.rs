@@ -289,3 +289,30 @@ fn a_closed_stderr_pipe_sends_no_sigpipe_to_the_child() {
     let status = exit_within_limit(&mut child, "ward with a closed stderr pipe");
     assert_eq!(status.code(), Some(4), "{status:?}");
 }
+
+/// A program that is there but names an interpreter that is not: exec says
+/// "no such file", and the report says which file is missing.
+#[test]
+fn a_missing_interpreter_is_named_not_the_script() {
+    let dir = std::env::temp_dir().join(format!("ward-interp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("job");
+    std::fs::write(&script, "#!/nonexistent/interp -x\necho hi\n").unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = ward(&["--no-watch", "--", script.to_str().unwrap()], &[]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.code, 127, "{out:?}");
+    let report = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("[exit_report]"))
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(
+        report.ends_with(&format!(
+            "not found: No such file or directory (os error 2); {} is there, but its #! interpreter /nonexistent/interp is not.",
+            script.display()
+        )),
+        "{report}"
+    );
+}

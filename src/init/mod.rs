@@ -191,6 +191,9 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
             facts.main_pid = pid;
             facts.exec_errno = Some(errno);
             facts.exec_what = Some(what);
+            if errno == libc::ENOENT {
+                facts.exec_detail = spawn::missing_runner(cfg.command[0].as_os_str());
+            }
             if let Some(l) = &mut link {
                 l.send(Request::Quit);
             }

@@ -79,6 +79,57 @@ pub fn exec_failure(errno: i32) -> (u8, &'static str) {
     }
 }
 
+/// For an exec that said "not found" (ENOENT): when the program is there,
+/// what is missing is what it names to run it: the `#!` line's interpreter,
+/// or an ELF binary's loader (built for another libc: Alpine's musl on a
+/// glibc image). Docker says "no such file or directory" of a file that
+/// exists; this says which file. `None` when no candidate exists.
+pub fn missing_runner(cmd: &OsStr) -> Option<String> {
+    let path_var = std::env::var_os("PATH");
+    candidates(cmd, path_var.as_deref()).iter().find_map(|c| {
+        use std::io::Read as _;
+        let mut head = Vec::new();
+        std::fs::File::open(c)
+            .and_then(|f| f.take(4096).read_to_end(&mut head))
+            .ok()?;
+        runner_of(&head).map(|(kind, path)| {
+            format!(
+                "{} is there, but {kind} {path} is not",
+                std::path::Path::new(c).display()
+            )
+        })
+    })
+}
+
+/// What a program's first bytes name to run it: ("its #! interpreter",
+/// path) or ("its ELF loader", path). Pure.
+pub fn runner_of(head: &[u8]) -> Option<(&'static str, String)> {
+    if let Some(rest) = head.strip_prefix(b"#!") {
+        let line = rest.split(|&b| b == b'\n').next()?;
+        let text = String::from_utf8_lossy(line);
+        let interp = text.split_whitespace().next()?;
+        return Some(("its #! interpreter", interp.to_string()));
+    }
+    // A 64-bit little-endian ELF: the PT_INTERP program header's string.
+    if head.len() < 64 || &head[..6] != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let u16_at = |o: usize| Some(u16::from_le_bytes(head.get(o..o + 2)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(head.get(o..o + 8)?.try_into().ok()?) as usize);
+    let (phoff, size, count) = (u64_at(32)?, usize::from(u16_at(54)?), u16_at(56)?);
+    (0..usize::from(count)).find_map(|i| {
+        let ph = phoff.checked_add(i.checked_mul(size)?)?;
+        let kind = u32::from_le_bytes(head.get(ph..ph + 4)?.try_into().ok()?);
+        if kind != 3 {
+            return None;
+        }
+        let (at, len) = (u64_at(ph + 8)?, u64_at(ph + 32)?);
+        let name = head.get(at..at.checked_add(len)?)?;
+        let name = name.strip_suffix(b"\0").unwrap_or(name);
+        Some(("its ELF loader", String::from_utf8_lossy(name).into_owned()))
+    })
+}
+
 /// Candidate paths for `cmd`: itself if it has a slash, else each PATH entry.
 pub fn candidates(cmd: &OsStr, path_var: Option<&OsStr>) -> Vec<OsString> {
     if cmd.as_bytes().contains(&b'/') {
@@ -335,6 +386,40 @@ pub fn give_terminal_back(child: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_program_names_to_run_it() {
+        assert_eq!(
+            runner_of(b"#!/nonexistent/interp -x\nrest"),
+            Some(("its #! interpreter", "/nonexistent/interp".to_string()))
+        );
+        assert_eq!(runner_of(b"#!"), None);
+        assert_eq!(runner_of(b"plain text"), None);
+        // The test binary itself is a dynamic ELF with a loader (or static
+        // without one: then None, never a panic).
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        if let Some((kind, path)) = runner_of(&me[..4096]) {
+            assert_eq!(kind, "its ELF loader");
+            assert!(path.starts_with('/') && path.contains("ld"), "{path}");
+        }
+        // A built one, and the same cut short anywhere: never a panic.
+        let mut elf = vec![0u8; 200];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[32] = 64; // e_phoff
+        elf[54] = 56; // e_phentsize
+        elf[56] = 1; // e_phnum
+        elf[64] = 3; // PT_INTERP
+        elf[72] = 150; // p_offset
+        elf[96] = 11; // p_filesz
+        elf[150..161].copy_from_slice(b"/lib/ld.so\0");
+        assert_eq!(
+            runner_of(&elf),
+            Some(("its ELF loader", "/lib/ld.so".to_string()))
+        );
+        for cut in 0..elf.len() {
+            let _ = runner_of(&elf[..cut]);
+        }
+    }
 
     #[test]
     fn slash_means_no_path_search() {

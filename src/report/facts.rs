@@ -137,6 +137,9 @@ pub struct RunFacts {
     pub exec_errno: Option<i32>,
     /// What the exec failure means, in words ("not found", ...).
     pub exec_what: Option<&'static str>,
+    /// Why a program that is there was "not found": the interpreter or
+    /// loader it names is not (`spawn::missing_runner`).
+    pub exec_detail: Option<String>,
     /// The first stop request.
     pub stop: Option<StopRequest>,
     /// When ward sent SIGKILL because `--kill-after` ran out.
@@ -195,6 +198,7 @@ impl RunFacts {
             main_ended: None,
             exec_errno: None,
             exec_what: None,
+            exec_detail: None,
             stop: None,
             killed_by_ward: None,
             ward_sigkills: Vec::new(),

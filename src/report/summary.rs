@@ -298,8 +298,13 @@ fn sentence(
     let mut out = match i.verdict.cause {
         Cause::ExecFailed => {
             let err = std::io::Error::from_raw_os_error(f.exec_errno.unwrap_or(0));
+            let detail = f
+                .exec_detail
+                .as_deref()
+                .map(|d| format!("; {d}"))
+                .unwrap_or_default();
             format!(
-                "{code}: cannot run {:?}: {}: {err}",
+                "{code}: cannot run {:?}: {}: {err}{detail}",
                 i.argv0,
                 f.exec_what.unwrap_or("exec failed")
             )
