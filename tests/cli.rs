@@ -149,18 +149,21 @@ fn a_misspelt_variable_is_named_not_ignored_without_a_word() {
         ("WARD_KILL_AFTR", OsStr::new("25s")),
         ("WARD_GRACE", OsStr::new("1s")),
     ];
-    let out = ward(&["--no-watch", "--", "true"], &env);
+    assert_eq!(
+        unknown_variable_lines(&env),
+        ["ward: warning [unknown_variable] ignored, no option reads it: WARD_KILL_AFTR"]
+    );
+}
+
+/// The `unknown_variable` lines of `ward -- true` run with `env`.
+fn unknown_variable_lines(env: &[(&str, &OsStr)]) -> Vec<String> {
+    let out = ward(&["--no-watch", "--", "true"], env);
     assert_eq!(out.code, 0, "{out:?}");
-    let lines: Vec<&str> = out
-        .stderr
+    out.stderr
         .lines()
         .filter(|l| l.contains("unknown_variable"))
-        .collect();
-    assert_eq!(
-        lines,
-        ["ward: warning [unknown_variable] ignored, no option reads it: WARD_KILL_AFTR"],
-        "{out:?}"
-    );
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -170,21 +173,13 @@ fn a_variable_of_tini_or_dumb_init_is_named_with_wards_way() {
         ("DUMB_INIT_SETSID", OsStr::new("0")),
         ("TINIER", OsStr::new("1")),
     ];
-    let out = ward(&["--no-watch", "--", "true"], &env);
-    assert_eq!(out.code, 0, "{out:?}");
-    let lines: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("unknown_variable"))
-        .collect();
     assert_eq!(
-        lines,
+        unknown_variable_lines(&env),
         [
             "ward: warning [unknown_variable] ignored, no option reads it: \
              DUMB_INIT_SETSID (dumb-init's: ward signals only the main process, its whole group with -g or WARD_SIGNAL_GROUP), \
              TINI_KILL_PROCESS_GROUP (tini's -g: use -g or WARD_SIGNAL_GROUP)"
-        ],
-        "{out:?}"
+        ]
     );
 }
 
