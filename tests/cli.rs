@@ -311,3 +311,34 @@ fn a_missing_interpreter_is_named_not_the_script() {
         "{report}"
     );
 }
+
+/// A `--report-file` that cannot be written is said at start, when there is
+/// still time to fix it, and again at the end.
+#[test]
+fn an_unwritable_report_file_is_said_at_start() {
+    let out = ward(
+        &[
+            "--no-watch",
+            "--report-file",
+            "/nonexistent-dir/report.json",
+            "--",
+            "true",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let failed: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("[report_file_failed]"))
+        .collect();
+    assert_eq!(failed.len(), 2, "{out:?}");
+    assert!(
+        failed[0].contains(
+            "(/nonexistent-dir: No such file or directory (os error 2)): it will be in the log only"
+        ),
+        "{out:?}"
+    );
+    let report_at = out.stderr.find("[exit_report]").expect("an exit report");
+    assert!(out.stderr.find(failed[0]).unwrap() < report_at, "{out:?}");
+}

@@ -221,6 +221,9 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
     if cfg.kill_after.is_some() {
         warn_dropped_stops(&cfg);
     }
+    if let Some(path) = &cfg.report_file {
+        report::check_file(path);
+    }
     log::event(
         Level::Debug,
         "child_started",

@@ -55,3 +55,35 @@ fn emit(report: &Report, level: Level, file: Option<&Path>) {
         }
     }
 }
+
+/// Whether `--report-file` can be written, asked at start so a read-only
+/// root filesystem is found out before the container dies, not after: the
+/// file when it exists, else its directory. One `access` call.
+pub fn check_file(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt as _;
+    let target = if path.exists() {
+        path
+    } else {
+        match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        }
+    };
+    let Ok(c) = std::ffi::CString::new(target.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: access on a NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+        let e = std::io::Error::last_os_error();
+        log::event(
+            Level::Warning,
+            "report_file_failed",
+            &format!(
+                "cannot write the exit report to {} ({}: {e}): it will be in the log only",
+                path.display(),
+                target.display()
+            ),
+            &[],
+        );
+    }
+}
