@@ -276,7 +276,7 @@ fn warn_dropped_stops(cfg: &Config) {
             "--rewrite drops {}, a stop signal: it is never forwarded, so --kill-after never starts for it (docker stop sends SIGTERM)",
             crate::units::and_list(&names)
         ),
-        &[("signals", json!(names))],
+        &[],
     );
 }
 

@@ -88,11 +88,13 @@ pub fn missing_runner(cmd: &OsStr) -> Option<String> {
     let path_var = std::env::var_os("PATH");
     candidates(cmd, path_var.as_deref()).iter().find_map(|c| {
         use std::io::Read as _;
-        let mut head = Vec::new();
-        std::fs::File::open(c)
-            .and_then(|f| f.take(4096).read_to_end(&mut head))
+        // One read of a regular file's start: the #! line, or the ELF
+        // headers and (in every linker's layout) the loader's name.
+        let mut head = [0u8; 4096];
+        let n = std::fs::File::open(c)
+            .and_then(|mut f| f.read(&mut head))
             .ok()?;
-        runner_of(&head).map(|(kind, path)| {
+        runner_of(&head[..n]).map(|(kind, path)| {
             format!(
                 "{} is there, but {kind} {path} is not",
                 std::path::Path::new(c).display()

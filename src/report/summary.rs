@@ -86,6 +86,15 @@ fn forwarded_words(f: &RunFacts, w: &Forwarded) -> String {
     )
 }
 
+/// `signal_forwarded` in the report's JSON.
+#[derive(Serialize)]
+struct ForwardedJson {
+    signal: String,
+    received: String,
+    from_pid: i32,
+    before_end_s: f64,
+}
+
 /// Builds the report.
 pub fn build(i: &ReportInputs) -> Report {
     let (json, text) = parts(i, true);
@@ -227,12 +236,12 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
                 "worst_parent": f.observed.worst_parent.as_ref().map(|(pid, name, n)| json!({"pid": pid, "name": name, "zombies": n})),
             },
             "stop": stop,
-            "signal_forwarded": f.forward_before_death().map(|w| json!({
-                "signal": signal_name(w.sent),
-                "received": signal_name(w.received),
-                "from_pid": w.from_pid,
-                "before_end_s": round3(end_at.saturating_duration_since(w.at).as_secs_f64()),
-            })),
+            "signal_forwarded": f.forward_before_death().map(|w| ForwardedJson {
+                signal: signal_name(w.sent),
+                received: signal_name(w.received),
+                from_pid: w.from_pid,
+                before_end_s: round3(end_at.saturating_duration_since(w.at).as_secs_f64()),
+            }),
             "ward_sigkills": f.ward_sigkills.len(),
             "warnings": warnings,
             "warnings_total": f.warnings_total,
