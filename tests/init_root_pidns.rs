@@ -567,3 +567,40 @@ fn kill_after_with_a_dropped_stop_signal_is_warned_of() {
         "ward: warning [stop_dropped] --rewrite drops SIGTERM, a stop signal: it is never forwarded, so --kill-after never starts for it",
     );
 }
+
+/// After `exec`, the log's lines name the program the main process runs, as
+/// the report does ("sleep (pid N, started as sh)"), not only the shell
+/// ward started.
+#[test]
+fn lines_after_an_exec_name_the_program_it_runs() {
+    if !require_root("named_after_exec") {
+        return;
+    }
+    let cmd = ward_pid1([
+        "--watch-interval",
+        "100ms",
+        "--",
+        "sh",
+        "-c",
+        "echo ready; exec sleep 100",
+    ]);
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    // Samples (each with a census here: no pids group counts tasks) see it.
+    std::thread::sleep(Duration::from_secs(2));
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    assert_eq!(out.code, 128 + libc::SIGTERM, "{}", out.dump());
+    for want in [
+        "[signal_forwarded] forwarded SIGTERM to main process sleep (pid ",
+        "[child_exited] main process sleep (pid ",
+        "[exit_report] exit 143: main process sleep (pid ",
+    ] {
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.contains(want))
+            .unwrap_or_else(|| panic!("no {want:?}: {}", out.dump()));
+        assert!(line.contains(", started as sh)"), "{line}");
+    }
+}

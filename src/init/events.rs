@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::exit::ChildEnd;
 use crate::log::{self, Level};
+use crate::report::facts::main_words;
 use crate::signame::name as signal_name;
 use crate::units::secs;
 
@@ -136,6 +137,8 @@ pub struct Forward<'a> {
     pub group: bool,
     /// The main command's name.
     pub command: &'a str,
+    /// The program it runs now, when it `exec`ed another.
+    pub now: Option<&'a str>,
     /// Its pid.
     pub pid: i32,
     /// It was a stop signal (logged at info level; others at debug).
@@ -170,14 +173,13 @@ pub fn forwarded(f: &Forward<'_>, result: &std::io::Result<()>) {
             level,
             "signal_forwarded",
             &format!(
-                "forwarded {what} to {} {} (pid {})",
+                "forwarded {what} to {} {}",
                 if f.group {
                     "the process group of"
                 } else {
                     "main process"
                 },
-                f.command,
-                f.pid
+                main_words(f.command, f.now, f.pid)
             ),
             &[
                 ("signal", json!(signal_name(f.sent))),
@@ -188,8 +190,8 @@ pub fn forwarded(f: &Forward<'_>, result: &std::io::Result<()>) {
             level,
             "signal_forward_failed",
             &format!(
-                "could not forward {what} to {} (pid {}): {e}",
-                f.command, f.pid
+                "could not forward {what} to {}: {e}",
+                main_words(f.command, f.now, f.pid)
             ),
             &[
                 ("signal", json!(signal_name(f.sent))),
@@ -212,7 +214,13 @@ pub fn signal_fallback(pid: i32, why: &std::io::Error) {
 }
 
 /// `child_exited`: the main process ended.
-pub fn child_exited(command: &str, pid: i32, end: ChildEnd, after_stop: Option<(Duration, i32)>) {
+pub fn child_exited(
+    command: &str,
+    named: &str,
+    pid: i32,
+    end: ChildEnd,
+    after_stop: Option<(Duration, i32)>,
+) {
     let how = match end {
         ChildEnd::Exited(code) => format!("exited with code {code}"),
         ChildEnd::Signaled(sig) => format!("was killed by {}", signal_name(sig)),
@@ -229,18 +237,18 @@ pub fn child_exited(command: &str, pid: i32, end: ChildEnd, after_stop: Option<(
     log::event(
         Level::Info,
         "child_exited",
-        &format!("main process {command} (pid {pid}) {how}{after}"),
+        &format!("main process {named} {how}{after}"),
         &fields,
     );
 }
 
 /// `kill_after`: `--kill-after` ran out; ward sends SIGKILL.
-pub fn kill_after(command: &str, pid: i32, after: Duration) {
+pub fn kill_after(named: &str, pid: i32, after: Duration) {
     log::event(
         Level::Warning,
         "kill_after",
         &format!(
-            "main process {command} (pid {pid}) still running {} after the stop signal was forwarded: sending SIGKILL (--kill-after)",
+            "main process {named} still running {} after the stop signal was forwarded: sending SIGKILL (--kill-after)",
             secs(after)
         ),
         &[
@@ -251,12 +259,12 @@ pub fn kill_after(command: &str, pid: i32, after: Duration) {
 }
 
 /// `still_running`: N seconds after a stop signal was forwarded.
-pub fn still_running(command: &str, pid: i32, after_s: u32, signo: i32) {
+pub fn still_running(named: &str, pid: i32, after_s: u32, signo: i32) {
     log::event(
         Level::Warning,
         "still_running",
         &format!(
-            "main process {command} (pid {pid}) still running {after_s} s after {}",
+            "main process {named} still running {after_s} s after {}",
             signal_name(signo)
         ),
         &[("after_s", json!(after_s)), ("pid", json!(pid))],

@@ -428,6 +428,7 @@ impl<'a> Reaper<'a> {
                 sent: out,
                 group: self.cfg.signal_group,
                 command: &self.facts.command,
+                now: self.facts.main_now(),
                 pid: self.child.pid,
                 is_stop,
             },
@@ -554,7 +555,8 @@ impl<'a> Reaper<'a> {
             .stop
             .as_ref()
             .map(|s| (now.duration_since(s.received), s.signal));
-        events::child_exited(&self.facts.command, self.child.pid, end, after_stop);
+        let named = self.facts.main_named();
+        events::child_exited(&self.facts.command, &named, self.child.pid, end, after_stop);
         // The report waits (bounded) for the watch's fresh numbers.
         if !self.final_seen {
             let asked = self
@@ -655,6 +657,7 @@ impl<'a> Reaper<'a> {
                 }
             }
             Observation::Warning { key } => self.facts.note_warning(key),
+            Observation::MainName { name } => self.facts.observed.main_name = Some(name),
             Observation::SenderName { pid, name } => {
                 if let Some(stop) = &mut self.facts.stop
                     && stop.from_pid == pid
@@ -720,7 +723,7 @@ impl<'a> Reaper<'a> {
                 if self.child.alive() {
                     let after = self.cfg.kill_after.unwrap_or_default();
                     self.facts.note_warning("kill_after");
-                    events::kill_after(&self.facts.command, self.child.pid, after);
+                    events::kill_after(&self.facts.main_named(), self.child.pid, after);
                     let sent = self.send_to_child(libc::SIGKILL);
                     if sent.is_ok() {
                         self.facts.note_ward_sigkill(WardKill::KillAfter, true, now);
@@ -731,6 +734,7 @@ impl<'a> Reaper<'a> {
                                 sent: libc::SIGKILL,
                                 group: self.cfg.signal_group,
                                 command: &self.facts.command,
+                                now: self.facts.main_now(),
                                 pid: self.child.pid,
                                 is_stop: true,
                             },
@@ -747,7 +751,7 @@ impl<'a> Reaper<'a> {
                         .as_ref()
                         .map_or(libc::SIGTERM, |st| st.signal);
                     self.facts.note_warning("still_running");
-                    events::still_running(&self.facts.command, self.child.pid, s, sig);
+                    events::still_running(&self.facts.main_named(), self.child.pid, s, sig);
                 }
             }
             Timer::Grace => {

@@ -217,6 +217,20 @@ impl RunFacts {
         }
     }
 
+    /// The program the main process runs now, when a census saw it
+    /// `exec` another than the one ward started.
+    pub fn main_now(&self) -> Option<&str> {
+        self.observed
+            .main_name
+            .as_deref()
+            .filter(|n| renamed(n, &self.command))
+    }
+
+    /// [`main_words`] for the main process.
+    pub fn main_named(&self) -> String {
+        main_words(&self.command, self.main_now(), self.main_pid)
+    }
+
     /// Remembers a forwarded signal, in place of the last one of its kind.
     pub fn note_forwarded(&mut self, f: Forwarded) {
         if let Some(old) = self.forwarded.iter_mut().find(|o| o.sent == f.sent) {
@@ -417,6 +431,16 @@ pub fn command_name(argv0: &std::ffi::OsStr) -> String {
 
 /// True when `comm`, a process's name as the kernel keeps it (at most 15
 /// bytes), is not `command`'s: the process `exec`ed something else.
+/// The main process in words: "sleep (pid 8, started as sh)" once a census
+/// saw it run another program (`now`), else "sh (pid 8)". One wording for
+/// the log's lines and the report.
+pub fn main_words(command: &str, now: Option<&str>, pid: i32) -> String {
+    match now {
+        Some(now) => format!("{now} (pid {pid}, started as {command})"),
+        None => format!("{command} (pid {pid})"),
+    }
+}
+
 pub fn renamed(comm: &str, command: &str) -> bool {
     const COMM_MAX: usize = 15;
     !(comm == command || (comm.len() == COMM_MAX && command.starts_with(comm)))
@@ -425,6 +449,21 @@ pub fn renamed(comm: &str, command: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_main_process_in_words_says_what_it_was_started_as() {
+        assert_eq!(main_words("sh", None, 8), "sh (pid 8)");
+        assert_eq!(
+            main_words("sh", Some("sleep"), 8),
+            "sleep (pid 8, started as sh)"
+        );
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 8;
+        f.observed.main_name = Some("sh".into());
+        assert_eq!(f.main_named(), "sh (pid 8)");
+        f.observed.main_name = Some("java".into());
+        assert_eq!(f.main_named(), "java (pid 8, started as sh)");
+    }
 
     #[test]
     fn renamed_only_when_the_name_is_another_programs() {

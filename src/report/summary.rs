@@ -192,11 +192,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
             "main": Main {
                 pid: f.main_pid,
                 command: &f.command,
-                name: f
-                    .observed
-                    .main_name
-                    .as_deref()
-                    .filter(|n| crate::report::facts::renamed(n, &f.command)),
+                name: f.main_now(),
                 code,
                 signal,
             },
@@ -274,13 +270,7 @@ fn sentence(
     pids_max: Option<u64>,
 ) -> String {
     let f = i.facts;
-    let who = match f.observed.main_name.as_deref() {
-        Some(now) if crate::report::facts::renamed(now, &f.command) => format!(
-            "main process {now} (pid {}, started as {})",
-            f.main_pid, f.command
-        ),
-        _ => format!("main process {} (pid {})", f.command, f.main_pid),
-    };
+    let who = format!("main process {}", f.main_named());
     let code = if i.exit_code == i.raw_code {
         format!("exit {}", i.exit_code)
     } else {

@@ -154,6 +154,11 @@ pub enum Observation {
         /// Its event key.
         key: &'static str,
     },
+    /// The main process's name changed (it `exec`ed another program).
+    MainName {
+        /// Its name now.
+        name: String,
+    },
     /// The name of a stop signal's sender.
     SenderName {
         /// Its pid.

@@ -841,12 +841,14 @@ impl Sampling {
         let _ = self.check_oom_counted(end, board, sampled);
         if fresh {
             self.refresh_candidates(high);
-            self.note_main_name(
-                board
-                    .reaper
-                    .main_pid
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            );
+            let main = board
+                .reaper
+                .main_pid
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if let Some(name) = self.note_main_name(main) {
+                // The reaping thread's lines name it from now on too.
+                end.tell(Observation::MainName { name });
+            }
         }
         for w in self.alerts.evaluate(&self.snap, &self.thresholds) {
             log::event(w.level, w.key, &w.msg, &w.fields);
@@ -1130,15 +1132,19 @@ impl Sampling {
     /// What the main process is called now, by the census just taken: a
     /// script that `exec`s its app is that app from then on, and the report
     /// names it so (the kernel's OOM line does too).
-    fn note_main_name(&mut self, main: i32) {
+    /// Returns the new name when it changed.
+    fn note_main_name(&mut self, main: i32) -> Option<String> {
         let table = self.sampler.table();
-        let Some(entry) = table.get(main).filter(|e| !e.is_zombie()) else {
-            return;
-        };
+        let entry = table.get(main).filter(|e| !e.is_zombie())?;
         let name = table.name(entry);
-        if self.peaks.main_name.as_deref() != Some(name) {
-            self.peaks.main_name = Some(name.to_string());
+        // Between its clone and its exec the child is still called what
+        // ward is: no name of its own yet.
+        let own = table.get(self.sampler.self_pid()).map(|e| table.name(e));
+        if self.peaks.main_name.as_deref() == Some(name) || own == Some(name) {
+            return None;
         }
+        self.peaks.main_name = Some(name.to_string());
+        self.peaks.main_name.clone()
     }
 
     /// Keeps the peaks the exit report needs.
