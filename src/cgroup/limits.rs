@@ -189,39 +189,25 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
 /// the limit is then unknown, and saying "the host's" would be wrong.
 /// Costs a read only in that case.
 fn own_files_unreadable(cg: &Cgroups, limits: &mut Limits, buf: &mut String) {
-    let hosts = |s: Option<&LimitSource>| s.is_none_or(|s| *s == LimitSource::Host);
-    let v2 = |g: &Group| g.version == Version::V2;
-    if hosts(limits.memory.as_ref().map(|m| &m.source))
-        && let Some(g) = &cg.memory
-        && let Some(e) = unreadable(
-            buf,
-            &g.dir.join(if v2(g) {
-                "memory.max"
-            } else {
-                "memory.limit_in_bytes"
-            }),
-        )
-    {
+    let host = |s: Option<&LimitSource>| s.is_none_or(|s| *s == LimitSource::Host);
+    let memory = host(limits.memory.as_ref().map(|m| &m.source));
+    let cpu = host(limits.cpu.as_ref().map(|c| &c.source));
+    let pids = host(limits.pids.as_ref().map(|p| &p.source));
+    let mut unreadable_at = |check: bool, g: &Option<Group>, v1: &str, v2: &str| {
+        let g = g.as_ref().filter(|_| check)?;
+        let file = if g.version == Version::V2 { v2 } else { v1 };
+        let e = unreadable(buf, &g.dir.join(file))?;
+        limits.unreadable.push(e);
+        Some(())
+    };
+    if unreadable_at(memory, &cg.memory, "memory.limit_in_bytes", "memory.max").is_some() {
         limits.memory = None;
-        limits.unreadable.push(e);
     }
-    if hosts(limits.cpu.as_ref().map(|c| &c.source))
-        && let Some(g) = &cg.cpu
-        && let Some(e) = unreadable(
-            buf,
-            &g.dir
-                .join(if v2(g) { "cpu.max" } else { "cpu.cfs_quota_us" }),
-        )
-    {
+    if unreadable_at(cpu, &cg.cpu, "cpu.cfs_quota_us", "cpu.max").is_some() {
         limits.cpu = None;
-        limits.unreadable.push(e);
     }
-    if hosts(limits.pids.as_ref().map(|p| &p.source))
-        && let Some(g) = &cg.pids
-        && let Some(e) = unreadable(buf, &g.dir.join("pids.max"))
-    {
+    if unreadable_at(pids, &cg.pids, "pids.max", "pids.max").is_some() {
         limits.pids = None;
-        limits.unreadable.push(e);
     }
 }
 

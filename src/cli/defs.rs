@@ -492,7 +492,7 @@ pub static FLAGS: &[Flag] = &[
         default: Shown::Words("none"),
         section: Section::Reporting,
         help: "write the JSON exit report here, at most 4 KiB",
-        details: "fits a Kubernetes termination message; a path that cannot be written is warned of at start",
+        details: "fits a Kubernetes termination message; checked at start",
     },
     Flag {
         long: "log-format",

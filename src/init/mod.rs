@@ -103,6 +103,7 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
     let board = Arc::new(Board::default());
     let mut observer = Observer::prepare(
         WatchPlan {
+            command: facts.command.clone(),
             interval: cfg.watch_interval,
             thresholds: cfg.thresholds.clone(),
             is_pid1,

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 pub use census::{LastPid, ProcRss, ProcessCensus, UnreapedSeen, ZombieParent, census};
 pub use table::{ProcEntry, ProcTable};
-pub use tree::{children_of, descendants, named, process_name};
+pub use tree::{children_of, descendants, named, process_name, renamed};
 
 /// Where procfs is mounted in a real system.
 pub const DEFAULT_PROC_ROOT: &str = "/proc";

@@ -30,6 +30,13 @@ pub fn process_name(proc_root: &Path, pid: i32) -> Option<String> {
     parse_stat(&text).ok().map(|s| s.comm.to_string())
 }
 
+/// True when `comm`, a process's name as the kernel keeps it (at most 15
+/// bytes), is not `command`'s: the process `exec`ed something else.
+pub fn renamed(comm: &str, command: &str) -> bool {
+    const COMM_MAX: usize = 15;
+    !(comm == command || (comm.len() == COMM_MAX && command.starts_with(comm)))
+}
+
 /// A process for a log line: `sh (pid 42)`, or `pid 42` without a name
 /// (gone, unreadable, or empty).
 pub fn named(name: Option<&str>, pid: i32) -> String {
@@ -94,6 +101,16 @@ pub fn children_of(proc_root: &Path, pid: i32) -> Result<Vec<i32>, ProcsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renamed_only_when_the_name_is_another_programs() {
+        assert!(!renamed("java", "java"));
+        assert!(renamed("dd", "entrypoint.sh"));
+        assert!(renamed("python3", "sh"));
+        // The kernel cuts names at 15 bytes.
+        assert!(!renamed("my-application-", "my-application-server"));
+        assert!(renamed("my-app", "my-application-server"));
+    }
     use crate::procs::fixture::FakeProc;
 
     #[test]

@@ -223,7 +223,7 @@ impl RunFacts {
         self.observed
             .main_name
             .as_deref()
-            .filter(|n| renamed(n, &self.command))
+            .filter(|n| crate::procs::renamed(n, &self.command))
     }
 
     /// [`main_words`] for the main process.
@@ -429,8 +429,6 @@ pub fn command_name(argv0: &std::ffi::OsStr) -> String {
     s.rsplit('/').next().unwrap_or(&s).to_string()
 }
 
-/// True when `comm`, a process's name as the kernel keeps it (at most 15
-/// bytes), is not `command`'s: the process `exec`ed something else.
 /// The main process in words: "sleep (pid 8, started as sh)" once a census
 /// saw it run another program (`now`), else "sh (pid 8)". One wording for
 /// the log's lines and the report.
@@ -439,11 +437,6 @@ pub fn main_words(command: &str, now: Option<&str>, pid: i32) -> String {
         Some(now) => format!("{now} (pid {pid}, started as {command})"),
         None => format!("{command} (pid {pid})"),
     }
-}
-
-pub fn renamed(comm: &str, command: &str) -> bool {
-    const COMM_MAX: usize = 15;
-    !(comm == command || (comm.len() == COMM_MAX && command.starts_with(comm)))
 }
 
 #[cfg(test)]
@@ -463,16 +456,6 @@ mod tests {
         assert_eq!(f.main_named(), "sh (pid 8)");
         f.observed.main_name = Some("java".into());
         assert_eq!(f.main_named(), "java (pid 8, started as sh)");
-    }
-
-    #[test]
-    fn renamed_only_when_the_name_is_another_programs() {
-        assert!(!renamed("java", "java"));
-        assert!(renamed("dd", "entrypoint.sh"));
-        assert!(renamed("python3", "sh"));
-        // The kernel cuts names at 15 bytes.
-        assert!(!renamed("my-application-", "my-application-server"));
-        assert!(renamed("my-app", "my-application-server"));
     }
 
     #[test]

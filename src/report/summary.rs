@@ -68,22 +68,26 @@ struct Main<'a> {
 /// "; ward had forwarded it SIGSEGV from outside the container 0.2 s
 /// before": what ward itself sent, so a `docker kill` reads as one.
 fn forwarded_words(f: &RunFacts, w: &Forwarded) -> String {
+    use std::fmt::Write as _;
+    let mut s = format!("; ward had forwarded it {}", signal_name(w.sent));
+    if w.received != w.sent {
+        let _ = write!(s, " (rewritten from {})", signal_name(w.received));
+    }
+    let _ = match w.from_pid {
+        0 if f.pid1 => write!(
+            s,
+            ", received from outside the container (e.g. docker kill)"
+        ),
+        0 => write!(s, ", received from outside ward's PID namespace"),
+        pid => write!(s, ", received from pid {pid}"),
+    };
     let end = f.main_ended.unwrap_or(w.at);
-    let from = match w.from_pid {
-        0 if f.pid1 => "from outside the container (e.g. docker kill)".to_string(),
-        0 => "from outside ward's PID namespace".to_string(),
-        pid => format!("from pid {pid}"),
-    };
-    let rewritten = if w.received == w.sent {
-        String::new()
-    } else {
-        format!(" (rewritten from {})", signal_name(w.received))
-    };
-    format!(
-        "; ward had forwarded it {}{rewritten}, received {from}, {} s before",
-        signal_name(w.sent),
+    let _ = write!(
+        s,
+        ", {} s before",
         Fixed(end.saturating_duration_since(w.at).as_secs_f64(), 1)
-    )
+    );
+    s
 }
 
 /// `signal_forwarded` in the report's JSON.

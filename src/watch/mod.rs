@@ -110,6 +110,9 @@ pub struct WatchPlan {
     pub grace: Duration,
     /// `--emf`: CloudWatch EMF lines on stderr.
     pub emf: Option<EmfPlan>,
+    /// The main command's name (argv[0]'s basename): the reaping thread is
+    /// told the main process's name only once it differs (an `exec`).
+    pub command: String,
 }
 
 /// What `--emf` asks of the watch thread.
@@ -160,6 +163,8 @@ struct Sampling {
     /// ward's code locked (`Some(true)`), or the lock refused and said
     /// (`Some(false)`); `None` until a memory limit asks for it (once a run).
     code_locked: Option<bool>,
+    /// [`WatchPlan::command`].
+    command: String,
 }
 
 /// When to read the OOM counter again after a notification that came
@@ -328,6 +333,7 @@ impl Observer {
                 no_room_said: false,
                 code_locked: None,
                 oom_recheck: None,
+                command: plan.command.clone(),
             };
             s.alerts.baseline(fork_refusals);
             s.peaks.fork_failures_base = fork_refusals;
@@ -845,8 +851,12 @@ impl Sampling {
                 .reaper
                 .main_pid
                 .load(std::sync::atomic::Ordering::Relaxed);
-            if let Some(name) = self.note_main_name(main) {
-                // The reaping thread's lines name it from now on too.
+            if let Some(name) = self.note_main_name(main)
+                && crate::procs::renamed(&name, &self.command)
+            {
+                // The reaping thread's lines name it from now on too. Not
+                // for the name it was started with: that would wake the
+                // reaping thread as the child starts, for nothing.
                 end.tell(Observation::MainName { name });
             }
         }
@@ -1557,6 +1567,7 @@ mod tests {
     /// A plan that samples every `interval` and does nothing else.
     fn plan_every(interval: Duration) -> WatchPlan {
         WatchPlan {
+            command: "app".into(),
             interval: Some(interval),
             thresholds: Thresholds::default(),
             is_pid1: false,
