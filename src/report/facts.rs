@@ -435,7 +435,7 @@ pub fn command_name(argv0: &std::ffi::OsStr) -> String {
 pub fn main_words(command: &str, now: Option<&str>, pid: i32) -> String {
     match now {
         Some(now) => format!("{now} (pid {pid}, started as {command})"),
-        None => format!("{command} (pid {pid})"),
+        None => crate::procs::named(Some(command), pid),
     }
 }
 
