@@ -48,6 +48,16 @@ fn shutdown_spares_processes_not_descended_from_ward() {
     let _ = bystander.wait();
 }
 
+/// A process whose main thread has ended shows `Z` in `/proc` while its
+/// other threads run: the shutdown must still signal it, not skip it as a
+/// zombie (it did, and the process outlived ward).
+#[test]
+fn shutdown_signals_a_process_whose_main_thread_has_ended() {
+    let line = "--no-watch --grace 500ms -- WL stragglers 2 --ignore-term --main-thread-exits";
+    let out = run(ward_plain(argv(line)), T);
+    expect_stragglers_killed(&out, 2, "500 ms");
+}
+
 #[test]
 fn pdeathsig_forwards_when_the_parent_dies() {
     let dir = TempDir::new("pdeath");

@@ -21,7 +21,7 @@ usage: ward-workload COMMAND [ARGS]
   signals [--exit-on SIG] [--exit-code C] [--fork]
   signal-echo
   ignore-term [--exit-after MS] [--leave-group | --leave-group-on-term]
-  stragglers N (--ignore-term | --exit-after MS) [--hold SECS]
+  stragglers N (--ignore-term | --exit-after MS) [--hold SECS] [--main-thread-exits]
   hog MB [--delay-ms MS] [--step MB] [--step-ms MS] [--hold SECS] [--shared FILE]
   forks N [--hold SECS]
   hold N [--churn K] [--every MS]
@@ -715,6 +715,7 @@ fn stragglers(a: &mut Args) {
     let ignore = a.flag("--ignore-term");
     let exit_after: Option<u64> = a.option("--exit-after");
     let hold: Option<f64> = a.option("--hold");
+    let main_exits = a.flag("--main-thread-exits");
     a.finish();
     if ignore == exit_after.is_some() {
         usage_error("give exactly one of --ignore-term or --exit-after MS");
@@ -736,12 +737,28 @@ fn stragglers(a: &mut Args) {
                         close(rd);
                         close(ready_rd);
                         detach_stdio();
-                        stubborn(exit_after, || {
-                            write_all(wr, b"x");
-                            close(wr);
-                            write_all(ready_wr, b"x");
-                            close(ready_wr);
-                        })
+                        let straggle = move || {
+                            stubborn(exit_after, || {
+                                write_all(wr, b"x");
+                                close(wr);
+                                write_all(ready_wr, b"x");
+                                close(ready_wr);
+                            })
+                        };
+                        if main_exits {
+                            // The process lives on in a second thread; the
+                            // kernel shows it as Z (`ps`: Zl) meanwhile.
+                            std::thread::spawn(straggle);
+                            // The exit system call ends only the calling
+                            // thread (exit_group ends them all), and needs
+                            // no unwinding, which pthread_exit does and a
+                            // static binary cannot.
+                            // SAFETY: this thread holds no lock and is not
+                            // joined; the process goes on in the other one.
+                            unsafe { libc::syscall(libc::SYS_exit, 0) };
+                            exit_now(1)
+                        }
+                        straggle()
                     }
                     _ => {
                         close(ready_wr);

@@ -38,9 +38,12 @@ pub struct ProcEntry {
 }
 
 impl ProcEntry {
-    /// True for a process that has exited and waits to be reaped.
+    /// True for a process that has exited and waits to be reaped. A
+    /// process whose main thread alone has ended also shows `Z` (`ps`:
+    /// `Zl`) while its other threads run: it is alive, can be signalled and
+    /// cannot be reaped yet, so it is not a zombie here.
     pub fn is_zombie(&self) -> bool {
-        self.state == b'Z'
+        self.state == b'Z' && self.threads <= 1
     }
 }
 

@@ -132,6 +132,16 @@ mod tests {
     }
 
     #[test]
+    fn a_process_whose_main_thread_alone_ended_is_a_descendant() {
+        let t = FakeProc::new("main-thread-ended", "100.0 0");
+        // Z with two threads: the main thread ended, the other runs (`Zl`).
+        t.process(10, "app", 'Z', 1, 2, 100, 0)
+            .process(11, "gone", 'Z', 1, 1, 100, 0)
+            .process(12, "worker", 'S', 10, 1, 100, 0);
+        assert_eq!(descendants(t.path(), 1).unwrap(), vec![10, 12]);
+    }
+
+    #[test]
     fn children_by_scan_when_there_is_no_children_file() {
         let t = FakeProc::incidents("children-scan");
         assert_eq!(children_of(t.path(), 10).unwrap(), vec![20, 30]);
