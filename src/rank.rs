@@ -1,6 +1,8 @@
 //! One sort for ward's short, cold lists: status rows, zombie groups, OOM
-//! candidates, cgroup candidates. Owns ordering only; it allocates a key per
-//! element, so the census's per-sample tables keep their own in-place sorts.
+//! candidates, cgroup candidates, a process table read from a fixture tree
+//! (`/proc` lists pids in order). Owns ordering only; it allocates a key per
+//! element, so the census's per-sample index by parent keeps its own
+//! in-place sort.
 //!
 //! Why it exists: each `sort_by_key` on a new element type or key is its own
 //! copy of std's sort, 2-3 KiB apiece in the binary. Here a call site only

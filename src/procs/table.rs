@@ -162,9 +162,13 @@ impl ProcTable {
             }
         };
         self.dirents = dirents;
-        // /proc lists PIDs in ascending order already, which makes this sort
-        // linear; fixture directories may come in any order.
-        self.entries.sort_unstable_by_key(|e| e.pid);
+        // /proc lists PIDs in ascending order already; fixture directories
+        // may come in any order, and only they pay for the (shared) sort.
+        if !self.entries.is_sorted_by_key(|e| e.pid) {
+            crate::rank::sort(&mut self.entries, |e| {
+                (crate::rank::signed(e.pid.into()), 0)
+            });
+        }
         self.give_back_room();
         self.select(Scope::All);
         result
@@ -368,6 +372,18 @@ fn read_to_end(file: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<usize> {
 mod tests {
     use super::*;
     use crate::procs::fixture::FakeProc;
+
+    #[test]
+    fn entries_come_in_pid_order_whatever_the_directory_order() {
+        let t = FakeProc::new("pid-order", "100.0 0");
+        for pid in [300, 7, 1000, 42, 5, 99] {
+            t.process(pid, "p", 'S', 1, 1, 100, 0);
+        }
+        let mut table = ProcTable::new();
+        table.scan(t.path()).unwrap();
+        let pids: Vec<i32> = table.entries().iter().map(|e| e.pid).collect();
+        assert_eq!(pids, vec![5, 7, 42, 99, 300, 1000]);
+    }
 
     #[test]
     fn kept_room_shrinks_only_far_below_a_busier_past() {
