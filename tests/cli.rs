@@ -312,6 +312,45 @@ fn a_missing_interpreter_is_named_not_the_script() {
     );
 }
 
+/// A script saved with Windows line endings: the kernel looks for
+/// "/bin/sh\r", and the report says so instead of calling /bin/sh missing.
+/// A script whose interpreter is there gets no such claim.
+#[test]
+fn a_script_with_windows_line_endings_is_named_as_such() {
+    let dir = std::env::temp_dir().join(format!("ward-crlf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let crlf = dir.join("crlf.sh");
+    std::fs::write(&crlf, "#!/bin/sh\r\necho hi\r\n").unwrap();
+    // Its interpreter is there; what it names in turn is not.
+    let inner = dir.join("inner");
+    std::fs::write(&inner, "#!/nonexistent/interp\n").unwrap();
+    let outer = dir.join("outer");
+    std::fs::write(&outer, format!("#!{}\n", inner.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    for f in [&crlf, &inner, &outer] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let run = |f: &std::path::Path| {
+        let out = ward(&["--no-watch", "--", f.to_str().unwrap()], &[]);
+        assert_eq!(out.code, 127, "{out:?}");
+        let line = out.stderr.lines().find(|l| l.contains("[exit_report]"));
+        line.unwrap_or_else(|| panic!("{out:?}")).to_string()
+    };
+    let (crlf_report, outer_report) = (run(&crlf), run(&outer));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        crlf_report.ends_with(&format!(
+            "{} is there, but its #! line ends in \\r (Windows line endings): the kernel looks for \"/bin/sh\\r\".",
+            crlf.display()
+        )),
+        "{crlf_report}"
+    );
+    assert!(
+        outer_report.ends_with("not found: No such file or directory (os error 2)."),
+        "{outer_report}"
+    );
+}
+
 /// A `--report-file` that cannot be written is said at start, when there is
 /// still time to fix it, and again at the end.
 #[test]

@@ -83,23 +83,34 @@ pub fn exec_failure(errno: i32) -> (u8, &'static str) {
 /// what is missing is what it names to run it: the `#!` line's interpreter,
 /// or an ELF binary's loader (built for another libc: Alpine's musl on a
 /// glibc image). Docker says "no such file or directory" of a file that
-/// exists; this says which file. `None` when no candidate exists.
+/// exists; this says which file. `None` when no candidate exists, or when
+/// what it names is there too (then something further down is missing).
 pub fn missing_runner(cmd: &OsStr) -> Option<String> {
     let path_var = std::env::var_os("PATH");
     candidates(cmd, path_var.as_deref()).iter().find_map(|c| {
         use std::io::Read as _;
-        // One read of a regular file's start: the #! line, or the ELF
-        // headers and (in every linker's layout) the loader's name.
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // One read of the file's start: the #! line, or the ELF headers
+        // and (in every linker's layout) the loader's name. Non-blocking:
+        // a FIFO among the candidates must not hold ward.
         let mut head = [0u8; 4096];
-        let n = std::fs::File::open(c)
+        let n = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(c)
             .and_then(|mut f| f.read(&mut head))
             .ok()?;
-        runner_of(&head[..n]).map(|(kind, path)| {
-            format!(
-                "{} is there, but {kind} {path} is not",
-                std::path::Path::new(c).display()
-            )
-        })
+        let (kind, path) = runner_of(&head[..n])?;
+        let file = std::path::Path::new(c).display();
+        // The kernel ends the #! line at a newline: a script saved with
+        // Windows line endings names "/bin/sh\r".
+        if path.ends_with('\r') {
+            return Some(format!(
+                "{file} is there, but its #! line ends in \\r (Windows line endings): the kernel looks for {path:?}"
+            ));
+        }
+        (!std::path::Path::new(&path).exists())
+            .then(|| format!("{file} is there, but {kind} {path} is not"))
     })
 }
 
@@ -107,10 +118,16 @@ pub fn missing_runner(cmd: &OsStr) -> Option<String> {
 /// path) or ("its ELF loader", path). Pure.
 pub fn runner_of(head: &[u8]) -> Option<(&'static str, String)> {
     if let Some(rest) = head.strip_prefix(b"#!") {
+        // As the kernel reads it: up to the newline, split at spaces and
+        // tabs only (a carriage return is part of the name).
         let line = rest.split(|&b| b == b'\n').next()?;
-        let text = String::from_utf8_lossy(line);
-        let interp = text.split_whitespace().next()?;
-        return Some(("its #! interpreter", interp.to_string()));
+        let interp = line
+            .split(|&b| b == b' ' || b == b'\t')
+            .find(|w| !w.is_empty())?;
+        return Some((
+            "its #! interpreter",
+            String::from_utf8_lossy(interp).into_owned(),
+        ));
     }
     // A 64-bit little-endian ELF: the PT_INTERP program header's string.
     if head.len() < 64 || &head[..6] != b"\x7fELF\x02\x01" {
@@ -121,11 +138,11 @@ pub fn runner_of(head: &[u8]) -> Option<(&'static str, String)> {
     let (phoff, size, count) = (u64_at(32)?, usize::from(u16_at(54)?), u16_at(56)?);
     (0..usize::from(count)).find_map(|i| {
         let ph = phoff.checked_add(i.checked_mul(size)?)?;
-        let kind = u32::from_le_bytes(head.get(ph..ph + 4)?.try_into().ok()?);
+        let kind = u32::from_le_bytes(head.get(ph..)?.get(..4)?.try_into().ok()?);
         if kind != 3 {
             return None;
         }
-        let (at, len) = (u64_at(ph + 8)?, u64_at(ph + 32)?);
+        let (at, len) = (u64_at(ph.checked_add(8)?)?, u64_at(ph.checked_add(32)?)?);
         let name = head.get(at..at.checked_add(len)?)?;
         let name = name.strip_suffix(b"\0").unwrap_or(name);
         Some(("its ELF loader", String::from_utf8_lossy(name).into_owned()))
@@ -395,7 +412,12 @@ mod tests {
             runner_of(b"#!/nonexistent/interp -x\nrest"),
             Some(("its #! interpreter", "/nonexistent/interp".to_string()))
         );
+        assert_eq!(
+            runner_of(b"#! /bin/sh\r\necho"),
+            Some(("its #! interpreter", "/bin/sh\r".to_string()))
+        );
         assert_eq!(runner_of(b"#!"), None);
+        assert_eq!(runner_of(b"#! \t\n"), None);
         assert_eq!(runner_of(b"plain text"), None);
         // The test binary itself is a dynamic ELF with a loader (or static
         // without one: then None, never a panic).
@@ -421,6 +443,9 @@ mod tests {
         for cut in 0..elf.len() {
             let _ = runner_of(&elf[..cut]);
         }
+        // Program headers said to lie at the very end of the address space.
+        elf[32..40].copy_from_slice(&(u64::MAX - 2).to_le_bytes());
+        assert_eq!(runner_of(&elf), None);
     }
 
     #[test]
