@@ -270,3 +270,37 @@ fn status_says_stderr_is_stalled() {
     );
     p.signal_ward(libc::SIGKILL);
 }
+
+/// A stderr whose writes fail (the reader is gone: EPIPE) is not a stalled
+/// one: ward's lines are lost, not waiting, and nobody is blocked in
+/// write(). `ward status` said "STDERR STALLED ... is blocked in write()".
+#[test]
+fn status_says_failed_writes_to_stderr_are_not_a_stall() {
+    if !require_root("status_stderr_fails") {
+        return;
+    }
+    let (read_end, write_end) = std::io::pipe().expect("pipe");
+    drop(read_end);
+    // -v: the child_started line is written, and fails, from the start.
+    let p = Proc::start_with_stderr(
+        ward_pid1(["-v", "--", "/bin/sh", "-c", "echo ready; exec sleep 60"]),
+        write_end.into(),
+        Duration::from_secs(40),
+    );
+    p.expect_line("ready");
+    let ward_pid = p.ward_pid();
+    let mut text = String::new();
+    let said = within(Duration::from_secs(20), || {
+        let mut cmd = std::process::Command::new("nsenter");
+        without_ward_variables(&mut cmd);
+        cmd.args(["-t", &ward_pid.to_string(), "-p", "-m", ward(), "status"]);
+        text = run(cmd, Duration::from_secs(10)).stdout;
+        text.contains("STDERR FAILS: ")
+    });
+    assert!(said, "no STDERR FAILS line in:\n{text}");
+    assert!(
+        !text.contains("STALLED") && text.contains("of ward's log lost"),
+        "{text}"
+    );
+    p.signal_ward(libc::SIGKILL);
+}

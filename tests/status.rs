@@ -135,7 +135,7 @@ fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
     let text = &out.stdout;
     for want in [
         "No ward answered (no ward answers on @ward-status-",
-        "PID 1 is sleep, not ward: nothing reaps orphans",
+        "PID 1 is sleep, not ward. If it is another init",
         "History is unavailable",
         "Limits and usage (cgroup ",
         "read now",

@@ -152,6 +152,9 @@ pub struct Backlog {
     pub dropped: u64,
     /// Since when lines have waited.
     pub since: Instant,
+    /// The last write failed (a closed pipe, no space): lines are lost,
+    /// not waiting, and nothing else is held up.
+    pub failed: bool,
 }
 
 impl Sink {
@@ -238,6 +241,7 @@ pub fn backlog() -> Option<Backlog> {
             bytes: s.queue.pending().len(),
             dropped: s.queue.dropped(),
             since: s.waiting_since?,
+            failed: s.broken,
         })
     })
 }

@@ -153,8 +153,12 @@ pub struct StderrDoc {
     pub bytes: u64,
     /// Seconds they have waited.
     pub waiting_s: f64,
-    /// Lines dropped since the last that got out (the queue was full).
+    /// Lines dropped since the last that got out (the queue was full, or
+    /// the writes failed).
     pub dropped_lines: u64,
+    /// The last write failed (a closed pipe, no space), rather than
+    /// waiting for a reader.
+    pub failed: bool,
 }
 
 /// A warning raised.
@@ -258,6 +262,7 @@ impl LiveDoc {
                     bytes: b.bytes as u64,
                     waiting_s: now.saturating_duration_since(b.since).as_secs_f64(),
                     dropped_lines: b.dropped,
+                    failed: b.failed,
                 }),
             },
             container: posted.snapshot.as_ref().map(container_from_snapshot),

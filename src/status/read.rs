@@ -237,6 +237,7 @@ impl FromValue for StderrDoc {
             bytes: f.req("bytes")?,
             waiting_s: f.req("waiting_s")?,
             dropped_lines: f.req("dropped_lines")?,
+            failed: f.opt("failed")?.unwrap_or(false),
         })
     }
 }
@@ -460,6 +461,7 @@ mod tests {
                     bytes: 4096,
                     waiting_s: 2.5,
                     dropped_lines: 7,
+                    failed: false,
                 }),
             },
             container: Some(ContainerDoc {

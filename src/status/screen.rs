@@ -34,8 +34,10 @@ pub fn render(doc: &StatusDoc) -> String {
                 ),
                 Some(other) => write!(
                     out,
-                    "PID 1 is {other}, not ward: nothing reaps orphans or reports why the \
-                     container died; run ward as PID 1 (ENTRYPOINT [\"/ward\", \"--\"])."
+                    "PID 1 is {other}, not ward. If it is another init (tini, dumb-init, \
+                     docker-init), it reaps orphans but nothing reports why the container died; \
+                     if not, nothing reaps them either. Run ward as PID 1 (ENTRYPOINT \
+                     [\"/ward\", \"--\"])."
                 ),
                 None => write!(out, "PID 1 is not ward, or {held_back}."),
             };
@@ -66,12 +68,19 @@ pub fn render(doc: &StatusDoc) -> String {
     out
 }
 
-/// The program PID 1 runs, from the process list (its command's first
-/// word, without the directory): `None` when /proc showed no PID 1.
+/// The program PID 1 runs, from the process list: the kernel's name where
+/// the row shows one (`[entrypoint.sh] /bin/sh /entrypoint.sh`), else its
+/// command's first word without the directory. `None` when /proc showed
+/// no PID 1.
 fn pid1_program(doc: &StatusDoc) -> Option<&str> {
     let row = doc.tree.as_ref()?.processes.iter().find(|r| r.pid == 1)?;
-    let first = row.command.split_whitespace().next()?;
-    let name = first.rsplit('/').next().unwrap_or(first);
+    let name = match row.command.strip_prefix('[') {
+        Some(rest) => rest.split(']').next()?,
+        None => {
+            let first = row.command.split_whitespace().next()?;
+            first.rsplit('/').next().unwrap_or(first)
+        }
+    };
     (!name.is_empty()).then_some(name)
 }
 
@@ -119,23 +128,33 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
         .as_ref()
         .filter(|e| e.waiting_s >= 1.0 || e.dropped_lines > 0)
     {
-        let _ = writeln!(
-            out,
-            "STDERR STALLED: {} of ward's log waiting for {}{}: nothing reads the container's \
-             stderr (a blocked log driver, a full pipe); whatever else writes there, the \
-             application too, is blocked in write()",
-            bytes(e.bytes),
-            secs_words(e.waiting_s),
-            if e.dropped_lines > 0 {
-                format!(
-                    ", {} line{} dropped",
-                    e.dropped_lines,
-                    if e.dropped_lines == 1 { "" } else { "s" }
-                )
-            } else {
-                String::new()
-            }
-        );
+        if e.failed {
+            let _ = writeln!(
+                out,
+                "STDERR FAILS: writes to the container's stderr fail (closed, or no space); \
+                 {} line{} of ward's log lost",
+                e.dropped_lines,
+                if e.dropped_lines == 1 { "" } else { "s" }
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "STDERR STALLED: {} of ward's log waiting for {}{}: nothing reads the \
+                 container's stderr (a blocked log driver, a full pipe); whatever else writes \
+                 there, the application too, is blocked in write()",
+                bytes(e.bytes),
+                secs_words(e.waiting_s),
+                if e.dropped_lines > 0 {
+                    format!(
+                        ", {} line{} dropped",
+                        e.dropped_lines,
+                        if e.dropped_lines == 1 { "" } else { "s" }
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
     if let Some(s) = &live.stop {
         let _ = writeln!(
@@ -315,8 +334,9 @@ fn tree(out: &mut String, t: &Tree) {
     let zombies: u32 = t.zombies.iter().map(|g| g.count).sum();
     let _ = writeln!(
         out,
-        "Processes ({} running, {zombies} zombies)",
-        t.processes.len()
+        "Processes ({} running, {zombies} zombie{})",
+        t.processes.len(),
+        if zombies == 1 { "" } else { "s" }
     );
     let _ = writeln!(
         out,
@@ -376,13 +396,25 @@ fn tree(out: &mut String, t: &Tree) {
     }
     for g in t.zombies.iter().filter(|g| !g.reapable) {
         let name = g.parent_name.as_deref().unwrap_or("?");
+        if g.parent_pid == 1 && name == "ward" {
+            // ward itself, not answering (the screen's first line says so).
+            let _ = writeln!(
+                out,
+                "  hint: ward (PID 1) has not yet reaped {} exited child{} (oldest started {} \
+                 ago): it reaps them when it runs again; if they stay, it is stopped or stuck.",
+                g.count,
+                if g.count == 1 { "" } else { "ren" },
+                age_words(g.oldest_age_s),
+            );
+            continue;
+        }
         if g.parent_pid == 1 {
             // The parent is the init itself: no init is left to reap them.
             let _ = writeln!(
                 out,
                 "  hint: {name} is PID 1 and holds {} exited child{} it never waited for (oldest \
                  started {} ago); orphans come to it too, and stay. Run ward as PID 1 \
-                 (ENTRYPOINT [\"/ward\", \"--\"], or docker run --init).",
+                 (ENTRYPOINT [\"/ward\", \"--\"]).",
                 g.count,
                 if g.count == 1 { "" } else { "ren" },
                 age_words(g.oldest_age_s),
@@ -689,7 +721,7 @@ mod tests {
         tree.zombies[0].parent_name = Some("sleep".into());
         let text = render(&doc);
         assert!(
-            text.starts_with("No ward answered (no ward answers on @ward-status-1): PID 1 is sleep, not ward: nothing reaps orphans or reports why the container died; run ward as PID 1 (ENTRYPOINT [\"/ward\", \"--\"]). History is unavailable"),
+            text.starts_with("No ward answered (no ward answers on @ward-status-1): PID 1 is sleep, not ward. If it is another init (tini, dumb-init, docker-init), it reaps orphans but nothing reports why the container died; if not, nothing reaps them either. Run ward as PID 1 (ENTRYPOINT [\"/ward\", \"--\"]). History is unavailable"),
             "{text}"
         );
         assert!(
@@ -697,6 +729,23 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("fix sleep to wait()"), "{text}");
+        // A PID 1 whose name is not its program's: the kernel's name.
+        doc.tree.as_mut().unwrap().processes[0].command =
+            "[entrypoint.sh] /bin/sh /entrypoint.sh".into();
+        let text = render(&doc);
+        assert!(text.contains("PID 1 is entrypoint.sh, not ward."), "{text}");
+        // PID 1 is ward, not answering: its children wait for it to run.
+        let tree = doc.tree.as_mut().unwrap();
+        tree.processes[0].command = "/ward -- app".into();
+        tree.zombies[0].parent_name = Some("ward".into());
+        tree.zombies[0].count = 1;
+        let text = render(&doc);
+        assert!(
+            text.contains("hint: ward (PID 1) has not yet reaped 1 exited child (oldest started 1m01s ago): it reaps them when it runs again; if they stay, it is stopped or stuck."),
+            "{text}"
+        );
+        assert!(!text.contains("Run ward as PID 1"), "{text}");
+        assert!(text.contains(" running, 1 zombie)\n"), "{text}");
         // No PID 1 in /proc's list: both possibilities.
         doc.tree.as_mut().unwrap().processes.remove(0);
         let text = render(&doc);
@@ -733,6 +782,7 @@ mod tests {
             bytes: 3 << 10,
             waiting_s: 0.2,
             dropped_lines: 0,
+            failed: false,
         });
         assert!(!render(&doc).contains("STDERR"), "a moment's wait");
         let w = &mut doc.live.as_mut().unwrap().ward;
@@ -740,12 +790,27 @@ mod tests {
             bytes: 64 << 10,
             waiting_s: 42.0,
             dropped_lines: 57,
+            failed: false,
         });
         let text = render(&doc);
         assert!(
             text.contains("\nSTDERR STALLED: 64.0 KiB of ward's log waiting for 42.0s, 57 lines dropped: nothing reads the container's stderr"),
             "{text}"
         );
+        // Failed writes: lost lines, and nobody is blocked.
+        let w = &mut doc.live.as_mut().unwrap().ward;
+        w.stderr_waiting = Some(StderrDoc {
+            bytes: 0,
+            waiting_s: 2.5,
+            dropped_lines: 2,
+            failed: true,
+        });
+        let text = render(&doc);
+        assert!(
+            text.contains("\nSTDERR FAILS: writes to the container's stderr fail (closed, or no space); 2 lines of ward's log lost\n"),
+            "{text}"
+        );
+        assert!(!text.contains("STALLED"), "{text}");
     }
 
     #[test]
