@@ -568,6 +568,50 @@ fn kill_after_with_a_dropped_stop_signal_is_warned_of() {
     );
 }
 
+/// Two dropped stop signals are said in the plural.
+#[test]
+fn kill_after_with_two_dropped_stop_signals_is_warned_of_in_the_plural() {
+    let Some(cmd) = pid1(
+        "stop_dropped_two",
+        "--no-watch -r TERM:0 -r INT:0 --kill-after 1s -- true",
+    ) else {
+        return;
+    };
+    let out = Proc::start(cmd, T).wait();
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.expect_stderr(
+        "ward: warning [stop_dropped] --rewrite drops SIGTERM and SIGINT, stop signals: they are never forwarded, so --kill-after never starts for them",
+    );
+}
+
+/// `--stop-delay` where SIGTERM is no stop signal, or is dropped, would hold
+/// nothing: said at start, instead of ignored.
+#[test]
+fn a_stop_delay_that_can_hold_nothing_is_warned_of() {
+    for (name, line) in [
+        (
+            "stop_delay_unused_int",
+            "--no-watch --stop-signal INT --stop-delay 5s -- true",
+        ),
+        (
+            "stop_delay_unused_drop",
+            "--no-watch -r TERM:0 --stop-delay 5s -- true",
+        ),
+    ] {
+        let Some(cmd) = pid1(name, line) else {
+            return;
+        };
+        let out = Proc::start(cmd, T).wait();
+        assert_eq!(out.code, 0, "{}", out.dump());
+        out.expect_stderr("ward: warning [stop_delay_unused] --stop-delay holds only a SIGTERM that is a stop signal");
+    }
+    let Some(cmd) = pid1("stop_delay_used", "--no-watch --stop-delay 5s -- true") else {
+        return;
+    };
+    let out = Proc::start(cmd, T).wait();
+    assert!(!out.stderr.contains("stop_delay_unused"), "{}", out.dump());
+}
+
 /// After `exec`, the log's lines name the program the main process runs, as
 /// the report does ("sleep (pid N, started as sh)"), not only the shell
 /// ward started.

@@ -235,7 +235,7 @@ pub static FLAGS: &[Flag] = &[
         default: Shown::Words("none"),
         section: Section::Stopping,
         help: "hold the first SIGTERM this long before forwarding it",
-        details: "lets a load balancer drain; a second SIGTERM ends the hold, and a SIGINT sends the held SIGTERM and itself at once",
+        details: "lets a load balancer drain; a second SIGTERM ends the hold, and a SIGINT that is a stop signal (by default) sends the held SIGTERM and itself at once",
     },
     Flag {
         long: "kill-after",

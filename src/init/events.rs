@@ -39,15 +39,17 @@ pub fn stop_requested(signo: i32, from_pid: i32, from: &str) {
     );
 }
 
-/// `stop_delayed`: a SIGTERM is held by `--stop-delay`.
-pub fn stop_delayed(signo: i32, delay: Duration) {
+/// `stop_delayed`: a SIGTERM is held by `--stop-delay`; `int_too` when a
+/// SIGINT (a stop signal) would end the hold as well.
+pub fn stop_delayed(signo: i32, delay: Duration, int_too: bool) {
     log::event(
         Level::Info,
         "stop_delayed",
         &format!(
-            "holding {} for {} (--stop-delay) before forwarding it; a second SIGTERM, or a SIGINT, sends it at once",
+            "holding {} for {} (--stop-delay) before forwarding it; a second SIGTERM{} sends it at once",
             signal_name(signo),
-            secs(delay)
+            secs(delay),
+            if int_too { ", or a SIGINT," } else { "" }
         ),
         &[("delay_s", json!(delay.as_secs_f64()))],
     );

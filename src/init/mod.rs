@@ -222,6 +222,9 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
     if cfg.kill_after.is_some() {
         warn_dropped_stops(&cfg);
     }
+    if cfg.stop_delay.is_some() {
+        warn_idle_stop_delay(&cfg);
+    }
     if let Some(path) = &cfg.report_file {
         report::check_file(path);
     }
@@ -270,13 +273,32 @@ fn warn_dropped_stops(cfg: &Config) {
         return;
     }
     let names: Vec<String> = dropped.iter().map(|&s| signal_name(s)).collect();
+    let (a, it) = if names.len() == 1 {
+        ("a stop signal: it is", "it")
+    } else {
+        ("stop signals: they are", "them")
+    };
     log::event(
         Level::Warning,
         "stop_dropped",
         &format!(
-            "--rewrite drops {}, a stop signal: it is never forwarded, so --kill-after never starts for it (docker stop sends SIGTERM)",
+            "--rewrite drops {}, {a} never forwarded, so --kill-after never starts for {it} (docker stop sends SIGTERM)",
             crate::units::and_list(&names)
         ),
+        &[],
+    );
+}
+
+/// `--stop-delay` holds only a SIGTERM that is a stop request and is
+/// forwarded; with neither, it would hold nothing, and say nothing.
+fn warn_idle_stop_delay(cfg: &Config) {
+    if stop::stop_delay_holds(&cfg.stop_signals, &cfg.rewrite) {
+        return;
+    }
+    log::event(
+        Level::Warning,
+        "stop_delay_unused",
+        "--stop-delay holds only a SIGTERM that is a stop signal (--stop-signal) and is forwarded (not dropped by --rewrite); here it holds nothing",
         &[],
     );
 }

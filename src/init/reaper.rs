@@ -367,7 +367,8 @@ impl<'a> Reaper<'a> {
         }
         if let Some(delay) = d.hold {
             self.timers.set(Timer::StopDelay, now + delay);
-            events::stop_delayed(sig.signo, delay);
+            let int_too = self.stop.is_stop_signal(libc::SIGINT);
+            events::stop_delayed(sig.signo, delay, int_too);
         }
         if d.release_hold {
             self.timers.cancel(Timer::StopDelay);

@@ -130,6 +130,20 @@ impl StopState {
     }
 }
 
+/// True when `--stop-delay` can hold a SIGTERM: it is a stop request (it,
+/// or what `--rewrite` makes of it, is a stop signal) and is forwarded.
+pub fn stop_delay_holds(
+    stop_signals: &[i32],
+    rewrite: &std::collections::BTreeMap<i32, i32>,
+) -> bool {
+    match super::signals::rewrite(rewrite, libc::SIGTERM) {
+        Disposition::Forward(s) => {
+            stop_signals.contains(&libc::SIGTERM) || stop_signals.contains(&s)
+        }
+        Disposition::Drop => false,
+    }
+}
+
 /// The stop signals `--rewrite` drops: none of them is ever forwarded, so
 /// `--kill-after` never starts for them (a `docker stop` sends SIGTERM).
 pub fn dropped_stops(
@@ -151,6 +165,18 @@ mod tests {
     const QUIT: i32 = libc::SIGQUIT;
     const USR1: i32 = libc::SIGUSR1;
     const HUP: i32 = libc::SIGHUP;
+
+    #[test]
+    fn a_stop_delay_holds_only_a_forwarded_stop_request() {
+        let none = std::collections::BTreeMap::new();
+        assert!(stop_delay_holds(&[TERM, INT], &none));
+        assert!(!stop_delay_holds(&[INT], &none));
+        assert!(!stop_delay_holds(&[TERM, INT], &[(TERM, 0)].into()));
+        // Rewritten into a stop signal, or a stop signal rewritten.
+        assert!(stop_delay_holds(&[QUIT], &[(TERM, QUIT)].into()));
+        assert!(stop_delay_holds(&[TERM], &[(TERM, USR1)].into()));
+        assert!(!stop_delay_holds(&[INT], &[(TERM, USR1)].into()));
+    }
 
     #[test]
     fn term_without_delay_is_forwarded_and_is_a_stop() {

@@ -476,8 +476,9 @@ fn history(out: &mut String, live: &LiveDoc) {
     if let Some(peak) = live.peaks.memory_bytes {
         // What ward's samples saw, not the kernel's peak on the memory line
         // above: a spike between two samples (the one an OOM kill ends)
-        // shows there only.
-        let _ = write!(out, "Peaks in ward's samples: working set {}", bytes(peak));
+        // shows there only. The working set, or the usage where it is
+        // unknown, as on that line: "memory" is true of both.
+        let _ = write!(out, "Peaks in ward's samples: memory {}", bytes(peak));
         if let Some(p) = live.peaks.pids {
             let _ = write!(out, ", pids {p}");
         }
@@ -663,7 +664,7 @@ mod tests {
             "Warnings: 1 raised, active now: zombies_unreaped",
             "+12.5s    zombies_unreaped: 5 zombies wait under worker (pid 9)",
             "+1m40s    the kernel OOM killer killed java (pid 12) at the 64.0 MiB limit",
-            "Peaks in ward's samples: working set 30.0 MiB, pids 9, unreaped zombies 0",
+            "Peaks in ward's samples: memory 30.0 MiB, pids 9, unreaped zombies 0",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
