@@ -376,6 +376,7 @@ fn finish(cfg: &Config, facts: &RunFacts, snapshot: Option<&Snapshot>, raw: u8, 
         exit_code: code,
         kill_after: cfg.kill_after,
         argv0: &argv0,
+        throttle_ratio: cfg.thresholds.throttle_pct / 100.0,
         now: std::time::Instant::now(),
     };
     report::write(&inputs, cfg.report_file.as_deref());

@@ -329,7 +329,14 @@ impl RunFacts {
             .find(|o| o.victims.iter().any(|v| v.pid == pid))
         {
             if o.exact && o.near(at) {
-                for v in o.victims.iter_mut().filter(|v| v.pid == pid) {
+                // A zombie found dead of SIGKILL is a guess (it may have
+                // died of any kill -9, long before): its reap proves
+                // nothing more.
+                for v in o
+                    .victims
+                    .iter_mut()
+                    .filter(|v| v.pid == pid && v.evidence != victims::evidence::SIGKILL_ZOMBIE)
+                {
                     v.certain = true;
                     // "The only process gone" is false when several were.
                     v.evidence = if o.kills == 1 {
@@ -344,9 +351,24 @@ impl RunFacts {
             }
             return;
         }
+        let zombie_guess = |o: &OomKill| {
+            o.victims
+                .iter()
+                .position(|v| v.evidence == victims::evidence::SIGKILL_ZOMBIE)
+        };
         if let Some(o) = self.oom_kills.iter_mut().rev().find(|o| {
-            o.near(at) && (o.victims.len() as u64) < o.kills && !o.survivors.contains(&pid)
+            o.near(at)
+                && ((o.victims.len() as u64) < o.kills || zombie_guess(o).is_some())
+                && !o.survivors.contains(&pid)
         }) {
+            // A child reaped with SIGKILL near the rise is a better guess
+            // than a zombie dead of SIGKILL at an unknown time: it gives way.
+            if (o.victims.len() as u64) >= o.kills
+                && let Some(i) = zombie_guess(o)
+            {
+                o.victims.remove(i);
+                o.exact = false;
+            }
             o.victims.push(OomVictim {
                 pid,
                 name,
@@ -506,6 +528,54 @@ mod tests {
         g.note_oom(1, t, RiseFindings::default());
         assert_eq!(g.oom_kills[0].victims[0].pid, 7);
         assert!(!g.oom_kills[0].victims[0].certain);
+    }
+
+    /// A zombie found dead of SIGKILL fills a rise's slot as a guess; ward
+    /// reaping it later proves nothing, and the main process reaped with
+    /// SIGKILL near the rise takes the slot. (An unrelated `kill -9`ed
+    /// zombie was named the certain victim, and the main's OOM kill was
+    /// "excluded".)
+    #[test]
+    fn a_sigkilled_zombie_guess_gives_way_to_a_reap_near_the_rise() {
+        let t = Instant::now();
+        let zombie = || RiseFindings {
+            gone: vec![OomVictim {
+                pid: 6,
+                name: Some("sleep".into()),
+                certain: false,
+                evidence: victims::evidence::SIGKILL_ZOMBIE,
+                oom_score: None,
+            }],
+            survivors: vec![],
+        };
+        for zombie_reaped_first in [true, false] {
+            let mut f = RunFacts::new("sh".into());
+            f.main_pid = 3;
+            f.oom_count_base = Some(0);
+            f.note_oom(1, t, zombie());
+            if zombie_reaped_first {
+                f.note_sigkilled(6, t + ms(5));
+                assert!(!f.oom_kills[0].victims[0].certain, "a guess stays one");
+            }
+            f.note_sigkilled(3, t + ms(10));
+            if !zombie_reaped_first {
+                f.note_sigkilled(6, t + ms(15));
+            }
+            let v: Vec<(i32, bool)> = f.oom_kills[0]
+                .victims
+                .iter()
+                .map(|v| (v.pid, v.certain))
+                .collect();
+            assert_eq!(
+                v,
+                [(3, false)],
+                "zombie reaped first: {zombie_reaped_first}"
+            );
+            f.main_end = Some(crate::exit::ChildEnd::Signaled(libc::SIGKILL));
+            f.main_ended = Some(t + ms(10));
+            let d = crate::report::verdict::decide(&f);
+            assert_eq!(d.cause, crate::report::verdict::Cause::OomKilled, "{d:?}");
+        }
     }
 
     #[test]

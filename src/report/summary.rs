@@ -39,6 +39,8 @@ pub struct ReportInputs<'a> {
     pub kill_after: Option<Duration>,
     /// The command as the user gave it (argv[0]), for exec failures.
     pub argv0: &'a str,
+    /// `--warn-throttle` as a ratio: the report names throttling from there.
+    pub throttle_ratio: f64,
     /// When the report is made.
     pub now: Instant,
 }
@@ -157,7 +159,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
         .map(|t| round3(t.ratio));
 
     // PIDs.
-    let pids_max = snap.and_then(|s| s.cgroup.pids.max.or(s.limits.pids.as_ref().map(|p| p.max)));
+    let pids_max = snap.and_then(Snapshot::pids_max);
     let fork_failures = snap
         .and_then(|s| s.cgroup.pids.events_max)
         .map(|now| now.saturating_sub(f.observed.fork_failures_base.unwrap_or(0)));
@@ -315,12 +317,10 @@ fn sentence(
         Cause::KilledByWard => format!(
             "{code}: {who} was killed by ward: a signal was forwarded to it as SIGKILL (--rewrite)"
         ),
+        // A death by signal is never `exited` (verdict::decide).
         Cause::Exited => match f.main_end {
             Some(ChildEnd::Exited(c)) => format!("{code}: {who} exited with code {c} by itself"),
-            Some(ChildEnd::Signaled(s)) => {
-                format!("{code}: {who} was killed by {}", signal_name(s))
-            }
-            None => format!("{code}: {who} ended"),
+            _ => format!("{code}: {who} ended"),
         },
         Cause::Stopped => {
             let after = match (f.stop.as_ref(), f.main_ended) {
@@ -366,12 +366,20 @@ fn sentence(
                 "{code}: {who} was killed by SIGKILL that neither ward nor the OOM killer sent (a kill -9 from a process, or the runtime); an OOM kill is ruled out: the cgroup's OOM kill count did not rise"
             ),
             (Some(ChildEnd::Signaled(libc::SIGKILL)), Some(OomEvidence::Excluded)) => format!(
-                "{code}: {who} was killed by SIGKILL that ward did not send; not by the OOM killer as far as ward can tell: the OOM kill near its death took another process, and it was alive after that kill"
+                "{code}: {who} was killed by SIGKILL that ward did not send; not by the OOM killer as far as ward can tell: {}",
+                if f.oom_kills
+                    .iter()
+                    .any(|o| o.survivors.contains(&f.main_pid))
+                {
+                    "it was alive after the OOM kill near its death"
+                } else {
+                    "the OOM kill near its death took another process"
+                }
             ),
             (Some(ChildEnd::Signaled(libc::SIGKILL)), _) => format!(
                 "{code}: {who} was killed by SIGKILL; whether by the OOM killer is unknown ({})",
                 if f.oom_count_base.is_none() {
-                    "ward had no OOM kill count to read: it does not watch under --no-watch, or found no memory cgroup"
+                    "ward had no OOM kill count to read: --no-watch, no memory cgroup found, or none in it (cgroup v1 before Linux 4.13)"
                 } else {
                     "the cgroup's OOM kill count could not be read after its death"
                 }
@@ -443,7 +451,7 @@ fn sentence(
             if f.oom_kills_total == 1 { "" } else { "s" }
         ));
     }
-    if let Some(t) = throttle60.filter(|t| t.ratio >= 0.2) {
+    if let Some(t) = throttle60.filter(|t| t.ratio >= i.throttle_ratio) {
         let lim = i
             .snapshot
             .and_then(|s| s.limits.cpu.as_ref())
@@ -590,6 +598,7 @@ mod tests {
             exit_code: code,
             kill_after: Some(Duration::from_secs(2)),
             argv0: "app",
+            throttle_ratio: 0.2,
             now: Instant::now(),
         }
     }
@@ -751,7 +760,50 @@ mod tests {
         f.oom_count_base = None;
         let r = build(&inputs(&f, None, 137));
         assert!(
-            r.text.contains("unknown (ward had no OOM kill count to read: it does not watch under --no-watch, or found no memory cgroup)"),
+            r.text.contains("unknown (ward had no OOM kill count to read: --no-watch, no memory cgroup found, or none in it (cgroup v1 before Linux 4.13))"),
+            "{}",
+            r.text
+        );
+    }
+
+    /// "Excluded" has two reasons; the sentence gives the one that holds.
+    #[test]
+    fn an_excluded_oom_kill_says_why() {
+        let t = Instant::now();
+        let mut f = RunFacts::new("app".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(0);
+        f.observed.oom_counted_last = true;
+        f.main_end = Some(ChildEnd::Signaled(9));
+        f.main_ended = Some(t);
+        let other = crate::watch::OomVictim {
+            pid: 9,
+            name: Some("hog".into()),
+            certain: true,
+            evidence: crate::watch::victims::evidence::PROVEN,
+            oom_score: None,
+        };
+        let findings = |survivors: Vec<i32>| crate::watch::victims::RiseFindings {
+            gone: vec![other.clone()],
+            survivors,
+        };
+        f.note_oom(1, t, findings(vec![]));
+        let r = build(&inputs(&f, None, 137));
+        assert!(
+            r.text.contains(
+                "as far as ward can tell: the OOM kill near its death took another process"
+            ),
+            "{}",
+            r.text
+        );
+        assert!(!r.text.contains("alive after"), "{}", r.text);
+        f.oom_kills.clear();
+        f.note_oom(1, t, findings(vec![2]));
+        let r = build(&inputs(&f, None, 137));
+        assert!(
+            r.text.contains(
+                "as far as ward can tell: it was alive after the OOM kill near its death"
+            ),
             "{}",
             r.text
         );
@@ -887,6 +939,12 @@ mod tests {
                 r.text
             );
         }
+        // From --warn-throttle on, not from a fixed 20%.
+        let mut i = inputs(&f, Some(&snap), 0);
+        i.throttle_ratio = 0.8;
+        assert!(!build(&i).text.contains("throttled"));
+        i.throttle_ratio = 0.75;
+        assert!(build(&i).text.contains("CPU was throttled in 75.0%"));
     }
 
     #[test]

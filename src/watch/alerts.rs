@@ -184,12 +184,7 @@ impl AlertState {
         let (Some(ratio), Some(cur)) = (snap.ratios.pids_ratio, snap.cgroup.pids.current) else {
             return;
         };
-        let max = snap
-            .cgroup
-            .pids
-            .max
-            .or(snap.limits.pids.as_ref().map(|p| p.max))
-            .unwrap_or(0);
+        let max = snap.pids_max().unwrap_or(0);
         let src = snap
             .limits
             .pids
@@ -240,11 +235,7 @@ impl AlertState {
         // Without a baseline (see `baseline`) the first reading is one. After
         // that, every rise is reported once, with its size.
         if let Some(before) = before.filter(|b| now > *b) {
-            let max = snap
-                .cgroup
-                .pids
-                .max
-                .or(snap.limits.pids.as_ref().map(|p| p.max));
+            let max = snap.pids_max();
             out.push(Warning {
                 level: Level::Warning,
                 key: "fork_failed",
@@ -472,6 +463,30 @@ mod tests {
         assert!(w[0].msg.contains("refused 5 forks"), "{}", w[0].msg);
         assert!(a.evaluate(&snap_pids(100, 100, 12), &th).is_empty());
         assert_eq!(keys(&a.evaluate(&snap_pids(60, 100, 12), &th)), ["pids_ok"]);
+    }
+
+    #[test]
+    fn an_ancestors_smaller_pids_limit_is_the_one_said() {
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        let ancestor = |cur, refused| {
+            let mut s = snap_pids(cur, 1000, refused);
+            s.limits.pids = Some(PidsLimit {
+                max: 40,
+                source: LimitSource::Ancestor { path: None },
+            });
+            assert_eq!(s.pids_max(), Some(40));
+            // As the sampler's ratios take it.
+            s.ratios.pids_ratio = Some(cur as f64 / 40.0);
+            s
+        };
+        a.baseline(Some(0));
+        let w = a.evaluate(&ancestor(39, 0), &th);
+        assert_eq!(keys(&w), ["pids_high"]);
+        assert!(w[0].msg.contains("of 40"), "{}", w[0].msg);
+        let w = a.evaluate(&ancestor(40, 3), &th);
+        assert_eq!(keys(&w), ["fork_failed"]);
+        assert!(w[0].msg.contains("limit of 40"), "{}", w[0].msg);
     }
 
     fn snap_zombies(parent_zombies: u32) -> Snapshot {

@@ -64,6 +64,19 @@ pub struct Snapshot {
     pub read_errors: u64,
 }
 
+impl Snapshot {
+    /// The pids limit in force: the smaller of the own group's `pids.max` as
+    /// this sample read it and the limit found for ward's place (own group,
+    /// ancestors, host), which an ancestor's smaller limit sets.
+    pub fn pids_max(&self) -> Option<u64> {
+        let found = self.limits.pids.as_ref().map(|p| p.max);
+        match (self.cgroup.pids.max, found) {
+            (Some(own), Some(found)) => Some(own.min(found)),
+            (own, found) => own.or(found),
+        }
+    }
+}
+
 /// The one filler of [`Snapshot`]s: owns the cgroup handles, the reusable
 /// buffers and the sliding windows.
 pub struct Sampler {
@@ -255,11 +268,7 @@ impl Sampler {
             (Some(ws), Some(limit)) if limit.bytes > 0 => Some(ws as f64 / limit.bytes as f64),
             _ => None,
         };
-        let pids_max = snap
-            .cgroup
-            .pids
-            .max
-            .or(snap.limits.pids.as_ref().map(|p| p.max));
+        let pids_max = snap.pids_max();
         let pids_ratio = match (snap.cgroup.pids.current, pids_max) {
             (Some(cur), Some(max)) if max > 0 => Some(cur as f64 / max as f64),
             _ => None,

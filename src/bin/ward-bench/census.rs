@@ -447,7 +447,7 @@ pub fn run(ctx: &Ctx) -> Section {
             len / 1024,
             len,
             if as_built {
-                "as built: the release profile strips it"
+                "as built: its release link strips it (build.rs)"
             } else {
                 "a `strip`ped copy of the release build"
             }

@@ -16,8 +16,8 @@ pub fn run(ctx: &Ctx) -> Section {
         ctx.inits.iter().map(|i| i.name.clone()).collect(),
     );
     s.intro.push(
-        "File size of each binary as run (ward: this tree's release build, stripped by the \
-         release profile; peers: Debian's packages). A dynamic binary needs libc besides."
+        "File size of each binary as run (ward: this tree's release build, stripped by its \
+         release link; peers: Debian's packages). A dynamic binary needs libc besides."
             .into(),
     );
     let mut size = Figure::new("size", Unit::KiB, Compare::Ratio);
