@@ -346,6 +346,27 @@ fn zombies_held_through_two_looks_are_reported_with_their_parent() {
     out.expect_stderr(") never waited for 2 of them.");
 }
 
+/// A parent that does wait() for its children, busy enough that every look
+/// catches a few of them between their exit and its wait(): those are not
+/// left unreaped. Each look saw other zombies, and the warning and the
+/// report said "sh never waited for 12 of them".
+#[test]
+fn a_busy_parent_that_waits_is_not_said_to_leave_zombies() {
+    if !require_root("busy_waiting_parent") {
+        return;
+    }
+    let mut cmd = ward_pid1(["--watch-interval", "100ms", "--", "sh", "-c"]);
+    cmd.arg(
+        "i=0; while [ $i -lt 150 ]; do \
+         for j in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do /bin/true & done; \
+         wait; i=$((i + 1)); done",
+    );
+    let out = run(cmd, Duration::from_secs(120));
+    assert_eq!(out.code, 0, "{}", out.dump());
+    assert!(!out.stderr.contains("zombies_unreaped"), "{}", out.dump());
+    assert!(!out.stderr.contains("left unreaped"), "{}", out.dump());
+}
+
 #[test]
 fn a_script_that_execs_its_app_is_reported_as_the_app() {
     if !require_root("exec_name") {

@@ -36,6 +36,18 @@ pub struct ProcessCensus {
     /// Stat files that could not be read or parsed (vanished processes are
     /// not counted).
     pub unreadable: u32,
+    /// Each zombie counted in `unreaped_total`: (parent, start time, pid),
+    /// in that order, to tell the same zombie in the next census.
+    #[serde(skip)]
+    pub unreaped_ids: Vec<(i32, u64, i32)>,
+    /// Of those, the ones the census before this one saw too (set by the
+    /// sampler, [`UnreapedSeen`]): zombies left unreaped, not caught in
+    /// the instant before a `wait()`.
+    #[serde(skip)]
+    pub unreaped_kept: u32,
+    /// The parent holding the most of `unreaped_kept`, with that count.
+    #[serde(skip)]
+    pub worst_kept: Option<ZombieParent>,
 }
 
 /// A live process that does not reap its exited children.
@@ -52,39 +64,51 @@ pub struct ZombieParent {
     pub oldest_zombie_age_s: u64,
 }
 
-/// The zombie parents of one census, kept to compare with the next. A
-/// zombie counts as left unreaped only when two censuses in a row see its
-/// parent hold it: one look can catch a child in the instant between its
-/// death and its parent's `wait()` (an OOM victim, seen by the look ward
-/// takes right after the kill, under a shell already waiting for it).
+/// The unreaped zombies of one census, kept to compare with the next. A
+/// zombie counts as left unreaped only when two censuses in a row see it,
+/// the same process (pid and start time), under its parent: one look can
+/// catch a child in the instant between its death and its parent's
+/// `wait()` (an OOM victim, seen by the look ward takes right after the
+/// kill, under a shell already waiting for it), and a busy parent that
+/// does wait has a different such child at each look.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnreapedSeen {
-    /// (parent pid, zombies it held), most first, as in the census.
-    parents: Vec<(i32, u32)>,
+    /// As `ProcessCensus::unreaped_ids`: sorted, since a scan lists pids
+    /// in order and the census sorts by (parent, start time) keeping it.
+    ids: Vec<(i32, u64, i32)>,
 }
 
 impl UnreapedSeen {
     /// What `c` saw.
     pub fn of(c: &ProcessCensus) -> UnreapedSeen {
         UnreapedSeen {
-            parents: c.unreaped.iter().map(|z| (z.pid, z.zombies)).collect(),
+            ids: c.unreaped_ids.clone(),
         }
     }
 
-    /// The zombies `now` and this earlier census both saw under the same
-    /// parents (at most the fewer of the two counts, per parent), and the
-    /// parent that held the most of them: (pid, name, count).
-    pub fn persisting(&self, now: &ProcessCensus) -> (u32, Option<(i32, Option<String>, u32)>) {
+    /// The zombies both this earlier census and `now` saw, and the parent
+    /// that held the most of them: (pid, name, count, its oldest zombie's
+    /// age in seconds from `now`).
+    pub fn persisting(&self, now: &ProcessCensus) -> (u32, Option<ZombieParent>) {
         let mut total = 0;
-        let mut worst: Option<(i32, Option<String>, u32)> = None;
-        for z in &now.unreaped {
-            let Some(&(_, before)) = self.parents.iter().find(|(p, _)| *p == z.pid) else {
+        let mut worst: Option<ZombieParent> = None;
+        for group in now.unreaped_ids.chunk_by(|a, b| a.0 == b.0) {
+            let held = group
+                .iter()
+                .filter(|id| self.ids.binary_search(id).is_ok())
+                .count() as u32;
+            if held == 0 {
                 continue;
-            };
-            let held = before.min(z.zombies);
+            }
             total += held;
-            if worst.as_ref().is_none_or(|w| held > w.2) {
-                worst = Some((z.pid, z.name.clone(), held));
+            if worst.as_ref().is_none_or(|w| held > w.zombies) {
+                let parent = now.unreaped.iter().find(|p| p.pid == group[0].0);
+                worst = Some(ZombieParent {
+                    pid: group[0].0,
+                    name: parent.and_then(|p| p.name.clone()),
+                    zombies: held,
+                    oldest_zombie_age_s: parent.map_or(0, |p| p.oldest_zombie_age_s),
+                });
             }
         }
         (total, worst)
@@ -132,9 +156,9 @@ fn count(table: &ProcTable, self_pid: i32, uptime_ticks: u64, page_size: u64) ->
         unreadable: table.unreadable(),
         ..Default::default()
     };
-    // (ppid, starttime) of zombies that ward cannot reap. Empty, and so not
-    // allocated, in a healthy container.
-    let mut unreaped: Vec<(i32, u64)> = Vec::new();
+    // (ppid, starttime, pid) of zombies that ward cannot reap. Empty, and
+    // so not allocated, in a healthy container.
+    let mut unreaped: Vec<(i32, u64, i32)> = Vec::new();
     let mut top: [Option<&ProcEntry>; MAX_TOP_RSS] = [None; MAX_TOP_RSS];
     for e in table.selected() {
         c.processes += 1;
@@ -144,7 +168,7 @@ fn count(table: &ProcTable, self_pid: i32, uptime_ticks: u64, page_size: u64) ->
             if e.ppid == self_pid {
                 c.zombies_reapable += 1;
             } else {
-                unreaped.push((e.ppid, e.starttime));
+                unreaped.push((e.ppid, e.starttime, e.pid));
             }
             continue;
         }
@@ -158,7 +182,9 @@ fn count(table: &ProcTable, self_pid: i32, uptime_ticks: u64, page_size: u64) ->
         }
     }
     c.unreaped_total = unreaped.len() as u32;
-    crate::rank::sort(&mut unreaped, |&(ppid, start)| {
+    // Stable: equal keys keep the scan's pid order, so the list is sorted
+    // by the whole triple (`UnreapedSeen` searches it).
+    crate::rank::sort(&mut unreaped, |&(ppid, start, _)| {
         (crate::rank::signed(ppid.into()), start)
     });
     let mut parents: Vec<ZombieParent> = unreaped
@@ -177,6 +203,7 @@ fn count(table: &ProcTable, self_pid: i32, uptime_ticks: u64, page_size: u64) ->
     crate::rank::sort(&mut parents, |p| (crate::rank::desc(p.zombies.into()), 0));
     parents.truncate(MAX_UNREAPED_PARENTS);
     c.unreaped = parents;
+    c.unreaped_ids = unreaped;
     c.top_rss = top
         .iter()
         .flatten()
@@ -327,37 +354,54 @@ mod tests {
 
     #[test]
     fn only_zombies_two_censuses_saw_are_left_unreaped() {
-        let census = |parents: &[(i32, &str, u32)]| ProcessCensus {
-            unreaped: parents
-                .iter()
-                .map(|&(pid, name, zombies)| ZombieParent {
-                    pid,
-                    name: Some(name.into()),
-                    zombies,
-                    oldest_zombie_age_s: 1,
-                })
-                .collect(),
-            unreaped_total: parents.iter().map(|p| p.2).sum(),
-            ..ProcessCensus::default()
+        // A tree with these zombies (pid, parent, start) under live parents.
+        let census = |zombies: &[(i32, i32, u64)]| {
+            let t = FakeProc::new("kept", "1000.0");
+            t.process(1, "ward", 'S', 0, 1, 0, 1);
+            for (pid, name) in [(3, "sh"), (10, "a"), (11, "b"), (12, "c")] {
+                t.process(pid, name, 'S', 1, 1, 0, 1);
+            }
+            for &(pid, ppid, start) in zombies {
+                t.process(pid, "z", 'Z', ppid, 1, start, 0);
+            }
+            census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap()
         };
         // The shell's OOM-killed child, caught once before its wait().
-        let once = UnreapedSeen::of(&census(&[(3, "sh", 1)]));
+        let once = UnreapedSeen::of(&census(&[(20, 3, 100)]));
         assert_eq!(once.persisting(&census(&[])), (0, None));
         assert_eq!(
-            UnreapedSeen::default().persisting(&census(&[(3, "sh", 1)])),
+            UnreapedSeen::default().persisting(&census(&[(20, 3, 100)])),
             (0, None)
         );
-        // Held through both: counted, at most the fewer of the two counts.
-        assert_eq!(
-            once.persisting(&census(&[(3, "sh", 1)])),
-            (1, Some((3, Some("sh".into()), 1)))
-        );
-        let before = UnreapedSeen::of(&census(&[(10, "a", 8), (11, "b", 2)]));
-        let now = census(&[(12, "c", 9), (11, "b", 5), (10, "a", 6)]);
-        assert_eq!(
-            before.persisting(&now),
-            (8, Some((10, Some("a".into()), 6)))
-        );
+        // A busy parent that does wait(): another zombie at each look, even
+        // under the same pid (reused) with another start time.
+        assert_eq!(once.persisting(&census(&[(21, 3, 150)])).0, 0);
+        assert_eq!(once.persisting(&census(&[(20, 3, 150)])).0, 0);
+        // Held through both: counted.
+        let (n, worst) = once.persisting(&census(&[(20, 3, 100), (21, 3, 150)]));
+        assert_eq!(n, 1);
+        let w = worst.unwrap();
+        assert_eq!((w.pid, w.name.as_deref(), w.zombies), (3, Some("sh"), 1));
+        // Several parents: each zombie is matched, the worst parent named.
+        let before = UnreapedSeen::of(&census(&[
+            (30, 10, 1),
+            (31, 10, 2),
+            (32, 10, 3),
+            (40, 11, 1),
+            (41, 11, 2),
+        ]));
+        let now = census(&[
+            (30, 10, 1),
+            (31, 10, 2),
+            (40, 11, 1),
+            (41, 11, 2),
+            (42, 11, 3),
+            (50, 12, 5),
+        ]);
+        let (n, worst) = before.persisting(&now);
+        assert_eq!(n, 4);
+        let w = worst.unwrap();
+        assert_eq!((w.pid, w.zombies), (10, 2));
     }
 
     #[test]

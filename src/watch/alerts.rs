@@ -253,7 +253,9 @@ impl AlertState {
     fn zombies(&mut self, snap: &Snapshot, th: &Thresholds, out: &mut Vec<Warning>) {
         let Some(census) = &snap.procs else { return };
         let limit = th.zombies as u32;
-        let worst = census.unreaped.first();
+        // Only zombies two censuses in a row saw (`UnreapedSeen`): a busy
+        // parent that does wait() has new ones at every look.
+        let worst = census.worst_kept.as_ref();
         match (worst, self.zombies_reported) {
             (Some(w), last) if w.zombies >= limit && last.is_none_or(|l| w.zombies >= l * 2) => {
                 self.zombies_reported = Some(w.zombies);
@@ -264,7 +266,7 @@ impl AlertState {
                     1 => ("this", ""),
                     _ => ("these", "es"),
                 };
-                let all = census.unreaped_total;
+                let all = census.unreaped_kept;
                 let all_s = if all == 1 { "" } else { "s" };
                 out.push(Warning {
                     level: Level::Warning,
@@ -277,17 +279,17 @@ impl AlertState {
                         ("parent_pid", json!(w.pid)),
                         ("parent", json!(name)),
                         ("zombies", json!(w.zombies)),
-                        ("unreaped_total", json!(census.unreaped_total)),
+                        ("unreaped_total", json!(census.unreaped_kept)),
                     ],
                 });
             }
-            (_, Some(_)) if census.unreaped_total < limit.div_ceil(2) => {
+            (_, Some(_)) if census.unreaped_kept < limit.div_ceil(2) => {
                 self.zombies_reported = None;
                 out.push(Warning {
                     level: Level::Info,
                     key: "zombies_cleared",
-                    msg: format!("unreaped zombies down to {}", census.unreaped_total),
-                    fields: vec![("unreaped_total", json!(census.unreaped_total))],
+                    msg: format!("unreaped zombies down to {}", census.unreaped_kept),
+                    fields: vec![("unreaped_total", json!(census.unreaped_kept))],
                 });
             }
             _ => {}
@@ -502,8 +504,27 @@ mod tests {
         }
         c.unreaped_total = parent_zombies;
         c.zombies_total = parent_zombies;
+        // Seen by the census before too, as the sampler marks them.
+        c.unreaped_kept = parent_zombies;
+        c.worst_kept = c.unreaped.first().cloned();
         s.procs = Some(c);
         s
+    }
+
+    /// Zombies one census saw and the one before did not (a busy parent
+    /// that does wait()) raise nothing, however many.
+    #[test]
+    fn zombies_seen_once_raise_no_warning() {
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        let mut s = snap_zombies(40);
+        let c = s.procs.as_mut().unwrap();
+        (c.unreaped_kept, c.worst_kept) = (0, None);
+        assert!(a.evaluate(&s, &th).is_empty());
+        assert_eq!(
+            keys(&a.evaluate(&snap_zombies(40), &th)),
+            ["zombies_unreaped"]
+        );
     }
 
     #[test]
@@ -524,7 +545,9 @@ mod tests {
         };
         let mut a = AlertState::default();
         let mut snap = snap_zombies(1);
-        snap.procs.as_mut().unwrap().unreaped[0].name = None;
+        let c = snap.procs.as_mut().unwrap();
+        c.unreaped[0].name = None;
+        c.worst_kept.as_mut().unwrap().name = None;
         let w = a.evaluate(&snap, &th);
         assert_eq!(keys(&w), ["zombies_unreaped"]);
         assert!(

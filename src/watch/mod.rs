@@ -40,7 +40,6 @@ use crate::log::{self, Level};
 use crate::metrics::ecs;
 use crate::metrics::emf::{EmfContext, EmfInterval, render_emf};
 use crate::metrics::http::ServerHandle;
-use crate::procs::UnreapedSeen;
 use crate::units::{bytes, cores, secs};
 use alerts::AlertState;
 use board::{Board, OomKillPosted, WarningPosted};
@@ -152,9 +151,6 @@ struct Sampling {
     errors_logged: bool,
     /// Processes alive at the last census: the OOM victim candidates.
     candidates: Vec<victims::Candidate>,
-    /// The unreaped zombies of the census before the latest one recorded,
-    /// and which census that was ([`Sampler::censuses`]).
-    unreaped_before: (u64, UnreapedSeen),
     /// A look at `/proc` skipped for want of memory was said (once a run).
     no_room_said: bool,
     /// The OOM counter's next look after a notification that found no
@@ -329,7 +325,6 @@ impl Observer {
                 buf,
                 errors_logged: false,
                 candidates: Vec::new(),
-                unreaped_before: (0, UnreapedSeen::default()),
                 no_room_said: false,
                 code_locked: None,
                 oom_recheck: None,
@@ -1170,16 +1165,14 @@ impl Sampling {
         if t.fork_failures_base.is_none() {
             t.fork_failures_base = s.cgroup.pids.events_max;
         }
-        let census = self.sampler.censuses();
         if let Some(c) = &s.procs
-            && census != self.unreaped_before.0
+            && c.unreaped_kept > t.unreaped_peak
         {
-            let (total, worst) = self.unreaped_before.1.persisting(c);
-            if total > t.unreaped_peak {
-                t.unreaped_peak = total;
-                t.worst_parent = worst;
-            }
-            self.unreaped_before = (census, UnreapedSeen::of(c));
+            t.unreaped_peak = c.unreaped_kept;
+            t.worst_parent = c
+                .worst_kept
+                .as_ref()
+                .map(|w| (w.pid, w.name.clone(), w.zombies));
         }
         let cpu = s.cgroup.cpu;
         if t.throttle_first.is_none()

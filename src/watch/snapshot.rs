@@ -95,6 +95,9 @@ pub struct Sampler {
     /// next sample looks again, since a zombie counts as left unreaped
     /// only when two looks saw it (`UnreapedSeen`).
     unreaped_streak: u8,
+    /// The last census's unreaped zombies, to tell which the next one sees
+    /// again.
+    unreaped_seen: crate::procs::UnreapedSeen,
     census_cost: Duration,
     census_tasks: Option<u64>,
     throttle: ThrottleWindow,
@@ -125,6 +128,7 @@ impl Sampler {
             census_at: None,
             censuses: 0,
             unreaped_streak: 0,
+            unreaped_seen: Default::default(),
             census_cost: Duration::ZERO,
             census_tasks: None,
             throttle: ThrottleWindow::default(),
@@ -207,11 +211,13 @@ impl Sampler {
     pub fn census(&mut self, now: Instant, snap: &mut Snapshot) {
         let t0 = cpu_time();
         match crate::procs::census(&self.proc_root, self.self_pid, self.scope, &mut self.table) {
-            Ok(c) => {
+            Ok(mut c) => {
                 self.unreaped_streak = match c.unreaped_total {
                     0 => 0,
                     _ => self.unreaped_streak.saturating_add(1),
                 };
+                (c.unreaped_kept, c.worst_kept) = self.unreaped_seen.persisting(&c);
+                self.unreaped_seen = crate::procs::UnreapedSeen::of(&c);
                 snap.procs = Some(c);
                 self.censuses += 1;
             }
