@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::facts::{Forwarded, RunFacts, WardKill};
+use super::facts::{Forwarded, RunFacts};
 use super::verdict::{Cause, OomEvidence, Verdict};
 use crate::exit::ChildEnd;
 use crate::log::rfc3339;
@@ -335,16 +335,16 @@ fn sentence(
                 Some(ChildEnd::Signaled(s)) => format!("died of {}", signal_name(s)),
                 None => "ended".into(),
             };
-            let as_kill = if f
-                .ward_killed_main()
-                .is_some_and(|k| k.why == WardKill::Forwarded)
-            {
-                " as SIGKILL (--rewrite)"
-            } else {
-                ""
-            };
+            // What the stop signal went out as, where --rewrite changed it.
+            let as_sent = f
+                .stop
+                .as_ref()
+                .and_then(|s| f.forwarded.iter().find(|w| w.received == s.signal))
+                .filter(|w| w.sent != w.received)
+                .map(|w| format!(" as {} (--rewrite)", signal_name(w.sent)))
+                .unwrap_or_default();
             format!(
-                "{code}: {who} stopped on request: {} was forwarded{as_kill} and it {how}{after}",
+                "{code}: {who} stopped on request: {} was forwarded{as_sent} and it {how}{after}",
                 stop_words.unwrap_or_else(|| "a stop signal".into())
             )
         }
@@ -761,6 +761,51 @@ mod tests {
         let r = build(&inputs(&f, None, 137));
         assert!(
             r.text.contains("unknown (ward had no OOM kill count to read: --no-watch, no memory cgroup found, or none in it (cgroup v1 before Linux 4.13))"),
+            "{}",
+            r.text
+        );
+    }
+
+    /// A stop signal --rewrite changed is said as what went out; a later,
+    /// other rewrite (USR1 as KILL) is not pinned on it.
+    #[test]
+    fn a_rewritten_stop_is_said_as_what_was_sent() {
+        let t = Instant::now();
+        let mut f = RunFacts::new("app".into());
+        f.main_pid = 2;
+        f.main_end = Some(ChildEnd::Signaled(libc::SIGQUIT));
+        f.main_ended = Some(t);
+        f.stop = Some(crate::report::facts::StopRequest {
+            signal: libc::SIGTERM,
+            from_pid: 0,
+            from: "outside".into(),
+            received: t,
+            received_wall: SystemTime::now(),
+            forwarded: Some(t),
+        });
+        let fwd = |received, sent| Forwarded {
+            sent,
+            received,
+            from_pid: 0,
+            at: t,
+        };
+        f.note_forwarded(fwd(libc::SIGTERM, libc::SIGQUIT));
+        let r = build(&inputs(&f, None, 131));
+        assert!(
+            r.text
+                .contains("was forwarded as SIGQUIT (--rewrite) and it died of SIGQUIT"),
+            "{}",
+            r.text
+        );
+        let mut g = f.clone();
+        g.forwarded.clear();
+        g.note_forwarded(fwd(libc::SIGTERM, libc::SIGTERM));
+        g.note_forwarded(fwd(libc::SIGUSR1, libc::SIGKILL));
+        g.main_end = Some(ChildEnd::Signaled(libc::SIGTERM));
+        let r = build(&inputs(&g, None, 143));
+        assert!(!r.text.contains("(--rewrite)"), "{}", r.text);
+        assert!(
+            r.text.contains("was forwarded and it died of SIGTERM"),
             "{}",
             r.text
         );
