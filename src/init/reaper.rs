@@ -190,11 +190,8 @@ impl<'a> Reaper<'a> {
                 // SIGCHLD), so look for exits here: in a burst, the window's
                 // pass; otherwise before a stop signal (the one decision the
                 // order changes; a plain forward pays nothing for it).
-                if self.reap_window.is_some() {
-                    self.on_reap_window();
-                } else if self.may_stop(sig.signo) {
-                    self.inbox.take_sigchld();
-                    self.on_sigchld();
+                if self.reap_window.is_some() || self.may_stop(sig.signo) {
+                    self.reap_before_deciding();
                 }
                 self.on_signal(sig);
             }
@@ -258,6 +255,18 @@ impl<'a> Reaper<'a> {
         // Reaped and forwarded first; then whatever the log can take.
         if fds[2].revents != 0 {
             crate::log::flush_ready();
+        }
+    }
+
+    /// Looks for exits before a decision that depends on whether the main
+    /// child still runs: in a burst, the window's pass; otherwise one pass,
+    /// taking the SIGCHLD it answers.
+    fn reap_before_deciding(&mut self) {
+        if self.reap_window.is_some() {
+            self.on_reap_window();
+        } else {
+            self.inbox.take_sigchld();
+            self.on_sigchld();
         }
     }
 
@@ -713,6 +722,7 @@ impl<'a> Reaper<'a> {
         let now = Instant::now();
         match timer {
             Timer::StopDelay => {
+                self.reap_before_deciding();
                 if let Some(out) = self.stop.release()
                     && self.child.alive()
                 {
@@ -721,6 +731,10 @@ impl<'a> Reaper<'a> {
                 }
             }
             Timer::KillAfter => {
+                // Reap first, as before a stop signal: a main child that
+                // died (in a burst, its SIGCHLD not taken yet) must not be
+                // "killed" by ward, nor its death put down to this SIGKILL.
+                self.reap_before_deciding();
                 if self.child.alive() {
                     let after = self.cfg.kill_after.unwrap_or_default();
                     self.facts.note_warning("kill_after");
