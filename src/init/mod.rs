@@ -97,6 +97,7 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
     };
     let mut facts = RunFacts::new(command_name(&cfg.command[0]));
     facts.pid1 = is_pid1;
+    facts.group_signals = cfg.signal_group;
     // Before the child starts: the OOM kill and fork refusal counters read
     // now are the baselines, so nothing the child does is mistaken for
     // history (the rest waits for the watch thread's first look).

@@ -174,6 +174,9 @@ pub struct RunFacts {
     pub forwarded: Vec<Forwarded>,
     /// ward is PID 1 (a sender of pid 0 is then outside the container).
     pub pid1: bool,
+    /// `-g`: signals to the main child go to its whole process group, so a
+    /// SIGKILL ward sent it may have killed any of its members.
+    pub group_signals: bool,
 }
 
 /// At most this many warnings are remembered for the report.
@@ -214,6 +217,7 @@ impl RunFacts {
             observed: ObservedPeaks::default(),
             forwarded: Vec::new(),
             pid1: false,
+            group_signals: false,
         }
     }
 
@@ -281,7 +285,7 @@ impl RunFacts {
     fn ward_may_have_killed(&self, pid: i32, at: Instant) -> bool {
         self.ward_sigkills
             .iter()
-            .any(|k| k.at <= at && (!k.to_main || pid == self.main_pid))
+            .any(|k| k.at <= at && (!k.to_main || self.group_signals || pid == self.main_pid))
     }
 
     /// Remembers a SIGKILLed child, dropping the oldest past the bound. A
@@ -575,6 +579,24 @@ mod tests {
             f.main_ended = Some(t + ms(10));
             let d = crate::report::verdict::decide(&f);
             assert_eq!(d.cause, crate::report::verdict::Cause::OomKilled, "{d:?}");
+        }
+    }
+
+    /// With -g, ward's SIGKILL to the main child went to its group: a
+    /// member reaped with SIGKILL after it may be ward's, not the OOM
+    /// killer's, and fills no rise.
+    #[test]
+    fn a_group_sigkill_from_ward_names_no_member_as_an_oom_victim() {
+        let t = Instant::now();
+        for group in [false, true] {
+            let mut f = RunFacts::new("app".into());
+            f.main_pid = 2;
+            f.group_signals = group;
+            f.oom_count_base = Some(0);
+            f.note_oom(1, t, RiseFindings::default());
+            f.note_ward_sigkill(WardKill::KillAfter, true, t);
+            f.note_sigkilled(5, t + ms(5));
+            assert_eq!(f.oom_kills[0].victims.is_empty(), group, "-g: {group}");
         }
     }
 
