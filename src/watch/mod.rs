@@ -1080,7 +1080,7 @@ impl Sampling {
         }
         findings.survivors = survivors.unwrap_or_default();
         if (findings.gone.len() as u64) < kills
-            && let Some(mut z) = sigkilled_zombie(self.sampler.proc_root())
+            && let Some(mut z) = sigkilled_zombie(self.sampler.proc_root(), self.sampler.table())
             && !findings.gone.iter().any(|g| g.pid == z.pid)
         {
             // Not a candidate (started since the last look), but a zombie
@@ -1501,18 +1501,12 @@ fn misplaced(cg: &Cgroups) -> Option<&'static str> {
 }
 
 /// A zombie killed by SIGKILL, from `/proc/PID/stat`'s last field, the
-/// wait status (Linux 3.5+). Scans every process: only run on an OOM kill.
-fn sigkilled_zombie(proc_root: &Path) -> Option<OomVictim> {
-    let dir = std::fs::read_dir(proc_root).ok()?;
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+/// wait status (Linux 3.5+). Looks only at the zombies of the census just
+/// taken, in ward's scope (a subreaper's `/proc` is the host's): only run
+/// on an OOM kill.
+fn sigkilled_zombie(proc_root: &Path, table: &crate::procs::ProcTable) -> Option<OomVictim> {
+    for pid in table.selected().filter(|e| e.is_zombie()).map(|e| e.pid) {
+        let Ok(stat) = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")) else {
             continue;
         };
         if let Some(name) = sigkilled_zombie_name(&stat) {
@@ -1961,6 +1955,32 @@ mod tests {
         assert!(!alone_with_main(false, Some(3), false, Some(3)));
         assert!(!alone_with_main(true, None, false, Some(3)));
         assert!(!alone_with_main(true, Some(3), false, None));
+    }
+
+    /// Only a zombie in ward's scope is looked at: a subreaper's `/proc`
+    /// is the host's, where any SIGKILLed zombie may wait.
+    #[test]
+    fn a_sigkilled_zombie_is_looked_for_in_wards_scope_only() {
+        let tail = " 0".repeat(47);
+        let t = crate::procs::fixture::FakeProc::new("sigkilled-scope", "100.0");
+        t.process(1, "ward", 'S', 0, 1, 0, 1)
+            .process(10, "app", 'S', 1, 1, 0, 1)
+            .process(99, "other", 'S', 0, 1, 0, 1)
+            .raw(
+                30,
+                &format!("30 (elsewhere) Z 99 30 30 0 -1 4194560{tail} 9"),
+            );
+        let mut table = crate::procs::ProcTable::new();
+        let scan = |table: &mut crate::procs::ProcTable| {
+            table.scan(t.path()).unwrap();
+            table.select(crate::procs::Scope::DescendantsOf(1));
+        };
+        scan(&mut table);
+        assert!(sigkilled_zombie(t.path(), &table).is_none());
+        t.raw(20, &format!("20 (mine) Z 10 20 20 0 -1 4194560{tail} 9"));
+        scan(&mut table);
+        let z = sigkilled_zombie(t.path(), &table).expect("ward's own");
+        assert_eq!((z.pid, z.name.as_deref()), (20, Some("mine")));
     }
 
     #[test]
