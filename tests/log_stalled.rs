@@ -238,6 +238,20 @@ fn stderr_read_late_gets_the_dropped_count_in_json() {
     read_late("json");
 }
 
+/// `ward status` run in ward's namespaces until its screen contains `want`
+/// (20 s at most): whether it did, and the last screen.
+fn status_within(ward_pid: i32, want: &str) -> (bool, String) {
+    let mut text = String::new();
+    let seen = within(Duration::from_secs(20), || {
+        let mut cmd = std::process::Command::new("nsenter");
+        without_ward_variables(&mut cmd);
+        cmd.args(["-t", &ward_pid.to_string(), "-p", "-m", ward(), "status"]);
+        text = run(cmd, Duration::from_secs(10)).stdout;
+        text.contains(want)
+    });
+    (seen, text)
+}
+
 /// `ward status` says when ward's lines wait for a stderr nobody reads: the
 /// application writing there is blocked too, and nothing else would say so.
 #[test]
@@ -254,15 +268,7 @@ fn status_says_stderr_is_stalled() {
         Duration::from_secs(40),
     );
     p.expect_line("ready");
-    let ward_pid = p.ward_pid();
-    let mut text = String::new();
-    let stalled = within(Duration::from_secs(20), || {
-        let mut cmd = std::process::Command::new("nsenter");
-        without_ward_variables(&mut cmd);
-        cmd.args(["-t", &ward_pid.to_string(), "-p", "-m", ward(), "status"]);
-        text = run(cmd, Duration::from_secs(10)).stdout;
-        text.contains("STDERR STALLED: ")
-    });
+    let (stalled, text) = status_within(p.ward_pid(), "STDERR STALLED: ");
     assert!(stalled, "no STDERR STALLED line in:\n{text}");
     assert!(
         text.contains("of ward's log waiting for ") && text.contains("is blocked in write()"),
@@ -288,15 +294,7 @@ fn status_says_failed_writes_to_stderr_are_not_a_stall() {
         Duration::from_secs(40),
     );
     p.expect_line("ready");
-    let ward_pid = p.ward_pid();
-    let mut text = String::new();
-    let said = within(Duration::from_secs(20), || {
-        let mut cmd = std::process::Command::new("nsenter");
-        without_ward_variables(&mut cmd);
-        cmd.args(["-t", &ward_pid.to_string(), "-p", "-m", ward(), "status"]);
-        text = run(cmd, Duration::from_secs(10)).stdout;
-        text.contains("STDERR FAILS: ")
-    });
+    let (said, text) = status_within(p.ward_pid(), "STDERR FAILS: ");
     assert!(said, "no STDERR FAILS line in:\n{text}");
     assert!(
         !text.contains("STALLED") && text.contains("of ward's log lost"),
