@@ -45,7 +45,8 @@ pub struct ExitRemap {
 }
 
 impl ExitRemap {
-    /// Adds one pair; a later pair for the same FROM wins.
+    /// Adds one pair; a later pair for the same FROM wins (the command
+    /// line over the variable; within one, the parser refuses a different one).
     pub fn insert(&mut self, from: u8, to: u8) {
         self.map.insert(from, to);
     }

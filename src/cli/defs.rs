@@ -154,6 +154,7 @@ pub static FLAGS: &[Flag] = &[
         value: Some("SRC:DST"),
         apply: Apply::Text(|d, v| {
             let (src, dst) = values::rewrite_pair(v)?;
+            d.check_pair(src, d.cfg.rewrite.get(&src).copied(), &dst, v)?;
             d.cfg.rewrite.insert(src, dst);
             Ok(())
         }),
@@ -170,6 +171,8 @@ pub static FLAGS: &[Flag] = &[
         value: Some("FROM:TO"),
         apply: Apply::Text(|d, v| {
             let (from, to) = values::remap_pair(v)?;
+            let had = Some(d.cfg.remap_exit.apply(from));
+            d.check_pair(256 + i32::from(from), had, &to, v)?;
             d.cfg.remap_exit.insert(from, to);
             Ok(())
         }),

@@ -17,6 +17,9 @@ pub struct Draft {
     pub(super) interval: Option<Duration>,
     /// A `--stop-signal` was given in the current source.
     stop_signals_given: bool,
+    /// The `-r` sources (signals) and `-e` sources (codes, + 256) given in
+    /// the current source, to refuse a second, different pair for one.
+    pairs_given: Vec<i32>,
 }
 
 impl Draft {
@@ -27,7 +30,32 @@ impl Draft {
             no_watch: false,
             interval: None,
             stop_signals_given: false,
+            pairs_given: Vec::new(),
         }
+    }
+
+    /// A `-r`/`-e` pair for `key` (a signal, or an exit code + 256): a
+    /// second one in the same source must say the same as the first, which
+    /// `had` holds (the map's value before this pair), or which one counts
+    /// would be silent. A later source overrides an earlier one.
+    pub(super) fn check_pair<T: PartialEq>(
+        &mut self,
+        key: i32,
+        had: Option<T>,
+        new: &T,
+        text: &str,
+    ) -> Result<(), String> {
+        if self.pairs_given.contains(&key) {
+            if had.as_ref() != Some(new) {
+                return Err(format!(
+                    "'{text}' contradicts an earlier pair for the same {}; give each once",
+                    if key >= 256 { "FROM" } else { "SRC" }
+                ));
+            }
+        } else {
+            self.pairs_given.push(key);
+        }
+        Ok(())
     }
 
     /// The first stop signal of a source replaces the list so far (the
@@ -55,6 +83,7 @@ impl Draft {
         self.no_watch = false;
         self.interval = None;
         self.stop_signals_given = false;
+        self.pairs_given.clear();
     }
 
     pub(super) fn finish(mut self) -> Result<Invocation, UsageError> {

@@ -615,6 +615,38 @@ mod tests {
         assert!(err.contains("SIGCHLD"), "{err}");
     }
 
+    /// Two different pairs for one FROM or SRC in one source: which counts
+    /// was silent (the last). The same pair twice is fine, and the command
+    /// line still overrides the variable.
+    #[test]
+    fn contradicting_pairs_in_one_source_are_refused() {
+        let err = run(&["-e", "1:0", "-e", "1:3", "app"], &[]).unwrap_err();
+        assert_eq!(
+            err,
+            "--remap-exit: '1:3' contradicts an earlier pair for the same FROM; give each once"
+        );
+        let err = run(&["app"], &[("WARD_REMAP_EXIT", "1:3,1:4")]).unwrap_err();
+        assert!(
+            err.starts_with("WARD_REMAP_EXIT: '1:4' contradicts"),
+            "{err}"
+        );
+        let err = run(&["-r", "TERM:KILL", "-r", "TERM:QUIT", "app"], &[]).unwrap_err();
+        assert!(
+            err.starts_with("--rewrite: 'TERM:QUIT' contradicts"),
+            "{err}"
+        );
+        let cfg = run(
+            &[
+                "-e", "143", "-e", "143:0", "-r", "HUP:0", "-r", "HUP:0", "app",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(cfg.remap_exit.apply(143), 0);
+        let cfg = run(&["-e", "1:0", "app"], &[("WARD_REMAP_EXIT", "1:3")]).unwrap();
+        assert_eq!(cfg.remap_exit.apply(1), 0);
+    }
+
     #[test]
     fn warn_zombies_fits_what_the_watch_compares_it_with() {
         // The watch compares per-parent zombie counts as u32; 2^32 would
