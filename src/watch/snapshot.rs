@@ -20,6 +20,10 @@ const LIMITS_EVERY: Duration = Duration::from_secs(60);
 /// looking at `ward status`, whose own list showed the zombies already. A
 /// census of a few processes costs tens of µs.
 const CENSUS_EVERY: Duration = Duration::from_secs(15);
+/// The least time between the two looks that must both see a zombie for
+/// it to count as left unreaped: the shortest watch interval. (A parent
+/// that waits takes its exited child within microseconds to milliseconds.)
+const KEPT_GAP: Duration = Duration::from_millis(100);
 /// ...and never more often than this many times its own last cost, so that
 /// even with thousands of processes the census stays near 1% of one core
 /// at worst. Reading `/proc/PID/stat` costs the kernel ~15 µs per process.
@@ -95,9 +99,14 @@ pub struct Sampler {
     /// next sample looks again, since a zombie counts as left unreaped
     /// only when two looks saw it (`UnreapedSeen`).
     unreaped_streak: u8,
-    /// The last census's unreaped zombies, to tell which the next one sees
-    /// again.
-    unreaped_seen: crate::procs::UnreapedSeen,
+    /// The unreaped zombies of the last census at least [`KEPT_GAP`]
+    /// older than its successor, and when it was taken: the look the next
+    /// one compares with.
+    unreaped_seen: (crate::procs::UnreapedSeen, Option<Instant>),
+    /// What the last comparison found kept, carried by censuses taken
+    /// closer together than [`KEPT_GAP`] (the looks right after an OOM
+    /// kill, 30 ms apart).
+    unreaped_kept: (u32, Option<crate::procs::ZombieParent>),
     census_cost: Duration,
     census_tasks: Option<u64>,
     throttle: ThrottleWindow,
@@ -129,6 +138,7 @@ impl Sampler {
             censuses: 0,
             unreaped_streak: 0,
             unreaped_seen: Default::default(),
+            unreaped_kept: Default::default(),
             census_cost: Duration::ZERO,
             census_tasks: None,
             throttle: ThrottleWindow::default(),
@@ -206,6 +216,23 @@ impl Sampler {
         }
     }
 
+    /// Marks in `c` the unreaped zombies the look before saw too, if that
+    /// look was at least [`KEPT_GAP`] before: two looks 30 ms apart can both
+    /// catch an OOM victim under a shell about to wait() for it.
+    fn mark_kept(&mut self, now: Instant, c: &mut crate::procs::ProcessCensus) {
+        let since = self
+            .unreaped_seen
+            .1
+            .map(|t| now.saturating_duration_since(t));
+        if since.is_none_or(|d| d >= KEPT_GAP) {
+            if since.is_some() {
+                self.unreaped_kept = self.unreaped_seen.0.persisting(c);
+            }
+            self.unreaped_seen = (crate::procs::UnreapedSeen::of(c), Some(now));
+        }
+        (c.unreaped_kept, c.worst_kept) = self.unreaped_kept.clone();
+    }
+
     /// Takes a process census now, whatever the schedule says (a warning is
     /// about to name processes).
     pub fn census(&mut self, now: Instant, snap: &mut Snapshot) {
@@ -216,8 +243,7 @@ impl Sampler {
                     0 => 0,
                     _ => self.unreaped_streak.saturating_add(1),
                 };
-                (c.unreaped_kept, c.worst_kept) = self.unreaped_seen.persisting(&c);
-                self.unreaped_seen = crate::procs::UnreapedSeen::of(&c);
+                self.mark_kept(now, &mut c);
                 snap.procs = Some(c);
                 self.censuses += 1;
             }
@@ -301,6 +327,47 @@ fn cpu_time() -> Duration {
 mod tests {
     use super::*;
     use crate::procs::fixture::FakeProc;
+
+    /// A zombie two looks 30 ms apart both see (an OOM victim under a shell
+    /// about to wait() for it, seen by the looks after the kill) is not
+    /// left unreaped; seen again a sample later, it is.
+    #[test]
+    fn kept_zombies_need_two_looks_a_gap_apart() {
+        let t = FakeProc::new("kept-gap", "100.0");
+        t.process(1, "ward", 'S', 0, 1, 0, 1)
+            .process(3, "sh", 'S', 1, 1, 0, 1)
+            .process(7, "victim", 'Z', 3, 1, 50, 0);
+        let mut sampler = Sampler::new(None, t.path().to_path_buf(), 1, true);
+        let mut snap = Snapshot::default();
+        let t0 = Instant::now();
+        let kept = |sampler: &mut Sampler, snap: &mut Snapshot, at| {
+            sampler.census(at, snap);
+            snap.procs.as_ref().map(|c| c.unreaped_kept)
+        };
+        assert_eq!(kept(&mut sampler, &mut snap, t0), Some(0));
+        assert_eq!(
+            kept(&mut sampler, &mut snap, t0 + Duration::from_millis(30)),
+            Some(0)
+        );
+        assert_eq!(
+            kept(&mut sampler, &mut snap, t0 + Duration::from_millis(60)),
+            Some(0)
+        );
+        assert_eq!(
+            kept(&mut sampler, &mut snap, t0 + Duration::from_millis(150)),
+            Some(1)
+        );
+        // Carried by a look soon after, gone once a look a gap later misses it.
+        assert_eq!(
+            kept(&mut sampler, &mut snap, t0 + Duration::from_millis(170)),
+            Some(1)
+        );
+        std::fs::remove_dir_all(t.path().join("7")).unwrap();
+        assert_eq!(
+            kept(&mut sampler, &mut snap, t0 + Duration::from_millis(300)),
+            Some(0)
+        );
+    }
 
     /// Censuses taken by `census_if_due` at 1 s steps with the task count
     /// unchanged (so neither a moved count nor the minute makes one due).
