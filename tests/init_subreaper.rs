@@ -139,3 +139,59 @@ fn a_proc_it_cannot_list_at_shutdown_is_said_not_hidden() {
     out.expect_stderr("[shutdown_unlisted] cannot list the remaining processes");
     out.expect_stderr("none can be signalled");
 }
+
+/// A main process stopped by SIGSTOP cannot act on the forwarded SIGTERM:
+/// `still_running`, `kill_after` and the report say so, where before they
+/// said only "still running" and left the SRE to guess why.
+#[test]
+fn a_stopped_main_process_is_said_to_be_stopped_when_it_outlives_the_stop() {
+    let cmd = ward_plain([
+        "--no-watch",
+        "--kill-after",
+        "1500ms",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready; kill -STOP $$; echo continued",
+    ]);
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    let sh = children(p.pid());
+    assert_eq!(sh.len(), 1, "the main child: {sh:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !descendants(p.pid()).contains(&(sh[0], 'T')) {
+        assert!(Instant::now() < deadline, "sh never stopped");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    assert_eq!(out.code, 137, "{}", out.dump());
+    out.expect_stderr("still running 1 s after SIGTERM: it is stopped by SIGSTOP and acts on no signal but SIGKILL until it gets SIGCONT");
+    out.expect_stderr("after the stop signal was forwarded (stopped by SIGSTOP: it could not act on the stop signal): sending SIGKILL");
+    out.expect_stderr("did not stop within 1.5 s (--kill-after) of SIGTERM");
+    out.expect_stderr(
+        ": it was stopped by SIGSTOP and could not act on it; ward killed it with SIGKILL",
+    );
+    assert!(!out.stdout.contains("continued"), "{}", out.dump());
+}
+
+/// The same stop on a running main process says nothing of a stop.
+#[test]
+fn a_running_main_process_that_ignores_the_stop_is_not_said_to_be_stopped() {
+    let cmd = ward_plain([
+        "--no-watch",
+        "--kill-after",
+        "1500ms",
+        "--",
+        "/bin/sh",
+        "-c",
+        "trap '' TERM; echo ready; while :; do sleep 0.1; done",
+    ]);
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    assert_eq!(out.code, 137, "{}", out.dump());
+    out.expect_stderr("still running 1 s after SIGTERM\n");
+    assert!(!out.stderr.contains("stopped by"), "{}", out.dump());
+}

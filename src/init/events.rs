@@ -245,31 +245,53 @@ pub fn child_exited(
 }
 
 /// `kill_after`: `--kill-after` ran out; ward sends SIGKILL.
-pub fn kill_after(named: &str, pid: i32, after: Duration) {
+pub fn kill_after(named: &str, pid: i32, after: Duration, stopped: Option<i32>) {
+    let held = stopped
+        .map(|s| {
+            format!(
+                " (stopped by {}: it could not act on the stop signal)",
+                signal_name(s)
+            )
+        })
+        .unwrap_or_default();
     log::event(
         Level::Warning,
         "kill_after",
         &format!(
-            "main process {named} still running {} after the stop signal was forwarded: sending SIGKILL (--kill-after)",
+            "main process {named} still running {} after the stop signal was forwarded{held}: sending SIGKILL (--kill-after)",
             secs(after)
         ),
         &[
             ("pid", json!(pid)),
             ("kill_after_s", json!(after.as_secs_f64())),
+            ("stopped_by", json!(stopped.map(signal_name))),
         ],
     );
 }
 
-/// `still_running`: N seconds after a stop signal was forwarded.
-pub fn still_running(named: &str, pid: i32, after_s: u32, signo: i32) {
+/// `still_running`: N seconds after a stop signal was forwarded; says so
+/// when the process is stopped (SIGSTOP, SIGTSTP, ...), which is why.
+pub fn still_running(named: &str, pid: i32, after_s: u32, signo: i32, stopped: Option<i32>) {
+    let why = stopped
+        .map(|s| {
+            format!(
+                ": it is stopped by {} and acts on no signal but SIGKILL until it gets SIGCONT (ward forwards one: docker kill --signal CONT)",
+                signal_name(s)
+            )
+        })
+        .unwrap_or_default();
     log::event(
         Level::Warning,
         "still_running",
         &format!(
-            "main process {named} still running {after_s} s after {}",
+            "main process {named} still running {after_s} s after {}{why}",
             signal_name(signo)
         ),
-        &[("after_s", json!(after_s)), ("pid", json!(pid))],
+        &[
+            ("after_s", json!(after_s)),
+            ("pid", json!(pid)),
+            ("stopped_by", json!(stopped.map(signal_name))),
+        ],
     );
 }
 

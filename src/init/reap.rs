@@ -69,6 +69,28 @@ pub fn reap_all(mut on_reaped: impl FnMut(i32, ChildEnd)) -> Remaining {
     }
 }
 
+/// The signal that stopped `pid` (SIGSTOP, SIGTSTP, ...) when it is in a
+/// job-control stop now, without reaping it or taking the stop's report
+/// (`WNOWAIT`) and without blocking. A stopped process acts on no signal
+/// but SIGKILL until it gets SIGCONT; a traced one is not "stopped" here.
+pub fn stopped_by(pid: i32) -> Option<i32> {
+    // SAFETY: siginfo_t is plain data; zeroed is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid with a valid siginfo pointer; WNOHANG never blocks and
+    // WNOWAIT leaves the child as it was.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WSTOPPED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: the kernel filled the SIGCHLD fields, or left them zero.
+    let (who, status) = unsafe { (info.si_pid(), info.si_status()) };
+    (rc == 0 && who == pid && info.si_code == libc::CLD_STOPPED).then_some(status)
+}
+
 /// Waits (blocking) for one specific child; used only for a child known to
 /// have exited already (exec failure).
 pub fn wait_for(pid: i32) -> Option<ChildEnd> {
@@ -98,5 +120,32 @@ mod tests {
         assert_eq!(decode(9 | 0x80), Some(ChildEnd::Signaled(9)));
         // Stopped (0x7f) is neither.
         assert_eq!(decode((19 << 8) | 0x7f), None);
+    }
+
+    #[test]
+    fn a_stopped_child_is_told_by_its_stop_signal_and_left_as_it_was() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        assert_eq!(stopped_by(pid), None, "running");
+        // SAFETY: signals to our own child.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while stopped_by(pid).is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(stopped_by(pid), Some(libc::SIGSTOP), "asked twice: WNOWAIT");
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while stopped_by(pid).is_some() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(stopped_by(pid), None, "continued");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(stopped_by(pid), None, "gone");
     }
 }

@@ -424,6 +424,7 @@ impl<'a> Reaper<'a> {
             received: now,
             received_wall: SystemTime::now(),
             forwarded: None,
+            stopped_by: None,
         });
     }
 
@@ -598,6 +599,18 @@ impl<'a> Reaper<'a> {
         }
     }
 
+    /// Whether the main child is held in a job-control stop (one `waitid`
+    /// that neither blocks nor reaps), kept for the report.
+    fn note_stopped(&mut self) -> Option<i32> {
+        let stopped = super::reap::stopped_by(self.child.pid);
+        if let Some(stop) = &mut self.facts.stop
+            && stopped.is_some()
+        {
+            stop.stopped_by = stopped;
+        }
+        stopped
+    }
+
     /// Finding "the rest" reads /proc: the watch thread does it. Without the
     /// watch thread, ward does it here rather than not at all.
     fn signal_rest(&mut self, sig: i32) {
@@ -737,8 +750,9 @@ impl<'a> Reaper<'a> {
                 self.reap_before_deciding();
                 if self.child.alive() {
                     let after = self.cfg.kill_after.unwrap_or_default();
+                    let stopped = self.note_stopped();
                     self.facts.note_warning("kill_after");
-                    events::kill_after(&self.facts.main_named(), self.child.pid, after);
+                    events::kill_after(&self.facts.main_named(), self.child.pid, after, stopped);
                     let sent = self.send_to_child(libc::SIGKILL);
                     if sent.is_ok() {
                         self.facts.note_ward_sigkill(WardKill::KillAfter, true, now);
@@ -765,8 +779,15 @@ impl<'a> Reaper<'a> {
                         .stop
                         .as_ref()
                         .map_or(libc::SIGTERM, |st| st.signal);
+                    let stopped = self.note_stopped();
                     self.facts.note_warning("still_running");
-                    events::still_running(&self.facts.main_named(), self.child.pid, s, sig);
+                    events::still_running(
+                        &self.facts.main_named(),
+                        self.child.pid,
+                        s,
+                        sig,
+                        stopped,
+                    );
                 }
             }
             Timer::Grace => {

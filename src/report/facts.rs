@@ -25,6 +25,9 @@ pub struct StopRequest {
     pub received_wall: SystemTime,
     /// When a stop signal was forwarded to the child.
     pub forwarded: Option<Instant>,
+    /// The signal that held the main process stopped (SIGSTOP, SIGTSTP, ...)
+    /// when ward last looked after the forward: it could not act on it.
+    pub stopped_by: Option<i32>,
 }
 
 /// A signal ward forwarded to the main process: the latest of each kind.

@@ -174,6 +174,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
                 "forwarded_after_s": s.forwarded.map(|t| round3(t.duration_since(s.received).as_secs_f64())),
                 "exited_after_s": f.main_ended.map(|t| round3(t.saturating_duration_since(s.received).as_secs_f64())),
                 "killed_by_ward": f.ward_killed_main().is_some(),
+                "stopped_by": s.stopped_by.map(signal_name),
             })
         });
 
@@ -349,9 +350,17 @@ fn sentence(
             )
         }
         Cause::StopTimeout => format!(
-            "{code}: {who} did not stop within {} (--kill-after) of {}; ward killed it with SIGKILL",
+            "{code}: {who} did not stop within {} (--kill-after) of {}{}; ward killed it with SIGKILL",
             i.kill_after.map(crate::units::secs).unwrap_or_default(),
-            stop_words.unwrap_or_else(|| "the stop signal".into())
+            stop_words.unwrap_or_else(|| "the stop signal".into()),
+            f.stop
+                .as_ref()
+                .and_then(|s| s.stopped_by)
+                .map(|s| format!(
+                    ": it was stopped by {} and could not act on it",
+                    signal_name(s)
+                ))
+                .unwrap_or_default()
         ),
         Cause::OomKilled => match i.verdict.oom {
             Some(OomEvidence::Certain) => {
@@ -782,6 +791,7 @@ mod tests {
             received: t,
             received_wall: SystemTime::now(),
             forwarded: Some(t),
+            stopped_by: None,
         });
         let fwd = |received, sent| Forwarded {
             sent,
