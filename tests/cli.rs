@@ -381,3 +381,32 @@ fn an_unwritable_report_file_is_said_at_start() {
     let report_at = out.stderr.find("[exit_report]").expect("an exit report");
     assert!(out.stderr.find(failed[0]).unwrap() < report_at, "{out:?}");
 }
+
+/// A line too long for the log's queue was dropped whole: a 70,000-byte
+/// program path lost the exit report, the one line that says why, and the
+/// notice blamed an unread stderr. The path is now cut, and said to be.
+#[test]
+fn an_exit_report_naming_a_huge_path_is_cut_not_lost() {
+    let path = format!("/nonexistent/{}", "a".repeat(70_000));
+    for format in ["human", "json"] {
+        let out = ward(&["--log-format", format, "--", &path], &[]);
+        assert_eq!(
+            out.code,
+            126,
+            "{format}: {}",
+            &out.stderr[..out.stderr.len().min(300)]
+        );
+        let report = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("exit_report"))
+            .unwrap_or_else(|| panic!("{format}: no exit report in {:.300}", out.stderr));
+        assert!(
+            report.contains("exit 126: cannot run"),
+            "{format}: {report:.200}"
+        );
+        assert!(report.contains(" bytes cut]"), "{format}: {report:.200}");
+        assert!(report.len() < 20_000, "{format}: {}", report.len());
+        assert!(!out.stderr.contains("log_dropped"), "{format}");
+    }
+}

@@ -9,6 +9,40 @@ use serde_json::Value;
 
 use super::{Format, Level};
 
+/// The most of one text (the message, a string field) a line carries; the
+/// rest is cut and said to be. Escaped (up to 6 bytes a character in JSON),
+/// a message and a field or two still fit the log's 64 KiB queue, which
+/// drops a longer line whole: an exit report naming a 70,000-byte path was
+/// lost that way, with a notice that blamed stderr.
+pub const TEXT_MAX: usize = 4096;
+
+/// `text`, or its first [`TEXT_MAX`] bytes (at a character boundary) and
+/// how many were cut.
+fn clipped(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= TEXT_MAX {
+        return text.into();
+    }
+    let mut end = TEXT_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [{} bytes cut]", &text[..end], text.len() - end).into()
+}
+
+/// `value` with every string in it [`clipped`].
+fn clipped_value(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(clipped(text).into_owned()),
+        Value::Array(items) => Value::Array(items.iter().map(clipped_value).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), clipped_value(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// Renders one line, newline included. Separate from I/O so it can be tested.
 pub fn render(
     format: Format,
@@ -18,6 +52,7 @@ pub fn render(
     fields: &[(&str, Value)],
     now: SystemTime,
 ) -> String {
+    let msg = &*clipped(msg);
     match format {
         Format::Human => {
             let mut line = String::with_capacity(msg.len() + key.len() + 24);
@@ -38,7 +73,7 @@ pub fn render(
             obj.insert("event".into(), Value::String(key.into()));
             obj.insert("msg".into(), Value::String(msg.into()));
             for (name, value) in fields {
-                obj.insert((*name).into(), value.clone());
+                obj.insert((*name).into(), clipped_value(value));
             }
             let mut line = escape_json_controls(Value::Object(obj).to_string());
             line.push('\n');
@@ -159,6 +194,51 @@ mod tests {
             UNIX_EPOCH,
         );
         assert_eq!(info, "ward: [child_exited] done\n");
+    }
+
+    #[test]
+    fn an_outsized_text_is_cut_and_said_to_be_in_both_formats() {
+        let path = format!("/{}", "é".repeat(35_000)); // 70,001 bytes
+        let human = render(
+            Format::Human,
+            Level::Error,
+            "exit_report",
+            &format!("exit 126: cannot run {path}"),
+            &[],
+            UNIX_EPOCH,
+        );
+        assert!(human.len() < 4200, "{}", human.len());
+        assert!(human.starts_with("ward: error [exit_report] exit 126: cannot run /éé"));
+        assert!(
+            human.ends_with("é… [65926 bytes cut]\n"),
+            "{}",
+            &human[4000..]
+        );
+        let json = render(
+            Format::Json,
+            Level::Error,
+            "exit_report",
+            &format!("exit 126: cannot run {path}"),
+            &[
+                ("command", Value::String(path.clone())),
+                ("code", 126.into()),
+                ("report", serde_json::json!({"argv": [path.clone()]})),
+            ],
+            UNIX_EPOCH,
+        );
+        assert!(json.len() < 13_000, "{}", json.len());
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert!(
+            v["command"]
+                .as_str()
+                .unwrap()
+                .ends_with("é… [65906 bytes cut]")
+        );
+        assert_eq!(v["code"], 126);
+        let nested = v["report"]["argv"][0].as_str().unwrap();
+        assert!(nested.ends_with("é… [65906 bytes cut]"), "{nested:.100}");
+        // Short texts are untouched.
+        assert_eq!(clipped("abc"), "abc");
     }
 
     #[test]
