@@ -159,17 +159,22 @@ pub fn flush(deadline: Duration) {
 /// The `log_dropped` line: how many lines were lost to a stderr that was not
 /// being read. Always written, whatever the level: the lost lines were not
 /// filtered out, they were wanted.
-fn dropped_notice(count: u64) -> String {
+fn dropped_notice(count: u64, failed: bool) -> String {
     let msg = format!(
-        "{count} log {} dropped: stderr was not being read",
-        if count == 1 { "line" } else { "lines" }
+        "{count} log {} {}",
+        if count == 1 { "line" } else { "lines" },
+        if failed {
+            "lost: writing to stderr failed (a closed pipe, a full disk)"
+        } else {
+            "dropped: stderr was not being read"
+        }
     );
     render(
         format(),
         Level::Warning,
         "log_dropped",
         &msg,
-        &[("dropped", json!(count))],
+        &[("dropped", json!(count)), ("write_failed", json!(failed))],
         SystemTime::now(),
     )
 }
@@ -193,7 +198,7 @@ mod tests {
             human,
             "ward: warning [log_dropped] 3 log lines dropped: stderr was not being read\n"
         );
-        let line = dropped_notice(1);
+        let line = dropped_notice(1, false);
         assert!(line.ends_with('\n'));
         assert!(
             line.contains("1 log line dropped: stderr was not being read"),

@@ -17,9 +17,10 @@ pub enum Flow {
     Drained,
     /// The writer would block; the rest waits.
     Blocked,
-    /// The writer failed for good (EPIPE, EBADF, EIO): what was queued is
-    /// counted as dropped (a queued drop notice among it counts as a line
-    /// too). The error itself has nowhere to go: it is stderr that failed.
+    /// The writer failed for good (EPIPE, EBADF, EIO, ENOSPC): what was
+    /// queued is counted as dropped (a queued drop notice by the lines it
+    /// stood for, not as one). The error itself has nowhere to go: it is
+    /// stderr that failed; the next notice says so.
     Failed,
 }
 
@@ -35,7 +36,26 @@ pub struct LineQueue {
     /// non-zero, no line was accepted since the first drop, so the gap is
     /// always at the tail.
     dropped: u64,
+    /// Some of `dropped` were lost to a failed write, not to a full queue.
+    lost_to_failure: bool,
+    /// Bytes ever appended and ever written: positions in the stream of
+    /// everything queued, which `buf` moves under.
+    appended: u64,
+    written: u64,
+    /// The drop notices queued and not yet written whole, oldest first:
+    /// where each ends in the stream, and how many lines it stands for, so
+    /// a failed write can count their lines back. At most
+    /// [`NOTICES_OUT`] (allocated up front); past that, drops go on
+    /// counting until the oldest is written.
+    notices_out: Vec<(u64, u64)>,
 }
+
+/// How many drop notices may wait in the queue at once.
+const NOTICES_OUT: usize = 8;
+
+/// How many lines a drop notice stands for, and whether any was lost to a
+/// failed write (else stderr was not being read).
+pub type Notice<'a> = &'a dyn Fn(u64, bool) -> String;
 
 impl LineQueue {
     /// An empty queue holding at most `cap` bytes, allocated now.
@@ -45,6 +65,10 @@ impl LineQueue {
             start: 0,
             cap,
             dropped: 0,
+            lost_to_failure: false,
+            appended: 0,
+            written: 0,
+            notices_out: Vec::with_capacity(NOTICES_OUT),
         }
     }
 
@@ -73,14 +97,15 @@ impl LineQueue {
     /// it does not fit. After a drop, the line is only taken together with
     /// the notice (`notice(count)`) in front of it, so the count always sits
     /// where the lines went missing.
-    pub fn push(&mut self, line: &[u8], notice: &dyn Fn(u64) -> String) {
+    pub fn push(&mut self, line: &[u8], notice: Notice) {
         if self.dropped > 0 {
-            let text = notice(self.dropped);
-            if self.fits(text.len() + line.len()) {
-                self.append(text.as_bytes());
-                self.append(line);
-                self.dropped = 0;
-                return;
+            if self.notices_out.len() < NOTICES_OUT {
+                let text = notice(self.dropped, self.lost_to_failure);
+                if self.fits(text.len() + line.len()) {
+                    self.append_notice(text.as_bytes());
+                    self.append(line);
+                    return;
+                }
             }
         } else if self.fits(line.len()) {
             self.append(line);
@@ -96,14 +121,13 @@ impl LineQueue {
     pub fn write_out(
         &mut self,
         write: &mut dyn FnMut(&[u8]) -> io::Result<usize>,
-        notice: &dyn Fn(u64) -> String,
+        notice: Notice,
     ) -> Flow {
         loop {
-            if self.dropped > 0 {
-                let text = notice(self.dropped);
+            if self.dropped > 0 && self.notices_out.len() < NOTICES_OUT {
+                let text = notice(self.dropped, self.lost_to_failure);
                 if self.fits(text.len()) {
-                    self.append(text.as_bytes());
-                    self.dropped = 0;
+                    self.append_notice(text.as_bytes());
                 }
             }
             if self.is_empty() {
@@ -115,20 +139,45 @@ impl LineQueue {
             match write(chunk) {
                 // write(2) returns 0 only for an empty buffer; never spin on it.
                 Ok(0) => return Flow::Blocked,
-                Ok(n) => self.start += n.min(chunk.len()),
+                Ok(n) => {
+                    let n = n.min(chunk.len());
+                    self.start += n;
+                    self.written += n as u64;
+                    let out = self
+                        .notices_out
+                        .iter()
+                        .take_while(|&&(end, _)| end <= self.written)
+                        .count();
+                    self.notices_out.drain(..out);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Blocked,
                 Err(_) => {
                     // Every pending line ends in a newline (a partly written
                     // one keeps its own), so newlines count the lines lost.
-                    let lost = self.pending().iter().filter(|&&b| b == b'\n').count();
-                    self.dropped += lost as u64;
+                    // A notice among them stands for its own count.
+                    let lines = self.pending().iter().filter(|&&b| b == b'\n').count() as u64;
+                    let notices = self.notices_out.len() as u64;
+                    let stood_for: u64 = self.notices_out.drain(..).map(|(_, n)| n).sum();
+                    let lost = lines.saturating_sub(notices) + stood_for;
+                    self.dropped += lost;
+                    self.lost_to_failure |= lost > 0;
+                    self.written = self.appended;
                     self.buf.clear();
                     self.start = 0;
                     return Flow::Failed;
                 }
             }
         }
+    }
+
+    /// Queues the notice for `dropped` lines (known to fit) and starts a
+    /// new count.
+    fn append_notice(&mut self, text: &[u8]) {
+        self.append(text);
+        self.notices_out.push((self.appended, self.dropped));
+        self.dropped = 0;
+        self.lost_to_failure = false;
     }
 
     fn fits(&self, n: usize) -> bool {
@@ -143,6 +192,7 @@ impl LineQueue {
             self.start = 0;
         }
         self.buf.extend_from_slice(bytes);
+        self.appended += bytes.len() as u64;
     }
 }
 
@@ -167,8 +217,12 @@ pub fn next_chunk(pending: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    fn notice(n: u64) -> String {
-        format!("dropped {n}\n")
+    fn notice(n: u64, failed: bool) -> String {
+        if failed {
+            format!("lost {n}\n")
+        } else {
+            format!("dropped {n}\n")
+        }
     }
 
     /// A writer that takes at most `room` bytes, then would block; records
@@ -351,7 +405,99 @@ mod tests {
         assert_eq!(q.dropped(), 2);
         let mut r = Reader::new(1000);
         flush(&mut q, &mut r);
-        assert_eq!(r.text(), "dropped 2\n");
+        assert_eq!(r.text(), "lost 2\n");
+    }
+
+    /// A queued notice that fails with the rest counts the lines it stood
+    /// for, not one: the count used to swing between 1 and 2 however many
+    /// lines a full disk took.
+    #[test]
+    fn a_notice_lost_to_a_failed_write_counts_its_lines_back() {
+        let mut q = LineQueue::with_capacity(20);
+        for i in 0..10 {
+            q.push(format!("line {i}\n").as_bytes(), &notice);
+        }
+        assert_eq!(q.dropped(), 8);
+        // The reader takes one line: the notice for 8 goes in behind the
+        // other.
+        let mut r = Reader::new(7);
+        flush(&mut q, &mut r);
+        assert_eq!(q.pending(), b"line 1\ndropped 8\n");
+        assert_eq!(q.dropped(), 0);
+        // Then every write fails: line 1 and the 8 are lost.
+        let fail = q.write_out(
+            &mut |_| Err(io::Error::from_raw_os_error(libc::ENOSPC)),
+            &notice,
+        );
+        assert!(matches!(fail, Flow::Failed));
+        assert_eq!(q.dropped(), 9);
+        // Two more lines fail the same way.
+        for i in 10..12 {
+            q.push(format!("line {i}\n").as_bytes(), &notice);
+            q.write_out(
+                &mut |_| Err(io::Error::from_raw_os_error(libc::ENOSPC)),
+                &notice,
+            );
+        }
+        assert_eq!(q.dropped(), 11);
+        // The disk has room again: one notice, in the failure's words.
+        q.push(b"back\n", &notice);
+        let mut r2 = Reader::new(1000);
+        flush(&mut q, &mut r2);
+        assert_eq!(r2.text(), "lost 11\nback\n");
+        // 1 written before + 11 counted + "back" = the 13 lines pushed.
+    }
+
+    #[test]
+    fn two_waiting_notices_lost_together_count_both() {
+        let mut q = LineQueue::with_capacity(40);
+        for i in 0..10 {
+            q.push(format!("line {i}\n").as_bytes(), &notice);
+        }
+        let mut r = Reader::new(7);
+        flush(&mut q, &mut r); // line 0 out, "dropped 5" in
+        for i in 10..13 {
+            q.push(format!("line {i}\n").as_bytes(), &notice);
+        }
+        let mut r2 = Reader::new(14);
+        flush(&mut q, &mut r2); // lines 1 and 2 out, "dropped 3" in
+        assert_eq!(q.pending(), b"line 3\nline 4\ndropped 5\ndropped 3\n");
+        q.write_out(
+            &mut |_| Err(io::Error::from_raw_os_error(libc::EIO)),
+            &notice,
+        );
+        // 3 written + 10 counted = the 13 pushed.
+        assert_eq!(q.dropped(), 10);
+    }
+
+    /// Notices and lines waiting together: whatever the reader takes, every
+    /// line pushed is written or counted once.
+    #[test]
+    fn notices_waiting_together_count_every_line_once() {
+        let mut q = LineQueue::with_capacity(24);
+        for i in 0..6 {
+            q.push(format!("line {i}\n").as_bytes(), &notice);
+        }
+        assert_eq!(q.dropped(), 3);
+        let mut r = Reader::new(7);
+        flush(&mut q, &mut r); // line 0 out; "dropped 3" in
+        for i in 6..9 {
+            q.push(format!("line {i}\n").as_bytes(), &notice);
+        }
+        let mut r2 = Reader::new(1000);
+        flush(&mut q, &mut r2);
+        q.push(b"end\n", &notice);
+        flush(&mut q, &mut r2);
+        let all = format!("{}{}", r.text(), r2.text());
+        let mut kept = 0;
+        let mut counted = 0;
+        for line in all.lines() {
+            match line.strip_prefix("dropped ") {
+                Some(n) => counted += n.parse::<u64>().unwrap(),
+                None => kept += 1,
+            }
+        }
+        assert_eq!(kept + counted, 10, "{all}");
     }
 
     #[test]
