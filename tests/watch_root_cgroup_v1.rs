@@ -212,6 +212,32 @@ fn root_v1_oom_kill_of_a_grandchild_is_logged_and_the_shell_code_passes() {
     out.has(out.one("child_exited"), "exited with code 3");
 }
 
+/// The OOM victim started after the watch's last look, so it is no
+/// candidate, and its zombie waits under a parent that never waits (the
+/// shell `exec`ed sleep). A candidate had exited on its own meanwhile:
+/// ward named that one ("most likely killed sleep"), the victim stayed a
+/// zombie in `ward status`. The zombie dead of SIGKILL comes first now.
+#[test]
+fn root_v1_an_oom_victim_left_a_zombie_is_named_not_a_process_that_exited() {
+    let Some((_serial, cg)) = case(
+        "root_v1_an_oom_victim_left_a_zombie_is_named_not_a_process_that_exited",
+        "oomzombie",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(64);
+    let s = script("sleep 2; $W hog 100 & exec sleep 4");
+    let out = ward_in(&cg, &["--watch-interval", "1s", "--", "sh", "-c", &s]);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    assert_eq!(cg.oom_kills(), 1, "the hog's kill\n{}", out.dump());
+    let oom = out.one("oom_kill");
+    out.has(oom, "most likely killed ward-workload (pid ");
+    out.has(oom, "a zombie killed by SIGKILL");
+    assert!(!oom.contains("killed sleep"), "{}", out.dump());
+    let report = out.one("exit_report");
+    assert!(!report.contains("killed sleep"), "{}", out.dump());
+}
+
 /// The shell of the cases below: a private tmpfs (ward runs in a mount
 /// namespace of its own, see `in_pid_namespace`) whose file the hog maps
 /// and fills until the OOM killer takes it. Its pages are shmem, which no

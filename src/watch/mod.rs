@@ -151,6 +151,8 @@ struct Sampling {
     errors_logged: bool,
     /// Processes alive at the last census: the OOM victim candidates.
     candidates: Vec<victims::Candidate>,
+    /// The zombies at the look that made the candidates.
+    known_zombies: victims::KnownZombies,
     /// A look at `/proc` skipped for want of memory was said (once a run).
     no_room_said: bool,
     /// The OOM counter's next look after a notification that found no
@@ -325,6 +327,7 @@ impl Observer {
                 buf,
                 errors_logged: false,
                 candidates: Vec::new(),
+                known_zombies: victims::KnownZombies::default(),
                 no_room_said: false,
                 code_locked: None,
                 oom_recheck: None,
@@ -1061,33 +1064,44 @@ impl Sampling {
     fn rise_findings(&mut self, kills: u64) -> victims::RiseFindings {
         let started = Instant::now();
         let mut findings;
-        let mut survivors: Option<Vec<i32>> = None;
+        let mut first: Option<(Vec<i32>, Vec<i32>)> = None;
         loop {
             self.sampler.census(Instant::now(), &mut self.snap);
             let table = self.sampler.table();
             findings = victims::compare(&self.candidates, |c| victims::alive_in(table, c));
-            if survivors.is_none() {
+            if first.is_none() {
                 // Survivors from the first look after the rise: the kernel
                 // queues the victim's SIGKILL before it counts the kill, so
                 // a process alive then, with no SIGKILL pending and not
-                // exiting, was not this rise's victim.
-                survivors = Some(self.first_look_survivors());
+                // exiting, was not this rise's victim. The others are dying.
+                first = Some(self.first_look_survivors());
             }
-            if findings.gone.len() as u64 >= kills || started.elapsed() >= RISE_LOOK_FOR {
+            // A dying process (maybe started since the last look, so no
+            // candidate) may be the victim: wait for it too, though others
+            // are gone (one may have exited on its own).
+            let dying = first.as_ref().is_some_and(|(_, dying)| {
+                let table = self.sampler.table();
+                dying
+                    .iter()
+                    .any(|&pid| table.get(pid).is_some_and(|e| !e.is_zombie()))
+            });
+            if (findings.gone.len() as u64 >= kills && !dying) || started.elapsed() >= RISE_LOOK_FOR
+            {
                 break;
             }
             std::thread::sleep(RISE_LOOK_EVERY);
         }
-        findings.survivors = survivors.unwrap_or_default();
-        if (findings.gone.len() as u64) < kills
-            && let Some(mut z) = sigkilled_zombie(self.sampler.proc_root(), self.sampler.table())
-            && !findings.gone.iter().any(|g| g.pid == z.pid)
-        {
-            // Not a candidate (started since the last look), but a zombie
-            // killed by SIGKILL right now.
-            z.evidence = victims::evidence::SIGKILL_ZOMBIE;
-            findings.survivors.retain(|p| *p != z.pid);
-            findings.gone.push(z);
+        findings.survivors = first.map(|(survivors, _)| survivors).unwrap_or_default();
+        let enough = findings.gone.len() as u64 >= kills;
+        for z in sigkilled_zombies(
+            self.sampler.proc_root(),
+            self.sampler.table(),
+            &self.known_zombies,
+            !enough,
+        ) {
+            // Dead of SIGKILL since the last look: the likeliest victim,
+            // before any process merely gone (it may have exited on its own).
+            victims::put_first(&mut findings, z);
         }
         // The next rise compares with the processes alive now.
         self.refresh_candidates(false);
@@ -1095,27 +1109,34 @@ impl Sampling {
     }
 
     /// Live processes of the last census that are neither exiting nor
-    /// holding a pending SIGKILL (two small reads each, bounded).
-    fn first_look_survivors(&self) -> Vec<i32> {
+    /// holding a pending SIGKILL, and those that are (two small reads each,
+    /// bounded).
+    fn first_look_survivors(&self) -> (Vec<i32>, Vec<i32>) {
         let me = self.sampler.self_pid();
         let root = self.sampler.proc_root();
-        self.sampler
+        let mut survivors = Vec::new();
+        let mut dying = Vec::new();
+        for e in self
+            .sampler
             .table()
             .selected()
             .filter(|e| !e.is_zombie() && e.pid != me)
             .take(SURVIVOR_CHECKS)
-            .filter(|e| {
-                let dir = root.join(e.pid.to_string());
-                let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-                let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-                // Unreadable (gone meanwhile) is no survivor either.
-                !stat.is_empty()
-                    && !status.is_empty()
-                    && !victims::stat_exiting(&stat)
-                    && !victims::status_sigkill_pending(&status)
-            })
-            .map(|e| e.pid)
-            .collect()
+        {
+            let dir = root.join(e.pid.to_string());
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+            // Unreadable (gone meanwhile) is no survivor either.
+            if stat.is_empty() || status.is_empty() {
+                continue;
+            }
+            if victims::stat_exiting(&stat) || victims::status_sigkill_pending(&status) {
+                dying.push(e.pid);
+            } else {
+                survivors.push(e.pid);
+            }
+        }
+        (survivors, dying)
     }
 
     /// Candidates from the last census; with `scores`, the largest few get
@@ -1132,6 +1153,7 @@ impl Sampling {
             }
         }
         self.candidates = c;
+        self.known_zombies = victims::KnownZombies::of(self.sampler.table());
     }
 
     /// What the main process is called now, by the census just taken: a
@@ -1500,26 +1522,56 @@ fn misplaced(cg: &Cgroups) -> Option<&'static str> {
         .map(|(name, _)| name)
 }
 
-/// A zombie killed by SIGKILL, from `/proc/PID/stat`'s last field, the
-/// wait status (Linux 3.5+). Looks only at the zombies of the census just
-/// taken, in ward's scope (a subreaper's `/proc` is the host's): only run
-/// on an OOM kill.
-fn sigkilled_zombie(proc_root: &Path, table: &crate::procs::ProcTable) -> Option<OomVictim> {
-    for pid in table.selected().filter(|e| e.is_zombie()).map(|e| e.pid) {
-        let Ok(stat) = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")) else {
+/// At most this many zombies' `stat` files are read after one rise.
+const ZOMBIE_READS: usize = 64;
+
+/// Zombies killed by SIGKILL since the last look (not `known` then), from
+/// `/proc/PID/stat`'s last field, the wait status (Linux 3.5+). Looks only
+/// at the zombies of the census just taken, in ward's scope (a subreaper's
+/// `/proc` is the host's): only run on an OOM kill. With `any_one`, when
+/// there were too many zombies at the last look to tell new from old and
+/// none is found new, the first zombie dead of SIGKILL is taken, as a last
+/// resort.
+fn sigkilled_zombies(
+    proc_root: &Path,
+    table: &crate::procs::ProcTable,
+    known: &victims::KnownZombies,
+    any_one: bool,
+) -> Vec<OomVictim> {
+    let mut found = Vec::new();
+    let mut fallback = None;
+    for e in table
+        .selected()
+        .filter(|e| e.is_zombie())
+        .take(ZOMBIE_READS)
+    {
+        let new = known.is_new(e.pid, e.starttime);
+        if !new && (!any_one || known.complete() || fallback.is_some()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(proc_root.join(e.pid.to_string()).join("stat"))
+        else {
             continue;
         };
         if let Some(name) = sigkilled_zombie_name(&stat) {
-            return Some(OomVictim {
-                pid,
+            let victim = OomVictim {
+                pid: e.pid,
                 name: Some(name),
                 certain: false,
                 evidence: victims::evidence::SIGKILL_ZOMBIE,
                 oom_score: None,
-            });
+            };
+            if new {
+                found.push(victim);
+            } else {
+                fallback = Some(victim);
+            }
         }
     }
-    None
+    if found.is_empty() {
+        found.extend(fallback);
+    }
+    found
 }
 
 /// The command name if this `/proc/PID/stat` text is a zombie whose wait
@@ -1976,11 +2028,17 @@ mod tests {
             table.select(crate::procs::Scope::DescendantsOf(1));
         };
         scan(&mut table);
-        assert!(sigkilled_zombie(t.path(), &table).is_none());
+        let known = victims::KnownZombies::of(&table);
+        assert!(sigkilled_zombies(t.path(), &table, &known, true).is_empty());
         t.raw(20, &format!("20 (mine) Z 10 20 20 0 -1 4194560{tail} 9"));
         scan(&mut table);
-        let z = sigkilled_zombie(t.path(), &table).expect("ward's own");
-        assert_eq!((z.pid, z.name.as_deref()), (20, Some("mine")));
+        let z = sigkilled_zombies(t.path(), &table, &known, false);
+        assert_eq!(z.len(), 1, "new since the look: {z:?}");
+        assert_eq!((z[0].pid, z[0].name.as_deref()), (20, Some("mine")));
+        // Known at the look: old, never taken.
+        let known = victims::KnownZombies::of(&table);
+        assert!(sigkilled_zombies(t.path(), &table, &known, false).is_empty());
+        assert!(sigkilled_zombies(t.path(), &table, &known, true).is_empty());
     }
 
     #[test]

@@ -88,6 +88,61 @@ pub fn candidates(table: &ProcTable, self_pid: i32) -> Vec<Candidate> {
     out
 }
 
+/// At most this many zombies are remembered from a look (16 bytes each).
+pub const MAX_KNOWN_ZOMBIES: usize = 256;
+
+/// The zombies at the watch's last look, by pid and start time: a zombie
+/// killed by SIGKILL that is not among them died since, and is the OOM
+/// victim's likeliest trace; one that is was dead before (a `kill -9`ed
+/// process its parent never waited for).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KnownZombies {
+    ids: Vec<(i32, u64)>,
+    /// False when there were more than [`MAX_KNOWN_ZOMBIES`]: a zombie
+    /// not listed may then be an old one.
+    complete: bool,
+}
+
+impl KnownZombies {
+    /// The selected zombies of `table`.
+    pub fn of(table: &ProcTable) -> KnownZombies {
+        let mut ids = Vec::new();
+        let mut complete = true;
+        for e in table.selected().filter(|e| e.is_zombie()) {
+            if ids.len() == MAX_KNOWN_ZOMBIES {
+                complete = false;
+                break;
+            }
+            ids.push((e.pid, e.starttime));
+        }
+        KnownZombies { ids, complete }
+    }
+
+    /// False when there were too many zombies at the look to list them all.
+    pub fn complete(&self) -> bool {
+        self.complete
+    }
+
+    /// True when this zombie is known to have died since the look.
+    pub fn is_new(&self, pid: i32, starttime: u64) -> bool {
+        self.complete && !self.ids.contains(&(pid, starttime))
+    }
+}
+
+/// Puts `zombie`, a process found dead of SIGKILL since the last look, in
+/// front of `findings.gone` (replacing its entry there as a candidate that
+/// vanished, whose cause of death was unknown), and out of the survivors.
+pub fn put_first(findings: &mut RiseFindings, mut zombie: OomVictim) {
+    zombie.evidence = evidence::SIGKILL_ZOMBIE;
+    if let Some(i) = findings.gone.iter().position(|g| g.pid == zombie.pid) {
+        let known = findings.gone.remove(i);
+        zombie.name = known.name.or(zombie.name);
+        zombie.oom_score = known.oom_score.or(zombie.oom_score);
+    }
+    findings.survivors.retain(|p| *p != zombie.pid);
+    findings.gone.insert(0, zombie);
+}
+
 /// True when `c` is still alive in `table` (same pid and start time, not a zombie).
 pub fn alive_in(table: &ProcTable, c: &Candidate) -> bool {
     table
@@ -124,8 +179,9 @@ pub fn compare(before: &[Candidate], alive: impl Fn(&Candidate) -> bool) -> Rise
 }
 
 /// Of `gone`, the `kills` the OOM killer most likely took: all of them when
-/// no more vanished than were killed, else the largest `oom_score` (then
-/// RSS order, which `gone` is in), because that is how the kernel chooses.
+/// no more vanished than were killed, else those found dead of SIGKILL
+/// first, then the largest `oom_score` (then RSS order, which `gone` is
+/// in), because that is how the kernel chooses.
 pub fn choose(mut gone: Vec<OomVictim>, kills: u64) -> Vec<OomVictim> {
     let kills = kills as usize;
     if gone.len() <= kills {
@@ -133,11 +189,16 @@ pub fn choose(mut gone: Vec<OomVictim>, kills: u64) -> Vec<OomVictim> {
     }
     // Stable: equal (or unknown) scores keep RSS order.
     crate::rank::sort(&mut gone, |v| {
-        (crate::rank::desc(v.oom_score.unwrap_or(0).into()), 0)
+        (
+            u64::from(v.evidence != evidence::SIGKILL_ZOMBIE),
+            crate::rank::desc(v.oom_score.unwrap_or(0).into()),
+        )
     });
     gone.truncate(kills);
     for v in &mut gone {
-        v.evidence = evidence::LARGEST_GONE;
+        if v.evidence != evidence::SIGKILL_ZOMBIE {
+            v.evidence = evidence::LARGEST_GONE;
+        }
     }
     gone
 }
@@ -219,6 +280,66 @@ mod tests {
         assert_eq!(chosen[0].name.as_deref(), Some("big"));
         assert_eq!(chosen[0].evidence, evidence::LARGEST_GONE);
         assert_eq!(choose(gone, 2).len(), 2);
+    }
+
+    /// A process that exited on its own since the last look is gone too;
+    /// the one found dead of SIGKILL is the one named (it was the other
+    /// way round: "most likely killed sleep", which had exited normally).
+    #[test]
+    fn a_zombie_dead_of_sigkill_comes_before_a_process_merely_gone() {
+        let mut f = compare(&[cand(5, 1, "sleep", Some(600))], |_| false);
+        let hog = OomVictim {
+            pid: 9,
+            name: Some("hog".into()),
+            certain: false,
+            evidence: evidence::GONE,
+            oom_score: None,
+        };
+        f.survivors = vec![2, 9];
+        put_first(&mut f, hog);
+        assert_eq!(f.survivors, [2]);
+        let chosen = choose(f.gone.clone(), 1);
+        assert_eq!(chosen[0].name.as_deref(), Some("hog"));
+        assert_eq!(chosen[0].evidence, evidence::SIGKILL_ZOMBIE);
+        assert_eq!(choose(f.gone.clone(), 2).len(), 2);
+        // A candidate that turned into such a zombie keeps its score and name.
+        let mut g = compare(&[cand(7, 1, "java", Some(990))], |_| false);
+        let z = OomVictim {
+            pid: 7,
+            name: None,
+            certain: false,
+            evidence: evidence::GONE,
+            oom_score: None,
+        };
+        put_first(&mut g, z);
+        assert_eq!(g.gone.len(), 1);
+        assert_eq!(g.gone[0].name.as_deref(), Some("java"));
+        assert_eq!(g.gone[0].oom_score, Some(990));
+        assert_eq!(g.gone[0].evidence, evidence::SIGKILL_ZOMBIE);
+    }
+
+    #[test]
+    fn zombies_known_at_the_look_are_not_new_and_too_many_make_none_new() {
+        let t = crate::procs::fixture::FakeProc::new("known-zombies", "100.0");
+        t.process(1, "ward", 'S', 0, 1, 0, 1)
+            .process(10, "app", 'S', 1, 1, 0, 1)
+            .process(11, "old", 'Z', 10, 1, 0, 1);
+        let mut table = ProcTable::new();
+        table.scan(t.path()).unwrap();
+        table.select(crate::procs::Scope::DescendantsOf(1));
+        let known = KnownZombies::of(&table);
+        let start = |pid| table.get(pid).unwrap().starttime;
+        assert!(!known.is_new(11, start(11)));
+        assert!(known.is_new(12, 5));
+        assert!(
+            known.is_new(11, start(11) + 1),
+            "a reused pid is another process"
+        );
+        let full = KnownZombies {
+            ids: vec![(1, 1); MAX_KNOWN_ZOMBIES],
+            complete: false,
+        };
+        assert!(!full.is_new(12, 5));
     }
 
     #[test]
