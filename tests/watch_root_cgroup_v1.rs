@@ -497,6 +497,36 @@ fn root_v1_cpu_throttled_under_a_tenth_of_a_core() {
     assert!(used <= 0.2, "using {used} cores under a 0.1 quota: {th}");
 }
 
+/// ECS puts the task's CPU quota on the task's group, above the
+/// containers'. A group without a quota of its own counts no periods, so
+/// ward, reading its own `cpu.stat`, never saw its processes throttled at
+/// the ancestor's quota (0 of 117 periods, against 107 in the ancestor's).
+#[test]
+fn root_v1_throttling_at_an_ancestors_quota_is_seen() {
+    let Some((_serial, cg)) = case(
+        "root_v1_throttling_at_an_ancestors_quota_is_seen",
+        "throttleup",
+    ) else {
+        return;
+    };
+    cg.set("cpu", "cpu.cfs_period_us", "100000");
+    cg.set("cpu", "cpu.cfs_quota_us", "10000");
+    let inner = cg.child("inner");
+    let w = workload();
+    let mut cmd = ward_pid1(["--watch-interval", "500ms", "--", w, "busy", "4"]);
+    inner.wrap(&mut cmd);
+    let out = run(cmd, GUARD);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.has(
+        out.one("watching"),
+        "cpu 0.1 cores (set on ancestor cgroup ",
+    );
+    let th = out.one("cpu_throttled");
+    out.has(th, "(limit 0.1 cores (set on ancestor cgroup ");
+    let pct = number_before(th, "% of scheduler periods");
+    assert!((20.0..=100.0).contains(&pct), "{pct}%: {th}");
+}
+
 #[test]
 fn root_v1_a_child_refused_at_the_pids_limit_still_gets_an_exit_report() {
     let Some((_serial, cg)) = case(

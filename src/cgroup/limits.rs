@@ -343,6 +343,19 @@ fn cpu_quota(g: &Group, buf: &mut String) -> Option<(f64, LimitSource)> {
     best
 }
 
+/// The directory whose `cpu.stat` counts the throttling that matters: the
+/// ancestor's whose quota is the smallest, when it is not ward's own group
+/// (a child without a quota of its own counts no periods at all, while its
+/// processes are throttled at the ancestor's: ECS puts the task's quota on
+/// `/ecs/<task>` above the containers). `None`: ward's own.
+pub(crate) fn throttled_at(g: &Group) -> Option<PathBuf> {
+    let mut buf = String::new();
+    match cpu_quota(g, &mut buf)? {
+        (_, LimitSource::Ancestor { path: Some(dir) }) => Some(dir),
+        _ => None,
+    }
+}
+
 /// CPUs in the group's effective cpuset. The effective set already reflects the
 /// ancestors, so no walk is needed.
 fn cpuset_count(g: &Group, buf: &mut String) -> Option<u32> {
@@ -459,6 +472,32 @@ mod tests {
         std::fs::remove_file(kernel.join("pid_max")).unwrap();
         assert_eq!(host_tasks(&roots, &mut buf), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// v2: the quota in force on an ancestor makes its `cpu.stat` the one
+    /// that counts throttling; the own group's quota, or none, leaves it.
+    #[test]
+    fn throttling_is_read_where_the_smallest_quota_is() {
+        let root = std::env::temp_dir().join(format!("ward-throttled-at-{}", std::process::id()));
+        let (up, own) = (root.join("task"), root.join("task/ctr"));
+        std::fs::create_dir_all(&own).unwrap();
+        let g = Group {
+            version: Version::V2,
+            dir: own.clone(),
+            mount_point: root.clone(),
+            cgroup_path: "/task/ctr".into(),
+            placement: crate::cgroup::resolve::Placement::Exact,
+            read_only: false,
+        };
+        std::fs::write(own.join("cpu.max"), "max 100000\n").unwrap();
+        std::fs::write(up.join("cpu.max"), "50000 100000\n").unwrap();
+        assert_eq!(throttled_at(&g), Some(up.clone()));
+        std::fs::write(own.join("cpu.max"), "20000 100000\n").unwrap();
+        assert_eq!(throttled_at(&g), None, "ward's own quota is smaller");
+        std::fs::write(up.join("cpu.max"), "max 100000\n").unwrap();
+        std::fs::write(own.join("cpu.max"), "max 100000\n").unwrap();
+        assert_eq!(throttled_at(&g), None, "no quota anywhere");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

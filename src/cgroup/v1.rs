@@ -46,7 +46,6 @@ pub(crate) fn files(r: &Cgroups) -> Vec<(V1File, PathBuf)> {
         ],
     );
     add(&r.cpuacct, &[(V1File::CpuacctUsage, "cpuacct.usage")]);
-    add(&r.cpu, &[(V1File::CpuStat, "cpu.stat")]);
     add(
         &r.pids,
         &[
@@ -55,6 +54,11 @@ pub(crate) fn files(r: &Cgroups) -> Vec<(V1File, PathBuf)> {
             (V1File::PidsEvents, "pids.events"),
         ],
     );
+    // Throttling where the quota in force is (usage is cpuacct's).
+    if let Some(g) = &r.cpu {
+        let dir = super::limits::throttled_at(g).unwrap_or_else(|| g.dir.clone());
+        files.push((V1File::CpuStat, dir.join("cpu.stat")));
+    }
     files
 }
 

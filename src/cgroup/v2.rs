@@ -18,6 +18,8 @@ pub(crate) enum V2File {
     MemStat,
     MemEvents,
     CpuStat,
+    /// The throttling fields of an ancestor's `cpu.stat`, whose quota is in force.
+    CpuThrottle,
     PidsCurrent,
     PidsMax,
     PidsEvents,
@@ -52,6 +54,10 @@ pub(crate) fn files(r: &Cgroups) -> Vec<(V2File, PathBuf)> {
             (V2File::PidsEvents, "pids.events"),
         ],
     );
+    // Throttling where the quota in force is, read after ward's own.
+    if let Some(dir) = r.cpu.as_ref().and_then(super::limits::throttled_at) {
+        files.push((V2File::CpuThrottle, dir.join("cpu.stat")));
+    }
     files
 }
 
@@ -99,6 +105,16 @@ pub(crate) fn apply(f: V2File, text: &str, out: &mut CgroupSample) -> bool {
                 _ => {}
             });
             c.usage_usec.is_some()
+        }
+        V2File::CpuThrottle => {
+            let c = &mut out.cpu;
+            parse::flat_keyed(text, |k, v| match k {
+                "nr_periods" => c.nr_periods = Some(v),
+                "nr_throttled" => c.nr_throttled = Some(v),
+                "throttled_usec" => c.throttled_usec = Some(v),
+                _ => {}
+            });
+            c.nr_periods.is_some()
         }
         V2File::PidsCurrent => pids::apply_current(text, &mut out.pids),
         V2File::PidsMax => pids::apply_max(text, &mut out.pids),

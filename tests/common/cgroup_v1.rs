@@ -65,6 +65,24 @@ impl CgroupV1 {
         groups
     }
 
+    /// A group `name` inside this one under every controller (dropped
+    /// before it, as any value declared after it is).
+    pub fn child(&self, name: &str) -> CgroupV1 {
+        let dirs: Vec<(String, PathBuf)> = self
+            .dirs
+            .iter()
+            .map(|(c, d)| (c.clone(), d.join(name)))
+            .collect();
+        let groups = CgroupV1 {
+            dirs,
+            holders: Vec::new(),
+        };
+        for d in groups.unique() {
+            std::fs::create_dir(d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+        }
+        groups
+    }
+
     /// Each directory once.
     fn unique(&self) -> Vec<&Path> {
         let mut out: Vec<&Path> = Vec::new();
