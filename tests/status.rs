@@ -162,6 +162,43 @@ fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
 }
 
 #[test]
+fn status_escapes_a_process_name_that_holds_terminal_sequences() {
+    if !require_root("status_escapes_names") {
+        return;
+    }
+    // The shell names itself "clear the screen, set the window title" (any
+    // process may write its /proc/self/comm), then waits on a child.
+    let script = r#"printf '\033[2J\033]0;pwned\007' > /proc/self/comm; sleep 60; :"#;
+    let p = Proc::start(
+        ward_pid1(["--watch-interval", "200ms", "--", "/bin/sh", "-c", script]),
+        T,
+    );
+    let ward_pid = p.ward_pid();
+    let out = status_until(ward_pid, &[], |o| o.stdout.contains("pwned"));
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = &out.stdout;
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "a raw control character reached the terminal:\n{text:?}"
+    );
+    assert!(
+        text.contains(r"[\x1b[2J\x1b]0;pwned\x07] /bin/sh -c printf"),
+        "{text}"
+    );
+    // --json keeps the name as it is; JSON escapes it.
+    let out = status_in(ward_pid, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json parses");
+    let shown = v["tree"]["processes"].as_array().unwrap().iter().any(|p| {
+        p["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("[\u{1b}[2J\u{1b}]0;pwned\u{7}]")
+    });
+    assert!(shown, "{}", out.stdout);
+    drop(p);
+}
+
+#[test]
 fn status_exit_codes() {
     // Bad usage: 2, one line.
     let out = run(ward_plain(["status", "--bogus"]), T);

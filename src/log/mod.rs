@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-pub use render::{render, rfc3339};
+pub use render::{push_escaped, render, rfc3339};
 pub use sink::{Backlog, QUEUE_BYTES, backlog};
 
 /// How important an event is; `-v`/`-q` move the threshold.

@@ -92,7 +92,10 @@ pub fn render(
 ///
 /// The text between control characters is copied a run at a time (a
 /// char-by-char push cost about 60 instructions a character, on every line).
-fn push_escaped(line: &mut String, msg: &str) {
+///
+/// `ward status` prints what it did not write itself (process names, what
+/// ward served) through this rule too, so both spell an escape alike.
+pub fn push_escaped(line: &mut String, msg: &str) {
     let mut run = 0;
     for (i, c) in msg.char_indices() {
         if !c.is_control() {

@@ -19,7 +19,7 @@ pub fn render(doc: &StatusDoc) -> String {
         None => {
             // ward near a limit holds its server back (watch::STATUS_HEADROOM):
             // say so, since that is when status is wanted most.
-            let why = doc.history_unavailable.as_deref().unwrap_or("no answer");
+            let why = outside(doc.history_unavailable.as_deref().unwrap_or("no answer"));
             let held_back = format!(
                 "ward holds its status server back while fewer than {} tasks or {} of \
                  memory are left under the container's limits",
@@ -34,10 +34,11 @@ pub fn render(doc: &StatusDoc) -> String {
                 ),
                 Some(other) => write!(
                     out,
-                    "PID 1 is {other}, not ward. If it is another init (tini, dumb-init, \
+                    "PID 1 is {}, not ward. If it is another init (tini, dumb-init, \
                      docker-init), it reaps orphans but nothing reports why the container died; \
                      if not, nothing reaps them either. Run ward as PID 1 (ENTRYPOINT \
-                     [\"/ward\", \"--\"])."
+                     [\"/ward\", \"--\"]).",
+                    outside(other)
                 ),
                 None => write!(out, "PID 1 is not ward, or {held_back}."),
             };
@@ -63,7 +64,7 @@ pub fn render(doc: &StatusDoc) -> String {
         history(&mut out, live);
     }
     for e in &doc.errors {
-        let _ = writeln!(out, "note: {e}");
+        let _ = writeln!(out, "note: {}", outside(e));
     }
     out
 }
@@ -94,7 +95,7 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
     let _ = write!(
         out,
         "ward {}, {role}, up {}",
-        w.version,
+        outside(&w.version),
         secs_words(w.uptime_s)
     );
     if let Some(m) = w.main_pid {
@@ -160,7 +161,7 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
         let _ = writeln!(
             out,
             "STOPPING: {} received at +{}, {} ago",
-            s.signal,
+            outside(&s.signal),
             secs_words(s.at_s),
             secs_words((w.uptime_s - s.at_s).max(0.0))
         );
@@ -173,7 +174,7 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
     } else {
         "read now"
     };
-    let cg = c.cgroup.as_deref().unwrap_or("none");
+    let cg = outside(c.cgroup.as_deref().unwrap_or("none"));
     let _ = writeln!(out, "Limits and usage (cgroup {cg}, {from})");
 
     // Memory: the working set against the limit, then what it is made of.
@@ -194,7 +195,7 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
                 bytes(u),
                 bytes(l.value as u64),
                 m.ratio.map_or("?".into(), pct),
-                l.source
+                outside(&l.source)
             );
         }
         (Some(u), None) => {
@@ -205,7 +206,7 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
                 out,
                 "usage unknown; limit {} ({})",
                 bytes(l.value as u64),
-                l.source
+                outside(&l.source)
             );
         }
         (None, None) => out.push_str("unknown"),
@@ -233,7 +234,12 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
     let _ = write!(out, "  cpu       ");
     match &c.limits.cpu_cores {
         Some(l) => {
-            let _ = write!(out, "limit {} cores ({})", cores(l.value), l.source);
+            let _ = write!(
+                out,
+                "limit {} cores ({})",
+                cores(l.value),
+                outside(&l.source)
+            );
         }
         None => out.push_str("limit unknown"),
     }
@@ -287,7 +293,7 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
                 "{n} of {} ({}); limit: {}",
                 l.value as u64,
                 p.ratio.map_or("?".into(), pct),
-                l.source
+                outside(&l.source)
             );
         }
         (Some(n), None) => {
@@ -297,7 +303,8 @@ fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
             let _ = write!(
                 out,
                 "count unknown; limit {} ({})",
-                l.value as u64, l.source
+                l.value as u64,
+                outside(&l.source)
             );
         }
         (None, None) => out.push_str("unknown"),
@@ -354,7 +361,7 @@ fn tree(out: &mut String, t: &Tree) {
             age_words(row.age_s),
             bytes(row.rss_bytes),
             format!("{}s", Fixed(row.cpu_s, 1)),
-            row.command
+            outside(&row.command)
         );
         for g in t.zombies.iter().filter(|g| g.parent_pid == row.pid) {
             let _ = writeln!(
@@ -367,7 +374,7 @@ fn tree(out: &mut String, t: &Tree) {
                 "",
                 g.count,
                 if g.count == 1 { "" } else { "s" },
-                g.names.join(", "),
+                outside(&g.names.join(", ")),
                 if g.reapable {
                     " (ward reaps these)"
                 } else {
@@ -390,13 +397,13 @@ fn tree(out: &mut String, t: &Tree) {
             out,
             "  {} zombie(s) [{}] of pid {} (not listed)",
             g.count,
-            g.names.join(", "),
+            outside(&g.names.join(", ")),
             g.parent_pid
         );
     }
     for g in t.zombies.iter().filter(|g| !g.reapable) {
-        let name = g.parent_name.as_deref().unwrap_or("?");
-        if g.parent_pid == 1 && name == "ward" {
+        let raw_name = g.parent_name.as_deref().unwrap_or("?");
+        if g.parent_pid == 1 && raw_name == "ward" {
             // ward itself, not answering (the screen's first line says so).
             let _ = writeln!(
                 out,
@@ -408,6 +415,7 @@ fn tree(out: &mut String, t: &Tree) {
             );
             continue;
         }
+        let name = outside(raw_name);
         if g.parent_pid == 1 {
             // The parent is the init itself: no init is left to reap them.
             let _ = writeln!(
@@ -442,19 +450,28 @@ fn history(out: &mut String, live: &LiveDoc) {
         if live.active_warnings.is_empty() {
             String::new()
         } else {
-            format!(", active now: {}", live.active_warnings.join(", "))
+            format!(
+                ", active now: {}",
+                outside(&live.active_warnings.join(", "))
+            )
         }
     );
     if live.warnings_total > live.warnings.len() as u64 {
         let _ = writeln!(out, "  (the latest {} shown)", live.warnings.len());
     }
     for w in &live.warnings {
-        let _ = writeln!(out, "  +{:<8} {}: {}", secs_words(w.at_s), w.key, w.msg);
+        let _ = writeln!(
+            out,
+            "  +{:<8} {}: {}",
+            secs_words(w.at_s),
+            outside(&w.key),
+            outside(&w.msg)
+        );
     }
     let _ = writeln!(out, "OOM kills: {}", live.oom_kills_total);
     for k in &live.oom_kills {
         let victim = match (&k.victim_name, k.victim_pid) {
-            (Some(n), Some(p)) => format!("{n} (pid {p})"),
+            (Some(n), Some(p)) => format!("{} (pid {p})", outside(n)),
             (None, Some(p)) => format!("pid {p}"),
             _ => "a process ward could not name".into(),
         };
@@ -484,6 +501,19 @@ fn history(out: &mut String, live: &LiveDoc) {
         }
         let _ = writeln!(out, ", unreaped zombies {}", live.peaks.unreaped_zombies);
     }
+}
+
+/// Text `ward status` did not write itself (a process name, what ward
+/// served, an error), with control characters escaped by the rule of ward's
+/// log: any process can write ESC sequences to its `/proc/self/comm`, and
+/// printed raw they would clear or rewrite the terminal of whoever runs
+/// `docker exec ... ward status`, or add lines that seem to be ward's. The
+/// command line is escaped already (`tree::cmdline_words`) and holds no
+/// control character, so escaping a whole row's command is safe.
+fn outside(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    crate::log::push_escaped(&mut out, text);
+    out
 }
 
 /// `45s`, `12m03s`, `3h04m`, `2d05h`.
@@ -884,6 +914,62 @@ mod tests {
                 "3 orphans reaped\nCODE NOT LOCKED in memory under this memory limit: a second \
                  OOM kill may follow one that frees nothing (see the code_not_locked line)\n\n"
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn names_from_outside_cannot_drive_the_terminal() {
+        // Any process can write ESC sequences to /proc/self/comm: clear the
+        // screen, set the window title, or start a line that seems ward's.
+        const EVIL: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\nward ok\u{9b}1m";
+        const SHOWN: &str = "\\x1b[2J\\x1b]0;pwned\\x07\\nward ok\\u{9b}1m";
+        let mut doc = sample_doc();
+        let tree = doc.tree.as_mut().unwrap();
+        tree.processes[2].command = format!("[{EVIL}] worker");
+        tree.zombies[0].names = vec![EVIL.into()];
+        tree.zombies[0].parent_name = Some(EVIL.into());
+        tree.zombies.push(ZombieGroup {
+            parent_pid: 77,
+            parent_name: None,
+            ..tree.zombies[0].clone()
+        });
+        let live = doc.live.as_mut().unwrap();
+        live.warnings[0].msg = format!("5 zombies wait under {EVIL} (pid 9)");
+        live.oom_kills[0].victim_name = Some(EVIL.into());
+        live.oom_kills[0].certain = false;
+        let text = render(&doc);
+        let bad: Vec<char> = text
+            .chars()
+            .filter(|&c| c.is_control() && c != '\n')
+            .collect();
+        assert!(bad.is_empty(), "raw {bad:?} in:\n{text}");
+        assert!(!text.contains("\nward ok"), "{text}");
+        for want in [
+            format!("  [{SHOWN}] worker\n"),
+            format!("5 zombies [{SHOWN}] NOT REAPED"),
+            format!("5 zombie(s) [{SHOWN}] of pid 77 (not listed)"),
+            format!("hint: {SHOWN} (pid 9) holds 5 exited children"),
+            format!("fix {SHOWN} to wait()"),
+            format!("zombies_unreaped: 5 zombies wait under {SHOWN} (pid 9)\n"),
+            format!("OOM killer most likely killed {SHOWN} (pid 12)"),
+        ] {
+            assert!(text.contains(&want), "missing {want:?} in:\n{text}");
+        }
+        // PID 1's name in the words said without ward (up to the first `]`
+        // of its `[name]`), and PID 1 as the parent.
+        doc.live = None;
+        let tree = doc.tree.as_mut().unwrap();
+        tree.processes[0].command = "[\u{1b}[2Jsh\u{7}] /bin/sh /entrypoint.sh".into();
+        tree.zombies[0].parent_pid = 1;
+        let text = render(&doc);
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+        assert!(
+            text.contains("PID 1 is \\x1b[2Jsh\\x07, not ward."),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("hint: {SHOWN} is PID 1 and holds")),
             "{text}"
         );
     }
