@@ -199,6 +199,43 @@ fn status_escapes_a_process_name_that_holds_terminal_sequences() {
 }
 
 #[test]
+fn status_lists_a_process_whose_name_is_not_utf8() {
+    if !require_root("status_non_utf8_name") {
+        return;
+    }
+    // A Latin-1 name (0xe9, "é"). Before, reading its stat as a String
+    // failed and the process was left out of both the text and --json.
+    let script = r#"printf 'caf\351' > /proc/self/comm; sleep 60; :"#;
+    let p = Proc::start(
+        ward_pid1(["--watch-interval", "200ms", "--", "/bin/sh", "-c", script]),
+        T,
+    );
+    let ward_pid = p.ward_pid();
+    let out = status_until(ward_pid, &[], |o| o.stdout.contains("sleep 60"));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("[caf\u{fffd}] /bin/sh -c printf"),
+        "{}",
+        out.stdout
+    );
+    let out = status_in(ward_pid, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json parses");
+    let commands: Vec<&str> = v["tree"]["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["command"].as_str().unwrap())
+        .collect();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("[caf\u{fffd}] /bin/sh")),
+        "{commands:?}"
+    );
+    drop(p);
+}
+
+#[test]
 fn status_exit_codes() {
     // Bad usage: 2, one line.
     let out = run(ward_plain(["status", "--bogus"]), T);

@@ -208,9 +208,13 @@ pub fn read(proc_root: &Path, ticks_per_s: u64) -> std::io::Result<(Vec<ProcInfo
             continue;
         };
         let dir = entry.path();
-        let Ok(stat_text) = std::fs::read_to_string(dir.join("stat")) else {
+        // Bytes, not a String: comm is whatever the process wrote to
+        // /proc/self/comm, UTF-8 or not, and a process must not vanish from
+        // the list for its name (as `procs::table` reads it).
+        let Ok(stat_bytes) = std::fs::read(dir.join("stat")) else {
             continue;
         };
+        let stat_text = String::from_utf8_lossy(&stat_bytes);
         let Ok(stat) = parse_stat(&stat_text) else {
             continue;
         };
@@ -367,6 +371,39 @@ mod tests {
         assert_eq!(cmdline_words(b"evil\x1b[2J\0", 512), "evil\\u{1b}[2J");
         assert_eq!(cmdline_words(b"abcd", 4), "abcd...");
         assert_eq!(cmdline_words(b"", 512), "");
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_keeps_its_process_in_the_list() {
+        let dir = std::env::temp_dir().join(format!("ward-status-latin1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("uptime"), "50.00 10.00\n").unwrap();
+        // "café" in Latin-1 (0xe9), as a process may name itself, and a
+        // zombie whose name is a lone 0xff.
+        for (pid, comm, state) in [(1, &b"caf\xe9"[..], b'S'), (9, b"\xff", b'Z')] {
+            std::fs::create_dir_all(dir.join(pid.to_string())).unwrap();
+            let mut stat = format!("{pid} (").into_bytes();
+            stat.extend_from_slice(comm);
+            stat.extend_from_slice(b") ");
+            stat.push(state);
+            stat.extend_from_slice(
+                b" 1 1 1 0 -1 4194560 10 0 0 0 3 2 0 0 20 0 1 0 100 1000000 200 \
+                  18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+            );
+            std::fs::write(dir.join(format!("{pid}/stat")), stat).unwrap();
+        }
+        let (mut procs, _) = read(&dir, 100).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        procs.sort_by_key(|p| p.pid);
+        let seen: Vec<(i32, char, &str)> = procs
+            .iter()
+            .map(|p| (p.pid, p.state, p.comm.as_str()))
+            .collect();
+        assert_eq!(seen, vec![(1, 'S', "caf\u{fffd}"), (9, 'Z', "\u{fffd}")]);
+        let t = build(&procs, 5000, 100, 4096, None, 0);
+        assert_eq!(t.processes[0].command, "[caf\u{fffd}]");
+        assert_eq!(t.zombies[0].count, 1);
     }
 
     #[test]
