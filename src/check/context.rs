@@ -109,10 +109,14 @@ pub fn words(live: &LiveDoc) -> Option<String> {
             (None, Some(p)) => format!("pid {p}"),
             _ => "a process".into(),
         };
-        parts.push(format!(
-            "OOM killer killed {victim} {} s ago",
-            Fixed(ago, 0)
-        ));
+        // A victim named from timing alone is said as a guess, as `ward
+        // status` says it.
+        let how = if k.victim_guessed() {
+            "most likely killed"
+        } else {
+            "killed"
+        };
+        parts.push(format!("OOM killer {how} {victim} {} s ago", Fixed(ago, 0)));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
 }
@@ -212,6 +216,37 @@ mod tests {
                  memory at 98 % of its limit (500.0 MiB of 512.0 MiB); \
                  OOM killer killed java (pid 7) 12 s ago"
             )
+        );
+    }
+
+    #[test]
+    fn a_guessed_oom_victim_is_said_as_a_guess() {
+        let kill = |victim_pid: Option<i32>, certain: bool| LiveDoc {
+            ward: WardDoc {
+                uptime_s: 100.0,
+                ..Default::default()
+            },
+            oom_kills: vec![OomKillDoc {
+                at_s: 88.0,
+                victim_pid,
+                victim_name: victim_pid.map(|_| "java".into()),
+                certain,
+                limit_bytes: None,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            words(&kill(Some(7), false)).as_deref(),
+            Some("OOM killer most likely killed java (pid 7) 12 s ago")
+        );
+        assert_eq!(
+            words(&kill(Some(7), true)).as_deref(),
+            Some("OOM killer killed java (pid 7) 12 s ago")
+        );
+        // No victim named: the kill itself is the kernel's count, certain.
+        assert_eq!(
+            words(&kill(None, false)).as_deref(),
+            Some("OOM killer killed a process 12 s ago")
         );
     }
 }

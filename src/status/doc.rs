@@ -188,6 +188,15 @@ pub struct OomKillDoc {
     pub limit_bytes: Option<u64>,
 }
 
+impl OomKillDoc {
+    /// True when the victim is named from timing alone (the kill itself is
+    /// counted by the kernel, so it is certain): words about it must say
+    /// "most likely", `ward status` and `ward check` alike.
+    pub fn victim_guessed(&self) -> bool {
+        self.victim_pid.is_some() && !self.certain
+    }
+}
+
 /// A stop under way.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StopDoc {

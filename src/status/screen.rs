@@ -475,7 +475,7 @@ fn history(out: &mut String, live: &LiveDoc) {
             (None, Some(p)) => format!("pid {p}"),
             _ => "a process ward could not name".into(),
         };
-        let how = if k.victim_pid.is_some() && !k.certain {
+        let how = if k.victim_guessed() {
             "most likely killed"
         } else {
             "killed"
