@@ -410,6 +410,24 @@ fn malformed_responses_are_unhealthy_with_a_reason() {
 }
 
 #[test]
+fn a_reason_phrase_that_is_not_utf8_is_healthy() {
+    // HTTP allows obs-text (0x80-0xFF) in the reason phrase; a server that
+    // says "Réussi" in Latin-1 answered 200, as curl and the kubelet judge.
+    // An ESC among it is still escaped on the one line.
+    let (port, _rx) = tcp_server(
+        "127.0.0.1:0",
+        Reply::Bytes(b"HTTP/1.1 200 R\xe9ussi\x1b[2J\r\nContent-Length: 0\r\n\r\n"),
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+    let line = expect(
+        &check(&[&url]),
+        0,
+        &format!("ward check: {url} healthy: 200 R\u{fffd}ussi\\u{{1b}}[2J in "),
+    );
+    assert!(!line.contains('\u{1b}'), "{line:?}");
+}
+
+#[test]
 fn a_server_that_closes_at_once_is_unhealthy() {
     let (port, _rx) = tcp_server("127.0.0.1:0", Reply::Close);
     let url = format!("http://127.0.0.1:{port}/");

@@ -96,26 +96,31 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, String> {
     }
 }
 
-/// `HTTP/1.1 200 OK` -> (200, "OK").
+/// `HTTP/1.1 200 OK` -> (200, "OK"). Version and code are ASCII and
+/// checked as bytes; the reason phrase may hold obs-text (RFC 9112 4:
+/// `reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )`, bytes 0x80-0xFF,
+/// e.g. a Latin-1 "Réussi"), which curl and the kubelet accept, so it is
+/// converted lossily rather than failing a healthy answer.
 fn status_line(line: &[u8]) -> Result<(u16, String), String> {
     let bad = || format!("malformed status line {}", shown(line));
-    let text = std::str::from_utf8(line).map_err(|_| bad())?;
-    let (version, rest) = text.split_once(' ').ok_or_else(bad)?;
-    let digits = version.strip_prefix("HTTP/").ok_or_else(bad)?.as_bytes();
+    fn split(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+        let sp = bytes.iter().position(|&b| b == b' ')?;
+        Some((&bytes[..sp], &bytes[sp + 1..]))
+    }
+    let (version, rest) = split(line).ok_or_else(bad)?;
+    let digits = version.strip_prefix(b"HTTP/").ok_or_else(bad)?;
     if !matches!(digits, [a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit()) {
         return Err(bad());
     }
-    let (code, reason) = match rest.split_once(' ') {
-        Some((code, reason)) => (code, reason),
-        None => (rest, ""),
-    };
-    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+    let (code, reason) = split(rest).unwrap_or((rest, b""));
+    if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
         return Err(bad());
     }
-    let code: u16 = code.parse().map_err(|_| bad())?;
+    let code = code.iter().fold(0, |n, d| n * 10 + u16::from(d - b'0'));
     if !(100..=599).contains(&code) {
         return Err(bad());
     }
+    let reason = String::from_utf8_lossy(reason);
     Ok((code, printable(reason.trim(), 80)))
 }
 
@@ -347,6 +352,30 @@ mod tests {
         ] {
             let err = parse_head(bytes).unwrap_err();
             assert!(err.contains(why), "{bytes:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_reason_phrase_that_is_not_utf8_is_no_malformed_line() {
+        // obs-text: "Réussi" in Latin-1 (0xe9), and a lone 0xff.
+        let latin1 = b"HTTP/1.1 200 R\xe9ussi\r\nServer: x\r\n\r\n";
+        assert_eq!(parse_head(latin1), head(200, "R\u{fffd}ussi", latin1.len()));
+        let ff = b"HTTP/1.0 503 \xff\r\n\r\n";
+        assert_eq!(parse_head(ff), head(503, "\u{fffd}", ff.len()));
+        // Control characters among them are still escaped.
+        let both = b"HTTP/1.1 200 \xe9\x1b[2J\r\n\r\n";
+        assert_eq!(
+            parse_head(both),
+            head(200, "\u{fffd}\\u{1b}[2J", both.len())
+        );
+        // What is not the reason must still be ASCII.
+        for bad in [
+            &b"HTTP/1.\xe9 200 OK\r\n\r\n"[..],
+            b"HTTP/1.1 2\xe90 OK\r\n\r\n",
+            b"HTTP/1.1 \xe9\r\n\r\n",
+        ] {
+            let err = parse_head(bad).unwrap_err();
+            assert!(err.contains("malformed status line"), "{bad:?}: {err}");
         }
     }
 
