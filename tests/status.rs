@@ -86,6 +86,7 @@ fn status_as_pid1_names_the_parent_that_does_not_reap() {
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json parses");
     assert_eq!(v["schema"], 1);
     assert_eq!(v["source"], "ward");
+    assert_eq!(v["container_source"], "ward");
     assert_eq!(v["live"]["ward"]["pid1"], true);
     assert_eq!(v["live"]["ward"]["main_pid"], main);
     assert!(v["live"]["ward"]["sample_age_s"].as_f64().unwrap() < 30.0);
@@ -119,6 +120,14 @@ fn status_of_a_ward_that_does_not_watch_reads_the_limits_itself() {
     let text = &out.stdout;
     assert!(text.contains("Limits and usage (cgroup "), "{text}");
     assert!(!text.contains("no cgroup could be read"), "{text}");
+    // The client read them, now: not credited to ward's (absent) sample.
+    assert!(text.contains(", read now)\n"), "{text}");
+    assert!(!text.contains("ward's latest sample"), "{text}");
+    let out = status_in(ward_pid, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json parses");
+    assert_eq!(v["source"], "ward");
+    assert_eq!(v["container_source"], "read_now");
+    assert!(v["container"]["limits"]["pids"]["value"].as_f64().is_some());
     drop(p);
 }
 
@@ -150,6 +159,7 @@ fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
     let out = status_in(pid1, &["--json"]);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json parses");
     assert_eq!(v["source"], "proc");
+    assert_eq!(v["container_source"], "read_now");
     assert!(v["live"].is_null());
     assert!(
         v["history_unavailable"]

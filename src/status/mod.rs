@@ -76,10 +76,24 @@ pub struct StatusDoc {
     pub live: Option<LiveDoc>,
     /// Limits and usage.
     pub container: Option<ContainerDoc>,
+    /// Where [`StatusDoc::container`] came from, when there is one.
+    pub container_source: Option<ContainerSource>,
     /// The process tree.
     pub tree: Option<Tree>,
     /// What could not be read.
     pub errors: Vec<String>,
+}
+
+/// Where the limits and usage shown came from. Not [`StatusDoc::source`]:
+/// a ward run with `--no-watch` answers (`source` is `ward`) but has no
+/// sample, so the client reads the cgroup itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerSource {
+    /// ward's latest sample.
+    Ward,
+    /// Read by this `ward status` itself, once, now (no history).
+    ReadNow,
 }
 
 /// Runs `ward status` with the arguments after `status`; returns the exit code.
@@ -132,6 +146,7 @@ pub fn gather(proc_root: &Path) -> StatusDoc {
         Ok(body) => match LiveDoc::from_json(&body) {
             Ok(mut live) => {
                 doc.container = live.container.take();
+                doc.container_source = doc.container.as_ref().map(|_| ContainerSource::Ward);
                 doc.source = "ward".into();
                 doc.live = Some(live);
             }
@@ -147,6 +162,7 @@ pub fn gather(proc_root: &Path) -> StatusDoc {
         match read_container() {
             Ok((c, unreadable)) => {
                 doc.container = Some(c);
+                doc.container_source = Some(ContainerSource::ReadNow);
                 doc.errors.extend(unreadable);
             }
             Err(e) => doc.errors.push(e),

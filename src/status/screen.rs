@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::StatusDoc;
 use super::doc::{ContainerDoc, LiveDoc};
 use super::tree::Tree;
+use super::{ContainerSource, StatusDoc};
 use crate::units::{Fixed, bytes, cores, pct};
 
 /// At most this many processes are listed; `--json` lists all.
@@ -51,7 +51,13 @@ pub fn render(doc: &StatusDoc) -> String {
     }
     out.push('\n');
     match &doc.container {
-        Some(c) => container(&mut out, c, doc.live.is_some()),
+        // Said from where the section came from, not from whether ward
+        // answered: a ward run with --no-watch answers with no sample.
+        Some(c) => container(
+            &mut out,
+            c,
+            doc.container_source.unwrap_or(ContainerSource::ReadNow),
+        ),
         None => out.push_str("Limits and usage: no cgroup could be read.\n"),
     }
     out.push('\n');
@@ -168,11 +174,10 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
     }
 }
 
-fn container(out: &mut String, c: &ContainerDoc, from_ward: bool) {
-    let from = if from_ward {
-        "ward's latest sample"
-    } else {
-        "read now"
+fn container(out: &mut String, c: &ContainerDoc, source: ContainerSource) {
+    let from = match source {
+        ContainerSource::Ward => "ward's latest sample",
+        ContainerSource::ReadNow => "read now",
     };
     let cg = outside(c.cgroup.as_deref().unwrap_or("none"));
     let _ = writeln!(out, "Limits and usage (cgroup {cg}, {from})");
@@ -654,6 +659,7 @@ mod tests {
                 peaks: PeaksDoc::default(),
             }),
             container: Some(container),
+            container_source: Some(ContainerSource::Ward),
             tree: Some(tree),
             errors: vec![],
         }
@@ -702,6 +708,27 @@ mod tests {
     }
 
     #[test]
+    fn limits_read_by_the_client_are_not_credited_to_ward() {
+        // ward answered (--no-watch: no sample), the client read the cgroup.
+        let mut doc = sample_doc();
+        doc.container_source = Some(ContainerSource::ReadNow);
+        let text = render(&doc);
+        assert!(text.starts_with("ward 0.1.0, PID 1,"), "{text}");
+        assert!(
+            text.contains("Limits and usage (cgroup v1, read now)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("latest sample"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&to_json(&doc)).unwrap();
+        assert_eq!(json["source"], "ward");
+        assert_eq!(json["container_source"], "read_now");
+        doc.container_source = Some(ContainerSource::Ward);
+        assert!(render(&doc).contains("(cgroup v1, ward's latest sample)\n"));
+        let json: serde_json::Value = serde_json::from_str(&to_json(&doc)).unwrap();
+        assert_eq!(json["container_source"], "ward");
+    }
+
+    #[test]
     fn throttling_windows_not_yet_filled_say_the_seconds_they_cover() {
         let mut doc = sample_doc();
         let cpu = &mut doc.container.as_mut().unwrap().cpu;
@@ -732,6 +759,7 @@ mod tests {
         doc.container.as_mut().unwrap().cpu.throttled_30s = None;
         doc.container.as_mut().unwrap().cpu.throttled_1m = None;
         doc.container.as_mut().unwrap().cpu.throttled_5m = None;
+        doc.container_source = Some(ContainerSource::ReadNow);
         let text = render(&doc);
         assert!(text.starts_with("No ward answered (no ward answers on @ward-status-1): PID 1 is ward, and either ward holds its status server back while fewer than 8 tasks or 4.0 MiB of memory are left under the container's limits, or it is stopped or too busy to answer. History"), "{text}");
         assert!(text.contains("History is unavailable"));
