@@ -344,9 +344,11 @@ fn container(out: &mut String, c: &ContainerDoc, source: ContainerSource) {
 
 fn tree(out: &mut String, t: &Tree) {
     let zombies: u32 = t.zombies.iter().map(|g| g.count).sum();
+    // "live", not "running": the count is every process not yet exited,
+    // sleeping ones included; the S column says which are running (R).
     let _ = writeln!(
         out,
-        "Processes ({} running, {zombies} zombie{})",
+        "Processes ({} live, {zombies} zombie{})",
         t.processes.len(),
         if zombies == 1 { "" } else { "s" }
     );
@@ -693,7 +695,7 @@ mod tests {
             "CPU periods throttled: 95.0% over the last 1 min, 50.0% over the last 5 min, 40.0% since the cgroup started\n",
             "pids      9 of 50 (18.0%); limit: own cgroup",
             "pressure  not available",
-            "Processes (3 running, 5 zombies)",
+            "Processes (3 live, 5 zombies)",
             "      9       7 S   2m05s    3.0 MiB     1.3s      worker",
             "5 zombies [sh] NOT REAPED by their parent",
             "hint: worker (pid 9) holds 5 exited children it never waited for",
@@ -726,6 +728,17 @@ mod tests {
         assert!(render(&doc).contains("(cgroup v1, ward's latest sample)\n"));
         let json: serde_json::Value = serde_json::from_str(&to_json(&doc)).unwrap();
         assert_eq!(json["container_source"], "ward");
+    }
+
+    #[test]
+    fn sleeping_processes_are_not_counted_as_running() {
+        // Three processes, all asleep (S): three live, none running.
+        let doc = sample_doc();
+        let rows = &doc.tree.as_ref().unwrap().processes;
+        assert!(rows.iter().all(|r| r.state == "S"));
+        let text = render(&doc);
+        assert!(text.contains("\nProcesses (3 live, 5 zombies)\n"), "{text}");
+        assert!(!text.contains("running"), "{text}");
     }
 
     #[test]
@@ -804,7 +817,7 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("Run ward as PID 1"), "{text}");
-        assert!(text.contains(" running, 1 zombie)\n"), "{text}");
+        assert!(text.contains(" live, 1 zombie)\n"), "{text}");
         // No PID 1 in /proc's list: both possibilities.
         doc.tree.as_mut().unwrap().processes.remove(0);
         let text = render(&doc);
