@@ -29,17 +29,15 @@ fn clipped(text: &str) -> std::borrow::Cow<'_, str> {
     format!("{}… [{} bytes cut]", &text[..end], text.len() - end).into()
 }
 
-/// `value` with every string in it [`clipped`].
-fn clipped_value(value: &Value) -> Value {
+/// Cuts every string in `value`, in place, as [`clipped`] does.
+fn clip_value(value: &mut Value) {
     match value {
-        Value::String(text) => Value::String(clipped(text).into_owned()),
-        Value::Array(items) => Value::Array(items.iter().map(clipped_value).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), clipped_value(v)))
-                .collect(),
-        ),
-        other => other.clone(),
+        Value::String(text) if text.len() > TEXT_MAX => {
+            *text = clipped(text).into_owned();
+        }
+        Value::Array(items) => items.iter_mut().for_each(clip_value),
+        Value::Object(map) => map.values_mut().for_each(clip_value),
+        _ => {}
     }
 }
 
@@ -73,7 +71,9 @@ pub fn render(
             obj.insert("event".into(), Value::String(key.into()));
             obj.insert("msg".into(), Value::String(msg.into()));
             for (name, value) in fields {
-                obj.insert((*name).into(), clipped_value(value));
+                let mut value = value.clone();
+                clip_value(&mut value);
+                obj.insert((*name).into(), value);
             }
             let mut line = escape_json_controls(Value::Object(obj).to_string());
             line.push('\n');
