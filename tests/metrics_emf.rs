@@ -96,7 +96,11 @@ fn container_document_alone_names_everything() {
     let mut v = MetricsView::new();
     v.memory.working_set = Some(50);
     v.memory.limit = Some(100);
-    let line = render_emf(&EmfInterval::default().step(&v, 1000), &ctx, 1000);
+    let line = render_emf(
+        &EmfInterval::default().step(&v, std::time::Instant::now()),
+        &ctx,
+        1000,
+    );
     let j: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(j["ClusterName"], "default");
     assert_eq!(j["ContainerName"], "curl");

@@ -9,6 +9,8 @@
 //! splits log lines over 16 KiB, which would break the JSON, so every string
 //! taken from outside is capped.
 
+use std::time::Instant;
+
 use serde_json::{Map, Value, json};
 
 use super::ecs::EcsIdentity;
@@ -101,7 +103,9 @@ impl EmfValues {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Counters {
-    at_ms: u64,
+    /// When they were read, on the monotonic clock: the wall clock can be
+    /// stepped (NTP, a VM resumed) and would make the interval wrong.
+    at: Option<Instant>,
     usage_usec: Option<u64>,
     periods: Option<u64>,
     throttled: Option<u64>,
@@ -110,9 +114,9 @@ struct Counters {
 }
 
 impl Counters {
-    fn of(v: &MetricsView, at_ms: u64) -> Counters {
+    fn of(v: &MetricsView, at: Instant) -> Counters {
         Counters {
-            at_ms,
+            at: Some(at),
             usage_usec: v.cpu.usage_usec,
             periods: v.cpu.cfs_periods,
             throttled: v.cpu.cfs_throttled_periods,
@@ -138,17 +142,19 @@ fn delta(prev: Option<u64>, cur: Option<u64>) -> Option<u64> {
 
 impl EmfInterval {
     /// An interval starting from `baseline` (ward's first sample, before the
-    /// child starts), so that the first line counts from there.
-    pub fn starting_at(baseline: &MetricsView, now_ms: u64) -> EmfInterval {
+    /// child starts), taken at `at`, so that the first line counts from there.
+    pub fn starting_at(baseline: &MetricsView, at: Instant) -> EmfInterval {
         EmfInterval {
-            prev: Some(Counters::of(baseline, now_ms)),
+            prev: Some(Counters::of(baseline, at)),
         }
     }
 
-    /// The values since the previous call (or the baseline). Without either,
-    /// the per-interval values are unknown and left out.
-    pub fn step(&mut self, v: &MetricsView, now_ms: u64) -> EmfValues {
-        let cur = Counters::of(v, now_ms);
+    /// The values since the previous call (or the baseline), `at` being
+    /// when `v` was read on the monotonic clock (never the wall clock, which
+    /// is only for the line's timestamp). Without a previous call or a
+    /// baseline, the per-interval values are unknown and left out.
+    pub fn step(&mut self, v: &MetricsView, at: Instant) -> EmfValues {
+        let cur = Counters::of(v, at);
         let prev = self.prev.replace(cur).unwrap_or_default();
         let periods = delta(prev.periods, cur.periods);
         let throttled = delta(prev.throttled, cur.throttled);
@@ -158,7 +164,10 @@ impl EmfInterval {
             (Some(p), Some(t)) => Some(100.0 * t.min(p) as f64 / p as f64),
             _ => None,
         };
-        let elapsed_usec = cur.at_ms.saturating_sub(prev.at_ms).saturating_mul(1000);
+        let elapsed_usec = match (prev.at, cur.at) {
+            (Some(p), Some(c)) => c.saturating_duration_since(p).as_micros(),
+            _ => 0,
+        };
         let cpu_pct = match (delta(prev.usage_usec, cur.usage_usec), v.cpu.limit_cores) {
             (Some(used), Some(cores)) if elapsed_usec > 0 && cores > 0.0 => {
                 Some(100.0 * used as f64 / (elapsed_usec as f64 * cores))
@@ -243,6 +252,11 @@ pub fn render_emf(values: &EmfValues, ctx: &EmfContext, now_ms: u64) -> String {
 mod tests {
     use super::*;
     use crate::metrics::ecs::{EXAMPLE_CONTAINER, parse_container_metadata};
+    use std::time::Duration;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
 
     fn view(usage_s: u64, periods: u64, throttled: u64, ooms: u64) -> MetricsView {
         let mut v = MetricsView::new();
@@ -262,8 +276,9 @@ mod tests {
 
     #[test]
     fn interval_values_from_deltas() {
-        let mut iv = EmfInterval::starting_at(&view(10, 1000, 100, 1), 0);
-        let vals = iv.step(&view(25, 1600, 400, 2), 60_000);
+        let t0 = Instant::now();
+        let mut iv = EmfInterval::starting_at(&view(10, 1000, 100, 1), t0);
+        let vals = iv.step(&view(25, 1600, 400, 2), t0 + ms(60_000));
         assert_eq!(vals.memory_pct, Some(75.0));
         // 15 s of CPU in 60 s against 0.5 cores: 50 %.
         assert_eq!(vals.cpu_pct, Some(50.0));
@@ -273,7 +288,7 @@ mod tests {
         assert_eq!(vals.pids_pct, Some(25.0));
         assert_eq!(vals.zombies, Some(2));
         // An idle interval: no periods ran, nothing throttled.
-        let vals = iv.step(&view(25, 1600, 400, 2), 120_000);
+        let vals = iv.step(&view(25, 1600, 400, 2), t0 + ms(120_000));
         assert_eq!(
             (vals.cpu_throttled_pct, vals.cpu_pct),
             (Some(0.0), Some(0.0))
@@ -281,26 +296,51 @@ mod tests {
     }
 
     #[test]
+    fn cpu_percent_is_over_monotonic_time_whatever_the_wall_clock_does() {
+        // 60 s pass between lines on the monotonic clock while NTP steps the
+        // wall clock back an hour, then forward a day: the timestamps say
+        // what the wall clock said, the CPU percent what really passed
+        // (15 s of CPU in 60 s against 0.5 cores: 50 %), neither dropped
+        // nor deflated.
+        let t0 = Instant::now();
+        let wall0: u64 = 1_700_000_000_000;
+        let mut iv = EmfInterval::starting_at(&view(10, 1000, 100, 1), t0);
+        let back = wall0 + 60_000 - 3_600_000;
+        let vals = iv.step(&view(25, 1600, 400, 1), t0 + ms(60_000));
+        let v: Value = serde_json::from_str(&render_emf(&vals, &EmfContext::bare(), back)).unwrap();
+        assert_eq!(v["CpuUtilization"], 50.0);
+        assert_eq!(v["_aws"]["Timestamp"], back);
+        let forward = back + 60_000 + 86_400_000;
+        let vals = iv.step(&view(40, 2200, 400, 1), t0 + ms(120_000));
+        let v: Value =
+            serde_json::from_str(&render_emf(&vals, &EmfContext::bare(), forward)).unwrap();
+        assert_eq!(v["CpuUtilization"], 50.0);
+        assert_eq!(v["_aws"]["Timestamp"], forward);
+    }
+
+    #[test]
     fn a_short_closing_line_is_kept_only_for_what_it_counts() {
+        let t0 = Instant::now();
         // The OOM kill that ended the container 0.3 s after the last line.
-        let mut iv = EmfInterval::starting_at(&view(10, 1000, 100, 0), 0);
-        let mut vals = iv.step(&view(11, 1010, 101, 1), 300);
+        let mut iv = EmfInterval::starting_at(&view(10, 1000, 100, 0), t0);
+        let mut vals = iv.step(&view(11, 1010, 101, 1), t0 + ms(300));
         assert!(vals.keep_when_short());
         assert_eq!(vals.oom_kills, Some(1));
         assert_eq!((vals.cpu_pct, vals.cpu_throttled_pct), (None, None));
         // Nothing counted: a CPU percent over 0.3 s is all it would say.
-        let mut vals = iv.step(&view(11, 1012, 101, 1), 600);
+        let mut vals = iv.step(&view(11, 1012, 101, 1), t0 + ms(600));
         assert!(!vals.keep_when_short());
         // A refused fork counts too.
         let mut v = view(11, 1014, 101, 1);
         v.fork_failures = Some(9);
-        assert!(iv.step(&v, 900).keep_when_short());
+        assert!(iv.step(&v, t0 + ms(900)).keep_when_short());
     }
 
     #[test]
     fn first_step_without_baseline_leaves_deltas_out() {
+        let t0 = Instant::now();
         let mut iv = EmfInterval::default();
-        let vals = iv.step(&view(10, 1000, 100, 1), 60_000);
+        let vals = iv.step(&view(10, 1000, 100, 1), t0 + ms(60_000));
         assert_eq!(
             (vals.oom_kills, vals.cpu_throttled_pct, vals.cpu_pct),
             (None, None, None)
@@ -318,9 +358,10 @@ mod tests {
 
     #[test]
     fn line_shape() {
+        let t0 = Instant::now();
         let ctx = EmfContext::from_ecs(&parse_container_metadata(EXAMPLE_CONTAINER).unwrap());
-        let mut iv = EmfInterval::starting_at(&view(10, 1000, 100, 1), 0);
-        let vals = iv.step(&view(25, 1600, 400, 2), 60_000);
+        let mut iv = EmfInterval::starting_at(&view(10, 1000, 100, 1), t0);
+        let vals = iv.step(&view(25, 1600, 400, 2), t0 + ms(60_000));
         let line = render_emf(&vals, &ctx, 1_700_000_000_123);
         assert!(!line.contains('\n'));
         let v: Value = serde_json::from_str(&line).unwrap();
@@ -350,6 +391,7 @@ mod tests {
 
     #[test]
     fn line_stays_under_16k_with_huge_names() {
+        let t0 = Instant::now();
         let huge = "x".repeat(100_000);
         let id = EcsIdentity {
             cluster: Some(huge.clone()),
@@ -358,8 +400,8 @@ mod tests {
             container: Some(huge),
         };
         let ctx = EmfContext::from_ecs(&id);
-        let mut iv = EmfInterval::starting_at(&view(1, 1, 1, 1), 0);
-        let line = render_emf(&iv.step(&view(2, 2, 2, 2), 1000), &ctx, 1000);
+        let mut iv = EmfInterval::starting_at(&view(1, 1, 1, 1), t0);
+        let line = render_emf(&iv.step(&view(2, 2, 2, 2), t0 + ms(1000)), &ctx, 1000);
         assert!(line.len() < 16 * 1024, "{}", line.len());
         let v: Value = serde_json::from_str(&line).unwrap();
         let d = &v["_aws"]["CloudWatchMetrics"][0];

@@ -486,7 +486,7 @@ impl Observer {
     fn emf_baseline(&mut self) {
         let baseline = self.board.metrics_view();
         if let Some(e) = &mut self.emf {
-            e.interval = EmfInterval::starting_at(&baseline, epoch_ms());
+            e.interval = EmfInterval::starting_at(&baseline, Instant::now());
         }
     }
 
@@ -711,13 +711,14 @@ impl Observer {
         self.post();
         let Some(e) = &mut self.emf else { return };
         let view = self.board.metrics_view();
-        let now_ms = epoch_ms();
-        let mut values = e.interval.step(&view, now_ms);
+        // The interval on the monotonic clock; the wall clock only stamps
+        // the line (an NTP step must not drop or skew CpuUtilization).
+        let mut values = e.interval.step(&view, Instant::now());
         if short && !values.keep_when_short() {
             return;
         }
         let ctx = e.context.get_or_insert_with(EmfContext::bare);
-        log::raw_line(&render_emf(&values, ctx, now_ms));
+        log::raw_line(&render_emf(&values, ctx, epoch_ms()));
     }
 
     fn on_oom_ready(&mut self, end: &WatchEnd) {
