@@ -72,6 +72,10 @@ fn bad_input_is_one_line_and_exit_2() {
         (&["--pdeathsig", "CHLD", "--", "true"], "--pdeathsig: "),
         (&["-r", "RTMIN++1:TERM", "--", "true"], "invalid signal"),
         (&["--bogus", "--", "true"], "--bogus"),
+        (
+            &["--emf", "--emf-namespace", "AWS/ECS", "--", "true"],
+            "--emf-namespace: invalid EMF namespace 'AWS/ECS': CloudWatch reserves",
+        ),
         (&[], "no command given"),
     ];
     for (args, want) in cases {
@@ -93,6 +97,11 @@ fn bad_variables_are_one_line_and_exit_2() {
             "WARD_WARN_ZOMBIES",
             OsStr::new("4294967296"),
             "WARD_WARN_ZOMBIES: ",
+        ),
+        (
+            "WARD_EMF_NAMESPACE",
+            OsStr::new("AWS/ward"),
+            "WARD_EMF_NAMESPACE: invalid EMF namespace 'AWS/ward': CloudWatch reserves",
         ),
     ];
     for (name, value, want) in cases {

@@ -482,7 +482,7 @@ pub static FLAGS: &[Flag] = &[
         repeats: false,
         default: Shown::Value("ward"),
         section: Section::Metrics,
-        help: "CloudWatch namespace of the EMF metrics",
+        help: "CloudWatch namespace of the EMF metrics; not AWS/..., which CloudWatch reserves",
         details: "",
     },
     Flag {

@@ -155,8 +155,9 @@ pub fn boolean(text: &str) -> Result<bool, String> {
 }
 
 /// A CloudWatch namespace: 1–255 characters of letters, digits, spaces and
-/// `.-_/#:` (CloudWatch's rule), so a typo fails here rather than as a
-/// line CloudWatch silently ignores.
+/// `.-_/#:` (CloudWatch's rule), not starting with `AWS/` (reserved for
+/// AWS's own services), so a typo fails here rather than as a line
+/// CloudWatch silently ignores.
 pub fn emf_namespace(text: &str) -> Result<String, String> {
     let t = text.trim();
     let ok = !t.is_empty()
@@ -168,8 +169,19 @@ pub fn emf_namespace(text: &str) -> Result<String, String> {
             "invalid EMF namespace '{text}': 1-255 letters, digits, spaces or . - _ / # :"
         ));
     }
+    // CloudWatch rejects every metric of such a line, and says so nowhere
+    // ward or its user would look.
+    if t.starts_with(RESERVED_NAMESPACE_PREFIX) {
+        return Err(format!(
+            "invalid EMF namespace '{text}': CloudWatch reserves namespaces starting with {RESERVED_NAMESPACE_PREFIX} for AWS services"
+        ));
+    }
     Ok(t.to_string())
 }
+
+/// CloudWatch's namespaces for AWS's own services (PutMetricData: "You
+/// cannot specify a namespace that begins with AWS/").
+const RESERVED_NAMESPACE_PREFIX: &str = "AWS/";
 
 #[cfg(test)]
 mod tests {
@@ -282,5 +294,16 @@ mod tests {
         assert!(emf_namespace("").is_err());
         assert!(emf_namespace("a\"b").is_err());
         assert!(emf_namespace(&"x".repeat(256)).is_err());
+        // Reserved for AWS's services: CloudWatch would drop every line.
+        for reserved in ["AWS/ECS", " AWS/ward", "AWS/"] {
+            let err = emf_namespace(reserved).unwrap_err();
+            assert!(
+                err.contains("reserves namespaces starting with AWS/"),
+                "{err}"
+            );
+        }
+        // Only the exact prefix is reserved.
+        assert_eq!(emf_namespace("AWSward"), Ok("AWSward".into()));
+        assert_eq!(emf_namespace("ward/AWS/x"), Ok("ward/AWS/x".into()));
     }
 }
