@@ -156,6 +156,39 @@ fn status_codes_and_headers() {
     assert_eq!(stats.responses, 9, "{stats:?}");
 }
 
+/// Sends `raw` and, the write side left open as a scraper that waits for
+/// its answer does, reads the answer: what it says and how long it took.
+fn answer_without_hang_up(addr: SocketAddr, raw: &[u8]) -> (String, Duration) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let t0 = Instant::now();
+    s.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    (String::from_utf8_lossy(&out).into_owned(), t0.elapsed())
+}
+
+#[test]
+fn a_head_not_http_or_with_bare_lf_is_answered_at_once() {
+    let _g = serial();
+    let limits = Limits::default();
+    let (server, addr, _) = start(limits);
+    let soon = limits.head_timeout / 2;
+    // Bare LF line ends (RFC 9112 §2.2 lets a recipient accept them, and
+    // `ward check`'s client does): served, not held to the head timeout.
+    let (r, took) = answer_without_hang_up(addr, b"GET /metrics HTTP/1.1\nHost: x\n\n");
+    assert_eq!(status(&r), 200, "{r}");
+    assert!(took < soon, "bare-LF head answered after {took:?}");
+    // The start of a TLS ClientHello (a scraper set to https): 400 at once.
+    let hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+    let (r, took) = answer_without_hang_up(addr, hello);
+    assert_eq!(status(&r), 400, "{r}");
+    assert!(body(&r).contains("not an HTTP request"), "{r}");
+    assert!(took < soon, "ClientHello answered after {took:?}");
+    let stats = server.stop();
+    assert_eq!(stats.timed_out, 0, "{stats:?}");
+}
+
 #[test]
 fn slow_loris_is_cut_off_while_others_are_served() {
     let _g = serial();

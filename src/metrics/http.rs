@@ -64,49 +64,62 @@ pub enum ParseError {
 }
 
 /// Parses the request head at the start of `buf` (RFC 9112): request line
-/// `METHOD SP /target SP HTTP/1.x CRLF`, header lines `name: value CRLF`, a
-/// blank line. Pure and total: any bytes give a result, never a panic (a
-/// fuzz target calls it). Header values are checked, not kept: ward's routes
-/// need none.
+/// `METHOD SP /target SP HTTP/1.x`, header lines `name: value`, a blank
+/// line, each line ending in CRLF or a bare LF (§2.2: a recipient may take
+/// LF alone as the line end and ignore a CR before it, as `ward check`'s
+/// client does with responses; ward reads no body, so there is nothing to
+/// smuggle past it). A bare CR anywhere else is malformed. Pure and total:
+/// any bytes give a result, never a panic (a fuzz target calls it). Header
+/// values are checked, not kept: ward's routes need none.
+///
+/// A head that already shows it is not HTTP fails at once, not at the head
+/// timeout: a first byte that cannot begin a method (a TLS ClientHello's
+/// 0x16 from a scraper set to https), or any complete line that is bad.
 pub fn parse_request_head(buf: &[u8]) -> Result<RequestHead<'_>, ParseError> {
     // RFC 9112 §2.2: ignore at least one empty line before the request line.
-    let mut start = 0;
-    while buf[start..].starts_with(b"\r\n") {
-        start += 2;
-    }
-    let Some(end) = find(&buf[start..], b"\r\n\r\n") else {
-        // A head that already shows it is not HTTP fails now, not at timeout.
-        if let Some(line_end) = find(&buf[start..], b"\r\n") {
-            request_line(&buf[start..start + line_end])?;
+    let mut at = 0;
+    loop {
+        match &buf[at..] {
+            [b'\n', ..] => at += 1,
+            [b'\r', b'\n', ..] => at += 2,
+            _ => break,
         }
+    }
+    match &buf[at..] {
+        // Nothing yet, or the CR of an empty line whose LF is on its way.
+        [] | [b'\r'] => return Err(ParseError::Incomplete),
+        [b, ..] if !is_tchar(*b) => return Err(ParseError::Malformed("not an HTTP request")),
+        _ => {}
+    }
+    // Each line is judged as soon as its line end is in.
+    let Some(first) = next_line(buf, &mut at) else {
         return Err(ParseError::Incomplete);
     };
-    // Every line, the last included, ends in CRLF; drop the last LF so the
-    // split yields exactly the lines, each ending in CR.
-    let head = &buf[start..start + end + 1];
-    let mut lines = head.split(|&b| b == b'\n');
-    let first = lines.next().unwrap_or_default();
-    let first = first
-        .strip_suffix(b"\r")
-        .ok_or(ParseError::Malformed("bare LF in head"))?;
     let (method, path, query, minor_version) = request_line(first)?;
-    for line in lines {
-        let line = line
-            .strip_suffix(b"\r")
-            .ok_or(ParseError::Malformed("bare LF in head"))?;
-        header_line(line)?;
+    loop {
+        match next_line(buf, &mut at) {
+            None => return Err(ParseError::Incomplete),
+            Some([]) => break,
+            Some(line) => header_line(line)?,
+        }
     }
     Ok(RequestHead {
         method,
         path,
         query,
         minor_version,
-        len: start + end + 4,
+        len: at,
     })
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// The line at `*at` without its line end (LF, or CRLF), moving `*at` past
+/// it; `None` while its LF has not arrived.
+fn next_line<'a>(buf: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+    let rest = &buf[*at..];
+    let end = rest.iter().position(|&b| b == b'\n')?;
+    *at += end + 1;
+    let line = &rest[..end];
+    Some(line.strip_suffix(b"\r").unwrap_or(line))
 }
 
 type RequestLine<'a> = (Method, &'a str, Option<&'a str>, u8);
@@ -1042,7 +1055,7 @@ mod tests {
             b"GET /metrics HTTP/1.1\r\nHost : a\r\n\r\n",
             b"GET /metrics HTTP/1.1\r\nNoColon\r\n\r\n",
             b"GET /metrics HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
-            b"GET /metrics HTTP/1.1\r\nA: b\nB: c\r\n\r\n",
+            b"GET /metrics HTTP/1.1\r\nA: b\rB: c\r\n\r\n",
             b"GET /metrics HTTP/1.1\r\nA: b\0\r\n\r\n",
             b"GET /\xff HTTP/1.1\r\n\r\n",
         ];
@@ -1059,6 +1072,48 @@ mod tests {
             parse_request_head(b"GARBAGE\r\nmore"),
             Err(ParseError::Malformed(_))
         ));
+        // So is a bad header line, and a head that cannot begin a method:
+        // a TLS ClientHello (a scraper set to https) or a stray CR.
+        let early: &[&[u8]] = &[
+            b"GET / HTTP/1.1\r\nNoColon\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+            b"\x16",
+            b"\r\n\x16",
+            b"\rGET",
+            b" GET / HTTP/1.1",
+        ];
+        for b in early {
+            assert!(
+                matches!(parse_request_head(b), Err(ParseError::Malformed(_))),
+                "{:?} -> {:?}",
+                String::from_utf8_lossy(b),
+                parse_request_head(b)
+            );
+        }
+        // But a CR that may be the start of an empty line waits for more.
+        assert_eq!(parse_request_head(b"\r"), Err(ParseError::Incomplete));
+        assert_eq!(parse_request_head(b"\r\n\r"), Err(ParseError::Incomplete));
+    }
+
+    #[test]
+    fn bare_lf_line_ends_are_accepted() {
+        // RFC 9112 §2.2: a recipient may take LF alone as the line end.
+        let req = "GET /metrics?a=b HTTP/1.1\nHost: x\n\nBODY";
+        let h = ok(req);
+        assert_eq!(
+            (h.method, h.path, h.query, h.minor_version),
+            (Method::Get, "/metrics", Some("a=b"), 1)
+        );
+        assert_eq!(h.len, req.len() - 4);
+        // Mixed with CRLF, and after leading empty lines of either kind.
+        let req = "\n\r\nHEAD / HTTP/1.0\r\nA: b\nB: c\r\n\n";
+        let h = ok(req);
+        assert_eq!((h.method, h.len), (Method::Head, req.len()));
+        assert_eq!(
+            parse_request_head(b"GET / HTTP/1.1\nHost: x\n"),
+            Err(ParseError::Incomplete)
+        );
+        assert_eq!(parse_request_head(b"\n\n"), Err(ParseError::Incomplete));
     }
 
     #[test]
