@@ -202,7 +202,7 @@ pub fn render(v: &MetricsView, out: &mut String) {
     );
     w.one(
         "ward_pids_limit",
-        "Tasks limit in force: the cgroup's pids.max, or the host's pid_max where none is set (see ward_pids_limit_info).",
+        "Tasks limit in force: the cgroup's pids.max, or where none is set the host's, the smaller of pid_max and threads-max (see ward_pids_limit_info).",
         Kind::Gauge,
         p.limit.map(Num::Int),
     );
@@ -504,6 +504,26 @@ mod tests {
         assert_eq!(out.matches("# HELP ").count(), FAMILIES.len() - 1);
         assert!(out.contains("# TYPE ward_cpu_usage_seconds_total counter\n"));
         assert!(out.contains("# TYPE ward_zombies gauge\n"));
+    }
+
+    #[test]
+    fn pids_limit_help_names_both_host_bounds() {
+        // Without a cgroup limit ward takes the smaller of pid_max and
+        // threads-max (cgroup::limits): the HELP text must not say pid_max
+        // alone, which from Linux 6.14 reads 4194304 in a PID namespace.
+        let mut v = MetricsView::new();
+        v.pids.limit = Some(192_739);
+        v.pids.limit_origin = Some(LimitOrigin::Host);
+        let mut out = String::new();
+        render(&v, &mut out);
+        let help = out
+            .lines()
+            .find(|l| l.starts_with("# HELP ward_pids_limit "))
+            .unwrap_or_else(|| panic!("no HELP for ward_pids_limit: {out}"));
+        assert!(
+            help.contains("the smaller of pid_max and threads-max"),
+            "{help}"
+        );
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub enum LimitOrigin {
     Cgroup,
     /// The group's cpuset allows fewer CPUs than the quota and the host.
     Cpuset,
-    /// No cgroup limit: the machine's (MemTotal, usable CPUs, `pid_max`).
+    /// No cgroup limit: the machine's (MemTotal, usable CPUs, the smaller
+    /// of `pid_max` and `threads-max`).
     Host,
 }
 
@@ -163,7 +164,8 @@ pub struct CpuView {
 pub struct PidsView {
     /// `pids.current`.
     pub current: Option<u64>,
-    /// The pids limit in force (cgroup's, or the host's `pid_max`).
+    /// The pids limit in force (cgroup's, or the host's: the smaller of
+    /// `pid_max` and `threads-max`).
     pub limit: Option<u64>,
     /// Where `limit` comes from.
     pub limit_origin: Option<LimitOrigin>,
