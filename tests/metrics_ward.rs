@@ -445,9 +445,13 @@ fn emf_lines_are_bare_json_every_interval() {
     }
 }
 
-/// A one-shot HTTP server on 127.0.0.1 answering the ECS container and
-/// task documents (AWS's documented examples, as `metrics::ecs` keeps them).
-fn fake_ecs_endpoint() -> (SocketAddr, Arc<AtomicBool>, std::thread::JoinHandle<u32>) {
+/// An HTTP server on 127.0.0.1 answering the ECS container and task
+/// documents (AWS's documented examples, as `metrics::ecs` keeps them),
+/// after a 500 to each of the first `fail_first` requests (an agent not
+/// ready yet). Returns how many requests it served.
+fn fake_ecs_endpoint(
+    fail_first: u32,
+) -> (SocketAddr, Arc<AtomicBool>, std::thread::JoinHandle<u32>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     l.set_nonblocking(true).unwrap();
@@ -481,11 +485,18 @@ fn fake_ecs_endpoint() -> (SocketAddr, Arc<AtomicBool>, std::thread::JoinHandle<
             } else {
                 ward::metrics::ecs::EXAMPLE_CONTAINER
             };
-            let _ = write!(
-                s,
-                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
+            if served < fail_first {
+                let _ = write!(
+                    s,
+                    "HTTP/1.0 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+                );
+            } else {
+                let _ = write!(
+                    s,
+                    "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+            }
             served += 1;
         }
         served
@@ -500,7 +511,7 @@ fn emf_dimensions_come_from_the_ecs_metadata_endpoint() {
         return;
     };
     let _g = serial();
-    let (meta, stop, server) = fake_ecs_endpoint();
+    let (meta, stop, server) = fake_ecs_endpoint(0);
     cmd.env(
         "ECS_CONTAINER_METADATA_URI_V4",
         format!("http://{meta}/v4/abc-123"),
@@ -532,6 +543,52 @@ fn emf_dimensions_come_from_the_ecs_metadata_endpoint() {
         assert_eq!(l["TaskDefinitionFamily"].as_str(), id.family.as_deref());
         assert_eq!(l["ContainerName"].as_str(), id.container.as_deref());
         assert_eq!(l["TaskArn"].as_str(), id.task_arn.as_deref());
+    }
+    assert!(
+        !out.stderr.contains("ecs_metadata_unavailable"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn emf_dimensions_arrive_when_the_metadata_endpoint_answers_late() {
+    // The endpoint fails the lookup made after ward's first sample and
+    // answers later: the lines get their dimensions from the retry on
+    // (ecs::RETRY_AFTER[0], 5 s, later), not never.
+    let line = "--emf --emf-interval 1s --watch-interval 200ms -- WL sleep 8.5";
+    let Some(mut cmd) = pid1("emf_ecs_late", line) else {
+        return;
+    };
+    let _g = serial();
+    let (meta, stop, server) = fake_ecs_endpoint(1);
+    cmd.env(
+        "ECS_CONTAINER_METADATA_URI_V4",
+        format!("http://{meta}/v4/abc-123"),
+    );
+    let out = run(cmd, Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    stop.store(true, Ordering::Relaxed);
+    // The failed request, then the lookup that succeeded.
+    assert!(server.join().unwrap() >= 2, "{}", out.stderr);
+    let lines = emf_lines(&out.stderr);
+    let with_dims: Vec<bool> = lines
+        .iter()
+        .map(|l| {
+            check_emf_shape(l);
+            l["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+                == serde_json::json!(["ClusterName", "TaskDefinitionFamily", "ContainerName"])
+        })
+        .collect();
+    let first = with_dims.iter().position(|&d| d);
+    // Lines before the retry have none; from it on, every line has them.
+    assert!(
+        first.is_some_and(|i| i >= 2 && with_dims[i..].iter().all(|&d| d)),
+        "{with_dims:?}\n{}",
+        out.stderr
+    );
+    for key in ["ecs_metadata_retrying", "ecs_metadata_read"] {
+        assert_eq!(out.stderr.matches(key).count(), 1, "{key}: {}", out.stderr);
     }
     assert!(
         !out.stderr.contains("ecs_metadata_unavailable"),

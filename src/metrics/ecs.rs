@@ -1,8 +1,8 @@
 //! The ECS task metadata endpoint v4: who this container is (cluster, task,
 //! family, container name), for the dimensions of the EMF line. Owns the
 //! pure parsers of the two documents and a tiny HTTP/1.0 GET client with a
-//! hard deadline. Blocks for up to that deadline: call it off the reaping
-//! thread, once.
+//! hard deadline, and when to try it again after a failure. Blocks for up to
+//! that deadline: call it off the reaping thread, a few times at most.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -15,6 +15,68 @@ pub const METADATA_ENV: &str = "ECS_CONTAINER_METADATA_URI_V4";
 
 /// The default time allowed for one metadata request.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The pauses before each retry of a failed identity lookup. The endpoint
+/// may not answer in a task's first moments, and one failure must not cost
+/// the dimensions for the container's whole life; each try holds the watch
+/// thread for up to two [`FETCH_TIMEOUT`]s, so there are few of them, at
+/// most a minute apart once the first have failed. Five tries in all.
+pub const RETRY_AFTER: [Duration; 4] = [
+    Duration::from_secs(5),
+    Duration::from_secs(15),
+    Duration::from_secs(60),
+    Duration::from_secs(60),
+];
+
+/// When the identity lookup is due: at once, then after each failure
+/// [`RETRY_AFTER`] later, until it succeeds or the pauses run out. Pure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupSchedule {
+    next: Instant,
+    failures: usize,
+}
+
+/// What a failed try leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Try again at this time (or the first chance after it).
+    RetryAt(Instant),
+    /// No try left.
+    GiveUp,
+}
+
+impl LookupSchedule {
+    /// The first try due at `now`.
+    pub fn new(now: Instant) -> LookupSchedule {
+        LookupSchedule {
+            next: now,
+            failures: 0,
+        }
+    }
+
+    /// True when a try is due at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        now >= self.next
+    }
+
+    /// Tries that failed so far.
+    pub fn failures(&self) -> usize {
+        self.failures
+    }
+
+    /// Records a try that failed at `now`.
+    pub fn failed(&mut self, now: Instant) -> AfterFailure {
+        let pause = RETRY_AFTER.get(self.failures);
+        self.failures += 1;
+        match pause {
+            Some(p) => {
+                self.next = now + *p;
+                AfterFailure::RetryAt(self.next)
+            }
+            None => AfterFailure::GiveUp,
+        }
+    }
+}
 
 /// Largest metadata document read (a task with ten containers is ~30 KiB).
 const MAX_RESPONSE: usize = 512 * 1024;
@@ -441,6 +503,26 @@ pub const EXAMPLE_TASK: &str = r#"{
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookup_is_retried_a_few_times_then_given_up() {
+        let t0 = Instant::now();
+        let mut s = LookupSchedule::new(t0);
+        assert!(s.due(t0));
+        let mut now = t0;
+        for pause in RETRY_AFTER {
+            assert_eq!(s.failed(now), AfterFailure::RetryAt(now + pause));
+            assert!(!s.due(now + pause - Duration::from_millis(1)));
+            now += pause;
+            assert!(s.due(now));
+        }
+        assert_eq!(s.failed(now), AfterFailure::GiveUp);
+        assert_eq!(s.failures(), RETRY_AFTER.len() + 1);
+        // Bounded: a few tries, never closer than 5 s, a minute apart at most.
+        assert!(RETRY_AFTER.len() <= 5);
+        assert!(RETRY_AFTER.iter().all(|p| *p >= Duration::from_secs(5)));
+        assert!(RETRY_AFTER.iter().all(|p| *p <= Duration::from_secs(60)));
+    }
 
     #[test]
     fn container_document() {

@@ -37,7 +37,7 @@ pub use snapshot::{Ratios, Sampler, Snapshot};
 use crate::cgroup::{Cgroups, OomNotifier, Roots};
 use crate::cli::Thresholds;
 use crate::log::{self, Level};
-use crate::metrics::ecs;
+use crate::metrics::ecs::{self, AfterFailure, LookupSchedule};
 use crate::metrics::emf::{EmfContext, EmfInterval, render_emf};
 use crate::metrics::http::ServerHandle;
 use crate::units::{bytes, cores, secs};
@@ -127,12 +127,91 @@ pub struct EmfPlan {
 }
 
 /// The EMF line's state: when the next is due, the counters at the last
-/// one, and the dimensions (read once, in the watch thread's first moments).
+/// one, and the dimensions (from the ECS task metadata once a lookup
+/// succeeds: tried after the first sample, then again with later lines).
 struct EmfWriter {
     plan: EmfPlan,
     next: Instant,
     interval: EmfInterval,
-    context: Option<EmfContext>,
+    context: EmfContext,
+    /// While the ECS identity is still to be read.
+    lookup: Option<LookupSchedule>,
+}
+
+impl EmfWriter {
+    fn new(plan: &EmfPlan, now: Instant) -> EmfWriter {
+        let mut context = EmfContext::bare();
+        context.namespace.clone_from(&plan.namespace);
+        EmfWriter {
+            plan: plan.clone(),
+            next: now + plan.interval,
+            interval: EmfInterval::default(),
+            context,
+            lookup: plan.ecs_metadata.as_ref().map(|_| LookupSchedule::new(now)),
+        }
+    }
+
+    /// Asks the ECS task metadata endpoint who the container is, when a try
+    /// is due (see [`LookupSchedule`]): up to two requests of
+    /// [`ecs::FETCH_TIMEOUT`], which this thread waits for and the reaping
+    /// thread never does. Says the first failure, and then once whether a
+    /// later try succeeded or the tries ran out; a failure costs only the
+    /// dimensions.
+    fn look_up_identity_if_due(&mut self) {
+        let (Some(url), Some(schedule)) = (&self.plan.ecs_metadata, &mut self.lookup) else {
+            return;
+        };
+        if !schedule.due(Instant::now()) {
+            return;
+        }
+        const DIMS: &str = "ClusterName, TaskDefinitionFamily or ContainerName";
+        match ecs::fetch_identity(url, ecs::FETCH_TIMEOUT) {
+            Ok(id) => {
+                let tries = schedule.failures() + 1;
+                self.context = EmfContext::from_ecs(&id);
+                self.context.namespace.clone_from(&self.plan.namespace);
+                self.lookup = None;
+                if tries > 1 {
+                    log::event(
+                        Level::Info,
+                        "ecs_metadata_read",
+                        &format!(
+                            "read the ECS task metadata at try {tries}: EMF lines now carry their dimensions"
+                        ),
+                        &[("tries", json!(tries))],
+                    );
+                }
+            }
+            Err(e) => {
+                let first = schedule.failures() == 0;
+                match schedule.failed(Instant::now()) {
+                    AfterFailure::RetryAt(_) if first => log::event(
+                        Level::Warning,
+                        "ecs_metadata_retrying",
+                        &format!(
+                            "cannot read the ECS task metadata ({e}): EMF lines carry no {DIMS} until a later try succeeds ({} more, the next in {})",
+                            ecs::RETRY_AFTER.len(),
+                            secs(ecs::RETRY_AFTER[0])
+                        ),
+                        &[],
+                    ),
+                    AfterFailure::RetryAt(_) => {}
+                    AfterFailure::GiveUp => {
+                        let tries = schedule.failures();
+                        self.lookup = None;
+                        log::event(
+                            Level::Warning,
+                            "ecs_metadata_unavailable",
+                            &format!(
+                                "cannot read the ECS task metadata after {tries} tries ({e}): EMF lines carry no {DIMS}"
+                            ),
+                            &[("tries", json!(tries))],
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Sampling state: present unless `--no-watch`.
@@ -338,12 +417,7 @@ impl Observer {
             s
         });
         let emf = match (&plan.emf, &sampling) {
-            (Some(p), Some(_)) => Some(EmfWriter {
-                plan: p.clone(),
-                next: Instant::now() + p.interval,
-                interval: EmfInterval::default(),
-                context: None,
-            }),
+            (Some(p), Some(_)) => Some(EmfWriter::new(p, Instant::now())),
             (Some(_), None) => {
                 log::event(
                     Level::Warning,
@@ -551,10 +625,12 @@ impl Observer {
         if self.plan.is_pid1 && self.sampling.is_some() {
             self.last_pid = Some(crate::procs::LastPid::open(&self.proc_root));
         }
-        if let Some(e) = &mut self.emf {
-            e.context = Some(emf_context(&e.plan));
-        }
         self.first_look();
+        // After the first sample, not before it: the lookup may take two
+        // ecs::FETCH_TIMEOUTs.
+        if let Some(e) = &mut self.emf {
+            e.look_up_identity_if_due();
+        }
         // Requests queued behind MainStarted (a child that exits at once
         // sends MainExited right after it) had their wake-up consumed with
         // it: answer them now, or the report waits out its FINAL_WAIT.
@@ -699,6 +775,12 @@ impl Observer {
     /// interval old) and schedules the next.
     fn write_emf(&mut self, fresh: bool) {
         let Some(e) = &mut self.emf else { return };
+        // A periodic line first retries a failed ECS lookup when due (before
+        // the sample, which it may delay); the closing line never waits
+        // for it, nor does the report behind it.
+        if fresh {
+            e.look_up_identity_if_due();
+        }
         // A closing line soon after the last one (or the start) carries only
         // what it counts (see `keep_when_short`).
         let last = e.next.checked_sub(e.plan.interval);
@@ -717,8 +799,7 @@ impl Observer {
         if short && !values.keep_when_short() {
             return;
         }
-        let ctx = e.context.get_or_insert_with(EmfContext::bare);
-        log::raw_line(&render_emf(&values, ctx, epoch_ms()));
+        log::raw_line(&render_emf(&values, &e.context, epoch_ms()));
     }
 
     fn on_oom_ready(&mut self, end: &WatchEnd) {
@@ -1266,32 +1347,6 @@ fn epoch_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The EMF dimensions: from the ECS task metadata endpoint when ward runs
-/// on ECS (two requests at most, each with a short deadline: this thread
-/// waits, the reaping thread never does), else none. A failure is said
-/// once and costs only the dimensions.
-fn emf_context(plan: &EmfPlan) -> EmfContext {
-    let mut ctx = match &plan.ecs_metadata {
-        None => EmfContext::bare(),
-        Some(url) => match ecs::fetch_identity(url, ecs::FETCH_TIMEOUT) {
-            Ok(id) => EmfContext::from_ecs(&id),
-            Err(e) => {
-                log::event(
-                    Level::Warning,
-                    "ecs_metadata_unavailable",
-                    &format!(
-                        "cannot read the ECS task metadata ({e}): EMF lines carry no ClusterName, TaskDefinitionFamily or ContainerName"
-                    ),
-                    &[],
-                );
-                EmfContext::bare()
-            }
-        },
-    };
-    ctx.namespace.clone_from(&plan.namespace);
-    ctx
 }
 
 /// True when a thread started now could be refused by a cgroup pids
