@@ -246,14 +246,11 @@ pub fn child_exited(
 
 /// `kill_after`: `--kill-after` ran out; ward sends SIGKILL.
 pub fn kill_after(named: &str, pid: i32, after: Duration, stopped: Option<i32>) {
-    let held = stopped
-        .map(|s| {
-            format!(
-                " (stopped by {}: it could not act on the stop signal)",
-                signal_name(s)
-            )
-        })
-        .unwrap_or_default();
+    let held = if stopped.is_some() {
+        " (stopped: it could not act on it)"
+    } else {
+        ""
+    };
     log::event(
         Level::Warning,
         "kill_after",
@@ -264,7 +261,6 @@ pub fn kill_after(named: &str, pid: i32, after: Duration, stopped: Option<i32>) 
         &[
             ("pid", json!(pid)),
             ("kill_after_s", json!(after.as_secs_f64())),
-            ("stopped_by", json!(stopped.map(signal_name))),
         ],
     );
 }
@@ -287,11 +283,7 @@ pub fn still_running(named: &str, pid: i32, after_s: u32, signo: i32, stopped: O
             "main process {named} still running {after_s} s after {}{why}",
             signal_name(signo)
         ),
-        &[
-            ("after_s", json!(after_s)),
-            ("pid", json!(pid)),
-            ("stopped_by", json!(stopped.map(signal_name))),
-        ],
+        &[("after_s", json!(after_s)), ("pid", json!(pid))],
     );
 }
 
