@@ -184,7 +184,11 @@ fn status_escapes_a_process_name_that_holds_terminal_sequences() {
         T,
     );
     let ward_pid = p.ward_pid();
-    let out = status_until(ward_pid, &[], |o| o.stdout.contains("pwned"));
+    // The command line holds "pwned" too: wait for ward's own answer with
+    // the shell's new name in it, escaped.
+    let out = status_until(ward_pid, &[], |o| {
+        o.code == 0 && o.stdout.contains(r"\x1b]0;pwned") && o.stdout.contains("sleep 60")
+    });
     assert_eq!(out.code, 0, "{out:?}");
     let text = &out.stdout;
     assert!(
@@ -221,7 +225,11 @@ fn status_lists_a_process_whose_name_is_not_utf8() {
         T,
     );
     let ward_pid = p.ward_pid();
-    let out = status_until(ward_pid, &[], |o| o.stdout.contains("sleep 60"));
+    // The command line holds "sleep 60" too: wait for the renamed shell's
+    // row and its child's.
+    let out = status_until(ward_pid, &[], |o| {
+        o.code == 0 && o.stdout.contains("[caf\u{fffd}]") && o.stdout.contains(" sleep 60\n")
+    });
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout.contains("[caf\u{fffd}] /bin/sh -c printf"),
