@@ -504,14 +504,15 @@ fn fake_ecs_endpoint(
     (addr, stop, h)
 }
 
-#[test]
-fn emf_dimensions_come_from_the_ecs_metadata_endpoint() {
-    let line = "--emf --emf-interval 1s --watch-interval 200ms -- WL sleep 2.5";
-    let Some(mut cmd) = pid1("emf_ecs", line) else {
-        return;
-    };
+/// ward as PID 1 with EMF every second and `ECS_CONTAINER_METADATA_URI_V4`
+/// at a fake endpoint that fails its first `failing` requests, running
+/// `command`: its outcome (exit 0 checked) and how many requests the
+/// endpoint served. `None` when the test is skipped.
+fn with_fake_ecs(test: &str, command: &str, failing: u32) -> Option<(Outcome, u32)> {
+    let line = format!("--emf --emf-interval 1s --watch-interval 200ms -- {command}");
+    let mut cmd = pid1(test, &line)?;
     let _g = serial();
-    let (meta, stop, server) = fake_ecs_endpoint(0);
+    let (meta, stop, server) = fake_ecs_endpoint(failing);
     cmd.env(
         "ECS_CONTAINER_METADATA_URI_V4",
         format!("http://{meta}/v4/abc-123"),
@@ -519,10 +520,16 @@ fn emf_dimensions_come_from_the_ecs_metadata_endpoint() {
     let out = run(cmd, Duration::from_secs(60));
     assert_eq!(out.code, 0, "{}", out.stderr);
     stop.store(true, Ordering::Relaxed);
-    assert!(
-        server.join().unwrap() >= 1,
-        "the metadata endpoint was never asked"
-    );
+    let served = server.join().unwrap();
+    Some((out, served))
+}
+
+#[test]
+fn emf_dimensions_come_from_the_ecs_metadata_endpoint() {
+    let Some((out, served)) = with_fake_ecs("emf_ecs", "WL sleep 2.5", 0) else {
+        return;
+    };
+    assert!(served >= 1, "the metadata endpoint was never asked");
     let lines = emf_lines(&out.stderr);
     assert!(lines.len() >= 2, "{}", out.stderr);
     let id = ward::metrics::ecs::parse_container_metadata(ward::metrics::ecs::EXAMPLE_CONTAINER)
@@ -556,21 +563,11 @@ fn emf_dimensions_arrive_when_the_metadata_endpoint_answers_late() {
     // The endpoint fails the lookup made after ward's first sample and
     // answers later: the lines get their dimensions from the retry on
     // (ecs::RETRY_AFTER[0], 5 s, later), not never.
-    let line = "--emf --emf-interval 1s --watch-interval 200ms -- WL sleep 8.5";
-    let Some(mut cmd) = pid1("emf_ecs_late", line) else {
+    let Some((out, served)) = with_fake_ecs("emf_ecs_late", "WL sleep 8.5", 1) else {
         return;
     };
-    let _g = serial();
-    let (meta, stop, server) = fake_ecs_endpoint(1);
-    cmd.env(
-        "ECS_CONTAINER_METADATA_URI_V4",
-        format!("http://{meta}/v4/abc-123"),
-    );
-    let out = run(cmd, Duration::from_secs(60));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    stop.store(true, Ordering::Relaxed);
     // The failed request, then the lookup that succeeded.
-    assert!(server.join().unwrap() >= 2, "{}", out.stderr);
+    assert!(served >= 2, "{}", out.stderr);
     let lines = emf_lines(&out.stderr);
     let with_dims: Vec<bool> = lines
         .iter()
