@@ -140,11 +140,8 @@ fn a_proc_it_cannot_list_at_shutdown_is_said_not_hidden() {
     out.expect_stderr("none can be signalled");
 }
 
-/// A main process stopped by SIGSTOP cannot act on the forwarded SIGTERM:
-/// `still_running`, `kill_after` and the report say so, where before they
-/// said only "still running" and left the SRE to guess why.
-#[test]
-fn a_stopped_main_process_is_said_to_be_stopped_when_it_outlives_the_stop() {
+/// `sh -c SCRIPT` under ward with `--kill-after 1500ms`, once it said "ready".
+fn under_kill_after(script: &str) -> Proc {
     let cmd = ward_plain([
         "--no-watch",
         "--kill-after",
@@ -152,10 +149,19 @@ fn a_stopped_main_process_is_said_to_be_stopped_when_it_outlives_the_stop() {
         "--",
         "/bin/sh",
         "-c",
-        "echo ready; kill -STOP $$; echo continued",
+        script,
     ]);
     let p = Proc::start(cmd, T);
     p.expect_line("ready");
+    p
+}
+
+/// A main process stopped by SIGSTOP cannot act on the forwarded SIGTERM:
+/// `still_running`, `kill_after` and the report say so, where before they
+/// said only "still running" and left the SRE to guess why.
+#[test]
+fn a_stopped_main_process_is_said_to_be_stopped_when_it_outlives_the_stop() {
+    let p = under_kill_after("echo ready; kill -STOP $$; echo continued");
     let sh = children(p.pid());
     assert_eq!(sh.len(), 1, "the main child: {sh:?}");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -180,17 +186,7 @@ fn a_stopped_main_process_is_said_to_be_stopped_when_it_outlives_the_stop() {
 /// The same stop on a running main process says nothing of a stop.
 #[test]
 fn a_running_main_process_that_ignores_the_stop_is_not_said_to_be_stopped() {
-    let cmd = ward_plain([
-        "--no-watch",
-        "--kill-after",
-        "1500ms",
-        "--",
-        "/bin/sh",
-        "-c",
-        "trap '' TERM; echo ready; while :; do sleep 0.1; done",
-    ]);
-    let p = Proc::start(cmd, T);
-    p.expect_line("ready");
+    let p = under_kill_after("trap '' TERM; echo ready; while :; do sleep 0.1; done");
     p.signal_ward(libc::SIGTERM);
     let out = p.wait();
     assert_eq!(out.code, 137, "{}", out.dump());
