@@ -170,7 +170,7 @@ watching_own_limits() {
 
 watching_ancestor_limit() {
     rc_is ancestor 0 &&
-    has ancestor '^ward: \[watching\] limits: memory 48\.0 MiB \(set on ancestor cgroup /sys/fs/cgroup/p2\), .*; cgroup v2; ' >/dev/null
+    has ancestor '^ward: \[watching\] limits: memory 48\.0 MiB \(set on ancestor cgroup /sys/fs/cgroup/p2, shared by every cgroup under it\), .*; cgroup v2; ' >/dev/null
 }
 
 cpu_throttled() {

@@ -151,6 +151,59 @@ fn root_v1_oom_kill_of_the_main_child_is_named_and_exits_137() {
     out.has(w, "memory 32.0 MiB (own cgroup)");
 }
 
+/// ECS sets a task's memory limit on the task's group, above its
+/// containers': a sibling's memory counts against it too. The report said
+/// "memory peaked at 41 MiB of the 100 MiB limit (41%)" for a process the
+/// kernel OOM-killed at that limit, with nothing telling the reader that
+/// the other 59 % were a sibling's.
+#[test]
+fn root_v1_an_oom_kill_at_an_ancestors_limit_says_the_limit_is_shared() {
+    use std::io::{BufRead, BufReader};
+    let Some((_serial, cg)) = case(
+        "root_v1_an_oom_kill_at_an_ancestors_limit_says_the_limit_is_shared",
+        "oomshared",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(64);
+    let inner = cg.child("inner");
+    let other = cg.child("other");
+    // The sibling holds 24 MiB; ward's hog is then the larger process when
+    // the two reach the ancestor's 64 MiB, and the kernel's victim.
+    let mut sibling = std::process::Command::new(workload());
+    sibling.args(["hog", "24", "--hold", "50"]);
+    sibling.stdout(std::process::Stdio::piped());
+    other.wrap(&mut sibling);
+    let mut sibling = sibling.spawn().expect("spawn the sibling's hog");
+    let mut ready = String::new();
+    BufReader::new(sibling.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .expect("read the sibling's hog");
+    assert!(ready.contains("ready"), "the sibling's hog said {ready:?}");
+
+    let mut cmd = ward_pid1(["--watch-interval", "500ms", "--", workload(), "hog", "100"]);
+    inner.wrap(&mut cmd);
+    let out = run(cmd, GUARD);
+    let _ = sibling.kill();
+    let _ = sibling.wait();
+    assert_eq!(out.code, 137, "{}", out.dump());
+    let shared = "shared by every cgroup under it";
+    out.has(
+        out.one("watching"),
+        "memory 64.0 MiB (set on ancestor cgroup ",
+    );
+    out.has(out.one("watching"), shared);
+    let oom = out.one("oom_kill");
+    out.has(oom, "of the 64.0 MiB limit (set on ancestor cgroup ");
+    out.has(oom, shared);
+    let report = out.one("exit_report");
+    out.has(report, "by the kernel OOM killer");
+    out.has(report, shared);
+    // ward's own group peaked well under the limit it was killed at.
+    let pct = number_before(report, "%; ");
+    assert!((30.0..90.0).contains(&pct), "{pct}%: {report}");
+}
+
 #[test]
 fn root_v1_an_oom_kill_in_the_first_second_is_on_the_last_emf_line() {
     let Some((_serial, cg)) = case(

@@ -39,10 +39,18 @@ impl LimitSource {
     pub fn words(&self) -> String {
         match self {
             LimitSource::OwnGroup => "own cgroup".into(),
+            // The limit holds for the whole subtree: the cgroups beside
+            // ward's count against it too, and ward's numbers do not show
+            // their share.
             LimitSource::Ancestor { path: Some(p) } => {
-                format!("set on ancestor cgroup {}", p.display())
+                format!(
+                    "set on ancestor cgroup {}, shared by every cgroup under it",
+                    p.display()
+                )
             }
-            LimitSource::Ancestor { path: None } => "set on an ancestor cgroup".into(),
+            LimitSource::Ancestor { path: None } => {
+                "set on an ancestor cgroup, shared by every cgroup under it".into()
+            }
             LimitSource::Cpuset { .. } => "cpuset".into(),
             LimitSource::Host => "the host's, no cgroup limit".into(),
         }

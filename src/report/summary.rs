@@ -254,7 +254,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
     let text = sentence(
         i,
         peak,
-        real_limit.map(|l| l.bytes),
+        real_limit,
         peak_ratio,
         snap.and_then(|s| s.ratios.throttle_60s),
         fork_failures,
@@ -270,7 +270,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
 fn sentence(
     i: &ReportInputs,
     peak: Option<u64>,
-    limit: Option<u64>,
+    limit: Option<&crate::cgroup::MemoryLimit>,
     peak_ratio: Option<f64>,
     throttle60: Option<crate::watch::throttle::ThrottleRatio>,
     fork_failures: Option<u64>,
@@ -288,10 +288,16 @@ fn sentence(
     };
     let memory = match (peak, limit, peak_ratio) {
         (Some(p), Some(l), Some(r)) => {
+            // An ancestor's limit counts the cgroups beside ward's too: a
+            // peak far under it can still have met it.
+            let shared = match &l.source {
+                s @ crate::cgroup::LimitSource::Ancestor { .. } => format!("; {}", s.words()),
+                _ => String::new(),
+            };
             format!(
-                "memory peaked at {} of the {} limit ({})",
+                "memory peaked at {} of the {} limit ({}{shared})",
                 bytes(p),
-                bytes(l),
+                bytes(l.bytes),
                 pct(r)
             )
         }
@@ -622,8 +628,8 @@ mod tests {
         s
     }
 
-    #[test]
-    fn oom_killed_main_reads_like_the_issue() {
+    /// java (pid 7), dead of SIGKILL as the OOM kill count rose.
+    fn java_oom_killed() -> RunFacts {
         let mut f = RunFacts::new("java".into());
         f.main_pid = 7;
         f.oom_count_base = Some(0);
@@ -646,6 +652,12 @@ mod tests {
             },
         );
         f.note_sigkilled(7, t);
+        f
+    }
+
+    #[test]
+    fn oom_killed_main_reads_like_the_issue() {
+        let f = java_oom_killed();
         let snap = oom_snapshot();
         let r = build(&inputs(&f, Some(&snap), 137));
         assert_eq!(
@@ -658,6 +670,32 @@ mod tests {
         assert_eq!(r.json["oom_kills"]["count"], 1);
         assert_eq!(r.json["memory"]["limit_bytes"], 512u64 << 20);
         assert_eq!(r.json["oom_kills"]["victims"][0]["name"], "java");
+    }
+
+    /// An ancestor's limit (ECS's task limit above its containers) counts
+    /// the groups beside ward's: a peak at 41 % of it can have met it.
+    #[test]
+    fn a_peak_against_an_ancestors_limit_says_the_limit_is_shared() {
+        let f = java_oom_killed();
+        let mut snap = oom_snapshot();
+        snap.cgroup.memory.peak = Some(215 << 20);
+        for (path, at) in [
+            (None, "an ancestor cgroup"),
+            (
+                Some("/sys/fs/cgroup/memory/ecs/t1".into()),
+                "ancestor cgroup /sys/fs/cgroup/memory/ecs/t1",
+            ),
+        ] {
+            snap.limits.memory.as_mut().unwrap().source = LimitSource::Ancestor { path };
+            let r = build(&inputs(&f, Some(&snap), 137));
+            assert!(
+                r.text.ends_with(&format!(
+                    "; memory peaked at 215.0 MiB of the 512.0 MiB limit (42.0%; set on {at}, shared by every cgroup under it)."
+                )),
+                "{}",
+                r.text
+            );
+        }
     }
 
     #[test]
