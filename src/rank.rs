@@ -1,8 +1,8 @@
 //! One sort for ward's short, cold lists: status rows, zombie groups, OOM
 //! candidates, cgroup candidates, a process table read from a fixture tree
 //! (`/proc` lists pids in order). Owns ordering only; it allocates a key per
-//! element, so the census's per-sample index by parent keeps its own
-//! in-place sort.
+//! element, so the census's per-sample index by parent uses the heapsort
+//! under it in place ([`heapsort_by_key`]).
 //!
 //! Why it exists: each `sort_by_key` on a new element type or key is its own
 //! copy of std's sort, 2-3 KiB apiece in the binary. Here a call site only
@@ -22,36 +22,39 @@ pub fn sort<T>(v: &mut Vec<T>, rank: impl Fn(&T) -> Rank) {
     v.extend(order.iter().filter_map(|&(_, i)| slots[i].take()));
 }
 
-/// The one sort every [`sort`] shares: a heapsort, in place, O(n log n)
-/// at worst, in a few hundred bytes where std's sort for this type is
-/// about 3 KiB. The position breaks ties, so no two elements are equal and
-/// the order is the stable one.
+/// The one sort every [`sort`] shares. The position breaks ties, so no
+/// two elements are equal and the order is the stable one.
 #[inline(never)]
 fn sort_ranked(order: &mut [(Rank, usize)]) {
-    // Sift `order[root]` down within `order[..end]`, a max-heap.
-    fn sift(order: &mut [(Rank, usize)], mut root: usize, end: usize) {
-        loop {
-            let mut child = 2 * root + 1;
-            if child >= end {
-                return;
-            }
-            if child + 1 < end && order[child] < order[child + 1] {
-                child += 1;
-            }
-            if order[root] >= order[child] {
-                return;
-            }
-            order.swap(root, child);
-            root = child;
+    heapsort_by_key(order, |&x| x);
+}
+
+/// Orders `v` by `key`, ascending, in place and without allocating: a
+/// heapsort, O(n log n) at worst, in a few hundred bytes where std's sort
+/// for each element type is about 3 KiB. Not stable.
+pub fn heapsort_by_key<T, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
+    // Sift `v[root]` down within `v[..end]`, a max-heap.
+    let sift = |v: &mut [T], mut root: usize, end: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
         }
-    }
-    let n = order.len();
+        if child + 1 < end && key(&v[child]) < key(&v[child + 1]) {
+            child += 1;
+        }
+        if key(&v[root]) >= key(&v[child]) {
+            return;
+        }
+        v.swap(root, child);
+        root = child;
+    };
+    let n = v.len();
     for root in (0..n / 2).rev() {
-        sift(order, root, n);
+        sift(v, root, n);
     }
     for end in (1..n).rev() {
-        order.swap(0, end);
-        sift(order, 0, end);
+        v.swap(0, end);
+        sift(v, 0, end);
     }
 }
 
@@ -113,6 +116,32 @@ mod tests {
                 let mut std_order: Vec<(u64, usize)> = v.iter().copied().zip(0..).collect();
                 std_order.sort_by_key(|&(k, _)| k);
                 assert_eq!(ours, std_order, "{v:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_heapsort_in_place_orders_as_std_does() {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for len in 0..70 {
+            for _ in 0..20 {
+                let keys: Vec<u64> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x % 8
+                    })
+                    .collect();
+                // As the census sorts: indices by the key they point at.
+                let mut ours: Vec<usize> = (0..len).collect();
+                heapsort_by_key(&mut ours, |&i| keys[i]);
+                let sorted: Vec<u64> = ours.iter().map(|&i| keys[i]).collect();
+                let mut std_order = keys.clone();
+                std_order.sort_unstable();
+                assert_eq!(sorted, std_order, "{keys:?}");
+                ours.sort_unstable();
+                assert!(ours.iter().copied().eq(0..len), "each index once");
             }
         }
     }

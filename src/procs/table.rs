@@ -292,7 +292,7 @@ impl ProcTable {
         let entries = &self.entries;
         self.by_ppid.clear();
         self.by_ppid.extend(0..entries.len());
-        self.by_ppid.sort_unstable_by_key(|&i| entries[i].ppid);
+        crate::rank::heapsort_by_key(&mut self.by_ppid, |&i| entries[i].ppid);
         self.stack.clear();
         self.stack.push(root);
         while let Some(parent) = self.stack.pop() {
