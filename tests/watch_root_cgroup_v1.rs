@@ -193,6 +193,8 @@ fn root_v1_an_oom_kill_at_an_ancestors_limit_says_the_limit_is_shared() {
         "memory 64.0 MiB (set on ancestor cgroup ",
     );
     out.has(out.one("watching"), shared);
+    // This host's mounts show each hierarchy's root: nothing is hidden.
+    out.has(out.one("watching"), "cores (the host's, no cgroup limit)");
     let oom = out.one("oom_kill");
     out.has(oom, "of the 64.0 MiB limit (set on ancestor cgroup ");
     out.has(oom, shared);

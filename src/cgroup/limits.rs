@@ -31,7 +31,12 @@ pub enum LimitSource {
     },
     /// No cgroup limit: the machine's (MemTotal, online/affine CPUs, `pid_max`
     /// or `threads-max`).
-    Host,
+    Host {
+        /// The cgroups above the visible ones are hidden (a cgroup namespace,
+        /// or Docker's v1 mount of the container's group alone), so a limit
+        /// there (an ECS task's, a Kubernetes pod's) would not show.
+        hidden_above: bool,
+    },
 }
 
 impl LimitSource {
@@ -52,8 +57,18 @@ impl LimitSource {
                 "set on an ancestor cgroup, shared by every cgroup under it".into()
             }
             LimitSource::Cpuset { .. } => "cpuset".into(),
-            LimitSource::Host => "the host's, no cgroup limit".into(),
+            LimitSource::Host {
+                hidden_above: false,
+            } => "the host's, no cgroup limit".into(),
+            LimitSource::Host { hidden_above: true } => {
+                "the host's; no limit on the cgroups in view, and the ones above are hidden".into()
+            }
         }
+    }
+
+    /// No cgroup limit was found: the number is the machine's.
+    pub fn is_host(&self) -> bool {
+        matches!(self, LimitSource::Host { .. })
     }
 }
 
@@ -178,7 +193,9 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
         (Some((max, source)), None) => Some(PidsLimit { max, source }),
         (_, Some(h)) => Some(PidsLimit {
             max: h,
-            source: LimitSource::Host,
+            source: LimitSource::Host {
+                hidden_above: false,
+            },
         }),
         (None, None) => None,
     };
@@ -189,7 +206,34 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
         unreadable: Vec::new(),
     };
     own_files_unreadable(cg, &mut limits, &mut buf);
+    // v1's hierarchical_memory_limit sees every ancestor: a memory limit
+    // there is never hidden.
+    let memory_v2 = cg.memory.as_ref().filter(|g| g.version == Version::V2);
+    mark_hidden(limits.memory.as_mut().map(|m| &mut m.source), memory_v2);
+    mark_hidden(limits.cpu.as_mut().map(|c| &mut c.source), cg.cpu.as_ref());
+    mark_hidden(
+        limits.pids.as_mut().map(|p| &mut p.source),
+        cg.pids.as_ref(),
+    );
     limits
+}
+
+/// Says of a host limit whether the cgroups above `g`'s mount are hidden.
+fn mark_hidden(source: Option<&mut LimitSource>, g: Option<&Group>) {
+    if let (Some(LimitSource::Host { hidden_above }), Some(g)) = (source, g) {
+        *hidden_above = hides_above(g);
+    }
+}
+
+/// The top of `g`'s mount is not its hierarchy's root: a cgroup namespace,
+/// or Docker's v1 mount of the container's group alone. A v1 hierarchy's
+/// root alone has `release_agent`; a v2 group other than the root has
+/// `cgroup.events`.
+fn hides_above(g: &Group) -> bool {
+    match g.version {
+        Version::V1 => !g.mount_point.join("release_agent").exists(),
+        Version::V2 => g.mount_point.join("cgroup.events").exists(),
+    }
 }
 
 /// Where a limit came out as the host's (or none), the group's own file
@@ -197,7 +241,7 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
 /// the limit is then unknown, and saying "the host's" would be wrong.
 /// Costs a read only in that case.
 fn own_files_unreadable(cg: &Cgroups, limits: &mut Limits, buf: &mut String) {
-    let host = |s: Option<&LimitSource>| s.is_none_or(|s| *s == LimitSource::Host);
+    let host = |s: Option<&LimitSource>| s.is_none_or(LimitSource::is_host);
     let memory = host(limits.memory.as_ref().map(|m| &m.source));
     let cpu = host(limits.cpu.as_ref().map(|c| &c.source));
     let pids = host(limits.pids.as_ref().map(|p| &p.source));
@@ -251,7 +295,9 @@ fn pick_with_host(cg: Option<(u64, LimitSource)>, host: Option<u64>) -> Option<M
         (Some((bytes, source)), None) => Some(MemoryLimit { bytes, source }),
         (_, Some(h)) => Some(MemoryLimit {
             bytes: h,
-            source: LimitSource::Host,
+            source: LimitSource::Host {
+                hidden_above: false,
+            },
         }),
         (None, None) => None,
     }
@@ -443,7 +489,12 @@ fn cpu_limit(
         );
     }
     if let Some(h) = host {
-        consider(h as f64, LimitSource::Host);
+        consider(
+            h as f64,
+            LimitSource::Host {
+                hidden_above: false,
+            },
+        );
     }
     let (cores, source) = best?;
     Some(CpuLimit {
@@ -480,6 +531,45 @@ mod tests {
         std::fs::remove_file(kernel.join("pid_max")).unwrap();
         assert_eq!(host_tasks(&roots, &mut buf), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A host limit says whether the cgroups above the mount are hidden:
+    /// ECS's task limit sits above a v1 container's mount, and a cgroup
+    /// namespace hides everything above the container's group.
+    #[test]
+    fn a_host_limit_says_whether_the_cgroups_above_are_hidden() {
+        let top = std::env::temp_dir().join(format!("ward-hidden-above-{}", std::process::id()));
+        std::fs::create_dir_all(&top).unwrap();
+        let group = |version| Group {
+            version,
+            dir: top.clone(),
+            mount_point: top.clone(),
+            cgroup_path: "/".into(),
+            placement: crate::cgroup::resolve::Placement::Exact,
+            read_only: true,
+        };
+        let said = |g: &Group| {
+            let mut s = LimitSource::Host {
+                hidden_above: false,
+            };
+            mark_hidden(Some(&mut s), Some(g));
+            s.words()
+        };
+        let hidden = "the host's; no limit on the cgroups in view, and the ones above are hidden";
+        let none = "the host's, no cgroup limit";
+        // v1: only a hierarchy's root has release_agent.
+        assert_eq!(said(&group(Version::V1)), hidden);
+        std::fs::write(top.join("release_agent"), "").unwrap();
+        assert_eq!(said(&group(Version::V1)), none);
+        // v2: the root alone has no cgroup.events.
+        assert_eq!(said(&group(Version::V2)), none);
+        std::fs::write(top.join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+        assert_eq!(said(&group(Version::V2)), hidden);
+        // A limit found on a cgroup is left as it is.
+        let mut own = LimitSource::OwnGroup;
+        mark_hidden(Some(&mut own), Some(&group(Version::V2)));
+        assert_eq!(own, LimitSource::OwnGroup);
+        std::fs::remove_dir_all(&top).unwrap();
     }
 
     /// v2: the quota in force on an ancestor makes its `cpu.stat` the one
@@ -535,7 +625,7 @@ mod tests {
     #[test]
     fn memory_limit_above_host_is_host() {
         let l = pick_with_host(Some((1 << 40, LimitSource::OwnGroup)), Some(1 << 30)).unwrap();
-        assert_eq!(l.source, LimitSource::Host);
+        assert!(l.source.is_host());
         let l = pick_with_host(Some((1 << 20, LimitSource::OwnGroup)), Some(1 << 30)).unwrap();
         assert_eq!((l.bytes, l.source), (1 << 20, LimitSource::OwnGroup));
         assert!(pick_with_host(None, None).is_none());
@@ -546,7 +636,8 @@ mod tests {
         let l = cpu_limit(Some((2.0, LimitSource::OwnGroup)), None, Some(2), Some(2)).unwrap();
         assert_eq!((l.cores, l.source), (2.0, LimitSource::OwnGroup));
         let l = cpu_limit(None, None, Some(8), Some(8)).unwrap();
-        assert_eq!((l.cores, l.source), (8.0, LimitSource::Host));
+        assert_eq!(l.cores, 8.0);
+        assert!(l.source.is_host());
         let l = cpu_limit(Some((0.5, LimitSource::OwnGroup)), None, Some(8), Some(8)).unwrap();
         assert_eq!(l.cores, 0.5);
         assert_eq!(l.quota_cores, Some(0.5));

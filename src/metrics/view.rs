@@ -37,7 +37,7 @@ impl LimitOrigin {
         match source {
             LimitSource::OwnGroup | LimitSource::Ancestor { .. } => LimitOrigin::Cgroup,
             LimitSource::Cpuset { .. } => LimitOrigin::Cpuset,
-            LimitSource::Host => LimitOrigin::Host,
+            LimitSource::Host { .. } => LimitOrigin::Host,
         }
     }
 }
@@ -344,7 +344,9 @@ mod tests {
             }),
             cpu: Some(CpuLimit {
                 cores: 2.0,
-                source: LimitSource::Host,
+                source: LimitSource::Host {
+                    hidden_above: false,
+                },
                 quota_cores: None,
                 cpuset_cpus: None,
                 host_cpus: Some(2),

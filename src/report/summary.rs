@@ -128,7 +128,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
     // Memory: the kernel's peak where it keeps one, else the largest ward saw.
     let limit = snap.and_then(|s| s.limits.memory.as_ref());
     // A peak against the host's memory says nothing about a container limit.
-    let real_limit = limit.filter(|l| l.source != crate::cgroup::LimitSource::Host);
+    let real_limit = limit.filter(|l| !l.source.is_host());
     let peak = run_peak(
         snap.and_then(|s| s.cgroup.memory.peak),
         limit.map(|l| l.bytes),

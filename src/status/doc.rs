@@ -22,7 +22,8 @@ pub const SCHEMA: u32 = 1;
 pub struct LimitDoc {
     /// Bytes, cores or tasks.
     pub value: f64,
-    /// `own cgroup`, `set on ancestor cgroup ...`, `the host's, no cgroup limit`.
+    /// `own cgroup`, `set on ancestor cgroup ..., shared by every cgroup under
+    /// it`, `the host's, no cgroup limit`, ... ([`crate::cgroup::LimitSource::words`]).
     pub source: String,
 }
 

@@ -1425,7 +1425,7 @@ fn near_limit(
     headroom: u64,
 ) -> bool {
     match (limit, used) {
-        (Some((max, source)), Some(used)) if *source != crate::cgroup::LimitSource::Host => {
+        (Some((max, source)), Some(used)) if !source.is_host() => {
             max.saturating_sub(used) < headroom
         }
         _ => false,
@@ -1895,7 +1895,9 @@ mod tests {
         };
         let host = PidsLimit {
             max: 40,
-            source: LimitSource::Host,
+            source: LimitSource::Host {
+                hidden_above: false,
+            },
         };
         assert!(pids_tight(Some(&cgroup(40)), Some(40)));
         assert!(pids_tight(Some(&cgroup(40)), Some(33)));
@@ -1915,7 +1917,9 @@ mod tests {
         };
         let host = MemoryLimit {
             bytes: 32 * MIB,
-            source: LimitSource::Host,
+            source: LimitSource::Host {
+                hidden_above: false,
+            },
         };
         let tight = |l, used| memory_tight(l, used, MEMORY_HEADROOM);
         assert!(tight(Some(&cgroup), Some(32 * MIB)));

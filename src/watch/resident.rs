@@ -2,7 +2,7 @@
 //! [`crate::trim`] for why): when to lock it, and the lines that say what
 //! happened.
 
-use crate::cgroup::{LimitSource, MemoryLimit};
+use crate::cgroup::MemoryLimit;
 use crate::log::{self, Level};
 use crate::trim::LockRefused;
 use crate::units::bytes;
@@ -11,7 +11,7 @@ use crate::units::bytes;
 /// its own or an ancestor's (the host's amount is no group that can fill
 /// up while others have room).
 pub fn wanted(limit: Option<&MemoryLimit>) -> bool {
-    limit.is_some_and(|l| l.source != LimitSource::Host)
+    limit.is_some_and(|l| !l.source.is_host())
 }
 
 /// `code_locked` (debug): how much is locked, and why.
@@ -49,6 +49,7 @@ pub fn log_refused(r: &LockRefused) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroup::LimitSource;
 
     fn limit(source: LimitSource) -> MemoryLimit {
         MemoryLimit {
@@ -61,7 +62,9 @@ mod tests {
     fn a_group_limit_wants_the_lock_the_host_and_none_do_not() {
         assert!(wanted(Some(&limit(LimitSource::OwnGroup))));
         assert!(wanted(Some(&limit(LimitSource::Ancestor { path: None }))));
-        assert!(!wanted(Some(&limit(LimitSource::Host))));
+        assert!(!wanted(Some(&limit(LimitSource::Host {
+            hidden_above: false,
+        }))));
         assert!(!wanted(None));
     }
 }

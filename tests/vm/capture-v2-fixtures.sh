@@ -37,7 +37,8 @@ cat >/tmp/capture.sh <<'LIB'
 cap_files="cgroup.controllers cgroup.subtree_control memory.current memory.max
 memory.high memory.peak memory.stat memory.events memory.events.local
 memory.swap.current memory.pressure cpu.stat cpu.max cpu.weight cpu.pressure
-cpuset.cpus.effective pids.current pids.max pids.events io.pressure cgroup.procs"
+cpuset.cpus.effective pids.current pids.max pids.events io.pressure cgroup.procs
+cgroup.events"
 # capture DEST DIR...: the calling process's view into DEST, with the files
 # of each cgroup DIR (absolute path) under DEST/DIR.
 capture() {
