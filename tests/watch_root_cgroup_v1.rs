@@ -119,6 +119,95 @@ fn root_v1_memory_high_names_the_hog_then_memory_ok_after_it_exits() {
     assert_eq!(cg.oom_kills(), 0, "the hog must not have been OOM-killed");
 }
 
+/// Swap the host turns on for one case, off again when dropped.
+struct Swap(std::path::PathBuf);
+
+impl Swap {
+    /// A 64 MiB swap file, on; why not where swapon is refused.
+    fn on() -> Result<Swap, String> {
+        let path = std::env::temp_dir().join(format!("ward-test-swap-{}", std::process::id()));
+        // Written out: swapon refuses a file with holes.
+        std::fs::write(&path, vec![0u8; 64 << 20]).map_err(|e| e.to_string())?;
+        let swap = Swap(path);
+        for cmd in [&["chmod", "600"][..], &["mkswap"], &["swapon"]] {
+            let out = std::process::Command::new(cmd[0])
+                .args(&cmd[1..])
+                .arg(&swap.0)
+                .output()
+                .map_err(|e| format!("{}: {e}", cmd[0]))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{}: {}",
+                    cmd[0],
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        Ok(swap)
+    }
+}
+
+impl Drop for Swap {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("swapoff").arg(&self.0).status();
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// With swap the group may fill, the kernel swaps at the memory limit and
+/// the container slows down; its OOM killer comes only when swap is full
+/// too. memory_high said "at the limit the kernel OOM killer ends a
+/// process" all the same.
+#[test]
+fn root_v1_memory_high_says_the_kernel_swaps_where_it_may() {
+    let test = "root_v1_memory_high_says_the_kernel_swaps_where_it_may";
+    let Some((_serial, cg)) = case(test, "swaps") else {
+        return;
+    };
+    // The host's own swap does as well as one turned on here.
+    let has_swap = std::fs::read_to_string("/proc/swaps").is_ok_and(|s| s.lines().count() > 1);
+    let swap = if has_swap { None } else { Some(Swap::on()) };
+    if let Some(Err(e)) = &swap {
+        eprintln!("{test}: swapon: {e}");
+        common::require("swap (swapon of a file)", false, test);
+        return;
+    }
+    // Docker's --memory 32m --memory-swap 48m: 16 MiB of swap past the
+    // limit (without swap accounting, the host's 64 MiB).
+    cg.set(
+        "memory",
+        "memory.limit_in_bytes",
+        &(32u64 << 20).to_string(),
+    );
+    let memsw = cg.dir("memory").join("memory.memsw.limit_in_bytes");
+    let room = if memsw.exists() {
+        cg.set(
+            "memory",
+            "memory.memsw.limit_in_bytes",
+            &(48u64 << 20).to_string(),
+        );
+        "16.0 MiB"
+    } else {
+        "64.0 MiB"
+    };
+    let s = script("$W hog 40 --hold 1");
+    let out = watched_in(&cg, &["sh", "-c", &s]);
+    drop(swap);
+    assert_eq!(
+        out.code,
+        0,
+        "the hog should have swapped, not died: {}",
+        out.dump()
+    );
+    assert_eq!(cg.oom_kills(), 0, "no OOM kill with swap to fill");
+    let high = out.one("memory_high");
+    out.has(
+        high,
+        &format!("; at the limit the kernel swaps out up to {room} more, then its OOM killer ends a process"),
+    );
+    assert!(out.events("oom_kill").is_empty(), "{}", out.dump());
+}
+
 #[test]
 fn root_v1_oom_kill_of_the_main_child_is_named_and_exits_137() {
     let Some((_serial, cg)) = case(

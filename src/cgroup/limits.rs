@@ -117,6 +117,12 @@ pub struct Limits {
     pub cpu: Option<CpuLimit>,
     /// PIDs.
     pub pids: Option<PidsLimit>,
+    /// Swap the group may fill once its memory is at the limit, in bytes:
+    /// the host's swap, less where the group's own swap limit (v1 memsw,
+    /// v2 `memory.swap.max`) is smaller. 0: none, so an OOM kill comes at
+    /// the memory limit. `None`: unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swap_room: Option<u64>,
     /// The group's limit files that are there but could not be read, with
     /// the error ("cannot read PATH: Permission denied ...").
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -171,7 +177,8 @@ pub fn peak_within(peak: u64, limit: u64) -> Option<u64> {
 /// Reads all limits.
 pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
     let mut buf = String::with_capacity(2048);
-    let memory = read_memory(cg, roots, &mut buf);
+    let (memory, host_swap) = read_memory(cg, roots, &mut buf);
+    let swap_room = host_swap.map(|h| swap_room(cg.memory.as_ref(), &mut buf, h));
 
     let quota = cg.cpu.as_ref().and_then(|g| cpu_quota(g, &mut buf));
     let cpuset = cg
@@ -203,6 +210,7 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
         memory,
         cpu,
         pids,
+        swap_room,
         unreadable: Vec::new(),
     };
     own_files_unreadable(cg, &mut limits, &mut buf);
@@ -280,12 +288,44 @@ fn host_tasks(roots: &Roots, buf: &mut String) -> Option<u64> {
 }
 
 /// The memory limit: the cgroup's, or the host's RAM when that is smaller
-/// or no cgroup sets one.
-fn read_memory(cg: &Cgroups, roots: &Roots, buf: &mut String) -> Option<MemoryLimit> {
-    let host_mem = fsread::read_opt(buf, &roots.proc.join("meminfo"))
-        .and_then(|()| parse::meminfo_bytes(buf, "MemTotal"));
+/// or no cgroup sets one; and the host's swap.
+fn read_memory(
+    cg: &Cgroups,
+    roots: &Roots,
+    buf: &mut String,
+) -> (Option<MemoryLimit>, Option<u64>) {
+    let (host_mem, host_swap) = match fsread::read_opt(buf, &roots.proc.join("meminfo")) {
+        Some(()) => (
+            parse::meminfo_bytes(buf, "MemTotal"),
+            parse::meminfo_bytes(buf, "SwapTotal"),
+        ),
+        None => (None, None),
+    };
     let memory = cg.memory.as_ref().and_then(|g| memory_limit(g, buf));
-    pick_with_host(memory, host_mem)
+    (pick_with_host(memory, host_mem), host_swap)
+}
+
+/// How much of the host's `swap` bytes the group may fill past its memory
+/// limit. Without a swap limit of its own (no swap accounting, or `max`)
+/// all of it: the kernel swaps before it OOM-kills.
+fn swap_room(g: Option<&Group>, buf: &mut String, swap: u64) -> u64 {
+    let Some(g) = g.filter(|_| swap > 0) else {
+        return swap;
+    };
+    let limit = match g.version {
+        Version::V2 => smallest(g, buf, |b, dir| {
+            fsread::read_opt(b, &dir.join("memory.swap.max"))?;
+            parse::max_or_u64(b)?
+        })
+        .map(|(v, _)| v),
+        // memsw is memory plus swap; both hierarchical, every ancestor's.
+        Version::V1 => fsread::read_opt(buf, &g.dir.join("memory.stat")).and_then(|()| {
+            let memsw = parse::v1_limit_value(parse::flat_key(buf, "hierarchical_memsw_limit")?)?;
+            let mem = parse::flat_key(buf, "hierarchical_memory_limit")?;
+            Some(memsw.saturating_sub(mem))
+        }),
+    };
+    limit.map_or(swap, |l| l.min(swap))
 }
 
 /// A cgroup limit above the host's memory is no limit in practice: report the host.
@@ -531,6 +571,56 @@ mod tests {
         std::fs::remove_file(kernel.join("pid_max")).unwrap();
         assert_eq!(host_tasks(&roots, &mut buf), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Swap past the memory limit: the host's, unless the group's swap
+    /// limit (v2 `memory.swap.max` on it or an ancestor, v1 memsw less
+    /// memory) is smaller.
+    #[test]
+    fn swap_room_is_the_hosts_swap_or_the_groups_smaller_limit() {
+        let root = std::env::temp_dir().join(format!("ward-swap-room-{}", std::process::id()));
+        let own = root.join("task/ctr");
+        std::fs::create_dir_all(&own).unwrap();
+        let group = |version| Group {
+            version,
+            dir: own.clone(),
+            mount_point: root.clone(),
+            cgroup_path: "/task/ctr".into(),
+            placement: crate::cgroup::resolve::Placement::Exact,
+            read_only: false,
+        };
+        let mut buf = String::new();
+        let (v1, v2) = (group(Version::V1), group(Version::V2));
+        assert_eq!(swap_room(Some(&v2), &mut buf, 0), 0, "no swap on the host");
+        assert_eq!(swap_room(None, &mut buf, 1 << 30), 1 << 30);
+        // No swap accounting: the files are absent and the group may swap.
+        assert_eq!(swap_room(Some(&v2), &mut buf, 1 << 30), 1 << 30);
+        assert_eq!(swap_room(Some(&v1), &mut buf, 1 << 30), 1 << 30);
+        std::fs::write(own.join("memory.swap.max"), "max\n").unwrap();
+        std::fs::write(root.join("task/memory.swap.max"), "67108864\n").unwrap();
+        assert_eq!(swap_room(Some(&v2), &mut buf, 1 << 30), 64 << 20);
+        std::fs::write(own.join("memory.swap.max"), "0\n").unwrap();
+        assert_eq!(swap_room(Some(&v2), &mut buf, 1 << 30), 0);
+        // v1: Docker's --memory 32m --memory-swap 96m.
+        let stat = |memsw: u64| {
+            format!(
+                "cache 0\nhierarchical_memory_limit 33554432\nhierarchical_memsw_limit {memsw}\n"
+            )
+        };
+        std::fs::write(own.join("memory.stat"), stat(96 << 20)).unwrap();
+        assert_eq!(swap_room(Some(&v1), &mut buf, 1 << 30), 64 << 20);
+        assert_eq!(
+            swap_room(Some(&v1), &mut buf, 16 << 20),
+            16 << 20,
+            "less swap on the host"
+        );
+        std::fs::write(own.join("memory.stat"), stat(9223372036854771712)).unwrap();
+        assert_eq!(
+            swap_room(Some(&v1), &mut buf, 1 << 30),
+            1 << 30,
+            "memsw unlimited"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     /// A host limit says whether the cgroups above the mount are hidden:

@@ -355,6 +355,7 @@ mod tests {
                 max: 100,
                 source: LimitSource::OwnGroup,
             }),
+            swap_room: None,
             unreadable: Vec::new(),
         };
         let mut v = MetricsView::new();

@@ -443,6 +443,7 @@ mod tests {
                 max: 100,
                 source: LimitSource::OwnGroup,
             }),
+            swap_room: None,
             unreadable: Vec::new(),
         };
         let s = CgroupSample {

@@ -109,11 +109,20 @@ impl AlertState {
                 .breakdown()
                 .map(|b| format!("; {}", b.words()))
                 .unwrap_or_default();
+            // With swap the group may fill, the kernel swaps at the limit
+            // (the container slows down) before its OOM killer acts.
+            let at_limit = match snap.limits.swap_room.filter(|&r| r > 0) {
+                Some(room) => format!(
+                    "the kernel swaps out up to {} more, then its OOM killer ends a process",
+                    bytes(room)
+                ),
+                None => "the kernel OOM killer ends a process".into(),
+            };
             out.push(Warning {
                 level: Level::Warning,
                 key: "memory_high",
                 msg: format!(
-                    "working set {} is {} of the {} memory limit ({}){usage}{whereabouts}{top}; at the limit the kernel OOM killer ends a process",
+                    "working set {} is {} of the {} memory limit ({}){usage}{whereabouts}{top}; at the limit {at_limit}",
                     bytes(ws),
                     pct(ratio),
                     bytes(limit.bytes),
@@ -371,6 +380,30 @@ mod tests {
         };
         s.ratios.memory_ratio = Some(ws as f64 / limit as f64);
         s
+    }
+
+    /// Where the group may swap, the kernel swaps at the limit before it
+    /// OOM-kills: the warning must not promise an OOM kill there.
+    #[test]
+    fn memory_high_says_the_kernel_swaps_where_the_group_may() {
+        let th = Thresholds::default();
+        let said = |room| {
+            let mut s = snap_mem(95, 100);
+            s.limits.swap_room = room;
+            AlertState::default().evaluate(&s, &th).remove(0).msg
+        };
+        for room in [None, Some(0)] {
+            let w = said(room);
+            assert!(
+                w.ends_with("; at the limit the kernel OOM killer ends a process"),
+                "{w}"
+            );
+        }
+        let w = said(Some(64 << 20));
+        assert!(
+            w.ends_with("; at the limit the kernel swaps out up to 64.0 MiB more, then its OOM killer ends a process"),
+            "{w}"
+        );
     }
 
     fn keys(w: &[Warning]) -> Vec<&'static str> {
