@@ -159,6 +159,39 @@ fn rewrite_and_drop() {
     p.wait().expect_stderr("[signal_dropped] SIGHUP dropped");
 }
 
+/// Every event's `signal` field is the signal's name: a log store types a
+/// field by the first value it sees (`signal_dropped` and
+/// `signal_ignored` gave numbers, the others names).
+#[test]
+fn json_signal_fields_are_names_in_every_event() {
+    let line = "--no-watch --log-format json -r HUP:0 --grace 30s -- \
+                WL stragglers 1 --ignore-term --hold 5";
+    let Some(cmd) = pid1("signal_names", line) else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    // Dropped while the main process holds (signal_dropped) ...
+    p.signal_ward(libc::SIGHUP);
+    // ... and a stop once it is gone (signal_ignored).
+    p.wait_stderr("\"event\":\"shutdown\"");
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    let mut seen = 0;
+    for line in out.stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect(line);
+        if let Some(sig) = v.get("signal") {
+            assert!(sig.is_string(), "{line}");
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 2,
+        "signal_dropped and signal_ignored: {}",
+        out.dump()
+    );
+}
+
 /// ward with `--stop-delay DELAY` over a child that exits 7 on SIGTERM.
 fn exits_7_on_term_after(delay: &str) -> Command {
     ward_pid1(argv(&format!(
@@ -425,7 +458,10 @@ fn a_stop_during_the_grace_cuts_it_short() {
     out.expect_stderr(
         "[signal_ignored] SIGTERM received after the main process ended; not forwarded: a stop",
     );
-    out.expect_stderr("3 processes still running");
+    // Not "after the 120 s grace": ward did not wait it out.
+    out.expect_stderr(
+        "3 processes still running when a stop signal cut --grace short: sent SIGKILL",
+    );
     out.expect_stderr("[exit_report]");
 }
 

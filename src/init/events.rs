@@ -61,7 +61,7 @@ pub fn signal_dropped(signo: i32) {
         Level::Info,
         "signal_dropped",
         &format!("{} dropped (--rewrite {signo}:0)", signal_name(signo)),
-        &[("signal", json!(signo))],
+        &[("signal", json!(signal_name(signo)))],
     );
 }
 
@@ -79,7 +79,7 @@ pub fn signal_ignored(signo: i32, cuts_grace: bool) {
                 ""
             }
         ),
-        &[("signal", json!(signo))],
+        &[("signal", json!(signal_name(signo)))],
     );
 }
 

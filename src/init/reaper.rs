@@ -75,6 +75,8 @@ pub struct Reaper<'a> {
     /// exits, so the reaper waits (bounded) for the watch thread to say it
     /// is done.
     rest_pending: bool,
+    /// A stop signal cut `--grace` short: the SIGKILL line says so.
+    grace_cut: bool,
     /// OOM kills noticed but not logged yet: (counter value, context).
     oom_unlogged: Vec<(u64, OomContext)>,
     batch: Vec<Received>,
@@ -122,6 +124,7 @@ impl<'a> Reaper<'a> {
             watch,
             final_seen,
             rest_pending: false,
+            grace_cut: false,
             oom_unlogged: Vec::new(),
             batch: Vec::with_capacity(64),
             reap_window: None,
@@ -362,6 +365,7 @@ impl<'a> Reaper<'a> {
                 self.shutdown.phase() == Phase::Draining && self.stop.is_stop_signal(sig.signo);
             events::signal_ignored(sig.signo, cut);
             if cut {
+                self.grace_cut = true;
                 self.timers.cancel(Timer::Grace);
                 let steps = self.shutdown.grace_over();
                 self.carry_out(&steps, Instant::now());
@@ -618,10 +622,12 @@ impl<'a> Reaper<'a> {
             self.facts
                 .note_ward_sigkill(WardKill::Shutdown, false, Instant::now());
         }
-        let sent = self
-            .watch
-            .as_mut()
-            .is_some_and(|w| w.send(Request::SignalRest { signal: sig }));
+        let sent = self.watch.as_mut().is_some_and(|w| {
+            w.send(Request::SignalRest {
+                signal: sig,
+                cut_short: self.grace_cut,
+            })
+        });
         if sent {
             self.rest_pending = true;
             self.timers
@@ -633,7 +639,8 @@ impl<'a> Reaper<'a> {
                 sig,
                 std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT),
             );
-            crate::watch::errands::log_rest_signalled(sig, &rest, self.cfg.grace);
+            let grace = (!self.grace_cut).then_some(self.cfg.grace);
+            crate::watch::errands::log_rest_signalled(sig, &rest, grace);
             if sig == libc::SIGKILL {
                 self.facts.note_warning("shutdown_kill");
             }

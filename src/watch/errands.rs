@@ -112,8 +112,9 @@ pub fn rest_words(rest: &Rest) -> String {
     crate::units::and_list(&words)
 }
 
-/// Logs what [`signal_rest`] did, in the words of the shutdown sequence.
-pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Duration) {
+/// Logs what [`signal_rest`] did, in the words of the shutdown sequence;
+/// `grace` is `None` when a stop signal cut it short.
+pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Option<Duration>) {
     let count = rest.count;
     let plural = if count == 1 { "" } else { "es" };
     if sig == libc::SIGKILL {
@@ -132,8 +133,11 @@ pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Duration) {
             Level::Warning,
             "shutdown_kill",
             &format!(
-                "{count} process{plural} still running after the {} grace: sent SIGKILL{to}",
-                secs(grace)
+                "{count} process{plural} still running {}: sent SIGKILL{to}",
+                grace.map_or("when a stop signal cut --grace short".into(), |g| format!(
+                    "after the {} grace",
+                    secs(g)
+                ))
             ),
             &[("remaining", json!(count)), ("processes", json!(named))],
         );
@@ -143,11 +147,11 @@ pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Duration) {
             "shutdown",
             &format!(
                 "sent SIGTERM to {count} remaining process{plural}; waiting up to {} (--grace)",
-                secs(grace)
+                secs(grace.unwrap_or_default())
             ),
             &[
                 ("remaining", json!(count)),
-                ("grace_s", json!(grace.as_secs_f64())),
+                ("grace_s", json!(grace.unwrap_or_default().as_secs_f64())),
             ],
         );
     }

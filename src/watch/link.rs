@@ -44,6 +44,8 @@ pub enum Request {
     SignalRest {
         /// The signal.
         signal: i32,
+        /// A stop signal cut `--grace` short (a SIGKILL before its end).
+        cut_short: bool,
     },
     /// The reaper named the victim of the OOM kill that took the counter
     /// to `count` (it reaped it with SIGKILL): post it on the board.

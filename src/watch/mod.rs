@@ -859,10 +859,11 @@ impl Observer {
                 name: errands::sender_name(&self.proc_root, pid),
             }),
             Request::MainExited => self.final_look(end),
-            Request::SignalRest { signal } => {
+            Request::SignalRest { signal, cut_short } => {
                 let rest =
                     errands::signal_rest(self.plan.is_pid1, self.self_pid, signal, &self.proc_root);
-                errands::log_rest_signalled(signal, &rest, self.plan.grace);
+                let grace = (!cut_short).then_some(self.plan.grace);
+                errands::log_rest_signalled(signal, &rest, grace);
                 if signal == libc::SIGKILL {
                     end.tell(Observation::Warning {
                         key: "shutdown_kill",
