@@ -295,6 +295,34 @@ fn root_v1_an_oom_kill_at_an_ancestors_limit_says_the_limit_is_shared() {
     assert!((30.0..90.0).contains(&pct), "{pct}%: {report}");
 }
 
+/// The common entrypoint: a setup step, then `exec` of the app, which the
+/// OOM killer takes. The setup step, gone since the last look (it exited
+/// by itself), was named the victim, and the main process, reaped by ward
+/// with SIGKILL at the rise, "not by the OOM killer as far as ward can
+/// tell".
+#[test]
+fn root_v1_an_oom_kill_of_the_main_process_after_a_setup_step_is_an_oom_kill() {
+    let Some((_serial, cg)) = case(
+        "root_v1_an_oom_kill_of_the_main_process_after_a_setup_step_is_an_oom_kill",
+        "oomsetup",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(32);
+    // The setup step outlives a sample, so the last look before the rise
+    // saw it alive.
+    let s = script("$W hog 20 --hold 1; exec $W hog 100");
+    let out = watched_in(&cg, &["sh", "-c", &s]);
+    assert_eq!(out.code, 137, "{}", out.dump());
+    assert!(cg.oom_kills() >= 1, "the kernel should have OOM-killed");
+    let report = out.one("exit_report");
+    out.has(report, "by the kernel OOM killer");
+    assert!(!report.contains("not by the OOM killer"), "{}", out.dump());
+    // The setup step exited 0 by itself: no victim.
+    let main = number_after(out.one("child_exited"), "(pid ");
+    out.has(out.one("oom_kill"), &format!(" (pid {main})"));
+}
+
 #[test]
 fn root_v1_an_oom_kill_in_the_first_second_is_on_the_last_emf_line() {
     let Some((_serial, cg)) = case(

@@ -358,20 +358,21 @@ impl RunFacts {
             }
             return;
         }
-        let zombie_guess = |o: &OomKill| {
-            o.victims
-                .iter()
-                .position(|v| v.evidence == victims::evidence::SIGKILL_ZOMBIE)
+        // The guesses a child reaped with SIGKILL near the rise is better
+        // than: one of more processes gone than killed (any may have exited
+        // by itself: a setup step before the app's `exec`), then a zombie
+        // dead of SIGKILL at an unknown time.
+        let guess = |o: &OomKill| {
+            let at = |e: &str| o.victims.iter().position(|v| v.evidence == e);
+            at(victims::evidence::LARGEST_GONE).or_else(|| at(victims::evidence::SIGKILL_ZOMBIE))
         };
         if let Some(o) = self.oom_kills.iter_mut().rev().find(|o| {
             o.near(at)
-                && ((o.victims.len() as u64) < o.kills || zombie_guess(o).is_some())
+                && ((o.victims.len() as u64) < o.kills || guess(o).is_some())
                 && !o.survivors.contains(&pid)
         }) {
-            // A child reaped with SIGKILL near the rise is a better guess
-            // than a zombie dead of SIGKILL at an unknown time: it gives way.
             if (o.victims.len() as u64) >= o.kills
-                && let Some(i) = zombie_guess(o)
+                && let Some(i) = guess(o)
             {
                 o.victims.remove(i);
                 o.exact = false;
@@ -580,6 +581,42 @@ mod tests {
             );
             f.main_end = Some(crate::exit::ChildEnd::Signaled(libc::SIGKILL));
             f.main_ended = Some(t + ms(10));
+            let d = crate::report::verdict::decide(&f);
+            assert_eq!(d.cause, crate::report::verdict::Cause::OomKilled, "{d:?}");
+        }
+    }
+
+    /// More processes gone than killed: the largest is a guess, and the
+    /// main process reaped with SIGKILL near the rise takes its slot. (A
+    /// setup step that exited by itself before the app's `exec` was named,
+    /// and the main's OOM kill was "excluded".)
+    #[test]
+    fn the_largest_gone_guess_gives_way_to_a_reap_near_the_rise() {
+        let t = Instant::now();
+        for reaped_first in [true, false] {
+            let mut f = RunFacts::new("sh".into());
+            f.main_pid = 3;
+            f.oom_count_base = Some(0);
+            if reaped_first {
+                f.note_sigkilled(3, t - ms(5));
+            }
+            // The setup step was larger at the last look than the shell.
+            f.note_oom(1, t, gone(&[(4, "setup"), (3, "sh")], &[]));
+            if !reaped_first {
+                f.note_sigkilled(3, t + ms(5));
+            }
+            let v: Vec<(i32, &str)> = f.oom_kills[0]
+                .victims
+                .iter()
+                .map(|v| (v.pid, v.evidence))
+                .collect();
+            assert_eq!(
+                v,
+                [(3, victims::evidence::REAPED_NEAR)],
+                "reaped first: {reaped_first}"
+            );
+            f.main_end = Some(crate::exit::ChildEnd::Signaled(libc::SIGKILL));
+            f.main_ended = Some(t);
             let d = crate::report::verdict::decide(&f);
             assert_eq!(d.cause, crate::report::verdict::Cause::OomKilled, "{d:?}");
         }
