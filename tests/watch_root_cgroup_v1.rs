@@ -323,6 +323,30 @@ fn root_v1_an_oom_kill_of_the_main_process_after_a_setup_step_is_an_oom_kill() {
     out.has(out.one("oom_kill"), &format!(" (pid {main})"));
 }
 
+/// A process left after the main one (it ignores SIGTERM) is OOM-killed
+/// during `--grace`. The final look came at the main process's exit, and
+/// ward exited as soon as the last process was reaped: the report said
+/// "exited with code 0 by itself" and counted no OOM kill, while Docker
+/// marks such a container OOMKilled.
+#[test]
+fn root_v1_an_oom_kill_during_the_grace_is_in_the_report() {
+    let Some((_serial, cg)) = case(
+        "root_v1_an_oom_kill_during_the_grace_is_in_the_report",
+        "oomgrace",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(48);
+    let s = script("sh -c 'trap \"\" TERM; exec $W hog 100 --delay-ms 500' & sleep 0.2; exit 0");
+    let out = watched_in(&cg, &["sh", "-c", &s]);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    assert!(cg.oom_kills() >= 1, "the kernel should have OOM-killed");
+    out.one("oom_kill");
+    let report = out.one("exit_report");
+    out.has(report, "exited with code 0 by itself");
+    out.has(report, "(1 OOM kill)");
+}
+
 #[test]
 fn root_v1_an_oom_kill_in_the_first_second_is_on_the_last_emf_line() {
     let Some((_serial, cg)) = case(

@@ -77,6 +77,11 @@ pub struct Reaper<'a> {
     rest_pending: bool,
     /// A stop signal cut `--grace` short: the SIGKILL line says so.
     grace_cut: bool,
+    /// The OOM kill counter is being read once more before the report: the
+    /// processes left after the main child may have been OOM-killed since
+    /// the final look (its own parent reaped the victim, or ward did, with
+    /// the notice still on its way).
+    check_pending: bool,
     /// OOM kills noticed but not logged yet: (counter value, context).
     oom_unlogged: Vec<(u64, OomContext)>,
     batch: Vec<Received>,
@@ -125,6 +130,7 @@ impl<'a> Reaper<'a> {
             final_seen,
             rest_pending: false,
             grace_cut: false,
+            check_pending: false,
             oom_unlogged: Vec::new(),
             batch: Vec::with_capacity(64),
             reap_window: None,
@@ -166,6 +172,8 @@ impl<'a> Reaper<'a> {
                 self.on_timer(timer);
             }
         }
+        // A kill the last OOM check found is logged before the report.
+        self.log_oom_kills();
         events::reaping_summary(&self.reaping);
         // No Quit for the watch thread: it has sent its final sample and
         // samples no more; woken now, it would only compete with the exit
@@ -176,7 +184,10 @@ impl<'a> Reaper<'a> {
     /// Done when nothing is left and the watch has said its last word
     /// (the final sample, and the line of a shutdown errand in flight).
     fn finished(&self) -> bool {
-        self.shutdown.phase() == Phase::Done && self.final_seen && !self.rest_pending
+        self.shutdown.phase() == Phase::Done
+            && self.final_seen
+            && !self.rest_pending
+            && !self.check_pending
     }
 
     /// Waits for one signal (SIGCHLD left out during a burst) and acts on
@@ -551,7 +562,13 @@ impl<'a> Reaper<'a> {
                 self.child.set_reaped();
                 self.on_main_exit(end, now, left);
             }
-            None => self.shutdown.reaped(left),
+            None => {
+                let before = self.shutdown.phase();
+                self.shutdown.reaped(left);
+                if before != Phase::Done && self.shutdown.phase() == Phase::Done {
+                    self.last_oom_check();
+                }
+            }
         }
         (reaped, left)
     }
@@ -647,6 +664,23 @@ impl<'a> Reaper<'a> {
         }
     }
 
+    /// The last process after the main child is gone: one more look at the
+    /// OOM kill counter before the report, answered within [`ERRAND_WAIT`]
+    /// or not waited for. (An OOM kill during `--grace` was missing from
+    /// the report: the final look had come before it, and ward exited
+    /// before the notice was handled.)
+    fn last_oom_check(&mut self) {
+        let sent = self
+            .watch
+            .as_mut()
+            .is_some_and(|w| w.send(Request::CheckOom));
+        if sent {
+            self.check_pending = true;
+            self.timers
+                .set(Timer::RestWait, Instant::now() + ERRAND_WAIT);
+        }
+    }
+
     fn on_observations(&mut self) {
         let Some(w) = &mut self.watch else { return };
         let mut got = Vec::new();
@@ -659,6 +693,7 @@ impl<'a> Reaper<'a> {
         }
         if lost {
             self.rest_pending = false;
+            self.check_pending = false;
         }
         if lost && !self.final_seen {
             events::watch_lost("the report uses the numbers ward had");
@@ -693,6 +728,15 @@ impl<'a> Reaper<'a> {
                     && stop.from_pid == pid
                 {
                     stop.from = events::sender_words(pid, name.as_deref(), self.is_pid1);
+                }
+            }
+            Observation::OomChecked { snapshot } => {
+                if self.check_pending {
+                    self.check_pending = false;
+                    self.timers.cancel(Timer::RestWait);
+                }
+                if snapshot.is_some() {
+                    self.snapshot = snapshot;
                 }
             }
             Observation::RestSignalled { .. } => {
@@ -812,6 +856,7 @@ impl<'a> Reaper<'a> {
                 }
             }
             Timer::RestWait => {
+                self.check_pending = false;
                 if self.rest_pending {
                     events::watch_lost(
                         "a shutdown errand got no answer within 2 s; ward goes on without its line",

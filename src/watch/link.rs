@@ -55,7 +55,9 @@ pub enum Request {
         /// Who it was.
         victim: OomVictim,
     },
-    /// A process died of SIGKILL: read the OOM kill counter now.
+    /// A process died of SIGKILL, or the last one is gone after the main
+    /// child: read the OOM kill counter now ([`Observation::OomChecked`]
+    /// answers).
     CheckOom,
     /// Stop the thread.
     Quit,
@@ -174,6 +176,12 @@ pub enum Observation {
         signal: i32,
         /// How many processes got it.
         count: usize,
+    },
+    /// [`Request::CheckOom`] was carried out (a rise, if any, came first).
+    OomChecked {
+        /// The numbers just read, once the final look was sent: the report
+        /// takes them instead (an OOM kill since then raised the peak).
+        snapshot: Option<Box<Snapshot>>,
     },
     /// The answer to [`Request::MainExited`].
     Final {

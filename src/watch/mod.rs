@@ -884,6 +884,11 @@ impl Observer {
                     s.oom_recheck = None;
                 }
                 self.post();
+                let snapshot = match &self.sampling {
+                    Some(s) if self.final_sent => Some(Box::new(s.snap.clone())),
+                    _ => None,
+                };
+                end.tell(Observation::OomChecked { snapshot });
             }
             Request::MainStarted { .. } | Request::Quit => {}
         }
