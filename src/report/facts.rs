@@ -4,7 +4,7 @@
 //! Plain data: the reaper writes it, the exit report reads it. Nothing here
 //! does I/O.
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::exit::ChildEnd;
 use crate::watch::victims::{self, RiseFindings};
@@ -74,9 +74,20 @@ pub struct OomKill {
     pub exact: bool,
     /// Pids seen alive after the rise: never this rise's victims.
     pub survivors: Vec<i32>,
+    /// A read found the rise with no OOM notification since the read
+    /// before, made then: the kill came between the two.
+    pub since: Option<Instant>,
 }
 
 impl OomKill {
+    /// How long before `at` the kill may have come, when more than the
+    /// attribution window: a read found it long after the read before.
+    pub fn span(&self) -> Option<Duration> {
+        self.since
+            .map(|s| self.at.saturating_duration_since(s))
+            .filter(|d| *d > OOM_ATTRIBUTION_WINDOW)
+    }
+
     fn near(&self, at: Instant) -> bool {
         let gap = if at >= self.at {
             at - self.at
@@ -362,9 +373,14 @@ impl RunFacts {
         // than: one of more processes gone than killed (any may have exited
         // by itself: a setup step before the app's `exec`), then a zombie
         // dead of SIGKILL at an unknown time.
+        // Only where the rise is timed: a read that found it long after the
+        // read before (no OOM notification, Docker's read-only v1
+        // cgroupfs) cannot tell a SIGKILL at the read from the kill.
         let guess = |o: &OomKill| {
             let at = |e: &str| o.victims.iter().position(|v| v.evidence == e);
-            at(victims::evidence::LARGEST_GONE).or_else(|| at(victims::evidence::SIGKILL_ZOMBIE))
+            at(victims::evidence::LARGEST_GONE)
+                .filter(|_| o.span().is_none())
+                .or_else(|| at(victims::evidence::SIGKILL_ZOMBIE))
         };
         if let Some(o) = self.oom_kills.iter_mut().rev().find(|o| {
             o.near(at)
@@ -419,6 +435,7 @@ impl RunFacts {
             victims: chosen,
             exact,
             survivors: findings.survivors,
+            since: findings.since,
         });
         // Either order: the watch notices the counter and the reaper reaps
         // the victim independently; the notice can arrive after the reap.
@@ -507,6 +524,7 @@ mod tests {
                 })
                 .collect(),
             survivors: survivors.to_vec(),
+            since: None,
         }
     }
 
@@ -555,6 +573,7 @@ mod tests {
                 oom_score: None,
             }],
             survivors: vec![],
+            since: None,
         };
         for zombie_reaped_first in [true, false] {
             let mut f = RunFacts::new("sh".into());
@@ -620,6 +639,34 @@ mod tests {
             let d = crate::report::verdict::decide(&f);
             assert_eq!(d.cause, crate::report::verdict::Cause::OomKilled, "{d:?}");
         }
+    }
+
+    /// A rise a read found 4.5 s after the read before (no OOM
+    /// notification) is untimed: the SIGKILL reap at that read may be a
+    /// `kill -9` long after the kill, so it takes no guess's place.
+    #[test]
+    fn an_untimed_rise_keeps_its_guess() {
+        let t = Instant::now() + ms(10_000);
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 3;
+        f.oom_count_base = Some(0);
+        let mut findings = gone(&[(4, "worker"), (3, "sh")], &[]);
+        findings.since = Some(t - ms(4_500));
+        f.note_oom(1, t, findings);
+        f.note_sigkilled(3, t);
+        assert_eq!(f.oom_kills[0].span(), Some(ms(4_500)));
+        let v: Vec<i32> = f.oom_kills[0].victims.iter().map(|v| v.pid).collect();
+        assert_eq!(v, [4]);
+        // Timed (a notification, or reads 2 s apart at most): it does.
+        let mut findings = gone(&[(4, "worker"), (3, "sh")], &[]);
+        findings.since = Some(t - ms(2_000));
+        let mut g = RunFacts::new("sh".into());
+        g.main_pid = 3;
+        g.oom_count_base = Some(0);
+        g.note_oom(1, t, findings);
+        g.note_sigkilled(3, t);
+        assert_eq!(g.oom_kills[0].span(), None);
+        assert_eq!(g.oom_kills[0].victims[0].pid, 3);
     }
 
     /// With -g, ward's SIGKILL to the main child went to its group: a

@@ -372,9 +372,25 @@ fn sentence(
             Some(OomEvidence::Certain) => {
                 format!("{code}: {who} was killed by the kernel OOM killer")
             }
-            _ => format!(
-                "{code}: {who} was killed by SIGKILL, most likely by the kernel OOM killer: the cgroup's OOM kill count rose within 2 s of its death (timing, not proof: another process could have sent it)"
-            ),
+            _ => {
+                // Untimed: a read found the rise long after the one before.
+                let span = f.main_ended.and_then(|d| {
+                    f.oom_kills
+                        .iter()
+                        .filter(|o| o.at.saturating_duration_since(d) <= Duration::from_secs(2))
+                        .filter_map(|o| o.span())
+                        .max()
+                });
+                match span {
+                    Some(s) => format!(
+                        "{code}: {who} was killed by SIGKILL, maybe by the kernel OOM killer: the cgroup's OOM kill count rose in the {} between two reads of it, the second at its death (no OOM notification here to time it closer; another process could have sent it)",
+                        crate::units::secs(s)
+                    ),
+                    None => format!(
+                        "{code}: {who} was killed by SIGKILL, most likely by the kernel OOM killer: the cgroup's OOM kill count rose within 2 s of its death (timing, not proof: another process could have sent it)"
+                    ),
+                }
+            }
         },
         Cause::Killed => match (f.main_end, i.verdict.oom) {
             (Some(ChildEnd::Signaled(libc::SIGKILL)), Some(OomEvidence::RuledOut)) => format!(
@@ -649,6 +665,7 @@ mod tests {
             crate::watch::victims::RiseFindings {
                 gone: vec![gone],
                 survivors: vec![],
+                since: None,
             },
         );
         f.note_sigkilled(7, t);
@@ -879,6 +896,7 @@ mod tests {
         let findings = |survivors: Vec<i32>| crate::watch::victims::RiseFindings {
             gone: vec![other.clone()],
             survivors,
+            since: None,
         };
         f.note_oom(1, t, findings(vec![]));
         let r = build(&inputs(&f, None, 137));
@@ -990,6 +1008,7 @@ mod tests {
             crate::watch::victims::RiseFindings {
                 gone: vec![w(5), w(6)],
                 survivors: vec![2],
+                since: None,
             },
         );
         f.main_end = Some(ChildEnd::Exited(1));
@@ -1073,6 +1092,7 @@ mod tests {
         let findings = crate::watch::victims::RiseFindings {
             gone: vec![v],
             survivors: vec![2],
+            since: None,
         };
         f.note_oom(1, t, findings);
         f.main_end = Some(ChildEnd::Exited(1));

@@ -247,6 +247,7 @@ mod tests {
                 })
                 .collect(),
             survivors: survivors.to_vec(),
+            since: None,
         }
     }
 

@@ -225,6 +225,11 @@ struct Sampling {
     active: bool,
     oom: Option<OomNotifier>,
     oom_count: Option<u64>,
+    /// When the counter was last read, and when an OOM notification last
+    /// came: a rise a read finds with no notification since the read
+    /// before happened somewhere between the two reads.
+    count_read_at: Option<Instant>,
+    notified_at: Option<Instant>,
     peaks: ObservedPeaks,
     buf: String,
     errors_logged: bool,
@@ -393,6 +398,8 @@ impl Observer {
                 active: true,
                 oom,
                 oom_count,
+                count_read_at: oom_count.map(|_| Instant::now()),
+                notified_at: None,
                 // A reused cgroup keeps the peak of an earlier run: from
                 // here on a higher one is this run's. Read before the child
                 // starts, not at the first look: a child that fills its
@@ -807,6 +814,7 @@ impl Observer {
             if let Some(n) = &s.oom {
                 n.drain();
             }
+            s.notified_at = Some(Instant::now());
             let rose = s.check_oom(end, &self.board);
             // cgroup v1 signals the OOM as it begins, before the kill is
             // counted: without a look again soon, the kill waits for the
@@ -1034,16 +1042,20 @@ impl Sampling {
         let Some(count) = count else {
             return false;
         };
+        let at = Instant::now();
+        let read_before = self.count_read_at.replace(at);
         let before = self.oom_count.replace(count);
         if before.is_none_or(|b| count <= b) {
             return false;
         }
-        let at = Instant::now();
+        let notified = self
+            .notified_at
+            .is_some_and(|n| read_before.is_none_or(|r| n >= r));
         let kills = before.map_or(1, |b| count - b);
         // No room at the bound: the victim goes unnamed rather than the
         // look set off a second kill (`room_to_look` says so, once).
         let looked = self.wait_for_room(at) || self.room_to_look("the look for the OOM victim");
-        let findings = if looked {
+        let mut findings = if looked {
             self.rise_findings(kills)
         } else {
             // The last census's processes are not today's: a later rise
@@ -1051,6 +1063,7 @@ impl Sampling {
             self.candidates.clear();
             victims::RiseFindings::default()
         };
+        findings.since = read_before.filter(|_| !notified);
         // Fresh memory numbers (the peak) for the line; the census above
         // says what is largest now.
         self.sampler.take_cgroup_only(at, &mut self.snap);

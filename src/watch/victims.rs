@@ -157,6 +157,10 @@ pub struct RiseFindings {
     pub gone: Vec<OomVictim>,
     /// Pids alive at the look after the rise: never victims of this rise.
     pub survivors: Vec<i32>,
+    /// The counter's read before, when a read (a sample, the final look)
+    /// found the rise with no OOM notification since: the kill came
+    /// between the two reads, not when ward noticed. `None`: notified.
+    pub since: Option<std::time::Instant>,
 }
 
 /// Splits `before` into the gone and the survivors, by `alive`.
