@@ -173,8 +173,10 @@ fn json_signal_fields_are_names_in_every_event() {
     p.expect_line("ready");
     // Dropped while the main process holds (signal_dropped) ...
     p.signal_ward(libc::SIGHUP);
-    // ... and a stop once it is gone (signal_ignored).
+    // ... and a stop once it is gone (signal_ignored), late enough to cut
+    // the grace short.
     p.wait_stderr("\"event\":\"shutdown\"");
+    std::thread::sleep(Duration::from_millis(300));
     p.signal_ward(libc::SIGTERM);
     let out = p.wait();
     let mut seen = 0;
@@ -452,6 +454,8 @@ fn a_stop_during_the_grace_cuts_it_short() {
     };
     let p = Proc::start(cmd, T);
     p.wait_stderr("[shutdown] sent SIGTERM to 3");
+    // Past the moment a stop still counts as one with the exit (100 ms).
+    std::thread::sleep(Duration::from_millis(300));
     p.signal_ward(libc::SIGTERM);
     let out = p.wait();
     assert_eq!(out.code, 0, "{}", out.dump());
@@ -463,6 +467,25 @@ fn a_stop_during_the_grace_cuts_it_short() {
         "3 processes still running when a stop signal cut --grace short: sent SIGKILL",
     );
     out.expect_stderr("[exit_report]");
+}
+
+/// A stop that comes with the main process's exit (systemd signals every
+/// process at once; here the main process signals PID 1 as it exits) is
+/// not a second stop: the rest still get their --grace. It cut the grace
+/// to nothing, SIGKILL in the millisecond of the SIGTERM, in 2 of 3 runs.
+#[test]
+fn a_stop_that_comes_with_the_exit_leaves_the_grace_whole() {
+    if !require_root("stop_with_exit") {
+        return;
+    }
+    let script = "(trap 'sleep 1; echo helper cleaned up >&2; exit 0' TERM; \
+                  while :; do sleep 0.1; done) & trap '' TERM; sleep 0.5; kill -TERM 1; exit 0";
+    for _ in 0..3 {
+        let out = run(ward_pid1(["--no-watch", "--", "sh", "-c", script]), T);
+        assert_eq!(out.code, 0, "{}", out.dump());
+        out.expect_stderr("helper cleaned up");
+        assert!(!out.stderr.contains("[shutdown_kill]"), "{}", out.dump());
+    }
 }
 
 #[test]

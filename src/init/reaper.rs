@@ -38,6 +38,10 @@ const OOM_LOG_DELAY: Duration = Duration::from_millis(150);
 /// of thousands of processes takes about 100 ms; past this the report is
 /// written with what ward has.
 const FINAL_WAIT: Duration = Duration::from_secs(1);
+/// A stop signal this soon after the main child's exit came with it (an
+/// orchestrator that signals every process at once, a main process that
+/// signals PID 1 as it exits): it does not cut `--grace` short.
+const STOP_WITH_EXIT: Duration = Duration::from_millis(100);
 /// How long ward waits, at most, for the watch thread to finish a shutdown
 /// errand (walking /proc and signalling) before exiting without its line.
 const ERRAND_WAIT: Duration = Duration::from_secs(2);
@@ -77,6 +81,8 @@ pub struct Reaper<'a> {
     rest_pending: bool,
     /// A stop signal cut `--grace` short: the SIGKILL line says so.
     grace_cut: bool,
+    /// When `--grace` began.
+    drain_began: Option<Instant>,
     /// The OOM kill counter is being read once more before the report: the
     /// processes left after the main child may have been OOM-killed since
     /// the final look (its own parent reaped the victim, or ward did, with
@@ -130,6 +136,7 @@ impl<'a> Reaper<'a> {
             final_seen,
             rest_pending: false,
             grace_cut: false,
+            drain_began: None,
             check_pending: false,
             oom_unlogged: Vec::new(),
             batch: Vec::with_capacity(64),
@@ -372,8 +379,11 @@ impl<'a> Reaper<'a> {
         if self.shutdown.phase() != Phase::Running {
             // A stop while the rest drain: the orchestrator's clock runs, and
             // the exit report must come out before its SIGKILL.
-            let cut =
-                self.shutdown.phase() == Phase::Draining && self.stop.is_stop_signal(sig.signo);
+            let cut = self.shutdown.phase() == Phase::Draining
+                && self.stop.is_stop_signal(sig.signo)
+                && self
+                    .drain_began
+                    .is_some_and(|d| d.elapsed() >= STOP_WITH_EXIT);
             events::signal_ignored(sig.signo, cut);
             if cut {
                 self.grace_cut = true;
@@ -610,7 +620,10 @@ impl<'a> Reaper<'a> {
         for step in steps {
             match *step {
                 Step::SignalRest(sig) => self.signal_rest(sig),
-                Step::ArmGrace => self.timers.set(Timer::Grace, now + self.cfg.grace),
+                Step::ArmGrace => {
+                    self.drain_began = Some(now);
+                    self.timers.set(Timer::Grace, now + self.cfg.grace);
+                }
                 Step::ArmGiveUp => self.timers.set(Timer::GiveUp, now + GIVE_UP_AFTER),
                 Step::ReportStuck => {
                     self.facts.note_warning("shutdown_stuck");
