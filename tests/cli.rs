@@ -391,6 +391,38 @@ fn an_unwritable_report_file_is_said_at_start() {
     assert!(out.stderr.find(failed[0]).unwrap() < report_at, "{out:?}");
 }
 
+/// A `--report-file` that is a FIFO nobody reads: ward hung at its exit,
+/// in a blocking open, until something killed it (exit 137, no code
+/// passed on). Now the write fails at once and ward exits with the code.
+#[test]
+fn a_report_file_fifo_with_no_reader_is_no_hang() {
+    let dir = std::env::temp_dir().join(format!("ward-report-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("report.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let out = ward(
+        &[
+            "--no-watch",
+            "--report-file",
+            fifo.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ],
+        &[],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.contains("cannot write the exit report to ")
+            && out.stderr.contains("No such device or address"),
+        "{out:?}"
+    );
+}
+
 /// A line too long for the log's queue was dropped whole: a 70,000-byte
 /// program path lost the exit report, the one line that says why, and the
 /// notice blamed an unread stderr. The path is now cut, and said to be.

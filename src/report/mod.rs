@@ -45,7 +45,7 @@ fn emit(report: &Report, level: Level, file: Option<&Path>) {
     log::event(level, "exit_report", &report.text, &fields);
     if let Some(path) = file {
         let text = summary::fit(&report.json, REPORT_FILE_MAX);
-        if let Err(e) = std::fs::write(path, text) {
+        if let Err(e) = write_file(path, text.as_bytes()) {
             log::event(
                 Level::Warning,
                 "report_file_failed",
@@ -54,6 +54,20 @@ fn emit(report: &Report, level: Level, file: Option<&Path>) {
             );
         }
     }
+}
+
+/// Writes the report file without ever waiting: a FIFO with no reader (or
+/// a full one) is an error, not a hang at ward's exit.
+fn write_file(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?
+        .write_all(text)
 }
 
 /// Whether `--report-file` can be written, asked at start so a read-only
