@@ -693,6 +693,34 @@ fn root_v1_cpu_throttled_under_a_tenth_of_a_core() {
     assert!(used <= 0.2, "using {used} cores under a 0.1 quota: {th}");
 }
 
+/// A burst under the quota, then idle: the periods counted are those the
+/// group ran in. The report said "throttled in 73.3% of periods over the
+/// last 26.0 s" of 16 periods (1.6 s of running) in a 26 s run, which
+/// reads as 26 s of starvation.
+#[test]
+fn root_v1_a_short_throttled_burst_says_how_many_periods_it_ran() {
+    let Some((_serial, cg)) = case(
+        "root_v1_a_short_throttled_burst_says_how_many_periods_it_ran",
+        "throttleburst",
+    ) else {
+        return;
+    };
+    cg.set("cpu", "cpu.cfs_period_us", "100000");
+    cg.set("cpu", "cpu.cfs_quota_us", "20000");
+    let s = script("$W busy 1 --threads 2; sleep 5");
+    let out = watched_in(&cg, &["sh", "-c", &s]);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    let report = out.one("exit_report");
+    let periods = number_after(report, "% of the ");
+    // About 6 s of run: 60 periods if it had run throughout; the burst ran
+    // in a second's worth, give or take the scheduler.
+    assert!(
+        periods > 0.0 && periods < 40.0,
+        "{periods} periods: {report}"
+    );
+    out.has(report, " scheduler periods it ran in over the last ");
+}
+
 /// ECS puts the task's CPU quota on the task's group, above the
 /// containers'. A group without a quota of its own counts no periods, so
 /// ward, reading its own `cpu.stat`, never saw its processes throttled at

@@ -489,9 +489,12 @@ fn sentence(
             .map(|c| format!(" (limit {} cores)", cores(c.cores)))
             .unwrap_or_default();
         out.push_str(&format!(
-            // A run shorter than the window: the seconds it covers.
-            ". CPU was throttled in {} of periods over the last {}{lim}",
+            // A run shorter than the window: the seconds it covers. The
+            // periods counted are those the group ran in: a short burst in
+            // a long idle span is 16 periods, not the whole span.
+            ". CPU was throttled in {} of the {} scheduler periods it ran in over the last {}{lim}",
             pct(t.ratio),
+            t.periods,
             // `as` turns NaN and negatives into 0.
             crate::units::secs(Duration::from_millis((t.span_s.min(60.0) * 1000.0) as u64))
         ));
@@ -1046,7 +1049,9 @@ mod tests {
             snap.ratios.throttle_60s = Some(t(span));
             let r = build(&inputs(&f, Some(&snap), 0));
             assert!(
-                r.text.contains(&format!("75.0% of periods {words}")),
+                r.text.contains(&format!(
+                    "75.0% of the 40 scheduler periods it ran in {words}"
+                )),
                 "{}",
                 r.text
             );
