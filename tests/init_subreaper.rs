@@ -193,3 +193,29 @@ fn a_running_main_process_that_ignores_the_stop_is_not_said_to_be_stopped() {
     out.expect_stderr("still running 1 s after SIGTERM\n");
     assert!(!out.stderr.contains("stopped by"), "{}", out.dump());
 }
+
+/// The main process and its own child both end on the stop: the reaper
+/// still counted a child, the listing found none alive, and the log said
+/// "sent SIGTERM to 0 remaining processes; waiting up to 3 s (--grace)"
+/// before ward exited at once.
+#[test]
+fn no_process_left_to_signal_is_not_said_as_zero_signalled() {
+    let w = workload();
+    let p = Proc::start(
+        ward_plain([
+            "--no-watch",
+            "--",
+            w,
+            "signals",
+            "--fork",
+            "--exit-on",
+            "TERM",
+        ]),
+        T,
+    );
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    assert!(!out.stderr.contains("sent SIGTERM to 0"), "{}", out.dump());
+    assert!(out.stderr.contains("[exit_report]"), "{}", out.dump());
+}

@@ -142,13 +142,19 @@ pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Option<Duration>) {
             &[("remaining", json!(count)), ("processes", json!(named))],
         );
     } else {
+        // Children the reaper counted were already zombies or exiting.
+        let msg = if count == 0 {
+            "the other processes were gone or exiting: none left to signal".into()
+        } else {
+            format!(
+                "sent SIGTERM to {count} remaining process{plural}; waiting up to {} (--grace)",
+                secs(grace.unwrap_or_default())
+            )
+        };
         log::event(
             Level::Info,
             "shutdown",
-            &format!(
-                "sent SIGTERM to {count} remaining process{plural}; waiting up to {} (--grace)",
-                secs(grace.unwrap_or_default())
-            ),
+            &msg,
             &[
                 ("remaining", json!(count)),
                 ("grace_s", json!(grace.unwrap_or_default().as_secs_f64())),
