@@ -186,7 +186,7 @@ fn a_variable_of_tini_or_dumb_init_is_named_with_wards_way() {
         unknown_variable_lines(&env),
         [
             "ward: warning [unknown_variable] ignored, no option reads it: \
-             DUMB_INIT_SETSID (dumb-init's: to signal the whole group use -g or WARD_SIGNAL_GROUP), \
+             DUMB_INIT_SETSID (dumb-init's: ward signals only its child (as =0 asks); the whole group with -g or WARD_SIGNAL_GROUP), \
              TINI_KILL_PROCESS_GROUP (tini's -g: use -g or WARD_SIGNAL_GROUP)"
         ]
     );

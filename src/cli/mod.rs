@@ -197,7 +197,9 @@ pub fn peer_variable(name: &[u8]) -> Option<&'static str> {
         b"TINI_KILL_PROCESS_GROUP" => "tini's -g: use -g or WARD_SIGNAL_GROUP",
         b"TINI_SUBREAPER" => "tini's: ward is a subreaper whenever it is not PID 1",
         b"TINI_VERBOSITY" => "tini's: use --log-level or WARD_LOG_LEVEL",
-        b"DUMB_INIT_SETSID" => "dumb-init's: to signal the whole group use -g or WARD_SIGNAL_GROUP",
+        b"DUMB_INIT_SETSID" => {
+            "dumb-init's: ward signals only its child (as =0 asks); the whole group with -g or WARD_SIGNAL_GROUP"
+        }
         b"DUMB_INIT_DEBUG" => "dumb-init's: use --log-level debug",
         _ if name.starts_with(b"TINI_") => "tini's",
         _ if name.starts_with(b"DUMB_INIT_") => "dumb-init's",
