@@ -1333,8 +1333,10 @@ impl Sampling {
             .map(|p| format!("pids {} ({})", p.max, p.source.words()))
             .unwrap_or_else(|| "pids limit unknown".into());
         let layout = match self.snap.layout {
-            Some(layout) => format!("cgroup {layout:?}").to_ascii_lowercase(),
-            None => "no cgroup".into(),
+            Some(crate::cgroup::Layout::V1) => "cgroup v1",
+            Some(crate::cgroup::Layout::V2) => "cgroup v2",
+            Some(crate::cgroup::Layout::Hybrid) => "cgroup hybrid",
+            None => "no cgroup",
         };
         log::event(
             Level::Info,
