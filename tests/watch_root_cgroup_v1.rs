@@ -347,6 +347,29 @@ fn root_v1_an_oom_kill_during_the_grace_is_in_the_report() {
     out.has(report, "(1 OOM kill)");
 }
 
+/// A reused group keeps the peak of its last run; an OOM kill at the
+/// limit in this run leaves it where it was, so the report fell back to
+/// the 5 s samples: "killed by the kernel OOM killer; memory peaked at
+/// 2.1 MiB of the 32.0 MiB limit (6.6%)".
+#[test]
+fn root_v1_an_oom_kill_in_a_reused_group_peaks_at_the_limit() {
+    let Some((_serial, cg)) = case(
+        "root_v1_an_oom_kill_in_a_reused_group_peaks_at_the_limit",
+        "oomreused",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(32);
+    for run in 0..2 {
+        let out = watched_in(&cg, &[workload(), "hog", "100"]);
+        assert_eq!(out.code, 137, "run {run}: {}", out.dump());
+        let report = out.one("exit_report");
+        out.has(report, "by the kernel OOM killer");
+        let pct = number_before(report, "%)");
+        assert!(pct >= 95.0, "run {run}: {pct}%: {report}");
+    }
+}
+
 #[test]
 fn root_v1_an_oom_kill_in_the_first_second_is_on_the_last_emf_line() {
     let Some((_serial, cg)) = case(

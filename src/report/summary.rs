@@ -133,6 +133,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
         snap.and_then(|s| s.cgroup.memory.peak),
         limit.map(|l| l.bytes),
         &f.observed,
+        f.oom_kills_total > 0,
     );
     let peak_ratio = match (peak, real_limit) {
         (Some(p), Some(l)) if l.bytes > 0 => Some(round3(p as f64 / l.bytes as f64)),
@@ -526,15 +527,22 @@ fn sentence(
 /// The memory peak of this run: the kernel's, unless it has not risen above
 /// what it was before the child started (a reused cgroup keeps an old
 /// peak), then the largest ward saw; never above the limit (see
-/// [`crate::cgroup::limits::peak_within`]).
+/// [`crate::cgroup::limits::peak_within`]). An OOM kill in this run
+/// reached the limit whatever the old peak: a kernel peak at the limit is
+/// this run's too.
 fn run_peak(
     kernel: Option<u64>,
     limit: Option<u64>,
     seen: &crate::watch::ObservedPeaks,
+    oom_killed: bool,
 ) -> Option<u64> {
+    let within = |p: u64| limit.map_or(Some(p), |l| crate::cgroup::limits::peak_within(p, l));
     let from_run = kernel
-        .filter(|p| seen.memory_peak_base.is_none_or(|base| *p > base))
-        .and_then(|p| limit.map_or(Some(p), |l| crate::cgroup::limits::peak_within(p, l)));
+        .filter(|p| {
+            seen.memory_peak_base.is_none_or(|base| *p > base)
+                || (oom_killed && limit.is_some() && within(*p) == limit)
+        })
+        .and_then(within);
     from_run.or(seen.memory_peak_seen)
 }
 
