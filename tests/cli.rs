@@ -391,6 +391,27 @@ fn an_unwritable_report_file_is_said_at_start() {
     assert!(out.stderr.find(failed[0]).unwrap() < report_at, "{out:?}");
 }
 
+/// An option's value is never `--` or an option: `--report-file -- true`
+/// wrote the report to a file named `--` and ran true, and `--report-file
+/// --log-format json true` wrote `./--log-format` and failed to run json.
+#[test]
+fn an_option_value_that_is_an_option_is_a_missing_value() {
+    for args in [
+        &["--report-file", "--", "true"][..],
+        &["--report-file", "--log-format", "json", "true"],
+        &["--emf-namespace", "--", "true"],
+    ] {
+        let out = ward(args, &[]);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(
+            out.stderr
+                .contains(&format!("missing argument for option '{}'", args[0])),
+            "{args:?}: {out:?}"
+        );
+    }
+    assert!(!std::path::Path::new("--").exists());
+}
+
 /// A `--report-file` that is a FIFO nobody reads: ward hung at its exit,
 /// in a blocking open, until something killed it (exit 137, no code
 /// passed on). Now the write fails at once and ward exits with the code.

@@ -97,14 +97,14 @@ where
             Apply::Version => return Ok(Some(Invocation::Version)),
             Apply::Switch(apply) => apply(d),
             Apply::Text(apply) => {
-                let raw = parser.value().map_err(lexopt_err)?;
+                let raw = option_value(&mut parser, flag.long).map_err(lexopt_err)?;
                 let text = raw
                     .into_string()
                     .map_err(|_| in_flag("value is not UTF-8".into()))?;
                 apply(d, &text).map_err(in_flag)?;
             }
             Apply::Raw(apply) => {
-                let raw = parser.value().map_err(lexopt_err)?;
+                let raw = option_value(&mut parser, flag.long).map_err(lexopt_err)?;
                 if raw.is_empty() {
                     // The variable set empty means unset; the flag has no such use.
                     return Err(in_flag("empty path".into()));
@@ -114,6 +114,17 @@ where
         }
     }
     Ok(None)
+}
+
+/// An option's value; never one that starts with `--` (`--report-file --
+/// app` took `--` for the path and ran app).
+fn option_value(parser: &mut lexopt::Parser, long: &str) -> Result<OsString, lexopt::Error> {
+    match parser.value()? {
+        v if v.as_encoded_bytes().starts_with(b"--") => Err(lexopt::Error::MissingValue {
+            option: Some(format!("--{long}")),
+        }),
+        v => Ok(v),
+    }
 }
 
 fn lookup(arg: &Arg) -> Option<&'static Flag> {

@@ -144,7 +144,7 @@ pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Option<Duration>) {
     } else {
         // Children the reaper counted were already zombies or exiting.
         let msg = if count == 0 {
-            "the other processes were gone or exiting: none left to signal".into()
+            "none left to signal: the rest were gone or exiting".into()
         } else {
             format!(
                 "sent SIGTERM to {count} remaining process{plural}; waiting up to {} (--grace)",
