@@ -97,52 +97,47 @@ mod tests {
         assert_eq!(ours.iter().map(|x| x.1).collect::<String>(), "facbed");
     }
 
-    #[test]
-    fn sorts_as_std_does_any_order_of_any_length() {
-        // A simple generator: every length to 70, many orders, many ties.
-        let mut x = 0x2545_f491_4f6c_dd1d_u64;
-        for len in 0..70 {
-            for _ in 0..20 {
-                let v: Vec<u64> = (0..len)
+    /// Every length to 70, 20 orders each, with many ties (keys 0-7): a
+    /// simple xorshift from `seed`.
+    fn key_lists(seed: u64) -> impl Iterator<Item = Vec<u64>> {
+        let mut x = seed;
+        (0..70usize)
+            .flat_map(|len| std::iter::repeat_n(len, 20))
+            .map(move |len| {
+                (0..len)
                     .map(|_| {
                         x ^= x << 13;
                         x ^= x >> 7;
                         x ^= x << 17;
                         x % 8
                     })
-                    .collect();
-                let mut ours: Vec<(u64, usize)> = v.iter().copied().zip(0..).collect();
-                sort(&mut ours, |&(k, _)| (k, 0));
-                let mut std_order: Vec<(u64, usize)> = v.iter().copied().zip(0..).collect();
-                std_order.sort_by_key(|&(k, _)| k);
-                assert_eq!(ours, std_order, "{v:?}");
-            }
+                    .collect()
+            })
+    }
+
+    #[test]
+    fn sorts_as_std_does_any_order_of_any_length() {
+        for v in key_lists(0x2545_f491_4f6c_dd1d) {
+            let mut ours: Vec<(u64, usize)> = v.iter().copied().zip(0..).collect();
+            sort(&mut ours, |&(k, _)| (k, 0));
+            let mut std_order: Vec<(u64, usize)> = v.iter().copied().zip(0..).collect();
+            std_order.sort_by_key(|&(k, _)| k);
+            assert_eq!(ours, std_order, "{v:?}");
         }
     }
 
     #[test]
     fn the_heapsort_in_place_orders_as_std_does() {
-        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-        for len in 0..70 {
-            for _ in 0..20 {
-                let keys: Vec<u64> = (0..len)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        x % 8
-                    })
-                    .collect();
-                // As the census sorts: indices by the key they point at.
-                let mut ours: Vec<usize> = (0..len).collect();
-                heapsort_by_key(&mut ours, |&i| keys[i]);
-                let sorted: Vec<u64> = ours.iter().map(|&i| keys[i]).collect();
-                let mut std_order = keys.clone();
-                std_order.sort_unstable();
-                assert_eq!(sorted, std_order, "{keys:?}");
-                ours.sort_unstable();
-                assert!(ours.iter().copied().eq(0..len), "each index once");
-            }
+        for keys in key_lists(0x9e37_79b9_7f4a_7c15) {
+            // As the census sorts: indices by the key they point at.
+            let mut ours: Vec<usize> = (0..keys.len()).collect();
+            heapsort_by_key(&mut ours, |&i| keys[i]);
+            let sorted: Vec<u64> = ours.iter().map(|&i| keys[i]).collect();
+            let mut std_order = keys.clone();
+            std_order.sort_unstable();
+            assert_eq!(sorted, std_order, "{keys:?}");
+            ours.sort_unstable();
+            assert!(ours.iter().copied().eq(0..keys.len()), "each index once");
         }
     }
 
