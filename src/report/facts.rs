@@ -88,7 +88,8 @@ impl OomKill {
             .filter(|d| *d > OOM_ATTRIBUTION_WINDOW)
     }
 
-    fn near(&self, at: Instant) -> bool {
+    /// Noticed within the attribution window of `at`.
+    pub fn near(&self, at: Instant) -> bool {
         let gap = if at >= self.at {
             at - self.at
         } else {

@@ -374,14 +374,21 @@ fn sentence(
                 format!("{code}: {who} was killed by the kernel OOM killer")
             }
             _ => {
-                // Untimed: a read found the rise long after the one before.
-                let span = f.main_ended.and_then(|d| {
-                    f.oom_kills
-                        .iter()
-                        .filter(|o| o.at.saturating_duration_since(d) <= Duration::from_secs(2))
-                        .filter_map(|o| o.span())
-                        .max()
-                });
+                // Untimed: every rise noticed near the death was found by a
+                // read long after the one before.
+                let mut span = None;
+                for o in f
+                    .oom_kills
+                    .iter()
+                    .filter(|o| f.main_ended.is_some_and(|d| o.near(d)))
+                {
+                    span = match (span, o.span()) {
+                        (Some(Some(a)), Some(b)) => Some(Some(b.max(a))),
+                        (None, Some(b)) => Some(Some(b)),
+                        _ => Some(None),
+                    };
+                }
+                let span = span.flatten();
                 match span {
                     Some(s) => format!(
                         "{code}: {who} was killed by SIGKILL, maybe by the kernel OOM killer: the cgroup's OOM kill count rose in the {} between two reads of it, the second at its death (no OOM notification here to time it closer; another process could have sent it)",
@@ -698,6 +705,42 @@ mod tests {
         assert_eq!(r.json["oom_kills"]["count"], 1);
         assert_eq!(r.json["memory"]["limit_bytes"], 512u64 << 20);
         assert_eq!(r.json["oom_kills"]["victims"][0]["name"], "java");
+    }
+
+    /// "Within 2 s of its death" only where a rise near the death is
+    /// timed; a rise found by a read long after the read before gives its
+    /// span instead, and an untimed rise long before the death is no
+    /// rise near it at all.
+    #[test]
+    fn an_untimed_rise_gives_its_span_and_only_near_the_death() {
+        let d = Instant::now() + Duration::from_secs(120);
+        let rise = |f: &mut RunFacts, count, at: Instant, span_s: Option<u64>| {
+            let findings = crate::watch::victims::RiseFindings {
+                since: span_s.map(|s| at - Duration::from_secs(s)),
+                ..Default::default()
+            };
+            f.note_oom(count, at, findings);
+        };
+        let said = |f: &RunFacts| build(&inputs(f, None, 137)).text;
+        let sigkilled = || {
+            let mut f = RunFacts::new("app".into());
+            f.main_pid = 7;
+            f.oom_count_base = Some(0);
+            f.main_end = Some(ChildEnd::Signaled(libc::SIGKILL));
+            f.main_ended = Some(d);
+            f
+        };
+        // Only an untimed rise at the death: its span.
+        let mut f = sigkilled();
+        rise(&mut f, 1, d, Some(5));
+        f.note_sigkilled(7, d);
+        assert!(said(&f).contains("maybe by the kernel OOM killer: the cgroup's OOM kill count rose in the 5 s between two reads"), "{}", said(&f));
+        // An untimed rise a minute before, and a timed one at the death.
+        let mut f = sigkilled();
+        rise(&mut f, 1, d - Duration::from_secs(60), Some(30));
+        rise(&mut f, 2, d, None);
+        f.note_sigkilled(7, d);
+        assert!(said(&f).contains("most likely by the kernel OOM killer: the cgroup's OOM kill count rose within 2 s of its death"), "{}", said(&f));
     }
 
     /// An ancestor's limit (ECS's task limit above its containers) counts
