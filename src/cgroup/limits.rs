@@ -573,6 +573,18 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A group at `dir` under the mount at `mount` (both made by the test).
+    fn group_at(version: Version, dir: &Path, mount: &Path) -> Group {
+        Group {
+            version,
+            dir: dir.to_owned(),
+            mount_point: mount.to_owned(),
+            cgroup_path: "/".into(),
+            placement: crate::cgroup::resolve::Placement::Exact,
+            read_only: false,
+        }
+    }
+
     /// Swap past the memory limit: the host's, unless the group's swap
     /// limit (v2 `memory.swap.max` on it or an ancestor, v1 memsw less
     /// memory) is smaller.
@@ -581,14 +593,7 @@ mod tests {
         let root = std::env::temp_dir().join(format!("ward-swap-room-{}", std::process::id()));
         let own = root.join("task/ctr");
         std::fs::create_dir_all(&own).unwrap();
-        let group = |version| Group {
-            version,
-            dir: own.clone(),
-            mount_point: root.clone(),
-            cgroup_path: "/task/ctr".into(),
-            placement: crate::cgroup::resolve::Placement::Exact,
-            read_only: false,
-        };
+        let group = |version| group_at(version, &own, &root);
         let mut buf = String::new();
         let (v1, v2) = (group(Version::V1), group(Version::V2));
         assert_eq!(swap_room(Some(&v2), &mut buf, 0), 0, "no swap on the host");
@@ -630,14 +635,7 @@ mod tests {
     fn a_host_limit_says_whether_the_cgroups_above_are_hidden() {
         let top = std::env::temp_dir().join(format!("ward-hidden-above-{}", std::process::id()));
         std::fs::create_dir_all(&top).unwrap();
-        let group = |version| Group {
-            version,
-            dir: top.clone(),
-            mount_point: top.clone(),
-            cgroup_path: "/".into(),
-            placement: crate::cgroup::resolve::Placement::Exact,
-            read_only: true,
-        };
+        let group = |version| group_at(version, &top, &top);
         let said = |g: &Group| {
             let mut s = LimitSource::Host {
                 hidden_above: false,
@@ -669,14 +667,7 @@ mod tests {
         let root = std::env::temp_dir().join(format!("ward-throttled-at-{}", std::process::id()));
         let (up, own) = (root.join("task"), root.join("task/ctr"));
         std::fs::create_dir_all(&own).unwrap();
-        let g = Group {
-            version: Version::V2,
-            dir: own.clone(),
-            mount_point: root.clone(),
-            cgroup_path: "/task/ctr".into(),
-            placement: crate::cgroup::resolve::Placement::Exact,
-            read_only: false,
-        };
+        let g = group_at(Version::V2, &own, &root);
         std::fs::write(own.join("cpu.max"), "max 100000\n").unwrap();
         std::fs::write(up.join("cpu.max"), "50000 100000\n").unwrap();
         assert_eq!(throttled_at(&g), Some(up.clone()));
