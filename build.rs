@@ -70,6 +70,11 @@ fn main() {
     // addresses anything compares. `--print-icf-sections` lists the folds.
     if release {
         println!("cargo:rustc-link-arg-bin=ward=-Wl,--icf=all");
+        // lld's -O2 also merges a string into the tail of a longer one
+        // (-O1, the default, merges only equal strings): 320 bytes. A Rust
+        // `&str` is a pointer and a length, a C string ends at its NUL; both
+        // read the same bytes from a shared tail.
+        println!("cargo:rustc-link-arg-bin=ward=-Wl,-O2");
     }
     // A script of only /DISCARD/ and INSERT adds to the default layout
     // instead of replacing it: every loaded section stays where it was.
