@@ -272,28 +272,13 @@ fn kill_after_sigkills_a_child_that_ignores_term() {
     out.expect_stderr("[stop_requested] received SIGTERM from");
 }
 
-/// After ward logged `[event]`, and `settle` more, the test SIGKILLs ward's
-/// main child itself, as a runtime would; returns the run and its report line.
-fn killed_from_outside_after(p: Proc, event: &str, settle: Duration) -> (Outcome, String) {
-    let ward = p.ward_pid();
-    p.wait_stderr(event);
-    std::thread::sleep(settle);
-    let main = children(ward);
-    assert_eq!(main.len(), 1, "ward's children: {main:?}");
-    // SAFETY: plain kill(2) on the main child, still unreaped.
-    assert_eq!(unsafe { libc::kill(main[0], libc::SIGKILL) }, 0);
-    let out = p.wait();
-    assert_eq!(out.code, 137, "{}", out.dump());
-    let report = out.one("exit_report").to_string();
-    (out, report)
-}
-
 #[test]
-fn a_group_signal_that_reaches_nobody_is_no_stop_and_no_kill_of_wards() {
-    // `-g` over a child that moved to another process group: the group's
-    // SIGTERM, and `--kill-after`'s SIGKILL, find nobody. Before, the report
-    // said the stop was forwarded and ward had killed the child when the
-    // SIGKILL came from someone else (here the test, as a runtime would).
+fn a_group_signal_to_an_empty_group_goes_to_the_main_process_alone() {
+    // `-g` over a main process that moved to another process group: its
+    // old group is empty. Before, the SIGTERM found nobody ("No such
+    // process"), so no stop was forwarded, `--kill-after` never armed, and
+    // the container ran on until the runtime's own SIGKILL. Now the signal
+    // goes to the main process alone, said once, and `--kill-after` follows.
     let Some(cmd) = pid1(
         "group_gone",
         "--no-watch -g --kill-after 200ms -- WL ignore-term --leave-group",
@@ -303,24 +288,30 @@ fn a_group_signal_that_reaches_nobody_is_no_stop_and_no_kill_of_wards() {
     let p = Proc::start(cmd, T);
     p.expect_line("ready");
     p.signal_ward(libc::SIGTERM);
-    // Past the --kill-after, whose SIGKILL would have been sent by now.
-    let settle = Duration::from_millis(600);
-    let (out, report) = killed_from_outside_after(p, "[signal_forward_failed]", settle);
-    out.expect_stderr("could not forward SIGTERM to ward-workload");
-    assert!(
-        report.contains("was killed by SIGKILL;") && !report.contains("ward killed it"),
-        "the kill is not ward's, and no stop was forwarded:\n{}",
+    let out = p.wait();
+    assert_eq!(out.code, 137, "{}", out.dump());
+    assert_eq!(
+        out.stderr.matches("[signal_group_left]").count(),
+        1,
+        "said once: {}",
         out.dump()
     );
-    // --kill-after was never armed: nothing was forwarded for it to follow.
-    assert!(!out.stderr.contains("[kill_after]"), "{}", out.dump());
+    out.expect_stderr(
+        "left its process group (setpgid): -g signals go to it alone, not to its new group",
+    );
+    out.expect_stderr("forwarded SIGTERM to main process ward-workload");
+    out.expect_stderr("[kill_after]");
+    assert!(!out.stderr.contains("could not forward"), "{}", out.dump());
+    out.expect_stderr("(--kill-after) of SIGTERM");
+    out.expect_stderr("ward killed it with SIGKILL");
 }
 
 #[test]
-fn a_kill_after_sigkill_that_reaches_nobody_is_said_and_not_counted_as_wards() {
-    // The SIGTERM reaches the group; then the child leaves it, so
-    // `--kill-after`'s SIGKILL to the group finds nobody. Before, that
-    // failure was dropped without a word and the report said ward killed it.
+fn a_kill_after_sigkill_to_an_emptied_group_kills_the_main_process() {
+    // The SIGTERM reaches the group; then the main process leaves it, so
+    // `--kill-after`'s SIGKILL finds the group empty. Before, it was "could
+    // not forward SIGKILL" and the main process lived on; now it goes to
+    // the main process alone.
     let Some(cmd) = pid1(
         "kill_after_gone",
         "--no-watch -g --kill-after 200ms -- WL ignore-term --leave-group-on-term",
@@ -331,10 +322,12 @@ fn a_kill_after_sigkill_that_reaches_nobody_is_said_and_not_counted_as_wards() {
     p.expect_line("ready");
     p.signal_ward(libc::SIGTERM);
     p.expect_line("left");
-    let settle = Duration::from_millis(300);
-    let (out, report) = killed_from_outside_after(p, "[kill_after]", settle);
-    out.expect_stderr("could not forward SIGKILL to ward-workload");
-    assert!(!report.contains("ward killed it"), "{}", out.dump());
+    let out = p.wait();
+    assert_eq!(out.code, 137, "{}", out.dump());
+    out.expect_stderr("forwarded SIGTERM to the process group of ward-workload");
+    out.expect_stderr("[signal_group_left]");
+    assert!(!out.stderr.contains("could not forward"), "{}", out.dump());
+    out.expect_stderr("ward killed it with SIGKILL");
 }
 
 #[test]

@@ -462,7 +462,7 @@ impl<'a> Reaper<'a> {
             &Forward {
                 received,
                 sent: out,
-                group: self.cfg.signal_group,
+                group: self.cfg.signal_group && !self.child.sent_alone(),
                 command: &self.facts.command,
                 now: self.facts.main_now(),
                 pid: self.child.pid,
@@ -520,6 +520,9 @@ impl<'a> Reaper<'a> {
         let result = self.child.send(sig, self.cfg.signal_group);
         if let Some(e) = self.child.take_pidfd_failure() {
             events::signal_fallback(self.child.pid, &e);
+        }
+        if self.child.take_left_group() {
+            events::group_left(&self.facts.main_named(), self.child.pid);
         }
         result
     }
@@ -825,7 +828,7 @@ impl<'a> Reaper<'a> {
                             &Forward {
                                 received: libc::SIGKILL,
                                 sent: libc::SIGKILL,
-                                group: self.cfg.signal_group,
+                                group: self.cfg.signal_group && !self.child.sent_alone(),
                                 command: &self.facts.command,
                                 now: self.facts.main_now(),
                                 pid: self.child.pid,

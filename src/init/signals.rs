@@ -315,6 +315,11 @@ pub struct ChildHandle {
     /// Why `pidfd_send_signal` failed, once, for one warning; after that
     /// ward uses kill(2).
     pidfd_failure: Option<std::io::Error>,
+    /// The last `-g` send found the child's process group empty while the
+    /// child lives (it moved to another group) and went to the child alone.
+    alone: bool,
+    /// That was said once.
+    alone_said: bool,
 }
 
 impl ChildHandle {
@@ -333,6 +338,8 @@ impl ChildHandle {
             pidfd,
             reaped: false,
             pidfd_failure: None,
+            alone: false,
+            alone_said: false,
         }
     }
 
@@ -355,6 +362,12 @@ impl ChildHandle {
 
     /// Sends `sig` to the child, or to its process group when `group`.
     ///
+    /// A group that is empty while the child is unreaped (a zombie stays in
+    /// its group) means the child moved to another one (`setpgid`): the
+    /// signal then goes to the child alone, as without `group`
+    /// ([`ChildHandle::sent_alone`], and [`ChildHandle::take_left_group`]
+    /// once for a warning).
+    ///
     /// Through the pidfd where there is one. A `pidfd_send_signal` that fails
     /// for any reason but ESRCH (ENOSYS on an old kernel, or a seccomp filter
     /// that knows `pidfd_open` but not the send) falls back to kill(2), which
@@ -364,7 +377,19 @@ impl ChildHandle {
         if self.reaped {
             return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
         }
-        if !group && let Some(fd) = &self.pidfd {
+        self.alone = false;
+        if group {
+            // SAFETY: plain kill(2) on the unreaped child's group.
+            if unsafe { libc::kill(-self.pid, sig) } == 0 {
+                return Ok(());
+            }
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::ESRCH) {
+                return Err(err);
+            }
+            self.alone = true;
+        }
+        if let Some(fd) = &self.pidfd {
             // SAFETY: pidfd_send_signal(fd, sig, NULL, 0).
             let rc = unsafe {
                 libc::syscall(
@@ -385,14 +410,25 @@ impl ChildHandle {
             self.pidfd = None;
             self.pidfd_failure = Some(err);
         }
-        let target = if group { -self.pid } else { self.pid };
-        // SAFETY: plain kill(2) on the unreaped child (or its group): its pid
-        // cannot have been reused before ward reaps it.
-        if unsafe { libc::kill(target, sig) } == 0 {
+        // SAFETY: plain kill(2) on the unreaped child: its pid cannot have
+        // been reused before ward reaps it.
+        if unsafe { libc::kill(self.pid, sig) } == 0 {
             Ok(())
         } else {
             Err(std::io::Error::last_os_error())
         }
+    }
+
+    /// The last `-g` send went to the child alone: its group was empty.
+    pub fn sent_alone(&self) -> bool {
+        self.alone
+    }
+
+    /// [`ChildHandle::sent_alone`], true only the first time.
+    pub fn take_left_group(&mut self) -> bool {
+        let first = self.alone && !self.alone_said;
+        self.alone_said |= self.alone;
+        first
     }
 
     /// Why the pidfd could not be used, the first time only.
