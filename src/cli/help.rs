@@ -39,8 +39,8 @@ const SUBCOMMANDS: [(&str, &str); 2] = [
 
 const OUTRO: &str = "
 DURATION is 500ms, 10s, 2m or a number of seconds; SIG is a name (TERM,
-SIGUSR1, RTMIN+1) or a number. Flags override WARD_* variables; a list in a
-variable is comma-separated. Bad input gets one line and exit code 2.
+SIGUSR1, RTMIN+1) or a number. Flags override WARD_* variables (-r and -e add
+to theirs); a list in a variable is comma-separated. Bad input gets one line and exit code 2.
 ";
 
 /// The full `--help` text.

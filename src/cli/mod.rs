@@ -477,6 +477,35 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_variable_neither_blocks_help_nor_outlives_its_option() {
+        let bad = |env: &[(&str, &str)], args: &[&str]| {
+            let env: Vec<(&str, OsString)> = env.iter().map(|(k, v)| (*k, v.into())).collect();
+            let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+            parse(args.iter().map(OsString::from), &lookup)
+        };
+        // Before, the variable's error came first, whatever the arguments.
+        let grace = [("WARD_GRACE", "bad"), ("WARD_SIGNAL_GROUP", "maybe")];
+        assert_eq!(bad(&grace, &["--help"]), Ok(Invocation::Help));
+        assert_eq!(bad(&grace, &["-V"]), Ok(Invocation::Version));
+        let Ok(Invocation::Run(cfg)) = bad(&grace, &["--grace", "1s", "-g", "app"]) else {
+            panic!("the options replace both bad variables");
+        };
+        assert_eq!(cfg.grace, Duration::from_secs(1));
+        assert!(cfg.signal_group);
+        // Only the option given lifts its own variable's error.
+        let err = bad(&grace, &["--grace", "1s", "app"]).unwrap_err().0;
+        assert!(err.starts_with("WARD_SIGNAL_GROUP:"), "{err}");
+        // A list's option adds to its variable, which is still read.
+        let err = bad(&[("WARD_REWRITE", "TERM")], &["-r", "HUP:0", "app"])
+            .unwrap_err()
+            .0;
+        assert!(err.starts_with("WARD_REWRITE: invalid rewrite"), "{err}");
+        // An error in the arguments comes before one in a variable.
+        let err = bad(&grace, &["--grace", "x", "app"]).unwrap_err().0;
+        assert!(err.starts_with("--grace: invalid duration"), "{err}");
+    }
+
+    #[test]
     fn verbosity_moves_the_level() {
         assert_eq!(run(&["-q", "app"], &[]).unwrap().log_level, Level::Warning);
         assert_eq!(run(&["-qqqq", "app"], &[]).unwrap().log_level, Level::Error);

@@ -18,55 +18,66 @@ pub(super) fn run_config<I>(args: I, env: EnvLookup) -> Result<Invocation, Usage
 where
     I: IntoIterator<Item = OsString>,
 {
-    let mut draft = Draft::new();
-    from_env(&mut draft, env).map_err(UsageError)?;
-    draft.end_source();
-    if let Some(action) = from_args(&mut draft, args)? {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // The options alone first: `--help` and `--version` answer whatever the
+    // variables hold, and a variable whose option is given is not read (a
+    // bad value there is no error). A list's variable is always read: its
+    // option adds to it.
+    let mut given: u64 = 0;
+    if let Some(action) = from_args(&mut Draft::new(), args.clone(), &mut given)? {
         return Ok(action);
     }
+    let mut draft = Draft::new();
+    for (i, flag) in FLAGS.iter().enumerate() {
+        if given & 1 << i == 0 {
+            env_one(&mut draft, env, flag).map_err(UsageError)?;
+        }
+    }
+    draft.end_source();
+    from_args(&mut draft, args, &mut given)?;
     draft.end_source();
     draft.finish()
 }
 
-fn from_env(d: &mut Draft, env: EnvLookup) -> Result<(), String> {
-    for flag in FLAGS {
-        let Some(name) = flag.env.name() else {
-            continue;
-        };
-        let Some(raw) = env(name) else {
-            continue;
-        };
-        // `WARD_X=` in a Dockerfile or compose file means "not set".
-        if raw.to_str().is_some_and(|s| s.trim().is_empty()) {
-            continue;
-        }
-        let in_var = |e: String| format!("{name}: {e}");
-        let text = |raw: OsString| {
-            raw.into_string()
-                .map_err(|_| format!("{name}: value is not UTF-8"))
-        };
-        match flag.apply {
-            Apply::Raw(apply) => apply(d, raw),
-            Apply::Text(apply) if flag.repeats => {
-                for item in text(raw)?.split(',').filter(|s| !s.trim().is_empty()) {
-                    apply(d, item).map_err(in_var)?;
-                }
+fn env_one(d: &mut Draft, env: EnvLookup, flag: &'static Flag) -> Result<(), String> {
+    let Some(name) = flag.env.name() else {
+        return Ok(());
+    };
+    let Some(raw) = env(name) else {
+        return Ok(());
+    };
+    // `WARD_X=` in a Dockerfile or compose file means "not set".
+    if raw.to_str().is_some_and(|s| s.trim().is_empty()) {
+        return Ok(());
+    }
+    let in_var = |e: String| format!("{name}: {e}");
+    let text = |raw: OsString| {
+        raw.into_string()
+            .map_err(|_| format!("{name}: value is not UTF-8"))
+    };
+    match flag.apply {
+        Apply::Raw(apply) => apply(d, raw),
+        Apply::Text(apply) if flag.repeats => {
+            for item in text(raw)?.split(',').filter(|s| !s.trim().is_empty()) {
+                apply(d, item).map_err(in_var)?;
             }
-            Apply::Text(apply) => apply(d, &text(raw)?).map_err(in_var)?,
-            Apply::Switch(apply) => {
-                let on = values::boolean(&text(raw)?).map_err(in_var)?;
-                if on == matches!(flag.env, Env::Var(_)) {
-                    apply(d);
-                }
-            }
-            Apply::Help | Apply::Version => {}
         }
+        Apply::Text(apply) => apply(d, &text(raw)?).map_err(in_var)?,
+        Apply::Switch(apply) => {
+            let on = values::boolean(&text(raw)?).map_err(in_var)?;
+            if on == matches!(flag.env, Env::Var(_)) {
+                apply(d);
+            }
+        }
+        Apply::Help | Apply::Version => {}
     }
     Ok(())
 }
 
 /// Applies the options; `Some` when one of them ends parsing (help, version).
-fn from_args<I>(d: &mut Draft, args: I) -> Result<Option<Invocation>, UsageError>
+/// Each option given that is not a list sets its bit (its index in
+/// `FLAGS`) in `given`.
+fn from_args<I>(d: &mut Draft, args: I, given: &mut u64) -> Result<Option<Invocation>, UsageError>
 where
     I: IntoIterator<Item = OsString>,
 {
@@ -91,6 +102,11 @@ where
                 }
             },
         };
+        if !flag.repeats
+            && let Some(i) = FLAGS.iter().position(|f| std::ptr::eq(f, flag))
+        {
+            *given |= 1 << i;
+        }
         let in_flag = |e: String| UsageError(format!("--{}: {e}", flag.long));
         match flag.apply {
             Apply::Help => return Ok(Some(Invocation::Help)),
