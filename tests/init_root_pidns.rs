@@ -331,6 +331,32 @@ fn a_kill_after_sigkill_to_an_emptied_group_kills_the_main_process() {
 }
 
 #[test]
+fn pdeathsig_as_pid1_fires_when_the_parent_outside_the_namespace_dies() {
+    // PID 1 of a PID namespace has a parent outside it (here unshare; in a
+    // container the runtime's shim), as tini's `-p` assumes. Before, ward
+    // said "ignored: ward is PID 1 and has no parent to lose" and ran on.
+    let Some(cmd) = pid1(
+        "pdeathsig_pid1",
+        "--no-watch -p TERM -- WL signals --exit-on TERM --exit-code 9",
+    ) else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    let ward = p.ward_pid();
+    // SAFETY: plain kill(2) on unshare, the test's own child.
+    assert_eq!(unsafe { libc::kill(p.pid(), libc::SIGKILL) }, 0);
+    p.wait_stderr("exited with code 9");
+    p.wait_stderr("[exit_report]");
+    assert!(!p.stderr_now().contains("ignored"), "{}", p.stderr_now());
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{ward}")).exists() {
+        assert!(std::time::Instant::now() < until, "ward never exited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn grace_kills_stragglers_that_ignore_term() {
     let line = "--no-watch --grace 1s -- WL stragglers 5 --ignore-term";
     let Some(cmd) = pid1("grace_kill", line) else {

@@ -194,7 +194,7 @@ pub static FLAGS: &[Flag] = &[
         repeats: false,
         default: Shown::Words("none"),
         section: Section::Signals,
-        help: "signal ward gets (and forwards) when its parent dies; not as PID 1",
+        help: "signal ward gets (and forwards) when its parent dies, as PID 1 too (the parent is then outside the container)",
         details: "",
     },
     Flag {

@@ -385,21 +385,29 @@ fn finish(cfg: &Config, facts: &RunFacts, snapshot: Option<&Snapshot>, raw: u8, 
 
 /// As PID 1 the kernel re-parents orphans to ward already; otherwise ask to be
 /// a child subreaper so the child's orphans come to ward, not the host's init.
+/// `--pdeathsig` either way: PID 1 of a PID namespace has a parent outside
+/// it (unshare, the runtime's shim), as tini's `-p` assumes.
 fn become_reaper(is_pid1: bool, cfg: &Config) {
-    if is_pid1 {
-        if let Some(sig) = cfg.pdeathsig {
+    if !is_pid1 {
+        become_subreaper();
+    }
+    if let Some(sig) = cfg.pdeathsig {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
             log::event(
                 Level::Warning,
-                "pdeathsig_ignored",
+                "pdeathsig_failed",
                 &format!(
-                    "--pdeathsig {} ignored: ward is PID 1 and has no parent to lose",
-                    signal_name(sig)
+                    "cannot set --pdeathsig: {}",
+                    std::io::Error::last_os_error()
                 ),
                 &[],
             );
         }
-        return;
     }
+}
+
+fn become_subreaper() {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0 {
         log::event(
@@ -418,19 +426,5 @@ fn become_reaper(is_pid1: bool, cfg: &Config) {
             ),
             &[],
         );
-    }
-    if let Some(sig) = cfg.pdeathsig {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
-            log::event(
-                Level::Warning,
-                "pdeathsig_failed",
-                &format!(
-                    "cannot set --pdeathsig: {}",
-                    std::io::Error::last_os_error()
-                ),
-                &[],
-            );
-        }
     }
 }
