@@ -357,6 +357,21 @@ fn pdeathsig_as_pid1_fires_when_the_parent_outside_the_namespace_dies() {
 }
 
 #[test]
+fn a_stopped_process_left_at_shutdown_is_continued_to_take_its_sigterm() {
+    // Before, a leftover held by SIGSTOP got the SIGTERM but could not act
+    // on it: ward sat out the whole grace and SIGKILLed it.
+    if !require_root("shutdown_stopped") {
+        return;
+    }
+    let mut cmd = ward_pid1(["--no-watch", "--grace", "30s", "--", "sh", "-c"]);
+    cmd.arg("sleep 100 & kill -STOP $!; sleep 0.2; exit 0");
+    let out = run(cmd, T);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.expect_stderr("[shutdown] sent SIGTERM to 1 remaining process");
+    assert!(!out.stderr.contains("[shutdown_kill]"), "{}", out.dump());
+}
+
+#[test]
 fn grace_kills_stragglers_that_ignore_term() {
     let line = "--no-watch --grace 1s -- WL stragglers 5 --ignore-term";
     let Some(cmd) = pid1("grace_kill", line) else {

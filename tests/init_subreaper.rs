@@ -140,6 +140,27 @@ fn a_proc_it_cannot_list_at_shutdown_is_said_not_hidden() {
     out.expect_stderr("none can be signalled");
 }
 
+/// Not PID 1, each descendant is signalled by pid: a stopped one gets
+/// SIGCONT after its SIGTERM too, rather than sitting out the grace.
+#[test]
+fn a_stopped_descendant_left_at_shutdown_is_continued_to_take_its_sigterm() {
+    let out = run(
+        ward_plain([
+            "--no-watch",
+            "--grace",
+            "30s",
+            "--",
+            "/bin/sh",
+            "-c",
+            "sleep 100 & kill -STOP $!; sleep 0.2; exit 0",
+        ]),
+        T,
+    );
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.expect_stderr("[shutdown] sent SIGTERM to 1 remaining process");
+    assert!(!out.stderr.contains("[shutdown_kill]"), "{}", out.dump());
+}
+
 /// `sh -c SCRIPT` under ward with `--kill-after 1500ms`, once it said "ready".
 fn under_kill_after(script: &str) -> Proc {
     let cmd = ward_plain([

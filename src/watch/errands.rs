@@ -30,7 +30,8 @@ pub const NAMED_AT_MOST: usize = 5;
 
 /// Sends `sig` to every other process ward is responsible for; says how
 /// many were signalled (as PID 1: how many existed just before) and, for a
-/// SIGKILL, names the first few, read before the signal.
+/// SIGKILL, names the first few, read before the signal. Any other signal
+/// is followed by SIGCONT.
 pub fn signal_rest(is_pid1: bool, self_pid: i32, sig: i32, proc_root: &Path) -> Rest {
     // An unreadable /proc leaves the list empty, said in a warning: as PID 1
     // kill(-1) still reaches everyone; as a subreaper nobody is signalled
@@ -63,14 +64,24 @@ pub fn signal_rest(is_pid1: bool, self_pid: i32, sig: i32, proc_root: &Path) -> 
     } else {
         Vec::new()
     };
-    if is_pid1 {
-        // SAFETY: kill(-1) from PID 1 of a namespace reaches every process in
-        // it except PID 1 itself.
-        unsafe { libc::kill(-1, sig) };
+    // A process stopped (SIGSTOP, Ctrl-Z) acts on no signal but SIGKILL
+    // until it is continued: SIGCONT after the SIGTERM, or it would sit out
+    // the whole grace.
+    let sigs: &[i32] = if sig == libc::SIGKILL {
+        &[sig]
     } else {
-        for &pid in &targets {
-            // SAFETY: plain kill(2) on a descendant found just now.
-            unsafe { libc::kill(pid, sig) };
+        &[sig, libc::SIGCONT]
+    };
+    for &s in sigs {
+        if is_pid1 {
+            // SAFETY: kill(-1) from PID 1 of a namespace reaches every process
+            // in it except PID 1 itself.
+            unsafe { libc::kill(-1, s) };
+        } else {
+            for &pid in &targets {
+                // SAFETY: plain kill(2) on a descendant found just now.
+                unsafe { libc::kill(pid, s) };
+            }
         }
     }
     Rest {
