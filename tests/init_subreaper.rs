@@ -140,6 +140,81 @@ fn a_proc_it_cannot_list_at_shutdown_is_said_not_hidden() {
     out.expect_stderr("none can be signalled");
 }
 
+/// The tid of `pid`'s thread named `name`, waited for (10 s at most).
+fn thread_named(pid: i32, name: &str) -> i32 {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|tid| {
+                std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+                    .is_ok_and(|c| c.trim_end() == name)
+            });
+        if let Some(tid) = found {
+            return tid;
+        }
+        assert!(Instant::now() < until, "no {name} thread in {pid}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A thread of a child held in a ptrace stop (it alone: the others run),
+/// let go when dropped, also when the test fails first: a traced thread
+/// that died is reaped here, or its process could never be waited for.
+struct Held(i32);
+
+impl Held {
+    fn stop(tid: i32) -> Held {
+        // SAFETY: ptrace and waitpid on a thread of the test's own child.
+        unsafe {
+            let none = std::ptr::null_mut::<libc::c_void>();
+            assert_eq!(libc::ptrace(libc::PTRACE_SEIZE, tid, none, none), 0);
+            assert_eq!(libc::ptrace(libc::PTRACE_INTERRUPT, tid, none, none), 0);
+            let mut status = 0;
+            assert_eq!(libc::waitpid(tid, &mut status, libc::__WALL), tid);
+        }
+        Held(tid)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // SAFETY: as in `stop`; a detach fails only if the thread is gone.
+        unsafe {
+            let none = std::ptr::null_mut::<libc::c_void>();
+            if libc::ptrace(libc::PTRACE_DETACH, self.0, none, none) != 0 {
+                let mut status = 0;
+                libc::waitpid(self.0, &mut status, libc::__WALL);
+            }
+        }
+    }
+}
+
+/// A watch thread that cannot run (here held in a ptrace stop; in the
+/// review, a container's CPU quota shared with busy threads) left the
+/// shutdown errand unanswered: before, the rest never got their SIGTERM
+/// (nor the SIGKILL), and ward exited leaving them running. Now the
+/// reaping thread signals them itself after the errand's 2 s.
+#[test]
+fn the_rest_are_signalled_even_when_the_watch_thread_cannot_run() {
+    if !require_root("rest_without_watch") {
+        return;
+    }
+    let script = "(trap 'echo LEFTOVER GOT TERM >&2; exit 0' TERM; \
+         while :; do sleep 0.1; done) & echo ready; sleep 1; exit 6";
+    let p = Proc::start(ward_plain(["--", "/bin/sh", "-c", script]), T);
+    p.expect_line("ready");
+    let held = Held::stop(thread_named(p.pid(), "ward-watch"));
+    p.wait_stderr("ward signals the rest itself");
+    p.wait_stderr("LEFTOVER GOT TERM");
+    drop(held);
+    let out = p.wait();
+    assert_eq!(out.code, 6, "{}", out.dump());
+    out.expect_stderr("did not answer a shutdown errand within 2 s (gone, or starved of CPU)");
+}
+
 /// Not PID 1, each descendant is signalled by pid: a stopped one gets
 /// SIGCONT after its SIGTERM too, rather than sitting out the grace.
 #[test]

@@ -318,7 +318,7 @@ pub fn watch_lost(what: &str) {
     log::event(
         Level::Warning,
         "watch_lost",
-        &format!("the watch thread is gone: {what}"),
+        &format!("the watch thread {what}"),
         &[],
     );
 }

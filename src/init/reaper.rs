@@ -75,10 +75,10 @@ pub struct Reaper<'a> {
     watch: Option<ReaperEnd>,
     /// The watch thread's last word arrived (or will not).
     final_seen: bool,
-    /// A `SignalRest` errand is out: its line must be written before ward
-    /// exits, so the reaper waits (bounded) for the watch thread to say it
-    /// is done.
-    rest_pending: bool,
+    /// A `SignalRest` errand is out, for this signal: its line must be
+    /// written before ward exits, so the reaper waits (bounded) for the
+    /// watch thread to say it is done, and signals the rest itself if not.
+    rest_pending: Option<i32>,
     /// A stop signal cut `--grace` short: the SIGKILL line says so.
     grace_cut: bool,
     /// When `--grace` began.
@@ -134,7 +134,7 @@ impl<'a> Reaper<'a> {
             shutdown: Shutdown::default(),
             watch,
             final_seen,
-            rest_pending: false,
+            rest_pending: None,
             grace_cut: false,
             drain_began: None,
             check_pending: false,
@@ -193,7 +193,7 @@ impl<'a> Reaper<'a> {
     fn finished(&self) -> bool {
         self.shutdown.phase() == Phase::Done
             && self.final_seen
-            && !self.rest_pending
+            && self.rest_pending.is_none()
             && !self.check_pending
     }
 
@@ -662,21 +662,27 @@ impl<'a> Reaper<'a> {
             })
         });
         if sent {
-            self.rest_pending = true;
+            self.rest_pending = Some(sig);
             self.timers
                 .set(Timer::RestWait, Instant::now() + ERRAND_WAIT);
         } else {
-            let rest = crate::watch::errands::signal_rest(
-                self.is_pid1,
-                self.self_pid,
-                sig,
-                std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT),
-            );
-            let grace = (!self.grace_cut).then_some(self.cfg.grace);
-            crate::watch::errands::log_rest_signalled(sig, &rest, grace);
-            if sig == libc::SIGKILL {
-                self.facts.note_warning("shutdown_kill");
-            }
+            self.signal_rest_here(sig);
+        }
+    }
+
+    /// The rest signalled by the reaping thread itself: without a watch
+    /// thread, or when it did not answer (starved of CPU, or stopped).
+    fn signal_rest_here(&mut self, sig: i32) {
+        let rest = crate::watch::errands::signal_rest(
+            self.is_pid1,
+            self.self_pid,
+            sig,
+            std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT),
+        );
+        let grace = (!self.grace_cut).then_some(self.cfg.grace);
+        crate::watch::errands::log_rest_signalled(sig, &rest, grace);
+        if sig == libc::SIGKILL {
+            self.facts.note_warning("shutdown_kill");
         }
     }
 
@@ -708,11 +714,13 @@ impl<'a> Reaper<'a> {
             self.on_observation(o);
         }
         if lost {
-            self.rest_pending = false;
             self.check_pending = false;
+            if let Some(sig) = self.rest_pending.take() {
+                self.signal_rest_here(sig);
+            }
         }
         if lost && !self.final_seen {
-            events::watch_lost("the report uses the numbers ward had");
+            events::watch_lost("is gone: the report uses the numbers ward had");
             self.final_seen = true;
             self.timers.cancel(Timer::FinalWait);
         }
@@ -758,7 +766,7 @@ impl<'a> Reaper<'a> {
             Observation::RestSignalled { .. } => {
                 // The watch thread logged it; a SIGKILL pass may have freed
                 // everything already.
-                self.rest_pending = false;
+                self.rest_pending = None;
                 self.timers.cancel(Timer::RestWait);
                 self.on_sigchld();
             }
@@ -873,17 +881,17 @@ impl<'a> Reaper<'a> {
             }
             Timer::RestWait => {
                 self.check_pending = false;
-                if self.rest_pending {
+                if let Some(sig) = self.rest_pending.take() {
                     events::watch_lost(
-                        "a shutdown errand got no answer within 2 s; ward goes on without its line",
+                        "did not answer a shutdown errand within 2 s (gone, or starved of CPU): ward signals the rest itself",
                     );
-                    self.rest_pending = false;
+                    self.signal_rest_here(sig);
                 }
             }
             Timer::FinalWait => {
                 if !self.final_seen {
                     events::watch_lost(
-                        "no last sample within 1 s of the main process's exit; the report uses the numbers ward had",
+                        "gave no last sample within 1 s of the main process's exit (gone, or starved of CPU): the report uses the numbers ward had",
                     );
                     self.final_seen = true;
                 }
