@@ -372,6 +372,33 @@ fn a_stopped_process_left_at_shutdown_is_continued_to_take_its_sigterm() {
 }
 
 #[test]
+fn the_watch_wake_up_without_its_details_is_not_forwarded() {
+    // At RLIMIT_SIGPENDING the kernel queues no details for the watch
+    // thread's wake-up (SIGURG by tgkill): it arrives as if sent from
+    // outside (pid 0, SI_USER). Before, ward forwarded it, and the child
+    // got a SIGURG nobody sent ("forwarded SIGURG", then "SIGURG received
+    // after the main process ended"). Here the wake-up answers ward's
+    // question about who sent the SIGTERM (a subshell).
+    if !require_root("wake_without_details") {
+        return;
+    }
+    let mut cmd = Command::new("unshare");
+    without_ward_variables(&mut cmd);
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .args(["prlimit", "--sigpending=0", ward(), "-v", "--", "sh", "-c"])
+        .arg("trap 'echo GOT TERM; exit 0' TERM; (kill -TERM 1; sleep 1) & sleep 2");
+    let out = run(cmd, T);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.expect_stderr("[stop_requested] received SIGTERM from pid");
+    // The watch named the sender (sh, or the sleep it became): its
+    // answer, and its wake-up, came.
+    let report = out.one("exit_report").to_string();
+    assert!(!report.contains("SIGTERM from pid"), "{}", out.dump());
+    assert!(out.stdout.contains("GOT TERM"), "{}", out.dump());
+    assert!(!out.stderr.contains("SIGURG"), "{}", out.dump());
+}
+
+#[test]
 fn grace_kills_stragglers_that_ignore_term() {
     let line = "--no-watch --grace 1s -- WL stragglers 5 --ignore-term";
     let Some(cmd) = pid1("grace_kill", line) else {

@@ -367,10 +367,18 @@ impl<'a> Reaper<'a> {
             self.on_observations();
             return;
         }
-        if sig.signo == crate::sigmask::WAKE_SIGNAL {
-            // Someone else's: forwarded below. If it arrived while a wake-up
-            // was pending, the two merged; look at the channel anyway.
-            self.on_observations();
+        if sig.signo == crate::sigmask::WAKE_SIGNAL
+            && self.on_observations()
+            && sig.from_pid == 0
+            && sig.code == libc::SI_USER
+        {
+            // The wake-up without its details: the kernel drops them when
+            // the user's queued signals are at RLIMIT_SIGPENDING, and the
+            // watch had posted something. Not forwarded: the child would
+            // get a SIGURG nobody sent. (Any other SIGURG is someone
+            // else's, forwarded below; one that came while a wake-up was
+            // pending merged with it, so the channel is read anyway.)
+            return;
         }
         if sig.signo == libc::SIGPIPE && sig.from_pid == self.self_pid {
             // ward's own write to a closed stderr: not meant for the child.
@@ -703,13 +711,17 @@ impl<'a> Reaper<'a> {
         }
     }
 
-    fn on_observations(&mut self) {
-        let Some(w) = &mut self.watch else { return };
+    /// Handles what the watch thread posted; true when there was any.
+    fn on_observations(&mut self) -> bool {
+        let Some(w) = &mut self.watch else {
+            return false;
+        };
         let mut got = Vec::new();
         while let Some(o) = w.try_recv() {
             got.push(o);
         }
         let lost = w.is_closed();
+        let any = !got.is_empty();
         for o in got {
             self.on_observation(o);
         }
@@ -727,6 +739,7 @@ impl<'a> Reaper<'a> {
         if lost {
             self.watch = None;
         }
+        any
     }
 
     fn on_observation(&mut self, o: Observation) {
