@@ -8,12 +8,14 @@ pub struct FakeProc {
 }
 
 impl FakeProc {
-    /// An empty tree with `/proc/uptime` saying `uptime_s`.
+    /// An empty tree with `/proc/uptime` saying `uptime_s`, and `self`
+    /// naming pid 1: the procfs of the PID namespace ward is PID 1 of.
     pub fn new(name: &str, uptime_s: &str) -> Self {
         let root = std::env::temp_dir().join(format!("ward-procs-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(root.join("uptime"), format!("{uptime_s} 12345.67\n")).unwrap();
+        std::os::unix::fs::symlink("1", root.join("self")).unwrap();
         FakeProc { root }
     }
 
@@ -37,7 +39,6 @@ impl FakeProc {
             .process(40, "other", 'S', 0, 1, 5, 9000)
             .raw(60, "60 (broken")
             .dir("50") // vanished: directory but no stat
-            .dir("self")
             .dir("sys/kernel");
         t
     }

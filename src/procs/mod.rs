@@ -24,6 +24,16 @@ pub use tree::{children_of, descendants, named, process_name, renamed};
 /// Where procfs is mounted in a real system.
 pub const DEFAULT_PROC_ROOT: &str = "/proc";
 
+/// True when `proc_root` is the procfs of ward's own PID namespace: its
+/// `self` names `self_pid`. An unmounted one has no `self`, and one of
+/// another namespace (`unshare --pid --fork` without `--mount-proc`) lists
+/// other processes under the pids ward knows, the host's pid 3 as the main
+/// process.
+pub fn is_own(proc_root: &std::path::Path, self_pid: i32) -> bool {
+    std::fs::read_link(proc_root.join("self"))
+        .is_ok_and(|l| l.as_os_str() == self_pid.to_string().as_str())
+}
+
 /// Which processes a census counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {

@@ -95,9 +95,7 @@ pub fn signal_rest(is_pid1: bool, self_pid: i32, sig: i32, proc_root: &Path) -> 
 /// names ward's pid. An unmounted `/proc` lists nobody, and one of another
 /// namespace lists other processes under the pids ward would signal.
 fn listed(proc_root: &Path, self_pid: i32, children_only: bool) -> Result<Vec<i32>, String> {
-    let ours = std::fs::read_link(proc_root.join("self"))
-        .is_ok_and(|l| l.as_os_str() == self_pid.to_string().as_str());
-    if !ours {
+    if !crate::procs::is_own(proc_root, self_pid) {
         return Err("its self is not ward".into());
     }
     let list = if children_only {

@@ -110,6 +110,9 @@ pub struct Sampler {
     census_cost: Duration,
     census_tasks: Option<u64>,
     throttle: ThrottleWindow,
+    /// `proc_root` is the procfs of ward's PID namespace
+    /// ([`crate::procs::is_own`]); without it no census is taken.
+    own_proc: bool,
 }
 
 impl Sampler {
@@ -121,6 +124,7 @@ impl Sampler {
         self_pid: i32,
         is_pid1: bool,
     ) -> Sampler {
+        let own_proc = crate::procs::is_own(&proc_root, self_pid);
         Sampler {
             cgroups,
             proc_root,
@@ -142,6 +146,7 @@ impl Sampler {
             census_cost: Duration::ZERO,
             census_tasks: None,
             throttle: ThrottleWindow::default(),
+            own_proc,
         }
     }
 
@@ -237,6 +242,11 @@ impl Sampler {
     /// about to name processes).
     pub fn census(&mut self, now: Instant, snap: &mut Snapshot) {
         let t0 = cpu_time();
+        if !self.own_proc {
+            // Not this namespace's /proc: its processes are not ward's.
+            snap.read_errors += 1;
+            return;
+        }
         match crate::procs::census(&self.proc_root, self.self_pid, self.scope, &mut self.table) {
             Ok(mut c) => {
                 self.unreaped_streak = match c.unreaped_total {
@@ -367,6 +377,37 @@ mod tests {
             kept(&mut sampler, &mut snap, t0 + Duration::from_millis(300)),
             Some(0)
         );
+    }
+
+    /// A /proc whose `self` is not ward (another PID namespace's, as under
+    /// `unshare --pid --fork` without `--mount-proc`) gives no census: its
+    /// processes are not ward's. Before, the report named the host's pid 3
+    /// (a kernel thread) as the main process.
+    #[test]
+    fn no_census_of_another_namespaces_proc() {
+        let t = FakeProc::new("foreign", "100.0");
+        t.process(1, "systemd", 'S', 0, 1, 0, 1).process(
+            3,
+            "pool_workqueue_release",
+            'S',
+            2,
+            1,
+            0,
+            0,
+        );
+        std::fs::remove_file(t.path().join("self")).unwrap();
+        std::os::unix::fs::symlink("4242", t.path().join("self")).unwrap();
+        let mut sampler = Sampler::new(None, t.path().to_path_buf(), 1, true);
+        let mut snap = Snapshot::default();
+        sampler.census(Instant::now(), &mut snap);
+        assert!(snap.procs.is_none());
+        assert_eq!(snap.read_errors, 1, "said, as an unreadable /proc is");
+        // The same tree as ward's own: counted.
+        std::fs::remove_file(t.path().join("self")).unwrap();
+        std::os::unix::fs::symlink("1", t.path().join("self")).unwrap();
+        let mut sampler = Sampler::new(None, t.path().to_path_buf(), 1, true);
+        sampler.census(Instant::now(), &mut snap);
+        assert_eq!(snap.procs.map(|c| c.processes), Some(2));
     }
 
     /// Censuses taken by `census_if_due` at 1 s steps with the task count
