@@ -53,12 +53,10 @@ pub fn context_line(failure: &Failure, pending: Option<Pending>, left: Duration)
 pub fn words(live: &LiveDoc) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(c) = &live.container {
-        if let Some(t) = c
-            .cpu
-            .throttled_30s
-            .or(c.cpu.throttled_1m)
-            .filter(|t| t.ratio >= THROTTLED)
-        {
+        // The last 30 s only: a window in which the container ran in no
+        // CPU period (idle) has no ratio, and the minute's would be an old
+        // burst's ("throttled in 84 %" of a container idle for 45 s).
+        if let Some(t) = c.cpu.throttled_30s.filter(|t| t.ratio >= THROTTLED) {
             // "at 0.1 cores": the quota the container is held to (what
             // the operator set and can raise), else what it used.
             let at = c
@@ -172,6 +170,16 @@ mod tests {
     fn nothing_to_say_is_none() {
         assert_eq!(words(&throttled(0.02)), None);
         assert_eq!(words(&LiveDoc::default()), None);
+    }
+
+    #[test]
+    fn an_idle_half_minute_is_not_blamed_on_the_minutes_old_burst() {
+        // No CPU period in the last 30 s (idle): no ratio there. Before,
+        // the minute's took its place, a startup burst 45 s back.
+        let mut live = throttled(0.84);
+        let cpu = &mut live.container.as_mut().unwrap().cpu;
+        cpu.throttled_1m = cpu.throttled_30s.take();
+        assert_eq!(words(&live), None);
     }
 
     #[test]
