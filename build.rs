@@ -75,6 +75,10 @@ fn main() {
         // `&str` is a pointer and a length, a C string ends at its NUL; both
         // read the same bytes from a shared tail.
         println!("cargo:rustc-link-arg-bin=ward=-Wl,-O2");
+        // No `.note.gnu.build-id`: 152 bytes with its alignment. It lets a
+        // debugger or debuginfod find the symbols of a stripped binary;
+        // ward ships none but `ward.map`, which names the build by its path.
+        println!("cargo:rustc-link-arg-bin=ward=-Wl,--build-id=none");
     }
     // A script of only /DISCARD/ and INSERT adds to the default layout
     // instead of replacing it: every loaded section stays where it was.
