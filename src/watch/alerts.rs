@@ -109,14 +109,19 @@ impl AlertState {
                 .breakdown()
                 .map(|b| format!("; {}", b.words()))
                 .unwrap_or_default();
-            // With swap the group may fill, the kernel swaps at the limit
-            // (the container slows down) before its OOM killer acts.
-            let at_limit = match snap.limits.swap_room.filter(|&r| r > 0) {
-                Some(room) => format!(
+            // Memory mostly file cache (not tmpfs) is reclaimed at the
+            // limit, and no OOM kill need come. With swap the group may
+            // fill, the kernel swaps at the limit (the container slows
+            // down) before its OOM killer acts.
+            let at_limit = match (mem.breakdown(), snap.limits.swap_room.filter(|&r| r > 0)) {
+                (Some(b), _) if b.anon + b.shmem.unwrap_or(0) < limit.bytes / 2 => {
+                    "the kernel first reclaims file cache, most of this".into()
+                }
+                (_, Some(room)) => format!(
                     "the kernel swaps out up to {} more, then its OOM killer ends a process",
                     bytes(room)
                 ),
-                None => "the kernel OOM killer ends a process".into(),
+                _ => "the kernel OOM killer ends a process".into(),
             };
             out.push(Warning {
                 level: Level::Warning,
@@ -404,6 +409,31 @@ mod tests {
             w.ends_with("; at the limit the kernel swaps out up to 64.0 MiB more, then its OOM killer ends a process"),
             "{w}"
         );
+    }
+
+    /// A working set that is mostly file cache (a file read twice: active)
+    /// is reclaimed at the limit; before, the warning promised an OOM kill
+    /// for a container that then ran fine.
+    #[test]
+    fn memory_high_of_file_cache_says_it_is_reclaimed_first() {
+        let th = Thresholds::default();
+        let said = |anon: u64, shmem: u64| {
+            let mut s = snap_mem(95, 100);
+            let m = &mut s.cgroup.memory;
+            (m.anon, m.file, m.shmem) = (Some(anon), Some(95 - anon), Some(shmem));
+            AlertState::default().evaluate(&s, &th).remove(0).msg
+        };
+        let w = said(1, 0);
+        assert!(
+            w.ends_with("; at the limit the kernel first reclaims file cache, most of this"),
+            "{w}"
+        );
+        // Anonymous memory, or tmpfs (file cache that cannot be dropped),
+        // past half the limit: the OOM killer, as before.
+        for (anon, shmem) in [(60, 0), (1, 60)] {
+            let w = said(anon, shmem);
+            assert!(w.ends_with("the kernel OOM killer ends a process"), "{w}");
+        }
     }
 
     fn keys(w: &[Warning]) -> Vec<&'static str> {
