@@ -608,6 +608,13 @@ mod tests {
     use std::collections::BTreeSet;
 
     #[test]
+    fn every_flag_has_a_bit_in_the_parsers_given_mask() {
+        // `parse::run_config` marks the options given in a u64, bit i for
+        // FLAGS[i]: a 65th flag would shift past it.
+        assert!(FLAGS.len() <= 64, "{} flags", FLAGS.len());
+    }
+
+    #[test]
     fn names_are_unique_and_well_formed() {
         let mut longs = BTreeSet::new();
         let mut shorts = BTreeSet::new();
