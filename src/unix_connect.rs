@@ -27,8 +27,9 @@ pub enum UnixAddr<'a> {
 /// is set before connecting and a timeout comes back as `EAGAIN`
 /// ([`io::ErrorKind::WouldBlock`]). An address that does not fit a
 /// `sockaddr_un` is [`io::ErrorKind::InvalidInput`]; other errors are
-/// connect(2)'s own. `EINTR` is retried.
-pub fn connect(addr: UnixAddr<'_>, limit: Duration) -> io::Result<UnixStream> {
+/// connect(2)'s own. `EINTR` is retried, and `ECONNREFUSED` (nothing listens
+/// yet) `retries` times, [`RETRY_EVERY`] apart.
+pub fn connect(addr: UnixAddr<'_>, limit: Duration, retries: u32) -> io::Result<UnixStream> {
     let (sockaddr, len) = sockaddr_un(addr)?;
     // SAFETY: plain socket(2); the result is checked before use.
     let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
@@ -38,6 +39,7 @@ pub fn connect(addr: UnixAddr<'_>, limit: Duration) -> io::Result<UnixStream> {
     // SAFETY: fd is a fresh socket that nothing else owns.
     let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
     stream.set_write_timeout(Some(limit.max(Duration::from_millis(1))))?;
+    let mut retries = retries;
     loop {
         // SAFETY: sockaddr is a valid sockaddr_un of at least `len` bytes.
         let rc = unsafe {
@@ -51,11 +53,19 @@ pub fn connect(addr: UnixAddr<'_>, limit: Duration) -> io::Result<UnixStream> {
             return Ok(stream);
         }
         let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
+        match e.raw_os_error() {
+            Some(libc::EINTR) => {}
+            Some(libc::ECONNREFUSED) if retries > 0 => {
+                retries -= 1;
+                std::thread::sleep(RETRY_EVERY);
+            }
+            _ => return Err(e),
         }
     }
 }
+
+/// How long a socket that refused is left before it is tried again.
+pub const RETRY_EVERY: Duration = Duration::from_millis(50);
 
 /// The `sockaddr_un` of `addr` and the length to pass with it.
 fn sockaddr_un(addr: UnixAddr<'_>) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
@@ -110,7 +120,7 @@ mod tests {
             UnixAddr::Path(Path::new("a\0b")),
             UnixAddr::Abstract(&long),
         ] {
-            let e = connect(addr, Duration::from_secs(1)).unwrap_err();
+            let e = connect(addr, Duration::from_secs(1), 0).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{addr:?}");
         }
     }
@@ -120,15 +130,36 @@ mod tests {
         let path = std::env::temp_dir().join(format!("ward-unix-connect-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let _file = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        assert!(connect(UnixAddr::Path(&path), Duration::from_secs(1)).is_ok());
+        assert!(connect(UnixAddr::Path(&path), Duration::from_secs(1), 0).is_ok());
         let _ = std::fs::remove_file(&path);
-        let gone = connect(UnixAddr::Path(&path), Duration::from_secs(1));
+        let gone = connect(UnixAddr::Path(&path), Duration::from_secs(1), 0);
         assert_eq!(gone.unwrap_err().kind(), io::ErrorKind::NotFound);
 
         use std::os::linux::net::SocketAddrExt;
         let name = format!("ward-unix-connect-test-{}", std::process::id());
         let sa = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let _abstract = std::os::unix::net::UnixListener::bind_addr(&sa).unwrap();
-        assert!(connect(UnixAddr::Abstract(&name), Duration::from_secs(1)).is_ok());
+        assert!(connect(UnixAddr::Abstract(&name), Duration::from_secs(1), 0).is_ok());
+    }
+
+    #[test]
+    fn a_name_nobody_listens_on_yet_is_tried_again() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("ward-unix-connect-late-{}", std::process::id());
+        let addr = UnixAddr::Abstract(&name);
+        let refused = connect(addr, Duration::from_secs(1), 0).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        let refused = connect(addr, Duration::from_secs(1), 2).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        // Bound three retries in: the same socket connects then.
+        let bound = name.clone();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(RETRY_EVERY * 3);
+            let sa = std::os::unix::net::SocketAddr::from_abstract_name(bound.as_bytes()).unwrap();
+            std::os::unix::net::UnixListener::bind_addr(&sa).unwrap()
+        });
+        let stream = connect(addr, Duration::from_secs(1), 100);
+        let _listener = late.join().unwrap();
+        assert!(stream.is_ok(), "{stream:?}");
     }
 }

@@ -132,6 +132,28 @@ fn status_of_a_ward_that_does_not_watch_reads_the_limits_itself() {
 }
 
 #[test]
+fn status_right_after_start_waits_for_ward_to_serve() {
+    if !require_root("status_right_after_start") {
+        return;
+    }
+    // PID 1 is sh for 100 ms and then execs ward: the client asks before
+    // anything listens (as `docker exec` right after `docker run` can), and
+    // must get ward's answer, not the fallback's "No ward answered".
+    let dir = TempDir::new("status-early");
+    let file = dir.path().join("status.txt");
+    let script = format!(
+        "{w} status > {f} 2>&1 & sleep 0.1; exec {w} --watch-interval 200ms -- sleep 2",
+        w = ward(),
+        f = file.display()
+    );
+    let out = Proc::start(in_pid_namespace(["/bin/sh", "-c", &script]), T).wait();
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("ward 0.1.0, PID 1, up "), "{text}");
+    assert!(!text.contains("No ward answered"), "{text}");
+}
+
+#[test]
 fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
     if !require_root("status_without_ward") {
         return;

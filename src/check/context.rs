@@ -37,7 +37,7 @@ const RECENT_OOM_S: f64 = 300.0;
 /// PID namespace (refused at once) or `budget` is spent.
 pub fn ask(budget: Duration) -> Option<Pending> {
     let proc_root = Path::new(crate::procs::DEFAULT_PROC_ROOT);
-    Pending::send(proc_root, crate::status::PATH, budget).ok()
+    Pending::send(proc_root, crate::status::PATH, budget, 0).ok()
 }
 
 /// Extra words about the container for a failed probe, from ward's answer

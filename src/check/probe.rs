@@ -115,7 +115,7 @@ fn connect_tcp(host: &Host, port: u16, deadline: &Deadline) -> Result<TcpStream,
 /// [`unix_connect::connect`] for how a connect is bounded at all).
 fn connect_unix(path: &Path, deadline: &Deadline) -> Result<UnixStream, Failure> {
     let left = deadline.left(Phase::Connecting)?;
-    unix_connect::connect(UnixAddr::Path(path), left).map_err(|e| match e.raw_os_error() {
+    unix_connect::connect(UnixAddr::Path(path), left, 0).map_err(|e| match e.raw_os_error() {
         Some(libc::EAGAIN) | Some(libc::EINPROGRESS) => deadline.timeout(Phase::Connecting),
         _ => Failure::Connect(e),
     })

@@ -69,8 +69,14 @@ pub struct Pending {
 
 impl Pending {
     /// Connects to this namespace's ward and sends `GET path`, all within
-    /// `budget`.
-    pub fn send(proc_root: &Path, path: &str, budget: Duration) -> Result<Pending, FetchError> {
+    /// `budget`; a socket that refuses is tried again `retries` times
+    /// ([`unix_connect::RETRY_EVERY`] apart).
+    pub fn send(
+        proc_root: &Path,
+        path: &str,
+        budget: Duration,
+        retries: u32,
+    ) -> Result<Pending, FetchError> {
         let start = Instant::now();
         let name =
             pidns_inode(proc_root)
@@ -79,10 +85,11 @@ impl Pending {
                     name: socket_name(0),
                     source,
                 })?;
-        let stream = connect_abstract(&name, budget).map_err(|source| match source.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => FetchError::Timeout(budget),
-            _ => FetchError::Unreachable { name, source },
-        })?;
+        let stream =
+            connect_abstract(&name, budget, retries).map_err(|source| match source.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => FetchError::Timeout(budget),
+                _ => FetchError::Unreachable { name, source },
+            })?;
         let left = budget.saturating_sub(start.elapsed()).max(MIN_WAIT);
         stream.set_write_timeout(Some(left))?;
         let request = format!("GET {path} HTTP/1.1\r\nHost: ward\r\nConnection: close\r\n\r\n");
@@ -122,10 +129,16 @@ impl Pending {
     }
 }
 
-/// Connects, sends `GET path` and returns the body, all within `budget`.
-pub fn fetch(proc_root: &Path, path: &str, budget: Duration) -> Result<String, FetchError> {
+/// Connects, sends `GET path` and returns the body, all within `budget`
+/// once connected ([`Pending::send`] for `retries`).
+pub fn fetch(
+    proc_root: &Path,
+    path: &str,
+    budget: Duration,
+    retries: u32,
+) -> Result<String, FetchError> {
     let start = Instant::now();
-    let pending = Pending::send(proc_root, path, budget)?;
+    let pending = Pending::send(proc_root, path, budget, retries)?;
     // A timeout names the whole budget, not what was left of it.
     pending
         .answer(budget.saturating_sub(start.elapsed()))
@@ -177,9 +190,10 @@ pub fn body_of(answer: &[u8]) -> Result<&str, FetchError> {
     }
 }
 
-/// Connects to the abstract socket `name` within `budget`.
-fn connect_abstract(name: &str, budget: Duration) -> io::Result<UnixStream> {
-    unix_connect::connect(UnixAddr::Abstract(name), budget.max(MIN_WAIT))
+/// Connects to the abstract socket `name` within `budget`, trying again
+/// `retries` times while it refuses (nothing listens yet).
+fn connect_abstract(name: &str, budget: Duration, retries: u32) -> io::Result<UnixStream> {
+    unix_connect::connect(UnixAddr::Abstract(name), budget.max(MIN_WAIT), retries)
 }
 
 #[cfg(test)]
@@ -236,14 +250,15 @@ mod tests {
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"a\":1}")
                 .unwrap();
         });
-        let stream = connect_abstract(&name, Duration::from_secs(1)).unwrap();
+        let stream = connect_abstract(&name, Duration::from_secs(1), 0).unwrap();
         (&stream)
             .write_all(b"GET /status HTTP/1.1\r\nHost: ward\r\n\r\n")
             .unwrap();
         let body = Pending { stream }.answer(Duration::from_secs(1)).unwrap();
         assert_eq!(body, "{\"a\":1}");
         server.join().unwrap();
-        let gone = connect_abstract("ward-status-nobody-here", Duration::from_secs(1));
+        let name = "ward-status-nobody-here";
+        let gone = connect_abstract(name, Duration::from_secs(1), 0);
         assert_eq!(
             gone.unwrap_err().kind(),
             io::ErrorKind::ConnectionRefused,

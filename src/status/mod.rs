@@ -142,7 +142,11 @@ pub fn gather(proc_root: &Path) -> StatusDoc {
         schema: SCHEMA,
         ..Default::default()
     };
-    match channel::fetch(proc_root, PATH, ASK_TIMEOUT) {
+    // A socket that refuses is asked again for ASK_TIMEOUT: ward serves
+    // `ward status` a moment after its child starts, and `docker exec` right
+    // after `docker run` can come sooner.
+    let retries = (ASK_TIMEOUT.as_millis() / crate::unix_connect::RETRY_EVERY.as_millis()) as u32;
+    match channel::fetch(proc_root, PATH, ASK_TIMEOUT, retries) {
         Ok(body) => match LiveDoc::from_json(&body) {
             Ok(mut live) => {
                 doc.container = live.container.take();
