@@ -9,6 +9,8 @@
 //! - `link/discard.ld` leaves out the `.comment` and `.gnu.warning.*`
 //!   sections, which no loader reads (compiler version strings, and glibc's
 //!   notes for a linker warning about static `dlopen`): 720 bytes.
+//! - `link/discard-unwind.ld`, in the release build, leaves out the unwind
+//!   tables, which only a backtrace reads (see below): 160 KiB.
 //!
 //! Both are rust-lld options, the linker rustc uses for this target from
 //! 1.90 on; with another linker, or an older rustc, neither is passed.
@@ -25,10 +27,12 @@ use std::process::Command;
 
 const ORDER: &str = "link/symbol-order.txt";
 const DISCARD: &str = "link/discard.ld";
+const DISCARD_UNWIND: &str = "link/discard-unwind.ld";
 
 fn main() {
     println!("cargo:rerun-if-changed={ORDER}");
     println!("cargo:rerun-if-changed={DISCARD}");
+    println!("cargo:rerun-if-changed={DISCARD_UNWIND}");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
@@ -79,6 +83,17 @@ fn main() {
         // debugger or debuginfod find the symbols of a stripped binary;
         // ward ships none but `ward.map`, which names the build by its path.
         println!("cargo:rustc-link-arg-bin=ward=-Wl,--build-id=none");
+        // No unwind tables (`.eh_frame`, its header, `.gcc_except_table`):
+        // 160 KiB. ward is built with `panic = "abort"` and nothing in it
+        // unwinds (no C++, no `pthread_exit` or `pthread_cancel`), so only
+        // a backtrace would read them: a panic still prints its message and
+        // place, `RUST_BACKTRACE` then shows no frames, and `perf
+        // --call-graph dwarf` none of ward's. Debug builds keep them.
+        println!("cargo:rustc-link-arg-bin=ward=-Wl,--no-eh-frame-hdr");
+        println!(
+            "cargo:rustc-link-arg-bin=ward=-Wl,-T,{}",
+            Path::new(&dir).join(DISCARD_UNWIND).display()
+        );
     }
     // A script of only /DISCARD/ and INSERT adds to the default layout
     // instead of replacing it: every loaded section stays where it was.
