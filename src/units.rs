@@ -56,11 +56,13 @@ pub fn pct(ratio: f64) -> String {
     format!("{}%", Fixed(ratio * 100.0, 1))
 }
 
-/// Cores with up to two decimals, trailing zeros dropped (`0.5`, `2`).
+/// Cores in words, with up to two decimals, trailing zeros dropped
+/// (`0.5 cores`, `1 core`, `2 cores`).
 pub fn cores(c: f64) -> String {
     let s = Fixed(c, 2).to_string();
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
+    let unit = if s == "1" { "core" } else { "cores" };
+    format!("{s} {unit}")
 }
 
 /// Items in a sentence: `a`, `a and b`, `a, b and c`.
@@ -202,9 +204,11 @@ mod tests {
         assert_eq!(bytes(536_870_912), "512.0 MiB");
         assert_eq!(bytes(536_661_000), "511.8 MiB");
         assert_eq!(pct(0.9234), "92.3%");
-        assert_eq!(cores(0.5), "0.5");
-        assert_eq!(cores(2.0), "2");
-        assert_eq!(cores(0.126), "0.13");
+        assert_eq!(cores(0.5), "0.5 cores");
+        assert_eq!(cores(2.0), "2 cores");
+        assert_eq!(cores(0.126), "0.13 cores");
+        assert_eq!(cores(1.0), "1 core");
+        assert_eq!(cores(1.001), "1 core");
         assert_eq!(secs(Duration::from_micros(100)), "100 us");
         assert_eq!(secs(Duration::from_millis(500)), "500 ms");
         assert_eq!(secs(Duration::from_millis(1500)), "1.5 s");

@@ -65,7 +65,7 @@ pub fn words(live: &LiveDoc) -> Option<String> {
                 .as_ref()
                 .map_or(t.usage_cores, |l| l.value);
             parts.push(format!(
-                "CPU throttled in {} % of periods over the last {} s at {} cores",
+                "CPU throttled in {} % of periods over the last {} s at {}",
                 Fixed(t.ratio * 100.0, 0),
                 Fixed(t.span_s, 0),
                 cores(at)

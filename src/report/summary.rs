@@ -494,7 +494,7 @@ fn sentence(
         let lim = i
             .snapshot
             .and_then(|s| s.limits.cpu.as_ref())
-            .map(|c| format!(" (limit {} cores)", cores(c.cores)))
+            .map(|c| format!(" (limit {})", cores(c.cores)))
             .unwrap_or_default();
         out.push_str(&format!(
             // A run shorter than the window: the seconds it covers. The

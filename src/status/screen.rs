@@ -239,19 +239,14 @@ fn container(out: &mut String, c: &ContainerDoc, source: ContainerSource) {
     let _ = write!(out, "  cpu       ");
     match &c.limits.cpu_cores {
         Some(l) => {
-            let _ = write!(
-                out,
-                "limit {} cores ({})",
-                cores(l.value),
-                outside(&l.source)
-            );
+            let _ = write!(out, "limit {} ({})", cores(l.value), outside(&l.source));
         }
         None => out.push_str("limit unknown"),
     }
     if let Some(t) = cpu.throttled_30s.or(cpu.throttled_1m) {
         let _ = write!(
             out,
-            "; using {} cores over the last {} s",
+            "; using {} over the last {} s",
             cores(t.usage_cores),
             Fixed(t.span_s, 0)
         );

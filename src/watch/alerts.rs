@@ -166,13 +166,13 @@ impl AlertState {
         if !self.cpu_throttled && pct_now >= th.throttle_pct {
             self.cpu_throttled = true;
             let limit_words = limit
-                .map(|l| format!("limit {} cores ({})", cores(l.cores), l.source.words()))
+                .map(|l| format!("limit {} ({})", cores(l.cores), l.source.words()))
                 .unwrap_or_else(|| "limit unknown".into());
             out.push(Warning {
                 level: Level::Warning,
                 key: "cpu_throttled",
                 msg: format!(
-                    "CPU throttled in {} of scheduler periods over the last {} s ({limit_words}, using {} cores on average): latency and health checks suffer first, even while average CPU looks moderate",
+                    "CPU throttled in {} of scheduler periods over the last {} s ({limit_words}, using {} on average): latency and health checks suffer first, even while average CPU looks moderate",
                     pct(t.ratio),
                     Fixed(t.span_s, 0),
                     cores(t.usage_cores)

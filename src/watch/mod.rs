@@ -1325,7 +1325,7 @@ impl Sampling {
         let cpu = l
             .cpu
             .as_ref()
-            .map(|c| format!("cpu {} cores ({})", cores(c.cores), c.source.words()))
+            .map(|c| format!("cpu {} ({})", cores(c.cores), c.source.words()))
             .unwrap_or_else(|| "cpu limit unknown".into());
         let pids = l
             .pids
