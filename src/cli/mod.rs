@@ -207,6 +207,21 @@ pub fn peer_variable(name: &[u8]) -> Option<&'static str> {
     })
 }
 
+/// An option of tini's or dumb-init's that ward does not take: what ward
+/// does instead, in words, for the usage error.
+pub fn peer_option(arg: &lexopt::Arg<'_>) -> Option<&'static str> {
+    use lexopt::Arg::{Long, Short};
+    Some(match arg {
+        Short('w') => {
+            "tini's -w: ward counts the orphans it reaps in reaping_summary, at --log-level debug"
+        }
+        Short('c') | Long("single-child") => {
+            "dumb-init's: ward signals only its child already; leave it out"
+        }
+        _ => return None,
+    })
+}
+
 /// The [`unknown_variable`]s and [`peer_variable`]s (each with its hint) of
 /// this process's environment, comma-separated
 /// (empty: none), read from the C `environ` block: std's iterator copies
@@ -424,6 +439,17 @@ mod tests {
             (&[], &[], "no command given"),
             (&["--"], &[], "no command given"),
             (&["--bogus", "app"], &[], "--bogus"),
+            (
+                &["-w", "app"],
+                &[],
+                "invalid option '-w' (tini's -w: ward counts the orphans it reaps in reaping_summary, at --log-level debug); see 'ward --help'",
+            ),
+            (
+                &["--single-child", "app"],
+                &[],
+                "(dumb-init's: ward signals only its child already; leave it out)",
+            ),
+            (&["-c", "app"], &[], "(dumb-init's: ward signals only"),
             (
                 &["--grace", "soon", "app"],
                 &[],

@@ -95,8 +95,11 @@ where
             other => match lookup(&other) {
                 Some(flag) => flag,
                 None => {
+                    let hint = super::peer_option(&other)
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default();
                     return Err(UsageError(format!(
-                        "{}; see 'ward --help'",
+                        "{}{hint}; see 'ward --help'",
                         other.unexpected()
                     )));
                 }
