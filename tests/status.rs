@@ -154,6 +154,28 @@ fn status_right_after_start_waits_for_ward_to_serve() {
 }
 
 #[test]
+fn status_reading_the_group_itself_leaves_itself_out_of_the_pids_count() {
+    if !common::cgroup_v1::require_v1("cgroup v1 pids", &["pids"], "status_pids_count") {
+        return;
+    }
+    // One `sleep` in a group of 50, and `ward status` joining it as `docker
+    // exec` does: no ward answers, so it reads the group itself.
+    let mut cg = common::cgroup_v1::CgroupV1::new("status-pids", &["pids"]);
+    cg.set("pids", "pids.max", "50");
+    cg.spawn_holder();
+    let mut cmd = ward_plain(["status"]);
+    cg.wrap(&mut cmd);
+    let out = run(cmd, T);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains(", read now)\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("\n  pids      1 of 50 (2.0%)"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
 fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
     if !require_root("status_without_ward") {
         return;

@@ -202,6 +202,11 @@ fn read_container() -> Result<(ContainerDoc, Vec<String>), String> {
     let limits = cg.limits();
     let mut sample = crate::cgroup::CgroupSample::default();
     cg.sample(&mut String::new(), &mut sample);
+    // This process is in the group it read (`discover` follows its own
+    // /proc/self/cgroup), one task, and left out as the process list leaves
+    // it out: `docker exec` into a group at its pids limit would read
+    // "41 of 40" otherwise.
+    sample.pids.current = sample.pids.current.map(|n| n.saturating_sub(1));
     let c = doc::container_from_sample(
         Some(doc::layout_words(cg.layout)),
         &limits,
