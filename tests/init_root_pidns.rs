@@ -485,6 +485,30 @@ fn a_script_that_execs_its_app_is_reported_as_the_app() {
 }
 
 #[test]
+fn a_script_that_execs_its_app_between_two_looks_is_reported_as_the_app() {
+    if !require_root("exec_name_between_looks") {
+        return;
+    }
+    // The usual entrypoint again, its app dying 0.3 s after the `exec`:
+    // the watch's next look is 60 s away, so only the main child's SIGCHLD
+    // can tell ward what it was called by then. The child_exited line and
+    // the report both name the app.
+    let script = sh("sleep 0.2; exec WL exit 3");
+    let mut args = vec!["--watch-interval", "60s", "--"];
+    args.extend(script.iter().map(String::as_str));
+    let out = run(ward_pid1(&args), T);
+    assert_eq!(out.code, 3, "{}", out.dump());
+    for key in ["child_exited", "exit_report"] {
+        let line = out.one(key);
+        assert!(
+            line.contains("main process ward-workload (pid ") && line.contains(", started as sh)"),
+            "{key}: {}",
+            out.dump()
+        );
+    }
+}
+
+#[test]
 fn a_stop_from_the_main_process_itself_is_said_so() {
     if !require_root("stop_from_main") {
         return;

@@ -107,6 +107,8 @@ pub struct Reaper<'a> {
     pub snapshot: Option<Box<Snapshot>>,
     /// Counters for the metrics endpoint and `ward status` (atomics only).
     board: Arc<Board>,
+    /// What the main child was called when its SIGCHLD came.
+    main_name_at_exit: Option<String>,
 }
 
 impl<'a> Reaper<'a> {
@@ -147,6 +149,7 @@ impl<'a> Reaper<'a> {
             facts,
             snapshot: None,
             board,
+            main_name_at_exit: None,
         }
     }
 
@@ -202,7 +205,12 @@ impl<'a> Reaper<'a> {
     fn wait_for_signal(&mut self, timeout: Option<Duration>) {
         let got = self.inbox.wait(self.reap_window.is_none(), timeout);
         match got {
-            Some(sig) if sig.signo == libc::SIGCHLD => self.on_sigchld_wake(true),
+            Some(sig) if sig.signo == libc::SIGCHLD => {
+                if sig.from_pid == self.child.pid && self.facts.main_end.is_none() {
+                    self.name_main_at_exit();
+                }
+                self.on_sigchld_wake(true)
+            }
             Some(sig) => {
                 // Reap first, then decide what the signal means: a main
                 // child that exited before a SIGTERM was handled exited by
@@ -223,6 +231,18 @@ impl<'a> Reaper<'a> {
                     self.on_reap_window();
                 }
             }
+        }
+    }
+
+    /// The main child's SIGCHLD: it exited (or stopped), unreaped still, so
+    /// what it is called now names it in the lines and the report. A
+    /// script that `exec`s its app between two of the watch's looks is
+    /// that app by now, not the shell the last look saw.
+    fn name_main_at_exit(&mut self) {
+        let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
+        if let Some(name) = crate::procs::comm_now(proc_root, self.self_pid, self.child.pid) {
+            self.facts.observed.main_name = Some(name.clone());
+            self.main_name_at_exit = Some(name);
         }
     }
 
@@ -795,6 +815,10 @@ impl<'a> Reaper<'a> {
                 }
                 self.snapshot = snapshot;
                 self.facts.observed = peaks;
+                if self.main_name_at_exit.is_some() {
+                    // Newer than the watch's last look.
+                    self.facts.observed.main_name = self.main_name_at_exit.clone();
+                }
                 // OOM kills noticed in that last look are logged before the
                 // report, not after.
                 self.log_oom_kills();

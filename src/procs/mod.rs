@@ -34,6 +34,20 @@ pub fn is_own(proc_root: &std::path::Path, self_pid: i32) -> bool {
         .is_ok_and(|l| l.as_os_str() == self_pid.to_string().as_str())
 }
 
+/// What process `pid` is called now (`PROC/PID/comm`), when `proc_root` is
+/// this namespace's ([`is_own`]); `None` when either cannot be read. One
+/// small read that takes no lock of the process's memory, so the reaping
+/// thread may use it, for a child it has not reaped yet.
+pub fn comm_now(proc_root: &std::path::Path, self_pid: i32, pid: i32) -> Option<String> {
+    if !is_own(proc_root, self_pid) {
+        return None;
+    }
+    let bytes = std::fs::read(proc_root.join(pid.to_string()).join("comm")).ok()?;
+    let name = String::from_utf8_lossy(&bytes);
+    let name = name.strip_suffix('\n').unwrap_or(&name);
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 /// Which processes a census counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
