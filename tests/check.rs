@@ -422,7 +422,7 @@ fn a_reason_phrase_that_is_not_utf8_is_healthy() {
     let line = expect(
         &check(&[&url]),
         0,
-        &format!("ward check: {url} healthy: 200 R\u{fffd}ussi\\u{{1b}}[2J in "),
+        &format!("ward check: {url} healthy: 200 R\u{fffd}ussi\\x1b[2J in "),
     );
     assert!(!line.contains('\u{1b}'), "{line:?}");
 }

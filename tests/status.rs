@@ -223,8 +223,17 @@ fn status_escapes_a_process_name_that_holds_terminal_sequences() {
     // The shell names itself "clear the screen, set the window title" (any
     // process may write its /proc/self/comm), then waits on a child.
     let script = r#"printf '\033[2J\033]0;pwned\007' > /proc/self/comm; sleep 60; :"#;
+    // The command line holds an ESC too: the shell's `$0`.
     let p = Proc::start(
-        ward_pid1(["--watch-interval", "200ms", "--", "/bin/sh", "-c", script]),
+        ward_pid1([
+            "--watch-interval",
+            "200ms",
+            "--",
+            "/bin/sh",
+            "-c",
+            script,
+            "\u{1b}[1mzero",
+        ]),
         T,
     );
     let ward_pid = p.ward_pid();
@@ -243,6 +252,8 @@ fn status_escapes_a_process_name_that_holds_terminal_sequences() {
         text.contains(r"[\x1b[2J\x1b]0;pwned\x07] /bin/sh -c printf"),
         "{text}"
     );
+    // Escaped the same way in the name and in the command line.
+    assert!(text.contains(r"sleep 60; : \x1b[1mzero"), "{text}");
     // --json keeps the name as it is; JSON escapes it.
     let out = status_in(ward_pid, &["--json"]);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json parses");
@@ -251,6 +262,7 @@ fn status_escapes_a_process_name_that_holds_terminal_sequences() {
             .as_str()
             .unwrap()
             .starts_with("[\u{1b}[2J\u{1b}]0;pwned\u{7}]")
+            && p["command"].as_str().unwrap().ends_with(" \u{1b}[1mzero")
     });
     assert!(shown, "{}", out.stdout);
     drop(p);

@@ -112,16 +112,11 @@ pub fn usage_line(why: &str) -> String {
     format!("ward check: {} (see ward check --help)\n", one_line(why))
 }
 
-/// `text` with control characters escaped (`\n`, `\u{1b}`), other text as is.
+/// `text` with control characters escaped as ward's log escapes them
+/// (`\n`, `\x1b`), other text as is.
 fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
+    crate::log::push_escaped(&mut out, text);
     out
 }
 

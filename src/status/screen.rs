@@ -509,9 +509,8 @@ fn history(out: &mut String, live: &LiveDoc) {
 /// served, an error), with control characters escaped by the rule of ward's
 /// log: any process can write ESC sequences to its `/proc/self/comm`, and
 /// printed raw they would clear or rewrite the terminal of whoever runs
-/// `docker exec ... ward status`, or add lines that seem to be ward's. The
-/// command line is escaped already (`tree::cmdline_words`) and holds no
-/// control character, so escaping a whole row's command is safe.
+/// `docker exec ... ward status`, or add lines that seem to be ward's. A
+/// row's command (its `[name]` and its command line) is escaped whole, here.
 fn outside(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     crate::log::push_escaped(&mut out, text);
