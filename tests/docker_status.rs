@@ -56,6 +56,8 @@ fn docker_status_names_the_non_reaping_parent_and_the_limits() {
             &format!("missing {want:?} in:\n{text}"),
         );
     }
+    // `docker exec` runs in the container's cgroup, ward's own.
+    ctr.check(!text.contains("NOTE: this ward"), &text);
     let json = ctr.exec(&["/ward", "status", "--json"], T);
     let v: serde_json::Value = serde_json::from_str(&json)
         .unwrap_or_else(|e| ctr.fail(&format!("--json does not parse ({e}): {json}")));

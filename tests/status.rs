@@ -78,6 +78,7 @@ fn status_as_pid1_names_the_parent_that_does_not_reap() {
         assert!(text.contains(&want), "missing {want:?} in:\n{text}");
     }
     assert!(!text.contains("History is unavailable"), "{text}");
+    assert!(!text.contains("NOTE: this ward"), "{text}");
     // The client leaves itself out of the tree.
     assert!(!text.contains(" status\n"), "{text}");
 
@@ -173,6 +174,33 @@ fn status_reading_the_group_itself_leaves_itself_out_of_the_pids_count() {
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn status_says_when_the_ward_that_answers_is_in_another_cgroup() {
+    if !common::cgroup_v1::require_v1("cgroup v1 pids", &["pids"], "status_other_cgroup") {
+        return;
+    }
+    // ward in a group of its own, `ward status` outside it (as in a
+    // container that shares its PID namespace with ward's): the answer is
+    // shown, with a note whose it is.
+    let cg = common::cgroup_v1::CgroupV1::new("status-other", &["pids"]);
+    let mut cmd = ward_pid1(["--watch-interval", "200ms", "--", "sleep", "60"]);
+    cg.wrap(&mut cmd);
+    let p = Proc::start(cmd, T);
+    let ward_pid = p.ward_pid();
+    let out = status_until(ward_pid, &[], |o| o.stdout.contains("main process pid "));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("\nNOTE: this ward (pid 1) runs in another cgroup than this ward status."),
+        "{}",
+        out.stdout
+    );
+    let out = status_in(ward_pid, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json parses");
+    assert_eq!(v["ward_in_another_cgroup"], true, "{}", out.stdout);
+    drop(p);
 }
 
 #[test]

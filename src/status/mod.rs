@@ -82,6 +82,9 @@ pub struct StatusDoc {
     pub tree: Option<Tree>,
     /// What could not be read.
     pub errors: Vec<String>,
+    /// The ward that answered is in another cgroup than this `ward
+    /// status`: in a PID namespace containers share, another container's.
+    pub ward_in_another_cgroup: bool,
 }
 
 /// Where the limits and usage shown came from. Not [`StatusDoc::source`]:
@@ -173,6 +176,13 @@ pub fn gather(proc_root: &Path) -> StatusDoc {
         }
     }
     let ward_pid = doc.live.as_ref().map(|l| l.ward.pid);
+    if let Some(pid) = ward_pid {
+        let cgroup = |who: &str| std::fs::read(proc_root.join(who).join("cgroup")).ok();
+        doc.ward_in_another_cgroup = matches!(
+            (cgroup(&pid.to_string()), cgroup("self")),
+            (Some(ward), Some(own)) if ward != own
+        );
+    }
     // SAFETY: getpid cannot fail.
     let self_pid = unsafe { libc::getpid() };
     let ticks = crate::procs::census::clock_ticks();

@@ -15,7 +15,19 @@ pub const MAX_ROWS: usize = 200;
 pub fn render(doc: &StatusDoc) -> String {
     let mut out = String::with_capacity(4096);
     match &doc.live {
-        Some(live) => ward_line(&mut out, live),
+        Some(live) => {
+            ward_line(&mut out, live);
+            if doc.ward_in_another_cgroup {
+                let _ = writeln!(
+                    out,
+                    "NOTE: this ward (pid {}) runs in another cgroup than this ward status. Where \
+                     containers share a PID namespace (a pod's shareProcessNamespace, docker run \
+                     --pid container:NAME), it is another container's ward, and the limits and \
+                     history below are that container's.",
+                    live.ward.pid
+                );
+            }
+        }
         None => {
             // ward near a limit holds its server back (watch::STATUS_HEADROOM):
             // say so, since that is when status is wanted most.
@@ -658,6 +670,7 @@ mod tests {
             container_source: Some(ContainerSource::Ward),
             tree: Some(tree),
             errors: vec![],
+            ward_in_another_cgroup: false,
         }
     }
 
