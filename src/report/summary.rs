@@ -332,9 +332,10 @@ fn sentence(
         },
         Cause::Stopped => {
             let after = match (f.stop.as_ref(), f.main_ended) {
+                // The child_exited line's words for the same span.
                 (Some(s), Some(e)) => format!(
-                    ", {} s after it arrived",
-                    Fixed(e.saturating_duration_since(s.received).as_secs_f64(), 1)
+                    ", {} after it arrived",
+                    crate::units::secs(e.saturating_duration_since(s.received))
                 ),
                 _ => String::new(),
             };
@@ -928,6 +929,11 @@ mod tests {
             "{}",
             r.text
         );
+        // Within a millisecond: in µs, as the child_exited line says it.
+        let mut h = g.clone();
+        h.main_ended = Some(t + Duration::from_micros(290));
+        let r = build(&inputs(&h, None, 143));
+        assert!(r.text.contains(", 290 us after it arrived"), "{}", r.text);
     }
 
     /// "Excluded" has two reasons; the sentence gives the one that holds.
