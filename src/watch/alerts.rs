@@ -152,6 +152,8 @@ impl AlertState {
     }
 
     fn cpu(&mut self, snap: &Snapshot, th: &Thresholds, out: &mut Vec<Warning>) {
+        /// Average use at this share of the quota or more is not moderate.
+        const NEAR_CPU_LIMIT: f64 = 0.9;
         let Some(t) = snap.ratios.throttle_30s else {
             return;
         };
@@ -168,11 +170,19 @@ impl AlertState {
             let limit_words = limit
                 .map(|l| format!("limit {} ({})", cores(l.cores), l.source.words()))
                 .unwrap_or_else(|| "limit unknown".into());
+            // Using most of the quota, nothing looks moderate: the group
+            // wants more CPU than it may have.
+            let near_limit = limit.is_some_and(|l| t.usage_cores >= l.cores * NEAR_CPU_LIMIT);
+            let then = if near_limit {
+                "the container wants more CPU than its limit; latency and health checks suffer first"
+            } else {
+                "latency and health checks suffer first, even while average CPU looks moderate"
+            };
             out.push(Warning {
                 level: Level::Warning,
                 key: "cpu_throttled",
                 msg: format!(
-                    "CPU throttled in {} of scheduler periods over the last {} s ({limit_words}, using {} on average): latency and health checks suffer first, even while average CPU looks moderate",
+                    "CPU throttled in {} of scheduler periods over the last {} s ({limit_words}, using {} on average): {then}",
                     pct(t.ratio),
                     Fixed(t.span_s, 0),
                     cores(t.usage_cores)
@@ -369,7 +379,7 @@ pub(super) fn largest_words(snap: &Snapshot) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::cgroup::LimitSource;
-    use crate::cgroup::{Limits, MemoryLimit, PidsLimit};
+    use crate::cgroup::{CpuLimit, Limits, MemoryLimit, PidsLimit};
     use crate::procs::{ProcessCensus, ZombieParent};
     use crate::watch::throttle::ThrottleRatio;
 
@@ -498,6 +508,36 @@ mod tests {
         );
         assert!(a.evaluate(&snap_throttle(0.15), &th).is_empty());
         assert_eq!(keys(&a.evaluate(&snap_throttle(0.05), &th)), ["cpu_ok"]);
+    }
+
+    #[test]
+    fn cpu_throttled_at_the_limit_is_not_called_moderate() {
+        let th = Thresholds::default();
+        let with_limit = |cores: f64| {
+            let mut s = snap_throttle(0.8);
+            s.limits.cpu = Some(CpuLimit {
+                cores,
+                source: LimitSource::OwnGroup,
+                quota_cores: Some(cores),
+                cpuset_cpus: None,
+                host_cpus: None,
+            });
+            s
+        };
+        // 0.1 cores used of 0.1: all of it.
+        let w = AlertState::default().evaluate(&with_limit(0.1), &th);
+        assert!(
+            w[0].msg.ends_with("(limit 0.1 cores (own cgroup), using 0.1 cores on average): the container wants more CPU than its limit; latency and health checks suffer first"),
+            "{}",
+            w[0].msg
+        );
+        // 0.1 of 1: bursts between quiet spells, a moderate average.
+        let w = AlertState::default().evaluate(&with_limit(1.0), &th);
+        assert!(
+            w[0].msg.ends_with("even while average CPU looks moderate"),
+            "{}",
+            w[0].msg
+        );
     }
 
     fn snap_pids(cur: u64, max: u64, refused: u64) -> Snapshot {
