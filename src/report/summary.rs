@@ -327,7 +327,19 @@ fn sentence(
         ),
         // A death by signal is never `exited` (verdict::decide).
         Cause::Exited => match f.main_end {
-            Some(ChildEnd::Exited(c)) => format!("{code}: {who} exited with code {c} by itself"),
+            Some(ChildEnd::Exited(c)) => {
+                // 129-159 is how a shell passes on a child's death by
+                // signal: the process that died was another.
+                let shell = if (129..160).contains(&c) {
+                    format!(
+                        " (a shell's code for a child killed by {})",
+                        signal_name(c - 128)
+                    )
+                } else {
+                    String::new()
+                };
+                format!("{code}: {who} exited with code {c} by itself{shell}")
+            }
             _ => format!("{code}: {who} ended"),
         },
         Cause::Stopped => {
@@ -853,6 +865,25 @@ mod tests {
             "{}",
             r.text
         );
+    }
+
+    #[test]
+    fn a_code_over_128_is_said_to_be_a_shells_for_a_child_killed_by_a_signal() {
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 2;
+        f.main_end = Some(ChildEnd::Exited(137));
+        f.main_ended = Some(Instant::now());
+        let r = build(&inputs(&f, None, 137));
+        assert!(
+            r.text.starts_with(
+                "exit 137: main process sh (pid 2) exited with code 137 by itself (a shell's code for a child killed by SIGKILL)"
+            ),
+            "{}",
+            r.text
+        );
+        f.main_end = Some(ChildEnd::Exited(3));
+        let r = build(&inputs(&f, None, 3));
+        assert!(!r.text.contains("a shell's code"), "{}", r.text);
     }
 
     #[test]
