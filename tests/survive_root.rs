@@ -125,10 +125,13 @@ fn root_v1_tmpfs_oom_without_cap_sys_resource_takes_the_child_not_ward() {
         );
         assert_survived(&out, kills, i);
         assert!(
-            out.stderr.contains("[oom_child_preferred]"),
+            out.stderr.contains(
+                "[oom_child_preferred] ward may not lower its own oom_score_adj (no CAP_SYS_RESOURCE): the child starts at oom_score_adj "
+            ),
             "run {i}: no start line about the child's raise\n{}",
             out.stderr
         );
+        assert!(!out.stderr.contains("Permission denied"), "{}", out.stderr);
         let (child, ward_adj) = (adj(&out.stdout, "child_adj"), adj(&out.stdout, "ward_adj"));
         // 32 MiB is 8192 pages, so one unit of adj is worth 8 pages; ward's
         // 4 MiB budget is 128 units, and one more puts the child ahead.

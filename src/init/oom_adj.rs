@@ -142,6 +142,11 @@ pub fn shield(proc_root: &Path, cgroup_bound: impl FnOnce() -> Option<u64>) -> O
                 child_adj: inherited,
             };
         }
+        // The usual case in a container (Docker grants no
+        // CAP_SYS_RESOURCE), said without an error's words: it is no fault.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            "ward may not lower its own oom_score_adj".to_string()
+        }
         Err(e) => format!("cannot lower {}: {e}", path.display()),
     };
     // Only here (ward could not lower its own): the cgroup's memory bound
