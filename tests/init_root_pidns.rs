@@ -297,12 +297,35 @@ fn a_group_signal_to_an_empty_group_goes_to_the_main_process_alone() {
         out.dump()
     );
     out.expect_stderr(
-        "left its process group (setpgid): -g signals go to it alone, not to its new group",
+        "left its process group (setpgid): -g signals go to it and to what is left of that group, not to its new group",
     );
     out.expect_stderr("forwarded SIGTERM to main process ward-workload");
     out.expect_stderr("[kill_after]");
     assert!(!out.stderr.contains("could not forward"), "{}", out.dump());
     out.expect_stderr("(--kill-after) of SIGTERM");
+    out.expect_stderr("ward killed it with SIGKILL");
+}
+
+#[test]
+fn a_group_signal_reaches_a_main_process_that_left_a_group_still_in_use() {
+    // As above, but a zombie child stays in the old group, so a signal to
+    // the group succeeds and used to end there: the main process got
+    // neither the SIGTERM nor `--kill-after`'s SIGKILL, which ward said it
+    // had sent.
+    let Some(cmd) = pid1(
+        "group_left_behind",
+        "--no-watch -g --kill-after 200ms -- WL ignore-term --leave-group --behind",
+    ) else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    assert_eq!(out.code, 137, "{}", out.dump());
+    out.expect_stderr("[signal_group_left]");
+    out.expect_stderr("forwarded SIGTERM to main process ward-workload");
+    out.expect_stderr("[kill_after]");
     out.expect_stderr("ward killed it with SIGKILL");
 }
 

@@ -20,7 +20,7 @@ usage: ward-workload COMMAND [ARGS]
   die SIG
   signals [--exit-on SIG] [--exit-code C] [--fork]
   signal-echo
-  ignore-term [--exit-after MS] [--leave-group | --leave-group-on-term]
+  ignore-term [--exit-after MS] [--leave-group [--behind] | --leave-group-on-term]
   stragglers N (--ignore-term | --exit-after MS) [--hold SECS] [--main-thread-exits]
   hog MB [--delay-ms MS] [--step MB] [--step-ms MS] [--hold SECS] [--shared FILE]
   forks N [--hold SECS]
@@ -56,8 +56,16 @@ fn main() {
         "ignore-term" => {
             let exit_after: Option<u64> = a.option("--exit-after");
             let leave_group = a.flag("--leave-group");
+            let behind = a.flag("--behind");
             let leave_on_term = a.flag("--leave-group-on-term");
             a.finish();
+            if behind {
+                // A child left in the old group, a zombie never waited for:
+                // the group is not empty, so a signal to it succeeds.
+                if fork() == 0 {
+                    exit_now(0)
+                }
+            }
             if leave_group {
                 leave_process_group();
             }

@@ -215,14 +215,14 @@ pub fn signal_fallback(pid: i32, why: &std::io::Error) {
     );
 }
 
-/// `signal_group_left`: with `-g`, the main process's group was empty: it
-/// moved to another one, and signals go to it alone.
+/// `signal_group_left`: with `-g`, the main process moved to another
+/// process group, and signals go to it and to what is left of its old one.
 pub fn group_left(named: &str, pid: i32) {
     log::event(
         Level::Warning,
         "signal_group_left",
         &format!(
-            "{named} left its process group (setpgid): -g signals go to it alone, not to its new group"
+            "{named} left its process group (setpgid): -g signals go to it and to what is left of that group, not to its new group"
         ),
         &[("pid", json!(pid))],
     );

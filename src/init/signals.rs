@@ -381,11 +381,17 @@ impl ChildHandle {
         if group {
             // SAFETY: plain kill(2) on the unreaped child's group.
             if unsafe { libc::kill(-self.pid, sig) } == 0 {
-                return Ok(());
-            }
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::ESRCH) {
-                return Err(err);
+                // SAFETY: getpgid on the unreaped child.
+                if unsafe { libc::getpgid(self.pid) } == self.pid {
+                    return Ok(());
+                }
+                // It left the group, which still holds others (a zombie
+                // counts): they got it, and so must it.
+            } else {
+                let err = std::io::Error::last_os_error();
+                if err.raw_os_error() != Some(libc::ESRCH) {
+                    return Err(err);
+                }
             }
             self.alone = true;
         }
