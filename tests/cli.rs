@@ -181,6 +181,10 @@ fn a_variable_of_tini_or_dumb_init_is_named_with_wards_way() {
         ("TINI_KILL_PROCESS_GROUP", OsStr::new("1")),
         ("DUMB_INIT_SETSID", OsStr::new("0")),
         ("TINIER", OsStr::new("1")),
+        // A Dockerfile's, for fetching an init: no init reads them.
+        ("TINI_VERSION", OsStr::new("v0.19.0")),
+        ("DUMB_INIT_SHA256", OsStr::new("e874b55f")),
+        ("WARD_VERSION", OsStr::new("0.1.0")),
     ];
     assert_eq!(
         unknown_variable_lines(&env),

@@ -180,9 +180,20 @@ where
 }
 
 /// True for a `WARD_*` name no option reads: a misspelt variable
-/// (`WARD_KILL_AFTR`) would otherwise be ignored without a word.
+/// (`WARD_KILL_AFTR`) would otherwise be ignored without a word. Not for
+/// the names an image's build sets to fetch ward (`WARD_VERSION`,
+/// `WARD_SHA256`, ...), which are no option's.
 pub fn unknown_variable(name: &[u8]) -> bool {
+    const FETCHING: [&[u8]; 6] = [
+        b"_VERSION",
+        b"_SHA256",
+        b"_SHA512",
+        b"_CHECKSUM",
+        b"_URL",
+        b"_HOME",
+    ];
     name.starts_with(b"WARD_")
+        && !FETCHING.iter().any(|s| name.ends_with(s))
         && !defs::FLAGS
             .iter()
             .any(|f| f.env.name().is_some_and(|v| v.as_bytes() == name))
@@ -201,8 +212,8 @@ pub fn peer_variable(name: &[u8]) -> Option<&'static str> {
             "dumb-init's: ward signals only its child (as =0 asks); the whole group with -g or WARD_SIGNAL_GROUP"
         }
         b"DUMB_INIT_DEBUG" => "dumb-init's: use --log-level debug",
-        _ if name.starts_with(b"TINI_") => "tini's",
-        _ if name.starts_with(b"DUMB_INIT_") => "dumb-init's",
+        // Any other (`TINI_VERSION`, a Dockerfile's for fetching tini) is
+        // neither's to read.
         _ => return None,
     })
 }
@@ -268,7 +279,14 @@ mod tests {
         for known in ["WARD_KILL_AFTER", "WARD_WATCH", "WARD_LOG_FORMAT"] {
             assert!(!unknown_variable(known.as_bytes()), "{known}");
         }
-        for other in ["PATH", "WARDEN", "ward_grace"] {
+        for other in [
+            "PATH",
+            "WARDEN",
+            "ward_grace",
+            "WARD_VERSION",
+            "WARD_SHA256",
+            "WARD_HOME",
+        ] {
             assert!(!unknown_variable(other.as_bytes()), "{other}");
         }
         for typo in ["WARD_KILL_AFTR", "WARD_", "WARD_GRACE_"] {
