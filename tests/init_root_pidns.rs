@@ -273,60 +273,49 @@ fn kill_after_sigkills_a_child_that_ignores_term() {
 }
 
 #[test]
-fn a_group_signal_to_an_empty_group_goes_to_the_main_process_alone() {
-    // `-g` over a main process that moved to another process group: its
-    // old group is empty. Before, the SIGTERM found nobody ("No such
-    // process"), so no stop was forwarded, `--kill-after` never armed, and
-    // the container ran on until the runtime's own SIGKILL. Now the signal
-    // goes to the main process alone, said once, and `--kill-after` follows.
-    let Some(cmd) = pid1(
-        "group_gone",
-        "--no-watch -g --kill-after 200ms -- WL ignore-term --leave-group",
-    ) else {
-        return;
-    };
-    let p = Proc::start(cmd, T);
-    p.expect_line("ready");
-    p.signal_ward(libc::SIGTERM);
-    let out = p.wait();
-    assert_eq!(out.code, 137, "{}", out.dump());
-    assert_eq!(
-        out.stderr.matches("[signal_group_left]").count(),
-        1,
-        "said once: {}",
-        out.dump()
-    );
-    out.expect_stderr(
-        "left its process group (setpgid): -g signals go to it and to what is left of that group, not to its new group",
-    );
-    out.expect_stderr("forwarded SIGTERM to main process ward-workload");
-    out.expect_stderr("[kill_after]");
-    assert!(!out.stderr.contains("could not forward"), "{}", out.dump());
-    out.expect_stderr("(--kill-after) of SIGTERM");
-    out.expect_stderr("ward killed it with SIGKILL");
-}
-
-#[test]
-fn a_group_signal_reaches_a_main_process_that_left_a_group_still_in_use() {
-    // As above, but a zombie child stays in the old group, so a signal to
-    // the group succeeds and used to end there: the main process got
-    // neither the SIGTERM nor `--kill-after`'s SIGKILL, which ward said it
-    // had sent.
-    let Some(cmd) = pid1(
-        "group_left_behind",
-        "--no-watch -g --kill-after 200ms -- WL ignore-term --leave-group --behind",
-    ) else {
-        return;
-    };
-    let p = Proc::start(cmd, T);
-    p.expect_line("ready");
-    p.signal_ward(libc::SIGTERM);
-    let out = p.wait();
-    assert_eq!(out.code, 137, "{}", out.dump());
-    out.expect_stderr("[signal_group_left]");
-    out.expect_stderr("forwarded SIGTERM to main process ward-workload");
-    out.expect_stderr("[kill_after]");
-    out.expect_stderr("ward killed it with SIGKILL");
+fn a_group_signal_reaches_a_main_process_that_left_its_group() {
+    // `-g` over a main process that moved to another process group.
+    // - Its old group empty: before, the SIGTERM found nobody ("No such
+    //   process"), so no stop was forwarded, `--kill-after` never armed,
+    //   and the container ran on until the runtime's own SIGKILL.
+    // - A zombie child left in the old group (`--behind`): the signal to
+    //   the group succeeded and ended there, so the main process got
+    //   neither the SIGTERM nor `--kill-after`'s SIGKILL, which ward said
+    //   it had sent.
+    // Now the signal goes to the main process too, said once, and
+    // `--kill-after` follows.
+    for (case, leave) in [
+        ("group_gone", "--leave-group"),
+        ("group_left_behind", "--leave-group --behind"),
+    ] {
+        let line = format!("--no-watch -g --kill-after 200ms -- WL ignore-term {leave}");
+        let Some(cmd) = pid1(case, &line) else {
+            return;
+        };
+        let p = Proc::start(cmd, T);
+        p.expect_line("ready");
+        p.signal_ward(libc::SIGTERM);
+        let out = p.wait();
+        assert_eq!(out.code, 137, "{case}: {}", out.dump());
+        assert_eq!(
+            out.stderr.matches("[signal_group_left]").count(),
+            1,
+            "{case}: said once: {}",
+            out.dump()
+        );
+        out.expect_stderr(
+            "left its process group (setpgid): -g signals go to it and to what is left of that group, not to its new group",
+        );
+        out.expect_stderr("forwarded SIGTERM to main process ward-workload");
+        out.expect_stderr("[kill_after]");
+        assert!(
+            !out.stderr.contains("could not forward"),
+            "{case}: {}",
+            out.dump()
+        );
+        out.expect_stderr("(--kill-after) of SIGTERM");
+        out.expect_stderr("ward killed it with SIGKILL");
+    }
 }
 
 #[test]
