@@ -204,6 +204,89 @@ fn status_says_when_the_ward_that_answers_is_in_another_cgroup() {
 }
 
 #[test]
+fn status_says_what_ward_does_next_in_a_stop_and_after_the_main_process() {
+    if !require_root("status_next") {
+        return;
+    }
+    // A SIGTERM to a main process that ignores it: --kill-after's SIGKILL
+    // is next.
+    let p = Proc::start(
+        ward_pid1([
+            "--watch-interval",
+            "200ms",
+            "--kill-after",
+            "30s",
+            "--",
+            workload(),
+            "ignore-term",
+        ]),
+        T,
+    );
+    p.expect_line("ready");
+    let ward_pid = p.ward_pid();
+    // ward's answer first (its server starts a moment after the child).
+    status_until(ward_pid, &[], |o| o.stdout.contains("main process pid "));
+    p.signal_ward(libc::SIGTERM);
+    let out = status_until(ward_pid, &[], |o| o.stdout.contains("\nNEXT: "));
+    assert!(
+        out.stdout
+            .contains("\nNEXT: SIGKILL to the main process (--kill-after) at +"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("\nSTOPPING: SIGTERM received at +"),
+        "{}",
+        out.stdout
+    );
+    drop(p);
+
+    // The main process exited, two that ignore SIGTERM are left: --grace's
+    // SIGKILL is next.
+    let p = Proc::start(
+        ward_pid1([
+            "--watch-interval",
+            "200ms",
+            "--grace",
+            "30s",
+            "--",
+            workload(),
+            "stragglers",
+            "2",
+            "--ignore-term",
+            "--hold",
+            "1",
+        ]),
+        T,
+    );
+    let ward_pid = p.ward_pid();
+    let out = status_until(ward_pid, &[], |o| o.stdout.contains("MAIN PROCESS ENDED"));
+    for want in [
+        "\nMAIN PROCESS ENDED: exited with code 0 at +",
+        "\nNEXT: SIGKILL to what is left (--grace) at +",
+    ] {
+        assert!(
+            out.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            out.stdout
+        );
+    }
+    let out = status_in(ward_pid, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json parses");
+    assert_eq!(
+        v["live"]["main_ended"]["what"], "exited with code 0",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        v["live"]["next"]["what"], "SIGKILL to what is left (--grace)",
+        "{}",
+        out.stdout
+    );
+    drop(p);
+}
+
+#[test]
 fn status_without_ward_as_pid1_reads_proc_and_says_history_is_unavailable() {
     if !require_root("status_without_ward") {
         return;

@@ -24,7 +24,7 @@ use super::timers::{Timer, Timers};
 use crate::cli::Config;
 use crate::exit::ChildEnd;
 use crate::report::facts::{Forwarded, RunFacts, StopRequest, WardKill};
-use crate::watch::board::Board;
+use crate::watch::board::{Board, MainEnd, Next};
 use crate::watch::link::{ReaperEnd, ThreadWake};
 use crate::watch::{Observation, OomContext, Request, Snapshot};
 
@@ -109,6 +109,8 @@ pub struct Reaper<'a> {
     board: Arc<Board>,
     /// What the main child was called when its SIGCHLD came.
     main_name_at_exit: Option<String>,
+    /// What [`Reaper::post_next`] last stored: (`Next` as u32, ms).
+    next_posted: (u32, u64),
 }
 
 impl<'a> Reaper<'a> {
@@ -150,6 +152,7 @@ impl<'a> Reaper<'a> {
             snapshot: None,
             board,
             main_name_at_exit: None,
+            next_posted: (0, 0),
         }
     }
 
@@ -181,6 +184,7 @@ impl<'a> Reaper<'a> {
             for timer in self.timers.take_due(Instant::now()) {
                 self.on_timer(timer);
             }
+            self.post_next();
         }
         // A kill the last OOM check found is logged before the report.
         self.log_oom_kills();
@@ -189,6 +193,30 @@ impl<'a> Reaper<'a> {
         // samples no more; woken now, it would only compete with the exit
         // report for a CPU. ward's exit ends it.
         self.facts.main_end
+    }
+
+    /// Puts on the board what ward does next by itself and when (the
+    /// earliest of the held SIGTERM, `--kill-after` and `--grace`), for
+    /// `ward status`; only a change is stored.
+    fn post_next(&mut self) {
+        let next = [
+            (Timer::StopDelay, Next::ForwardHeld),
+            (Timer::KillAfter, Next::KillMain),
+            (Timer::Grace, Next::KillRest),
+        ]
+        .into_iter()
+        .filter_map(|(t, n)| self.timers.due_at(t).map(|at| (at, n)))
+        .min_by_key(|(at, _)| *at)
+        .map_or((0, 0), |(at, n)| {
+            let ms = at.saturating_duration_since(self.board.started).as_millis();
+            (n as u32, ms as u64)
+        });
+        if next != self.next_posted {
+            self.next_posted = next;
+            let r = &self.board.reaper;
+            r.next_at_ms.store(next.1, Ordering::Relaxed);
+            r.next.store(next.0, Ordering::Relaxed);
+        }
     }
 
     /// Done when nothing is left and the watch has said its last word
@@ -617,6 +645,12 @@ impl<'a> Reaper<'a> {
     fn on_main_exit(&mut self, end: ChildEnd, now: Instant, left: Remaining) {
         self.facts.main_end = Some(end);
         self.facts.main_ended = Some(now);
+        let r = &self.board.reaper;
+        let at_ms = now
+            .saturating_duration_since(self.board.started)
+            .as_millis();
+        r.main_end_at_ms.store(at_ms as u64, Ordering::Relaxed);
+        r.main_end.store(MainEnd::encode(end), Ordering::Relaxed);
         for t in [Timer::StopDelay, Timer::KillAfter] {
             self.timers.cancel(t);
         }

@@ -44,6 +44,14 @@ impl Timers {
         self.items.retain(|(_, k)| *k != kind);
     }
 
+    /// When `kind` is due, if pending.
+    pub fn due_at(&self, kind: Timer) -> Option<Instant> {
+        self.items
+            .iter()
+            .find(|(_, k)| *k == kind)
+            .map(|(at, _)| *at)
+    }
+
     /// True when `kind` is pending.
     pub fn is_set(&self, kind: Timer) -> bool {
         self.items.iter().any(|(_, k)| *k == kind)

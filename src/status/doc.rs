@@ -9,7 +9,8 @@
 use serde::Serialize;
 
 use crate::cgroup::{CgroupSample, Limits, MemorySample};
-use crate::watch::board::Board;
+use crate::exit::ChildEnd;
+use crate::watch::board::{Board, MainEnd, Next};
 use crate::watch::snapshot::Snapshot;
 use crate::watch::throttle::ThrottleRatio;
 
@@ -239,8 +240,22 @@ pub struct LiveDoc {
     pub oom_kills_total: u64,
     /// The stop under way, if any.
     pub stop: Option<StopDoc>,
+    /// How the main process ended, once it has ("exited with code 3").
+    pub main_ended: Option<WhenDoc>,
+    /// What ward does next by itself, and when (a `--stop-delay`,
+    /// `--kill-after` or `--grace` deadline).
+    pub next: Option<WhenDoc>,
     /// Peaks.
     pub peaks: PeaksDoc,
+}
+
+/// Something that happened or will, in words, and when.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WhenDoc {
+    /// In words.
+    pub what: String,
+    /// Seconds after ward started.
+    pub at_s: f64,
 }
 
 impl LiveDoc {
@@ -302,6 +317,17 @@ impl LiveDoc {
             stop: (stop_signal != 0).then(|| StopDoc {
                 signal: crate::signame::name(stop_signal),
                 at_s: r.stop_at_ms.load(Relaxed) as f64 / 1000.0,
+            }),
+            main_ended: MainEnd::decode(r.main_end.load(Relaxed)).map(|end| WhenDoc {
+                what: match end {
+                    ChildEnd::Exited(c) => format!("exited with code {c}"),
+                    ChildEnd::Signaled(s) => format!("killed by {}", crate::signame::name(s)),
+                },
+                at_s: r.main_end_at_ms.load(Relaxed) as f64 / 1000.0,
+            }),
+            next: Next::from_u32(r.next.load(Relaxed)).map(|n| WhenDoc {
+                what: n.words().to_string(),
+                at_s: r.next_at_ms.load(Relaxed) as f64 / 1000.0,
             }),
             peaks: PeaksDoc {
                 memory_bytes: posted.peaks.memory_peak_seen,

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::doc::{
     ContainerDoc, CpuDoc, LimitDoc, LimitsDoc, LiveDoc, MemoryDoc, OomKillDoc, PeaksDoc, PidsDoc,
-    PressureDoc, StderrDoc, StopDoc, WardDoc, WarningDoc,
+    PressureDoc, StderrDoc, StopDoc, WardDoc, WarningDoc, WhenDoc,
 };
 use crate::watch::throttle::ThrottleRatio;
 
@@ -206,6 +206,8 @@ impl FromValue for LiveDoc {
             oom_kills: f.req("oom_kills")?,
             oom_kills_total: f.req("oom_kills_total")?,
             stop: f.opt("stop")?,
+            main_ended: f.opt("main_ended")?,
+            next: f.opt("next")?,
             peaks: f.req("peaks")?,
         })
     }
@@ -376,6 +378,16 @@ impl FromValue for StopDoc {
     }
 }
 
+impl FromValue for WhenDoc {
+    fn from_value(v: &Value) -> Result<Self, Bad> {
+        let f = Fields::of(v)?;
+        Ok(WhenDoc {
+            what: f.req("what")?,
+            at_s: f.req("at_s")?,
+        })
+    }
+}
+
 impl FromValue for PeaksDoc {
     fn from_value(v: &Value) -> Result<Self, Bad> {
         let f = Fields::of(v)?;
@@ -519,6 +531,14 @@ mod tests {
             stop: Some(StopDoc {
                 signal: "SIGTERM".into(),
                 at_s: 9.0,
+            }),
+            main_ended: Some(WhenDoc {
+                what: "exited with code 3".into(),
+                at_s: 9.5,
+            }),
+            next: Some(WhenDoc {
+                what: "SIGKILL to what is left (--grace)".into(),
+                at_s: 12.5,
             }),
             peaks: PeaksDoc {
                 memory_bytes: Some(8),

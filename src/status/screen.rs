@@ -184,6 +184,24 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
             secs_words((w.uptime_s - s.at_s).max(0.0))
         );
     }
+    if let Some(e) = &live.main_ended {
+        let _ = writeln!(
+            out,
+            "MAIN PROCESS ENDED: {} at +{}, {} ago; ward waits for what is left",
+            outside(&e.what),
+            secs_words(e.at_s),
+            secs_words((w.uptime_s - e.at_s).max(0.0))
+        );
+    }
+    if let Some(n) = &live.next {
+        let _ = writeln!(
+            out,
+            "NEXT: {} at +{}, in {}",
+            outside(&n.what),
+            secs_words(n.at_s),
+            secs_words((n.at_s - w.uptime_s).max(0.0))
+        );
+    }
 }
 
 fn container(out: &mut String, c: &ContainerDoc, source: ContainerSource) {
@@ -664,6 +682,8 @@ mod tests {
                 }],
                 oom_kills_total: 1,
                 stop: None,
+                main_ended: None,
+                next: None,
                 peaks: PeaksDoc::default(),
             }),
             container: Some(container),
@@ -920,6 +940,27 @@ mod tests {
             text.contains("STOPPING: SIGTERM received at +1h02m, 5.0s ago"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_main_process_that_ended_and_the_next_deadline_are_said() {
+        let mut doc = sample_doc();
+        let live = doc.live.as_mut().unwrap();
+        live.main_ended = Some(WhenDoc {
+            what: "exited with code 3".into(),
+            at_s: 3723.0,
+        });
+        live.next = Some(WhenDoc {
+            what: "SIGKILL to what is left (--grace)".into(),
+            at_s: 3726.0,
+        });
+        let text = render(&doc);
+        for want in [
+            "\nMAIN PROCESS ENDED: exited with code 3 at +1h02m, 2.0s ago; ward waits for what is left\n",
+            "\nNEXT: SIGKILL to what is left (--grace) at +1h02m, in 1.0s\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
     }
 
     #[test]

@@ -81,6 +81,70 @@ pub struct ReaperCounters {
     /// When it arrived, in ms since ward started (meaningful when
     /// `stop_signal` is not 0).
     pub stop_at_ms: AtomicU64,
+    /// How the main child ended ([`MainEnd::encode`]; 0: it runs).
+    pub main_end: AtomicI32,
+    /// When, in ms since ward started.
+    pub main_end_at_ms: AtomicU64,
+    /// What ward does next by itself ([`Next`] as u32; 0: nothing).
+    pub next: std::sync::atomic::AtomicU32,
+    /// When, in ms since ward started.
+    pub next_at_ms: AtomicU64,
+}
+
+/// How the main child ended, in one `i32` for the board: its exit code + 1,
+/// or minus the signal that killed it.
+pub struct MainEnd;
+
+impl MainEnd {
+    /// The board's number for `end`.
+    pub fn encode(end: crate::exit::ChildEnd) -> i32 {
+        match end {
+            crate::exit::ChildEnd::Exited(c) => c + 1,
+            crate::exit::ChildEnd::Signaled(s) => -s,
+        }
+    }
+
+    /// Back from the board's number; `None` while it runs.
+    pub fn decode(n: i32) -> Option<crate::exit::ChildEnd> {
+        match n {
+            0 => None,
+            n if n > 0 => Some(crate::exit::ChildEnd::Exited(n - 1)),
+            n => Some(crate::exit::ChildEnd::Signaled(-n)),
+        }
+    }
+}
+
+/// What ward will do by itself at a deadline, for `ward status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Next {
+    /// Forward the SIGTERM `--stop-delay` holds.
+    ForwardHeld = 1,
+    /// SIGKILL the main child (`--kill-after`).
+    KillMain = 2,
+    /// SIGKILL what is left after the main child (`--grace`).
+    KillRest = 3,
+}
+
+impl Next {
+    /// From the board's number; `None` for 0 or unknown.
+    pub fn from_u32(n: u32) -> Option<Next> {
+        match n {
+            1 => Some(Next::ForwardHeld),
+            2 => Some(Next::KillMain),
+            3 => Some(Next::KillRest),
+            _ => None,
+        }
+    }
+
+    /// In words, for `ward status`.
+    pub fn words(self) -> &'static str {
+        match self {
+            Next::ForwardHeld => "the held SIGTERM is forwarded (--stop-delay)",
+            Next::KillMain => "SIGKILL to the main process (--kill-after)",
+            Next::KillRest => "SIGKILL to what is left (--grace)",
+        }
+    }
 }
 
 /// The board itself, shared as `Arc<Board>`.
