@@ -273,6 +273,53 @@ fn kill_after_sigkills_a_child_that_ignores_term() {
 }
 
 #[test]
+fn a_sigterm_loop_writes_one_line_not_one_per_signal() {
+    // Any process in the container can signal PID 1: each SIGTERM after the
+    // first used to write an info line (a loop wrote 150,000 a second).
+    let Some(cmd) = pid1("sigterm_loop", "--no-watch --grace 5s -- WL ignore-term") else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    for _ in 0..20 {
+        p.signal_ward(libc::SIGTERM);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    p.wait_stderr("[stop_requested]");
+    std::thread::sleep(Duration::from_millis(200));
+    let text = p.stderr_now();
+    assert_eq!(
+        text.matches("[signal_forwarded]").count(),
+        1,
+        "one line for 20 SIGTERMs: {text}"
+    );
+    drop(p);
+
+    // After the main process: one signal_ignored line for 20 SIGUSR1s.
+    let Some(cmd) = pid1(
+        "sigusr1_loop",
+        "--no-watch --grace 30s -- WL stragglers 1 --ignore-term --hold 0",
+    ) else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    p.wait_stderr("[shutdown]");
+    for _ in 0..20 {
+        p.signal_ward(libc::SIGUSR1);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    p.wait_stderr("[signal_ignored]");
+    std::thread::sleep(Duration::from_millis(200));
+    let text = p.stderr_now();
+    assert_eq!(
+        text.matches("[signal_ignored]").count(),
+        1,
+        "one line for 20 SIGUSR1s: {text}"
+    );
+    drop(p);
+}
+
+#[test]
 fn a_group_signal_reaches_a_main_process_that_left_its_group() {
     // `-g` over a main process that moved to another process group.
     // - Its old group empty: before, the SIGTERM found nobody ("No such

@@ -66,9 +66,15 @@ pub fn signal_dropped(signo: i32) {
 }
 
 /// `signal_ignored`: a signal after the main process ended.
-pub fn signal_ignored(signo: i32, cuts_grace: bool) {
+/// `again`: one was said before; this one is at debug level, so a process
+/// that signals ward in a loop cannot flood the log.
+pub fn signal_ignored(signo: i32, cuts_grace: bool, again: bool) {
+    let level = if again { Level::Debug } else { Level::Info };
+    if !log::enabled(level) {
+        return;
+    }
     log::event(
-        Level::Info,
+        level,
         "signal_ignored",
         &format!(
             "{} received after the main process ended; not forwarded{}",
@@ -143,7 +149,8 @@ pub struct Forward<'a> {
     pub now: Option<&'a str>,
     /// Its pid.
     pub pid: i32,
-    /// It was a stop signal (logged at info level; others at debug).
+    /// The first stop signal forwarded (logged at info level; the others,
+    /// and every other signal, at debug).
     pub is_stop: bool,
 }
 

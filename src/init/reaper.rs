@@ -111,6 +111,8 @@ pub struct Reaper<'a> {
     main_name_at_exit: Option<String>,
     /// What [`Reaper::post_next`] last stored: (`Next` as u32, ms).
     next_posted: (u32, u64),
+    /// A `signal_ignored` line was written (later ones at debug level).
+    ignored_said: bool,
 }
 
 impl<'a> Reaper<'a> {
@@ -153,6 +155,7 @@ impl<'a> Reaper<'a> {
             board,
             main_name_at_exit: None,
             next_posted: (0, 0),
+            ignored_said: false,
         }
     }
 
@@ -440,7 +443,8 @@ impl<'a> Reaper<'a> {
                 && self
                     .drain_began
                     .is_some_and(|d| d.elapsed() >= STOP_WITH_EXIT);
-            events::signal_ignored(sig.signo, cut);
+            events::signal_ignored(sig.signo, cut, self.ignored_said && !cut);
+            self.ignored_said = true;
             if cut {
                 self.grace_cut = true;
                 self.timers.cancel(Timer::Grace);
@@ -514,6 +518,14 @@ impl<'a> Reaper<'a> {
         if result.is_ok() {
             self.board.count_forwarded();
         }
+        // Only the first stop forwarded is said at info level: a process
+        // that sends ward SIGTERM in a loop must not flood the log.
+        let first_stop = is_stop
+            && self
+                .facts
+                .stop
+                .as_ref()
+                .is_none_or(|s| s.forwarded.is_none());
         events::forwarded(
             &Forward {
                 received,
@@ -522,7 +534,7 @@ impl<'a> Reaper<'a> {
                 command: &self.facts.command,
                 now: self.facts.main_now(),
                 pid: self.child.pid,
-                is_stop,
+                is_stop: first_stop,
             },
             &result,
         );
