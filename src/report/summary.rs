@@ -557,6 +557,13 @@ fn run_peak(
     oom_killed: bool,
 ) -> Option<u64> {
     let within = |p: u64| limit.map_or(Some(p), |l| crate::cgroup::limits::peak_within(p, l));
+    if oom_killed && kernel.is_some_and(|p| limit.is_some() && within(p).is_none()) {
+        // The kernel's peak is from before the limit was lowered, so it
+        // cannot tell this run's; ward's samples, seconds apart, missed
+        // what set off the OOM kill. Unknown, rather than a low figure
+        // beside the kill.
+        return None;
+    }
     let from_run = kernel
         .filter(|p| {
             seen.memory_peak_base.is_none_or(|base| *p > base)
@@ -1063,6 +1070,30 @@ mod tests {
         snap.cgroup.memory.peak = Some(50 << 20);
         let r = build(&inputs(&f, Some(&snap), 0));
         assert_eq!(r.json["memory"]["peak_bytes"], 50u64 << 20);
+    }
+
+    #[test]
+    fn an_oom_kill_under_a_lowered_limit_has_no_peak_rather_than_a_low_one() {
+        // The group peaked at 30 MiB in an earlier run; the limit is now
+        // 8 MiB and this run was OOM-killed, its samples seeing 460 KiB.
+        let mut f = RunFacts::new("app".into());
+        f.main_pid = 2;
+        f.oom_count_base = Some(0);
+        f.main_end = Some(ChildEnd::Signaled(libc::SIGKILL));
+        f.main_ended = Some(Instant::now());
+        f.observed.memory_peak_base = Some(30 << 20);
+        f.observed.memory_peak_seen = Some(460 << 10);
+        f.note_oom(
+            1,
+            Instant::now(),
+            crate::watch::victims::RiseFindings::default(),
+        );
+        let mut snap = oom_snapshot();
+        snap.limits.memory.as_mut().unwrap().bytes = 8 << 20;
+        snap.cgroup.memory.peak = Some(30 << 20);
+        let r = build(&inputs(&f, Some(&snap), 137));
+        assert!(r.json["memory"]["peak_bytes"].is_null(), "{}", r.json);
+        assert!(!r.text.contains("460.0 KiB"), "{}", r.text);
     }
 
     #[test]
