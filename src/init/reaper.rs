@@ -883,8 +883,12 @@ impl<'a> Reaper<'a> {
                 .find(|o| o.count == count)
                 .and_then(|o| o.victims.first());
             crate::watch::log_oom_kill(victim, &ctx, count, self.facts.oom_kills_total);
+            let unnamed = victim.is_none();
             if let (Some(v), Some(w)) = (victim.filter(|v| v.certain).cloned(), &mut self.watch) {
                 w.send(Request::OomNamed { count, victim: v });
+            }
+            if unnamed {
+                self.facts.note_said_unnamed(count);
             }
         }
     }

@@ -77,6 +77,9 @@ pub struct OomKill {
     /// A read found the rise with no OOM notification since the read
     /// before, made then: the kill came between the two.
     pub since: Option<Instant>,
+    /// Its `oom_kill` line went out naming no child of ward's ("not ward's
+    /// child"): a SIGKILL reap after that is not put down to it.
+    pub said_unnamed: bool,
 }
 
 impl OomKill {
@@ -385,6 +388,7 @@ impl RunFacts {
         };
         if let Some(o) = self.oom_kills.iter_mut().rev().find(|o| {
             o.near(at)
+                && !o.said_unnamed
                 && ((o.victims.len() as u64) < o.kills || guess(o).is_some())
                 && !o.survivors.contains(&pid)
         }) {
@@ -401,6 +405,15 @@ impl RunFacts {
                 evidence: victims::evidence::REAPED_NEAR,
                 oom_score: None,
             });
+        }
+    }
+
+    /// The `oom_kill` line of the rise to `count` went out naming no
+    /// victim: the log said it was not ward's child, and the report keeps
+    /// to that (a process that `kill -9`s itself a moment later is not it).
+    pub fn note_said_unnamed(&mut self, count: u64) {
+        if let Some(o) = self.oom_kills.iter_mut().find(|o| o.count == count) {
+            o.said_unnamed = o.victims.is_empty();
         }
     }
 
@@ -437,6 +450,7 @@ impl RunFacts {
             exact,
             survivors: findings.survivors,
             since: findings.since,
+            said_unnamed: false,
         });
         // Either order: the watch notices the counter and the reaper reaps
         // the victim independently; the notice can arrive after the reap.
@@ -603,6 +617,28 @@ mod tests {
             f.main_ended = Some(t + ms(10));
             let d = crate::report::verdict::decide(&f);
             assert_eq!(d.cause, crate::report::verdict::Cause::OomKilled, "{d:?}");
+        }
+    }
+
+    /// A rise whose line named no child of ward's ("not ward's child": the
+    /// census was skipped, the group full) takes no later SIGKILL reap: a
+    /// shell that `kill -9`s itself 0.46 s after was named the victim,
+    /// against the line before (seen in the VM scenario "self-kill after
+    /// an OOM"). Before the line, a reap still takes the slot.
+    #[test]
+    fn a_rise_said_to_be_no_child_of_wards_takes_no_later_reap() {
+        let t = Instant::now();
+        for said in [true, false] {
+            let mut f = RunFacts::new("sh".into());
+            f.main_pid = 3;
+            f.oom_count_base = Some(0);
+            f.note_oom(1, t, RiseFindings::default());
+            if said {
+                f.note_said_unnamed(1);
+            }
+            f.note_sigkilled(3, t + ms(460));
+            let named: Vec<i32> = f.oom_kills[0].victims.iter().map(|v| v.pid).collect();
+            assert_eq!(named, if said { vec![] } else { vec![3] }, "said: {said}");
         }
     }
 
