@@ -3,7 +3,8 @@
 //! The library holds everything; `main.rs` only parses arguments and
 //! dispatches. Three threads: the reaping thread ([`init`]), the watch
 //! thread ([`watch`]), which does every `/proc` and cgroup read, and the
-//! serving thread ([`serve`]). Subsystems:
+//! serving thread ([`serve`]); a fourth writes the log when stderr is a
+//! file ([`log`]). Subsystems:
 //! - [`check`]: `ward check TARGET`, the health probe for images without curl.
 //! - [`cgroup`]: finding ward's own cgroup, its limits, usage samples and OOM events.
 //! - [`cli`]: the one flag table: options, `WARD_*` variables, help text.

@@ -53,6 +53,25 @@ pub fn block(set: &libc::sigset_t) -> std::io::Result<libc::sigset_t> {
     }
 }
 
+/// Sets the calling thread's mask to `set` (one [`block`] returned).
+pub fn set(set: &libc::sigset_t) -> std::io::Result<()> {
+    // SAFETY: a valid pointer; the kernel's sigset is 8 bytes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            set,
+            std::ptr::null_mut::<libc::sigset_t>(),
+            KERNEL_SIGSET_BYTES,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Blocks every signal the kernel lets a thread block, 32 and 33 included.
 /// A second thread calls this first thing, so every signal sent to ward
 /// stays pending for the reaping thread's signalfd.

@@ -302,3 +302,141 @@ fn status_says_failed_writes_to_stderr_are_not_a_stall() {
     );
     p.signal_ward(libc::SIGKILL);
 }
+
+/// A small ext4 filesystem on a loop device, mounted in a temp dir, that the
+/// test can freeze (`fsfreeze`): every write to it then waits, in a sleep no
+/// signal ends, until it is thawed. Thawed and unmounted when dropped, so a
+/// failed test leaves nothing frozen.
+struct FreezableFs {
+    /// Holds the image and the mount point; removed after the unmount.
+    _dir: TempDir,
+    mnt: std::path::PathBuf,
+}
+
+impl FreezableFs {
+    /// `None` when this machine cannot make one (no loop device, no
+    /// mkfs.ext4): the caller says so through `require`.
+    fn new(name: &str) -> Option<FreezableFs> {
+        let dir = TempDir::new(name);
+        let img = dir.path().join("fs.img");
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).ok()?;
+        std::fs::File::create(&img).ok()?.set_len(16 << 20).ok()?;
+        let ok = |cmd: &mut std::process::Command| cmd.status().is_ok_and(|s| s.success());
+        if !ok(std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&img))
+        {
+            return None;
+        }
+        let mounted = ok(std::process::Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&img)
+            .arg(&mnt));
+        mounted.then_some(FreezableFs { _dir: dir, mnt })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.mnt
+    }
+
+    fn fsfreeze(&self, flag: &str) -> bool {
+        std::process::Command::new("fsfreeze")
+            .arg(flag)
+            .arg(&self.mnt)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for FreezableFs {
+    fn drop(&mut self) {
+        self.fsfreeze("-u");
+        // Lazy: a process still writing there (the old ward) lets go later.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.mnt)
+            .status();
+    }
+}
+
+/// stderr redirected to a file on a filesystem that stops taking writes
+/// (frozen; a hung NFS or FUSE server does the same): the reaping thread must
+/// not wait with it. It wrote to the file itself and sat in write(2): the
+/// orphans stayed zombies and SIGTERM never reached the child. Once the
+/// filesystem thaws, every line gets there, whole.
+#[test]
+fn stderr_on_a_frozen_filesystem_does_not_stop_pid1() {
+    if !require_root("stderr_on_a_frozen_filesystem") {
+        return;
+    }
+    let fs = FreezableFs::new("log-frozen");
+    if !require(
+        "a loop device, mkfs.ext4 and mount",
+        fs.is_some(),
+        "stderr_on_a_frozen_filesystem",
+    ) {
+        return;
+    }
+    let fs = fs.unwrap();
+    let side = TempDir::new("log-frozen-side");
+    let go = side.path().join("go");
+    let got_term = side.path().join("got-term");
+    let log_path = fs.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).expect("create the log file");
+    // USR1 is ignored by the shell but forwarded (and, with -v, logged) by
+    // ward: the first line that meets the frozen file.
+    let script = format!(
+        "trap '' USR1; trap 'echo TERM > {}; exit 7' TERM; echo ready; \
+         while [ ! -e {} ]; do sleep 0.05; done; {} orphans 5 >/dev/null; echo orphaned; \
+         while :; do sleep 0.05; done",
+        got_term.display(),
+        go.display(),
+        workload()
+    );
+    let p = Proc::start_with_stderr(
+        ward_pid1(["-v", "--", "/bin/sh", "-c", &script]),
+        log.into(),
+        Duration::from_secs(60),
+    );
+    p.expect_line("ready");
+    assert!(fs.fsfreeze("-f"), "fsfreeze -f {}", fs.path().display());
+    p.signal_ward(libc::SIGUSR1);
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::write(&go, b"").expect("write the go file");
+    p.expect_line("orphaned");
+    let reaped = within(Duration::from_secs(5), || zombies_under(p.pid()) == 0);
+    let left = zombies_under(p.pid());
+    // The serving thread says where the lines are held, in the words for a
+    // file (not "nothing reads").
+    let (stalled, status) = status_within(p.ward_pid(), "STDERR STALLED: ");
+    p.signal_ward(libc::SIGTERM);
+    let forwarded = within(Duration::from_secs(5), || got_term.exists());
+    assert!(
+        reaped,
+        "{left} zombies left under ward while its stderr's filesystem is frozen"
+    );
+    assert!(forwarded, "SIGTERM never reached the child");
+    assert!(stalled, "no STDERR STALLED line in:\n{status}");
+    assert!(
+        status.contains("the file the container's stderr goes to takes no writes"),
+        "{status}"
+    );
+
+    assert!(fs.fsfreeze("-u"), "fsfreeze -u {}", fs.path().display());
+    let out = p.wait();
+    assert_eq!(out.code, 7, "ward must exit with the child's code");
+    let text = std::fs::read_to_string(&log_path).expect("read the log file");
+    for want in [
+        "forwarded SIGUSR1",
+        "forwarded SIGTERM",
+        "exited with code 7",
+    ] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
+    }
+    assert!(
+        text.lines().all(|l| l.starts_with("ward: ")),
+        "a line not whole, or not ward's:\n{text}"
+    );
+}

@@ -15,6 +15,7 @@
 //! thread ([`crate::watch`]) does everything that reads `/proc` or cgroups;
 //! the serving thread ([`crate::serve`]) answers from the board (started
 //! here with `--metrics`, else by the watch thread once the child runs).
+//! When stderr is a file, the log's own writer thread is a fourth.
 
 pub mod events;
 pub mod oom_adj;

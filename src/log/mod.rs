@@ -8,6 +8,7 @@
 //! - `render.rs`: one event to one line of text (pure).
 //! - `queue.rs`: the bounded queue, drop counting, whole-line chunks (pure).
 //! - `sink.rs`: the non-blocking way to stderr and the shared queue.
+//! - `relay.rs`: the writer thread for a stderr that is a file.
 //!
 //! A stderr nobody reads (a full pipe, a stalled log driver, a terminal paused
 //! with Ctrl-S) must never stop PID 1 from reaping or forwarding signals: a
@@ -20,6 +21,7 @@
 //! deadline before exiting.
 
 mod queue;
+mod relay;
 mod render;
 mod sink;
 

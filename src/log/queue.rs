@@ -114,6 +114,14 @@ impl LineQueue {
         self.dropped += 1;
     }
 
+    /// Counts `lines` lost to failed writes after they left the queue (the
+    /// writer thread's, for a stderr that is a file). Their notice goes
+    /// after whatever is queued now: a little late, never missing.
+    pub fn count_lost(&mut self, lines: u64) {
+        self.dropped += lines;
+        self.lost_to_failure = true;
+    }
+
     /// Writes through `write` (one non-blocking write per call) until the
     /// queue is empty, the writer would block, or it fails. A partial write
     /// keeps the rest of the line at the front for next time. Once there is

@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::queue::{Flow, LineQueue, PIPE_BUF};
+use super::relay::Relay;
 
 /// Bytes of lines that may wait for a stalled stderr: 64 KiB, allocated once
 /// at start. A stalled reader costs this much and no more.
@@ -30,7 +31,13 @@ pub enum Target {
     /// fd 2 is a regular file or block device: writes never wait for a
     /// reader, and a second description would have its own offset and write
     /// over the child's output (unless O_APPEND), so write to fd 2 itself.
+    /// Such a write still waits for the filesystem (frozen, a hung NFS), so
+    /// ward's own sink makes this a [`Target::Relayed`]; `Shared` is left
+    /// only when no writer thread could be had.
     Shared(RawFd),
+    /// A `Shared` target behind ward's writer thread: lines go into a pipe
+    /// without waiting, and the thread alone waits for the file.
+    Relayed(Relay),
     /// Last resort when no non-blocking path could be had (no /proc, a pipe
     /// whose reader is gone, no permission to reopen): `poll` with timeout 0
     /// for POLLOUT, then one write of at most PIPE_BUF, which a pipe with
@@ -79,6 +86,7 @@ impl Target {
                 )
             },
             Target::Shared(fd) => unsafe { libc::write(*fd, buf.as_ptr().cast(), buf.len()) },
+            Target::Relayed(relay) => return relay.write(buf),
             Target::PollFirst(fd) => {
                 let mut p = libc::pollfd {
                     fd: *fd,
@@ -110,6 +118,7 @@ impl Target {
         match self {
             Target::Reopened(fd) => Some(fd.as_raw_fd()),
             Target::Socket(fd) | Target::Shared(fd) | Target::PollFirst(fd) => Some(*fd),
+            Target::Relayed(relay) => Some(relay.poll_fd()),
             Target::Closed => None,
         }
     }
@@ -155,12 +164,19 @@ pub struct Backlog {
     /// The last write failed (a closed pipe, no space): lines are lost,
     /// not waiting, and nothing else is held up.
     pub failed: bool,
+    /// stderr is a file: what holds the lines is its filesystem, not a
+    /// reader.
+    pub file: bool,
 }
 
 impl Sink {
     fn stderr() -> Sink {
+        let target = match Target::open(libc::STDERR_FILENO) {
+            Target::Shared(fd) => Relay::start(fd).map_or(Target::Shared(fd), Target::Relayed),
+            other => other,
+        };
         Sink {
-            target: Target::open(libc::STDERR_FILENO),
+            target,
             queue: LineQueue::with_capacity(QUEUE_BYTES),
             broken: false,
             waiting_since: None,
@@ -168,6 +184,9 @@ impl Sink {
     }
 
     fn write_out(&mut self) {
+        if let Some(lost) = self.relay().map(Relay::take_lost).filter(|&n| n > 0) {
+            self.queue.count_lost(lost);
+        }
         let target = &self.target;
         let flow = self
             .queue
@@ -178,6 +197,18 @@ impl Sink {
         } else if self.waiting_since.is_none() {
             self.waiting_since = Some(Instant::now());
         }
+    }
+
+    fn relay(&self) -> Option<&Relay> {
+        match &self.target {
+            Target::Relayed(relay) => Some(relay),
+            _ => None,
+        }
+    }
+
+    /// The writer thread still holds lines the file has not taken.
+    fn relay_holds(&self) -> bool {
+        self.relay().is_some_and(|r| r.held() > 0)
     }
 
     fn pending_fd(&self) -> Option<RawFd> {
@@ -237,11 +268,18 @@ pub fn queue_spare() -> std::ops::Range<usize> {
 /// thread (`ward status`), never the reaping thread.
 pub fn backlog() -> Option<Backlog> {
     with_sink(|s| {
+        let relay = s.relay();
+        let stalled = relay.and_then(|r| r.stalled_since(Instant::now()));
+        let since = match (s.waiting_since, stalled) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
         Some(Backlog {
-            bytes: s.queue.pending().len(),
+            bytes: s.queue.pending().len() + relay.map_or(0, |r| r.held() as usize),
             dropped: s.queue.dropped(),
-            since: s.waiting_since?,
-            failed: s.broken,
+            since,
+            failed: s.broken || relay.is_some_and(Relay::failed),
+            file: matches!(s.target, Target::Relayed(_) | Target::Shared(_)),
         })
     })
 }
@@ -260,23 +298,30 @@ pub fn flush_ready() {
     });
 }
 
-/// Writes until nothing waits or `within` has passed, polling (outside the
-/// lock) for stderr to take more.
+/// Writes until nothing waits (the writer thread's lines included) or
+/// `within` has passed, polling (outside the lock) for stderr to take more.
 pub fn flush(within: Duration) {
     let until = Instant::now() + within;
     loop {
-        let fd = with_sink(|s| {
+        let (fd, relaying) = with_sink(|s| {
             // One more try at exit even after a failure; a second failure
             // leaves nothing to poll for and ends the wait.
             s.broken = false;
             s.write_out();
-            s.pending_fd()
+            (s.pending_fd(), s.relay_holds())
         });
-        let Some(fd) = fd else { return };
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return;
         }
+        let Some(fd) = fd else {
+            if !relaying {
+                return;
+            }
+            // The writer thread has the lines: wait for it to write them.
+            std::thread::sleep(left.min(Duration::from_millis(5)));
+            continue;
+        };
         let ms = left.as_millis().clamp(1, 100) as libc::c_int;
         let mut p = libc::pollfd {
             fd,

@@ -161,6 +161,9 @@ pub struct StderrDoc {
     /// The last write failed (a closed pipe, no space), rather than
     /// waiting for a reader.
     pub failed: bool,
+    /// stderr is a file: a wait is its filesystem's (frozen, a hung NFS),
+    /// not a reader's.
+    pub file: bool,
 }
 
 /// A warning raised.
@@ -288,6 +291,7 @@ impl LiveDoc {
                     waiting_s: now.saturating_duration_since(b.since).as_secs_f64(),
                     dropped_lines: b.dropped,
                     failed: b.failed,
+                    file: b.file,
                 }),
             },
             container: posted.snapshot.as_ref().map(container_from_snapshot),

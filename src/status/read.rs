@@ -240,6 +240,7 @@ impl FromValue for StderrDoc {
             waiting_s: f.req("waiting_s")?,
             dropped_lines: f.req("dropped_lines")?,
             failed: f.opt("failed")?.unwrap_or(false),
+            file: f.opt("file")?.unwrap_or(false),
         })
     }
 }
@@ -474,6 +475,7 @@ mod tests {
                     waiting_s: 2.5,
                     dropped_lines: 7,
                     failed: false,
+                    file: true,
                 }),
             },
             container: Some(ContainerDoc {

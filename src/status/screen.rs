@@ -158,8 +158,7 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
         } else {
             let _ = writeln!(
                 out,
-                "STDERR STALLED: {} of ward's log waiting for {}{}: nothing reads the \
-                 container's stderr (a blocked log driver, a full pipe); whatever else writes \
+                "STDERR STALLED: {} of ward's log waiting for {}{}: {}; whatever else writes \
                  there, the application too, is blocked in write()",
                 bytes(e.bytes),
                 secs_words(e.waiting_s),
@@ -171,6 +170,12 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
                     )
                 } else {
                     String::new()
+                },
+                if e.file {
+                    "the file the container's stderr goes to takes no writes (a frozen or \
+                     hung filesystem)"
+                } else {
+                    "nothing reads the container's stderr (a blocked log driver, a full pipe)"
                 }
             );
         }
@@ -882,6 +887,7 @@ mod tests {
             waiting_s: 0.2,
             dropped_lines: 0,
             failed: false,
+            file: false,
         });
         assert!(!render(&doc).contains("STDERR"), "a moment's wait");
         let w = &mut doc.live.as_mut().unwrap().ward;
@@ -890,10 +896,19 @@ mod tests {
             waiting_s: 42.0,
             dropped_lines: 57,
             failed: false,
+            file: false,
         });
         let text = render(&doc);
         assert!(
             text.contains("\nSTDERR STALLED: 64.0 KiB of ward's log waiting for 42.0s, 57 lines dropped: nothing reads the container's stderr"),
+            "{text}"
+        );
+        // A file: the filesystem holds the lines, not a reader.
+        let w = &mut doc.live.as_mut().unwrap().ward;
+        w.stderr_waiting.as_mut().unwrap().file = true;
+        let text = render(&doc);
+        assert!(
+            text.contains("57 lines dropped: the file the container's stderr goes to takes no writes (a frozen or hung filesystem); whatever else"),
             "{text}"
         );
         // Failed writes: lost lines, and nobody is blocked.
@@ -903,6 +918,7 @@ mod tests {
             waiting_s: 2.5,
             dropped_lines: 2,
             failed: true,
+            file: false,
         });
         let text = render(&doc);
         assert!(
