@@ -79,7 +79,16 @@ pub fn render(doc: &StatusDoc) -> String {
     }
     if let Some(live) = &doc.live {
         out.push('\n');
-        history(&mut out, live);
+        // Zombies the list above shows unreaped now: ward's own count,
+        // which needs two looks, may not have them yet.
+        let unreaped_now = doc.tree.as_ref().map_or(0, |t| {
+            t.zombies
+                .iter()
+                .filter(|g| !g.reapable)
+                .map(|g| u64::from(g.count))
+                .sum()
+        });
+        history(&mut out, live, unreaped_now);
     }
     for e in &doc.errors {
         let _ = writeln!(out, "note: {}", outside(e));
@@ -479,7 +488,7 @@ fn tree(out: &mut String, t: &Tree) {
     }
 }
 
-fn history(out: &mut String, live: &LiveDoc) {
+fn history(out: &mut String, live: &LiveDoc, unreaped_now: u64) {
     let _ = writeln!(
         out,
         "Warnings: {} raised{}",
@@ -536,7 +545,15 @@ fn history(out: &mut String, live: &LiveDoc) {
         if let Some(p) = live.peaks.pids {
             let _ = write!(out, ", pids {p}");
         }
-        let _ = writeln!(out, ", unreaped zombies {}", live.peaks.unreaped_zombies);
+        let _ = write!(out, ", unreaped zombies {}", live.peaks.unreaped_zombies);
+        if unreaped_now > u64::from(live.peaks.unreaped_zombies) {
+            let _ = write!(
+                out,
+                " (ward counts a zombie once two of its looks in a row see it; the {unreaped_now} \
+                 NOT REAPED above are this moment's)"
+            );
+        }
+        out.push('\n');
     }
 }
 
@@ -734,11 +751,15 @@ mod tests {
             "Warnings: 1 raised, active now: zombies_unreaped",
             "+12.5s    zombies_unreaped: 5 zombies wait under worker (pid 9)",
             "+1m40s    the kernel OOM killer killed java (pid 12) at the 64.0 MiB limit",
-            "Peaks in ward's samples: memory 30.0 MiB, pids 9, unreaped zombies 0",
+            "Peaks in ward's samples: memory 30.0 MiB, pids 9, unreaped zombies 0 (ward counts a zombie once two of its looks in a row see it; the 5 NOT REAPED above are this moment's)\n",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
         assert!(!text.contains("History is unavailable"));
+        // Once ward has counted them, the peak says so with no aside.
+        doc.live.as_mut().unwrap().peaks.unreaped_zombies = 5;
+        let text = render(&doc);
+        assert!(text.contains("pids 9, unreaped zombies 5\n"), "{text}");
     }
 
     #[test]
