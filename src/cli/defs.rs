@@ -194,7 +194,7 @@ pub static FLAGS: &[Flag] = &[
         repeats: false,
         default: Shown::Words("none"),
         section: Section::Signals,
-        help: "signal ward gets (and forwards) when its parent dies, as PID 1 too (the parent is then outside the container)",
+        help: "signal ward gets (and forwards) when its parent dies, as PID 1 too (the parent is then outside the container); KILL ends ward at once, with no exit report",
         details: "",
     },
     Flag {
