@@ -152,6 +152,9 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
         (None, None) => crate::serve::start_status(&board).ok().flatten(),
         _ => None,
     });
+    // Last of ward's fds and threads: under a tight open-files or pids
+    // limit it is the one left out (lines then go to the file directly).
+    log::start_file_writer();
     if let Err(e) = inbox.reblock() {
         log::event(
             Level::Warning,

@@ -134,6 +134,14 @@ pub fn init_sink() {
     sink::init();
 }
 
+/// Gives a stderr that is a file its own writer thread, so that a
+/// filesystem that stops taking writes holds that thread only. Call once
+/// the signal mask is set and the few fds ward cannot do without are open:
+/// the thread and its pipe come after them, and their lack is no failure.
+pub fn start_file_writer() {
+    sink::start_file_writer();
+}
+
 /// The addresses of the log queue's room that only a stalled stderr fills
 /// (see `trim::keep_heap_resident`, which leaves it as it is).
 pub fn queue_spare() -> std::ops::Range<usize> {

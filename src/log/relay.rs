@@ -134,6 +134,9 @@ impl Relay {
 /// The writer thread: reads the pipe (blocking) and writes whole lines to
 /// `fd` (blocking), until the pipe's write side is closed.
 fn pass_on(read: OwnedFd, fd: RawFd, counts: &Counts) {
+    // glibc starts a thread with its own two signals (32, 33) unblocked:
+    // block them too, so every signal is the reaping thread's.
+    let _ = crate::sigmask::block_all();
     let mut buf = [0u8; 2 * PIPE_BUF];
     let mut have = 0;
     loop {

@@ -32,8 +32,9 @@ pub enum Target {
     /// reader, and a second description would have its own offset and write
     /// over the child's output (unless O_APPEND), so write to fd 2 itself.
     /// Such a write still waits for the filesystem (frozen, a hung NFS), so
-    /// ward's own sink makes this a [`Target::Relayed`]; `Shared` is left
-    /// only when no writer thread could be had.
+    /// once the child is near ([`start_file_writer`]) this becomes a
+    /// [`Target::Relayed`]; `Shared` is left only when no writer thread
+    /// could be had.
     Shared(RawFd),
     /// A `Shared` target behind ward's writer thread: lines go into a pipe
     /// without waiting, and the thread alone waits for the file.
@@ -171,12 +172,8 @@ pub struct Backlog {
 
 impl Sink {
     fn stderr() -> Sink {
-        let target = match Target::open(libc::STDERR_FILENO) {
-            Target::Shared(fd) => Relay::start(fd).map_or(Target::Shared(fd), Target::Relayed),
-            other => other,
-        };
         Sink {
-            target,
+            target: Target::open(libc::STDERR_FILENO),
             queue: LineQueue::with_capacity(QUEUE_BYTES),
             broken: false,
             waiting_since: None,
@@ -243,6 +240,20 @@ fn with_sink<R>(f: impl FnOnce(&mut Sink) -> R) -> R {
 /// Sets the sink up now (idempotent).
 pub fn init() {
     drop(locked());
+}
+
+/// Puts a stderr that is a file behind the writer thread ([`Relay`]); a
+/// no-op for any other stderr. Left as it was when the thread or its pipe
+/// cannot be had (a pids or open-files limit): lines then go to the file
+/// directly, as they did before.
+pub fn start_file_writer() {
+    with_sink(|s| {
+        if let Target::Shared(fd) = s.target
+            && let Ok(relay) = Relay::start(fd)
+        {
+            s.target = Target::Relayed(relay);
+        }
+    });
 }
 
 /// Queues one rendered line and writes what stderr takes now.
