@@ -315,3 +315,20 @@ fn no_process_left_to_signal_is_not_said_as_zero_signalled() {
     assert!(!out.stderr.contains("sent SIGTERM to 0"), "{}", out.dump());
     assert!(out.stderr.contains("[exit_report]"), "{}", out.dump());
 }
+
+/// An open-files limit too small for ward's signalfds (`ulimit -n 5`): one
+/// line that says what the limit is, and exit 125, not a bare EMFILE.
+#[test]
+fn too_few_open_files_says_the_limit() {
+    let mut cmd = Command::new("prlimit");
+    without_ward_variables(&mut cmd);
+    cmd.args(["--nofile=5", ward(), "--no-watch", "--", "true"]);
+    let out = run(cmd, T);
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Too many open files (os error 24); the open-files limit (ulimit -n) is 5, and ward needs at least 6"),
+        "{}",
+        out.stderr
+    );
+}

@@ -76,6 +76,26 @@ pub fn run(cfg: Config) -> u8 {
     code
 }
 
+/// For an error of too many open files: what the limit is (a `ulimit -n`
+/// of 4 or 5 leaves ward no room for its signalfds).
+fn fd_limit_words(e: &std::io::Error) -> String {
+    if e.raw_os_error() != Some(libc::EMFILE) {
+        return String::new();
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills a struct on the stack.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return String::new();
+    }
+    format!(
+        "; the open-files limit (ulimit -n) is {}, and ward needs at least 6",
+        lim.rlim_cur
+    )
+}
+
 /// Everything between the sink's set-up and the final flush.
 fn supervise(cfg: Config, unknown: &str) -> u8 {
     // SAFETY: getpid cannot fail.
@@ -90,7 +110,7 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
             log::event(
                 Level::Error,
                 "internal",
-                &format!("cannot set up signal handling: {e}"),
+                &format!("cannot set up signal handling: {e}{}", fd_limit_words(&e)),
                 &[],
             );
             return exit::INTERNAL;
