@@ -440,3 +440,103 @@ fn stderr_on_a_frozen_filesystem_does_not_stop_pid1() {
         "a line not whole, or not ward's:\n{text}"
     );
 }
+
+/// A pids limit with room for ward's usual tasks and the child but not one
+/// more: the file writer is what is left out, never the child. It was
+/// started before the child, which then could not be forked (exit 125).
+#[test]
+fn a_pids_limit_leaves_out_the_file_writer_not_the_child() {
+    use common::cgroup_v1::{CgroupV1, require_v1};
+    if !require_v1(
+        "cgroup v1 pids",
+        &["pids"],
+        "a_pids_limit_leaves_out_the_file_writer",
+    ) {
+        return;
+    }
+    let g = CgroupV1::new("log-pids", &["pids"]);
+    // unshare, ward, its watch thread and the child.
+    g.set("pids", "pids.max", "4");
+    let dir = TempDir::new("log-pids");
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).expect("create the log file");
+    let mut cmd = ward_pid1(["--", workload(), "exit", "3"]);
+    g.wrap(&mut cmd);
+    let out = Proc::start_with_stderr(cmd, log.into(), Duration::from_secs(30)).wait();
+    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert_eq!(out.code, 3, "the child must run:\n{text}");
+    assert!(text.contains("exited with code 3"), "{text}");
+}
+
+/// A loop device over a 4 KiB file: a block device that takes 4 KiB and then
+/// fails every write with ENOSPC. Detached when dropped.
+struct SmallLoopDev {
+    _dir: TempDir,
+    dev: String,
+}
+
+impl SmallLoopDev {
+    fn new(name: &str) -> Option<SmallLoopDev> {
+        let dir = TempDir::new(name);
+        let img = dir.path().join("dev.img");
+        std::fs::write(&img, [0u8; 4096]).ok()?;
+        let out = std::process::Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(&img)
+            .output()
+            .ok()?;
+        let dev = String::from_utf8(out.stdout).ok()?.trim().to_string();
+        (out.status.success() && dev.starts_with("/dev/"))
+            .then_some(SmallLoopDev { _dir: dir, dev })
+    }
+}
+
+impl Drop for SmallLoopDev {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.dev])
+            .status();
+    }
+}
+
+/// stderr on a block device that is full (a file on a full disk fails the
+/// same way, but when is up to the filesystem): the writer thread's failures
+/// are said by `ward status` (STDERR FAILS, with the lines lost), though
+/// nothing waits, since the pipe to it takes every line. It said nothing.
+#[test]
+fn status_says_writes_to_a_full_device_fail() {
+    if !require_root("status_full_device") {
+        return;
+    }
+    let dev = SmallLoopDev::new("log-full-dev");
+    if !require(
+        "a loop device (losetup)",
+        dev.is_some(),
+        "status_full_device",
+    ) {
+        return;
+    }
+    let dev = dev.unwrap();
+    let stderr = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&dev.dev)
+        .expect("open the loop device");
+    let p = Proc::start_with_stderr(
+        ward_pid1(["-v", "--", workload(), "signal-echo"]),
+        stderr.into(),
+        Duration::from_secs(60),
+    );
+    p.expect_line("ready");
+    // More than the device's 4 KiB.
+    for _ in 0..100 {
+        p.signal_ward(libc::SIGUSR1);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (said, text) = status_within(p.ward_pid(), "STDERR FAILS: ");
+    assert!(said, "no STDERR FAILS line in:\n{text}");
+    assert!(
+        text.contains("of ward's log lost") && !text.contains("STALLED"),
+        "{text}"
+    );
+    p.signal_ward(libc::SIGKILL);
+}

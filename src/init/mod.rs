@@ -172,9 +172,6 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
         (None, None) => crate::serve::start_status(&board).ok().flatten(),
         _ => None,
     });
-    // Last of ward's fds and threads: under a tight open-files or pids
-    // limit it is the one left out (lines then go to the file directly).
-    log::start_file_writer();
     if let Err(e) = inbox.reblock() {
         log::event(
             Level::Warning,
@@ -204,6 +201,10 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
             return exit::INTERNAL;
         }
     };
+    // After the child, the last of ward's fds and threads: under a tight
+    // open-files or pids limit it is the one left out, never the child
+    // (lines then go to the file directly, as before it).
+    log::start_file_writer();
     let pid = match started {
         Started::Running(pid) => pid,
         Started::ExecFailed { pid, errno } => {

@@ -189,9 +189,49 @@ fn dropped_notice(count: u64, failed: bool) -> String {
     )
 }
 
+/// How many lines `line` (one of ward's, newline excluded) stands for when
+/// it is lost: a `log_dropped` notice its count, which would otherwise be
+/// lost with it, and any other line one. For the file writer, which sees
+/// lines only as bytes.
+fn lines_stood_for(line: &[u8]) -> u64 {
+    let count = line
+        .strip_prefix(b"ward: warning [log_dropped] ".as_slice())
+        .or_else(|| line.strip_prefix(b"{\"dropped\":".as_slice()))
+        .and_then(|rest| {
+            let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            std::str::from_utf8(&rest[..n]).ok()?.parse().ok()
+        });
+    count.unwrap_or(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_notice_stands_for_its_count_in_both_formats() {
+        for format in [Format::Human, Format::Json] {
+            let line = render(
+                format,
+                Level::Warning,
+                "log_dropped",
+                "44 log lines lost: writing to stderr failed",
+                &[("dropped", json!(44)), ("write_failed", json!(true))],
+                std::time::UNIX_EPOCH,
+            );
+            assert_eq!(lines_stood_for(line.trim_end().as_bytes()), 44, "{line}");
+        }
+        let other = render(
+            Format::Human,
+            Level::Info,
+            "child_exited",
+            "[log_dropped] 44",
+            &[],
+            std::time::UNIX_EPOCH,
+        );
+        assert_eq!(lines_stood_for(other.trim_end().as_bytes()), 1, "{other}");
+        assert_eq!(lines_stood_for(b"ward: x"), 1);
+    }
 
     #[test]
     fn the_dropped_notice_in_both_formats() {

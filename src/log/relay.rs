@@ -117,6 +117,11 @@ impl Relay {
         self.counts.lost_lines.swap(0, Ordering::AcqRel)
     }
 
+    /// Lines lost to failed writes that [`Relay::take_lost`] has not taken.
+    pub fn lost(&self) -> u64 {
+        self.counts.lost_lines.load(Ordering::Acquire)
+    }
+
     /// The last write to the file failed.
     pub fn failed(&self) -> bool {
         self.counts.failed.load(Ordering::Acquire)
@@ -165,10 +170,13 @@ fn pass_on(read: OwnedFd, fd: RawFd, counts: &Counts) {
         counts.busy_since.store(0, Ordering::Release);
         let failed = written < cut;
         if failed {
-            let lost = buf[written..cut].iter().filter(|&&b| b == b'\n').count();
-            counts
-                .lost_lines
-                .fetch_add(lost.max(1) as u64, Ordering::AcqRel);
+            // A drop notice lost here takes its count with it.
+            let lost: u64 = buf[written..cut]
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(super::lines_stood_for)
+                .sum();
+            counts.lost_lines.fetch_add(lost.max(1), Ordering::AcqRel);
         }
         counts.failed.store(failed, Ordering::Release);
         counts.done.fetch_add(cut as u64, Ordering::AcqRel);
@@ -240,10 +248,14 @@ mod tests {
             .open("/dev/full")
             .unwrap();
         let r = Relay::start(full.as_raw_fd()).unwrap();
-        r.write(b"one\ntwo\n").unwrap();
+        r.write(
+            b"one\nward: warning [log_dropped] 40 log lines lost: writing to stderr failed\ntwo\n",
+        )
+        .unwrap();
         assert!(drained(&r));
         assert!(r.failed());
-        assert_eq!(r.take_lost(), 2);
+        assert_eq!(r.lost(), 42, "a lost notice stands for its 40");
+        assert_eq!(r.take_lost(), 42);
         assert_eq!(r.take_lost(), 0);
     }
 

@@ -280,16 +280,22 @@ pub fn queue_spare() -> std::ops::Range<usize> {
 pub fn backlog() -> Option<Backlog> {
     with_sink(|s| {
         let relay = s.relay();
-        let stalled = relay.and_then(|r| r.stalled_since(Instant::now()));
+        let now = Instant::now();
+        // The writer thread's failures leave nothing waiting: the pipe
+        // takes every line. They are said from the failure on.
+        let failing = relay.is_some_and(Relay::failed);
+        let stalled = relay
+            .and_then(|r| r.stalled_since(now))
+            .or(failing.then_some(now));
         let since = match (s.waiting_since, stalled) {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b)?,
         };
         Some(Backlog {
             bytes: s.queue.pending().len() + relay.map_or(0, |r| r.held() as usize),
-            dropped: s.queue.dropped(),
+            dropped: s.queue.dropped() + relay.map_or(0, Relay::lost),
             since,
-            failed: s.broken || relay.is_some_and(Relay::failed),
+            failed: s.broken || failing,
             file: matches!(s.target, Target::Relayed(_) | Target::Shared(_)),
         })
     })
