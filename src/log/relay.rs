@@ -51,7 +51,10 @@ pub struct Relay {
 
 impl Relay {
     /// Starts the writer thread for `fd`. The thread starts with every
-    /// signal blocked, so none meant for ward is ever taken by it.
+    /// signal blocked, so none meant for ward is ever taken by it, and the
+    /// caller's mask is then set back exactly: this runs after the child
+    /// starts, past `SignalInbox::reblock`, and glibc's thread creation
+    /// leaves its own signals 32 and 33 unblocked in the caller.
     pub fn start(fd: RawFd) -> io::Result<Relay> {
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills two fresh fds, owned right below.
