@@ -179,6 +179,49 @@ impl Held {
     }
 }
 
+impl Held {
+    /// Stops `tid`, a thread of `pid`, at the entry of its next write to
+    /// the pipe behind `pid`'s stderr (not fd 2 itself: ward writes through
+    /// a description of its own), where ward's log holds its lock.
+    fn in_log_write(pid: i32, tid: i32) -> Held {
+        let stderr = std::fs::read_link(format!("/proc/{pid}/fd/2")).expect("ward's stderr");
+        let until = Instant::now() + Duration::from_secs(10);
+        // SAFETY: ptrace, waitpid and PTRACE_GETREGS into a zeroed struct on
+        // the stack, on a thread of the test's own child.
+        unsafe {
+            let none = std::ptr::null_mut::<libc::c_void>();
+            let sysgood = libc::PTRACE_O_TRACESYSGOOD as usize as *mut libc::c_void;
+            assert_eq!(libc::ptrace(libc::PTRACE_SEIZE, tid, none, sysgood), 0);
+            assert_eq!(libc::ptrace(libc::PTRACE_INTERRUPT, tid, none, none), 0);
+            let mut status = 0;
+            assert_eq!(libc::waitpid(tid, &mut status, libc::__WALL), tid);
+            let held = Held(tid);
+            loop {
+                assert!(Instant::now() < until, "{tid} wrote no log line");
+                assert_eq!(libc::ptrace(libc::PTRACE_SYSCALL, tid, none, none), 0);
+                assert_eq!(libc::waitpid(tid, &mut status, libc::__WALL), tid);
+                if !libc::WIFSTOPPED(status) || libc::WSTOPSIG(status) != libc::SIGTRAP | 0x80 {
+                    continue;
+                }
+                let mut regs: libc::user_regs_struct = std::mem::zeroed();
+                let at: *mut libc::c_void = (&mut regs as *mut libc::user_regs_struct).cast();
+                assert_eq!(libc::ptrace(libc::PTRACE_GETREGS, tid, none, at), 0);
+                // At a syscall's entry rax is -ENOSYS; at its exit, the result.
+                let entry = regs.rax as i64 == -(libc::ENOSYS as i64);
+                let fd = regs.rdi as i64;
+                if entry
+                    && regs.orig_rax as i64 == libc::SYS_write
+                    && fd != 2
+                    && std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()
+                        == Some(stderr.clone())
+                {
+                    return held;
+                }
+            }
+        }
+    }
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
         // SAFETY: as in `stop`; a detach fails only if the thread is gone.
@@ -213,6 +256,68 @@ fn the_rest_are_signalled_even_when_the_watch_thread_cannot_run() {
     let out = p.wait();
     assert_eq!(out.code, 6, "{}", out.dump());
     out.expect_stderr("did not answer a shutdown errand within 2 s (gone, or starved of CPU)");
+}
+
+/// A thread stopped while it holds ward's log (here by ptrace, in the
+/// middle of a write; in life, a watch thread starved of CPU, or held in
+/// reclaim near a memory limit, while it writes a line) must not stop the
+/// reaping thread. Before, the reaping thread's next line waited for the
+/// log's lock: the forwarded SIGTERM, the reaping and the exit all waited
+/// for the other thread.
+#[test]
+fn a_thread_stopped_inside_the_log_does_not_stop_the_reaping_thread() {
+    if !require_root("stopped_inside_the_log") {
+        return;
+    }
+    let script = format!(
+        "trap '{} orphans 5 >/dev/null; echo GOT TERM; exit 7' TERM; echo ready; \
+         while :; do sleep 0.05; done",
+        workload()
+    );
+    // --emf: the watch thread writes a line every second.
+    let p = Proc::start(
+        ward_plain([
+            "--emf",
+            "--emf-interval",
+            "1s",
+            "--watch-interval",
+            "1s",
+            "--",
+            "/bin/sh",
+            "-c",
+            &script,
+        ]),
+        T,
+    );
+    p.expect_line("ready");
+    let held = Held::in_log_write(p.pid(), thread_named(p.pid(), "ward-watch"));
+    p.signal_ward(libc::SIGTERM);
+    p.expect_line("GOT TERM");
+    // ward exits while the watch thread still holds the log: its main
+    // thread is gone, and the process waits only for the tracer.
+    let until = Instant::now() + Duration::from_secs(20);
+    let exited = loop {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.pid())).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+        if state == Some('Z') {
+            break true;
+        }
+        if Instant::now() >= until {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(held);
+    let out = p.wait();
+    assert!(
+        exited,
+        "ward did not exit while the log was held\n{}",
+        out.dump()
+    );
+    assert_eq!(out.code, 7, "{}", out.dump());
+    // Its lines waited for the lock, and were written at the end.
+    out.expect_stderr("forwarded SIGTERM");
+    out.expect_stderr("exited with code 7");
 }
 
 /// Not PID 1, each descendant is signalled by pid: a stopped one gets

@@ -69,6 +69,9 @@ pub fn run(cfg: Config) -> u8 {
     // Before the watch thread exists: read from the environment block.
     let unknown = crate::cli::unknown_variables_now();
     log::configure(cfg.log_level, cfg.log_format);
+    // This thread reaps: it never waits for the log's lock, which the
+    // watch and serving threads take too.
+    log::never_wait_here();
     // Before the first line: a stderr nobody reads must not block even that.
     log::init_sink();
     let code = supervise(cfg, &unknown);

@@ -176,6 +176,10 @@ impl<'a> Reaper<'a> {
                 let d = Duration::from_millis(ms as u64);
                 timeout = Some(timeout.map_or(d, |t| t.min(d)));
             }
+            // Lines kept back while another thread held the log.
+            if let Some(d) = crate::log::retry_in() {
+                timeout = Some(timeout.map_or(d, |t| t.min(d)));
+            }
             match crate::log::pending_fd() {
                 // The usual wait: one syscall that sleeps and hands over a
                 // signal. The watch thread's wake-up is a signal too.

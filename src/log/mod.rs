@@ -134,6 +134,19 @@ pub fn init_sink() {
     sink::init();
 }
 
+/// Makes the calling thread, the reaping thread, one that never waits for
+/// the log's lock: its lines while another thread holds it are kept back
+/// (bounded) and written at its next chance. Call once, on that thread.
+pub fn never_wait_here() {
+    sink::never_wait_here();
+}
+
+/// When the calling thread keeps lines back: how soon its loop should come
+/// round to hand them over.
+pub fn retry_in() -> Option<Duration> {
+    sink::held_back().then_some(sink::HELD_BACK_RETRY)
+}
+
 /// Gives a stderr that is a file its own writer thread, so that a
 /// filesystem that stops taking writes holds that thread only. Call once
 /// the signal mask is set and the few fds ward cannot do without are open:

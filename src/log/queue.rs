@@ -114,6 +114,13 @@ impl LineQueue {
         self.dropped += 1;
     }
 
+    /// Counts `lines` dropped before they reached the queue (held back by a
+    /// thread that found it busy, past its own bound). Their notice goes
+    /// after whatever is queued now.
+    pub fn count_dropped(&mut self, lines: u64) {
+        self.dropped += lines;
+    }
+
     /// Counts `lines` lost to failed writes after they left the queue (the
     /// writer thread's, for a stderr that is a file). Their notice goes
     /// after whatever is queued now: a little late, never missing.

@@ -4,13 +4,14 @@
 //! change fd 2's flags, wrap it in an owning type, or close it: the child
 //! inherits fd 2 and expects it blocking.
 
+use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use super::queue::{Flow, LineQueue, PIPE_BUF};
+use super::queue::{Flow, LineQueue, PIPE_BUF, next_chunk};
 use super::relay::Relay;
 
 /// Bytes of lines that may wait for a stalled stderr: 64 KiB, allocated once
@@ -217,24 +218,140 @@ impl Sink {
 }
 
 /// Guarded by a mutex held only to copy a line and make non-blocking writes.
+/// Other threads wait for it; the reaping thread never does ([`HeldBack`]).
 static SINK: Mutex<Option<Sink>> = Mutex::new(None);
 
-/// Locks the sink, setting it up on first use. A thread that panicked while
-/// holding it left the queue consistent (no step leaves it half-updated), so
-/// a poisoned lock is taken over, never a reason to panic.
-fn locked() -> MutexGuard<'static, Option<Sink>> {
-    let mut guard = SINK.lock().unwrap_or_else(PoisonError::into_inner);
-    if guard.is_none() {
-        *guard = Some(Sink::stderr());
-    }
-    guard
+/// The most bytes of lines the reaping thread holds back while another
+/// thread has the sink; lines past it are counted, as a full queue's are.
+const HELD_BACK_BYTES: usize = 16 * 1024;
+
+/// What the reaping thread keeps of its own while another thread holds the
+/// sink. A thread holds it for microseconds, but one starved of CPU, in
+/// reclaim near a memory limit, or stopped by a debugger holds it that much
+/// longer, and PID 1 must not stop reaping for it. The reaping thread tries
+/// the lock again on its next line, on its next turn of the loop, and every
+/// [`HELD_BACK_RETRY`] while lines are held back.
+struct HeldBack {
+    /// Whole lines, in order; allocated at the first line held back.
+    lines: Vec<u8>,
+    /// Lines that did not fit.
+    dropped: u64,
+    /// The file writer's start waits for the lock too.
+    start_writer: bool,
 }
 
-fn with_sink<R>(f: impl FnOnce(&mut Sink) -> R) -> R {
-    let mut guard = locked();
+/// How often the reaping thread tries the lock again while it holds lines
+/// back.
+pub const HELD_BACK_RETRY: Duration = Duration::from_millis(10);
+
+impl HeldBack {
+    fn push(&mut self, line: &[u8]) {
+        if self.dropped == 0 && self.lines.len() + line.len() <= HELD_BACK_BYTES {
+            self.lines.extend_from_slice(line);
+        } else {
+            // Kept in order: once one is dropped, the rest are too until
+            // the lines held back are out, so the count sits where they
+            // went missing.
+            self.dropped += 1;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.dropped == 0 && !self.start_writer
+    }
+
+    /// Hands everything held back to the sink, in order, before the line
+    /// that got the lock.
+    fn hand_over(&mut self, sink: &mut Sink) {
+        if self.is_empty() {
+            return;
+        }
+        if self.start_writer {
+            self.start_writer = false;
+            sink.start_file_writer();
+        }
+        for line in self.lines.split_inclusive(|&b| b == b'\n') {
+            sink.queue.push(line, &super::dropped_notice);
+        }
+        self.lines.clear();
+        if self.dropped > 0 {
+            sink.queue.count_dropped(self.dropped);
+            self.dropped = 0;
+        }
+    }
+
+    /// At exit, when the lock never came: the lines held back (the exit
+    /// report among them) go straight to fd 2, by a way of its own that
+    /// never waits for a reader. Whatever the other thread left in the
+    /// queue is lost with it.
+    fn write_past_the_lock(&mut self) {
+        let target = Target::open(libc::STDERR_FILENO);
+        let mut pending = std::mem::take(&mut self.lines);
+        if self.dropped > 0 {
+            pending.extend_from_slice(super::dropped_notice(self.dropped, false).as_bytes());
+            self.dropped = 0;
+        }
+        let mut rest = &pending[..];
+        while !rest.is_empty() {
+            match target.write(next_chunk(rest)) {
+                Ok(n) if n > 0 => rest = &rest[n..],
+                _ => break,
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Set on the reaping thread ([`never_wait_here`]).
+    static NEVER_WAITS: Cell<bool> = const { Cell::new(false) };
+    /// The reaping thread's lines while another thread holds the sink.
+    static HELD_BACK: RefCell<HeldBack> = const {
+        RefCell::new(HeldBack { lines: Vec::new(), dropped: 0, start_writer: false })
+    };
+}
+
+/// Makes the calling thread (the reaping thread) one that never waits for
+/// the sink's lock: what it logs while another thread holds it is held back
+/// and handed over at its next chance.
+pub fn never_wait_here() {
+    NEVER_WAITS.set(true);
+}
+
+/// True when the calling thread holds lines back, so its loop should wake
+/// within [`HELD_BACK_RETRY`] to hand them over.
+pub fn held_back() -> bool {
+    NEVER_WAITS.get() && HELD_BACK.with_borrow(|h| !h.is_empty())
+}
+
+/// Locks the sink, setting it up on first use; `None` when the calling
+/// thread never waits and another thread holds it. A thread that panicked
+/// while holding it left the queue consistent (no step leaves it
+/// half-updated), so a poisoned lock is taken over, never a reason to panic.
+fn locked() -> Option<MutexGuard<'static, Option<Sink>>> {
+    let never_waits = NEVER_WAITS.get();
+    let mut guard = if never_waits {
+        match SINK.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        }
+    } else {
+        SINK.lock().unwrap_or_else(PoisonError::into_inner)
+    };
+    let sink = guard.get_or_insert_with(Sink::stderr);
+    if never_waits {
+        HELD_BACK.with_borrow_mut(|h| h.hand_over(sink));
+    }
+    Some(guard)
+}
+
+/// Runs `f` on the sink; `None` (and `f` not run) when the calling thread
+/// never waits and another thread holds it.
+fn with_sink<R>(f: impl FnOnce(&mut Sink) -> R) -> Option<R> {
+    let mut guard = locked()?;
     // `locked` just filled it.
     let sink = guard.as_mut().expect("sink set up by locked()");
-    f(sink)
+    Some(f(sink))
 }
 
 /// Sets the sink up now (idempotent).
@@ -242,23 +359,29 @@ pub fn init() {
     drop(locked());
 }
 
+impl Sink {
+    fn start_file_writer(&mut self) {
+        if let Target::Shared(fd) = self.target
+            && let Ok(relay) = Relay::start(fd)
+        {
+            self.target = Target::Relayed(relay);
+        }
+    }
+}
+
 /// Puts a stderr that is a file behind the writer thread ([`Relay`]); a
 /// no-op for any other stderr. Left as it was when the thread or its pipe
 /// cannot be had (a pids or open-files limit): lines then go to the file
 /// directly, as they did before.
 pub fn start_file_writer() {
-    with_sink(|s| {
-        if let Target::Shared(fd) = s.target
-            && let Ok(relay) = Relay::start(fd)
-        {
-            s.target = Target::Relayed(relay);
-        }
-    });
+    if with_sink(Sink::start_file_writer).is_none() {
+        HELD_BACK.with_borrow_mut(|h| h.start_writer = true);
+    }
 }
 
 /// Queues one rendered line and writes what stderr takes now.
 pub fn push(line: &[u8]) {
-    with_sink(|s| {
+    let pushed = with_sink(|s| {
         // Make room first, then queue, then write: order is kept and the
         // common case (nothing waiting) is one write.
         s.broken = false;
@@ -266,13 +389,16 @@ pub fn push(line: &[u8]) {
         s.queue.push(line, &super::dropped_notice);
         s.write_out();
     });
+    if pushed.is_none() {
+        HELD_BACK.with_borrow_mut(|h| h.push(line));
+    }
 }
 
 /// The addresses of the queue's room past its first [`PIPE_BUF`] bytes:
 /// lines up to that long are written and gone at once (one write to a
 /// stderr that takes them), so the rest fills only while stderr stalls.
 pub fn queue_spare() -> std::ops::Range<usize> {
-    with_sink(|s| s.queue.spare(PIPE_BUF))
+    with_sink(|s| s.queue.spare(PIPE_BUF)).unwrap_or(0..0)
 }
 
 /// What waits for stderr now, `None` when nothing does. For the serving
@@ -299,11 +425,13 @@ pub fn backlog() -> Option<Backlog> {
             file: matches!(s.target, Target::Relayed(_) | Target::Shared(_)),
         })
     })
+    .flatten()
 }
 
-/// The fd to poll for POLLOUT while lines wait.
+/// The fd to poll for POLLOUT while lines wait (`None` too while another
+/// thread holds the sink: that thread writes them).
 pub fn pending_fd() -> Option<RawFd> {
-    with_sink(|s| s.pending_fd())
+    with_sink(|s| s.pending_fd()).flatten()
 }
 
 /// Writes what stderr takes now.
@@ -317,10 +445,12 @@ pub fn flush_ready() {
 
 /// Writes until nothing waits (the writer thread's lines included) or
 /// `within` has passed, polling (outside the lock) for stderr to take more.
+/// A thread that never waits for the lock tries it every few milliseconds,
+/// and when `within` passes without it, writes its own lines past it.
 pub fn flush(within: Duration) {
     let until = Instant::now() + within;
     loop {
-        let (fd, relaying) = with_sink(|s| {
+        let state = with_sink(|s| {
             // One more try at exit even after a failure; a second failure
             // leaves nothing to poll for and ends the wait.
             s.broken = false;
@@ -328,6 +458,14 @@ pub fn flush(within: Duration) {
             (s.pending_fd(), s.relay_holds())
         });
         let left = until.saturating_duration_since(Instant::now());
+        let Some((fd, relaying)) = state else {
+            if left.is_zero() {
+                HELD_BACK.with_borrow_mut(HeldBack::write_past_the_lock);
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(5)));
+            continue;
+        };
         if left.is_zero() {
             return;
         }
@@ -406,6 +544,56 @@ mod tests {
             unsafe { libc::fcntl(own, libc::F_GETFD) } & libc::FD_CLOEXEC,
             0
         );
+    }
+
+    fn held_back() -> HeldBack {
+        HeldBack {
+            lines: Vec::new(),
+            dropped: 0,
+            start_writer: false,
+        }
+    }
+
+    #[test]
+    fn lines_held_back_go_out_first_in_order_with_the_count_of_those_past_the_bound() {
+        let mut held = held_back();
+        let line = [b"x".repeat(1023).as_slice(), b"\n"].concat();
+        for _ in 0..HELD_BACK_BYTES / line.len() {
+            held.push(&line);
+        }
+        assert_eq!(held.lines.len(), HELD_BACK_BYTES);
+        held.push(b"past the bound\n");
+        // Once one is dropped, later ones are too, though they would fit:
+        // the count stays where the gap is.
+        held.lines.truncate(HELD_BACK_BYTES - 2 * line.len());
+        held.push(b"short\n");
+        assert_eq!(held.dropped, 2);
+
+        let (r, w) = pipe();
+        let mut sink = Sink {
+            target: Target::open(w.as_raw_fd()),
+            queue: LineQueue::with_capacity(QUEUE_BYTES),
+            broken: false,
+            waiting_since: None,
+        };
+        held.hand_over(&mut sink);
+        assert!(held.is_empty());
+        sink.queue
+            .push(b"the line that got the lock\n", &crate::log::dropped_notice);
+        sink.write_out();
+        drop(sink);
+        drop(w);
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(r), &mut got).unwrap();
+        let got = String::from_utf8(got).unwrap();
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines.len(), HELD_BACK_BYTES / line.len() - 2 + 2, "{got}");
+        assert!(lines[..lines.len() - 2].iter().all(|l| l.len() == 1023));
+        assert!(
+            lines[lines.len() - 2].contains("[log_dropped] 2 log lines dropped"),
+            "{got}"
+        );
+        assert_eq!(lines[lines.len() - 1], "the line that got the lock");
     }
 
     #[test]
