@@ -166,6 +166,17 @@ fn a_scrape_of_ward_as_pid1_follows_the_reaper() {
     let (status, ctype, body) = scrape_within(addr, Duration::from_secs(10)).unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(ctype, "text/plain; version=0.0.4; charset=utf-8");
+    // When ward started, on the wall clock: before this scrape, and not
+    // before the test's own start (the alert rules ask ward's age).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = value(&body, "ward_start_time_seconds").expect("ward_start_time_seconds");
+    assert!(
+        started <= now && now - started < 120.0,
+        "ward_start_time_seconds {started}, now {now}"
+    );
     assert_eq!(
         value(&body, "ward_orphans_reaped_total"),
         Some(0.0),

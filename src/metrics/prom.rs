@@ -18,6 +18,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// alert rules that must only use names ward exposes.
 pub const FAMILIES: &[&str] = &[
     "ward_build_info",
+    "ward_start_time_seconds",
     "ward_memory_working_set_bytes",
     "ward_memory_usage_bytes",
     "ward_memory_limit_bytes",
@@ -108,6 +109,15 @@ pub fn render(v: &MetricsView, out: &mut String) {
         "version",
         Some(v.version).filter(|s| !s.is_empty()),
     );
+    w.one(
+        "ward_start_time_seconds",
+        "When ward started, in seconds since the Unix epoch: an alert on a counter that starts above 0 asks whether ward is young, which a gap in scraping cannot fake.",
+        Kind::Gauge,
+        v.start_time_ms.map(|ms| Num::Dec {
+            units: ms,
+            places: 3,
+        }),
+    );
 
     let m = &v.memory;
     w.bytes(
@@ -188,7 +198,7 @@ pub fn render(v: &MetricsView, out: &mut String) {
     );
     w.one(
         "ward_cpu_cfs_throttled_seconds_total",
-        "Total time the cgroup was throttled at its CPU quota, in seconds.",
+        "Time the cgroup's threads were throttled at its CPU quota, in seconds, summed over CPUs as cAdvisor's container_cpu_cfs_throttled_seconds_total is: it can grow faster than wall time.",
         Kind::Counter,
         c.cfs_throttled_usec.map(usec),
     );
@@ -405,6 +415,7 @@ mod tests {
     fn full_view() -> MetricsView {
         let mut v = MetricsView::new();
         v.version = "0.1.0";
+        v.start_time_ms = Some(1_764_900_000_250);
         v.memory.working_set = Some(200 << 20);
         v.memory.usage = Some(300 << 20);
         v.memory.limit = Some(512 << 20);
@@ -454,6 +465,7 @@ mod tests {
             samples,
             [
                 "ward_build_info{version=\"0.1.0\"} 1",
+                "ward_start_time_seconds 1764900000.25",
                 "ward_memory_working_set_bytes 209715200",
                 "ward_memory_usage_bytes 314572800",
                 "ward_memory_limit_bytes 536870912",

@@ -196,6 +196,8 @@ pub struct PressureView {
 pub struct MetricsView {
     /// ward's version, for `ward_build_info`.
     pub version: &'static str,
+    /// When ward started, in milliseconds since the Unix epoch.
+    pub start_time_ms: Option<u64>,
     /// Memory.
     pub memory: MemoryView,
     /// CPU.

@@ -152,6 +152,9 @@ impl Next {
 pub struct Board {
     /// When ward started.
     pub started: Instant,
+    /// The same moment on the wall clock, in milliseconds since the Unix
+    /// epoch (`ward_start_time_seconds`).
+    pub started_unix_ms: u64,
     /// The watch thread's part.
     pub posted: Mutex<Posted>,
     /// The reaping thread's part.
@@ -162,6 +165,9 @@ impl Default for Board {
     fn default() -> Self {
         Board {
             started: Instant::now(),
+            started_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             posted: Mutex::new(Posted::default()),
             reaper: ReaperCounters::default(),
         }
@@ -197,7 +203,9 @@ impl Board {
             signals_forwarded: self.reaper.signals_forwarded.load(Ordering::Relaxed),
             orphans_reaped: self.reaper.orphans_reaped.load(Ordering::Relaxed),
         };
-        self.with_posted(|p| metrics_view(p, reaper))
+        let mut v = self.with_posted(|p| metrics_view(p, reaper));
+        v.start_time_ms = Some(self.started_unix_ms).filter(|&ms| ms > 0);
+        v
     }
 
     /// Counts one forwarded signal (reaping thread; never blocks).
