@@ -30,6 +30,10 @@ pub struct AlertState {
     pressure_high: bool,
     zombies_reported: Option<u32>,
     fork_failures: Option<u64>,
+    /// The refusals counted before ward's watch began: the cgroup's
+    /// history, left out of the counts said (as `ward_fork_failures_total`
+    /// leaves them out).
+    fork_failures_base: Option<u64>,
 }
 
 impl AlertState {
@@ -65,6 +69,7 @@ impl AlertState {
     /// baseline: refusals before ward are history, everything after news.
     pub fn baseline(&mut self, fork_refusals: Option<u64>) {
         self.fork_failures = fork_refusals;
+        self.fork_failures_base = fork_refusals;
     }
 
     /// Compares a snapshot with the thresholds and returns what to log.
@@ -258,18 +263,29 @@ impl AlertState {
         let before = self.fork_failures.replace(now);
         // Without a baseline (see `baseline`) the first reading is one. After
         // that, every rise is reported once, with its size.
+        let base = *self.fork_failures_base.get_or_insert(before.unwrap_or(now));
         if let Some(before) = before.filter(|b| now > *b) {
             let max = snap.pids_max();
+            let since_start = now.saturating_sub(base);
+            let history = if base > 0 {
+                format!(", {now} in the cgroup's life")
+            } else {
+                String::new()
+            };
             out.push(Warning {
                 level: Level::Warning,
                 key: "fork_failed",
                 msg: format!(
-                    "the kernel refused {} fork{} since the last sample: the pids limit{} is reached ({now} in all); programs see 'Resource temporarily unavailable'",
+                    "the kernel refused {} fork{} since the last sample: the pids limit{} is reached ({since_start} since ward started{history}); programs see 'Resource temporarily unavailable'",
                     now - before,
                     if now - before == 1 { "" } else { "s" },
                     max.map(|m| format!(" of {m}")).unwrap_or_default()
                 ),
-                fields: vec![("refused", json!(now - before)), ("total", json!(now))],
+                fields: vec![
+                    ("refused", json!(now - before)),
+                    ("since_start", json!(since_start)),
+                    ("total", json!(now)),
+                ],
             });
         }
     }
@@ -566,7 +582,23 @@ mod tests {
         let w = a.evaluate(&snap_pids(100, 100, 12), &th);
         assert_eq!(keys(&w), ["fork_failed"]);
         assert!(w[0].msg.contains("refused 5 forks"), "{}", w[0].msg);
+        // The count since ward started, as ward_fork_failures_total has it;
+        // the cgroup's 7 before are history.
+        assert!(
+            w[0].msg
+                .contains("(5 since ward started, 12 in the cgroup's life)"),
+            "{}",
+            w[0].msg
+        );
+        assert_eq!(w[0].fields[1], ("since_start", json!(5)));
         assert!(a.evaluate(&snap_pids(100, 100, 12), &th).is_empty());
+        let w = a.evaluate(&snap_pids(100, 100, 15), &th);
+        assert!(
+            w[0].msg
+                .contains("refused 3 forks since the last sample: the pids limit of 100 is reached (8 since ward started, 15 in"),
+            "{}",
+            w[0].msg
+        );
         assert_eq!(keys(&a.evaluate(&snap_pids(60, 100, 12), &th)), ["pids_ok"]);
     }
 
@@ -592,6 +624,12 @@ mod tests {
         let w = a.evaluate(&ancestor(40, 3), &th);
         assert_eq!(keys(&w), ["fork_failed"]);
         assert!(w[0].msg.contains("limit of 40"), "{}", w[0].msg);
+        // No history before ward: the one count.
+        assert!(
+            w[0].msg.contains("is reached (3 since ward started);"),
+            "{}",
+            w[0].msg
+        );
     }
 
     fn snap_zombies(parent_zombies: u32) -> Snapshot {

@@ -41,8 +41,10 @@ pub mod evidence {
     /// [`PROVEN`] for a rise of several kills (a cascade, a
     /// `memory.oom.group` kill): each is one of as many gone as killed.
     pub const PROVEN_ALL: &str = "reaped by ward with SIGKILL, and the OOM kill count rose by as many as processes were gone";
-    /// Gone from the census when the counter rose (its own parent reaped it).
-    pub const GONE: &str = "gone from ward's census when the OOM kill count rose";
+    /// Gone from the census when the counter rose (its own parent reaped
+    /// it). Nothing says how it ended, and the victim may be one the census
+    /// never saw: the words say both.
+    pub const GONE: &str = "gone from ward's census when the OOM kill count rose, though it may have exited by itself (a process started and killed between two looks is never seen)";
     /// Gone, but more processes vanished than kills: the largest `oom_score`.
     pub const LARGEST_GONE: &str =
         "the largest oom_score among the processes gone when the OOM kill count rose";
