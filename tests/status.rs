@@ -420,6 +420,101 @@ fn status_lists_a_process_whose_name_is_not_utf8() {
     drop(p);
 }
 
+/// A stderr nobody reads while none of ward's own lines wait (`-q`: ward
+/// has nothing to say): the application is blocked in write() all the
+/// same. Before, `ward status` said nothing of it until ward queued a line
+/// of its own.
+#[test]
+fn status_says_a_full_stderr_even_with_nothing_of_wards_waiting() {
+    if !require_root("status_full_stderr") {
+        return;
+    }
+    let fifo = StalledFifo::new("status-full");
+    assert!(fifo.fill() >= 4096);
+    let p = Proc::start_with_stderr(
+        ward_pid1([
+            "-q",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo ready; while :; do echo line >&2; done",
+        ]),
+        fifo.writer(),
+        T,
+    );
+    p.expect_line("ready");
+    let out = status_until(p.ward_pid(), &[], |o| o.stdout.contains("STDERR"));
+    assert!(
+        out.stdout.contains("\nSTDERR FULL: the container's stderr took no writes for 250 ms when asked: nothing reads it"),
+        "{}",
+        out.stdout
+    );
+    let json = status_in(p.ward_pid(), &["--json"]);
+    assert!(json.stdout.contains("\"full_now\":true"), "{}", json.stdout);
+    drop(p);
+    fifo.drain();
+}
+
+/// PID 1 ward stopped (SIGSTOP from the host): `ward status` says so, and
+/// what it means, rather than offering it as one of two guesses; `ward
+/// check` of a refused port still answers at once, not after its whole
+/// budget spent waiting for ward's context (a probe runner's own timeout
+/// would then record no reason at all).
+#[test]
+fn a_stopped_pid1_ward_is_said_and_does_not_hold_a_failing_check() {
+    if !require_root("status_stopped_ward") {
+        return;
+    }
+    let p = Proc::start(
+        ward_pid1(["--", "/bin/sh", "-c", "echo ready; exec sleep 60"]),
+        T,
+    );
+    p.expect_line("ready");
+    let ward_pid = p.ward_pid();
+    let out = status_until(ward_pid, &[], |o| o.stdout.contains("main process pid "));
+    assert!(
+        out.stdout.starts_with("ward 0.1.0, PID 1"),
+        "{}",
+        out.stdout
+    );
+    // SAFETY: kill(2) on the test's own ward.
+    unsafe { libc::kill(ward_pid, libc::SIGSTOP) };
+    let mut check = Command::new("nsenter");
+    without_ward_variables(&mut check);
+    check.args([
+        "-t",
+        &ward_pid.to_string(),
+        "-p",
+        "-m",
+        ward(),
+        "check",
+        "--timeout",
+        "8s",
+        "tcp://127.0.0.1:1",
+    ]);
+    let checked = run(check, Duration::from_secs(30));
+    let text = status_in(ward_pid, &[]);
+    // SAFETY: as above.
+    unsafe { libc::kill(ward_pid, libc::SIGCONT) };
+    assert_eq!(checked.code, 1, "{checked:?}");
+    assert!(
+        checked.stdout.contains("unhealthy: connection refused"),
+        "{checked:?}"
+    );
+    // A hang guard, not a speed goal: the context may take a quarter of
+    // the 8 s budget; before, the check waited out all of it.
+    assert!(
+        checked.elapsed < Duration::from_secs(5),
+        "ward check took {:?} with PID 1 stopped",
+        checked.elapsed
+    );
+    assert!(
+        text.stdout.contains("PID 1 is ward, and it is stopped (state T: SIGSTOP, or a debugger). It reaps nothing and forwards no signal until it gets SIGCONT (kill -CONT 1)."),
+        "{}",
+        text.stdout
+    );
+}
+
 #[test]
 fn status_exit_codes() {
     // Bad usage: 2, one line.

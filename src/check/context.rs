@@ -12,7 +12,8 @@
 //! question is sent before the probe ([`ask`]: a connect and a write on a
 //! local socket, microseconds), and its answer, which ward writes while the
 //! probe runs, is read only after a failure, with what is left of the budget
-//! (none after a timeout: then only what has already arrived is read). A
+//! but a quarter of it at most (none after a timeout: then only what has
+//! already arrived is read), so a stopped ward cannot hold the verdict. A
 //! healthy probe drops the question unread. No answer means no words: no
 //! guess and no fake reading.
 
@@ -30,8 +31,10 @@ const THROTTLED: f64 = 0.10;
 const PRESSURE_PCT: f64 = 10.0;
 /// A working set at least this share of the limit is worth a mention.
 const MEMORY_NEAR: f64 = 0.90;
-/// OOM kills this recent (seconds) are worth a mention.
+/// OOM kills and refused forks this recent (seconds) are worth a mention.
 const RECENT_OOM_S: f64 = 300.0;
+/// Tasks at least this share of the pids limit are worth a mention.
+const PIDS_NEAR: f64 = 0.90;
 
 /// The question sent before the probe; `None` when no ward answers in this
 /// PID namespace (refused at once) or `budget` is spent.
@@ -94,6 +97,49 @@ pub fn words(live: &LiveDoc) -> Option<String> {
                 bytes(limit.value as u64)
             ));
         }
+        if let (Some(r), Some(cur), Some(limit)) = (
+            c.pids.ratio.filter(|&r| r >= PIDS_NEAR),
+            c.pids.current,
+            &c.limits.pids,
+        ) {
+            parts.push(format!(
+                "tasks at {} % of the pids limit ({cur} of {})",
+                Fixed(r * 100.0, 0),
+                limit.value as u64
+            ));
+        }
+    }
+    if let Some(w) = live
+        .warnings
+        .iter()
+        .rev()
+        .find(|w| w.key == "fork_failed" && live.ward.uptime_s - w.at_s <= RECENT_OOM_S)
+    {
+        let ago = (live.ward.uptime_s - w.at_s).max(0.0);
+        parts.push(format!(
+            "forks refused at the pids limit {} s ago",
+            Fixed(ago, 0)
+        ));
+    }
+    // A stderr nobody reads blocks every write to it: a server that logs
+    // each request stops answering, and the probe times out.
+    if let Some(e) = live
+        .ward
+        .stderr_waiting
+        .as_ref()
+        .filter(|e| !e.failed && (e.full_now || e.waiting_s >= 1.0))
+    {
+        parts.push(match (e.full_now, e.file) {
+            (true, _) => "stderr is full, nobody reads it: writes to it block".to_string(),
+            (false, false) => format!(
+                "stderr not read for {} s: writes to it block",
+                Fixed(e.waiting_s, 0)
+            ),
+            (false, true) => format!(
+                "the file stderr goes to took no writes for {} s: writes to it block",
+                Fixed(e.waiting_s, 0)
+            ),
+        });
     }
     if let Some(k) = live
         .oom_kills
@@ -256,5 +302,65 @@ mod tests {
             words(&kill(None, false)).as_deref(),
             Some("OOM killer killed a process 12 s ago")
         );
+    }
+
+    /// What makes a server stop answering that is not CPU or memory: a
+    /// stderr nobody reads (each request's log line blocks), and the pids
+    /// limit (no thread for the next connection).
+    #[test]
+    fn a_blocked_stderr_and_the_pids_limit_are_said() {
+        use crate::status::doc::{PidsDoc, StderrDoc, WarningDoc};
+        let mut live = LiveDoc {
+            ward: WardDoc {
+                uptime_s: 100.0,
+                stderr_waiting: Some(StderrDoc {
+                    bytes: 64 << 10,
+                    waiting_s: 42.4,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            container: Some(ContainerDoc {
+                pids: PidsDoc {
+                    current: Some(38),
+                    ratio: Some(0.95),
+                    fork_failures: Some(3),
+                },
+                limits: LimitsDoc {
+                    pids: Some(LimitDoc {
+                        value: 40.0,
+                        source: "own cgroup".into(),
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            warnings: vec![WarningDoc {
+                key: "fork_failed".into(),
+                at_s: 97.0,
+                msg: String::new(),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            words(&live).as_deref(),
+            Some(
+                "tasks at 95 % of the pids limit (38 of 40); forks refused at the pids limit 3 s ago; stderr not read for 42 s: writes to it block"
+            )
+        );
+        let e = live.ward.stderr_waiting.as_mut().unwrap();
+        e.full_now = true;
+        e.waiting_s = 0.0;
+        live.container = None;
+        live.ward.uptime_s = 400.0; // the refused forks 303 s ago: old news
+        assert_eq!(
+            words(&live).as_deref(),
+            Some("stderr is full, nobody reads it: writes to it block")
+        );
+        // Failed writes block nobody; a moment's wait is a busy pipe.
+        let e = live.ward.stderr_waiting.as_mut().unwrap();
+        e.full_now = false;
+        e.waiting_s = 0.3;
+        assert_eq!(words(&live), None);
     }
 }

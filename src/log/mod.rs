@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 pub use render::{push_escaped, render, rfc3339};
-pub use sink::{Backlog, QUEUE_BYTES, backlog};
+pub use sink::{Backlog, FULL_AFTER, QUEUE_BYTES, backlog};
 
 /// How important an event is; `-v`/`-q` move the threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -169,6 +169,10 @@ pub struct Backlog {
     /// stderr is a file: what holds the lines is its filesystem, not a
     /// reader.
     pub file: bool,
+    /// None of ward's lines wait, but stderr took no writes for
+    /// [`FULL_AFTER`]: nobody reads it, and whatever writes there (the
+    /// application) is blocked. Since when is not known.
+    pub full_now: bool,
 }
 
 impl Sink {
@@ -404,7 +408,7 @@ pub fn queue_spare() -> std::ops::Range<usize> {
 /// What waits for stderr now, `None` when nothing does. For the serving
 /// thread (`ward status`), never the reaping thread.
 pub fn backlog() -> Option<Backlog> {
-    with_sink(|s| {
+    let found = with_sink(|s| {
         let relay = s.relay();
         let now = Instant::now();
         // The writer thread's failures leave nothing waiting: the pipe
@@ -414,18 +418,61 @@ pub fn backlog() -> Option<Backlog> {
             .and_then(|r| r.stalled_since(now))
             .or(failing.then_some(now));
         let since = match (s.waiting_since, stalled) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b)?,
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
-        Some(Backlog {
+        let Some(since) = since else {
+            // Nothing of ward's waits; a reader may be gone all the same.
+            let idle = match &s.target {
+                Target::Reopened(_) | Target::Socket(_) | Target::PollFirst(_) if !s.broken => {
+                    s.target.poll_fd()
+                }
+                _ => None,
+            };
+            return Err(idle);
+        };
+        Ok(Backlog {
             bytes: s.queue.pending().len() + relay.map_or(0, |r| r.held() as usize),
             dropped: s.queue.dropped() + relay.map_or(0, Relay::lost),
             since,
             failed: s.broken || failing,
             file: matches!(s.target, Target::Relayed(_) | Target::Shared(_)),
+            full_now: false,
         })
-    })
-    .flatten()
+    })?;
+    match found {
+        Ok(backlog) => Some(backlog),
+        // Outside the lock: the sink's fds are never closed.
+        Err(idle) => idle
+            .filter(|&fd| takes_no_writes(fd, FULL_AFTER))
+            .map(|_| Backlog {
+                bytes: 0,
+                dropped: 0,
+                since: Instant::now(),
+                failed: false,
+                file: false,
+                full_now: true,
+            }),
+    }
+}
+
+/// How long [`backlog`] waits for room in a stderr that none of ward's
+/// lines wait for before it says the stderr is full: a busy reader makes
+/// room within it, and `ward status` pays it only when there is none.
+pub const FULL_AFTER: Duration = Duration::from_millis(250);
+
+/// True when `fd` shows no room for a write within `within` (and no error:
+/// a reader that is gone is a failed write, said when ward next writes).
+fn takes_no_writes(fd: RawFd, within: Duration) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = within.as_millis() as libc::c_int;
+    // SAFETY: poll on one pollfd on the stack.
+    let ready = unsafe { libc::poll(&mut p, 1, ms) };
+    ready == 0
 }
 
 /// The fd to poll for POLLOUT while lines wait (`None` too while another

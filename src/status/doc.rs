@@ -164,6 +164,10 @@ pub struct StderrDoc {
     /// stderr is a file: a wait is its filesystem's (frozen, a hung NFS),
     /// not a reader's.
     pub file: bool,
+    /// None of ward's lines wait, but stderr took no writes for a quarter
+    /// of a second when `ward status` asked: nobody reads it (since when is
+    /// not known, and `waiting_s` is 0).
+    pub full_now: bool,
 }
 
 /// A warning raised.
@@ -292,6 +296,7 @@ impl LiveDoc {
                     dropped_lines: b.dropped,
                     failed: b.failed,
                     file: b.file,
+                    full_now: b.full_now,
                 }),
             },
             container: posted.snapshot.as_ref().map(container_from_snapshot),

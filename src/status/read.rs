@@ -241,6 +241,7 @@ impl FromValue for StderrDoc {
             dropped_lines: f.req("dropped_lines")?,
             failed: f.opt("failed")?.unwrap_or(false),
             file: f.opt("file")?.unwrap_or(false),
+            full_now: f.opt("full_now")?.unwrap_or(false),
         })
     }
 }
@@ -476,6 +477,7 @@ mod tests {
                     dropped_lines: 7,
                     failed: false,
                     file: true,
+                    full_now: false,
                 }),
             },
             container: Some(ContainerDoc {

@@ -40,10 +40,21 @@ pub fn render(doc: &StatusDoc) -> String {
             );
             let _ = write!(out, "No ward answered ({why}): ");
             let _ = match pid1_program(doc) {
-                Some("ward") => write!(
-                    out,
-                    "PID 1 is ward, and either {held_back}, or it is stopped or too busy to answer."
-                ),
+                Some("ward") => match (pid1_stopped(doc), room_left(doc)) {
+                    // What the process list and the limits read now show
+                    // is said as a fact; only without either, the guess.
+                    (true, _) => write!(
+                        out,
+                        "PID 1 is ward, and it is stopped (state T: SIGSTOP, or a debugger). \
+                         It reaps nothing and forwards no signal until it gets SIGCONT \
+                         (kill -CONT 1)."
+                    ),
+                    (false, Some(room)) => write!(out, "PID 1 is ward, and {held_back}: {room}."),
+                    (false, None) => write!(
+                        out,
+                        "PID 1 is ward, and either {held_back}, or it is stopped or too busy to answer."
+                    ),
+                },
                 Some(other) => write!(
                     out,
                     "PID 1 is {}, not ward. If it is another init (tini, dumb-init, \
@@ -94,6 +105,46 @@ pub fn render(doc: &StatusDoc) -> String {
         let _ = writeln!(out, "note: {}", outside(e));
     }
     out
+}
+
+/// True when the process list shows PID 1 stopped (`T`, or `t` under a
+/// debugger).
+fn pid1_stopped(doc: &StatusDoc) -> bool {
+    doc.tree
+        .as_ref()
+        .and_then(|t| t.processes.iter().find(|r| r.pid == 1))
+        .is_some_and(|r| r.state == "T" || r.state == "t")
+}
+
+/// What is left under the limits read now, when it is below what ward
+/// needs to serve `ward status` (its `STATUS_HEADROOM` tasks, its
+/// `MEMORY_HEADROOM` bytes): then ward holds its server back, and this says
+/// so as a fact. `None` when neither is that tight, or unknown.
+fn room_left(doc: &StatusDoc) -> Option<String> {
+    let c = doc.container.as_ref()?;
+    let tasks = c
+        .limits
+        .pids
+        .as_ref()
+        .zip(c.pids.current)
+        .map(|(l, cur)| (l.value as u64).saturating_sub(cur))
+        .filter(|&left| left < crate::watch::STATUS_HEADROOM)
+        .map(|left| {
+            format!(
+                "{left} task{} left under the pids limit",
+                if left == 1 { "" } else { "s" }
+            )
+        });
+    let memory = c
+        .limits
+        .memory_bytes
+        .as_ref()
+        .zip(c.memory.working_set_bytes.or(c.memory.usage_bytes))
+        .map(|(l, used)| (l.value as u64).saturating_sub(used))
+        .filter(|&left| left < crate::watch::MEMORY_HEADROOM)
+        .map(|left| format!("{} of memory left under its limit", bytes(left)));
+    let parts: Vec<String> = tasks.into_iter().chain(memory).collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// The program PID 1 runs, from the process list: the kernel's name where
@@ -154,9 +205,17 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
     if let Some(e) = w
         .stderr_waiting
         .as_ref()
-        .filter(|e| e.waiting_s >= 1.0 || e.dropped_lines > 0)
+        .filter(|e| e.waiting_s >= 1.0 || e.dropped_lines > 0 || e.full_now)
     {
-        if e.failed {
+        if e.full_now {
+            let _ = writeln!(
+                out,
+                "STDERR FULL: the container's stderr took no writes for {} ms when asked: \
+                 nothing reads it (a blocked log driver, a full pipe); whatever writes there, \
+                 the application too, is blocked in write()",
+                crate::log::FULL_AFTER.as_millis()
+            );
+        } else if e.failed {
             let _ = writeln!(
                 out,
                 "STDERR FAILS: writes to the container's stderr fail (closed, or no space); \
@@ -835,6 +894,33 @@ mod tests {
         assert!(!text.contains("Warnings:"));
     }
 
+    /// When ward does not answer, what the process list and the limits
+    /// read now show is said as the reason, not offered as one of two.
+    #[test]
+    fn a_silent_ward_that_is_stopped_or_held_back_is_said_to_be() {
+        let mut doc = sample_doc();
+        doc.live = None;
+        doc.history_unavailable = Some("ward did not answer within 1 s".into());
+        doc.tree.as_mut().unwrap().processes[0].state = "T".into();
+        let text = render(&doc);
+        assert!(
+            text.starts_with("No ward answered (ward did not answer within 1 s): PID 1 is ward, and it is stopped (state T: SIGSTOP, or a debugger). It reaps nothing and forwards no signal until it gets SIGCONT (kill -CONT 1). History"),
+            "{text}"
+        );
+        doc.tree.as_mut().unwrap().processes[0].state = "S".into();
+        let c = doc.container.as_mut().unwrap();
+        c.limits.pids = Some(LimitDoc {
+            value: 40.0,
+            source: "own cgroup".into(),
+        });
+        c.pids.current = Some(38);
+        let text = render(&doc);
+        assert!(
+            text.contains("PID 1 is ward, and ward holds its status server back while fewer than 8 tasks or 4.0 MiB of memory are left under the container's limits: 2 tasks left under the pids limit. History"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn without_ward_the_screen_says_what_pid_1_is() {
         let mut doc = sample_doc();
@@ -909,6 +995,7 @@ mod tests {
             dropped_lines: 0,
             failed: false,
             file: false,
+            full_now: false,
         });
         assert!(!render(&doc).contains("STDERR"), "a moment's wait");
         let w = &mut doc.live.as_mut().unwrap().ward;
@@ -918,6 +1005,7 @@ mod tests {
             dropped_lines: 57,
             failed: false,
             file: false,
+            full_now: false,
         });
         let text = render(&doc);
         assert!(
@@ -940,6 +1028,7 @@ mod tests {
             dropped_lines: 2,
             failed: true,
             file: false,
+            full_now: false,
         });
         let text = render(&doc);
         assert!(
@@ -947,6 +1036,17 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("STALLED"), "{text}");
+        // Nothing of ward's waits, but the pipe took no writes when asked.
+        let w = &mut doc.live.as_mut().unwrap().ward;
+        w.stderr_waiting = Some(StderrDoc {
+            full_now: true,
+            ..StderrDoc::default()
+        });
+        let text = render(&doc);
+        assert!(
+            text.contains("\nSTDERR FULL: the container's stderr took no writes for 250 ms when asked: nothing reads it (a blocked log driver, a full pipe); whatever writes there, the application too, is blocked in write()\n"),
+            "{text}"
+        );
     }
 
     #[test]
