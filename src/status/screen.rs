@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::doc::{ContainerDoc, LiveDoc};
+use super::doc::{ContainerDoc, LiveDoc, OomKillDoc};
 use super::tree::Tree;
 use super::{ContainerSource, StatusDoc};
 use crate::units::{Fixed, bytes, cores, pct};
@@ -275,6 +275,51 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
             secs_words((n.at_s - w.uptime_s).max(0.0))
         );
     }
+    // The trouble of the moment, at the top: the lists below hold it too,
+    // under the limits and the processes.
+    if let Some(k) = live
+        .oom_kills
+        .last()
+        .filter(|k| w.uptime_s - k.at_s <= RECENT_S)
+    {
+        let _ = writeln!(
+            out,
+            "OOM KILL {} ago: {} ({} since ward started; see OOM kills below)",
+            secs_words((w.uptime_s - k.at_s).max(0.0)),
+            oom_kill_words(k),
+            live.oom_kills_total
+        );
+    }
+    if !live.active_warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "RAISED NOW: {} (see Warnings below)",
+            outside(&live.active_warnings.join(", "))
+        );
+    }
+}
+
+/// An OOM kill this recent (seconds) is said at the top.
+const RECENT_S: f64 = 300.0;
+
+/// "the kernel OOM killer most likely killed java (pid 7) at the 64.0 MiB
+/// limit".
+fn oom_kill_words(k: &OomKillDoc) -> String {
+    let victim = match (&k.victim_name, k.victim_pid) {
+        (Some(n), Some(p)) => format!("{} (pid {p})", outside(n)),
+        (None, Some(p)) => format!("pid {p}"),
+        _ => "a process ward could not name".into(),
+    };
+    let how = if k.victim_guessed() {
+        "most likely killed"
+    } else {
+        "killed"
+    };
+    let limit = k
+        .limit_bytes
+        .map(|l| format!(" at the {} limit", bytes(l)))
+        .unwrap_or_default();
+    format!("the kernel OOM killer {how} {victim}{limit}")
 }
 
 fn container(out: &mut String, c: &ContainerDoc, source: ContainerSource) {
@@ -575,25 +620,7 @@ fn history(out: &mut String, live: &LiveDoc, unreaped_now: u64) {
     }
     let _ = writeln!(out, "OOM kills: {}", live.oom_kills_total);
     for k in &live.oom_kills {
-        let victim = match (&k.victim_name, k.victim_pid) {
-            (Some(n), Some(p)) => format!("{} (pid {p})", outside(n)),
-            (None, Some(p)) => format!("pid {p}"),
-            _ => "a process ward could not name".into(),
-        };
-        let how = if k.victim_guessed() {
-            "most likely killed"
-        } else {
-            "killed"
-        };
-        let limit = k
-            .limit_bytes
-            .map(|l| format!(" at the {} limit", bytes(l)))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  +{:<8} the kernel OOM killer {how} {victim}{limit}",
-            secs_words(k.at_s)
-        );
+        let _ = writeln!(out, "  +{:<8} {}", secs_words(k.at_s), oom_kill_words(k));
     }
     if let Some(peak) = live.peaks.memory_bytes {
         // What ward's samples saw, not the kernel's peak on the memory line
@@ -1113,9 +1140,50 @@ mod tests {
         );
     }
 
+    /// An OOM kill of the last 5 minutes and the warnings raised now come
+    /// under the first line, not only in the lists at the bottom.
+    #[test]
+    fn a_recent_oom_kill_and_the_warnings_raised_are_said_at_the_top() {
+        let mut doc = sample_doc();
+        let live = doc.live.as_mut().unwrap();
+        live.ward.uptime_s = 100.0;
+        live.oom_kills = vec![OomKillDoc {
+            at_s: 88.0,
+            victim_pid: Some(11),
+            victim_name: Some("ward-workload".into()),
+            certain: false,
+            limit_bytes: Some(64 << 20),
+        }];
+        live.oom_kills_total = 1;
+        live.active_warnings = vec!["pids_high".into()];
+        let text = render(&doc);
+        let top: Vec<&str> = text.lines().take(3).collect();
+        assert_eq!(
+            top[1],
+            "OOM KILL 12.0s ago: the kernel OOM killer most likely killed ward-workload (pid 11) at the 64.0 MiB limit (1 since ward started; see OOM kills below)",
+            "{text}"
+        );
+        assert_eq!(
+            top[2], "RAISED NOW: pids_high (see Warnings below)",
+            "{text}"
+        );
+        // Older than 5 minutes: in the list below only.
+        doc.live.as_mut().unwrap().ward.uptime_s = 400.0;
+        let text = render(&doc);
+        assert!(!text.contains("OOM KILL "), "{text}");
+        assert!(
+            text.contains(
+                "  +1m28s    the kernel OOM killer most likely killed ward-workload (pid 11)"
+            ),
+            "{text}"
+        );
+    }
+
     #[test]
     fn the_code_lock_is_said_when_a_memory_limit_asked_for_it() {
         let mut doc = sample_doc();
+        // The line under the first (RAISED NOW) is another test's.
+        doc.live.as_mut().unwrap().active_warnings.clear();
         let text = render(&doc);
         assert!(
             text.contains("0 signals forwarded, 3 orphans reaped\n"),
