@@ -185,6 +185,20 @@ impl Held {
     /// a description of its own), where ward's log holds its lock.
     fn in_log_write(pid: i32, tid: i32) -> Held {
         let stderr = std::fs::read_link(format!("/proc/{pid}/fd/2")).expect("ward's stderr");
+        Held::in_write_to(pid, tid, |link| *link == stderr)
+    }
+
+    /// As [`Held::in_log_write`], for a stderr that is a file: the write
+    /// into the file writer's pipe, where the log holds its lock.
+    fn in_relay_write(pid: i32, tid: i32) -> Held {
+        Held::in_write_to(pid, tid, |link| {
+            link.to_str().is_some_and(|l| l.starts_with("pipe:"))
+        })
+    }
+
+    /// Stops `tid` at the entry of its next write to an fd (not 2) whose
+    /// `/proc/PID/fd` link `target` accepts.
+    fn in_write_to(pid: i32, tid: i32, target: impl Fn(&std::path::PathBuf) -> bool) -> Held {
         let until = Instant::now() + Duration::from_secs(10);
         // SAFETY: ptrace, waitpid and PTRACE_GETREGS into a zeroed struct on
         // the stack, on a thread of the test's own child.
@@ -212,8 +226,7 @@ impl Held {
                 if entry
                     && regs.orig_rax as i64 == libc::SYS_write
                     && fd != 2
-                    && std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()
-                        == Some(stderr.clone())
+                    && std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|l| target(&l))
                 {
                     return held;
                 }
@@ -269,28 +282,56 @@ fn a_thread_stopped_inside_the_log_does_not_stop_the_reaping_thread() {
     if !require_root("stopped_inside_the_log") {
         return;
     }
+    held_inside_the_log(None);
+}
+
+/// As above with stderr a file: the watch thread held at its write into
+/// the file writer's pipe; the reaping thread's last lines go into that
+/// pipe too (never to the file from the reaping thread), in order.
+#[test]
+fn a_thread_stopped_inside_the_log_of_a_file_does_not_stop_the_reaping_thread() {
+    if !require_root("stopped_inside_the_file_log") {
+        return;
+    }
+    let dir = TempDir::new("held-log");
+    held_inside_the_log(Some(&dir.path().join("stderr.log")));
+}
+
+/// ward with the watch thread stopped inside the log (at its write, with
+/// the lock held), then SIGTERM: the child gets it, ward exits with its
+/// code, and its lines come out past the lock at exit. `file`: stderr goes
+/// to this file, else to a pipe.
+fn held_inside_the_log(file: Option<&std::path::Path>) {
     let script = format!(
         "trap '{} orphans 5 >/dev/null; echo GOT TERM; exit 7' TERM; echo ready; \
          while :; do sleep 0.05; done",
         workload()
     );
     // --emf: the watch thread writes a line every second.
-    let p = Proc::start(
-        ward_plain([
-            "--emf",
-            "--emf-interval",
-            "1s",
-            "--watch-interval",
-            "1s",
-            "--",
-            "/bin/sh",
-            "-c",
-            &script,
-        ]),
-        T,
-    );
+    let cmd = ward_plain([
+        "--emf",
+        "--emf-interval",
+        "1s",
+        "--watch-interval",
+        "1s",
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    let p = match file {
+        Some(path) => {
+            let f = std::fs::File::create(path).expect("stderr file");
+            Proc::start_with_stderr(cmd, f.into(), T)
+        }
+        None => Proc::start(cmd, T),
+    };
     p.expect_line("ready");
-    let held = Held::in_log_write(p.pid(), thread_named(p.pid(), "ward-watch"));
+    let watch = thread_named(p.pid(), "ward-watch");
+    let held = match file {
+        Some(_) => Held::in_relay_write(p.pid(), watch),
+        None => Held::in_log_write(p.pid(), watch),
+    };
     p.signal_ward(libc::SIGTERM);
     p.expect_line("GOT TERM");
     // ward exits while the watch thread still holds the log: its main
@@ -309,15 +350,26 @@ fn a_thread_stopped_inside_the_log_does_not_stop_the_reaping_thread() {
     };
     drop(held);
     let out = p.wait();
-    assert!(
-        exited,
-        "ward did not exit while the log was held\n{}",
-        out.dump()
-    );
-    assert_eq!(out.code, 7, "{}", out.dump());
-    // Its lines waited for the lock, and were written at the end.
-    out.expect_stderr("forwarded SIGTERM");
-    out.expect_stderr("exited with code 7");
+    let log = match file {
+        Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+        None => out.stderr.clone(),
+    };
+    let dump = format!("{}\nlog:\n{log}", out.dump());
+    assert!(exited, "ward did not exit while the log was held\n{dump}");
+    assert_eq!(out.code, 7, "{dump}");
+    // Its lines waited for the lock, and were written past it at the end,
+    // after a notice that lines queued before may be missing.
+    let notice = log
+        .find("[log_held] the log was held by another of ward's threads at exit: lines queued before this one may be missing")
+        .unwrap_or_else(|| panic!("no log_held notice\n{dump}"));
+    let mut last = notice;
+    for line in ["forwarded SIGTERM", "exited with code 7"] {
+        let at = log
+            .find(line)
+            .unwrap_or_else(|| panic!("no {line:?}\n{dump}"));
+        assert!(at > last, "{line:?} out of order\n{dump}");
+        last = at;
+    }
 }
 
 /// Not PID 1, each descendant is signalled by pid: a stopped one gets

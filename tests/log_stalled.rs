@@ -540,3 +540,48 @@ fn status_says_writes_to_a_full_device_fail() {
     );
     p.signal_ward(libc::SIGKILL);
 }
+
+/// A line the watch thread queued at a full stderr goes out once the
+/// reader comes back, though nothing else happens: before, only the
+/// reaping thread polled for room, and an EMF line does not wake it, so the
+/// line waited for the watch thread's next line (here 8 s later; with the
+/// default --emf-interval, a minute).
+#[test]
+fn a_watch_line_queued_at_a_full_stderr_goes_out_when_the_reader_returns() {
+    if !require_root("watch_line_queued") {
+        return;
+    }
+    let fifo = StalledFifo::new("log-watch-queued");
+    assert!(fifo.fill() >= 4096);
+    // -q: ward's info lines stay out; the EMF line (written whatever the
+    // level, about 8 s in) is the one line to come.
+    let p = Proc::start_with_stderr(
+        ward_pid1([
+            "-q",
+            "--no-oom-adjust",
+            "--emf",
+            "--emf-interval",
+            "8s",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo ready; exec sleep 60",
+        ]),
+        fifo.writer(),
+        Duration::from_secs(40),
+    );
+    p.expect_line("ready");
+    std::thread::sleep(Duration::from_secs(10));
+    let mut got = fifo.drain();
+    // Well before the next EMF line, at about 16 s.
+    let arrived = within(Duration::from_secs(4), || {
+        got.extend(fifo.drain());
+        String::from_utf8_lossy(&got).contains("\"_aws\"")
+    });
+    drop(p);
+    assert!(
+        arrived,
+        "the queued EMF line never came:\n{}",
+        String::from_utf8_lossy(&got)
+    );
+}

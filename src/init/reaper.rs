@@ -176,11 +176,14 @@ impl<'a> Reaper<'a> {
                 let d = Duration::from_millis(ms as u64);
                 timeout = Some(timeout.map_or(d, |t| t.min(d)));
             }
-            // Lines kept back while another thread held the log.
+            // Asked before retry_in: it hands over what was kept back.
+            let log_fd = crate::log::pending_fd();
+            // Lines kept back while another thread held the log, or lines
+            // queued with nobody polling for stderr while it did.
             if let Some(d) = crate::log::retry_in() {
                 timeout = Some(timeout.map_or(d, |t| t.min(d)));
             }
-            match crate::log::pending_fd() {
+            match log_fd {
                 // The usual wait: one syscall that sleeps and hands over a
                 // signal. The watch thread's wake-up is a signal too.
                 None => self.wait_for_signal(timeout),

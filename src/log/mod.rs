@@ -202,6 +202,42 @@ fn dropped_notice(count: u64, failed: bool) -> String {
     )
 }
 
+/// The `log_dropped` line for lines the reaping thread held back and could
+/// not keep (past its bound) while another of ward's threads held the log:
+/// stderr itself was fine.
+fn held_back_notice(count: u64) -> String {
+    let msg = format!(
+        "{count} log {} dropped: the log was held by another of ward's threads",
+        if count == 1 { "line" } else { "lines" },
+    );
+    render(
+        format(),
+        Level::Warning,
+        "log_dropped",
+        &msg,
+        &[
+            ("dropped", json!(count)),
+            ("write_failed", json!(false)),
+            ("held", json!(true)),
+        ],
+        SystemTime::now(),
+    )
+}
+
+/// The line ahead of what the reaping thread writes past the log's lock at
+/// exit: what was queued before it is another thread's to write, and may
+/// never come.
+fn lock_held_notice() -> String {
+    render(
+        format(),
+        Level::Warning,
+        "log_held",
+        "the log was held by another of ward's threads at exit: lines queued before this one may be missing",
+        &[],
+        SystemTime::now(),
+    )
+}
+
 /// How many lines `line` (one of ward's, newline excluded) stands for when
 /// it is lost: a `log_dropped` notice its count, which would otherwise be
 /// lost with it, and any other line one. For the file writer, which sees

@@ -114,11 +114,18 @@ impl LineQueue {
         self.dropped += 1;
     }
 
-    /// Counts `lines` dropped before they reached the queue (held back by a
-    /// thread that found it busy, past its own bound). Their notice goes
-    /// after whatever is queued now.
-    pub fn count_dropped(&mut self, lines: u64) {
-        self.dropped += lines;
+    /// Queues `text`, a notice standing for `lines` lines dropped before
+    /// they reached the queue (held back by a thread that found it busy,
+    /// past its own bound), with its own words. When it cannot go in now
+    /// (no room, or the queue's own drop count waits to go first), the
+    /// lines join that count instead: fewer words, never a lost count.
+    pub fn push_notice(&mut self, text: &[u8], lines: u64) {
+        if self.dropped == 0 && self.notices_out.len() < NOTICES_OUT && self.fits(text.len()) {
+            self.append(text);
+            self.notices_out.push((self.appended, lines));
+        } else {
+            self.dropped += lines;
+        }
     }
 
     /// Counts `lines` lost to failed writes after they left the queue (the

@@ -137,6 +137,48 @@ impl Relay {
         let since = self.counts.base + Duration::from_millis(ms.checked_sub(1)?);
         (now.saturating_duration_since(since) >= STALL_AFTER).then_some(since)
     }
+
+    /// A second handle on the pipe and the counts, for the way out at exit
+    /// that takes no lock ([`super::sink`]'s `write_past_the_lock`). Valid
+    /// while the `Relay` lives, which is as long as ward.
+    pub fn exit_handle(&self) -> ExitHandle {
+        ExitHandle {
+            pipe: self.pipe.as_raw_fd(),
+            counts: self.counts.clone(),
+        }
+    }
+}
+
+/// See [`Relay::exit_handle`].
+#[derive(Debug)]
+pub struct ExitHandle {
+    pipe: RawFd,
+    counts: Arc<Counts>,
+}
+
+impl ExitHandle {
+    /// As [`Relay::write`].
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: write of a live buffer to the relay's pipe, which the
+        // sink's `Relay` keeps open for ward's life.
+        let n = unsafe { libc::write(self.pipe, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.counts.taken.fetch_add(n as u64, Ordering::Release);
+        Ok(n as usize)
+    }
+
+    /// Waits until the writer thread has written what is in the pipe, or
+    /// `within` has passed: ward's exit would end it with lines unwritten.
+    pub fn drain(&self, within: Duration) {
+        let until = Instant::now() + within;
+        while self.counts.taken.load(Ordering::Acquire) > self.counts.done.load(Ordering::Acquire)
+            && Instant::now() < until
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 /// The writer thread: reads the pipe (blocking) and writes whole lines to

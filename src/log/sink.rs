@@ -8,11 +8,11 @@ use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use super::queue::{Flow, LineQueue, PIPE_BUF, next_chunk};
-use super::relay::Relay;
+use super::relay::{ExitHandle, Relay};
 
 /// Bytes of lines that may wait for a stalled stderr: 64 KiB, allocated once
 /// at start. A stalled reader costs this much and no more.
@@ -236,12 +236,17 @@ const HELD_BACK_BYTES: usize = 16 * 1024;
 /// the lock again on its next line, on its next turn of the loop, and every
 /// [`HELD_BACK_RETRY`] while lines are held back.
 struct HeldBack {
-    /// Whole lines, in order; allocated at the first line held back.
+    /// Whole lines, in order; it grows at the first lines held back and
+    /// keeps its room (at most about [`HELD_BACK_BYTES`]) after.
     lines: Vec<u8>,
     /// Lines that did not fit.
     dropped: u64,
     /// The file writer's start waits for the lock too.
     start_writer: bool,
+    /// The lock was busy at the thread's last try: lines another thread
+    /// queued may wait for stderr with nobody polling for it, so the loop
+    /// comes round again soon.
+    lock_busy: bool,
 }
 
 /// How often the reaping thread tries the lock again while it holds lines
@@ -264,6 +269,11 @@ impl HeldBack {
         self.lines.is_empty() && self.dropped == 0 && !self.start_writer
     }
 
+    /// The thread's loop should come round within [`HELD_BACK_RETRY`].
+    fn wants_retry(&self) -> bool {
+        !self.is_empty() || self.lock_busy
+    }
+
     /// Hands everything held back to the sink, in order, before the line
     /// that got the lock.
     fn hand_over(&mut self, sink: &mut Sink) {
@@ -279,38 +289,61 @@ impl HeldBack {
         }
         self.lines.clear();
         if self.dropped > 0 {
-            sink.queue.count_dropped(self.dropped);
+            let notice = super::held_back_notice(self.dropped);
+            sink.queue.push_notice(notice.as_bytes(), self.dropped);
             self.dropped = 0;
         }
     }
 
     /// At exit, when the lock never came: the lines held back (the exit
-    /// report among them) go straight to fd 2, by a way of its own that
-    /// never waits for a reader. Whatever the other thread left in the
-    /// queue is lost with it.
+    /// report among them) go out past it, after a notice that lines queued
+    /// before may be missing (the queue, the reaping thread's earlier lines
+    /// among them, is the other thread's to write, and is lost with it).
+    /// Into the file writer's pipe when there is one (in order behind its
+    /// lines, and no wait for the file), else to fd 2 by a way of its own
+    /// that never waits for a reader.
     fn write_past_the_lock(&mut self) {
-        let target = Target::open(libc::STDERR_FILENO);
-        let mut pending = std::mem::take(&mut self.lines);
+        let mut pending = super::lock_held_notice().into_bytes();
+        pending.append(&mut self.lines);
         if self.dropped > 0 {
-            pending.extend_from_slice(super::dropped_notice(self.dropped, false).as_bytes());
+            pending.extend_from_slice(super::held_back_notice(self.dropped).as_bytes());
             self.dropped = 0;
         }
+        let relay = EXIT_RELAY.get();
+        let target = Target::open(libc::STDERR_FILENO);
         let mut rest = &pending[..];
         while !rest.is_empty() {
-            match target.write(next_chunk(rest)) {
+            let chunk = next_chunk(rest);
+            let wrote = match relay {
+                Some(r) => r.write(chunk),
+                None => target.write(chunk),
+            };
+            match wrote {
                 Ok(n) if n > 0 => rest = &rest[n..],
                 _ => break,
             }
         }
+        if let Some(r) = relay {
+            r.drain(EXIT_DRAIN);
+        }
     }
 }
+
+/// The file writer's pipe and counts, once it runs: the way out at exit
+/// when the lock never came (in order behind the writer's lines, and no
+/// wait for the file on the reaping thread).
+static EXIT_RELAY: OnceLock<ExitHandle> = OnceLock::new();
+
+/// How long the way out at exit waits for the file writer to write what it
+/// was handed.
+const EXIT_DRAIN: Duration = Duration::from_millis(500);
 
 thread_local! {
     /// Set on the reaping thread ([`never_wait_here`]).
     static NEVER_WAITS: Cell<bool> = const { Cell::new(false) };
     /// The reaping thread's lines while another thread holds the sink.
     static HELD_BACK: RefCell<HeldBack> = const {
-        RefCell::new(HeldBack { lines: Vec::new(), dropped: 0, start_writer: false })
+        RefCell::new(HeldBack { lines: Vec::new(), dropped: 0, start_writer: false, lock_busy: false })
     };
 }
 
@@ -324,7 +357,7 @@ pub fn never_wait_here() {
 /// True when the calling thread holds lines back, so its loop should wake
 /// within [`HELD_BACK_RETRY`] to hand them over.
 pub fn held_back() -> bool {
-    NEVER_WAITS.get() && HELD_BACK.with_borrow(|h| !h.is_empty())
+    NEVER_WAITS.get() && HELD_BACK.with_borrow(HeldBack::wants_retry)
 }
 
 /// Locks the sink, setting it up on first use; `None` when the calling
@@ -334,7 +367,10 @@ pub fn held_back() -> bool {
 fn locked() -> Option<MutexGuard<'static, Option<Sink>>> {
     let never_waits = NEVER_WAITS.get();
     let mut guard = if never_waits {
-        match SINK.try_lock() {
+        let tried = SINK.try_lock();
+        let busy = matches!(tried, Err(TryLockError::WouldBlock));
+        HELD_BACK.with_borrow_mut(|h| h.lock_busy = busy);
+        match tried {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => return None,
@@ -368,6 +404,7 @@ impl Sink {
         if let Target::Shared(fd) = self.target
             && let Ok(relay) = Relay::start(fd)
         {
+            let _ = EXIT_RELAY.set(relay.exit_handle());
             self.target = Target::Relayed(relay);
         }
     }
@@ -593,17 +630,18 @@ mod tests {
         );
     }
 
-    fn held_back() -> HeldBack {
+    fn new_held_back() -> HeldBack {
         HeldBack {
             lines: Vec::new(),
             dropped: 0,
             start_writer: false,
+            lock_busy: false,
         }
     }
 
     #[test]
     fn lines_held_back_go_out_first_in_order_with_the_count_of_those_past_the_bound() {
-        let mut held = held_back();
+        let mut held = new_held_back();
         let line = [b"x".repeat(1023).as_slice(), b"\n"].concat();
         for _ in 0..HELD_BACK_BYTES / line.len() {
             held.push(&line);
@@ -637,10 +675,36 @@ mod tests {
         assert_eq!(lines.len(), HELD_BACK_BYTES / line.len() - 2 + 2, "{got}");
         assert!(lines[..lines.len() - 2].iter().all(|l| l.len() == 1023));
         assert!(
-            lines[lines.len() - 2].contains("[log_dropped] 2 log lines dropped"),
+            lines[lines.len() - 2].contains(
+                "[log_dropped] 2 log lines dropped: the log was held by another of ward's threads"
+            ),
             "{got}"
         );
         assert_eq!(lines[lines.len() - 1], "the line that got the lock");
+    }
+
+    /// While another thread holds the sink, the reaping thread cannot see
+    /// whether lines wait for stderr: its loop comes round again soon
+    /// rather than sleep until something else wakes it.
+    #[test]
+    fn a_busy_lock_makes_the_thread_that_never_waits_come_round_again() {
+        let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let (held_tx, held_rx) = held;
+        let (release_tx, release_rx) = release;
+        let holder = std::thread::spawn(move || {
+            let guard = SINK.lock();
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            drop(guard);
+        });
+        never_wait_here();
+        held_rx.recv().unwrap();
+        assert_eq!(pending_fd(), None);
+        assert!(super::held_back(), "no retry while the lock was busy");
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+        let _ = pending_fd();
+        assert!(!super::held_back(), "a retry with nothing to do");
     }
 
     #[test]

@@ -680,9 +680,21 @@ impl Observer {
                         .map_or(-1, |n| n.as_fd().as_raw_fd()),
                 ),
                 pollfd(main_exit.as_ref().map_or(-1, link::ExitFd::raw)),
+                // Lines waiting for stderr (this thread's, say a warning
+                // that met a full pipe): the reaping thread polls for them
+                // only once something wakes it, which in a quiet container
+                // can be never.
+                libc::pollfd {
+                    fd: log::pending_fd().unwrap_or(-1),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                },
             ];
-            // SAFETY: a valid array of three pollfds (a negative fd is ignored).
-            unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout) };
+            // SAFETY: a valid array of four pollfds (a negative fd is ignored).
+            unsafe { libc::poll(fds.as_mut_ptr(), 4, timeout) };
+            if fds[3].revents != 0 {
+                log::flush_ready();
+            }
             if fds[1].revents != 0 {
                 self.on_oom_ready(&end);
             } else {
