@@ -303,6 +303,11 @@ impl HeldBack {
     /// lines, and no wait for the file), else to fd 2 by a way of its own
     /// that never waits for a reader.
     fn write_past_the_lock(&mut self) {
+        if self.lines.is_empty() && self.dropped == 0 {
+            // Nothing of this thread's to write: what waits in the queue
+            // is lost as at any exit whose stderr did not drain in time.
+            return;
+        }
         let mut pending = super::lock_held_notice().into_bytes();
         pending.append(&mut self.lines);
         if self.dropped > 0 {
