@@ -130,7 +130,10 @@ pub fn words(live: &LiveDoc) -> Option<String> {
         .filter(|e| !e.failed && (e.full_now || e.waiting_s >= 1.0))
     {
         parts.push(match (e.full_now, e.file) {
-            (true, _) => "stderr is full, nobody reads it: writes to it block".to_string(),
+            (true, _) => format!(
+                "stderr took no writes for {} ms, its reader gone or slow: writes to it block",
+                crate::log::FULL_AFTER.as_millis()
+            ),
             (false, false) => format!(
                 "stderr not read for {} s: writes to it block",
                 Fixed(e.waiting_s, 0)
@@ -355,7 +358,7 @@ mod tests {
         live.ward.uptime_s = 400.0; // the refused forks 303 s ago: old news
         assert_eq!(
             words(&live).as_deref(),
-            Some("stderr is full, nobody reads it: writes to it block")
+            Some("stderr took no writes for 250 ms, its reader gone or slow: writes to it block")
         );
         // Failed writes block nobody; a moment's wait is a busy pipe.
         let e = live.ward.stderr_waiting.as_mut().unwrap();

@@ -87,11 +87,13 @@ pub fn main(args: Vec<OsString>) -> u8 {
     let extra = match &result {
         Ok(_) => None,
         Err(failure) => {
-            // A quarter of the budget at most: a ward that is stopped or
-            // busy must not turn an instant failure into the probe
-            // runner's own timeout, which records no reason at all.
+            // A quarter of the budget (but time for ward's look at a full
+            // stderr) at most: a ward that is stopped or busy must not turn
+            // an instant failure into the probe runner's own timeout,
+            // which records no reason at all.
             let left = probe.timeout.saturating_sub(started.elapsed());
-            context::context_line(failure, question, left.min(probe.timeout / 4))
+            let cap = (probe.timeout / 4).max(crate::log::FULL_AFTER + Duration::from_millis(100));
+            context::context_line(failure, question, left.min(cap))
         }
     };
     let code = if result.is_ok() { HEALTHY } else { UNHEALTHY };

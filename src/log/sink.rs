@@ -316,6 +316,11 @@ impl HeldBack {
         }
         let relay = EXIT_RELAY.get();
         let target = Target::open(libc::STDERR_FILENO);
+        if relay.is_none() && matches!(target, Target::Shared(_)) {
+            // A file with no writer thread (it could not be had): a write
+            // there may wait for its filesystem, which PID 1 must not.
+            return;
+        }
         let mut rest = &pending[..];
         while !rest.is_empty() {
             let chunk = next_chunk(rest);
@@ -485,16 +490,14 @@ pub fn backlog() -> Option<Backlog> {
     match found {
         Ok(backlog) => Some(backlog),
         // Outside the lock: the sink's fds are never closed.
-        Err(idle) => idle
-            .filter(|&fd| takes_no_writes(fd, FULL_AFTER))
-            .map(|_| Backlog {
-                bytes: 0,
-                dropped: 0,
-                since: Instant::now(),
-                failed: false,
-                file: false,
-                full_now: true,
-            }),
+        Err(idle) => idle.filter(|&fd| full_lately(fd)).map(|_| Backlog {
+            bytes: 0,
+            dropped: 0,
+            since: Instant::now(),
+            failed: false,
+            file: false,
+            full_now: true,
+        }),
     }
 }
 
@@ -502,6 +505,30 @@ pub fn backlog() -> Option<Backlog> {
 /// lines wait for before it says the stderr is full: a busy reader makes
 /// room within it, and `ward status` pays it only when there is none.
 pub const FULL_AFTER: Duration = Duration::from_millis(250);
+
+/// How long one finding of [`takes_no_writes`] stands: requests to the
+/// serving thread come one at a time, and a stderr that stays full must
+/// not cost each of them [`FULL_AFTER`] (a second `ward status`, or the
+/// question of every `ward check`, would then find no answer in time).
+const FULL_KEPT: Duration = Duration::from_secs(1);
+
+/// The last finding of [`takes_no_writes`] and when it was made; only the
+/// serving thread asks.
+static FULL_SEEN: Mutex<Option<(Instant, bool)>> = Mutex::new(None);
+
+/// [`takes_no_writes`] within [`FULL_AFTER`], or its finding of the last
+/// [`FULL_KEPT`].
+fn full_lately(fd: RawFd) -> bool {
+    let mut seen = FULL_SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((at, full)) = *seen
+        && at.elapsed() < FULL_KEPT
+    {
+        return full;
+    }
+    let full = takes_no_writes(fd, FULL_AFTER);
+    *seen = Some((Instant::now(), full));
+    full
+}
 
 /// True when `fd` shows no room for a write within `within` (and no error:
 /// a reader that is gone is a failed write, said when ward next writes).

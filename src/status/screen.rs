@@ -49,7 +49,13 @@ pub fn render(doc: &StatusDoc) -> String {
                          It reaps nothing and forwards no signal until it gets SIGCONT \
                          (kill -CONT 1)."
                     ),
-                    (false, Some(room)) => write!(out, "PID 1 is ward, and {held_back}: {room}."),
+                    // ward holds its server back only until it first
+                    // starts it: tight room is a likely reason, not a sure one.
+                    (false, Some(room)) => write!(
+                        out,
+                        "PID 1 is ward, with {room}: either {held_back} (until it first starts \
+                         it), or it is too busy to answer."
+                    ),
                     (false, None) => write!(
                         out,
                         "PID 1 is ward, and either {held_back}, or it is stopped or too busy to answer."
@@ -211,8 +217,8 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
             let _ = writeln!(
                 out,
                 "STDERR FULL: the container's stderr took no writes for {} ms when asked: \
-                 nothing reads it (a blocked log driver, a full pipe); whatever writes there, \
-                 the application too, is blocked in write()",
+                 its reader is gone or slow (a blocked log driver, a full pipe); whatever \
+                 writes there, the application too, waits in write()",
                 crate::log::FULL_AFTER.as_millis()
             );
         } else if e.failed {
@@ -943,7 +949,7 @@ mod tests {
         c.pids.current = Some(38);
         let text = render(&doc);
         assert!(
-            text.contains("PID 1 is ward, and ward holds its status server back while fewer than 8 tasks or 4.0 MiB of memory are left under the container's limits: 2 tasks left under the pids limit. History"),
+            text.contains("PID 1 is ward, with 2 tasks left under the pids limit: either ward holds its status server back while fewer than 8 tasks or 4.0 MiB of memory are left under the container's limits (until it first starts it), or it is too busy to answer. History"),
             "{text}"
         );
     }
@@ -1071,7 +1077,7 @@ mod tests {
         });
         let text = render(&doc);
         assert!(
-            text.contains("\nSTDERR FULL: the container's stderr took no writes for 250 ms when asked: nothing reads it (a blocked log driver, a full pipe); whatever writes there, the application too, is blocked in write()\n"),
+            text.contains("\nSTDERR FULL: the container's stderr took no writes for 250 ms when asked: its reader is gone or slow (a blocked log driver, a full pipe); whatever writes there, the application too, waits in write()\n"),
             "{text}"
         );
     }
