@@ -151,18 +151,9 @@ pub fn words(live: &LiveDoc) -> Option<String> {
         .find(|k| live.ward.uptime_s - k.at_s <= RECENT_OOM_S)
     {
         let ago = (live.ward.uptime_s - k.at_s).max(0.0);
-        let victim = match (&k.victim_name, k.victim_pid) {
-            (Some(n), Some(p)) => format!("{n} (pid {p})"),
-            (None, Some(p)) => format!("pid {p}"),
-            _ => "a process".into(),
-        };
         // A victim named from timing alone is said as a guess, as `ward
         // status` says it.
-        let how = if k.victim_guessed() {
-            "most likely killed"
-        } else {
-            "killed"
-        };
+        let (how, victim) = k.how_and_whom("a process");
         parts.push(format!("OOM killer {how} {victim} {} s ago", Fixed(ago, 0)));
     }
     (!parts.is_empty()).then(|| parts.join("; "))

@@ -204,6 +204,23 @@ impl OomKillDoc {
     pub fn victim_guessed(&self) -> bool {
         self.victim_pid.is_some() && !self.certain
     }
+
+    /// How it is said and of whom, for `ward status` and `ward check`
+    /// alike: ("most likely killed" or "killed", "java (pid 7)", "pid 7",
+    /// or `unnamed`). The name is as ward had it, not escaped.
+    pub fn how_and_whom(&self, unnamed: &str) -> (&'static str, String) {
+        let whom = match (&self.victim_name, self.victim_pid) {
+            (Some(n), Some(p)) => format!("{n} (pid {p})"),
+            (None, Some(p)) => format!("pid {p}"),
+            _ => unnamed.to_string(),
+        };
+        let how = if self.victim_guessed() {
+            "most likely killed"
+        } else {
+            "killed"
+        };
+        (how, whom)
+    }
 }
 
 /// A stop under way.

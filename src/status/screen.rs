@@ -311,16 +311,8 @@ const RECENT_S: f64 = 300.0;
 /// "the kernel OOM killer most likely killed java (pid 7) at the 64.0 MiB
 /// limit".
 fn oom_kill_words(k: &OomKillDoc) -> String {
-    let victim = match (&k.victim_name, k.victim_pid) {
-        (Some(n), Some(p)) => format!("{} (pid {p})", outside(n)),
-        (None, Some(p)) => format!("pid {p}"),
-        _ => "a process ward could not name".into(),
-    };
-    let how = if k.victim_guessed() {
-        "most likely killed"
-    } else {
-        "killed"
-    };
+    let (how, whom) = k.how_and_whom("a process ward could not name");
+    let victim = outside(&whom);
     let limit = k
         .limit_bytes
         .map(|l| format!(" at the {} limit", bytes(l)))
