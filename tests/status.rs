@@ -97,6 +97,7 @@ fn status_as_pid1_names_the_parent_that_does_not_reap() {
     assert_eq!(zombies["parent_name"], "sleep");
     assert_eq!(zombies["count"], 5);
     assert_eq!(zombies["reapable"], false);
+    assert_eq!(zombies["seen_twice"], 5, "the second look saw them all");
     let pids: Vec<i64> = v["tree"]["processes"]
         .as_array()
         .unwrap()
@@ -283,6 +284,34 @@ fn status_says_what_ward_does_next_in_a_stop_and_after_the_main_process() {
         "{}",
         out.stdout
     );
+    drop(p);
+}
+
+/// A parent that does reap, only late: zombies are there at every look,
+/// never the same ones twice. They are not called unreaped, and nobody is
+/// told to fix the parent.
+#[test]
+fn zombies_a_parent_reaps_late_are_not_called_unreaped() {
+    if !require_root("zombies_reaped_late") {
+        return;
+    }
+    let p = Proc::start(
+        ward_pid1(["--", workload(), "zombies", "3", "--reap-every", "50"]),
+        T,
+    );
+    let ward_pid = p.ward_pid();
+    let out = status_until(ward_pid, &[], |o| {
+        o.stdout.contains("main process pid ") && o.stdout.contains("(gone 200 ms later")
+    });
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = &out.stdout;
+    assert!(
+        text.contains("zombies [ward-workload] (gone 200 ms later: their parent reaps them)")
+            || text.contains("zombie [ward-workload] (gone 200 ms later: their parent reaps them)"),
+        "{text}"
+    );
+    assert!(!text.contains("NOT REAPED"), "{text}");
+    assert!(!text.contains("hint:"), "{text}");
     drop(p);
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "\
 usage: ward-workload COMMAND [ARGS]
   orphans N [--workers W] [--rounds R] [--pause-ms MS]
-  zombies N [--hold SECS]
+  zombies N [--hold SECS | --reap-every MS]
   exit CODE
   die SIG
   signals [--exit-on SIG] [--exit-code C] [--fork]
@@ -536,7 +536,29 @@ fn orphan_worker(n: u64) -> (u64, u64) {
 fn zombies(a: &mut Args) {
     let n: u64 = a.positional("N");
     let hold: Option<f64> = a.option("--hold");
+    let reap_every: Option<u64> = a.option("--reap-every");
     a.finish();
+    let mut pids = fork_zombies(n);
+    say("ready");
+    let Some(ms) = reap_every else {
+        sleep_secs(hold);
+        exit(0);
+    };
+    // A parent that reaps, late: every MS its zombies are reaped and as
+    // many new ones made, so N are nearly always there, never the same.
+    loop {
+        std::thread::sleep(Duration::from_millis(ms));
+        for pid in pids.drain(..) {
+            // SAFETY: a null status pointer is allowed.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        }
+        pids = fork_zombies(n);
+    }
+}
+
+/// Forks `n` children that exit at once and waits until each is a zombie,
+/// without reaping it (WNOWAIT).
+fn fork_zombies(n: u64) -> Vec<i32> {
     let mut pids = Vec::new();
     let mut failures = 0;
     for _ in 0..n {
@@ -546,8 +568,7 @@ fn zombies(a: &mut Args) {
             pid => pids.push(pid),
         }
     }
-    // Wait until each child really is a zombie, without reaping it (WNOWAIT).
-    for pid in pids {
+    for &pid in &pids {
         loop {
             // SAFETY: zeroed siginfo_t is a valid out-buffer.
             let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -568,9 +589,7 @@ fn zombies(a: &mut Args) {
     if failures > 0 {
         eprintln!("ward-workload: zombies: {failures} fork failures");
     }
-    say("ready");
-    sleep_secs(hold);
-    exit(0);
+    pids
 }
 
 /// Death by signal SIG.

@@ -188,14 +188,19 @@ pub fn gather(proc_root: &Path) -> StatusDoc {
     let ticks = crate::procs::census::clock_ticks();
     match tree::read(proc_root, ticks) {
         Ok((procs, uptime)) => {
-            doc.tree = Some(tree::build(
+            let mut t = tree::build(
                 &procs,
                 uptime,
                 ticks,
                 crate::procs::census::page_size(),
                 ward_pid,
                 self_pid,
-            ));
+            );
+            if t.wants_second_look() {
+                std::thread::sleep(tree::SECOND_LOOK);
+                t.second_look(|pid, start| tree::still_zombie(proc_root, pid, start));
+            }
+            doc.tree = Some(t);
         }
         Err(e) => doc
             .errors

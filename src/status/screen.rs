@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::doc::{ContainerDoc, LiveDoc, OomKillDoc};
-use super::tree::Tree;
+use super::tree::{Tree, ZombieGroup};
 use super::{ContainerSource, StatusDoc};
 use crate::units::{Fixed, bytes, cores, pct};
 
@@ -98,13 +98,7 @@ pub fn render(doc: &StatusDoc) -> String {
         out.push('\n');
         // Zombies the list above shows unreaped now: ward's own count,
         // which needs two looks, may not have them yet.
-        let unreaped_now = doc.tree.as_ref().map_or(0, |t| {
-            t.zombies
-                .iter()
-                .filter(|g| !g.reapable)
-                .map(|g| u64::from(g.count))
-                .sum()
-        });
+        let unreaped_now = doc.tree.as_ref().map_or(0, |t| u64::from(t.unreaped()));
         history(&mut out, live, unreaped_now);
     }
     for e in &doc.errors {
@@ -523,11 +517,7 @@ fn tree(out: &mut String, t: &Tree) {
                 g.count,
                 if g.count == 1 { "" } else { "s" },
                 outside(&g.names.join(", ")),
-                if g.reapable {
-                    " (ward reaps these)"
-                } else {
-                    " NOT REAPED by their parent"
-                }
+                zombie_words(g)
             );
         }
     }
@@ -549,7 +539,7 @@ fn tree(out: &mut String, t: &Tree) {
             g.parent_pid
         );
     }
-    for g in t.zombies.iter().filter(|g| !g.reapable) {
+    for g in t.zombies.iter().filter(|g| !g.reapable && g.seen_twice > 0) {
         let raw_name = g.parent_name.as_deref().unwrap_or("?");
         if g.parent_pid == 1 && raw_name == "ward" {
             // ward itself, not answering (the screen's first line says so).
@@ -587,6 +577,19 @@ fn tree(out: &mut String, t: &Tree) {
             if g.count == 1 { "" } else { "ren" },
             age_words(g.oldest_age_s),
         );
+    }
+}
+
+/// What a group of zombies waits for: ward, their parent, or nobody.
+fn zombie_words(g: &ZombieGroup) -> String {
+    let later = super::tree::SECOND_LOOK.as_millis();
+    match (g.reapable, g.seen_twice) {
+        (true, _) => " (ward reaps these)".into(),
+        (false, n) if n == g.count => " NOT REAPED by their parent".into(),
+        (false, 0) => format!(" (gone {later} ms later: their parent reaps them)"),
+        (false, n) => {
+            format!(" ({n} still NOT REAPED by their parent {later} ms later; the rest it reaped)")
+        }
     }
 }
 
@@ -750,6 +753,8 @@ mod tests {
                 names: vec!["sh".into()],
                 oldest_age_s: 61,
                 reapable: false,
+                seen_twice: 5,
+                ids: Vec::new(),
             }],
         };
         StatusDoc {
@@ -917,6 +922,30 @@ mod tests {
         assert!(text.contains("CPU periods throttled: 40.0% since the cgroup started"));
         assert!(text.contains("5 zombies [sh] NOT REAPED"));
         assert!(!text.contains("Warnings:"));
+    }
+
+    /// A zombie its parent reaps a moment later is not said to be left
+    /// unreaped, nor is its parent told to be fixed.
+    #[test]
+    fn zombies_gone_at_the_second_look_are_not_called_unreaped() {
+        let mut doc = sample_doc();
+        doc.tree.as_mut().unwrap().zombies[0].seen_twice = 0;
+        let text = render(&doc);
+        assert!(
+            text.contains("5 zombies [sh] (gone 200 ms later: their parent reaps them)"),
+            "{text}"
+        );
+        assert!(!text.contains("NOT REAPED"), "{text}");
+        assert!(!text.contains("hint: worker"), "{text}");
+        doc.tree.as_mut().unwrap().zombies[0].seen_twice = 2;
+        let text = render(&doc);
+        assert!(
+            text.contains(
+                "5 zombies [sh] (2 still NOT REAPED by their parent 200 ms later; the rest it reaped)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("hint: worker (pid 9) holds 5"), "{text}");
     }
 
     /// When ward does not answer, what the process list and the limits

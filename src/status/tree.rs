@@ -70,7 +70,20 @@ pub struct ZombieGroup {
     pub oldest_age_s: u64,
     /// True when the parent is ward itself: it will reap them.
     pub reapable: bool,
+    /// How many of them a second look, [`SECOND_LOOK`] later, still found
+    /// unreaped; `count` when no second look was taken (ward's own, which
+    /// it reaps). A zombie seen once may be one its parent was about to
+    /// wait for.
+    pub seen_twice: u32,
+    /// Each zombie's pid and start time, for the second look.
+    #[serde(skip)]
+    pub ids: Vec<(i32, u64)>,
 }
+
+/// How long `ward status` waits before it looks again at zombies whose
+/// parent is not ward: a parent that reaps its children takes them within
+/// it, one that never waits leaves them.
+pub const SECOND_LOOK: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The whole tree.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -82,13 +95,28 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// Zombies no init can reap: their parent lives and does not wait.
+    /// Zombies no init can reap: their parent lives and did not wait for
+    /// them between two looks.
     pub fn unreaped(&self) -> u32 {
         self.zombies
             .iter()
             .filter(|g| !g.reapable)
-            .map(|g| g.count)
+            .map(|g| g.seen_twice)
             .sum()
+    }
+
+    /// True when some zombie's parent is not ward: only a second look tells
+    /// one its parent is about to reap from one it never will.
+    pub fn wants_second_look(&self) -> bool {
+        self.zombies.iter().any(|g| !g.reapable)
+    }
+
+    /// Counts, for each group ward does not reap, the zombies `still` says
+    /// are still there (the same pid and start time, still a zombie).
+    pub fn second_look(&mut self, mut still: impl FnMut(i32, u64) -> bool) {
+        for g in self.zombies.iter_mut().filter(|g| !g.reapable) {
+            g.seen_twice = g.ids.iter().filter(|(pid, st)| still(*pid, *st)).count() as u32;
+        }
     }
 }
 
@@ -178,6 +206,8 @@ pub fn build(
             names,
             oldest_age_s: group.iter().map(|z| age(z.starttime)).max().unwrap_or(0),
             reapable: Some(parent) == ward_pid,
+            seen_twice: group.len() as u32,
+            ids: group.iter().map(|z| (z.pid, z.starttime)).collect(),
         });
     }
     rank::sort(&mut tree.zombies, |g| {
@@ -230,6 +260,16 @@ pub fn read(proc_root: &Path, ticks_per_s: u64) -> std::io::Result<(Vec<ProcInfo
         });
     }
     Ok((out, (uptime_s * ticks_per_s as f64) as u64))
+}
+
+/// True when `pid` is still the zombie that started at `starttime` (not
+/// reaped, and its pid not taken by another process since).
+pub fn still_zombie(proc_root: &Path, pid: i32, starttime: u64) -> bool {
+    let Ok(bytes) = std::fs::read(proc_root.join(pid.to_string()).join("stat")) else {
+        return false;
+    };
+    parse_stat(&String::from_utf8_lossy(&bytes))
+        .is_ok_and(|s| s.state == 'Z' && s.starttime == starttime)
 }
 
 /// What the list shows for a process: its command line, led by `[name]`
@@ -347,6 +387,47 @@ mod tests {
         assert_eq!(g.oldest_age_s, 80);
         assert!(t.zombies[1].reapable);
         assert_eq!(t.unreaped(), 3);
+    }
+
+    #[test]
+    fn the_second_look_counts_only_the_same_zombies_still_there() {
+        let procs = vec![
+            p(1, 0, 'S', "ward", "/ward -- /app"),
+            p(9, 1, 'S', "worker", "worker 1"),
+            p(20, 9, 'Z', "sh", ""),
+            p(21, 9, 'Z', "sh", ""),
+            p(22, 9, 'Z', "sh", ""),
+            p(30, 1, 'Z', "gone", ""),
+        ];
+        let mut t = build(&procs, 100 * 100, 100, 4096, Some(1), 0);
+        assert!(t.wants_second_look());
+        let mut asked = Vec::new();
+        // 20 is still there; 21 was reaped; 22's pid went to a new zombie.
+        t.second_look(|pid, start| {
+            asked.push(pid);
+            pid == 20 && start == 2000
+        });
+        assert_eq!(
+            asked,
+            vec![20, 21, 22],
+            "ward's own zombies are not looked at"
+        );
+        assert_eq!(t.zombies[0].seen_twice, 1);
+        assert_eq!(t.zombies[1].seen_twice, 1, "ward's own: counted as seen");
+        assert_eq!(t.unreaped(), 1);
+        let only_wards = build(
+            &procs[..1]
+                .iter()
+                .chain(&procs[5..])
+                .cloned()
+                .collect::<Vec<_>>(),
+            0,
+            100,
+            4096,
+            Some(1),
+            0,
+        );
+        assert!(!only_wards.wants_second_look());
     }
 
     #[test]
