@@ -156,7 +156,35 @@ fn rewrite_and_drop() {
         Some("signal 28")
     );
     p.signal_ward(libc::SIGKILL);
-    p.wait().expect_stderr("[signal_dropped] SIGHUP dropped");
+    p.wait()
+        .expect_stderr("[signal_dropped] SIGHUP dropped (--rewrite HUP:0)");
+}
+
+/// A signal `--rewrite` drops, sent in a loop, writes one info line per
+/// signal, not one per arrival (the README's promise for later signals).
+#[test]
+fn a_dropped_signal_in_a_loop_writes_one_line() {
+    let Some(cmd) = pid1("drop_loop", "--no-watch -r USR1:0 -r USR2:0 -- WL signals") else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    for _ in 0..10 {
+        p.signal_ward(libc::SIGUSR1);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    p.signal_ward(libc::SIGUSR2);
+    p.signal_ward(libc::SIGWINCH);
+    p.expect_line("signal 28");
+    p.signal_ward(libc::SIGKILL);
+    let out = p.wait();
+    assert_eq!(
+        out.stderr.matches("[signal_dropped] SIGUSR1").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    out.expect_stderr("[signal_dropped] SIGUSR2 dropped (--rewrite USR2:0)");
 }
 
 /// Every event's `signal` field is the signal's name: a log store types a
@@ -218,6 +246,8 @@ fn stop_delay_holds_the_first_term_and_a_second_goes_at_once() {
     let out = p.wait();
     assert_eq!(out.code, 7);
     out.expect_stderr("[stop_delayed]");
+    // The stop was held: the exit says so by the reason it gives.
+    out.expect_stderr("stopped on request");
 
     let p = Proc::start(exits_7_on_term_after("60s"), T);
     p.expect_line("ready");
@@ -253,6 +283,31 @@ fn a_sigint_during_the_stop_delay_sends_the_held_term_too() {
     assert_eq!(got, ["signal 15", "signal 2"]);
     p.signal_ward(libc::SIGKILL);
     drop(p);
+}
+
+/// `--kill-after` counts from the forward, after `--stop-delay`: the lines
+/// and the report say how long the stop was held, or "1 s after SIGTERM"
+/// reads as 1 s after it came.
+#[test]
+fn kill_after_a_held_stop_says_how_long_it_was_held() {
+    let Some(cmd) = pid1(
+        "kill_after_held",
+        "--no-watch --stop-delay 1s --kill-after 1500ms -- WL ignore-term",
+    ) else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    assert_eq!(out.code, 137, "{}", out.stderr);
+    out.expect_stderr("[still_running] main process ");
+    out.expect_stderr("still running 1 s after SIGTERM was forwarded, which --stop-delay held ");
+    out.expect_stderr(
+        "still running 1.5 s after the stop signal was forwarded, which --stop-delay held ",
+    );
+    out.expect_stderr("(--kill-after) of SIGTERM from ");
+    out.expect_stderr(" being forwarded (--stop-delay held it ");
 }
 
 #[test]

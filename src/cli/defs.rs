@@ -238,7 +238,7 @@ pub static FLAGS: &[Flag] = &[
         default: Shown::Words("none"),
         section: Section::Stopping,
         help: "hold the first SIGTERM this long before forwarding it",
-        details: "lets a load balancer drain; a second SIGTERM ends the hold, and a SIGINT that is a stop signal (by default) sends the held SIGTERM and itself at once",
+        details: "lets a load balancer drain; a second SIGTERM ends the hold, and a SIGINT that is a stop signal (by default) sends the held SIGTERM and itself at once; only when SIGTERM is a stop signal (`--stop-signal QUIT` alone leaves nothing to hold, and ward warns `stop_delay_unused`)",
     },
     Flag {
         long: "kill-after",
@@ -331,7 +331,7 @@ pub static FLAGS: &[Flag] = &[
         default: Shown::Words("watching on"),
         section: Section::Watching,
         help: "do not watch: no sampling, no warnings",
-        details: "no cgroup is read, so the child's oom_score_adj raise is sized for the host's memory",
+        details: "no cgroup is read, so the child's oom_score_adj raise is sized for the host's memory; `--emf` then writes nothing (it warns `emf_unavailable`) and `--metrics` serves only `ward_build_info`, `ward_start_time_seconds` and the reaped and forwarded counters",
     },
     Flag {
         long: "warn-memory",

@@ -55,13 +55,28 @@ pub fn stop_delayed(signo: i32, delay: Duration, int_too: bool) {
     );
 }
 
-/// `signal_dropped`: `--rewrite SIG:0`.
-pub fn signal_dropped(signo: i32) {
+/// `signal_dropped`: `--rewrite SIG:0`. `again`: one was said before; this
+/// one is at debug level, so a process that signals ward in a loop cannot
+/// flood the log.
+pub fn signal_dropped(signo: i32, again: bool) {
+    let level = if again { Level::Debug } else { Level::Info };
+    if !log::enabled(level) {
+        return;
+    }
+    let name = signal_name(signo);
     log::event(
-        Level::Info,
+        level,
         "signal_dropped",
-        &format!("{} dropped (--rewrite {signo}:0)", signal_name(signo)),
-        &[("signal", json!(signal_name(signo)))],
+        &format!(
+            "{name} dropped (--rewrite {}:0){}",
+            name.strip_prefix("SIG").unwrap_or(&name),
+            if again {
+                ""
+            } else {
+                "; later ones of it are logged at debug level"
+            }
+        ),
+        &[("signal", json!(name))],
     );
 }
 
@@ -265,7 +280,14 @@ pub fn child_exited(
 }
 
 /// `kill_after`: `--kill-after` ran out; ward sends SIGKILL.
-pub fn kill_after(named: &str, pid: i32, after: Duration, stopped: Option<i32>) {
+pub fn kill_after(
+    named: &str,
+    pid: i32,
+    after: Duration,
+    stopped: Option<i32>,
+    held: Option<Duration>,
+) {
+    let delayed = held_words(held);
     let held = if stopped.is_some() {
         " (stopped: it could not act on it)"
     } else {
@@ -275,7 +297,7 @@ pub fn kill_after(named: &str, pid: i32, after: Duration, stopped: Option<i32>) 
         Level::Warning,
         "kill_after",
         &format!(
-            "main process {named} still running {} after the stop signal was forwarded{held}: sending SIGKILL (--kill-after)",
+            "main process {named} still running {} after the stop signal was forwarded{delayed}{held}: sending SIGKILL (--kill-after)",
             secs(after)
         ),
         &[
@@ -287,7 +309,25 @@ pub fn kill_after(named: &str, pid: i32, after: Duration, stopped: Option<i32>) 
 
 /// `still_running`: N seconds after a stop signal was forwarded; says so
 /// when the process is stopped (SIGSTOP, SIGTSTP, ...), which is why.
-pub fn still_running(named: &str, pid: i32, after_s: u32, signo: i32, stopped: Option<i32>) {
+/// How long `--stop-delay` held the stop, in a line that counts from its
+/// forward.
+fn held_words(held: Option<Duration>) -> String {
+    held.map(|d| format!(", which --stop-delay held {} after it came", secs(d)))
+        .unwrap_or_default()
+}
+
+pub fn still_running(
+    named: &str,
+    pid: i32,
+    after_s: u32,
+    signo: i32,
+    stopped: Option<i32>,
+    held: Option<Duration>,
+) {
+    let sent = match held {
+        Some(_) => format!("{} was forwarded{}", signal_name(signo), held_words(held)),
+        None => signal_name(signo).to_string(),
+    };
     let why = stopped
         .map(|s| {
             format!(
@@ -299,10 +339,7 @@ pub fn still_running(named: &str, pid: i32, after_s: u32, signo: i32, stopped: O
     log::event(
         Level::Warning,
         "still_running",
-        &format!(
-            "main process {named} still running {after_s} s after {}{why}",
-            signal_name(signo)
-        ),
+        &format!("main process {named} still running {after_s} s after {sent}{why}"),
         &[("after_s", json!(after_s)), ("pid", json!(pid))],
     );
 }

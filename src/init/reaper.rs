@@ -113,6 +113,9 @@ pub struct Reaper<'a> {
     next_posted: (u32, u64),
     /// A `signal_ignored` line was written (later ones at debug level).
     ignored_said: bool,
+    /// Signals (bit `signo - 1`) a `signal_dropped` line was written for:
+    /// later drops of the same signal go at debug level.
+    dropped_said: u64,
 }
 
 impl<'a> Reaper<'a> {
@@ -156,6 +159,7 @@ impl<'a> Reaper<'a> {
             main_name_at_exit: None,
             next_posted: (0, 0),
             ignored_said: false,
+            dropped_said: 0,
         }
     }
 
@@ -475,12 +479,15 @@ impl<'a> Reaper<'a> {
             self.timers.cancel(Timer::StopDelay);
         }
         if let Some(held) = d.send_held {
-            let from = self.facts.stop.as_ref().map_or(0, |s| s.from_pid);
-            self.forward(libc::SIGTERM, held, from, true);
+            self.forward_held(held);
         }
         match d.send {
             Some(out) => self.forward(sig.signo, out, sig.from_pid, d.stop_forwarded),
-            None if d.hold.is_none() => events::signal_dropped(sig.signo),
+            None if d.hold.is_none() => {
+                let bit = 1u64 << ((sig.signo - 1) & 63);
+                events::signal_dropped(sig.signo, self.dropped_said & bit != 0);
+                self.dropped_said |= bit;
+            }
             None => {}
         }
     }
@@ -516,8 +523,22 @@ impl<'a> Reaper<'a> {
             received: now,
             received_wall: SystemTime::now(),
             forwarded: None,
+            held: false,
             stopped_by: None,
         });
+    }
+
+    /// Forwards the SIGTERM `--stop-delay` held (as `out`, after any
+    /// rewrite); the first stop's lines then say how long it was held.
+    fn forward_held(&mut self, out: i32) {
+        let from = match self.facts.stop.as_mut() {
+            Some(s) => {
+                s.held |= s.forwarded.is_none();
+                s.from_pid
+            }
+            None => 0,
+        };
+        self.forward(libc::SIGTERM, out, from, true);
     }
 
     fn forward(&mut self, received: i32, out: i32, from_pid: i32, is_stop: bool) {
@@ -908,8 +929,7 @@ impl<'a> Reaper<'a> {
                 if let Some(out) = self.stop.release()
                     && self.child.alive()
                 {
-                    let from = self.facts.stop.as_ref().map_or(0, |s| s.from_pid);
-                    self.forward(libc::SIGTERM, out, from, true);
+                    self.forward_held(out);
                 }
             }
             Timer::KillAfter => {
@@ -921,7 +941,14 @@ impl<'a> Reaper<'a> {
                     let after = self.cfg.kill_after.unwrap_or_default();
                     let stopped = self.note_stopped();
                     self.facts.note_warning("kill_after");
-                    events::kill_after(&self.facts.main_named(), self.child.pid, after, stopped);
+                    let held = self.facts.stop.as_ref().and_then(|s| s.held_for());
+                    events::kill_after(
+                        &self.facts.main_named(),
+                        self.child.pid,
+                        after,
+                        stopped,
+                        held,
+                    );
                     let sent = self.send_to_child(libc::SIGKILL);
                     if sent.is_ok() {
                         self.facts.note_ward_sigkill(WardKill::KillAfter, true, now);
@@ -943,11 +970,11 @@ impl<'a> Reaper<'a> {
             }
             Timer::StillRunning(s) => {
                 if self.child.alive() {
-                    let sig = self
+                    let (sig, held) = self
                         .facts
                         .stop
                         .as_ref()
-                        .map_or(libc::SIGTERM, |st| st.signal);
+                        .map_or((libc::SIGTERM, None), |st| (st.signal, st.held_for()));
                     let stopped = self.note_stopped();
                     self.facts.note_warning("still_running");
                     events::still_running(
@@ -956,6 +983,7 @@ impl<'a> Reaper<'a> {
                         s,
                         sig,
                         stopped,
+                        held,
                     );
                 }
             }

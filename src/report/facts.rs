@@ -25,9 +25,20 @@ pub struct StopRequest {
     pub received_wall: SystemTime,
     /// When a stop signal was forwarded to the child.
     pub forwarded: Option<Instant>,
+    /// True when `--stop-delay` held it before that forward.
+    pub held: bool,
     /// The signal that held the main process stopped (SIGSTOP, SIGTSTP, ...)
     /// when ward last looked after the forward: it could not act on it.
     pub stopped_by: Option<i32>,
+}
+
+impl StopRequest {
+    /// How long `--stop-delay` held the stop before ward forwarded it.
+    pub fn held_for(&self) -> Option<Duration> {
+        self.forwarded
+            .filter(|_| self.held)
+            .map(|f| f.saturating_duration_since(self.received))
+    }
 }
 
 /// A signal ward forwarded to the main process: the latest of each kind.

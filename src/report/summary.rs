@@ -370,9 +370,17 @@ fn sentence(
             )
         }
         Cause::StopTimeout => format!(
-            "{code}: {who} did not stop within {} (--kill-after) of {}{}; ward killed it with SIGKILL",
+            "{code}: {who} did not stop within {} (--kill-after) of {}{}{}; ward killed it with SIGKILL",
             i.kill_after.map(crate::units::secs).unwrap_or_default(),
             stop_words.unwrap_or_else(|| "the stop signal".into()),
+            f.stop
+                .as_ref()
+                .and_then(|s| s.held_for())
+                .map(|d| format!(
+                    " being forwarded (--stop-delay held it {} first)",
+                    crate::units::secs(d)
+                ))
+                .unwrap_or_default(),
             f.stop
                 .as_ref()
                 .and_then(|s| s.stopped_by)
@@ -939,6 +947,7 @@ mod tests {
             received: t,
             received_wall: SystemTime::now(),
             forwarded: Some(t),
+            held: false,
             stopped_by: None,
         });
         let fwd = |received, sent| Forwarded {

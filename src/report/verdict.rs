@@ -192,6 +192,7 @@ mod tests {
             received: now,
             received_wall: SystemTime::now(),
             forwarded: forwarded.then_some(now),
+            held: false,
             stopped_by: None,
         });
     }
