@@ -215,7 +215,7 @@ fn docker_pids_limit_40_pids_high_and_fork_failed() {
     has(&ctr, w, "sampling every 500 ms");
     let high = one(&ctr, &logs, "pids_high");
     has(&ctr, high, "of 40 tasks in use (");
-    has(&ctr, high, "pids limit from own cgroup");
+    has(&ctr, high, "pids limit: own cgroup");
     let refused = events(&logs, "fork_failed");
     ctr.check(!refused.is_empty(), "no [fork_failed] line");
     let mut total = 0;

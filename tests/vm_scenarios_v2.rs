@@ -46,16 +46,19 @@ field() {
 # run NAME GROUP CMD...: ward as PID 1 of a new PID and mount namespace in
 # leaf GROUP (only ward moves there: unshare, which waits outside like a
 # runtime's shim, would be an OOM victim of the group otherwise), JSON log, report file /tmp/NAME.json; $WARD_EXTRA adds ward
-# options (split into words on purpose), $WARD_INTERVAL sets the sampling.
+# options (split into words on purpose), $WARD_INTERVAL sets the sampling,
+# $WARD_COUNTED names the group whose counters are the kernel's truth (the
+# one holding the limit, when it is not GROUP).
 run() {
-    _name=$1 _g=$root/$2
+    _name=$1 _g=$root/${WARD_COUNTED:-$2}
+    _leaf=$root/$2
     shift 2
     _k0=$(field "$_g/memory.events" oom_kill)
     _gk0=$(field "$_g/memory.events" oom_group_kill)
     _p0=$(field "$_g/pids.events" max)
     dmesg -c >/dev/null
     unshare -p -f --mount-proc \
-        sh -c 'echo 0 >"$1/cgroup.procs" && shift && exec "$@"' sh "$_g" \
+        sh -c 'echo 0 >"$1/cgroup.procs" && shift && exec "$@"' sh "$_leaf" \
         ward --log-format json --report-file "/tmp/$_name.json" \
         --watch-interval "${WARD_INTERVAL:-500ms}" $WARD_EXTRA -- "$@" \
         >"/tmp/$_name.out" 2>"/tmp/$_name.log"
@@ -131,6 +134,27 @@ WARD_EXTRA="-r TERM:KILL"
 run rewrite rewr sh -c 'echo ready; exec ward-workload sleep 60'
 wait
 unset WARD_EXTRA
+
+# The limit on the parent, ward in one child group, and the main process
+# moving itself to another (Docker-in-Docker, systemd in a container): the
+# kill is counted beside ward's group, and in the parent.
+vm_group mv memory.max=40M "cgroup.subtree_control=+memory +pids"
+vm_group mv/w
+vm_group mv/app
+WARD_COUNTED=mv
+run moved_oom mv/w sh -c 'echo $$ >/sys/fs/cgroup/mv/app/cgroup.procs &&
+    exec ward-workload hog 100 --step 2 --step-ms 40'
+
+# A pids limit on the parent (a pod's), 15 tasks of a sibling under it: the
+# limit is reached with ward's group far from it.
+vm_group ap pids.max=24 "cgroup.subtree_control=+pids"
+vm_group ap/w
+vm_group ap/side
+sh -c 'echo $$ >/sys/fs/cgroup/ap/side/cgroup.procs && exec ward-workload forks 14 --hold 8' >/dev/null &
+sleep 1
+run shared_pids ap/w sh -c 'sleep 1; ward-workload forks 20 --hold 2'
+unset WARD_COUNTED
+wait
 
 # memory.peak can be reset by writing to it only since 6.12; say what this
 # kernel does (on the worker OOM's group, whose peak is near 48M).
@@ -365,6 +389,32 @@ fn cases() -> Vec<Case> {
                     o.r(&["memory", "anon_bytes"]).is_u64(),
                     "the memory.stat breakdown in the report",
                 )
+            },
+        },
+        Case {
+            run: "moved_oom",
+            name: "main-process OOM beside ward's group",
+            truth: "the limit on the parent; the main process moves itself to a sibling group and allocates 100 MiB in 40 MiB",
+            check: |o| {
+                expect(o.oom_kill() >= 1, "the kernel killed (in the parent)")?;
+                expect(
+                    o.cause() == "oom_killed" && o.exit() == Some(137),
+                    "oom_killed 137, not an OOM kill ruled out",
+                )?;
+                expect(o.has_event("oom_kill"), "an oom_kill warning")
+            },
+        },
+        Case {
+            run: "shared_pids",
+            name: "pids limit shared with a sibling",
+            truth: "pids.max 24 on the parent, 15 tasks in a sibling group; the main forks 20",
+            check: |o| {
+                expect(
+                    o.has_event("pids_high"),
+                    "pids_high: the parent's count, not ward's",
+                )?;
+                expect(o.has_event("fork_failed"), "fork_failed")?;
+                expect(o.exit() == Some(0), "exited 0")
             },
         },
         Case {

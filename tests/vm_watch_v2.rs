@@ -199,7 +199,7 @@ oom_protected() {
 
 pids_high_and_fork_failed() {
     rc_is pids 0 &&
-    has pids '^ward: warning \[pids_high\] (2[4-9]|30) of 30 tasks in use \([0-9.]+%, pids limit from own cgroup\)' >/dev/null &&
+    has pids '^ward: warning \[pids_high\] (2[4-9]|30) of 30 tasks in use \([0-9.]+%, pids limit: own cgroup\)' >/dev/null &&
     has pids '^ward: warning \[fork_failed\] the kernel refused [0-9]+ forks? since the last sample: the pids limit of 30 is reached' >/dev/null || return 1
     grep -Eq '^forked=[0-9]+ failed=[1-9][0-9]*$' /tmp/pids.out || {
         echo "WARD-VM-MISMATCH pids: no failed forks in: $(cat /tmp/pids.out)"

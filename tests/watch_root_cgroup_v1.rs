@@ -78,6 +78,31 @@ fn script(s: &str) -> String {
     s.replace("$W", workload())
 }
 
+/// A limit changed on a live container (`docker update`, an in-place pod
+/// resize) is the one the exit report gives: it was read once a minute, so
+/// a report could give the old one.
+#[test]
+fn root_v1_a_limit_changed_while_running_is_the_one_the_report_gives() {
+    let Some((_serial, cg)) = case(
+        "root_v1_a_limit_changed_while_running_is_the_one_the_report_gives",
+        "memlive",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(200);
+    let dir = cg.dir("memory").to_path_buf();
+    let changer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        std::fs::write(dir.join("memory.limit_in_bytes"), "104857600").unwrap();
+    });
+    let s = script("$W hog 8 --hold 4");
+    let out = watched_in(&cg, &["sh", "-c", &s]);
+    changer.join().unwrap();
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.has(out.one("watching"), "memory 200.0 MiB (own cgroup)");
+    out.has(out.one("exit_report"), "of the 100.0 MiB limit");
+}
+
 #[test]
 fn root_v1_memory_high_names_the_hog_then_memory_ok_after_it_exits() {
     let Some((_serial, cg)) = case(
@@ -819,7 +844,7 @@ fn root_v1_pids_high_and_fork_failed_at_pids_max() {
     out.has(out.one("watching"), "pids 50 (own cgroup)");
     let high = out.one("pids_high");
     out.has(high, "of 50 tasks in use (");
-    out.has(high, "pids limit from own cgroup");
+    out.has(high, "pids limit: own cgroup");
     assert!(number_after(high, "pids_high] ") >= 40.0, "{high}");
 
     let refused = out.events("fork_failed");

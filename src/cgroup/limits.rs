@@ -45,8 +45,8 @@ impl LimitSource {
         match self {
             LimitSource::OwnGroup => "own cgroup".into(),
             // The limit holds for the whole subtree: the cgroups beside
-            // ward's count against it too, and ward's numbers do not show
-            // their share.
+            // ward's count against it too (on v2 ward's numbers are the
+            // subtree's, `Cgroups::count_where_limited`; on v1 its own).
             LimitSource::Ancestor { path: Some(p) } => {
                 format!(
                     "set on ancestor cgroup {}, shared by every cgroup under it",

@@ -259,7 +259,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
         peak_ratio,
         snap.and_then(|s| s.ratios.throttle_60s),
         fork_failures,
-        pids_max,
+        snap.map(Snapshot::refusing_limit_words).unwrap_or_default(),
     );
     let json = json.map(|mut json| {
         json["summary"] = Value::String(text.clone());
@@ -275,7 +275,7 @@ fn sentence(
     peak_ratio: Option<f64>,
     throttle60: Option<crate::watch::throttle::ThrottleRatio>,
     fork_failures: Option<u64>,
-    pids_max: Option<u64>,
+    pids_limit: String,
 ) -> String {
     let f = i.facts;
     let who = format!("main process {}", f.main_named());
@@ -532,7 +532,7 @@ fn sentence(
         out.push_str(&format!(
             ". {n} fork{} refused at the pids limit{}",
             if n == 1 { " was" } else { "s were" },
-            pids_max.map(|m| format!(" of {m}")).unwrap_or_default()
+            pids_limit
         ));
     }
     if f.observed.unreaped_peak > 0

@@ -240,7 +240,7 @@ impl AlertState {
                 level: Level::Warning,
                 key: "pids_high",
                 msg: format!(
-                    "{cur} of {max} tasks in use ({}, pids limit from {src}){zombies}; at the limit fork() and thread creation fail with 'Resource temporarily unavailable'",
+                    "{cur} of {max} tasks in use ({}, pids limit: {src}){zombies}; at the limit fork() and thread creation fail with 'Resource temporarily unavailable'",
                     pct(ratio)
                 ),
                 fields,
@@ -265,7 +265,7 @@ impl AlertState {
         // that, every rise is reported once, with its size.
         let base = *self.fork_failures_base.get_or_insert(before.unwrap_or(now));
         if let Some(before) = before.filter(|b| now > *b) {
-            let max = snap.pids_max();
+            let limit = snap.refusing_limit_words();
             let since_start = now.saturating_sub(base);
             let history = if base > 0 {
                 format!(", {now} in the cgroup's life")
@@ -279,7 +279,7 @@ impl AlertState {
                     "the kernel refused {} fork{} since the last sample: the pids limit{} is reached ({since_start} since ward started{history}); programs see 'Resource temporarily unavailable'",
                     now - before,
                     if now - before == 1 { "" } else { "s" },
-                    max.map(|m| format!(" of {m}")).unwrap_or_default()
+                    limit
                 ),
                 fields: vec![
                     ("refused", json!(now - before)),
@@ -630,6 +630,36 @@ mod tests {
             "{}",
             w[0].msg
         );
+    }
+
+    /// Forks refused while the only limit in view is the host's: the one
+    /// that refused is above the cgroups ward can read, and its number is
+    /// not the host's (seen in a VM: "the pids limit of 3560 is reached"
+    /// at 25 tasks).
+    #[test]
+    fn refusals_at_a_limit_ward_cannot_see_give_no_number() {
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        let hidden = |refused| {
+            let mut s = snap_pids(25, 3560, refused);
+            s.cgroup.pids.max = None;
+            s.limits.pids = Some(PidsLimit {
+                max: 3560,
+                source: LimitSource::Host { hidden_above: true },
+            });
+            s
+        };
+        a.baseline(Some(0));
+        let w = a.evaluate(&hidden(12), &th);
+        assert_eq!(keys(&w), ["fork_failed"]);
+        assert!(
+            w[0].msg.contains(
+                "the pids limit (set on a cgroup above the ones ward can read, so its number is unknown) is reached"
+            ),
+            "{}",
+            w[0].msg
+        );
+        assert!(!w[0].msg.contains("3560"), "{}", w[0].msg);
     }
 
     fn snap_zombies(parent_zombies: u32) -> Snapshot {

@@ -554,7 +554,9 @@ impl Observer {
             return;
         };
         let now = Instant::now();
-        s.sampler.prepare_first(now, &mut s.snap);
+        if s.sampler.prepare_first(now, &mut s.snap) {
+            s.count_at_the_limit(now);
+        }
         s.announce();
         s.sampler.take_cgroup_only(now, &mut s.snap);
         s.record();
@@ -775,8 +777,11 @@ impl Observer {
                     self.last_pid.as_ref().and_then(crate::procs::LastPid::read),
                 );
                 // Fresh OOM count and memory numbers before the report
-                // decides anything; then no more sampling.
-                s.tick(Instant::now(), end, &self.board, !alone);
+                // decides anything; then no more sampling. Limits a few
+                // seconds old are read again (a short job's are fresh).
+                let now = Instant::now();
+                s.sampler.limits_if_older(now, Duration::from_secs(2));
+                s.tick(now, end, &self.board, !alone);
                 s.active = false;
                 (Some(Box::new(s.snap.clone())), s.peaks.clone())
             }
@@ -916,6 +921,48 @@ impl Observer {
 }
 
 impl Sampling {
+    /// The memory or pids counters moved to the ancestor that holds the
+    /// limit (cgroup v2): the baselines read before the child were the own
+    /// group's, so they are taken again there. A kill or a refused fork in
+    /// ward's own group since then still counts as this run's.
+    fn count_at_the_limit(&mut self, now: Instant) {
+        let Some(cg) = self.sampler.cgroups() else {
+            return;
+        };
+        if let (Some(n), Some(at)) = (&self.oom, &cg.memory_counted_at)
+            && let Err(e) = n.also_watch(at)
+        {
+            log::event(
+                Level::Debug,
+                "oom_watch_unavailable",
+                &format!("{e}: OOM kills beside ward's cgroup are noticed at each sample"),
+                &[],
+            );
+        }
+        let (own_kills, own_forks) = cg.own_counts(&mut self.buf);
+        // The subtree's count now, less what ward's own group added since
+        // its baseline.
+        let rebase = |early: Option<u64>, own: Option<u64>, all: Option<u64>| {
+            let risen = match (early, own) {
+                (Some(e), Some(o)) => o.saturating_sub(e),
+                _ => 0,
+            };
+            all.map(|a| a.saturating_sub(risen))
+        };
+        if cg.memory_counted_at.is_some() {
+            let all = cg.oom_kill_count(&mut self.buf);
+            self.oom_count = rebase(self.oom_count, own_kills, all);
+            self.count_read_at = self.oom_count.map(|_| now);
+            self.peaks.memory_peak_base = cg.memory_peak(&mut self.buf);
+        }
+        if cg.pids_counted_at.is_some() {
+            let all = cg.fork_refusals(&mut self.buf);
+            let base = rebase(self.peaks.fork_failures_base, own_forks, all);
+            self.alerts.baseline(base);
+            self.peaks.fork_failures_base = base;
+        }
+    }
+
     /// One interval has passed: sample, warn, record. `census`: false
     /// when it could find nothing (the final look with ward alone).
     fn tick(&mut self, now: Instant, end: &WatchEnd, board: &Board, census: bool) {
@@ -1076,8 +1123,9 @@ impl Sampling {
             victims::RiseFindings::default()
         };
         findings.since = read_before.filter(|_| !notified);
-        // Fresh memory numbers (the peak) for the line; the census above
-        // says what is largest now.
+        // Fresh memory numbers (the peak) and limits for the line; the
+        // census above says what is largest now.
+        self.sampler.limits_if_older(at, Duration::ZERO);
         self.sampler.take_cgroup_only(at, &mut self.snap);
         let largest = if looked {
             alerts::largest_words(&self.snap)

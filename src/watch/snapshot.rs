@@ -13,7 +13,7 @@ use crate::cgroup::{CgroupSample, Cgroups, Layout, Limits};
 use crate::procs::{ProcTable, ProcessCensus, Scope};
 
 /// Limits are re-read this often (they can be changed on a live container).
-const LIMITS_EVERY: Duration = Duration::from_secs(60);
+const LIMITS_EVERY: Duration = Duration::from_secs(15);
 /// A full process census runs at least this often. A child that becomes a
 /// zombie moves no task count (it counts until reaped), so this is how soon
 /// a parent that stops waiting is seen: a minute was too long for a person
@@ -77,6 +77,25 @@ impl Snapshot {
         match (self.cgroup.pids.max, found) {
             (Some(own), Some(found)) => Some(own.min(found)),
             (own, found) => own.or(found),
+        }
+    }
+
+    /// The limit that refused forks, after "the pids limit": ` of 24`; a
+    /// limit ward does not see (only a cgroup's refuses a fork, so with the
+    /// host's number in view it is set above the cgroups ward can read: a
+    /// pod's, under a cgroup namespace) is said to be one, with no number.
+    pub fn refusing_limit_words(&self) -> String {
+        let host = self
+            .limits
+            .pids
+            .as_ref()
+            .is_some_and(|p| p.source.is_host());
+        match self.pids_max() {
+            Some(_) if host && self.cgroup.pids.max.is_none() => {
+                " (set on a cgroup above the ones ward can read, so its number is unknown)".into()
+            }
+            Some(m) => format!(" of {m}"),
+            None => String::new(),
         }
     }
 }
@@ -182,12 +201,27 @@ impl Sampler {
     /// does changes it: the files a sample reads opened (discovery left
     /// them closed) and the limits, which samples then re-read only every
     /// `LIMITS_EVERY`.
-    pub fn prepare_first(&mut self, now: Instant, snap: &mut Snapshot) {
-        if let Some(cg) = &mut self.cgroups {
-            cg.open_sample_files();
-            snap.layout = Some(cg.layout);
-            snap.limits = cg.limits();
-            self.limits_at = Some(now);
+    /// True when the memory or pids counters are read on the ancestor that
+    /// holds the limit (cgroup v2), not where the baselines were taken.
+    pub fn prepare_first(&mut self, now: Instant, snap: &mut Snapshot) -> bool {
+        let Some(cg) = &mut self.cgroups else {
+            return false;
+        };
+        snap.layout = Some(cg.layout);
+        snap.limits = cg.limits();
+        self.limits_at = Some(now);
+        let moved = cg.count_where_limited(&snap.limits);
+        cg.open_sample_files();
+        moved
+    }
+
+    /// The limits are read again at the next sample when they are older
+    /// than `age`: after an OOM kill (at any age) and for the last sample,
+    /// whose numbers the report gives (a `docker update` or an in-place
+    /// resize changes them live).
+    pub fn limits_if_older(&mut self, now: Instant, age: Duration) {
+        if self.limits_at.is_some_and(|t| now.duration_since(t) >= age) {
+            self.limits_at = None;
         }
     }
 
