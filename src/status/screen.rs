@@ -467,15 +467,23 @@ fn container(out: &mut String, c: &ContainerDoc, source: ContainerSource) {
                     parts.push(format!("{label} {}%", Fixed(v, 1)));
                 }
             }
-            let _ = writeln!(
-                out,
-                "  pressure  {} of the last 10 s stalled",
-                parts.join(", ")
-            );
+            // Pressure files that are there but read nothing: a kernel
+            // booted with psi=0 keeps them and refuses their reads.
+            if parts.is_empty() {
+                out.push_str(PSI_NONE);
+            } else {
+                let _ = writeln!(
+                    out,
+                    "  pressure  {} of the last 10 s stalled",
+                    parts.join(", ")
+                );
+            }
         }
-        None => out.push_str("  pressure  not available (cgroup v1, or no PSI in this kernel)\n"),
+        None => out.push_str(PSI_NONE),
     }
 }
+
+const PSI_NONE: &str = "  pressure  not available (cgroup v1, or no PSI in this kernel)\n";
 
 fn tree(out: &mut String, t: &Tree) {
     let zombies: u32 = t.zombies.iter().map(|g| g.count).sum();
@@ -816,6 +824,20 @@ mod tests {
             text.contains("up 1.9s; main process pid 7; last sample 1.8 s ago"),
             "{text}"
         );
+    }
+
+    /// A kernel booted with psi=0 keeps the pressure files and refuses
+    /// their reads: nothing read is "not available", not an empty list.
+    #[test]
+    fn pressure_files_that_read_nothing_are_not_available() {
+        let mut doc = sample_doc();
+        doc.container.as_mut().unwrap().pressure = Some(Default::default());
+        let text = render(&doc);
+        assert!(
+            text.contains("  pressure  not available (cgroup v1, or no PSI in this kernel)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("of the last 10 s stalled"), "{text}");
     }
 
     #[test]

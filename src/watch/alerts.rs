@@ -159,9 +159,17 @@ impl AlertState {
     fn cpu(&mut self, snap: &Snapshot, th: &Thresholds, out: &mut Vec<Warning>) {
         /// Average use at this share of the quota or more is not moderate.
         const NEAR_CPU_LIMIT: f64 = 0.9;
+        /// A share of fewer periods, over less time, is one burst's: a
+        /// sub-second first window read "100% over the last 0 s" for a
+        /// container using a tenth of its quota.
+        const LEAST_PERIODS: u64 = 10;
+        const LEAST_SPAN_S: f64 = 1.0;
         let Some(t) = snap.ratios.throttle_30s else {
             return;
         };
+        if t.periods < LEAST_PERIODS || t.span_s < LEAST_SPAN_S {
+            return;
+        }
         let pct_now = t.ratio * 100.0;
         let limit = snap.limits.cpu.as_ref();
         let fields = vec![
@@ -524,6 +532,22 @@ mod tests {
         );
         assert!(a.evaluate(&snap_throttle(0.15), &th).is_empty());
         assert_eq!(keys(&a.evaluate(&snap_throttle(0.05), &th)), ["cpu_ok"]);
+    }
+
+    #[test]
+    fn cpu_throttled_waits_for_a_second_and_ten_periods() {
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        let mut short = snap_throttle(1.0);
+        short.ratios.throttle_30s.as_mut().unwrap().span_s = 0.5;
+        assert!(a.evaluate(&short, &th).is_empty(), "half a second");
+        let mut few = snap_throttle(1.0);
+        few.ratios.throttle_30s.as_mut().unwrap().periods = 4;
+        assert!(a.evaluate(&few, &th).is_empty(), "four periods");
+        assert_eq!(
+            keys(&a.evaluate(&snap_throttle(1.0), &th)),
+            ["cpu_throttled"]
+        );
     }
 
     #[test]
