@@ -233,6 +233,13 @@ zombies_unreaped_then_cleared() {
         '^ward: \[zombies_cleared\] unreaped zombies down to 0'
 }
 
+# The same run: memory.high with no memory.max is said as the limit the
+# group is slowed at, and crossing it raises memory_throttled.
+memory_throttled_at_memory_high() {
+    has pressure '^ward: \[watching\] limits: memory [0-9.]+ [GM]iB \(the host.s, no cgroup limit\), throttled above 16\.0 MiB \(memory\.high, own cgroup\)' >/dev/null &&
+    has pressure '^ward: warning \[memory_throttled\] memory went over memory\.high \(16\.0 MiB, own cgroup\) [0-9]+ times? since the last sample' >/dev/null
+}
+
 memory_pressure() {
     rc_is pressure 0 &&
     has pressure '^ward: warning \[memory_pressure\] memory pressure: tasks stalled waiting for memory [0-9.]+% of the last 10 s' >/dev/null
@@ -248,13 +255,14 @@ vm_case pids_high_and_fork_failed pids_high_and_fork_failed
 vm_case fork_failed_in_first_interval fork_failed_in_first_interval
 vm_case zombies_unreaped_then_cleared zombies_unreaped_then_cleared
 vm_case memory_pressure memory_pressure
+vm_case memory_throttled_at_memory_high memory_throttled_at_memory_high
 vm_case cgroupns_limit_not_the_hosts cgroupns_limit_not_the_hosts
 vm_case code_locked_v2 code_locked_v2
 vm_finish
 "#;
 
 /// Every case of [`WATCH_SCENARIO`], in the order it reports them.
-const CASES: [&str; 12] = [
+const CASES: [&str; 13] = [
     "watching_own_limits",
     "watching_ancestor_limit",
     "cpu_throttled",
@@ -264,6 +272,7 @@ const CASES: [&str; 12] = [
     "pids_high_and_fork_failed",
     "zombies_unreaped_then_cleared",
     "memory_pressure",
+    "memory_throttled_at_memory_high",
     "fork_failed_in_first_interval",
     "cgroupns_limit_not_the_hosts",
     "code_locked_v2",

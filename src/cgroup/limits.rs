@@ -113,6 +113,11 @@ pub struct PidsLimit {
 pub struct Limits {
     /// Memory.
     pub memory: Option<MemoryLimit>,
+    /// cgroup v2 `memory.high` (the smallest of the group's and its visible
+    /// ancestors'), when below the memory limit: above it the kernel
+    /// reclaims and slows the group's allocations rather than killing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_high: Option<MemoryLimit>,
     /// CPU.
     pub cpu: Option<CpuLimit>,
     /// PIDs.
@@ -206,8 +211,21 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
         }),
         (None, None) => None,
     };
+    let memory_high = cg
+        .memory
+        .as_ref()
+        .filter(|g| g.version == Version::V2)
+        .and_then(|g| {
+            smallest(g, &mut buf, |b, dir| {
+                fsread::read_opt(b, &dir.join("memory.high"))?;
+                parse::max_or_u64(b)?
+            })
+        })
+        .filter(|(high, _)| memory.as_ref().is_none_or(|m| *high < m.bytes))
+        .map(|(bytes, source)| MemoryLimit { bytes, source });
     let mut limits = Limits {
         memory,
+        memory_high,
         cpu,
         pids,
         swap_room,

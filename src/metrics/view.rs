@@ -344,6 +344,7 @@ mod tests {
                 bytes: 1000,
                 source: LimitSource::Ancestor { path: None },
             }),
+            memory_high: None,
             cpu: Some(CpuLimit {
                 cores: 2.0,
                 source: LimitSource::Host {

@@ -33,6 +33,10 @@ pub struct LimitDoc {
 pub struct LimitsDoc {
     /// Memory, bytes.
     pub memory_bytes: Option<LimitDoc>,
+    /// cgroup v2 `memory.high` below the memory limit, bytes: above it the
+    /// kernel slows the group's allocations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_high_bytes: Option<LimitDoc>,
     /// CPU, cores.
     pub cpu_cores: Option<LimitDoc>,
     /// Tasks.
@@ -408,6 +412,10 @@ pub fn container_from_sample(
                 value: l.bytes as f64,
                 source: l.source.words(),
             }),
+            memory_high_bytes: limits.memory_high.as_ref().map(|l| LimitDoc {
+                value: l.bytes as f64,
+                source: l.source.words(),
+            }),
             cpu_cores: limits.cpu.as_ref().map(|l| LimitDoc {
                 value: l.cores,
                 source: l.source.words(),
@@ -490,6 +498,7 @@ mod tests {
                 bytes: 512 << 20,
                 source: LimitSource::OwnGroup,
             }),
+            memory_high: None,
             cpu: None,
             pids: Some(PidsLimit {
                 max: 100,

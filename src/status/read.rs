@@ -265,6 +265,7 @@ impl FromValue for LimitsDoc {
         let f = Fields::of(v)?;
         Ok(LimitsDoc {
             memory_bytes: f.opt("memory_bytes")?,
+            memory_high_bytes: f.opt("memory_high_bytes")?,
             cpu_cores: f.opt("cpu_cores")?,
             pids: f.opt("pids")?,
         })
@@ -484,6 +485,7 @@ mod tests {
                 cgroup: Some("v2".into()),
                 limits: LimitsDoc {
                     memory_bytes: Some(limit(536870912.0)),
+                    memory_high_bytes: Some(limit(268435456.0)),
                     cpu_cores: Some(limit(0.1)),
                     pids: Some(limit(100.0)),
                 },

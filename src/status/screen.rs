@@ -356,6 +356,14 @@ fn container(out: &mut String, c: &ContainerDoc, source: ContainerSource) {
         }
         (None, None) => out.push_str("unknown"),
     }
+    if let Some(h) = &c.limits.memory_high_bytes {
+        let _ = write!(
+            out,
+            "; throttled above {} (memory.high, {})",
+            bytes(h.value as u64),
+            outside(&h.source)
+        );
+    }
     out.push('\n');
     let mut parts = Vec::new();
     for (label, v) in [
@@ -717,6 +725,7 @@ mod tests {
                     value: (64u64 << 20) as f64,
                     source: "own cgroup".into(),
                 }),
+                memory_high_bytes: None,
                 cpu_cores: Some(LimitDoc {
                     value: 0.1,
                     source: "own cgroup".into(),
@@ -822,6 +831,22 @@ mod tests {
         let text = render(&doc);
         assert!(
             text.contains("up 1.9s; main process pid 7; last sample 1.8 s ago"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_memory_high_below_the_limit_is_on_the_memory_line() {
+        let mut doc = sample_doc();
+        doc.container.as_mut().unwrap().limits.memory_high_bytes = Some(LimitDoc {
+            value: (48u64 << 20) as f64,
+            source: "own cgroup".into(),
+        });
+        let text = render(&doc);
+        assert!(
+            text.contains(
+                "of 64.0 MiB (50.0%) working set; limit: own cgroup; throttled above 48.0 MiB (memory.high, own cgroup)\n"
+            ),
             "{text}"
         );
     }

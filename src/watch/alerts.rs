@@ -34,6 +34,10 @@ pub struct AlertState {
     /// history, left out of the counts said (as `ward_fork_failures_total`
     /// leaves them out).
     fork_failures_base: Option<u64>,
+    /// memory.events `high` at the last sample, and whether
+    /// `memory_throttled` is raised.
+    memory_high_events: Option<u64>,
+    memory_throttled: bool,
 }
 
 impl AlertState {
@@ -49,6 +53,9 @@ impl AlertState {
         let mut out = Vec::new();
         if self.memory_high {
             out.push("memory_high");
+        }
+        if self.memory_throttled {
+            out.push("memory_throttled");
         }
         if self.cpu_throttled {
             out.push("cpu_throttled");
@@ -76,6 +83,7 @@ impl AlertState {
     pub fn evaluate(&mut self, snap: &Snapshot, th: &Thresholds) -> Vec<Warning> {
         let mut out = Vec::new();
         self.memory(snap, th, &mut out);
+        self.memory_throttled(snap, &mut out);
         self.cpu(snap, th, &mut out);
         self.pids(snap, th, &mut out);
         self.forks(snap, &mut out);
@@ -152,6 +160,54 @@ impl AlertState {
                     bytes(limit.bytes)
                 ),
                 fields,
+            });
+        }
+    }
+
+    /// cgroup v2: usage went over `memory.high` since the last sample (its
+    /// `high` event count rose): the kernel reclaimed and slowed the
+    /// group's allocations. Raised at the first such sample, cleared at the
+    /// first without; the count before ward's first look is history.
+    fn memory_throttled(&mut self, snap: &Snapshot, out: &mut Vec<Warning>) {
+        let Some(now) = snap.cgroup.memory.events.high else {
+            return;
+        };
+        let Some(before) = self.memory_high_events.replace(now) else {
+            return;
+        };
+        let rose = now.saturating_sub(before);
+        if rose > 0 && !self.memory_throttled {
+            self.memory_throttled = true;
+            let mem = &snap.cgroup.memory;
+            let ws = mem.working_set.or(mem.usage);
+            let high = snap
+                .limits
+                .memory_high
+                .as_ref()
+                .map(|h| format!(" ({}, {})", bytes(h.bytes), h.source.words()))
+                .unwrap_or_default();
+            out.push(Warning {
+                level: Level::Warning,
+                key: "memory_throttled",
+                msg: format!(
+                    "memory went over memory.high{high} {rose} time{} since the last sample{}: the kernel reclaims and slows every allocation in the group, so processes stall instead of being killed",
+                    if rose == 1 { "" } else { "s" },
+                    ws.map(|w| format!(" (working set now {})", bytes(w)))
+                        .unwrap_or_default()
+                ),
+                fields: vec![
+                    ("high_events", json!(rose)),
+                    ("high_bytes", json!(snap.limits.memory_high.as_ref().map(|h| h.bytes))),
+                    ("working_set_bytes", json!(ws)),
+                ],
+            });
+        } else if rose == 0 && self.memory_throttled {
+            self.memory_throttled = false;
+            out.push(Warning {
+                level: Level::Info,
+                key: "memory_throttled_ok",
+                msg: "memory stayed under memory.high since the last sample".into(),
+                fields: Vec::new(),
             });
         }
     }
@@ -654,6 +710,40 @@ mod tests {
             "{}",
             w[0].msg
         );
+    }
+
+    /// cgroup v2 `memory.high`: a rise of its `high` events raises
+    /// `memory_throttled` once; a sample without one clears it; the count
+    /// before the first look is history.
+    #[test]
+    fn memory_throttled_at_memory_high_rises_and_clears() {
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        let snap = |high| {
+            let mut s = Snapshot::default();
+            s.cgroup.memory.events.high = Some(high);
+            s.cgroup.memory.working_set = Some(17 << 20);
+            s.limits.memory_high = Some(crate::cgroup::MemoryLimit {
+                bytes: 16 << 20,
+                source: LimitSource::OwnGroup,
+            });
+            s
+        };
+        assert!(a.evaluate(&snap(204), &th).is_empty(), "history");
+        assert!(a.evaluate(&snap(204), &th).is_empty());
+        let w = a.evaluate(&snap(222), &th);
+        assert_eq!(keys(&w), ["memory_throttled"]);
+        assert!(
+            w[0].msg.contains(
+                "memory went over memory.high (16.0 MiB, own cgroup) 18 times since the last sample (working set now 17.0 MiB)"
+            ),
+            "{}",
+            w[0].msg
+        );
+        assert_eq!(a.active(), ["memory_throttled"]);
+        assert!(a.evaluate(&snap(230), &th).is_empty(), "raised once");
+        assert_eq!(keys(&a.evaluate(&snap(230), &th)), ["memory_throttled_ok"]);
+        assert!(a.active().is_empty());
     }
 
     /// Forks refused while the only limit in view is the host's: the one

@@ -1382,6 +1382,14 @@ impl Sampling {
             .as_ref()
             .map(|m| format!("memory {} ({})", bytes(m.bytes), m.source.words()))
             .unwrap_or_else(|| "memory limit unknown".into());
+        let mem = match &l.memory_high {
+            Some(h) => format!(
+                "{mem}, throttled above {} (memory.high, {})",
+                bytes(h.bytes),
+                h.source.words()
+            ),
+            None => mem,
+        };
         let cpu = l
             .cpu
             .as_ref()
