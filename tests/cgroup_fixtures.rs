@@ -196,59 +196,6 @@ fn v2_oom_watch_is_readable_after_memory_events_changes() {
     fs::remove_dir_all(&tmp).unwrap();
 }
 
-/// cgroup v2, the memory limit on an ancestor (`system.slice`): its
-/// counters are what the limit counts, a kill in a group beside ward's
-/// (a main process that moved itself there) included. A sample reads them
-/// there once [`Cgroups::count_where_limited`] says so, the ancestor's
-/// `memory.events` wakes the OOM watch, and ward's own counts stay apart
-/// for the baselines.
-#[test]
-fn v2_counters_are_read_where_the_limit_is() {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-
-    let tmp = std::env::temp_dir().join(format!("ward-counted-at-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    copy_tree(&fixtures_root().join("v2-handmade-nested"), &tmp);
-    let up = tmp.join("sys/fs/cgroup/system.slice");
-    fs::write(up.join("memory.current"), "419430400\n").unwrap();
-    fs::write(
-        up.join("memory.events"),
-        "low 0\nhigh 0\nmax 9\noom 2\noom_kill 2\noom_group_kill 0\n",
-    )
-    .unwrap();
-    let mut cg = Cgroups::discover(&Roots::under(&tmp)).unwrap();
-    let watch = cg.oom_notifier().expect("inotify watch");
-    let limits = cg.limits();
-    assert!(cg.count_where_limited(&limits));
-    assert_eq!(cg.memory_counted_at.as_deref(), Some(up.as_path()));
-    assert_eq!(cg.pids_counted_at, None, "the pids limit is the host's");
-    cg.open_sample_files();
-    let mut s = CgroupSample::default();
-    let mut buf = String::new();
-    cg.sample(&mut buf, &mut s);
-    assert_eq!(s.memory.usage, Some(419430400), "the ancestor's usage");
-    assert_eq!(s.memory.events.oom_kill, Some(2), "the ancestor's kills");
-    assert_eq!(cg.oom_kill_count(&mut buf), Some(2));
-    assert_eq!(cg.own_counts(&mut buf).0, Some(0), "ward's own group's");
-
-    watch.also_watch(&up).expect("a second inotify watch");
-    let readable = |ms: u16| {
-        let mut fds = [PollFd::new(watch.as_fd(), PollFlags::POLLIN)];
-        poll(&mut fds, PollTimeout::from(ms)).unwrap() == 1
-    };
-    assert!(!readable(0));
-    fs::write(
-        up.join("memory.events"),
-        "low 0\nhigh 0\nmax 9\noom 3\noom_kill 3\noom_group_kill 0\n",
-    )
-    .unwrap();
-    assert!(readable(1000), "a kill beside ward's group wakes the watch");
-    cg.sample(&mut buf, &mut s);
-    assert_eq!(s.memory.events.oom_kill, Some(3));
-    fs::remove_dir_all(&tmp).unwrap();
-}
-
 #[test]
 fn real_machine_sample_cost() {
     use std::io::Write as _;

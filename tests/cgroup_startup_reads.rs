@@ -133,7 +133,7 @@ fn first_look_on_the_baseline_equals_a_full_first_sample() {
         let _ = fs::remove_dir_all(&tmp);
         copy_tree(dir, &tmp);
         let roots = Roots::under(&tmp);
-        let (Ok(a), Ok(mut b)) = (
+        let (Ok(a), Ok(b)) = (
             Cgroups::discover_unopened(&roots),
             Cgroups::discover(&roots),
         ) else {
@@ -153,10 +153,6 @@ fn first_look_on_the_baseline_equals_a_full_first_sample() {
         let limits_as_the_child_starts = snap_a.limits.clone();
         first_look.take_cgroup_only(t0, &mut snap_a);
         let mut snap_b = Snapshot::default();
-        // Counted where the limit is, as the watch's first look does.
-        if b.count_where_limited(&b.limits()) {
-            b.open_sample_files();
-        }
         let mut full = Sampler::new(Some(b), roots.proc.clone(), 1, true);
         full.take_cgroup_only(t0, &mut snap_b);
         let name = dir.display();

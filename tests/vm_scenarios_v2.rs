@@ -137,24 +137,21 @@ unset WARD_EXTRA
 
 # The limit on the parent, ward in one child group, and the main process
 # moving itself to another (Docker-in-Docker, systemd in a container): the
-# kill is counted beside ward's group, and in the parent.
+# kill is counted beside ward's group, in the parent, not in ward's.
 vm_group mv memory.max=40M "cgroup.subtree_control=+memory +pids"
 vm_group mv/w
 vm_group mv/app
-WARD_COUNTED=mv
 run moved_oom mv/w sh -c 'echo $$ >/sys/fs/cgroup/mv/app/cgroup.procs &&
     exec ward-workload hog 100 --step 2 --step-ms 40'
 
-# A pids limit on the parent (a pod's), 15 tasks of a sibling under it: the
-# limit is reached with ward's group far from it.
-vm_group ap pids.max=24 "cgroup.subtree_control=+pids"
-vm_group ap/w
-vm_group ap/side
-sh -c 'echo $$ >/sys/fs/cgroup/ap/side/cgroup.procs && exec ward-workload forks 14 --hold 8' >/dev/null &
-sleep 1
-run shared_pids ap/w sh -c 'sleep 1; ward-workload forks 20 --hold 2'
-unset WARD_COUNTED
-wait
+# A worker moves itself into a sibling group with a smaller limit of its own
+# and is OOM-killed there; then the main process is killed by a kill -9.
+vm_group mv/side memory.max=16M
+run side_oom mv/w sh -c '(echo $(sh -c "echo \$PPID") >/sys/fs/cgroup/mv/side/cgroup.procs &&
+    exec ward-workload hog 40 --step 2 --step-ms 20); sleep 0.5; kill -9 $$'
+
+# The parent's kills above are history: a kill -9 now is ruled out.
+run parent_history mv/w sh -c 'sleep 1; kill -9 $$'
 
 # memory.peak can be reset by writing to it only since 6.12; say what this
 # kernel does (on the worker OOM's group, whose peak is near 48M).
@@ -396,25 +393,49 @@ fn cases() -> Vec<Case> {
             name: "main-process OOM beside ward's group",
             truth: "the limit on the parent; the main process moves itself to a sibling group and allocates 100 MiB in 40 MiB",
             check: |o| {
-                expect(o.oom_kill() >= 1, "the kernel killed (in the parent)")?;
                 expect(
-                    o.cause() == "oom_killed" && o.exit() == Some(137),
-                    "oom_killed 137, not an OOM kill ruled out",
+                    !o.killed.is_empty(),
+                    "the kernel killed (beside ward's group)",
                 )?;
-                expect(o.has_event("oom_kill"), "an oom_kill warning")
+                expect(o.exit() == Some(137), "137")?;
+                expect(
+                    o.r(&["oom_evidence"]) == "beside",
+                    "oom_evidence beside, not ruled out",
+                )?;
+                expect(o.r(&["oom_kills", "beside"]) == 1, "oom_kills.beside 1")?;
+                expect(
+                    o.summary().contains("counted 1 beside it during the run"),
+                    "the summary says so",
+                )
             },
         },
         Case {
-            run: "shared_pids",
-            name: "pids limit shared with a sibling",
-            truth: "pids.max 24 on the parent, 15 tasks in a sibling group; the main forks 20",
+            run: "side_oom",
+            name: "an OOM kill in a sibling group, then a kill -9",
+            truth: "a worker moves itself into a sibling group with a 16 MiB limit and is OOM-killed there; then the main shell kills itself with SIGKILL",
             check: |o| {
+                expect(!o.killed.is_empty(), "the kernel killed (in the sibling)")?;
                 expect(
-                    o.has_event("pids_high"),
-                    "pids_high: the parent's count, not ward's",
+                    o.cause() == "killed" && o.exit() == Some(137),
+                    "killed 137, not oom_killed",
                 )?;
-                expect(o.has_event("fork_failed"), "fork_failed")?;
-                expect(o.exit() == Some(0), "exited 0")
+                expect(
+                    o.oom_count() == 0,
+                    "no OOM kill counted as this container's",
+                )?;
+                expect(o.r(&["oom_evidence"]) == "beside", "oom_evidence beside")
+            },
+        },
+        Case {
+            run: "parent_history",
+            name: "kills at the parent before ward started",
+            truth: "the parent counted OOM kills in the runs before; the main shell kills itself with SIGKILL",
+            check: |o| {
+                expect(o.cause() == "killed" && o.exit() == Some(137), "killed 137")?;
+                expect(
+                    o.r(&["oom_evidence"]) == "ruled_out",
+                    "ruled out: the parent's history is not this run's",
+                )
             },
         },
         Case {

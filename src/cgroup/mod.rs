@@ -182,13 +182,6 @@ pub struct Cgroups {
     pub pids: Option<Group>,
     /// The cgroup2 directory (v2 and hybrid).
     pub unified: Option<Group>,
-    /// cgroup v2: the ancestor whose memory limit is in force, when it is
-    /// not ward's own group. Its counters are what the limit counts (usage,
-    /// peak, OOM kills of the whole subtree, a main process that moved to a
-    /// sibling group included), so a sample reads them there.
-    pub memory_counted_at: Option<PathBuf>,
-    /// cgroup v2: the same for the pids limit.
-    pub pids_counted_at: Option<PathBuf>,
     #[serde(skip)]
     roots: Roots,
     #[serde(skip)]
@@ -240,39 +233,9 @@ impl Cgroups {
             cpuset: None,
             pids: None,
             unified: None,
-            memory_counted_at: None,
-            pids_counted_at: None,
             roots: roots.clone(),
             files: sample_files::SampleFiles::default(),
         }
-    }
-
-    /// cgroup v2: reads the memory and pids counters where `limits` says the
-    /// limit in force is set, an ancestor, from the next
-    /// [`Cgroups::open_sample_files`] on. True when either moved off ward's
-    /// own group. (On v1 a group's `memory.oom_control` counts its own kills
-    /// only, so the own group's stay.)
-    /// An ancestor whose counters are not there leaves the own group's.
-    pub fn count_where_limited(&mut self, limits: &Limits) -> bool {
-        let at = |g: &Option<Group>, source: Option<&LimitSource>, probe: &str| match (g, source) {
-            (Some(g), Some(LimitSource::Ancestor { path: Some(p) }))
-                if g.version == Version::V2 && p.join(probe).exists() =>
-            {
-                Some(p.clone())
-            }
-            _ => None,
-        };
-        self.memory_counted_at = at(
-            &self.memory,
-            limits.memory.as_ref().map(|m| &m.source),
-            "memory.current",
-        );
-        self.pids_counted_at = at(
-            &self.pids,
-            limits.pids.as_ref().map(|p| &p.source),
-            "pids.current",
-        );
-        self.memory_counted_at.is_some() || self.pids_counted_at.is_some()
     }
 
     /// Reads the effective limits (memory, CPU, PIDs) and where each comes from.
@@ -289,33 +252,22 @@ impl Cgroups {
 
     /// How many processes the kernel OOM killer has killed in ward's memory cgroup
     /// (v1 `memory.oom_control` / v2 `memory.events` `oom_kill`; kernel 4.13+).
-    /// On v2 with the limit on an ancestor, the larger of its count (the
-    /// whole subtree's, since 5.2) and the own group's.
     pub fn oom_kill_count(&self, buf: &mut String) -> Option<u64> {
         let m = self.memory.as_ref()?;
         let (file, key) = match m.version {
             Version::V1 => ("memory.oom_control", "oom_kill"),
             Version::V2 => ("memory.events", "oom_kill"),
         };
-        let own = read_key(buf, &m.dir.join(file), key);
-        match &self.memory_counted_at {
-            Some(at) => read_key(buf, &at.join(file), key).max(own),
-            None => own,
-        }
+        fsread::read_into(buf, &m.dir.join(file)).ok()?;
+        parse::flat_key(buf, key)
     }
 
-    /// [`Cgroups::oom_kill_count`] and [`Cgroups::fork_refusals`] of ward's
-    /// own group alone, where the baselines before the child were read.
-    pub fn own_counts(&self, buf: &mut String) -> (Option<u64>, Option<u64>) {
-        let kills = self.memory.as_ref().and_then(|m| match m.version {
-            Version::V1 => read_key(buf, &m.dir.join("memory.oom_control"), "oom_kill"),
-            Version::V2 => read_key(buf, &m.dir.join("memory.events"), "oom_kill"),
-        });
-        let forks = self
-            .pids
-            .as_ref()
-            .and_then(|p| read_key(buf, &p.dir.join("pids.events"), "max"));
-        (kills, forks)
+    /// cgroup v2: the OOM kills `dir`'s `memory.events` counted (its whole
+    /// subtree's, since 5.2); `None` on v1 or when unreadable.
+    pub fn oom_kill_count_at(&self, dir: &Path, buf: &mut String) -> Option<u64> {
+        self.memory.as_ref().filter(|m| m.version == Version::V2)?;
+        fsread::read_into(buf, &dir.join("memory.events")).ok()?;
+        parse::flat_key(buf, "oom_kill")
     }
 
     /// The memory cgroup's high-water mark so far (v1
@@ -326,22 +278,16 @@ impl Cgroups {
             Version::V1 => "memory.max_usage_in_bytes",
             Version::V2 => "memory.peak",
         };
-        let dir = self.memory_counted_at.as_ref().unwrap_or(&m.dir);
-        fsread::read_into(buf, &dir.join(file)).ok()?;
+        fsread::read_into(buf, &m.dir.join(file)).ok()?;
         parse::single_u64(buf)
     }
 
     /// Forks the pids controller refused at its limit so far (`pids.events`,
     /// key `max`; the same file on v1 and v2).
-    /// With the limit on a v2 ancestor, the larger of its count and the own
-    /// group's (kernels before 6.10 count where the fork was tried).
     pub fn fork_refusals(&self, buf: &mut String) -> Option<u64> {
         let p = self.pids.as_ref()?;
-        let own = read_key(buf, &p.dir.join("pids.events"), "max");
-        match &self.pids_counted_at {
-            Some(at) => read_key(buf, &at.join("pids.events"), "max").max(own),
-            None => own,
-        }
+        fsread::read_into(buf, &p.dir.join("pids.events")).ok()?;
+        parse::flat_key(buf, "max")
     }
 
     /// A pollable fd that becomes readable when the memory cgroup hits OOM (v1
@@ -356,12 +302,6 @@ impl Cgroups {
             Version::V2 => OomNotifier::v2(&m.dir),
         }
     }
-}
-
-/// One key of a flat-keyed file; `None` when unreadable or absent.
-fn read_key(buf: &mut String, path: &Path, key: &str) -> Option<u64> {
-    fsread::read_into(buf, path).ok()?;
-    parse::flat_key(buf, key)
 }
 
 #[cfg(test)]

@@ -91,19 +91,6 @@ impl OomNotifier {
         })
     }
 
-    /// cgroup v2: also wakes for `dir`'s `memory.events` (the ancestor whose
-    /// limit is in force: a kill beside ward's group changes only that
-    /// file). A no-op on v1.
-    pub fn also_watch(&self, dir: &Path) -> Result<(), CgroupError> {
-        if let NotifierFd::V2 { inotify } = &self.fd {
-            let path = dir.join("memory.events");
-            inotify
-                .add_watch(&path, AddWatchFlags::IN_MODIFY)
-                .map_err(|e| err(&path, e))?;
-        }
-        Ok(())
-    }
-
     /// The OOM kill count from the file the v1 registration keeps open
     /// (`None` for v2, or unreadable): the baseline read before the child
     /// starts then costs no second open of `memory.oom_control`.

@@ -17,19 +17,12 @@ pub(crate) enum V2File {
     MemPeak,
     MemStat,
     MemEvents,
-    /// ward's own `memory.events` besides the ancestor's that holds the
-    /// limit: kernels before 5.2 count a kill only where it happened.
-    MemEventsOwn,
     CpuStat,
     /// The throttling fields of an ancestor's `cpu.stat`, whose quota is in force.
     CpuThrottle,
     PidsCurrent,
     PidsMax,
     PidsEvents,
-    /// ward's own `pids.events` besides the ancestor's that holds the limit:
-    /// before 6.10 a refused fork counts where it was tried, since then
-    /// where the limit is.
-    PidsEventsOwn,
 }
 
 /// The cgroup2 files of the resolved groups.
@@ -42,16 +35,8 @@ pub(crate) fn files(r: &Cgroups) -> Vec<(V2File, PathBuf)> {
             }
         }
     };
-    // Where the limit in force is (`Cgroups::count_where_limited`).
-    let at = |g: &Option<super::Group>, dir: &Option<PathBuf>| match (g, dir) {
-        (Some(g), Some(d)) => Some(super::Group {
-            dir: d.clone(),
-            ..g.clone()
-        }),
-        _ => g.clone(),
-    };
     add(
-        &at(&r.memory, &r.memory_counted_at),
+        &r.memory,
         &[
             (V2File::MemCurrent, "memory.current"),
             (V2File::MemPeak, "memory.peak"),
@@ -59,22 +44,16 @@ pub(crate) fn files(r: &Cgroups) -> Vec<(V2File, PathBuf)> {
             (V2File::MemEvents, "memory.events"),
         ],
     );
-    if r.memory_counted_at.is_some() {
-        add(&r.memory, &[(V2File::MemEventsOwn, "memory.events")]);
-    }
     // cpu.stat's usage fields exist even without the cpu controller enabled.
     add(&r.cpuacct, &[(V2File::CpuStat, "cpu.stat")]);
     add(
-        &at(&r.pids, &r.pids_counted_at),
+        &r.pids,
         &[
             (V2File::PidsCurrent, "pids.current"),
             (V2File::PidsMax, "pids.max"),
             (V2File::PidsEvents, "pids.events"),
         ],
     );
-    if r.pids_counted_at.is_some() {
-        add(&r.pids, &[(V2File::PidsEventsOwn, "pids.events")]);
-    }
     // Throttling where the quota in force is, read after ward's own.
     if let Some(dir) = r.cpu.as_ref().and_then(super::limits::throttled_at) {
         files.push((V2File::CpuThrottle, dir.join("cpu.stat")));
@@ -116,11 +95,6 @@ pub(crate) fn apply(f: V2File, text: &str, out: &mut CgroupSample) -> bool {
             });
             e.max.is_some()
         }
-        V2File::MemEventsOwn => {
-            let own = parse::flat_key(text, "oom_kill");
-            m.events.oom_kill = m.events.oom_kill.max(own);
-            own.is_some()
-        }
         V2File::CpuStat => {
             let c = &mut out.cpu;
             parse::flat_keyed(text, |k, v| match k {
@@ -145,11 +119,6 @@ pub(crate) fn apply(f: V2File, text: &str, out: &mut CgroupSample) -> bool {
         V2File::PidsCurrent => pids::apply_current(text, &mut out.pids),
         V2File::PidsMax => pids::apply_max(text, &mut out.pids),
         V2File::PidsEvents => pids::apply_events(text, &mut out.pids),
-        V2File::PidsEventsOwn => {
-            let own = parse::flat_key(text, "max");
-            out.pids.events_max = out.pids.events_max.max(own);
-            own.is_some()
-        }
     }
 }
 

@@ -211,6 +211,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
                 "count": f.oom_kills_total,
                 "rises": f.oom_rises,
                 "victims": victims,
+                "beside": f.observed.oom_kills_beside.as_ref().map(|(_, n)| n),
             },
             "memory": {
                 "limit_bytes": limit.map(|l| l.bytes),
@@ -425,6 +426,12 @@ fn sentence(
             (Some(ChildEnd::Signaled(libc::SIGKILL)), Some(OomEvidence::RuledOut)) => format!(
                 "{code}: {who} was killed by SIGKILL that neither ward nor the OOM killer sent (a kill -9 from a process, or the runtime); an OOM kill is ruled out: the cgroup's OOM kill count did not rise"
             ),
+            (Some(ChildEnd::Signaled(libc::SIGKILL)), Some(OomEvidence::Beside)) => {
+                let (at, n) = f.observed.oom_kills_beside.clone().unwrap_or_default();
+                format!(
+                    "{code}: {who} was killed by SIGKILL that ward did not send; ward's cgroup counted no OOM kill, but {at}, whose memory limit is in force, counted {n} beside it during the run: if the main process had moved itself to another cgroup under it, the OOM killer may have taken it there"
+                )
+            }
             (Some(ChildEnd::Signaled(libc::SIGKILL)), Some(OomEvidence::Excluded)) => format!(
                 "{code}: {who} was killed by SIGKILL that ward did not send; not by the OOM killer as far as ward can tell: {}",
                 if f.oom_kills

@@ -42,6 +42,10 @@ pub enum OomEvidence {
     Excluded,
     /// The counter did not rise: ruled out.
     RuledOut,
+    /// ward's group's counter did not rise, but the ancestor whose limit is
+    /// in force counted kills beside it (cgroup v2): the main process, had it
+    /// moved itself there, may have been one. Nothing is ruled out.
+    Beside,
     /// The counter could not be read (no memory controller visible, or its
     /// read after the death failed).
     Unknown,
@@ -92,9 +96,10 @@ pub fn decide(f: &RunFacts) -> Verdict {
             let oom = oom_evidence(f);
             let cause = match oom {
                 OomEvidence::Certain | OomEvidence::Likely => Cause::OomKilled,
-                OomEvidence::Excluded | OomEvidence::RuledOut | OomEvidence::Unknown => {
-                    Cause::Killed
-                }
+                OomEvidence::Excluded
+                | OomEvidence::RuledOut
+                | OomEvidence::Beside
+                | OomEvidence::Unknown => Cause::Killed,
             };
             Verdict {
                 cause,
@@ -148,7 +153,9 @@ fn oom_evidence(f: &RunFacts) -> OomEvidence {
         .filter(|o| o.at <= died + OOM_ATTRIBUTION_WINDOW && died <= o.at + OOM_ATTRIBUTION_WINDOW)
         .collect();
     if near.is_empty() {
-        return if f.oom_count_base.is_some() && f.observed.oom_counted_last {
+        return if f.observed.oom_kills_beside.is_some() {
+            OomEvidence::Beside
+        } else if f.oom_count_base.is_some() && f.observed.oom_counted_last {
             OomEvidence::RuledOut
         } else {
             OomEvidence::Unknown
@@ -345,6 +352,22 @@ mod tests {
         let t = f.main_ended.unwrap();
         f.note_oom(1, t - Duration::from_secs(30), RiseFindings::default());
         assert_eq!(decide(&f).cause, Cause::Killed);
+    }
+
+    /// Kills the ancestor holding the limit counted beside ward's group: a
+    /// main process that moved itself there may have been one, so nothing is
+    /// ruled out, and none is taken for this container's.
+    #[test]
+    fn kills_beside_wards_group_rule_nothing_out_and_prove_nothing() {
+        let mut f = facts(ChildEnd::Signaled(libc::SIGKILL));
+        f.observed.oom_kills_beside = Some(("/sys/fs/cgroup/pod".into(), 1));
+        assert_eq!(
+            decide(&f),
+            Verdict {
+                cause: Cause::Killed,
+                oom: Some(OomEvidence::Beside)
+            }
+        );
     }
 
     #[test]

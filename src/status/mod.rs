@@ -213,12 +213,8 @@ pub fn gather(proc_root: &Path) -> StatusDoc {
 /// limit files that could not be read.
 fn read_container() -> Result<(ContainerDoc, Vec<String>), String> {
     let roots = crate::cgroup::Roots::default();
-    let mut cg = crate::cgroup::Cgroups::discover(&roots).map_err(|e| e.to_string())?;
+    let cg = crate::cgroup::Cgroups::discover(&roots).map_err(|e| e.to_string())?;
     let limits = cg.limits();
-    // As the watch reads them: where the limit is (cgroup v2).
-    if cg.count_where_limited(&limits) {
-        cg.open_sample_files();
-    }
     let mut sample = crate::cgroup::CgroupSample::default();
     cg.sample(&mut String::new(), &mut sample);
     // This process is in the group it read (`discover` follows its own

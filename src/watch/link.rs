@@ -137,6 +137,11 @@ pub struct ObservedPeaks {
     /// death, a rise it caused would have been seen. False when that read
     /// failed, so no verdict rules an OOM kill out on an older count.
     pub oom_counted_last: bool,
+    /// cgroup v2, the memory limit on an ancestor: that ancestor and the OOM
+    /// kills its `memory.events` counted during the run beyond ward's own
+    /// group's (kills beside ward's group, under the same limit: a main
+    /// process that moved itself into a group beside ward's dies there).
+    pub oom_kills_beside: Option<(String, u64)>,
 }
 
 /// What the watch thread tells the reaping thread.

@@ -242,6 +242,10 @@ struct Sampling {
     /// The OOM counter's next look after a notification that found no
     /// kill counted yet.
     oom_recheck: Option<OomRecheck>,
+    /// cgroup v2 with the memory limit on an ancestor: (its directory, its
+    /// OOM kill count, ward's own count) at the first look, so the final
+    /// look can tell the kills beside ward's group.
+    beside_base: Option<(std::path::PathBuf, u64, u64)>,
     /// ward's code locked (`Some(true)`), or the lock refused and said
     /// (`Some(false)`); `None` until a memory limit asks for it (once a run).
     code_locked: Option<bool>,
@@ -417,6 +421,7 @@ impl Observer {
                 no_room_said: false,
                 code_locked: None,
                 oom_recheck: None,
+                beside_base: None,
                 command: plan.command.clone(),
             };
             s.alerts.baseline(fork_refusals);
@@ -554,9 +559,8 @@ impl Observer {
             return;
         };
         let now = Instant::now();
-        if s.sampler.prepare_first(now, &mut s.snap) {
-            s.count_at_the_limit(now);
-        }
+        s.sampler.prepare_first(now, &mut s.snap);
+        s.note_limit_above();
         s.announce();
         s.sampler.take_cgroup_only(now, &mut s.snap);
         s.record();
@@ -782,6 +786,7 @@ impl Observer {
                 let now = Instant::now();
                 s.sampler.limits_if_older(now, Duration::from_secs(2));
                 s.tick(now, end, &self.board, !alone);
+                s.count_kills_beside();
                 s.active = false;
                 (Some(Box::new(s.snap.clone())), s.peaks.clone())
             }
@@ -921,45 +926,40 @@ impl Observer {
 }
 
 impl Sampling {
-    /// The memory or pids counters moved to the ancestor that holds the
-    /// limit (cgroup v2): the baselines read before the child were the own
-    /// group's, so they are taken again there. A kill or a refused fork in
-    /// ward's own group since then still counts as this run's.
-    fn count_at_the_limit(&mut self, now: Instant) {
+    /// cgroup v2, the memory limit in force on an ancestor: its OOM kill
+    /// count now, the baseline of the kills beside ward's group.
+    fn note_limit_above(&mut self) {
+        let Some(crate::cgroup::LimitSource::Ancestor { path: Some(dir) }) =
+            self.snap.limits.memory.as_ref().map(|m| &m.source)
+        else {
+            return;
+        };
         let Some(cg) = self.sampler.cgroups() else {
             return;
         };
-        if let (Some(n), Some(at)) = (&self.oom, &cg.memory_counted_at)
-            && let Err(e) = n.also_watch(at)
-        {
-            log::event(
-                Level::Debug,
-                "oom_watch_unavailable",
-                &format!("{e}: OOM kills beside ward's cgroup are noticed at each sample"),
-                &[],
-            );
+        if let Some(n) = cg.oom_kill_count_at(dir, &mut self.buf) {
+            self.beside_base = Some((dir.clone(), n, self.oom_count.unwrap_or(0)));
         }
-        let (own_kills, own_forks) = cg.own_counts(&mut self.buf);
-        // The subtree's count now, less what ward's own group added since
-        // its baseline.
-        let rebase = |early: Option<u64>, own: Option<u64>, all: Option<u64>| {
-            let risen = match (early, own) {
-                (Some(e), Some(o)) => o.saturating_sub(e),
-                _ => 0,
-            };
-            all.map(|a| a.saturating_sub(risen))
+    }
+
+    /// At the final look: the kills the ancestor counted beyond ward's own
+    /// group's since the first look. They are not this container's (a
+    /// sibling's, or the main process's after it moved itself out); the
+    /// verdict only stops ruling an OOM kill out for them.
+    fn count_kills_beside(&mut self) {
+        let Some((dir, base, own_base)) = &self.beside_base else {
+            return;
         };
-        if cg.memory_counted_at.is_some() {
-            let all = cg.oom_kill_count(&mut self.buf);
-            self.oom_count = rebase(self.oom_count, own_kills, all);
-            self.count_read_at = self.oom_count.map(|_| now);
-            self.peaks.memory_peak_base = cg.memory_peak(&mut self.buf);
-        }
-        if cg.pids_counted_at.is_some() {
-            let all = cg.fork_refusals(&mut self.buf);
-            let base = rebase(self.peaks.fork_failures_base, own_forks, all);
-            self.alerts.baseline(base);
-            self.peaks.fork_failures_base = base;
+        let Some(cg) = self.sampler.cgroups() else {
+            return;
+        };
+        let Some(now) = cg.oom_kill_count_at(dir, &mut self.buf) else {
+            return;
+        };
+        let own = self.oom_count.unwrap_or(0).saturating_sub(*own_base);
+        let beside = now.saturating_sub(*base).saturating_sub(own);
+        if beside > 0 {
+            self.peaks.oom_kills_beside = Some((dir.display().to_string(), beside));
         }
     }
 
@@ -1123,9 +1123,12 @@ impl Sampling {
             victims::RiseFindings::default()
         };
         findings.since = read_before.filter(|_| !notified);
-        // Fresh memory numbers (the peak) and limits for the line; the
-        // census above says what is largest now.
-        self.sampler.limits_if_older(at, Duration::ZERO);
+        // Fresh memory numbers (the peak) and, with room for the reads'
+        // buffers, limits for the line; the census above says what is
+        // largest now.
+        if looked {
+            self.sampler.limits_if_older(at, Duration::ZERO);
+        }
         self.sampler.take_cgroup_only(at, &mut self.snap);
         let largest = if looked {
             alerts::largest_words(&self.snap)

@@ -201,18 +201,13 @@ impl Sampler {
     /// does changes it: the files a sample reads opened (discovery left
     /// them closed) and the limits, which samples then re-read only every
     /// `LIMITS_EVERY`.
-    /// True when the memory or pids counters are read on the ancestor that
-    /// holds the limit (cgroup v2), not where the baselines were taken.
-    pub fn prepare_first(&mut self, now: Instant, snap: &mut Snapshot) -> bool {
-        let Some(cg) = &mut self.cgroups else {
-            return false;
-        };
-        snap.layout = Some(cg.layout);
-        snap.limits = cg.limits();
-        self.limits_at = Some(now);
-        let moved = cg.count_where_limited(&snap.limits);
-        cg.open_sample_files();
-        moved
+    pub fn prepare_first(&mut self, now: Instant, snap: &mut Snapshot) {
+        if let Some(cg) = &mut self.cgroups {
+            cg.open_sample_files();
+            snap.layout = Some(cg.layout);
+            snap.limits = cg.limits();
+            self.limits_at = Some(now);
+        }
     }
 
     /// The limits are read again at the next sample when they are older
