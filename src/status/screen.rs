@@ -557,14 +557,16 @@ fn tree(out: &mut String, t: &Tree) {
     }
     for g in t.zombies.iter().filter(|g| !g.reapable && g.seen_twice > 0) {
         let raw_name = g.parent_name.as_deref().unwrap_or("?");
+        // Those a second look still found: the rest were reaped.
+        let n = g.seen_twice;
         if g.parent_pid == 1 && raw_name == "ward" {
             // ward itself, not answering (the screen's first line says so).
             let _ = writeln!(
                 out,
                 "  hint: ward (PID 1) has not yet reaped {} exited child{} (oldest started {} \
                  ago): it reaps them when it runs again; if they stay, it is stopped or stuck.",
-                g.count,
-                if g.count == 1 { "" } else { "ren" },
+                n,
+                if n == 1 { "" } else { "ren" },
                 age_words(g.oldest_age_s),
             );
             continue;
@@ -577,8 +579,8 @@ fn tree(out: &mut String, t: &Tree) {
                 "  hint: {name} is PID 1 and holds {} exited child{} it never waited for (oldest \
                  started {} ago); orphans come to it too, and stay. Run ward as PID 1 \
                  (ENTRYPOINT [\"/ward\", \"--\"]).",
-                g.count,
-                if g.count == 1 { "" } else { "ren" },
+                n,
+                if n == 1 { "" } else { "ren" },
                 age_words(g.oldest_age_s),
             );
             continue;
@@ -589,8 +591,8 @@ fn tree(out: &mut String, t: &Tree) {
              No init can reap a zombie whose parent lives: fix {name} to wait() for its children, \
              or restart it.",
             g.parent_pid,
-            g.count,
-            if g.count == 1 { "" } else { "ren" },
+            n,
+            if n == 1 { "" } else { "ren" },
             age_words(g.oldest_age_s),
         );
     }
@@ -992,7 +994,10 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("hint: worker (pid 9) holds 5"), "{text}");
+        assert!(
+            text.contains("hint: worker (pid 9) holds 2 exited children"),
+            "{text}"
+        );
     }
 
     /// When ward does not answer, what the process list and the limits
@@ -1051,6 +1056,7 @@ mod tests {
         tree.processes[0].command = "/ward -- app".into();
         tree.zombies[0].parent_name = Some("ward".into());
         tree.zombies[0].count = 1;
+        tree.zombies[0].seen_twice = 1;
         let text = render(&doc);
         assert!(
             text.contains("hint: ward (PID 1) has not yet reaped 1 exited child (oldest started 1m01s ago): it reaps them when it runs again; if they stay, it is stopped or stuck."),

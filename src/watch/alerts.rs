@@ -223,9 +223,9 @@ impl AlertState {
         let Some(t) = snap.ratios.throttle_30s else {
             return;
         };
-        if t.periods < LEAST_PERIODS || t.span_s < LEAST_SPAN_S {
-            return;
-        }
+        // Raising waits for enough periods; clearing does not (a group
+        // that went quiet counts few).
+        let enough = t.periods >= LEAST_PERIODS && t.span_s >= LEAST_SPAN_S;
         let pct_now = t.ratio * 100.0;
         let limit = snap.limits.cpu.as_ref();
         let fields = vec![
@@ -234,7 +234,7 @@ impl AlertState {
             ("usage_cores", json!(t.usage_cores)),
             ("limit_cores", json!(limit.map(|l| l.cores))),
         ];
-        if !self.cpu_throttled && pct_now >= th.throttle_pct {
+        if !self.cpu_throttled && enough && pct_now >= th.throttle_pct {
             self.cpu_throttled = true;
             let limit_words = limit
                 .map(|l| format!("limit {} ({})", cores(l.cores), l.source.words()))
@@ -604,6 +604,10 @@ mod tests {
             keys(&a.evaluate(&snap_throttle(1.0), &th)),
             ["cpu_throttled"]
         );
+        // A group gone quiet (few periods) clears it.
+        let mut quiet = snap_throttle(0.0);
+        quiet.ratios.throttle_30s.as_mut().unwrap().periods = 3;
+        assert_eq!(keys(&a.evaluate(&quiet, &th)), ["cpu_ok"]);
     }
 
     #[test]
