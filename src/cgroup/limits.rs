@@ -66,6 +66,32 @@ impl LimitSource {
         }
     }
 
+    /// A memory peak set against this limit: `memory peaked at PEAK` and
+    /// then these words. The host's memory is no limit the group met, and
+    /// where the cgroups above are hidden, the one that may have been met
+    /// is not known: neither is called "the limit".
+    pub fn peak_words(&self, limit: u64, ratio: f64) -> String {
+        let pct = crate::units::pct(ratio);
+        match self {
+            LimitSource::Host {
+                hidden_above: false,
+            } => format!(
+                " of the host's {} ({pct}; no cgroup limit)",
+                crate::units::bytes(limit)
+            ),
+            LimitSource::Host { hidden_above: true } => format!(
+                " ({pct} of the host's {}; no limit on the cgroups in view, and any above them is hidden)",
+                crate::units::bytes(limit)
+            ),
+            LimitSource::Ancestor { .. } => format!(
+                " of the {} limit ({pct}; {})",
+                crate::units::bytes(limit),
+                self.words()
+            ),
+            _ => format!(" of the {} limit ({pct})", crate::units::bytes(limit)),
+        }
+    }
+
     /// No cgroup limit was found: the number is the machine's.
     pub fn is_host(&self) -> bool {
         matches!(self, LimitSource::Host { .. })

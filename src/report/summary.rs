@@ -289,6 +289,13 @@ fn sentence(
         )
     };
     let memory = match (peak, limit, peak_ratio) {
+        (Some(p), Some(l), Some(r)) if l.source.is_host() => {
+            format!(
+                "memory peaked at {}{}",
+                bytes(p),
+                l.source.peak_words(l.bytes, r)
+            )
+        }
         (Some(p), Some(l), Some(r)) => {
             // An ancestor's limit counts the cgroups beside ward's too: a
             // peak far under it can still have met it.

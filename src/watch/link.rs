@@ -93,8 +93,8 @@ impl PartialEq for ExitFd {
 pub struct OomContext {
     /// The memory limit in force, in bytes.
     pub limit_bytes: Option<u64>,
-    /// Where that limit comes from, in words.
-    pub limit_source: Option<String>,
+    /// Where that limit comes from.
+    pub limit_source: Option<crate::cgroup::LimitSource>,
     /// The cgroup's peak usage (or the largest working set ward saw).
     pub peak_bytes: Option<u64>,
     /// The largest processes right after the kill, as `name (pid N) 12.0 MiB`.

@@ -1145,7 +1145,7 @@ impl Sampling {
             .or(self.peaks.memory_peak_seen);
         let context = OomContext {
             limit_bytes: limit.map(|l| l.bytes),
-            limit_source: limit.map(|l| l.source.words()),
+            limit_source: limit.map(|l| l.source.clone()),
             peak_bytes: peak,
             largest,
             usage_bytes: self.snap.cgroup.memory.usage,
@@ -1628,10 +1628,18 @@ fn oom_kill_words(victim: Option<&OomVictim>, ctx: &OomContext, total: u64) -> S
         ),
     };
     let numbers = match (ctx.peak_bytes, ctx.limit_bytes, &ctx.limit_source) {
+        // No cgroup limit in view: the host's memory is not the limit the
+        // kill came at.
+        (Some(peak), Some(limit), Some(source)) if source.is_host() => format!(
+            "; memory peaked at {}{}",
+            bytes(peak),
+            source.peak_words(limit, peak as f64 / limit.max(1) as f64)
+        ),
         (Some(peak), Some(limit), Some(source)) => format!(
-            "; memory peaked at {} of the {} limit ({source})",
+            "; memory peaked at {} of the {} limit ({})",
             bytes(peak),
             bytes(limit),
+            source.words()
         ),
         _ => String::new(),
     };
@@ -2109,6 +2117,42 @@ mod tests {
         assert!(census(&full));
         assert!(!census(&cache));
         assert!(!census(&active));
+    }
+
+    /// No cgroup limit in view: the host's memory is not "the limit" the
+    /// kill came at (a VM review saw "64.2 MiB of the 457.2 MiB limit" for
+    /// a kill at a pod's hidden 64 MiB).
+    #[test]
+    fn the_oom_line_does_not_call_the_hosts_memory_the_limit() {
+        use crate::cgroup::LimitSource;
+        let mut ctx = OomContext {
+            limit_bytes: Some(457 << 20),
+            limit_source: Some(LimitSource::Host { hidden_above: true }),
+            peak_bytes: Some(64 << 20),
+            ..OomContext::default()
+        };
+        let line = oom_kill_words(None, &ctx, 1);
+        assert!(
+            line.contains("; memory peaked at 64.0 MiB (14.0% of the host's 457.0 MiB; no limit on the cgroups in view, and any above them is hidden)"),
+            "{line}"
+        );
+        assert!(!line.contains("limit ("), "{line}");
+        ctx.limit_source = Some(LimitSource::Host {
+            hidden_above: false,
+        });
+        let line = oom_kill_words(None, &ctx, 1);
+        assert!(
+            line.contains(
+                "; memory peaked at 64.0 MiB of the host's 457.0 MiB (14.0%; no cgroup limit)"
+            ),
+            "{line}"
+        );
+        ctx.limit_source = Some(LimitSource::OwnGroup);
+        let line = oom_kill_words(None, &ctx, 1);
+        assert!(
+            line.contains("; memory peaked at 64.0 MiB of the 457.0 MiB limit (own cgroup)"),
+            "{line}"
+        );
     }
 
     #[test]
