@@ -240,6 +240,17 @@ fn status_says_what_ward_does_next_in_a_stop_and_after_the_main_process() {
         "{}",
         out.stdout
     );
+    // still_running at 1 s: the reaping thread's warning counts too.
+    let out = status_until(ward_pid, &[], |o| {
+        o.stdout.contains("by the stop and shutdown")
+    });
+    assert!(
+        out.stdout.contains(
+            " of them by the stop and shutdown: still_running, kill_after or shutdown_kill lines, in ward's log only)"
+        ),
+        "{}",
+        out.stdout
+    );
     drop(p);
 
     // The main process exited, two that ignore SIGTERM are left: --grace's

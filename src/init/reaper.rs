@@ -528,6 +528,16 @@ impl<'a> Reaper<'a> {
         });
     }
 
+    /// A warning of the stop or shutdown: for the report, and counted on the
+    /// board for `ward status`.
+    fn stop_warning(&mut self, key: &'static str) {
+        self.facts.note_warning(key);
+        self.board
+            .reaper
+            .stop_warnings
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Forwards the SIGTERM `--stop-delay` held (as `out`, after any
     /// rewrite); the first stop's lines then say how long it was held.
     fn forward_held(&mut self, out: i32) {
@@ -731,7 +741,7 @@ impl<'a> Reaper<'a> {
                 }
                 Step::ArmGiveUp => self.timers.set(Timer::GiveUp, now + GIVE_UP_AFTER),
                 Step::ReportStuck => {
-                    self.facts.note_warning("shutdown_stuck");
+                    self.stop_warning("shutdown_stuck");
                     events::shutdown_stuck(GIVE_UP_AFTER);
                 }
             }
@@ -784,7 +794,7 @@ impl<'a> Reaper<'a> {
         let grace = (!self.grace_cut).then_some(self.cfg.grace);
         crate::watch::errands::log_rest_signalled(sig, &rest, grace);
         if sig == libc::SIGKILL {
-            self.facts.note_warning("shutdown_kill");
+            self.stop_warning("shutdown_kill");
         }
     }
 
@@ -940,7 +950,7 @@ impl<'a> Reaper<'a> {
                 if self.child.alive() {
                     let after = self.cfg.kill_after.unwrap_or_default();
                     let stopped = self.note_stopped();
-                    self.facts.note_warning("kill_after");
+                    self.stop_warning("kill_after");
                     let held = self.facts.stop.as_ref().and_then(|s| s.held_for());
                     events::kill_after(
                         &self.facts.main_named(),
@@ -976,7 +986,7 @@ impl<'a> Reaper<'a> {
                         .as_ref()
                         .map_or((libc::SIGTERM, None), |st| (st.signal, st.held_for()));
                     let stopped = self.note_stopped();
-                    self.facts.note_warning("still_running");
+                    self.stop_warning("still_running");
                     events::still_running(
                         &self.facts.main_named(),
                         self.child.pid,

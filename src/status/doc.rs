@@ -260,8 +260,12 @@ pub struct LiveDoc {
     pub active_warnings: Vec<String>,
     /// The latest warnings, oldest first.
     pub warnings: Vec<WarningDoc>,
-    /// Every warning so far.
+    /// Every warning the watch raised so far.
     pub warnings_total: u64,
+    /// Warnings of the stop and shutdown so far (`still_running`,
+    /// `kill_after`, `shutdown_kill`, `shutdown_stuck`): in the log only,
+    /// not in `warnings`.
+    pub stop_warnings: u64,
     /// The latest OOM kills, oldest first.
     pub oom_kills: Vec<OomKillDoc>,
     /// Every OOM kill so far.
@@ -332,6 +336,7 @@ impl LiveDoc {
                 })
                 .collect(),
             warnings_total: posted.warnings_total,
+            stop_warnings: r.stop_warnings.load(Relaxed),
             oom_kills: posted
                 .oom_kills
                 .iter()

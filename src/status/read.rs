@@ -203,6 +203,7 @@ impl FromValue for LiveDoc {
             active_warnings: f.req("active_warnings")?,
             warnings: f.req("warnings")?,
             warnings_total: f.req("warnings_total")?,
+            stop_warnings: f.opt("stop_warnings")?.unwrap_or(0),
             oom_kills: f.req("oom_kills")?,
             oom_kills_total: f.req("oom_kills_total")?,
             stop: f.opt("stop")?,
@@ -526,6 +527,7 @@ mod tests {
                 msg: "working set \"90 %\" of the limit".into(),
             }],
             warnings_total: 4,
+            stop_warnings: 2,
             oom_kills: vec![OomKillDoc {
                 at_s: 7.5,
                 victim_pid: Some(-1),

@@ -614,8 +614,15 @@ fn zombie_words(g: &ZombieGroup) -> String {
 fn history(out: &mut String, live: &LiveDoc, unreaped_now: u64) {
     let _ = writeln!(
         out,
-        "Warnings: {} raised{}",
-        live.warnings_total,
+        "Warnings: {} raised{}{}",
+        live.warnings_total + live.stop_warnings,
+        match live.stop_warnings {
+            0 => String::new(),
+            n => format!(
+                " ({n} of them by the stop and shutdown: still_running, kill_after or \
+                 shutdown_kill lines, in ward's log only)"
+            ),
+        },
         if live.active_warnings.is_empty() {
             String::new()
         } else {
@@ -803,6 +810,7 @@ mod tests {
                     msg: "5 zombies wait under worker (pid 9)".into(),
                 }],
                 warnings_total: 1,
+                stop_warnings: 0,
                 oom_kills: vec![OomKillDoc {
                     at_s: 100.0,
                     victim_pid: Some(12),
@@ -971,6 +979,20 @@ mod tests {
         assert!(text.contains("CPU periods throttled: 40.0% since the cgroup started"));
         assert!(text.contains("5 zombies [sh] NOT REAPED"));
         assert!(!text.contains("Warnings:"));
+    }
+
+    /// The stop's warnings (the reaping thread's) count in the total and
+    /// are said to be in the log: "0 raised" during a stop that logged
+    /// still_running lines read as nothing wrong.
+    #[test]
+    fn the_stops_warnings_count_in_the_total() {
+        let mut doc = sample_doc();
+        doc.live.as_mut().unwrap().stop_warnings = 5;
+        let text = render(&doc);
+        assert!(
+            text.contains("Warnings: 6 raised (5 of them by the stop and shutdown: still_running, kill_after or shutdown_kill lines, in ward's log only), active now: zombies_unreaped"),
+            "{text}"
+        );
     }
 
     /// A zombie its parent reaps a moment later is not said to be left

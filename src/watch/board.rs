@@ -85,6 +85,10 @@ pub struct ReaperCounters {
     pub main_end: AtomicI32,
     /// When, in ms since ward started.
     pub main_end_at_ms: AtomicU64,
+    /// Warnings the reaping thread raised (`still_running`, `kill_after`,
+    /// `shutdown_kill`, `shutdown_stuck`): in the log and the report, not
+    /// in the watch's list.
+    pub stop_warnings: AtomicU64,
     /// What ward does next by itself ([`Next`] as u32; 0: nothing).
     pub next: std::sync::atomic::AtomicU32,
     /// When, in ms since ward started.
