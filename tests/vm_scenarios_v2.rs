@@ -404,7 +404,8 @@ fn cases() -> Vec<Case> {
                 )?;
                 expect(o.r(&["oom_kills", "beside"]) == 1, "oom_kills.beside 1")?;
                 expect(
-                    o.summary().contains("counted 1 beside it during the run"),
+                    o.summary()
+                        .contains("counted 1 OOM kill beside it during the run"),
                     "the summary says so",
                 )
             },

@@ -289,13 +289,6 @@ fn sentence(
         )
     };
     let memory = match (peak, limit, peak_ratio) {
-        (Some(p), Some(l), Some(r)) if l.source.is_host() => {
-            format!(
-                "memory peaked at {}{}",
-                bytes(p),
-                l.source.peak_words(l.bytes, r)
-            )
-        }
         (Some(p), Some(l), Some(r)) => {
             // An ancestor's limit counts the cgroups beside ward's too: a
             // peak far under it can still have met it.
@@ -436,7 +429,13 @@ fn sentence(
             (Some(ChildEnd::Signaled(libc::SIGKILL)), Some(OomEvidence::Beside)) => {
                 let (at, n) = f.observed.oom_kills_beside.clone().unwrap_or_default();
                 format!(
-                    "{code}: {who} was killed by SIGKILL that ward did not send; ward's cgroup counted no OOM kill, but {at}, whose memory limit is in force, counted {n} beside it during the run: if the main process had moved itself to another cgroup under it, the OOM killer may have taken it there"
+                    "{code}: {who} was killed by SIGKILL that ward did not send; ward's cgroup counted no OOM kill{}, but {at}, whose memory limit is in force, counted {n} OOM kill{} beside it during the run: if the main process had moved itself to another cgroup under it, the OOM killer may have taken it there",
+                    if f.oom_kills_total > 0 {
+                        " near its death"
+                    } else {
+                        ""
+                    },
+                    if n == 1 { "" } else { "s" }
                 )
             }
             (Some(ChildEnd::Signaled(libc::SIGKILL)), Some(OomEvidence::Excluded)) => format!(

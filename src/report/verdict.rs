@@ -153,7 +153,11 @@ fn oom_evidence(f: &RunFacts) -> OomEvidence {
         .filter(|o| o.at <= died + OOM_ATTRIBUTION_WINDOW && died <= o.at + OOM_ATTRIBUTION_WINDOW)
         .collect();
     if near.is_empty() {
-        return if f.observed.oom_kills_beside.is_some() {
+        // A failed last read first: ward's own kills would pass for ones
+        // beside it.
+        return if f.oom_count_base.is_none() || !f.observed.oom_counted_last {
+            OomEvidence::Unknown
+        } else if f.observed.oom_kills_beside.is_some() {
             OomEvidence::Beside
         } else if f.oom_count_base.is_some() && f.observed.oom_counted_last {
             OomEvidence::RuledOut
@@ -368,6 +372,10 @@ mod tests {
                 oom: Some(OomEvidence::Beside)
             }
         );
+        // ward's own count not read at the end: its own kills could be
+        // among those "beside"; nothing is known.
+        f.observed.oom_counted_last = false;
+        assert_eq!(decide(&f).oom, Some(OomEvidence::Unknown));
     }
 
     #[test]

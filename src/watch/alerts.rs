@@ -79,6 +79,12 @@ impl AlertState {
         self.fork_failures_base = fork_refusals;
     }
 
+    /// The memory.events `high` count at the first look, as the child
+    /// starts: crossings after it are this run's, the first interval's too.
+    pub fn baseline_memory_high(&mut self, high: Option<u64>) {
+        self.memory_high_events = high;
+    }
+
     /// Compares a snapshot with the thresholds and returns what to log.
     pub fn evaluate(&mut self, snap: &Snapshot, th: &Thresholds) -> Vec<Warning> {
         let mut out = Vec::new();
@@ -169,7 +175,15 @@ impl AlertState {
     /// group's allocations. Raised at the first such sample, cleared at the
     /// first without; the count before ward's first look is history.
     fn memory_throttled(&mut self, snap: &Snapshot, out: &mut Vec<Warning>) {
-        let Some(now) = snap.cgroup.memory.events.high else {
+        // ward's group's count rises for its own memory.high only: the
+        // kernel counts a crossing where the mark is and above it, so an
+        // ancestor's mark (said in the `watching` line) is left to PSI.
+        let own_mark = snap
+            .limits
+            .memory_high
+            .as_ref()
+            .is_none_or(|h| h.source == crate::cgroup::LimitSource::OwnGroup);
+        let Some(now) = snap.cgroup.memory.events.high.filter(|_| own_mark) else {
             return;
         };
         let Some(before) = self.memory_high_events.replace(now) else {
@@ -206,7 +220,7 @@ impl AlertState {
             out.push(Warning {
                 level: Level::Info,
                 key: "memory_throttled_ok",
-                msg: "memory stayed under memory.high since the last sample".into(),
+                msg: "no new crossing of memory.high since the last sample".into(),
                 fields: Vec::new(),
             });
         }
@@ -748,6 +762,20 @@ mod tests {
         assert!(a.evaluate(&snap(230), &th).is_empty(), "raised once");
         assert_eq!(keys(&a.evaluate(&snap(230), &th)), ["memory_throttled_ok"]);
         assert!(a.active().is_empty());
+        // The baseline from the first look: the first interval counts.
+        let mut a = AlertState::default();
+        a.baseline_memory_high(Some(204));
+        assert_eq!(keys(&a.evaluate(&snap(210), &th)), ["memory_throttled"]);
+        // An ancestor's mark: ward's own count does not see its crossings,
+        // so none is said from it.
+        let mut a = AlertState::default();
+        let above = |high| {
+            let mut s = snap(high);
+            s.limits.memory_high.as_mut().unwrap().source = LimitSource::Ancestor { path: None };
+            s
+        };
+        assert!(a.evaluate(&above(0), &th).is_empty());
+        assert!(a.evaluate(&above(9), &th).is_empty());
     }
 
     /// Forks refused while the only limit in view is the host's: the one

@@ -563,6 +563,8 @@ impl Observer {
         s.note_limit_above();
         s.announce();
         s.sampler.take_cgroup_only(now, &mut s.snap);
+        s.alerts
+            .baseline_memory_high(s.snap.cgroup.memory.events.high);
         s.record();
         s.keep_code_resident();
         self.post();
@@ -937,8 +939,11 @@ impl Sampling {
         let Some(cg) = self.sampler.cgroups() else {
             return;
         };
+        // ward's own count read fresh with it: a kill in its group since
+        // the count before the child must not hide one beside it.
+        let own = cg.oom_kill_count(&mut self.buf).unwrap_or(0);
         if let Some(n) = cg.oom_kill_count_at(dir, &mut self.buf) {
-            self.beside_base = Some((dir.clone(), n, self.oom_count.unwrap_or(0)));
+            self.beside_base = Some((dir.clone(), n, own));
         }
     }
 
@@ -953,10 +958,15 @@ impl Sampling {
         let Some(cg) = self.sampler.cgroups() else {
             return;
         };
+        // The ancestor's first, ward's own after: a kill between the two
+        // reads is then missed, never made up.
         let Some(now) = cg.oom_kill_count_at(dir, &mut self.buf) else {
             return;
         };
-        let own = self.oom_count.unwrap_or(0).saturating_sub(*own_base);
+        let Some(own_now) = cg.oom_kill_count(&mut self.buf) else {
+            return;
+        };
+        let own = own_now.saturating_sub(*own_base);
         let beside = now.saturating_sub(*base).saturating_sub(own);
         if beside > 0 {
             self.peaks.oom_kills_beside = Some((dir.display().to_string(), beside));
