@@ -45,8 +45,8 @@ impl LimitSource {
         match self {
             LimitSource::OwnGroup => "own cgroup".into(),
             // The limit holds for the whole subtree: the cgroups beside
-            // ward's count against it too (on v2 ward's numbers are the
-            // subtree's, `Cgroups::count_where_limited`; on v1 its own).
+            // ward's count against it too, and ward's numbers (its own
+            // group's) do not show their share.
             LimitSource::Ancestor { path: Some(p) } => {
                 format!(
                     "set on ancestor cgroup {}, shared by every cgroup under it",
@@ -66,29 +66,20 @@ impl LimitSource {
         }
     }
 
-    /// A memory peak set against this limit: `memory peaked at PEAK` and
-    /// then these words. The host's memory is no limit the group met, and
-    /// where the cgroups above are hidden, the one that may have been met
-    /// is not known: neither is called "the limit".
-    pub fn peak_words(&self, limit: u64, ratio: f64) -> String {
-        let pct = crate::units::pct(ratio);
+    /// A memory peak set against the host's memory (`limit`), after
+    /// `memory peaked at PEAK`: no limit the group met, and where the
+    /// cgroups above are hidden, the one it may have met is not known, so
+    /// neither is called "the limit". `None` for a cgroup's limit.
+    pub fn host_peak_words(&self, limit: u64, ratio: f64) -> Option<String> {
+        let (pct, host) = (crate::units::pct(ratio), crate::units::bytes(limit));
         match self {
             LimitSource::Host {
                 hidden_above: false,
-            } => format!(
-                " of the host's {} ({pct}; no cgroup limit)",
-                crate::units::bytes(limit)
-            ),
-            LimitSource::Host { hidden_above: true } => format!(
-                " ({pct} of the host's {}; no limit on the cgroups in view, and any above them is hidden)",
-                crate::units::bytes(limit)
-            ),
-            LimitSource::Ancestor { .. } => format!(
-                " of the {} limit ({pct}; {})",
-                crate::units::bytes(limit),
-                self.words()
-            ),
-            _ => format!(" of the {} limit ({pct})", crate::units::bytes(limit)),
+            } => Some(format!(" of the host's {host} ({pct}; no cgroup limit)")),
+            LimitSource::Host { hidden_above: true } => Some(format!(
+                " ({pct} of the host's {host}; no limit on the cgroups in view, and any above them is hidden)"
+            )),
+            _ => None,
         }
     }
 

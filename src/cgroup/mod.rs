@@ -254,12 +254,12 @@ impl Cgroups {
     /// (v1 `memory.oom_control` / v2 `memory.events` `oom_kill`; kernel 4.13+).
     pub fn oom_kill_count(&self, buf: &mut String) -> Option<u64> {
         let m = self.memory.as_ref()?;
-        let (file, key) = match m.version {
-            Version::V1 => ("memory.oom_control", "oom_kill"),
-            Version::V2 => ("memory.events", "oom_kill"),
+        let file = match m.version {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
         };
         fsread::read_into(buf, &m.dir.join(file)).ok()?;
-        parse::flat_key(buf, key)
+        parse::flat_key(buf, "oom_kill")
     }
 
     /// cgroup v2: the OOM kills `dir`'s `memory.events` counted (its whole

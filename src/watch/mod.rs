@@ -1640,17 +1640,17 @@ fn oom_kill_words(victim: Option<&OomVictim>, ctx: &OomContext, total: u64) -> S
     let numbers = match (ctx.peak_bytes, ctx.limit_bytes, &ctx.limit_source) {
         // No cgroup limit in view: the host's memory is not the limit the
         // kill came at.
-        (Some(peak), Some(limit), Some(source)) if source.is_host() => format!(
-            "; memory peaked at {}{}",
-            bytes(peak),
-            source.peak_words(limit, peak as f64 / limit.max(1) as f64)
-        ),
-        (Some(peak), Some(limit), Some(source)) => format!(
-            "; memory peaked at {} of the {} limit ({})",
-            bytes(peak),
-            bytes(limit),
-            source.words()
-        ),
+        (Some(peak), Some(limit), Some(source)) => {
+            match source.host_peak_words(limit, peak as f64 / limit.max(1) as f64) {
+                Some(host) => format!("; memory peaked at {}{host}", bytes(peak)),
+                None => format!(
+                    "; memory peaked at {} of the {} limit ({})",
+                    bytes(peak),
+                    bytes(limit),
+                    source.words()
+                ),
+            }
+        }
         _ => String::new(),
     };
     let whereabouts = memory_whereabouts(ctx);
