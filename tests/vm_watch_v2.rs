@@ -133,9 +133,14 @@ watch zombies zomb sh -c 'ward-workload zombies 12 --hold 60 & await zombies zom
 # psi_memstall_enter(): a memory stall PSI counts. It would take minutes to
 # reach 40M, so it is stopped once ward warns (in 4-8 s: avg10 is
 # recomputed every 2 s), or after 30 s.
+# The metrics endpoint (loopback inside the VM) is read while the hog is
+# held above memory.high: memory_throttled is raised then.
 vm_group psi memory.high=16M
+ip link set lo up
+export WARD_METRICS=127.0.0.1:9464
 watch pressure psi sh -c 'ward-workload hog 40 --step 1 --hold 60 & await pressure memory_pressure 30
-    kill $!; wait'
+    wget -qO /tmp/pressure.metrics http://127.0.0.1:9464/metrics; kill $!; wait'
+unset WARD_METRICS
 
 # ns1: ward after `unshare -C` (util-linux's: busybox's has no -C) in a group
 # with a memory limit, the cgroup2 mount inherited: /proc/self/cgroup says
@@ -240,6 +245,15 @@ memory_throttled_at_memory_high() {
     has pressure '^ward: warning \[memory_throttled\] memory went over memory\.high \(16\.0 MiB, own cgroup\) [0-9]+ times? since the last sample' >/dev/null
 }
 
+# ward_warning_active has the memory_throttled series on v2 with the
+# group's own memory.high, raised with the warning.
+memory_throttled_metric() {
+    grep -q '^ward_warning_active{warning="memory_throttled"} 1$' /tmp/pressure.metrics || {
+        echo "WARD-VM-MISMATCH pressure: no raised memory_throttled series in: $(grep ward_warning_active /tmp/pressure.metrics)"
+        return 1
+    }
+}
+
 memory_pressure() {
     rc_is pressure 0 &&
     has pressure '^ward: warning \[memory_pressure\] memory pressure: tasks stalled waiting for memory [0-9.]+% of the last 10 s' >/dev/null
@@ -256,13 +270,14 @@ vm_case fork_failed_in_first_interval fork_failed_in_first_interval
 vm_case zombies_unreaped_then_cleared zombies_unreaped_then_cleared
 vm_case memory_pressure memory_pressure
 vm_case memory_throttled_at_memory_high memory_throttled_at_memory_high
+vm_case memory_throttled_metric memory_throttled_metric
 vm_case cgroupns_limit_not_the_hosts cgroupns_limit_not_the_hosts
 vm_case code_locked_v2 code_locked_v2
 vm_finish
 "#;
 
 /// Every case of [`WATCH_SCENARIO`], in the order it reports them.
-const CASES: [&str; 13] = [
+const CASES: [&str; 14] = [
     "watching_own_limits",
     "watching_ancestor_limit",
     "cpu_throttled",
@@ -273,6 +288,7 @@ const CASES: [&str; 13] = [
     "zombies_unreaped_then_cleared",
     "memory_pressure",
     "memory_throttled_at_memory_high",
+    "memory_throttled_metric",
     "fork_failed_in_first_interval",
     "cgroupns_limit_not_the_hosts",
     "code_locked_v2",

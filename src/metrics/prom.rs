@@ -290,10 +290,14 @@ pub fn render(v: &MetricsView, out: &mut String) {
             "1 while ward's warning of this name is raised, else 0.",
             Kind::Gauge,
         );
-        // No PSI (cgroup v1, an old kernel): its warning can never be
-        // raised, and a 0 would read as "fine" where ward cannot tell.
-        let measured = |n: WarningName| {
-            n != WarningName::MemoryPressure || v.pressure.memory.waiting_usec.is_some()
+        // No PSI (cgroup v1, an old kernel), or no `high` count of the
+        // group's own memory.high (v1, an ancestor's mark): that warning
+        // can never be raised, and a 0 would read as "fine" where ward
+        // cannot tell.
+        let measured = |n: WarningName| match n {
+            WarningName::MemoryPressure => v.pressure.memory.waiting_usec.is_some(),
+            WarningName::MemoryThrottled => v.memory.high_watched,
+            _ => true,
         };
         for n in WarningName::ALL.into_iter().filter(|&n| measured(n)) {
             if let Some(on) = v.warnings.get(n) {
@@ -607,6 +611,23 @@ mod tests {
         out.clear();
         render(&v, &mut out);
         assert!(out.contains("warning=\"memory_pressure\"} 0"), "{out}");
+    }
+
+    #[test]
+    fn memory_throttled_only_where_its_count_is_watched() {
+        let mut v = MetricsView::new();
+        v.warnings.set(WarningName::MemoryThrottled, false);
+        let mut out = String::new();
+        render(&v, &mut out);
+        assert!(!out.contains("memory_throttled"), "{out}");
+        v.memory.high_watched = true;
+        out.clear();
+        render(&v, &mut out);
+        assert!(out.contains("warning=\"memory_throttled\"} 0"), "{out}");
+        v.warnings.set(WarningName::MemoryThrottled, true);
+        out.clear();
+        render(&v, &mut out);
+        assert!(out.contains("warning=\"memory_throttled\"} 1"), "{out}");
     }
 
     #[test]

@@ -58,16 +58,19 @@ pub enum WarningName {
     ZombiesUnreaped,
     /// Memory pressure (PSI) high.
     MemoryPressure,
+    /// cgroup v2: usage went over the group's own `memory.high`.
+    MemoryThrottled,
 }
 
 impl WarningName {
     /// Every warning, in the order the endpoint lists them.
-    pub const ALL: [WarningName; 5] = [
+    pub const ALL: [WarningName; 6] = [
         WarningName::MemoryHigh,
         WarningName::CpuThrottled,
         WarningName::PidsHigh,
         WarningName::ZombiesUnreaped,
         WarningName::MemoryPressure,
+        WarningName::MemoryThrottled,
     ];
 
     /// The label value: the same key the log uses for the warning.
@@ -78,6 +81,7 @@ impl WarningName {
             WarningName::PidsHigh => "pids_high",
             WarningName::ZombiesUnreaped => "zombies_unreaped",
             WarningName::MemoryPressure => "memory_pressure",
+            WarningName::MemoryThrottled => "memory_throttled",
         }
     }
 
@@ -140,6 +144,10 @@ pub struct MemoryView {
     pub anon: Option<u64>,
     /// Page cache (v2 `file`, v1 `total_cache`).
     pub file: Option<u64>,
+    /// Whether the `memory_throttled` warning can be raised here: cgroup
+    /// v2's `high` count is read, and any `memory.high` in force is the
+    /// group's own (an ancestor's crossings are counted there).
+    pub high_watched: bool,
 }
 
 /// CPU time and CFS throttling; times in microseconds, as the kernel counts.

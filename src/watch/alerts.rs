@@ -175,15 +175,13 @@ impl AlertState {
     /// group's allocations. Raised at the first such sample, cleared at the
     /// first without; the count before ward's first look is history.
     fn memory_throttled(&mut self, snap: &Snapshot, out: &mut Vec<Warning>) {
-        // ward's group's count rises for its own memory.high only: the
-        // kernel counts a crossing where the mark is and above it, so an
-        // ancestor's mark (said in the `watching` line) is left to PSI.
-        let own_mark = snap
-            .limits
-            .memory_high
-            .as_ref()
-            .is_none_or(|h| h.source == crate::cgroup::LimitSource::OwnGroup);
-        let Some(now) = snap.cgroup.memory.events.high.filter(|_| own_mark) else {
+        let Some(now) = snap
+            .cgroup
+            .memory
+            .events
+            .high
+            .filter(|_| high_watched(snap))
+        else {
             return;
         };
         let Some(before) = self.memory_high_events.replace(now) else {
@@ -467,6 +465,19 @@ pub(super) fn largest_words(snap: &Snapshot) -> Vec<String> {
             .map(|p| format!("{} (pid {}) {}", p.name, p.pid, bytes(p.rss_bytes)))
             .collect()
     })
+}
+
+/// Whether `memory_throttled` can be raised for `snap`: cgroup v2's `high`
+/// count is read, and any `memory.high` in force is ward's group's own.
+/// The kernel counts a crossing where the mark is and above it, so an
+/// ancestor's mark (said in the `watching` line) is left to PSI.
+pub fn high_watched(snap: &Snapshot) -> bool {
+    snap.cgroup.memory.events.high.is_some()
+        && snap
+            .limits
+            .memory_high
+            .as_ref()
+            .is_none_or(|h| h.source == crate::cgroup::LimitSource::OwnGroup)
 }
 
 #[cfg(test)]
@@ -776,6 +787,14 @@ mod tests {
         };
         assert!(a.evaluate(&above(0), &th).is_empty());
         assert!(a.evaluate(&above(9), &th).is_empty());
+        // The metric's series follows the same rule: where the warning can
+        // never be raised, no 0 that would read as "fine".
+        assert!(high_watched(&snap(0)));
+        assert!(!high_watched(&above(0)));
+        assert!(!high_watched(&Snapshot::default()), "v1: no high count");
+        let mut no_mark = snap(0);
+        no_mark.limits.memory_high = None;
+        assert!(high_watched(&no_mark));
     }
 
     /// Forks refused while the only limit in view is the host's: the one

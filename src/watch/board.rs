@@ -248,6 +248,7 @@ pub fn metrics_view(p: &Posted, reaper: ReaperNumbers) -> MetricsView {
     v.memory.anon = snap.cgroup.memory.anon;
     v.memory.file = snap.cgroup.memory.file;
     v.memory.shmem = snap.cgroup.memory.shmem;
+    v.memory.high_watched = crate::watch::alerts::high_watched(snap);
     if let Some(c) = &snap.procs {
         v.set_census(c);
     }
