@@ -21,10 +21,11 @@
 //! - [`serve`]: the serving thread (metrics endpoint, `ward status`).
 //! - [`status`]: `ward status`, the doctor: limits, usage, processes, history.
 //! - [`signame`], [`sigmask`], [`sched`], [`units`], [`trim`], [`rank`],
-//!   [`unix_connect`]: signal names, the raw signal mask, the threads'
-//!   scheduling, numbers in words, ward's own code pages (out of its RSS, or
-//!   locked under a memory limit), the one sort for short lists, a unix
-//!   socket connect with a time limit.
+//!   [`unix_connect`], [`stack`]: signal names, the raw signal mask, the
+//!   threads' scheduling, numbers in words, ward's own code pages (out of its
+//!   RSS, or locked under a memory limit), the one sort for short lists, a
+//!   unix socket connect with a time limit, a stack of ward's own under a
+//!   small `RLIMIT_STACK`.
 
 pub mod cgroup;
 pub mod check;
@@ -40,6 +41,7 @@ pub mod sched;
 pub mod serve;
 pub mod sigmask;
 pub mod signame;
+pub mod stack;
 pub mod status;
 pub mod trim;
 pub mod units;

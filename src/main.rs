@@ -111,7 +111,7 @@ pub extern "C" fn dlsym(
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     start_process();
-    libc::c_int::from(dispatch())
+    libc::c_int::from(ward::stack::with_room(dispatch))
 }
 
 /// What std's runtime start does and ward needs: fds 0-2 open (a closed one

@@ -1,7 +1,8 @@
 //! What ward survives: a container OOM with memory held by a tmpfs (root, a
 //! real cgroup v1 memory group, ward as PID 1 of a fresh PID namespace), and
 //! the child set-up details where ward must behave like `execvp` under tini:
-//! inherited signal dispositions and scripts without a shebang (no root).
+//! inherited signal dispositions and scripts without a shebang (no root),
+//! and a stack limit as small as the peers run with.
 //!
 //! The root cases skip with a visible `SKIPPED:` line without root or the v1
 //! memory controller, and the CAP_SYS_RESOURCE case without that capability
@@ -281,4 +282,58 @@ fn script_without_shebang_runs_through_bin_sh() {
     );
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert_eq!(out.stdout, "hi there\n", "{}", out.stderr);
+}
+
+/// `cmd` with both `RLIMIT_STACK` limits at `bytes`, as `docker run --ulimit
+/// stack=N` or a shell's `ulimit -s` set them (no raising them back).
+fn with_stack_limit(cmd: &mut Command, bytes: u64) {
+    // SAFETY: setrlimit(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_STACK, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The child's `ulimit -s` and exit code through ward, whose own start-up
+/// and loop needed more than the 16 KiB tini, dumb-init and catatonit run
+/// in: it died of SIGSEGV below about 28 KiB (36 KiB as PID 1), silently,
+/// and took the container with it.
+fn assert_small_stack_run(out: &common::Outcome) {
+    assert_eq!(out.code, 3, "{}", out.dump());
+    assert_eq!(
+        out.stdout,
+        "16\n",
+        "the child keeps the limit: {}",
+        out.dump()
+    );
+    out.expect_stderr("[exit_report] exit 3: main process sh");
+}
+
+#[test]
+fn a_16_kib_stack_limit_is_enough_for_ward() {
+    let mut cmd = ward_plain(["--", "sh", "-c", "ulimit -s; exit 3"]);
+    with_stack_limit(&mut cmd, 16 << 10);
+    assert_small_stack_run(&run(cmd, GUARD));
+}
+
+#[test]
+fn root_a_16_kib_stack_limit_is_enough_for_ward_as_pid_1() {
+    let test = "root_a_16_kib_stack_limit_is_enough_for_ward_as_pid_1";
+    if !require_root(test) {
+        return;
+    }
+    let mut cmd = Command::new("unshare");
+    common::without_ward_variables(&mut cmd);
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", ward()]);
+    cmd.args(["--", "sh", "-c", "ulimit -s; exit 3"]);
+    with_stack_limit(&mut cmd, 16 << 10);
+    assert_small_stack_run(&run(cmd, GUARD));
 }
