@@ -110,6 +110,7 @@ fn alert_rules_use_only_metrics_ward_emits() {
         "WardMemoryNearLimit",
         "WardOOMKill",
         "WardCPUThrottled",
+        "WardMemoryThrottled",
         "WardPidsNearLimit",
         "WardForkFailures",
         "WardZombiesUnreaped",
