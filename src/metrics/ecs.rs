@@ -246,7 +246,8 @@ pub fn fetch_identity(base: &str, timeout: Duration) -> Result<EcsIdentity, Meta
 }
 
 /// `http://HOST[:PORT][/PATH]` → (host for the Host header, address, path).
-fn split_url(url: &str) -> Result<(&str, SocketAddr, &str), MetadataError> {
+/// Public for its fuzz target: the URL is the environment's.
+pub fn split_url(url: &str) -> Result<(&str, SocketAddr, &str), MetadataError> {
     let bad = || MetadataError::Url(url.into());
     let rest = url.strip_prefix("http://").ok_or_else(bad)?;
     let (authority, path) = match rest.find('/') {

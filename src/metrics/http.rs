@@ -69,7 +69,7 @@ pub enum ParseError {
 /// LF alone as the line end and ignore a CR before it, as `ward check`'s
 /// client does with responses; ward reads no body, so there is nothing to
 /// smuggle past it). A bare CR anywhere else is malformed. Pure and total:
-/// any bytes give a result, never a panic (a fuzz target calls it). Header
+/// any bytes give a result, never a panic (`fuzz/fuzz_targets/http_request.rs`). Header
 /// values are checked, not kept: ward's routes need none.
 ///
 /// A head that already shows it is not HTTP fails at once, not at the head
