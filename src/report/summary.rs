@@ -621,20 +621,25 @@ fn victims_json(f: &RunFacts) -> Vec<Value> {
 /// The report as JSON text of at most `max` bytes: lists are shortened, then
 /// the summary sentence, so the most important fields always fit.
 pub fn fit(json: &Value, max: usize) -> String {
-    let mut v = json.clone();
+    // Indexing to assign panics on a value that is not an object: the
+    // report always is one, but the exit path must not abort on a change.
+    let mut v = match json {
+        Value::Object(_) => json.clone(),
+        other => json!({ "report": other }),
+    };
     let mut text = v.to_string();
     let mut step = 0;
     while text.len() > max {
         match step {
             0 => v["warnings"] = Value::Array(Vec::new()),
             1 => {
-                v["oom_kills"]["victims"] = json!(
-                    v["oom_kills"]["victims"].as_array().map(|a| a
-                        .iter()
-                        .take(2)
-                        .cloned()
-                        .collect::<Vec<_>>())
-                )
+                if let Some(victims) = v
+                    .get_mut("oom_kills")
+                    .and_then(|k| k.get_mut("victims"))
+                    .and_then(Value::as_array_mut)
+                {
+                    victims.truncate(2);
+                }
             }
             2 => {
                 let s = v["summary"].as_str().unwrap_or("").to_string();
@@ -1073,6 +1078,25 @@ mod tests {
         let small = fit(&build(&inputs(&f, None, 0)).json, REPORT_FILE_MAX);
         let v: Value = serde_json::from_str(&small).unwrap();
         assert!(v["warnings"].as_array().is_some());
+    }
+
+    /// Whatever shape the report takes, shortening it gives JSON within the
+    /// bound, never a panic (assigning through `v[..]` panics on a
+    /// non-object).
+    #[test]
+    fn fitting_any_shape_never_panics() {
+        let long = "y".repeat(6000);
+        for odd in [
+            json!([1, 2, long.clone()]),
+            json!(long.clone()),
+            json!({"oom_kills": [long.clone()], "summary": 5, "warnings": long.clone()}),
+            json!({"oom_kills": {"victims": long.clone()}, "summary": long.clone()}),
+            json!({"oom_kills": {"victims": [long.clone(), long.clone(), long.clone()]}}),
+        ] {
+            let text = fit(&odd, REPORT_FILE_MAX);
+            assert!(text.len() <= REPORT_FILE_MAX, "{}", text.len());
+            serde_json::from_str::<Value>(&text).unwrap();
+        }
     }
 
     #[test]
