@@ -364,6 +364,37 @@ fn a_script_with_windows_line_endings_is_named_as_such() {
     );
 }
 
+/// `-q`, `--log-level error` and `WARD_LOG_LEVEL=warning` turn down the
+/// noise, not the one line that says why the container ended: the report
+/// was logged at info and went with the rest.
+#[test]
+fn the_exit_report_is_written_at_every_level() {
+    let json = OsStr::new("json");
+    let warning = OsStr::new("warning");
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a OsStr)]);
+    let cases: [Case; 3] = [
+        (&["-q"], &[]),
+        (&["--log-level", "error"], &[]),
+        (
+            &[],
+            &[("WARD_LOG_LEVEL", warning), ("WARD_LOG_FORMAT", json)],
+        ),
+    ];
+    for (flags, env) in cases {
+        let mut args = flags.to_vec();
+        args.extend(["--no-watch", "--", "sh", "-c", "exit 4"]);
+        let out = ward(&args, env);
+        assert_eq!(out.code, 4, "{flags:?}: {out:?}");
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{flags:?}: only the report: {out:?}");
+        assert!(
+            lines[0].starts_with("ward: [exit_report] exit 4: main process sh")
+                || lines[0].contains("\"event\":\"exit_report\""),
+            "{flags:?}: {out:?}"
+        );
+    }
+}
+
 /// A `--report-file` that cannot be written is said at start, when there is
 /// still time to fix it, and again at the end.
 #[test]
@@ -393,6 +424,9 @@ fn an_unwritable_report_file_is_said_at_start() {
     );
     let report_at = out.stderr.find("[exit_report]").expect("an exit report");
     assert!(out.stderr.find(failed[0]).unwrap() < report_at, "{out:?}");
+    // The failure at the end is said before the report, the last line.
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("[exit_report]"), "{out:?}");
 }
 
 /// An option's value is never `--` or an option: `--report-file -- true`

@@ -107,11 +107,12 @@ fn dropped_count(line: &str) -> u64 {
     n.parse().unwrap()
 }
 
-/// ward fills an unread FIFO itself with `-v` lines (one per forwarded
-/// real-time signal), keeps working, and once a reader turns up the count of
-/// what it dropped comes right where the gap is, before newer lines.
-fn read_late(format: &str) {
-    let fifo = Arc::new(StalledFifo::new(&format!("log-late-{format}")));
+/// ward as PID 1 of `-v --no-watch --log-format FORMAT -- signal-echo`,
+/// its stderr a FIFO nobody reads, filled by the `-v` lines of up to 3000
+/// forwarded real-time signals (~200 KiB of lines for a 64 KiB pipe), and
+/// back waiting in its loop: the FIFO, ward, and how many signals went.
+fn stalled_ward(name: &str, format: &str) -> (Arc<StalledFifo>, Proc, i32, u64) {
+    let fifo = Arc::new(StalledFifo::new(name));
     let p = Proc::start_with_stderr(
         ward_pid1([
             "-v",
@@ -128,7 +129,7 @@ fn read_late(format: &str) {
     p.expect_line("ready");
     let ward = p.ward_pid();
     // Real-time signals queue instead of merging: each one is forwarded and
-    // logged on its own, ~200 KiB of lines for a 64 KiB pipe.
+    // logged on its own.
     let mut sent = 0u64;
     for i in 0..3000 {
         // SAFETY: plain kill(2) on ward.
@@ -152,10 +153,18 @@ fn read_late(format: &str) {
         shared_pending(ward),
         std::fs::read_to_string(format!("/proc/{ward}/wchan"))
     );
+    (fifo, p, ward, sent)
+}
 
-    // Now a reader turns up. Until the event loop polls the sink, ward
-    // writes when it next logs, so nudge it with one more signal at a time
-    // until the count has come through; then stop.
+/// A reader for `fifo` from now on, every 5 ms: what it got, the flag that
+/// stops it (after one last read), and its thread.
+type Reader = (
+    Arc<Mutex<Vec<u8>>>,
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<()>,
+);
+
+fn start_reader(fifo: &Arc<StalledFifo>) -> Reader {
     let got = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
@@ -168,6 +177,19 @@ fn read_late(format: &str) {
             got.lock().unwrap().extend(fifo.drain());
         })
     };
+    (got, stop, reader)
+}
+
+/// ward fills an unread FIFO itself with `-v` lines (one per forwarded
+/// real-time signal), keeps working, and once a reader turns up the count of
+/// what it dropped comes right where the gap is, before newer lines.
+fn read_late(format: &str) {
+    let (fifo, p, ward, sent) = stalled_ward(&format!("log-late-{format}"), format);
+
+    // Now a reader turns up. Until the event loop polls the sink, ward
+    // writes when it next logs, so nudge it with one more signal at a time
+    // until the count has come through; then stop.
+    let (got, stop, reader) = start_reader(&fifo);
     let mut nudges = 0u64;
     let counted = within(Duration::from_secs(5), || {
         let seen = String::from_utf8_lossy(&got.lock().unwrap()).contains("log_dropped");
@@ -220,6 +242,57 @@ fn read_late(format: &str) {
     let stop_at = events.iter().position(|e| e == "stop_requested").unwrap();
     assert!(at < stop_at, "the count comes before newer lines");
     assert_eq!(events.last().map(String::as_str), Some("exit_report"));
+}
+
+/// The exit report while stderr is stalled with a full queue: it takes the
+/// room of the latest lines queued before it (counted) and comes last, once
+/// a reader turns up within ward's exit flush. It was dropped behind 64 KiB
+/// of older lines, and the run ended on the `log_dropped` line.
+fn report_at_a_full_queue(format: &str) {
+    let (fifo, p, _, _) = stalled_ward(&format!("log-report-{format}"), format);
+    // The stop's lines and the report meet the full queue; the reader
+    // comes within the exit's 1 s flush.
+    p.signal_ward(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    let (got, stop, reader) = start_reader(&fifo);
+    let out = p.wait();
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    let text = String::from_utf8(got.lock().unwrap().clone()).expect("UTF-8 log");
+    assert_eq!(out.code, 0, "{text}");
+    let events: Vec<String> = text
+        .lines()
+        .map(|l| event_of(l).unwrap_or_else(|| panic!("torn or foreign line {l:?}")))
+        .collect();
+    let tail: Vec<&str> = events
+        .iter()
+        .rev()
+        .take(2)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        tail,
+        ["log_dropped", "exit_report"],
+        "the report last, the count right before it; last lines:\n{}",
+        text.lines().rev().take(3).collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+fn the_exit_report_gets_room_in_a_full_queue() {
+    if !require_root("the_exit_report_gets_room_in_a_full_queue") {
+        return;
+    }
+    report_at_a_full_queue("human");
+}
+
+#[test]
+fn the_exit_report_gets_room_in_a_full_queue_in_json() {
+    if !require_root("the_exit_report_gets_room_in_a_full_queue_in_json") {
+        return;
+    }
+    report_at_a_full_queue("json");
 }
 
 #[test]

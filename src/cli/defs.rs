@@ -539,7 +539,7 @@ pub static FLAGS: &[Flag] = &[
         default: Shown::Value("info"),
         section: Section::Reporting,
         help: "error, warning, info or debug",
-        details: "",
+        details: "the exit report is written at every level",
     },
     Flag {
         long: "verbose",

@@ -112,6 +112,16 @@ pub fn event(level: Level, key: &str, msg: &str, fields: &[(&str, Value)]) {
     sink::push(line.as_bytes());
 }
 
+/// Writes the exit report's event: whatever the level (`-q` and
+/// `--log-level error` turn down the noise, not the one line that says why
+/// the container ended), and on a stderr stalled with a full queue in
+/// place of the latest lines queued before it, which are counted as
+/// dropped.
+pub fn report_event(level: Level, key: &str, msg: &str, fields: &[(&str, Value)]) {
+    let line = render(format(), level, key, msg, fields, SystemTime::now());
+    sink::push_must(line.as_bytes());
+}
+
 /// Writes `line` as it is, without ward's prefix or JSON envelope, through
 /// the same non-blocking queue as every event: for lines another program
 /// parses whole, such as CloudWatch's EMF objects. Written whatever the

@@ -114,6 +114,60 @@ impl LineQueue {
         self.dropped += 1;
     }
 
+    /// Queues `line`, which must not be lost (the exit report): when it does
+    /// not fit, the latest lines queued before it make room, newest first,
+    /// and are counted as dropped, so the notice sits right in front of it.
+    /// Never the line stderr has partly taken. Only when no other line is
+    /// left to remove is it dropped and counted like any other.
+    pub fn push_must(&mut self, line: &[u8], notice: Notice) {
+        loop {
+            if self.dropped == 0 {
+                if self.fits(line.len()) {
+                    self.append(line);
+                    return;
+                }
+            } else if self.notices_out.len() < NOTICES_OUT {
+                let text = notice(self.dropped, self.lost_to_failure);
+                if self.fits(text.len() + line.len()) {
+                    self.append_notice(text.as_bytes());
+                    self.append(line);
+                    return;
+                }
+            }
+            if !self.remove_last_line() {
+                self.dropped += 1;
+                return;
+            }
+        }
+    }
+
+    /// Takes the last pending line back out of the queue, counting it as
+    /// dropped (a notice by the lines it stood for); false when the only
+    /// pending line is the first, which stderr may have partly taken.
+    fn remove_last_line(&mut self) -> bool {
+        let pending = self.pending();
+        // Every pending line ends in a newline: the last one starts after
+        // the one before it.
+        let Some(body) = pending.len().checked_sub(1) else {
+            return false;
+        };
+        let Some(cut) = pending[..body].iter().rposition(|&b| b == b'\n') else {
+            return false;
+        };
+        let removed = (body - cut) as u64;
+        let end = self.appended;
+        self.buf.truncate(self.start + cut + 1);
+        self.appended -= removed;
+        match self.notices_out.last() {
+            Some(&(at, lines)) if at == end => {
+                self.notices_out.pop();
+                self.dropped += lines;
+            }
+            _ => self.dropped += 1,
+        }
+        true
+    }
+
     /// Queues `text`, a notice standing for `lines` lines dropped before
     /// they reached the queue (held back by a thread that found it busy,
     /// past its own bound), with its own words. When it cannot go in now
@@ -280,6 +334,52 @@ mod tests {
 
     fn flush(q: &mut LineQueue, r: &mut Reader) -> Flow {
         q.write_out(&mut |b| r.write(b), &notice)
+    }
+
+    #[test]
+    fn a_line_that_must_go_in_takes_the_room_of_the_latest_lines() {
+        let mut q = LineQueue::with_capacity(40);
+        q.push(b"aaaaaaaaa\n", &notice);
+        q.push(b"bbbbbbbbb\n", &notice);
+        q.push(b"ccccccccc\n", &notice);
+        q.push(b"ddddddddd\n", &notice);
+        q.push(b"eeeeeeeee\n", &notice);
+        assert_eq!(q.dropped(), 1);
+        q.push_must(b"REPORT\n", &notice);
+        let mut r = Reader::new(1000);
+        assert!(matches!(flush(&mut q, &mut r), Flow::Drained));
+        // The full queue's latest two lines gave way (the one dropped
+        // before counts too), the notice stands in front of the report,
+        // and the report is last.
+        assert_eq!(r.text(), "aaaaaaaaa\nbbbbbbbbb\ndropped 3\nREPORT\n");
+    }
+
+    #[test]
+    fn a_line_that_must_go_in_never_cuts_a_partly_written_line() {
+        let mut q = LineQueue::with_capacity(24);
+        q.push(b"0123456789abcdefghij\n", &notice);
+        let mut r = Reader::new(5);
+        assert!(matches!(flush(&mut q, &mut r), Flow::Blocked));
+        // Room for the report only if the half-written line went: it stays,
+        // and the report is dropped and counted instead.
+        q.push_must(b"REPORT-LONG\n", &notice);
+        r.room = 1000;
+        assert!(matches!(flush(&mut q, &mut r), Flow::Drained));
+        assert_eq!(r.text(), "0123456789abcdefghij\ndropped 1\n");
+    }
+
+    #[test]
+    fn a_notice_taken_out_for_a_must_line_counts_its_lines_again() {
+        let mut q = LineQueue::with_capacity(50);
+        q.push(b"aaaaaaaaaaaaaaaaaaaa\n", &notice);
+        q.push(b"bbbbbbbbbbbbbbbbbbbb\n", &notice);
+        q.push_notice(b"held 4\n", 4);
+        q.push_must(b"REPORT REPORT\n", &notice);
+        let mut r = Reader::new(1000);
+        assert!(matches!(flush(&mut q, &mut r), Flow::Drained));
+        // The held-back notice (4 lines) was the latest and gave way, then
+        // the line before it: both join the count in front of the report.
+        assert_eq!(r.text(), "aaaaaaaaaaaaaaaaaaaa\ndropped 5\nREPORT REPORT\n");
     }
 
     #[test]

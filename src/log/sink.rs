@@ -265,6 +265,12 @@ impl HeldBack {
         }
     }
 
+    /// A line that must not be lost (the exit report): kept whatever the
+    /// bound (one such line a run), after the lines held before it.
+    fn push_must(&mut self, line: &[u8]) {
+        self.lines.extend_from_slice(line);
+    }
+
     fn is_empty(&self) -> bool {
         self.lines.is_empty() && self.dropped == 0 && !self.start_writer
     }
@@ -442,6 +448,21 @@ pub fn push(line: &[u8]) {
     });
     if pushed.is_none() {
         HELD_BACK.with_borrow_mut(|h| h.push(line));
+    }
+}
+
+/// Queues a line that must not be lost, the exit report: on a queue
+/// stalled full, the latest lines queued before it give way (counted, and
+/// said in front of it; see [`LineQueue::push_must`]).
+pub fn push_must(line: &[u8]) {
+    let pushed = with_sink(|s| {
+        s.broken = false;
+        s.write_out();
+        s.queue.push_must(line, &super::dropped_notice);
+        s.write_out();
+    });
+    if pushed.is_none() {
+        HELD_BACK.with_borrow_mut(|h| h.push_must(line));
     }
 }
 

@@ -24,7 +24,7 @@ pub fn write(inputs: &summary::ReportInputs, file: Option<&Path>) {
         Level::Info
     };
     if file.is_none() && log::format() == log::Format::Human {
-        log::event(level, "exit_report", &summary::text(inputs), &[]);
+        log::report_event(level, "exit_report", &summary::text(inputs), &[]);
     } else {
         emit(&summary::build(inputs), level, file);
     }
@@ -42,7 +42,8 @@ fn emit(report: &Report, level: Level, file: Option<&Path>) {
             .collect(),
         _ => Vec::new(),
     };
-    log::event(level, "exit_report", &report.text, &fields);
+    // The file first: a failure is said before the report, which stays
+    // the run's last line.
     if let Some(path) = file {
         let text = summary::fit(&report.json, REPORT_FILE_MAX);
         if let Err(e) = write_file(path, text.as_bytes()) {
@@ -50,10 +51,11 @@ fn emit(report: &Report, level: Level, file: Option<&Path>) {
                 Level::Warning,
                 "report_file_failed",
                 &format!("cannot write the exit report to {}: {e}", path.display()),
-                &[],
+                &[("path", Value::String(path.display().to_string()))],
             );
         }
     }
+    log::report_event(level, "exit_report", &report.text, &fields);
 }
 
 /// Writes the report file without ever waiting: a FIFO with no reader (or
