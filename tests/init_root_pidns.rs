@@ -285,22 +285,29 @@ fn a_sigint_during_the_stop_delay_sends_the_held_term_too() {
     drop(p);
 }
 
+/// `--stop-delay 1s --kill-after 1500ms` (after `extra` options) over a
+/// child that ignores SIGTERM, stopped with one: SIGKILLed (137).
+fn held_stop_killed(name: &str, extra: &str) -> Option<common::Outcome> {
+    let cmd = pid1(
+        name,
+        &format!("--no-watch {extra}--stop-delay 1s --kill-after 1500ms -- WL ignore-term"),
+    )?;
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    assert_eq!(out.code, 137, "{}", out.dump());
+    Some(out)
+}
+
 /// `--kill-after` counts from the forward, after `--stop-delay`: the lines
 /// and the report say how long the stop was held, or "1 s after SIGTERM"
 /// reads as 1 s after it came.
 #[test]
 fn kill_after_a_held_stop_says_how_long_it_was_held() {
-    let Some(cmd) = pid1(
-        "kill_after_held",
-        "--no-watch --stop-delay 1s --kill-after 1500ms -- WL ignore-term",
-    ) else {
+    let Some(out) = held_stop_killed("kill_after_held", "") else {
         return;
     };
-    let p = Proc::start(cmd, T);
-    p.expect_line("ready");
-    p.signal_ward(libc::SIGTERM);
-    let out = p.wait();
-    assert_eq!(out.code, 137, "{}", out.stderr);
     out.expect_stderr("[still_running] main process ");
     out.expect_stderr("still running 1 s after SIGTERM was forwarded, which --stop-delay held ");
     out.expect_stderr(
@@ -308,6 +315,62 @@ fn kill_after_a_held_stop_says_how_long_it_was_held() {
     );
     out.expect_stderr("(--kill-after) of SIGTERM from ");
     out.expect_stderr(" being forwarded (--stop-delay held it ");
+}
+
+/// The same stop in JSON: the fields carry what the words say (the held
+/// stop, the signal, how long after it the main process ended); they were
+/// only in `msg`.
+#[test]
+fn a_held_stop_in_json_carries_its_facts_in_fields() {
+    let Some(out) = held_stop_killed("kill_after_held_json", "--log-format json ") else {
+        return;
+    };
+    let one = |name: &str| {
+        let events = common::events::json_named(&out.stderr, name);
+        let [v] = <[serde_json::Value; 1]>::try_from(events)
+            .unwrap_or_else(|r| panic!("{} {name} events: {}", r.len(), out.dump()));
+        v
+    };
+    let still = one("still_running");
+    assert_eq!(still["signal"], "SIGTERM", "{still}");
+    assert!(
+        still["held_s"].as_f64().is_some_and(|h| h >= 1.0),
+        "{still}"
+    );
+    let kill = one("kill_after");
+    assert!(kill["held_s"].as_f64().is_some_and(|h| h >= 1.0), "{kill}");
+    assert_eq!(kill["kill_after_s"], 1.5, "{kill}");
+    let exited = one("child_exited");
+    assert_eq!(exited["signal"], "SIGKILL", "{exited}");
+    assert_eq!(exited["stop_signal"], "SIGTERM", "{exited}");
+    assert!(
+        exited["after_stop_s"].as_f64().is_some_and(|s| s >= 2.5),
+        "{exited}"
+    );
+}
+
+/// A rewritten forward to the process group says both in its fields.
+#[test]
+fn a_rewritten_group_forward_in_json_says_so_in_fields() {
+    let Some(cmd) = pid1(
+        "rewritten_group_json",
+        "--no-watch --log-format json --log-level debug -g -r USR1:USR2 -- WL signals --exit-on TERM",
+    ) else {
+        return;
+    };
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGUSR1);
+    p.wait_line(|l| l.starts_with("signal "));
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    let forwards = common::events::json_named(&out.stderr, "signal_forwarded");
+    let usr2 = forwards
+        .iter()
+        .find(|v| v["signal"] == "SIGUSR2")
+        .unwrap_or_else(|| panic!("no forward of SIGUSR2: {}", out.dump()));
+    assert_eq!(usr2["received"], "SIGUSR1", "{usr2}");
+    assert_eq!(usr2["group"], true, "{usr2}");
 }
 
 #[test]

@@ -192,6 +192,16 @@ pub fn forwarded(f: &Forward<'_>, result: &std::io::Result<()>) {
             signal_name(f.received)
         )
     };
+    let mut fields = vec![
+        ("signal", json!(signal_name(f.sent))),
+        ("pid", json!(f.pid)),
+    ];
+    if f.received != f.sent {
+        fields.push(("received", json!(signal_name(f.received))));
+    }
+    if f.group {
+        fields.push(("group", json!(true)));
+    }
     match result {
         Ok(()) => log::event(
             level,
@@ -205,10 +215,7 @@ pub fn forwarded(f: &Forward<'_>, result: &std::io::Result<()>) {
                 },
                 main_words(f.command, f.now, f.pid)
             ),
-            &[
-                ("signal", json!(signal_name(f.sent))),
-                ("pid", json!(f.pid)),
-            ],
+            &fields,
         ),
         Err(e) => log::event(
             level,
@@ -217,10 +224,7 @@ pub fn forwarded(f: &Forward<'_>, result: &std::io::Result<()>) {
                 "could not forward {what} to {}: {e}",
                 main_words(f.command, f.now, f.pid)
             ),
-            &[
-                ("signal", json!(signal_name(f.sent))),
-                ("pid", json!(f.pid)),
-            ],
+            &fields,
         ),
     }
 }
@@ -271,6 +275,10 @@ pub fn child_exited(
         ChildEnd::Exited(c) => fields.push(("code", json!(c))),
         ChildEnd::Signaled(s) => fields.push(("signal", json!(signal_name(s)))),
     }
+    if let Some((d, sig)) = after_stop {
+        fields.push(("stop_signal", json!(signal_name(sig))));
+        fields.push(("after_stop_s", json!(d.as_secs_f64())));
+    }
     log::event(
         Level::Info,
         "child_exited",
@@ -288,7 +296,7 @@ pub fn kill_after(
     held: Option<Duration>,
 ) {
     let delayed = held_words(held);
-    let held = if stopped.is_some() {
+    let stopped_words = if stopped.is_some() {
         " (stopped: it could not act on it)"
     } else {
         ""
@@ -297,14 +305,34 @@ pub fn kill_after(
         Level::Warning,
         "kill_after",
         &format!(
-            "main process {named} still running {} after the stop signal was forwarded{delayed}{held}: sending SIGKILL (--kill-after)",
+            "main process {named} still running {} after the stop signal was forwarded{delayed}{stopped_words}: sending SIGKILL (--kill-after)",
             secs(after)
         ),
-        &[
-            ("pid", json!(pid)),
-            ("kill_after_s", json!(after.as_secs_f64())),
-        ],
+        &stop_fields(
+            vec![
+                ("pid", json!(pid)),
+                ("kill_after_s", json!(after.as_secs_f64())),
+            ],
+            stopped,
+            held,
+        ),
     );
+}
+
+/// A stop warning's fields, and what its words say besides: the signal
+/// that stopped the process, how long `--stop-delay` held the stop.
+fn stop_fields(
+    mut fields: Vec<(&'static str, serde_json::Value)>,
+    stopped: Option<i32>,
+    held: Option<Duration>,
+) -> Vec<(&'static str, serde_json::Value)> {
+    if let Some(s) = stopped {
+        fields.push(("stopped_by", json!(signal_name(s))));
+    }
+    if let Some(d) = held {
+        fields.push(("held_s", json!(d.as_secs_f64())));
+    }
+    fields
 }
 
 /// `still_running`: N seconds after a stop signal was forwarded; says so
@@ -340,7 +368,15 @@ pub fn still_running(
         Level::Warning,
         "still_running",
         &format!("main process {named} still running {after_s} s after {sent}{why}"),
-        &[("after_s", json!(after_s)), ("pid", json!(pid))],
+        &stop_fields(
+            vec![
+                ("after_s", json!(after_s)),
+                ("pid", json!(pid)),
+                ("signal", json!(signal_name(signo))),
+            ],
+            stopped,
+            held,
+        ),
     );
 }
 

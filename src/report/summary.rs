@@ -317,8 +317,11 @@ fn sentence(
                 .as_deref()
                 .map(|d| format!("; {d}"))
                 .unwrap_or_default();
+            // Quoted as given, not Rust's `{:?}`: a control byte in it is
+            // then escaped by the log's rule (`\x1b`, as everywhere else),
+            // not as `\u{1b}`, which JSON carried as that text.
             format!(
-                "{code}: cannot run {:?}: {}: {err}{detail}",
+                "{code}: cannot run \"{}\": {}: {err}{detail}",
                 i.argv0,
                 f.exec_what.unwrap_or("exec failed")
             )
@@ -1292,6 +1295,15 @@ mod tests {
             "{}",
             r.text
         );
+        // A control byte stays one for the log to escape by its rule
+        // (`\x1b` in human lines, `\u001b` in JSON); `{:?}` had made it
+        // the text `\u{1b}`, which JSON then carried as such.
+        i.argv0 = "/no\x1bsuch";
+        let r = build(&i);
+        assert!(r.text.contains("cannot run \"/no\x1bsuch\""), "{}", r.text);
+        let mut line = String::new();
+        crate::log::push_escaped(&mut line, &r.text);
+        assert!(line.contains("cannot run \"/no\\x1bsuch\""), "{line}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub fn log_locked(locked: usize) {
             "ward keeps its code in memory ({} locked): reading it back in from a full group would set off another OOM kill",
             bytes(locked as u64)
         ),
-        &[],
+        &[("locked_bytes", serde_json::json!(locked))],
     );
 }
 
