@@ -221,6 +221,16 @@ pub fn v2(roots: &Roots, mounts: &[MountInfo<'_>], lines: &[ProcCgroup<'_>]) -> 
     best(found, roots)
 }
 
+/// Whether `acct`, the v1 cpuacct group, counts the CPU time of the group
+/// `cpu` limits: the same cgroup path (always so where the two are mounted
+/// together, as Docker and systemd do). Mounted apart, a process may sit
+/// in a child of `cpu` with a quota and in the root of `cpuacct`, whose
+/// usage is the whole host's: said as the container's, it read "using 1.37
+/// cores" against a quota of 0.05. Its usage is then unknown instead.
+fn same_group(cpu: Option<&Group>, acct: &Group) -> bool {
+    cpu.is_none_or(|c| c.cgroup_path == acct.cgroup_path)
+}
+
 impl Cgroups {
     /// Resolves every controller ward reads into [`Cgroups`]; the sample's
     /// files are the caller's to choose from them.
@@ -236,7 +246,8 @@ impl Cgroups {
             Layout::V1 | Layout::Hybrid => {
                 cg.memory = v1(roots, mounts, lines, "memory");
                 cg.cpu = v1(roots, mounts, lines, "cpu");
-                cg.cpuacct = v1(roots, mounts, lines, "cpuacct");
+                cg.cpuacct = v1(roots, mounts, lines, "cpuacct")
+                    .filter(|acct| same_group(cg.cpu.as_ref(), acct));
                 cg.cpuset = v1(roots, mounts, lines, "cpuset");
                 cg.pids = v1(roots, mounts, lines, "pids");
                 cg.unified = unified;
@@ -305,6 +316,36 @@ mod tests {
         assert_eq!(relative_to_mount("/", "/..").1, Placement::OutsideMount);
         assert_eq!(relative_to_mount("/", "/").1, Placement::Exact);
         assert_eq!(relative_to_mount("/docker/x", "/").1, Placement::Fallback);
+    }
+
+    #[test]
+    fn cpu_time_of_another_group_than_the_quotas_is_not_read() {
+        let dir = std::env::temp_dir().join(format!("ward-resolve-acct-{}", std::process::id()));
+        for d in ["sys/fs/cgroup/cpu/box", "sys/fs/cgroup/cpuacct/box"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let roots = Roots::under(&dir);
+        let mountinfo = "30 24 0:27 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+                         31 24 0:28 / /sys/fs/cgroup/cpuacct rw - cgroup cgroup rw,cpuacct\n";
+        let mounts: Vec<_> = super::super::parse::cgroup_mountinfo(mountinfo).collect();
+        let resolve = |proc_cgroup: &str| {
+            let lines: Vec<_> = super::super::parse::proc_cgroup(proc_cgroup).collect();
+            Cgroups::resolve(&roots, Layout::V1, &mounts, &lines)
+        };
+        // In a child of cpu (the quota) and the root of cpuacct (the host).
+        let cg = resolve("3:cpu:/box\n2:cpuacct:/\n");
+        assert_eq!(
+            cg.cpu.as_ref().map(|g| g.cgroup_path.as_str()),
+            Some("/box")
+        );
+        assert!(cg.cpuacct.is_none(), "{:?}", cg.cpuacct);
+        // The same group in both: its own CPU time.
+        let cg = resolve("3:cpu:/box\n2:cpuacct:/box\n");
+        assert_eq!(
+            cg.cpuacct.as_ref().map(|g| g.cgroup_path.as_str()),
+            Some("/box")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
