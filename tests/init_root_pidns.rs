@@ -325,12 +325,7 @@ fn a_held_stop_in_json_carries_its_facts_in_fields() {
     let Some(out) = held_stop_killed("kill_after_held_json", "--log-format json ") else {
         return;
     };
-    let one = |name: &str| {
-        let events = common::events::json_named(&out.stderr, name);
-        let [v] = <[serde_json::Value; 1]>::try_from(events)
-            .unwrap_or_else(|r| panic!("{} {name} events: {}", r.len(), out.dump()));
-        v
-    };
+    let one = |name: &str| one_json_event(&out, name);
     let still = one("still_running");
     assert_eq!(still["signal"], "SIGTERM", "{still}");
     assert!(
@@ -989,4 +984,67 @@ fn lines_after_an_exec_name_the_program_it_runs() {
             .unwrap_or_else(|| panic!("no {want:?}: {}", out.dump()));
         assert!(line.contains(", started as sh)"), "{line}");
     }
+}
+
+/// A death that wrote a core dump says so, as a shell does: whether a core
+/// was written is the first thing a crash's debugger asks, and ward dropped
+/// the bit. The oracle is the kernel's own answer for the same crash run
+/// without ward (core_pattern and limits are the machine's).
+#[test]
+fn a_core_dump_is_said_in_the_lines_and_the_report() {
+    use std::os::unix::process::ExitStatusExt;
+    if !require_root("core_dump") {
+        return;
+    }
+    let dir = TempDir::new("core-dump");
+    let script = format!("ulimit -c unlimited; exec {} die SEGV", workload());
+    let direct = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert_eq!(direct.signal(), Some(libc::SIGSEGV));
+    let dumped = direct.core_dumped();
+    if !dumped {
+        eprintln!(
+            "note: the kernel writes no core here (core_pattern): only the absence is checked"
+        );
+    }
+    let mut cmd = ward_pid1([
+        "--no-watch",
+        "--log-format",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    cmd.current_dir(dir.path());
+    let out = run(cmd, T);
+    assert_eq!(out.code, 139, "{}", out.dump());
+    let one = |name: &str| one_json_event(&out, name);
+    let exited = one("child_exited");
+    let report = one("exit_report");
+    assert_eq!(
+        exited["core_dumped"].as_bool().unwrap_or(false),
+        dumped,
+        "{exited}"
+    );
+    assert_eq!(
+        report["main"]["core_dumped"].as_bool().unwrap_or(false),
+        dumped,
+        "{report}"
+    );
+    for v in [&exited, &report] {
+        let msg = v["msg"].as_str().unwrap_or_default();
+        assert_eq!(msg.contains("SIGSEGV (core dumped)"), dumped, "{v}");
+    }
+}
+
+/// The one JSON event named `name` in `out`'s stderr.
+fn one_json_event(out: &common::Outcome, name: &str) -> serde_json::Value {
+    let events = common::events::json_named(&out.stderr, name);
+    let [v] = <[serde_json::Value; 1]>::try_from(events)
+        .unwrap_or_else(|r| panic!("{} {name} events: {}", r.len(), out.dump()));
+    v
 }

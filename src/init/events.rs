@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::exit::ChildEnd;
 use crate::log::{self, Level};
-use crate::report::facts::main_words;
+use crate::report::facts::{core_words, main_words};
 use crate::signame::name as signal_name;
 use crate::units::secs;
 
@@ -259,12 +259,14 @@ pub fn child_exited(
     command: &str,
     named: &str,
     pid: i32,
-    end: ChildEnd,
+    (end, core): (ChildEnd, bool),
     after_stop: Option<(Duration, i32)>,
 ) {
     let how = match end {
         ChildEnd::Exited(code) => format!("exited with code {code}"),
-        ChildEnd::Signaled(sig) => format!("was killed by {}", signal_name(sig)),
+        ChildEnd::Signaled(sig) => {
+            format!("was killed by {}{}", signal_name(sig), core_words(core))
+        }
     };
     let after = match after_stop {
         Some((d, sig)) => format!(", {} after {} was received", secs(d), signal_name(sig)),
@@ -274,6 +276,9 @@ pub fn child_exited(
     match end {
         ChildEnd::Exited(c) => fields.push(("code", json!(c))),
         ChildEnd::Signaled(s) => fields.push(("signal", json!(signal_name(s)))),
+    }
+    if core {
+        fields.push(("core_dumped", json!(true)));
     }
     if let Some((d, sig)) = after_stop {
         fields.push(("stop_signal", json!(signal_name(sig))));

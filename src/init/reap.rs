@@ -46,15 +46,21 @@ pub fn decode(status: libc::c_int) -> Option<ChildEnd> {
     }
 }
 
-/// Reaps every child that has exited, calling `on_reaped` for each.
-pub fn reap_all(mut on_reaped: impl FnMut(i32, ChildEnd)) -> Remaining {
+/// Whether a raw wait status says the kernel wrote a core dump.
+pub fn core_dumped(status: libc::c_int) -> bool {
+    libc::WIFSIGNALED(status) && libc::WCOREDUMP(status)
+}
+
+/// Reaps every child that has exited, calling `on_reaped` for each with
+/// how it ended and whether it dumped core.
+pub fn reap_all(mut on_reaped: impl FnMut(i32, ChildEnd, bool)) -> Remaining {
     loop {
         let mut status: libc::c_int = 0;
         // SAFETY: waitpid with a valid status pointer.
         let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
         if pid > 0 {
             if let Some(end) = decode(status) {
-                on_reaped(pid, end);
+                on_reaped(pid, end, core_dumped(status));
             }
             continue;
         }
@@ -118,6 +124,9 @@ mod tests {
         assert_eq!(decode(0), Some(ChildEnd::Exited(0)));
         assert_eq!(decode(9), Some(ChildEnd::Signaled(9)));
         assert_eq!(decode(9 | 0x80), Some(ChildEnd::Signaled(9)));
+        assert!(core_dumped(11 | 0x80));
+        assert!(!core_dumped(11));
+        assert!(!core_dumped(0x80 << 8), "an exit code of 128 is no core");
         // Stopped (0x7f) is neither.
         assert_eq!(decode((19 << 8) | 0x7f), None);
     }

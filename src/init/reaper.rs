@@ -638,13 +638,15 @@ impl<'a> Reaper<'a> {
     fn on_sigchld(&mut self) -> (u64, Remaining) {
         let main_pid = self.child.pid;
         let mut main_end = None;
+        let mut main_core = false;
         let mut orphans = 0u64;
         let now = Instant::now();
         let facts = &mut self.facts;
         let mut sigkilled = false;
-        let left = reap::reap_all(|pid, end| {
+        let left = reap::reap_all(|pid, end, core| {
             if pid == main_pid {
                 main_end = Some(end);
+                main_core = core;
             } else {
                 orphans += 1;
             }
@@ -679,6 +681,7 @@ impl<'a> Reaper<'a> {
         match main_end {
             Some(end) => {
                 self.child.set_reaped();
+                self.facts.main_core_dumped = main_core;
                 self.on_main_exit(end, now, left);
             }
             None => {
@@ -713,7 +716,13 @@ impl<'a> Reaper<'a> {
             .as_ref()
             .map(|s| (now.duration_since(s.received), s.signal));
         let named = self.facts.main_named();
-        events::child_exited(&self.facts.command, &named, self.child.pid, end, after_stop);
+        events::child_exited(
+            &self.facts.command,
+            &named,
+            self.child.pid,
+            (end, self.facts.main_core_dumped),
+            after_stop,
+        );
         // The report waits (bounded) for the watch's fresh numbers.
         if !self.final_seen {
             let asked = self

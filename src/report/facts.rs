@@ -162,6 +162,8 @@ pub struct RunFacts {
     pub main_end: Option<ChildEnd>,
     /// When it ended.
     pub main_ended: Option<Instant>,
+    /// The kernel wrote a core dump of it (`WCOREDUMP`).
+    pub main_core_dumped: bool,
     /// exec failed with this errno.
     pub exec_errno: Option<i32>,
     /// What the exec failure means, in words ("not found", ...).
@@ -228,6 +230,7 @@ impl RunFacts {
             command,
             main_end: None,
             main_ended: None,
+            main_core_dumped: false,
             exec_errno: None,
             exec_what: None,
             exec_detail: None,
@@ -500,6 +503,12 @@ impl RunFacts {
 pub fn command_name(argv0: &std::ffi::OsStr) -> String {
     let s = argv0.to_string_lossy();
     s.rsplit('/').next().unwrap_or(&s).to_string()
+}
+
+/// " (core dumped)" after a death by signal that wrote one, as a shell
+/// says it; nothing otherwise.
+pub fn core_words(core: bool) -> &'static str {
+    if core { " (core dumped)" } else { "" }
 }
 
 /// The main process in words: "sleep (pid 8, started as sh)" once a census

@@ -65,6 +65,9 @@ struct Main<'a> {
     code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     signal: Option<String>,
+    /// The kernel wrote a core dump of it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    core_dumped: bool,
 }
 
 /// "; ward had forwarded it SIGSEGV from outside the container 0.2 s
@@ -203,6 +206,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
                 name: f.main_now(),
                 code,
                 signal,
+                core_dumped: f.main_core_dumped,
             },
             "started_at": rfc3339(f.started_wall),
             "ended_at": rfc3339(SystemTime::now()),
@@ -463,8 +467,9 @@ fn sentence(
             (Some(ChildEnd::Signaled(s)), _) => {
                 let sent = f.forward_before_death().map(|w| forwarded_words(f, w));
                 format!(
-                    "{code}: {who} was killed by {}{}",
+                    "{code}: {who} was killed by {}{}{}",
                     signal_name(s),
+                    super::facts::core_words(f.main_core_dumped),
                     sent.unwrap_or_default()
                 )
             }
@@ -869,6 +874,16 @@ mod tests {
             "exit 134: main process sleep (pid 8) was killed by SIGABRT."
         );
         assert!(r.json["signal_forwarded"].is_null());
+        assert!(r.json["main"].get("core_dumped").is_none());
+        // With a core dump, as a shell says it.
+        g.main_core_dumped = true;
+        let r = build(&inputs(&g, None, 134));
+        assert_eq!(
+            r.text,
+            "exit 134: main process sleep (pid 8) was killed by SIGABRT (core dumped)."
+        );
+        assert_eq!(r.json["main"]["core_dumped"], true);
+        g.main_core_dumped = false;
         g.main_end = Some(ChildEnd::Signaled(libc::SIGSEGV));
         g.main_ended = Some(at(50));
         assert!(
