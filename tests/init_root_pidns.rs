@@ -1048,3 +1048,30 @@ fn one_json_event(out: &common::Outcome, name: &str) -> serde_json::Value {
         .unwrap_or_else(|r| panic!("{} {name} events: {}", r.len(), out.dump()));
     v
 }
+
+/// An entrypoint script that `exec`ed its app: the stop's lines name the
+/// app, read at the stop. They named `sh` from a census seconds old, and
+/// "sh still running after SIGTERM" reads as a shell that does not pass
+/// signals on.
+#[test]
+fn the_stop_lines_name_the_program_an_entrypoint_execed() {
+    if !require_root("stop_names_execed") {
+        return;
+    }
+    let script = format!("exec {} ignore-term --exit-after 1500", workload());
+    let p = Proc::start(
+        ward_pid1(["--", "sh", "-c", &script]),
+        Duration::from_secs(30),
+    );
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    assert_eq!(out.code, 0, "{}", out.dump());
+    out.expect_stderr("[signal_forwarded] forwarded SIGTERM to main process ward-workload (pid ");
+    out.expect_stderr("[still_running] main process ward-workload (pid ");
+    assert!(
+        !out.stderr.contains("main process sh (pid"),
+        "{}",
+        out.dump()
+    );
+}

@@ -281,11 +281,22 @@ impl<'a> Reaper<'a> {
     /// script that `exec`s its app between two of the watch's looks is
     /// that app by now, not the shell the last look saw.
     fn name_main_at_exit(&mut self) {
-        let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
-        if let Some(name) = crate::procs::comm_now(proc_root, self.self_pid, self.child.pid) {
-            self.facts.observed.main_name = Some(name.clone());
+        if let Some(name) = self.name_main_now() {
             self.main_name_at_exit = Some(name);
         }
+    }
+
+    /// Reads the main process's name now (one small read of its `comm`,
+    /// which takes no lock of its memory) into the facts the lines use.
+    fn name_main_now(&mut self) -> Option<String> {
+        // Once reaped, its pid may name another process.
+        if self.facts.main_end.is_some() {
+            return None;
+        }
+        let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
+        let name = crate::procs::comm_now(proc_root, self.self_pid, self.child.pid)?;
+        self.facts.observed.main_name = Some(name.clone());
+        Some(name)
     }
 
     /// True when `signo`, as received or as rewritten, counts as a stop.
@@ -493,6 +504,11 @@ impl<'a> Reaper<'a> {
     }
 
     fn record_stop_request(&mut self, sig: Received, now: Instant) {
+        // What the main process is now, before the stop's lines name it: an
+        // entrypoint script that `exec`ed its app is no longer `sh`, and
+        // "sh still running after SIGTERM" sends the reader after a shell
+        // that does not pass signals on. The census may be seconds old.
+        self.name_main_now();
         let own = sig.from_pid != 0 && sig.from_pid == self.child.pid;
         let from = if own {
             format!("the main process itself (pid {})", sig.from_pid)
