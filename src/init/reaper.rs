@@ -817,8 +817,7 @@ impl<'a> Reaper<'a> {
             std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT),
         );
         let grace = (!self.grace_cut).then_some(self.cfg.grace);
-        crate::watch::errands::log_rest_signalled(sig, &rest, grace);
-        if sig == libc::SIGKILL {
+        if crate::watch::errands::log_rest_signalled(sig, &rest, grace) {
             self.stop_warning("shutdown_kill");
         }
     }

@@ -122,10 +122,22 @@ pub fn rest_words(rest: &Rest) -> String {
 }
 
 /// Logs what [`signal_rest`] did, in the words of the shutdown sequence;
-/// `grace` is `None` when a stop signal cut it short.
-pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Option<Duration>) {
+/// `grace` is `None` when a stop signal cut it short. True when it warned
+/// (SIGKILL went to processes still there).
+pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Option<Duration>) -> bool {
     let count = rest.count;
     let plural = if count == 1 { "" } else { "es" };
+    if sig == libc::SIGKILL && count == 0 {
+        // Nothing was killed (a --grace 0, or the last ones exiting as it
+        // ran out): no warning that reads as trouble.
+        log::event(
+            Level::Info,
+            "shutdown",
+            "none left to SIGKILL after the grace: the rest were gone or exiting",
+            &[("remaining", json!(0))],
+        );
+        return false;
+    }
     if sig == libc::SIGKILL {
         let who = rest_words(rest);
         let to = if who.is_empty() {
@@ -150,6 +162,7 @@ pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Option<Duration>) {
             ),
             &[("remaining", json!(count)), ("processes", json!(named))],
         );
+        true
     } else {
         // Children the reaper counted were already zombies or exiting.
         let msg = if count == 0 {
@@ -169,6 +182,7 @@ pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Option<Duration>) {
                 ("grace_s", json!(grace.unwrap_or_default().as_secs_f64())),
             ],
         );
+        false
     }
 }
 
@@ -249,6 +263,25 @@ pub fn sender_name(proc_root: &Path, pid: i32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--grace 0` (or the last ones exiting as it ran out): a SIGKILL
+    /// that found no one is no warning; "0 processes still running ...:
+    /// sent SIGKILL" read as trouble.
+    #[test]
+    fn a_shutdown_sigkill_that_found_no_one_is_no_warning() {
+        let none = Rest {
+            count: 0,
+            named: Vec::new(),
+        };
+        let one = Rest {
+            count: 1,
+            named: vec![(12, "sleep".into())],
+        };
+        let grace = Some(Duration::ZERO);
+        assert!(!log_rest_signalled(libc::SIGKILL, &none, grace));
+        assert!(log_rest_signalled(libc::SIGKILL, &one, grace));
+        assert!(!log_rest_signalled(libc::SIGTERM, &one, grace));
+    }
 
     fn rest(count: usize, named: &[(i32, &str)]) -> Rest {
         Rest {

@@ -895,8 +895,7 @@ impl Observer {
                 let rest =
                     errands::signal_rest(self.plan.is_pid1, self.self_pid, signal, &self.proc_root);
                 let grace = (!cut_short).then_some(self.plan.grace);
-                errands::log_rest_signalled(signal, &rest, grace);
-                if signal == libc::SIGKILL {
+                if errands::log_rest_signalled(signal, &rest, grace) {
                     end.tell(Observation::Warning {
                         key: "shutdown_kill",
                     });
