@@ -489,3 +489,25 @@ fn too_few_open_files_says_the_limit() {
         out.stderr
     );
 }
+
+/// `--pdeathsig`'s signal comes from the dying parent: the stop is said as
+/// that, not as a SIGTERM "from pid N", a process that is gone.
+#[test]
+fn a_pdeathsig_stop_is_said_as_the_parent_dying() {
+    let script = format!(
+        "{} -p TERM --no-watch -- sh -c 'trap \"exit 0\" TERM; echo ready; sleep 10 & wait' & \
+         sleep 0.5; kill -KILL $$",
+        ward()
+    );
+    let mut cmd = Command::new("timeout");
+    common::without_ward_variables(&mut cmd);
+    cmd.args(["20", "sh", "-c", &script]);
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[stop_requested] received SIGTERM from ward's parent (pid "),
+        "{stderr}"
+    );
+    assert!(stderr.contains(") dying (--pdeathsig)"), "{stderr}");
+    assert!(stderr.contains("[exit_report] exit 0: "), "{stderr}");
+}

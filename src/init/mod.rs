@@ -103,7 +103,7 @@ fn fd_limit_words(e: &std::io::Error) -> String {
 fn supervise(cfg: Config, unknown: &str) -> u8 {
     // SAFETY: getpid cannot fail.
     let is_pid1 = unsafe { libc::getpid() } == 1;
-    become_reaper(is_pid1, &cfg);
+    let pdeath_parent = become_reaper(is_pid1, &cfg);
 
     // Signals are blocked before any thread exists, so the watch thread
     // inherits the mask and every signal comes to the signalfd.
@@ -122,6 +122,7 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
     let mut facts = RunFacts::new(command_name(&cfg.command[0]));
     facts.pid1 = is_pid1;
     facts.group_signals = cfg.signal_group;
+    facts.pdeath_parent = pdeath_parent;
     // Before the child starts: the OOM kill and fork refusal counters read
     // now are the baselines, so nothing the child does is mistaken for
     // history (the rest waits for the watch thread's first look).
@@ -414,25 +415,28 @@ fn finish(cfg: &Config, facts: &RunFacts, snapshot: Option<&Snapshot>, raw: u8, 
 /// As PID 1 the kernel re-parents orphans to ward already; otherwise ask to be
 /// a child subreaper so the child's orphans come to ward, not the host's init.
 /// `--pdeathsig` either way: PID 1 of a PID namespace has a parent outside
-/// it (unshare, the runtime's shim), as tini's `-p` assumes.
-fn become_reaper(is_pid1: bool, cfg: &Config) {
+/// it (unshare, the runtime's shim), as tini's `-p` assumes. Returns the
+/// parent whose death sends `--pdeathsig`, when set.
+fn become_reaper(is_pid1: bool, cfg: &Config) -> Option<i32> {
     if !is_pid1 {
         become_subreaper();
     }
-    if let Some(sig) = cfg.pdeathsig {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
-            log::event(
-                Level::Warning,
-                "pdeathsig_failed",
-                &format!(
-                    "cannot set --pdeathsig: {}",
-                    std::io::Error::last_os_error()
-                ),
-                &[],
-            );
-        }
+    let sig = cfg.pdeathsig?;
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
+        log::event(
+            Level::Warning,
+            "pdeathsig_failed",
+            &format!(
+                "cannot set --pdeathsig: {}",
+                std::io::Error::last_os_error()
+            ),
+            &[],
+        );
+        return None;
     }
+    // SAFETY: getppid cannot fail.
+    Some(unsafe { libc::getppid() })
 }
 
 fn become_subreaper() {

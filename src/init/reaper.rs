@@ -510,14 +510,20 @@ impl<'a> Reaper<'a> {
         // that does not pass signals on. The census may be seconds old.
         self.name_main_now();
         let own = sig.from_pid != 0 && sig.from_pid == self.child.pid;
+        let pdeath = self.cfg.pdeathsig == Some(sig.signo)
+            && sig.from_pid != 0
+            && self.facts.pdeath_parent == Some(sig.from_pid);
         let from = if own {
             format!("the main process itself (pid {})", sig.from_pid)
+        } else if pdeath {
+            format!("ward's parent (pid {}) dying (--pdeathsig)", sig.from_pid)
         } else {
             events::sender_words(sig.from_pid, None, self.is_pid1)
         };
         events::stop_requested(sig.signo, sig.from_pid, &from);
         if sig.from_pid != 0
             && !own
+            && !pdeath
             && let Some(w) = &mut self.watch
         {
             // The sender's name is in /proc: the watch thread reads it, and

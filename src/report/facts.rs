@@ -208,6 +208,8 @@ pub struct RunFacts {
     /// `-g`: signals to the main child go to its whole process group, so a
     /// SIGKILL ward sent it may have killed any of its members.
     pub group_signals: bool,
+    /// With `--pdeathsig`: ward's parent, whose death sends it.
+    pub pdeath_parent: Option<i32>,
 }
 
 /// At most this many warnings are remembered for the report.
@@ -250,6 +252,7 @@ impl RunFacts {
             forwarded: Vec::new(),
             pid1: false,
             group_signals: false,
+            pdeath_parent: None,
         }
     }
 
