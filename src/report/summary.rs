@@ -78,14 +78,7 @@ fn forwarded_words(f: &RunFacts, w: &Forwarded) -> String {
     if w.received != w.sent {
         let _ = write!(s, " (rewritten from {})", signal_name(w.received));
     }
-    let _ = match w.from_pid {
-        0 if f.pid1 => write!(
-            s,
-            ", received from outside the container (e.g. docker kill)"
-        ),
-        0 => write!(s, ", received from outside ward's PID namespace"),
-        pid => write!(s, ", received from pid {pid}"),
-    };
+    s.push_str(&received_from(f, w.from_pid));
     let end = f.main_ended.unwrap_or(w.at);
     let _ = write!(
         s,
@@ -93,6 +86,15 @@ fn forwarded_words(f: &RunFacts, w: &Forwarded) -> String {
         Fixed(end.saturating_duration_since(w.at).as_secs_f64(), 1)
     );
     s
+}
+
+/// ", received from pid 12": where a forwarded signal came from.
+fn received_from(f: &RunFacts, from_pid: i32) -> String {
+    match from_pid {
+        0 if f.pid1 => ", received from outside the container (e.g. docker kill)".into(),
+        0 => ", received from outside ward's PID namespace".into(),
+        pid => format!(", received from pid {pid}"),
+    }
 }
 
 /// `signal_forwarded` in the report's JSON.
@@ -330,9 +332,16 @@ fn sentence(
                 f.exec_what.unwrap_or("exec failed")
             )
         }
-        Cause::KilledByWard => format!(
-            "{code}: {who} was killed by ward: a signal was forwarded to it as SIGKILL (--rewrite)"
-        ),
+        Cause::KilledByWard => match f.forward_before_death().filter(|w| w.received != w.sent) {
+            Some(w) => format!(
+                "{code}: {who} was killed by ward: {}{}, was forwarded to it as SIGKILL (--rewrite)",
+                signal_name(w.received),
+                received_from(f, w.from_pid)
+            ),
+            None => format!(
+                "{code}: {who} was killed by ward: a signal was forwarded to it as SIGKILL (--rewrite)"
+            ),
+        },
         // A death by signal is never `exited` (verdict::decide).
         Cause::Exited => match f.main_end {
             Some(ChildEnd::Exited(c)) => {
@@ -821,6 +830,31 @@ mod tests {
                 r.text
             );
         }
+    }
+
+    /// `-r USR1:KILL`: the SIGKILL ward sent names the signal it stood
+    /// for and where that came from; "a signal was forwarded to it as
+    /// SIGKILL" left out which one.
+    #[test]
+    fn a_kill_by_a_rewritten_forward_names_the_signal_received() {
+        let mut f = RunFacts::new("app".into());
+        f.main_pid = 3;
+        f.pid1 = true;
+        let t = Instant::now();
+        f.note_forwarded(Forwarded {
+            sent: libc::SIGKILL,
+            received: libc::SIGUSR1,
+            from_pid: 0,
+            at: t,
+        });
+        f.note_ward_sigkill(crate::report::facts::WardKill::Forwarded, true, t);
+        f.main_end = Some(ChildEnd::Signaled(libc::SIGKILL));
+        f.main_ended = Some(t + Duration::from_millis(1));
+        let r = build(&inputs(&f, None, 137));
+        assert_eq!(
+            r.text,
+            "exit 137: main process app (pid 3) was killed by ward: SIGUSR1, received from outside the container (e.g. docker kill), was forwarded to it as SIGKILL (--rewrite)."
+        );
     }
 
     #[test]
