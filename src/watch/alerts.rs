@@ -38,7 +38,16 @@ pub struct AlertState {
     /// `memory_throttled` is raised.
     memory_high_events: Option<u64>,
     memory_throttled: bool,
+    /// While `memory_throttled` is raised: the uptime of the first sample
+    /// since its last crossing that found none.
+    memory_high_quiet_since: Option<f64>,
 }
+
+/// How long `memory_throttled` waits without a new crossing before it
+/// clears: a group held at memory.high stalls in reclaim for up to 2 s at
+/// a time, so samples 0.5 s apart found none every other time, and the
+/// warning rose and cleared with each.
+const THROTTLE_QUIET_S: f64 = 10.0;
 
 impl AlertState {
     /// True when the memory alert is raised (a census with names helps).
@@ -175,6 +184,7 @@ impl AlertState {
     /// group's allocations. Raised at the first such sample, cleared at the
     /// first without; the count before ward's first look is history.
     fn memory_throttled(&mut self, snap: &Snapshot, out: &mut Vec<Warning>) {
+        const QUIET_FOR: f64 = THROTTLE_QUIET_S;
         let Some(now) = snap
             .cgroup
             .memory
@@ -188,6 +198,14 @@ impl AlertState {
             return;
         };
         let rose = now.saturating_sub(before);
+        if rose > 0 {
+            self.memory_high_quiet_since = None;
+        } else if self.memory_throttled {
+            self.memory_high_quiet_since.get_or_insert(snap.uptime_s);
+        }
+        let quiet = self
+            .memory_high_quiet_since
+            .is_some_and(|t| snap.uptime_s - t >= QUIET_FOR);
         if rose > 0 && !self.memory_throttled {
             self.memory_throttled = true;
             let mem = &snap.cgroup.memory;
@@ -213,12 +231,13 @@ impl AlertState {
                     ("working_set_bytes", json!(ws)),
                 ],
             });
-        } else if rose == 0 && self.memory_throttled {
+        } else if quiet && self.memory_throttled {
             self.memory_throttled = false;
+            self.memory_high_quiet_since = None;
             out.push(Warning {
                 level: Level::Info,
                 key: "memory_throttled_ok",
-                msg: "no new crossing of memory.high since the last sample".into(),
+                msg: format!("no new crossing of memory.high for {QUIET_FOR} s"),
                 fields: Vec::new(),
             });
         }
@@ -771,7 +790,24 @@ mod tests {
         );
         assert_eq!(a.active(), ["memory_throttled"]);
         assert!(a.evaluate(&snap(230), &th).is_empty(), "raised once");
-        assert_eq!(keys(&a.evaluate(&snap(230), &th)), ["memory_throttled_ok"]);
+        // Cleared only after 10 s without a crossing: a group held at the
+        // mark stalls in reclaim between crossings.
+        let at = |high, t| {
+            let mut s = snap(high);
+            s.uptime_s = t;
+            s
+        };
+        assert!(a.evaluate(&at(230, 1.0), &th).is_empty(), "quiet 0 s");
+        assert!(a.evaluate(&at(230, 9.0), &th).is_empty(), "quiet 8 s");
+        assert!(a.evaluate(&at(231, 9.5), &th).is_empty(), "a crossing");
+        assert!(
+            a.evaluate(&at(231, 19.0), &th).is_empty(),
+            "quiet again from 19 s"
+        );
+        assert_eq!(a.active(), ["memory_throttled"]);
+        let w = a.evaluate(&at(231, 29.0), &th);
+        assert_eq!(keys(&w), ["memory_throttled_ok"]);
+        assert_eq!(w[0].msg, "no new crossing of memory.high for 10 s");
         assert!(a.active().is_empty());
         // The baseline from the first look: the first interval counts.
         let mut a = AlertState::default();
