@@ -1039,6 +1039,33 @@ fn a_core_dump_is_said_in_the_lines_and_the_report() {
         let msg = v["msg"].as_str().unwrap_or_default();
         assert_eq!(msg.contains("SIGSEGV (core dumped)"), dumped, "{v}");
     }
+    // A stop that ends in a core dump (`-r TERM:QUIT`) says it too.
+    let script = "ulimit -c unlimited; echo ready; exec sleep 100";
+    let mut cmd = ward_pid1([
+        "--no-watch",
+        "--log-format",
+        "json",
+        "-r",
+        "TERM:QUIT",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    cmd.current_dir(dir.path());
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    p.signal_ward(libc::SIGTERM);
+    let out = p.wait();
+    assert_eq!(out.code, 128 + libc::SIGQUIT, "{}", out.dump());
+    let report = one_json_event(&out, "exit_report");
+    assert_eq!(report["cause"], "stopped", "{report}");
+    let msg = report["msg"].as_str().unwrap_or_default();
+    assert_eq!(
+        msg.contains("died of SIGQUIT (core dumped)"),
+        dumped,
+        "{report}"
+    );
 }
 
 /// The one JSON event named `name` in `out`'s stderr.
@@ -1059,19 +1086,43 @@ fn the_stop_lines_name_the_program_an_entrypoint_execed() {
         return;
     }
     let script = format!("exec {} ignore-term --exit-after 1500", workload());
-    let p = Proc::start(
-        ward_pid1(["--", "sh", "-c", &script]),
-        Duration::from_secs(30),
+    let out = stop_names_the_execed_program(&["--", "sh", "-c", &script]);
+    out.expect_stderr("[signal_forwarded] forwarded SIGTERM to main process ward-workload (pid ");
+    out.expect_stderr("[still_running] main process ward-workload (pid ");
+}
+
+/// The same with `-g` and orphans dying with the main process, whose
+/// SIGCHLDs merge with its own: the report too names the app, as the
+/// lines before it did (the watch's last census, seconds old, had put
+/// `sh` back).
+#[test]
+fn the_report_names_the_execed_program_when_exits_merge() {
+    if !require_root("report_names_execed") {
+        return;
+    }
+    let script = format!(
+        "for i in $(seq 20); do (sleep 0.3 &); done; exec {} ignore-term --exit-after 500",
+        workload()
     );
+    for _ in 0..3 {
+        stop_names_the_execed_program(&["-g", "--", "sh", "-c", &script]);
+    }
+}
+
+/// ward with `args` over an entrypoint `sh` that `exec`s `ignore-term`,
+/// stopped: the report names the app, and no line names `sh` as the main
+/// process.
+fn stop_names_the_execed_program(args: &[&str]) -> common::Outcome {
+    let p = Proc::start(ward_pid1(args), Duration::from_secs(30));
     p.expect_line("ready");
     p.signal_ward(libc::SIGTERM);
     let out = p.wait();
     assert_eq!(out.code, 0, "{}", out.dump());
-    out.expect_stderr("[signal_forwarded] forwarded SIGTERM to main process ward-workload (pid ");
-    out.expect_stderr("[still_running] main process ward-workload (pid ");
+    out.expect_stderr("[exit_report] exit 0: main process ward-workload (pid ");
     assert!(
         !out.stderr.contains("main process sh (pid"),
         "{}",
         out.dump()
     );
+    out
 }

@@ -494,20 +494,52 @@ fn too_few_open_files_says_the_limit() {
 /// that, not as a SIGTERM "from pid N", a process that is gone.
 #[test]
 fn a_pdeathsig_stop_is_said_as_the_parent_dying() {
-    let script = format!(
-        "{} -p TERM --no-watch -- sh -c 'trap \"exit 0\" TERM; echo ready; sleep 10 & wait' & \
-         sleep 0.5; kill -KILL $$",
-        ward()
-    );
-    let mut cmd = Command::new("timeout");
-    common::without_ward_variables(&mut cmd);
-    cmd.args(["20", "sh", "-c", &script]);
-    let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The parent dies once ward's child runs (ward set --pdeathsig before
+    // it started the child), however slow the machine.
+    let (_, stderr) = pdeathsig_run("pdeathsig-words", "kill -KILL $$");
     assert!(
         stderr.contains("[stop_requested] received SIGTERM from ward's parent (pid "),
         "{stderr}"
     );
     assert!(stderr.contains(") dying (--pdeathsig)"), "{stderr}");
     assert!(stderr.contains("[exit_report] exit 0: "), "{stderr}");
+}
+
+/// The same signal sent on purpose by a parent that lives on is no death:
+/// the kernel reparents ward before it sends `--pdeathsig`, so a sender
+/// that is still ward's parent sent it itself.
+#[test]
+fn a_pdeathsig_signal_from_a_living_parent_is_not_its_death() {
+    let (stdout, stderr) = pdeathsig_run(
+        "pdeathsig-alive",
+        "kill -TERM $W; wait $W; echo parent-alive",
+    );
+    assert_eq!(stdout, "parent-alive\n", "{stderr}");
+    assert!(
+        stderr.contains("[stop_requested] received SIGTERM from "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("dying (--pdeathsig)"), "{stderr}");
+}
+
+/// A shell starts `ward -p TERM` over a child that exits on SIGTERM, waits
+/// until that child runs (so --pdeathsig is set, however slow the machine),
+/// then runs `then` (`$W` is ward's pid); its stdout and ward's stderr.
+fn pdeathsig_run(name: &str, then: &str) -> (String, String) {
+    let dir = TempDir::new(name);
+    let ready = dir.path().join("ready");
+    let script = format!(
+        "{ward} -p TERM --no-watch -- sh -c 'trap \"exit 0\" TERM; touch {r}; sleep 10 & wait' & W=$!; \
+         while [ ! -e {r} ]; do sleep 0.05; done; {then}",
+        ward = ward(),
+        r = ready.display()
+    );
+    let mut cmd = Command::new("timeout");
+    common::without_ward_variables(&mut cmd);
+    cmd.args(["20", "sh", "-c", &script]);
+    let out = cmd.output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -249,10 +249,16 @@ fn read_late(format: &str) {
 /// a reader turns up within ward's exit flush. It was dropped behind 64 KiB
 /// of older lines, and the run ended on the `log_dropped` line.
 fn report_at_a_full_queue(format: &str) {
-    let (fifo, p, _, _) = stalled_ward(&format!("log-report-{format}"), format);
+    let (fifo, p, ward, _) = stalled_ward(&format!("log-report-{format}"), format);
+    let child = children(ward)[0];
     // The stop's lines and the report meet the full queue; the reader
-    // comes within the exit's 1 s flush.
+    // comes within the exit's 1 s flush, once the child is gone (and ward
+    // on its way out), however slow the machine.
     p.signal_ward(libc::SIGTERM);
+    let gone = within(Duration::from_secs(10), || {
+        !std::path::Path::new(&format!("/proc/{child}")).exists()
+    });
+    assert!(gone, "the child outlived the stop");
     std::thread::sleep(Duration::from_millis(300));
     let (got, stop, reader) = start_reader(&fifo);
     let out = p.wait();

@@ -221,14 +221,24 @@ pub fn v2(roots: &Roots, mounts: &[MountInfo<'_>], lines: &[ProcCgroup<'_>]) -> 
     best(found, roots)
 }
 
-/// Whether `acct`, the v1 cpuacct group, counts the CPU time of the group
-/// `cpu` limits: the same cgroup path (always so where the two are mounted
-/// together, as Docker and systemd do). Mounted apart, a process may sit
-/// in a child of `cpu` with a quota and in the root of `cpuacct`, whose
-/// usage is the whole host's: said as the container's, it read "using 1.37
-/// cores" against a quota of 0.05. Its usage is then unknown instead.
+/// Whether `acct`, the v1 cpuacct group, may stand for ward's CPU time
+/// next to the group `cpu` limits: not when it is an ancestor of it (the
+/// two always share a path where they are mounted together, as Docker and
+/// systemd do). Mounted apart, a process may sit in a child of `cpu` with
+/// a quota and in the root of `cpuacct`, whose usage is the whole host's:
+/// said as the container's, it read "using 1.37 cores" against a quota of
+/// 0.05. Its usage is then unknown instead. A `cpuacct` group below or
+/// beside `cpu`'s still counts ward's own processes.
 fn same_group(cpu: Option<&Group>, acct: &Group) -> bool {
-    cpu.is_none_or(|c| c.cgroup_path == acct.cgroup_path)
+    let Some(cpu) = cpu else { return true };
+    let parts = |p: &str| {
+        p.split('/')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (c, a) = (parts(&cpu.cgroup_path), parts(&acct.cgroup_path));
+    !(a.len() < c.len() && c.starts_with(&a))
 }
 
 impl Cgroups {
@@ -341,6 +351,12 @@ mod tests {
         assert!(cg.cpuacct.is_none(), "{:?}", cg.cpuacct);
         // The same group in both: its own CPU time.
         let cg = resolve("3:cpu:/box\n2:cpuacct:/box\n");
+        assert_eq!(
+            cg.cpuacct.as_ref().map(|g| g.cgroup_path.as_str()),
+            Some("/box")
+        );
+        // cpuacct below cpu's group (no quota at the root): its own still.
+        let cg = resolve("3:cpu:/\n2:cpuacct:/box\n");
         assert_eq!(
             cg.cpuacct.as_ref().map(|g| g.cgroup_path.as_str()),
             Some("/box")

@@ -195,7 +195,7 @@ pub static FLAGS: &[Flag] = &[
         default: Shown::Words("none"),
         section: Section::Signals,
         help: "signal ward gets (and forwards) when its parent dies, as PID 1 too (the parent is then outside the container); KILL ends ward at once, with no exit report",
-        details: "",
+        details: "the stop line says the parent died when ward is not PID 1; as PID 1 the sender is outside and reads as any signal from there",
     },
     Flag {
         long: "subreaper",

@@ -109,6 +109,9 @@ pub struct Reaper<'a> {
     board: Arc<Board>,
     /// What the main child was called when its SIGCHLD came.
     main_name_at_exit: Option<String>,
+    /// Its name read at the first stop request, for when none was read at
+    /// its exit (its SIGCHLD merged with another's).
+    main_name_at_stop: Option<String>,
     /// What [`Reaper::post_next`] last stored: (`Next` as u32, ms).
     next_posted: (u32, u64),
     /// A `signal_ignored` line was written (later ones at debug level).
@@ -157,6 +160,7 @@ impl<'a> Reaper<'a> {
             snapshot: None,
             board,
             main_name_at_exit: None,
+            main_name_at_stop: None,
             next_posted: (0, 0),
             ignored_said: false,
             dropped_said: 0,
@@ -508,11 +512,15 @@ impl<'a> Reaper<'a> {
         // entrypoint script that `exec`ed its app is no longer `sh`, and
         // "sh still running after SIGTERM" sends the reader after a shell
         // that does not pass signals on. The census may be seconds old.
-        self.name_main_now();
+        self.main_name_at_stop = self.name_main_now();
         let own = sig.from_pid != 0 && sig.from_pid == self.child.pid;
+        // The kernel reparents ward before it sends the signal: a parent
+        // still ward's parent sent it on purpose.
         let pdeath = self.cfg.pdeathsig == Some(sig.signo)
             && sig.from_pid != 0
-            && self.facts.pdeath_parent == Some(sig.from_pid);
+            && self.facts.pdeath_parent == Some(sig.from_pid)
+            // SAFETY: getppid cannot fail.
+            && unsafe { libc::getppid() } != sig.from_pid;
         let from = if own {
             format!("the main process itself (pid {})", sig.from_pid)
         } else if pdeath {
@@ -925,13 +933,21 @@ impl<'a> Reaper<'a> {
                 // now, so the exit is handled and an OOM victim named
                 // before the kills below are logged.
                 if self.facts.main_end.is_none() {
+                    // Unreaped still: what it is called as it died.
+                    self.name_main_at_exit();
                     self.on_sigchld();
                 }
                 self.snapshot = snapshot;
                 self.facts.observed = peaks;
-                if self.main_name_at_exit.is_some() {
-                    // Newer than the watch's last look.
-                    self.facts.observed.main_name = self.main_name_at_exit.clone();
+                // The reaping thread's own reads are newer than the watch's
+                // last census: at the exit, else at the stop (the lines
+                // before the report named it so).
+                if let Some(name) = self
+                    .main_name_at_exit
+                    .clone()
+                    .or_else(|| self.main_name_at_stop.clone())
+                {
+                    self.facts.observed.main_name = Some(name);
                 }
                 // OOM kills noticed in that last look are logged before the
                 // report, not after.

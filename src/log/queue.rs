@@ -43,11 +43,12 @@ pub struct LineQueue {
     appended: u64,
     written: u64,
     /// The drop notices queued and not yet written whole, oldest first:
-    /// where each ends in the stream, and how many lines it stands for, so
-    /// a failed write can count their lines back. At most
+    /// where each ends in the stream, how many lines it stands for, and
+    /// whether any were lost to a failed write, so a failed write (or a
+    /// line that must go in) can count their lines back. At most
     /// [`NOTICES_OUT`] (allocated up front); past that, drops go on
     /// counting until the oldest is written.
-    notices_out: Vec<(u64, u64)>,
+    notices_out: Vec<(u64, u64, bool)>,
 }
 
 /// How many drop notices may wait in the queue at once.
@@ -159,9 +160,10 @@ impl LineQueue {
         self.buf.truncate(self.start + cut + 1);
         self.appended -= removed;
         match self.notices_out.last() {
-            Some(&(at, lines)) if at == end => {
+            Some(&(at, lines, failed)) if at == end => {
                 self.notices_out.pop();
                 self.dropped += lines;
+                self.lost_to_failure |= failed;
             }
             _ => self.dropped += 1,
         }
@@ -176,7 +178,7 @@ impl LineQueue {
     pub fn push_notice(&mut self, text: &[u8], lines: u64) {
         if self.dropped == 0 && self.notices_out.len() < NOTICES_OUT && self.fits(text.len()) {
             self.append(text);
-            self.notices_out.push((self.appended, lines));
+            self.notices_out.push((self.appended, lines, false));
         } else {
             self.dropped += lines;
         }
@@ -222,7 +224,7 @@ impl LineQueue {
                     let out = self
                         .notices_out
                         .iter()
-                        .take_while(|&&(end, _)| end <= self.written)
+                        .take_while(|&&(end, _, _)| end <= self.written)
                         .count();
                     self.notices_out.drain(..out);
                 }
@@ -234,7 +236,7 @@ impl LineQueue {
                     // A notice among them stands for its own count.
                     let lines = self.pending().iter().filter(|&&b| b == b'\n').count() as u64;
                     let notices = self.notices_out.len() as u64;
-                    let stood_for: u64 = self.notices_out.drain(..).map(|(_, n)| n).sum();
+                    let stood_for: u64 = self.notices_out.drain(..).map(|(_, n, _)| n).sum();
                     let lost = lines.saturating_sub(notices) + stood_for;
                     self.dropped += lost;
                     self.lost_to_failure |= lost > 0;
@@ -251,7 +253,8 @@ impl LineQueue {
     /// new count.
     fn append_notice(&mut self, text: &[u8]) {
         self.append(text);
-        self.notices_out.push((self.appended, self.dropped));
+        self.notices_out
+            .push((self.appended, self.dropped, self.lost_to_failure));
         self.dropped = 0;
         self.lost_to_failure = false;
     }
@@ -380,6 +383,20 @@ mod tests {
         // The held-back notice (4 lines) was the latest and gave way, then
         // the line before it: both join the count in front of the report.
         assert_eq!(r.text(), "aaaaaaaaaaaaaaaaaaaa\ndropped 5\nREPORT REPORT\n");
+    }
+
+    /// A notice of lines lost to a failed write, taken back out for a line
+    /// that must go in, keeps saying they were lost, not unread.
+    #[test]
+    fn a_notice_taken_out_keeps_what_it_said() {
+        let mut q = LineQueue::with_capacity(40);
+        q.push(b"aaaaaaaaa\n", &notice);
+        q.count_lost(3);
+        q.push(b"bbbbbbbbb\n", &notice);
+        q.push_must(b"REPORT REPORT REPORT\n", &notice);
+        let mut r = Reader::new(1000);
+        assert!(matches!(flush(&mut q, &mut r), Flow::Drained));
+        assert_eq!(r.text(), "aaaaaaaaa\nlost 4\nREPORT REPORT REPORT\n");
     }
 
     #[test]

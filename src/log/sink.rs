@@ -247,6 +247,10 @@ struct HeldBack {
     /// queued may wait for stderr with nobody polling for it, so the loop
     /// comes round again soon.
     lock_busy: bool,
+    /// A line that must not be lost (the exit report), kept apart from the
+    /// bounded lines: handed over after them and their drop notice, and
+    /// into the queue by [`LineQueue::push_must`].
+    must: Vec<u8>,
 }
 
 /// How often the reaping thread tries the lock again while it holds lines
@@ -266,13 +270,14 @@ impl HeldBack {
     }
 
     /// A line that must not be lost (the exit report): kept whatever the
-    /// bound (one such line a run), after the lines held before it.
+    /// bound (one such line a run), to go after the lines held before it
+    /// and their drop notice.
     fn push_must(&mut self, line: &[u8]) {
-        self.lines.extend_from_slice(line);
+        self.must.extend_from_slice(line);
     }
 
     fn is_empty(&self) -> bool {
-        self.lines.is_empty() && self.dropped == 0 && !self.start_writer
+        self.lines.is_empty() && self.dropped == 0 && !self.start_writer && self.must.is_empty()
     }
 
     /// The thread's loop should come round within [`HELD_BACK_RETRY`].
@@ -299,6 +304,10 @@ impl HeldBack {
             sink.queue.push_notice(notice.as_bytes(), self.dropped);
             self.dropped = 0;
         }
+        if !self.must.is_empty() {
+            sink.queue.push_must(&self.must, &super::dropped_notice);
+            self.must.clear();
+        }
     }
 
     /// At exit, when the lock never came: the lines held back (the exit
@@ -309,7 +318,7 @@ impl HeldBack {
     /// lines, and no wait for the file), else to fd 2 by a way of its own
     /// that never waits for a reader.
     fn write_past_the_lock(&mut self) {
-        if self.lines.is_empty() && self.dropped == 0 {
+        if self.lines.is_empty() && self.dropped == 0 && self.must.is_empty() {
             // Nothing of this thread's to write: what waits in the queue
             // is lost as at any exit whose stderr did not drain in time.
             return;
@@ -320,6 +329,7 @@ impl HeldBack {
             pending.extend_from_slice(super::held_back_notice(self.dropped).as_bytes());
             self.dropped = 0;
         }
+        pending.append(&mut self.must);
         let relay = EXIT_RELAY.get();
         let target = Target::open(libc::STDERR_FILENO);
         if relay.is_none() && matches!(target, Target::Shared(_)) {
@@ -359,7 +369,7 @@ thread_local! {
     static NEVER_WAITS: Cell<bool> = const { Cell::new(false) };
     /// The reaping thread's lines while another thread holds the sink.
     static HELD_BACK: RefCell<HeldBack> = const {
-        RefCell::new(HeldBack { lines: Vec::new(), dropped: 0, start_writer: false, lock_busy: false })
+        RefCell::new(HeldBack { lines: Vec::new(), dropped: 0, start_writer: false, lock_busy: false, must: Vec::new() })
     };
 }
 
@@ -683,12 +693,23 @@ mod tests {
         );
     }
 
+    /// A sink writing to `w`, with the queue's usual room.
+    fn sink_on(w: &OwnedFd) -> Sink {
+        Sink {
+            target: Target::open(w.as_raw_fd()),
+            queue: LineQueue::with_capacity(QUEUE_BYTES),
+            broken: false,
+            waiting_since: None,
+        }
+    }
+
     fn new_held_back() -> HeldBack {
         HeldBack {
             lines: Vec::new(),
             dropped: 0,
             start_writer: false,
             lock_busy: false,
+            must: Vec::new(),
         }
     }
 
@@ -708,12 +729,7 @@ mod tests {
         assert_eq!(held.dropped, 2);
 
         let (r, w) = pipe();
-        let mut sink = Sink {
-            target: Target::open(w.as_raw_fd()),
-            queue: LineQueue::with_capacity(QUEUE_BYTES),
-            broken: false,
-            waiting_since: None,
-        };
+        let mut sink = sink_on(&w);
         held.hand_over(&mut sink);
         assert!(held.is_empty());
         sink.queue
@@ -734,6 +750,39 @@ mod tests {
             "{got}"
         );
         assert_eq!(lines[lines.len() - 1], "the line that got the lock");
+    }
+
+    /// The exit report held back while another thread had the lock goes
+    /// out after the lines held before it and their drop count, and into a
+    /// full queue by taking the room of the latest lines. It went before
+    /// the count, and a full queue dropped it.
+    #[test]
+    fn a_report_held_back_comes_last_and_gets_room() {
+        let mut held = new_held_back();
+        let line = [b"x".repeat(1023).as_slice(), b"\n"].concat();
+        for _ in 0..=HELD_BACK_BYTES / line.len() {
+            held.push(&line);
+        }
+        assert_eq!(held.dropped, 1);
+        held.push_must(b"REPORT\n");
+        let (r, w) = pipe();
+        let mut sink = sink_on(&w);
+        // The queue full of another thread's lines, stderr not taking any.
+        while sink.queue.dropped() == 0 {
+            sink.queue.push(&line, &crate::log::dropped_notice);
+        }
+        held.hand_over(&mut sink);
+        assert!(held.is_empty());
+        // What waits for stderr, in order.
+        let got = String::from_utf8(sink.queue.pending().to_vec()).unwrap();
+        drop((r, w));
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines.last(), Some(&"REPORT"), "{}", &got[got.len() - 300..]);
+        assert!(
+            lines[lines.len() - 2].contains("[log_dropped]"),
+            "{}",
+            lines[lines.len() - 2]
+        );
     }
 
     /// While another thread holds the sink, the reaping thread cannot see

@@ -370,7 +370,11 @@ fn sentence(
             };
             let how = match f.main_end {
                 Some(ChildEnd::Exited(c)) => format!("exited with code {c}"),
-                Some(ChildEnd::Signaled(s)) => format!("died of {}", signal_name(s)),
+                Some(ChildEnd::Signaled(s)) => format!(
+                    "died of {}{}",
+                    signal_name(s),
+                    super::facts::core_words(f.main_core_dumped)
+                ),
                 None => "ended".into(),
             };
             // What the stop signal went out as, where --rewrite changed it.

@@ -130,10 +130,14 @@ pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Option<Duration>) -> boo
     if sig == libc::SIGKILL && count == 0 {
         // Nothing was killed (a --grace 0, or the last ones exiting as it
         // ran out): no warning that reads as trouble.
+        let when = match grace {
+            Some(g) => format!("after the {} grace", secs(g)),
+            None => "when a stop signal cut --grace short".into(),
+        };
         log::event(
             Level::Info,
             "shutdown",
-            "none left to SIGKILL after the grace: the rest were gone or exiting",
+            &format!("none left to SIGKILL {when}: the rest were gone or exiting"),
             &[("remaining", json!(0))],
         );
         return false;
