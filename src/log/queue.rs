@@ -99,20 +99,30 @@ impl LineQueue {
     /// the notice (`notice(count)`) in front of it, so the count always sits
     /// where the lines went missing.
     pub fn push(&mut self, line: &[u8], notice: Notice) {
-        if self.dropped > 0 {
-            if self.notices_out.len() < NOTICES_OUT {
-                let text = notice(self.dropped, self.lost_to_failure);
-                if self.fits(text.len() + line.len()) {
-                    self.append_notice(text.as_bytes());
-                    self.append(line);
-                    return;
-                }
-            }
-        } else if self.fits(line.len()) {
-            self.append(line);
-            return;
+        if !self.take(line, notice) {
+            self.dropped += 1;
         }
-        self.dropped += 1;
+    }
+
+    /// Appends `line` (behind the pending drop notice, if any) when both
+    /// fit; false, and nothing changed, when they do not.
+    fn take(&mut self, line: &[u8], notice: Notice) -> bool {
+        if self.dropped == 0 {
+            if !self.fits(line.len()) {
+                return false;
+            }
+        } else {
+            if self.notices_out.len() >= NOTICES_OUT {
+                return false;
+            }
+            let text = notice(self.dropped, self.lost_to_failure);
+            if !self.fits(text.len() + line.len()) {
+                return false;
+            }
+            self.append_notice(text.as_bytes());
+        }
+        self.append(line);
+        true
     }
 
     /// Queues `line`, which must not be lost (the exit report): when it does
@@ -121,20 +131,7 @@ impl LineQueue {
     /// Never the line stderr has partly taken. Only when no other line is
     /// left to remove is it dropped and counted like any other.
     pub fn push_must(&mut self, line: &[u8], notice: Notice) {
-        loop {
-            if self.dropped == 0 {
-                if self.fits(line.len()) {
-                    self.append(line);
-                    return;
-                }
-            } else if self.notices_out.len() < NOTICES_OUT {
-                let text = notice(self.dropped, self.lost_to_failure);
-                if self.fits(text.len() + line.len()) {
-                    self.append_notice(text.as_bytes());
-                    self.append(line);
-                    return;
-                }
-            }
+        while !self.take(line, notice) {
             if !self.remove_last_line() {
                 self.dropped += 1;
                 return;

@@ -448,31 +448,37 @@ pub fn start_file_writer() {
 
 /// Queues one rendered line and writes what stderr takes now.
 pub fn push(line: &[u8]) {
-    let pushed = with_sink(|s| {
-        // Make room first, then queue, then write: order is kept and the
-        // common case (nothing waiting) is one write.
-        s.broken = false;
-        s.write_out();
-        s.queue.push(line, &super::dropped_notice);
-        s.write_out();
-    });
-    if pushed.is_none() {
-        HELD_BACK.with_borrow_mut(|h| h.push(line));
-    }
+    push_line(line, false);
 }
 
 /// Queues a line that must not be lost, the exit report: on a queue
 /// stalled full, the latest lines queued before it give way (counted, and
 /// said in front of it; see [`LineQueue::push_must`]).
 pub fn push_must(line: &[u8]) {
+    push_line(line, true);
+}
+
+fn push_line(line: &[u8], must: bool) {
     let pushed = with_sink(|s| {
+        // Make room first, then queue, then write: order is kept and the
+        // common case (nothing waiting) is one write.
         s.broken = false;
         s.write_out();
-        s.queue.push_must(line, &super::dropped_notice);
+        if must {
+            s.queue.push_must(line, &super::dropped_notice);
+        } else {
+            s.queue.push(line, &super::dropped_notice);
+        }
         s.write_out();
     });
     if pushed.is_none() {
-        HELD_BACK.with_borrow_mut(|h| h.push_must(line));
+        HELD_BACK.with_borrow_mut(|h| {
+            if must {
+                h.push_must(line);
+            } else {
+                h.push(line);
+            }
+        });
     }
 }
 

@@ -127,13 +127,13 @@ pub fn rest_words(rest: &Rest) -> String {
 pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Option<Duration>) -> bool {
     let count = rest.count;
     let plural = if count == 1 { "" } else { "es" };
+    let when = match grace {
+        Some(g) => format!("after the {} grace", secs(g)),
+        None => "when a stop signal cut --grace short".into(),
+    };
     if sig == libc::SIGKILL && count == 0 {
         // Nothing was killed (a --grace 0, or the last ones exiting as it
         // ran out): no warning that reads as trouble.
-        let when = match grace {
-            Some(g) => format!("after the {} grace", secs(g)),
-            None => "when a stop signal cut --grace short".into(),
-        };
         log::event(
             Level::Info,
             "shutdown",
@@ -157,13 +157,7 @@ pub fn log_rest_signalled(sig: i32, rest: &Rest, grace: Option<Duration>) -> boo
         log::event(
             Level::Warning,
             "shutdown_kill",
-            &format!(
-                "{count} process{plural} still running {}: sent SIGKILL{to}",
-                grace.map_or("when a stop signal cut --grace short".into(), |g| format!(
-                    "after the {} grace",
-                    secs(g)
-                ))
-            ),
+            &format!("{count} process{plural} still running {when}: sent SIGKILL{to}"),
             &[("remaining", json!(count)), ("processes", json!(named))],
         );
         true
