@@ -107,6 +107,9 @@ pub struct Reaper<'a> {
     pub snapshot: Option<Box<Snapshot>>,
     /// Counters for the metrics endpoint and `ward status` (atomics only).
     board: Arc<Board>,
+    /// The main child's `comm`, opened as it starts (`None`: another
+    /// namespace's `/proc`, or no fd left).
+    main_comm: Option<crate::procs::Comm>,
     /// What the main child was called when its SIGCHLD came.
     main_name_at_exit: Option<String>,
     /// Its name read at the first stop request, for when none was read at
@@ -134,13 +137,16 @@ impl<'a> Reaper<'a> {
         board: Arc<Board>,
     ) -> Reaper<'a> {
         let final_seen = watch.is_none();
+        // SAFETY: getpid cannot fail.
+        let self_pid = unsafe { libc::getpid() };
+        let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
         Reaper {
+            main_comm: crate::procs::Comm::open(proc_root, self_pid, child.pid),
             cfg,
             inbox,
             child,
             is_pid1,
-            // SAFETY: getpid cannot fail.
-            self_pid: unsafe { libc::getpid() },
+            self_pid,
             timers: Timers::default(),
             stop: StopState::new(cfg.stop_signals.clone()),
             shutdown: Shutdown::default(),
@@ -290,15 +296,15 @@ impl<'a> Reaper<'a> {
         }
     }
 
-    /// Reads the main process's name now (one small read of its `comm`,
-    /// which takes no lock of its memory) into the facts the lines use.
+    /// Reads the main process's name now (one `pread` of its `comm`, opened
+    /// as it started, which takes no lock of its memory) into the facts the
+    /// lines use.
     fn name_main_now(&mut self) -> Option<String> {
-        // Once reaped, its pid may name another process.
+        // Once reaped, it has no name to read (the file then fails).
         if self.facts.main_end.is_some() {
             return None;
         }
-        let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
-        let name = crate::procs::comm_now(proc_root, self.self_pid, self.child.pid)?;
+        let name = self.main_comm.as_ref()?.read()?;
         self.facts.observed.main_name = Some(name.clone());
         Some(name)
     }

@@ -34,18 +34,39 @@ pub fn is_own(proc_root: &std::path::Path, self_pid: i32) -> bool {
         .is_ok_and(|l| l.as_os_str() == self_pid.to_string().as_str())
 }
 
-/// What process `pid` is called now (`PROC/PID/comm`), when `proc_root` is
-/// this namespace's ([`is_own`]); `None` when either cannot be read. One
-/// small read that takes no lock of the process's memory, so the reaping
-/// thread may use it, for a child it has not reaped yet.
-pub fn comm_now(proc_root: &std::path::Path, self_pid: i32, pid: i32) -> Option<String> {
-    if !is_own(proc_root, self_pid) {
-        return None;
+/// A process's `comm`, opened once: each read is then one `pread` of the
+/// open file, with no lookup in `/proc` (the exit's read was the slowest
+/// step of the reaping thread's work after a short job's end, about 20 µs
+/// on the benchmark VM, most of it the path), and it names the process the
+/// file was opened for: once that one is reaped a read fails, whoever has
+/// its pid by then. One small read that takes no lock of the process's
+/// memory, so the reaping thread may use it.
+#[derive(Debug)]
+pub struct Comm(std::fs::File);
+
+impl Comm {
+    /// Opens `PROC/PID/comm` when `proc_root` is this namespace's
+    /// ([`is_own`]); `None` when either cannot be opened.
+    pub fn open(proc_root: &std::path::Path, self_pid: i32, pid: i32) -> Option<Comm> {
+        if !is_own(proc_root, self_pid) {
+            return None;
+        }
+        std::fs::File::open(proc_root.join(pid.to_string()).join("comm"))
+            .ok()
+            .map(Comm)
     }
-    let bytes = std::fs::read(proc_root.join(pid.to_string()).join("comm")).ok()?;
-    let name = String::from_utf8_lossy(&bytes);
-    let name = name.strip_suffix('\n').unwrap_or(&name);
-    (!name.is_empty()).then(|| name.to_string())
+
+    /// What the process is called now; `None` once it is reaped (or when
+    /// the name is empty).
+    pub fn read(&self) -> Option<String> {
+        use std::os::unix::fs::FileExt as _;
+        // The kernel's comm is at most 15 bytes and a newline.
+        let mut buf = [0u8; 64];
+        let n = self.0.read_at(&mut buf, 0).ok()?;
+        let name = String::from_utf8_lossy(&buf[..n]);
+        let name = name.strip_suffix('\n').unwrap_or(&name);
+        (!name.is_empty()).then(|| name.to_string())
+    }
 }
 
 /// Which processes a census counts.
@@ -79,4 +100,42 @@ pub enum ProcsError {
         /// What was wrong.
         what: &'static str,
     },
+}
+
+#[cfg(test)]
+mod comm_tests {
+    use super::*;
+
+    /// Opened while the child is `sh`, read after it `exec`s `sleep`: the
+    /// name it has now. Once it is reaped the file reads nothing, and a
+    /// `/proc` of another namespace (here a directory without `self`)
+    /// opens nothing.
+    #[test]
+    fn names_the_process_it_was_opened_for_as_it_is_now() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read _; exec sleep 30"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let proc_root = std::path::Path::new(DEFAULT_PROC_ROOT);
+        let me = std::process::id() as i32;
+        let comm = Comm::open(proc_root, me, pid).expect("own /proc");
+        assert_eq!(comm.read().as_deref(), Some("sh"));
+        // Let it exec, and wait until it has.
+        drop(child.stdin.take());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while comm.read().as_deref() != Some("sleep") {
+            assert!(std::time::Instant::now() < deadline, "{:?}", comm.read());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(comm.read(), None, "a reaped process still named");
+        let elsewhere = std::env::temp_dir().join(format!("ward-comm-{me}"));
+        std::fs::create_dir_all(elsewhere.join(pid.to_string())).unwrap();
+        std::fs::write(elsewhere.join(pid.to_string()).join("comm"), "other\n").unwrap();
+        assert!(Comm::open(&elsewhere, me, pid).is_none());
+        std::fs::remove_dir_all(&elsewhere).unwrap();
+    }
 }
