@@ -28,6 +28,20 @@ fn orphans_of_the_child_are_reaped_by_the_subreaper() {
     assert_eq!(zombies_under(p.pid()), 0);
     let kids = children(p.pid());
     assert_eq!(kids.len(), 1, "only the main child is left: {kids:?}");
+    // The guard's end takes the main child too, though ward put it in a
+    // process group of its own: before, its `sleep 60` outlived the test.
+    drop(p);
+    let until = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(format!("/proc/{}/stat", kids[0])).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    }) {
+        assert!(Instant::now() < until, "pid {} outlived the test", kids[0]);
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]

@@ -416,11 +416,43 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
+            // ward starts its child in a process group of its own, so the
+            // group's SIGKILL leaves the child and what it started running:
+            // under a subreaper ward they outlived the test (a `sleep 60`
+            // per run). Their pids first, while ward still holds them.
+            let left = tree_below(self.child.id() as i32);
             // SAFETY: kill(2) on the process group we created.
             unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+            for pid in left {
+                // SAFETY: plain kill(2); a pid reaped meanwhile is ESRCH.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
             let _ = self.child.wait();
         }
     }
+}
+
+/// Every process below `root`, from each of its threads' `children`
+/// files (never a panic: this runs in `Drop`).
+fn tree_below(root: i32) -> Vec<i32> {
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let pid = found[i];
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten();
+        for task in tasks.flatten() {
+            let kids = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            found.extend(
+                kids.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// Runs `cmd` to completion under a guard.
