@@ -121,14 +121,18 @@ mod comm_tests {
         let proc_root = std::path::Path::new(DEFAULT_PROC_ROOT);
         let me = std::process::id() as i32;
         let comm = Comm::open(proc_root, me, pid).expect("own /proc");
-        assert_eq!(comm.read().as_deref(), Some("sh"));
+        // Opened as soon as it is forked: it may not be `sh` yet.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let wait_for = |name: &str| {
+            while comm.read().as_deref() != Some(name) {
+                assert!(std::time::Instant::now() < deadline, "{:?}", comm.read());
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        wait_for("sh");
         // Let it exec, and wait until it has.
         drop(child.stdin.take());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while comm.read().as_deref() != Some("sleep") {
-            assert!(std::time::Instant::now() < deadline, "{:?}", comm.read());
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        wait_for("sleep");
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(comm.read(), None, "a reaped process still named");
