@@ -196,6 +196,34 @@ fn a_variable_of_tini_or_dumb_init_is_named_with_wards_way() {
     );
 }
 
+/// In JSON the names and hints are a list, not only words: a hint holds
+/// commas of its own, so `msg` cannot be split back into variables.
+#[test]
+fn unknown_variables_are_a_list_in_json() {
+    let env = [
+        ("WARD_KILL_AFTR", OsStr::new("25s")),
+        ("DUMB_INIT_SETSID", OsStr::new("0")),
+    ];
+    let out = ward(&["--log-format", "json", "--no-watch", "--", "true"], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("\"unknown_variable\""))
+        .unwrap_or_else(|| panic!("{out:?}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let mut vars = v["variables"].as_array().unwrap().clone();
+    vars.sort_by_key(|x| x["name"].as_str().unwrap().to_string());
+    assert_eq!(
+        serde_json::Value::Array(vars),
+        serde_json::json!([
+            {"name": "DUMB_INIT_SETSID", "hint": "dumb-init's: ward signals only its child (as =0 asks); the whole group with -g or WARD_SIGNAL_GROUP"},
+            {"name": "WARD_KILL_AFTR", "hint": null},
+        ]),
+        "{line}"
+    );
+}
+
 #[test]
 fn double_dash_always_means_a_program() {
     // No program named status exists on PATH: ward ran it, and exec said so.

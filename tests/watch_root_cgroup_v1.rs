@@ -66,6 +66,18 @@ fn watched_in(groups: &CgroupV1, cmd: &[&str]) -> Outcome {
     )
 }
 
+/// As [`watched_in`], with the log in JSON.
+fn watched_json_in(groups: &CgroupV1, cmd: &[&str]) -> Outcome {
+    ward_in(
+        groups,
+        &[
+            &["--log-format", "json", "--watch-interval", "500ms", "--"],
+            cmd,
+        ]
+        .concat(),
+    )
+}
+
 /// `ward ARGS` as PID 1 of a new PID namespace inside `groups`, to completion.
 fn ward_in(groups: &CgroupV1, args: &[&str]) -> Outcome {
     let mut cmd = ward_pid1(args);
@@ -263,6 +275,51 @@ fn root_v1_oom_kill_of_the_main_child_is_named_and_exits_137() {
     out.has(out.one("child_exited"), "killed by SIGKILL");
     let w = out.one("watching");
     out.has(w, "memory 32.0 MiB (own cgroup)");
+}
+
+/// The `oom_kill` line's JSON carries what its words say: the memory
+/// left in the kernel's own use, and the largest processes as objects
+/// (always when ward looked; the words name them when no victim is named).
+#[test]
+fn root_v1_json_oom_kill_carries_kernel_bytes_and_largest() {
+    let Some((_serial, cg)) = case(
+        "root_v1_json_oom_kill_carries_kernel_bytes_and_largest",
+        "oomjson",
+    ) else {
+        return;
+    };
+    cg.limit_memory_mib(32);
+    let out = watched_json_in(&cg, &[workload(), "hog", "100"]);
+    assert_eq!(out.code, 137, "{}", out.dump());
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("\"event\":\"oom_kill\""))
+        .unwrap_or_else(|| panic!("no oom_kill line\n{}", out.dump()));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let (usage, anon, file) = (
+        v["usage_bytes"].as_u64().unwrap(),
+        v["anon_bytes"].as_u64().unwrap(),
+        v["file_bytes"].as_u64().unwrap(),
+    );
+    assert_eq!(
+        v["kernel_bytes"].as_u64(),
+        Some(usage.saturating_sub(anon + file)),
+        "{line}"
+    );
+    let msg = v["msg"].as_str().unwrap();
+    let largest = v["largest"].as_array().unwrap_or_else(|| panic!("{line}"));
+    // Right after the kill the group holds ward (the victim is gone); the
+    // words name the largest only when no victim is named.
+    assert!(!largest.is_empty(), "{line}");
+    for p in largest {
+        let name = p["name"].as_str().unwrap();
+        let pid = p["pid"].as_i64().unwrap();
+        assert!(p["rss_bytes"].as_u64().unwrap() > 0, "{line}");
+        if msg.contains("largest now") {
+            assert!(msg.contains(&format!("{name} (pid {pid})")), "{line}");
+        }
+    }
 }
 
 /// ECS sets a task's memory limit on the task's group, above its
@@ -971,19 +1028,7 @@ fn root_v1_json_watch_events_parse_and_carry_their_numbers() {
     cg.limit_memory_mib(64);
     cg.set("pids", "pids.max", "50");
     let s = script("$W hog 58 --hold 2; $W zombies 15 --hold 2; sleep 1.5");
-    let out = ward_in(
-        &cg,
-        &[
-            "--log-format",
-            "json",
-            "--watch-interval",
-            "500ms",
-            "--",
-            "sh",
-            "-c",
-            &s,
-        ],
-    );
+    let out = watched_json_in(&cg, &["sh", "-c", &s]);
     assert_eq!(out.code, 0, "{}", out.dump());
     let mut seen = Vec::new();
     for line in out.stderr.lines() {
@@ -1009,11 +1054,20 @@ fn root_v1_json_watch_events_parse_and_carry_their_numbers() {
                     v["working_set_bytes"].as_u64().unwrap() >= 58 << 20,
                     "{line}"
                 );
+                // The words' breakdown and largest processes, as numbers.
+                assert!(v["anon_bytes"].as_u64().unwrap() >= 58 << 20, "{line}");
+                assert!(v["file_bytes"].is_u64(), "{line}");
+                assert!(v["kernel_bytes"].is_u64(), "{line}");
+                let top = &v["largest"][0];
+                assert_eq!(top["name"], "ward-workload", "{line}");
+                assert!(top["pid"].as_i64().unwrap() > 1, "{line}");
+                assert!(top["rss_bytes"].as_u64().unwrap() >= 58 << 20, "{line}");
             }
             "memory_ok" => assert!(v["ratio"].as_f64().unwrap() < 0.8, "{line}"),
             "zombies_unreaped" => {
                 assert_eq!(v["level"], "warning", "{line}");
                 assert_eq!(v["zombies"], 15, "{line}");
+                assert!(v["oldest_age_s"].is_u64(), "{line}");
                 assert_eq!(v["parent"], "ward-workload", "{line}");
                 assert!(v["parent_pid"].as_i64().unwrap() > 2, "{line}");
             }

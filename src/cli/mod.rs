@@ -233,16 +233,16 @@ pub fn peer_option(arg: &lexopt::Arg<'_>) -> Option<&'static str> {
     })
 }
 
-/// The [`unknown_variable`]s and [`peer_variable`]s (each with its hint) of
-/// this process's environment, comma-separated
-/// (empty: none), read from the C `environ` block: std's iterator copies
-/// every variable and costs 2 KiB of binary. Call it before any thread
-/// exists, so that nothing changes the block meanwhile.
-pub fn unknown_variables_now() -> String {
+/// The [`unknown_variable`]s and [`peer_variable`]s of this process's
+/// environment, in its order, each with its hint (a peer's); read from the
+/// C `environ` block: std's iterator copies every variable and costs 2 KiB
+/// of binary. Call it before any thread exists, so that nothing changes
+/// the block meanwhile.
+pub fn unknown_variables_now() -> Vec<(String, Option<&'static str>)> {
     unsafe extern "C" {
         static environ: *const *const libc::c_char;
     }
-    let mut out = String::new();
+    let mut out = Vec::new();
     // SAFETY: `environ` is a null-terminated array of C strings, unchanged
     // while no other thread runs (see above).
     unsafe {
@@ -252,17 +252,27 @@ pub fn unknown_variables_now() -> String {
             let name = entry.split(|&b| b == b'=').next().unwrap_or(entry);
             let peer = peer_variable(name);
             if unknown_variable(name) || peer.is_some() {
-                if !out.is_empty() {
-                    out.push_str(", ");
-                }
-                out.push_str(&String::from_utf8_lossy(name));
-                if let Some(hint) = peer {
-                    out.push_str(" (");
-                    out.push_str(hint);
-                    out.push(')');
-                }
+                out.push((String::from_utf8_lossy(name).into_owned(), peer));
             }
             at = at.add(1);
+        }
+    }
+    out
+}
+
+/// The variables of [`unknown_variables_now`] in words, comma-separated,
+/// each peer's hint in parentheses after its name.
+pub fn unknown_variables_words(vars: &[(String, Option<&'static str>)]) -> String {
+    let mut out = String::new();
+    for (name, hint) in vars {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(name);
+        if let Some(hint) = hint {
+            out.push_str(" (");
+            out.push_str(hint);
+            out.push(')');
         }
     }
     out

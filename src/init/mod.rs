@@ -100,7 +100,7 @@ fn fd_limit_words(e: &std::io::Error) -> String {
 }
 
 /// Everything between the sink's set-up and the final flush.
-fn supervise(cfg: Config, unknown: &str) -> u8 {
+fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
     // SAFETY: getpid cannot fail.
     let is_pid1 = unsafe { libc::getpid() } == 1;
     let pdeath_parent = become_reaper(is_pid1, &cfg);
@@ -245,8 +245,17 @@ fn supervise(cfg: Config, unknown: &str) -> u8 {
         log::event(
             Level::Warning,
             "unknown_variable",
-            &format!("ignored, no option reads it: {unknown}"),
-            &[],
+            &format!(
+                "ignored, no option reads it: {}",
+                crate::cli::unknown_variables_words(unknown)
+            ),
+            &[(
+                "variables",
+                unknown
+                    .iter()
+                    .map(|(name, hint)| json!({"name": name, "hint": hint}))
+                    .collect(),
+            )],
         );
     }
     if cfg.kill_after.is_some() {

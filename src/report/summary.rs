@@ -68,6 +68,42 @@ struct Main<'a> {
     /// The kernel wrote a core dump of it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     core_dumped: bool,
+    /// Why it could not be run, when it could not (the sentence's words).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exec_error: Option<ExecError<'a>>,
+}
+
+/// A failed start in the report's JSON: what `exec` (or `fork`) said.
+#[derive(Serialize)]
+struct ExecError<'a> {
+    /// The errno, as a number (`2`) ...
+    errno: i32,
+    /// ... and as the system says it ("No such file or directory").
+    error: String,
+    /// ward's words for it ("not found", "fork refused (the pids limit?)").
+    what: &'a str,
+    /// What is missing when the file is there (its `#!` interpreter or
+    /// ELF loader).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+}
+
+impl ExecError<'_> {
+    fn of(f: &RunFacts) -> Option<ExecError<'_>> {
+        let errno = f.exec_errno?;
+        // Rust's words with the errno stripped: "No such file or directory".
+        let error = std::io::Error::from_raw_os_error(errno).to_string();
+        let error = match error.rfind(" (os error ") {
+            Some(at) => error[..at].to_string(),
+            None => error,
+        };
+        Some(ExecError {
+            errno,
+            error,
+            what: f.exec_what.unwrap_or("exec failed"),
+            detail: f.exec_detail.as_deref(),
+        })
+    }
 }
 
 /// "; ward had forwarded it SIGSEGV from outside the container 0.2 s
@@ -209,6 +245,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
                 code,
                 signal,
                 core_dumped: f.main_core_dumped,
+                exec_error: ExecError::of(f),
             },
             "started_at": rfc3339(f.started_wall),
             "ended_at": rfc3339(SystemTime::now()),
@@ -1347,6 +1384,26 @@ mod tests {
                 .starts_with("exit 127: cannot run \"/no/such/cmd\": not found: "),
             "{}",
             r.text
+        );
+        // The sentence's parts, as JSON.
+        assert_eq!(
+            r.json["main"]["exec_error"],
+            json!({"errno": libc::ENOENT, "error": "No such file or directory", "what": "not found"})
+        );
+        let mut g = RunFacts::new("app.sh".into());
+        (g.exec_errno, g.exec_what) = (Some(libc::ENOENT), Some("not found"));
+        g.exec_detail = Some("/app.sh is there, but its #! interpreter /bin/bash is not".into());
+        let r = build(&inputs(&g, None, 127));
+        assert_eq!(
+            r.json["main"]["exec_error"]["detail"],
+            "/app.sh is there, but its #! interpreter /bin/bash is not"
+        );
+        // Nothing of it when the command ran.
+        let ran = RunFacts::new("ok".into());
+        assert!(
+            build(&inputs(&ran, None, 0)).json["main"]
+                .get("exec_error")
+                .is_none()
         );
         // A control byte stays one for the log to escape by its rule
         // (`\x1b` in human lines, `\u001b` in JSON); `{:?}` had made it

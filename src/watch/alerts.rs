@@ -123,7 +123,8 @@ impl AlertState {
         ];
         if !self.memory_high && pct_now >= th.memory_pct {
             self.memory_high = true;
-            let largest = largest_words(snap);
+            let largest_now = largest(snap);
+            let largest = words_of(largest_now);
             let top = if largest.is_empty() {
                 String::new()
             } else {
@@ -161,7 +162,12 @@ impl AlertState {
                     bytes(limit.bytes),
                     limit.source.words()
                 ),
-                fields,
+                fields: [
+                    fields,
+                    breakdown_fields(mem.breakdown()),
+                    vec![("largest", json!(largest_now))],
+                ]
+                .concat(),
             });
         } else if self.memory_high && pct_now < clear_below(th.memory_pct, 10.0) {
             self.memory_high = false;
@@ -414,6 +420,7 @@ impl AlertState {
                         ("parent_pid", json!(w.pid)),
                         ("parent", json!(name)),
                         ("zombies", json!(w.zombies)),
+                        ("oldest_age_s", json!(w.oldest_zombie_age_s)),
                         ("unreaped_total", json!(census.unreaped_kept)),
                     ],
                 });
@@ -468,22 +475,38 @@ impl AlertState {
     }
 }
 
+/// The memory breakdown's parts as JSON fields (`anon_bytes`,
+/// `file_bytes`, `kernel_bytes`), as its words give them; none unknown.
+pub(super) fn breakdown_fields(
+    b: Option<crate::cgroup::MemoryBreakdown>,
+) -> Vec<(&'static str, serde_json::Value)> {
+    let Some(b) = b else { return Vec::new() };
+    vec![
+        ("anon_bytes", json!(b.anon)),
+        ("file_bytes", json!(b.file)),
+        ("kernel_bytes", json!(b.kernel)),
+    ]
+}
+
 /// The level under which a raised alert clears: `margin` points under the
 /// threshold, but never less than half of it.
 fn clear_below(threshold: f64, margin: f64) -> f64 {
     (threshold - margin).max(threshold / 2.0)
 }
 
-/// The census's largest processes by RSS as `name (pid N) SIZE`, largest
-/// first; empty without a census. The memory_high warning and the OOM kill
-/// line both name them.
-pub(super) fn largest_words(snap: &Snapshot) -> Vec<String> {
-    snap.procs.as_ref().map_or_else(Vec::new, |c| {
-        c.top_rss
-            .iter()
-            .map(|p| format!("{} (pid {}) {}", p.name, p.pid, bytes(p.rss_bytes)))
-            .collect()
-    })
+/// The census's largest processes by RSS, largest first; empty without a
+/// census. The memory_high warning and the OOM kill line both name them
+/// ([`words_of`]), and give them in the JSON `largest` field.
+pub(super) fn largest(snap: &Snapshot) -> &[crate::procs::ProcRss] {
+    snap.procs.as_ref().map_or(&[], |c| &c.top_rss)
+}
+
+/// Processes as `name (pid N) SIZE`.
+pub(super) fn words_of(procs: &[crate::procs::ProcRss]) -> Vec<String> {
+    procs
+        .iter()
+        .map(|p| format!("{} (pid {}) {}", p.name, p.pid, bytes(p.rss_bytes)))
+        .collect()
 }
 
 /// Whether `memory_throttled` can be raised for `snap`: cgroup v2's `high`
@@ -568,6 +591,40 @@ mod tests {
             let w = said(anon, shmem);
             assert!(w.ends_with("the kernel OOM killer ends a process"), "{w}");
         }
+    }
+
+    /// What the words give, the JSON gives: the breakdown's parts and the
+    /// largest processes, each a name, a pid and bytes.
+    #[test]
+    fn memory_high_gives_its_breakdown_and_largest_as_fields() {
+        let mut s = snap_mem(95, 100);
+        let m = &mut s.cgroup.memory;
+        (m.anon, m.file, m.shmem, m.usage) = (Some(60), Some(30), Some(0), Some(97));
+        s.procs = Some(ProcessCensus {
+            top_rss: vec![crate::procs::ProcRss {
+                pid: 9,
+                name: "hog".into(),
+                rss_bytes: 50,
+            }],
+            ..ProcessCensus::default()
+        });
+        let w = AlertState::default()
+            .evaluate(&s, &Thresholds::default())
+            .remove(0);
+        assert!(w.msg.contains("largest: hog (pid 9) 50 B"), "{}", w.msg);
+        let field = |k: &str| {
+            w.fields
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(field("anon_bytes"), Some(json!(60)));
+        assert_eq!(field("file_bytes"), Some(json!(30)));
+        assert_eq!(field("kernel_bytes"), Some(json!(7)));
+        assert_eq!(
+            field("largest"),
+            Some(json!([{"pid": 9, "name": "hog", "rss_bytes": 50}]))
+        );
     }
 
     fn keys(w: &[Warning]) -> Vec<&'static str> {
@@ -893,9 +950,14 @@ mod tests {
         let c = s.procs.as_mut().unwrap();
         (c.unreaped_kept, c.worst_kept) = (0, None);
         assert!(a.evaluate(&s, &th).is_empty());
-        assert_eq!(
-            keys(&a.evaluate(&snap_zombies(40), &th)),
-            ["zombies_unreaped"]
+        let w = a.evaluate(&snap_zombies(40), &th);
+        assert_eq!(keys(&w), ["zombies_unreaped"]);
+        // The oldest's age, said in the words, is a field too.
+        assert!(w[0].msg.contains("oldest started 30 s ago"), "{}", w[0].msg);
+        assert!(
+            w[0].fields.contains(&("oldest_age_s", json!(30))),
+            "{:?}",
+            w[0].fields
         );
     }
 

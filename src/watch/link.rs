@@ -97,8 +97,8 @@ pub struct OomContext {
     pub limit_source: Option<crate::cgroup::LimitSource>,
     /// The cgroup's peak usage (or the largest working set ward saw).
     pub peak_bytes: Option<u64>,
-    /// The largest processes right after the kill, as `name (pid N) 12.0 MiB`.
-    pub largest: Vec<String>,
+    /// The largest processes right after the kill, largest first.
+    pub largest: Vec<crate::procs::ProcRss>,
     /// Usage right after the kill (page cache included).
     pub usage_bytes: Option<u64>,
     /// Anonymous memory then.

@@ -1140,7 +1140,7 @@ impl Sampling {
         }
         self.sampler.take_cgroup_only(at, &mut self.snap);
         let largest = if looked {
-            alerts::largest_words(&self.snap)
+            alerts::largest(&self.snap).to_vec()
         } else {
             Vec::new()
         };
@@ -1607,9 +1607,23 @@ pub fn log_oom_kill(victim: Option<&OomVictim>, ctx: &OomContext, count: u64, to
             ("anon_bytes", json!(ctx.anon_bytes)),
             ("file_bytes", json!(ctx.file_bytes)),
             ("shmem_bytes", json!(ctx.shmem_bytes)),
+            ("kernel_bytes", json!(oom_kernel_bytes(ctx))),
+            ("largest", json!(ctx.largest)),
             ("looked", json!(!ctx.not_looked)),
         ],
     );
+}
+
+/// Usage not in anonymous memory or page cache right after the kill, as
+/// the line's words give it; `None` when a part is unknown.
+fn oom_kernel_bytes(ctx: &OomContext) -> Option<u64> {
+    crate::cgroup::MemoryBreakdown::new(
+        ctx.anon_bytes?,
+        ctx.file_bytes?,
+        ctx.shmem_bytes,
+        ctx.usage_bytes,
+    )
+    .kernel
 }
 
 /// The message of an `oom_kill` event.
@@ -1632,7 +1646,7 @@ fn oom_kill_words(victim: Option<&OomVictim>, ctx: &OomContext, total: u64) -> S
             if ctx.largest.is_empty() {
                 String::new()
             } else {
-                format!("; largest now: {}", ctx.largest.join(", "))
+                format!("; largest now: {}", alerts::words_of(&ctx.largest).join(", "))
             }
         ),
     };
@@ -2168,7 +2182,11 @@ mod tests {
     fn the_oom_line_does_not_guess_when_ward_did_not_look() {
         let ctx = OomContext {
             not_looked: true,
-            largest: vec!["hog (pid 9) 30.0 MiB".into()],
+            largest: vec![crate::procs::ProcRss {
+                pid: 9,
+                name: "hog".into(),
+                rss_bytes: 30 << 20,
+            }],
             ..OomContext::default()
         };
         // The words only; the line itself goes to the log.
