@@ -664,3 +664,39 @@ fn a_watch_line_queued_at_a_full_stderr_goes_out_when_the_reader_returns() {
         String::from_utf8_lossy(&got)
     );
 }
+
+/// A main process that `exec`s its app and ends while ward's lines wait
+/// for stderr is named as the app: that wait reaped without reading the
+/// name (the Docker review saw "main process sh" in 2 of 3 runs of
+/// `sh -c 'cd /; exec APP'`, whose stderr the shim had not read yet).
+#[test]
+fn an_exec_d_app_ending_while_lines_wait_is_named_as_the_app() {
+    if !require_root("an_exec_d_app_ending_while_lines_wait") {
+        return;
+    }
+    let fifo = Arc::new(StalledFifo::new("log-name"));
+    assert!(fifo.fill() >= 4096);
+    let script = format!("sleep 0.3; exec {} exit 3", workload());
+    // -v: the first line meets the full FIFO, so ward waits for room while
+    // the child runs and ends.
+    let p = Proc::start_with_stderr(
+        ward_pid1(["-v", "--", "/bin/sh", "-c", &script]),
+        fifo.writer(),
+        Duration::from_secs(20),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let (got, stop, reader) = start_reader(&fifo);
+    let out = p.wait();
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    let text = String::from_utf8_lossy(&got.lock().unwrap()).into_owned();
+    assert_eq!(out.code, 3, "{text}");
+    let report = text
+        .lines()
+        .find(|l| l.contains("[exit_report]"))
+        .unwrap_or_else(|| panic!("no report:\n{text}"));
+    assert!(
+        report.contains("main process ward-workload (pid ") && report.contains("started as sh"),
+        "{report}"
+    );
+}

@@ -257,12 +257,7 @@ impl<'a> Reaper<'a> {
     fn wait_for_signal(&mut self, timeout: Option<Duration>) {
         let got = self.inbox.wait(self.reap_window.is_none(), timeout);
         match got {
-            Some(sig) if sig.signo == libc::SIGCHLD => {
-                if sig.from_pid == self.child.pid && self.facts.main_end.is_none() {
-                    self.name_main_at_exit();
-                }
-                self.on_sigchld_wake(true)
-            }
+            Some(sig) if sig.signo == libc::SIGCHLD => self.on_sigchld_wake(true),
             Some(sig) => {
                 // Reap first, then decide what the signal means: a main
                 // child that exited before a SIGTERM was handled exited by
@@ -286,10 +281,10 @@ impl<'a> Reaper<'a> {
         }
     }
 
-    /// The main child's SIGCHLD: it exited (or stopped), unreaped still, so
-    /// what it is called now names it in the lines and the report. A
-    /// script that `exec`s its app between two of the watch's looks is
-    /// that app by now, not the shell the last look saw.
+    /// Before a reaping pass, the main child unreaped still: what it is
+    /// called now names it in the lines and the report if the pass reaps
+    /// it. A script that `exec`s its app between two of the watch's looks
+    /// is that app by now, not the shell the last look saw. One `pread`.
     fn name_main_at_exit(&mut self) {
         if let Some(name) = self.name_main_now() {
             self.main_name_at_exit = Some(name);
@@ -672,6 +667,13 @@ impl<'a> Reaper<'a> {
     /// One reaping pass; returns how many it reaped and whether children
     /// are left.
     fn on_sigchld(&mut self) -> (u64, Remaining) {
+        // Before every pass, whichever wait led here (a merged SIGCHLD, the
+        // poll while lines wait for stderr, a burst's window, the watch's
+        // word): if this pass reaps the main child, this is the name it
+        // died with, which its lines, an OOM victim and the report give.
+        if self.facts.main_end.is_none() {
+            self.name_main_at_exit();
+        }
         let main_pid = self.child.pid;
         let mut main_end = None;
         let mut main_core = false;
@@ -939,8 +941,6 @@ impl<'a> Reaper<'a> {
                 // now, so the exit is handled and an OOM victim named
                 // before the kills below are logged.
                 if self.facts.main_end.is_none() {
-                    // Unreaped still: what it is called as it died.
-                    self.name_main_at_exit();
                     self.on_sigchld();
                 }
                 self.snapshot = snapshot;

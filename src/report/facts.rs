@@ -359,7 +359,9 @@ impl RunFacts {
     }
 
     fn attribute_reap(&mut self, pid: i32, at: Instant) {
-        let name = (pid == self.main_pid).then(|| self.command.clone());
+        // As it died: the reaping thread reads its name before each pass.
+        let name =
+            (pid == self.main_pid).then(|| self.main_now().unwrap_or(&self.command).to_string());
         // Already a victim somewhere: upgrade there (proof) or leave it.
         if let Some(o) = self
             .oom_kills
@@ -663,6 +665,34 @@ mod tests {
             let named: Vec<i32> = f.oom_kills[0].victims.iter().map(|v| v.pid).collect();
             assert_eq!(named, if said { vec![] } else { vec![3] }, "said: {said}");
         }
+    }
+
+    /// A main process reaped with SIGKILL near a rise is named as it died:
+    /// an entrypoint script that `exec`ed its app is the app by then (the
+    /// Docker review saw "most likely killed entry.sh (pid 8)" where the
+    /// report's `main.name` said ward-workload).
+    #[test]
+    fn a_main_reaped_near_a_rise_is_named_as_it_died() {
+        let t = Instant::now();
+        let mut f = RunFacts::new("entry.sh".into());
+        f.main_pid = 8;
+        f.oom_count_base = Some(0);
+        f.note_oom(1, t, RiseFindings::default());
+        f.observed.main_name = Some("ward-workload".into());
+        f.note_sigkilled(8, t + ms(5));
+        let v: Vec<(i32, Option<&str>)> = f.oom_kills[0]
+            .victims
+            .iter()
+            .map(|v| (v.pid, v.name.as_deref()))
+            .collect();
+        assert_eq!(v, [(8, Some("ward-workload"))]);
+        // Not renamed: the command's name, as before.
+        let mut f = RunFacts::new("app".into());
+        f.main_pid = 8;
+        f.oom_count_base = Some(0);
+        f.note_oom(1, t, RiseFindings::default());
+        f.note_sigkilled(8, t + ms(5));
+        assert_eq!(f.oom_kills[0].victims[0].name.as_deref(), Some("app"));
     }
 
     /// More processes gone than killed: the largest is a guess, and the
