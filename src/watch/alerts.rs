@@ -125,10 +125,16 @@ impl AlertState {
             self.memory_high = true;
             let largest_now = largest(snap);
             let largest = words_of(largest_now);
-            let top = if largest.is_empty() {
-                String::new()
-            } else {
-                format!("; largest: {}", largest.join(", "))
+            // A census skipped since (ward's look would be charged to a
+            // group full of memory it cannot reclaim): said as of then.
+            let age = crate::units::Fixed(snap.census_age_s, 1);
+            let top = match (largest.is_empty(), snap.census_age_s >= 1.0) {
+                (true, _) => String::new(),
+                (false, false) => format!("; largest: {}", largest.join(", ")),
+                (false, true) => format!(
+                    "; largest at the census {age} s ago: {}",
+                    largest.join(", ")
+                ),
             };
             let usage = mem
                 .usage
@@ -165,7 +171,10 @@ impl AlertState {
                 fields: [
                     fields,
                     breakdown_fields(mem.breakdown()),
-                    vec![("largest", json!(largest_now))],
+                    vec![
+                        ("largest", json!(largest_now)),
+                        ("census_age_s", json!((snap.census_age_s * 10.0).round() / 10.0)),
+                    ],
                 ]
                 .concat(),
             });
@@ -476,15 +485,15 @@ impl AlertState {
 }
 
 /// The memory breakdown's parts as JSON fields (`anon_bytes`,
-/// `file_bytes`, `kernel_bytes`), as its words give them; none unknown.
+/// `file_bytes`, `kernel_bytes`), as its words give them.
 pub(super) fn breakdown_fields(
     b: Option<crate::cgroup::MemoryBreakdown>,
 ) -> Vec<(&'static str, serde_json::Value)> {
-    let Some(b) = b else { return Vec::new() };
+    // Always the three keys, `null` when unknown, as `oom_kill` has them.
     vec![
-        ("anon_bytes", json!(b.anon)),
-        ("file_bytes", json!(b.file)),
-        ("kernel_bytes", json!(b.kernel)),
+        ("anon_bytes", json!(b.map(|b| b.anon))),
+        ("file_bytes", json!(b.map(|b| b.file))),
+        ("kernel_bytes", json!(b.and_then(|b| b.kernel))),
     ]
 }
 
@@ -625,6 +634,28 @@ mod tests {
             field("largest"),
             Some(json!([{"pid": 9, "name": "hog", "rss_bytes": 50}]))
         );
+        assert_eq!(field("census_age_s"), Some(json!(0.0)));
+        // A census skipped since (the group full of memory the kernel
+        // cannot reclaim): the largest are said as of when they were seen,
+        // not as now (the review saw "largest: hog 16.9 MiB" beside
+        // "anonymous 30.3 MiB").
+        s.census_age_s = 4.84;
+        let w = AlertState::default()
+            .evaluate(&s, &Thresholds::default())
+            .remove(0);
+        assert!(
+            w.msg
+                .contains("; largest at the census 4.8 s ago: hog (pid 9) 50 B"),
+            "{}",
+            w.msg
+        );
+        let field = |k: &str| {
+            w.fields
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(field("census_age_s"), Some(json!(4.8)));
     }
 
     fn keys(w: &[Warning]) -> Vec<&'static str> {

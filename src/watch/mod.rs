@@ -982,6 +982,10 @@ impl Sampling {
         let census = census && self.room_to_look("the periodic census");
         if census {
             self.sampler.census_if_due(now, &mut self.snap);
+        } else {
+            // Skipped: the last census ages, and what names processes from
+            // it (the `memory_high` line's largest) must say how old it is.
+            self.sampler.census_age(now, &mut self.snap);
         }
         if census
             && self.snap.census_age_s > 0.0

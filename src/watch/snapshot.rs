@@ -230,7 +230,8 @@ impl Sampler {
         self.census_age(now, snap);
     }
 
-    fn census_age(&self, now: Instant, snap: &mut Snapshot) {
+    /// Sets `snap.census_age_s` to the last census's age at `now`.
+    pub fn census_age(&self, now: Instant, snap: &mut Snapshot) {
         snap.census_age_s = self
             .census_at
             .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
