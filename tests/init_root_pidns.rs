@@ -1126,3 +1126,62 @@ fn stop_names_the_execed_program(args: &[&str]) -> common::Outcome {
     );
     out
 }
+
+/// In a PID namespace whose `/proc` is the host's (`unshare` without
+/// `--mount-proc`), the main process's `comm` is not read (its pid names
+/// another process there): said once at debug level, and the process is
+/// named as started.
+#[test]
+fn a_proc_of_another_namespace_is_not_read_for_the_main_name() {
+    if !require_root("proc_of_another_namespace") {
+        return;
+    }
+    let mut cmd = Command::new("unshare");
+    without_ward_variables(&mut cmd);
+    cmd.args(["--pid", "--fork", "--kill-child"])
+        .args([ward(), "-v", "--no-watch", "--", "sh", "-c"])
+        .arg(format!("exec {} exit 3", workload()));
+    let out = run(cmd, T);
+    assert_eq!(out.code, 3, "{}", out.dump());
+    let unread: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("debug [main_name_unread]"))
+        .collect();
+    assert_eq!(unread.len(), 1, "{}", out.dump());
+    assert!(
+        unread[0].contains("is not this PID namespace's /proc"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.one("exit_report").contains("main process sh (pid "),
+        "{}",
+        out.dump()
+    );
+}
+
+/// The main process's `comm` is opened when its name is needed (its exit,
+/// a stop), not held for the run: under a tight open-files limit it took
+/// the fd the watch's limits then lacked (`ulimit -n 22`: three
+/// `limit_unreadable` warnings in every run).
+#[test]
+fn the_main_processs_comm_is_not_held_while_it_runs() {
+    if !require_root("comm_not_held") {
+        return;
+    }
+    let p = Proc::start(
+        ward_pid1(["--", "sh", "-c", "echo ready; exec sleep 30"]),
+        T,
+    );
+    p.expect_line("ready");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let ward = p.ward_pid();
+    let held: Vec<String> = std::fs::read_dir(format!("/proc/{ward}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|l| l.display().to_string())
+        .filter(|l| l.ends_with("/comm"))
+        .collect();
+    assert!(held.is_empty(), "ward holds {held:?}");
+}

@@ -25,6 +25,19 @@ pub fn sender_words(from_pid: i32, name: Option<&str>, is_pid1: bool) -> String 
     }
 }
 
+/// `main_name_unread` (debug): the main process's `comm` could not be
+/// opened (another namespace's `/proc`, no fd left); said once.
+pub fn main_name_unread(e: &std::io::Error) {
+    log::event(
+        Level::Debug,
+        "main_name_unread",
+        &format!(
+            "cannot open the main process's comm ({e}): it is named as started, or as the watch's census last saw it"
+        ),
+        &[],
+    );
+}
+
 /// `stop_requested`: the first stop signal arrived.
 pub fn stop_requested(signo: i32, from_pid: i32, from: &str) {
     log::event(

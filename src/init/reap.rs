@@ -97,6 +97,25 @@ pub fn stopped_by(pid: i32) -> Option<i32> {
     (rc == 0 && who == pid && info.si_code == libc::CLD_STOPPED).then_some(status)
 }
 
+/// True when `pid`, a child, has exited and waits to be reaped: one
+/// `waitid` that neither blocks nor reaps (`WNOWAIT`).
+pub fn exited_unreaped(pid: i32) -> bool {
+    // SAFETY: siginfo_t is plain data; zeroed is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid with a valid siginfo pointer; WNOHANG never blocks and
+    // WNOWAIT leaves the child as it was.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: the kernel filled the SIGCHLD fields, or left them zero.
+    rc == 0 && unsafe { info.si_pid() } == pid
+}
+
 /// Waits (blocking) for one specific child; used only for a child known to
 /// have exited already (exec failure).
 pub fn wait_for(pid: i32) -> Option<ChildEnd> {

@@ -107,9 +107,11 @@ pub struct Reaper<'a> {
     pub snapshot: Option<Box<Snapshot>>,
     /// Counters for the metrics endpoint and `ward status` (atomics only).
     board: Arc<Board>,
-    /// The main child's `comm`, opened as it starts (`None`: another
-    /// namespace's `/proc`, or no fd left).
-    main_comm: Option<crate::procs::Comm>,
+    /// The main child's `comm`, opened at the first need (its exit or a
+    /// stop), not as it starts: under a tight open-files limit the watch's
+    /// files come first. `Err(())`: that open failed (another namespace's
+    /// `/proc`, no fd left), said once, not retried.
+    main_comm: Option<Result<crate::procs::Comm, ()>>,
     /// What the main child was called when its SIGCHLD came.
     main_name_at_exit: Option<String>,
     /// Its name read at the first stop request, for when none was read at
@@ -137,16 +139,14 @@ impl<'a> Reaper<'a> {
         board: Arc<Board>,
     ) -> Reaper<'a> {
         let final_seen = watch.is_none();
-        // SAFETY: getpid cannot fail.
-        let self_pid = unsafe { libc::getpid() };
-        let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
         Reaper {
-            main_comm: crate::procs::Comm::open(proc_root, self_pid, child.pid),
+            main_comm: None,
             cfg,
             inbox,
             child,
             is_pid1,
-            self_pid,
+            // SAFETY: getpid cannot fail.
+            self_pid: unsafe { libc::getpid() },
             timers: Timers::default(),
             stop: StopState::new(cfg.stop_signals.clone()),
             shutdown: Shutdown::default(),
@@ -281,25 +281,34 @@ impl<'a> Reaper<'a> {
         }
     }
 
-    /// Before a reaping pass, the main child unreaped still: what it is
-    /// called now names it in the lines and the report if the pass reaps
-    /// it. A script that `exec`s its app between two of the watch's looks
-    /// is that app by now, not the shell the last look saw. One `pread`.
+    /// Before the reaping pass that takes the exited main child: what it
+    /// is called now names it in the lines and the report. A script that
+    /// `exec`s its app between two of the watch's looks is that app by
+    /// now, not the shell the last look saw.
     fn name_main_at_exit(&mut self) {
         if let Some(name) = self.name_main_now() {
             self.main_name_at_exit = Some(name);
         }
     }
 
-    /// Reads the main process's name now (one `pread` of its `comm`, opened
-    /// as it started, which takes no lock of its memory) into the facts the
-    /// lines use.
+    /// Reads the main process's name now (one `pread` of its `comm`, which
+    /// takes no lock of its memory; the file is opened at the first call)
+    /// into the facts the lines use.
     fn name_main_now(&mut self) -> Option<String> {
         // Once reaped, it has no name to read (the file then fails).
         if self.facts.main_end.is_some() {
             return None;
         }
-        let name = self.main_comm.as_ref()?.read()?;
+        let pid = self.child.pid;
+        let comm = self.main_comm.get_or_insert_with(|| {
+            let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
+            crate::procs::Comm::open(proc_root, self.self_pid, pid)
+                .map_err(|e| events::main_name_unread(&e))
+        });
+        let Ok(comm) = comm else {
+            return None;
+        };
+        let name = comm.read()?;
         self.facts.observed.main_name = Some(name.clone());
         Some(name)
     }
@@ -669,9 +678,11 @@ impl<'a> Reaper<'a> {
     fn on_sigchld(&mut self) -> (u64, Remaining) {
         // Before every pass, whichever wait led here (a merged SIGCHLD, the
         // poll while lines wait for stderr, a burst's window, the watch's
-        // word): if this pass reaps the main child, this is the name it
-        // died with, which its lines, an OOM victim and the report give.
-        if self.facts.main_end.is_none() {
+        // word): the main child, exited and unreaped, is reaped by this
+        // pass, and this is the name it died with, which its lines, an OOM
+        // victim and the report give. (Asked first, so that its `comm` is
+        // opened only then: not an fd for the whole run.)
+        if self.facts.main_end.is_none() && reap::exited_unreaped(self.child.pid) {
             self.name_main_at_exit();
         }
         let main_pid = self.child.pid;

@@ -46,14 +46,15 @@ pub struct Comm(std::fs::File);
 
 impl Comm {
     /// Opens `PROC/PID/comm` when `proc_root` is this namespace's
-    /// ([`is_own`]); `None` when either cannot be opened.
-    pub fn open(proc_root: &std::path::Path, self_pid: i32, pid: i32) -> Option<Comm> {
+    /// ([`is_own`]).
+    pub fn open(proc_root: &std::path::Path, self_pid: i32, pid: i32) -> std::io::Result<Comm> {
         if !is_own(proc_root, self_pid) {
-            return None;
+            return Err(std::io::Error::other(format!(
+                "{} is not this PID namespace's /proc",
+                proc_root.display()
+            )));
         }
-        std::fs::File::open(proc_root.join(pid.to_string()).join("comm"))
-            .ok()
-            .map(Comm)
+        std::fs::File::open(proc_root.join(pid.to_string()).join("comm")).map(Comm)
     }
 
     /// What the process is called now; `None` once it is reaped (or when
@@ -139,7 +140,7 @@ mod comm_tests {
         let elsewhere = std::env::temp_dir().join(format!("ward-comm-{me}"));
         std::fs::create_dir_all(elsewhere.join(pid.to_string())).unwrap();
         std::fs::write(elsewhere.join(pid.to_string()).join("comm"), "other\n").unwrap();
-        assert!(Comm::open(&elsewhere, me, pid).is_none());
+        assert!(Comm::open(&elsewhere, me, pid).is_err());
         std::fs::remove_dir_all(&elsewhere).unwrap();
     }
 }
