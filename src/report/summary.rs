@@ -699,7 +699,18 @@ pub fn fit(json: &Value, max: usize) -> String {
                     victims.truncate(2);
                 }
             }
+            // A failed exec's detail: whole paths, which the summary also
+            // gives (and step 3 shortens there).
             2 => {
+                if let Some(e) = v
+                    .get_mut("main")
+                    .and_then(|m| m.get_mut("exec_error"))
+                    .and_then(Value::as_object_mut)
+                {
+                    e.remove("detail");
+                }
+            }
+            3 => {
                 let s = v["summary"].as_str().unwrap_or("").to_string();
                 let keep = s.len().saturating_sub(text.len() - max + 16);
                 let mut cut = keep.min(s.len());
@@ -708,7 +719,7 @@ pub fn fit(json: &Value, max: usize) -> String {
                 }
                 v["summary"] = Value::String(format!("{}...", &s[..cut]));
             }
-            3 => {
+            4 => {
                 for key in ["stop", "zombies", "pids", "cpu", "oom_kills"] {
                     v[key] = Value::Null;
                 }
@@ -1171,6 +1182,34 @@ mod tests {
         let small = fit(&build(&inputs(&f, None, 0)).json, REPORT_FILE_MAX);
         let v: Value = serde_json::from_str(&small).unwrap();
         assert!(v["warnings"].as_array().is_some());
+    }
+
+    /// A failed exec's detail names whole paths: a long one gives up the
+    /// detail (the sentence keeps it, shortened), not the whole report
+    /// (it came down to `exit_code` and `cause`).
+    #[test]
+    fn a_long_exec_detail_is_dropped_before_the_report() {
+        let mut f = RunFacts::new("app.sh".into());
+        (f.exec_errno, f.exec_what) = (Some(libc::ENOENT), Some("not found"));
+        let long = format!("/{}/app.sh", "d".repeat(3400));
+        f.exec_detail = Some(format!(
+            "{long} is there, but its #! interpreter /bin/bash is not"
+        ));
+        let mut i = inputs(&f, None, 127);
+        i.argv0 = &long;
+        let text = fit(&build(&i).json, REPORT_FILE_MAX);
+        assert!(text.len() <= REPORT_FILE_MAX, "{}", text.len());
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["cause"], "exec_failed");
+        assert_eq!(v["main"]["exec_error"]["errno"], libc::ENOENT);
+        assert!(v["main"]["exec_error"].get("detail").is_none(), "{text}");
+        assert!(
+            v["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("exit 127: cannot run"),
+            "{text}"
+        );
     }
 
     /// Whatever shape the report takes, shortening it gives JSON within the
