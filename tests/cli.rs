@@ -33,7 +33,8 @@ fn exit_within_limit(child: &mut std::process::Child, what: &str) -> std::proces
             return status;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
+            // ward's child too: it is in a process group of its own.
+            common::kill_tree(child.id() as i32);
             let _ = child.wait();
             panic!("{what} did not exit");
         }

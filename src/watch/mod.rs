@@ -2182,6 +2182,46 @@ mod tests {
         );
     }
 
+    /// Where the words name the largest processes (no victim named) and
+    /// the kernel's share, they are the JSON's `largest` and
+    /// `kernel_bytes`.
+    #[test]
+    fn the_oom_lines_largest_and_kernel_are_its_fields() {
+        let ctx = OomContext {
+            largest: vec![
+                crate::procs::ProcRss {
+                    pid: 9,
+                    name: "hog".into(),
+                    rss_bytes: 30 << 20,
+                },
+                crate::procs::ProcRss {
+                    pid: 1,
+                    name: "ward".into(),
+                    rss_bytes: 3 << 19,
+                },
+            ],
+            usage_bytes: Some(40 << 20),
+            anon_bytes: Some(31 << 20),
+            file_bytes: Some(4 << 20),
+            shmem_bytes: Some(0),
+            ..OomContext::default()
+        };
+        let line = oom_kill_words(None, &ctx, 1);
+        assert!(
+            line.contains("; largest now: hog (pid 9) 30.0 MiB, ward (pid 1) 1.5 MiB"),
+            "{line}"
+        );
+        assert_eq!(oom_kernel_bytes(&ctx), Some(5 << 20));
+        assert!(line.contains(", kernel 5.0 MiB"), "{line}");
+        // Unknown parts: no kernel share, in words or field.
+        let ctx = OomContext {
+            usage_bytes: None,
+            ..ctx
+        };
+        assert_eq!(oom_kernel_bytes(&ctx), None);
+        assert!(!oom_kill_words(None, &ctx, 1).contains(", kernel "));
+    }
+
     #[test]
     fn the_oom_line_does_not_guess_when_ward_did_not_look() {
         let ctx = OomContext {

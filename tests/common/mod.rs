@@ -432,6 +432,17 @@ impl Drop for Proc {
     }
 }
 
+/// SIGKILLs `root`'s descendants, taken from the `children` files first,
+/// then `root` itself: ward starts its child in a process group of its
+/// own, so killing ward (or its group) leaves the child running.
+pub fn kill_tree(root: i32) {
+    let left = tree_below(root);
+    for pid in std::iter::once(root).chain(left) {
+        // SAFETY: plain kill(2); a pid reaped meanwhile is ESRCH.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
 /// Every process below `root`, from each of its threads' `children`
 /// files (never a panic: this runs in `Drop`).
 fn tree_below(root: i32) -> Vec<i32> {
