@@ -41,6 +41,10 @@ pub struct AlertState {
     /// While `memory_throttled` is raised: the uptime of the first sample
     /// since its last crossing that found none.
     memory_high_quiet_since: Option<f64>,
+    /// The sample being judged found an OOM kill: memory fell because of
+    /// it, and `memory_ok` waits for a sample after the `oom_kill` line
+    /// (which the reaping thread writes once it has named the victim).
+    oom_kill_now: bool,
 }
 
 /// How long `memory_throttled` waits without a new crossing before it
@@ -94,6 +98,12 @@ impl AlertState {
         self.memory_high_events = high;
     }
 
+    /// An OOM kill was found: the next [`AlertState::evaluate`] does not
+    /// clear `memory_high` (see `oom_kill_now`).
+    pub fn oom_kill_found(&mut self) {
+        self.oom_kill_now = true;
+    }
+
     /// Compares a snapshot with the thresholds and returns what to log.
     pub fn evaluate(&mut self, snap: &Snapshot, th: &Thresholds) -> Vec<Warning> {
         let mut out = Vec::new();
@@ -104,6 +114,7 @@ impl AlertState {
         self.forks(snap, &mut out);
         self.zombies(snap, th, &mut out);
         self.pressure(snap, th, &mut out);
+        self.oom_kill_now = false;
         out
     }
 
@@ -178,7 +189,10 @@ impl AlertState {
                 ]
                 .concat(),
             });
-        } else if self.memory_high && pct_now < clear_below(th.memory_pct, 10.0) {
+        } else if self.memory_high
+            && pct_now < clear_below(th.memory_pct, 10.0)
+            && !self.oom_kill_now
+        {
             self.memory_high = false;
             out.push(Warning {
                 level: Level::Info,
@@ -656,6 +670,19 @@ mod tests {
                 .map(|(_, v)| v.clone())
         };
         assert_eq!(field("census_age_s"), Some(json!(4.8)));
+    }
+
+    /// Memory that fell because of an OOM kill is not said to be back
+    /// before the kill is (the review saw `memory_ok` ahead of `oom_kill`
+    /// after every main-process OOM): it clears at the sample after.
+    #[test]
+    fn memory_ok_waits_for_the_sample_after_an_oom_kill() {
+        let th = Thresholds::default();
+        let mut a = AlertState::default();
+        assert_eq!(keys(&a.evaluate(&snap_mem(95, 100), &th)), ["memory_high"]);
+        a.oom_kill_found();
+        assert!(a.evaluate(&snap_mem(4, 100), &th).is_empty());
+        assert_eq!(keys(&a.evaluate(&snap_mem(4, 100), &th)), ["memory_ok"]);
     }
 
     fn keys(w: &[Warning]) -> Vec<&'static str> {

@@ -1120,6 +1120,9 @@ impl Sampling {
         if before.is_none_or(|b| count <= b) {
             return false;
         }
+        // Memory falls with the kill: `memory_ok` waits for the sample
+        // after the next, whichever way the rise was noticed.
+        self.alerts.oom_kill_found();
         let notified = self
             .notified_at
             .is_some_and(|n| read_before.is_none_or(|r| n >= r));
