@@ -56,7 +56,8 @@ pub struct Report {
 
 #[derive(Serialize)]
 struct Main<'a> {
-    pid: i32,
+    /// `null` when no process was started (the fork itself failed).
+    pid: Option<i32>,
     command: &'a str,
     /// Its name at the last census, when it `exec`ed another program.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -239,7 +240,7 @@ fn parts(i: &ReportInputs, with_json: bool) -> (Option<Value>, String) {
             "cause": i.verdict.cause,
             "oom_evidence": i.verdict.oom,
             "main": Main {
-                pid: f.main_pid,
+                pid: (f.main_pid > 0).then_some(f.main_pid),
                 command: &f.command,
                 name: f.main_now(),
                 code,
@@ -1438,11 +1439,20 @@ mod tests {
             "/app.sh is there, but its #! interpreter /bin/bash is not"
         );
         // Nothing of it when the command ran.
-        let ran = RunFacts::new("ok".into());
-        assert!(
-            build(&inputs(&ran, None, 0)).json["main"]
-                .get("exec_error")
-                .is_none()
+        let mut ran = RunFacts::new("ok".into());
+        ran.main_pid = 7;
+        let r = build(&inputs(&ran, None, 0));
+        assert!(r.json["main"].get("exec_error").is_none());
+        assert_eq!(r.json["main"]["pid"], 7);
+        // A fork that failed started no process: no pid, not pid 0.
+        let mut forked = RunFacts::new("app".into());
+        (forked.exec_errno, forked.exec_what) =
+            (Some(libc::EAGAIN), Some("fork refused (the pids limit?)"));
+        let r = build(&inputs(&forked, None, 125));
+        assert_eq!(r.json["main"]["pid"], Value::Null);
+        assert_eq!(
+            r.json["main"]["exec_error"]["what"],
+            "fork refused (the pids limit?)"
         );
         // A control byte stays one for the log to escape by its rule
         // (`\x1b` in human lines, `\u001b` in JSON); `{:?}` had made it
