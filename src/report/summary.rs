@@ -59,7 +59,8 @@ struct Main<'a> {
     /// `null` when no process was started (the fork itself failed).
     pid: Option<i32>,
     command: &'a str,
-    /// Its name at the last census, when it `exec`ed another program.
+    /// Its name as it ended (read at its reap, else at a stop, else the
+    /// last census's), when it `exec`ed another program.
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
