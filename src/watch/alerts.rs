@@ -41,10 +41,11 @@ pub struct AlertState {
     /// While `memory_throttled` is raised: the uptime of the first sample
     /// since its last crossing that found none.
     memory_high_quiet_since: Option<f64>,
-    /// The sample being judged found an OOM kill: memory fell because of
-    /// it, and `memory_ok` waits for a sample after the `oom_kill` line
-    /// (which the reaping thread writes once it has named the victim).
-    oom_kill_now: bool,
+    /// When (ward's uptime, s) an OOM kill was last found: memory fell
+    /// because of it, and `memory_ok` waits [`OOM_KILL_HOLD_S`] for the
+    /// `oom_kill` line (which the reaping thread writes once it has named
+    /// the victim, up to 150 ms later).
+    oom_kill_at: Option<f64>,
 }
 
 /// How long `memory_throttled` waits without a new crossing before it
@@ -52,6 +53,11 @@ pub struct AlertState {
 /// a time, so samples 0.5 s apart found none every other time, and the
 /// warning rose and cleared with each.
 const THROTTLE_QUIET_S: f64 = 10.0;
+
+/// How long after an OOM kill is found `memory_ok` waits (seconds): the
+/// recovery the kill caused comes after the kill's line, even with a
+/// `--watch-interval` of 100 ms on a busy machine.
+const OOM_KILL_HOLD_S: f64 = 1.0;
 
 impl AlertState {
     /// True when the memory alert is raised (a census with names helps).
@@ -98,10 +104,10 @@ impl AlertState {
         self.memory_high_events = high;
     }
 
-    /// An OOM kill was found: the next [`AlertState::evaluate`] does not
-    /// clear `memory_high` (see `oom_kill_now`).
-    pub fn oom_kill_found(&mut self) {
-        self.oom_kill_now = true;
+    /// An OOM kill was found at `uptime_s`: `memory_high` does not clear
+    /// for [`OOM_KILL_HOLD_S`] (see `oom_kill_at`).
+    pub fn oom_kill_found(&mut self, uptime_s: f64) {
+        self.oom_kill_at = Some(uptime_s);
     }
 
     /// Compares a snapshot with the thresholds and returns what to log.
@@ -114,7 +120,6 @@ impl AlertState {
         self.forks(snap, &mut out);
         self.zombies(snap, th, &mut out);
         self.pressure(snap, th, &mut out);
-        self.oom_kill_now = false;
         out
     }
 
@@ -136,10 +141,11 @@ impl AlertState {
             self.memory_high = true;
             let largest_now = largest(snap);
             let largest = words_of(largest_now);
-            // A census skipped since (ward's look would be charged to a
-            // group full of memory it cannot reclaim): said as of then.
+            // A census not taken at this sample (skipped: ward's look
+            // would be charged to a group full of memory it cannot
+            // reclaim): said as of then, however recent.
             let age = crate::units::Fixed(snap.census_age_s, 1);
-            let top = match (largest.is_empty(), snap.census_age_s >= 1.0) {
+            let top = match (largest.is_empty(), snap.census_age_s > 0.0) {
                 (true, _) => String::new(),
                 (false, false) => format!("; largest: {}", largest.join(", ")),
                 (false, true) => format!(
@@ -184,14 +190,22 @@ impl AlertState {
                     breakdown_fields(mem.breakdown()),
                     vec![
                         ("largest", json!(largest_now)),
-                        ("census_age_s", json!((snap.census_age_s * 10.0).round() / 10.0)),
+                        (
+                            "census_age_s",
+                            json!(snap
+                                .procs
+                                .as_ref()
+                                .map(|_| (snap.census_age_s * 10.0).round() / 10.0)),
+                        ),
                     ],
                 ]
                 .concat(),
             });
         } else if self.memory_high
             && pct_now < clear_below(th.memory_pct, 10.0)
-            && !self.oom_kill_now
+            && self
+                .oom_kill_at
+                .is_none_or(|at| snap.uptime_s >= at + OOM_KILL_HOLD_S)
         {
             self.memory_high = false;
             out.push(Warning {
@@ -653,6 +667,15 @@ mod tests {
         // cannot reclaim): the largest are said as of when they were seen,
         // not as now (the review saw "largest: hog 16.9 MiB" beside
         // "anonymous 30.3 MiB").
+        s.census_age_s = 0.5;
+        let w = AlertState::default()
+            .evaluate(&s, &Thresholds::default())
+            .remove(0);
+        assert!(
+            w.msg.contains("; largest at the census 0.5 s ago: "),
+            "{}",
+            w.msg
+        );
         s.census_age_s = 4.84;
         let w = AlertState::default()
             .evaluate(&s, &Thresholds::default())
@@ -674,15 +697,24 @@ mod tests {
 
     /// Memory that fell because of an OOM kill is not said to be back
     /// before the kill is (the review saw `memory_ok` ahead of `oom_kill`
-    /// after every main-process OOM): it clears at the sample after.
+    /// after every main-process OOM, and with samples 100 ms apart after
+    /// holding it one sample): it clears a second after the kill is found.
     #[test]
     fn memory_ok_waits_for_the_sample_after_an_oom_kill() {
         let th = Thresholds::default();
         let mut a = AlertState::default();
-        assert_eq!(keys(&a.evaluate(&snap_mem(95, 100), &th)), ["memory_high"]);
-        a.oom_kill_found();
-        assert!(a.evaluate(&snap_mem(4, 100), &th).is_empty());
-        assert_eq!(keys(&a.evaluate(&snap_mem(4, 100), &th)), ["memory_ok"]);
+        let at = |t: f64, ws: u64| {
+            let mut s = snap_mem(ws, 100);
+            s.uptime_s = t;
+            s
+        };
+        assert_eq!(keys(&a.evaluate(&at(1.0, 95), &th)), ["memory_high"]);
+        a.oom_kill_found(1.05);
+        // Samples 100 ms apart (`--watch-interval 100ms`): a second's wait.
+        for t in [1.1, 1.2, 1.5, 2.0] {
+            assert!(a.evaluate(&at(t, 4), &th).is_empty(), "at {t} s");
+        }
+        assert_eq!(keys(&a.evaluate(&at(2.1, 4), &th)), ["memory_ok"]);
     }
 
     fn keys(w: &[Warning]) -> Vec<&'static str> {

@@ -1122,7 +1122,7 @@ impl Sampling {
         }
         // Memory falls with the kill: `memory_ok` waits for the sample
         // after the next, whichever way the rise was noticed.
-        self.alerts.oom_kill_found();
+        self.alerts.oom_kill_found(self.snap.uptime_s);
         let notified = self
             .notified_at
             .is_some_and(|n| read_before.is_none_or(|r| n >= r));

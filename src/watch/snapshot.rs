@@ -112,6 +112,9 @@ pub struct Sampler {
     started: Instant,
     limits_at: Option<Instant>,
     census_at: Option<Instant>,
+    /// When the census `Snapshot::procs` holds was taken (a failed one
+    /// keeps the one before, and its age).
+    procs_at: Option<Instant>,
     /// Censuses that succeeded: which one `Snapshot::procs` holds.
     censuses: u64,
     /// Censuses in a row that saw zombies under live parents: at 1, the
@@ -158,6 +161,7 @@ impl Sampler {
             started: Instant::now(),
             limits_at: None,
             census_at: None,
+            procs_at: None,
             censuses: 0,
             unreaped_streak: 0,
             unreaped_seen: Default::default(),
@@ -230,11 +234,12 @@ impl Sampler {
         self.census_age(now, snap);
     }
 
-    /// Sets `snap.census_age_s` to the last census's age at `now`.
+    /// Sets `snap.census_age_s` to the age at `now` of the census
+    /// `snap.procs` holds (0 without one).
     pub fn census_age(&self, now: Instant, snap: &mut Snapshot) {
         snap.census_age_s = self
-            .census_at
-            .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
+            .procs_at
+            .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
     }
 
     /// Adds the throttling counters of `snap` to the sliding window.
@@ -286,13 +291,15 @@ impl Sampler {
                 self.mark_kept(now, &mut c);
                 snap.procs = Some(c);
                 self.censuses += 1;
+                self.procs_at = Some(now);
             }
             Err(_) => snap.read_errors += 1,
         }
         self.census_cost = cpu_time().saturating_sub(t0);
         self.census_at = Some(now);
         self.census_tasks = snap.cgroup.pids.current;
-        snap.census_age_s = 0.0;
+        // A failed census leaves the last one in `snap.procs`, aging.
+        self.census_age(now, snap);
     }
 
     /// How many censuses have succeeded: a new number means `snap.procs`
@@ -407,6 +414,32 @@ mod tests {
             kept(&mut sampler, &mut snap, t0 + Duration::from_millis(300)),
             Some(0)
         );
+    }
+
+    /// The census's age is the age of the one `snap.procs` holds: it grows
+    /// while none is taken (a skipped one), and a census that fails leaves
+    /// the last one, still aging, not made new (a `memory_high` line named
+    /// its largest processes as just seen).
+    #[test]
+    fn the_census_age_is_the_held_census_age() {
+        let t = FakeProc::new("census-age", "100.0");
+        t.process(1, "ward", 'S', 0, 1, 0, 1)
+            .process(3, "app", 'S', 1, 1, 0, 1);
+        let mut sampler = Sampler::new(None, t.path().to_path_buf(), 1, true);
+        let mut snap = Snapshot::default();
+        let t0 = Instant::now();
+        sampler.census(t0, &mut snap);
+        assert!(snap.procs.is_some());
+        assert_eq!(snap.census_age_s, 0.0);
+        sampler.census_age(t0 + Duration::from_secs(2), &mut snap);
+        assert_eq!(snap.census_age_s, 2.0);
+        // The whole /proc gone: the census fails.
+        std::fs::remove_dir_all(t.path()).unwrap();
+        let before = snap.read_errors;
+        sampler.census(t0 + Duration::from_secs(3), &mut snap);
+        assert_eq!(snap.read_errors, before + 1);
+        assert!(snap.procs.is_some());
+        assert_eq!(snap.census_age_s, 3.0);
     }
 
     /// A /proc whose `self` is not ward (another PID namespace's, as under
