@@ -75,11 +75,10 @@ pub fn reap_all(mut on_reaped: impl FnMut(i32, ChildEnd, bool)) -> Remaining {
     }
 }
 
-/// The signal that stopped `pid` (SIGSTOP, SIGTSTP, ...) when it is in a
-/// job-control stop now, without reaping it or taking the stop's report
-/// (`WNOWAIT`) and without blocking. A stopped process acts on no signal
-/// but SIGKILL until it gets SIGCONT; a traced one is not "stopped" here.
-pub fn stopped_by(pid: i32) -> Option<i32> {
+/// The kernel's report on `pid` for the events `flags` asks (`WSTOPPED`,
+/// `WEXITED`), from one `waitid` that neither blocks nor reaps
+/// (`WNOHANG | WNOWAIT`); `None` when there is none.
+fn peek(pid: i32, flags: libc::c_int) -> Option<libc::siginfo_t> {
     // SAFETY: siginfo_t is plain data; zeroed is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: waitid with a valid siginfo pointer; WNOHANG never blocks and
@@ -89,31 +88,26 @@ pub fn stopped_by(pid: i32) -> Option<i32> {
             libc::P_PID,
             pid as libc::id_t,
             &mut info,
-            libc::WSTOPPED | libc::WNOHANG | libc::WNOWAIT,
+            flags | libc::WNOHANG | libc::WNOWAIT,
         )
     };
     // SAFETY: the kernel filled the SIGCHLD fields, or left them zero.
-    let (who, status) = unsafe { (info.si_pid(), info.si_status()) };
-    (rc == 0 && who == pid && info.si_code == libc::CLD_STOPPED).then_some(status)
+    (rc == 0 && unsafe { info.si_pid() } == pid).then_some(info)
 }
 
-/// True when `pid`, a child, has exited and waits to be reaped: one
-/// `waitid` that neither blocks nor reaps (`WNOWAIT`).
+/// The signal that stopped `pid` (SIGSTOP, SIGTSTP, ...) when it is in a
+/// job-control stop now, without reaping it or taking the stop's report.
+/// A stopped process acts on no signal but SIGKILL until it gets SIGCONT;
+/// a traced one is not "stopped" here.
+pub fn stopped_by(pid: i32) -> Option<i32> {
+    let info = peek(pid, libc::WSTOPPED)?;
+    // SAFETY: a CLD_STOPPED report carries the stopping signal as status.
+    (info.si_code == libc::CLD_STOPPED).then(|| unsafe { info.si_status() })
+}
+
+/// True when `pid`, a child, has exited and waits to be reaped.
 pub fn exited_unreaped(pid: i32) -> bool {
-    // SAFETY: siginfo_t is plain data; zeroed is a valid value.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid with a valid siginfo pointer; WNOHANG never blocks and
-    // WNOWAIT leaves the child as it was.
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    // SAFETY: the kernel filled the SIGCHLD fields, or left them zero.
-    rc == 0 && unsafe { info.si_pid() } == pid
+    peek(pid, libc::WEXITED).is_some()
 }
 
 /// Waits (blocking) for one specific child; used only for a child known to
