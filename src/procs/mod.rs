@@ -34,12 +34,10 @@ pub fn is_own(proc_root: &std::path::Path, self_pid: i32) -> bool {
         .is_ok_and(|l| l.as_os_str() == self_pid.to_string().as_str())
 }
 
-/// A process's `comm`, opened once: each read is then one `pread` of the
-/// open file, with no lookup in `/proc` (the exit's read was the slowest
-/// step of the reaping thread's work after a short job's end, about 20 µs
-/// on the benchmark VM, most of it the path), and it names the process the
-/// file was opened for: once that one is reaped a read fails, whoever has
-/// its pid by then. One small read that takes no lock of the process's
+/// A process's `comm`, opened once: each later read is one `pread` of the
+/// open file, with no lookup in `/proc`, and names the process the file
+/// was opened for: once that one is reaped a read fails, whoever has its
+/// pid by then. One small read that takes no lock of the process's
 /// memory, so the reaping thread may use it.
 #[derive(Debug)]
 pub struct Comm(std::fs::File);

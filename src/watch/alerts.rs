@@ -649,12 +649,7 @@ mod tests {
             .evaluate(&s, &Thresholds::default())
             .remove(0);
         assert!(w.msg.contains("largest: hog (pid 9) 50 B"), "{}", w.msg);
-        let field = |k: &str| {
-            w.fields
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.clone())
-        };
+        let field = |k: &str| field_of(&w, k);
         assert_eq!(field("anon_bytes"), Some(json!(60)));
         assert_eq!(field("file_bytes"), Some(json!(30)));
         assert_eq!(field("kernel_bytes"), Some(json!(7)));
@@ -686,12 +681,7 @@ mod tests {
             "{}",
             w.msg
         );
-        let field = |k: &str| {
-            w.fields
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.clone())
-        };
+        let field = |k: &str| field_of(&w, k);
         assert_eq!(field("census_age_s"), Some(json!(4.8)));
     }
 
@@ -715,6 +705,14 @@ mod tests {
             assert!(a.evaluate(&at(t, 4), &th).is_empty(), "at {t} s");
         }
         assert_eq!(keys(&a.evaluate(&at(2.1, 4), &th)), ["memory_ok"]);
+    }
+
+    /// The JSON field `k` of `w`.
+    fn field_of(w: &Warning, k: &str) -> Option<serde_json::Value> {
+        w.fields
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.clone())
     }
 
     fn keys(w: &[Warning]) -> Vec<&'static str> {

@@ -112,6 +112,19 @@ pub struct OomContext {
     pub not_looked: bool,
 }
 
+impl OomContext {
+    /// Where the memory was right after the kill (the line's words and its
+    /// `kernel_bytes`), when anon and file cache were read.
+    pub fn breakdown(&self) -> Option<crate::cgroup::MemoryBreakdown> {
+        Some(crate::cgroup::MemoryBreakdown::new(
+            self.anon_bytes?,
+            self.file_bytes?,
+            self.shmem_bytes,
+            self.usage_bytes,
+        ))
+    }
+}
+
 /// Peaks and first readings the watch keeps for the exit report.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ObservedPeaks {

@@ -1614,23 +1614,14 @@ pub fn log_oom_kill(victim: Option<&OomVictim>, ctx: &OomContext, count: u64, to
             ("anon_bytes", json!(ctx.anon_bytes)),
             ("file_bytes", json!(ctx.file_bytes)),
             ("shmem_bytes", json!(ctx.shmem_bytes)),
-            ("kernel_bytes", json!(oom_kernel_bytes(ctx))),
+            (
+                "kernel_bytes",
+                json!(ctx.breakdown().and_then(|b| b.kernel)),
+            ),
             ("largest", json!(ctx.largest)),
             ("looked", json!(!ctx.not_looked)),
         ],
     );
-}
-
-/// Usage not in anonymous memory or page cache right after the kill, as
-/// the line's words give it; `None` when a part is unknown.
-fn oom_kernel_bytes(ctx: &OomContext) -> Option<u64> {
-    crate::cgroup::MemoryBreakdown::new(
-        ctx.anon_bytes?,
-        ctx.file_bytes?,
-        ctx.shmem_bytes,
-        ctx.usage_bytes,
-    )
-    .kernel
 }
 
 /// The message of an `oom_kill` event.
@@ -1684,11 +1675,9 @@ fn oom_kill_words(victim: Option<&OomVictim>, ctx: &OomContext, total: u64) -> S
 /// memory held by tmpfs/shmem outlives every process, so the next
 /// allocation OOMs again, and the reader must know killing will not help.
 fn memory_whereabouts(ctx: &OomContext) -> String {
-    let (Some(anon), Some(file)) = (ctx.anon_bytes, ctx.file_bytes) else {
-        return String::new();
-    };
-    let b = crate::cgroup::MemoryBreakdown::new(anon, file, ctx.shmem_bytes, ctx.usage_bytes);
-    format!("; now {}", b.words())
+    ctx.breakdown()
+        .map(|b| format!("; now {}", b.words()))
+        .unwrap_or_default()
 }
 
 /// The first controller whose directory is not ward's own group, if any.
@@ -2214,14 +2203,14 @@ mod tests {
             line.contains("; largest now: hog (pid 9) 30.0 MiB, ward (pid 1) 1.5 MiB"),
             "{line}"
         );
-        assert_eq!(oom_kernel_bytes(&ctx), Some(5 << 20));
+        assert_eq!(ctx.breakdown().and_then(|b| b.kernel), Some(5 << 20));
         assert!(line.contains(", kernel 5.0 MiB"), "{line}");
         // Unknown parts: no kernel share, in words or field.
         let ctx = OomContext {
             usage_bytes: None,
             ..ctx
         };
-        assert_eq!(oom_kernel_bytes(&ctx), None);
+        assert_eq!(ctx.breakdown().and_then(|b| b.kernel), None);
         assert!(!oom_kill_words(None, &ctx, 1).contains(", kernel "));
     }
 
