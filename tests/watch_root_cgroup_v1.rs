@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::cgroup_v1::{CgroupV1, require_v1};
 use common::events::{Evidence, number_after, number_before};
-use common::{Outcome, in_pid_namespace, run, serial, ward, ward_pid1, workload};
+use common::{Outcome, Proc, in_pid_namespace, run, serial, ward, ward_pid1, workload};
 
 /// The v1 controllers every case gets a group in.
 const CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "pids"];
@@ -425,6 +425,95 @@ fn root_v1_an_oom_kill_during_the_grace_is_in_the_report() {
     let report = out.one("exit_report");
     out.has(report, "exited with code 0 by itself");
     out.has(report, "(1 OOM kill)");
+}
+
+/// What is left after the main process runs on through `--grace`, and
+/// the watch went on with it. It stopped at the main process's exit: the
+/// metrics (and `ward status`) froze at that moment while a process left
+/// grew to the limit, the last EMF line came before its OOM kill (so
+/// CloudWatch never had it), and the kill was put down to the main
+/// process, which had exited 0 seconds before, as the last census's
+/// largest process gone.
+#[test]
+fn root_v1_the_watch_goes_on_through_the_grace() {
+    let Some((_serial, cg)) = case("root_v1_the_watch_goes_on_through_the_grace", "gracelive")
+    else {
+        return;
+    };
+    cg.limit_memory_mib(48);
+    // The main process exits at 0.2 s; the other grows 4 MiB every 200 ms
+    // from 1 s on and is killed at the limit, well over 2 s after it.
+    let s = script(
+        "sh -c 'trap \"\" TERM; exec $W hog 100 --delay-ms 1000 --step 4 --step-ms 200' & sleep 0.2; exit 0",
+    );
+    let mut cmd = ward_pid1([
+        "--metrics",
+        "127.0.0.1:0",
+        "--emf",
+        "--watch-interval",
+        "200ms",
+        "--grace",
+        "30s",
+        "--",
+        "sh",
+        "-c",
+        &s,
+    ]);
+    cg.wrap(&mut cmd);
+    let p = Proc::start(cmd, GUARD);
+    let addr = p.metrics_address();
+    p.wait_stderr("[child_exited]");
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = scrape(addr).unwrap_or_else(|e| {
+            panic!("no scrape while a process is left: {e}\n{}", p.stderr_now())
+        });
+        let ws = body.lines().find_map(|l| {
+            l.strip_prefix("ward_memory_working_set_bytes ")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        });
+        if ws.is_some_and(|ws| ws > 16.0 * 1024.0 * 1024.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the working set never followed the process left ({ws:?}):\n{}",
+            p.stderr_now()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = p.wait();
+    assert_eq!(out.code, 0, "{}", out.dump());
+    assert!(cg.oom_kills() >= 1, "the kernel should have OOM-killed");
+    let main = number_after(out.one("child_exited"), "(pid ");
+    let kill = out.one("oom_kill");
+    out.has(kill, "ward-workload");
+    assert!(!kill.contains(&format!("(pid {main})")), "{}", out.dump());
+    let report = out.one("exit_report");
+    out.has(report, "exited with code 0 by itself");
+    out.has(report, "(1 OOM kill)");
+    out.has(report, "killed ward-workload (pid");
+    let last = out
+        .stderr
+        .lines()
+        .rfind(|l| l.starts_with('{'))
+        .unwrap_or_else(|| out.fail("no EMF line"));
+    let last: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| out.fail(&format!("{e}: {last}")));
+    assert_eq!(last["OomKills"], 1, "{}", out.dump());
+}
+
+/// One `GET /metrics` from ward's endpoint: the body.
+fn scrape(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: ward\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out
+        .split_once("\r\n\r\n")
+        .map_or(out.clone(), |(_, b)| b.to_string()))
 }
 
 /// A reused group keeps the peak of its last run; an OOM kill at the

@@ -933,13 +933,20 @@ impl<'a> Reaper<'a> {
                     stop.from = events::sender_words(pid, name.as_deref(), self.is_pid1);
                 }
             }
-            Observation::OomChecked { snapshot } => {
+            Observation::OomChecked { snapshot, peaks } => {
                 if self.check_pending {
                     self.check_pending = false;
                     self.timers.cancel(Timer::RestWait);
                 }
                 if snapshot.is_some() {
                     self.snapshot = snapshot;
+                }
+                if let Some(p) = peaks {
+                    // The main process's name stays the reaping thread's
+                    // (as it died), not the census's.
+                    let name = self.facts.observed.main_name.take();
+                    self.facts.observed = *p;
+                    self.facts.observed.main_name = name;
                 }
             }
             Observation::RestSignalled { .. } => {

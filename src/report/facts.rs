@@ -358,6 +358,25 @@ impl RunFacts {
         }
     }
 
+    /// Whether `pid`, gone since the census taken at `census`, ended by
+    /// itself (reaped with an exit code, or a signal other than SIGKILL):
+    /// near the rise at `at` (either order), or at any time after that
+    /// census, when the census's process with that pid can only be the
+    /// one that ended. The main child counts too, whose record may have
+    /// left the bounded list in an orphan storm.
+    fn ended_by_itself(&self, pid: i32, at: Instant, census: Option<Instant>) -> bool {
+        let ended = |when: Instant| {
+            let gap = if when <= at { at - when } else { when - at };
+            gap <= OOM_ATTRIBUTION_WINDOW || census.is_some_and(|c| when >= c)
+        };
+        let main = pid == self.main_pid
+            && self
+                .main_end
+                .is_some_and(|e| e != ChildEnd::Signaled(libc::SIGKILL))
+            && self.main_ended.is_some_and(ended);
+        main || self.exited.iter().any(|e| e.pid == pid && ended(e.at))
+    }
+
     fn attribute_reap(&mut self, pid: i32, at: Instant) {
         // As it died: the reaping thread reads its name before each pass.
         let name =
@@ -449,12 +468,10 @@ impl RunFacts {
         self.oom_kills_total += kills;
         self.oom_rises += 1;
         let mut findings = findings;
-        findings.gone.retain(|v| {
-            !self.exited.iter().any(|e| {
-                let gap = if e.at <= at { at - e.at } else { e.at - at };
-                e.pid == v.pid && gap <= OOM_ATTRIBUTION_WINDOW
-            })
-        });
+        let census = findings.candidates_at;
+        findings
+            .gone
+            .retain(|v| !self.ended_by_itself(v.pid, at, census));
         let exact = findings.gone.len() as u64 == kills;
         let chosen = victims::choose(findings.gone, kills);
         if self.oom_kills.len() == MAX_OOM_RISES {
@@ -565,6 +582,7 @@ mod tests {
                 .collect(),
             survivors: survivors.to_vec(),
             since: None,
+            candidates_at: None,
         }
     }
 
@@ -596,6 +614,59 @@ mod tests {
         assert!(!g.oom_kills[0].victims[0].certain);
     }
 
+    /// A main process that exited 0 at the start, seen alive by the last
+    /// census, and a kill seconds later during `--grace`: the main process
+    /// was named the victim ("the largest oom_score among the processes
+    /// gone"), outside the 2 s window around the rise that ruled out
+    /// processes reaped with an exit code. Ended after the census, it can
+    /// be no victim, however long before the rise; a pid the census saw
+    /// after such an exit is another process's, and stays a candidate.
+    #[test]
+    fn a_process_that_exited_since_the_census_is_no_victim_however_long_before() {
+        let t = Instant::now();
+        let census = t - ms(1000);
+        let findings = |census: Instant| {
+            let mut g = gone(&[(8, "sh"), (9, "ward-workload")], &[]);
+            g.gone[0].oom_score = Some(900);
+            g.gone[1].oom_score = Some(100);
+            g.candidates_at = Some(census);
+            g
+        };
+        let main_exited = || {
+            let mut f = RunFacts::new("sh".into());
+            f.main_pid = 8;
+            f.oom_count_base = Some(0);
+            f.main_end = Some(ChildEnd::Exited(0));
+            f.main_ended = Some(t);
+            f.note_exited(8, t);
+            f
+        };
+        let mut f = main_exited();
+        f.note_oom(1, t + ms(3000), findings(census));
+        let v: Vec<i32> = f.oom_kills[0].victims.iter().map(|v| v.pid).collect();
+        assert_eq!(v, [9]);
+        // The main child's record gone from the bounded list: its end says it.
+        let mut f = main_exited();
+        f.exited.clear();
+        f.note_oom(1, t + ms(3000), findings(census));
+        assert_eq!(f.oom_kills[0].victims[0].pid, 9);
+        // An orphan that exited since the census, likewise.
+        let mut f = main_exited();
+        f.main_pid = 3;
+        f.note_oom(1, t + ms(3000), findings(census));
+        assert_eq!(f.oom_kills[0].victims[0].pid, 9);
+        // A census after that exit saw another process with the pid.
+        let mut f = main_exited();
+        f.note_oom(1, t + ms(3000), findings(t + ms(500)));
+        assert_eq!(f.oom_kills[0].victims[0].pid, 8);
+        // Killed (SIGKILL) rather than exited: a victim as before.
+        let mut f = main_exited();
+        f.exited.clear();
+        f.main_end = Some(ChildEnd::Signaled(libc::SIGKILL));
+        f.note_oom(1, t + ms(3000), findings(census));
+        assert_eq!(f.oom_kills[0].victims[0].pid, 8);
+    }
+
     /// A zombie found dead of SIGKILL fills a rise's slot as a guess; ward
     /// reaping it later proves nothing, and the main process reaped with
     /// SIGKILL near the rise takes the slot. (An unrelated `kill -9`ed
@@ -614,6 +685,7 @@ mod tests {
             }],
             survivors: vec![],
             since: None,
+            candidates_at: None,
         };
         for zombie_reaped_first in [true, false] {
             let mut f = RunFacts::new("sh".into());

@@ -542,6 +542,9 @@ fn sentence(
     }
     // OOM kills of other processes: Docker marks the container OOMKilled for
     // them too, so the report must say what happened.
+    // The main process is not among them: the verdict above says how it
+    // ended. A kill put down to it is then one ward could not name, not
+    // left out of the sentence (which once read "killed  during the run").
     let victims: Vec<_> = f
         .oom_kills
         .iter()
@@ -552,7 +555,10 @@ fn sentence(
     let unnamed = f
         .oom_kills
         .iter()
-        .map(|o| o.kills.saturating_sub(o.victims.len() as u64))
+        .map(|o| {
+            let others = o.victims.iter().filter(|v| v.pid != f.main_pid).count();
+            o.kills.saturating_sub(others as u64)
+        })
         .sum::<u64>()
         + f.oom_kills_total.saturating_sub(listed);
     // "most likely killed a and b" when every victim is a guess; else each
@@ -801,6 +807,7 @@ mod tests {
                 gone: vec![gone],
                 survivors: vec![],
                 since: None,
+                candidates_at: None,
             },
         );
         f.note_sigkilled(7, t);
@@ -822,6 +829,40 @@ mod tests {
         assert_eq!(r.json["oom_kills"]["count"], 1);
         assert_eq!(r.json["memory"]["limit_bytes"], 512u64 << 20);
         assert_eq!(r.json["oom_kills"]["victims"][0]["name"], "java");
+    }
+
+    /// A kill put down to a main process that exited by itself (an old
+    /// census, no proof) left the sentence without a name: "The kernel OOM
+    /// killer most likely killed  during the run (1 OOM kill)".
+    #[test]
+    fn a_kill_put_down_to_a_main_process_that_exited_is_said_unnamed() {
+        let t = Instant::now();
+        let mut f = RunFacts::new("sh".into());
+        f.main_pid = 8;
+        f.oom_count_base = Some(0);
+        f.main_end = Some(ChildEnd::Exited(0));
+        f.main_ended = Some(t);
+        let main = crate::watch::OomVictim {
+            pid: 8,
+            name: Some("sh".into()),
+            certain: false,
+            evidence: crate::watch::victims::evidence::GONE,
+            oom_score: None,
+        };
+        let findings = crate::watch::victims::RiseFindings {
+            gone: vec![main],
+            ..Default::default()
+        };
+        f.note_oom(1, t + Duration::from_secs(10), findings);
+        let r = build(&inputs(&f, None, 0));
+        assert!(
+            r.text.contains(
+                "The kernel OOM killer killed a process ward could not name during the run (1 OOM kill)"
+            ),
+            "{}",
+            r.text
+        );
+        assert!(!r.text.contains("killed  "), "{}", r.text);
     }
 
     /// "Within 2 s of its death" only where a rise near the death is
@@ -1128,6 +1169,7 @@ mod tests {
             gone: vec![other.clone()],
             survivors,
             since: None,
+            candidates_at: None,
         };
         f.note_oom(1, t, findings(vec![]));
         let r = build(&inputs(&f, None, 137));
@@ -1311,6 +1353,7 @@ mod tests {
                 gone: vec![w(5), w(6)],
                 survivors: vec![2],
                 since: None,
+                candidates_at: None,
             },
         );
         f.main_end = Some(ChildEnd::Exited(1));
@@ -1397,6 +1440,7 @@ mod tests {
             gone: vec![v],
             survivors: vec![2],
             since: None,
+            candidates_at: None,
         };
         f.note_oom(1, t, findings);
         f.main_end = Some(ChildEnd::Exited(1));

@@ -260,6 +260,7 @@ mod tests {
                 .collect(),
             survivors: survivors.to_vec(),
             since: None,
+            candidates_at: None,
         }
     }
 

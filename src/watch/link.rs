@@ -200,6 +200,9 @@ pub enum Observation {
         /// The numbers just read, once the final look was sent: the report
         /// takes them instead (an OOM kill since then raised the peak).
         snapshot: Option<Box<Snapshot>>,
+        /// The peaks with it: the samples go on through `--grace`, and a
+        /// process left then may peak above what the main process saw.
+        peaks: Option<Box<ObservedPeaks>>,
     },
     /// The answer to [`Request::MainExited`].
     Final {

@@ -235,6 +235,12 @@ struct Sampling {
     errors_logged: bool,
     /// Processes alive at the last census: the OOM victim candidates.
     candidates: Vec<victims::Candidate>,
+    /// When that census was taken: a candidate that ended by itself since
+    /// is no victim of a later rise.
+    candidates_at: Option<Instant>,
+    /// The main child is gone (the final look was taken): a census names
+    /// it no more, since its pid may be another process's by then.
+    main_gone: bool,
     /// The zombies at the look that made the candidates.
     known_zombies: victims::KnownZombies,
     /// A look at `/proc` skipped for want of memory was said (once a run).
@@ -417,6 +423,8 @@ impl Observer {
                 buf,
                 errors_logged: false,
                 candidates: Vec::new(),
+                candidates_at: None,
+                main_gone: false,
                 known_zombies: victims::KnownZombies::default(),
                 no_room_said: false,
                 code_locked: None,
@@ -767,29 +775,34 @@ impl Observer {
         if let Some(o) = &mut self.orphans {
             o.active = false;
         }
+        // ward alone with its dead main child: a census would find nothing
+        // the report uses (no other process, so no zombie of another
+        // parent) and costs the report ~0.1 ms.
+        let alone = alone_with_main(
+            self.plan.is_pid1,
+            self.main_pid,
+            self.status.as_ref().is_some_and(|st| st.handle.is_some()),
+            self.last_pid.as_ref().and_then(crate::procs::LastPid::read),
+        );
         // A job over within STATUS_AFTER never gets the serving thread.
         if let Some(st) = &mut self.status {
             st.due = None;
         }
         let (snapshot, peaks) = match &mut self.sampling {
             Some(s) => {
-                // ward alone with its dead main child: a census would find
-                // nothing the report uses (no other process, so no zombie
-                // of another parent) and costs the report ~0.1 ms.
-                let alone = alone_with_main(
-                    self.plan.is_pid1,
-                    self.main_pid,
-                    self.status.as_ref().is_some_and(|st| st.handle.is_some()),
-                    self.last_pid.as_ref().and_then(crate::procs::LastPid::read),
-                );
                 // Fresh OOM count and memory numbers before the report
-                // decides anything; then no more sampling. Limits a few
-                // seconds old are read again (a short job's are fresh).
+                // decides anything. Limits a few seconds old are read
+                // again (a short job's are fresh).
                 let now = Instant::now();
                 s.sampler.limits_if_older(now, Duration::from_secs(2));
                 s.tick(now, end, &self.board, !alone);
                 s.count_kills_beside();
-                s.active = false;
+                s.main_gone = true;
+                // Alone, nothing is left to watch. Otherwise what is left
+                // runs on through `--grace`: the samples go on, so the
+                // metrics, `ward status` and EMF stay live and a kill then
+                // is seen; the last OOM check ends them (`Request::CheckOom`).
+                s.active = !alone;
                 (Some(Box::new(s.snap.clone())), s.peaks.clone())
             }
             None => (None, ObservedPeaks::default()),
@@ -915,11 +928,25 @@ impl Observer {
                     s.oom_recheck = None;
                 }
                 self.post();
-                let snapshot = match &self.sampling {
-                    Some(s) if self.final_sent => Some(Box::new(s.snap.clone())),
-                    _ => None,
+                // After the final look this is the last check (nothing is
+                // left): the samples that went on through `--grace` end
+                // here, with the EMF line of their interval, and the report
+                // takes the numbers and peaks as they are now.
+                let last = self.final_sent;
+                if last && self.sampling.as_ref().is_some_and(|s| s.active) {
+                    self.write_emf(false);
+                    if let Some(s) = &mut self.sampling {
+                        s.active = false;
+                    }
+                }
+                let (snapshot, peaks) = match &self.sampling {
+                    Some(s) if last => (
+                        Some(Box::new(s.snap.clone())),
+                        Some(Box::new(s.peaks.clone())),
+                    ),
+                    _ => (None, None),
                 };
-                end.tell(Observation::OomChecked { snapshot });
+                end.tell(Observation::OomChecked { snapshot, peaks });
             }
             Request::MainStarted { .. } | Request::Quit => {}
         }
@@ -1013,6 +1040,8 @@ impl Sampling {
         let _ = self.check_oom_counted(end, board, sampled);
         if fresh {
             self.refresh_candidates(high);
+        }
+        if fresh && !self.main_gone {
             let main = board
                 .reaper
                 .main_pid
@@ -1272,6 +1301,7 @@ impl Sampling {
             std::thread::sleep(RISE_LOOK_EVERY);
         }
         findings.survivors = first.map(|(survivors, _)| survivors).unwrap_or_default();
+        findings.candidates_at = self.candidates_at;
         let enough = findings.gone.len() as u64 >= kills;
         for z in sigkilled_zombies(
             self.sampler.proc_root(),
@@ -1333,6 +1363,7 @@ impl Sampling {
             }
         }
         self.candidates = c;
+        self.candidates_at = Some(Instant::now());
         self.known_zombies = victims::KnownZombies::of(self.sampler.table());
     }
 

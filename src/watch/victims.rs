@@ -163,6 +163,10 @@ pub struct RiseFindings {
     /// found the rise with no OOM notification since: the kill came
     /// between the two reads, not when ward noticed. `None`: notified.
     pub since: Option<std::time::Instant>,
+    /// When the census of the candidates (`gone`'s source) was taken: one
+    /// that ended by itself after it is no victim, however long before the
+    /// rise (a main process that exited 0 before a kill during `--grace`).
+    pub candidates_at: Option<std::time::Instant>,
 }
 
 /// Splits `before` into the gone and the survivors, by `alive`.
