@@ -39,7 +39,15 @@ pub fn listen(proc_root: &Path) -> io::Result<UnixListener> {
 /// Why the live part could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// No ward listens in this PID namespace (or /proc is unreadable).
+    /// This PID namespace's id could not be read, so no socket was tried.
+    #[error("cannot tell this PID namespace's ward socket: {} ({source})", .path.display())]
+    NoNamespace {
+        /// `/proc/self/ns/pid` under the proc root.
+        path: std::path::PathBuf,
+        /// The error reading it.
+        source: io::Error,
+    },
+    /// No ward listens in this PID namespace.
     #[error("no ward answers on @{name} ({source})")]
     Unreachable {
         /// The abstract socket's name.
@@ -81,8 +89,8 @@ impl Pending {
         let name =
             pidns_inode(proc_root)
                 .map(socket_name)
-                .map_err(|source| FetchError::Unreachable {
-                    name: socket_name(0),
+                .map_err(|source| FetchError::NoNamespace {
+                    path: proc_root.join("self/ns/pid"),
                     source,
                 })?;
         let stream =
@@ -206,6 +214,28 @@ mod tests {
         assert_eq!(e.to_string(), "ward did not answer within 500 ms");
         let e = FetchError::Timeout(Duration::from_secs(2));
         assert_eq!(e.to_string(), "ward did not answer within 2 s");
+    }
+
+    /// Without `/proc` (or with another one mounted) no socket is tried:
+    /// the error said "no ward answers on @ward-status-0", a name never
+    /// tried, instead of what could not be read.
+    #[test]
+    fn an_unreadable_namespace_is_said_with_its_path_not_a_socket() {
+        let dir = std::env::temp_dir().join(format!("ward-nons-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = match Pending::send(&dir, "/status", Duration::from_millis(100), 0) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a request went out without a namespace"),
+        };
+        let _ = std::fs::remove_dir(&dir);
+        assert!(
+            e.starts_with(&format!(
+                "cannot tell this PID namespace's ward socket: {}/self/ns/pid (",
+                dir.display()
+            )),
+            "{e}"
+        );
+        assert!(!e.contains("ward-status-0"), "{e}");
     }
 
     #[test]

@@ -284,7 +284,7 @@ fn ward_line(out: &mut String, live: &LiveDoc) {
     {
         let _ = writeln!(
             out,
-            "OOM KILL {} ago: {} ({} since ward started; see OOM kills below)",
+            "OOM KILL noticed {} ago: {} ({} since ward started; see OOM kills below)",
             secs_words((w.uptime_s - k.at_s).max(0.0)),
             oom_kill_words(k),
             live.oom_kills_total
@@ -644,7 +644,19 @@ fn history(out: &mut String, live: &LiveDoc, unreaped_now: u64) {
             outside(&w.msg)
         );
     }
-    let _ = writeln!(out, "OOM kills: {}", live.oom_kills_total);
+    // When ward noticed each: without an OOM notification (Docker's
+    // read-only v1 cgroupfs) that is the next sample, up to a watch
+    // interval after the kill.
+    let _ = writeln!(
+        out,
+        "OOM kills: {}{}",
+        live.oom_kills_total,
+        if live.oom_kills.is_empty() {
+            ""
+        } else {
+            " (at when ward noticed each)"
+        }
+    );
     for k in &live.oom_kills {
         let _ = writeln!(out, "  +{:<8} {}", secs_words(k.at_s), oom_kill_words(k));
     }
@@ -1262,7 +1274,7 @@ mod tests {
         let top: Vec<&str> = text.lines().take(3).collect();
         assert_eq!(
             top[1],
-            "OOM KILL 12.0s ago: the kernel OOM killer most likely killed ward-workload (pid 11) at the 64.0 MiB limit (1 since ward started; see OOM kills below)",
+            "OOM KILL noticed 12.0s ago: the kernel OOM killer most likely killed ward-workload (pid 11) at the 64.0 MiB limit (1 since ward started; see OOM kills below)",
             "{text}"
         );
         assert_eq!(
