@@ -640,3 +640,37 @@ fn a_unix_socket_with_a_full_backlog_times_out_connecting() {
     // A guard against a hang, not a speed goal.
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// The reviewer's container at its pids limit (`--pids-limit 12`, a fork
+/// storm): PID 1 ward holds its status server back when fewer than 8 tasks
+/// are left, so a failing check had no answer and said nothing more than
+/// "connection refused". It now reads the cgroup itself.
+#[test]
+fn without_an_answer_a_failing_check_reads_the_tasks_near_the_limit_itself() {
+    use common::cgroup_v1::{CgroupV1, require_v1};
+    let test = "without_an_answer_a_failing_check_reads_the_tasks_near_the_limit_itself";
+    if !require_v1("the cgroup v1 pids hierarchy", &["pids"], test) {
+        return;
+    }
+    let _serial = common::serial();
+    let mut cg = CgroupV1::new("checkpids", &["pids"]);
+    cg.set("pids", "pids.max", "10");
+    // unshare and ward check are two more: 10 tasks, 9 without the check.
+    for _ in 0..8 {
+        cg.spawn_holder();
+    }
+    let port = closed_port();
+    let target = format!("tcp://127.0.0.1:{port}");
+    let mut cmd = Command::new("unshare");
+    without_ward_variables(&mut cmd);
+    cmd.args(["--pid", "--fork", "--mount-proc", ward(), "check", &target]);
+    cg.wrap(&mut cmd);
+    let out = run(cmd, Duration::from_secs(20));
+    let line = expect(&out, 1, &format!("ward check: {target} unhealthy: "));
+    assert_eq!(
+        line,
+        format!(
+            "ward check: {target} unhealthy: connection refused; tasks at 90 % of the pids limit (9 of 10) (read now: no answer from PID 1 ward)"
+        )
+    );
+}

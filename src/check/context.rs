@@ -14,15 +14,16 @@
 //! probe runs, is read only after a failure, with what is left of the budget
 //! but a quarter of it at most (none after a timeout: then only what has
 //! already arrived is read), so a stopped ward cannot hold the verdict. A
-//! healthy probe drops the question unread. No answer means no words: no
-//! guess and no fake reading.
+//! healthy probe drops the question unread. No answer (no ward, or a PID 1
+//! ward holding its status server back in a container nearly out of memory
+//! or tasks) means the cgroup's numbers read now, said so: never a guess.
 
 use std::path::Path;
 use std::time::Duration;
 
 use super::probe::Failure;
 use crate::status::channel::Pending;
-use crate::status::doc::LiveDoc;
+use crate::status::doc::{ContainerDoc, LiveDoc};
 use crate::units::{Fixed, bytes, cores};
 
 /// Throttling in at least this share of periods is worth a mention.
@@ -45,70 +46,110 @@ pub fn ask(budget: Duration) -> Option<Pending> {
 
 /// Extra words about the container for a failed probe, from ward's answer
 /// read within `left` of the budget; `None` when ward knows nothing more.
+/// Without an answer (no ward in this PID namespace, or a PID 1 ward that
+/// holds its status server back because the container is nearly out of
+/// memory or tasks, which is when a check fails most), the cgroup's limits
+/// and usage are read now, as `ward status` reads them, if at least
+/// [`READ_NOW_AT_LEAST`] of the budget is left.
 pub fn context_line(failure: &Failure, pending: Option<Pending>, left: Duration) -> Option<String> {
     let _ = failure;
-    let body = pending?.answer(left).ok()?;
-    let live = LiveDoc::from_json(&body).ok()?;
-    words(&live)
+    let started = std::time::Instant::now();
+    let live = pending
+        .and_then(|p| p.answer(left).ok())
+        .and_then(|body| LiveDoc::from_json(&body).ok());
+    match live {
+        Some(live) => words(&live),
+        None if left.saturating_sub(started.elapsed()) >= READ_NOW_AT_LEAST => {
+            let (c, _) = crate::status::read_container().ok()?;
+            read_now_words(&c)
+        }
+        None => None,
+    }
+}
+
+/// What is left of the budget for the cgroup read without ward: a few
+/// small files, but in a container short of memory reads can wait.
+const READ_NOW_AT_LEAST: Duration = Duration::from_millis(100);
+
+/// The words for the container read now, without ward: its numbers of the
+/// moment (no history, so no throttling ratio). Pure.
+pub fn read_now_words(c: &ContainerDoc) -> Option<String> {
+    let mut parts = Vec::new();
+    container_words(c, &mut parts);
+    (!parts.is_empty())
+        .then(|| format!("{} (read now: no answer from PID 1 ward)", parts.join("; ")))
 }
 
 /// The words for what ward saw, or `None` when nothing stands out. Pure.
 pub fn words(live: &LiveDoc) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(c) = &live.container {
-        // The last 30 s only: a window in which the container ran in no
-        // CPU period (idle) has no ratio, and the minute's would be an old
-        // burst's ("throttled in 84 %" of a container idle for 45 s).
-        if let Some(t) = c.cpu.throttled_30s.filter(|t| t.ratio >= THROTTLED) {
-            // "at 0.1 cores": the quota the container is held to (what
-            // the operator set and can raise), else what it used.
-            let at = c
-                .limits
-                .cpu_cores
-                .as_ref()
-                .map_or(t.usage_cores, |l| l.value);
-            parts.push(format!(
-                "CPU throttled in {} % of periods over the last {} s at {}",
-                Fixed(t.ratio * 100.0, 0),
-                Fixed(t.span_s, 0),
-                cores(at)
-            ));
-        }
-        if let Some(p) = c
-            .pressure
-            .as_ref()
-            .and_then(|p| p.memory_some_avg10)
-            .filter(|&p| p >= PRESSURE_PCT)
-        {
-            parts.push(format!(
-                "memory pressure: tasks stalled {} % of the last 10 s",
-                Fixed(p, 0)
-            ));
-        }
-        if let (Some(r), Some(ws), Some(limit)) = (
-            c.memory.ratio.filter(|&r| r >= MEMORY_NEAR),
-            c.memory.working_set_bytes.or(c.memory.usage_bytes),
-            &c.limits.memory_bytes,
-        ) {
-            parts.push(format!(
-                "memory at {} % of its limit ({} of {})",
-                Fixed(r * 100.0, 0),
-                bytes(ws),
-                bytes(limit.value as u64)
-            ));
-        }
-        if let (Some(r), Some(cur), Some(limit)) = (
-            c.pids.ratio.filter(|&r| r >= PIDS_NEAR),
-            c.pids.current,
-            &c.limits.pids,
-        ) {
-            parts.push(format!(
-                "tasks at {} % of the pids limit ({cur} of {})",
-                Fixed(r * 100.0, 0),
-                limit.value as u64
-            ));
-        }
+        container_words(c, &mut parts);
     }
+    live_words(live, &mut parts);
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The container's numbers that stand out: throttling, pressure, memory
+/// and tasks near their limits.
+fn container_words(c: &ContainerDoc, parts: &mut Vec<String>) {
+    // The last 30 s only: a window in which the container ran in no
+    // CPU period (idle) has no ratio, and the minute's would be an old
+    // burst's ("throttled in 84 %" of a container idle for 45 s).
+    if let Some(t) = c.cpu.throttled_30s.filter(|t| t.ratio >= THROTTLED) {
+        // "at 0.1 cores": the quota the container is held to (what
+        // the operator set and can raise), else what it used.
+        let at = c
+            .limits
+            .cpu_cores
+            .as_ref()
+            .map_or(t.usage_cores, |l| l.value);
+        parts.push(format!(
+            "CPU throttled in {} % of periods over the last {} s at {}",
+            Fixed(t.ratio * 100.0, 0),
+            Fixed(t.span_s, 0),
+            cores(at)
+        ));
+    }
+    if let Some(p) = c
+        .pressure
+        .as_ref()
+        .and_then(|p| p.memory_some_avg10)
+        .filter(|&p| p >= PRESSURE_PCT)
+    {
+        parts.push(format!(
+            "memory pressure: tasks stalled {} % of the last 10 s",
+            Fixed(p, 0)
+        ));
+    }
+    if let (Some(r), Some(ws), Some(limit)) = (
+        c.memory.ratio.filter(|&r| r >= MEMORY_NEAR),
+        c.memory.working_set_bytes.or(c.memory.usage_bytes),
+        &c.limits.memory_bytes,
+    ) {
+        parts.push(format!(
+            "memory at {} % of its limit ({} of {})",
+            Fixed(r * 100.0, 0),
+            bytes(ws),
+            bytes(limit.value as u64)
+        ));
+    }
+    if let (Some(r), Some(cur), Some(limit)) = (
+        c.pids.ratio.filter(|&r| r >= PIDS_NEAR),
+        c.pids.current,
+        &c.limits.pids,
+    ) {
+        parts.push(format!(
+            "tasks at {} % of the pids limit ({cur} of {})",
+            Fixed(r * 100.0, 0),
+            limit.value as u64
+        ));
+    }
+}
+
+/// What only PID 1 ward knows: recent refused forks and OOM kills, and a
+/// stderr nobody reads.
+fn live_words(live: &LiveDoc, parts: &mut Vec<String>) {
     if let Some(w) = live
         .warnings
         .iter()
@@ -156,7 +197,6 @@ pub fn words(live: &LiveDoc) -> Option<String> {
         let (how, victim) = k.how_and_whom("a process");
         parts.push(format!("OOM killer {how} {victim} {} s ago", Fixed(ago, 0)));
     }
-    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 #[cfg(test)]
@@ -204,6 +244,39 @@ mod tests {
             words(&live).as_deref(),
             Some("CPU throttled in 97 % of periods over the last 30 s at 0.1 cores")
         );
+    }
+
+    /// Read now, without ward: tasks and memory near their limits, said
+    /// as read now; a quiet container gives no words.
+    #[test]
+    fn read_now_words_say_the_limits_near_and_that_ward_did_not_answer() {
+        use crate::cgroup::{CgroupSample, LimitSource, Limits, MemoryLimit, PidsLimit};
+        let limits = Limits {
+            pids: Some(PidsLimit {
+                max: 12,
+                source: LimitSource::OwnGroup,
+            }),
+            memory: Some(MemoryLimit {
+                bytes: 64 << 20,
+                source: LimitSource::OwnGroup,
+            }),
+            ..Limits::default()
+        };
+        let mut sample = CgroupSample::default();
+        sample.pids.current = Some(12);
+        sample.memory.usage = Some(62 << 20);
+        sample.memory.working_set = Some(61 << 20);
+        let c = crate::status::doc::container_from_sample(None, &limits, &sample, None, None);
+        assert_eq!(
+            read_now_words(&c).as_deref(),
+            Some(
+                "memory at 95 % of its limit (61.0 MiB of 64.0 MiB); tasks at 100 % of the pids limit (12 of 12) (read now: no answer from PID 1 ward)"
+            )
+        );
+        sample.pids.current = Some(3);
+        sample.memory.working_set = Some(8 << 20);
+        let c = crate::status::doc::container_from_sample(None, &limits, &sample, None, None);
+        assert_eq!(read_now_words(&c), None);
     }
 
     #[test]

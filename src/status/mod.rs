@@ -211,7 +211,9 @@ pub fn gather(proc_root: &Path) -> StatusDoc {
 
 /// The cgroup's limits and one sample, read here (no history), and the
 /// limit files that could not be read.
-fn read_container() -> Result<(ContainerDoc, Vec<String>), String> {
+/// The container's limits and usage read now, without ward: for `ward
+/// status` when ward did not answer, and `ward check`'s words then.
+pub fn read_container() -> Result<(ContainerDoc, Vec<String>), String> {
     let roots = crate::cgroup::Roots::default();
     let cg = crate::cgroup::Cgroups::discover(&roots).map_err(|e| e.to_string())?;
     let limits = cg.limits();
