@@ -75,6 +75,11 @@ pub struct Reaper<'a> {
     watch: Option<ReaperEnd>,
     /// The watch thread's last word arrived (or will not).
     final_seen: bool,
+    /// The watch's samples went on past the main child's end (processes
+    /// may be left): the last OOM check ends them before the report.
+    watch_sampling: bool,
+    /// That check was sent.
+    last_check_sent: bool,
     /// A `SignalRest` errand is out, for this signal: its line must be
     /// written before ward exits, so the reaper waits (bounded) for the
     /// watch thread to say it is done, and signals the rest itself if not.
@@ -153,6 +158,8 @@ impl<'a> Reaper<'a> {
             shutdown: Shutdown::default(),
             watch,
             final_seen,
+            watch_sampling: false,
+            last_check_sent: false,
             rest_pending: None,
             grace_cut: false,
             drain_began: None,
@@ -179,7 +186,11 @@ impl<'a> Reaper<'a> {
         self.timers.set(Timer::Trim, Instant::now() + TRIM_AFTER);
         // The child may have died before the signalfd was first read.
         self.on_sigchld();
-        while !self.finished() {
+        loop {
+            self.end_watch_samples();
+            if self.finished() {
+                break;
+            }
             let now = Instant::now();
             let mut timeout = self.timers.poll_timeout(now);
             if let Some(at) = self.reap_window {
@@ -214,9 +225,10 @@ impl<'a> Reaper<'a> {
         // A kill the last OOM check found is logged before the report.
         self.log_oom_kills();
         events::reaping_summary(&self.reaping);
-        // No Quit for the watch thread: it has sent its final sample and
-        // samples no more; woken now, it would only compete with the exit
-        // report for a CPU. ward's exit ends it.
+        // No Quit for the watch thread: it has sent its final sample, and
+        // the samples it went on with after it (processes were left) ended
+        // with the last OOM check; woken now, it would only compete with
+        // the exit report for a CPU. ward's exit ends it.
         self.facts.main_end
     }
 
@@ -241,6 +253,21 @@ impl<'a> Reaper<'a> {
             let r = &self.board.reaper;
             r.next_at_ms.store(next.1, Ordering::Relaxed);
             r.next.store(next.0, Ordering::Relaxed);
+        }
+    }
+
+    /// Nothing is left, and the watch's samples went on past the main
+    /// child's end: the last OOM check ends them (and brings the numbers
+    /// for the report), so no line of the watch's comes after the report.
+    /// The grace's end sends it as the last process is reaped; this is for
+    /// a main child that left nothing (its children came and went).
+    fn end_watch_samples(&mut self) {
+        if self.watch_sampling
+            && self.final_seen
+            && !self.last_check_sent
+            && self.shutdown.phase() == Phase::Done
+        {
+            self.last_oom_check();
         }
     }
 
@@ -866,6 +893,7 @@ impl<'a> Reaper<'a> {
     /// the report: the final look had come before it, and ward exited
     /// before the notice was handled.)
     fn last_oom_check(&mut self) {
+        self.last_check_sent = true;
         let sent = self
             .watch
             .as_mut()
@@ -956,8 +984,13 @@ impl<'a> Reaper<'a> {
                 self.timers.cancel(Timer::RestWait);
                 self.on_sigchld();
             }
-            Observation::Final { snapshot, peaks } => {
+            Observation::Final {
+                snapshot,
+                peaks,
+                sampling_on,
+            } => {
                 self.final_seen = true;
+                self.watch_sampling = sampling_on;
                 self.timers.cancel(Timer::FinalWait);
                 // The watch saw the main child's exit on its pidfd and may
                 // be here first (a burst's window holds SIGCHLD back): reap

@@ -210,6 +210,9 @@ pub enum Observation {
         snapshot: Option<Box<Snapshot>>,
         /// Peaks over the run.
         peaks: ObservedPeaks,
+        /// The samples go on (processes may be left): the last
+        /// [`Request::CheckOom`] ends them, before the report.
+        sampling_on: bool,
     },
 }
 

@@ -788,7 +788,7 @@ impl Observer {
         if let Some(st) = &mut self.status {
             st.due = None;
         }
-        let (snapshot, peaks) = match &mut self.sampling {
+        let (snapshot, peaks, sampling_on) = match &mut self.sampling {
             Some(s) => {
                 // Fresh OOM count and memory numbers before the report
                 // decides anything. Limits a few seconds old are read
@@ -803,15 +803,19 @@ impl Observer {
                 // metrics, `ward status` and EMF stay live and a kill then
                 // is seen; the last OOM check ends them (`Request::CheckOom`).
                 s.active = !alone;
-                (Some(Box::new(s.snap.clone())), s.peaks.clone())
+                (Some(Box::new(s.snap.clone())), s.peaks.clone(), s.active)
             }
-            None => (None, ObservedPeaks::default()),
+            None => (None, ObservedPeaks::default(), false),
         };
         self.post();
         // The last (shorter) interval too: an OOM kill that ended the
         // container belongs on the dashboard.
         self.write_emf(false);
-        end.tell(Observation::Final { snapshot, peaks });
+        end.tell(Observation::Final {
+            snapshot,
+            peaks,
+            sampling_on,
+        });
     }
 
     /// Writes one EMF line from fresh cgroup numbers (`fresh`: a quick
