@@ -641,10 +641,11 @@ fn a_unix_socket_with_a_full_backlog_times_out_connecting() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
-/// The reviewer's container at its pids limit (`--pids-limit 12`, a fork
-/// storm): PID 1 ward holds its status server back when fewer than 8 tasks
-/// are left, so a failing check had no answer and said nothing more than
-/// "connection refused". It now reads the cgroup itself.
+/// A container at its pids limit (`--pids-limit 12`, a fork storm): PID 1
+/// ward holds its status server back when fewer than 8 tasks are left, so
+/// a failing check had no answer and said nothing more than "connection
+/// refused". It now reads the cgroup itself. Here no ward answers at all
+/// (the check is alone in its PID namespace): the same path.
 #[test]
 fn without_an_answer_a_failing_check_reads_the_tasks_near_the_limit_itself() {
     use common::cgroup_v1::{CgroupV1, require_v1};
@@ -670,7 +671,7 @@ fn without_an_answer_a_failing_check_reads_the_tasks_near_the_limit_itself() {
     assert_eq!(
         line,
         format!(
-            "ward check: {target} unhealthy: connection refused; tasks at 90 % of the pids limit (9 of 10) (read now: no answer from PID 1 ward)"
+            "ward check: {target} unhealthy: connection refused; tasks at 90 % of the pids limit (9 of 10) (read now: no answer from ward)"
         )
     );
 }

@@ -441,10 +441,13 @@ fn root_v1_the_watch_goes_on_through_the_grace() {
         return;
     };
     cg.limit_memory_mib(48);
-    // The main process exits at 0.2 s; the other grows 4 MiB every 200 ms
+    // The main process exits at 0.2 s; one left grows 4 MiB every 200 ms
     // from 1 s on and is killed at the limit, well over 2 s after it.
+    // Another left dies of SIGKILL at 0.6 s: its reap's OOM check was taken
+    // for the last one, and the samples stopped there.
     let s = script(
-        "sh -c 'trap \"\" TERM; exec $W hog 100 --delay-ms 1000 --step 4 --step-ms 200' & sleep 0.2; exit 0",
+        "sh -c 'trap \"\" TERM; exec $W hog 100 --delay-ms 1000 --step 4 --step-ms 200' & \
+         sh -c 'trap \"\" TERM; sleep 0.6; kill -KILL $$' & sleep 0.2; exit 0",
     );
     let mut cmd = ward_pid1([
         "--metrics",

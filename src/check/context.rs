@@ -76,8 +76,7 @@ const READ_NOW_AT_LEAST: Duration = Duration::from_millis(100);
 pub fn read_now_words(c: &ContainerDoc) -> Option<String> {
     let mut parts = Vec::new();
     container_words(c, &mut parts);
-    (!parts.is_empty())
-        .then(|| format!("{} (read now: no answer from PID 1 ward)", parts.join("; ")))
+    (!parts.is_empty()).then(|| format!("{} (read now: no answer from ward)", parts.join("; ")))
 }
 
 /// The words for what ward saw, or `None` when nothing stands out. Pure.
@@ -270,7 +269,7 @@ mod tests {
         assert_eq!(
             read_now_words(&c).as_deref(),
             Some(
-                "memory at 95 % of its limit (61.0 MiB of 64.0 MiB); tasks at 100 % of the pids limit (12 of 12) (read now: no answer from PID 1 ward)"
+                "memory at 95 % of its limit (61.0 MiB of 64.0 MiB); tasks at 100 % of the pids limit (12 of 12) (read now: no answer from ward)"
             )
         );
         sample.pids.current = Some(3);

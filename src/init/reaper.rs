@@ -746,7 +746,7 @@ impl<'a> Reaper<'a> {
             // notification (Docker's read-only v1 cgroupfs), the watch looks
             // at the counter now rather than at its next sample. (At the main
             // child's exit the final sample looks anyway.)
-            w.send(Request::CheckOom);
+            w.send(Request::CheckOom { last: false });
         }
         self.last_pass = Instant::now();
         self.reaping.passes += 1;
@@ -897,11 +897,11 @@ impl<'a> Reaper<'a> {
         let sent = self
             .watch
             .as_mut()
-            .is_some_and(|w| w.send(Request::CheckOom));
+            .is_some_and(|w| w.send(Request::CheckOom { last: true }));
         if sent {
             self.check_pending = true;
             self.timers
-                .set(Timer::RestWait, Instant::now() + ERRAND_WAIT);
+                .set(Timer::CheckWait, Instant::now() + ERRAND_WAIT);
         }
     }
 
@@ -961,10 +961,16 @@ impl<'a> Reaper<'a> {
                     stop.from = events::sender_words(pid, name.as_deref(), self.is_pid1);
                 }
             }
-            Observation::OomChecked { snapshot, peaks } => {
-                if self.check_pending {
+            Observation::OomChecked {
+                last,
+                snapshot,
+                peaks,
+            } => {
+                // Only the last check's answer ends the wait for it: a
+                // SIGKILL's earlier one may come in between.
+                if last && self.check_pending {
                     self.check_pending = false;
-                    self.timers.cancel(Timer::RestWait);
+                    self.timers.cancel(Timer::CheckWait);
                 }
                 if snapshot.is_some() {
                     self.snapshot = snapshot;
@@ -1119,8 +1125,8 @@ impl<'a> Reaper<'a> {
                     events::trim_failed(&e);
                 }
             }
+            Timer::CheckWait => self.check_pending = false,
             Timer::RestWait => {
-                self.check_pending = false;
                 if let Some(sig) = self.rest_pending.take() {
                     events::watch_lost(
                         "did not answer a shutdown errand within 2 s (gone, or starved of CPU): ward signals the rest itself",

@@ -20,6 +20,8 @@ pub enum Timer {
     FinalWait,
     /// Stop waiting for the watch thread to finish a shutdown errand.
     RestWait,
+    /// Stop waiting for the watch thread's last OOM check.
+    CheckWait,
     /// Log OOM kills noticed a moment ago (their victims are reaped by now).
     OomReport,
     /// Drop the start-up code's pages from ward's RSS.

@@ -58,7 +58,13 @@ pub enum Request {
     /// A process died of SIGKILL, or the last one is gone after the main
     /// child: read the OOM kill counter now ([`Observation::OomChecked`]
     /// answers).
-    CheckOom,
+    CheckOom {
+        /// The last one, before the report: the samples that went on after
+        /// the main child's end stop here, and the answer carries the
+        /// report's numbers. Not a SIGKILL's during `--grace`, after which
+        /// the samples go on.
+        last: bool,
+    },
     /// Stop the thread.
     Quit,
 }
@@ -197,7 +203,9 @@ pub enum Observation {
     },
     /// [`Request::CheckOom`] was carried out (a rise, if any, came first).
     OomChecked {
-        /// The numbers just read, once the final look was sent: the report
+        /// The answer to the last check ([`Request::CheckOom`]'s `last`).
+        last: bool,
+        /// The numbers just read, at the last check: the report
         /// takes them instead (an OOM kill since then raised the peak).
         snapshot: Option<Box<Snapshot>>,
         /// The peaks with it: the samples go on through `--grace`, and a

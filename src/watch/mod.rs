@@ -925,18 +925,18 @@ impl Observer {
             Request::OomNamed { count, victim } => {
                 self.board.with_posted(|p| p.name_victim(count, victim));
             }
-            Request::CheckOom => {
+            Request::CheckOom { last } => {
                 if let Some(s) = &mut self.sampling
                     && s.check_oom(end, &self.board)
                 {
                     s.oom_recheck = None;
                 }
                 self.post();
-                // After the final look this is the last check (nothing is
-                // left): the samples that went on through `--grace` end
-                // here, with the EMF line of their interval, and the report
-                // takes the numbers and peaks as they are now.
-                let last = self.final_sent;
+                // The last check (nothing is left): the samples that went on
+                // through `--grace` end here, with the EMF line of their
+                // interval, and the report takes the numbers and peaks as
+                // they are now. (A SIGKILL's check during `--grace` was
+                // taken for it, and the samples stopped with a process left.)
                 if last && self.sampling.as_ref().is_some_and(|s| s.active) {
                     self.write_emf(false);
                     if let Some(s) = &mut self.sampling {
@@ -944,13 +944,17 @@ impl Observer {
                     }
                 }
                 let (snapshot, peaks) = match &self.sampling {
-                    Some(s) if last => (
+                    Some(s) if last && self.final_sent => (
                         Some(Box::new(s.snap.clone())),
                         Some(Box::new(s.peaks.clone())),
                     ),
                     _ => (None, None),
                 };
-                end.tell(Observation::OomChecked { snapshot, peaks });
+                end.tell(Observation::OomChecked {
+                    last,
+                    snapshot,
+                    peaks,
+                });
             }
             Request::MainStarted { .. } | Request::Quit => {}
         }
