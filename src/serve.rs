@@ -74,7 +74,8 @@ pub fn start_status(board: &Arc<Board>) -> std::io::Result<Option<ServerHandle>>
 /// Adds the `ward status` listener; 1 when it listens, 0 when not. A ward
 /// that is not PID 1 may find the name taken by another ward of the same
 /// PID namespace (nested wards, tests run side by side): that one answers,
-/// so this is said at debug level only. For PID 1 it is a warning.
+/// so this is said at debug level only, once (the watch thread tries again
+/// every few seconds). For PID 1 it is a warning.
 fn listen_status(server: &mut Server, board: &Arc<Board>) -> usize {
     use crate::log::{Level, event};
     let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
@@ -87,9 +88,13 @@ fn listen_status(server: &mut Server, board: &Arc<Board>) -> usize {
     match listened {
         Ok(()) => 1,
         Err(e) => {
+            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
             // SAFETY: getpid cannot fail.
             let pid1 = unsafe { libc::getpid() } == 1;
             let level = if pid1 { Level::Warning } else { Level::Debug };
+            if !pid1 && SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                return 0;
+            }
             event(
                 level,
                 "status_unavailable",

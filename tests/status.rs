@@ -597,3 +597,27 @@ fn status_exit_codes() {
     assert!(out.stdout.contains("History is unavailable"), "{out:?}");
     assert!(out.stdout.contains("/proc could not be read"), "{out:?}");
 }
+
+/// Wards side by side in one PID namespace, none PID 1 (a pod that shares
+/// its PID namespace): the first serves `ward status`. The second found
+/// the socket taken and never tried again, so once the first was gone no
+/// ward answered ("PID 1 is sh, not ward ... Run ward as PID 1").
+#[test]
+fn status_reaches_the_next_ward_once_the_one_serving_is_gone() {
+    if !require_root("status_reaches_the_next_ward") {
+        return;
+    }
+    let w = ward();
+    let script = format!("{w} -- sleep 1.5 & sleep 0.5; {w} -- sleep 60 & wait");
+    let p = Proc::start(in_pid_namespace(["/bin/sh", "-c", &script]), T);
+    let pid1 = p.pid1_as("sh");
+    // The first ward and its child are gone by then.
+    std::thread::sleep(Duration::from_secs(3));
+    let out = status_until(pid1, &["--json"], |o| {
+        serde_json::from_str::<serde_json::Value>(&o.stdout).is_ok_and(|v| v["source"] == "ward")
+    });
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json parses");
+    assert_eq!(v["source"], "ward", "{out:?}");
+    assert_eq!(v["live"]["ward"]["pid1"], false, "{out:?}");
+    drop(p);
+}

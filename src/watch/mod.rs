@@ -83,7 +83,8 @@ const CENSUS_HEADROOM: u64 = 1 << 20;
 const ROOM_WAIT: Duration = Duration::from_millis(150);
 /// ...reading the cgroup's already-open files this often.
 const ROOM_POLL: Duration = Duration::from_millis(2);
-/// After the serving thread could not start, try again this often.
+/// After the serving thread could not start, or its socket was another
+/// ward's, try again this often.
 const STATUS_RETRY: Duration = Duration::from_secs(5);
 
 /// Starts the thread that answers `ward status` (given by the init, which
@@ -525,10 +526,17 @@ impl Observer {
             return;
         }
         match (st.start)(&self.board) {
-            Ok(handle) => {
-                st.handle = handle;
+            Ok(Some(handle)) => {
+                st.handle = Some(handle);
                 st.due = None;
             }
+            // The socket is taken: by another ward of this PID namespace
+            // (wards side by side, none PID 1: a pod that shares its PID
+            // namespace). That one answers; once it is gone, this one
+            // takes over at its next try. Was never tried again, and the
+            // namespace had no `ward status` from then on.
+            Ok(None) if !self.plan.is_pid1 => st.due = Some(now + STATUS_RETRY),
+            Ok(None) => st.due = None,
             Err(e) => {
                 let why = format!("cannot start the serving thread for ward status ({e})");
                 put_off(
