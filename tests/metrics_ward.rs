@@ -87,30 +87,6 @@ impl Storm {
     }
 }
 
-/// One `GET /metrics` with a read deadline: (status, content type, body).
-fn scrape_within(addr: SocketAddr, within: Duration) -> std::io::Result<(u16, String, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, within)?;
-    s.set_read_timeout(Some(within))?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: ward\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let ctype = head
-        .split("\r\n")
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type")
-                .then(|| v.trim().to_string())
-        })
-        .unwrap_or_default();
-    Ok((status, ctype, body.to_string()))
-}
-
 fn scrape(addr: SocketAddr) -> String {
     let (status, _, body) = scrape_within(addr, Duration::from_secs(10)).expect("scrape");
     assert_eq!(status, 200, "{body}");

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use common::cgroup_v1::{CgroupV1, require_v1};
 use common::events::{Evidence, number_after, number_before};
-use common::{Outcome, Proc, in_pid_namespace, run, serial, ward, ward_pid1, workload};
+use common::{
+    Outcome, Proc, in_pid_namespace, run, scrape_within, serial, ward, ward_pid1, workload,
+};
 
 /// The v1 controllers every case gets a group in.
 const CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "pids"];
@@ -468,9 +470,11 @@ fn root_v1_the_watch_goes_on_through_the_grace() {
     p.wait_stderr("[child_exited]");
     let until = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let body = scrape(addr).unwrap_or_else(|e| {
-            panic!("no scrape while a process is left: {e}\n{}", p.stderr_now())
-        });
+        let body = scrape_within(addr, Duration::from_secs(5))
+            .map(|(_, _, body)| body)
+            .unwrap_or_else(|e| {
+                panic!("no scrape while a process is left: {e}\n{}", p.stderr_now())
+            });
         let ws = body.lines().find_map(|l| {
             l.strip_prefix("ward_memory_working_set_bytes ")
                 .and_then(|v| v.trim().parse::<f64>().ok())
@@ -504,19 +508,6 @@ fn root_v1_the_watch_goes_on_through_the_grace() {
     let last: serde_json::Value =
         serde_json::from_str(last).unwrap_or_else(|e| out.fail(&format!("{e}: {last}")));
     assert_eq!(last["OomKills"], 1, "{}", out.dump());
-}
-
-/// One `GET /metrics` from ward's endpoint: the body.
-fn scrape(addr: std::net::SocketAddr) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: ward\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out
-        .split_once("\r\n\r\n")
-        .map_or(out.clone(), |(_, b)| b.to_string()))
 }
 
 /// A reused group keeps the peak of its last run; an OOM kill at the
