@@ -11,14 +11,18 @@
 // stack for the main thread and for every thread it spawns (nine system calls
 // and two page faults before the child starts, four more per thread), only to
 // print a sentence ward no longer gets anyway (see `pthread_getattr_np`). The
-// guard pages stay, so an overflow still stops ward with SIGSEGV. Arguments
-// still come through `std::env::args_os`: glibc hands them to std's
-// `.init_array` entry, which runs without `lang_start`. Under `cargo test`
+// guard pages stay, so an overflow still stops ward with SIGSEGV. The
+// arguments are read from `main`'s own `argv` ([`args`]): std's
+// `std::env::args_os` is filled by `lang_start` on musl (only glibc hands
+// them to std's `.init_array` entry). Under `cargo test`
 // the harness brings its own `main` (and has no test here to run).
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use ward::cli::{self, Invocation};
 use ward::exit;
@@ -106,10 +110,16 @@ pub extern "C" fn dlsym(
     std::ptr::null_mut()
 }
 
-/// The process entry point (C `main`, called by glibc's start-up code).
+/// `main`'s `argc` and `argv`, kept for [`args`].
+static ARGC: AtomicUsize = AtomicUsize::new(0);
+static ARGV: AtomicPtr<*const libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The process entry point (C `main`, called by the libc's start-up code).
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
-pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    ARGC.store(usize::try_from(argc).unwrap_or(0), Ordering::Relaxed);
+    ARGV.store(argv.cast_mut(), Ordering::Relaxed);
     start_process();
     libc::c_int::from(ward::stack::with_room(dispatch))
 }
@@ -144,9 +154,30 @@ fn start_process() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
+/// The command line after the program's name, from `main`'s `argv` (std's,
+/// in the test build, which has no `main` of ward's).
+fn args() -> Box<dyn Iterator<Item = OsString>> {
+    let argv = ARGV.load(Ordering::Relaxed);
+    if argv.is_null() {
+        return Box::new(std::env::args_os().skip(1));
+    }
+    let argc = ARGC.load(Ordering::Relaxed);
+    Box::new((1..argc).map_while(move |i| {
+        // SAFETY: `argv` holds `argc` pointers, as the libc passed them to
+        // `main`; each is a NUL-terminated string that lives as long as the
+        // process (nothing in ward writes to them).
+        let p = unsafe { *argv.add(i) };
+        (!p.is_null()).then(|| {
+            // SAFETY: as above.
+            let bytes = unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes();
+            OsStr::from_bytes(bytes).to_os_string()
+        })
+    }))
+}
+
 fn dispatch() -> u8 {
     let env = |name: &str| std::env::var_os(name);
-    match cli::parse(std::env::args_os().skip(1), &env) {
+    match cli::parse(args(), &env) {
         Ok(Invocation::Help) => print(&cli::help::help_text()),
         Ok(Invocation::Version) => print(&format!("ward {}\n", env!("CARGO_PKG_VERSION"))),
         Ok(Invocation::Run(cfg)) => ward::init::run(*cfg),
@@ -170,7 +201,7 @@ fn usage_error_format() -> Format {
     let is_json = |v: &[u8]| v.trim_ascii() == b"json";
     let mut json =
         std::env::var_os("WARD_LOG_FORMAT").is_some_and(|v| is_json(v.as_encoded_bytes()));
-    let mut args = std::env::args_os().skip(1);
+    let mut args = args();
     while let Some(arg) = args.next() {
         match arg.as_encoded_bytes() {
             b"--" => break,

@@ -91,10 +91,22 @@ pub fn request_short_slice(short: bool) -> std::io::Result<()> {
 /// Moves the calling thread to the batch policy, keeping its nice value
 /// and the default slice. Fails only where a seccomp filter refuses it;
 /// the thread then keeps the normal policy.
+///
+/// The system call itself: musl's `sched_setscheduler` always fails with
+/// ENOSYS (POSIX means a process by it, Linux a thread).
 pub fn request_background() -> std::io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 is the calling thread; a valid sched_param.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } == 0 {
+    // `struct sched_param` as the kernel reads it: one int.
+    let priority: libc::c_int = 0;
+    // SAFETY: tid 0 is the calling thread; the kernel reads one int.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_sched_setscheduler,
+            0,
+            libc::SCHED_BATCH,
+            &priority as *const libc::c_int,
+        )
+    } == 0
+    {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
@@ -136,7 +148,10 @@ mod tests {
             request_background().expect("sched_setscheduler for the calling thread");
             // SAFETY: both ask about the calling thread.
             unsafe {
-                assert_eq!(libc::sched_getscheduler(0), libc::SCHED_BATCH);
+                assert_eq!(
+                    libc::syscall(libc::SYS_sched_getscheduler, 0) as libc::c_int,
+                    libc::SCHED_BATCH
+                );
                 assert_eq!(libc::getpriority(libc::PRIO_PROCESS, 0), 4);
             }
             // The default slice stays: a long one starves the thread in a
@@ -147,7 +162,10 @@ mod tests {
         .unwrap();
         // The test's own thread is untouched: the policy is per thread.
         // SAFETY: asks about the calling thread.
-        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+        assert_eq!(
+            unsafe { libc::syscall(libc::SYS_sched_getscheduler, 0) as libc::c_int },
+            libc::SCHED_OTHER
+        );
     }
 
     #[test]

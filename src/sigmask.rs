@@ -1,6 +1,7 @@
-//! The kernel's signal mask, set through the raw syscall: glibc's
-//! `sigprocmask` silently leaves out 32 and 33 (its own SIGCANCEL and
-//! SIGSETXID), and a new thread of glibc's starts with those two unblocked.
+//! The kernel's signal mask, set through the raw syscall: the libc's
+//! `sigprocmask` silently leaves out the real-time signals it keeps for
+//! itself (musl's 32 to 34, glibc's 32 and 33), and a new thread of
+//! glibc's starts with those two unblocked.
 //!
 //! Owns only mask arithmetic and the one syscall; which signals ward blocks
 //! is decided in `init::signals`.
@@ -16,8 +17,8 @@ pub const WAKE_SIGNAL: i32 = libc::SIGURG;
 /// Size of the kernel's signal set (64 signals).
 pub const KERNEL_SIGSET_BYTES: usize = 8;
 
-/// A sigset_t holding exactly `signals`, built bit by bit: glibc's sigaddset
-/// refuses 32 and 33, the kernel does not.
+/// A sigset_t holding exactly `signals`, built bit by bit: the libc's
+/// sigaddset refuses its own real-time signals, the kernel does not.
 pub fn kernel_sigset(signals: &[i32]) -> libc::sigset_t {
     let mut bits: u64 = 0;
     for &sig in signals {

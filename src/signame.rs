@@ -41,6 +41,13 @@ const NAMES: &[(&str, i32)] = &[
 /// The kernel's highest signal number on Linux (SIGRTMAX).
 pub const SIG_MAX: i32 = 64;
 
+/// The lowest real-time signal as `kill -s RTMIN`, Docker's `--stop-signal
+/// SIGRTMIN` and glibc programs number it: 34. The kernel's real-time
+/// signals start at 32; glibc keeps 32 and 33 for itself, musl (which ward
+/// is built against) 32 to 34, so `libc::SIGRTMIN()` in ward would say 35
+/// and ward's names would disagree with the rest of the container's.
+pub const RT_MIN: i32 = 34;
+
 /// Parses a signal as a name (`TERM`, `SIGTERM`, `sigterm`, `RTMIN+2`) or a
 /// number 1..=64.
 pub fn parse(text: &str) -> Result<i32, String> {
@@ -66,7 +73,7 @@ pub fn parse(text: &str) -> Result<i32, String> {
         }
         let off: u8 = off.parse().map_err(|_| bad())?;
         let n = base + sign * i32::from(off);
-        if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
+        if (RT_MIN..=SIG_MAX).contains(&n) {
             Ok(n)
         } else {
             Err(bad())
@@ -74,15 +81,15 @@ pub fn parse(text: &str) -> Result<i32, String> {
     };
     if let Some(rest) = name.strip_prefix("RTMIN") {
         return match rest.strip_prefix('+') {
-            Some(off) => rt(libc::SIGRTMIN(), off, 1),
-            None if rest.is_empty() => rt(libc::SIGRTMIN(), "0", 1),
+            Some(off) => rt(RT_MIN, off, 1),
+            None if rest.is_empty() => rt(RT_MIN, "0", 1),
             None => Err(bad()),
         };
     }
     if let Some(rest) = name.strip_prefix("RTMAX") {
         return match rest.strip_prefix('-') {
-            Some(off) => rt(libc::SIGRTMAX(), off, -1),
-            None if rest.is_empty() => rt(libc::SIGRTMAX(), "0", -1),
+            Some(off) => rt(SIG_MAX, off, -1),
+            None if rest.is_empty() => rt(SIG_MAX, "0", -1),
             None => Err(bad()),
         };
     }
@@ -94,8 +101,8 @@ pub fn name(sig: i32) -> String {
     // IOT and POLL are aliases; the table lists the canonical name first.
     match NAMES.iter().find(|(_, n)| *n == sig) {
         Some((name, _)) => format!("SIG{name}"),
-        None if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig) => {
-            format!("SIGRTMIN+{}", sig - libc::SIGRTMIN())
+        None if (RT_MIN..=SIG_MAX).contains(&sig) => {
+            format!("SIGRTMIN+{}", sig - RT_MIN)
         }
         None => format!("signal {sig}"),
     }
@@ -113,9 +120,10 @@ mod tests {
         assert_eq!(parse("usr1"), Ok(libc::SIGUSR1));
         assert_eq!(parse("9"), Ok(9));
         assert_eq!(parse("64"), Ok(64));
-        assert_eq!(parse("RTMIN"), Ok(libc::SIGRTMIN()));
-        assert_eq!(parse("RTMIN+2"), Ok(libc::SIGRTMIN() + 2));
-        assert_eq!(parse("SIGRTMAX-1"), Ok(libc::SIGRTMAX() - 1));
+        // As kill(1) and Docker number them, whatever the libc says.
+        assert_eq!(parse("RTMIN"), Ok(34));
+        assert_eq!(parse("RTMIN+2"), Ok(36));
+        assert_eq!(parse("SIGRTMAX-1"), Ok(63));
         // A sign or nothing after RTMIN+ / RTMAX-, and offsets too large to
         // add (which overflowed before), are refused.
         let more = ["RTMIN++1", "RTMIN+", "RTMAX-+2", "RTMAX--1", "RTMIN+-1"];
@@ -133,10 +141,13 @@ mod tests {
     fn names_round_trip() {
         for n in 1..=SIG_MAX {
             let name = name(n);
-            if n < libc::SIGRTMIN() && !(32..=33).contains(&n) {
+            if n < RT_MIN && !(32..=33).contains(&n) {
                 assert_eq!(parse(&name), Ok(n), "{name}");
             }
         }
         assert_eq!(name(9), "SIGKILL");
+        // kill(1)'s numbering, not the libc's (musl's SIGRTMIN is 35).
+        assert_eq!(name(35), "SIGRTMIN+1");
+        assert_eq!(parse(&name(40)), Ok(40));
     }
 }

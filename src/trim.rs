@@ -1,4 +1,5 @@
-//! ward's own memory: its code pages, and glibc's per-thread malloc cache.
+//! ward's own memory: its code pages, and (when built against glibc, for
+//! the host target) glibc's heap and per-thread malloc cache.
 //!
 //! Code pages, two ways:
 //! - **Trimmed** (no memory limit): the kernel maps a file's pages 64 KiB
@@ -25,9 +26,12 @@
 //! touched: they are never written, so dropping them loses nothing (the file
 //! still has them). Relocated data (RELRO, `.data`) is left alone.
 //!
-//! The heap, the other way round: kept resident up to a little above what
-//! is in use, so that ward's steady state needs no new page
-//! ([`keep_heap_resident`]).
+//! The heap, the other way round: with glibc, kept resident up to a little
+//! above what is in use, so that ward's steady state needs no new page
+//! ([`keep_heap_resident`]). musl's malloc, that of the shipped build, maps
+//! and unmaps its groups of blocks as they fill and empty: there is no heap
+//! to keep, and a storm may move ward's anonymous memory by a page either
+//! way (`tests/heap_steady.rs`).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -53,8 +57,10 @@ unsafe extern "C" {
     /// gives the thread's cache back to the arena, marks the cache shut
     /// down for good, and detaches the thread from its arena (the next
     /// allocation attaches it again; with one arena, to the same one).
+    #[cfg(target_env = "gnu")]
     fn __malloc_arena_thread_freeres();
     /// glibc's `sbrk`: with 0, the current end of the heap (no system call).
+    #[cfg(target_env = "gnu")]
     fn sbrk(increment: libc::intptr_t) -> *mut libc::c_void;
     /// Start of the executable's first segment (GNU ld's default script).
     static __executable_start: u8;
@@ -72,12 +78,18 @@ unsafe extern "C" {
 /// pages stay in the RSS (measured: `[heap]` 96 -> 112 KiB over eight
 /// orphan storms; flat with the cache off by `GLIBC_TUNABLES`). Without
 /// the cache, its frees go straight back to the heap and merge.
+///
+/// musl's malloc, that of the shipped binary, has no thread cache: there
+/// this does nothing.
 pub fn end_thread_malloc_cache() {
+    #[cfg(target_env = "gnu")]
     // SAFETY: glibc's thread-exit hook for malloc; it only frees the
     // calling thread's cache and detaches the thread from its arena,
     // which the next malloc attaches again. Nothing of the thread's is
     // freed but the cache's own blocks.
-    unsafe { __malloc_arena_thread_freeres() }
+    unsafe {
+        __malloc_arena_thread_freeres()
+    }
 }
 
 /// Drops the read-only segments' pages from ward's RSS and turns off
@@ -140,7 +152,9 @@ pub const HEAP_HEADROOM: usize = 32 * 1024;
 
 /// The heap's start (0: not known yet) and where [`keep_heap_resident`]'s
 /// last range ended (0: none yet).
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 static HEAP_START: AtomicUsize = AtomicUsize::new(0);
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 static HEAP_RESIDENT_TO: AtomicUsize = AtomicUsize::new(0);
 
 /// What [`keep_heap_resident`] makes resident: the heap from `start` to
@@ -197,6 +211,7 @@ pub fn heap_ranges(
 /// With `MADV_POPULATE_WRITE` (Linux 5.14); before that, with `mlock` and
 /// `munlock` in pieces ([`populate`]). For the watch thread: `mallinfo2`
 /// holds the malloc arena's lock while it counts the free blocks.
+#[cfg(target_env = "gnu")]
 pub fn keep_heap_resident(skip: Range<usize>) -> std::io::Result<usize> {
     // SAFETY: mallinfo2 only reads the arena's state under its lock, and
     // sbrk(0) returns the current break without changing it.
@@ -222,8 +237,17 @@ pub fn keep_heap_resident(skip: Range<usize>) -> std::io::Result<usize> {
     Ok(covered)
 }
 
+/// musl's malloc, that of the shipped binary, keeps no heap of this shape
+/// (its groups of slots are mapped and unmapped as they fill and empty, and
+/// it gives freed pages back): there is nothing to make resident.
+#[cfg(not(target_env = "gnu"))]
+pub fn keep_heap_resident(_skip: Range<usize>) -> std::io::Result<usize> {
+    Ok(0)
+}
+
 /// Faults `range`'s pages in as if written (`MADV_POPULATE_WRITE`),
 /// without changing a byte of them.
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 fn populate_write(range: Range<usize>) -> std::io::Result<()> {
     // SAFETY: MADV_POPULATE_WRITE only faults pages in (a zeroed page for
     // one never touched, nothing for one present); it writes no data, so
@@ -242,20 +266,26 @@ fn populate_write(range: Range<usize>) -> std::io::Result<()> {
 }
 
 /// How [`populate`] makes pages resident: not known until its first call.
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 const BY_UNKNOWN: u8 = 0;
 /// With `MADV_POPULATE_WRITE`.
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 const BY_ADVICE: u8 = 1;
 /// With `mlock` and `munlock`: the kernel refused the advice (before 5.14).
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 const BY_LOCK: u8 = 2;
 /// Neither: the kernel refused the advice, and `mlock` is not allowed
 /// (`RLIMIT_MEMLOCK` 0 without `CAP_IPC_LOCK`).
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 const BY_NOTHING: u8 = 3;
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 static POPULATE_BY: AtomicU8 = AtomicU8::new(BY_UNKNOWN);
 
 /// The most [`populate`] locks at once without the advice: 64 KiB,
 /// `RLIMIT_MEMLOCK`'s default before Linux 5.16, all a container without
 /// `CAP_IPC_LOCK` may lock there (less what is locked already: then the
 /// pieces halve).
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 const LOCK_PIECE: usize = 64 * 1024;
 
 /// Makes `range` resident as if written, with `MADV_POPULATE_WRITE` or, on
@@ -264,6 +294,7 @@ const LOCK_PIECE: usize = 64 * 1024;
 /// faults each page of a private writable mapping in as a write would, and
 /// `munlock` leaves it resident. Pieces that `RLIMIT_MEMLOCK` refuses are
 /// halved down to a page ([`lock_in_pieces`]).
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 fn populate(range: Range<usize>) -> std::io::Result<()> {
     let by = POPULATE_BY.load(Ordering::Relaxed);
     if by == BY_NOTHING {
@@ -297,6 +328,7 @@ fn populate(range: Range<usize>) -> std::io::Result<()> {
 /// most `piece` bytes, in address order; a refused piece is tried again at
 /// half the size, down to one page, and the smaller size is kept for the
 /// rest. The first error at one page ends it.
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 fn lock_in_pieces(
     range: Range<usize>,
     piece: usize,
@@ -317,6 +349,7 @@ fn lock_in_pieces(
 }
 
 /// Locks `range` and unlocks it again: its pages are resident after.
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
 fn lock_unlock(range: Range<usize>) -> std::io::Result<()> {
     let (at, len) = (range.start as *const libc::c_void, range.end - range.start);
     // SAFETY: mlock only faults the pages in (a write fault on a private

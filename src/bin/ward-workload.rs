@@ -75,6 +75,10 @@ fn main() {
                 set_kernel_mask(libc::SIG_BLOCK, sig_bit(libc::SIGTERM));
                 say("ready");
                 wait_signal(sig_bit(libc::SIGTERM));
+                // Not at once: ward's send to the group looks whether the
+                // main process is still in it right after (to tell a group it
+                // has left), and that look must see it in.
+                sleep_secs(Some(0.1));
                 leave_process_group();
                 say("left");
                 sleep_secs(None);
@@ -206,11 +210,12 @@ fn parse_signal(s: &str) -> i32 {
         "PWR" => libc::SIGPWR,
         "SYS" => libc::SIGSYS,
         _ => {
-            // glibc's SIGRTMIN (34, not the kernel's 32), as kill(1) uses.
+            // SIGRTMIN as kill(1) numbers it (34, not the kernel's 32 or
+            // musl's 35): ward's own numbering (`signame::RT_MIN`).
             let (base, rest, sign) = if let Some(r) = name.strip_prefix("RTMIN") {
-                (libc::SIGRTMIN(), r, 1)
+                (ward::signame::RT_MIN, r, 1)
             } else if let Some(r) = name.strip_prefix("RTMAX") {
-                (libc::SIGRTMAX(), r, -1)
+                (ward::signame::SIG_MAX, r, -1)
             } else {
                 bad()
             };
@@ -924,7 +929,7 @@ fn forks(a: &mut Args) {
         usage_error("--hold must be a non-negative number");
     }
     let ts = libc::timespec {
-        tv_sec: hold.trunc() as libc::time_t,
+        tv_sec: hold.trunc() as _,
         tv_nsec: (hold.fract() * 1e9) as libc::c_long,
     };
     let (mut forked, mut failed) = (0u64, 0u64);

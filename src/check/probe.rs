@@ -165,6 +165,11 @@ mod tests {
         };
         assert_eq!(healthy.to_string(), "connected in 0.3 ms");
         let other = Failure::Connect(io::Error::from_raw_os_error(libc::ENETUNREACH));
-        assert_eq!(other.to_string(), "network is unreachable");
+        let words = if cfg!(target_env = "musl") {
+            "network unreachable"
+        } else {
+            "network is unreachable"
+        };
+        assert_eq!(other.to_string(), words);
     }
 }

@@ -47,8 +47,11 @@ use spawn::{ChildSetup, Started};
 /// anyway: a stderr nobody reads must not keep the container alive.
 const LOG_FLUSH_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Runs `cfg.command` under ward and returns ward's exit code.
-pub fn run(cfg: Config) -> u8 {
+/// glibc's malloc, when ward is built against it (the host target, for
+/// fuzzing): one arena and fixed thresholds. musl's malloc, that of the
+/// shipped binary, has no arenas, no thread caches and no thresholds to set.
+#[cfg(target_env = "gnu")]
+fn malloc_tunables() {
     // One malloc arena for all of ward's threads. glibc gives each new
     // thread that allocates an arena of its own (a 64 MiB reservation, and
     // its own touched heap pages in the RSS); ward's threads allocate little
@@ -66,6 +69,14 @@ pub fn run(cfg: Config) -> u8 {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
     }
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn malloc_tunables() {}
+
+/// Runs `cfg.command` under ward and returns ward's exit code.
+pub fn run(cfg: Config) -> u8 {
+    malloc_tunables();
     // Before the watch thread exists: read from the environment block.
     let unknown = crate::cli::unknown_variables_now();
     log::configure(cfg.log_level, cfg.log_format);

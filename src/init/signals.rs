@@ -113,10 +113,12 @@ impl SignalInbox {
     pub fn install() -> std::io::Result<SignalInbox> {
         let wanted: Vec<i32> = (1..=SIG_MAX).filter(|s| !NOT_BLOCKED.contains(s)).collect();
         let set = kernel_sigset(&wanted);
-        // The raw syscall, because glibc's sigprocmask silently leaves out 32
-        // and 33 (its own SIGCANCEL/SIGSETXID): unblocked, their default
-        // action would kill ward. ward never cancels threads or calls setuid
-        // with threads running, so it does not need them.
+        // The raw syscall, because the libc's sigprocmask silently leaves
+        // out its own real-time signals (musl's 32 to 34, glibc's 32 and
+        // 33): unblocked, their default action would kill ward, and 34 is
+        // kill(1)'s SIGRTMIN, which ward must forward. ward never cancels
+        // threads, calls setuid with threads running or creates timers, so
+        // it does not need them.
         let old = sigmask::block(&set)?;
         // SAFETY: SIG_IGN for job-control signals, SIG_DFL for SIGCHLD
         // (blocked, so it queues for the signalfd instead of being discarded
@@ -175,7 +177,7 @@ impl SignalInbox {
             &self.wait_no_chld
         };
         let ts = timeout.map(|d| libc::timespec {
-            tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_sec: d.as_secs().min(i64::MAX as u64) as _,
             tv_nsec: d.subsec_nanos() as libc::c_long,
         });
         let ts_ptr = ts
