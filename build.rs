@@ -12,8 +12,10 @@
 //! - `link/discard-unwind.ld`, in the release build, leaves out the unwind
 //!   tables, which only a backtrace reads (see below): 160 KiB.
 //!
-//! Both are rust-lld options, the linker rustc uses for this target from
-//! 1.90 on; with another linker, or an older rustc, neither is passed.
+//! Both are rust-lld options: rustc links the gnu target with rust-lld
+//! from 1.90 on, and the musl target (the shipped build) is pointed at it
+//! here ([`lld_for`]); with another linker, or an older rustc, neither is
+//! passed.
 //! - `-Map` for the release build: `ward.map` beside the binary.
 //! - `--strip-all` for the release build, with any linker, unless `WARD_LINK_KEEP_SYMBOLS` is set
 //!   (`scripts/symbol-order` sets it to name the functions it orders). The
@@ -44,8 +46,11 @@ fn main() {
         println!("cargo:rustc-link-arg-bin=ward=-Wl,--strip-all");
     }
     let target = std::env::var("TARGET").unwrap_or_default();
-    if target != "x86_64-unknown-linux-gnu" || !links_with_lld() {
+    let Some(use_lld) = lld_for(&target) else {
         return;
+    };
+    for arg in use_lld {
+        println!("cargo:rustc-link-arg-bin=ward={arg}");
     }
     if order.is_file() {
         println!(
@@ -101,6 +106,42 @@ fn main() {
         "cargo:rustc-link-arg-bin=ward=-Wl,-T,{}",
         Path::new(&dir).join(DISCARD).display()
     );
+}
+
+/// How `ward` is linked with rust-lld for `target`: the extra arguments
+/// (none where rustc already picks it), or `None` when it is not (another
+/// target, a linker of the user's own, an older rustc, no rust-lld).
+/// - x86_64-unknown-linux-gnu: rustc links with rust-lld from 1.90 on.
+/// - x86_64-unknown-linux-musl (the shipped build): rustc runs `cc` with the
+///   system's `ld`; `cc` is pointed at rust-lld as rustc itself does for the
+///   gnu target, through the `ld.lld` wrapper in rustc's `gcc-ld` folder.
+fn lld_for(target: &str) -> Option<Vec<String>> {
+    if !links_with_lld() {
+        return None;
+    }
+    match target {
+        "x86_64-unknown-linux-gnu" => Some(Vec::new()),
+        "x86_64-unknown-linux-musl" => {
+            let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+            let out = Command::new(rustc)
+                .args(["--print", "sysroot"])
+                .output()
+                .ok()?;
+            let sysroot = String::from_utf8(out.stdout).ok()?;
+            let host = std::env::var("HOST").ok()?;
+            let gcc_ld = Path::new(sysroot.trim())
+                .join("lib/rustlib")
+                .join(host)
+                .join("bin/gcc-ld");
+            gcc_ld.join("ld.lld").is_file().then(|| {
+                vec![
+                    format!("-B{}", gcc_ld.display()),
+                    "-fuse-ld=lld".to_string(),
+                ]
+            })
+        }
+        _ => None,
+    }
 }
 
 /// rustc 1.90 or later, with no linker or linker flavour of the user's own.

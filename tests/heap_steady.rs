@@ -29,7 +29,27 @@ use std::time::Duration;
 use common::*;
 
 const WARDS: usize = 3;
-const SCRIPT: &str = "echo ready; read x < GO; WL orphans 30000 --workers 2 --rounds 3 --pause-ms 1000; read x < DONE";
+const SCRIPT: &str = "WARM echo ready; read x < GO; WL orphans 30000 --workers 2 --rounds 3 --pause-ms 1000; read x < DONE";
+
+/// Before the idle reading, with the shipped build (musl): one storm. musl's
+/// malloc keeps no heap that ward could make resident ahead of use
+/// (`trim::keep_heap_resident` does nothing there): the first storm's new
+/// sizes of block (the census's, a scrape's) each take a group of their own,
+/// 4-8 KiB in all, and as groups empty and fill again it gives pages back
+/// and takes them anew, a page either way from one reading to the next
+/// (measured, release and debug builds alike). What this test holds there is
+/// that ward's memory stays where it was within [`SLACK_KIB`]: 90,000
+/// orphans later, a leak of even one byte each would be 88 KiB.
+const WARM_UP: &str = if cfg!(target_env = "musl") {
+    "WL orphans 10000 --workers 2 --rounds 1 >/dev/null;"
+} else {
+    ""
+};
+
+/// How far ward's malloc mappings may move between the readings: none with
+/// glibc, where `trim::keep_heap_resident` keeps the heap resident ahead of
+/// use; two pages with musl (see [`WARM_UP`]).
+const SLACK_KIB: u64 = if cfg!(target_env = "musl") { 8 } else { 0 };
 
 fn mkfifo(path: &Path) {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
@@ -43,7 +63,11 @@ fn release(fifo: &Path) {
     f.write_all(b"go\n").unwrap();
 }
 
-/// The `[heap]` block of `/proc/PID/smaps`.
+/// Where malloc's memory is, from `/proc/PID/smaps`: `[heap]` and every
+/// mapping without a name (musl's malloc, that of the shipped build, maps
+/// its groups of blocks apart from the heap; glibc's mmaps its large
+/// blocks; the threads' stacks are such mappings too). Each one's header
+/// and `Anonymous:` line.
 fn heap_block(pid: i32) -> String {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
     let mut out = String::new();
@@ -53,9 +77,14 @@ fn heap_block(pid: i32) -> String {
             && !line.ends_with("kB")
             && !line.starts_with("VmFlags");
         if header {
-            inside = line.ends_with("[heap]");
-        }
-        if inside {
+            // address perms offset dev inode [name]
+            let name = line.split_whitespace().nth(5);
+            inside = name.is_none() || name == Some("[heap]");
+            if inside {
+                out.push_str(line);
+                out.push('\n');
+            }
+        } else if inside && line.starts_with("Anonymous:") {
             out.push_str(line);
             out.push('\n');
         }
@@ -63,13 +92,24 @@ fn heap_block(pid: i32) -> String {
     out
 }
 
-/// `Anonymous:` of ward's `[heap]`, in KiB.
+/// The `Anonymous:` lines of [`heap_block`]'s mappings, summed, in KiB.
 fn heap_anon_kib(block: &str) -> u64 {
-    block
+    let lines: Vec<u64> = block
         .lines()
-        .find_map(|l| l.strip_prefix("Anonymous:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Anonymous line for [heap]:\n{block}"))
+        .filter_map(|l| l.strip_prefix("Anonymous:"))
+        .map(|v| {
+            v.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("an Anonymous line that is no number:\n{block}"))
+        })
+        .collect();
+    assert!(
+        !lines.is_empty(),
+        "no Anonymous line for malloc's mappings:\n{block}"
+    );
+    lines.iter().sum()
 }
 
 /// One `GET /metrics`, then a second for the scrape's blocks to be gone.
@@ -242,6 +282,7 @@ fn storms_leave_the_heap_as_it_was(old_kernel: bool) {
             mkfifo(&go);
             mkfifo(&done);
             let script = SCRIPT
+                .replace("WARM", WARM_UP)
                 .replace("WL", workload())
                 .replace("GO", &go.display().to_string())
                 .replace("DONE", &done.display().to_string());
@@ -286,7 +327,7 @@ fn storms_leave_the_heap_as_it_was(old_kernel: bool) {
         scrape(w.addr);
         let after = heap_block(w.p.ward_pid());
         let (before, now) = (heap_anon_kib(&idle[i]), heap_anon_kib(&after));
-        if now != before {
+        if now.abs_diff(before) > SLACK_KIB {
             grown.push(format!(
                 "ward {i}: [heap] {before} KiB idle, {now} KiB after\n--- idle:\n{}--- after:\n{after}",
                 idle[i]
