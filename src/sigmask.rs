@@ -73,7 +73,7 @@ pub fn set(set: &libc::sigset_t) -> std::io::Result<()> {
     }
 }
 
-/// Blocks every signal the kernel lets a thread block, 32 and 33 included.
+/// Blocks every signal the kernel lets a thread block, 32 to 34 included.
 /// A second thread calls this first thing, so every signal sent to ward
 /// stays pending for the reaping thread's signalfd.
 pub fn block_all() -> std::io::Result<()> {

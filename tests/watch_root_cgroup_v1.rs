@@ -833,7 +833,10 @@ fn root_v1_a_refused_code_lock_is_said_once_and_ward_runs_on() {
         line,
         "ward: [code_not_locked] ward cannot keep its code in memory (mlock of ",
     );
-    out.has(line, "; RLIMIT_MEMLOCK 64.0 KiB)");
+    out.has(
+        line,
+        ": more than the memlock limit allows; RLIMIT_MEMLOCK 64.0 KiB)",
+    );
     out.has(line, "docker run --ulimit memlock=4194304");
     assert_eq!(locked_kb(&out), 0.0, "{}", out.dump());
     out.has(out.one("child_exited"), "exited with code 0");

@@ -116,8 +116,9 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
     let is_pid1 = unsafe { libc::getpid() } == 1;
     let pdeath_parent = become_reaper(is_pid1, &cfg);
 
-    // Signals are blocked before any thread exists, so the watch thread
-    // inherits the mask and every signal comes to the signalfd.
+    // Signals are blocked before any of ward's threads exists, so the watch
+    // thread inherits the mask and every signal comes to the signalfd.
+    signals::first_thread_before_the_mask();
     let inbox = match SignalInbox::install() {
         Ok(s) => s,
         Err(e) => {
@@ -191,7 +192,9 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
         log::event(
             Level::Warning,
             "signal_mask",
-            &format!("cannot block signals 32 and 33 again after starting ward's threads: {e}"),
+            &format!(
+                "cannot block the libc's own signals (32 to 34) again after starting ward's threads: {e}"
+            ),
             &[],
         );
     }

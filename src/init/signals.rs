@@ -106,6 +106,27 @@ pub struct Received {
 /// How many queued signals one read takes (an orphan storm queues SIGCHLDs).
 const BATCH: usize = 32;
 
+/// musl's first `pthread_create` of a process unblocks the signals musl
+/// keeps for itself, 33 and 34, in the calling thread, and 34 is the
+/// SIGRTMIN that `kill -s RTMIN` and Docker's `--stop-signal SIGRTMIN`
+/// send. Were that the reaping thread's start of the watch thread, after
+/// [`SignalInbox::install`], a 34 in the next 0.1 ms would kill a ward that
+/// is not PID 1 and be dropped by one that is (measured: with the thread's
+/// `clone` held up by strace, `kill -34` at ward ended it, exit 162). So
+/// that first call is made here, before the mask is set, by a thread that
+/// does nothing and is not waited for. glibc's `pthread_create` unblocks
+/// only its own 32 and 33, at every call ([`SignalInbox::reblock`]).
+pub fn first_thread_before_the_mask() {
+    #[cfg(target_env = "musl")]
+    {
+        // A failed spawn changes nothing: the first real thread then does
+        // it, and `reblock` after it closes the window as before.
+        let _ = std::thread::Builder::new()
+            .stack_size(16 * 1024)
+            .spawn(|| {});
+    }
+}
+
 impl SignalInbox {
     /// Blocks every catchable signal but the faults (including the real-time
     /// ones glibc keeps for itself), ignores SIGTTIN/SIGTTOU, and opens a
@@ -117,8 +138,9 @@ impl SignalInbox {
         // out its own real-time signals (musl's 32 to 34, glibc's 32 and
         // 33): unblocked, their default action would kill ward, and 34 is
         // kill(1)'s SIGRTMIN, which ward must forward. ward never cancels
-        // threads, calls setuid with threads running or creates timers, so
-        // it does not need them.
+        // threads, calls setuid or setrlimit with threads running (musl
+        // runs those in every thread by signal 34) or creates timers, so it
+        // does not need them.
         let old = sigmask::block(&set)?;
         // SAFETY: SIG_IGN for job-control signals, SIG_DFL for SIGCHLD
         // (blocked, so it queues for the signalfd instead of being discarded
@@ -153,7 +175,9 @@ impl SignalInbox {
     /// Blocks ward's set again in the calling thread. glibc's
     /// `pthread_create` hands the creating thread back a mask with 32 and 33
     /// unblocked (measured: SigBlk in /proc after the watch thread started),
-    /// so the reaping thread calls this right after starting it.
+    /// so the reaping thread calls this right after starting it. (musl's
+    /// does the same to 33 and 34 at its first call only:
+    /// [`first_thread_before_the_mask`].)
     pub fn reblock(&self) -> std::io::Result<()> {
         let wanted: Vec<i32> = (1..=SIG_MAX).filter(|s| !NOT_BLOCKED.contains(s)).collect();
         sigmask::block(&kernel_sigset(&wanted)).map(|_| ())

@@ -54,7 +54,9 @@ impl Relay {
     /// signal blocked, so none meant for ward is ever taken by it, and the
     /// caller's mask is then set back exactly: this runs after the child
     /// starts, past `SignalInbox::reblock`, and glibc's thread creation
-    /// leaves its own signals 32 and 33 unblocked in the caller.
+    /// leaves its own signals 32 and 33 unblocked in the caller (musl's
+    /// does that to 33 and 34 at its first call only, which ward makes
+    /// before its mask is set).
     pub fn start(fd: RawFd) -> io::Result<Relay> {
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills two fresh fds, owned right below.
@@ -184,8 +186,9 @@ impl ExitHandle {
 /// The writer thread: reads the pipe (blocking) and writes whole lines to
 /// `fd` (blocking), until the pipe's write side is closed.
 fn pass_on(read: OwnedFd, fd: RawFd, counts: &Counts) {
-    // glibc starts a thread with its own two signals (32, 33) unblocked:
-    // block them too, so every signal is the reaping thread's.
+    // The libc starts a thread with some of its own signals unblocked
+    // (glibc 32 and 33, musl 33): block them too, so every signal is the
+    // reaping thread's.
     let _ = crate::sigmask::block_all();
     let mut buf = [0u8; 2 * PIPE_BUF];
     let mut have = 0;

@@ -581,8 +581,9 @@ impl Server {
             // The loop keeps its buffers on the heap; a small stack is plenty.
             .stack_size(256 * 1024)
             .spawn(move || {
-                // glibc starts a thread with 32 and 33 unblocked: block every
-                // signal so all of them stay pending for ward's signalfd.
+                // The libc starts a thread with some of its own signals
+                // unblocked (glibc 32 and 33, musl 33): block every signal
+                // so all of them stay pending for ward's signalfd.
                 let _ = crate::sigmask::block_all();
                 // Its frees go back to the heap, not to a cache of its own
                 // that a burst of requests would leave full.

@@ -630,9 +630,10 @@ impl Observer {
     /// The thread's loop: wait for a request, an OOM notification or the next
     /// sample, whichever comes first.
     fn run(mut self, end: WatchEnd) {
-        // glibc starts a thread with 32 and 33 unblocked (and handles them
-        // itself): block them again so they stay pending for the signalfd.
-        // A rare 32/33 sent in the microseconds before this line is lost.
+        // The libc starts a thread with some of its own signals unblocked
+        // (glibc 32 and 33, musl 33) and handles them itself: block them
+        // again so they stay pending for the signalfd. A rare one sent in
+        // the microseconds before this line is lost.
         let _ = crate::sigmask::block_all();
         crate::trim::end_thread_malloc_cache();
         if let Err(e) = crate::sched::request_background() {

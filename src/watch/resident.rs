@@ -34,13 +34,18 @@ pub fn log_refused(r: &LockRefused) {
         .memlock_limit
         .map(|l| format!("; RLIMIT_MEMLOCK {}", bytes(l)))
         .unwrap_or_default();
+    // mlock's ENOMEM here is the memlock limit, not the memory's: musl's
+    // words for it ("Out of memory") would send a reader to the wrong one.
+    let why = match r.error.raw_os_error() {
+        Some(libc::ENOMEM) => "more than the memlock limit allows".to_string(),
+        _ => r.error.to_string(),
+    };
     log::event(
         Level::Info,
         "code_not_locked",
         &format!(
-            "ward cannot keep its code in memory (mlock of {}: {}{limit}): an OOM kill that frees no memory (tmpfs) may be followed by a second one; allow it with docker run --ulimit memlock=4194304 or CAP_IPC_LOCK",
+            "ward cannot keep its code in memory (mlock of {}: {why}{limit}): an OOM kill that frees no memory (tmpfs) may be followed by a second one; allow it with docker run --ulimit memlock=4194304 or CAP_IPC_LOCK",
             bytes(r.bytes as u64),
-            r.error,
         ),
         &[],
     );
