@@ -118,7 +118,7 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
 
     // Signals are blocked before any of ward's threads exists, so the watch
     // thread inherits the mask and every signal comes to the signalfd.
-    signals::first_thread_before_the_mask();
+    let ignored = signals::StartUpIgnored::begin();
     let inbox = match SignalInbox::install() {
         Ok(s) => s,
         Err(e) => {
@@ -188,7 +188,9 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
         (None, None) => crate::serve::start_status(&board).ok().flatten(),
         _ => None,
     });
-    if let Err(e) = inbox.reblock() {
+    let reblocked = inbox.reblock();
+    ignored.end();
+    if let Err(e) = reblocked {
         log::event(
             Level::Warning,
             "signal_mask",

@@ -107,23 +107,78 @@ pub struct Received {
 const BATCH: usize = 32;
 
 /// musl's first `pthread_create` of a process unblocks the signals musl
-/// keeps for itself, 33 and 34, in the calling thread, and 34 is the
-/// SIGRTMIN that `kill -s RTMIN` and Docker's `--stop-signal SIGRTMIN`
-/// send. Were that the reaping thread's start of the watch thread, after
-/// [`SignalInbox::install`], a 34 in the next 0.1 ms would kill a ward that
-/// is not PID 1 and be dropped by one that is (measured: with the thread's
-/// `clone` held up by strace, `kill -34` at ward ended it, exit 162). So
-/// that first call is made here, before the mask is set, by a thread that
-/// does nothing and is not waited for. glibc's `pthread_create` unblocks
-/// only its own 32 and 33, at every call ([`SignalInbox::reblock`]).
-pub fn first_thread_before_the_mask() {
+/// keeps for itself, 33 and 34, in the calling thread: the reaping thread,
+/// as it starts the watch thread after [`SignalInbox::install`], until
+/// [`SignalInbox::reblock`] about 0.1 ms later. 34 is the SIGRTMIN that
+/// `kill -s RTMIN` and Docker's `--stop-signal SIGRTMIN` send, and with its
+/// default action one arriving then killed a ward that is not PID 1
+/// (measured: with the thread's `clone` held up by strace, `kill -34` at
+/// ward ended it, exit 162). So both are ignored from before the mask is set
+/// until after the re-block, and then set back as they were, before the
+/// child starts (it inherits them). One sent in that stretch, about 0.3 ms
+/// at start-up, is dropped, as a PID 1 drops any signal before its mask is
+/// set. (An empty first thread made before the mask closed the window
+/// instead, but took a task the child needs under a pids limit with no room
+/// to spare.) glibc's `pthread_create` unblocks only its own 32 and 33.
+pub struct StartUpIgnored {
     #[cfg(target_env = "musl")]
-    {
-        // A failed spawn changes nothing: the first real thread then does
-        // it, and `reblock` after it closes the window as before.
-        let _ = std::thread::Builder::new()
-            .stack_size(16 * 1024)
-            .spawn(|| {});
+    old: Vec<(i32, KernelSigaction)>,
+}
+
+/// `struct sigaction` as x86_64's `rt_sigaction` takes it (musl's
+/// `sigaction` refuses 32 to 34).
+#[cfg(target_env = "musl")]
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+#[cfg(target_env = "musl")]
+fn rt_sigaction(sig: i32, new: &KernelSigaction) -> Option<KernelSigaction> {
+    let mut old = KernelSigaction::default();
+    // SAFETY: two valid structs of the kernel's layout; SIG_IGN or an
+    // inherited SIG_DFL/SIG_IGN runs no handler, so no restorer is needed.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            new as *const KernelSigaction,
+            &mut old as *mut KernelSigaction,
+            sigmask::KERNEL_SIGSET_BYTES,
+        )
+    };
+    (rc == 0).then_some(old)
+}
+
+impl StartUpIgnored {
+    /// Ignores musl's 33 and 34 (nothing with glibc).
+    pub fn begin() -> StartUpIgnored {
+        #[cfg(target_env = "musl")]
+        {
+            let ignore = KernelSigaction {
+                handler: libc::SIG_IGN,
+                ..KernelSigaction::default()
+            };
+            let old = [33, 34]
+                .into_iter()
+                .filter_map(|sig| rt_sigaction(sig, &ignore).map(|old| (sig, old)))
+                .collect();
+            StartUpIgnored { old }
+        }
+        #[cfg(not(target_env = "musl"))]
+        StartUpIgnored {}
+    }
+
+    /// Sets them back as they were.
+    pub fn end(self) {
+        #[cfg(target_env = "musl")]
+        for (sig, old) in self.old {
+            let _ = rt_sigaction(sig, &old);
+        }
     }
 }
 
@@ -176,8 +231,7 @@ impl SignalInbox {
     /// `pthread_create` hands the creating thread back a mask with 32 and 33
     /// unblocked (measured: SigBlk in /proc after the watch thread started),
     /// so the reaping thread calls this right after starting it. (musl's
-    /// does the same to 33 and 34 at its first call only:
-    /// [`first_thread_before_the_mask`].)
+    /// does the same to 33 and 34 at its first call only: [`StartUpIgnored`].)
     pub fn reblock(&self) -> std::io::Result<()> {
         let wanted: Vec<i32> = (1..=SIG_MAX).filter(|s| !NOT_BLOCKED.contains(s)).collect();
         sigmask::block(&kernel_sigset(&wanted)).map(|_| ())

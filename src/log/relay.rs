@@ -55,8 +55,7 @@ impl Relay {
     /// caller's mask is then set back exactly: this runs after the child
     /// starts, past `SignalInbox::reblock`, and glibc's thread creation
     /// leaves its own signals 32 and 33 unblocked in the caller (musl's
-    /// does that to 33 and 34 at its first call only, which ward makes
-    /// before its mask is set).
+    /// does that to 33 and 34 at its first call only, the watch thread's).
     pub fn start(fd: RawFd) -> io::Result<Relay> {
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills two fresh fds, owned right below.
