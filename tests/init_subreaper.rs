@@ -609,4 +609,25 @@ fn a_sigrtmin_while_the_watch_thread_starts_does_not_kill_ward() {
         out.dump()
     );
     assert!(out.stdout.contains("ran"), "{}", out.dump());
+
+    // ward ignores 33 and 34 for that; once its mask is set, a 34 is still
+    // forwarded (blocked, an ignored signal is queued), and the child has
+    // the default action back: it exits 7 on it.
+    let mut cmd = Command::new(ward());
+    without_ward_variables(&mut cmd);
+    cmd.args([
+        "--",
+        workload(),
+        "signals",
+        "--exit-on",
+        "RTMIN",
+        "--exit-code",
+        "7",
+    ]);
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    p.signal_ward(34);
+    let out = p.wait();
+    assert_eq!(out.code, 7, "the child must get the 34: {}", out.dump());
+    assert!(out.stdout.contains("signal 34"), "{}", out.dump());
 }

@@ -117,8 +117,9 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
     let pdeath_parent = become_reaper(is_pid1, &cfg);
 
     // Signals are blocked before any of ward's threads exists, so the watch
-    // thread inherits the mask and every signal comes to the signalfd.
-    let ignored = signals::StartUpIgnored::begin();
+    // thread inherits the mask and every signal comes to the signalfd (but
+    // for a 34 in the stretch `LibcOwnSignals` describes).
+    let libc_own = signals::LibcOwnSignals::ignore();
     let inbox = match SignalInbox::install() {
         Ok(s) => s,
         Err(e) => {
@@ -188,9 +189,7 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
         (None, None) => crate::serve::start_status(&board).ok().flatten(),
         _ => None,
     });
-    let reblocked = inbox.reblock();
-    ignored.end();
-    if let Err(e) = reblocked {
+    if let Err(e) = inbox.reblock() {
         log::event(
             Level::Warning,
             "signal_mask",
@@ -203,6 +202,7 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
     let setup = ChildSetup {
         mask: inbox.original_mask,
         dispositions: signals::inherited_dispositions(),
+        libc_own,
         take_terminal: spawn::owns_terminal(),
         oom_adj,
     };

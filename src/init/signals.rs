@@ -107,27 +107,33 @@ pub struct Received {
 const BATCH: usize = 32;
 
 /// musl's first `pthread_create` of a process unblocks the signals musl
-/// keeps for itself, 33 and 34, in the calling thread: the reaping thread,
-/// as it starts the watch thread after [`SignalInbox::install`], until
-/// [`SignalInbox::reblock`] about 0.1 ms later. 34 is the SIGRTMIN that
-/// `kill -s RTMIN` and Docker's `--stop-signal SIGRTMIN` send, and with its
-/// default action one arriving then killed a ward that is not PID 1
-/// (measured: with the thread's `clone` held up by strace, `kill -34` at
-/// ward ended it, exit 162). So both are ignored from before the mask is set
-/// until after the re-block, and then set back as they were, before the
-/// child starts (it inherits them). One sent in that stretch, about 0.3 ms
-/// at start-up, is dropped, as a PID 1 drops any signal before its mask is
-/// set. (An empty first thread made before the mask closed the window
-/// instead, but took a task the child needs under a pids limit with no room
-/// to spare.) glibc's `pthread_create` unblocks only its own 32 and 33.
-pub struct StartUpIgnored {
-    #[cfg(target_env = "musl")]
-    old: Vec<(i32, KernelSigaction)>,
+/// keeps for itself, 33 and 34, in the calling thread (the reaping thread,
+/// as it starts the watch thread, until [`SignalInbox::reblock`]), and
+/// every new thread of musl's starts with 33 unblocked (the first with 34
+/// too) until its first line blocks everything. 34 is the SIGRTMIN that
+/// `kill -s RTMIN` and Docker's `--stop-signal SIGRTMIN` send; with the
+/// default action, one that reached such a thread killed a ward that is not
+/// PID 1 (measured: with the watch thread's `clone` held up by strace,
+/// `kill -34` at ward ended it, exit 162). So ward ignores both for its
+/// whole run, before its mask is set. Blocked, an ignored signal is still
+/// queued (the kernel discards only an ignored signal nobody blocks), so
+/// the signalfd gets and forwards it as before; the child gets back the
+/// actions ward inherited ([`LibcOwnSignals::restore_in_child`]). What is
+/// lost: a 34 that is pending when ward starts, or comes while a thread has
+/// it unblocked (at start-up, before the watch thread's first line), is
+/// dropped instead of killing ward. (An empty first thread made before the
+/// mask avoided that, but took a task the child needs under a pids limit
+/// with none to spare.) glibc's `pthread_create` unblocks only its own 32
+/// and 33, which nobody sends; with glibc this does nothing.
+#[derive(Clone, Copy)]
+pub struct LibcOwnSignals {
+    /// The inherited actions of 33 and 34; `len` of them were read.
+    old: [(i32, KernelSigaction); 2],
+    len: usize,
 }
 
 /// `struct sigaction` as x86_64's `rt_sigaction` takes it (musl's
 /// `sigaction` refuses 32 to 34).
-#[cfg(target_env = "musl")]
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 struct KernelSigaction {
@@ -137,11 +143,13 @@ struct KernelSigaction {
     mask: u64,
 }
 
-#[cfg(target_env = "musl")]
+/// The raw `rt_sigaction`: sets `new`, returns the old action. Async-signal
+/// safe (a system call), for the child between `vfork` and exec.
 fn rt_sigaction(sig: i32, new: &KernelSigaction) -> Option<KernelSigaction> {
     let mut old = KernelSigaction::default();
-    // SAFETY: two valid structs of the kernel's layout; SIG_IGN or an
-    // inherited SIG_DFL/SIG_IGN runs no handler, so no restorer is needed.
+    // SAFETY: two valid structs of the kernel's layout; SIG_IGN, or an
+    // inherited SIG_DFL/SIG_IGN put back, runs no handler, so no restorer is
+    // needed.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_rt_sigaction,
@@ -154,30 +162,33 @@ fn rt_sigaction(sig: i32, new: &KernelSigaction) -> Option<KernelSigaction> {
     (rc == 0).then_some(old)
 }
 
-impl StartUpIgnored {
-    /// Ignores musl's 33 and 34 (nothing with glibc).
-    pub fn begin() -> StartUpIgnored {
-        #[cfg(target_env = "musl")]
-        {
+impl LibcOwnSignals {
+    /// Ignores musl's 33 and 34 for the rest of ward's run, keeping what
+    /// was inherited for the child (with glibc: nothing).
+    pub fn ignore() -> LibcOwnSignals {
+        let mut own = LibcOwnSignals {
+            old: [(0, KernelSigaction::default()); 2],
+            len: 0,
+        };
+        if cfg!(target_env = "musl") {
             let ignore = KernelSigaction {
                 handler: libc::SIG_IGN,
                 ..KernelSigaction::default()
             };
-            let old = [33, 34]
-                .into_iter()
-                .filter_map(|sig| rt_sigaction(sig, &ignore).map(|old| (sig, old)))
-                .collect();
-            StartUpIgnored { old }
+            for sig in [33, 34] {
+                if let Some(old) = rt_sigaction(sig, &ignore) {
+                    own.old[own.len] = (sig, old);
+                    own.len += 1;
+                }
+            }
         }
-        #[cfg(not(target_env = "musl"))]
-        StartUpIgnored {}
+        own
     }
 
-    /// Sets them back as they were.
-    pub fn end(self) {
-        #[cfg(target_env = "musl")]
-        for (sig, old) in self.old {
-            let _ = rt_sigaction(sig, &old);
+    /// In the child, before exec: the inherited actions back.
+    pub fn restore_in_child(&self) {
+        for (sig, old) in &self.old[..self.len] {
+            let _ = rt_sigaction(*sig, old);
         }
     }
 }
@@ -231,7 +242,7 @@ impl SignalInbox {
     /// `pthread_create` hands the creating thread back a mask with 32 and 33
     /// unblocked (measured: SigBlk in /proc after the watch thread started),
     /// so the reaping thread calls this right after starting it. (musl's
-    /// does the same to 33 and 34 at its first call only: [`StartUpIgnored`].)
+    /// does the same to 33 and 34 at its first call only: [`LibcOwnSignals`].)
     pub fn reblock(&self) -> std::io::Result<()> {
         let wanted: Vec<i32> = (1..=SIG_MAX).filter(|s| !NOT_BLOCKED.contains(s)).collect();
         sigmask::block(&kernel_sigset(&wanted)).map(|_| ())

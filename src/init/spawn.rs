@@ -203,6 +203,8 @@ pub struct ChildSetup {
     /// Dispositions ward inherited, for each signal in
     /// [`super::signals::RESTORED`].
     pub dispositions: [libc::sighandler_t; 4],
+    /// The actions ward inherited for the libc's own signals it ignores.
+    pub libc_own: super::signals::LibcOwnSignals,
     /// Put the child in the terminal's foreground group (stdin is a TTY and
     /// ward is in the foreground).
     pub take_terminal: bool,
@@ -329,6 +331,9 @@ unsafe fn child_before_exec(
         {
             libc::signal(sig, action);
         }
+        // And musl's 33 and 34, which ward ignores (by the raw syscall:
+        // musl's `sigaction` refuses them).
+        setup.libc_own.restore_in_child();
         if let Some(w) = &setup.oom_adj {
             // Raising needs no privilege; a failure leaves the inherited
             // value, which ward reads back and reports after exec.
