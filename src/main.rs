@@ -156,23 +156,22 @@ fn start_process() {
 
 /// The command line after the program's name, from `main`'s `argv` (std's,
 /// in the test build, which has no `main` of ward's).
-fn args() -> Box<dyn Iterator<Item = OsString>> {
+fn args() -> Vec<OsString> {
     let argv = ARGV.load(Ordering::Relaxed);
     if argv.is_null() {
-        return Box::new(std::env::args_os().skip(1));
+        return std::env::args_os().skip(1).collect();
     }
-    let argc = ARGC.load(Ordering::Relaxed);
-    Box::new((1..argc).map_while(move |i| {
+    (1..ARGC.load(Ordering::Relaxed))
         // SAFETY: `argv` holds `argc` pointers, as the libc passed them to
-        // `main`; each is a NUL-terminated string that lives as long as the
+        // `main`, each a NUL-terminated string that lives as long as the
         // process (nothing in ward writes to them).
-        let p = unsafe { *argv.add(i) };
-        (!p.is_null()).then(|| {
-            // SAFETY: as above.
-            let bytes = unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes();
-            OsStr::from_bytes(bytes).to_os_string()
+        .map(|i| unsafe { *argv.add(i) })
+        .take_while(|p| !p.is_null())
+        // SAFETY: as above.
+        .map(|p| {
+            OsStr::from_bytes(unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes()).to_os_string()
         })
-    }))
+        .collect()
 }
 
 fn dispatch() -> u8 {
@@ -201,7 +200,7 @@ fn usage_error_format() -> Format {
     let is_json = |v: &[u8]| v.trim_ascii() == b"json";
     let mut json =
         std::env::var_os("WARD_LOG_FORMAT").is_some_and(|v| is_json(v.as_encoded_bytes()));
-    let mut args = args();
+    let mut args = args().into_iter();
     while let Some(arg) = args.next() {
         match arg.as_encoded_bytes() {
             b"--" => break,

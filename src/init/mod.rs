@@ -118,8 +118,7 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
 
     // Signals are blocked before any of ward's threads exists, so the watch
     // thread inherits the mask and every signal comes to the signalfd (but
-    // for a 34 in the stretch `LibcOwnSignals` describes).
-    let libc_own = signals::LibcOwnSignals::ignore();
+    // for a 34 in the stretch `signals::LIBC_OWN` describes).
     let inbox = match SignalInbox::install() {
         Ok(s) => s,
         Err(e) => {
@@ -202,7 +201,6 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
     let setup = ChildSetup {
         mask: inbox.original_mask,
         dispositions: signals::inherited_dispositions(),
-        libc_own,
         take_terminal: spawn::owns_terminal(),
         oom_adj,
     };

@@ -22,20 +22,53 @@ const NOT_BLOCKED: &[i32] = &[libc::SIGKILL, libc::SIGSTOP, libc::SIGTTIN, libc:
 
 /// Signals whose disposition changes in ward before the child starts: SIGPIPE
 /// (ignored by ward as it starts, see `main.rs`), SIGTTIN/SIGTTOU (ignored by
-/// ward, see [`NOT_BLOCKED`]) and SIGCHLD (set to default by ward: an
-/// inherited SIG_IGN would make the kernel reap ward's children itself).
-/// The child gets back what ward inherited for each, as tini and `execvp`
-/// users expect: a parent that ignores SIGPIPE meant it for the workload.
+/// ward, see [`NOT_BLOCKED`]), SIGCHLD (set to default by ward: an
+/// inherited SIG_IGN would make the kernel reap ward's children itself) and,
+/// built against musl, musl's own 33 and 34 (ignored by ward, see
+/// [`LIBC_OWN`]). The child gets back what ward inherited for each, as tini
+/// and `execvp` users expect: a parent that ignores SIGPIPE meant it for the
+/// workload.
+#[cfg(target_env = "musl")]
+pub const RESTORED: [i32; 6] = [
+    libc::SIGPIPE,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGCHLD,
+    LIBC_OWN[0],
+    LIBC_OWN[1],
+];
+#[cfg(not(target_env = "musl"))]
 pub const RESTORED: [i32; 4] = [libc::SIGPIPE, libc::SIGTTIN, libc::SIGTTOU, libc::SIGCHLD];
+
+/// musl's own signals that its `pthread_create` unblocks: its first call
+/// unblocks 33 and 34 in the calling thread (the reaping thread, as it
+/// starts the watch thread, until [`SignalInbox::reblock`]), and every new
+/// thread starts with 33 unblocked (the first with 34 too) until its first
+/// line blocks everything. 34 is the SIGRTMIN that `kill -s RTMIN` and
+/// Docker's `--stop-signal SIGRTMIN` send; with the default action, one
+/// that reached such a thread killed a ward that is not PID 1 (measured:
+/// with the watch thread's `clone` held up by strace, `kill -34` at ward
+/// ended it, exit 162). So ward ignores both for its whole run
+/// ([`SignalInbox::install`]). Blocked, an ignored signal is still queued
+/// (the kernel discards only an ignored signal nobody blocks), so the
+/// signalfd gets and forwards it as before. What is lost: a 34 that is
+/// pending when ward starts, or comes while a thread has it unblocked (at
+/// start-up, before the watch thread's first line), is dropped instead of
+/// killing ward. (An empty first thread made before the mask avoided that,
+/// but took a task the child needs under a pids limit with none to spare.)
+/// glibc's `pthread_create` unblocks only its own 32 and 33, which nobody
+/// sends, and needs its handlers for them: with glibc ward leaves them be.
+#[cfg(target_env = "musl")]
+const LIBC_OWN: [i32; 2] = [33, 34];
 
 /// Per signal in [`RESTORED`]: 0 not yet recorded, 1 inherited SIG_DFL, 2
 /// inherited SIG_IGN. A handler cannot be inherited across exec, so these
 /// are the only two.
-static INHERITED: [AtomicU8; 4] = [const { AtomicU8::new(0) }; 4];
+static INHERITED: [AtomicU8; RESTORED.len()] = [const { AtomicU8::new(0) }; RESTORED.len()];
 
 /// Records the inherited dispositions before anything changes them (ward's
 /// `main` sets SIGPIPE to SIG_IGN first thing; so would std's runtime start
-/// in another binary): glibc runs `.init_array` entries before `main`, in
+/// in another binary): the libc runs `.init_array` entries before `main`, in
 /// static binaries too.
 #[used]
 #[unsafe(link_section = ".init_array")]
@@ -43,26 +76,62 @@ static RECORD_AT_LOAD: extern "C" fn() = record_inherited;
 
 extern "C" fn record_inherited() {
     for (slot, &sig) in INHERITED.iter().zip(RESTORED.iter()) {
-        // SAFETY: sigaction with a NULL new action only reads the current one.
-        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-        let ok = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0;
-        let v = if ok && old.sa_sigaction == libc::SIG_IGN {
-            2
-        } else {
-            1
-        };
-        slot.store(v, Ordering::Relaxed);
+        let ignored = rt_sigaction(sig, None).is_some_and(|old| old.handler == libc::SIG_IGN);
+        slot.store(if ignored { 2 } else { 1 }, Ordering::Relaxed);
     }
+}
+
+/// `struct sigaction` as x86_64's `rt_sigaction` takes it (musl's
+/// `sigaction` refuses 32 to 34, glibc's 32 and 33).
+#[repr(C)]
+#[derive(Default)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// The raw `rt_sigaction`: sets `new` (if any), returns the old action.
+/// Async-signal safe (a system call), for the child between `vfork` and
+/// exec.
+fn rt_sigaction(sig: i32, new: Option<&KernelSigaction>) -> Option<KernelSigaction> {
+    let mut old = KernelSigaction::default();
+    let new = new.map_or(std::ptr::null(), |n| n as *const KernelSigaction);
+    // SAFETY: valid structs of the kernel's layout (or NULL: only read);
+    // SIG_IGN or SIG_DFL runs no handler, so no restorer is needed.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            new,
+            &mut old as *mut KernelSigaction,
+            sigmask::KERNEL_SIGSET_BYTES,
+        )
+    };
+    (rc == 0).then_some(old)
+}
+
+/// Sets `sig`'s disposition to SIG_DFL or SIG_IGN (no handler), by the raw
+/// system call. Async-signal safe.
+pub fn set_disposition(sig: i32, handler: libc::sighandler_t) {
+    let _ = rt_sigaction(
+        sig,
+        Some(&KernelSigaction {
+            handler,
+            ..KernelSigaction::default()
+        }),
+    );
 }
 
 /// The dispositions the child must get back, one per signal in [`RESTORED`]
 /// (`SIG_DFL` or `SIG_IGN`). Falls back to SIG_DFL if the load-time record
 /// did not run.
-pub fn inherited_dispositions() -> [libc::sighandler_t; 4] {
+pub fn inherited_dispositions() -> [libc::sighandler_t; RESTORED.len()] {
     // Reading the function pointer keeps the `.init_array` entry linked in
     // whatever codegen unit the linker is given.
     std::hint::black_box(&RECORD_AT_LOAD);
-    let mut out = [libc::SIG_DFL; 4];
+    let mut out = [libc::SIG_DFL; RESTORED.len()];
     for (o, slot) in out.iter_mut().zip(INHERITED.iter()) {
         if slot.load(Ordering::Relaxed) == 2 {
             *o = libc::SIG_IGN;
@@ -106,93 +175,6 @@ pub struct Received {
 /// How many queued signals one read takes (an orphan storm queues SIGCHLDs).
 const BATCH: usize = 32;
 
-/// musl's first `pthread_create` of a process unblocks the signals musl
-/// keeps for itself, 33 and 34, in the calling thread (the reaping thread,
-/// as it starts the watch thread, until [`SignalInbox::reblock`]), and
-/// every new thread of musl's starts with 33 unblocked (the first with 34
-/// too) until its first line blocks everything. 34 is the SIGRTMIN that
-/// `kill -s RTMIN` and Docker's `--stop-signal SIGRTMIN` send; with the
-/// default action, one that reached such a thread killed a ward that is not
-/// PID 1 (measured: with the watch thread's `clone` held up by strace,
-/// `kill -34` at ward ended it, exit 162). So ward ignores both for its
-/// whole run, before its mask is set. Blocked, an ignored signal is still
-/// queued (the kernel discards only an ignored signal nobody blocks), so
-/// the signalfd gets and forwards it as before; the child gets back the
-/// actions ward inherited ([`LibcOwnSignals::restore_in_child`]). What is
-/// lost: a 34 that is pending when ward starts, or comes while a thread has
-/// it unblocked (at start-up, before the watch thread's first line), is
-/// dropped instead of killing ward. (An empty first thread made before the
-/// mask avoided that, but took a task the child needs under a pids limit
-/// with none to spare.) glibc's `pthread_create` unblocks only its own 32
-/// and 33, which nobody sends; with glibc this does nothing.
-#[derive(Clone, Copy)]
-pub struct LibcOwnSignals {
-    /// The inherited actions of 33 and 34; `len` of them were read.
-    old: [(i32, KernelSigaction); 2],
-    len: usize,
-}
-
-/// `struct sigaction` as x86_64's `rt_sigaction` takes it (musl's
-/// `sigaction` refuses 32 to 34).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
-}
-
-/// The raw `rt_sigaction`: sets `new`, returns the old action. Async-signal
-/// safe (a system call), for the child between `vfork` and exec.
-fn rt_sigaction(sig: i32, new: &KernelSigaction) -> Option<KernelSigaction> {
-    let mut old = KernelSigaction::default();
-    // SAFETY: two valid structs of the kernel's layout; SIG_IGN, or an
-    // inherited SIG_DFL/SIG_IGN put back, runs no handler, so no restorer is
-    // needed.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            sig,
-            new as *const KernelSigaction,
-            &mut old as *mut KernelSigaction,
-            sigmask::KERNEL_SIGSET_BYTES,
-        )
-    };
-    (rc == 0).then_some(old)
-}
-
-impl LibcOwnSignals {
-    /// Ignores musl's 33 and 34 for the rest of ward's run, keeping what
-    /// was inherited for the child (with glibc: nothing).
-    pub fn ignore() -> LibcOwnSignals {
-        let mut own = LibcOwnSignals {
-            old: [(0, KernelSigaction::default()); 2],
-            len: 0,
-        };
-        if cfg!(target_env = "musl") {
-            let ignore = KernelSigaction {
-                handler: libc::SIG_IGN,
-                ..KernelSigaction::default()
-            };
-            for sig in [33, 34] {
-                if let Some(old) = rt_sigaction(sig, &ignore) {
-                    own.old[own.len] = (sig, old);
-                    own.len += 1;
-                }
-            }
-        }
-        own
-    }
-
-    /// In the child, before exec: the inherited actions back.
-    pub fn restore_in_child(&self) {
-        for (sig, old) in &self.old[..self.len] {
-            let _ = rt_sigaction(*sig, old);
-        }
-    }
-}
-
 impl SignalInbox {
     /// Blocks every catchable signal but the faults (including the real-time
     /// ones glibc keeps for itself), ignores SIGTTIN/SIGTTOU, and opens a
@@ -216,6 +198,12 @@ impl SignalInbox {
             libc::signal(libc::SIGTTIN, libc::SIG_IGN);
             libc::signal(libc::SIGTTOU, libc::SIG_IGN);
             libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+        }
+        // musl's own, ignored for the whole run before any thread starts
+        // (see `LIBC_OWN`); queued all the same, since they are blocked.
+        #[cfg(target_env = "musl")]
+        for sig in LIBC_OWN {
+            set_disposition(sig, libc::SIG_IGN);
         }
         let others: Vec<i32> = wanted
             .iter()
@@ -242,7 +230,7 @@ impl SignalInbox {
     /// `pthread_create` hands the creating thread back a mask with 32 and 33
     /// unblocked (measured: SigBlk in /proc after the watch thread started),
     /// so the reaping thread calls this right after starting it. (musl's
-    /// does the same to 33 and 34 at its first call only: [`LibcOwnSignals`].)
+    /// does the same to 33 and 34 at its first call only: see `LIBC_OWN`.)
     pub fn reblock(&self) -> std::io::Result<()> {
         let wanted: Vec<i32> = (1..=SIG_MAX).filter(|s| !NOT_BLOCKED.contains(s)).collect();
         sigmask::block(&kernel_sigset(&wanted)).map(|_| ())

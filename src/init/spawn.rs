@@ -202,9 +202,7 @@ pub struct ChildSetup {
     pub mask: libc::sigset_t,
     /// Dispositions ward inherited, for each signal in
     /// [`super::signals::RESTORED`].
-    pub dispositions: [libc::sighandler_t; 4],
-    /// The actions ward inherited for the libc's own signals it ignores.
-    pub libc_own: super::signals::LibcOwnSignals,
+    pub dispositions: [libc::sighandler_t; super::signals::RESTORED.len()],
     /// Put the child in the terminal's foreground group (stdin is a TTY and
     /// ward is in the foreground).
     pub take_terminal: bool,
@@ -322,18 +320,16 @@ unsafe fn child_before_exec(
             libc::tcsetpgrp(0, libc::getpid());
         }
         // Dispositions ward changed, back to what ward inherited: SIGTTIN,
-        // SIGTTOU and SIGPIPE ignored by ward, SIGCHLD set to default by
-        // ward. exec keeps SIG_IGN, so a parent
-        // that ignored SIGPIPE gets a workload that ignores it.
+        // SIGTTOU, SIGPIPE and musl's 33 and 34 ignored by ward, SIGCHLD set
+        // to default by ward (by the raw system call: the libc's refuses
+        // its own signals). exec keeps SIG_IGN, so a parent that ignored
+        // SIGPIPE gets a workload that ignores it.
         for (&sig, &action) in crate::init::signals::RESTORED
             .iter()
             .zip(setup.dispositions.iter())
         {
-            libc::signal(sig, action);
+            crate::init::signals::set_disposition(sig, action);
         }
-        // And musl's 33 and 34, which ward ignores (by the raw syscall:
-        // musl's `sigaction` refuses them).
-        setup.libc_own.restore_in_child();
         if let Some(w) = &setup.oom_adj {
             // Raising needs no privilege; a failure leaves the inherited
             // value, which ward reads back and reports after exec.
