@@ -11,10 +11,14 @@
 //!   notes for a linker warning about static `dlopen`): 720 bytes.
 //! - `link/discard-unwind.ld`, in the release build, leaves out the unwind
 //!   tables, which only a backtrace reads (see below): 160 KiB.
+//! - `link/backtrace.ld` gathers what only a backtrace runs (std's
+//!   symbolizer and the unwinder, 236 KiB) after ward's own code and
+//!   constants, in sections of their own that ward's code lock under a
+//!   memory limit leaves out.
 //!
-//! Both are rust-lld options: rustc links the gnu target with rust-lld
+//! The three are rust-lld options: rustc links the gnu target with rust-lld
 //! from 1.90 on, and the musl target (the shipped build) is pointed at it
-//! here ([`lld_for`]); with another linker, or an older rustc, neither is
+//! here ([`lld_for`]); with another linker, or an older rustc, none is
 //! passed.
 //! - `-Map` for the release build: `ward.map` beside the binary.
 //! - `--strip-all` for the release build, with any linker, unless `WARD_LINK_KEEP_SYMBOLS` is set
@@ -30,11 +34,13 @@ use std::process::Command;
 const ORDER: &str = "link/symbol-order.txt";
 const DISCARD: &str = "link/discard.ld";
 const DISCARD_UNWIND: &str = "link/discard-unwind.ld";
+const BACKTRACE: &str = "link/backtrace.ld";
 
 fn main() {
     println!("cargo:rerun-if-changed={ORDER}");
     println!("cargo:rerun-if-changed={DISCARD}");
     println!("cargo:rerun-if-changed={DISCARD_UNWIND}");
+    println!("cargo:rerun-if-changed={BACKTRACE}");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
@@ -100,6 +106,12 @@ fn main() {
             Path::new(&dir).join(DISCARD_UNWIND).display()
         );
     }
+    // What only a backtrace runs, after ward's own code and constants, so
+    // that the code lock can leave it out (src/trim.rs, `NOT_LOCKED`).
+    println!(
+        "cargo:rustc-link-arg-bin=ward=-Wl,-T,{}",
+        Path::new(&dir).join(BACKTRACE).display()
+    );
     // A script of only /DISCARD/ and INSERT adds to the default layout
     // instead of replacing it: every loaded section stays where it was.
     println!(

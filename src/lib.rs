@@ -30,6 +30,7 @@
 pub mod cgroup;
 pub mod check;
 pub mod cli;
+pub mod elf;
 pub mod exit;
 pub mod init;
 pub mod log;

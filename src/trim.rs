@@ -20,7 +20,8 @@
 //!   oom-killer', `filemap_fault`): 2 or 3 kills in 5 of 5 runs with a cold
 //!   binary. Locked pages are never reclaimed, so ward's report needs no
 //!   memory the group does not have. The unwind tables stay out (nothing
-//!   reads them: panics abort). Once locked, trims are no-ops.
+//!   reads them: panics abort), and so does what only a backtrace runs
+//!   ([`NOT_LOCKED`]). Once locked, trims are no-ops.
 //!
 //! Only the read-only segments (headers, `.rodata`, `.eh_frame`, `.text`) are
 //! touched: they are never written, so dropping them loses nothing (the file
@@ -452,6 +453,39 @@ fn own_segments() -> Vec<Segment> {
         .collect()
 }
 
+/// The sections [`lock_code`] leaves out: what only a backtrace runs
+/// (std's symbolizer, the unwinder) and its constants, which the release
+/// link gathers after ward's own (`link/backtrace.ld`): 236 KiB that no
+/// report needs. A panic's message does not run them.
+pub const NOT_LOCKED: [&str; 2] = [".text.backtrace", ".rodata.backtrace"];
+
+/// `ranges` without the whole pages of each of `holes`: a page that also
+/// holds anything else stays in.
+pub fn leave_out(
+    ranges: Vec<Range<usize>>,
+    holes: &[Range<usize>],
+    page: usize,
+) -> Vec<Range<usize>> {
+    let mut out = ranges;
+    for hole in holes {
+        let start = hole.start.div_ceil(page).saturating_mul(page);
+        let end = hole.end / page * page;
+        if end <= start {
+            continue;
+        }
+        out = out
+            .into_iter()
+            .flat_map(|r| {
+                let before = r.start..r.end.min(start);
+                let after = r.start.max(end)..r.end;
+                [before, after]
+            })
+            .filter(|r| r.start < r.end)
+            .collect();
+    }
+    out
+}
+
 /// Why [`lock_code`] could not lock.
 pub struct LockRefused {
     /// mlock's error.
@@ -485,7 +519,15 @@ pub fn lock_code() -> Result<usize, LockRefused> {
         .unwrap_or(0);
     let page = page_size();
     let base = (std::ptr::addr_of!(__executable_start) as usize).wrapping_sub(first & !(page - 1));
-    let ranges = lock_ranges(&segments, base, page);
+    let holes: Vec<Range<usize>> =
+        crate::elf::sections_named(std::path::Path::new("/proc/self/exe"), &NOT_LOCKED)
+            .into_iter()
+            .filter_map(|r| {
+                let start = base.checked_add(usize::try_from(r.start).ok()?)?;
+                Some(start..start.checked_add(usize::try_from(r.end - r.start).ok()?)?)
+            })
+            .collect();
+    let ranges = leave_out(lock_ranges(&segments, base, page), &holes, page);
     let bytes: usize = ranges.iter().map(|r| r.end - r.start).sum();
     let mut done = 0;
     let mut failed = None;
@@ -570,6 +612,29 @@ mod tests {
             vec![base..base + 0x2f000, base + 0x57000..base + 0x174000],
             "{r:x?}"
         );
+    }
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)]
+    fn the_backtrace_sections_whole_pages_are_left_out() {
+        let ranges = vec![0x1000..0x9000, 0x20000..0x30000];
+        // Inside one range: split; the pages shared with other code stay.
+        assert_eq!(
+            leave_out(ranges.clone(), &[0x2800..0x6010], 4096),
+            vec![0x1000..0x3000, 0x6000..0x9000, 0x20000..0x30000]
+        );
+        // Up to a range's end, over a gap, into the next.
+        assert_eq!(
+            leave_out(ranges.clone(), &[0x5000..0x24000], 4096),
+            vec![0x1000..0x5000, 0x24000..0x30000]
+        );
+        // Two holes; one of less than a whole page leaves all in.
+        assert_eq!(
+            leave_out(ranges.clone(), &[0x1000..0x9000, 0x2f001..0x2ffff], 4096),
+            vec![0x20000..0x30000]
+        );
+        assert_eq!(leave_out(ranges.clone(), &[], 4096), ranges);
+        assert_eq!(leave_out(ranges.clone(), &[0x40000..0x50000], 4096), ranges);
     }
 
     #[test]

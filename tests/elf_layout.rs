@@ -67,6 +67,263 @@ fn no_section_that_only_a_linker_reads_is_left_in_the_binary() {
     assert!(left.is_empty(), "link/discard.ld was not applied: {left:?}");
 }
 
+/// The crate a v0-mangled name's path starts from (`_RNvNtCs..._5gimli4read...`
+/// gives "gimli"); `None` for other names. A closure's namespace tag is a
+/// `C` too, but never one followed by a length.
+fn root_crate(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("_R")?;
+    let b = rest.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'C' {
+            let mut j = i + 1;
+            if b.get(j) == Some(&b's') {
+                while j < b.len() && b[j] != b'_' {
+                    j += 1;
+                }
+                j += 1;
+            }
+            let digits = b[j.min(b.len())..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if digits > 0 {
+                let len: usize = rest[j..j + digits].parse().ok()?;
+                return rest.get(j + digits..j + digits + len);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// A name whose code only a backtrace runs: rooted in std's symbolizer's
+/// crates, or in std's `backtrace_rs`.
+fn backtrace_only(name: &str) -> bool {
+    matches!(
+        root_crate(name),
+        Some("gimli" | "addr2line" | "miniz_oxide" | "rustc_demangle")
+    ) || root_crate(name) == Some("std") && name.contains("_3std12backtrace_rs")
+}
+
+#[test]
+fn root_crates_are_read_from_v0_names() {
+    for (name, root) in [
+        (
+            "_RNvNtNtCs4dxIg2ZLmWm_11miniz_oxide7inflate4core10decompress",
+            Some("miniz_oxide"),
+        ),
+        (
+            "_RNvMs4_NtNtCs8w4ax0dKNtV_5gimli4read5dwarfINtB5_4UnitE3new",
+            Some("gimli"),
+        ),
+        (
+            "_RNCNvNtNtCsaz6eC2DG7lh_3std3sys9backtrace10__print_fmts_0B7_",
+            Some("std"),
+        ),
+        (
+            "_RNvMs3_NtCs2Nb3gJ4iU0I_5alloc7raw_vecINtB5_6RawVecINtNtNtCs8w4ax0dKNtV_5gimli4read4unitE8grow_one",
+            Some("alloc"),
+        ),
+        ("_ZN4ward3cli5parse9from_args17hdb9c1e102856dd62E", None),
+    ] {
+        assert_eq!(root_crate(name), root, "{name}");
+    }
+    assert!(backtrace_only(
+        "_RNvMs_NtNtCsaz6eC2DG7lh_3std12backtrace_rs9symbolizeNtB4_6Symbol4name"
+    ));
+    assert!(!backtrace_only(
+        "_RNvMs4_NtCs2Nb3gJ4iU0I_5alloc7raw_vecNtB5_11RawVecInner14grow_amortizedCs8w4ax0dKNtV_5gimli"
+    ));
+}
+
+/// What only a backtrace runs (std's symbolizer, the unwinder) is linked
+/// into sections of its own after ward's code (`link/backtrace.ld`), which
+/// ward's code lock leaves out (`ward::trim::NOT_LOCKED`): all of it, and
+/// nothing the order file names (what ward's loops were seen to run).
+#[test]
+fn what_only_a_backtrace_runs_is_in_sections_of_its_own() {
+    let bytes = std::fs::read(common::ward()).expect("read ward's binary");
+    let elf = parse(&bytes);
+    let cold = elf
+        .sections
+        .iter()
+        .find(|s| s.name == ".text.backtrace")
+        .expect("a .text.backtrace section: link/backtrace.ld was not applied");
+    // 160 KiB in the release build, more in the dev build.
+    assert!(cold.size >= 128 * 1024, "only {} bytes", cold.size);
+    assert!(
+        elf.sections.iter().any(|s| s.name == ".rodata.backtrace"),
+        "no .rodata.backtrace"
+    );
+    let all = functions(&bytes);
+    // A stripped binary (cargo test --release) has no names to check.
+    if !common::require(
+        "a ward binary with its symbol table (the dev build)",
+        !all.is_empty(),
+        "what_only_a_backtrace_runs_is_in_sections_of_its_own",
+    ) {
+        return;
+    }
+    let order = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/link/symbol-order.txt"
+    ))
+    .expect("read link/symbol-order.txt");
+    let listed: std::collections::HashSet<&str> = order.lines().collect();
+    let inside = |f: &common::elf::Function| (cold.addr..cold.addr + cold.size).contains(&f.addr);
+    // The locked `.shared` section also takes some of the symbolizer's own
+    // functions, those with alloc's or core's types among their generics.
+    let shared = elf
+        .sections
+        .iter()
+        .find(|s| s.name == ".text.shared")
+        .map(|s| s.addr..s.addr + s.size)
+        .unwrap_or(0..0);
+    let strays: Vec<&str> = all
+        .iter()
+        .filter(|f| inside(f) && (listed.contains(f.name.as_str()) || f.name.contains("4ward")))
+        .map(|f| f.name.as_str())
+        .take(10)
+        .collect();
+    assert!(strays.is_empty(), "in .text.backtrace: {strays:?}");
+    let left: Vec<&str> = all
+        .iter()
+        .filter(|f| !inside(f) && !shared.contains(&f.addr) && backtrace_only(&f.name))
+        .map(|f| f.name.as_str())
+        .take(10)
+        .collect();
+    assert!(left.is_empty(), "outside .text.backtrace: {left:?}");
+    assert!(
+        all.iter()
+            .any(|f| inside(f) && root_crate(&f.name) == Some("gimli")),
+        "no symbolizer function in .text.backtrace"
+    );
+}
+
+/// The shipped binary: no instruction of ward's code or of the `.shared`
+/// sections refers into the sections the lock leaves out, but for what
+/// only a backtrace runs itself and the unwinder's `_Unwind_Resume`, which
+/// a landing pad calls and `panic = "abort"` never runs. The compiler
+/// merges identical functions under one name, so a name alone does not
+/// say what ward calls: ward's own `RawVec::grow_one` once ran from a
+/// section named for gimli's. Read with objdump and the release link's map.
+#[test]
+fn nothing_ward_runs_refers_into_the_sections_its_lock_leaves_out() {
+    let test = "nothing_ward_runs_refers_into_the_sections_its_lock_leaves_out";
+    let dev = std::path::Path::new(common::ward());
+    let release = dev
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("release"));
+    let release = release.unwrap_or_else(|| panic!("{test}: no directory above {}", dev.display()));
+    let map = release.join("ward.map");
+    let objdump = std::process::Command::new("objdump")
+        .arg("--version")
+        .output();
+    if !common::require(
+        "the release build's link map (cargo build --release) and objdump (binutils)",
+        map.is_file() && objdump.is_ok_and(|o| o.status.success()),
+        test,
+    ) {
+        return;
+    }
+    let binary = release.join("ward");
+    let elf = parse(&std::fs::read(&binary).expect("read the release binary"));
+    let section = |name: &str| {
+        elf.sections
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.addr..s.addr + s.size)
+            .unwrap_or_else(|| panic!("no {name} in the release binary"))
+    };
+    let cold = [section(".text.backtrace"), section(".rodata.backtrace")];
+    // Each input section's address and name, from the map's lines
+    // "VMA LMA SIZE ALIGN object:(.text.NAME)".
+    let text = std::fs::read_to_string(&map).expect("read ward.map");
+    let mut at: Vec<(u64, String)> = text
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let [vma, _, _, _, what] = f[..] else {
+                return None;
+            };
+            let (_, name) = what.rsplit_once(":(")?;
+            Some((
+                u64::from_str_radix(vma, 16).ok()?,
+                name.trim_end_matches(')').to_string(),
+            ))
+        })
+        .collect();
+    at.sort();
+    let name_at = |a: u64| {
+        let i = at.partition_point(|(v, _)| *v <= a);
+        at[i.saturating_sub(1)].1.clone()
+    };
+    let mut bad = std::collections::BTreeSet::new();
+    let mut seen = 0;
+    let shared = elf.sections.iter().find(|s| s.name == ".text.shared");
+    let hot = std::iter::once(section(".text")).chain(shared.map(|s| s.addr..s.addr + s.size));
+    for r in hot {
+        let out = std::process::Command::new("objdump")
+            .args(["-d", "--no-show-raw-insn"])
+            .arg(format!("--start-address={:#x}", r.start))
+            .arg(format!("--stop-address={:#x}", r.end))
+            .arg(&binary)
+            .output()
+            .expect("run objdump");
+        let listing = String::from_utf8_lossy(&out.stdout);
+        for line in listing.lines() {
+            // "  21faa7:\tcall   0x220970" or "...(%rip)        # 0x2d4c58"
+            let Some((addr, insn)) = line.trim_start().split_once(":\t") else {
+                continue;
+            };
+            let Ok(from) = u64::from_str_radix(addr, 16) else {
+                continue;
+            };
+            seen += 1;
+            for word in insn.split(|c: char| c.is_whitespace() || c == ',') {
+                let Some(to) = word
+                    .strip_prefix("0x")
+                    .and_then(|h| u64::from_str_radix(h, 16).ok())
+                else {
+                    continue;
+                };
+                if !cold.iter().any(|c| c.contains(&to)) {
+                    continue;
+                }
+                let (caller, callee) = (name_at(from), name_at(to));
+                let section_name = |n: &str| {
+                    n.trim_start_matches(".text.")
+                        .trim_start_matches(".rodata.")
+                        .trim_start_matches("unlikely.")
+                        .to_string()
+                };
+                if callee == ".text._Unwind_Resume" || backtrace_only(&section_name(&caller)) {
+                    continue;
+                }
+                // alloc's and core's generics over the symbolizer's types
+                // (the .shared sections) and std's backtrace printing.
+                if caller.contains("gimli")
+                    || caller.contains("addr2line")
+                    || caller.contains("rustc_demangle")
+                    || caller.contains("miniz_oxide")
+                    || caller.contains("9backtrace")
+                {
+                    continue;
+                }
+                bad.insert(format!("{caller} -> {callee}"));
+            }
+        }
+    }
+    assert!(seen > 10_000, "objdump listed only {seen} instructions");
+    let bad: Vec<String> = bad.into_iter().take(10).collect();
+    assert!(
+        bad.is_empty(),
+        "ward's code refers into what its lock leaves out: {bad:#?}"
+    );
+}
+
 /// The binary the tests run is the dev build, which keeps its symbols: the
 /// names it shares with the release build (std's, glibc's; ward's own carry
 /// a hash of the profile) must sit together at the start of `.text`, not

@@ -133,8 +133,9 @@ fn cstr(b: &[u8], at: usize) -> String {
 }
 
 /// The bytes ward's code lock covers for this file (see
-/// `ward::trim::lock_ranges`): every read-only loaded segment, page-aligned,
-/// cut at the unwind header where it lies in one.
+/// `ward::trim::lock_ranges` and `ward::trim::leave_out`): every read-only
+/// loaded segment, page-aligned, cut at the unwind header where it lies in
+/// one, less the whole pages of the sections only a backtrace runs.
 pub fn lock_bytes(path: &str) -> u64 {
     let elf = parse(&std::fs::read(path).unwrap_or_else(|e| panic!("read {path}: {e}")));
     let page = 4096;
@@ -143,7 +144,8 @@ pub fn lock_bytes(path: &str) -> u64 {
         .iter()
         .find(|s| s.0 == PT_GNU_EH_FRAME)
         .map(|s| s.2);
-    elf.segments
+    let segments: u64 = elf
+        .segments
         .iter()
         .filter(|s| s.0 == PT_LOAD && s.1 & PF_W == 0 && s.3 > 0)
         .map(|&(_, _, start, memsz)| {
@@ -153,5 +155,12 @@ pub fn lock_bytes(path: &str) -> u64 {
             }
             end.div_ceil(page) * page - start / page * page
         })
-        .sum()
+        .sum();
+    let left_out: u64 = elf
+        .sections
+        .iter()
+        .filter(|s| ward::trim::NOT_LOCKED.contains(&s.name.as_str()))
+        .map(|s| ((s.addr + s.size) / page * page).saturating_sub(s.addr.div_ceil(page) * page))
+        .sum();
+    segments - left_out
 }
