@@ -18,6 +18,7 @@
 mod bar;
 mod census;
 mod container;
+mod cpugroup;
 mod hop;
 mod inits;
 mod machine;
@@ -193,6 +194,11 @@ fn run(o: Options, args: &[String]) -> Result<(), String> {
     if inits::which("unshare").is_none() {
         return Err("unshare not found: apt-get install util-linux".into());
     }
+    // Before anything is started: everything ward-bench runs inherits it.
+    let placement = cpugroup::enter();
+    if let cpugroup::Placement::Root(why) = &placement {
+        progress(&format!("left in the root cpu group: {why}"));
+    }
     if o.ward.is_none() || o.workload.is_none() {
         build_if_under_cargo()?;
     }
@@ -260,6 +266,7 @@ fn run(o: Options, args: &[String]) -> Result<(), String> {
         &load_start,
         &load_end,
         started,
+        &placement,
     );
     let out = o.out.unwrap_or_else(|| match o.mode {
         Mode::Full => Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md"),
@@ -296,6 +303,7 @@ fn render(
     load_start: &str,
     load_end: &str,
     started: Instant,
+    placement: &cpugroup::Placement,
 ) -> String {
     let mut md = String::new();
     let ward = &ctx.ward().name;
@@ -332,6 +340,7 @@ fn render(
         versions.push(format!("{} {v}", i.name));
     }
     let _ = writeln!(md, "- Versions: {}", versions.join(", "));
+    let _ = writeln!(md, "- CPU group: {}", placement.words());
     for m in missing {
         let _ = writeln!(md, "- Not measured: {m}");
     }
