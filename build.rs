@@ -12,7 +12,7 @@
 //! - `link/discard-unwind.ld`, in the release build, leaves out the unwind
 //!   tables, which only a backtrace reads (see below): 160 KiB.
 //! - `link/backtrace.ld` gathers what only a backtrace runs (std's
-//!   symbolizer and the unwinder, 236 KiB) after ward's own code and
+//!   symbolizer and the unwinder, 181 KiB) after ward's own code and
 //!   constants, in sections of their own that ward's code lock under a
 //!   memory limit leaves out.
 //!

@@ -455,7 +455,7 @@ fn own_segments() -> Vec<Segment> {
 
 /// The sections [`lock_code`] leaves out: what only a backtrace runs
 /// (std's symbolizer, the unwinder) and its constants, which the release
-/// link gathers after ward's own (`link/backtrace.ld`): 236 KiB that no
+/// link gathers after ward's own (`link/backtrace.ld`): 181 KiB that no
 /// report needs. A panic's message does not run them.
 pub const NOT_LOCKED: [&str; 2] = [".text.backtrace", ".rodata.backtrace"];
 

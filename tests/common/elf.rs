@@ -20,6 +20,8 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 pub struct Section {
     pub name: String,
     pub addr: u64,
+    /// `sh_offset`: where its bytes are in the file.
+    pub offset: u64,
     pub size: u64,
 }
 
@@ -53,6 +55,7 @@ pub fn parse(b: &[u8]) -> Elf {
         .map(|i| Section {
             name: sh.name(b, i),
             addr: u64_at(b, sh.at(i) + 0x10),
+            offset: u64_at(b, sh.at(i) + 0x18),
             size: u64_at(b, sh.at(i) + 0x20),
         })
         .collect();

@@ -72,13 +72,25 @@ fn cpu_group(proc_cgroup: &str) -> Option<(PathBuf, String)> {
         .then(|| (PathBuf::from("/sys/fs/cgroup"), v2.to_string()))
 }
 
+/// True when the cgroup v2 group at `dir` has the cpu controller: only
+/// then is a task in it out of the root cpu group (and of autogroup).
+fn v2_has_cpu(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("cgroup.controllers"))
+        .is_ok_and(|c| c.split_whitespace().any(|w| w == "cpu"))
+}
+
 /// Moves ward-bench into a new cpu cgroup when it runs in the root one.
 pub fn enter() -> Placement {
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let Some((mount, path)) = cpu_group(&own) else {
         return Placement::Root("no cpu controller found in /proc/self/cgroup".into());
     };
+    let v2 = mount == Path::new("/sys/fs/cgroup");
     if path != "/" {
+        let dir = mount.join(path.trim_start_matches('/'));
+        if v2 && !v2_has_cpu(&dir) {
+            return Placement::Root(format!("its cgroup {path} has no cpu controller"));
+        }
         return Placement::Already(path);
     }
     // The v1 mount may be named `cpu,cpuacct` with `cpu` a link to it.
@@ -87,14 +99,29 @@ pub fn enter() -> Placement {
     } else {
         PathBuf::from("/sys/fs/cgroup/cpu")
     };
-    let dir = mount.join(format!("ward-bench-{}", std::process::id()));
-    if let Err(e) = std::fs::create_dir(&dir) {
+    if v2 {
+        // A child of the root has the cpu controller only once the root
+        // hands it down.
+        if let Err(e) = std::fs::write(mount.join("cgroup.subtree_control"), "+cpu") {
+            return Placement::Root(format!("cannot enable the cpu controller: {e}"));
+        }
+    }
+    // One name, so that a run killed before its clean-up (a panic aborts:
+    // no Drop) leaves no more than one group, which the next run takes.
+    let dir = mount.join("ward-bench");
+    let _ = std::fs::remove_dir(&dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
         return Placement::Root(format!("cannot make {}: {e}", dir.display()));
     }
     let me = std::process::id().to_string();
     if let Err(e) = std::fs::write(dir.join("cgroup.procs"), &me) {
         let _ = std::fs::remove_dir(&dir);
         return Placement::Root(format!("cannot enter {}: {e}", dir.display()));
+    }
+    if v2 && !v2_has_cpu(&dir) {
+        let _ = std::fs::write(mount.join("cgroup.procs"), &me);
+        let _ = std::fs::remove_dir(&dir);
+        return Placement::Root(format!("{} has no cpu controller", dir.display()));
     }
     Placement::Entered(CpuGroup {
         dir,
@@ -105,7 +132,13 @@ pub fn enter() -> Placement {
 impl Drop for CpuGroup {
     fn drop(&mut self) {
         let _ = std::fs::write(&self.back, std::process::id().to_string());
-        let _ = std::fs::remove_dir(&self.dir);
+        // A process the last measurement left may take a moment to go.
+        for _ in 0..20 {
+            if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
 
