@@ -500,6 +500,9 @@ pub struct LockRefused {
 /// returns the bytes locked, 0 when already locked. Waits for a trim in
 /// progress on another thread to end; not for the reaping thread.
 pub fn lock_code() -> Result<usize, LockRefused> {
+    // Read before the state is taken: a trim on the reaping thread skips
+    // while it is, and a file read may wait on the disk.
+    let left_out = crate::elf::sections_named(std::path::Path::new("/proc/self/exe"), &NOT_LOCKED);
     loop {
         match CODE.compare_exchange(FREE, BUSY, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => break,
@@ -519,14 +522,13 @@ pub fn lock_code() -> Result<usize, LockRefused> {
         .unwrap_or(0);
     let page = page_size();
     let base = (std::ptr::addr_of!(__executable_start) as usize).wrapping_sub(first & !(page - 1));
-    let holes: Vec<Range<usize>> =
-        crate::elf::sections_named(std::path::Path::new("/proc/self/exe"), &NOT_LOCKED)
-            .into_iter()
-            .filter_map(|r| {
-                let start = base.checked_add(usize::try_from(r.start).ok()?)?;
-                Some(start..start.checked_add(usize::try_from(r.end - r.start).ok()?)?)
-            })
-            .collect();
+    let holes: Vec<Range<usize>> = left_out
+        .into_iter()
+        .filter_map(|r| {
+            let start = base.checked_add(usize::try_from(r.start).ok()?)?;
+            Some(start..start.checked_add(usize::try_from(r.end - r.start).ok()?)?)
+        })
+        .collect();
     let ranges = leave_out(lock_ranges(&segments, base, page), &holes, page);
     let bytes: usize = ranges.iter().map(|r| r.end - r.start).sum();
     let mut done = 0;

@@ -67,6 +67,36 @@ fn no_section_that_only_a_linker_reads_is_left_in_the_binary() {
     assert!(left.is_empty(), "link/discard.ld was not applied: {left:?}");
 }
 
+/// `link/symbol-order.txt`.
+fn order_file() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/link/symbol-order.txt"
+    ))
+    .expect("read link/symbol-order.txt")
+}
+
+/// The functions of `bytes`' symbol table, or `None` (after saying so) for
+/// a stripped binary (cargo test --release), which has no names to check.
+fn named_functions(bytes: &[u8], test: &str) -> Option<Vec<common::elf::Function>> {
+    let all = functions(bytes);
+    common::require(
+        "a ward binary with its symbol table (the dev build)",
+        !all.is_empty(),
+        test,
+    )
+    .then_some(all)
+}
+
+/// The release build's directory, beside the dev build the tests run.
+fn release_dir(test: &str) -> std::path::PathBuf {
+    let dev = std::path::Path::new(common::ward());
+    dev.parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("release"))
+        .unwrap_or_else(|| panic!("{test}: no directory above {}", dev.display()))
+}
+
 /// The crate a v0-mangled name's path starts from (`_RNvNtCs..._5gimli4read...`
 /// gives "gimli"); `None` for other names. A closure's namespace tag is a
 /// `C` too, but never one followed by a length.
@@ -156,20 +186,13 @@ fn what_only_a_backtrace_runs_is_in_sections_of_its_own() {
         elf.sections.iter().any(|s| s.name == ".rodata.backtrace"),
         "no .rodata.backtrace"
     );
-    let all = functions(&bytes);
-    // A stripped binary (cargo test --release) has no names to check.
-    if !common::require(
-        "a ward binary with its symbol table (the dev build)",
-        !all.is_empty(),
+    let Some(all) = named_functions(
+        &bytes,
         "what_only_a_backtrace_runs_is_in_sections_of_its_own",
-    ) {
+    ) else {
         return;
-    }
-    let order = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/link/symbol-order.txt"
-    ))
-    .expect("read link/symbol-order.txt");
+    };
+    let order = order_file();
     let listed: std::collections::HashSet<&str> = order.lines().collect();
     let inside = |f: &common::elf::Function| (cold.addr..cold.addr + cold.size).contains(&f.addr);
     // The locked `.shared` section also takes some of the symbolizer's own
@@ -211,12 +234,7 @@ fn what_only_a_backtrace_runs_is_in_sections_of_its_own() {
 #[test]
 fn nothing_ward_runs_refers_into_the_sections_its_lock_leaves_out() {
     let test = "nothing_ward_runs_refers_into_the_sections_its_lock_leaves_out";
-    let dev = std::path::Path::new(common::ward());
-    let release = dev
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("release"));
-    let release = release.unwrap_or_else(|| panic!("{test}: no directory above {}", dev.display()));
+    let release = release_dir(test);
     let map = release.join("ward.map");
     let objdump = std::process::Command::new("objdump")
         .arg("--version")
@@ -358,24 +376,17 @@ fn the_functions_of_the_symbol_order_file_come_first_in_text() {
         .into_iter()
         .find(|s| s.name == ".text")
         .expect("a .text section");
-    let all = functions(&bytes);
-    // A stripped binary (cargo test --release) has no names to check.
-    if !common::require(
-        "a ward binary with its symbol table (the dev build)",
-        !all.is_empty(),
+    let Some(all) = named_functions(
+        &bytes,
         "the_functions_of_the_symbol_order_file_come_first_in_text",
-    ) {
+    ) else {
         return;
-    }
+    };
     let mut count = std::collections::HashMap::new();
     for f in &all {
         *count.entry(f.name.as_str()).or_insert(0) += 1;
     }
-    let order = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/link/symbol-order.txt"
-    ))
-    .expect("read link/symbol-order.txt");
+    let order = order_file();
     let listed: std::collections::HashSet<&str> = order.lines().collect();
     let found: Vec<&common::elf::Function> = all
         .iter()
@@ -404,14 +415,7 @@ fn the_functions_of_the_symbol_order_file_come_first_in_text() {
 #[test]
 fn the_release_build_puts_wards_own_ordered_functions_first_in_text() {
     let test = "the_release_build_puts_wards_own_ordered_functions_first_in_text";
-    let dev = std::path::Path::new(common::ward());
-    let Some(release) = dev
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("release"))
-    else {
-        panic!("{test}: no directory above {}", dev.display());
-    };
+    let release = release_dir(test);
     let map = release.join("ward.map");
     if !common::require(
         "the release build's link map (cargo build --release, as scripts/test does)",
@@ -427,11 +431,7 @@ fn the_release_build_puts_wards_own_ordered_functions_first_in_text() {
         .find(|s| s.name == ".text")
         .expect("a .text section in the release binary");
     let text = std::fs::read_to_string(&map).expect("read ward.map");
-    let order = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/link/symbol-order.txt"
-    ))
-    .expect("read link/symbol-order.txt");
+    let order = order_file();
     let own: std::collections::HashSet<&str> =
         order.lines().filter(|n| n.contains("4ward")).collect();
     assert!(
