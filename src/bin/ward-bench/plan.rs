@@ -132,7 +132,8 @@ pub struct Ctx {
 
 impl Ctx {
     /// The inits in the order for `round`: rotated, so no init always runs
-    /// first (or right after the same neighbour) on a machine whose load drifts.
+    /// first on a machine whose load drifts (each is first in one round of
+    /// every `inits.len()`; the neighbours stay the same).
     pub fn rotation(&self, round: usize) -> Vec<&Init> {
         let n = self.inits.len();
         (0..n).map(|i| &self.inits[(i + round) % n]).collect()
