@@ -24,7 +24,7 @@ const WARM_UP: usize = 20;
 /// How long each container runs before its first signal: past every init's
 /// start-up work (ward's first looks, its serving thread at 50 ms and its
 /// trim at 1 s), as in a container that has been up a while. Measured from
-/// the echo's `ready`, ward's round trips were 3-8 µs slower than the
+/// the echo's `ready`, ward's round trips were 3-9 µs slower than the
 /// peers' in the first ~60 ms and level after it (docs/benchmarks-analysis.md).
 const SETTLE: Duration = Duration::from_millis(1200);
 /// The longest one round trip may take before the run counts as failed.
