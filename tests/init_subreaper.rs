@@ -586,14 +586,25 @@ fn a_sigrtmin_while_the_watch_thread_starts_does_not_kill_ward() {
         .args(["-e", "inject=clone,clone3:delay_exit=1000000:when=1"])
         .args([ward(), "--", "sh", "-c", "echo ran; exit 3"]);
     let p = Proc::start(cmd, T);
-    // ward is strace's child; its first clone is held for a second.
+    // ward is strace's child; its first clone is held for a second. strace
+    // forks short-lived children of its own first (its probes of ptrace), so
+    // the child counts only once it runs ward: under load the test saw a
+    // probe, which was gone when signalled.
     let strace = p.pid();
+    let ward_exe = std::fs::canonicalize(ward()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let ward_pid = loop {
         let kids = std::fs::read_to_string(format!("/proc/{strace}/task/{strace}/children"))
             .unwrap_or_default();
-        if let Some(pid) = kids.split_whitespace().next() {
-            break pid.parse::<i32>().unwrap();
+        let runs_ward = |pid: &i32| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == ward_exe)
+        };
+        if let Some(pid) = kids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .find(runs_ward)
+        {
+            break pid;
         }
         assert!(Instant::now() < deadline, "strace started no ward");
         std::thread::sleep(Duration::from_millis(10));
