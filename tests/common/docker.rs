@@ -35,6 +35,8 @@ ENTRYPOINT [\"/ward\", \"--\"]
 /// How long a docker CLI call may take before the test gives up on it. The
 /// machine is small and shared, so this is generous; a hang still fails.
 const CLI_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long an exited container's `State.OOMKilled` may take to turn true.
+const OOM_FLAG_SETTLE: Duration = Duration::from_secs(2);
 
 pub use super::in_ci;
 
@@ -262,10 +264,19 @@ impl Container<'_> {
         self.exit()
     }
 
-    /// `State.ExitCode` and `State.OOMKilled` of an exited container.
+    /// `State.ExitCode` and `State.OOMKilled` of an exited container. Docker
+    /// sets OOMKilled from containerd's OOM event, which can come after the
+    /// exit when a process is OOM-killed just before the container ends (seen
+    /// in CI: `sh -c 'hog 100; exit 3'` read false at once): a false is read
+    /// again for up to [`OOM_FLAG_SETTLE`] before it counts.
     pub fn exit(&self) -> Exit {
         let code = self.inspect("{{.State.ExitCode}}");
-        let oom = self.inspect("{{.State.OOMKilled}}");
+        let settle = Instant::now() + OOM_FLAG_SETTLE;
+        let mut oom = self.inspect("{{.State.OOMKilled}}");
+        while oom != "true" && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(100));
+            oom = self.inspect("{{.State.OOMKilled}}");
+        }
         Exit {
             code: code
                 .parse()
