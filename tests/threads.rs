@@ -3,7 +3,8 @@
 //! preempt the reaping thread or the application; a long slice starved them
 //! in a busy group), the reaping thread keeps the normal
 //! policy and, outside a burst of exits, the default slice, and the child
-//! starts with the policy ward inherited, not the watch thread's.
+//! starts with the policy ward inherited, not the watch thread's. The
+//! watch thread's census gives up its CPU as it reads.
 //! Needs no root: ward runs as a subreaper, with its threads as when it is
 //! PID 1.
 
@@ -123,4 +124,49 @@ fn the_serving_thread_started_before_the_child_is_batch_too() {
             );
         }
     }
+}
+
+/// The watch thread's census gives up its CPU as it reads (`sched_yield`
+/// every 32 processes): the kernel preempts a running thread only at its
+/// tick, and a thread of the application woken onto the census's CPU
+/// waited behind it for up to 4 ms (ward-bench `census-signals`). Counted
+/// with strace on the thread that names itself `ward-watch`; before, it
+/// never yielded.
+#[test]
+fn the_census_gives_up_its_cpu_as_it_reads() {
+    let test = "the_census_gives_up_its_cpu_as_it_reads";
+    let have = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !require("strace (Debian's strace)", have, test) {
+        return;
+    }
+    let log = std::env::temp_dir().join(format!("ward-census-yield-{}.txt", std::process::id()));
+    let mut cmd = std::process::Command::new("strace");
+    without_ward_variables(&mut cmd);
+    cmd.args(["-f", "-qq", "-e", "trace=sched_yield,prctl", "-o"])
+        .arg(&log)
+        .args([ward(), "--watch-interval", "100ms", "--"])
+        .args([workload(), "forks", "300", "--hold", "2"]);
+    let out = Proc::start(cmd, Duration::from_secs(60)).wait();
+    let trace = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert_eq!(out.code, 0, "{}", out.dump());
+    // "TID prctl(PR_SET_NAME, "ward-watch") = 0", then "TID sched_yield() = 0".
+    let watch = trace
+        .lines()
+        .find(|l| l.contains("PR_SET_NAME, \"ward-watch\""))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no ward-watch thread in the trace:\n{trace}"));
+    let yields = trace
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(watch) && l.contains("sched_yield("))
+        .count();
+    // At least one census read the 300 children (and ward and the host's
+    // processes): 300 / 32.
+    assert!(
+        yields >= 9,
+        "the watch thread yielded {yields} times; trace:\n{trace}"
+    );
 }
