@@ -250,7 +250,6 @@ impl Sampler {
                 at: now,
                 periods,
                 throttled,
-                throttled_usec: cpu.throttled_usec.unwrap_or(0),
                 usage_usec: cpu.usage_usec.unwrap_or(0),
             });
         }

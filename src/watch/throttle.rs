@@ -5,7 +5,6 @@
 //! "60% busy" on average can be throttled in most periods; this is the number
 //! that shows it.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// One reading of the cumulative counters.
@@ -17,16 +16,35 @@ pub struct ThrottleReading {
     pub periods: u64,
     /// `nr_throttled`.
     pub throttled: u64,
-    /// Throttled time, microseconds.
-    pub throttled_usec: u64,
     /// CPU usage, microseconds.
     pub usage_usec: u64,
 }
 
-/// Readings covering at least the longest window asked for.
-#[derive(Debug, Default)]
+/// Readings covering at least the longest window asked for, in room
+/// allocated and written when the window is made: a watch that ran for
+/// minutes holds no more memory than one that just started (the readings
+/// used to grow with ward's age for five minutes, a page or more of
+/// anonymous memory that `ward-bench` counted as growth after reaps).
+#[derive(Debug)]
 pub struct ThrottleWindow {
-    readings: VecDeque<ThrottleReading>,
+    /// Oldest first; only the first `len` are readings.
+    readings: Box<[ThrottleReading; CAPACITY]>,
+    len: usize,
+}
+
+impl Default for ThrottleWindow {
+    fn default() -> Self {
+        let blank = ThrottleReading {
+            at: Instant::now(),
+            periods: 0,
+            throttled: 0,
+            usage_usec: 0,
+        };
+        ThrottleWindow {
+            readings: Box::new([blank; CAPACITY]),
+            len: 0,
+        }
+    }
 }
 
 /// Ratios over one window.
@@ -46,46 +64,85 @@ pub struct ThrottleRatio {
 /// 5 minutes (`ward status`), plus one sample interval of slack.
 const KEEP: Duration = Duration::from_secs(310);
 /// Readings closer than this to the one before are merged into it (the newer
-/// one wins), so a 100 ms `--watch-interval` keeps about 310 readings, not 3,100.
+/// one wins), so a 100 ms `--watch-interval` keeps a reading a second.
 const SPACING: Duration = Duration::from_secs(1);
+/// Readings older than this (the alerts' windows are 30 and 60 s) are
+/// kept only [`FAR_SPACING`] apart: the 5-minute window's start is then
+/// accurate to 10 s, the alerts' to a second.
+const NEAR: Duration = Duration::from_secs(65);
+/// The spacing of readings older than [`NEAR`].
+const FAR_SPACING: Duration = Duration::from_secs(10);
+/// The most readings kept: 66 within [`NEAR`] at [`SPACING`], 25 more to
+/// [`KEEP`] at [`FAR_SPACING`], the newest pair, and room to spare.
+const CAPACITY: usize = 96;
 
 impl ThrottleWindow {
     /// Adds a reading; counters that went backwards (a new cgroup) restart
     /// the window.
     pub fn push(&mut self, r: ThrottleReading) {
-        if let Some(last) = self.readings.back()
+        if let Some(last) = self.readings().last()
             && (r.periods < last.periods || r.throttled < last.throttled)
         {
-            self.readings.clear();
+            self.len = 0;
         }
         // The newest reading replaces the last one when that one is within
         // SPACING of the reading before it: windows stay exact at their
         // ends and accurate to a second at their starts.
-        let n = self.readings.len();
+        let n = self.len;
         if n >= 2
             && self.readings[n - 1]
                 .at
                 .duration_since(self.readings[n - 2].at)
                 < SPACING
         {
-            self.readings.pop_back();
+            self.len -= 1;
         }
-        self.readings.push_back(r);
-        while self
-            .readings
-            .front()
-            .is_some_and(|f| r.at.duration_since(f.at) > KEEP)
-        {
-            self.readings.pop_front();
+        if self.len == CAPACITY {
+            // Not reached with the spacing above; the oldest goes first.
+            self.drop_front(1);
+        }
+        self.readings[self.len] = r;
+        self.len += 1;
+        let old = self
+            .readings()
+            .iter()
+            .take_while(|f| r.at.duration_since(f.at) > KEEP)
+            .count();
+        self.drop_front(old);
+        // Past NEAR, keep a reading only FAR_SPACING after the one kept
+        // before it (the oldest always stays).
+        let mut kept = 1;
+        for i in 1..self.len {
+            let x = self.readings[i];
+            let far = r.at.duration_since(x.at) > NEAR;
+            if far && x.at.duration_since(self.readings[kept - 1].at) < FAR_SPACING {
+                continue;
+            }
+            self.readings[kept] = x;
+            kept += 1;
+        }
+        self.len = kept.min(self.len);
+    }
+
+    /// The readings kept, oldest first.
+    fn readings(&self) -> &[ThrottleReading] {
+        &self.readings[..self.len]
+    }
+
+    /// Forgets the oldest `count` readings.
+    fn drop_front(&mut self, count: usize) {
+        if count > 0 {
+            self.readings.copy_within(count..self.len, 0);
+            self.len -= count;
         }
     }
 
     /// The ratio over (up to) the last `window`; `None` until two readings
     /// exist or when no period elapsed (no CFS quota, or idle).
     pub fn over(&self, window: Duration) -> Option<ThrottleRatio> {
-        let last = self.readings.back()?;
+        let last = self.readings().last()?;
         let first = self
-            .readings
+            .readings()
             .iter()
             .find(|r| last.at.duration_since(r.at) <= window)
             .filter(|r| r.at < last.at)?;
@@ -112,7 +169,6 @@ mod tests {
             at: t0 + Duration::from_secs(s),
             periods,
             throttled,
-            throttled_usec: throttled * 1000,
             usage_usec,
         }
     }
@@ -158,7 +214,7 @@ mod tests {
         for s in 0..100 {
             w.push(r(t0, s * 5, s * 50, s * 10, 0));
         }
-        assert!(w.readings.len() <= 63, "{}", w.readings.len());
+        assert!(w.len <= 63, "{}", w.len);
         assert!(w.over(Duration::from_secs(300)).is_some());
     }
 
@@ -172,16 +228,39 @@ mod tests {
                 at: t0 + Duration::from_millis(i * 100),
                 periods: i,
                 throttled: i,
-                throttled_usec: 0,
                 usage_usec: i * 10_000,
             });
         }
-        assert!(w.readings.len() <= 320, "{}", w.readings.len());
+        // 66 a second apart, then 25 ten seconds apart.
+        assert!(w.len <= 93, "{}", w.len);
         let five = w.over(Duration::from_secs(300)).unwrap();
-        assert!((five.span_s - 300.0).abs() <= 1.0, "{}", five.span_s);
+        assert!((five.span_s - 300.0).abs() <= 10.0, "{}", five.span_s);
         assert_eq!(five.ratio, 1.0);
         let last30 = w.over(Duration::from_secs(30)).unwrap();
         assert!((last30.span_s - 30.0).abs() <= 1.0, "{}", last30.span_s);
         assert!((last30.usage_cores - 0.1).abs() < 0.01);
+        let last60 = w.over(Duration::from_secs(60)).unwrap();
+        assert!((last60.span_s - 60.0).abs() <= 1.0, "{}", last60.span_s);
+    }
+
+    #[test]
+    fn the_window_holds_no_more_memory_after_an_hour_than_at_its_start() {
+        let t0 = Instant::now();
+        let mut w = ThrottleWindow::default();
+        let mut most = 0;
+        // Every 100 ms for an hour, at odd offsets.
+        for i in 0..36_000u64 {
+            w.push(ThrottleReading {
+                at: t0 + Duration::from_millis(i * 100 + i % 7),
+                periods: i,
+                throttled: i / 2,
+                usage_usec: i * 10_000,
+            });
+            most = most.max(w.len);
+        }
+        assert!(most <= 93, "{most} readings at once");
+        let five = w.over(Duration::from_secs(300)).unwrap();
+        assert!((five.ratio - 0.5).abs() < 0.01, "{}", five.ratio);
+        assert!(w.readings().is_sorted_by_key(|r| r.at));
     }
 }
