@@ -413,7 +413,8 @@ fn container(out: &mut String, c: &ContainerDoc, source: ContainerSource) {
             continue;
         }
         shown_span = Some(t.span_s);
-        let over = if t.span_s >= full - 0.5 {
+        let slack = crate::watch::throttle::span_slack(std::time::Duration::from_secs_f64(full));
+        let over = if t.span_s >= full - slack.as_secs_f64() {
             label.to_string()
         } else {
             format!("{} s", Fixed(t.span_s, 0))
@@ -973,6 +974,21 @@ mod tests {
             text.contains("100.0% over the last 7 s, 100.0% over the last 120 s,"),
             "{text}"
         );
+        // Past 65 s ward keeps a reading every 10 s: a full 5 minutes
+        // starts up to 10 s late, and is still the 5 minutes.
+        let cpu = &mut doc.container.as_mut().unwrap().cpu;
+        cpu.throttled_5m.as_mut().unwrap().span_s = 290.4;
+        let text = render(&doc);
+        assert!(text.contains("100.0% over the last 5 min,"), "{text}");
+        let cpu = &mut doc.container.as_mut().unwrap().cpu;
+        cpu.throttled_5m.as_mut().unwrap().span_s = 289.0;
+        let text = render(&doc);
+        assert!(text.contains("100.0% over the last 289 s,"), "{text}");
+        // The minute is kept to the second.
+        let cpu = &mut doc.container.as_mut().unwrap().cpu;
+        cpu.throttled_1m.as_mut().unwrap().span_s = 59.0;
+        let text = render(&doc);
+        assert!(text.contains("100.0% over the last 59 s,"), "{text}");
     }
 
     #[test]

@@ -66,12 +66,25 @@ const KEEP: Duration = Duration::from_secs(310);
 /// Readings closer than this to the one before are merged into it (the newer
 /// one wins), so a 100 ms `--watch-interval` keeps a reading a second.
 const SPACING: Duration = Duration::from_secs(1);
-/// Readings older than this (the alerts' windows are 30 and 60 s) are
-/// kept only [`FAR_SPACING`] apart: the 5-minute window's start is then
-/// accurate to 10 s, the alerts' to a second.
+/// Readings older than this (the alerts' window is 30 s, the exit
+/// report's 60 s) are kept only [`FAR_SPACING`] apart: the 5-minute
+/// window then starts up to 10 s plus one sample interval late, the
+/// shorter ones within a second or one interval, as before.
 const NEAR: Duration = Duration::from_secs(65);
 /// The spacing of readings older than [`NEAR`].
 const FAR_SPACING: Duration = Duration::from_secs(10);
+
+/// How much shorter than `window` a ratio's span may be and still cover
+/// it, as far as the kept readings tell (at sample intervals of a second
+/// or less): half a second within [`NEAR`], [`FAR_SPACING`] more past it.
+pub fn span_slack(window: Duration) -> Duration {
+    let half = Duration::from_millis(500);
+    if window > NEAR {
+        FAR_SPACING + half
+    } else {
+        half
+    }
+}
 /// The most readings kept: 66 within [`NEAR`] at [`SPACING`], 25 more to
 /// [`KEEP`] at [`FAR_SPACING`], the newest pair, and room to spare.
 const CAPACITY: usize = 96;
@@ -87,7 +100,7 @@ impl ThrottleWindow {
         }
         // The newest reading replaces the last one when that one is within
         // SPACING of the reading before it: windows stay exact at their
-        // ends and accurate to a second at their starts.
+        // ends and, within NEAR, accurate to a second at their starts.
         let n = self.len;
         if n >= 2
             && self.readings[n - 1]
