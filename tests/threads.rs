@@ -135,20 +135,27 @@ fn the_serving_thread_started_before_the_child_is_batch_too() {
 #[test]
 fn the_census_gives_up_its_cpu_as_it_reads() {
     let test = "the_census_gives_up_its_cpu_as_it_reads";
+    // strace installed, and allowed to trace (no seccomp or LSM refusal).
     let have = std::process::Command::new("strace")
-        .arg("-V")
+        .args(["-f", "-qq", "-e", "trace=none", "true"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !require("strace (Debian's strace)", have, test) {
+    if !require("strace (Debian's strace), allowed to ptrace", have, test) {
         return;
     }
     let log = std::env::temp_dir().join(format!("ward-census-yield-{}.txt", std::process::id()));
     let mut cmd = std::process::Command::new("strace");
     without_ward_variables(&mut cmd);
-    cmd.args(["-f", "-qq", "-e", "trace=sched_yield,prctl", "-o"])
-        .arg(&log)
-        .args([ward(), "--watch-interval", "100ms", "--"])
-        .args([workload(), "forks", "300", "--hold", "2"]);
+    cmd.args([
+        "-f",
+        "-qq",
+        "-e",
+        "trace=sched_yield,prctl,getdents64",
+        "-o",
+    ])
+    .arg(&log)
+    .args([ward(), "--watch-interval", "100ms", "--"])
+    .args([workload(), "forks", "300", "--hold", "2"]);
     let out = Proc::start(cmd, Duration::from_secs(60)).wait();
     let trace = std::fs::read_to_string(&log).unwrap_or_default();
     let _ = std::fs::remove_file(&log);
@@ -159,14 +166,52 @@ fn the_census_gives_up_its_cpu_as_it_reads() {
         .find(|l| l.contains("PR_SET_NAME, \"ward-watch\""))
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("no ward-watch thread in the trace:\n{trace}"));
-    let yields = trace
+    // Only the yields inside a scan of /proc: after a getdents64 that
+    // listed entries and before the one that found the end (ward has a
+    // yield elsewhere, waiting out a code trim on another thread).
+    // Per scan of /proc: the entries its getdents64 calls listed, and the
+    // yields between the first of them and the one that found the end.
+    let mut scans: Vec<(usize, usize)> = Vec::new();
+    let mut in_scan = false;
+    for l in trace
         .lines()
-        .filter(|l| l.split_whitespace().next() == Some(watch) && l.contains("sched_yield("))
-        .count();
-    // At least one census read the 300 children (and ward and the host's
-    // processes): 300 / 32.
+        .filter(|l| l.split_whitespace().next() == Some(watch))
+    {
+        // A call another thread's line split shows as "getdents64(...
+        // <unfinished ...>", then "<... getdents64 resumed> ...) = N".
+        if l.contains("getdents64") && !l.contains("<unfinished") {
+            let ended = l.trim_end().ends_with("= 0");
+            if !ended && !in_scan {
+                scans.push((0, 0));
+            }
+            in_scan = !ended;
+            // "/* 327 entries */"
+            let listed = l
+                .split("/* ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0);
+            if let Some(scan) = scans.last_mut() {
+                scan.0 += listed;
+            }
+        } else if in_scan && l.contains("sched_yield(") {
+            scans.last_mut().unwrap().1 += 1;
+        }
+    }
+    assert!(!scans.is_empty(), "no scan of /proc in the trace:\n{trace}");
+    for &(entries, yields) in &scans {
+        // One yield per 32 processes read: /proc also lists about 60
+        // entries that are not processes ("self", "sys", ...).
+        assert!(
+            yields * 32 <= entries && (yields + 1) * 32 + 100 > entries,
+            "a scan of {entries} entries yielded {yields} times: {scans:?}"
+        );
+    }
+    // ward, its 300 children and the host's processes: at least one scan
+    // saw more than 96 processes.
     assert!(
-        yields >= 9,
-        "the watch thread yielded {yields} times; trace:\n{trace}"
+        scans.iter().any(|&(_, yields)| yields >= 3),
+        "scans (entries, yields): {scans:?}; trace:\n{trace}"
     );
 }
