@@ -73,6 +73,9 @@ const SPACING: Duration = Duration::from_secs(1);
 const NEAR: Duration = Duration::from_secs(65);
 /// The spacing of readings older than [`NEAR`].
 const FAR_SPACING: Duration = Duration::from_secs(10);
+/// The most readings kept: 66 within [`NEAR`] at [`SPACING`], 25 more to
+/// [`KEEP`] at [`FAR_SPACING`], the newest pair, and room to spare.
+const CAPACITY: usize = 96;
 
 /// How much shorter than `window` a ratio's span may be and still cover
 /// it, as far as the kept readings tell (at sample intervals of a second
@@ -85,9 +88,6 @@ pub fn span_slack(window: Duration) -> Duration {
         half
     }
 }
-/// The most readings kept: 66 within [`NEAR`] at [`SPACING`], 25 more to
-/// [`KEEP`] at [`FAR_SPACING`], the newest pair, and room to spare.
-const CAPACITY: usize = 96;
 
 impl ThrottleWindow {
     /// Adds a reading; counters that went backwards (a new cgroup) restart
@@ -134,7 +134,7 @@ impl ThrottleWindow {
             self.readings[kept] = x;
             kept += 1;
         }
-        self.len = kept.min(self.len);
+        self.len = kept;
     }
 
     /// The readings kept, oldest first.
