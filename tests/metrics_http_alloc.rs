@@ -4,50 +4,17 @@
 //! copied into a buffer made for it. One test in its own binary, with an
 //! allocator that counts: no other test thread allocates meanwhile.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ward::metrics::http::serve_metrics;
 
-/// Allocations (and reallocations to) this size or more are counted: a
-/// response is about 4 KiB; a request head's buffer is a few hundred bytes.
-const LARGE: usize = 1024;
+// Counted: blocks of 1 KiB or more; a response is about 4 KiB, a request
+// head's buffer a few hundred bytes.
+#[path = "alloc_count/mod.rs"]
+mod alloc_count;
 
-static LARGE_ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-struct Counting;
-
-// SAFETY: every call goes to the system allocator unchanged; the counter
-// is an atomic and allocates nothing.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() >= LARGE {
-            LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's layout, passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as allocated above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if layout.size() >= LARGE {
-            LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's layout, passed on.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size >= LARGE {
-            LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: as allocated above, with the caller's new size.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_count::{Counting, LARGE, large_allocs};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -104,11 +71,11 @@ fn a_scrape_copies_no_response_to_the_heap() {
         length > 2 * LARGE,
         "the text ({length} bytes) is not the size of ward's"
     );
-    let before = LARGE_ALLOCS.load(Ordering::Relaxed);
+    let before = large_allocs();
     for _ in 0..20 {
         assert_eq!(scrape(addr, &mut buf), (status, length));
     }
-    let made = LARGE_ALLOCS.load(Ordering::Relaxed) - before;
+    let made = large_allocs() - before;
     assert_eq!(
         made, 0,
         "20 scrapes made {made} heap buffers of {LARGE} bytes or more"

@@ -197,26 +197,25 @@ pub fn peak_within(peak: u64, limit: u64) -> Option<u64> {
 }
 
 /// Reads all limits.
-pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
-    let mut buf = String::with_capacity(2048);
-    let (memory, host_swap) = read_memory(cg, roots, &mut buf);
-    let swap_room = host_swap.map(|h| swap_room(cg.memory.as_ref(), &mut buf, h));
+pub(crate) fn read(cg: &Cgroups, roots: &Roots, buf: &mut String) -> Limits {
+    let (memory, host_swap) = read_memory(cg, roots, buf);
+    let swap_room = host_swap.map(|h| swap_room(cg.memory.as_ref(), buf, h));
 
-    let quota = cg.cpu.as_ref().and_then(|g| cpu_quota(g, &mut buf));
+    let quota = cg.cpu.as_ref().and_then(|g| cpu_quota(g, buf));
     let cpuset = cg
         .cpuset
         .as_ref()
-        .and_then(|g| cpuset_count(g, &mut buf).map(|n| (n, g)));
-    let (online, host_cpus) = host_cpus(roots, &mut buf);
+        .and_then(|g| cpuset_count(g, buf).map(|n| (n, g)));
+    let (online, host_cpus) = host_cpus(roots, buf);
     let cpu = cpu_limit(quota, cpuset, online, host_cpus);
 
     let pids = cg.pids.as_ref().and_then(|g| {
-        smallest(g, &mut buf, |b, dir| {
+        smallest(g, buf, |b, dir| {
             fsread::read_opt(b, &dir.join("pids.max"))?;
             parse::max_or_u64(b)?
         })
     });
-    let pid_max = host_tasks(roots, &mut buf);
+    let pid_max = host_tasks(roots, buf);
     let pids = match (pids, pid_max) {
         (Some((max, source)), Some(h)) if max < h => Some(PidsLimit { max, source }),
         (Some((max, source)), None) => Some(PidsLimit { max, source }),
@@ -233,7 +232,7 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
         .as_ref()
         .filter(|g| g.version == Version::V2)
         .and_then(|g| {
-            smallest(g, &mut buf, |b, dir| {
+            smallest(g, buf, |b, dir| {
                 fsread::read_opt(b, &dir.join("memory.high"))?;
                 parse::max_or_u64(b)?
             })
@@ -248,7 +247,7 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots) -> Limits {
         swap_room,
         unreadable: Vec::new(),
     };
-    own_files_unreadable(cg, &mut limits, &mut buf);
+    own_files_unreadable(cg, &mut limits, buf);
     // v1's hierarchical_memory_limit sees every ancestor: a memory limit
     // there is never hidden.
     let memory_v2 = cg.memory.as_ref().filter(|g| g.version == Version::V2);

@@ -241,7 +241,13 @@ impl Cgroups {
     /// Reads the effective limits (memory, CPU, PIDs) and where each comes from.
     /// Meant for start-up and an occasional refresh, not every sample.
     pub fn limits(&self) -> Limits {
-        limits::read(self, &self.roots)
+        self.limits_with(&mut String::with_capacity(2048))
+    }
+
+    /// As [`Cgroups::limits`], reading the files through `buf`: the watch
+    /// re-reads the limits every 15 s with the buffer its samples use.
+    pub fn limits_with(&self, buf: &mut String) -> Limits {
+        limits::read(self, &self.roots, buf)
     }
 
     /// Reads current usage into `out`, reusing `buf`. Never fails: unreadable files

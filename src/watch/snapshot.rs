@@ -190,7 +190,7 @@ impl Sampler {
                 .limits_at
                 .is_none_or(|t| now.duration_since(t) >= LIMITS_EVERY)
             {
-                snap.limits = cg.limits();
+                snap.limits = cg.limits_with(&mut self.buf);
                 self.limits_at = Some(now);
             }
             cg.sample(&mut self.buf, &mut snap.cgroup);
@@ -209,7 +209,7 @@ impl Sampler {
         if let Some(cg) = &mut self.cgroups {
             cg.open_sample_files();
             snap.layout = Some(cg.layout);
-            snap.limits = cg.limits();
+            snap.limits = cg.limits_with(&mut self.buf);
             self.limits_at = Some(now);
         }
     }

@@ -1,0 +1,52 @@
+//! An allocator that counts the blocks of [`LARGE`] bytes or more made
+//! (or reallocated to), for the test binaries that check a path makes no
+//! large buffer. Include it with `#[path]` from a binary of one test and
+//! install [`Counting`] as its `#[global_allocator]`: no other test thread
+//! then allocates meanwhile. Not in `common`, which every test binary
+//! includes.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Allocations (and reallocations to) this size or more are counted.
+pub const LARGE: usize = 1024;
+
+static LARGE_ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many large blocks were made so far.
+pub fn large_allocs() -> usize {
+    LARGE_ALLOCS.load(Ordering::Relaxed)
+}
+
+/// Passes every call to the system allocator, counting large blocks.
+pub struct Counting;
+
+fn count(size: usize) {
+    if size >= LARGE {
+        LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call goes to the system allocator unchanged; the counter
+// is an atomic and allocates nothing.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: the caller's layout, passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as allocated above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: the caller's layout, passed on.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size);
+        // SAFETY: as allocated above, with the caller's new size.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
