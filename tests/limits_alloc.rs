@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use ward::cgroup::{Cgroups, Roots};
+use ward::cgroup::{Cgroups, Limits, Roots};
 use ward::watch::{Sampler, Snapshot};
 
 mod common;
@@ -15,7 +15,6 @@ use common::fixtures::fixture_dirs;
 
 // Counted: blocks of 1 KiB or more; the paths and words a re-read makes
 // are well under it.
-#[path = "alloc_count/mod.rs"]
 mod alloc_count;
 
 use alloc_count::{Counting, LARGE, large_allocs};
@@ -36,15 +35,18 @@ fn a_sample_that_rereads_the_limits_makes_no_large_buffer() {
         let mut snap = Snapshot::default();
         let start = Instant::now();
         sampler.prepare_first(start, &mut snap);
-        // Once warm: the first sample may size the buffers it keeps.
+        // Once warm: the first sample may size the buffers it keeps. Not
+        // yet due to re-read the limits.
+        snap.limits = Limits::default();
         sampler.take_cgroup_only(start + Duration::from_secs(1), &mut snap);
+        assert_eq!(snap.limits, Limits::default(), "{}", dir.display());
         let before = large_allocs();
         // Past the 15 s: this sample re-reads the limits.
         sampler.take_cgroup_only(start + Duration::from_secs(16), &mut snap);
         let n = large_allocs() - before;
         assert!(
             snap.limits.memory.is_some(),
-            "{}: the re-read found no memory limit",
+            "{}: the sample at 16 s did not re-read the limits",
             dir.display()
         );
         counted.push((dir.display().to_string(), n));

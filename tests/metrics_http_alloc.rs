@@ -11,7 +11,6 @@ use ward::metrics::http::serve_metrics;
 
 // Counted: blocks of 1 KiB or more; a response is about 4 KiB, a request
 // head's buffer a few hundred bytes.
-#[path = "alloc_count/mod.rs"]
 mod alloc_count;
 
 use alloc_count::{Counting, LARGE, large_allocs};

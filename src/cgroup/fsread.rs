@@ -22,6 +22,10 @@ const DISCOVERY_READ: usize = 16 * 1024;
 /// hear the end (four files of the memory limit read before the child starts
 /// save a syscall each).
 pub(crate) fn read_into(buf: &mut String, path: &Path) -> io::Result<()> {
+    // Emptied first, as a failed read empties it: a caller that parsed on
+    // error would find nothing, never the last file's text (one buffer
+    // serves a sample's files and the limits' alike).
+    buf.clear();
     let f = File::open(path)?;
     reread_into(buf, &f)
 }

@@ -1,9 +1,9 @@
 //! An allocator that counts the blocks of [`LARGE`] bytes or more made
 //! (or reallocated to), for the test binaries that check a path makes no
-//! large buffer. Include it with `#[path]` from a binary of one test and
-//! install [`Counting`] as its `#[global_allocator]`: no other test thread
-//! then allocates meanwhile. Not in `common`, which every test binary
-//! includes.
+//! large buffer. Declare it (`mod alloc_count;`) in a binary that holds one
+//! test, so no other test thread allocates meanwhile, and install
+//! [`Counting`] as its `#[global_allocator]`. Not in `common`, which every
+//! test binary includes.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
