@@ -443,8 +443,8 @@ pub fn run(ctx: &Ctx) -> Section {
     s.compare_from = Some(ward.clone());
     match stripped_size(&ctx.ward().path) {
         Ok((len, as_built)) => s.notes.push(format!(
-            "ward binary, stripped: {} KiB ({} bytes; {}; bar ≤ 1536 KiB)",
-            len / 1024,
+            "ward binary, stripped: {:.0} KiB ({} bytes; {}; bar ≤ 1536 KiB)",
+            len as f64 / 1024.0,
             len,
             if as_built {
                 "as built: its release link strips it (build.rs)"

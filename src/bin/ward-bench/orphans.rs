@@ -97,7 +97,7 @@ pub struct StormResult {
     /// The init's memory after the storm.
     pub memory_after: Option<Memory>,
     /// Its anonymous memory per mapping then (`/proc/PID/smaps`).
-    pub anon_after: Option<Vec<(String, u64)>>,
+    pub anon_after: Option<Vec<crate::procfs::AnonMapping>>,
     /// The longest any zombie of PID 1 was seen waiting, from the host.
     pub longest_seen: Duration,
     /// Zombies of PID 1 seen waiting longer than [`LATE`].

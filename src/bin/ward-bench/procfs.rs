@@ -80,40 +80,64 @@ pub fn parse_smaps_rollup(text: &str) -> Option<Memory> {
     })
 }
 
-/// The `Anonymous:` KiB of each mapping in `/proc/PID/smaps`, keyed by its
-/// start address and name (`[heap]`, `[stack]`, a file; none for a thread's
-/// stack or another anonymous `mmap`): a mapping keeps its start as it grows.
-pub fn parse_smaps_anon(text: &str) -> Vec<(String, u64)> {
-    let mut out: Vec<(String, u64)> = Vec::new();
+/// One mapping of `/proc/PID/smaps` and its `Anonymous:` KiB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnonMapping {
+    pub start: u64,
+    pub end: u64,
+    /// `[heap]`, `[stack]`, a file; empty for a thread's stack or another
+    /// anonymous `mmap`.
+    pub name: String,
+    pub kib: u64,
+}
+
+/// The `Anonymous:` KiB of each mapping in `/proc/PID/smaps`.
+pub fn parse_smaps_anon(text: &str) -> Vec<AnonMapping> {
+    let mut out: Vec<AnonMapping> = Vec::new();
     for line in text.lines() {
         let mut fields = line.split_ascii_whitespace();
         let first = fields.next().unwrap_or("");
         if first == "Anonymous:" {
             let kib = fields.next().and_then(|v| v.parse().ok());
             if let (Some(last), Some(kib)) = (out.last_mut(), kib) {
-                last.1 = kib;
+                last.kib = kib;
             }
-        } else if let Some((start, _)) = first.split_once('-')
-            && !start.is_empty()
-            && start.bytes().all(|b| b.is_ascii_hexdigit())
+        } else if let Some((start, end)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
         {
-            let name = fields.nth(4).unwrap_or("");
-            out.push((format!("{start} {name}").trim_end().to_string(), 0));
+            let name = fields.nth(4).unwrap_or("").to_string();
+            out.push(AnonMapping {
+                start,
+                end,
+                name,
+                kib: 0,
+            });
         }
     }
     out
 }
 
 /// Where anonymous memory grew from `before` to `after` (two
-/// [`parse_smaps_anon`] readings): "KEY +N KiB" for each mapping that has
-/// more, a new one counting whole.
-pub fn anon_grown(before: &[(String, u64)], after: &[(String, u64)]) -> Vec<String> {
-    let was: HashMap<&str, u64> = before.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+/// [`parse_smaps_anon`] readings): "START NAME +N KiB" for each mapping
+/// that has more than the mappings it overlaps had. Matched by overlap, not
+/// by start: musl's malloc maps new groups just below its last, and the
+/// kernel merges them, so a mapping can grow downwards (new start, same
+/// end) as well as upwards (the `[heap]`); a new one counts whole.
+pub fn anon_grown(before: &[AnonMapping], after: &[AnonMapping]) -> Vec<String> {
     after
         .iter()
-        .filter_map(|(k, v)| {
-            let grew = v.saturating_sub(was.get(k.as_str()).copied().unwrap_or(0));
-            (grew > 0).then(|| format!("{k} +{grew} KiB"))
+        .filter_map(|m| {
+            let was: u64 = before
+                .iter()
+                .filter(|b| b.start < m.end && m.start < b.end)
+                .map(|b| b.kib)
+                .sum();
+            let grew = m.kib.saturating_sub(was);
+            (grew > 0).then(|| {
+                format!("{:x} {}", m.start, m.name).trim_end().to_string()
+                    + &format!(" +{grew} KiB")
+            })
         })
         .collect()
 }
@@ -199,7 +223,7 @@ impl Proc {
     }
 
     /// Anonymous memory of each mapping of `pid` ([`parse_smaps_anon`]).
-    pub fn anon_by_mapping(&self, pid: i32) -> Option<Vec<(String, u64)>> {
+    pub fn anon_by_mapping(&self, pid: i32) -> Option<Vec<AnonMapping>> {
         Some(parse_smaps_anon(&self.read(pid, "smaps")?))
     }
 
@@ -299,21 +323,35 @@ Anonymous:             8 kB
 Anonymous:             0 kB
 ";
         let b = parse_smaps_anon(before);
+        let m = |start, end, name: &str, kib| AnonMapping {
+            start,
+            end,
+            name: name.to_string(),
+            kib,
+        };
         assert_eq!(
             b,
             [
-                ("5555a000 [heap]".to_string(), 88),
-                ("7f00a000".to_string(), 8),
-                ("7f02b000 /ward".to_string(), 0),
+                m(0x5555a000, 0x5555b000, "[heap]", 88),
+                m(0x7f00a000, 0x7f01a000, "", 8),
+                m(0x7f02b000, 0x7f02c000, "/ward", 0),
             ]
         );
+        // The heap grows upwards, a malloc mapping downwards (merged with
+        // a new one below it), and a new mapping counts whole.
         let after = before
             .replace("88 kB", "92 kB")
             .replace("5555b000", "5555c000")
+            .replace("7f00a000", "7f009000")
+            .replace("8 kB", "12 kB")
             + "7f03a000-7f03b000 rw-p 00000000 00:00 0 \nAnonymous:             4 kB\n";
         assert_eq!(
             anon_grown(&b, &parse_smaps_anon(&after)),
-            ["5555a000 [heap] +4 KiB", "7f03a000 +4 KiB"]
+            [
+                "5555a000 [heap] +4 KiB",
+                "7f009000 +4 KiB",
+                "7f03a000 +4 KiB"
+            ]
         );
         assert!(anon_grown(&b, &b).is_empty());
     }
