@@ -171,7 +171,7 @@ impl Cgroups {
         let g = self.memory.as_ref()?;
         let mut buf = String::with_capacity(2048);
         if g.version == Version::V1
-            && let Some(h) = fsread::read_opt(&mut buf, &g.dir.join("memory.stat"))
+            && let Some(h) = fsread::read_opt_in(&mut buf, &g.dir, "memory.stat")
                 .and_then(|()| parse::flat_key(&buf, "hierarchical_memory_limit"))
         {
             return parse::v1_limit_value(h);
@@ -211,7 +211,7 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots, buf: &mut String) -> Limits {
 
     let pids = cg.pids.as_ref().and_then(|g| {
         smallest(g, buf, |b, dir| {
-            fsread::read_opt(b, &dir.join("pids.max"))?;
+            fsread::read_opt_in(b, dir, "pids.max")?;
             parse::max_or_u64(b)?
         })
     });
@@ -233,7 +233,7 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots, buf: &mut String) -> Limits {
         .filter(|g| g.version == Version::V2)
         .and_then(|g| {
             smallest(g, buf, |b, dir| {
-                fsread::read_opt(b, &dir.join("memory.high"))?;
+                fsread::read_opt_in(b, dir, "memory.high")?;
                 parse::max_or_u64(b)?
             })
         })
@@ -273,8 +273,8 @@ fn mark_hidden(source: Option<&mut LimitSource>, g: Option<&Group>) {
 /// `cgroup.events`.
 fn hides_above(g: &Group) -> bool {
     match g.version {
-        Version::V1 => !g.mount_point.join("release_agent").exists(),
-        Version::V2 => g.mount_point.join("cgroup.events").exists(),
+        Version::V1 => !fsread::in_dir(&g.mount_point, &["release_agent"], Path::exists),
+        Version::V2 => fsread::in_dir(&g.mount_point, &["cgroup.events"], Path::exists),
     }
 }
 
@@ -290,7 +290,7 @@ fn own_files_unreadable(cg: &Cgroups, limits: &mut Limits, buf: &mut String) {
     let mut unreadable_at = |check: bool, g: &Option<Group>, v1: &str, v2: &str| {
         let g = g.as_ref().filter(|_| check)?;
         let file = if g.version == Version::V2 { v2 } else { v1 };
-        let e = unreadable(buf, &g.dir.join(file))?;
+        let e = fsread::in_dir(&g.dir, &[file], |path| unreadable(buf, path))?;
         limits.unreadable.push(e);
         Some(())
     };
@@ -311,7 +311,7 @@ fn own_files_unreadable(cg: &Cgroups, limits: &mut Limits, buf: &mut String) {
 /// those cannot be read from inside; `threads-max` is the machine's.
 fn host_tasks(roots: &Roots, buf: &mut String) -> Option<u64> {
     let mut read = |name: &str| {
-        fsread::read_opt(buf, &roots.proc.join(name)).and_then(|()| parse::single_u64(buf))
+        fsread::read_opt_in(buf, &roots.proc, name).and_then(|()| parse::single_u64(buf))
     };
     let pid_max = read("sys/kernel/pid_max");
     let threads_max = read("sys/kernel/threads-max");
@@ -328,7 +328,7 @@ fn read_memory(
     roots: &Roots,
     buf: &mut String,
 ) -> (Option<MemoryLimit>, Option<u64>) {
-    let (host_mem, host_swap) = match fsread::read_opt(buf, &roots.proc.join("meminfo")) {
+    let (host_mem, host_swap) = match fsread::read_opt_in(buf, &roots.proc, "meminfo") {
         Some(()) => (
             parse::meminfo_bytes(buf, "MemTotal"),
             parse::meminfo_bytes(buf, "SwapTotal"),
@@ -348,12 +348,12 @@ fn swap_room(g: Option<&Group>, buf: &mut String, swap: u64) -> u64 {
     };
     let limit = match g.version {
         Version::V2 => smallest(g, buf, |b, dir| {
-            fsread::read_opt(b, &dir.join("memory.swap.max"))?;
+            fsread::read_opt_in(b, dir, "memory.swap.max")?;
             parse::max_or_u64(b)?
         })
         .map(|(v, _)| v),
         // memsw is memory plus swap; both hierarchical, every ancestor's.
-        Version::V1 => fsread::read_opt(buf, &g.dir.join("memory.stat")).and_then(|()| {
+        Version::V1 => fsread::read_opt_in(buf, &g.dir, "memory.stat").and_then(|()| {
             let memsw = parse::v1_limit_value(parse::flat_key(buf, "hierarchical_memsw_limit")?)?;
             let mem = parse::flat_key(buf, "hierarchical_memory_limit")?;
             Some(memsw.saturating_sub(mem))
@@ -383,33 +383,39 @@ fn smallest(
     buf: &mut String,
     mut read: impl FnMut(&mut String, &Path) -> Option<u64>,
 ) -> Option<(u64, LimitSource)> {
-    let mut best: Option<(u64, LimitSource)> = None;
+    let mut best: Option<(u64, usize, &Path)> = None;
     for (i, dir) in g.levels().enumerate() {
         let Some(v) = read(buf, dir) else { continue };
-        if best.as_ref().is_none_or(|(b, _)| v < *b) {
-            let source = if i == 0 {
-                LimitSource::OwnGroup
-            } else {
-                LimitSource::Ancestor {
-                    path: Some(dir.to_owned()),
-                }
-            };
-            best = Some((v, source));
+        if best.is_none_or(|(b, _, _)| v < b) {
+            best = Some((v, i, dir));
         }
     }
-    best
+    best.map(|(v, i, dir)| (v, level_source(i, dir)))
+}
+
+/// Where a limit found on the `i`th of a group's levels comes from (0 is
+/// the group's own). Made once the smallest is known: an ancestor's
+/// source holds its path, a heap block.
+fn level_source(i: usize, dir: &Path) -> LimitSource {
+    if i == 0 {
+        LimitSource::OwnGroup
+    } else {
+        LimitSource::Ancestor {
+            path: Some(dir.to_owned()),
+        }
+    }
 }
 
 fn memory_limit(g: &Group, buf: &mut String) -> Option<(u64, LimitSource)> {
     match g.version {
         Version::V2 => smallest(g, buf, |b, dir| {
-            fsread::read_opt(b, &dir.join("memory.max"))?;
+            fsread::read_opt_in(b, dir, "memory.max")?;
             parse::max_or_u64(b)?
         }),
         Version::V1 => {
             // hierarchical_memory_limit is the kernel's min over all ancestors, even
             // those outside this mount (Docker mounts only the container's group).
-            let hier = fsread::read_opt(buf, &g.dir.join("memory.stat"))
+            let hier = fsread::read_opt_in(buf, &g.dir, "memory.stat")
                 .and_then(|()| parse::flat_key(buf, "hierarchical_memory_limit"));
             // Unlimited there means no level sets one: nothing to walk for
             // (a file per level, in the first look as the child starts).
@@ -418,7 +424,7 @@ fn memory_limit(g: &Group, buf: &mut String) -> Option<(u64, LimitSource)> {
                 None => None,
             };
             let walked = smallest(g, buf, |b, dir| {
-                fsread::read_opt(b, &dir.join("memory.limit_in_bytes"))?;
+                fsread::read_opt_in(b, dir, "memory.limit_in_bytes")?;
                 parse::v1_memory_limit(b)?
             });
             match (walked, hier) {
@@ -433,14 +439,14 @@ fn memory_limit(g: &Group, buf: &mut String) -> Option<(u64, LimitSource)> {
 fn quota_at(g: &Group, buf: &mut String, dir: &Path) -> Option<CpuQuota> {
     match g.version {
         Version::V2 => {
-            fsread::read_opt(buf, &dir.join("cpu.max"))?;
+            fsread::read_opt_in(buf, dir, "cpu.max")?;
             parse::cpu_max(buf)
         }
         Version::V1 => {
-            fsread::read_opt(buf, &dir.join("cpu.cfs_quota_us"))?;
+            fsread::read_opt_in(buf, dir, "cpu.cfs_quota_us")?;
             // -1, no quota: the period does not matter.
             let quota_usec = Some(parse::v1_cfs_quota(buf)??);
-            fsread::read_opt(buf, &dir.join("cpu.cfs_period_us"))?;
+            fsread::read_opt_in(buf, dir, "cpu.cfs_period_us")?;
             let period_usec = parse::single_u64(buf)?;
             Some(CpuQuota {
                 quota_usec,
@@ -452,23 +458,16 @@ fn quota_at(g: &Group, buf: &mut String, dir: &Path) -> Option<CpuQuota> {
 
 /// Smallest quota in cores over own group and visible ancestors.
 fn cpu_quota(g: &Group, buf: &mut String) -> Option<(f64, LimitSource)> {
-    let mut best: Option<(f64, LimitSource)> = None;
+    let mut best: Option<(f64, usize, &Path)> = None;
     for (i, dir) in g.levels().enumerate() {
         let Some(cores) = quota_at(g, buf, dir).and_then(|q| q.cores()) else {
             continue;
         };
-        if best.as_ref().is_none_or(|(b, _)| cores < *b) {
-            let source = if i == 0 {
-                LimitSource::OwnGroup
-            } else {
-                LimitSource::Ancestor {
-                    path: Some(dir.to_owned()),
-                }
-            };
-            best = Some((cores, source));
+        if best.is_none_or(|(b, _, _)| cores < b) {
+            best = Some((cores, i, dir));
         }
     }
-    best
+    best.map(|(cores, i, dir)| (cores, level_source(i, dir)))
 }
 
 /// The directory whose `cpu.stat` counts the throttling that matters: the
@@ -492,7 +491,7 @@ fn cpuset_count(g: &Group, buf: &mut String) -> Option<u32> {
         Version::V1 => &["cpuset.effective_cpus", "cpuset.cpus"],
     };
     for f in files {
-        if fsread::read_opt(buf, &g.dir.join(f)).is_some()
+        if fsread::read_opt_in(buf, &g.dir, f).is_some()
             && let Some(n) = parse::cpu_list_count(buf)
             && n > 0
         {
@@ -506,10 +505,11 @@ fn cpuset_count(g: &Group, buf: &mut String) -> Option<u32> {
 /// (`Cpus_allowed_list`, which is what sched_getaffinity returns). Falls back to
 /// ward's own affinity when neither file is readable.
 fn host_cpus(roots: &Roots, buf: &mut String) -> (Option<u32>, Option<u32>) {
-    let online = fsread::read_opt(buf, &roots.sys_cpu.join("online"))
+    let online = fsread::read_opt_in(buf, &roots.sys_cpu, "online")
         .and_then(|()| parse::cpu_list_count(buf))
         .filter(|&n| n > 0);
-    let allowed = fsread::read_opt(buf, &roots.process_dir().join("status"))
+    let allowed = roots
+        .in_process_dir("status", |path| fsread::read_opt(buf, path))
         .and_then(|()| {
             parse::status_field(buf, "Cpus_allowed_list").and_then(parse::cpu_list_count)
         })
@@ -542,39 +542,44 @@ fn cpu_limit(
     online: Option<u32>,
     host: Option<u32>,
 ) -> Option<CpuLimit> {
-    let mut best: Option<(f64, LimitSource)> = None;
-    let mut consider = |cores: f64, source: LimitSource| {
-        if best.as_ref().is_none_or(|(b, _)| cores < *b) {
-            best = Some((cores, source));
-        }
-    };
-    if let Some((q, s)) = &quota {
-        consider(*q, s.clone());
+    /// Which sets the limit, decided before its source is made (a
+    /// quota's or a cpuset's holds a path, a heap block).
+    enum Setter {
+        Quota,
+        Cpuset,
+        Host,
     }
+    let quota_cores = quota.as_ref().map(|(q, _)| *q);
     // A cpuset spanning every online CPU restricts nothing: name the host instead.
-    if let Some((n, g)) = cpuset
-        && online.is_none_or(|o| n < o)
-    {
-        consider(
-            n as f64,
-            LimitSource::Cpuset {
-                path: g.dir.clone(),
-            },
-        );
+    let cpuset_cores = cpuset
+        .filter(|(n, _)| online.is_none_or(|o| *n < o))
+        .map(|(n, _)| f64::from(n));
+    let mut best: Option<(f64, Setter)> = None;
+    for (cores, setter) in [
+        (quota_cores, Setter::Quota),
+        (cpuset_cores, Setter::Cpuset),
+        (host.map(f64::from), Setter::Host),
+    ] {
+        if let Some(c) = cores
+            && best.as_ref().is_none_or(|(b, _)| c < *b)
+        {
+            best = Some((c, setter));
+        }
     }
-    if let Some(h) = host {
-        consider(
-            h as f64,
-            LimitSource::Host {
-                hidden_above: false,
-            },
-        );
-    }
-    let (cores, source) = best?;
+    let (cores, setter) = best?;
+    let source = match setter {
+        Setter::Quota => quota?.1,
+        Setter::Cpuset => LimitSource::Cpuset {
+            path: cpuset?.1.dir.clone(),
+        },
+        Setter::Host => LimitSource::Host {
+            hidden_above: false,
+        },
+    };
     Some(CpuLimit {
         cores,
         source,
-        quota_cores: quota.map(|(q, _)| q),
+        quota_cores,
         cpuset_cpus: cpuset.map(|(n, _)| n),
         host_cpus: host,
     })

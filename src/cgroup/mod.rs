@@ -141,6 +141,16 @@ impl Roots {
         }
     }
 
+    /// Calls `f` with the path of the file `name` in [`Roots::process_dir`],
+    /// for ward's own process put together on the stack
+    /// ([`fsread::in_dir`]), as the limits are read every 15 s.
+    pub(crate) fn in_process_dir<R>(&self, name: &str, f: impl FnOnce(&Path) -> R) -> R {
+        match self.process {
+            ProcessRef::SelfProcess => fsread::in_dir(&self.proc, &["self", name], f),
+            ProcessRef::Pid(_) => f(&self.process_dir().join(name)),
+        }
+    }
+
     /// The pid [`Roots::process_dir`] describes, as this process's PID
     /// namespace numbers it (what a `cgroup.procs` it reads lists).
     pub fn pid(&self) -> u32 {

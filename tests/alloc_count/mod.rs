@@ -1,6 +1,6 @@
-//! An allocator that counts the blocks of [`LARGE`] bytes or more made
-//! (or reallocated to), for the test binaries that check a path makes no
-//! large buffer. Declare it (`mod alloc_count;`) in a binary that holds one
+//! An allocator that counts the blocks made (or reallocated to), all of
+//! them and those of [`LARGE`] bytes or more, for the test binaries that
+//! check a path makes no block, or no large buffer. Declare it (`mod alloc_count;`) in a binary that holds one
 //! test, so no other test thread allocates meanwhile, and install
 //! [`Counting`] as its `#[global_allocator]`. Not in `common`, which every
 //! test binary includes.
@@ -12,16 +12,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub const LARGE: usize = 1024;
 
 static LARGE_ALLOCS: AtomicUsize = AtomicUsize::new(0);
+static ALL_ALLOCS: AtomicUsize = AtomicUsize::new(0);
 
 /// How many large blocks were made so far.
+#[allow(dead_code)] // Not every binary that includes this module counts these.
 pub fn large_allocs() -> usize {
     LARGE_ALLOCS.load(Ordering::Relaxed)
+}
+
+/// How many blocks of any size were made so far.
+#[allow(dead_code)] // Not every binary that includes this module counts these.
+pub fn all_allocs() -> usize {
+    ALL_ALLOCS.load(Ordering::Relaxed)
 }
 
 /// Passes every call to the system allocator, counting large blocks.
 pub struct Counting;
 
 fn count(size: usize) {
+    ALL_ALLOCS.fetch_add(1, Ordering::Relaxed);
     if size >= LARGE {
         LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
     }
