@@ -33,8 +33,20 @@ fn sort_ranked(order: &mut [(Rank, usize)]) {
 /// heapsort, O(n log n) at worst, in a few hundred bytes where std's sort
 /// for each element type is about 3 KiB. Not stable.
 pub fn heapsort_by_key<T, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
-    // Sift `v[root]` down within `v[..end]`, a max-heap.
-    let sift = |v: &mut [T], mut root: usize, end: usize| loop {
+    let n = v.len();
+    for root in (0..n / 2).rev() {
+        sift_down(v, root, n, &key);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift_down(v, 0, end, &key);
+    }
+}
+
+/// Moves `v[root]` down within `v[..end]`, a max-heap on `key`, to where
+/// it belongs.
+pub fn sift_down<T, K: Ord>(v: &mut [T], mut root: usize, end: usize, key: &impl Fn(&T) -> K) {
+    loop {
         let mut child = 2 * root + 1;
         if child >= end {
             return;
@@ -47,14 +59,19 @@ pub fn heapsort_by_key<T, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
         }
         v.swap(root, child);
         root = child;
-    };
-    let n = v.len();
-    for root in (0..n / 2).rev() {
-        sift(v, root, n);
     }
-    for end in (1..n).rev() {
-        v.swap(0, end);
-        sift(v, 0, end);
+}
+
+/// Moves `v[i]` up within `v`, a max-heap on `key` but for it, to where it
+/// belongs.
+pub fn sift_up<T, K: Ord>(v: &mut [T], mut i: usize, key: &impl Fn(&T) -> K) {
+    while i > 0 {
+        let parent = (i - 1) / 2;
+        if key(&v[parent]) >= key(&v[i]) {
+            return;
+        }
+        v.swap(parent, i);
+        i = parent;
     }
 }
 

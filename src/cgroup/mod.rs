@@ -23,6 +23,8 @@ mod sample_files;
 mod v1;
 mod v2;
 
+pub(crate) use fsread::in_dir;
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;

@@ -16,7 +16,7 @@ const MAX_UNREAPED_PARENTS: usize = 5;
 const MAX_TOP_RSS: usize = 3;
 
 /// Processes in scope at one moment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ProcessCensus {
     /// Processes (thread groups).
     pub processes: u32,
@@ -78,6 +78,61 @@ pub struct UnreapedSeen {
     ids: Vec<(i32, u64, i32)>,
 }
 
+impl Clone for ProcessCensus {
+    fn clone(&self) -> ProcessCensus {
+        let mut c = ProcessCensus::default();
+        c.clone_from(self);
+        c
+    }
+
+    /// Into the lists' and names' room: the board's copy is refreshed
+    /// every sample. Every field is named, so a new one cannot be missed.
+    fn clone_from(&mut self, source: &ProcessCensus) {
+        let ProcessCensus {
+            processes,
+            threads,
+            zombies_total,
+            zombies_reapable,
+            unreaped,
+            unreaped_total,
+            top_rss,
+            unreadable,
+            unreaped_ids,
+            unreaped_kept,
+            worst_kept,
+        } = source;
+        self.processes = *processes;
+        self.threads = *threads;
+        self.zombies_total = *zombies_total;
+        self.zombies_reapable = *zombies_reapable;
+        self.unreaped.clone_from(unreaped);
+        self.unreaped_total = *unreaped_total;
+        self.top_rss.clone_from(top_rss);
+        self.unreadable = *unreadable;
+        self.unreaped_ids.clone_from(unreaped_ids);
+        self.unreaped_kept = *unreaped_kept;
+        self.worst_kept.clone_from(worst_kept);
+    }
+}
+
+impl Clone for ProcRss {
+    fn clone(&self) -> ProcRss {
+        ProcRss {
+            pid: self.pid,
+            name: self.name.clone(),
+            rss_bytes: self.rss_bytes,
+        }
+    }
+
+    /// Into the name's room: the board's copy of the census is refreshed
+    /// every sample ([`ProcessCensus::clone_from`]).
+    fn clone_from(&mut self, source: &ProcRss) {
+        self.pid = source.pid;
+        self.name.clone_from(&source.name);
+        self.rss_bytes = source.rss_bytes;
+    }
+}
+
 impl UnreapedSeen {
     /// What `c` saw.
     pub fn of(c: &ProcessCensus) -> UnreapedSeen {
@@ -116,7 +171,7 @@ impl UnreapedSeen {
 }
 
 /// A process and its resident memory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ProcRss {
     /// Process ID.
     pub pid: i32,
@@ -135,6 +190,22 @@ pub fn census(
     scope: Scope,
     table: &mut ProcTable,
 ) -> Result<ProcessCensus, ProcsError> {
+    let mut c = ProcessCensus::default();
+    census_into(proc_root, self_pid, scope, table, &mut c)?;
+    Ok(c)
+}
+
+/// As [`census`], into `out`, whose lists and names are reused: the watch
+/// takes a census every sample, and a new one each time made malloc map a
+/// page and give it back on a 15 s cycle in an idle ward. On an error
+/// `out` is left as it was.
+pub fn census_into(
+    proc_root: &Path,
+    self_pid: i32,
+    scope: Scope,
+    table: &mut ProcTable,
+    out: &mut ProcessCensus,
+) -> Result<(), ProcsError> {
     table.scan(proc_root)?;
     table.select(scope);
     // Only the age of a zombie someone else fails to reap needs the clock,
@@ -147,12 +218,22 @@ pub fn census(
     } else {
         0
     };
-    Ok(count(table, self_pid, uptime_ticks, page_size()))
+    count_into(table, self_pid, uptime_ticks, page_size(), out);
+    Ok(())
 }
 
 /// The counting part of [`census`], on a table already scanned and selected.
-fn count(table: &ProcTable, self_pid: i32, uptime_ticks: u64, page_size: u64) -> ProcessCensus {
-    let mut c = ProcessCensus {
+fn count_into(
+    table: &ProcTable,
+    self_pid: i32,
+    uptime_ticks: u64,
+    page_size: u64,
+    c: &mut ProcessCensus,
+) {
+    // Every field starts over but the top list, whose room and names are
+    // refilled in place.
+    let mut top_rss = std::mem::take(&mut c.top_rss);
+    *c = ProcessCensus {
         unreadable: table.unreadable(),
         ..Default::default()
     };
@@ -204,16 +285,18 @@ fn count(table: &ProcTable, self_pid: i32, uptime_ticks: u64, page_size: u64) ->
     parents.truncate(MAX_UNREAPED_PARENTS);
     c.unreaped = parents;
     c.unreaped_ids = unreaped;
-    c.top_rss = top
-        .iter()
-        .flatten()
-        .map(|e| ProcRss {
-            pid: e.pid,
-            name: table.name(e).to_string(),
-            rss_bytes: e.rss_pages * page_size,
-        })
-        .collect();
-    c
+    top_rss.truncate(top.iter().flatten().count());
+    for (i, e) in top.iter().flatten().enumerate() {
+        if i == top_rss.len() {
+            top_rss.push(ProcRss::default());
+        }
+        let r = &mut top_rss[i];
+        r.pid = e.pid;
+        r.name.clear();
+        r.name.push_str(table.name(e));
+        r.rss_bytes = e.rss_pages * page_size;
+    }
+    c.top_rss = top_rss;
 }
 
 /// `/proc/uptime`'s first field (seconds since boot) in clock ticks, the unit
@@ -466,6 +549,41 @@ mod tests {
         let gone = t.path().join("nope");
         let err = census(&gone, 1, Scope::All, &mut ProcTable::new()).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn a_census_into_the_last_one_is_a_new_census_and_a_failed_one_keeps_it() {
+        let busy = FakeProc::incidents("into-busy");
+        let quiet = FakeProc::new("into-quiet", "100.0");
+        quiet.process(1, "ward", 'S', 0, 1, 10, 100).process(
+            2,
+            "app-with-a-long-name",
+            'S',
+            1,
+            1,
+            20,
+            300,
+        );
+        let fresh = |t: &FakeProc| census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap();
+        let mut table = ProcTable::new();
+        let mut c = ProcessCensus::default();
+        for t in [&busy, &quiet, &busy, &quiet] {
+            census_into(t.path(), 1, Scope::All, &mut table, &mut c).unwrap();
+            assert_eq!(c, fresh(t));
+            // The board's copy, refreshed in place, is the census too.
+            let mut copy = fresh(if std::ptr::eq(t, &busy) {
+                &quiet
+            } else {
+                &busy
+            });
+            copy.clone_from(&c);
+            assert_eq!(copy, c);
+            assert_eq!(c.clone(), c);
+        }
+        let kept = c.clone();
+        let err = census_into(&busy.path().join("nope"), 1, Scope::All, &mut table, &mut c);
+        assert!(err.is_err());
+        assert_eq!(c, kept, "a failed census changed the last one");
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub mod tree;
 
 use std::path::PathBuf;
 
-pub use census::{LastPid, ProcRss, ProcessCensus, UnreapedSeen, ZombieParent, census};
+pub use census::{
+    LastPid, ProcRss, ProcessCensus, UnreapedSeen, ZombieParent, census, census_into,
+};
 pub use table::{ProcEntry, ProcTable};
 pub use tree::{children_of, descendants, named, process_name, renamed};
 

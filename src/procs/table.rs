@@ -16,10 +16,9 @@
 //! behind the scan for up to a tick. The census, not the application, is
 //! what can wait.
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::stat::parse_stat;
@@ -108,8 +107,9 @@ fn yield_cpu() {
 }
 
 /// Gives a kept buffer's unused room back to the allocator (see
-/// [`shrunk_capacity`]).
-fn fit<T>(v: &mut Vec<T>, used: usize, floor: usize) {
+/// [`shrunk_capacity`]): `used` of it is in use, and below `floor` it is
+/// never shrunk.
+pub(crate) fn fit<T>(v: &mut Vec<T>, used: usize, floor: usize) {
     if let Some(cap) = shrunk_capacity(used, v.capacity(), floor) {
         v.shrink_to(cap);
     }
@@ -140,20 +140,15 @@ impl ProcTable {
             path: proc_root.to_path_buf(),
             source,
         };
-        let c_root = CString::new(proc_root.as_os_str().as_bytes())
-            .map_err(|_| io_err(io::Error::from(io::ErrorKind::InvalidInput)))?;
-        // SAFETY: a valid NUL-terminated path.
-        let fd = unsafe {
-            libc::open(
-                c_root.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io_err(io::Error::last_os_error()));
-        }
-        // SAFETY: fd was just opened and is owned by nobody else.
-        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        // Through std, which puts a short path's C string on its stack: a
+        // `CString` here was a heap block made and freed every census.
+        let dir = OwnedFd::from(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY)
+                .open(proc_root)
+                .map_err(io_err)?,
+        );
         let mut dirents = std::mem::take(&mut self.dirents);
         let result = loop {
             // SAFETY: the buffer is valid for its length.

@@ -130,13 +130,16 @@ impl AlertState {
         let pct_now = ratio * 100.0;
         let mem = &snap.cgroup.memory;
         let ws = mem.working_set.or(mem.usage).unwrap_or(0);
-        let fields = vec![
-            ("working_set_bytes", json!(ws)),
-            ("limit_bytes", json!(limit.bytes)),
-            ("ratio", json!(ratio)),
-            ("usage_bytes", json!(mem.usage)),
-            ("shmem_bytes", json!(mem.shmem)),
-        ];
+        // Made only for a line written: every sample passes here.
+        let fields = || {
+            vec![
+                ("working_set_bytes", json!(ws)),
+                ("limit_bytes", json!(limit.bytes)),
+                ("ratio", json!(ratio)),
+                ("usage_bytes", json!(mem.usage)),
+                ("shmem_bytes", json!(mem.shmem)),
+            ]
+        };
         if !self.memory_high && pct_now >= th.memory_pct {
             self.memory_high = true;
             let largest_now = largest(snap);
@@ -191,7 +194,7 @@ impl AlertState {
                     limit.source.words()
                 ),
                 fields: [
-                    fields,
+                    fields(),
                     breakdown_fields(mem.breakdown()),
                     vec![
                         ("largest", json!(largest_now)),
@@ -222,7 +225,7 @@ impl AlertState {
                     bytes(ws),
                     bytes(limit.bytes)
                 ),
-                fields,
+                fields: fields(),
             });
         }
     }
@@ -307,12 +310,14 @@ impl AlertState {
         let enough = t.periods >= LEAST_PERIODS && t.span_s >= LEAST_SPAN_S;
         let pct_now = t.ratio * 100.0;
         let limit = snap.limits.cpu.as_ref();
-        let fields = vec![
-            ("throttled_ratio", json!(t.ratio)),
-            ("window_s", json!(t.span_s)),
-            ("usage_cores", json!(t.usage_cores)),
-            ("limit_cores", json!(limit.map(|l| l.cores))),
-        ];
+        let fields = || {
+            vec![
+                ("throttled_ratio", json!(t.ratio)),
+                ("window_s", json!(t.span_s)),
+                ("usage_cores", json!(t.usage_cores)),
+                ("limit_cores", json!(limit.map(|l| l.cores))),
+            ]
+        };
         if !self.cpu_throttled && enough && pct_now >= th.throttle_pct {
             self.cpu_throttled = true;
             let limit_words = limit
@@ -335,7 +340,7 @@ impl AlertState {
                     Fixed(t.span_s, 0),
                     cores(t.usage_cores)
                 ),
-                fields,
+                fields: fields(),
             });
         } else if self.cpu_throttled && pct_now < th.throttle_pct / 2.0 {
             self.cpu_throttled = false;
@@ -347,7 +352,7 @@ impl AlertState {
                     pct(t.ratio),
                     Fixed(t.span_s, 0)
                 ),
-                fields,
+                fields: fields(),
             });
         }
     }
@@ -357,19 +362,21 @@ impl AlertState {
             return;
         };
         let max = snap.pids_max().unwrap_or(0);
-        let src = snap
-            .limits
-            .pids
-            .as_ref()
-            .map(|p| p.source.words())
-            .unwrap_or_default();
-        let fields = vec![
-            ("current", json!(cur)),
-            ("max", json!(max)),
-            ("ratio", json!(ratio)),
-        ];
+        let fields = || {
+            vec![
+                ("current", json!(cur)),
+                ("max", json!(max)),
+                ("ratio", json!(ratio)),
+            ]
+        };
         if !self.pids_high && ratio * 100.0 >= th.pids_pct {
             self.pids_high = true;
+            let src = snap
+                .limits
+                .pids
+                .as_ref()
+                .map(|p| p.source.words())
+                .unwrap_or_default();
             let zombies = snap
                 .procs
                 .as_ref()
@@ -386,7 +393,7 @@ impl AlertState {
                     "{cur} of {max} tasks in use ({}, pids limit: {src}){zombies}; at the limit fork() and thread creation fail with 'Resource temporarily unavailable'",
                     pct(ratio)
                 ),
-                fields,
+                fields: fields(),
             });
         } else if self.pids_high && ratio * 100.0 < clear_below(th.pids_pct, 10.0) {
             self.pids_high = false;
@@ -394,7 +401,7 @@ impl AlertState {
                 level: Level::Info,
                 key: "pids_ok",
                 msg: format!("{cur} of {max} tasks in use ({})", pct(ratio)),
-                fields,
+                fields: fields(),
             });
         }
     }
@@ -490,7 +497,7 @@ impl AlertState {
         else {
             return;
         };
-        let fields = vec![("some_avg10", json!(avg10))];
+        let fields = || vec![("some_avg10", json!(avg10))];
         if !self.pressure_high && avg10 >= th.memory_pressure_pct {
             self.pressure_high = true;
             out.push(Warning {
@@ -500,7 +507,7 @@ impl AlertState {
                     "memory pressure: tasks stalled waiting for memory {}% of the last 10 s (PSI some avg10): reclaim is slowing the container before any OOM kill",
                     Fixed(avg10, 1)
                 ),
-                fields,
+                fields: fields(),
             });
         } else if self.pressure_high && avg10 < th.memory_pressure_pct / 2.0 {
             self.pressure_high = false;
@@ -511,7 +518,7 @@ impl AlertState {
                     "memory pressure down to {}% (PSI some avg10)",
                     Fixed(avg10, 1)
                 ),
-                fields,
+                fields: fields(),
             });
         }
     }

@@ -132,7 +132,7 @@ impl OomContext {
 }
 
 /// Peaks and first readings the watch keeps for the exit report.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct ObservedPeaks {
     /// Largest working set seen (or usage, where working set is unknown).
     pub memory_peak_seen: Option<u64>,
@@ -161,6 +161,41 @@ pub struct ObservedPeaks {
     /// group's (kills beside ward's group, under the same limit: a main
     /// process that moved itself into a group beside ward's dies there).
     pub oom_kills_beside: Option<(String, u64)>,
+}
+
+impl Clone for ObservedPeaks {
+    fn clone(&self) -> ObservedPeaks {
+        let mut p = ObservedPeaks::default();
+        p.clone_from(self);
+        p
+    }
+
+    /// Into the names' room: the board's copy is refreshed every sample.
+    /// Every field is named, so a new one cannot be missed.
+    fn clone_from(&mut self, source: &ObservedPeaks) {
+        let ObservedPeaks {
+            memory_peak_seen,
+            memory_peak_base,
+            pids_peak,
+            fork_failures_base,
+            unreaped_peak,
+            main_name,
+            worst_parent,
+            throttle_first,
+            oom_counted_last,
+            oom_kills_beside,
+        } = source;
+        self.memory_peak_seen = *memory_peak_seen;
+        self.memory_peak_base = *memory_peak_base;
+        self.pids_peak = *pids_peak;
+        self.fork_failures_base = *fork_failures_base;
+        self.unreaped_peak = *unreaped_peak;
+        self.main_name.clone_from(main_name);
+        self.worst_parent.clone_from(worst_parent);
+        self.throttle_first = *throttle_first;
+        self.oom_counted_last = *oom_counted_last;
+        self.oom_kills_beside.clone_from(oom_kills_beside);
+    }
 }
 
 /// What the watch thread tells the reaping thread.

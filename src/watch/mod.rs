@@ -901,10 +901,15 @@ impl Observer {
     /// `ward status`.
     fn post(&self) {
         let Some(s) = &self.sampling else { return };
+        // Into the last post's room: a copy made and freed every sample
+        // made malloc map a page and give it back on a 15 s cycle.
         self.board.with_posted(|p| {
-            p.snapshot = Some(s.snap.clone());
+            match &mut p.snapshot {
+                Some(posted) => posted.clone_from(&s.snap),
+                none => *none = Some(s.snap.clone()),
+            }
             p.sampled_at = Some(Instant::now());
-            p.peaks = s.peaks.clone();
+            p.peaks.clone_from(&s.peaks);
             p.active = s.alerts.active();
             p.code_locked = s.code_locked;
         });
@@ -1369,19 +1374,16 @@ impl Sampling {
     /// Candidates from the last census; with `scores`, the largest few get
     /// their `oom_score` read (a few small reads, only when memory is high).
     fn refresh_candidates(&mut self, scores: bool) {
-        let mut c = victims::candidates(self.sampler.table(), self.sampler.self_pid());
+        let c = &mut self.candidates;
+        victims::fill_candidates(c, self.sampler.table(), self.sampler.self_pid());
         if scores {
-            let root = self.sampler.proc_root().to_path_buf();
+            let root = self.sampler.proc_root();
             for cand in c.iter_mut().take(SCORED_CANDIDATES) {
-                cand.oom_score =
-                    std::fs::read_to_string(root.join(cand.pid.to_string()).join("oom_score"))
-                        .ok()
-                        .and_then(|t| victims::parse_oom_score(&t));
+                cand.oom_score = victims::read_oom_score(root, cand.pid);
             }
         }
-        self.candidates = c;
         self.candidates_at = Some(Instant::now());
-        self.known_zombies = victims::KnownZombies::of(self.sampler.table());
+        self.known_zombies.refill(self.sampler.table());
     }
 
     /// What the main process is called now, by the census just taken: a

@@ -45,7 +45,7 @@ pub struct Ratios {
 }
 
 /// One look at the container.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct Snapshot {
     /// Seconds since ward started.
     pub uptime_s: f64,
@@ -66,6 +66,40 @@ pub struct Snapshot {
     pub samples: u64,
     /// Reads that failed unexpectedly, over the whole run.
     pub read_errors: u64,
+}
+
+impl Clone for Snapshot {
+    fn clone(&self) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.clone_from(self);
+        s
+    }
+
+    /// Into the census's lists and names: the board's copy is refreshed
+    /// every sample ([`crate::procs::ProcessCensus`]'s `clone_from`). Every
+    /// field is named, so a new one cannot be missed.
+    fn clone_from(&mut self, source: &Snapshot) {
+        let Snapshot {
+            uptime_s,
+            layout,
+            limits,
+            cgroup,
+            procs,
+            census_age_s,
+            ratios,
+            samples,
+            read_errors,
+        } = source;
+        self.uptime_s = *uptime_s;
+        self.layout = *layout;
+        self.limits.clone_from(limits);
+        self.cgroup = *cgroup;
+        self.procs.clone_from(procs);
+        self.census_age_s = *census_age_s;
+        self.ratios = *ratios;
+        self.samples = *samples;
+        self.read_errors = *read_errors;
+    }
 }
 
 impl Snapshot {
@@ -281,18 +315,27 @@ impl Sampler {
             snap.read_errors += 1;
             return;
         }
-        match crate::procs::census(&self.proc_root, self.self_pid, self.scope, &mut self.table) {
-            Ok(mut c) => {
+        // Into the last census's room (its lists and names): a failed one
+        // leaves it as it was.
+        let had = snap.procs.is_some();
+        let c = snap.procs.get_or_insert_with(Default::default);
+        let (root, pid, scope) = (&self.proc_root, self.self_pid, self.scope);
+        match crate::procs::census_into(root, pid, scope, &mut self.table, c) {
+            Ok(()) => {
                 self.unreaped_streak = match c.unreaped_total {
                     0 => 0,
                     _ => self.unreaped_streak.saturating_add(1),
                 };
-                self.mark_kept(now, &mut c);
-                snap.procs = Some(c);
+                self.mark_kept(now, c);
                 self.censuses += 1;
                 self.procs_at = Some(now);
             }
-            Err(_) => snap.read_errors += 1,
+            Err(_) => {
+                if !had {
+                    snap.procs = None;
+                }
+                snap.read_errors += 1;
+            }
         }
         self.census_cost = cpu_time().saturating_sub(t0);
         self.census_at = Some(now);
@@ -439,6 +482,46 @@ mod tests {
         assert_eq!(snap.read_errors, before + 1);
         assert!(snap.procs.is_some());
         assert_eq!(snap.census_age_s, 3.0);
+    }
+
+    #[test]
+    fn a_failed_first_census_leaves_no_census_and_a_copy_in_place_is_the_snapshot() {
+        let gone = FakeProc::new("census-first-fails", "100.0");
+        let mut sampler = Sampler::new(None, gone.path().to_path_buf(), 1, true);
+        std::fs::remove_dir_all(gone.path()).unwrap();
+        let mut snap = Snapshot::default();
+        sampler.census(Instant::now(), &mut snap);
+        assert_eq!(snap.read_errors, 1, "the census did not fail");
+        assert!(snap.procs.is_none(), "an empty census from a failed one");
+        // A snapshot with a census, limits and numbers, copied in place
+        // over one without and over an older one: the same snapshot.
+        let t = FakeProc::new("census-copied", "100.0");
+        t.process(1, "ward", 'S', 0, 1, 0, 1)
+            .process(3, "app", 'S', 1, 1, 0, 1);
+        let mut sampler = Sampler::new(None, t.path().to_path_buf(), 1, true);
+        let mut full = Snapshot::default();
+        sampler.census(Instant::now(), &mut full);
+        full.limits.memory = Some(crate::cgroup::MemoryLimit {
+            bytes: 1 << 30,
+            source: crate::cgroup::LimitSource::Ancestor {
+                path: Some("/sys/fs/cgroup/memory/task".into()),
+            },
+        });
+        full.samples = 7;
+        full.read_errors = 2;
+        full.uptime_s = 12.5;
+        let json = |s: &Snapshot| serde_json::to_value(s).unwrap();
+        let mut copy = Snapshot::default();
+        copy.clone_from(&full);
+        assert_eq!(json(&copy), json(&full));
+        let mut older = full.clone();
+        older.procs.as_mut().unwrap().top_rss[0].name = "older-and-longer".into();
+        older.samples = 1;
+        older.clone_from(&full);
+        assert_eq!(json(&older), json(&full));
+        let mut emptied = full.clone();
+        emptied.clone_from(&Snapshot::default());
+        assert_eq!(json(&emptied), json(&Snapshot::default()));
     }
 
     /// A /proc whose `self` is not ward (another PID namespace's, as under

@@ -57,7 +57,7 @@ pub mod evidence {
 }
 
 /// A process alive at the last look.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Candidate {
     /// Its pid.
     pub pid: i32,
@@ -71,27 +71,59 @@ pub struct Candidate {
     pub oom_score: Option<u32>,
 }
 
-/// Candidates from a census table: every live (non-zombie) selected process,
-/// the largest [`MAX_CANDIDATES`] by RSS.
-pub fn candidates(table: &ProcTable, self_pid: i32) -> Vec<Candidate> {
-    let mut out: Vec<Candidate> = table
+/// Below this many the candidates' room is never given back.
+const KEEP_CANDIDATES: usize = 16;
+
+/// Fills `out` with the candidates from a census table: every live
+/// (non-zombie) selected process, the largest [`MAX_CANDIDATES`] by RSS,
+/// largest first (equal ones by pid). Reuses `out`'s room and its
+/// entries' names: the refresh follows every census, and a new list (and a
+/// name per process) each time made malloc map a page and give it back on
+/// a 15 s cycle in an idle ward.
+pub fn fill_candidates(out: &mut Vec<Candidate>, table: &ProcTable, self_pid: i32) {
+    use crate::rank::{desc, heapsort_by_key, sift_down, sift_up};
+    // Least first: the largest RSS, then the lowest pid. `out[..n]` is a
+    // max-heap on it while filling: the one to drop first at `out[0]`.
+    let rank = |c: &Candidate| (desc(c.rss_pages), c.pid);
+    let mut n = 0;
+    for e in table
         .selected()
         .filter(|e| !e.is_zombie() && e.pid != self_pid)
-        .map(|e| Candidate {
-            pid: e.pid,
-            starttime: e.starttime,
-            name: table.name(e).to_string(),
-            rss_pages: e.rss_pages,
-            oom_score: None,
-        })
-        .collect();
-    crate::rank::sort(&mut out, |c| (crate::rank::desc(c.rss_pages), 0));
-    out.truncate(MAX_CANDIDATES);
-    out
+    {
+        let slot = if n < MAX_CANDIDATES {
+            if n == out.len() {
+                out.push(Candidate::default());
+            }
+            n += 1;
+            n - 1
+        } else if (desc(e.rss_pages), e.pid) < rank(&out[0]) {
+            0
+        } else {
+            continue;
+        };
+        let c = &mut out[slot];
+        c.pid = e.pid;
+        c.starttime = e.starttime;
+        c.rss_pages = e.rss_pages;
+        c.oom_score = None;
+        c.name.clear();
+        c.name.push_str(table.name(e));
+        if n == MAX_CANDIDATES && slot == 0 {
+            sift_down(&mut out[..n], 0, n, &rank);
+        } else {
+            sift_up(&mut out[..n], slot, &rank);
+        }
+    }
+    out.truncate(n);
+    crate::procs::table::fit(out, n, KEEP_CANDIDATES);
+    heapsort_by_key(out, rank);
 }
 
 /// At most this many zombies are remembered from a look (16 bytes each).
 pub const MAX_KNOWN_ZOMBIES: usize = 256;
+
+/// Below this many the known zombies' room is never given back.
+const KEEP_ZOMBIE_IDS: usize = 16;
 
 /// The zombies at the watch's last look, by pid and start time: a zombie
 /// killed by SIGKILL that is not among them died since, and is the OOM
@@ -108,16 +140,25 @@ pub struct KnownZombies {
 impl KnownZombies {
     /// The selected zombies of `table`.
     pub fn of(table: &ProcTable) -> KnownZombies {
-        let mut ids = Vec::new();
-        let mut complete = true;
+        let mut known = KnownZombies::default();
+        known.refill(table);
+        known
+    }
+
+    /// Replaces the list with the selected zombies of `table`, in the room
+    /// it has: every census refills it.
+    pub fn refill(&mut self, table: &ProcTable) {
+        self.ids.clear();
+        self.complete = true;
         for e in table.selected().filter(|e| e.is_zombie()) {
-            if ids.len() == MAX_KNOWN_ZOMBIES {
-                complete = false;
+            if self.ids.len() == MAX_KNOWN_ZOMBIES {
+                self.complete = false;
                 break;
             }
-            ids.push((e.pid, e.starttime));
+            self.ids.push((e.pid, e.starttime));
         }
-        KnownZombies { ids, complete }
+        let n = self.ids.len();
+        crate::procs::table::fit(&mut self.ids, n, KEEP_ZOMBIE_IDS);
     }
 
     /// False when there were too many zombies at the look to list them all.
@@ -216,6 +257,26 @@ pub fn choose(mut gone: Vec<OomVictim>, kills: u64) -> Vec<OomVictim> {
 /// `/proc/PID/oom_score`'s value.
 pub fn parse_oom_score(text: &str) -> Option<u32> {
     text.trim().parse().ok()
+}
+
+/// `PID/oom_score` under `proc_root`, read with no heap block: with memory
+/// past half its limit (a container's everyday state) the largest
+/// candidates' scores are read every sample.
+pub fn read_oom_score(proc_root: &std::path::Path, pid: i32) -> Option<u32> {
+    use std::io::{Read as _, Write as _};
+    let mut digits = [0u8; 12];
+    let len = {
+        let mut w = &mut digits[..];
+        write!(w, "{pid}").ok()?;
+        12 - w.len()
+    };
+    let pid = std::str::from_utf8(&digits[..len]).ok()?;
+    let mut text = [0u8; 16];
+    let n = crate::cgroup::in_dir(proc_root, &[pid, "oom_score"], |path| {
+        std::fs::File::open(path).and_then(|mut f| f.read(&mut text))
+    })
+    .ok()?;
+    parse_oom_score(std::str::from_utf8(&text[..n]).ok()?)
 }
 
 /// `PF_EXITING` in stat's `flags` (include/linux/sched.h): the task is in
@@ -368,5 +429,90 @@ mod tests {
     fn oom_score_parses() {
         assert_eq!(parse_oom_score("667\n"), Some(667));
         assert_eq!(parse_oom_score(""), None);
+    }
+
+    /// The candidates as a plain sort finds them: every live selected
+    /// process but ward, largest RSS first, equal ones by pid, cut at
+    /// [`MAX_CANDIDATES`].
+    fn sorted_candidates(table: &ProcTable, self_pid: i32) -> Vec<(i32, u64, String)> {
+        let mut all: Vec<(i32, u64, String)> = table
+            .selected()
+            .filter(|e| !e.is_zombie() && e.pid != self_pid)
+            .map(|e| (e.pid, e.rss_pages, table.name(e).to_string()))
+            .collect();
+        all.sort_by_key(|&(pid, rss, _)| (std::cmp::Reverse(rss), pid));
+        all.truncate(MAX_CANDIDATES);
+        all
+    }
+
+    /// (pid, RSS, name) of each candidate, in order.
+    fn listed(out: &[Candidate]) -> Vec<(i32, u64, String)> {
+        out.iter()
+            .map(|c| (c.pid, c.rss_pages, c.name.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn candidates_are_the_largest_and_are_refilled_in_place() {
+        let t = crate::procs::fixture::FakeProc::new("fill-candidates", "100.0");
+        t.process(1, "ward", 'S', 0, 1, 0, 1 << 20);
+        // More than are kept, with many equal sizes, in no size order; a
+        // zombie and a thread group whose leader alone ended.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for pid in 2..(MAX_CANDIDATES as i32 + 90) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let name = format!("p{}", x % 1000);
+            t.process(pid, &name, 'S', 1, 1, pid as u64, x % 40);
+        }
+        t.process(900, "dead", 'Z', 1, 1, 0, 0);
+        t.process(901, "leaderless", 'Z', 1, 3, 0, 39);
+        let mut table = ProcTable::new();
+        table.scan(t.path()).unwrap();
+        table.select(crate::procs::Scope::DescendantsOf(1));
+        let mut out = Vec::new();
+        fill_candidates(&mut out, &table, 1);
+        let got = listed(&out);
+        assert_eq!(got, sorted_candidates(&table, 1));
+        assert!(got.iter().any(|c| c.0 == 901), "a live thread group is one");
+        assert_eq!(out.len(), MAX_CANDIDATES);
+
+        // Fewer processes: the same list refilled.
+        for pid in 20..(MAX_CANDIDATES as i32 + 90) {
+            std::fs::remove_dir_all(t.path().join(pid.to_string())).unwrap();
+        }
+        t.process(7, "renamed-longer", 'S', 1, 1, 7, 1000);
+        out[0].oom_score = Some(5);
+        table.scan(t.path()).unwrap();
+        table.select(crate::procs::Scope::DescendantsOf(1));
+        fill_candidates(&mut out, &table, 1);
+        let got = listed(&out);
+        assert_eq!(got, sorted_candidates(&table, 1));
+        assert_eq!(got[0], (7, 1000, "renamed-longer".to_string()));
+        assert!(
+            out.iter().all(|c| c.oom_score.is_none()),
+            "scores are the refresh's to read"
+        );
+        assert_eq!(out.len(), 19, "pids 2 to 19 and 901");
+        assert!(
+            out.capacity() < MAX_CANDIDATES,
+            "the room of 512 is given back"
+        );
+        // And none at all.
+        table.select(crate::procs::Scope::DescendantsOf(999));
+        fill_candidates(&mut out, &table, 1);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn oom_score_is_read_from_the_process_dir() {
+        let t = crate::procs::fixture::FakeProc::new("oom-score", "100.0");
+        t.process(4242, "app", 'S', 1, 1, 0, 1);
+        std::fs::write(t.path().join("4242/oom_score"), "667\n").unwrap();
+        assert_eq!(read_oom_score(t.path(), 4242), Some(667));
+        assert_eq!(read_oom_score(t.path(), 4243), None, "no such process");
+        std::fs::write(t.path().join("4242/oom_score"), "x\n").unwrap();
+        assert_eq!(read_oom_score(t.path(), 4242), None);
     }
 }
