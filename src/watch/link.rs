@@ -191,10 +191,15 @@ impl Clone for ObservedPeaks {
         self.fork_failures_base = *fork_failures_base;
         self.unreaped_peak = *unreaped_peak;
         self.main_name.clone_from(main_name);
-        self.worst_parent.clone_from(worst_parent);
+        // Tuples' `clone_from` makes them anew: copied when they changed.
+        if self.worst_parent != *worst_parent {
+            self.worst_parent.clone_from(worst_parent);
+        }
         self.throttle_first = *throttle_first;
         self.oom_counted_last = *oom_counted_last;
-        self.oom_kills_beside.clone_from(oom_kills_beside);
+        if self.oom_kills_beside != *oom_kills_beside {
+            self.oom_kills_beside.clone_from(oom_kills_beside);
+        }
     }
 }
 

@@ -92,7 +92,11 @@ impl Clone for Snapshot {
         } = source;
         self.uptime_s = *uptime_s;
         self.layout = *layout;
-        self.limits.clone_from(limits);
+        // Limits' derived `clone_from` makes them anew (an ancestor's or a
+        // cpuset's path): copied only when they changed, every 15 s at most.
+        if self.limits != *limits {
+            self.limits.clone_from(limits);
+        }
         self.cgroup = *cgroup;
         self.procs.clone_from(procs);
         self.census_age_s = *census_age_s;
@@ -510,15 +514,36 @@ mod tests {
         full.samples = 7;
         full.read_errors = 2;
         full.uptime_s = 12.5;
+        full.layout = Some(crate::cgroup::Layout::V1);
+        full.cgroup.memory.usage = Some(3 << 20);
+        full.cgroup.pids.current = Some(4);
+        full.ratios.memory_ratio = Some(0.25);
+        full.census_age_s = 1.5;
         let json = |s: &Snapshot| serde_json::to_value(s).unwrap();
         let mut copy = Snapshot::default();
         copy.clone_from(&full);
         assert_eq!(json(&copy), json(&full));
-        let mut older = full.clone();
+        let mut older = Snapshot::default();
+        sampler.census(Instant::now(), &mut older);
         older.procs.as_mut().unwrap().top_rss[0].name = "older-and-longer".into();
+        older.limits.memory = Some(crate::cgroup::MemoryLimit {
+            bytes: 1 << 20,
+            source: crate::cgroup::LimitSource::OwnGroup,
+        });
         older.samples = 1;
         older.clone_from(&full);
         assert_eq!(json(&older), json(&full));
+        // Limits unchanged since the last copy (the re-read comes every
+        // 15 s): the ancestor's path is kept, not made anew.
+        let held = |s: &Snapshot| match &s.limits.memory.as_ref().unwrap().source {
+            crate::cgroup::LimitSource::Ancestor { path: Some(p) } => {
+                p.as_os_str().as_encoded_bytes().as_ptr()
+            }
+            other => panic!("{other:?}"),
+        };
+        let at = held(&older);
+        older.clone_from(&full);
+        assert_eq!(held(&older), at, "unchanged limits copied anew");
         let mut emptied = full.clone();
         emptied.clone_from(&Snapshot::default());
         assert_eq!(json(&emptied), json(&Snapshot::default()));

@@ -260,8 +260,9 @@ pub fn parse_oom_score(text: &str) -> Option<u32> {
 }
 
 /// `PID/oom_score` under `proc_root`, read with no heap block: with memory
-/// past half its limit (a container's everyday state) the largest
-/// candidates' scores are read every sample.
+/// past half the `--warn-memory` share of its limit (45 % by default, a
+/// container's everyday state) the largest candidates' scores are read
+/// every sample.
 pub fn read_oom_score(proc_root: &std::path::Path, pid: i32) -> Option<u32> {
     use std::io::{Read as _, Write as _};
     let mut digits = [0u8; 12];
