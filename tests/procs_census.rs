@@ -90,7 +90,10 @@ fn our_unwaited_children_are_reapable_zombies() {
         .find(|p| p.pid == me())
         .expect("this process listed");
     assert!(ours.zombies >= 3);
-    assert_eq!(ours.name, process_name(Path::new(PROC), me()));
+    assert_eq!(
+        ours.name.as_deref(),
+        process_name(Path::new(PROC), me()).as_deref()
+    );
     for pid in zombies {
         // SAFETY: reaping our own child.
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };

@@ -8,12 +8,31 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::name::ProcName;
 use super::table::{ProcEntry, ProcTable};
 use super::{ProcsError, Scope};
 
 /// How many zombie parents and RSS leaders a census reports.
 const MAX_UNREAPED_PARENTS: usize = 5;
 const MAX_TOP_RSS: usize = 3;
+/// Room for this many unreaped zombies' ids is made at the first census,
+/// and below it never given back: a burst's few then grow no list.
+const KEEP_UNREAPED_IDS: usize = 16;
+
+/// An unreaped zombie: (parent, start time, pid).
+type UnreapedId = (i32, u64, i32);
+
+/// Copies `src` into `dst`'s room, with the room `src` has: a copy of a
+/// list whose room was made ahead (or given back) grows (or shrinks) with
+/// it, at once, not when it first fills.
+fn copy_with_room<T: Clone>(dst: &mut Vec<T>, src: &Vec<T>) {
+    dst.clone_from(src);
+    if dst.capacity() < src.capacity() {
+        dst.reserve_exact(src.capacity() - dst.len());
+    } else if dst.capacity() > src.capacity() {
+        dst.shrink_to(src.capacity());
+    }
+}
 
 /// Processes in scope at one moment.
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
@@ -51,12 +70,12 @@ pub struct ProcessCensus {
 }
 
 /// A live process that does not reap its exited children.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ZombieParent {
     /// The parent's pid.
     pub pid: i32,
     /// The parent's comm, if it was in the scan.
-    pub name: Option<String>,
+    pub name: Option<ProcName>,
     /// How many zombies it holds.
     pub zombies: u32,
     /// Seconds since the oldest of them was started. The kernel does not record
@@ -85,8 +104,9 @@ impl Clone for ProcessCensus {
         c
     }
 
-    /// Into the lists' and names' room: the board's copy is refreshed
-    /// every sample. Every field is named, so a new one cannot be missed.
+    /// Into the lists' room (the names in them are inline): the board's
+    /// copy is refreshed every sample. Every field is named, so a new one
+    /// cannot be missed.
     fn clone_from(&mut self, source: &ProcessCensus) {
         let ProcessCensus {
             processes,
@@ -105,40 +125,27 @@ impl Clone for ProcessCensus {
         self.threads = *threads;
         self.zombies_total = *zombies_total;
         self.zombies_reapable = *zombies_reapable;
-        self.unreaped.clone_from(unreaped);
+        copy_with_room(&mut self.unreaped, unreaped);
         self.unreaped_total = *unreaped_total;
-        self.top_rss.clone_from(top_rss);
+        copy_with_room(&mut self.top_rss, top_rss);
         self.unreadable = *unreadable;
-        self.unreaped_ids.clone_from(unreaped_ids);
+        copy_with_room(&mut self.unreaped_ids, unreaped_ids);
         self.unreaped_kept = *unreaped_kept;
         self.worst_kept.clone_from(worst_kept);
-    }
-}
-
-impl Clone for ProcRss {
-    fn clone(&self) -> ProcRss {
-        ProcRss {
-            pid: self.pid,
-            name: self.name.clone(),
-            rss_bytes: self.rss_bytes,
-        }
-    }
-
-    /// Into the name's room: the board's copy of the census is refreshed
-    /// every sample ([`ProcessCensus::clone_from`]).
-    fn clone_from(&mut self, source: &ProcRss) {
-        self.pid = source.pid;
-        self.name.clone_from(&source.name);
-        self.rss_bytes = source.rss_bytes;
     }
 }
 
 impl UnreapedSeen {
     /// What `c` saw.
     pub fn of(c: &ProcessCensus) -> UnreapedSeen {
-        UnreapedSeen {
-            ids: c.unreaped_ids.clone(),
-        }
+        let mut seen = UnreapedSeen::default();
+        seen.refill(c);
+        seen
+    }
+
+    /// As [`UnreapedSeen::of`], into this one's room.
+    pub fn refill(&mut self, c: &ProcessCensus) {
+        copy_with_room(&mut self.ids, &c.unreaped_ids);
     }
 
     /// The zombies both this earlier census and `now` saw, and the parent
@@ -160,7 +167,7 @@ impl UnreapedSeen {
                 let parent = now.unreaped.iter().find(|p| p.pid == group[0].0);
                 worst = Some(ZombieParent {
                     pid: group[0].0,
-                    name: parent.and_then(|p| p.name.clone()),
+                    name: parent.and_then(|p| p.name),
                     zombies: held,
                     oldest_zombie_age_s: parent.map_or(0, |p| p.oldest_zombie_age_s),
                 });
@@ -171,12 +178,12 @@ impl UnreapedSeen {
 }
 
 /// A process and its resident memory.
-#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ProcRss {
     /// Process ID.
     pub pid: i32,
     /// Its comm.
-    pub name: String,
+    pub name: ProcName,
     /// Resident set size in bytes.
     pub rss_bytes: u64,
 }
@@ -230,16 +237,24 @@ fn count_into(
     page_size: u64,
     c: &mut ProcessCensus,
 ) {
-    // Every field starts over but the top list, whose room and names are
-    // refilled in place.
+    // Every field starts over but the lists, whose room is refilled in
+    // place: a census during a burst of processes made and freed a block
+    // per list and per name, and left the heap larger than before it.
     let mut top_rss = std::mem::take(&mut c.top_rss);
+    let mut unreaped = std::mem::take(&mut c.unreaped_ids);
+    let mut parents = std::mem::take(&mut c.unreaped);
     *c = ProcessCensus {
         unreadable: table.unreadable(),
         ..Default::default()
     };
-    // (ppid, starttime, pid) of zombies that ward cannot reap. Empty, and
-    // so not allocated, in a healthy container.
-    let mut unreaped: Vec<(i32, u64, i32)> = Vec::new();
+    // (ppid, starttime, pid) of zombies that ward cannot reap. Empty in a
+    // healthy container.
+    unreaped.clear();
+    unreaped.reserve(KEEP_UNREAPED_IDS);
+    parents.clear();
+    parents.reserve(MAX_UNREAPED_PARENTS);
+    top_rss.clear();
+    top_rss.reserve(MAX_TOP_RSS);
     let mut top: [Option<&ProcEntry>; MAX_TOP_RSS] = [None; MAX_TOP_RSS];
     for e in table.selected() {
         c.processes += 1;
@@ -263,55 +278,61 @@ fn count_into(
         }
     }
     c.unreaped_total = unreaped.len() as u32;
-    // Stable: equal keys keep the scan's pid order, so the list is sorted
-    // by the whole triple (`UnreapedSeen` searches it).
-    crate::rank::sort(&mut unreaped, |&(ppid, start, _)| {
-        (crate::rank::signed(ppid.into()), start)
+    // Sorted by the whole triple (`UnreapedSeen` searches it); pids are
+    // unique, so in place is the same order as a stable sort's.
+    crate::rank::heapsort_by_key(&mut unreaped, |&(ppid, start, pid)| {
+        (crate::rank::signed(ppid.into()), start, pid)
     });
-    let mut parents: Vec<ZombieParent> = unreaped
-        .chunk_by(|a, b| a.0 == b.0)
-        .map(|group| {
-            let oldest = group.iter().map(|z| z.1).min().unwrap_or(0);
-            ZombieParent {
-                pid: group[0].0,
-                name: table.get(group[0].0).map(|p| table.name(p).to_string()),
-                zombies: group.len() as u32,
-                oldest_zombie_age_s: uptime_ticks.saturating_sub(oldest) / clock_ticks(),
-            }
-        })
-        .collect();
-    // Stable sort: equal counts stay in pid order.
-    crate::rank::sort(&mut parents, |p| (crate::rank::desc(p.zombies.into()), 0));
-    parents.truncate(MAX_UNREAPED_PARENTS);
-    c.unreaped = parents;
-    c.unreaped_ids = unreaped;
-    top_rss.truncate(top.iter().flatten().count());
-    for (i, e) in top.iter().flatten().enumerate() {
-        if i == top_rss.len() {
-            top_rss.push(ProcRss::default());
+    // The parents holding the most, equal counts in pid order: the groups
+    // come in pid order, and one only displaces a parent with fewer.
+    let mut worst: [Option<&[UnreapedId]>; MAX_UNREAPED_PARENTS] = [None; MAX_UNREAPED_PARENTS];
+    for group in unreaped.chunk_by(|a, b| a.0 == b.0) {
+        if let Some(slot) = worst
+            .iter()
+            .position(|w| w.is_none_or(|w| group.len() > w.len()))
+        {
+            worst[slot..].rotate_right(1);
+            worst[slot] = Some(group);
         }
-        let r = &mut top_rss[i];
-        r.pid = e.pid;
-        r.name.clear();
-        r.name.push_str(table.name(e));
-        r.rss_bytes = e.rss_pages * page_size;
     }
+    parents.extend(worst.iter().flatten().map(|group| {
+        let oldest = group.iter().map(|z| z.1).min().unwrap_or(0);
+        ZombieParent {
+            pid: group[0].0,
+            name: table.get(group[0].0).map(|p| ProcName::new(table.name(p))),
+            zombies: group.len() as u32,
+            oldest_zombie_age_s: uptime_ticks.saturating_sub(oldest) / clock_ticks(),
+        }
+    }));
+    c.unreaped = parents;
+    // After a flood of them, their room is given back.
+    let n = unreaped.len();
+    super::table::fit(&mut unreaped, n, KEEP_UNREAPED_IDS);
+    c.unreaped_ids = unreaped;
+    top_rss.extend(top.iter().flatten().map(|e| ProcRss {
+        pid: e.pid,
+        name: ProcName::new(table.name(e)),
+        rss_bytes: e.rss_pages * page_size,
+    }));
     c.top_rss = top_rss;
 }
 
 /// `/proc/uptime`'s first field (seconds since boot) in clock ticks, the unit
 /// of stat's starttime.
 fn read_uptime_ticks(proc_root: &Path, ticks_per_s: u64) -> Result<u64, ProcsError> {
-    let path = proc_root.join("uptime");
+    // The path on the stack: a census in a burst of processes with zombies
+    // under other parents reads it, and allocates nothing else.
     let mut buf = [0u8; 128];
-    let n = std::fs::File::open(&path)
-        .and_then(|mut f| f.read(&mut buf))
-        .map_err(|source| ProcsError::Io {
-            path: path.clone(),
-            source,
-        })?;
+    let read = crate::cgroup::in_dir(proc_root, &["uptime"], |path| {
+        std::fs::File::open(path).and_then(|mut f| f.read(&mut buf))
+    });
+    let path = || proc_root.join("uptime");
+    let n = read.map_err(|source| ProcsError::Io {
+        path: path(),
+        source,
+    })?;
     let malformed = || ProcsError::Malformed {
-        path: path.clone(),
+        path: path(),
         what: "expected 'SECONDS.FRACTION IDLE'",
     };
     let text = std::str::from_utf8(&buf[..n]).map_err(|_| malformed())?;

@@ -7,10 +7,12 @@
 //! - [`table`]: reads every `PID/stat` into a reusable [`ProcTable`].
 //! - [`census`]: turns a table into a [`ProcessCensus`].
 //! - [`tree`]: parent/child lookups the init needs (descendants, children, names).
+//! - [`name`]: a process name kept inline ([`ProcName`]).
 
 pub mod census;
 #[cfg(test)]
 pub(crate) mod fixture;
+pub mod name;
 pub mod stat;
 pub mod table;
 pub mod tree;
@@ -20,6 +22,7 @@ use std::path::PathBuf;
 pub use census::{
     LastPid, ProcRss, ProcessCensus, UnreapedSeen, ZombieParent, census, census_into,
 };
+pub use name::ProcName;
 pub use table::{ProcEntry, ProcTable};
 pub use tree::{children_of, descendants, named, process_name, renamed};
 

@@ -88,6 +88,12 @@ const DIRENT_BUF: usize = 32 * 1024;
 const STAT_BUF: usize = 1024;
 /// Below this many entries (10 KiB) the kept buffers are never shrunk.
 const KEEP_ENTRIES: usize = 256;
+/// Room for this many processes is made at the first scan: a burst of
+/// processes up to it (an orphan storm's dozen) then grows no buffer, and
+/// an idle ward's heap after it is the heap before it.
+const FIRST_ROOM: usize = 64;
+/// Room for names made at the first scan: [`FIRST_ROOM`] task names.
+const FIRST_NAME_ROOM: usize = FIRST_ROOM * 16;
 /// Below this many bytes of names the name buffer is never shrunk.
 const KEEP_NAME_BYTES: usize = 4096;
 
@@ -135,6 +141,9 @@ impl ProcTable {
             // Zeroed by the allocator: `resize` writes the 32 KiB a byte at
             // a time (opt-level "z"), about 200,000 instructions per ward.
             self.dirents = vec![0; DIRENT_BUF];
+            self.entries.reserve(FIRST_ROOM);
+            self.selected.reserve(FIRST_ROOM);
+            self.names.reserve(FIRST_NAME_ROOM);
         }
         let io_err = |source| ProcsError::Io {
             path: proc_root.to_path_buf(),
@@ -191,11 +200,10 @@ impl ProcTable {
         };
         self.dirents = dirents;
         // /proc lists PIDs in ascending order already; fixture directories
-        // may come in any order, and only they pay for the (shared) sort.
+        // may come in any order, and only they pay for the sort (in place:
+        // pids are unique).
         if !self.entries.is_sorted_by_key(|e| e.pid) {
-            crate::rank::sort(&mut self.entries, |e| {
-                (crate::rank::signed(e.pid.into()), 0)
-            });
+            crate::rank::heapsort_by_key(&mut self.entries, |e| e.pid);
         }
         self.give_back_room();
         self.select(Scope::All);

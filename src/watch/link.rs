@@ -149,7 +149,7 @@ pub struct ObservedPeaks {
     /// not the command ward started when a script `exec`s its app.
     pub main_name: Option<String>,
     /// The parent that failed to reap the most, at that peak: (pid, name, count).
-    pub worst_parent: Option<(i32, Option<String>, u32)>,
+    pub worst_parent: Option<(i32, Option<crate::procs::ProcName>, u32)>,
     /// First throttling counters: (periods, throttled, throttled_usec).
     pub throttle_first: Option<(u64, u64, u64)>,
     /// The last look read the OOM kill counter: after the main child's
@@ -191,10 +191,7 @@ impl Clone for ObservedPeaks {
         self.fork_failures_base = *fork_failures_base;
         self.unreaped_peak = *unreaped_peak;
         self.main_name.clone_from(main_name);
-        // Tuples' `clone_from` makes them anew: copied when they changed.
-        if self.worst_parent != *worst_parent {
-            self.worst_parent.clone_from(worst_parent);
-        }
+        self.worst_parent = *worst_parent;
         self.throttle_first = *throttle_first;
         self.oom_counted_last = *oom_counted_last;
         if self.oom_kills_beside != *oom_kills_beside {

@@ -1421,10 +1421,7 @@ impl Sampling {
             && c.unreaped_kept > t.unreaped_peak
         {
             t.unreaped_peak = c.unreaped_kept;
-            t.worst_parent = c
-                .worst_kept
-                .as_ref()
-                .map(|w| (w.pid, w.name.clone(), w.zombies));
+            t.worst_parent = c.worst_kept.map(|w| (w.pid, w.name, w.zombies));
         }
         let cpu = s.cgroup.cpu;
         if t.throttle_first.is_none()

@@ -305,9 +305,10 @@ impl Sampler {
             if since.is_some() {
                 self.unreaped_kept = self.unreaped_seen.0.persisting(c);
             }
-            self.unreaped_seen = (crate::procs::UnreapedSeen::of(c), Some(now));
+            self.unreaped_seen.0.refill(c);
+            self.unreaped_seen.1 = Some(now);
         }
-        (c.unreaped_kept, c.worst_kept) = self.unreaped_kept.clone();
+        (c.unreaped_kept, c.worst_kept) = self.unreaped_kept;
     }
 
     /// Takes a process census now, whatever the schedule says (a warning is

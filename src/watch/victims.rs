@@ -64,7 +64,7 @@ pub struct Candidate {
     /// `starttime` from stat: tells a reused pid from the same process.
     pub starttime: u64,
     /// Its comm.
-    pub name: String,
+    pub name: crate::procs::ProcName,
     /// RSS in pages, for ranking.
     pub rss_pages: u64,
     /// `/proc/PID/oom_score` when read (the largest few only).
@@ -76,11 +76,13 @@ const KEEP_CANDIDATES: usize = 16;
 
 /// Fills `out` with the candidates from a census table: every live
 /// (non-zombie) selected process, the largest [`MAX_CANDIDATES`] by RSS,
-/// largest first (equal ones by pid). Reuses `out`'s room and its
-/// entries' names: the refresh follows every census, and a new list (and a
-/// name per process) each time made malloc map a page and give it back on
-/// a 15 s cycle in an idle ward.
+/// largest first (equal ones by pid). Reuses `out`'s room, made for
+/// [`KEEP_CANDIDATES`] at the first fill (names are inline): the refresh
+/// follows every census, and a new list (and a name per process) each time
+/// made malloc map a page and give it back on a 15 s cycle in an idle
+/// ward, and a list grown in a burst of processes left the heap larger.
 pub fn fill_candidates(out: &mut Vec<Candidate>, table: &ProcTable, self_pid: i32) {
+    out.reserve(KEEP_CANDIDATES.saturating_sub(out.len()));
     use crate::rank::{desc, heapsort_by_key, sift_down, sift_up};
     // Least first: the largest RSS, then the lowest pid. `out[..n]` is a
     // max-heap on it while filling: the one to drop first at `out[0]`.
@@ -106,8 +108,7 @@ pub fn fill_candidates(out: &mut Vec<Candidate>, table: &ProcTable, self_pid: i3
         c.starttime = e.starttime;
         c.rss_pages = e.rss_pages;
         c.oom_score = None;
-        c.name.clear();
-        c.name.push_str(table.name(e));
+        c.name.set(table.name(e));
         if n == MAX_CANDIDATES && slot == 0 {
             sift_down(&mut out[..n], 0, n, &rank);
         } else {
@@ -149,6 +150,8 @@ impl KnownZombies {
     /// it has: every census refills it.
     pub fn refill(&mut self, table: &ProcTable) {
         self.ids.clear();
+        // Room made once: a burst's few zombies then grow nothing.
+        self.ids.reserve(KEEP_ZOMBIE_IDS);
         self.complete = true;
         for e in table.selected().filter(|e| e.is_zombie()) {
             if self.ids.len() == MAX_KNOWN_ZOMBIES {
@@ -219,7 +222,7 @@ pub fn compare(before: &[Candidate], alive: impl Fn(&Candidate) -> bool) -> Rise
         } else {
             f.gone.push(OomVictim {
                 pid: c.pid,
-                name: Some(c.name.clone()),
+                name: Some(c.name.to_string()),
                 certain: false,
                 evidence: evidence::GONE,
                 oom_score: c.oom_score,
@@ -449,7 +452,7 @@ mod tests {
     /// (pid, RSS, name) of each candidate, in order.
     fn listed(out: &[Candidate]) -> Vec<(i32, u64, String)> {
         out.iter()
-            .map(|c| (c.pid, c.rss_pages, c.name.clone()))
+            .map(|c| (c.pid, c.rss_pages, c.name.to_string()))
             .collect()
     }
 

@@ -1,0 +1,130 @@
+//! A census taken in a burst of processes allocates nothing once the
+//! watch is warm: the table's room for a few dozen processes is made at
+//! the first scan, the census's lists (the largest processes, the parents
+//! that hold zombies and their zombies' ids) are refilled in their own
+//! room, and the names in them are inline. Before, a census in an orphan
+//! storm grew the table, made a list and a name per parent that held
+//! zombies, and the board's copy and the OOM candidates did the same:
+//! after five storms of 20,000 orphans an idle ward's heap was a page
+//! larger than before them (ward-bench, *Memory*). One test in its own
+//! binary, with an allocator that counts.
+
+use std::path::Path;
+
+use ward::procs::{ProcTable, ProcessCensus, Scope, UnreapedSeen, census_into};
+use ward::watch::victims::{Candidate, KnownZombies, fill_candidates};
+
+mod alloc_count;
+
+use alloc_count::{Counting, all_allocs};
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Writes `PID/stat` for one process under `root`.
+fn process(root: &Path, pid: i32, comm: &str, state: char, ppid: i32, start: u64, rss: u64) {
+    let dir = root.join(pid.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("stat"),
+        format!(
+            "{pid} ({comm}) {state} {ppid} {pid} {pid} 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 \
+             1 0 {start} 1000000 {rss} 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 \
+             17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// The watch's state that a census refills, as the watch thread keeps it.
+#[derive(Default)]
+struct Kept {
+    table: ProcTable,
+    census: ProcessCensus,
+    board: ProcessCensus,
+    seen: UnreapedSeen,
+    candidates: Vec<Candidate>,
+    zombies: KnownZombies,
+}
+
+impl Kept {
+    /// One look: the census, the board's copy, the zombies seen, the OOM
+    /// candidates. Returns the blocks it made.
+    fn look(&mut self, root: &Path) -> usize {
+        let before = all_allocs();
+        census_into(root, 1, Scope::All, &mut self.table, &mut self.census).unwrap();
+        self.board.clone_from(&self.census);
+        self.seen.refill(&self.census);
+        fill_candidates(&mut self.candidates, &self.table, 1);
+        self.zombies.refill(&self.table);
+        all_allocs() - before
+    }
+}
+
+#[test]
+fn a_census_in_a_burst_of_processes_allocates_nothing() {
+    let root = std::env::temp_dir().join(format!("ward-census-alloc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("uptime"), "1000.00 12345.67\n").unwrap();
+    // Idle: ward, the shell it started, and the app.
+    process(&root, 1, "ward", 'S', 0, 10, 100);
+    process(&root, 2, "sh", 'S', 1, 20, 200);
+    process(&root, 3, "app", 'S', 2, 30, 3000);
+    let mut kept = Kept::default();
+    // Warm: the first look makes the room the others keep.
+    kept.look(&root);
+    assert_eq!(kept.census.processes, 3);
+    assert_eq!(kept.look(&root), 0, "an idle look, warm");
+
+    // A storm, as ward-bench's orphans workload makes one: two workers
+    // whose children are zombies until they wait for them, orphans
+    // reparented to ward, and names longer than the idle ones.
+    for w in 0..2 {
+        let worker = 10 + w * 10;
+        process(&root, worker, "ward-workload", 'S', 3, 40, 500 + w as u64);
+        for c in 1..=3 {
+            process(
+                &root,
+                worker + c,
+                "ward-workload",
+                'Z',
+                worker,
+                50 + c as u64,
+                0,
+            );
+        }
+    }
+    for z in 40..44 {
+        process(&root, z, "orphan-grandchild", 'Z', 1, 60, 0);
+    }
+    let made = kept.look(&root);
+    assert_eq!(kept.census.processes, 15);
+    assert_eq!(kept.census.unreaped_total, 6);
+    assert_eq!(kept.census.unreaped.len(), 2);
+    assert_eq!(
+        kept.census.unreaped[0].name.as_deref(),
+        Some("ward-workload")
+    );
+    assert_eq!(kept.census.zombies_reapable, 4);
+    assert_eq!(kept.board, kept.census);
+    assert_eq!(kept.candidates.len(), 4, "{:?}", kept.candidates);
+    assert_eq!(made, 0, "blocks made by a census in a burst of processes");
+
+    // The next look sees the same zombies under the workers: left
+    // unreaped, the census's and the board's lists are refilled again.
+    let (kept_n, worst) = kept.seen.persisting(&kept.census);
+    assert_eq!(kept_n, 6);
+    assert_eq!(worst.map(|w| (w.pid, w.zombies)), Some((10, 3)));
+    assert_eq!(kept.look(&root), 0, "a second look in the burst");
+
+    // Over: back to idle, with nothing left to grow.
+    for pid in [10, 11, 12, 13, 20, 21, 22, 23, 40, 41, 42, 43] {
+        std::fs::remove_dir_all(root.join(pid.to_string())).unwrap();
+    }
+    assert_eq!(kept.look(&root), 0, "the look after the burst");
+    assert_eq!(kept.census.processes, 3);
+    assert!(kept.census.unreaped.is_empty());
+    assert_eq!(kept.board, kept.census);
+    let _ = std::fs::remove_dir_all(&root);
+}
