@@ -1,8 +1,8 @@
-//! One sort for ward's short, cold lists: status rows, zombie groups, OOM
-//! candidates, cgroup candidates, a process table read from a fixture tree
-//! (`/proc` lists pids in order). Owns ordering only; it allocates a key per
-//! element, so the census's per-sample index by parent uses the heapsort
-//! under it in place ([`heapsort_by_key`]).
+//! One sort for ward's short, cold lists: status rows, cgroup candidates.
+//! Owns ordering only; it allocates a key per element, so what the census
+//! orders every sample (its index by parent, the unreaped zombies, a
+//! process table read from a fixture tree, the OOM candidates) uses the
+//! heapsort under it in place ([`heapsort_by_key`]).
 //!
 //! Why it exists: each `sort_by_key` on a new element type or key is its own
 //! copy of std's sort, 2-3 KiB apiece in the binary. Here a call site only

@@ -37,8 +37,8 @@ fn process(root: &Path, pid: i32, comm: &str, state: char, ppid: i32, start: u64
 }
 
 /// The watch's state that a census refills, as the watch thread keeps it.
-#[derive(Default)]
 struct Kept {
+    scope: Scope,
     table: ProcTable,
     census: ProcessCensus,
     board: ProcessCensus,
@@ -48,11 +48,23 @@ struct Kept {
 }
 
 impl Kept {
+    fn new(scope: Scope) -> Kept {
+        Kept {
+            scope,
+            table: ProcTable::default(),
+            census: ProcessCensus::default(),
+            board: ProcessCensus::default(),
+            seen: UnreapedSeen::default(),
+            candidates: Vec::new(),
+            zombies: KnownZombies::default(),
+        }
+    }
+
     /// One look: the census, the board's copy, the zombies seen, the OOM
     /// candidates. Returns the blocks it made.
     fn look(&mut self, root: &Path) -> usize {
         let before = all_allocs();
-        census_into(root, 1, Scope::All, &mut self.table, &mut self.census).unwrap();
+        census_into(root, 1, self.scope, &mut self.table, &mut self.census).unwrap();
         self.board.clone_from(&self.census);
         self.seen.refill(&self.census);
         fill_candidates(&mut self.candidates, &self.table, 1);
@@ -61,9 +73,18 @@ impl Kept {
     }
 }
 
-#[test]
-fn a_census_in_a_burst_of_processes_allocates_nothing() {
-    let root = std::env::temp_dir().join(format!("ward-census-alloc-{}", std::process::id()));
+/// Removes the processes with these pids from the tree.
+fn gone(root: &Path, pids: impl IntoIterator<Item = i32>) {
+    for pid in pids {
+        std::fs::remove_dir_all(root.join(pid.to_string())).unwrap();
+    }
+}
+
+/// Idle, a storm, idle again, then a flood of zombies and idle: the looks
+/// as the watch takes them, with ward as PID 1 (every process) or as a
+/// subreaper (its descendants, found through the table's index by parent).
+fn storm(scope: Scope, tag: &str) {
+    let root = std::env::temp_dir().join(format!("ward-census-alloc-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("uptime"), "1000.00 12345.67\n").unwrap();
@@ -71,11 +92,13 @@ fn a_census_in_a_burst_of_processes_allocates_nothing() {
     process(&root, 1, "ward", 'S', 0, 10, 100);
     process(&root, 2, "sh", 'S', 1, 20, 200);
     process(&root, 3, "app", 'S', 2, 30, 3000);
-    let mut kept = Kept::default();
+    let mut kept = Kept::new(scope);
+    // A subreaper's census counts its descendants, not itself.
+    let ward = u32::from(scope == Scope::All);
     // Warm: the first look makes the room the others keep.
     kept.look(&root);
-    assert_eq!(kept.census.processes, 3);
-    assert_eq!(kept.look(&root), 0, "an idle look, warm");
+    assert_eq!(kept.census.processes, 2 + ward);
+    assert_eq!(kept.look(&root), 0, "{tag}: an idle look, warm");
 
     // A storm, as ward-bench's orphans workload makes one: two workers
     // whose children are zombies until they wait for them, orphans
@@ -99,7 +122,7 @@ fn a_census_in_a_burst_of_processes_allocates_nothing() {
         process(&root, z, "orphan-grandchild", 'Z', 1, 60, 0);
     }
     let made = kept.look(&root);
-    assert_eq!(kept.census.processes, 15);
+    assert_eq!(kept.census.processes, 14 + ward);
     assert_eq!(kept.census.unreaped_total, 6);
     assert_eq!(kept.census.unreaped.len(), 2);
     assert_eq!(
@@ -109,22 +132,45 @@ fn a_census_in_a_burst_of_processes_allocates_nothing() {
     assert_eq!(kept.census.zombies_reapable, 4);
     assert_eq!(kept.board, kept.census);
     assert_eq!(kept.candidates.len(), 4, "{:?}", kept.candidates);
-    assert_eq!(made, 0, "blocks made by a census in a burst of processes");
+    assert_eq!(
+        made, 0,
+        "{tag}: blocks made by a census in a burst of processes"
+    );
 
     // The next look sees the same zombies under the workers: left
-    // unreaped, the census's and the board's lists are refilled again.
-    let (kept_n, worst) = kept.seen.persisting(&kept.census);
-    assert_eq!(kept_n, 6);
+    // unreaped, with the census's and the board's lists refilled again.
+    let earlier = kept.seen.clone();
+    assert_eq!(kept.look(&root), 0, "{tag}: a second look in the burst");
+    let (held, worst) = earlier.persisting(&kept.census);
+    assert_eq!(held, 6);
     assert_eq!(worst.map(|w| (w.pid, w.zombies)), Some((10, 3)));
-    assert_eq!(kept.look(&root), 0, "a second look in the burst");
 
     // Over: back to idle, with nothing left to grow.
-    for pid in [10, 11, 12, 13, 20, 21, 22, 23, 40, 41, 42, 43] {
-        std::fs::remove_dir_all(root.join(pid.to_string())).unwrap();
-    }
-    assert_eq!(kept.look(&root), 0, "the look after the burst");
-    assert_eq!(kept.census.processes, 3);
+    gone(&root, [10, 11, 12, 13, 20, 21, 22, 23, 40, 41, 42, 43]);
+    assert_eq!(kept.look(&root), 0, "{tag}: the look after the burst");
+    assert_eq!(kept.census.processes, 2 + ward);
     assert!(kept.census.unreaped.is_empty());
     assert_eq!(kept.board, kept.census);
+
+    // A flood of zombies under one parent grows the lists (that is what
+    // their room is for) and the looks after it give the room back: the
+    // one after that makes nothing.
+    process(&root, 10, "leaky", 'S', 3, 40, 500);
+    for z in 100..200 {
+        process(&root, z, "leaked", 'Z', 10, 70, 0);
+    }
+    kept.look(&root);
+    assert_eq!(kept.census.unreaped_total, 100);
+    gone(&root, std::iter::once(10).chain(100..200));
+    kept.look(&root);
+    assert_eq!(kept.census.processes, 2 + ward);
+    assert_eq!(kept.look(&root), 0, "{tag}: a look once a flood was over");
+    assert_eq!(kept.board, kept.census);
     let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_census_in_a_burst_of_processes_allocates_nothing() {
+    storm(Scope::All, "pid1");
+    storm(Scope::DescendantsOf(1), "subreaper");
 }

@@ -26,12 +26,16 @@ type UnreapedId = (i32, u64, i32);
 /// list whose room was made ahead (or given back) grows (or shrinks) with
 /// it, at once, not when it first fills.
 fn copy_with_room<T: Clone>(dst: &mut Vec<T>, src: &Vec<T>) {
-    dst.clone_from(src);
-    if dst.capacity() < src.capacity() {
-        dst.reserve_exact(src.capacity() - dst.len());
-    } else if dst.capacity() > src.capacity() {
-        dst.shrink_to(src.capacity());
+    // The room first, while `dst` is empty: one block made, nothing moved.
+    if dst.capacity() != src.capacity() {
+        dst.clear();
+        if dst.capacity() < src.capacity() {
+            dst.reserve_exact(src.capacity());
+        } else {
+            dst.shrink_to(src.capacity());
+        }
     }
+    dst.clone_from(src);
 }
 
 /// Processes in scope at one moment.
@@ -92,8 +96,7 @@ pub struct ZombieParent {
 /// does wait has a different such child at each look.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnreapedSeen {
-    /// As `ProcessCensus::unreaped_ids`: sorted, since a scan lists pids
-    /// in order and the census sorts by (parent, start time) keeping it.
+    /// As `ProcessCensus::unreaped_ids`: sorted by the whole triple.
     ids: Vec<(i32, u64, i32)>,
 }
 
@@ -202,7 +205,7 @@ pub fn census(
     Ok(c)
 }
 
-/// As [`census`], into `out`, whose lists and names are reused: the watch
+/// As [`census`], into `out`, whose lists' room is reused: the watch
 /// takes a census every sample, and a new one each time made malloc map a
 /// page and give it back on a 15 s cycle in an idle ward. On an error
 /// `out` is left as it was.
@@ -527,6 +530,55 @@ mod tests {
         assert_eq!(worst, vec![(16, 7), (15, 6), (14, 5), (13, 4), (12, 3)]);
         assert_eq!(c.unreaped_total, 28);
         assert_eq!(c.unreaped[0].oldest_zombie_age_s, 10);
+    }
+
+    #[test]
+    fn equal_counts_keep_pid_order_across_the_cut() {
+        let t = FakeProc::new("ties", "10.0");
+        t.process(1, "ward", 'S', 0, 1, 0, 1);
+        let mut pid = 100;
+        // By ascending parent pid: 3, 5, 3, 5, 1, 3, 5 zombies.
+        for (parent, n) in [3, 5, 3, 5, 1, 3, 5].into_iter().enumerate() {
+            let ppid = 10 + parent as i32;
+            t.process(ppid, &format!("p{parent}"), 'S', 1, 1, 0, 1);
+            for _ in 0..n {
+                t.process(pid, "z", 'Z', ppid, 1, 0, 0);
+                pid += 1;
+            }
+        }
+        let c = census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap();
+        let worst: Vec<_> = c.unreaped.iter().map(|p| (p.pid, p.zombies)).collect();
+        assert_eq!(worst, vec![(11, 5), (13, 5), (16, 5), (10, 3), (12, 3)]);
+        assert_eq!(c.unreaped_total, 25);
+        // The ids, as `UnreapedSeen` searches them: by parent, then start
+        // time, then pid.
+        assert!(c.unreaped_ids.is_sorted());
+    }
+
+    #[test]
+    fn the_room_a_flood_of_zombies_took_is_given_back() {
+        let t = FakeProc::new("flood", "10.0");
+        t.process(1, "ward", 'S', 0, 1, 0, 1);
+        t.process(10, "leaky", 'S', 1, 1, 0, 1);
+        for pid in 100..300 {
+            t.process(pid, "z", 'Z', 10, 1, 0, 0);
+        }
+        let (mut table, mut c) = (ProcTable::new(), ProcessCensus::default());
+        census_into(t.path(), 1, Scope::All, &mut table, &mut c).unwrap();
+        assert_eq!(c.unreaped_total, 200);
+        assert!(c.unreaped_ids.capacity() >= 200);
+        let mut board = ProcessCensus::default();
+        board.clone_from(&c);
+        for pid in 100..300 {
+            std::fs::remove_dir_all(t.path().join(pid.to_string())).unwrap();
+        }
+        census_into(t.path(), 1, Scope::All, &mut table, &mut c).unwrap();
+        assert_eq!(c.unreaped_total, 0);
+        assert_eq!(c.unreaped_ids.capacity(), KEEP_UNREAPED_IDS);
+        // A copy keeps the room of what it copies, not its own.
+        board.clone_from(&c);
+        assert_eq!(board.unreaped_ids.capacity(), KEEP_UNREAPED_IDS);
+        assert_eq!(board, c);
     }
 
     #[test]

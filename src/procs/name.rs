@@ -23,7 +23,7 @@ const CUT: &str = "…";
 /// A process name of at most [`MAX_NAME`] bytes, inline. Reads as a
 /// `&str`; longer text is cut at a character boundary and ends in `…`,
 /// so a cut name never passes for a whole one.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 pub struct ProcName {
     len: u8,
     bytes: [u8; MAX_NAME],
@@ -77,6 +77,22 @@ impl Deref for ProcName {
     type Target = str;
     fn deref(&self) -> &str {
         self.as_str()
+    }
+}
+
+// By the name alone: the bytes past it are what an earlier, longer name
+// left there.
+impl PartialEq for ProcName {
+    fn eq(&self, other: &ProcName) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for ProcName {}
+
+impl std::hash::Hash for ProcName {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h);
     }
 }
 
@@ -149,6 +165,8 @@ mod tests {
         let mut n = ProcName::new("a-longer-name");
         n.set("sh");
         assert_eq!(n, "sh");
+        // Equal to the same name made anew, whatever was there before.
+        assert_eq!(n, ProcName::new("sh"));
         assert_eq!(format!("{n} {n:?}"), "sh \"sh\"");
         assert_eq!(serde_json::to_string(&n).unwrap(), "\"sh\"");
     }

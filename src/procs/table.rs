@@ -92,7 +92,8 @@ const KEEP_ENTRIES: usize = 256;
 /// processes up to it (an orphan storm's dozen) then grows no buffer, and
 /// an idle ward's heap after it is the heap before it.
 const FIRST_ROOM: usize = 64;
-/// Room for names made at the first scan: [`FIRST_ROOM`] task names.
+/// Room for names made at the first scan: [`FIRST_ROOM`] names of 16
+/// bytes (a task's comm is at most 15).
 const FIRST_NAME_ROOM: usize = FIRST_ROOM * 16;
 /// Below this many bytes of names the name buffer is never shrunk.
 const KEEP_NAME_BYTES: usize = 4096;
@@ -143,6 +144,8 @@ impl ProcTable {
             self.dirents = vec![0; DIRENT_BUF];
             self.entries.reserve(FIRST_ROOM);
             self.selected.reserve(FIRST_ROOM);
+            self.by_ppid.reserve(FIRST_ROOM);
+            self.stack.reserve(FIRST_ROOM);
             self.names.reserve(FIRST_NAME_ROOM);
         }
         let io_err = |source| ProcsError::Io {

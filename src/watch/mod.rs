@@ -1026,7 +1026,7 @@ impl Sampling {
     fn tick(&mut self, now: Instant, end: &WatchEnd, board: &Board, census: bool) {
         self.sampler.take_cgroup_only(now, &mut self.snap);
         // A census allocates (kernel buffers for each /proc file, ward's
-        // heap), charged to the container: not in a group full of memory
+        // heap when its lists grow), charged to the container: not in a group full of memory
         // the kernel cannot reclaim. It resumes when there is room.
         let census = census && self.room_to_look("the periodic census");
         if census {

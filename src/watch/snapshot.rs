@@ -75,7 +75,7 @@ impl Clone for Snapshot {
         s
     }
 
-    /// Into the census's lists and names: the board's copy is refreshed
+    /// Into the census's lists' room: the board's copy is refreshed
     /// every sample ([`crate::procs::ProcessCensus`]'s `clone_from`). Every
     /// field is named, so a new one cannot be missed.
     fn clone_from(&mut self, source: &Snapshot) {
@@ -264,7 +264,7 @@ impl Sampler {
 
     /// A sample's census, after a [`Sampler::take_cgroup_only`] of the same
     /// moment: the caller decides in between whether a census may run at all
-    /// (it allocates, and ward's memory is the container's).
+    /// (it may grow ward's heap, and ward's memory is the container's).
     pub fn census_if_due(&mut self, now: Instant, snap: &mut Snapshot) {
         if self.census_due(now, snap.cgroup.pids.current) {
             self.census(now, snap);
@@ -320,8 +320,8 @@ impl Sampler {
             snap.read_errors += 1;
             return;
         }
-        // Into the last census's room (its lists and names): a failed one
-        // leaves it as it was.
+        // Into the last census's room (its lists): a failed one leaves it
+        // as it was.
         let had = snap.procs.is_some();
         let c = snap.procs.get_or_insert_with(Default::default);
         let (root, pid, scope) = (&self.proc_root, self.self_pid, self.scope);
