@@ -2,7 +2,8 @@
 //! watch is warm: the table's room for a few dozen processes is made at
 //! the first scan, the census's lists (the largest processes, the parents
 //! that hold zombies and their zombies' ids) are refilled in their own
-//! room, and the names in them are inline. Before, a census in an orphan
+//! room, and the names in them are inline (a name that is not UTF-8
+//! made text in the table's kept room). Before, a census in an orphan
 //! storm grew the table, made a list and a name per parent that held
 //! zombies, and the board's copy and the OOM candidates did the same:
 //! after five storms of 20,000 orphans an idle ward's heap was a page
@@ -21,19 +22,22 @@ use alloc_count::{Counting, all_allocs};
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// Writes `PID/stat` for one process under `root`.
-fn process(root: &Path, pid: i32, comm: &str, state: char, ppid: i32, start: u64, rss: u64) {
+/// Writes `PID/stat` for one process under `root`; `comm` need not be
+/// UTF-8, as a task's is not always.
+fn process(root: &Path, pid: i32, comm: &[u8], state: char, ppid: i32, start: u64, rss: u64) {
     let dir = root.join(pid.to_string());
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("stat"),
+    let mut line = format!("{pid} (").into_bytes();
+    line.extend_from_slice(comm);
+    line.extend_from_slice(
         format!(
-            "{pid} ({comm}) {state} {ppid} {pid} {pid} 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 \
+            ") {state} {ppid} {pid} {pid} 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 \
              1 0 {start} 1000000 {rss} 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 \
              17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
-        ),
-    )
-    .unwrap();
+        )
+        .as_bytes(),
+    );
+    std::fs::write(dir.join("stat"), line).unwrap();
 }
 
 /// The watch's state that a census refills, as the watch thread keeps it.
@@ -89,15 +93,18 @@ fn storm(scope: Scope, tag: &str) {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("uptime"), "1000.00 12345.67\n").unwrap();
     // Idle: ward, the shell it started, and the app.
-    process(&root, 1, "ward", 'S', 0, 10, 100);
-    process(&root, 2, "sh", 'S', 1, 20, 200);
-    process(&root, 3, "app", 'S', 2, 30, 3000);
+    process(&root, 1, b"ward", 'S', 0, 10, 100);
+    process(&root, 2, b"sh", 'S', 1, 20, 200);
+    process(&root, 3, b"app", 'S', 2, 30, 3000);
+    // A name that is not UTF-8 (Latin-1): its stat line is made text in
+    // the table's kept room.
+    process(&root, 4, b"caf\xe9", 'S', 2, 35, 100);
     let mut kept = Kept::new(scope);
     // A subreaper's census counts its descendants, not itself.
     let ward = u32::from(scope == Scope::All);
     // Warm: the first look makes the room the others keep.
     kept.look(&root);
-    assert_eq!(kept.census.processes, 2 + ward);
+    assert_eq!(kept.census.processes, 3 + ward);
     assert_eq!(kept.look(&root), 0, "{tag}: an idle look, warm");
 
     // A storm, as ward-bench's orphans workload makes one: two workers
@@ -105,12 +112,12 @@ fn storm(scope: Scope, tag: &str) {
     // reparented to ward, and names longer than the idle ones.
     for w in 0..2 {
         let worker = 10 + w * 10;
-        process(&root, worker, "ward-workload", 'S', 3, 40, 500 + w as u64);
+        process(&root, worker, b"ward-workload", 'S', 3, 40, 500 + w as u64);
         for c in 1..=3 {
             process(
                 &root,
                 worker + c,
-                "ward-workload",
+                b"ward-workload",
                 'Z',
                 worker,
                 50 + c as u64,
@@ -119,10 +126,11 @@ fn storm(scope: Scope, tag: &str) {
         }
     }
     for z in 40..44 {
-        process(&root, z, "orphan-grandchild", 'Z', 1, 60, 0);
+        process(&root, z, b"orphan-grandchild", 'Z', 1, 60, 0);
     }
+    process(&root, 44, b"\xff\xfeworker", 'S', 3, 65, 100);
     let made = kept.look(&root);
-    assert_eq!(kept.census.processes, 14 + ward);
+    assert_eq!(kept.census.processes, 16 + ward);
     assert_eq!(kept.census.unreaped_total, 6);
     assert_eq!(kept.census.unreaped.len(), 2);
     assert_eq!(
@@ -131,7 +139,12 @@ fn storm(scope: Scope, tag: &str) {
     );
     assert_eq!(kept.census.zombies_reapable, 4);
     assert_eq!(kept.board, kept.census);
-    assert_eq!(kept.candidates.len(), 4, "{:?}", kept.candidates);
+    assert_eq!(kept.candidates.len(), 6, "{:?}", kept.candidates);
+    assert!(
+        kept.candidates
+            .iter()
+            .any(|c| c.name == "\u{fffd}\u{fffd}worker")
+    );
     assert_eq!(
         made, 0,
         "{tag}: blocks made by a census in a burst of processes"
@@ -146,24 +159,24 @@ fn storm(scope: Scope, tag: &str) {
     assert_eq!(worst.map(|w| (w.pid, w.zombies)), Some((10, 3)));
 
     // Over: back to idle, with nothing left to grow.
-    gone(&root, [10, 11, 12, 13, 20, 21, 22, 23, 40, 41, 42, 43]);
+    gone(&root, [10, 11, 12, 13, 20, 21, 22, 23, 40, 41, 42, 43, 44]);
     assert_eq!(kept.look(&root), 0, "{tag}: the look after the burst");
-    assert_eq!(kept.census.processes, 2 + ward);
+    assert_eq!(kept.census.processes, 3 + ward);
     assert!(kept.census.unreaped.is_empty());
     assert_eq!(kept.board, kept.census);
 
     // A flood of zombies under one parent grows the lists (that is what
     // their room is for) and the looks after it give the room back: the
     // one after that makes nothing.
-    process(&root, 10, "leaky", 'S', 3, 40, 500);
+    process(&root, 10, b"leaky", 'S', 3, 40, 500);
     for z in 100..200 {
-        process(&root, z, "leaked", 'Z', 10, 70, 0);
+        process(&root, z, b"leaked", 'Z', 10, 70, 0);
     }
     kept.look(&root);
     assert_eq!(kept.census.unreaped_total, 100);
     gone(&root, std::iter::once(10).chain(100..200));
     kept.look(&root);
-    assert_eq!(kept.census.processes, 2 + ward);
+    assert_eq!(kept.census.processes, 3 + ward);
     assert_eq!(kept.look(&root), 0, "{tag}: a look once a flood was over");
     assert_eq!(kept.board, kept.census);
     let _ = std::fs::remove_dir_all(&root);

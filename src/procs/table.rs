@@ -67,6 +67,8 @@ pub struct ProcTable {
     selected: Vec<bool>,
     dirents: Vec<u8>,
     stat_buf: Vec<u8>,
+    /// A stat line that is not UTF-8, made text ([`stat_text`]).
+    lossy: String,
     by_ppid: Vec<usize>,
     stack: Vec<i32>,
     /// How many times the last scan gave up its CPU.
@@ -270,8 +272,8 @@ impl ProcTable {
             }
         }
         drop(file);
-        let text = String::from_utf8_lossy(&self.stat_buf);
-        let Ok(stat) = parse_stat(&text) else {
+        let text = stat_text(&self.stat_buf, &mut self.lossy);
+        let Ok(stat) = parse_stat(text) else {
             self.unreadable += 1;
             return;
         };
@@ -378,6 +380,28 @@ impl ProcTable {
     }
 }
 
+/// A stat line as text: as read when it is UTF-8 (it is, but for a comm
+/// that is not), else with each invalid sequence replaced by U+FFFD, as
+/// `String::from_utf8_lossy` does, in `lossy`'s kept room: that made and
+/// freed a block for such a process at every scan.
+fn stat_text<'a>(bytes: &'a [u8], lossy: &'a mut String) -> &'a str {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return text;
+    }
+    lossy.clear();
+    // As the stat buffer's: every such line after the first fits.
+    if lossy.capacity() < STAT_BUF {
+        lossy.reserve(STAT_BUF);
+    }
+    for chunk in bytes.utf8_chunks() {
+        lossy.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            lossy.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    lossy
+}
+
 /// True for the errors /proc gives when the process has gone away.
 pub(crate) fn vanished(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH))
@@ -416,6 +440,38 @@ fn read_to_end(file: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<usize> {
 mod tests {
     use super::*;
     use crate::procs::fixture::FakeProc;
+
+    #[test]
+    fn a_stat_line_that_is_not_utf8_reads_as_from_utf8_lossy_reads_it() {
+        let mut lossy = String::new();
+        for bytes in [
+            &b"7 (sh) S 1"[..],
+            b"7 (caf\xe9) S 1",
+            b"7 (\xff\xfe\xfd) S 1",
+            b"7 (a\xe2\x82) S 1",
+            b"7 (\xe2\x82\xac\xe2) S \xc3",
+        ] {
+            let want = String::from_utf8_lossy(bytes);
+            assert_eq!(stat_text(bytes, &mut lossy), want, "{bytes:?}");
+        }
+        // Such a process is named as `ps` would show it.
+        let t = FakeProc::new("lossy", "100.0 0");
+        t.raw(
+            9,
+            "9 (x\u{fffd}y) S 1 9 9 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0 100 1000000 4 \
+             18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+        );
+        let mut bytes = std::fs::read(t.path().join("9/stat")).unwrap();
+        let at = bytes
+            .windows(3)
+            .position(|w| w == "\u{fffd}".as_bytes())
+            .unwrap();
+        bytes.splice(at..at + 3, [0xff]);
+        std::fs::write(t.path().join("9/stat"), bytes).unwrap();
+        let mut table = ProcTable::new();
+        table.scan(t.path()).unwrap();
+        assert_eq!(table.name(&table.entries()[0]), "x\u{fffd}y");
+    }
 
     #[test]
     fn entries_come_in_pid_order_whatever_the_directory_order() {
