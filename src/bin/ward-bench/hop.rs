@@ -37,6 +37,8 @@ pub struct Generate {
     pub task_pid: i32,
     /// The sending thread's process (`record-tgid`), if the kernel knew it.
     pub tgid: Option<i32>,
+    /// The CPU the sending thread ran on (the line's `[CPU]`).
+    pub cpu: u32,
     /// The event's timestamp, ns on the instance's trace clock.
     pub ts_ns: u64,
     /// The signal.
@@ -106,6 +108,8 @@ pub fn parse_line(line: &str) -> Option<Generate> {
     let (head, ts) = head.trim_end().rsplit_once(char::is_whitespace)?;
     let ts_ns = parse_timestamp(ts)?;
     let cpu_at = head.rfind('[')?;
+    let (cpu, _) = head[cpu_at + 1..].split_once(']')?;
+    let cpu = cpu.parse().ok()?;
     let mut task = head[..cpu_at].trim_end();
     let mut tgid = None;
     if let Some(inner) = task.strip_suffix(')') {
@@ -138,6 +142,7 @@ pub fn parse_line(line: &str) -> Option<Generate> {
     Some(Generate {
         task_pid,
         tgid,
+        cpu,
         ts_ns,
         sig: sig?,
         comm: comm.to_string(),
@@ -190,6 +195,10 @@ pub struct Hop {
     pub sent_ns: u64,
     /// From that event to the init's own first `signal_generate`, ns.
     pub ns: u64,
+    /// The init sent on from the CPU the host's kill(2) ran on: the kernel
+    /// woke it there, not on another CPU (which, on a VM whose idle vCPUs
+    /// halt, costs a wake-up of that vCPU).
+    pub same_cpu: bool,
 }
 
 /// The hops of one run, and what could not be paired.
@@ -214,13 +223,14 @@ pub struct Hops {
 /// the two the init was forwarding).
 pub fn pair(events: &[Generate], init: i32) -> Hops {
     let mut out = Hops::default();
-    let mut pending: Option<u64> = None;
+    let mut pending: Option<(u64, u32)> = None;
     for e in events.iter().filter(|e| e.sig == SIGUSR1) {
         if e.sender() == init {
             match pending.take() {
-                Some(t) => out.hops.push(Hop {
+                Some((t, cpu)) => out.hops.push(Hop {
                     sent_ns: t,
                     ns: e.ts_ns.saturating_sub(t),
+                    same_cpu: e.cpu == cpu,
                 }),
                 None => out.extra += 1,
             }
@@ -229,7 +239,7 @@ pub fn pair(events: &[Generate], init: i32) -> Hops {
                 out.undelivered += 1;
                 continue;
             }
-            if pending.replace(e.ts_ns).is_some() {
+            if pending.replace((e.ts_ns, e.cpu)).is_some() {
                 out.unanswered += 1;
             }
         }
@@ -518,11 +528,13 @@ mod tests {
             vec![
                 Hop {
                     sent_ns: 13_060_244_315_000,
-                    ns: 48_000
+                    ns: 48_000,
+                    same_cpu: true,
                 },
                 Hop {
                     sent_ns: 13_060_446_410_000,
-                    ns: 389_000
+                    ns: 389_000,
+                    same_cpu: true,
                 }
             ]
         );
@@ -541,6 +553,7 @@ mod tests {
             Generate {
                 task_pid: 32566,
                 tgid: Some(32566),
+                cpu: 0,
                 ts_ns: 12_524_053_874_000,
                 sig: 10,
                 comm: "tini".into(),
@@ -567,7 +580,10 @@ mod tests {
         assert_eq!(e.ts_ns, 12_479_401_956_000);
         let odd = " my-[x] task-77   (-------) [001] d..1. 5.000001: signal_generate: sig=10 errno=0 code=0 comm=a pid=b [c] pid=42 grp=0 res=2";
         let e = parse_line(odd).unwrap();
-        assert_eq!((e.task_pid, e.tgid, e.ts_ns), (77, None, 5_000_001_000));
+        assert_eq!(
+            (e.task_pid, e.tgid, e.cpu, e.ts_ns),
+            (77, None, 1, 5_000_001_000)
+        );
         assert_eq!(
             (e.comm.as_str(), e.pid, e.group, e.result),
             ("a pid=b [c]", 42, 0, 2)
@@ -587,6 +603,8 @@ mod tests {
         assert_eq!(parse_line(bad_ts), None);
         let no_res = "            bash-1   [000] d..1. 1.1: signal_generate: sig=10 errno=0 code=0 comm=a pid=2 grp=1";
         assert_eq!(parse_line(no_res), None);
+        let bad_cpu = "            bash-1   [0x1] d..1. 1.1: signal_generate: sig=10 errno=0 code=0 comm=a pid=2 grp=1 res=0";
+        assert_eq!(parse_line(bad_cpu), None);
     }
 
     #[test]
@@ -619,7 +637,8 @@ something else
             tini.hops,
             vec![Hop {
                 sent_ns: 12_524_053_874_000,
-                ns: 623_000
+                ns: 623_000,
+                same_cpu: true,
             }]
         );
         assert_eq!((tini.unanswered, tini.extra), (0, 0));
@@ -639,6 +658,8 @@ something else
         let ev = |from: i32, to: i32, ts: u64, result: i32| Generate {
             task_pid: from,
             tgid: Some(from),
+            // The host's kills on CPU 0, the init's sends on CPU 1.
+            cpu: u32::from(from == 5),
             ts_ns: ts,
             sig: 10,
             comm: String::new(),
@@ -658,7 +679,8 @@ something else
             h.hops,
             vec![Hop {
                 sent_ns: 200,
-                ns: 50
+                ns: 50,
+                same_cpu: false,
             }]
         );
         assert_eq!((h.unanswered, h.undelivered, h.extra), (2, 1, 0));
