@@ -12,12 +12,12 @@
 
 use std::path::Path;
 
-use ward::procs::{ProcTable, ProcessCensus, Scope, UnreapedSeen, census_into};
+use ward::procs::{ProcTable, ProcessCensus, Scope, UnreapedId, UnreapedSeen, census_into};
 use ward::watch::victims::{Candidate, KnownZombies, fill_candidates};
 
 mod alloc_count;
 
-use alloc_count::{Counting, all_allocs};
+use alloc_count::{Counting, all_allocs, live_bytes};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -46,7 +46,10 @@ struct Kept {
     table: ProcTable,
     census: ProcessCensus,
     board: ProcessCensus,
+    ids: Vec<UnreapedId>,
     seen: UnreapedSeen,
+    /// What the last look found left unreaped (zombies two looks saw).
+    held: u32,
     candidates: Vec<Candidate>,
     zombies: KnownZombies,
 }
@@ -58,23 +61,39 @@ impl Kept {
             table: ProcTable::default(),
             census: ProcessCensus::default(),
             board: ProcessCensus::default(),
+            ids: Vec::new(),
             seen: UnreapedSeen::default(),
+            held: 0,
             candidates: Vec::new(),
             zombies: KnownZombies::default(),
         }
     }
 
-    /// One look: the census, the board's copy, the zombies seen, the OOM
-    /// candidates. Returns the blocks it made.
+    /// One look: the census, the zombies two looks saw (the ids then kept
+    /// as the sampler keeps them), the board's copy, the OOM candidates.
+    /// Returns the blocks it made.
     fn look(&mut self, root: &Path) -> usize {
         let before = all_allocs();
-        census_into(root, 1, self.scope, &mut self.table, &mut self.census).unwrap();
+        let ids = &mut self.ids;
+        census_into(root, 1, self.scope, &mut self.table, &mut self.census, ids).unwrap();
+        self.held = self.seen.persisting(&self.ids, &self.census).0;
+        self.seen.keep(&mut self.ids);
         self.board.clone_from(&self.census);
-        self.seen.refill(&self.census);
         fill_candidates(&mut self.candidates, &self.table, 1);
         self.zombies.refill(&self.table);
         all_allocs() - before
     }
+}
+
+/// The bytes a new copy of `c` holds (as the board's and the reaping
+/// thread's copies do).
+fn copy_bytes(c: &ProcessCensus) -> usize {
+    let before = live_bytes();
+    let mut copy = ProcessCensus::default();
+    copy.clone_from(c);
+    let held = live_bytes() - before;
+    drop(copy);
+    held
 }
 
 /// Removes the processes with these pids from the tree.
@@ -106,6 +125,7 @@ fn storm(scope: Scope, tag: &str) {
     kept.look(&root);
     assert_eq!(kept.census.processes, 3 + ward);
     assert_eq!(kept.look(&root), 0, "{tag}: an idle look, warm");
+    let idle_copy = copy_bytes(&kept.census);
 
     // A storm, as ward-bench's orphans workload makes one: two workers
     // whose children are zombies until they wait for them, orphans
@@ -152,11 +172,9 @@ fn storm(scope: Scope, tag: &str) {
 
     // The next look sees the same zombies under the workers: left
     // unreaped, with the census's and the board's lists refilled again.
-    let earlier = kept.seen.clone();
+    assert_eq!(kept.held, 0, "{tag}: zombies seen once");
     assert_eq!(kept.look(&root), 0, "{tag}: a second look in the burst");
-    let (held, worst) = earlier.persisting(&kept.census);
-    assert_eq!(held, 6);
-    assert_eq!(worst.map(|w| (w.pid, w.zombies)), Some((10, 3)));
+    assert_eq!(kept.held, 6, "{tag}: zombies two looks saw");
 
     // Over: back to idle, with nothing left to grow.
     gone(&root, [10, 11, 12, 13, 20, 21, 22, 23, 40, 41, 42, 43, 44]);
@@ -166,15 +184,36 @@ fn storm(scope: Scope, tag: &str) {
     assert_eq!(kept.board, kept.census);
 
     // A flood of zombies under one parent grows the lists (that is what
-    // their room is for) and the looks after it give the room back: the
-    // one after that makes nothing.
+    // their room is for) and the looks after it give the room back.
     process(&root, 10, b"leaky", 'S', 3, 40, 500);
     for z in 100..200 {
         process(&root, z, b"leaked", 'Z', 10, 70, 0);
     }
     kept.look(&root);
     assert_eq!(kept.census.unreaped_total, 100);
+    // The flood is held twice, the look's ids and the one's before, which
+    // trade places (the second look makes the second list's room); the
+    // census and its copy on the board hold none of it (the board's copy
+    // held it a third time, 16 bytes a zombie).
+    kept.look(&root);
+    assert_eq!(kept.held, 100);
+    let before = live_bytes();
+    kept.look(&root);
+    assert_eq!(kept.held, 100);
+    assert_eq!(
+        live_bytes(),
+        before,
+        "{tag}: bytes a third look in a flood added"
+    );
+    assert_eq!(
+        copy_bytes(&kept.census),
+        idle_copy,
+        "{tag}: bytes a copy of a census holds in a flood of 100 zombies, against idle"
+    );
+    // Over: each of the next two looks gives back one list's room, and
+    // the look after them makes nothing.
     gone(&root, std::iter::once(10).chain(100..200));
+    kept.look(&root);
     kept.look(&root);
     assert_eq!(kept.census.processes, 3 + ward);
     assert_eq!(kept.look(&root), 0, "{tag}: a look once a flood was over");

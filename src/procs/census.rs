@@ -20,7 +20,7 @@ const MAX_TOP_RSS: usize = 3;
 const KEEP_UNREAPED_IDS: usize = 16;
 
 /// An unreaped zombie: (parent, start time, pid).
-type UnreapedId = (i32, u64, i32);
+pub type UnreapedId = (i32, u64, i32);
 
 /// Copies `src` into `dst`'s room, with the room `src` has: a copy of a
 /// list whose room was made ahead (or given back) grows (or shrinks) with
@@ -59,11 +59,8 @@ pub struct ProcessCensus {
     /// Stat files that could not be read or parsed (vanished processes are
     /// not counted).
     pub unreadable: u32,
-    /// Each zombie counted in `unreaped_total`: (parent, start time, pid),
-    /// in that order, to tell the same zombie in the next census.
-    #[serde(skip)]
-    pub unreaped_ids: Vec<(i32, u64, i32)>,
-    /// Of those, the ones the census before this one saw too (set by the
+    /// Of the zombies in `unreaped_total`, the ones the census before this
+    /// one saw too (set by the
     /// sampler, [`UnreapedSeen`]): zombies left unreaped, not caught in
     /// the instant before a `wait()`.
     #[serde(skip)]
@@ -87,7 +84,8 @@ pub struct ZombieParent {
     pub oldest_zombie_age_s: u64,
 }
 
-/// The unreaped zombies of one census, kept to compare with the next. A
+/// The unreaped zombies of one census (their ids from [`census_into`]),
+/// kept to compare with the next. A
 /// zombie counts as left unreaped only when two censuses in a row see it,
 /// the same process (pid and start time), under its parent: one look can
 /// catch a child in the instant between its death and its parent's
@@ -96,8 +94,8 @@ pub struct ZombieParent {
 /// does wait has a different such child at each look.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnreapedSeen {
-    /// As `ProcessCensus::unreaped_ids`: sorted by the whole triple.
-    ids: Vec<(i32, u64, i32)>,
+    /// As [`census_into`] fills them: sorted by the whole triple.
+    ids: Vec<UnreapedId>,
 }
 
 impl Clone for ProcessCensus {
@@ -120,7 +118,6 @@ impl Clone for ProcessCensus {
             unreaped_total,
             top_rss,
             unreadable,
-            unreaped_ids,
             unreaped_kept,
             worst_kept,
         } = source;
@@ -132,32 +129,41 @@ impl Clone for ProcessCensus {
         self.unreaped_total = *unreaped_total;
         copy_with_room(&mut self.top_rss, top_rss);
         self.unreadable = *unreadable;
-        copy_with_room(&mut self.unreaped_ids, unreaped_ids);
         self.unreaped_kept = *unreaped_kept;
         self.worst_kept.clone_from(worst_kept);
     }
 }
 
 impl UnreapedSeen {
-    /// What `c` saw.
-    pub fn of(c: &ProcessCensus) -> UnreapedSeen {
-        let mut seen = UnreapedSeen::default();
-        seen.refill(c);
-        seen
+    /// A census's ids, as [`census_into`] filled them.
+    pub fn of(ids: &[UnreapedId]) -> UnreapedSeen {
+        UnreapedSeen { ids: ids.to_vec() }
     }
 
-    /// As [`UnreapedSeen::of`], into this one's room.
-    pub fn refill(&mut self, c: &ProcessCensus) {
-        copy_with_room(&mut self.ids, &c.unreaped_ids);
+    /// Keeps `ids`, a census's just compared, as the look the next one is
+    /// compared with, and hands the earlier ones' room back in `ids`,
+    /// emptied, for the next census to fill: the two lists trade places,
+    /// so a flood of zombies is held twice (the census's and the one
+    /// before), never copied.
+    pub fn keep(&mut self, ids: &mut Vec<UnreapedId>) {
+        std::mem::swap(&mut self.ids, ids);
+        ids.clear();
+        // The first time, the room the census makes for itself: made with
+        // the first look, not the second.
+        ids.reserve(KEEP_UNREAPED_IDS);
     }
 
-    /// The zombies both this earlier census and `now` saw, and the parent
-    /// that held the most of them: (pid, name, count, its oldest zombie's
-    /// age in seconds from `now`).
-    pub fn persisting(&self, now: &ProcessCensus) -> (u32, Option<ZombieParent>) {
+    /// The zombies both this earlier census and the census `now` (whose
+    /// ids are `now_ids`) saw, and the parent that held the most of them:
+    /// (pid, name, count, its oldest zombie's age in seconds from `now`).
+    pub fn persisting(
+        &self,
+        now_ids: &[UnreapedId],
+        now: &ProcessCensus,
+    ) -> (u32, Option<ZombieParent>) {
         let mut total = 0;
         let mut worst: Option<ZombieParent> = None;
-        for group in now.unreaped_ids.chunk_by(|a, b| a.0 == b.0) {
+        for group in now_ids.chunk_by(|a, b| a.0 == b.0) {
             let held = group
                 .iter()
                 .filter(|id| self.ids.binary_search(id).is_ok())
@@ -201,20 +207,25 @@ pub fn census(
     table: &mut ProcTable,
 ) -> Result<ProcessCensus, ProcsError> {
     let mut c = ProcessCensus::default();
-    census_into(proc_root, self_pid, scope, table, &mut c)?;
+    census_into(proc_root, self_pid, scope, table, &mut c, &mut Vec::new())?;
     Ok(c)
 }
 
 /// As [`census`], into `out`, whose lists' room is reused: the watch
 /// takes a census every sample, and a new one each time made malloc map a
-/// page and give it back on a 15 s cycle in an idle ward. On an error
-/// `out` is left as it was.
+/// page and give it back on a 15 s cycle in an idle ward. `ids` gets each
+/// zombie counted in `unreaped_total` as (parent, start time, pid), sorted
+/// by the whole triple, to tell the same zombie in the next census
+/// ([`UnreapedSeen`]); they are not part of the census, so the copies of
+/// it that the watch hands out do not hold a flood's ids again. On an
+/// error `out` and `ids` are left as they were.
 pub fn census_into(
     proc_root: &Path,
     self_pid: i32,
     scope: Scope,
     table: &mut ProcTable,
     out: &mut ProcessCensus,
+    ids: &mut Vec<UnreapedId>,
 ) -> Result<(), ProcsError> {
     table.scan(proc_root)?;
     table.select(scope);
@@ -228,7 +239,7 @@ pub fn census_into(
     } else {
         0
     };
-    count_into(table, self_pid, uptime_ticks, page_size(), out);
+    count_into(table, self_pid, uptime_ticks, page_size(), out, ids);
     Ok(())
 }
 
@@ -239,12 +250,12 @@ fn count_into(
     uptime_ticks: u64,
     page_size: u64,
     c: &mut ProcessCensus,
+    unreaped: &mut Vec<UnreapedId>,
 ) {
     // Every field starts over but the lists, whose room is refilled in
     // place: a census during a burst of processes made and freed a block
     // per list and per name, and left the heap larger than before it.
     let mut top_rss = std::mem::take(&mut c.top_rss);
-    let mut unreaped = std::mem::take(&mut c.unreaped_ids);
     let mut parents = std::mem::take(&mut c.unreaped);
     *c = ProcessCensus {
         unreadable: table.unreadable(),
@@ -283,7 +294,7 @@ fn count_into(
     c.unreaped_total = unreaped.len() as u32;
     // Sorted by the whole triple (`UnreapedSeen` searches it); pids are
     // unique, so in place is the same order as a stable sort's.
-    crate::rank::heapsort_by_key(&mut unreaped, |&(ppid, start, pid)| {
+    crate::rank::heapsort_by_key(unreaped, |&(ppid, start, pid)| {
         (crate::rank::signed(ppid.into()), start, pid)
     });
     // The parents holding the most, equal counts in pid order: the groups
@@ -310,8 +321,7 @@ fn count_into(
     c.unreaped = parents;
     // After a flood of them, their room is given back.
     let n = unreaped.len();
-    super::table::fit(&mut unreaped, n, KEEP_UNREAPED_IDS);
-    c.unreaped_ids = unreaped;
+    super::table::fit(unreaped, n, KEEP_UNREAPED_IDS);
     top_rss.extend(top.iter().flatten().map(|e| ProcRss {
         pid: e.pid,
         name: ProcName::new(table.name(e)),
@@ -459,9 +469,18 @@ mod tests {
         assert!(c.top_rss.is_empty());
     }
 
+    /// A census of the whole tree, with its unreaped zombies' ids.
+    fn with_ids(t: &FakeProc) -> (ProcessCensus, Vec<UnreapedId>) {
+        let (mut c, mut ids) = (ProcessCensus::default(), Vec::new());
+        let table = &mut ProcTable::new();
+        census_into(t.path(), 1, Scope::All, table, &mut c, &mut ids).unwrap();
+        (c, ids)
+    }
+
     #[test]
     fn only_zombies_two_censuses_saw_are_left_unreaped() {
-        // A tree with these zombies (pid, parent, start) under live parents.
+        // A census of a tree with these zombies (pid, parent, start) under
+        // live parents, and its ids.
         let census = |zombies: &[(i32, i32, u64)]| {
             let t = FakeProc::new("kept", "1000.0");
             t.process(1, "ward", 'S', 0, 1, 0, 1);
@@ -471,26 +490,30 @@ mod tests {
             for &(pid, ppid, start) in zombies {
                 t.process(pid, "z", 'Z', ppid, 1, start, 0);
             }
-            census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap()
+            with_ids(&t)
+        };
+        let seen = |look: &(ProcessCensus, Vec<UnreapedId>)| UnreapedSeen::of(&look.1);
+        let held = |before: &UnreapedSeen, now: &(ProcessCensus, Vec<UnreapedId>)| {
+            before.persisting(&now.1, &now.0)
         };
         // The shell's OOM-killed child, caught once before its wait().
-        let once = UnreapedSeen::of(&census(&[(20, 3, 100)]));
-        assert_eq!(once.persisting(&census(&[])), (0, None));
+        let once = seen(&census(&[(20, 3, 100)]));
+        assert_eq!(held(&once, &census(&[])), (0, None));
         assert_eq!(
-            UnreapedSeen::default().persisting(&census(&[(20, 3, 100)])),
+            held(&UnreapedSeen::default(), &census(&[(20, 3, 100)])),
             (0, None)
         );
         // A busy parent that does wait(): another zombie at each look, even
         // under the same pid (reused) with another start time.
-        assert_eq!(once.persisting(&census(&[(21, 3, 150)])).0, 0);
-        assert_eq!(once.persisting(&census(&[(20, 3, 150)])).0, 0);
+        assert_eq!(held(&once, &census(&[(21, 3, 150)])).0, 0);
+        assert_eq!(held(&once, &census(&[(20, 3, 150)])).0, 0);
         // Held through both: counted.
-        let (n, worst) = once.persisting(&census(&[(20, 3, 100), (21, 3, 150)]));
+        let (n, worst) = held(&once, &census(&[(20, 3, 100), (21, 3, 150)]));
         assert_eq!(n, 1);
         let w = worst.unwrap();
         assert_eq!((w.pid, w.name.as_deref(), w.zombies), (3, Some("sh"), 1));
         // Several parents: each zombie is matched, the worst parent named.
-        let before = UnreapedSeen::of(&census(&[
+        let before = seen(&census(&[
             (30, 10, 1),
             (31, 10, 2),
             (32, 10, 3),
@@ -505,10 +528,18 @@ mod tests {
             (42, 11, 3),
             (50, 12, 5),
         ]);
-        let (n, worst) = before.persisting(&now);
+        let (n, worst) = held(&before, &now);
         assert_eq!(n, 4);
         let w = worst.unwrap();
         assert_eq!((w.pid, w.zombies), (10, 2));
+        // Kept in place of the earlier look: the lists trade places, and
+        // the next look compares with `now`.
+        let mut kept = before;
+        let mut ids = now.1.clone();
+        kept.keep(&mut ids);
+        assert_eq!(kept, UnreapedSeen::of(&now.1));
+        assert_eq!(held(&kept, &now).0, 6);
+        assert!(ids.is_empty() && ids.capacity() >= KEEP_UNREAPED_IDS);
     }
 
     #[test]
@@ -546,13 +577,14 @@ mod tests {
                 pid += 1;
             }
         }
-        let c = census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap();
+        let (c, ids) = with_ids(&t);
         let worst: Vec<_> = c.unreaped.iter().map(|p| (p.pid, p.zombies)).collect();
         assert_eq!(worst, vec![(11, 5), (13, 5), (16, 5), (10, 3), (12, 3)]);
         assert_eq!(c.unreaped_total, 25);
         // The ids, as `UnreapedSeen` searches them: by parent, then start
         // time, then pid.
-        assert!(c.unreaped_ids.is_sorted());
+        assert_eq!(ids.len(), 25);
+        assert!(ids.is_sorted());
     }
 
     #[test]
@@ -564,20 +596,20 @@ mod tests {
             t.process(pid, "z", 'Z', 10, 1, 0, 0);
         }
         let (mut table, mut c) = (ProcTable::new(), ProcessCensus::default());
-        census_into(t.path(), 1, Scope::All, &mut table, &mut c).unwrap();
+        let mut ids = Vec::new();
+        census_into(t.path(), 1, Scope::All, &mut table, &mut c, &mut ids).unwrap();
         assert_eq!(c.unreaped_total, 200);
-        assert!(c.unreaped_ids.capacity() >= 200);
+        assert!(ids.capacity() >= 200);
         let mut board = ProcessCensus::default();
         board.clone_from(&c);
+        assert_eq!(board, c);
         for pid in 100..300 {
             std::fs::remove_dir_all(t.path().join(pid.to_string())).unwrap();
         }
-        census_into(t.path(), 1, Scope::All, &mut table, &mut c).unwrap();
+        census_into(t.path(), 1, Scope::All, &mut table, &mut c, &mut ids).unwrap();
         assert_eq!(c.unreaped_total, 0);
-        assert_eq!(c.unreaped_ids.capacity(), KEEP_UNREAPED_IDS);
-        // A copy keeps the room of what it copies, not its own.
+        assert_eq!(ids.capacity(), KEEP_UNREAPED_IDS);
         board.clone_from(&c);
-        assert_eq!(board.unreaped_ids.capacity(), KEEP_UNREAPED_IDS);
         assert_eq!(board, c);
     }
 
@@ -639,9 +671,9 @@ mod tests {
         );
         let fresh = |t: &FakeProc| census(t.path(), 1, Scope::All, &mut ProcTable::new()).unwrap();
         let mut table = ProcTable::new();
-        let mut c = ProcessCensus::default();
+        let (mut c, mut ids) = (ProcessCensus::default(), Vec::new());
         for t in [&busy, &quiet, &busy, &quiet] {
-            census_into(t.path(), 1, Scope::All, &mut table, &mut c).unwrap();
+            census_into(t.path(), 1, Scope::All, &mut table, &mut c, &mut ids).unwrap();
             assert_eq!(c, fresh(t));
             // The board's copy, refreshed in place, is the census too.
             let mut copy = fresh(if std::ptr::eq(t, &busy) {
@@ -653,10 +685,12 @@ mod tests {
             assert_eq!(copy, c);
             assert_eq!(c.clone(), c);
         }
-        let kept = c.clone();
-        let err = census_into(&busy.path().join("nope"), 1, Scope::All, &mut table, &mut c);
+        let (kept, kept_ids) = (c.clone(), ids.clone());
+        let nope = busy.path().join("nope");
+        let err = census_into(&nope, 1, Scope::All, &mut table, &mut c, &mut ids);
         assert!(err.is_err());
         assert_eq!(c, kept, "a failed census changed the last one");
+        assert_eq!(ids, kept_ids, "a failed census changed the last one's ids");
     }
 
     #[test]

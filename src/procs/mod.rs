@@ -20,7 +20,7 @@ pub mod tree;
 use std::path::PathBuf;
 
 pub use census::{
-    LastPid, ProcRss, ProcessCensus, UnreapedSeen, ZombieParent, census, census_into,
+    LastPid, ProcRss, ProcessCensus, UnreapedId, UnreapedSeen, ZombieParent, census, census_into,
 };
 pub use name::ProcName;
 pub use table::{ProcEntry, ProcTable};

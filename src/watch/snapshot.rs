@@ -159,6 +159,12 @@ pub struct Sampler {
     /// next sample looks again, since a zombie counts as left unreaped
     /// only when two looks saw it (`UnreapedSeen`).
     unreaped_streak: u8,
+    /// The last census's unreaped zombies, (parent, start time, pid), as
+    /// [`crate::procs::census_into`] fills them: compared with
+    /// `unreaped_seen`, then kept in its place (this list then empty, its
+    /// room the earlier one's) or left for the next census to refill. Not
+    /// in the census, whose copies go to the board and the reaping thread.
+    unreaped_ids: Vec<crate::procs::UnreapedId>,
     /// The unreaped zombies of the last census at least [`KEPT_GAP`]
     /// older than its successor, and when it was taken: the look the next
     /// one compares with.
@@ -202,6 +208,7 @@ impl Sampler {
             procs_at: None,
             censuses: 0,
             unreaped_streak: 0,
+            unreaped_ids: Vec::new(),
             unreaped_seen: Default::default(),
             unreaped_kept: Default::default(),
             census_cost: Duration::ZERO,
@@ -303,9 +310,9 @@ impl Sampler {
             .map(|t| now.saturating_duration_since(t));
         if since.is_none_or(|d| d >= KEPT_GAP) {
             if since.is_some() {
-                self.unreaped_kept = self.unreaped_seen.0.persisting(c);
+                self.unreaped_kept = self.unreaped_seen.0.persisting(&self.unreaped_ids, c);
             }
-            self.unreaped_seen.0.refill(c);
+            self.unreaped_seen.0.keep(&mut self.unreaped_ids);
             self.unreaped_seen.1 = Some(now);
         }
         (c.unreaped_kept, c.worst_kept) = self.unreaped_kept;
@@ -325,7 +332,8 @@ impl Sampler {
         let had = snap.procs.is_some();
         let c = snap.procs.get_or_insert_with(Default::default);
         let (root, pid, scope) = (&self.proc_root, self.self_pid, self.scope);
-        match crate::procs::census_into(root, pid, scope, &mut self.table, c) {
+        let ids = &mut self.unreaped_ids;
+        match crate::procs::census_into(root, pid, scope, &mut self.table, c, ids) {
             Ok(()) => {
                 self.unreaped_streak = match c.unreaped_total {
                     0 => 0,
