@@ -1,14 +1,14 @@
 //! A census taken in a burst of processes allocates nothing once the
 //! watch is warm: the table's room for a few dozen processes is made at
 //! the first scan, the census's lists (the largest processes, the parents
-//! that hold zombies and their zombies' ids) are refilled in their own
-//! room, and the names in them are inline (a name that is not UTF-8
+//! that hold zombies) and the zombies' ids beside it are refilled in their
+//! own room, and the names in them are inline (a name that is not UTF-8
 //! made text in the table's kept room). Before, a census in an orphan
 //! storm grew the table, made a list and a name per parent that held
 //! zombies, and the board's copy and the OOM candidates did the same:
 //! after five storms of 20,000 orphans an idle ward's heap was a page
 //! larger than before them (ward-bench, *Memory*). One test in its own
-//! binary, with an allocator that counts.
+//! binary, with an allocator that counts blocks and the bytes held.
 
 use std::path::Path;
 

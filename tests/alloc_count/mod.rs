@@ -65,9 +65,15 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
         count(new_size);
         // SAFETY: as allocated above, with the caller's new size.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        let moved = unsafe { System.realloc(ptr, layout, new_size) };
+        if moved.is_null() {
+            // The old block is still held.
+            LIVE_BYTES.fetch_sub(new_size, Ordering::Relaxed);
+        } else {
+            LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        moved
     }
 }

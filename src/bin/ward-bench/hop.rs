@@ -195,9 +195,10 @@ pub struct Hop {
     pub sent_ns: u64,
     /// From that event to the init's own first `signal_generate`, ns.
     pub ns: u64,
-    /// The init sent on from the CPU the host's kill(2) ran on: the kernel
-    /// woke it there, not on another CPU (which, on a VM whose idle vCPUs
-    /// halt, costs a wake-up of that vCPU).
+    /// The init ran its send on the CPU the host's kill(2) ran on: the
+    /// kernel woke it there (or moved it there before it sent), not on
+    /// another CPU, which on a VM whose idle vCPUs halt costs a wake-up of
+    /// that vCPU.
     pub same_cpu: bool,
 }
 
