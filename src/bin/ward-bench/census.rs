@@ -70,6 +70,8 @@ struct HopRun {
     us: Vec<f64>,
     /// Hops of signals sent while a census ran (ward only), µs.
     during: Vec<f64>,
+    /// Where the init ran its sends, and the round trips of each kind.
+    woken: Option<crate::signals::Woken>,
     /// Gaps in the trace worth a note.
     notes: Vec<String>,
 }
@@ -252,14 +254,25 @@ fn measure(
         .map(|&(_, us)| us)
         .collect();
     let mut rtt: Vec<f64> = sent.into_iter().map(|(_, us)| us).collect();
-    rtt.sort_by(f64::total_cmp);
     let hops = hops.map(|r| {
-        r.map(|(hops, notes)| HopRun {
-            us: hop::sorted_us(&hops),
-            during: hops_during(&hops, &censuses, &anchor),
-            notes,
+        r.map(|(hops, mut notes)| {
+            if hops.len() != rtt.len() {
+                notes.push(format!(
+                    "{name}: {} hop(s) traced for {} round trip(s): its round trips are not \
+                     split by where the init was woken.",
+                    hops.len(),
+                    rtt.len()
+                ));
+            }
+            HopRun {
+                us: hop::sorted_us(&hops),
+                during: hops_during(&hops, &censuses, &anchor),
+                woken: crate::signals::woken(&hops, &rtt),
+                notes,
+            }
         })
     });
+    rtt.sort_by(f64::total_cmp);
     Ok(Run {
         rtt,
         during,
@@ -339,7 +352,7 @@ pub fn run(ctx: &Ctx) -> Section {
     ));
     let tracer = Tracer::open(std::path::Path::new(hop::TRACEFS));
     s.intro.push(match &tracer {
-        Ok(_) => hop::INTRO.to_string(),
+        Ok(_) => format!("{} {}", hop::INTRO, crate::signals::WOKEN_INTRO),
         Err(why) => format!("The init's own hop is not measured (–): {why}."),
     });
     let tracer = tracer.ok();
@@ -356,6 +369,9 @@ pub fn run(ctx: &Ctx) -> Section {
     let mut during = Figure::new("signals during a census", Unit::Count, Compare::No);
     let mut during_max = Figure::new("round trip max during a census", Unit::Ms, Compare::No);
     let mut hop_during_max = Figure::new("hop max during a census", Unit::Ms, Compare::No);
+    let mut same_cpu = Figure::new("woken on the sender's CPU", Unit::Pct, Compare::No);
+    let mut there = Figure::new("round trip p50 there", Unit::Us, Compare::No);
+    let mut elsewhere = Figure::new("round trip p50 elsewhere", Unit::Us, Compare::No);
     // ward idle beside the measurement, for its VmRSS with watching on.
     let idle = Container::start(
         &ctx.ward().argv(&[]),
@@ -392,6 +408,11 @@ pub fn run(ctx: &Ctx) -> Section {
                             hop_max.add(round, name, at(100.0) / 1e3);
                             if is_ward && let Some(m) = h.during.iter().copied().reduce(f64::max) {
                                 hop_during_max.add(round, name, m / 1e3);
+                            }
+                            if let Some(w) = &h.woken {
+                                same_cpu.add(round, name, w.same_cpu_pct);
+                                there.add(round, name, w.there_p50.unwrap_or(f64::NAN));
+                                elsewhere.add(round, name, w.elsewhere_p50.unwrap_or(f64::NAN));
                             }
                             s.notes.extend(h.notes.iter().cloned());
                         }
@@ -439,6 +460,9 @@ pub fn run(ctx: &Ctx) -> Section {
         during,
         hop_during_max,
         during_max,
+        same_cpu,
+        there,
+        elsewhere,
     ];
     s.compare_from = Some(ward.clone());
     match stripped_size(&ctx.ward().path) {

@@ -49,18 +49,18 @@ type HopsOrWhyNot = Result<(Vec<f64>, Option<Woken>, Vec<String>), String>;
 /// ran the host's kill(2) saves one vCPU wake-up, and the round trips
 /// gather in two modes; the p50 falls near the gap between them.
 #[derive(Debug, PartialEq)]
-struct Woken {
+pub struct Woken {
     /// Share of signals whose send ran on the sender's CPU, %.
-    same_cpu_pct: f64,
+    pub same_cpu_pct: f64,
     /// Round trip p50 of those signals, µs; `None` when the round trips
     /// and the hops do not pair one to one, or there were none.
-    there_p50: Option<f64>,
+    pub there_p50: Option<f64>,
     /// Round trip p50 of the others, µs; as `there_p50`.
-    elsewhere_p50: Option<f64>,
+    pub elsewhere_p50: Option<f64>,
 }
 
 /// What the placement columns are, for the intro.
-const WOKEN_INTRO: &str = "*woken on the sender's CPU*: the share of signals the init sent on \
+pub const WOKEN_INTRO: &str = "*woken on the sender's CPU*: the share of signals the init sent on \
      from the CPU the host's kill(2) ran on (the CPU of each `signal_generate` event): the \
      kernel woke the init there rather than on another, idle CPU (or moved it there before it \
      sent); which one it picks is the kernel's and the host's choice, not the init's. *round \
@@ -80,7 +80,7 @@ fn start_of_us(ns: u64) -> u64 {
 /// [`Woken`] from the counted hops and round trips, both in sending order.
 /// They pair by position only when there are as many of each (a signal
 /// whose hop the trace lost would shift every pair after it).
-fn woken(hops: &[Hop], rtt_in_order: &[f64]) -> Option<Woken> {
+pub fn woken(hops: &[Hop], rtt_in_order: &[f64]) -> Option<Woken> {
     if hops.is_empty() {
         return None;
     }
