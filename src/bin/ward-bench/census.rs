@@ -256,14 +256,7 @@ fn measure(
     let mut rtt: Vec<f64> = sent.into_iter().map(|(_, us)| us).collect();
     let hops = hops.map(|r| {
         r.map(|(hops, mut notes)| {
-            if hops.len() != rtt.len() {
-                notes.push(format!(
-                    "{name}: {} hop(s) traced for {} round trip(s): its round trips are not \
-                     split by where the init was woken.",
-                    hops.len(),
-                    rtt.len()
-                ));
-            }
+            notes.extend(crate::signals::unpaired(name, hops.len(), rtt.len()));
             HopRun {
                 us: hop::sorted_us(&hops),
                 during: hops_during(&hops, &censuses, &anchor),

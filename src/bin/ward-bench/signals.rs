@@ -77,6 +77,17 @@ fn start_of_us(ns: u64) -> u64 {
     ns / 1000 * 1000
 }
 
+/// The note for a run whose hops and round trips do not pair one to one
+/// ([`woken`] then leaves its round trips unsplit).
+pub fn unpaired(name: &str, hops: usize, rtts: usize) -> Option<String> {
+    (hops != rtts).then(|| {
+        format!(
+            "{name}: {hops} hop(s) traced for {rtts} round trip(s): that run's round trips are \
+             not split by where the init was woken."
+        )
+    })
+}
+
 /// [`Woken`] from the counted hops and round trips, both in sending order.
 /// They pair by position only when there are as many of each (a signal
 /// whose hop the trace lost would shift every pair after it).
@@ -144,14 +155,7 @@ fn measure(
             .into_iter()
             .filter(|h| h.sent_ns >= counted_from)
             .collect();
-        if counted.len() != rtt.len() {
-            notes.push(format!(
-                "{name}: {} hop(s) traced for {} round trip(s): that run's round trips are not \
-                 split by where the init was woken.",
-                counted.len(),
-                rtt.len()
-            ));
-        }
+        notes.extend(unpaired(name, counted.len(), rtt.len()));
         Ok((hop::sorted_us(&counted), woken(&counted, &rtt), notes))
     });
     c.signal_init(libc::SIGTERM)?;
