@@ -3,8 +3,13 @@
 //! itself (musl's 32 to 34, glibc's 32 and 33), and a new thread of
 //! glibc's starts with those two unblocked.
 //!
-//! Owns only mask arithmetic and the one syscall; which signals ward blocks
-//! is decided in `init::signals`.
+//! Owns mask arithmetic, the one syscall, and starting a thread whose first
+//! act is to block everything; which signals ward blocks is decided in
+//! `init::signals`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// The highest signal number on Linux.
 pub const SIG_MAX: i32 = 64;
@@ -81,6 +86,52 @@ pub fn block_all() -> std::io::Result<()> {
     block(&kernel_sigset(&all)).map(|_| ())
 }
 
+/// How long [`spawn_blocked`] waits for the new thread's first act.
+pub const BLOCKED_WAIT: Duration = Duration::from_secs(1);
+
+/// Starts a thread that calls [`block_all`] before `f`, and returns once it
+/// has (the `bool` is true), or after [`BLOCKED_WAIT`] (false; the thread
+/// runs on all the same).
+///
+/// Until that first act the thread may hold signals unblocked that ward
+/// ignores: musl's first `pthread_create` starts it with 33 and 34
+/// unblocked (see `init::signals::LIBC_OWN`), and a 34 the kernel hands it
+/// then is discarded. ward starts its threads before the main child, so
+/// waiting here keeps that stretch before the child runs: no 34 sent after
+/// the application is up can fall in it (measured: 1 in 100 `kill -34`
+/// sent on the child's first line was lost with six busy loops on two
+/// cores, while the watch thread waited for a CPU).
+pub fn spawn_blocked<F, T>(
+    builder: std::thread::Builder,
+    f: F,
+) -> std::io::Result<(std::thread::JoinHandle<T>, bool)>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let done = Arc::new(AtomicBool::new(false));
+    let theirs = done.clone();
+    let waiter = std::thread::current();
+    let handle = builder.spawn(move || {
+        let _ = block_all();
+        theirs.store(true, Ordering::Release);
+        waiter.unpark();
+        drop(theirs);
+        f()
+    })?;
+    let deadline = Instant::now() + BLOCKED_WAIT;
+    loop {
+        if done.load(Ordering::Acquire) {
+            return Ok((handle, true));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok((handle, false));
+        }
+        std::thread::park_timeout(left);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +143,39 @@ mod tests {
         let bits =
             unsafe { std::ptr::read_unaligned((&set as *const libc::sigset_t).cast::<u64>()) };
         assert_eq!(bits, 1 | (1 << 31) | (1 << 32) | (1 << 63));
+    }
+
+    /// The thread named `name`'s blocked set, from /proc.
+    fn blocked_of(name: &str) -> Option<u64> {
+        std::fs::read_dir("/proc/self/task")
+            .ok()?
+            .flatten()
+            .find_map(|t| {
+                let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+                if comm.trim_end() != name {
+                    return None;
+                }
+                let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+                let blk = status.lines().find_map(|l| l.strip_prefix("SigBlk:"))?;
+                u64::from_str_radix(blk.trim(), 16).ok()
+            })
+    }
+
+    #[test]
+    fn a_thread_started_blocked_has_blocked_everything_when_the_start_returns() {
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let (handle, blocked) = spawn_blocked(
+            std::thread::Builder::new().name("sigmask-test".into()),
+            move || wait.recv().is_ok(),
+        )
+        .unwrap();
+        assert!(blocked);
+        // Before the thread's own work has begun: its first act is done.
+        let mask = blocked_of("sigmask-test").expect("the new thread in /proc");
+        for sig in [1, 15, 33, 34, 64] {
+            assert_eq!(mask >> (sig - 1) & 1, 1, "signal {sig} in {mask:x}");
+        }
+        go.send(()).unwrap();
+        assert!(handle.join().unwrap());
     }
 }

@@ -118,7 +118,7 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
 
     // Signals are blocked before any of ward's threads exists, so the watch
     // thread inherits the mask and every signal comes to the signalfd (but
-    // for a 34 in the stretch `signals::LIBC_OWN` describes).
+    // for a 34 in the stretch before the child `signals::LIBC_OWN` describes).
     let inbox = match SignalInbox::install() {
         Ok(s) => s,
         Err(e) => {
@@ -179,8 +179,13 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
     };
     let (shield, oom_adj) = oom_adj;
     // The threads start before the child: a child that forks up to its pids
-    // limit at once would otherwise leave ward without them.
+    // limit at once would otherwise leave ward without them. Each has
+    // blocked every signal when its start returns (`sigmask::spawn_blocked`),
+    // and this thread blocks musl's own again after whichever was the libc's
+    // first (and before the next, which inherits its mask): from then on no
+    // thread of ward's discards a 34.
     let mut link = start_watch(observer);
+    reblock(&inbox);
     // With --metrics the serving thread starts now; without, the watch
     // thread starts `ward status` once the child runs (or, without a watch
     // thread, it starts now).
@@ -188,16 +193,7 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
         (None, None) => crate::serve::start_status(&board).ok().flatten(),
         _ => None,
     });
-    if let Err(e) = inbox.reblock() {
-        log::event(
-            Level::Warning,
-            "signal_mask",
-            &format!(
-                "cannot block the libc's own signals (32 to 34) again after starting ward's threads: {e}"
-            ),
-            &[],
-        );
-    }
+    reblock(&inbox);
     let setup = ChildSetup {
         mask: inbox.original_mask,
         dispositions: signals::inherited_dispositions(),
@@ -396,6 +392,21 @@ fn log_shield(shield: &oom_adj::OomShield) {
             &format!("{why}: oom_score_adj left as inherited, the OOM killer may take ward first"),
             &[],
         ),
+    }
+}
+
+/// Blocks the libc's own signals again in the reaping thread after a thread
+/// start (see `SignalInbox::reblock`); a failure is said, not fatal.
+fn reblock(inbox: &SignalInbox) {
+    if let Err(e) = inbox.reblock() {
+        log::event(
+            Level::Warning,
+            "signal_mask",
+            &format!(
+                "cannot block the libc's own signals (32 to 34) again after starting ward's threads: {e}"
+            ),
+            &[],
+        );
     }
 }
 

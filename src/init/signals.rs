@@ -52,10 +52,14 @@ pub const RESTORED: [i32; 4] = [libc::SIGPIPE, libc::SIGTTIN, libc::SIGTTOU, lib
 /// ([`SignalInbox::install`]). Blocked, an ignored signal is still queued
 /// (the kernel discards only an ignored signal nobody blocks), so the
 /// signalfd gets and forwards it as before. What is lost: a 34 that is
-/// pending when ward starts, or comes while a thread has it unblocked (at
-/// start-up, before the watch thread's first line), is dropped instead of
-/// killing ward. (An empty first thread made before the mask avoided that,
-/// but took a task the child needs under a pids limit with none to spare.)
+/// pending when ward starts, or comes while a thread has it unblocked, is
+/// dropped instead of killing ward. Both stretches end before the main child
+/// starts: each thread's start waits for its first act, which blocks
+/// everything (`sigmask::spawn_blocked`), and the reaping thread blocks 34
+/// again right after (measured before that wait: 1 in 100 `kill -34` sent
+/// as the child began was lost under load). (An empty first thread made
+/// before the mask would avoid even that, but takes a task the child needs
+/// under a pids limit with none to spare.)
 /// glibc's `pthread_create` unblocks only its own 32 and 33, which nobody
 /// sends, and needs its handlers for them: with glibc ward leaves them be.
 #[cfg(target_env = "musl")]

@@ -100,6 +100,21 @@ pub fn enabled(level: Level) -> bool {
     level <= Level::from_u8(LEVEL.load(Ordering::Relaxed))
 }
 
+/// `thread_start_slow`: a thread of ward's had not blocked its signals
+/// [`crate::sigmask::BLOCKED_WAIT`] after it was started, and ward went on
+/// without it (see [`crate::sigmask::spawn_blocked`]).
+pub fn thread_start_slow(thread: &str) {
+    event(
+        Level::Debug,
+        "thread_start_slow",
+        &format!(
+            "the {thread} thread had not run its first line {} s after it was started; ward went on: a SIGRTMIN (34) that reaches it before it does is lost",
+            crate::sigmask::BLOCKED_WAIT.as_secs()
+        ),
+        &[],
+    );
+}
+
 /// Writes one event: `key` is the stable event name, `msg` the human text,
 /// `fields` extra machine-readable values (JSON format only). Never waits:
 /// the line is queued and one non-blocking write is tried; it is dropped (and

@@ -576,27 +576,28 @@ impl Server {
     pub fn spawn(self) -> io::Result<ServerHandle> {
         let (wake, wake_rx) = UnixStream::pair()?;
         wake_rx.set_nonblocking(true)?;
-        let thread = std::thread::Builder::new()
+        let builder = std::thread::Builder::new()
             .name("ward-http".into())
             // The loop keeps its buffers on the heap; a small stack is plenty.
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                // The libc starts a thread with some of its own signals
-                // unblocked (glibc 32 and 33, musl 33): block every signal
-                // so all of them stay pending for ward's signalfd.
-                let _ = crate::sigmask::block_all();
-                // Its frees go back to the heap, not to a cache of its own
-                // that a burst of requests would leave full.
-                crate::trim::end_thread_malloc_cache();
-                // Like the watch thread, batch: a request never preempts the
-                // reaper or the application. Asked for here, since with
-                // `--metrics` the reaping thread starts this one, before the
-                // watch thread could pass its policy on. A refusal is the
-                // watch thread's to log: the same kernel or filter refuses
-                // both.
-                let _ = crate::sched::request_background();
-                self.run(wake_rx)
-            })?;
+            .stack_size(256 * 1024);
+        // Every signal blocked first, so all of them stay pending for
+        // ward's signalfd; returns once it is (see `spawn_blocked`).
+        let (thread, blocked) = crate::sigmask::spawn_blocked(builder, move || {
+            // Its frees go back to the heap, not to a cache of its own
+            // that a burst of requests would leave full.
+            crate::trim::end_thread_malloc_cache();
+            // Like the watch thread, batch: a request never preempts the
+            // reaper or the application. Asked for here, since with
+            // `--metrics` the reaping thread starts this one, before the
+            // watch thread could pass its policy on. A refusal is the
+            // watch thread's to log: the same kernel or filter refuses
+            // both.
+            let _ = crate::sched::request_background();
+            self.run(wake_rx)
+        })?;
+        if !blocked {
+            crate::log::thread_start_slow("HTTP");
+        }
         Ok(ServerHandle {
             wake: Some(wake),
             thread: Some(thread),

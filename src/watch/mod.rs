@@ -600,13 +600,20 @@ impl Observer {
     /// (measured: EAGAIN for both threads under a fork storm). The thread says
     /// nothing until [`Request::MainStarted`] arrives. ward forks only the
     /// main child after this, through its async-signal-safe path.
+    ///
+    /// Returns once the thread has blocked every signal
+    /// ([`crate::sigmask::spawn_blocked`]), so the child starts after it.
     pub fn spawn(self, end: WatchEnd) -> std::io::Result<std::thread::JoinHandle<()>> {
-        std::thread::Builder::new()
+        let builder = std::thread::Builder::new()
             .name("ward-watch".into())
             // The census and the samplers keep their buffers on the heap; a
             // small stack keeps the thread's cost in RSS and in pids.max low.
-            .stack_size(256 * 1024)
-            .spawn(move || self.run(end))
+            .stack_size(256 * 1024);
+        let (handle, blocked) = crate::sigmask::spawn_blocked(builder, move || self.run(end))?;
+        if !blocked {
+            log::thread_start_slow("watch");
+        }
+        Ok(handle)
     }
 
     /// Waits for the main child's pid and exit fd (errands may come first);
@@ -630,11 +637,8 @@ impl Observer {
     /// The thread's loop: wait for a request, an OOM notification or the next
     /// sample, whichever comes first.
     fn run(mut self, end: WatchEnd) {
-        // The libc starts a thread with some of its own signals unblocked
-        // (glibc 32 and 33, musl 33) and handles them itself: block them
-        // again so they stay pending for the signalfd. A rare one sent in
-        // the microseconds before this line is lost.
-        let _ = crate::sigmask::block_all();
+        // Every signal is blocked already (`spawn`), so all of them stay
+        // pending for the reaping thread's signalfd.
         crate::trim::end_thread_malloc_cache();
         if let Err(e) = crate::sched::request_background() {
             log::event(
