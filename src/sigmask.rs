@@ -89,18 +89,24 @@ pub fn block_all() -> std::io::Result<()> {
 /// How long [`spawn_blocked`] waits for the new thread's first act.
 pub const BLOCKED_WAIT: Duration = Duration::from_secs(1);
 
-/// Starts a thread that calls [`block_all`] before `f`, and returns once it
-/// has (the `bool` is true), or after [`BLOCKED_WAIT`] (false; the thread
-/// runs on all the same).
+/// Set by the first [`spawn_blocked`].
+static STARTED_ONE: AtomicBool = AtomicBool::new(false);
+
+/// Starts a thread that calls [`block_all`] before `f`. The `bool` is false
+/// when the start waited for that first act and gave up after
+/// [`BLOCKED_WAIT`] (the thread runs on all the same).
 ///
-/// Until that first act the thread may hold signals unblocked that ward
-/// ignores: musl's first `pthread_create` starts it with 33 and 34
+/// Built against musl, the process's first thread start waits for it.
+/// musl's first `pthread_create` starts the new thread with 33 and 34
 /// unblocked (see `init::signals::LIBC_OWN`), and a 34 the kernel hands it
-/// then is discarded. ward starts its threads before the main child, so
-/// waiting here keeps that stretch before the child runs: no 34 sent after
-/// the application is up can fall in it (measured: 1 in 100 `kill -34`
-/// sent on the child's first line was lost with six busy loops on two
-/// cores, while the watch thread waited for a CPU).
+/// before its first act is discarded. ward starts its threads before the
+/// main child, so the wait keeps that stretch before the child runs: no 34
+/// sent once the application is up can fall in it (measured: 1 in 100
+/// `kill -34` sent on the child's first line was lost with six busy loops
+/// on two cores, while the watch thread waited for a CPU). A later start
+/// inherits its creator's mask with 34 blocked and does not wait; neither
+/// does any start with glibc, whose new threads hold only its own 32 and 33
+/// unblocked, with its handlers.
 pub fn spawn_blocked<F, T>(
     builder: std::thread::Builder,
     f: F,
@@ -109,16 +115,35 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    let first = !STARTED_ONE.swap(true, Ordering::AcqRel);
+    spawn_masked(builder, f, first && cfg!(target_env = "musl"))
+}
+
+/// [`spawn_blocked`], waiting for the first act when `wait`.
+fn spawn_masked<F, T>(
+    builder: std::thread::Builder,
+    f: F,
+    wait: bool,
+) -> std::io::Result<(std::thread::JoinHandle<T>, bool)>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     let done = Arc::new(AtomicBool::new(false));
     let theirs = done.clone();
-    let waiter = std::thread::current();
+    let waiter = wait.then(std::thread::current);
     let handle = builder.spawn(move || {
         let _ = block_all();
         theirs.store(true, Ordering::Release);
-        waiter.unpark();
         drop(theirs);
+        if let Some(w) = waiter {
+            w.unpark();
+        }
         f()
     })?;
+    if !wait {
+        return Ok((handle, true));
+    }
     let deadline = Instant::now() + BLOCKED_WAIT;
     loop {
         if done.load(Ordering::Acquire) {
@@ -162,11 +187,12 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_started_blocked_has_blocked_everything_when_the_start_returns() {
+    fn a_start_that_waits_returns_once_the_thread_has_blocked_everything() {
         let (go, wait) = std::sync::mpsc::channel::<()>();
-        let (handle, blocked) = spawn_blocked(
+        let (handle, blocked) = spawn_masked(
             std::thread::Builder::new().name("sigmask-test".into()),
             move || wait.recv().is_ok(),
+            true,
         )
         .unwrap();
         assert!(blocked);

@@ -496,6 +496,7 @@ fn a_kill_after_sigkill_to_an_emptied_group_kills_the_main_process() {
     p.expect_line("left");
     let out = p.wait();
     assert_eq!(out.code, 137, "{}", out.dump());
+    assert!(!out.stdout.contains("term again"), "{}", out.dump());
     out.expect_stderr("forwarded SIGTERM to the process group of ward-workload");
     out.expect_stderr("[signal_group_left]");
     assert!(!out.stderr.contains("could not forward"), "{}", out.dump());

@@ -593,6 +593,21 @@ fn all_threads_block(pid: i32, sig: u32) -> bool {
     n >= 2
 }
 
+/// A `strace` command without ward's variables; `None` (the test skips, or
+/// fails in CI) without Debian's strace.
+fn strace(test: &str) -> Option<Command> {
+    let have = Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !require("strace (Debian's strace)", have, test) {
+        return None;
+    }
+    let mut cmd = Command::new("strace");
+    without_ward_variables(&mut cmd);
+    Some(cmd)
+}
+
 /// A SIGRTMIN (34, as `kill -s RTMIN` and Docker number it) that reaches
 /// ward while musl's first `pthread_create` (the watch thread's start) has
 /// unblocked 34 in the reaping thread must not kill ward. strace holds that
@@ -600,16 +615,10 @@ fn all_threads_block(pid: i32, sig: u32) -> bool {
 /// before, ward died of it (exit 162), and the child never ran.
 #[test]
 fn a_sigrtmin_while_the_watch_thread_starts_does_not_kill_ward() {
-    let test = "a_sigrtmin_while_the_watch_thread_starts_does_not_kill_ward";
-    let have = Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !require("strace (Debian's strace)", have, test) {
+    let Some(mut cmd) = strace("a_sigrtmin_while_the_watch_thread_starts_does_not_kill_ward")
+    else {
         return;
-    }
-    let mut cmd = Command::new("strace");
-    without_ward_variables(&mut cmd);
+    };
     cmd.args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=clone,clone3"])
         .args(["-e", "inject=clone,clone3:delay_exit=1000000:when=1"])
         .args([ward(), "--", "sh", "-c", "echo ran; exit 3"]);
@@ -680,51 +689,42 @@ fn a_sigrtmin_while_the_watch_thread_starts_does_not_kill_ward() {
     assert!(out.stdout.contains("signal 34"), "{}", out.dump());
 }
 
-/// A SIGRTMIN sent as the application starts reaches it, however late
-/// ward's watch thread gets a CPU. Eight threads spin on two cores while
-/// ward starts 200 times and the test sends 34 on the child's first line
-/// (on the old code: a loss in each of four runs, at the 5th to the 48th
-/// start). Before, the child could run while the watch thread still waited
-/// for a CPU with 34 unblocked (musl's first thread), and a 34 the kernel
-/// handed that thread was discarded (ward ignores 34: see `LIBC_OWN`). Now
-/// the child starts after every thread of ward's has blocked it.
-/// (strace cannot hold the thread there: a task stopped by the tracer is
-/// not given signals, so the 34 waited for the mask and was forwarded.)
+/// With `-g`, a main process that leaves its group on the group's SIGTERM
+/// gets that SIGTERM once. strace holds ward's `getpgid` for 300 ms. Before,
+/// ward looked where the child was after the send to the group: by then it
+/// had left, so ward sent it the SIGTERM a second time, alone (a second
+/// SIGTERM is "stop now" to many applications). Now ward looks before.
 #[test]
-fn a_sigrtmin_sent_as_the_child_starts_reaches_it_under_load() {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let spinners: Vec<_> = (0..8)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
-    let mut lost = Vec::new();
-    for round in 0..200 {
-        let mut cmd = Command::new(ward());
-        without_ward_variables(&mut cmd);
-        cmd.args([
-            "--no-oom-adjust",
-            "--",
-            "sh",
-            "-c",
-            "echo ready; exec sleep 3",
-        ]);
-        let p = Proc::start(cmd, T);
-        p.expect_line("ready");
-        p.signal_ward(34);
-        let out = p.wait();
-        if out.code != 128 + 34 {
-            lost.push(format!("round {round}: {}", out.dump()));
-        }
-    }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for s in spinners {
-        s.join().unwrap();
-    }
-    assert!(lost.is_empty(), "34s lost: {}", lost.join("\n"));
+fn a_group_sigterm_reaches_a_main_process_that_leaves_the_group_on_it_once() {
+    let Some(mut cmd) =
+        strace("a_group_sigterm_reaches_a_main_process_that_leaves_the_group_on_it_once")
+    else {
+        return;
+    };
+    // ward's first thread only (no -f): the one that sends.
+    cmd.args(["-qq", "-o", "/dev/null", "-e", "trace=getpgid"])
+        .args(["-e", "inject=getpgid:delay_enter=300000"])
+        .args([ward(), "--no-watch", "-g", "--kill-after", "1500ms", "--"])
+        .args([workload(), "ignore-term", "--leave-group-on-term"]);
+    let p = Proc::start(cmd, T);
+    p.expect_line("ready");
+    let ward_exe = std::fs::canonicalize(ward()).unwrap();
+    let ward_pid = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", p.pid()))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .find(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == ward_exe))
+        .expect("ward under strace");
+    // SAFETY: a signal to the ward this test started.
+    assert_eq!(unsafe { libc::kill(ward_pid, libc::SIGTERM) }, 0);
+    p.expect_line("left");
+    let out = p.wait();
+    assert_eq!(out.code, 137, "{}", out.dump());
+    assert!(
+        !out.stdout.contains("term again"),
+        "the SIGTERM came twice: {}",
+        out.dump()
+    );
+    out.expect_stderr("forwarded SIGTERM to the process group of ward-workload");
+    out.expect_stderr("ward killed it with SIGKILL");
 }

@@ -179,11 +179,12 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
     };
     let (shield, oom_adj) = oom_adj;
     // The threads start before the child: a child that forks up to its pids
-    // limit at once would otherwise leave ward without them. Each has
-    // blocked every signal when its start returns (`sigmask::spawn_blocked`),
-    // and this thread blocks musl's own again after whichever was the libc's
-    // first (and before the next, which inherits its mask): from then on no
-    // thread of ward's discards a 34.
+    // limit at once would otherwise leave ward without them. The libc's
+    // first has blocked every signal when its start returns
+    // (`sigmask::spawn_blocked`), and this thread blocks musl's own again
+    // after it (and before the next, which inherits its mask): so no thread
+    // of ward's discards a 34 sent once the child runs (but for the cases
+    // `signals::LIBC_OWN` names).
     let mut link = start_watch(observer);
     reblock(&inbox);
     // With --metrics the serving thread starts now; without, the watch

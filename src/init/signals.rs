@@ -54,12 +54,15 @@ pub const RESTORED: [i32; 4] = [libc::SIGPIPE, libc::SIGTTIN, libc::SIGTTOU, lib
 /// signalfd gets and forwards it as before. What is lost: a 34 that is
 /// pending when ward starts, or comes while a thread has it unblocked, is
 /// dropped instead of killing ward. Both stretches end before the main child
-/// starts: each thread's start waits for its first act, which blocks
+/// starts: the first thread's start waits for its first act, which blocks
 /// everything (`sigmask::spawn_blocked`), and the reaping thread blocks 34
 /// again right after (measured before that wait: 1 in 100 `kill -34` sent
-/// as the child began was lost under load). (An empty first thread made
-/// before the mask would avoid even that, but takes a task the child needs
-/// under a pids limit with none to spare.)
+/// as the child began was lost under load). Unless that start gives up
+/// after `sigmask::BLOCKED_WAIT` (said at debug level), or no thread could
+/// start before the child (then the log's writer thread, started after it,
+/// may be the first). (An empty first thread made before the mask would
+/// avoid even that, but takes a task the child needs under a pids limit
+/// with none to spare.)
 /// glibc's `pthread_create` unblocks only its own 32 and 33, which nobody
 /// sends, and needs its handlers for them: with glibc ward leaves them be.
 #[cfg(target_env = "musl")]
@@ -445,11 +448,14 @@ impl ChildHandle {
 
     /// Sends `sig` to the child, or to its process group when `group`.
     ///
-    /// A group that is empty while the child is unreaped (a zombie stays in
-    /// its group) means the child moved to another one (`setpgid`): the
-    /// signal then goes to the child alone, as without `group`
-    /// ([`ChildHandle::sent_alone`], and [`ChildHandle::take_left_group`]
-    /// once for a warning).
+    /// A child that has moved to another group (`setpgid`), seen just before
+    /// the send, gets the signal alone too, as without `group`, after what
+    /// is left of its old group ([`ChildHandle::sent_alone`], and
+    /// [`ChildHandle::take_left_group`] once for a warning); so does one
+    /// whose group turns out empty (a zombie would still count). One that
+    /// leaves on the group's signal gets it once. Left open: a child that
+    /// leaves of its own accord between the look and the send, while others
+    /// stay in its group, misses it.
     ///
     /// Through the pidfd where there is one. A `pidfd_send_signal` that fails
     /// for any reason but ESRCH (ENOSYS on an old kernel, or a seccomp filter
@@ -462,10 +468,14 @@ impl ChildHandle {
         }
         self.alone = false;
         if group {
+            // Where the child is, looked at before the send: a child that
+            // leaves its group on this very signal got it from the group's,
+            // and a look after would send it a second one.
+            // SAFETY: getpgid on the unreaped child.
+            let in_group = unsafe { libc::getpgid(self.pid) } == self.pid;
             // SAFETY: plain kill(2) on the unreaped child's group.
             if unsafe { libc::kill(-self.pid, sig) } == 0 {
-                // SAFETY: getpgid on the unreaped child.
-                if unsafe { libc::getpgid(self.pid) } == self.pid {
+                if in_group {
                     return Ok(());
                 }
                 // It left the group, which still holds others (a zombie

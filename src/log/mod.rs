@@ -100,7 +100,7 @@ pub fn enabled(level: Level) -> bool {
     level <= Level::from_u8(LEVEL.load(Ordering::Relaxed))
 }
 
-/// `thread_start_slow`: a thread of ward's had not blocked its signals
+/// `thread_start_slow`: ward's first thread had not blocked its signals
 /// [`crate::sigmask::BLOCKED_WAIT`] after it was started, and ward went on
 /// without it (see [`crate::sigmask::spawn_blocked`]).
 pub fn thread_start_slow(thread: &str) {
@@ -108,7 +108,7 @@ pub fn thread_start_slow(thread: &str) {
         Level::Debug,
         "thread_start_slow",
         &format!(
-            "the {thread} thread had not run its first line {} s after it was started; ward went on: a SIGRTMIN (34) that reaches it before it does is lost",
+            "the {thread} thread, the first of ward's, had not blocked its signals {} s after it was started; ward went on without it: a SIGRTMIN (34) that reaches that thread first is lost",
             crate::sigmask::BLOCKED_WAIT.as_secs()
         ),
         &[],

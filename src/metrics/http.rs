@@ -581,7 +581,7 @@ impl Server {
             // The loop keeps its buffers on the heap; a small stack is plenty.
             .stack_size(256 * 1024);
         // Every signal blocked first, so all of them stay pending for
-        // ward's signalfd; returns once it is (see `spawn_blocked`).
+        // ward's signalfd (see `spawn_blocked`).
         let (thread, blocked) = crate::sigmask::spawn_blocked(builder, move || {
             // Its frees go back to the heap, not to a cache of its own
             // that a burst of requests would leave full.

@@ -601,8 +601,9 @@ impl Observer {
     /// nothing until [`Request::MainStarted`] arrives. ward forks only the
     /// main child after this, through its async-signal-safe path.
     ///
-    /// Returns once the thread has blocked every signal
-    /// ([`crate::sigmask::spawn_blocked`]), so the child starts after it.
+    /// The thread blocks every signal first; as ward's first thread, its
+    /// start returns once it has ([`crate::sigmask::spawn_blocked`]), so the
+    /// child starts after that.
     pub fn spawn(self, end: WatchEnd) -> std::io::Result<std::thread::JoinHandle<()>> {
         let builder = std::thread::Builder::new()
             .name("ward-watch".into())
