@@ -144,6 +144,11 @@ where
     if !wait {
         return Ok((handle, true));
     }
+    // musl's first start unblocked its 33 and 34 in this thread too: block
+    // them before waiting. For a signal sent to ward's pid the kernel looks
+    // at the first thread's mask to decide whether it is ignored, so while
+    // that thread held them unblocked a 34 was discarded at the send.
+    let _ = block(&kernel_sigset(&[33, 34]));
     let deadline = Instant::now() + BLOCKED_WAIT;
     loop {
         if done.load(Ordering::Acquire) {

@@ -704,7 +704,16 @@ fn a_group_sigterm_reaches_a_main_process_that_leaves_the_group_on_it_once() {
     // ward's first thread only (no -f): the one that sends.
     cmd.args(["-qq", "-o", "/dev/null", "-e", "trace=getpgid"])
         .args(["-e", "inject=getpgid:delay_enter=300000"])
-        .args([ward(), "--no-watch", "-g", "--kill-after", "1500ms", "--"])
+        .args([
+            ward(),
+            "--no-watch",
+            "-g",
+            "--kill-after",
+            "1500ms",
+            "--grace",
+            "200ms",
+        ])
+        .arg("--")
         .args([workload(), "ignore-term", "--leave-group-on-term"]);
     let p = Proc::start(cmd, T);
     p.expect_line("ready");

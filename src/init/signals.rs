@@ -453,9 +453,10 @@ impl ChildHandle {
     /// is left of its old group ([`ChildHandle::sent_alone`], and
     /// [`ChildHandle::take_left_group`] once for a warning); so does one
     /// whose group turns out empty (a zombie would still count). One that
-    /// leaves on the group's signal gets it once. Left open: a child that
-    /// leaves of its own accord between the look and the send, while others
-    /// stay in its group, misses it.
+    /// leaves on the group's signal gets it once. A child that leaves of its
+    /// own accord between the look and the send, while others stay in its
+    /// group, misses it, but for a SIGKILL, which the child gets alone too
+    /// (a second one changes nothing).
     ///
     /// Through the pidfd where there is one. A `pidfd_send_signal` that fails
     /// for any reason but ESRCH (ENOSYS on an old kernel, or a seccomp filter
@@ -476,18 +477,28 @@ impl ChildHandle {
             // SAFETY: plain kill(2) on the unreaped child's group.
             if unsafe { libc::kill(-self.pid, sig) } == 0 {
                 if in_group {
+                    if sig == libc::SIGKILL {
+                        let _ = self.send_alone(sig);
+                    }
                     return Ok(());
                 }
                 // It left the group, which still holds others (a zombie
                 // counts): they got it, and so must it.
             } else {
                 let err = std::io::Error::last_os_error();
-                if err.raw_os_error() != Some(libc::ESRCH) {
+                // Not in it: what became of its old group does not keep
+                // the signal from the child.
+                if in_group && err.raw_os_error() != Some(libc::ESRCH) {
                     return Err(err);
                 }
             }
             self.alone = true;
         }
+        self.send_alone(sig)
+    }
+
+    /// Sends `sig` to the child alone: through the pidfd, or kill(2).
+    fn send_alone(&mut self, sig: i32) -> std::io::Result<()> {
         if let Some(fd) = &self.pidfd {
             // SAFETY: pidfd_send_signal(fd, sig, NULL, 0).
             let rc = unsafe {
@@ -518,7 +529,8 @@ impl ChildHandle {
         }
     }
 
-    /// The last `-g` send went to the child alone: its group was empty.
+    /// The last `-g` send went to the child alone too: it had left its
+    /// group, or the group was empty.
     pub fn sent_alone(&self) -> bool {
         self.alone
     }
