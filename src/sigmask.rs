@@ -106,7 +106,8 @@ static STARTED_ONE: AtomicBool = AtomicBool::new(false);
 /// on two cores, while the watch thread waited for a CPU). A later start
 /// inherits its creator's mask with 34 blocked and does not wait; neither
 /// does any start with glibc, whose new threads hold only its own 32 and 33
-/// unblocked, with its handlers.
+/// unblocked, with its handlers. A start that waits blocks 33 and 34 in the
+/// calling thread first: musl's first call unblocked them there too.
 pub fn spawn_blocked<F, T>(
     builder: std::thread::Builder,
     f: F,

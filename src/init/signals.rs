@@ -42,7 +42,8 @@ pub const RESTORED: [i32; 4] = [libc::SIGPIPE, libc::SIGTTIN, libc::SIGTTOU, lib
 
 /// musl's own signals that its `pthread_create` unblocks: its first call
 /// unblocks 33 and 34 in the calling thread (the reaping thread, as it
-/// starts the watch thread, until [`SignalInbox::reblock`]), and every new
+/// starts the watch thread, until `sigmask::spawn_blocked` blocks them
+/// again right after, and [`SignalInbox::reblock`] once more), and every new
 /// thread starts with 33 unblocked (the first with 34 too) until its first
 /// line blocks everything. 34 is the SIGRTMIN that `kill -s RTMIN` and
 /// Docker's `--stop-signal SIGRTMIN` send; with the default action, one
@@ -54,10 +55,10 @@ pub const RESTORED: [i32; 4] = [libc::SIGPIPE, libc::SIGTTIN, libc::SIGTTOU, lib
 /// signalfd gets and forwards it as before. What is lost: a 34 that is
 /// pending when ward starts, or comes while a thread has it unblocked, is
 /// dropped instead of killing ward. Both stretches end before the main child
-/// starts: the first thread's start waits for its first act, which blocks
-/// everything (`sigmask::spawn_blocked`), and the reaping thread blocks 34
-/// again right after (measured before that wait: 1 in 100 `kill -34` sent
-/// as the child began was lost under load). Unless that start gives up
+/// starts: the first thread's start blocks 34 again in the starting
+/// thread, then waits for the new one's first act, which blocks everything
+/// (`sigmask::spawn_blocked`; measured before that wait: 1 in 100 `kill
+/// -34` sent as the child began was lost under load). Unless that start gives up
 /// after `sigmask::BLOCKED_WAIT` (said at debug level), or no thread could
 /// start before the child (then the log's writer thread, started after it,
 /// may be the first). (An empty first thread made before the mask would
@@ -401,8 +402,8 @@ pub struct ChildHandle {
     /// Why `pidfd_send_signal` failed, once, for one warning; after that
     /// ward uses kill(2).
     pidfd_failure: Option<std::io::Error>,
-    /// The last `-g` send found the child's process group empty while the
-    /// child lives (it moved to another group) and went to the child alone.
+    /// The last `-g` send went to the child alone too: it had moved to
+    /// another group, or its group was empty.
     alone: bool,
     /// That was said once.
     alone_said: bool,
@@ -478,7 +479,10 @@ impl ChildHandle {
             if unsafe { libc::kill(-self.pid, sig) } == 0 {
                 if in_group {
                     if sig == libc::SIGKILL {
-                        let _ = self.send_alone(sig);
+                        // Plain kill(2), its result not looked at: this
+                        // one must not decide about the pidfd.
+                        // SAFETY: kill(2) on the unreaped child.
+                        unsafe { libc::kill(self.pid, sig) };
                     }
                     return Ok(());
                 }
@@ -529,8 +533,9 @@ impl ChildHandle {
         }
     }
 
-    /// The last `-g` send went to the child alone too: it had left its
-    /// group, or the group was empty.
+    /// The last `-g` send went to the child alone too because it had left
+    /// its group, or the group was empty (not the extra SIGKILL to a child
+    /// seen in its group).
     pub fn sent_alone(&self) -> bool {
         self.alone
     }
