@@ -56,8 +56,10 @@ impl Relay {
     /// starts, past `SignalInbox::reblock`, and glibc's thread creation
     /// leaves its own signals 32 and 33 unblocked in the caller (musl's
     /// does that to 33 and 34 at its first call only, normally the watch
-    /// thread's). Should this be musl's first (no watch thread), the start
-    /// waits for the thread's first act (`sigmask::spawn_blocked`).
+    /// thread's). It never waits for the new thread, not even as musl's
+    /// first (no watch thread): it may run on the reaping thread, inside
+    /// the sink's lock, after the child runs, where a wait would keep no 34
+    /// from the new thread anyway.
     pub fn start(fd: RawFd) -> io::Result<Relay> {
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills two fresh fds, owned right below.
@@ -81,13 +83,11 @@ impl Relay {
         let theirs = counts.clone();
         let all: Vec<i32> = (1..=crate::sigmask::SIG_MAX).collect();
         let old = crate::sigmask::block(&crate::sigmask::kernel_sigset(&all))?;
-        let builder = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("ward-log".into())
-            .stack_size(STACK_BYTES);
-        let spawned = crate::sigmask::spawn_blocked(builder, move || pass_on(read, fd, &theirs));
+            .stack_size(STACK_BYTES)
+            .spawn(move || pass_on(read, fd, &theirs));
         crate::sigmask::set(&old)?;
-        // A start that gave up waiting is not said here: this runs inside
-        // the sink's lock, and the thread runs all the same.
         spawned?;
         Ok(Relay {
             pipe: write,
@@ -189,8 +189,10 @@ impl ExitHandle {
 /// The writer thread: reads the pipe (blocking) and writes whole lines to
 /// `fd` (blocking), until the pipe's write side is closed.
 fn pass_on(read: OwnedFd, fd: RawFd, counts: &Counts) {
-    // Every signal is blocked already (`spawn_blocked`), so every signal is
-    // the reaping thread's.
+    // The libc starts a thread with some of its own signals unblocked
+    // (glibc 32 and 33, musl 33, and 34 too in its first): block them too,
+    // so every signal is the reaping thread's.
+    let _ = crate::sigmask::block_all();
     let mut buf = [0u8; 2 * PIPE_BUF];
     let mut have = 0;
     loop {
