@@ -136,9 +136,9 @@ fn cstr(b: &[u8], at: usize) -> String {
 }
 
 /// The bytes ward's code lock covers for this file (see
-/// `ward::trim::lock_ranges` and `ward::trim::leave_out`): every read-only
-/// loaded segment, page-aligned, cut at the unwind header where it lies in
-/// one, less the whole pages of the sections only a backtrace runs.
+/// `ward::trim::lock_ranges` and `ward::trim::leave_out`): every loaded
+/// segment, page-aligned, cut at the unwind header where it lies in one, a page shared by two counted once, less the whole pages
+/// of the sections only a backtrace runs.
 pub fn lock_bytes(path: &str) -> u64 {
     let elf = parse(&std::fs::read(path).unwrap_or_else(|e| panic!("read {path}: {e}")));
     let page = 4096;
@@ -147,18 +147,26 @@ pub fn lock_bytes(path: &str) -> u64 {
         .iter()
         .find(|s| s.0 == PT_GNU_EH_FRAME)
         .map(|s| s.2);
-    let segments: u64 = elf
+    let mut pages: Vec<(u64, u64)> = elf
         .segments
         .iter()
-        .filter(|s| s.0 == PT_LOAD && s.1 & PF_W == 0 && s.3 > 0)
+        .filter(|s| s.0 == PT_LOAD && s.3 > 0)
         .map(|&(_, _, start, memsz)| {
             let mut end = start + memsz;
             if let Some(eh) = eh.filter(|e| (start..end).contains(e)) {
                 end = eh;
             }
-            end.div_ceil(page) * page - start / page * page
+            (start / page * page, end.div_ceil(page) * page)
         })
-        .sum();
+        .collect();
+    pages.sort_unstable();
+    let mut segments = 0;
+    let mut covered_to = 0;
+    for (start, end) in pages {
+        let start = start.max(covered_to);
+        segments += end.saturating_sub(start);
+        covered_to = covered_to.max(end);
+    }
     let left_out: u64 = elf
         .sections
         .iter()
