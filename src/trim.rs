@@ -28,8 +28,9 @@
 //! without relocations nothing writes RELRO, so its vtables and GOT were read
 //! back in at the limit after a kill ('ward-watch invoked oom-killer' in
 //! `core::fmt::write`, reading a vtable): 3 of 10 cold runs. Locking a
-//! private writable page makes it ward's own copy; 4 pages in the release
-//! build.
+//! private writable page makes it ward's own copy (musl; glibc write-protects
+//! RELRO first, whose pages then stay locked page cache); 4 pages in the
+//! release build.
 //!
 //! A trim touches only the read-only segments (headers, `.rodata`,
 //! `.eh_frame`, `.text`): they are never written, so dropping them loses
@@ -555,8 +556,11 @@ pub fn lock_code() -> Result<usize, LockRefused> {
         CODE.store(LOCKED, Ordering::Release);
         return Ok(bytes);
     };
-    for r in &ranges[..done] {
-        // SAFETY: the same ranges, locked above.
+    // The failed range too: an mlock that could not fault a page in has
+    // locked its areas all the same (a group with no page to give).
+    for r in &ranges[..(done + 1).min(ranges.len())] {
+        // SAFETY: the same ranges, locked above (or not: unlocking what is
+        // not locked does nothing).
         unsafe { libc::munlock(r.start as *const libc::c_void, r.end - r.start) };
     }
     CODE.store(FREE, Ordering::Release);
@@ -588,8 +592,9 @@ mod tests {
         Segment { kind, vaddr, memsz }
     }
 
-    /// ward's own release layout (readelf -lW): headers and constants, then
-    /// the unwind tables, code, RELRO (writable), data (writable).
+    /// A PIE layout as GNU ld writes it (an older ward build, readelf -lW):
+    /// headers and constants, then the unwind tables, code, RELRO
+    /// (writable), data (writable).
     fn ward_layout() -> Vec<Segment> {
         vec![
             seg(PT_PHDR, 0x40, 0x268),

@@ -1531,9 +1531,12 @@ fn memory_tight(
 /// the page cache that is neither shmem/tmpfs nor locked, so anonymous
 /// memory, shmem, locked pages (ward's own code under a limit) and the
 /// kernel's share (slab, page tables, sockets) where the usage gives it.
-/// No swap is assumed. A group full of file cache has room: reclaim
-/// frees cache, and it must not keep ward from looking. Without the
-/// breakdown, the working set (or usage) stands in: larger, so safe.
+/// Locked anonymous pages (ward's written data) are in `unevictable` too,
+/// so they are also taken off `file`: a few KiB too many counted as
+/// unreclaimable, the safe side. No swap is assumed. A group full of file
+/// cache has room: reclaim frees cache, and it must not keep ward from
+/// looking. Without the breakdown, the working set (or usage) stands in:
+/// larger, so safe.
 fn unreclaimable(m: &crate::cgroup::MemorySample) -> Option<u64> {
     let shmem = m.shmem.unwrap_or(0);
     match (m.usage, m.anon, m.file) {

@@ -137,8 +137,9 @@ fn cstr(b: &[u8], at: usize) -> String {
 
 /// The bytes ward's code lock covers for this file (see
 /// `ward::trim::lock_ranges` and `ward::trim::leave_out`): every loaded
-/// segment, page-aligned, cut at the unwind header where it lies in one, a page shared by two counted once, less the whole pages
-/// of the sections only a backtrace runs.
+/// segment, page-aligned, cut at the unwind header where it lies in one, a
+/// page shared by two counted once, less the whole pages of the sections
+/// only a backtrace runs.
 pub fn lock_bytes(path: &str) -> u64 {
     let elf = parse(&std::fs::read(path).unwrap_or_else(|e| panic!("read {path}: {e}")));
     let page = 4096;
