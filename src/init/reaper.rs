@@ -907,18 +907,17 @@ impl<'a> Reaper<'a> {
 
     /// Handles what the watch thread posted; true when there was any.
     fn on_observations(&mut self) -> bool {
-        let Some(w) = &mut self.watch else {
+        if self.watch.is_none() {
             return false;
-        };
-        let mut got = Vec::new();
-        while let Some(o) = w.try_recv() {
-            got.push(o);
         }
-        let lost = w.is_closed();
-        let any = !got.is_empty();
-        for o in got {
+        // One at a time, as they come: gathered first, they took a heap
+        // block (a page of musl's, mapped and unmapped) on the report's way.
+        let mut any = false;
+        while let Some(o) = self.watch.as_mut().and_then(ReaperEnd::try_recv) {
+            any = true;
             self.on_observation(o);
         }
+        let lost = self.watch.as_ref().is_some_and(ReaperEnd::is_closed);
         if lost {
             self.check_pending = false;
             if let Some(sig) = self.rest_pending.take() {
