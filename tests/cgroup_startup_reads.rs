@@ -6,7 +6,8 @@
 //! its memory peak the one `memory_peak` reads (the baselines before the
 //! child starts); and the watch's first look, on a
 //! discovery that opened no files, leaves the snapshot a full first sample
-//! would.
+//! would; and discovery through the watch's buffer finds what a discovery
+//! with buffers of its own finds.
 
 use std::fs;
 use std::path::Path;
@@ -335,4 +336,46 @@ fn v2_without_mountinfo_finds_what_mountinfo_finds_or_declines() {
         agreed >= 3 && declined >= 1,
         "agreed {agreed}, declined {declined}"
     );
+}
+
+#[test]
+fn discovery_through_the_watchs_buffer_finds_the_same_groups_and_keeps_the_room() {
+    // Before the child starts, discovery reads into the buffer the watch
+    // then keeps for its samples (a buffer of its own, freed at once, was
+    // a block musl mapped and unmapped before exec), and the memory bound
+    // reads through it too. On every fixture tree: the same groups and the
+    // same bound as with buffers of their own, both files' text left in
+    // the buffer, and its room kept.
+    let mut compared = 0;
+    for dir in &fixture_dirs() {
+        let roots = Roots::under(dir);
+        let name = dir.display();
+        let own = Cgroups::discover_unopened(&roots);
+        let mut buf = String::new();
+        let kept = Cgroups::discover_unopened_in(&roots, &mut buf);
+        let (Ok(own), Ok(kept)) = (own, kept) else {
+            continue;
+        };
+        assert_eq!(
+            serde_json::to_string(&own).unwrap(),
+            serde_json::to_string(&kept).unwrap(),
+            "{name}"
+        );
+        let cgroup_text = fs::read_to_string(dir.join("proc/self/cgroup")).unwrap();
+        assert!(buf.starts_with(&cgroup_text), "{name}: {buf:?}");
+        assert!(buf.capacity() >= 16 * 1024, "{name}: {}", buf.capacity());
+        let room = buf.capacity();
+        assert_eq!(
+            own.memory_bound(),
+            kept.memory_bound_with(&mut buf),
+            "{name}"
+        );
+        assert_eq!(
+            buf.capacity(),
+            room,
+            "{name}: the bound's read grew the buffer"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 8, "too few fixtures discovered: {compared}");
 }

@@ -16,7 +16,7 @@ const MAX_FILE: u64 = 1 << 20;
 const CHUNK: usize = 8192;
 
 /// The first read's size at discovery (`/proc/self/cgroup`, `mountinfo`).
-const DISCOVERY_READ: usize = 16 * 1024;
+pub(crate) const DISCOVERY_READ: usize = 16 * 1024;
 
 /// Replaces `buf` with the contents of `path`, a file the kernel generates
 /// whole (a cgroup interface file, `/proc/meminfo`, `/proc/self/status`, a
@@ -30,19 +30,6 @@ pub(crate) fn read_into(buf: &mut String, path: &Path) -> io::Result<()> {
     buf.clear();
     let f = File::open(path)?;
     reread_into(buf, &f)
-}
-
-/// Replaces `buf` with the whole of `path`, read until the kernel says it
-/// ended: for `mountinfo`, a file of many records that a read may cut short
-/// where the next one would not fit.
-///
-/// Reads through `Take` on purpose: `File::read_to_string` first calls statx and
-/// lseek for a size hint, which on procfs is useless (sizes are 0).
-fn read_whole(buf: &mut String, path: &Path) -> io::Result<()> {
-    buf.clear();
-    let f = File::open(path)?;
-    (&f).take(MAX_FILE).read_to_string(buf)?;
-    Ok(())
 }
 
 /// Replaces `buf` with the contents of an already open cgroup file, read again from
@@ -98,16 +85,20 @@ pub(crate) fn reread_into(buf: &mut String, f: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads a whole file into a new `String` (discovery only).
-pub(crate) fn read_file(path: &Path) -> Result<String, CgroupError> {
-    // Room for a whole mountinfo of a busy host in one read: from an empty
-    // buffer std probes with 32 bytes and doubles, eight reads for 2 KiB.
-    let mut s = String::with_capacity(DISCOVERY_READ);
-    read_whole(&mut s, path).map_err(|source| CgroupError::Read {
+/// Appends the whole of `path` to `buf` (discovery only), read until the
+/// kernel says it ended: for `mountinfo`, a file of many records that a
+/// read may cut short where the next one would not fit.
+///
+/// Reads through `Take` on purpose: `File::read_to_string` first calls statx and
+/// lseek for a size hint, which on procfs is useless (sizes are 0).
+pub(crate) fn read_appended(buf: &mut String, path: &Path) -> Result<(), CgroupError> {
+    let err = |source| CgroupError::Read {
         path: path.to_owned(),
         source,
-    })?;
-    Ok(s)
+    };
+    let f = File::open(path).map_err(err)?;
+    (&f).take(MAX_FILE).read_to_string(buf).map_err(err)?;
+    Ok(())
 }
 
 /// Reads a file when it exists; `None` when it cannot be read for any reason.

@@ -168,15 +168,20 @@ impl Cgroups {
     /// smallest over all ancestors, so one file; v2 has no such file, so its
     /// visible levels. Where the limit comes from waits for the first look.
     pub fn memory_bound(&self) -> Option<u64> {
+        self.memory_bound_with(&mut String::with_capacity(2048))
+    }
+
+    /// As [`Cgroups::memory_bound`], reading through `buf` (the watch's,
+    /// so that no buffer of its own is taken and freed before exec).
+    pub fn memory_bound_with(&self, buf: &mut String) -> Option<u64> {
         let g = self.memory.as_ref()?;
-        let mut buf = String::with_capacity(2048);
         if g.version == Version::V1
-            && let Some(h) = fsread::read_opt_in(&mut buf, &g.dir, "memory.stat")
-                .and_then(|()| parse::flat_key(&buf, "hierarchical_memory_limit"))
+            && let Some(h) = fsread::read_opt_in(buf, &g.dir, "memory.stat")
+                .and_then(|()| parse::flat_key(buf, "hierarchical_memory_limit"))
         {
             return parse::v1_limit_value(h);
         }
-        memory_limit(g, &mut buf).map(|(bytes, _)| bytes)
+        memory_limit(g, buf).map(|(bytes, _)| bytes)
     }
 }
 

@@ -354,8 +354,10 @@ impl Observer {
         let self_pid = unsafe { libc::getpid() };
         let proc_root = PathBuf::from(&roots.proc);
         let sampling = plan.interval.map(|interval| {
-            let cgroups = discover(&roots);
-            let mut buf = String::with_capacity(2048);
+            // Discovery's buffer, kept for the samples (see
+            // `Cgroups::discover_unopened_in`).
+            let mut buf = String::new();
+            let cgroups = discover(&roots, &mut buf);
             // Before the child starts, only what an event in the child's
             // first milliseconds would need: the OOM notification (an OOM
             // kill then must wake the watch, or its victim is only "most
@@ -471,8 +473,9 @@ impl Observer {
     /// cgroup limit, unreadable, or not watching), for a caller that cannot
     /// wait for the watch thread's first look (which reads all the limits and
     /// where each comes from, after exec).
-    pub fn memory_bound(&self) -> Option<u64> {
-        self.sampling.as_ref()?.sampler.cgroups()?.memory_bound()
+    pub fn memory_bound(&mut self) -> Option<u64> {
+        let s = self.sampling.as_mut()?;
+        s.sampler.cgroups()?.memory_bound_with(&mut s.buf)
     }
 
     /// Serve `ward status` a moment after the main child starts
@@ -1614,8 +1617,8 @@ fn alone_with_main(
 }
 
 /// ward's cgroup, when it can be found and is really ward's own.
-fn discover(roots: &Roots) -> Option<Cgroups> {
-    match Cgroups::discover_unopened(roots) {
+fn discover(roots: &Roots, buf: &mut String) -> Option<Cgroups> {
+    match Cgroups::discover_unopened_in(roots, buf) {
         Ok(cg) => match misplaced(&cg) {
             None => Some(cg),
             Some(what) => {
