@@ -216,12 +216,14 @@ impl Cgroups {
         Cgroups::discover_unopened_in(roots, &mut String::new())
     }
 
-    /// As [`Cgroups::discover_unopened`], reading both files into `buf`
-    /// (left holding their text): the watch keeps that buffer for its
-    /// samples, so the room discovery needs is not freed only to be taken
-    /// again (musl unmaps such a block when it is freed: the frees at
+    /// As [`Cgroups::discover_unopened`], reading `/proc/self/cgroup` (and
+    /// mountinfo, unless the v2 shortcut finds the group) through `buf`,
+    /// which it leaves empty with the room it asked for: the watch keeps
+    /// that buffer for its samples, so the room is not freed only to be
+    /// taken again (musl unmaps such a block when it is freed: the frees at
     /// discovery's end took 22 µs before the child, timed inside ward on
-    /// the benchmark VM).
+    /// the benchmark VM). The pages the text filled stay resident, one in
+    /// a container; a mountinfo past that room is not kept.
     pub fn discover_unopened_in(roots: &Roots, buf: &mut String) -> Result<Cgroups, CgroupError> {
         let pdir = roots.process_dir();
         let cgroup_path = pdir.join("cgroup");
@@ -234,27 +236,38 @@ impl Cgroups {
         fsread::read_appended(buf, &cgroup_path)?;
         let split = buf.len();
         // A v2 host's file holds one line, and only such a file can spare
-        // the mountinfo read (on the stack: a vector freed here would be
-        // another page mapped and unmapped before the child).
+        // the mountinfo read; no vector to find out (one was another page
+        // mapped and unmapped before the child).
         let mut first = parse::proc_cgroup(buf);
         let only = match (first.next(), first.next()) {
             (Some(line), None) => Some(line),
             _ => None,
         };
         drop(first);
-        if let Some(line) = only
-            && let Some(u) = resolve::v2_direct(roots, &[line], roots.pid(), detect::mount_fs)
-        {
-            return Ok(Cgroups::v2_only(roots, u));
+        let found = match only {
+            Some(line) => resolve::v2_direct(roots, &[line], roots.pid(), detect::mount_fs)
+                .map(|u| Cgroups::v2_only(roots, u)),
+            None => None,
+        };
+        let found = match found {
+            Some(cg) => cg,
+            None => {
+                fsread::read_appended(buf, &mountinfo_path)?;
+                let (cgroup_text, mountinfo_text) = buf.split_at(split);
+                let lines: Vec<_> = parse::proc_cgroup(cgroup_text).collect();
+                let mounts: Vec<_> = parse::cgroup_mountinfo(mountinfo_text).collect();
+                let layout =
+                    detect::layout_from_mounts(&mounts).ok_or(CgroupError::NotMounted {
+                        path: mountinfo_path,
+                    })?;
+                Cgroups::resolve(roots, layout, &mounts, &lines)
+            }
+        };
+        buf.clear();
+        if buf.capacity() > fsread::DISCOVERY_READ {
+            buf.shrink_to(fsread::DISCOVERY_READ);
         }
-        fsread::read_appended(buf, &mountinfo_path)?;
-        let (cgroup_text, mountinfo_text) = buf.split_at(split);
-        let lines: Vec<_> = parse::proc_cgroup(cgroup_text).collect();
-        let mounts: Vec<_> = parse::cgroup_mountinfo(mountinfo_text).collect();
-        let layout = detect::layout_from_mounts(&mounts).ok_or(CgroupError::NotMounted {
-            path: mountinfo_path,
-        })?;
-        Ok(Cgroups::resolve(roots, layout, &mounts, &lines))
+        Ok(found)
     }
 
     /// Opens the files a sample reads (kept open, re-read from offset 0).

@@ -312,12 +312,12 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
     // Not stopped: woken now, the serving thread would only compete with
     // ward's exit, which ends it anyway.
     std::mem::forget(serving);
-    // Nor the reaper dropped: its link to the watch thread, closed, would
-    // wake that thread to end its loop and its thread while ward exits
-    // (80 µs more for `ward -- true` on the benchmark VM, 3,000 rounds
-    // interleaved); the exit ends it where it sleeps. The rest is files and
-    // memory, which the exit takes back, and nothing of it does more when
-    // dropped.
+    // Nor the reaper dropped: ward exits next, and the exit closes its
+    // files and frees its memory at once, where the drop closed the two
+    // signalfds and the main process's `comm` and unmapped a heap page
+    // first, four system calls between the report and the exit. Nothing
+    // of it does more when dropped (the watch thread's link writes
+    // nothing as it goes).
     std::mem::forget(reaper);
     code
 }

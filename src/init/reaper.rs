@@ -96,6 +96,9 @@ pub struct Reaper<'a> {
     /// OOM kills noticed but not logged yet: (counter value, context).
     oom_unlogged: Vec<(u64, OomContext)>,
     batch: Vec<Received>,
+    /// The watch thread's observations as one wake-up finds them (kept,
+    /// empty, between wake-ups).
+    observed: Vec<Observation>,
     /// In a burst of exits: when the next reaping pass is due. Meanwhile
     /// the SIGCHLD fd is left out of the poll.
     reap_window: Option<Instant>,
@@ -166,6 +169,7 @@ impl<'a> Reaper<'a> {
             check_pending: false,
             oom_unlogged: Vec::new(),
             batch: Vec::with_capacity(64),
+            observed: Vec::with_capacity(4),
             reap_window: None,
             last_pass: Instant::now(),
             slice_refused: false,
@@ -907,17 +911,25 @@ impl<'a> Reaper<'a> {
 
     /// Handles what the watch thread posted; true when there was any.
     fn on_observations(&mut self) -> bool {
-        if self.watch.is_none() {
+        let Some(w) = &mut self.watch else {
             return false;
+        };
+        // Those waiting now, each with its wake-up: one posted while these
+        // are handled waits for its own (handled here, its wake-up would
+        // find nothing, and one that came without its details would then
+        // be taken for someone else's SIGURG and forwarded). Gathered in
+        // a vector kept for the run: a new one each time took a heap page
+        // of musl's, mapped and unmapped, on the report's way.
+        let mut got = std::mem::take(&mut self.observed);
+        while let Some(o) = w.try_recv() {
+            got.push(o);
         }
-        // One at a time, as they come: gathered first, they took a heap
-        // block (a page of musl's, mapped and unmapped) on the report's way.
-        let mut any = false;
-        while let Some(o) = self.watch.as_mut().and_then(ReaperEnd::try_recv) {
-            any = true;
+        let lost = w.is_closed();
+        let any = !got.is_empty();
+        for o in got.drain(..) {
             self.on_observation(o);
         }
-        let lost = self.watch.as_ref().is_some_and(ReaperEnd::is_closed);
+        self.observed = got;
         if lost {
             self.check_pending = false;
             if let Some(sig) = self.rest_pending.take() {
