@@ -238,18 +238,17 @@ impl Cgroups {
         // A v2 host's file holds one line, and only such a file can spare
         // the mountinfo read; no vector to find out (one was another page
         // mapped and unmapped before the child).
-        let mut first = parse::proc_cgroup(buf);
-        let only = match (first.next(), first.next()) {
-            (Some(line), None) => Some(line),
-            _ => None,
+        let only = {
+            let mut lines = parse::proc_cgroup(buf);
+            match (lines.next(), lines.next()) {
+                (Some(line), None) => Some(line),
+                _ => None,
+            }
         };
-        drop(first);
-        let found = match only {
-            Some(line) => resolve::v2_direct(roots, &[line], roots.pid(), detect::mount_fs)
-                .map(|u| Cgroups::v2_only(roots, u)),
-            None => None,
-        };
-        let found = match found {
+        let direct = only
+            .and_then(|line| resolve::v2_direct(roots, &[line], roots.pid(), detect::mount_fs))
+            .map(|u| Cgroups::v2_only(roots, u));
+        let found = match direct {
             Some(cg) => cg,
             None => {
                 fsread::read_appended(buf, &mountinfo_path)?;
