@@ -1165,27 +1165,50 @@ fn a_proc_of_another_namespace_is_not_read_for_the_main_name() {
     );
 }
 
-/// The main process's `comm` is opened when its name is needed (its exit,
-/// a stop), not held for the run: under a tight open-files limit it took
-/// the fd the watch's limits then lacked (`ulimit -n 22`: three
-/// `limit_unreadable` warnings in every run).
+/// The main process's `comm` is opened as it starts only when the
+/// open-files limit leaves room: under a tight one it took the fd the
+/// watch's limits then lacked (`ulimit -n 22`: three `limit_unreadable`
+/// warnings in every run), so there it is opened at the first need (its
+/// exit, a stop). Either way the report names the process.
 #[test]
-fn the_main_processs_comm_is_not_held_while_it_runs() {
-    if !require_root("comm_not_held") {
+fn the_main_processs_comm_is_held_while_it_runs_only_with_files_to_spare() {
+    if !require_root("comm_held_with_room") {
         return;
     }
-    let p = Proc::start(
-        ward_pid1(["--", "sh", "-c", "echo ready; exec sleep 30"]),
-        T,
-    );
-    p.expect_line("ready");
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let ward = p.ward_pid();
-    let held: Vec<String> = std::fs::read_dir(format!("/proc/{ward}/fd"))
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .map(|l| l.display().to_string())
-        .filter(|l| l.ends_with("/comm"))
-        .collect();
-    assert!(held.is_empty(), "ward holds {held:?}");
+    for (nofile, held_one) in [("22", false), ("1024", true)] {
+        let mut cmd = Command::new("prlimit");
+        without_ward_variables(&mut cmd);
+        cmd.arg(format!("--nofile={nofile}"));
+        cmd.args(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]);
+        cmd.args([ward(), "--", "sh", "-c", "echo ready; exec sleep 30"]);
+        let p = Proc::start(cmd, T);
+        p.expect_line("ready");
+        // The first look and its limits are over by then.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let ward = p.ward_pid();
+        let held: Vec<String> = std::fs::read_dir(format!("/proc/{ward}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .map(|l| l.display().to_string())
+            .filter(|l| l.ends_with("/comm"))
+            .collect();
+        p.signal_ward(libc::SIGTERM);
+        let out = p.wait();
+        assert_eq!(
+            held.len(),
+            usize::from(held_one),
+            "--nofile={nofile}: ward holds {held:?}\n{}",
+            out.dump()
+        );
+        assert!(
+            !out.stderr.contains("limit_unreadable"),
+            "--nofile={nofile}: {}",
+            out.dump()
+        );
+        assert!(
+            out.one("exit_report").contains("main process sleep (pid "),
+            "--nofile={nofile}: {}",
+            out.dump()
+        );
+    }
 }

@@ -249,6 +249,13 @@ pub enum Observation {
         /// process left then may peak above what the main process saw.
         peaks: Option<Box<ObservedPeaks>>,
     },
+    /// The watch thread is up: sent once as it starts, with no wake-up,
+    /// and dropped by the reaper. A channel allocates its first block of
+    /// slots (31 observations, 8 KiB) at its first message: without this
+    /// one that was often the [`Observation::Final`] a short job's report
+    /// waits for, and the allocation (a fresh mapping of musl's, and its
+    /// page faults) came between the child's exit and the report.
+    Started,
     /// The answer to [`Request::MainExited`].
     Final {
         /// The last snapshot (`None` with `--no-watch`).
@@ -444,6 +451,12 @@ impl WatchEnd {
         }
     }
 
+    /// Sends [`Observation::Started`] without waking the reaper (it takes it
+    /// with the next observation that does).
+    pub fn say_started(&self) {
+        let _ = self.observations.send(Observation::Started);
+    }
+
     /// The next request, if any; `Some(Request::Quit)` once the reaper is gone.
     pub fn try_recv(&self) -> Option<Request> {
         match self.requests.try_recv() {
@@ -505,6 +518,26 @@ mod tests {
         assert!(!ThreadWake::is_wake(WAKE_SIGNAL, me, libc::SI_USER, me));
         assert!(!ThreadWake::is_wake(libc::SIGUSR1, me, libc::SI_TKILL, me));
         assert!(ThreadWake::is_wake(WAKE_SIGNAL, me, libc::SI_TKILL, me));
+    }
+
+    /// `Started` goes into the channel without a wake-up (nothing pending
+    /// for the reaper's wait) and comes out first, before what follows.
+    #[test]
+    fn started_is_sent_without_a_wake_up() {
+        let (mut reaper, watch) = pair().unwrap();
+        let wake = crate::sigmask::kernel_sigset(&[WAKE_SIGNAL]);
+        crate::sigmask::block(&wake).unwrap();
+        while take_signal(&wake).is_some() {}
+        watch.say_started();
+        assert!(take_signal(&wake).is_none(), "no wake-up for Started");
+        watch.tell(Observation::Warning { key: "memory_high" });
+        assert!(take_signal(&wake).is_some());
+        assert!(matches!(reaper.try_recv(), Some(Observation::Started)));
+        assert!(matches!(
+            reaper.try_recv(),
+            Some(Observation::Warning { key: "memory_high" })
+        ));
+        assert!(reaper.try_recv().is_none());
     }
 
     #[test]

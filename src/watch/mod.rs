@@ -644,6 +644,8 @@ impl Observer {
         // Every signal is blocked already (`spawn`), so all of them stay
         // pending for the reaping thread's signalfd.
         crate::trim::end_thread_malloc_cache();
+        // Now, while the reaper starts the child: the channel's first block.
+        end.say_started();
         if let Err(e) = crate::sched::request_background() {
             log::event(
                 Level::Debug,
