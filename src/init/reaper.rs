@@ -53,10 +53,11 @@ const ERRAND_WAIT: Duration = Duration::from_secs(2);
 const REAP_WINDOW: Duration = Duration::from_millis(1);
 /// A window longer than this is counted as late in the summary.
 const LATE_WINDOW: Duration = Duration::from_millis(5);
-/// The open-files limit from which the main child's `comm` is opened as it
-/// starts (`Reaper::open_main_comm_early`): ward keeps about 25 files open,
-/// so this leaves the watch room for its own whichever thread opens first.
-const COMM_EARLY_LIMIT: u64 = 64;
+/// How many descriptors below the open-files limit the main child's `comm`,
+/// opened as it starts (`Reaper::open_main_comm_early`), must leave free, or
+/// it is closed again and opened at the first need: ward keeps about 25
+/// files open, and the watch opens its own as the child starts too.
+const COMM_EARLY_ROOM: u64 = 32;
 
 /// The soft open-files limit (0 when unreadable).
 fn open_files_limit() -> u64 {
@@ -134,7 +135,7 @@ pub struct Reaper<'a> {
     /// Counters for the metrics endpoint and `ward status` (atomics only).
     board: Arc<Board>,
     /// The main child's `comm`: opened as the child starts when the
-    /// open-files limit leaves room ([`COMM_EARLY_LIMIT`]), else at the
+    /// open-files limit leaves room ([`COMM_EARLY_ROOM`]), else at the
     /// first need (its exit or a stop), so that under a tight limit the
     /// watch's files come first. `Err(())`: that open failed (another
     /// namespace's `/proc`, no fd left), said once, not retried.
@@ -344,8 +345,8 @@ impl<'a> Reaper<'a> {
     }
 
     /// Reads the main process's name now (one `pread` of its `comm`, which
-    /// takes no lock of its memory; the file is opened at the first call)
-    /// into the facts the lines use.
+    /// takes no lock of its memory; the file is open from the child's start,
+    /// or opened at the first call) into the facts the lines use.
     fn name_main_now(&mut self) -> Option<String> {
         // Once reaped, it has no name to read (the file then fails).
         if self.facts.main_end.is_some() {
@@ -372,12 +373,21 @@ impl<'a> Reaper<'a> {
 
     /// Opens the main child's `comm` as it starts, while this thread would
     /// only wait: its exit then reads one `pread` instead of a `/proc`
-    /// lookup (about 20 µs, measured) on the report's way. Under an
-    /// open-files limit below [`COMM_EARLY_LIMIT`] it waits for the first
-    /// need, after the watch's files.
+    /// lookup (about 20 µs, measured) on the report's way. A descriptor
+    /// less than [`COMM_EARLY_ROOM`] below the open-files limit is closed
+    /// again, and a failed open is not kept: then it is opened at the first
+    /// need, after the watch's files, as under a tight limit before.
     fn open_main_comm_early(&mut self) {
-        if self.facts.main_end.is_none() && open_files_limit() >= COMM_EARLY_LIMIT {
-            let _ = self.main_comm();
+        if self.main_comm.is_some() || self.facts.main_end.is_some() {
+            return;
+        }
+        let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
+        let Ok(comm) = crate::procs::Comm::open(proc_root, self.self_pid, self.child.pid) else {
+            return;
+        };
+        let fd = u64::try_from(comm.fd()).unwrap_or(u64::MAX);
+        if fd.saturating_add(COMM_EARLY_ROOM) < open_files_limit() {
+            self.main_comm = Some(Ok(comm));
         }
     }
 
@@ -748,8 +758,9 @@ impl<'a> Reaper<'a> {
         // poll while lines wait for stderr, a burst's window, the watch's
         // word): the main child, exited and unreaped, is reaped by this
         // pass, and this is the name it died with, which its lines, an OOM
-        // victim and the report give. (Asked first, so that its `comm` is
-        // opened only then: not an fd for the whole run.) A main child that
+        // victim and the report give. (Asked first: under a tight open-files
+        // limit its `comm` is opened only then, not an fd for the whole
+        // run.) A main child that
         // exits during the pass, after this look, is reaped by it unnamed
         // (the pass takes any zombie, `waitpid(-1)`): seen in 1 of 40 runs
         // with 20,000 orphans reaped beside it; it is then named as at a
@@ -951,7 +962,8 @@ impl<'a> Reaper<'a> {
         let Some(w) = &mut self.watch else {
             return false;
         };
-        // Those waiting now, each with its wake-up: one posted while these
+        // Those waiting now, each with its wake-up (`Started` aside, which
+        // comes without one, and first): one posted while these
         // are handled waits for its own (handled here, its wake-up would
         // find nothing, and one that came without its details would then
         // be taken for someone else's SIGURG and forwarded). Gathered in

@@ -60,6 +60,13 @@ impl Comm {
         std::fs::File::open(proc_root.join(pid.to_string()).join("comm")).map(Comm)
     }
 
+    /// The descriptor's number (how close the open files came to their
+    /// limit).
+    pub fn fd(&self) -> i32 {
+        use std::os::fd::AsRawFd as _;
+        self.0.as_raw_fd()
+    }
+
     /// What the process is called now; `None` once it is reaped (or when
     /// the name is empty).
     pub fn read(&self) -> Option<String> {

@@ -425,7 +425,7 @@ impl ReaperEnd {
 
     /// The next observation, if one is waiting. The wake-up signal was taken
     /// before this is called, so an observation sent after the last
-    /// `try_recv` leaves a new one pending.
+    /// `try_recv` leaves a new one pending (but `Started`, sent without).
     pub fn try_recv(&mut self) -> Option<Observation> {
         match self.observations.try_recv() {
             Ok(o) => Some(o),

@@ -601,7 +601,8 @@ impl Observer {
     /// Starts the thread, before the main child: a child that forks up to
     /// its pids limit at once must not keep ward from starting its threads
     /// (measured: EAGAIN for both threads under a fork storm). The thread says
-    /// nothing until [`Request::MainStarted`] arrives. ward forks only the
+    /// nothing until [`Request::MainStarted`] arrives (but its unannounced
+    /// [`Observation::Started`]). ward forks only the
     /// main child after this, through its async-signal-safe path.
     ///
     /// The thread blocks every signal first; as ward's first thread, its
