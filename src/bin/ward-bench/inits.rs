@@ -110,6 +110,36 @@ pub fn elf_facts(bytes: &[u8]) -> Option<ElfFacts> {
     })
 }
 
+/// Writes out and drops each init's own binary from the page cache, so that
+/// every one is read in again by its next exec: where a binary's cached
+/// pages came from matters (a freshly written copy, as a build leaves it,
+/// started up to 81 µs sooner on the benchmark VM). Returns the binaries
+/// that could not be dropped, with why.
+pub fn read_in_alike(inits: &[Init]) -> Vec<String> {
+    inits
+        .iter()
+        .filter_map(|i| {
+            uncache(&i.path)
+                .err()
+                .map(|e| format!("{} ({e})", i.path.display()))
+        })
+        .collect()
+}
+
+/// Writes out and drops `path`'s pages from the page cache (dirty pages
+/// cannot be dropped, hence the sync first).
+fn uncache(path: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let f = std::fs::File::open(path)?;
+    f.sync_data()?;
+    // SAFETY: an advice on an open fd; it reads nothing of ours.
+    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

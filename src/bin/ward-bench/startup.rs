@@ -3,8 +3,6 @@
 //! load hits every init alike.
 
 use std::ffi::OsString;
-use std::os::fd::AsRawFd as _;
-use std::path::Path;
 
 use crate::container::time_run;
 use crate::plan::{Ctx, progress};
@@ -28,15 +26,7 @@ pub fn run(ctx: &Ctx) -> Section {
          *Page faults* are the minor faults of the whole run (`unshare`, the init and `true`, from \
          `wait4`'s rusage): the init's own are its row minus plain `true`'s."
     ));
-    let dropped: Vec<String> = ctx
-        .inits
-        .iter()
-        .filter_map(|i| {
-            uncache(&i.path)
-                .err()
-                .map(|e| format!("{} ({e})", i.path.display()))
-        })
-        .collect();
+    let dropped = crate::inits::read_in_alike(&ctx.inits);
     if dropped.is_empty() {
         s.intro.push(
             "Each init's own binary is written out and dropped from the page cache (as far as the \
@@ -92,17 +82,4 @@ pub fn run(ctx: &Ctx) -> Section {
     s.figures = vec![wall, overhead, faults];
     s.compare_from = Some(ctx.ward().name.clone());
     s
-}
-
-/// Writes out and drops `path`'s pages from the page cache (dirty pages
-/// cannot be dropped, hence the sync first).
-fn uncache(path: &Path) -> std::io::Result<()> {
-    let f = std::fs::File::open(path)?;
-    f.sync_data()?;
-    // SAFETY: an advice on an open fd; it reads nothing of ours.
-    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    if rc != 0 {
-        return Err(std::io::Error::from_raw_os_error(rc));
-    }
-    Ok(())
 }
