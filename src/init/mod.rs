@@ -96,18 +96,19 @@ fn fd_limit_words(e: &std::io::Error) -> String {
     if e.raw_os_error() != Some(libc::EMFILE) {
         return String::new();
     }
+    open_files_limit().map_or(String::new(), |limit| {
+        format!("; the open-files limit (ulimit -n) is {limit}, and ward needs at least 6")
+    })
+}
+
+/// The soft open-files limit (`ulimit -n`); `None` when unreadable.
+fn open_files_limit() -> Option<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit fills a struct on the stack.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return String::new();
-    }
-    format!(
-        "; the open-files limit (ulimit -n) is {}, and ward needs at least 6",
-        lim.rlim_cur
-    )
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
 }
 
 /// Everything between the sink's set-up and the final flush.

@@ -59,19 +59,6 @@ const LATE_WINDOW: Duration = Duration::from_millis(5);
 /// files open, and the watch opens its own as the child starts too.
 const COMM_EARLY_ROOM: u64 = 32;
 
-/// The soft open-files limit (0 when unreadable).
-fn open_files_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills a struct on the stack.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 0;
-    }
-    lim.rlim_cur
-}
-
 /// When ward drops its start-up code's pages from its RSS ([`super::trim`]):
 /// late enough that a container that lives for a moment (`ward -- true`)
 /// never pays for it, early enough that every RSS reading of a running
@@ -362,13 +349,17 @@ impl<'a> Reaper<'a> {
 
     /// The main child's `comm`, opened at the first call.
     fn main_comm(&mut self) -> &Result<crate::procs::Comm, ()> {
-        let pid = self.child.pid;
-        let self_pid = self.self_pid;
-        self.main_comm.get_or_insert_with(|| {
-            let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
-            crate::procs::Comm::open(proc_root, self_pid, pid)
-                .map_err(|e| events::main_name_unread(&e))
-        })
+        if self.main_comm.is_none() {
+            let comm = self.open_comm().map_err(|e| events::main_name_unread(&e));
+            self.main_comm = Some(comm);
+        }
+        self.main_comm.get_or_insert(Err(()))
+    }
+
+    /// Opens the main child's `comm` in this namespace's `/proc`.
+    fn open_comm(&self) -> std::io::Result<crate::procs::Comm> {
+        let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
+        crate::procs::Comm::open(proc_root, self.self_pid, self.child.pid)
     }
 
     /// Opens the main child's `comm` as it starts, while this thread would
@@ -381,12 +372,11 @@ impl<'a> Reaper<'a> {
         if self.main_comm.is_some() || self.facts.main_end.is_some() {
             return;
         }
-        let proc_root = std::path::Path::new(crate::procs::DEFAULT_PROC_ROOT);
-        let Ok(comm) = crate::procs::Comm::open(proc_root, self.self_pid, self.child.pid) else {
+        let Ok(comm) = self.open_comm() else {
             return;
         };
         let fd = u64::try_from(comm.fd()).unwrap_or(u64::MAX);
-        if fd.saturating_add(COMM_EARLY_ROOM) < open_files_limit() {
+        if fd.saturating_add(COMM_EARLY_ROOM) < super::open_files_limit().unwrap_or(0) {
             self.main_comm = Some(Ok(comm));
         }
     }
