@@ -201,6 +201,20 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
         0.3,
         " + 0.3 ms",
     );
+    // The same bar for ward writing its lines to a file (the peers write
+    // none, so their stderr does not matter).
+    let to_file = crate::startup::WARD_TO_FILE;
+    let w = median(&r.startup, "wall", to_file);
+    let b = best(&r.startup, "wall", peers);
+    lines.push(Line {
+        what: format!("start-up, stderr a regular file (`{to_file}`)"),
+        target: match &b {
+            Some((v, who)) => format!("≤ best peer + 0.3 ms ({who}: {})", fmt(Unit::Ms, *v)),
+            None => "≤ best peer + 0.3 ms (no peer measured)".into(),
+        },
+        ward: w.map_or("–".into(), |v| fmt(Unit::Ms, v)),
+        met: w.zip(b).map(|(w, (b, _))| w <= b + 0.3),
+    });
     let with_metrics = crate::memory::WARD_METRICS;
     let limited = crate::memory::WARD_LIMITED;
     for (row, what) in [

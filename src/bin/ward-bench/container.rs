@@ -227,10 +227,15 @@ pub struct Timed {
 
 /// Runs `unshare ... argv` with no I/O; see [`Timed`].
 pub fn time_run(argv: &[OsString]) -> Result<Timed, String> {
+    time_run_with_stderr(argv, Stdio::null())
+}
+
+/// [`time_run`], with stderr going to `stderr` (a file, say).
+pub fn time_run_with_stderr(argv: &[OsString], stderr: Stdio) -> Result<Timed, String> {
     let mut cmd = unshare_command(argv);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     let t0 = Instant::now();
     let child = cmd
         .spawn()

@@ -4,18 +4,22 @@
 
 use std::ffi::OsString;
 
-use crate::container::time_run;
+use crate::container::{time_run, time_run_with_stderr};
 use crate::plan::{Ctx, progress};
 use crate::report::Section;
 use crate::stats::{Compare, Figure, Unit};
 
 /// Row name of plain `true`.
 pub const PLAIN: &str = "plain true";
+/// Row name of ward with its stderr a regular file: its lines then go
+/// through its writer thread, whose wait at exit this row times.
+pub const WARD_TO_FILE: &str = "ward, stderr a file";
 
 /// The start-up benchmark.
 pub fn run(ctx: &Ctx) -> Section {
     let runs = ctx.plan.startup_runs;
     let mut rows: Vec<String> = ctx.inits.iter().map(|i| i.name.clone()).collect();
+    rows.push(WARD_TO_FILE.into());
     rows.push(PLAIN.into());
     let mut s = Section::new("Start-up overhead", rows);
     s.intro.push(format!(
@@ -24,8 +28,12 @@ pub fn run(ctx: &Ctx) -> Section {
          `unshare` running `true` as PID 1 itself. *Overhead* is the init's time minus plain \
          `true` in the same round. Most of the wall time is `unshare` (namespace, /proc mount). \
          *Page faults* are the minor faults of the whole run (`unshare`, the init and `true`, from \
-         `wait4`'s rusage): the init's own are its row minus plain `true`'s."
+         `wait4`'s rusage): the init's own are its row minus plain `true`'s. Every init's stderr \
+         is `/dev/null` but in *{WARD_TO_FILE}*, where ward's goes to a regular file (appended \
+         to), as with `2>>file`: ward's lines (a warning, the exit report) then go through its \
+         writer thread, and its exit waits for that thread to write them."
     ));
+    let log = std::env::temp_dir().join(format!("ward-bench-startup-{}.log", std::process::id()));
     let dropped = crate::inits::read_in_alike(&ctx.inits);
     if dropped.is_empty() {
         s.intro.push(
@@ -58,12 +66,25 @@ pub fn run(ctx: &Ctx) -> Section {
                 (i.name.clone(), argv)
             })
             .collect();
+        let mut to_file = ctx.ward().argv(&[]);
+        to_file.push("true".into());
+        order.insert(round % (order.len() + 1), (WARD_TO_FILE.into(), to_file));
         order.insert(
             round % (order.len() + 1),
             (PLAIN.into(), vec!["true".into()]),
         );
         for (name, argv) in order {
-            match time_run(&argv) {
+            let timed = if name == WARD_TO_FILE {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .map_err(|e| format!("cannot open {}: {e}", log.display()))
+                    .and_then(|f| time_run_with_stderr(&argv, f.into()))
+            } else {
+                time_run(&argv)
+            };
+            match timed {
                 Ok(t) => {
                     wall.add(round, &name, t.wall.as_secs_f64() * 1e3);
                     faults.add(round, &name, t.minor_faults as f64);
@@ -74,9 +95,11 @@ pub fn run(ctx: &Ctx) -> Section {
             }
         }
     }
-    for init in &ctx.inits {
-        for (round, (a, b)) in wall.round_pairs(&init.name, PLAIN) {
-            overhead.add(round, &init.name, a - b);
+    let _ = std::fs::remove_file(&log);
+    let names = ctx.inits.iter().map(|i| i.name.as_str());
+    for name in names.chain([WARD_TO_FILE]) {
+        for (round, (a, b)) in wall.round_pairs(name, PLAIN) {
+            overhead.add(round, name, a - b);
         }
     }
     s.figures = vec![wall, overhead, faults];
