@@ -11,7 +11,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::queue::PIPE_BUF;
@@ -38,6 +38,101 @@ struct Counts {
     /// While a write is under way: milliseconds since `base`, plus one.
     busy_since: AtomicU64,
     base: Instant,
+    /// Bumped after each write to the file and at the thread's end: the
+    /// futex word a thread waiting for the lines to be written sleeps on.
+    progress: AtomicU32,
+    /// Threads asleep on `progress`: the writer makes the wake-up call only
+    /// when there is one.
+    waiters: AtomicU32,
+    /// The thread has ended: nothing more will be written.
+    ended: AtomicBool,
+}
+
+impl Counts {
+    fn new() -> Counts {
+        Counts {
+            taken: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            lost_lines: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            busy_since: AtomicU64::new(0),
+            base: Instant::now(),
+            progress: AtomicU32::new(0),
+            waiters: AtomicU32::new(0),
+            ended: AtomicBool::new(false),
+        }
+    }
+
+    /// Bytes in the pipe or in the thread's hands, not yet in the file.
+    fn held(&self) -> u64 {
+        let done = self.done.load(Ordering::Acquire);
+        self.taken.load(Ordering::Acquire).saturating_sub(done)
+    }
+
+    /// Wakes whoever waits in [`Counts::wait_written`]; called by the
+    /// writer thread after each write and as it ends.
+    fn progressed(&self) {
+        self.progress.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            futex_wake(&self.progress);
+        }
+    }
+
+    /// Sleeps until the thread has written everything taken so far, or has
+    /// ended, or `within` has passed; true when everything was written.
+    /// Woken by the thread's own progress, so a wait ends as the last line
+    /// lands in the file, not at the next turn of a fixed sleep.
+    fn wait_written(&self, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        loop {
+            // Read before the checks: a write after them changes it, and
+            // the futex then does not sleep.
+            let seen = self.progress.load(Ordering::SeqCst);
+            if self.held() == 0 {
+                return true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if self.ended.load(Ordering::Acquire) || left.is_zero() {
+                return false;
+            }
+            self.waiters.fetch_add(1, Ordering::SeqCst);
+            futex_wait(&self.progress, seen, left);
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Sleeps while `word` holds `expected`, `within` at most (a wake-up, a
+/// signal or a spurious return ends it early; callers check again).
+fn futex_wait(word: &AtomicU32, expected: u32, within: Duration) {
+    let ts = libc::timespec {
+        tv_sec: within.as_secs().min(i64::MAX as u64) as _,
+        tv_nsec: within.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: a futex word that lives as long as the call (it is borrowed),
+    // and a relative timeout on the stack; FUTEX_WAIT only reads both.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            &ts as *const libc::timespec,
+        );
+    }
+}
+
+/// Wakes every thread asleep in [`futex_wait`] on `word`.
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE on a live word of this process; it reads nothing.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
 }
 
 /// The sink's end: the pipe's write side (non-blocking, close-on-exec) and
@@ -72,14 +167,7 @@ impl Relay {
         if unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        let counts = Arc::new(Counts {
-            taken: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-            lost_lines: AtomicU64::new(0),
-            failed: AtomicBool::new(false),
-            busy_since: AtomicU64::new(0),
-            base: Instant::now(),
-        });
+        let counts = Arc::new(Counts::new());
         let theirs = counts.clone();
         let all: Vec<i32> = (1..=crate::sigmask::SIG_MAX).collect();
         let old = crate::sigmask::block(&crate::sigmask::kernel_sigset(&all))?;
@@ -113,11 +201,7 @@ impl Relay {
 
     /// Bytes in the pipe or in the thread's hands, not yet in the file.
     pub fn held(&self) -> u64 {
-        let done = self.counts.done.load(Ordering::Acquire);
-        self.counts
-            .taken
-            .load(Ordering::Acquire)
-            .saturating_sub(done)
+        self.counts.held()
     }
 
     /// Lines lost to failed writes since the last call.
@@ -174,21 +258,24 @@ impl ExitHandle {
         Ok(n as usize)
     }
 
-    /// Waits until the writer thread has written what is in the pipe, or
-    /// `within` has passed: ward's exit would end it with lines unwritten.
-    pub fn drain(&self, within: Duration) {
-        let until = Instant::now() + within;
-        while self.counts.taken.load(Ordering::Acquire) > self.counts.done.load(Ordering::Acquire)
-            && Instant::now() < until
-        {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+    /// Waits until the writer thread has written what is in the pipe (true),
+    /// or has ended, or `within` has passed: ward's exit would end it with
+    /// lines unwritten. Takes no lock: a thread holding the sink's may call it.
+    pub fn drain(&self, within: Duration) -> bool {
+        self.counts.wait_written(within)
     }
 }
 
 /// The writer thread: reads the pipe (blocking) and writes whole lines to
 /// `fd` (blocking), until the pipe's write side is closed.
 fn pass_on(read: OwnedFd, fd: RawFd, counts: &Counts) {
+    write_lines(read, fd, counts);
+    counts.ended.store(true, Ordering::Release);
+    counts.progressed();
+}
+
+/// [`pass_on`]'s loop, until the pipe ends or fails.
+fn write_lines(read: OwnedFd, fd: RawFd, counts: &Counts) {
     // The libc starts a thread with some of its own signals unblocked
     // (glibc 32 and 33, musl 33, and 34 too in its first): block them too,
     // so every signal is the reaping thread's.
@@ -231,6 +318,7 @@ fn pass_on(read: OwnedFd, fd: RawFd, counts: &Counts) {
         }
         counts.failed.store(failed, Ordering::Release);
         counts.done.fetch_add(cut as u64, Ordering::AcqRel);
+        counts.progressed();
         buf.copy_within(cut..have, 0);
         have -= cut;
     }
@@ -290,6 +378,85 @@ mod tests {
         assert_eq!(r.take_lost(), 0);
         assert_eq!(r.stalled_since(Instant::now()), None);
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// A pipe of one page whose write side is full: a write to it waits
+    /// until the read side is read.
+    fn full_pipe() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two fresh fds, owned right below.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: fresh fds nobody else owns.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: fcntl on a pipe we own.
+        let size = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+        assert!(size > 0, "F_SETPIPE_SZ: {}", io::Error::last_os_error());
+        let fill = vec![b'.'; size as usize];
+        // SAFETY: write of a live buffer; the pipe takes exactly its size.
+        let n = unsafe { libc::write(write.as_raw_fd(), fill.as_ptr().cast(), fill.len()) };
+        assert_eq!(n, size as isize);
+        (read, write)
+    }
+
+    /// Reads everything the pipe holds until `want` bytes came.
+    fn read_out(read: &OwnedFd, want: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        while got.len() < want {
+            // SAFETY: read into a live buffer from a pipe we own.
+            let n = unsafe { libc::read(read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            assert!(n > 0, "read: {}", io::Error::last_os_error());
+            got.extend_from_slice(&buf[..n as usize]);
+        }
+        got
+    }
+
+    #[test]
+    fn the_wait_at_exit_lasts_until_the_lines_are_written_and_no_longer() {
+        let (read, write) = full_pipe();
+        let r = Relay::start(write.as_raw_fd()).unwrap();
+        r.write(b"ward: the last line\n").unwrap();
+        let exit = r.exit_handle();
+        let waiter = std::thread::spawn(move || exit.drain(Duration::from_secs(600)));
+        // The writer thread is stuck in its write: the wait goes on.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !waiter.is_finished(),
+            "the wait ended with the line unwritten"
+        );
+        assert_eq!(r.held(), 20);
+        // The file takes it: the wait ends, well before its deadline (a
+        // wait that ran to it would hold this test for ten minutes).
+        let got = read_out(&read, 4096 + 20);
+        assert!(got.ends_with(b"ward: the last line\n"));
+        assert!(
+            waiter.join().unwrap(),
+            "the wait said the line was not written"
+        );
+        assert_eq!(r.held(), 0);
+    }
+
+    #[test]
+    fn the_wait_at_exit_gives_up_at_its_deadline() {
+        let (read, write) = full_pipe();
+        let r = Relay::start(write.as_raw_fd()).unwrap();
+        r.write(b"stuck\n").unwrap();
+        assert!(!r.exit_handle().drain(Duration::from_millis(50)));
+        assert_eq!(r.held(), 6);
+        read_out(&read, 4096 + 6);
+        assert!(r.exit_handle().drain(Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn the_wait_ends_at_once_when_the_writer_is_gone() {
+        let c = Counts::new();
+        c.taken.store(10, Ordering::Release);
+        assert!(!c.wait_written(Duration::ZERO));
+        c.ended.store(true, Ordering::Release);
+        // Ten minutes, were it to wait at all.
+        assert!(!c.wait_written(Duration::from_secs(600)));
+        c.done.store(10, Ordering::Release);
+        assert!(c.wait_written(Duration::from_secs(600)));
     }
 
     #[test]

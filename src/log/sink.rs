@@ -626,8 +626,15 @@ pub fn flush(within: Duration) {
             if !relaying {
                 return;
             }
-            // The writer thread has the lines: wait for it to write them.
-            std::thread::sleep(left.min(Duration::from_millis(5)));
+            // The writer thread has the lines: wait for it to write them,
+            // woken as it does (outside the lock, which it never takes).
+            // Not all written by the deadline, or never will be (the
+            // thread ended): nothing more to wait for.
+            match EXIT_RELAY.get() {
+                Some(r) if !r.drain(left) => return,
+                Some(_) => {}
+                None => std::thread::sleep(left.min(Duration::from_millis(5))),
+            }
             continue;
         };
         let ms = left.as_millis().clamp(1, 100) as libc::c_int;
