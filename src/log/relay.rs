@@ -41,8 +41,9 @@ struct Counts {
     /// Bumped after each write to the file and at the thread's end: the
     /// futex word a thread waiting for the lines to be written sleeps on.
     progress: AtomicU32,
-    /// Threads asleep on `progress`: the writer makes the wake-up call only
-    /// when there is one.
+    /// Threads asleep on `progress`, or about to be (counted before the
+    /// futex compares): the writer makes the wake-up call only when there
+    /// is one.
     waiters: AtomicU32,
     /// The thread has ended: nothing more will be written.
     ended: AtomicBool,
@@ -103,7 +104,9 @@ impl Counts {
 }
 
 /// Sleeps while `word` holds `expected`, `within` at most (a wake-up, a
-/// signal or a spurious return ends it early; callers check again).
+/// signal or a spurious return ends it early; callers check again). Where
+/// the call itself is refused (a seccomp profile, say), sleeps a
+/// millisecond instead, so that no caller's loop spins.
 fn futex_wait(word: &AtomicU32, expected: u32, within: Duration) {
     let ts = libc::timespec {
         tv_sec: within.as_secs().min(i64::MAX as u64) as _,
@@ -111,14 +114,22 @@ fn futex_wait(word: &AtomicU32, expected: u32, within: Duration) {
     };
     // SAFETY: a futex word that lives as long as the call (it is borrowed),
     // and a relative timeout on the stack; FUTEX_WAIT only reads both.
-    unsafe {
+    let rc = unsafe {
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
             libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
             expected,
             &ts as *const libc::timespec,
-        );
+        )
+    };
+    if rc != 0
+        && !matches!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(libc::EAGAIN | libc::EINTR | libc::ETIMEDOUT)
+        )
+    {
+        std::thread::sleep(within.min(Duration::from_millis(1)));
     }
 }
 
@@ -267,7 +278,8 @@ impl ExitHandle {
 }
 
 /// The writer thread: reads the pipe (blocking) and writes whole lines to
-/// `fd` (blocking), until the pipe's write side is closed.
+/// `fd` (blocking), until the pipe's write side is closed or a read fails;
+/// then says it has ended, waking whoever waits for its lines.
 fn pass_on(read: OwnedFd, fd: RawFd, counts: &Counts) {
     write_lines(read, fd, counts);
     counts.ended.store(true, Ordering::Release);
@@ -381,8 +393,8 @@ mod tests {
     }
 
     /// A pipe of one page whose write side is full: a write to it waits
-    /// until the read side is read.
-    fn full_pipe() -> (OwnedFd, OwnedFd) {
+    /// until the read side is read. Returns the pipe and its size.
+    fn full_pipe() -> (OwnedFd, OwnedFd, usize) {
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills two fresh fds, owned right below.
         assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
@@ -395,7 +407,7 @@ mod tests {
         // SAFETY: write of a live buffer; the pipe takes exactly its size.
         let n = unsafe { libc::write(write.as_raw_fd(), fill.as_ptr().cast(), fill.len()) };
         assert_eq!(n, size as isize);
-        (read, write)
+        (read, write, size as usize)
     }
 
     /// Reads everything the pipe holds until `want` bytes came.
@@ -411,13 +423,26 @@ mod tests {
         got
     }
 
+    /// A wait that must end by a wake-up, not by its deadline: this long
+    /// (a lost wake-up holds a test this long, then fails it).
+    const WAKE_DEADLINE: Duration = Duration::from_secs(60);
+
+    /// Whether a wait that began at `t0` ended well before
+    /// [`WAKE_DEADLINE`]: by a wake-up (or a check), not by running out.
+    fn ended_early(t0: Instant) -> bool {
+        t0.elapsed() < WAKE_DEADLINE / 2
+    }
+
     #[test]
     fn the_wait_at_exit_lasts_until_the_lines_are_written_and_no_longer() {
-        let (read, write) = full_pipe();
+        let (read, write, size) = full_pipe();
         let r = Relay::start(write.as_raw_fd()).unwrap();
         r.write(b"ward: the last line\n").unwrap();
         let exit = r.exit_handle();
-        let waiter = std::thread::spawn(move || exit.drain(Duration::from_secs(600)));
+        let waiter = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            (exit.drain(WAKE_DEADLINE), ended_early(t0))
+        });
         // The writer thread is stuck in its write: the wait goes on.
         std::thread::sleep(Duration::from_millis(200));
         assert!(
@@ -425,26 +450,26 @@ mod tests {
             "the wait ended with the line unwritten"
         );
         assert_eq!(r.held(), 20);
-        // The file takes it: the wait ends, well before its deadline (a
-        // wait that ran to it would hold this test for ten minutes).
-        let got = read_out(&read, 4096 + 20);
+        // The file takes it: the writer's wake-up ends the wait.
+        let got = read_out(&read, size + 20);
         assert!(got.ends_with(b"ward: the last line\n"));
-        assert!(
-            waiter.join().unwrap(),
-            "the wait said the line was not written"
-        );
+        let (written, early) = waiter.join().unwrap();
+        assert!(written, "the wait said the line was not written");
+        assert!(early, "the wait ran to its deadline: no wake-up came");
         assert_eq!(r.held(), 0);
     }
 
     #[test]
     fn the_wait_at_exit_gives_up_at_its_deadline() {
-        let (read, write) = full_pipe();
+        let (read, write, size) = full_pipe();
         let r = Relay::start(write.as_raw_fd()).unwrap();
         r.write(b"stuck\n").unwrap();
         assert!(!r.exit_handle().drain(Duration::from_millis(50)));
         assert_eq!(r.held(), 6);
-        read_out(&read, 4096 + 6);
-        assert!(r.exit_handle().drain(Duration::from_secs(600)));
+        read_out(&read, size + 6);
+        let t0 = Instant::now();
+        assert!(r.exit_handle().drain(WAKE_DEADLINE));
+        assert!(ended_early(t0), "no wake-up came");
     }
 
     #[test]
@@ -453,10 +478,29 @@ mod tests {
         c.taken.store(10, Ordering::Release);
         assert!(!c.wait_written(Duration::ZERO));
         c.ended.store(true, Ordering::Release);
-        // Ten minutes, were it to wait at all.
-        assert!(!c.wait_written(Duration::from_secs(600)));
+        let t0 = Instant::now();
+        assert!(!c.wait_written(WAKE_DEADLINE));
+        assert!(ended_early(t0), "the wait for an ended writer slept");
         c.done.store(10, Ordering::Release);
-        assert!(c.wait_written(Duration::from_secs(600)));
+        assert!(c.wait_written(WAKE_DEADLINE));
+    }
+
+    #[test]
+    fn a_writer_that_ends_wakes_the_wait() {
+        let c = Arc::new(Counts::new());
+        c.taken.store(10, Ordering::Release);
+        let theirs = c.clone();
+        let waiter = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            (theirs.wait_written(WAKE_DEADLINE), ended_early(t0))
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        // As the writer thread does at its end.
+        c.ended.store(true, Ordering::Release);
+        c.progressed();
+        let (written, early) = waiter.join().unwrap();
+        assert!(!written);
+        assert!(early, "the writer's end did not wake the wait");
     }
 
     #[test]

@@ -597,7 +597,9 @@ pub fn flush_ready() {
 }
 
 /// Writes until nothing waits (the writer thread's lines included) or
-/// `within` has passed, polling (outside the lock) for stderr to take more.
+/// `within` has passed, polling (outside the lock) for stderr to take more,
+/// or asleep until the writer thread has written its lines (it wakes the
+/// wait; a writer that ended ends it).
 /// A thread that never waits for the lock tries it every few milliseconds,
 /// and when `within` passes without it, writes its own lines past it.
 pub fn flush(within: Duration) {
