@@ -90,3 +90,55 @@ fn stragglers_are_orphans_that_outlive_sigterm() {
     assert_eq!(reap_all(), 2);
     assert!(term.elapsed() >= Duration::from_millis(200));
 }
+
+#[test]
+fn orphans_note_when_each_could_first_be_reaped() {
+    let _lock = REAPER.lock().unwrap();
+    become_subreaper();
+    let path = std::env::temp_dir().join(format!("ward-exits-{}.txt", std::process::id()));
+    let out = workload()
+        .args(["orphans", "30", "--workers", "2", "--record-exits"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mut reaped = std::collections::BTreeSet::new();
+    loop {
+        // SAFETY: null status is allowed.
+        let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) };
+        if r > 0 {
+            reaped.insert(r as u32);
+        } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime into a timespec on the stack.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let now = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    // Each orphan twice: its own exit (1) and its parent's (2).
+    let mut kinds: std::collections::BTreeMap<u32, Vec<u64>> = Default::default();
+    for line in text.lines() {
+        let f: Vec<u64> = line.split(' ').map(|v| v.parse().unwrap()).collect();
+        assert_eq!(f.len(), 3, "{line:?}");
+        assert!(f[2] > 0 && f[2] <= now, "{line:?} after {now}");
+        kinds.entry(f[0] as u32).or_default().push(f[1]);
+    }
+    assert_eq!(reaped.len(), 30);
+    assert_eq!(
+        kinds
+            .keys()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        reaped
+    );
+    for (pid, mut k) in kinds {
+        k.sort();
+        assert_eq!(k, [1, 2], "pid {pid}");
+    }
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
 usage: ward-workload COMMAND [ARGS]
-  orphans N [--workers W] [--rounds R] [--pause-ms MS]
+  orphans N [--workers W] [--rounds R] [--pause-ms MS] [--record-exits PATH]
   zombies N [--hold SECS | --reap-every MS]
   exit CODE
   die SIG
@@ -419,7 +419,11 @@ fn orphans(a: &mut Args) {
     let workers: u64 = a.option("--workers").unwrap_or(1);
     let rounds: u64 = a.option("--rounds").unwrap_or(1);
     let pause = Duration::from_millis(a.option("--pause-ms").unwrap_or(0));
+    let record: Option<std::path::PathBuf> = a.option("--record-exits");
     a.finish();
+    if record.is_some() {
+        exit_records::map(2 * n as usize);
+    }
     if workers == 0 {
         usage_error("--workers must be at least 1");
     }
@@ -435,6 +439,12 @@ fn orphans(a: &mut Args) {
         let (m, f) = orphan_storm(share, workers);
         made += m;
         failures += f;
+    }
+    if let Some(path) = record
+        && let Err(e) = std::fs::write(&path, exit_records::text())
+    {
+        eprintln!("ward-workload: cannot write {}: {e}", path.display());
+        exit(2);
     }
     say(&format!("orphans={made} fork_failures={failures}"));
     exit(if failures == 0 { 0 } else { 1 });
@@ -517,6 +527,14 @@ fn orphan_worker(n: u64) -> (u64, u64) {
                 // The grandchild exits at once, orphaned. The worker's
                 // give_up comes along with the fork.
                 let g = fork_retrying(&mut give_up);
+                // The grandchild can be reaped by PID 1 from the later of
+                // its own exit and this one's (its parent's).
+                match g {
+                    // SAFETY: getpid has no preconditions.
+                    0 => exit_records::note(unsafe { libc::getpid() }, exit_records::OWN_EXIT),
+                    g if g > 0 => exit_records::note(g, exit_records::PARENT_EXIT),
+                    _ => {}
+                }
                 exit_now(match g {
                     0 => 0,
                     -1 => GRANDCHILD_FORK_FAILED,
@@ -1035,4 +1053,89 @@ fn busy(a: &mut Args) {
         let _ = h.join();
     }
     exit(0);
+}
+
+/// `orphans --record-exits PATH`: each grandchild, and each child as it
+/// exits, notes the grandchild's pid and `CLOCK_MONOTONIC` in memory shared
+/// by the whole storm, just before `_exit`; the orphans command writes the
+/// notes to PATH as `pid kind nanoseconds` lines. ward-bench pairs them with
+/// the init's `wait4` returns, traced, for how long each zombie waited.
+mod exit_records {
+    use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+    /// The grandchild's own exit.
+    pub const OWN_EXIT: u64 = 1;
+    /// Its parent's exit, which hands a grandchild that exited first to PID 1.
+    pub const PARENT_EXIT: u64 = 2;
+
+    /// The shared words: a count, then two words a note (pid and kind, time).
+    static WORDS: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
+    static CAP: AtomicUsize = AtomicUsize::new(0);
+
+    /// Maps room for `notes` notes, shared with every process forked after.
+    pub fn map(notes: usize) {
+        let len = 8 * (1 + 2 * notes);
+        // SAFETY: an anonymous shared mapping of our own; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            eprintln!(
+                "ward-workload: cannot map the exit records: {}",
+                std::io::Error::last_os_error()
+            );
+            std::process::exit(2);
+        }
+        CAP.store(notes, Ordering::Relaxed);
+        WORDS.store(p.cast(), Ordering::Release);
+    }
+
+    fn words() -> Option<&'static [AtomicU64]> {
+        let p = WORDS.load(Ordering::Acquire);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `map` made 1 + 2 * CAP zeroed words, never unmapped, and
+        // AtomicU64 has u64's layout.
+        Some(unsafe { std::slice::from_raw_parts(p, 1 + 2 * CAP.load(Ordering::Relaxed)) })
+    }
+
+    /// Notes `pid` with `kind`, now; nothing when not recording or full.
+    pub fn note(pid: libc::pid_t, kind: u64) {
+        let Some(w) = words() else { return };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime into a timespec on the stack.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+        let i = w[0].fetch_add(1, Ordering::Relaxed) as usize;
+        if 2 + 2 * i < w.len() {
+            w[1 + 2 * i].store(pid as u32 as u64 | kind << 32, Ordering::Relaxed);
+            w[2 + 2 * i].store(ns, Ordering::Relaxed);
+        }
+    }
+
+    /// The notes as `pid kind nanoseconds` lines.
+    pub fn text() -> String {
+        let Some(w) = words() else {
+            return String::new();
+        };
+        let n = (w[0].load(Ordering::Acquire) as usize).min((w.len() - 1) / 2);
+        let mut out = String::with_capacity(n * 24);
+        for i in 0..n {
+            let a = w[1 + 2 * i].load(Ordering::Relaxed);
+            let t = w[2 + 2 * i].load(Ordering::Relaxed);
+            out.push_str(&format!("{} {} {t}\n", a & 0xffff_ffff, a >> 32));
+        }
+        out
+    }
 }

@@ -135,9 +135,18 @@ pub fn render(r: &Results, ward: &str, peers: &[String]) -> String {
         ward: left.map_or("–".into(), |v| format!("{v:.0}")),
         met: left.map(|v| v == 0.0),
     });
-    // Issue 13: the longest a zombie waited for ward. ward's own bound is
-    // an upper bound for the zombies it reaped in bursts; the host's is a
-    // lower bound for every zombie. Either over 5 ms misses the bar.
+    // Issue 13: the longest a zombie waited for ward. Traced, every
+    // zombie's wait is known (an upper bound by the exit's own teardown);
+    // ward's own bound is an upper bound for the zombies it reaped in
+    // bursts; the host's is a lower bound for every zombie. Each is held to
+    // the mark.
+    let traced = worst(crate::orphans::TRACED);
+    lines.push(Line {
+        what: "longest zombie wait in a storm, traced for every zombie (worst run)".into(),
+        target: "≤ 5 ms".into(),
+        ward: traced.map_or("–".into(), |v| fmt(Unit::Ms, v)),
+        met: traced.map(|v| v <= 5.0),
+    });
     let bound = worst("ward's bound");
     lines.push(Line {
         what: "longest zombie wait in a storm, ward's own bound (worst run)".into(),

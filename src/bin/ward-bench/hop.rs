@@ -292,11 +292,16 @@ impl Anchor {
     }
 }
 
-/// A tracing instance of this process's own, recording SIGUSR1 sends
-/// to and from one init at a time.
+/// A tracing instance of this process's own, recording one event (by
+/// default SIGUSR1 sends to and from one init at a time).
 pub struct Tracer {
     dir: PathBuf,
+    /// The event's directory under the instance.
+    event: &'static str,
 }
+
+/// The event the signal rows trace.
+const SIGNAL_EVENT: &str = "events/signal/signal_generate";
 
 /// Writes `value` to `dir/file`, the error naming the path.
 fn write_to(dir: &Path, file: &str, value: &str) -> Result<(), String> {
@@ -309,6 +314,13 @@ impl Tracer {
     /// not yet and `root` is [`TRACEFS`]). The error says why tracing is
     /// unavailable, for the report.
     pub fn open(root: &Path) -> Result<Tracer, String> {
+        Tracer::open_for(root, SIGNAL_EVENT)
+    }
+
+    /// As [`Tracer::open`], for `event` (a path under the instance, such
+    /// as `events/raw_syscalls/sys_exit`), started by
+    /// [`Tracer::start_filtered`].
+    pub fn open_for(root: &Path, event: &'static str) -> Result<Tracer, String> {
         let instances = root.join("instances");
         if !instances.is_dir() && root == Path::new(TRACEFS) {
             mount_tracefs(root)?;
@@ -326,8 +338,8 @@ impl Tracer {
         {
             return Err(format!("{}: {e}", dir.display()));
         }
-        let t = Tracer { dir };
-        let event = t.dir.join("events/signal/signal_generate");
+        let t = Tracer { dir, event };
+        let event = t.dir.join(event);
         if !event.is_dir() {
             return Err(format!("{} not found", event.display()));
         }
@@ -343,24 +355,23 @@ impl Tracer {
     /// single-threaded peers and of ward, whose reaper is its main thread;
     /// a send from another thread would show as unanswered signals.
     pub fn start(&self, init: i32) -> Result<(), String> {
-        let event = self.dir.join("events/signal/signal_generate");
+        self.start_filtered(&format!(
+            "sig == {SIGUSR1} && (pid == {init} || common_pid == {init})"
+        ))
+    }
+
+    /// Clears the buffer and records the event where `filter` holds.
+    pub fn start_filtered(&self, filter: &str) -> Result<(), String> {
+        let event = self.dir.join(self.event);
         write_to(&event, "enable", "0")?;
-        write_to(
-            &event,
-            "filter",
-            &format!("sig == {SIGUSR1} && (pid == {init} || common_pid == {init})"),
-        )?;
+        write_to(&event, "filter", filter)?;
         write_to(&self.dir, "trace", "")?;
         write_to(&event, "enable", "1")
     }
 
     /// Stops recording and returns the buffer's text.
     pub fn finish(&self) -> Result<String, String> {
-        write_to(
-            &self.dir.join("events/signal/signal_generate"),
-            "enable",
-            "0",
-        )?;
+        write_to(&self.dir.join(self.event), "enable", "0")?;
         let path = self.dir.join("trace");
         std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
     }
@@ -368,11 +379,7 @@ impl Tracer {
 
 impl Drop for Tracer {
     fn drop(&mut self) {
-        let _ = write_to(
-            &self.dir.join("events/signal/signal_generate"),
-            "enable",
-            "0",
-        );
+        let _ = write_to(&self.dir.join(self.event), "enable", "0");
         let _ = std::fs::remove_dir(&self.dir);
     }
 }

@@ -27,6 +27,7 @@ mod memory;
 mod orphans;
 mod plan;
 mod procfs;
+mod reap_wait;
 mod report;
 mod signals;
 mod size;

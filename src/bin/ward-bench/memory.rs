@@ -91,6 +91,7 @@ pub fn run(ctx: &Ctx) -> Section {
             pause,
             ward_extra: &extra,
             group: procs.as_deref().filter(|_| init.name == WARD_LIMITED),
+            record_exits: None,
         };
         if opts.group.is_none() && init.name == WARD_LIMITED {
             continue;

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,9 +18,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::container::{Container, START_TIMEOUT};
+use crate::hop::{self, Tracer};
 use crate::inits::Init;
 use crate::plan::{Ctx, progress};
 use crate::procfs::{Memory, Proc};
+use crate::reap_wait;
 use crate::report::Section;
 use crate::stats::{Compare, Figure, Unit};
 use crate::zombie_wait::{self, LATE, ProcessId, WardReaping, ZombieSightings};
@@ -116,15 +118,13 @@ pub struct Storms<'a> {
     pub pause: Duration,
     pub ward_extra: &'a [&'a str],
     pub group: Option<&'a std::path::Path>,
+    /// Where the workload writes its exit notes (`--record-exits`).
+    pub record_exits: Option<&'a std::path::Path>,
 }
 
 impl StormContainer {
-    /// Starts `init` with the storm script and waits until it is ready.
-    pub fn start(ctx: &Ctx, init: &Init, orphans: u64, workers: u64) -> Result<Self, String> {
-        Self::start_in_storms(ctx, init, orphans, workers, &Storms::default())
-    }
-
-    /// As [`StormContainer::start`], with [`Storms`]' options.
+    /// Starts `init` with the storm script, run as [`Storms`] says, and
+    /// waits until it is ready.
     pub fn start_in_storms(
         ctx: &Ctx,
         init: &Init,
@@ -141,8 +141,12 @@ impl StormContainer {
         } else {
             String::new()
         };
+        let record = match opts.record_exits {
+            Some(path) => format!(" --record-exits '{}'", path.display()),
+            None => String::new(),
+        };
         let script = format!(
-            "echo ready; read go; {{w}} orphans {orphans} --workers {workers}{storms}; read done"
+            "echo ready; read go; {{w}} orphans {orphans} --workers {workers}{storms}{record}; read done"
         );
         let ward = init.path == ctx.ward().path;
         let mut argv: Vec<OsString> = Vec::new();
@@ -227,6 +231,19 @@ impl StormContainer {
     }
 }
 
+/// The figure of the longest zombie wait, traced.
+pub const TRACED: &str = "zombie wait traced";
+
+/// Stops `tracer` and pairs its reaps with the workload's notes in `records`.
+fn traced_waits(tracer: &Tracer, records: &Path) -> Result<reap_wait::Waits, String> {
+    let trace = tracer.finish()?;
+    let notes =
+        std::fs::read_to_string(records).map_err(|e| format!("{}: {e}", records.display()))?;
+    let ready = reap_wait::parse_records(&notes)?;
+    let reaps = reap_wait::parse_reaps(&trace);
+    Ok(reap_wait::waits(&ready, &reaps, LATE.as_secs_f64() * 1e3))
+}
+
 /// `orphans=N fork_failures=F`.
 pub fn parse_report(line: &str) -> Option<(u64, u64)> {
     let mut it = line.split_ascii_whitespace();
@@ -298,7 +315,14 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
         ZOMBIE_SAMPLE_EVERY.as_millis()
     ));
     s.intro.push(format!(
-        "How long a zombie waited for the init, two ways. *Zombie wait seen* is the \
+        "How long a zombie waited for the init, three ways. *{TRACED}* is the longest \
+         wait of any zombie of the storm, exactly, for every init alike: the workload notes \
+         when each orphan could first be reaped (`--record-exits`: the later of its own exit \
+         and its parent's, `CLOCK_MONOTONIC`, just before each `_exit`), and a tracing \
+         instance of ward-bench's own records the init's `wait4` returns \
+         (`raw_syscalls:sys_exit`, clock `mono`, the pid reaped); each wait runs from the \
+         note to the reap, so it also counts the exit's own teardown (an upper bound per \
+         zombie). *traced > {late} ms* counts such waits per round. *Zombie wait seen* is the \
          longest any zombie whose parent was PID 1 (an orphan waiting for the init and \
          nothing else) stayed in those samples, from the end of the sample that first \
          saw it to the start of the last one that did: a lower bound, for every init \
@@ -320,8 +344,15 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
     let mut left = Figure::new("zombies left", Unit::Count, Compare::No);
     let mut seen = Figure::new("zombie wait seen", Unit::Ms, Compare::No);
     let mut bound = Figure::new("ward's bound", Unit::Ms, Compare::No);
+    let mut traced = Figure::new(TRACED, Unit::Ms, Compare::No);
+    let mut traced_late: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut seen_late: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut late_windows: Vec<String> = Vec::new();
+    let tracer = Tracer::open_for(Path::new(hop::TRACEFS), reap_wait::WAIT4_EVENT);
+    if let Err(e) = &tracer {
+        s.notes.push(format!("zombie waits not traced: {e}"));
+    }
+    let records = std::env::temp_dir().join(format!("ward-bench-exits-{}.txt", std::process::id()));
     for round in 0..ctx.plan.rounds {
         for init in ctx.rotation(round) {
             progress(&format!(
@@ -330,9 +361,41 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
                 ctx.plan.rounds,
                 init.name
             ));
-            let r = StormContainer::start(ctx, init, n, workers).and_then(|c| c.storm(&ctx.proc));
+            let tracer = tracer.as_ref().ok();
+            let opts = Storms {
+                record_exits: tracer.map(|_| records.as_path()),
+                ..Storms::default()
+            };
+            let _ = std::fs::remove_file(&records);
+            let r = StormContainer::start_in_storms(ctx, init, n, workers, &opts).and_then(|c| {
+                if let Some(t) = tracer {
+                    t.start_filtered(&reap_wait::filter(c.pid))?;
+                }
+                let r = c.storm(&ctx.proc)?;
+                let w = match tracer {
+                    Some(t) => Some(traced_waits(t, &records)?),
+                    None => None,
+                };
+                Ok((r, w))
+            });
             match r {
-                Ok(r) => {
+                Ok((r, w)) => {
+                    if let Some(w) = w {
+                        traced.add(round, &init.name, w.longest_ms);
+                        traced_late
+                            .entry(init.name.clone())
+                            .or_default()
+                            .push(w.late.to_string());
+                        if w.unmatched > 0 {
+                            s.notes.push(format!(
+                                "{} round {}: {} of {} zombies not seen reaped in the trace",
+                                init.name,
+                                round + 1,
+                                w.unmatched,
+                                w.unmatched + w.matched
+                            ));
+                        }
+                    }
                     if r.fork_failures > 0 {
                         s.notes.push(format!(
                             "{} round {}: {} fork failures",
@@ -360,8 +423,18 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
             }
         }
     }
-    s.figures = vec![cpu, wall, most, left, seen, bound];
+    let _ = std::fs::remove_file(&records);
+    s.figures = vec![cpu, wall, most, left, traced, seen, bound];
     let late = LATE.as_millis();
+    if !traced_late.is_empty() {
+        s.text_columns.push((
+            format!("traced > {late} ms"),
+            traced_late
+                .into_iter()
+                .map(|(init, v)| (init, v.join(", ")))
+                .collect(),
+        ));
+    }
     s.text_columns.push((
         format!("seen > {late} ms"),
         seen_late
