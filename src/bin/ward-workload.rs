@@ -440,11 +440,15 @@ fn orphans(a: &mut Args) {
         made += m;
         failures += f;
     }
-    if let Some(path) = record
-        && let Err(e) = std::fs::write(&path, exit_records::text())
-    {
-        eprintln!("ward-workload: cannot write {}: {e}", path.display());
-        exit(2);
+    if let Some(path) = record {
+        // Two notes an orphan made: its own exit and its parent's.
+        if !exit_records::wait_written(2 * made, Duration::from_secs(10)) {
+            eprintln!("ward-workload: some exit notes were not written within 10 s");
+        }
+        if let Err(e) = std::fs::write(&path, exit_records::text()) {
+            eprintln!("ward-workload: cannot write {}: {e}", path.display());
+            exit(2);
+        }
     }
     say(&format!("orphans={made} fork_failures={failures}"));
     exit(if failures == 0 { 0 } else { 1 });
@@ -1068,13 +1072,14 @@ mod exit_records {
     /// Its parent's exit, which hands a grandchild that exited first to PID 1.
     pub const PARENT_EXIT: u64 = 2;
 
-    /// The shared words: a count, then two words a note (pid and kind, time).
+    /// The shared words: notes begun, notes written, then two words a note
+    /// (pid and kind, time).
     static WORDS: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
     static CAP: AtomicUsize = AtomicUsize::new(0);
 
     /// Maps room for `notes` notes, shared with every process forked after.
     pub fn map(notes: usize) {
-        let len = 8 * (1 + 2 * notes);
+        let len = 8 * (2 + 2 * notes);
         // SAFETY: an anonymous shared mapping of our own; checked below.
         let p = unsafe {
             libc::mmap(
@@ -1102,9 +1107,9 @@ mod exit_records {
         if p.is_null() {
             return None;
         }
-        // SAFETY: `map` made 1 + 2 * CAP zeroed words, never unmapped, and
+        // SAFETY: `map` made 2 + 2 * CAP zeroed words, never unmapped, and
         // AtomicU64 has u64's layout.
-        Some(unsafe { std::slice::from_raw_parts(p, 1 + 2 * CAP.load(Ordering::Relaxed)) })
+        Some(unsafe { std::slice::from_raw_parts(p, 2 + 2 * CAP.load(Ordering::Relaxed)) })
     }
 
     /// Notes `pid` with `kind`, now; nothing when not recording or full.
@@ -1118,10 +1123,26 @@ mod exit_records {
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
         let ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
         let i = w[0].fetch_add(1, Ordering::Relaxed) as usize;
-        if 2 + 2 * i < w.len() {
-            w[1 + 2 * i].store(pid as u32 as u64 | kind << 32, Ordering::Relaxed);
-            w[2 + 2 * i].store(ns, Ordering::Relaxed);
+        if 3 + 2 * i < w.len() {
+            w[2 + 2 * i].store(pid as u32 as u64 | kind << 32, Ordering::Relaxed);
+            w[3 + 2 * i].store(ns, Ordering::Relaxed);
+            w[1].fetch_add(1, Ordering::Release);
         }
+    }
+
+    /// Waits until `notes` notes are written, `within` at most: nothing
+    /// waits for a grandchild, which may note its exit after the storm's
+    /// report. False when they were not all written in time.
+    pub fn wait_written(notes: u64, within: std::time::Duration) -> bool {
+        let Some(w) = words() else { return true };
+        let until = std::time::Instant::now() + within;
+        while w[1].load(Ordering::Acquire) < notes {
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        true
     }
 
     /// The notes as `pid kind nanoseconds` lines.
@@ -1129,12 +1150,15 @@ mod exit_records {
         let Some(w) = words() else {
             return String::new();
         };
-        let n = (w[0].load(Ordering::Acquire) as usize).min((w.len() - 1) / 2);
+        let n = (w[0].load(Ordering::Acquire) as usize).min((w.len() - 2) / 2);
         let mut out = String::with_capacity(n * 24);
         for i in 0..n {
-            let a = w[1 + 2 * i].load(Ordering::Relaxed);
-            let t = w[2 + 2 * i].load(Ordering::Relaxed);
-            out.push_str(&format!("{} {} {t}\n", a & 0xffff_ffff, a >> 32));
+            let a = w[2 + 2 * i].load(Ordering::Acquire);
+            let t = w[3 + 2 * i].load(Ordering::Acquire);
+            // A note begun but not written (kind 0) is left out.
+            if a >> 32 != 0 {
+                out.push_str(&format!("{} {} {t}\n", a & 0xffff_ffff, a >> 32));
+            }
         }
         out
     }

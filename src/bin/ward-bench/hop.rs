@@ -5,8 +5,10 @@
 //! without the echo process's wake-up or the harness's read.
 //!
 //! Owns one tracefs instance of its own (`instances/ward-bench-PID`: made,
-//! filtered, read and removed here); never touches the global trace buffer
-//! nor another instance. The parser and the pairing are pure.
+//! filtered, read and removed here; [`Tracer`] also records another event
+//! for the orphan rows' `reap_wait.rs`, one section at a time); never
+//! touches the global trace buffer nor another instance. The parser and the
+//! pairing are pure.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -1,8 +1,9 @@
 //! Orphan reaping: `ward-workload orphans N [--workers W]` under each init;
 //! the init's own CPU per orphan, the storm's wall time, the most zombies seen,
-//! the zombies left 10 ms after the storm, and how long zombies waited
-//! (ward's own bound from its stderr, and what the host saw for every init:
-//! see `zombie_wait.rs`).
+//! the zombies left 10 ms after the storm, and how long zombies waited: every
+//! zombie's wait, traced in storms of their own (`reap_wait.rs`), ward's own
+//! bound from its stderr, and what the host saw for every init
+//! (`zombie_wait.rs`).
 //!
 //! The init's CPU is its own `schedstat` read from the host while it is still
 //! alive, before and after the storm: `getrusage(RUSAGE_CHILDREN)` of unshare
@@ -234,9 +235,26 @@ impl StormContainer {
 /// The figure of the longest zombie wait, traced.
 pub const TRACED: &str = "zombie wait traced";
 
-/// Stops `tracer` and pairs its reaps with the workload's notes in `records`.
-fn traced_waits(tracer: &Tracer, records: &Path) -> Result<reap_wait::Waits, String> {
+/// One storm with the workload's exit notes in `records` and the init's
+/// reaps traced: how long its zombies waited.
+fn traced_storm(
+    ctx: &Ctx,
+    init: &Init,
+    n: u64,
+    workers: u64,
+    tracer: &Tracer,
+    records: &Path,
+) -> Result<reap_wait::Waits, String> {
+    let _ = std::fs::remove_file(records);
+    let opts = Storms {
+        record_exits: Some(records),
+        ..Storms::default()
+    };
+    let c = StormContainer::start_in_storms(ctx, init, n, workers, &opts)?;
+    tracer.start_filtered(&reap_wait::filter(c.pid))?;
+    let r = c.storm(&ctx.proc);
     let trace = tracer.finish()?;
+    r?;
     let notes =
         std::fs::read_to_string(records).map_err(|e| format!("{}: {e}", records.display()))?;
     let ready = reap_wait::parse_records(&notes)?;
@@ -316,13 +334,17 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
     ));
     s.intro.push(format!(
         "How long a zombie waited for the init, three ways. *{TRACED}* is the longest \
-         wait of any zombie of the storm, exactly, for every init alike: the workload notes \
-         when each orphan could first be reaped (`--record-exits`: the later of its own exit \
-         and its parent's, `CLOCK_MONOTONIC`, just before each `_exit`), and a tracing \
+         wait of any zombie of a storm, for every zombie and every init alike, from as many \
+         storms again, run after those above with the workload's `--record-exits` (tracing \
+         slows every system call a little, so the other figures come from untraced storms): \
+         the workload notes when each orphan could first be reaped (the later of its own \
+         exit and its parent's, `CLOCK_MONOTONIC`, just before each `_exit`), and a tracing \
          instance of ward-bench's own records the init's `wait4` returns \
-         (`raw_syscalls:sys_exit`, clock `mono`, the pid reaped); each wait runs from the \
-         note to the reap, so it also counts the exit's own teardown (an upper bound per \
-         zombie). *traced > {late} ms* counts such waits per round. *Zombie wait seen* is the \
+         (`raw_syscalls:sys_exit`, clock `mono`, the pid reaped); each reap is paired with \
+         its pid's notes since that pid's reap before (pids come back in a long storm). A wait \
+         runs from the note to the reap, so it also counts the exit's own teardown (an upper \
+         bound per zombie); a storm with a zombie left unpaired is left out, with a note. \
+         *traced > {late} ms* counts such waits per storm. *Zombie wait seen* is the \
          longest any zombie whose parent was PID 1 (an orphan waiting for the init and \
          nothing else) stayed in those samples, from the end of the sample that first \
          saw it to the start of the last one that did: a lower bound, for every init \
@@ -361,41 +383,10 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
                 ctx.plan.rounds,
                 init.name
             ));
-            let tracer = tracer.as_ref().ok();
-            let opts = Storms {
-                record_exits: tracer.map(|_| records.as_path()),
-                ..Storms::default()
-            };
-            let _ = std::fs::remove_file(&records);
-            let r = StormContainer::start_in_storms(ctx, init, n, workers, &opts).and_then(|c| {
-                if let Some(t) = tracer {
-                    t.start_filtered(&reap_wait::filter(c.pid))?;
-                }
-                let r = c.storm(&ctx.proc)?;
-                let w = match tracer {
-                    Some(t) => Some(traced_waits(t, &records)?),
-                    None => None,
-                };
-                Ok((r, w))
-            });
+            let r = StormContainer::start_in_storms(ctx, init, n, workers, &Storms::default())
+                .and_then(|c| c.storm(&ctx.proc));
             match r {
-                Ok((r, w)) => {
-                    if let Some(w) = w {
-                        traced.add(round, &init.name, w.longest_ms);
-                        traced_late
-                            .entry(init.name.clone())
-                            .or_default()
-                            .push(w.late.to_string());
-                        if w.unmatched > 0 {
-                            s.notes.push(format!(
-                                "{} round {}: {} of {} zombies not seen reaped in the trace",
-                                init.name,
-                                round + 1,
-                                w.unmatched,
-                                w.unmatched + w.matched
-                            ));
-                        }
-                    }
+                Ok(r) => {
                     if r.fork_failures > 0 {
                         s.notes.push(format!(
                             "{} round {}: {} fork failures",
@@ -420,6 +411,39 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
                     }
                 }
                 Err(e) => s.fail(format!("{} round {}: {e}", init.name, round + 1)),
+            }
+        }
+    }
+    // The traced storms come after, apart: tracing a system call slows
+    // every process's calls a little, and the CPU and wall figures above
+    // compare inits that make different numbers of them.
+    if let Ok(tracer) = &tracer {
+        for round in 0..ctx.plan.rounds {
+            for init in ctx.rotation(round) {
+                progress(&format!(
+                    "orphans x{n} workers={workers} traced round {}/{}: {}",
+                    round + 1,
+                    ctx.plan.rounds,
+                    init.name
+                ));
+                let label = format!("{} traced round {}", init.name, round + 1);
+                match traced_storm(ctx, init, n, workers, tracer, &records) {
+                    Ok(w) if w.matched > 0 && w.unmatched == 0 => {
+                        traced.add(round, &init.name, w.longest_ms);
+                        traced_late
+                            .entry(init.name.clone())
+                            .or_default()
+                            .push(w.late.to_string());
+                    }
+                    // Left out, not counted as no wait: the longest may be
+                    // among the zombies the trace did not pair.
+                    Ok(w) => s.notes.push(format!(
+                        "{label}: {} of {} zombies not paired with a reap in the trace; left out",
+                        w.unmatched,
+                        w.unmatched + w.matched
+                    )),
+                    Err(e) => s.notes.push(format!("{label}: {e}")),
+                }
             }
         }
     }

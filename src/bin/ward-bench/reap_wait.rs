@@ -33,10 +33,10 @@ fn timestamp_ns(t: &str) -> Option<u64> {
 }
 
 /// The pids `wait4` returned in `trace` (the instance's text), each with
-/// the time of its first reap.
-pub fn parse_reaps(trace: &str) -> BTreeMap<u32, u64> {
+/// the times it was reaped, in order (a pid comes back in a long storm).
+pub fn parse_reaps(trace: &str) -> BTreeMap<u32, Vec<u64>> {
     let marker = format!(": sys_exit: NR {} = ", libc::SYS_wait4);
-    let mut reaps = BTreeMap::new();
+    let mut reaps: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
     for line in trace.lines().filter(|l| !l.starts_with('#')) {
         let Some((head, ret)) = line.split_once(marker.as_str()) else {
             continue;
@@ -47,15 +47,18 @@ pub fn parse_reaps(trace: &str) -> BTreeMap<u32, u64> {
         ) else {
             continue;
         };
-        reaps.entry(pid).or_insert(t);
+        reaps.entry(pid).or_default().push(t);
+    }
+    for v in reaps.values_mut() {
+        v.sort_unstable();
     }
     reaps
 }
 
 /// The workload's notes (`pid kind nanoseconds` lines): for each pid, the
-/// latest time noted, from which it could be reaped.
-pub fn parse_records(text: &str) -> Result<BTreeMap<u32, u64>, String> {
-    let mut ready = BTreeMap::new();
+/// times noted, in order.
+pub fn parse_records(text: &str) -> Result<BTreeMap<u32, Vec<u64>>, String> {
+    let mut notes: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
     for line in text.lines() {
         let mut f = line.split_whitespace();
         let (Some(pid), Some(_kind), Some(t), None) = (f.next(), f.next(), f.next(), f.next())
@@ -65,10 +68,12 @@ pub fn parse_records(text: &str) -> Result<BTreeMap<u32, u64>, String> {
         let (Ok(pid), Ok(t)) = (pid.parse::<u32>(), t.parse::<u64>()) else {
             return Err(format!("unexpected exit record {line:?}"));
         };
-        let e = ready.entry(pid).or_insert(t);
-        *e = (*e).max(t);
+        notes.entry(pid).or_default().push(t);
     }
-    Ok(ready)
+    for v in notes.values_mut() {
+        v.sort_unstable();
+    }
+    Ok(notes)
 }
 
 /// One storm's zombie waits.
@@ -85,24 +90,43 @@ pub struct Waits {
     pub unmatched: u64,
 }
 
-/// Pairs the notes with the reaps.
-pub fn waits(ready: &BTreeMap<u32, u64>, reaps: &BTreeMap<u32, u64>, late_ms: f64) -> Waits {
+/// Pairs the notes with the reaps, pid by pid in time order: a reap takes
+/// the notes since the pid's reap before it, and the zombie could be
+/// reaped from the latest of them (a pid used again later in the storm
+/// starts afresh). Reaps with no note before them (the init's other
+/// children) are left out.
+pub fn waits(
+    notes: &BTreeMap<u32, Vec<u64>>,
+    reaps: &BTreeMap<u32, Vec<u64>>,
+    late_ms: f64,
+) -> Waits {
     let mut w = Waits {
         longest_ms: 0.0,
         late: 0,
         matched: 0,
         unmatched: 0,
     };
-    for (pid, t) in ready {
-        let Some(r) = reaps.get(pid) else {
+    for (pid, times) in notes {
+        let reaped = reaps.get(pid).map_or(&[][..], Vec::as_slice);
+        let mut next = 0;
+        for r in reaped {
+            let start = next;
+            while next < times.len() && times[next] <= *r {
+                next += 1;
+            }
+            if next == start {
+                continue;
+            }
+            let ms = (r - times[next - 1]) as f64 / 1e6;
+            w.matched += 1;
+            w.longest_ms = w.longest_ms.max(ms);
+            if ms > late_ms {
+                w.late += 1;
+            }
+        }
+        // Notes no reap came after: one zombie for the two notes of one.
+        if next < times.len() {
             w.unmatched += 1;
-            continue;
-        };
-        let ms = r.saturating_sub(*t) as f64 / 1e6;
-        w.matched += 1;
-        w.longest_ms = w.longest_ms.max(ms);
-        if ms > late_ms {
-            w.late += 1;
         }
     }
     w
@@ -123,28 +147,43 @@ mod tests {
             \x20       ward-4044    (   4044) [000] d..2. 42509.184353: sys_exit: NR 61 = x\n";
         let r = parse_reaps(trace);
         assert_eq!(r.len(), 2);
-        assert_eq!(r[&1234], 42_509_184_350_000);
-        assert_eq!(r[&1235], 42_509_184_351_000, "the first reap counts");
+        assert_eq!(r[&1234], [42_509_184_350_000]);
+        assert_eq!(r[&1235], [42_509_184_351_000, 42_509_200_000_000]);
     }
 
     #[test]
-    fn a_zombie_can_be_reaped_from_the_later_exit() {
-        let ready = parse_records("7 2 1000\n7 1 3000\n8 1 5000\n").unwrap();
-        assert_eq!(ready[&7], 3000);
-        assert_eq!(ready[&8], 5000);
+    fn notes_are_read_in_time_order() {
+        let notes = parse_records("7 1 3000\n7 2 1000\n8 1 5000\n").unwrap();
+        assert_eq!(notes[&7], [1000, 3000]);
+        assert_eq!(notes[&8], [5000]);
         assert!(parse_records("7 2\n").is_err());
         assert!(parse_records("7 2 x\n").is_err());
     }
 
     #[test]
-    fn waits_run_from_the_note_to_the_reap() {
-        let ready = BTreeMap::from([(7, 1_000_000), (8, 2_000_000), (9, 3_000_000)]);
-        let reaps = BTreeMap::from([(7, 7_500_000), (8, 3_000_000)]);
-        let w = waits(&ready, &reaps, 5.0);
-        assert_eq!(w.matched, 2);
-        assert_eq!(w.unmatched, 1);
-        assert_eq!(w.late, 1);
-        assert!((w.longest_ms - 6.5).abs() < 1e-9);
+    fn waits_run_from_the_later_exit_to_the_reap() {
+        let ms = 1_000_000;
+        let notes = BTreeMap::from([(7, vec![ms, 2 * ms]), (8, vec![2 * ms]), (9, vec![3 * ms])]);
+        let reaps = BTreeMap::from([(7, vec![8 * ms]), (8, vec![3 * ms]), (1, vec![4 * ms])]);
+        let w = waits(&notes, &reaps, 5.0);
+        assert_eq!((w.matched, w.unmatched, w.late), (2, 1, 1));
+        assert!((w.longest_ms - 6.0).abs() < 1e-9, "{w:?}");
+    }
+
+    #[test]
+    fn a_pid_used_again_is_a_new_zombie() {
+        let ms = 1_000_000;
+        // Pid 7 exits (notes at 1 and 2 ms), is reaped at 3 ms, comes back,
+        // exits again (10 and 11 ms) and is reaped at 12 ms.
+        let notes = BTreeMap::from([(7, vec![ms, 2 * ms, 10 * ms, 11 * ms])]);
+        let reaps = BTreeMap::from([(7, vec![3 * ms, 12 * ms])]);
+        let w = waits(&notes, &reaps, 5.0);
+        assert_eq!((w.matched, w.unmatched, w.late), (2, 0, 0));
+        assert!((w.longest_ms - 1.0).abs() < 1e-9, "{w:?}");
+        // Its second life not reaped: one zombie unmatched.
+        let reaps = BTreeMap::from([(7, vec![3 * ms])]);
+        let w = waits(&notes, &reaps, 5.0);
+        assert_eq!((w.matched, w.unmatched), (1, 1));
     }
 
     #[test]
