@@ -232,6 +232,16 @@ impl StormContainer {
     }
 }
 
+/// A text column's cells: per init, one value per round.
+type PerRound = BTreeMap<String, Vec<String>>;
+
+/// Each init's values joined, for a text column.
+fn per_round(v: PerRound) -> BTreeMap<String, String> {
+    v.into_iter()
+        .map(|(init, v)| (init, v.join(", ")))
+        .collect()
+}
+
 /// The figure of the longest zombie wait, traced.
 pub const TRACED: &str = "zombie wait traced";
 
@@ -367,22 +377,25 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
     let mut seen = Figure::new("zombie wait seen", Unit::Ms, Compare::No);
     let mut bound = Figure::new("ward's bound", Unit::Ms, Compare::No);
     let mut traced = Figure::new(TRACED, Unit::Ms, Compare::No);
-    let mut traced_late: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut seen_late: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut traced_late: PerRound = BTreeMap::new();
+    let mut seen_late: PerRound = BTreeMap::new();
     let mut late_windows: Vec<String> = Vec::new();
     let tracer = Tracer::open_for(Path::new(hop::TRACEFS), reap_wait::WAIT4_EVENT);
     if let Err(e) = &tracer {
         s.notes.push(format!("zombie waits not traced: {e}"));
     }
     let records = std::env::temp_dir().join(format!("ward-bench-exits-{}.txt", std::process::id()));
+    let say_storm = |what: &str, round: usize, init: &Init| {
+        progress(&format!(
+            "orphans x{n} workers={workers} {what} {}/{}: {}",
+            round + 1,
+            ctx.plan.rounds,
+            init.name
+        ));
+    };
     for round in 0..ctx.plan.rounds {
         for init in ctx.rotation(round) {
-            progress(&format!(
-                "orphans x{n} workers={workers} round {}/{}: {}",
-                round + 1,
-                ctx.plan.rounds,
-                init.name
-            ));
+            say_storm("round", round, init);
             let r = StormContainer::start_in_storms(ctx, init, n, workers, &Storms::default())
                 .and_then(|c| c.storm(&ctx.proc));
             match r {
@@ -420,12 +433,7 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
     if let Ok(tracer) = &tracer {
         for round in 0..ctx.plan.rounds {
             for init in ctx.rotation(round) {
-                progress(&format!(
-                    "orphans x{n} workers={workers} traced round {}/{}: {}",
-                    round + 1,
-                    ctx.plan.rounds,
-                    init.name
-                ));
+                say_storm("traced round", round, init);
                 let label = format!("{} traced round {}", init.name, round + 1);
                 match traced_storm(ctx, init, n, workers, tracer, &records) {
                     Ok(w) if w.matched > 0 && w.unmatched == 0 => {
@@ -451,21 +459,11 @@ pub fn run(ctx: &Ctx, workers: u64) -> Section {
     s.figures = vec![cpu, wall, most, left, traced, seen, bound];
     let late = LATE.as_millis();
     if !traced_late.is_empty() {
-        s.text_columns.push((
-            format!("traced > {late} ms"),
-            traced_late
-                .into_iter()
-                .map(|(init, v)| (init, v.join(", ")))
-                .collect(),
-        ));
+        s.text_columns
+            .push((format!("traced > {late} ms"), per_round(traced_late)));
     }
-    s.text_columns.push((
-        format!("seen > {late} ms"),
-        seen_late
-            .into_iter()
-            .map(|(init, v)| (init, v.join(", ")))
-            .collect(),
-    ));
+    s.text_columns
+        .push((format!("seen > {late} ms"), per_round(seen_late)));
     if !late_windows.is_empty() {
         s.text_columns.push((
             format!("windows > {late} ms"),
