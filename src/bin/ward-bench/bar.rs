@@ -17,6 +17,8 @@ pub struct Results {
     pub census: Option<Section>,
     /// Start-up.
     pub startup: Option<Section>,
+    /// Start-up, traced.
+    pub startup_phases: Option<Section>,
     /// Memory.
     pub memory: Option<Section>,
     /// Binary size.
@@ -38,6 +40,7 @@ impl Results {
             &self.signals,
             &self.census,
             &self.startup,
+            &self.startup_phases,
             &self.memory,
             &self.size,
             &self.watch,

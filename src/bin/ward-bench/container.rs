@@ -223,6 +223,8 @@ pub struct Timed {
     pub wall: Duration,
     /// `ru_minflt` of the whole tree.
     pub minor_faults: u64,
+    /// `unshare`'s pid, the root of the tree.
+    pub pid: u32,
 }
 
 /// Runs `unshare ... argv` with no I/O; see [`Timed`].
@@ -257,5 +259,6 @@ pub fn time_run_with_stderr(argv: &[OsString], stderr: Stdio) -> Result<Timed, S
     Ok(Timed {
         wall,
         minor_faults: usage.ru_minflt as u64,
+        pid: child.id(),
     })
 }

@@ -87,7 +87,7 @@ impl TraceText {
 }
 
 /// `SECS.FRACTION` as ns (the trace prints µs for ns clocks).
-fn parse_timestamp(s: &str) -> Option<u64> {
+pub fn parse_timestamp(s: &str) -> Option<u64> {
     let (secs, frac) = s.split_once('.')?;
     if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -295,11 +295,11 @@ impl Anchor {
 }
 
 /// A tracing instance of this process's own, recording one event (by
-/// default SIGUSR1 sends to and from one init at a time).
+/// default SIGUSR1 sends to and from one init at a time) or a few.
 pub struct Tracer {
     dir: PathBuf,
-    /// The event's directory under the instance.
-    event: &'static str,
+    /// The events' directories under the instance.
+    events: Vec<&'static str>,
 }
 
 /// The event the signal rows trace.
@@ -323,6 +323,12 @@ impl Tracer {
     /// as `events/raw_syscalls/sys_exit`), started by
     /// [`Tracer::start_filtered`].
     pub fn open_for(root: &Path, event: &'static str) -> Result<Tracer, String> {
+        Tracer::open_for_all(root, &[event])
+    }
+
+    /// As [`Tracer::open_for`], for each of `events`, all started and
+    /// stopped together.
+    pub fn open_for_all(root: &Path, events: &[&'static str]) -> Result<Tracer, String> {
         let instances = root.join("instances");
         if !instances.is_dir() && root == Path::new(TRACEFS) {
             mount_tracefs(root)?;
@@ -340,10 +346,15 @@ impl Tracer {
         {
             return Err(format!("{}: {e}", dir.display()));
         }
-        let t = Tracer { dir, event };
-        let event = t.dir.join(event);
-        if !event.is_dir() {
-            return Err(format!("{} not found", event.display()));
+        let t = Tracer {
+            dir,
+            events: events.to_vec(),
+        };
+        for event in &t.events {
+            let event = t.dir.join(event);
+            if !event.is_dir() {
+                return Err(format!("{} not found", event.display()));
+            }
         }
         write_to(&t.dir, "trace_clock", "mono")?;
         write_to(&t.dir, "options/record-tgid", "1")?;
@@ -362,18 +373,26 @@ impl Tracer {
         ))
     }
 
-    /// Clears the buffer and records the event where `filter` holds.
+    /// Clears the buffer and records the events where `filter` holds
+    /// (`0`: everywhere, which clears a filter set before).
     pub fn start_filtered(&self, filter: &str) -> Result<(), String> {
-        let event = self.dir.join(self.event);
-        write_to(&event, "enable", "0")?;
-        write_to(&event, "filter", filter)?;
+        for event in &self.events {
+            let event = self.dir.join(event);
+            write_to(&event, "enable", "0")?;
+            write_to(&event, "filter", filter)?;
+        }
         write_to(&self.dir, "trace", "")?;
-        write_to(&event, "enable", "1")
+        for event in &self.events {
+            write_to(&self.dir.join(event), "enable", "1")?;
+        }
+        Ok(())
     }
 
     /// Stops recording and returns the buffer's text.
     pub fn finish(&self) -> Result<String, String> {
-        write_to(&self.dir.join(self.event), "enable", "0")?;
+        for event in &self.events {
+            write_to(&self.dir.join(event), "enable", "0")?;
+        }
         let path = self.dir.join("trace");
         std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
     }
@@ -381,7 +400,9 @@ impl Tracer {
 
 impl Drop for Tracer {
     fn drop(&mut self) {
-        let _ = write_to(&self.dir.join(self.event), "enable", "0");
+        for event in &self.events {
+            let _ = write_to(&self.dir.join(event), "enable", "0");
+        }
         let _ = std::fs::remove_dir(&self.dir);
     }
 }

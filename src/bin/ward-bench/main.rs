@@ -11,6 +11,7 @@
 //! - `procfs.rs`: the host's view of an init (CPU, memory, tree, syscall).
 //! - `orphans.rs`, `memory.rs`, `signals.rs`, `census.rs`, `startup.rs`,
 //!   `stop.rs`, `watch.rs`, `size.rs`: one benchmark each.
+//! - `startup_phases.rs`: where the start-up row's time goes, traced.
 //! - `zombie_wait.rs`: how long zombies waited (ward's line, host samples).
 //! - `hop.rs`: each init's own forwarding hop, from the kernel's trace.
 //! - `stats.rs`, `report.rs`, `bar.rs`, `machine.rs`: summarising and writing.
@@ -32,6 +33,7 @@ mod report;
 mod signals;
 mod size;
 mod startup;
+mod startup_phases;
 mod stats;
 mod stop;
 mod watch;
@@ -233,6 +235,7 @@ fn run(o: Options, args: &[String]) -> Result<(), String> {
     }
     if wants("startup") {
         r.startup = Some(startup::run(&ctx));
+        r.startup_phases = Some(startup_phases::run(&ctx));
     }
     if wants("signals") {
         r.signals = Some(signals::run(&ctx));

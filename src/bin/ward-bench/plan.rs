@@ -40,6 +40,8 @@ pub struct Plan {
     pub signals: usize,
     /// Start-up runs per init.
     pub startup_runs: usize,
+    /// Traced start-up runs per init, after the untimed ones.
+    pub startup_traced_runs: usize,
     /// Process counts for the watch cost.
     pub watch_sizes: Vec<u64>,
     /// Watch interval for the watch cost.
@@ -79,6 +81,7 @@ impl Plan {
                 memory_settle: Duration::from_secs(6),
                 signals: 1_000,
                 startup_runs: 300,
+                startup_traced_runs: 100,
                 watch_sizes: vec![10, 1_000, 4_000],
                 watch_interval: Duration::from_millis(100),
                 watch_samples: 100,
@@ -101,6 +104,7 @@ impl Plan {
                 memory_settle: Duration::from_secs(6),
                 signals: 300,
                 startup_runs: 30,
+                startup_traced_runs: 10,
                 watch_sizes: vec![10, 1_000, 4_000],
                 watch_interval: Duration::from_millis(100),
                 watch_samples: 30,
