@@ -164,9 +164,11 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
     facts.oom_count_base = observer.oom_count_base();
     let oom_adj = if cfg.oom_adjust {
         let proc_root = crate::cgroup::Roots::default().proc;
-        let (shield, file) = oom_adj::shield(&proc_root, || observer.memory_bound());
-        let inheritance = oom_adj::Inheritance::new(&shield, file);
-        (Some(shield), inheritance)
+        let shield = oom_adj::shield(&proc_root, || observer.memory_bound());
+        let write = shield
+            .child_write()
+            .and_then(|adj| spawn::OomWrite::new(&proc_root, adj));
+        (Some(shield), write)
     } else {
         log::event(
             Level::Debug,
@@ -198,17 +200,9 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
         mask: inbox.original_mask,
         dispositions: signals::inherited_dispositions(),
         take_terminal: spawn::owns_terminal(),
+        oom_adj,
     };
-    // The child inherits its oom_score_adj: ward's own is the child's from
-    // here until the clone has returned.
-    let raised = oom_adj.as_ref().map(oom_adj::Inheritance::raise);
-    let spawned = spawn::spawn(&cfg.command, &setup);
-    let restored = oom_adj.as_ref().map(oom_adj::Inheritance::restore);
-    if let Some(i) = &oom_adj {
-        log_inheritance(i, raised, restored);
-    }
-    drop(oom_adj);
-    let started = match spawned {
+    let started = match spawn::spawn(&cfg.command, &setup) {
         Ok(s) => s,
         Err(e) => {
             log::event(Level::Error, "spawn_failed", &e.to_string(), &[]);
@@ -365,40 +359,6 @@ fn warn_idle_stop_delay(cfg: &Config) {
         "--stop-delay holds only a SIGTERM that is a stop signal (--stop-signal) and is forwarded (not dropped by --rewrite); here it holds nothing",
         &[],
     );
-}
-
-/// Says when the child's `oom_score_adj` could not be handed down, or
-/// ward's own not set back (neither happens on a kernel that let ward open
-/// the file for writing; both are said, not fatal).
-fn log_inheritance(
-    i: &oom_adj::Inheritance,
-    raised: Option<std::io::Result<()>>,
-    restored: Option<std::io::Result<()>>,
-) {
-    if let Some(Err(e)) = raised {
-        log::event(
-            Level::Warning,
-            "oom_unprotected",
-            &format!(
-                "cannot set oom_score_adj {} for the child to inherit: {e}; it starts at ward's {}",
-                i.child(),
-                i.own()
-            ),
-            &[("child_oom_score_adj", json!(i.own()))],
-        );
-    }
-    if let Some(Err(e)) = restored {
-        log::event(
-            Level::Warning,
-            "oom_unprotected",
-            &format!(
-                "cannot set ward's own oom_score_adj back to {} after starting the child: {e}; ward keeps the child's {}, and the OOM killer may take it as soon as the child",
-                i.own(),
-                i.child()
-            ),
-            &[("oom_score_adj", json!(i.child()))],
-        );
-    }
 }
 
 /// The start line about the OOM killer.

@@ -2,11 +2,9 @@
 //! may) or, where it may not, the value its child gets before exec, so the
 //! kernel prefers any process of the container over ward.
 //!
-//! Owns the decision and the writes to ward's own `oom_score_adj`. The child
-//! gets its value by inheritance: ward sets its own to the child's just
-//! before the clone and back right after ([`Inheritance`]), so the child
-//! opens nothing in `/proc` before exec. Never touches any other process,
-//! and never lowers a value it was not allowed to lower.
+//! Owns the decision and the writes to ward's own `oom_score_adj`; the child's
+//! write happens in `spawn.rs` from bytes prepared here. Never touches any
+//! other process, and never lowers a value it was not allowed to lower.
 
 use std::path::Path;
 
@@ -101,13 +99,8 @@ pub fn parse_adj(text: &str) -> Option<i32> {
 /// Decides and applies: lowers ward's own value to -1000 if the kernel lets
 /// it (CAP_SYS_RESOURCE), otherwise sizes the child's raise for the smaller
 /// of `cgroup_bound` (the container's memory limit, `None` without one) and
-/// the host's RAM and swap. With the decision comes the file, when it could
-/// be opened for writing: the child's value goes through it
-/// ([`Inheritance`]).
-pub fn shield(
-    proc_root: &Path,
-    cgroup_bound: impl FnOnce() -> Option<u64>,
-) -> (OomShield, Option<std::fs::File>) {
+/// the host's RAM and swap.
+pub fn shield(proc_root: &Path, cgroup_bound: impl FnOnce() -> Option<u64>) -> OomShield {
     use std::io::Read as _;
     use std::os::unix::fs::FileExt as _;
     let path = proc_root.join("self/oom_score_adj");
@@ -128,27 +121,26 @@ pub fn shield(
     let (file, open_error, n) = match read {
         Ok(r) => r,
         Err(e) => {
-            let why = format!("cannot read {}: {e}", path.display());
-            return (OomShield::Untouched { why }, None);
+            return OomShield::Untouched {
+                why: format!("cannot read {}: {e}", path.display()),
+            };
         }
     };
     let t = String::from_utf8_lossy(&text[..n]);
     let Some(inherited) = parse_adj(&t) else {
-        let why = format!("{} holds {:?}", path.display(), t.trim());
-        return (OomShield::Untouched { why }, None);
+        return OomShield::Untouched {
+            why: format!("{} holds {:?}", path.display(), t.trim()),
+        };
     };
-    let writable = open_error.is_none();
     let written = match open_error {
         Some(e) => Err(e),
         None => file.write_at(b"-1000", 0).map(|_| ()),
     };
-    let file = writable.then_some(file);
     let why = match written {
         Ok(()) => {
-            let shield = OomShield::Protected {
+            return OomShield::Protected {
                 child_adj: inherited,
             };
-            return (shield, file);
         }
         // The usual case in a container (Docker grants no
         // CAP_SYS_RESOURCE), said without an error's words: it is no fault.
@@ -161,77 +153,12 @@ pub fn shield(
     // is read before the child starts just for this.
     let total_bytes = weighed_total(cgroup_bound(), host_memory());
     let margin = margin(WARD_BUDGET_BYTES, total_bytes);
-    let shield = OomShield::ChildRaised {
+    OomShield::ChildRaised {
         ward_adj: inherited,
         child_adj: raised(inherited, margin),
         margin,
         total_bytes,
         why,
-    };
-    (shield, file)
-}
-
-/// The child's `oom_score_adj` by inheritance: the kernel copies a
-/// process's value into each child it forks, so ward sets its own to the
-/// child's just before the clone ([`Inheritance::raise`]) and back just
-/// after ([`Inheritance::restore`]). Two writes to a file ward holds open,
-/// where the child would otherwise open `/proc/self/oom_score_adj` between
-/// the clone and exec while ward waits (15-25 µs on the benchmark VM).
-///
-/// Setting the value back is always allowed: without CAP_SYS_RESOURCE the
-/// kernel refuses only values below the floor the last privileged write
-/// left (`oom_score_adj_min`), and ward's own value was at or above it;
-/// with it, -1000 is allowed. The value is the process's, so ward's other
-/// threads carry the raise for those few hundred microseconds too.
-#[derive(Debug)]
-pub struct Inheritance {
-    file: std::fs::File,
-    child: i32,
-    own: i32,
-}
-
-impl Inheritance {
-    /// For `shield`'s decision and file: `None` when the child keeps what it
-    /// would inherit anyway, or ward cannot write its own value.
-    pub fn new(shield: &OomShield, file: Option<std::fs::File>) -> Option<Inheritance> {
-        let child = shield.child_write()?;
-        let own = match shield {
-            OomShield::Protected { .. } => ADJ_MIN,
-            OomShield::ChildRaised { ward_adj, .. } => *ward_adj,
-            OomShield::Untouched { .. } => return None,
-        };
-        Some(Inheritance {
-            file: file?,
-            child,
-            own,
-        })
-    }
-
-    /// The child's value, what it will inherit.
-    pub fn child(&self) -> i32 {
-        self.child
-    }
-
-    /// ward's own value, which [`Inheritance::restore`] sets back.
-    pub fn own(&self) -> i32 {
-        self.own
-    }
-
-    /// Sets ward's value to the child's: call right before the clone.
-    pub fn raise(&self) -> std::io::Result<()> {
-        self.write(self.child)
-    }
-
-    /// Sets ward's value back: call right after the clone.
-    pub fn restore(&self) -> std::io::Result<()> {
-        self.write(self.own)
-    }
-
-    fn write(&self, adj: i32) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt as _;
-        self.file
-            .write_at(adj.to_string().as_bytes(), 0)
-            .map(|_| ())
     }
 }
 
@@ -258,6 +185,15 @@ fn host_memory() -> u64 {
     (info.totalram as u64)
         .saturating_add(info.totalswap as u64)
         .saturating_mul(unit)
+}
+
+/// The child's value as the bytes to write, prepared before fork.
+pub fn adj_bytes(adj: i32) -> ([u8; 8], usize) {
+    let text = adj.to_string();
+    let mut out = [0u8; 8];
+    let n = text.len().min(8);
+    out[..n].copy_from_slice(&text.as_bytes()[..n]);
+    (out, n)
 }
 
 #[cfg(test)]
@@ -339,6 +275,14 @@ mod tests {
         );
     }
 
+    #[test]
+    fn bytes_hold_the_decimal_value() {
+        let (b, n) = adj_bytes(-1000);
+        assert_eq!(&b[..n], b"-1000");
+        let (b, n) = adj_bytes(126);
+        assert_eq!(&b[..n], b"126");
+    }
+
     /// `shield` on a captured `/proc`: the value read, written over, and
     /// the two ways it gives up.
     #[test]
@@ -348,87 +292,25 @@ mod tests {
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
 
         std::fs::write(&file, "300\n").unwrap();
-        let (got, held) = shield(&root, || {
+        let got = shield(&root, || {
             panic!("the limit is read only when lowering fails")
         });
         assert_eq!(got, OomShield::Protected { child_adj: 300 });
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "-1000");
-        // The file comes back open for writing: the child's value goes
-        // through it.
-        let inheritance = Inheritance::new(&got, held).expect("a writable file and a child value");
-        assert_eq!((inheritance.child(), inheritance.own()), (300, -1000));
 
         std::fs::write(&file, "lots\n").unwrap();
-        let (got, held) = shield(&root, || None);
+        let got = shield(&root, || None);
         assert!(
             matches!(&got, OomShield::Untouched { why } if why.contains("holds \"lots\"")),
             "{got:?}"
         );
-        assert!(held.is_none());
 
         std::fs::remove_file(&file).unwrap();
-        let (got, held) = shield(&root, || None);
+        let got = shield(&root, || None);
         assert!(
             matches!(&got, OomShield::Untouched { why } if why.starts_with("cannot read ")),
             "{got:?}"
         );
-        assert!(held.is_none());
         let _ = std::fs::remove_dir_all(&root);
-    }
-
-    /// No inheritance where the child keeps ward's value anyway, or there
-    /// is no file to write through.
-    #[test]
-    fn inheritance_only_when_the_child_differs_and_a_file_is_held() {
-        let file = || Some(std::fs::File::open("/dev/null").unwrap());
-        let raised = OomShield::ChildRaised {
-            ward_adj: 0,
-            child_adj: 129,
-            margin: 129,
-            total_bytes: 32 << 20,
-            why: String::new(),
-        };
-        let i = Inheritance::new(&raised, file()).unwrap();
-        assert_eq!((i.child(), i.own()), (129, 0));
-        assert!(Inheritance::new(&raised, None).is_none());
-        // Protected with an inherited -1000: the child inherits ward's -1000.
-        let same = OomShield::Protected { child_adj: -1000 };
-        assert!(Inheritance::new(&same, file()).is_none());
-        let none = OomShield::Untouched { why: String::new() };
-        assert!(Inheritance::new(&none, file()).is_none());
-    }
-
-    /// On the real kernel: a process forked between `raise` and `restore`
-    /// starts with the raised value, and this process has its own back
-    /// after, without CAP_SYS_RESOURCE (the restore is never below the
-    /// floor the last privileged write left).
-    #[test]
-    fn a_child_forked_after_the_raise_inherits_it_and_the_restore_is_allowed() {
-        let path = "/proc/self/oom_score_adj";
-        let read = || -> i32 { parse_adj(&std::fs::read_to_string(path).unwrap()).unwrap() };
-        let own = read();
-        assert!(
-            own <= 993,
-            "this test process's oom_score_adj {own} leaves no room to raise"
-        );
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .unwrap();
-        let i = Inheritance {
-            file,
-            child: own + 7,
-            own,
-        };
-        i.raise().unwrap();
-        let out = std::process::Command::new("cat")
-            .arg(path)
-            .output()
-            .unwrap();
-        i.restore().unwrap();
-        let child = parse_adj(&String::from_utf8_lossy(&out.stdout));
-        assert_eq!(child, Some(own + 7), "the child did not inherit the raise");
-        assert_eq!(read(), own, "ward's own value was not set back");
     }
 }

@@ -1,7 +1,7 @@
 //! Starting the main child: PATH lookup, fork, terminal hand-over, the signal
-//! dispositions it gets (its `oom_score_adj` it inherits, see `oom_adj`),
-//! exec (a script without a shebang through `/bin/sh`, as `execvp` does),
-//! and telling exec failures apart (126 not executable, 127 not found).
+//! dispositions and `oom_score_adj` it gets, exec (a script without a shebang
+//! through `/bin/sh`, as `execvp` does), and telling exec failures apart (126
+//! not executable, 127 not found).
 //!
 //! The child is started the way `posix_spawn` does it: `clone` with
 //! `CLONE_VM | CLONE_VFORK` on a stack of its own. It shares ward's memory
@@ -175,6 +175,27 @@ pub fn candidates(cmd: &OsStr, path_var: Option<&OsStr>) -> Vec<OsString> {
 /// glibc's `execvp`.
 const SHELL: &std::ffi::CStr = c"/bin/sh";
 
+/// An `oom_score_adj` value for the child to write before exec.
+pub struct OomWrite {
+    /// `/proc/self/oom_score_adj` under ward's proc root.
+    pub path: CString,
+    /// The decimal value.
+    pub bytes: [u8; 8],
+    /// How many of `bytes` to write.
+    pub len: usize,
+}
+
+impl OomWrite {
+    /// The write of `adj` to `proc_root/self/oom_score_adj`; `None` if the
+    /// path has a NUL byte.
+    pub fn new(proc_root: &std::path::Path, adj: i32) -> Option<OomWrite> {
+        let path =
+            CString::new(proc_root.join("self/oom_score_adj").as_os_str().as_bytes()).ok()?;
+        let (bytes, len) = super::oom_adj::adj_bytes(adj);
+        Some(OomWrite { path, bytes, len })
+    }
+}
+
 /// What the child must do before exec, fixed before the fork.
 pub struct ChildSetup {
     /// Signal mask to restore.
@@ -185,6 +206,8 @@ pub struct ChildSetup {
     /// Put the child in the terminal's foreground group (stdin is a TTY and
     /// ward is in the foreground).
     pub take_terminal: bool,
+    /// The child's `oom_score_adj`, when it must differ from ward's.
+    pub oom_adj: Option<OomWrite>,
 }
 
 /// Starts `argv` as a child, returning once exec has succeeded or failed.
@@ -306,6 +329,15 @@ unsafe fn child_before_exec(
             .zip(setup.dispositions.iter())
         {
             crate::init::signals::set_disposition(sig, action);
+        }
+        if let Some(w) = &setup.oom_adj {
+            // Raising needs no privilege; a failure leaves the inherited
+            // value, which ward reads back and reports after exec.
+            let fd = libc::open(w.path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd >= 0 {
+                libc::write(fd, w.bytes.as_ptr().cast(), w.len);
+                libc::close(fd);
+            }
         }
         // The raw syscall: glibc would filter 32/33 out of the mask.
         libc::syscall(
