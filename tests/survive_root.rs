@@ -41,12 +41,16 @@ fn has_cap_sys_resource() -> bool {
         .is_some_and(|caps| caps & (1 << 24) != 0)
 }
 
+/// A child's line with its own and ward's `oom_score_adj` (ward is PID 1).
+const PRINT_ADJ: &str =
+    "echo child_adj=$(cat /proc/self/oom_score_adj) ward_adj=$(cat /proc/1/oom_score_adj)";
+
 /// The child of the OOM cases: prints its own and ward's `oom_score_adj`,
 /// mounts a tmpfs in ward's mount namespace (so it outlives every process
 /// but ward, like Docker's /dev/shm) and fills it past the limit.
 fn tmpfs_hog(mnt: &Path) -> String {
     format!(
-        "echo child_adj=$(cat /proc/self/oom_score_adj) ward_adj=$(cat /proc/1/oom_score_adj); \
+        "{PRINT_ADJ}; \
          mount -t tmpfs -o size=100m ward-survive {m} || exit 99; \
          dd if=/dev/zero of={m}/fill bs=64k count=1600 2>/dev/null; \
          echo filled",
@@ -190,13 +194,7 @@ fn root_no_oom_adjust_leaves_every_value_alone() {
     let mut cmd = Command::new("unshare");
     common::without_ward_variables(&mut cmd);
     cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", ward()]);
-    cmd.args([
-        "--no-oom-adjust",
-        "--",
-        "sh",
-        "-c",
-        "echo child_adj=$(cat /proc/self/oom_score_adj) ward_adj=$(cat /proc/1/oom_score_adj)",
-    ]);
+    cmd.args(["--no-oom-adjust", "--", "sh", "-c", PRINT_ADJ]);
     let out = run(cmd, GUARD);
     let mine: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
         .unwrap()
@@ -206,6 +204,53 @@ fn root_no_oom_adjust_leaves_every_value_alone() {
     assert_eq!(adj(&out.stdout, "child_adj"), mine, "{}", out.stderr);
     assert_eq!(adj(&out.stdout, "ward_adj"), mine, "{}", out.stderr);
     assert!(!out.stderr.contains("[oom_"), "{}", out.stderr);
+}
+
+/// With /proc read-only (ward as PID 1 of a namespace whose /proc was
+/// remounted so first), ward cannot lower its own value and the child
+/// cannot raise its own: the start line says the child kept ward's value,
+/// where it said the child started at the raised one.
+#[test]
+fn root_read_only_proc_the_start_line_says_the_child_kept_wards_value() {
+    let test = "root_read_only_proc_the_start_line_says_the_child_kept_wards_value";
+    if !require_root(test) {
+        return;
+    }
+    let mut cmd = Command::new("unshare");
+    common::without_ward_variables(&mut cmd);
+    let script = format!(
+        "mount -o remount,ro /proc || exit 99; exec {} -- sh -c '{PRINT_ADJ}'",
+        ward()
+    );
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--mount",
+        "--mount-proc",
+        "--kill-child",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let out = run(cmd, GUARD);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (child, ward_adj) = (adj(&out.stdout, "child_adj"), adj(&out.stdout, "ward_adj"));
+    assert_eq!(child, ward_adj, "the child's write cannot have worked");
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("[oom_child_unchanged]"))
+        .unwrap_or_else(|| panic!("no oom_child_unchanged line:\n{}", out.stderr));
+    assert!(
+        line.contains("Read-only file system")
+            && line.contains(&format!("it starts at ward's {ward_adj}")),
+        "{line}"
+    );
+    assert!(
+        !out.stderr.contains("[oom_child_preferred]"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// SigIgn from the child's `/proc/self/status`.

@@ -251,7 +251,8 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
         .store(pid, std::sync::atomic::Ordering::Relaxed);
     // Said once the child runs: an exec failure stays a one-line answer.
     if let Some(shield) = &shield {
-        log_shield(shield);
+        let refused = setup.oom_adj.as_ref().and_then(spawn::OomWrite::failure);
+        log_shield(shield, refused);
     }
     if !unknown.is_empty() {
         log::event(
@@ -361,9 +362,13 @@ fn warn_idle_stop_delay(cfg: &Config) {
     );
 }
 
-/// The start line about the OOM killer.
-fn log_shield(shield: &oom_adj::OomShield) {
+/// The start line about the OOM killer; `refused`: why the child could
+/// not write its value, so that it runs with ward's.
+fn log_shield(shield: &oom_adj::OomShield, refused: Option<std::io::Error>) {
     use oom_adj::OomShield;
+    if let Some(e) = refused {
+        return log_child_write_refused(shield, &e);
+    }
     match shield {
         OomShield::Protected { child_adj } => log::event(
             Level::Info,
@@ -386,7 +391,7 @@ fn log_shield(shield: &oom_adj::OomShield) {
             Level::Info,
             "oom_child_preferred",
             &format!(
-                "{why} (no CAP_SYS_RESOURCE): the child starts at oom_score_adj {child_adj}, ward's {ward_adj} + {margin} (worth {} of {}), so an OOM kill takes it before ward; --no-oom-adjust turns this off",
+                "{why}: the child starts at oom_score_adj {child_adj}, ward's {ward_adj} + {margin} (worth {} of {}), so an OOM kill takes it before ward; --no-oom-adjust turns this off",
                 crate::units::bytes(oom_adj::WARD_BUDGET_BYTES),
                 crate::units::bytes(*total_bytes),
             ),
@@ -402,6 +407,42 @@ fn log_shield(shield: &oom_adj::OomShield) {
             &[],
         ),
     }
+}
+
+/// The start line when the child could not write its `oom_score_adj`
+/// (say a read-only /proc): it runs with ward's value, which the decision
+/// did not mean it to.
+fn log_child_write_refused(shield: &oom_adj::OomShield, e: &std::io::Error) {
+    use oom_adj::OomShield;
+    let (own, words) = match shield {
+        OomShield::Protected { child_adj } => (
+            -1000,
+            format!(
+                "oom_score_adj set to -1000, but the child could not set its own back to {child_adj} before exec ({e}): it starts at -1000 too, where the OOM killer never takes it"
+            ),
+        ),
+        OomShield::ChildRaised {
+            ward_adj,
+            child_adj,
+            why,
+            ..
+        } => (
+            *ward_adj,
+            format!(
+                "{why}, and the child could not raise its own to {child_adj} before exec ({e}): it starts at ward's {ward_adj}, and the OOM killer may take ward first"
+            ),
+        ),
+        OomShield::Untouched { .. } => return,
+    };
+    log::event(
+        Level::Warning,
+        "oom_child_unchanged",
+        &words,
+        &[
+            ("oom_score_adj", json!(own)),
+            ("child_oom_score_adj", json!(own)),
+        ],
+    );
 }
 
 /// Blocks the libc's own signals again in the reaping thread after a thread

@@ -145,7 +145,7 @@ pub fn shield(proc_root: &Path, cgroup_bound: impl FnOnce() -> Option<u64>) -> O
         // The usual case in a container (Docker grants no
         // CAP_SYS_RESOURCE), said without an error's words: it is no fault.
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            "ward may not lower its own oom_score_adj".to_string()
+            "ward may not lower its own oom_score_adj (no CAP_SYS_RESOURCE)".to_string()
         }
         Err(e) => format!("cannot lower {}: {e}", path.display()),
     };

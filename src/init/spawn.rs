@@ -183,6 +183,9 @@ pub struct OomWrite {
     pub bytes: [u8; 8],
     /// How many of `bytes` to write.
     pub len: usize,
+    /// The errno of the child's open or write, 0 while none failed: the
+    /// child shares ward's memory until exec, as with the exec errno.
+    failed: AtomicI32,
 }
 
 impl OomWrite {
@@ -192,7 +195,21 @@ impl OomWrite {
         let path =
             CString::new(proc_root.join("self/oom_score_adj").as_os_str().as_bytes()).ok()?;
         let (bytes, len) = super::oom_adj::adj_bytes(adj);
-        Some(OomWrite { path, bytes, len })
+        Some(OomWrite {
+            path,
+            bytes,
+            len,
+            failed: AtomicI32::new(0),
+        })
+    }
+
+    /// Why the child could not write its value, once [`spawn`] returned:
+    /// it then runs with ward's own.
+    pub fn failure(&self) -> Option<std::io::Error> {
+        match self.failed.load(Ordering::Acquire) {
+            0 => None,
+            errno => Some(std::io::Error::from_raw_os_error(errno)),
+        }
     }
 }
 
@@ -331,11 +348,15 @@ unsafe fn child_before_exec(
             crate::init::signals::set_disposition(sig, action);
         }
         if let Some(w) = &setup.oom_adj {
-            // Raising needs no privilege; a failure leaves the inherited
-            // value, which ward reads back and reports after exec.
+            // Raising needs no privilege; a failure (a read-only /proc)
+            // leaves the inherited value, and ward says so once exec is
+            // done (`OomWrite::failure`).
             let fd = libc::open(w.path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            let written = fd >= 0 && libc::write(fd, w.bytes.as_ptr().cast(), w.len) >= 0;
+            if !written {
+                w.failed.store(*libc::__errno_location(), Ordering::Release);
+            }
             if fd >= 0 {
-                libc::write(fd, w.bytes.as_ptr().cast(), w.len);
                 libc::close(fd);
             }
         }
