@@ -129,6 +129,11 @@ fn group_for(roots: &Roots, version: Version, m: &MountInfo<'_>, line: &ProcCgro
 /// Picks the best of several groups (bind mounts of the same hierarchy): an exact
 /// match first, then one under `/sys/fs/cgroup`.
 fn best(mut candidates: Vec<Group>, roots: &Roots) -> Option<Group> {
+    // The usual case, one mount per hierarchy: nothing to order (the sort
+    // allocates twice; discovery runs before the child starts).
+    if candidates.len() < 2 {
+        return candidates.pop();
+    }
     crate::rank::sort(&mut candidates, |g| {
         (
             u64::from(g.placement != Placement::Exact),

@@ -240,8 +240,8 @@ impl SignalInbox {
     /// so the reaping thread calls this right after starting it. (musl's
     /// does the same to 33 and 34 at its first call only: see `LIBC_OWN`.)
     pub fn reblock(&self) -> std::io::Result<()> {
-        let wanted: Vec<i32> = (1..=SIG_MAX).filter(|s| !NOT_BLOCKED.contains(s)).collect();
-        sigmask::block(&kernel_sigset(&wanted)).map(|_| ())
+        // The set `install` blocked (every signal but `NOT_BLOCKED`).
+        sigmask::block(&self.wait_all).map(|_| ())
     }
 
     /// Sleeps until a blocked signal is pending (or `timeout` passes) and
