@@ -175,7 +175,8 @@ fn args() -> Vec<OsString> {
 }
 
 fn dispatch() -> u8 {
-    let env = |name: &str| std::env::var_os(name);
+    let vars = cli::ward_variables_now();
+    let env = |name: &str| cli::variable(&vars, name);
     match cli::parse(args(), &env) {
         Ok(Invocation::Help) => print(&cli::help::help_text()),
         Ok(Invocation::Version) => print(&format!("ward {}\n", env!("CARGO_PKG_VERSION"))),
