@@ -487,13 +487,13 @@ fn no_process_left_to_signal_is_not_said_as_zero_signalled() {
     assert!(out.stderr.contains("[exit_report]"), "{}", out.dump());
 }
 
-/// An open-files limit too small for ward's signalfds (`ulimit -n 4`): one
+/// An open-files limit too small for ward's signalfds (`ulimit -n 5`): one
 /// line that says what the limit is, and exit 125, not a bare EMFILE.
 #[test]
 fn too_few_open_files_says_the_limit() {
     let mut cmd = Command::new("prlimit");
     without_ward_variables(&mut cmd);
-    cmd.args(["--nofile=4", ward(), "--no-watch", "--", "true"]);
+    cmd.args(["--nofile=5", ward(), "--no-watch", "--", "true"]);
     let out = run(cmd, T);
     assert_eq!(out.code, 125, "{}", out.stderr);
     // EMFILE in the libc's words: musl's (the shipped build) or glibc's.
@@ -504,7 +504,7 @@ fn too_few_open_files_says_the_limit() {
     };
     assert!(
         out.stderr.contains(&format!(
-            "{emfile} (os error 24); the open-files limit (ulimit -n) is 4, and ward needs at least 5"
+            "{emfile} (os error 24); the open-files limit (ulimit -n) is 5, and ward needs at least 6"
         )),
         "{}",
         out.stderr

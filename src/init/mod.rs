@@ -83,19 +83,21 @@ pub fn run(cfg: Config) -> u8 {
     // This thread reaps: it never waits for the log's lock, which the
     // watch and serving threads take too.
     log::never_wait_here();
+    // Before the first line: a stderr nobody reads must not block even that.
+    log::init_sink();
     let code = supervise(cfg, &unknown);
     log::flush(LOG_FLUSH_AT_EXIT);
     code
 }
 
 /// For an error of too many open files: what the limit is (a `ulimit -n`
-/// of 4 leaves ward no room for its two signalfds next to fds 0 to 2).
+/// of 4 or 5 leaves ward no room for its signalfds).
 fn fd_limit_words(e: &std::io::Error) -> String {
     if e.raw_os_error() != Some(libc::EMFILE) {
         return String::new();
     }
     open_files_limit().map_or(String::new(), |limit| {
-        format!("; the open-files limit (ulimit -n) is {limit}, and ward needs at least 5")
+        format!("; the open-files limit (ulimit -n) is {limit}, and ward needs at least 6")
     })
 }
 
@@ -215,12 +217,6 @@ fn supervise(cfg: Config, unknown: &[(String, Option<&'static str>)]) -> u8 {
             return exit::INTERNAL;
         }
     };
-    // The log's way to stderr (a non-blocking description of its file,
-    // opened through /proc, and the queue's 64 KiB) is set up as the child
-    // starts, not before: nothing is written before it unless something
-    // failed, and the first line sets it up itself (so a stderr nobody
-    // reads never blocks even that one).
-    log::init_sink();
     // After the child, the last of ward's fds and threads: under a tight
     // open-files or pids limit it is the one left out, never the child
     // (lines then go to the file directly, as before it).

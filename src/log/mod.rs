@@ -153,8 +153,8 @@ pub fn raw_line(line: &str) {
     sink::push(out.as_bytes());
 }
 
-/// Sets up the non-blocking way to stderr and allocates the queue (once;
-/// the first line does it when it comes before).
+/// Sets up the non-blocking way to stderr and allocates the queue. Call once
+/// at start, before the first line (the first line would do it otherwise).
 pub fn init_sink() {
     sink::init();
 }
