@@ -418,7 +418,7 @@ fn log_child_write_refused(shield: &oom_adj::OomShield, e: &std::io::Error) {
         OomShield::Protected { child_adj } => (
             -1000,
             format!(
-                "oom_score_adj set to -1000, but the child could not set its own back to {child_adj} before exec ({e}): it starts at -1000 too, where the OOM killer never takes it"
+                "oom_score_adj set to -1000, but the child could not set its own back to {child_adj} before exec: {e}; it starts at -1000 too, where the OOM killer never takes it"
             ),
         ),
         OomShield::ChildRaised {
@@ -429,7 +429,7 @@ fn log_child_write_refused(shield: &oom_adj::OomShield, e: &std::io::Error) {
         } => (
             *ward_adj,
             format!(
-                "{why}, and the child could not raise its own to {child_adj} before exec ({e}): it starts at ward's {ward_adj}, and the OOM killer may take ward first"
+                "{why}, and the child could not raise its own to {child_adj} before exec: {e}; it starts at ward's {ward_adj}, and the OOM killer may take ward first"
             ),
         ),
         OomShield::Untouched { .. } => return,

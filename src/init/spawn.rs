@@ -9,7 +9,8 @@
 //! on either side while it prepares) and this thread sleeps until the exec
 //! succeeded or failed. What the child runs before exec is async-signal-safe
 //! and touches only memory prepared before the clone: its stack and the
-//! prepared arguments, and one slot for the exec errno.
+//! prepared arguments, and two slots for errnos (exec's, and that of its
+//! `oom_score_adj` write).
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -322,7 +323,8 @@ extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
 /// # Safety
 /// Must only be called in the freshly cloned child. Uses async-signal-safe
 /// calls only, on memory prepared before the clone: the child shares it with
-/// ward until exec, so it writes nothing but its own stack and `failed`.
+/// ward until exec, so it writes nothing but its own stack, `failed` and
+/// the errno slot of `setup`'s `oom_score_adj` write.
 unsafe fn child_before_exec(
     setup: &ChildSetup,
     paths: &[*const libc::c_char],
