@@ -40,7 +40,7 @@ pub struct Plan {
     pub signals: usize,
     /// Start-up runs per init.
     pub startup_runs: usize,
-    /// Traced start-up runs per init, after the untimed ones.
+    /// Traced start-up runs per init, after the timed ones.
     pub startup_traced_runs: usize,
     /// Process counts for the watch cost.
     pub watch_sizes: Vec<u64>,
