@@ -23,6 +23,9 @@ use crate::plan::{Ctx, progress};
 use crate::report::Section;
 use crate::stats::{Compare, Figure, Unit};
 
+/// Row name of ward without its watch, traced beside the inits.
+const WARD_NO_WATCH: &str = "ward --no-watch";
+
 /// The three events, under a tracing instance.
 const EVENTS: [&str; 3] = [
     "events/sched/sched_process_fork",
@@ -193,7 +196,8 @@ pub fn run_events(events: &[Event], from: usize, unshare: u32) -> Option<std::op
 /// The traced rounds: `ctx.plan.startup_traced_runs` per init, rotating.
 pub fn run(ctx: &Ctx) -> Section {
     let runs = ctx.plan.startup_traced_runs;
-    let rows: Vec<String> = ctx.inits.iter().map(|i| i.name.clone()).collect();
+    let mut rows: Vec<String> = ctx.inits.iter().map(|i| i.name.clone()).collect();
+    rows.push(WARD_NO_WATCH.into());
     let mut s = Section::new("Start-up, traced: where the time goes", rows);
     s.intro.push(format!(
         "{runs} more runs per init of the start-up row's `unshare ... INIT -- true`, apart from \
@@ -204,8 +208,9 @@ pub fn run(ctx: &Ctx) -> Section {
          the init's last thread (its wake-up, its exit report, its own exit); *teardown*: from \
          there to `unshare`'s exit (the kernel freeing the init's memory and files, then \
          waking `unshare`, on a kernel that records the exit before it frees the address \
-         space, as the benchmark VM's 6.18 does). Medians per stretch, so they need not add up to the start-up \
-         row's wall time."
+         space, as the benchmark VM's 6.18 does). Medians per stretch, so they need not add \
+         up to the start-up row's wall time. *{WARD_NO_WATCH}* is ward with no cgroup read \
+         and no watch thread: ward − it, per stretch, is what watching costs there."
     ));
     let tracer = match Tracer::open_for_all(Path::new(hop::TRACEFS), &EVENTS) {
         Ok(t) => t,
@@ -228,13 +233,21 @@ pub fn run(ctx: &Ctx) -> Section {
     }
     let mut runs_done: Vec<(usize, String, u32)> = Vec::new();
     for round in 0..runs {
-        for init in ctx.rotation(round) {
-            let mut argv: Vec<OsString> = init.argv(&[]);
+        let mut order: Vec<(String, Vec<OsString>)> = ctx
+            .rotation(round)
+            .into_iter()
+            .map(|i| (i.name.clone(), i.argv(&[])))
+            .collect();
+        order.insert(
+            round % (order.len() + 1),
+            (WARD_NO_WATCH.into(), ctx.ward().argv(&["--no-watch"])),
+        );
+        for (name, mut argv) in order {
             argv.push("true".into());
             match time_run(&argv) {
-                Ok(t) => runs_done.push((round, init.name.clone(), t.pid)),
+                Ok(t) => runs_done.push((round, name, t.pid)),
                 Err(e) if s.failures < 10 => {
-                    s.fail(format!("{} traced run {}: {e}", init.name, round + 1));
+                    s.fail(format!("{name} traced run {}: {e}", round + 1));
                 }
                 Err(_) => s.failures += 1,
             }
