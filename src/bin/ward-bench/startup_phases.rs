@@ -260,7 +260,7 @@ pub fn run(ctx: &Ctx) -> Section {
             return s;
         }
     };
-    let missing = hop::parse_trace(&text).missing();
+    let missing = hop::missing_in(&text);
     if missing > 0 {
         s.notes.push(format!(
             "The trace lost {missing} event(s) (a full buffer): a run that lost one of its own \
