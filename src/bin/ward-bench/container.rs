@@ -216,11 +216,13 @@ impl Drop for Container {
     }
 }
 
-/// One `unshare ... argv` run: its wall time, and the minor page faults of
-/// `unshare`, the init and whatever the init reaped.
+/// One `unshare ... argv` run: its wall time, and the CPU time and minor
+/// page faults of `unshare`, the init and whatever the init reaped.
 pub struct Timed {
     /// From spawn to reap.
     pub wall: Duration,
+    /// `ru_utime` + `ru_stime` of the whole tree.
+    pub cpu: Duration,
     /// `ru_minflt` of the whole tree.
     pub minor_faults: u64,
     /// `unshare`'s pid, the root of the tree.
@@ -258,7 +260,59 @@ pub fn time_run_with_stderr(argv: &[OsString], stderr: Stdio) -> Result<Timed, S
     }
     Ok(Timed {
         wall,
+        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
         minor_faults: usage.ru_minflt as u64,
         pid: child.id(),
     })
+}
+
+/// A rusage time as a `Duration` (a negative field, which the kernel never
+/// fills in, as zero).
+fn timeval(t: libc::timeval) -> Duration {
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let micros = u64::try_from(t.tv_usec).unwrap_or(0);
+    Duration::from_secs(secs) + Duration::from_micros(micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rusage_times_become_durations() {
+        let t = |tv_sec, tv_usec| libc::timeval { tv_sec, tv_usec };
+        assert_eq!(timeval(t(1, 500_000)), Duration::from_micros(1_500_000));
+        assert_eq!(timeval(t(0, 1_234)), Duration::from_micros(1_234));
+        assert_eq!(timeval(t(-1, -5)), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_run_counts_the_cpu_of_the_whole_tree() {
+        // Not as root, or without unshare: nothing to time here, which
+        // only a run outside CI may skip.
+        let busy: Vec<OsString> = vec![
+            "sh".into(),
+            "-c".into(),
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done".into(),
+        ];
+        match (time_run(&busy), time_run(&["true".into()])) {
+            (Ok(busy), Ok(idle)) => {
+                // The loop runs as the init, below the `unshare` waited
+                // for: its CPU counts only if the rusage takes in what
+                // `unshare` reaped, and mostly as user time. CPU, not
+                // wall, so load on the machine cannot reverse it.
+                assert!(
+                    busy.cpu > idle.cpu + Duration::from_millis(5),
+                    "a busy loop {:?}, true {:?}",
+                    busy.cpu,
+                    idle.cpu
+                );
+                assert!(busy.cpu <= busy.wall * 2 + Duration::from_millis(20));
+            }
+            (Err(e), _) | (_, Err(e)) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("cannot run unshare in CI: {e}")
+            }
+            (Err(e), _) | (_, Err(e)) => eprintln!("SKIPPED: cannot run unshare here ({e})"),
+        }
+    }
 }

@@ -27,8 +27,10 @@ pub fn run(ctx: &Ctx) -> Section {
          per init, interleaved (every init once per round, rotating order), against the same \
          `unshare` running `true` as PID 1 itself. *Overhead* is the init's time minus plain \
          `true` in the same round. Most of the wall time is `unshare` (namespace, /proc mount). \
-         *Page faults* are the minor faults of the whole run (`unshare`, the init and `true`, from \
-         `wait4`'s rusage): the init's own are its row minus plain `true`'s. Every init's stderr \
+         *CPU* is the user and system time of the whole run (`unshare`, the init and `true`, \
+         from `wait4`'s rusage), and *page faults* its minor faults: the init's own are its row \
+         minus plain `true`'s. CPU moves less with the shared machine's load than wall time does, \
+         and shows work the other CPU hid from the wall time. Every init's stderr \
          is `/dev/null` but in *{WARD_TO_FILE}*, where ward's goes to a regular file (appended \
          to), as with `2>>file`: ward's lines (a warning, the exit report) then go through its \
          writer thread, and its exit waits for that thread to write them."
@@ -54,6 +56,7 @@ pub fn run(ctx: &Ctx) -> Section {
     }
     let mut wall = Figure::new("wall", Unit::Ms, Compare::Difference);
     let mut overhead = Figure::new("overhead", Unit::Ms, Compare::No);
+    let mut cpu = Figure::new("CPU", Unit::Ms, Compare::Difference);
     let mut faults = Figure::new("page faults", Unit::Count, Compare::Difference);
     progress(&format!("start-up: {runs} rounds"));
     for round in 0..runs {
@@ -87,6 +90,7 @@ pub fn run(ctx: &Ctx) -> Section {
             match timed {
                 Ok(t) => {
                     wall.add(round, &name, t.wall.as_secs_f64() * 1e3);
+                    cpu.add(round, &name, t.cpu.as_secs_f64() * 1e3);
                     faults.add(round, &name, t.minor_faults as f64);
                 }
                 // Past ten, count without filling the report.
@@ -102,7 +106,7 @@ pub fn run(ctx: &Ctx) -> Section {
             overhead.add(round, name, a - b);
         }
     }
-    s.figures = vec![wall, overhead, faults];
+    s.figures = vec![wall, overhead, cpu, faults];
     s.compare_from = Some(ctx.ward().name.clone());
     s
 }
