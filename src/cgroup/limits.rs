@@ -181,7 +181,7 @@ impl Cgroups {
         {
             return parse::v1_limit_value(h);
         }
-        memory_limit(g, buf).map(|(bytes, _)| bytes)
+        memory_limit(g, buf, &mut false).map(|(bytes, _)| bytes)
     }
 }
 
@@ -201,12 +201,27 @@ pub fn peak_within(peak: u64, limit: u64) -> Option<u64> {
     }
 }
 
+/// Which of the group's own limit files the walks read: such a file is
+/// readable (or not there), so [`own_files_unreadable`] need not open it
+/// again: where the limits came out as the host's, the first look read
+/// `cpu.cfs_quota_us` and `pids.max` twice each.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct OwnRead {
+    memory: bool,
+    cpu: bool,
+    pids: bool,
+}
+
 /// Reads all limits.
 pub(crate) fn read(cg: &Cgroups, roots: &Roots, buf: &mut String) -> Limits {
-    let (memory, host_swap) = read_memory(cg, roots, buf);
+    let mut own = OwnRead::default();
+    let (memory, host_swap) = read_memory(cg, roots, buf, &mut own.memory);
     let swap_room = host_swap.map(|h| swap_room(cg.memory.as_ref(), buf, h));
 
-    let quota = cg.cpu.as_ref().and_then(|g| cpu_quota(g, buf));
+    let quota = cg
+        .cpu
+        .as_ref()
+        .and_then(|g| cpu_quota(g, buf, &mut own.cpu));
     let cpuset = cg
         .cpuset
         .as_ref()
@@ -216,7 +231,7 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots, buf: &mut String) -> Limits {
 
     let pids = cg.pids.as_ref().and_then(|g| {
         smallest(g, buf, |b, dir| {
-            fsread::read_opt_in(b, dir, "pids.max")?;
+            read_level(b, g, dir, "pids.max", &mut own.pids)?;
             parse::max_or_u64(b)?
         })
     });
@@ -252,7 +267,7 @@ pub(crate) fn read(cg: &Cgroups, roots: &Roots, buf: &mut String) -> Limits {
         swap_room,
         unreadable: Vec::new(),
     };
-    own_files_unreadable(cg, &mut limits, buf);
+    own_files_unreadable(cg, &mut limits, buf, own);
     // v1's hierarchical_memory_limit sees every ancestor: a memory limit
     // there is never hidden.
     let memory_v2 = cg.memory.as_ref().filter(|g| g.version == Version::V2);
@@ -286,12 +301,13 @@ fn hides_above(g: &Group) -> bool {
 /// Where a limit came out as the host's (or none), the group's own file
 /// for it may be there but unreadable (permissions, a security module):
 /// the limit is then unknown, and saying "the host's" would be wrong.
-/// Costs a read only in that case.
-fn own_files_unreadable(cg: &Cgroups, limits: &mut Limits, buf: &mut String) {
+/// Costs a read only in that case, and only of a file the walk did not
+/// read already (`own`).
+fn own_files_unreadable(cg: &Cgroups, limits: &mut Limits, buf: &mut String, own: OwnRead) {
     let host = |s: Option<&LimitSource>| s.is_none_or(LimitSource::is_host);
-    let memory = host(limits.memory.as_ref().map(|m| &m.source));
-    let cpu = host(limits.cpu.as_ref().map(|c| &c.source));
-    let pids = host(limits.pids.as_ref().map(|p| &p.source));
+    let memory = !own.memory && host(limits.memory.as_ref().map(|m| &m.source));
+    let cpu = !own.cpu && host(limits.cpu.as_ref().map(|c| &c.source));
+    let pids = !own.pids && host(limits.pids.as_ref().map(|p| &p.source));
     let mut unreadable_at = |check: bool, g: &Option<Group>, v1: &str, v2: &str| {
         let g = g.as_ref().filter(|_| check)?;
         let file = if g.version == Version::V2 { v2 } else { v1 };
@@ -326,12 +342,26 @@ fn host_tasks(roots: &Roots, buf: &mut String) -> Option<u64> {
     }
 }
 
+/// Reads `name` in `dir` (as [`fsread::read_opt_in`]) for a walk over
+/// `g`'s levels, noting in `own` when that was `g`'s own file and it was
+/// read or is not there: either way there is nothing unreadable to say.
+fn read_level(buf: &mut String, g: &Group, dir: &Path, name: &str, own: &mut bool) -> Option<()> {
+    let read = fsread::in_dir(dir, &[name], |path| fsread::read_into(buf, path));
+    if dir == g.dir && read.as_ref().map_or_else(fsread::is_absent, |()| true) {
+        *own = true;
+    }
+    read.ok()
+}
+
 /// The memory limit: the cgroup's, or the host's RAM when that is smaller
-/// or no cgroup sets one; and the host's swap.
+/// or no cgroup sets one; and the host's swap. `own`: set when the group's
+/// own limit was read (its limit file, or on v1 `memory.stat`'s
+/// `hierarchical_memory_limit`, which takes in the group's own limit).
 fn read_memory(
     cg: &Cgroups,
     roots: &Roots,
     buf: &mut String,
+    own: &mut bool,
 ) -> (Option<MemoryLimit>, Option<u64>) {
     let (host_mem, host_swap) = match fsread::read_opt_in(buf, &roots.proc, "meminfo") {
         Some(()) => (
@@ -340,7 +370,7 @@ fn read_memory(
         ),
         None => (None, None),
     };
-    let memory = cg.memory.as_ref().and_then(|g| memory_limit(g, buf));
+    let memory = cg.memory.as_ref().and_then(|g| memory_limit(g, buf, own));
     (pick_with_host(memory, host_mem), host_swap)
 }
 
@@ -411,10 +441,10 @@ fn level_source(i: usize, dir: &Path) -> LimitSource {
     }
 }
 
-fn memory_limit(g: &Group, buf: &mut String) -> Option<(u64, LimitSource)> {
+fn memory_limit(g: &Group, buf: &mut String, own: &mut bool) -> Option<(u64, LimitSource)> {
     match g.version {
         Version::V2 => smallest(g, buf, |b, dir| {
-            fsread::read_opt_in(b, dir, "memory.max")?;
+            read_level(b, g, dir, "memory.max", own)?;
             parse::max_or_u64(b)?
         }),
         Version::V1 => {
@@ -422,6 +452,8 @@ fn memory_limit(g: &Group, buf: &mut String) -> Option<(u64, LimitSource)> {
             // those outside this mount (Docker mounts only the container's group).
             let hier = fsread::read_opt_in(buf, &g.dir, "memory.stat")
                 .and_then(|()| parse::flat_key(buf, "hierarchical_memory_limit"));
+            // It takes in the group's own limit: that is read.
+            *own = hier.is_some();
             // Unlimited there means no level sets one: nothing to walk for
             // (a file per level, in the first look as the child starts).
             let hier = match hier {
@@ -429,7 +461,7 @@ fn memory_limit(g: &Group, buf: &mut String) -> Option<(u64, LimitSource)> {
                 None => None,
             };
             let walked = smallest(g, buf, |b, dir| {
-                fsread::read_opt_in(b, dir, "memory.limit_in_bytes")?;
+                read_level(b, g, dir, "memory.limit_in_bytes", own)?;
                 parse::v1_memory_limit(b)?
             });
             match (walked, hier) {
@@ -441,14 +473,15 @@ fn memory_limit(g: &Group, buf: &mut String) -> Option<(u64, LimitSource)> {
     }
 }
 
-fn quota_at(g: &Group, buf: &mut String, dir: &Path) -> Option<CpuQuota> {
+/// The quota at `dir`, one of `g`'s levels (`own` as in [`read_level`]).
+fn quota_at(g: &Group, buf: &mut String, dir: &Path, own: &mut bool) -> Option<CpuQuota> {
     match g.version {
         Version::V2 => {
-            fsread::read_opt_in(buf, dir, "cpu.max")?;
+            read_level(buf, g, dir, "cpu.max", own)?;
             parse::cpu_max(buf)
         }
         Version::V1 => {
-            fsread::read_opt_in(buf, dir, "cpu.cfs_quota_us")?;
+            read_level(buf, g, dir, "cpu.cfs_quota_us", own)?;
             // -1, no quota: the period does not matter.
             let quota_usec = Some(parse::v1_cfs_quota(buf)??);
             fsread::read_opt_in(buf, dir, "cpu.cfs_period_us")?;
@@ -461,11 +494,12 @@ fn quota_at(g: &Group, buf: &mut String, dir: &Path) -> Option<CpuQuota> {
     }
 }
 
-/// Smallest quota in cores over own group and visible ancestors.
-fn cpu_quota(g: &Group, buf: &mut String) -> Option<(f64, LimitSource)> {
+/// Smallest quota in cores over own group and visible ancestors; `own`
+/// is set when the group's own quota file was read.
+fn cpu_quota(g: &Group, buf: &mut String, own: &mut bool) -> Option<(f64, LimitSource)> {
     let mut best: Option<(f64, usize, &Path)> = None;
     for (i, dir) in g.levels().enumerate() {
-        let Some(cores) = quota_at(g, buf, dir).and_then(|q| q.cores()) else {
+        let Some(cores) = quota_at(g, buf, dir, own).and_then(|q| q.cores()) else {
             continue;
         };
         if best.is_none_or(|(b, _, _)| cores < b) {
@@ -482,7 +516,7 @@ fn cpu_quota(g: &Group, buf: &mut String) -> Option<(f64, LimitSource)> {
 /// `/ecs/<task>` above the containers). `None`: ward's own.
 pub(crate) fn throttled_at(g: &Group) -> Option<PathBuf> {
     let mut buf = String::new();
-    match cpu_quota(g, &mut buf)? {
+    match cpu_quota(g, &mut buf, &mut false)? {
         (_, LimitSource::Ancestor { path: Some(dir) }) => Some(dir),
         _ => None,
     }
@@ -702,6 +736,100 @@ mod tests {
         mark_hidden(Some(&mut own), Some(&group(Version::V2)));
         assert_eq!(own, LimitSource::OwnGroup);
         std::fs::remove_dir_all(&top).unwrap();
+    }
+
+    /// How many times each file in the directories `fd` watches was
+    /// opened (inotify's `IN_OPEN`; a failed open is not one).
+    fn opens(fd: &std::os::fd::OwnedFd) -> std::collections::BTreeMap<String, u32> {
+        use std::os::fd::AsRawFd as _;
+        let mut counts = std::collections::BTreeMap::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            // SAFETY: reads into a valid buffer; the fd is non-blocking.
+            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            let Ok(n) = usize::try_from(n) else { break };
+            let mut at = 0;
+            let head = std::mem::size_of::<libc::inotify_event>();
+            while at + head <= n {
+                // SAFETY: the kernel wrote a whole event at `at`.
+                let ev: libc::inotify_event =
+                    unsafe { std::ptr::read_unaligned(buf[at..].as_ptr().cast()) };
+                let name = &buf[at + head..at + head + ev.len as usize];
+                let name = String::from_utf8_lossy(name)
+                    .trim_end_matches('\0')
+                    .to_owned();
+                *counts.entry(name).or_insert(0) += 1;
+                at += head + ev.len as usize;
+            }
+        }
+        counts
+    }
+
+    /// Where the limits come out as the host's, the check for an
+    /// unreadable limit file opens only what the walks did not: they read
+    /// `cpu.cfs_quota_us` and `pids.max`, and on v1 `memory.stat`'s
+    /// `hierarchical_memory_limit` takes in `memory.limit_in_bytes`.
+    #[test]
+    fn a_limits_read_opens_each_own_limit_file_at_most_once() {
+        use std::os::fd::FromRawFd as _;
+        let top = std::env::temp_dir().join(format!("ward-own-reads-{}", std::process::id()));
+        let roots = Roots::under(&top);
+        let (memory, cpu, pids) = (
+            roots.sys_cgroup.join("memory"),
+            roots.sys_cgroup.join("cpu"),
+            roots.sys_cgroup.join("pids"),
+        );
+        for d in [&memory, &cpu, &pids, &roots.proc, &roots.sys_cpu] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let unlimited = "9223372036854771712\n";
+        std::fs::write(memory.join("memory.limit_in_bytes"), unlimited).unwrap();
+        std::fs::write(
+            memory.join("memory.stat"),
+            format!("cache 0\nhierarchical_memory_limit {unlimited}"),
+        )
+        .unwrap();
+        std::fs::write(cpu.join("cpu.cfs_quota_us"), "-1\n").unwrap();
+        std::fs::write(cpu.join("cpu.cfs_period_us"), "100000\n").unwrap();
+        std::fs::write(pids.join("pids.max"), "max\n").unwrap();
+        std::fs::write(roots.proc.join("meminfo"), "MemTotal: 1048576 kB\n").unwrap();
+        std::fs::create_dir_all(roots.proc.join("sys/kernel")).unwrap();
+        std::fs::write(roots.proc.join("sys/kernel/pid_max"), "32768\n").unwrap();
+        std::fs::write(roots.sys_cpu.join("online"), "0-1\n").unwrap();
+        let mut cg = Cgroups::without_groups(crate::cgroup::Layout::V1, &roots);
+        cg.memory = Some(group_at(Version::V1, &memory, &memory));
+        cg.cpu = Some(group_at(Version::V1, &cpu, &cpu));
+        cg.pids = Some(group_at(Version::V1, &pids, &pids));
+        // SAFETY: inotify_init1 returns a new fd or -1.
+        let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        assert!(raw >= 0, "inotify: {}", std::io::Error::last_os_error());
+        // SAFETY: a new fd this test owns.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        for d in [&memory, &cpu, &pids] {
+            let path = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a valid fd and NUL-terminated path.
+            let wd = unsafe { libc::inotify_add_watch(raw, path.as_ptr(), libc::IN_OPEN) };
+            assert!(
+                wd >= 0,
+                "inotify_add_watch: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let limits = read(&cg, &roots, &mut String::new());
+        let opened = opens(&fd);
+        std::fs::remove_dir_all(&top).unwrap();
+        assert!(limits.unreadable.is_empty(), "{:?}", limits.unreadable);
+        let host = |s: Option<&LimitSource>| s.is_some_and(LimitSource::is_host);
+        assert!(
+            host(limits.memory.as_ref().map(|m| &m.source)),
+            "{limits:?}"
+        );
+        assert!(host(limits.pids.as_ref().map(|p| &p.source)), "{limits:?}");
+        let once = |name: &str| opened.get(name).copied().unwrap_or(0);
+        assert_eq!(once("cpu.cfs_quota_us"), 1, "{opened:?}");
+        assert_eq!(once("pids.max"), 1, "{opened:?}");
+        assert_eq!(once("memory.stat"), 1, "{opened:?}");
+        assert_eq!(once("memory.limit_in_bytes"), 0, "{opened:?}");
     }
 
     /// v2: the quota in force on an ancestor makes its `cpu.stat` the one
