@@ -201,10 +201,12 @@ pub fn peak_within(peak: u64, limit: u64) -> Option<u64> {
     }
 }
 
-/// Which of the group's own limit files the walks read: such a file is
-/// readable (or not there), so [`own_files_unreadable`] need not open it
-/// again: where the limits came out as the host's, the first look read
-/// `cpu.cfs_quota_us` and `pids.max` twice each.
+/// Which of the group's own limits the walks read, from its own file (read,
+/// or not there) or, for v1 memory, from `memory.stat`'s
+/// `hierarchical_memory_limit`, which takes the group's own limit in: for
+/// those [`own_files_unreadable`] need not open the file again (where the
+/// limits came out as the host's, the first look read `cpu.cfs_quota_us`
+/// and `pids.max` twice each).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct OwnRead {
     memory: bool,
@@ -495,7 +497,7 @@ fn quota_at(g: &Group, buf: &mut String, dir: &Path, own: &mut bool) -> Option<C
 }
 
 /// Smallest quota in cores over own group and visible ancestors; `own`
-/// is set when the group's own quota file was read.
+/// is set when the group's own quota file was read or is not there.
 fn cpu_quota(g: &Group, buf: &mut String, own: &mut bool) -> Option<(f64, LimitSource)> {
     let mut best: Option<(f64, usize, &Path)> = None;
     for (i, dir) in g.levels().enumerate() {
@@ -802,22 +804,27 @@ mod tests {
         cg.pids = Some(group_at(Version::V1, &pids, &pids));
         // SAFETY: inotify_init1 returns a new fd or -1.
         let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        assert!(raw >= 0, "inotify: {}", std::io::Error::last_os_error());
-        // SAFETY: a new fd this test owns.
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
-        for d in [&memory, &cpu, &pids] {
-            let path = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).unwrap();
-            // SAFETY: a valid fd and NUL-terminated path.
-            let wd = unsafe { libc::inotify_add_watch(raw, path.as_ptr(), libc::IN_OPEN) };
-            assert!(
-                wd >= 0,
-                "inotify_add_watch: {}",
-                std::io::Error::last_os_error()
-            );
-        }
+        let watching = (raw >= 0).then(|| {
+            // SAFETY: a new fd this test owns.
+            let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+            let watched = [&memory, &cpu, &pids].iter().all(|d| {
+                let path = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).unwrap();
+                // SAFETY: a valid fd and NUL-terminated path.
+                unsafe { libc::inotify_add_watch(raw, path.as_ptr(), libc::IN_OPEN) >= 0 }
+            });
+            (fd, watched)
+        });
+        let err = std::io::Error::last_os_error();
         let limits = read(&cg, &roots, &mut String::new());
-        let opened = opens(&fd);
+        let opened = watching.as_ref().map(|(fd, _)| opens(fd));
         std::fs::remove_dir_all(&top).unwrap();
+        // Loud, not skipped: inotify is no privilege (a machine out of
+        // inotify instances says so here).
+        assert!(
+            watching.as_ref().is_some_and(|(_, watched)| *watched),
+            "inotify: {err}"
+        );
+        let opened = opened.unwrap();
         assert!(limits.unreadable.is_empty(), "{:?}", limits.unreadable);
         let host = |s: Option<&LimitSource>| s.is_some_and(LimitSource::is_host);
         assert!(
@@ -830,6 +837,41 @@ mod tests {
         assert_eq!(once("pids.max"), 1, "{opened:?}");
         assert_eq!(once("memory.stat"), 1, "{opened:?}");
         assert_eq!(once("memory.limit_in_bytes"), 0, "{opened:?}");
+    }
+
+    /// An own limit file that is there but cannot be read (a directory in
+    /// its place: EISDIR, for root too) is still said, and its limit is
+    /// unknown, though the walk read that level already.
+    #[test]
+    fn an_own_limit_file_that_cannot_be_read_is_still_said() {
+        let top = std::env::temp_dir().join(format!("ward-own-unreadable-{}", std::process::id()));
+        let roots = Roots::under(&top);
+        let own = roots.sys_cgroup.join("ctr");
+        for d in [&own, &roots.proc, &roots.sys_cpu] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        for file in ["memory.max", "cpu.max", "pids.max"] {
+            std::fs::create_dir_all(own.join(file)).unwrap();
+        }
+        std::fs::write(roots.proc.join("meminfo"), "MemTotal: 1048576 kB\n").unwrap();
+        std::fs::write(roots.sys_cpu.join("online"), "0-1\n").unwrap();
+        let mut cg = Cgroups::without_groups(crate::cgroup::Layout::V2, &roots);
+        let g = group_at(Version::V2, &own, &roots.sys_cgroup);
+        (cg.memory, cg.cpu, cg.pids) = (Some(g.clone()), Some(g.clone()), Some(g));
+        let limits = read(&cg, &roots, &mut String::new());
+        std::fs::remove_dir_all(&top).unwrap();
+        assert_eq!(limits.unreadable.len(), 3, "{limits:?}");
+        for (said, file) in limits
+            .unreadable
+            .iter()
+            .zip(["memory.max", "cpu.max", "pids.max"])
+        {
+            assert!(said.contains(file), "{said}");
+        }
+        assert_eq!(
+            (&limits.memory, &limits.cpu, &limits.pids),
+            (&None, &None, &None)
+        );
     }
 
     /// v2: the quota in force on an ancestor makes its `cpu.stat` the one
