@@ -740,28 +740,15 @@ mod tests {
         std::fs::remove_dir_all(&top).unwrap();
     }
 
-    /// How many times each file in the directories `fd` watches was
+    /// How many times each file in the directories `watch` watches was
     /// opened (inotify's `IN_OPEN`; a failed open is not one).
-    fn opens(fd: &std::os::fd::OwnedFd) -> std::collections::BTreeMap<String, u32> {
-        use std::os::fd::AsRawFd as _;
+    fn opens(watch: &nix::sys::inotify::Inotify) -> std::collections::BTreeMap<String, u32> {
         let mut counts = std::collections::BTreeMap::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            // SAFETY: reads into a valid buffer; the fd is non-blocking.
-            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            let Ok(n) = usize::try_from(n) else { break };
-            let mut at = 0;
-            let head = std::mem::size_of::<libc::inotify_event>();
-            while at + head <= n {
-                // SAFETY: the kernel wrote a whole event at `at`.
-                let ev: libc::inotify_event =
-                    unsafe { std::ptr::read_unaligned(buf[at..].as_ptr().cast()) };
-                let name = &buf[at + head..at + head + ev.len as usize];
-                let name = String::from_utf8_lossy(name)
-                    .trim_end_matches('\0')
-                    .to_owned();
-                *counts.entry(name).or_insert(0) += 1;
-                at += head + ev.len as usize;
+        // Non-blocking: EAGAIN once every event is read.
+        while let Ok(events) = watch.read_events() {
+            for e in events {
+                let name = e.name.map(|n| n.to_string_lossy().into_owned());
+                *counts.entry(name.unwrap_or_default()).or_insert(0) += 1;
             }
         }
         counts
@@ -773,7 +760,6 @@ mod tests {
     /// `hierarchical_memory_limit` takes in `memory.limit_in_bytes`.
     #[test]
     fn a_limits_read_opens_each_own_limit_file_at_most_once() {
-        use std::os::fd::FromRawFd as _;
         let top = std::env::temp_dir().join(format!("ward-own-reads-{}", std::process::id()));
         let roots = Roots::under(&top);
         let (memory, cpu, pids) = (
@@ -802,29 +788,19 @@ mod tests {
         cg.memory = Some(group_at(Version::V1, &memory, &memory));
         cg.cpu = Some(group_at(Version::V1, &cpu, &cpu));
         cg.pids = Some(group_at(Version::V1, &pids, &pids));
-        // SAFETY: inotify_init1 returns a new fd or -1.
-        let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        let watching = (raw >= 0).then(|| {
-            // SAFETY: a new fd this test owns.
-            let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
-            let watched = [&memory, &cpu, &pids].iter().all(|d| {
-                let path = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).unwrap();
-                // SAFETY: a valid fd and NUL-terminated path.
-                unsafe { libc::inotify_add_watch(raw, path.as_ptr(), libc::IN_OPEN) >= 0 }
-            });
-            (fd, watched)
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).and_then(|w| {
+            for d in [&memory, &cpu, &pids] {
+                w.add_watch(d.as_path(), AddWatchFlags::IN_OPEN)?;
+            }
+            Ok(w)
         });
-        let err = std::io::Error::last_os_error();
         let limits = read(&cg, &roots, &mut String::new());
-        let opened = watching.as_ref().map(|(fd, _)| opens(fd));
+        let opened = watch.as_ref().map(opens);
         std::fs::remove_dir_all(&top).unwrap();
         // Loud, not skipped: inotify is no privilege (a machine out of
         // inotify instances says so here).
-        assert!(
-            watching.as_ref().is_some_and(|(_, watched)| *watched),
-            "inotify: {err}"
-        );
-        let opened = opened.unwrap();
+        let opened = opened.unwrap_or_else(|e| panic!("inotify: {e}"));
         assert!(limits.unreadable.is_empty(), "{:?}", limits.unreadable);
         let host = |s: Option<&LimitSource>| s.is_some_and(LimitSource::is_host);
         assert!(
